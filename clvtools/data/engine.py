@@ -1,0 +1,160 @@
+"""The DuckDB engine: one connection per analysis, and sources registered into it.
+
+Every summary in clvtools is a SQL query run here, whatever the input was: a pandas
+DataFrame, a CSV file or a Parquet file (one file, a glob, or a list of files).
+"""
+from __future__ import annotations
+
+import glob as _glob
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..errors import ClvInputError
+
+__all__ = ["connect", "quote_ident", "register_source", "source_label", "Source"]
+
+Source = "pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike]"
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection, set up for clvtools.
+
+    Timestamps are read in UTC so that results never depend on the machine's time zone.
+    DuckDB spills to its temporary directory when a summary does not fit in memory.
+    """
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    return con
+
+
+def quote_ident(name: str) -> str:
+    """Quote a column name for SQL (user column names may hold spaces or quotes)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _expand(paths: Sequence[str | os.PathLike]) -> list[str]:
+    files: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        matched = sorted(_glob.glob(p)) if any(ch in p for ch in "*?[") else [p]
+        if not matched:
+            raise ClvInputError(
+                "No file matches the pattern.", source=p, advice="Check the path and the glob pattern."
+            )
+        files.extend(matched)
+    for f in files:
+        if not os.path.exists(f):
+            raise ClvInputError("File not found.", source=f, advice="Check the path.")
+        if os.path.isdir(f):
+            raise ClvInputError(
+                "Expected a file, got a folder.",
+                source=f,
+                advice="Give a file, or a glob such as 'folder/*.parquet'.",
+            )
+    return files
+
+
+def source_label(source) -> str:
+    """How a source is named in messages and in data_quality.json."""
+    if isinstance(source, pd.DataFrame):
+        return "DataFrame"
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return ", ".join(os.fspath(s) for s in source)
+
+
+def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[str]:
+    """Make ``source`` queryable in ``con`` as the view ``name``.
+
+    CSV files are read with every column as text, so that clvtools, not the CSV sniffer,
+    decides what is a bad date or amount (and can say which rows), and so that customer
+    ids keep their leading zeros. Parquet and DataFrame columns keep their types.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    source : pandas.DataFrame, path, glob or list of paths
+        ``.csv``/``.txt``/``.tsv`` (optionally ``.gz``) or ``.parquet`` files.
+    name : str
+        Name of the view to create.
+
+    Returns
+    -------
+    list of str
+        The files read (empty for a DataFrame). The view has a ``_file`` column naming
+        the file each row came from and a ``_line`` column with its line in that file
+        (data rows of a CSV with a header start at line 2; Parquet rows count from 1).
+    """
+    if isinstance(source, pd.DataFrame):
+        df = source
+        con.register(f"{name}_df", df)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, 'DataFrame' AS _file, "
+            f"(row_number() OVER ())::BIGINT AS _line FROM {name}_df"
+        )
+        con.unregister(f"{name}_df")
+        return []
+    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if not paths:
+        raise ClvInputError("No input file was given.", advice="Give a CSV or Parquet file.")
+    files = _expand(paths)
+    kinds = {_kind(f) for f in files}
+    if len(kinds) > 1:
+        raise ClvInputError(
+            "Mixed file types.", source=", ".join(files), advice="Give only CSV or only Parquet files."
+        )
+    kind = kinds.pop()
+    for f in files:
+        if os.path.getsize(f) == 0:
+            raise ClvInputError("The file is empty.", source=f, advice="Check the export that wrote it.")
+    # Views cannot hold prepared parameters, so the file list goes in as a quoted literal.
+    files_sql = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    if kind == "parquet":
+        reader = f"read_parquet({files_sql}, filename = true, file_row_number = true, union_by_name = true)"
+        line = "file_row_number + 1"
+    else:
+        reader = f"read_csv({files_sql}, all_varchar = true, header = true, filename = true, union_by_name = true)"
+        line = None
+    try:
+        if line is None:
+            # A materialised table keeps insertion order, so rowid orders rows as in the files.
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT * FROM {reader}"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (filename), filename AS _file, "
+                f"(rowid - min(rowid) OVER (PARTITION BY filename) + 2)::BIGINT AS _line FROM {name}_raw"
+            )
+        else:
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (filename, file_row_number), "
+                f"filename AS _file, ({line})::BIGINT AS _line FROM {reader}"
+            )
+    except duckdb.Error as exc:
+        raise ClvInputError(
+            f"The file could not be read as {kind.upper()}: {str(exc).splitlines()[0]}",
+            source=", ".join(files),
+            advice="Check that it is a valid file of that type (CSV with a header row).",
+        ) from None
+    return files
+
+
+def _kind(path: str) -> str:
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst"):
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        return "parquet"
+    if suffixes and suffixes[-1] in (".csv", ".txt", ".tsv"):
+        return "csv"
+    raise ClvInputError(
+        "Unknown file type.", source=path, advice="Give a .csv, .tsv, .txt or .parquet file."
+    )

@@ -1,0 +1,226 @@
+"""RFM summaries (lifetimes' conventions) as one SQL implementation in DuckDB.
+
+``frequency`` is the number of repeat purchase periods, ``recency`` the time from the first
+to the last purchase, ``T`` the time from the first purchase to the observation end, and
+``monetary_value`` the mean value of the repeat purchases (0 without repeats), all in the
+chosen time unit. A *period* is one day for clvtools' own summaries (so that a week-based
+summary has fractional weeks, as the published CDNOW summary does); lifetimes' ``freq``
+argument may make it a calendar week or month, and the same SQL then truncates dates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from ..errors import ClvInputError
+from .transactions import TransactionLog, parse_date
+from .units import unit_days
+
+__all__ = ["rfm_summary", "calibration_and_holdout", "rfm_query", "holdout_query"]
+
+#: Period grains DuckDB's date_trunc understands.
+GRAINS = ("day", "week", "month")
+
+
+def _period(date: dt.date, grain: str) -> str:
+    return f"date_trunc('{grain}', DATE '{date.isoformat()}')::DATE"
+
+
+def rfm_query(
+    occasions: str,
+    *,
+    observation_end: dt.date,
+    grain: str = "day",
+    days_per_unit: float = 1.0,
+    multiplier: float = 1.0,
+    include_first_transaction: bool = False,
+    with_monetary: bool = True,
+    last_day: dt.date | None = None,
+) -> str:
+    """SQL for the RFM summary of an occasions table.
+
+    Parameters
+    ----------
+    occasions : str
+        Table with ``customer_id, date, amount`` (see :class:`TransactionLog`).
+    observation_end : datetime.date
+        Purchases after its period are ignored; ``T`` runs to its period's start.
+    grain : {"day", "week", "month"}
+        Purchases within one period are one purchase (amounts summed).
+    days_per_unit : float
+        Length of the output time unit in days (7 for weeks).
+    multiplier : float
+        lifetimes' ``freq_multiplier``: times are divided by it after the unit conversion
+        (two divisions, in lifetimes' order, so that results agree to the last bit).
+    include_first_transaction : bool
+        As in lifetimes: count the first purchase in ``frequency`` and ``monetary_value``.
+    with_monetary : bool
+        Add ``monetary_value``.
+    last_day : datetime.date, optional
+        Also ignore purchases after this day, even within the observation end's period
+        (a calibration window ends on its day, as in lifetimes).
+    """
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {GRAINS}, got {grain!r}")
+    end = _period(observation_end, grain)
+    first = "" if include_first_transaction else " - 1"
+    monetary = ""
+    if with_monetary:
+        if include_first_transaction:
+            monetary = ", avg(amount) AS monetary_value"
+        else:
+            # mean of the repeat periods: total less the first period's amount, over the repeats
+            monetary = (
+                ", coalesce((sum(amount) - arg_min(amount, period)) / nullif(count(*) - 1, 0), 0)"
+                " AS monetary_value"
+            )
+    cut = f" AND date <= DATE '{last_day.isoformat()}'" if last_day else ""
+    unit = f"{float(days_per_unit)!r} / {float(multiplier)!r}"
+    return f"""
+        WITH periods AS (
+            SELECT customer_id, date_trunc('{grain}', date)::DATE AS period, sum(amount) AS amount
+            FROM {occasions}
+            WHERE date_trunc('{grain}', date)::DATE <= {end}{cut}
+            GROUP BY ALL
+        )
+        SELECT customer_id,
+               (count(*){first})::DOUBLE AS frequency,
+               datediff('day', min(period), max(period)) / {unit} AS recency,
+               datediff('day', min(period), {end}) / {unit} AS T
+               {monetary}
+        FROM periods GROUP BY customer_id ORDER BY customer_id"""
+
+
+def holdout_query(
+    occasions: str,
+    *,
+    calibration_end: dt.date,
+    observation_end: dt.date,
+    grain: str = "day",
+    with_monetary: bool = True,
+) -> str:
+    """SQL for the holdout columns: purchase periods and mean transaction value after the cut-off.
+
+    As in lifetimes, ``monetary_value_holdout`` is the mean of the individual transactions
+    (not of the purchase periods) in the holdout window; ``occasions.n_rows`` keeps that count.
+    """
+    monetary = ", sum(amount) / sum(n_rows) AS monetary_value_holdout" if with_monetary else ""
+    return f"""
+        SELECT customer_id,
+               count(DISTINCT date_trunc('{grain}', date))::DOUBLE AS frequency_holdout
+               {monetary}
+        FROM {occasions}
+        WHERE date > DATE '{calibration_end.isoformat()}' AND date <= DATE '{observation_end.isoformat()}'
+        GROUP BY customer_id"""
+
+
+def rfm_summary(
+    log: TransactionLog,
+    *,
+    time_unit: str = "week",
+    observation_end=None,
+    include_first_transaction: bool = False,
+) -> pd.DataFrame:
+    """RFM summary of a transaction log, one row per customer.
+
+    Parameters
+    ----------
+    log : TransactionLog
+    time_unit : {"day", "week", "month"}
+        Unit of ``recency`` and ``T``. Purchases are whole days; a week is 7 days.
+    observation_end : date-like, optional
+        Default: the log's observation end. Purchases after it are ignored.
+    include_first_transaction : bool
+        Count the first purchase too (lifetimes' option).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id`` (str, as given), columns ``frequency``, ``recency``,
+        ``T`` (float, time units) and ``monetary_value`` when the log has amounts.
+    """
+    end = log.observation_end if observation_end is None else parse_date(observation_end, "observation_end")
+    sql = rfm_query(
+        log.occasions,
+        observation_end=end,
+        days_per_unit=unit_days(time_unit),
+        include_first_transaction=include_first_transaction,
+        with_monetary=log.has_amounts,
+    )
+    return log.con.execute(sql).df().set_index("customer_id")
+
+
+def calibration_and_holdout(
+    log: TransactionLog,
+    calibration_end,
+    *,
+    time_unit: str = "week",
+    observation_end=None,
+    grain: str = "day",
+    days_per_unit: float | None = None,
+    multiplier: float = 1.0,
+    include_first_transaction: bool = False,
+) -> pd.DataFrame:
+    """RFM in a calibration window and purchases in the holdout window after it.
+
+    Parameters
+    ----------
+    log : TransactionLog
+    calibration_end : date-like
+        Last day of the calibration window.
+    time_unit : {"day", "week", "month"}
+        Unit of the result (ignored when ``days_per_unit`` is given).
+    observation_end : date-like, optional
+        Last day of the holdout window; default the log's observation end.
+    grain : {"day", "week", "month"}
+        Purchase period (lifetimes' ``freq``); clvtools' own summaries use days.
+    days_per_unit : float, optional
+        Output unit in days, overriding ``time_unit``.
+    multiplier : float
+        lifetimes' ``freq_multiplier``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id``: ``frequency_cal``, ``recency_cal``, ``T_cal``,
+        (``monetary_value_cal``), ``frequency_holdout``, (``monetary_value_holdout``),
+        ``duration_holdout``, for every customer with a purchase by the cut-off.
+    """
+    cal_end = parse_date(calibration_end, "calibration_end")
+    obs_end = log.observation_end if observation_end is None else parse_date(observation_end, "observation_end")
+    if cal_end >= obs_end:
+        raise ClvInputError(
+            f"The calibration end {cal_end} must be before the observation end {obs_end}.",
+            advice="Choose a calibration end inside the data, leaving a holdout window after it.",
+        )
+    days = unit_days(time_unit) if days_per_unit is None else days_per_unit
+    con = log.con
+    cal = con.execute(
+        rfm_query(log.occasions, observation_end=cal_end, grain=grain, days_per_unit=days,
+                  multiplier=multiplier, include_first_transaction=include_first_transaction,
+                  with_monetary=log.has_amounts, last_day=cal_end)
+    ).df().set_index("customer_id")
+    if cal.empty:
+        raise ClvInputError(
+            f"No customer made a purchase by the calibration end {cal_end}.",
+            advice="Choose a later calibration end.",
+        )
+    cal.columns = [c + "_cal" for c in cal.columns]
+    hold = con.execute(
+        holdout_query(log.occasions, calibration_end=cal_end, observation_end=obs_end, grain=grain,
+                      with_monetary=log.has_amounts)
+    ).df().set_index("customer_id")
+    if hold.empty:
+        raise ClvInputError(
+            f"There are no transactions between the calibration end {cal_end} and the observation "
+            f"end {obs_end}.",
+            advice="Check calibration_end and observation_end against the dates in the data.",
+        )
+    combined = cal.join(hold, how="left").fillna(0.0)
+    n_periods = con.execute(
+        f"SELECT datediff('{grain}', {_period(cal_end, grain)}, {_period(obs_end, grain)})"
+    ).fetchone()[0]
+    # n periods of the grain, in the output unit (lifetimes: n / freq_multiplier)
+    combined["duration_holdout"] = n_periods * unit_days(grain) / days / multiplier
+    return combined

@@ -1,0 +1,325 @@
+"""Reading a transaction log: validation, explicit policies, and purchase occasions.
+
+The result, :class:`TransactionLog`, holds the clean log in DuckDB as the table
+``occasions`` with one row per customer and day (``customer_id VARCHAR, date DATE,
+amount DOUBLE, n_rows INTEGER``): transactions on the same day are one purchase occasion
+and their amounts are summed, as in lifetimes. Every row read is either used or counted
+under a named reason in :attr:`TransactionLog.quality`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import duckdb
+import pandas as pd
+
+from ..errors import ClvInputError, format_choices
+from .engine import connect, quote_ident, register_source, source_label
+from .schema import column_types, date_expr, number_expr, raise_if_rows, require_columns
+
+__all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date"]
+
+
+@dataclass(frozen=True)
+class DataPolicies:
+    """What to do with rows that are valid but need a decision.
+
+    Every choice is reported in ``data_quality.json``, whatever it is.
+
+    Attributes
+    ----------
+    negative_amounts : {"drop", "keep", "error"}
+        Returns and refunds. ``"drop"`` excludes them (counted); ``"keep"`` nets them
+        against the same day's purchases.
+    zero_amounts : {"keep", "drop", "error"}
+        A zero-amount row is still a purchase occasion under ``"keep"``.
+    duplicate_rows : {"keep", "drop", "error"}
+        Rows equal in customer id, timestamp and amount. lifetimes keeps them (their
+        amounts add up within the day); ``"drop"`` keeps one of each.
+    same_day : {"combine", "error"}
+        Several transactions of a customer on one day form one purchase occasion with
+        the amounts summed (``"combine"``, as lifetimes does), or are an error.
+    after_observation_end : {"error", "drop"}
+        Rows dated after the observation end.
+    """
+
+    negative_amounts: Literal["drop", "keep", "error"] = "drop"
+    zero_amounts: Literal["keep", "drop", "error"] = "keep"
+    duplicate_rows: Literal["keep", "drop", "error"] = "keep"
+    same_day: Literal["combine", "error"] = "combine"
+    after_observation_end: Literal["error", "drop"] = "error"
+
+    def __post_init__(self):
+        allowed = {
+            "negative_amounts": ("drop", "keep", "error"),
+            "zero_amounts": ("keep", "drop", "error"),
+            "duplicate_rows": ("keep", "drop", "error"),
+            "same_day": ("combine", "error"),
+            "after_observation_end": ("error", "drop"),
+        }
+        for name, choices in allowed.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ClvInputError(
+                    f"The {name!r} setting must be {format_choices(choices)}. Got {value!r} instead."
+                )
+
+
+@dataclass
+class TransactionLog:
+    """A validated transaction log held in DuckDB.
+
+    Attributes
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection that holds the tables.
+    occasions : str
+        Table of purchase occasions: ``customer_id, date, amount, n_rows``.
+    observation_end : datetime.date
+        The last day of observation; every occasion is on or before it.
+    has_amounts : bool
+        False when the log has no amount column (``amount`` is then NULL).
+    quality : dict
+        Rows read, used and excluded by reason; see :meth:`quality_report`.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    occasions: str
+    observation_end: dt.date
+    has_amounts: bool
+    quality: dict = field(default_factory=dict)
+
+    @property
+    def n_customers(self) -> int:
+        return self.quality["customers"]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The occasions as a pandas DataFrame (customer_id, date, amount, n_rows)."""
+        return self.con.execute(f"SELECT * FROM {self.occasions} ORDER BY customer_id, date").df()
+
+
+def parse_date(value, setting: str, datetime_format: str | None = None) -> dt.date:
+    """Parse a date setting (string, date or timestamp) to :class:`datetime.date`."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return pd.to_datetime(value, format=datetime_format).date()
+    except (ValueError, TypeError):
+        raise ClvInputError(
+            f"The {setting!r} setting must be a date such as 2024-12-31. Got {value!r} instead."
+        ) from None
+
+
+def read_transactions(
+    source,
+    *,
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "date",
+    monetary_value_col: str | None = "amount",
+    datetime_format: str | None = None,
+    observation_end=None,
+    policies: DataPolicies | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> TransactionLog:
+    """Read, validate and summarise a transaction log into purchase occasions.
+
+    Parameters
+    ----------
+    source : pandas.DataFrame, path, glob or list of paths
+        CSV or Parquet file(s), or a DataFrame.
+    customer_id_col, datetime_col, monetary_value_col : str
+        Column names (lifetimes' names). ``monetary_value_col=None`` reads no amounts.
+    datetime_format : str, optional
+        strptime format of the date column, e.g. ``"%Y%m%d"``; ISO dates need none.
+    observation_end : date-like, optional
+        Last day of observation. Default: the last date in the data.
+    policies : DataPolicies, optional
+        Decisions about returns, zero amounts, duplicates and late rows.
+    con : duckdb.DuckDBPyConnection, optional
+        Connection to hold the tables; a new one by default.
+
+    Returns
+    -------
+    TransactionLog
+
+    Raises
+    ------
+    ClvInputError
+        Missing column, empty file, unparsable date, non-numeric amount, missing id or
+        date, rows after the observation end (unless dropped), no rows left.
+    """
+    policies = policies or DataPolicies()
+    con = con or connect()
+    label = source_label(source)
+    files = register_source(con, source, "tx_source")
+    types = column_types(con, "tx_source")
+    wanted = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
+    if monetary_value_col:
+        wanted["monetary_value_col"] = monetary_value_col
+    require_columns(types, wanted, label)
+
+    rows_read = con.execute("SELECT count(*) FROM tx_source").fetchone()[0]
+    if rows_read == 0:
+        raise ClvInputError(
+            "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
+        )
+
+    cid = quote_ident(customer_id_col)
+    ts = date_expr(datetime_col, types[datetime_col], datetime_format, setting="datetime_col")
+    amount = number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col else "NULL"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW tx_parsed AS
+        SELECT _file, _line, CAST({cid} AS VARCHAR) AS customer_id, {ts} AS ts,
+               CAST({amount} AS DOUBLE) AS amount,
+               {quote_ident(datetime_col)} AS _raw_date,
+               {quote_ident(monetary_value_col) if monetary_value_col else "NULL"} AS _raw_amount
+        FROM tx_source"""
+    )
+    _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
+
+    last_date = con.execute("SELECT max(ts)::DATE FROM tx_parsed").fetchone()[0]
+    obs_end = last_date if observation_end is None else parse_date(observation_end, "observation_end")
+    excluded: dict[str, int] = {}
+    keep = ["TRUE"]
+
+    late = f"ts::DATE > DATE '{obs_end.isoformat()}'"
+    if policies.after_observation_end == "error":
+        raise_if_rows(
+            con, "tx_parsed", late,
+            problem=f"Transactions are dated after the observation end {obs_end}.",
+            source=label, column=datetime_col, show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}"],
+            advice="Set observation_end to the last day of the data, or set "
+            "after_observation_end = 'drop' to exclude these rows (they are counted in data_quality.json).",
+        )
+    keep.append(f"NOT ({late})")
+    excluded["after_observation_end"] = _count(con, late)
+
+    if monetary_value_col:
+        for name, cond, policy, word in (
+            ("negative_amounts", "amount < 0", policies.negative_amounts, "negative (returns or refunds)"),
+            ("zero_amounts", "amount = 0", policies.zero_amounts, "zero"),
+        ):
+            if policy == "error":
+                raise_if_rows(
+                    con, "tx_parsed", f"{cond} AND {keep[-1]}",
+                    problem=f"Amounts are {word}.", source=label, column=monetary_value_col,
+                    show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
+                    advice=f"Set {name} = 'drop' to exclude these rows or 'keep' to keep them.",
+                )
+            if policy == "drop":
+                excluded[name] = _count(con, f"{cond} AND {' AND '.join(keep)}")
+                keep.append(f"NOT ({cond})")
+
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT * FROM tx_parsed WHERE {' AND '.join(keep)}"
+    )
+    duplicates = con.execute(
+        "SELECT count(*) - count(DISTINCT (customer_id, ts, amount)) FROM tx_kept"
+    ).fetchone()[0]
+    if duplicates and policies.duplicate_rows == "error":
+        raise_if_rows(
+            con, "tx_kept",
+            "(customer_id, ts, amount) IN (SELECT (customer_id, ts, amount) FROM tx_kept "
+            "GROUP BY ALL HAVING count(*) > 1)",
+            problem="Some rows are exact duplicates (same customer, time and amount).",
+            source=label, column=None, show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
+            advice="Set duplicate_rows = 'drop' to keep one of each or 'keep' to count each.",
+        )
+    if policies.duplicate_rows == "drop":
+        excluded["duplicate_rows"] = int(duplicates)
+        deduplicated = "SELECT DISTINCT customer_id, ts, amount FROM tx_kept"
+    else:
+        deduplicated = "SELECT customer_id, ts, amount FROM tx_kept"
+
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE occasions AS
+        SELECT customer_id, ts::DATE AS date, sum(amount) AS amount, count(*)::INTEGER AS n_rows
+        FROM ({deduplicated}) GROUP BY customer_id, ts::DATE ORDER BY customer_id, date"""
+    )
+    stats = con.execute(
+        "SELECT count(*), sum(n_rows), count(DISTINCT customer_id), min(date), max(date), "
+        "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1) FROM occasions"
+    ).fetchone()
+    n_occasions, rows_used, n_customers, first, last, multi_days, merged = stats
+    rows_used = int(rows_used or 0)
+    if n_occasions == 0:
+        raise ClvInputError(
+            "No transactions are left after filtering "
+            f"({', '.join(f'{k}: {v:,}' for k, v in excluded.items() if v) or 'none excluded'}).",
+            source=label,
+            advice="Check observation_end and the policies for negative and zero amounts.",
+        )
+    if multi_days and policies.same_day == "error":
+        raise_if_rows(
+            con, "tx_kept",
+            "(customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions WHERE n_rows > 1)",
+            problem="Some customers have several transactions on one day.",
+            source=label, column=datetime_col, show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
+            advice="Set same_day = 'combine' to treat them as one purchase occasion (amounts summed).",
+        )
+    excluded = {k: int(v) for k, v in excluded.items()}
+    # Whatever is neither used nor excluded by a policy would be a silent loss: refuse it.
+    assert rows_read == rows_used + sum(excluded.values()), (rows_read, rows_used, excluded)
+    quality = {
+        "source": label,
+        "files": files,
+        "columns": {"customer_id": customer_id_col, "date": datetime_col, "amount": monetary_value_col},
+        "rows_read": int(rows_read),
+        "rows_used": rows_used,
+        "rows_excluded": sum(excluded.values()),
+        "excluded_by_reason": excluded,
+        "duplicate_rows_found": int(duplicates),
+        "duplicate_rows_policy": policies.duplicate_rows,
+        "same_day_rows_combined": int(merged or 0),
+        "customers": int(n_customers),
+        "purchase_occasions": int(n_occasions),
+        "first_date": first.isoformat(),
+        "last_date": last.isoformat(),
+        "observation_end": obs_end.isoformat(),
+        "policies": asdict(policies),
+    }
+    return TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
+
+
+def _count(con: duckdb.DuckDBPyConnection, condition: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM tx_parsed WHERE {condition}").fetchone()[0])
+
+
+def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format):
+    """Missing ids and dates, unparsable dates and amounts are errors: the user must decide."""
+    cid, dcol = quote_ident(customer_id_col), quote_ident(datetime_col)
+    raw = "tx_source"
+    raise_if_rows(
+        con, raw, f"{cid} IS NULL OR trim(CAST({cid} AS VARCHAR)) = ''",
+        problem="Customer ids are missing.", source=label, column=customer_id_col,
+        show=[cid, dcol], advice="Remove these rows or fill in their customer id.",
+    )
+    raise_if_rows(
+        con, raw, f"{dcol} IS NULL",
+        problem="Dates are missing.", source=label, column=datetime_col,
+        show=[cid, dcol], advice="Remove these rows or fill in their date.",
+    )
+    fmt_hint = (
+        f"Check the dates against datetime_format {datetime_format!r}."
+        if datetime_format
+        else "Give datetime_format (for example '%Y%m%d' or '%d/%m/%Y') if the dates are not ISO "
+        "(2024-12-31 or 2024-12-31 13:45:00)."
+    )
+    raise_if_rows(
+        con, "tx_parsed", "ts IS NULL",
+        problem="Dates could not be parsed.", source=label, column=datetime_col,
+        show=[f"customer_id AS {cid}", f"_raw_date AS {dcol}"], advice=fmt_hint,
+    )
+    if monetary_value_col:
+        mcol = quote_ident(monetary_value_col)
+        raise_if_rows(
+            con, "tx_parsed", "amount IS NULL",
+            problem="Amounts are missing or not numbers.", source=label, column=monetary_value_col,
+            show=[f"customer_id AS {cid}", f"_raw_amount AS {mcol}"],
+            advice="Amounts must be plain numbers such as 12.50 (no currency signs or thousands "
+            "separators). Fix or remove these rows, or run without an amount column.",
+        )

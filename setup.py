@@ -1,0 +1,51 @@
+"""Install clvtools: ``pip install -e .`` (add ``[test]`` for the test suite)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+version = {}
+exec((ROOT / "clvtools" / "_version.py").read_text(), version)
+
+setup(
+    name="clvtools",
+    version=version["__version__"],
+    description=(
+        "Customer lifetime value and churn: BTYD models, Cox churn hazards, "
+        "push/pull retention targeting and revenue-at-risk forecasts from a transaction log."
+    ),
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["clvtools", "clvtools.*"]),
+    include_package_data=True,
+    install_requires=[
+        "numpy>=1.26",
+        "scipy>=1.11",
+        # lifelines 0.30 does not support pandas 3
+        "pandas>=2.2,<3",
+        "pyarrow>=14",
+        "matplotlib>=3.8",
+        "lifelines>=0.30,<0.31",
+        "duckdb>=1.1",
+        "jinja2>=3.1",
+        "xlsxwriter>=3.1",
+        "typer>=0.12",
+        "rich>=13",
+        "pydantic>=2.5",
+        "jsonschema>=4.20",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "hypothesis>=6.100",
+            # the reference implementation that tests and benchmarks compare against
+            "lifetimes==0.11.3",
+            "openpyxl>=3.1",
+        ],
+        "spark": ["pyspark>=3.5"],
+        "docs": ["sphinx>=7", "numpydoc>=1.6"],
+    },
+    entry_points={"console_scripts": ["clvtools=clvtools.cli:main"]},
+)
