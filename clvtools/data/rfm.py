@@ -220,7 +220,7 @@ def calibration_and_holdout(
     combined = cal.join(hold, how="left").fillna(0.0)
     n_periods = con.execute(
         f"SELECT datediff('{grain}', {_period(cal_end, grain)}, {_period(obs_end, grain)})"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     # n periods of the grain, in the output unit (lifetimes: n / freq_multiplier)
     combined["duration_holdout"] = n_periods * unit_days(grain) / days / multiplier
     return combined

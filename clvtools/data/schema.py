@@ -99,7 +99,7 @@ def raise_if_rows(
     The message shows the first rows, in file order, with their file and line.
     ``show`` lists SQL select expressions (quoted column names, or ``expr AS "name"``).
     """
-    n = con.execute(f"SELECT count(*) FROM {view} WHERE {condition}").fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM {view} WHERE {condition}").fetchall()[0][0]
     if not n:
         return
     cols = ", ".join(show)

@@ -162,7 +162,7 @@ def read_transactions(
         wanted["monetary_value_col"] = monetary_value_col
     require_columns(types, wanted, label)
 
-    rows_read = con.execute("SELECT count(*) FROM tx_source").fetchone()[0]
+    rows_read = con.execute("SELECT count(*) FROM tx_source").fetchall()[0][0]
     if rows_read == 0:
         raise ClvInputError(
             "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
@@ -181,7 +181,7 @@ def read_transactions(
     )
     _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
 
-    last_date = con.execute("SELECT max(ts)::DATE FROM tx_parsed").fetchone()[0]
+    last_date = con.execute("SELECT max(ts)::DATE FROM tx_parsed").fetchall()[0][0]
     obs_end = last_date if observation_end is None else parse_date(observation_end, "observation_end")
     excluded: dict[str, int] = {}
     keep = ["TRUE"]
@@ -219,7 +219,7 @@ def read_transactions(
     )
     duplicates = con.execute(
         "SELECT count(*) - count(DISTINCT (customer_id, ts, amount)) FROM tx_kept"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if duplicates and policies.duplicate_rows == "error":
         raise_if_rows(
             con, "tx_kept",
@@ -243,7 +243,7 @@ def read_transactions(
     stats = con.execute(
         "SELECT count(*), sum(n_rows), count(DISTINCT customer_id), min(date), max(date), "
         "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1) FROM occasions"
-    ).fetchone()
+    ).fetchall()[0]
     n_occasions, rows_used, n_customers, first, last, multi_days, merged = stats
     rows_used = int(rows_used or 0)
     if n_occasions == 0:
@@ -286,7 +286,7 @@ def read_transactions(
 
 
 def _count(con: duckdb.DuckDBPyConnection, condition: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM tx_parsed WHERE {condition}").fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM tx_parsed WHERE {condition}").fetchall()[0][0])
 
 
 def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format):
