@@ -47,5 +47,5 @@ setup(
         "spark": ["pyspark>=3.5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],
     },
-    entry_points={"console_scripts": ["clvtools=clvtools.cli:main"]},
+    entry_points={"console_scripts": ["clvtools=clvtools.cli:run"]},
 )

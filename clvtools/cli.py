@@ -1,0 +1,149 @@
+"""Command line: ``clvtools analyze`` and ``clvtools demo``, over the same pipeline as the API.
+
+A user's mistake (bad data, a bad setting, a missing file) prints one message and exits
+with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import ClvInputError, ConvergenceError
+from .pipeline import check_output_folder, run_analysis, write_outputs
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Customer lifetime value, churn risk and retention targeting from a transaction log.",
+)
+err_console = Console(stderr=True)
+console = Console(log_path=False)
+
+
+def _setting_options() -> list[inspect.Parameter]:
+    """One ``--flag`` per setting, named as in the config file (``churn_after`` -> ``--churn-after``)."""
+    params = []
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if annotation is bool:
+            kind: Any = Optional[bool]
+            decls = [f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}"]
+        elif annotation in (int, Optional[int]):
+            kind, decls = Optional[int], [f"--{name.replace('_', '-')}"]
+        elif annotation in (float, Optional[float]):
+            kind, decls = Optional[float], [f"--{name.replace('_', '-')}"]
+        else:
+            kind, decls = Optional[str], [f"--{name.replace('_', '-')}"]
+        default = info.default
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(None, *decls, help=f"(default: {default})", rich_help_panel="Settings"),
+                annotation=kind,
+            )
+        )
+    return params
+
+
+def _run(transactions, customers, contracts, config: Optional[Path], out: Path, flags: dict,
+         attachments: Optional[dict] = None) -> None:
+    settings = load_settings(config, **flags)
+    check_output_folder(out)  # fail before the work, not after
+    started = time.perf_counter()
+    with console.status("Starting") as status:
+        result = run_analysis(
+            transactions, customers=customers, contracts=contracts, settings=settings,
+            on_step=lambda msg: (status.update(msg + " ..."), console.log(msg)),
+        )
+        status.update("Writing outputs ...")
+        folder = write_outputs(result, out, attachments=attachments)
+    q = result.data_quality["transactions"]
+    console.print(
+        f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: {q['rows_read']:,} rows read, "
+        f"{q['rows_used']:,} used, {q['rows_excluded']:,} excluded, {q['customers']:,} customers. "
+        f"Outputs in {folder}"
+    )
+
+
+def analyze(
+    transactions: str = typer.Argument(..., help="Transaction log: a CSV or Parquet file, or a glob."),
+    out: Path = typer.Option(..., "--out", help="Output folder (written atomically)."),
+    customers: Optional[str] = typer.Option(None, "--customers", help="Customer attributes file."),
+    contracts: Optional[str] = typer.Option(None, "--contracts", help="Contracts file (start, end, end reason)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file; flags override it."),
+    **flags: Any,
+) -> None:
+    """Analyse a transaction log and write every table into OUT."""
+    _run(transactions, customers, contracts, config, out, flags)
+
+
+analyze.__signature__ = inspect.Signature(
+    [p for p in inspect.signature(analyze).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    + _setting_options()
+)
+app.command("analyze")(analyze)
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(..., "--out", help="Output folder (written atomically)."),
+    n_customers: int = typer.Option(20_000, "--customers", min=1_000, max=1_000_000,
+                                    help="Number of simulated customers."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated customer base."),
+    model: str = typer.Option("bgnbd", "--model", help="True purchase process: bgnbd or pnbd."),
+) -> None:
+    """Run the whole analysis on a customer base that clvtools generates (known truth)."""
+    from .data.generator import generate_customer_base
+
+    if model not in ("bgnbd", "pnbd"):
+        raise ClvInputError(f"--model must be 'bgnbd' or 'pnbd'. Got {model!r} instead.")
+    console.log(f"Generating {n_customers:,} customers (seed {seed}, {model})")
+    base = generate_customer_base(n_customers, model=model, seed=seed)
+    customers = base.customers.drop(columns=["acquisition_date"])
+    attachments = {"demo_input/transactions.csv": base.transactions, "demo_input/customers.csv": customers}
+    _run(base.transactions, customers, None, None, out, {"seed": seed}, attachments)
+    inputs = out.resolve() / "demo_input"
+    console.print(
+        f"The generated input is in {inputs}; rerun it with: clvtools analyze "
+        f"{inputs / 'transactions.csv'} --customers {inputs / 'customers.csv'} --out OUT"
+    )
+
+
+@app.command("version")
+def version() -> None:
+    """Print the clvtools version."""
+    console.print(__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``clvtools`` command; returns the exit status.
+
+    Usage errors are click's (exit 2, with the usage line); a :class:`ClvInputError` or
+    :class:`ConvergenceError` prints its message alone and exits 2.
+    """
+    try:
+        app(args=argv, prog_name="clvtools", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (ClvInputError, ConvergenceError) as exc:
+        err_console.print("Error: " + str(exc), highlight=False, markup=False, style="red", soft_wrap=True)
+        return 2
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

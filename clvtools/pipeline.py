@@ -1,0 +1,228 @@
+"""The main job: settings and data in, every table of the analysis out.
+
+The CLI (``clvtools analyze`` / ``clvtools demo``) and the Python API call the same
+:func:`run_analysis`; :func:`write_outputs` writes the results atomically into a folder.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ._version import __version__
+from .config import Settings, settings_to_toml
+from .data.attributes import match_customers, read_contracts, read_customers
+from .data.kpis import cohort_table, kpi_table
+from .data.rfm import rfm_summary
+from .data.survival_tables import contract_table, landmark_table, lifecycle_status
+from .data.transactions import DataPolicies, TransactionLog, read_transactions
+from .data.units import unit_days
+from .errors import ClvInputError
+
+__all__ = ["AnalysisResult", "run_analysis", "write_outputs", "check_output_folder", "landmark_dates"]
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one run computes (pandas DataFrames with named columns).
+
+    Attributes
+    ----------
+    settings : Settings
+    data_quality : dict
+        Rows read, used and excluded by reason, per input table; customers matched.
+    rfm : pandas.DataFrame
+        One row per customer (index ``customer_id``): frequency, recency, T, monetary_value.
+    lifecycle : pandas.DataFrame
+        Lifecycle status of every customer at the observation end.
+    survival_table : pandas.DataFrame
+        The stacked landmark survival table (customer_id, landmark, duration, event, covariates).
+    kpis, cohorts : pandas.DataFrame
+        Retention KPIs per period and retention by acquisition cohort.
+    contracts : pandas.DataFrame or None
+        Contract durations with competing end reasons, when contracts were given.
+    """
+
+    settings: Settings
+    data_quality: dict
+    rfm: pd.DataFrame
+    lifecycle: pd.DataFrame
+    survival_table: pd.DataFrame
+    kpis: pd.DataFrame
+    cohorts: pd.DataFrame
+    contracts: pd.DataFrame | None = None
+    extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def landmark_dates(log: TransactionLog, settings: Settings) -> list[dt.date]:
+    """Landmarks for the churn model: the first ``horizon`` units before the observation end
+    (so that the whole outcome window is observed), then one more ``horizon`` earlier for each
+    extra landmark, keeping only those after the first purchase in the data."""
+    step = dt.timedelta(days=round(settings.horizon * unit_days(settings.time_unit)))
+    first = dt.date.fromisoformat(log.quality["first_date"])
+    dates = [log.observation_end - step * k for k in range(1, settings.landmarks + 1)]
+    kept = [d for d in dates if d > first]
+    if not kept:
+        raise ClvInputError(
+            f"The data span {first} to {log.observation_end} is shorter than the horizon "
+            f"({settings.horizon:g} {settings.time_unit}s), so no landmark leaves a full outcome window.",
+            advice="Give a longer transaction history or a shorter horizon (--horizon).",
+        )
+    return kept
+
+
+def run_analysis(
+    transactions,
+    *,
+    customers=None,
+    contracts=None,
+    settings: Settings | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> AnalysisResult:
+    """Run the analysis on a transaction log.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, path, glob or list of paths
+        The transaction log (CSV or Parquet).
+    customers : pandas.DataFrame or path, optional
+        Customer attributes: the id column and one column per attribute.
+    contracts : pandas.DataFrame or path, optional
+        Contracts: id, start, end (empty while running), end reason.
+    settings : Settings, optional
+        Default settings when omitted.
+    on_step : callable, optional
+        Called with a short description as each step starts (progress display).
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    settings = settings or Settings()
+    step = on_step or (lambda _msg: None)
+    s = settings
+
+    step("Reading and validating transactions")
+    log = read_transactions(
+        transactions,
+        customer_id_col=s.customer_id_col,
+        datetime_col=s.datetime_col,
+        monetary_value_col=s.monetary_value_col,
+        datetime_format=s.datetime_format,
+        observation_end=s.observation_end,
+        policies=DataPolicies(
+            negative_amounts=s.negative_amounts, zero_amounts=s.zero_amounts,
+            duplicate_rows=s.duplicate_rows, same_day=s.same_day,
+            after_observation_end=s.after_observation_end,
+        ),
+    )
+    con = log.con
+    quality: dict = {"clvtools_version": __version__, "transactions": log.quality}
+    attributes_table = None
+    if customers is not None:
+        step("Reading customer attributes")
+        quality["customers"] = read_customers(con, customers, customer_id_col=s.customer_id_col)
+        quality["customers"]["matching"] = match_customers(con, log.occasions, "customers")
+        attributes_table = "customers"
+    contract_durations = None
+    if contracts is not None:
+        step("Reading contracts")
+        quality["contracts"] = read_contracts(
+            con, contracts, customer_id_col=s.customer_id_col, start_col=s.contract_start_col,
+            end_col=s.contract_end_col, reason_col=s.end_reason_col, datetime_format=s.datetime_format,
+        )
+        quality["contracts"]["matching"] = match_customers(con, log.occasions, "contracts")
+        contract_durations = contract_table(
+            con, "contracts", observation_end=log.observation_end, time_unit=s.time_unit
+        )
+
+    step("Summarising purchases (RFM)")
+    rfm = rfm_summary(log, time_unit=s.time_unit)
+    lifecycle = lifecycle_status(
+        con, log.occasions, observation_end=log.observation_end, churn_after=s.churn_after,
+        at_risk_after=s.at_risk_after, time_unit=s.time_unit,
+    )
+
+    step("Building the landmark survival table")
+    landmarks = landmark_dates(log, s)
+    quality["landmarks"] = [d.isoformat() for d in landmarks]
+    survival = landmark_table(
+        con, log.occasions, landmarks=landmarks, observation_end=log.observation_end,
+        churn_after=s.churn_after, time_unit=s.time_unit, customers=attributes_table,
+    )
+
+    step("Computing KPIs and cohorts")
+    common = dict(observation_end=log.observation_end, churn_after=s.churn_after,
+                  time_unit=s.time_unit, period=s.kpi_period)
+    kpis = kpi_table(con, log.occasions, **common)
+    cohorts = cohort_table(con, log.occasions, **common)
+    return AnalysisResult(
+        settings=s, data_quality=quality, rfm=rfm, lifecycle=lifecycle, survival_table=survival,
+        kpis=kpis, cohorts=cohorts, contracts=contract_durations,
+    )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False, date_format="%Y-%m-%d", float_format="%.10g")
+
+
+def check_output_folder(out: str | os.PathLike) -> Path:
+    """Refuse an output folder that exists and holds something other than a clvtools output."""
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "data_quality.json").exists())):
+        raise ClvInputError(
+            "The output folder exists and is not a clvtools output.", source=str(out),
+            advice="Choose another --out folder, or empty or remove this one.",
+        )
+    return out
+
+
+def write_outputs(
+    result: AnalysisResult, out: str | os.PathLike, attachments: dict[str, pd.DataFrame] | None = None
+) -> Path:
+    """Write every table of ``result`` into the folder ``out``, atomically.
+
+    The files go to a temporary folder beside ``out`` that is renamed at the end, so that a
+    failed run never leaves a half-written folder. An existing ``out`` is replaced only if
+    it is empty or a previous clvtools output (it holds ``data_quality.json``).
+    ``attachments`` maps relative CSV paths to further tables to write (the demo's input).
+    """
+    out = check_output_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _write_csv(result.rfm.reset_index(), tmp / "rfm.csv")
+        _write_csv(result.lifecycle, tmp / "lifecycle.csv")
+        _write_csv(result.survival_table, tmp / "survival_table.csv")
+        _write_csv(result.kpis, tmp / "kpis.csv")
+        _write_csv(result.cohorts, tmp / "cohorts.csv")
+        if result.contracts is not None:
+            _write_csv(result.contracts, tmp / "contracts_survival.csv")
+        for name, frame in result.extra_tables.items():
+            _write_csv(frame, tmp / f"{name}.csv")
+        for relative, frame in (attachments or {}).items():
+            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+            _write_csv(frame, tmp / relative)
+        (tmp / "data_quality.json").write_text(
+            json.dumps(result.data_quality, indent=2, allow_nan=False, default=str) + "\n"
+        )
+        (tmp / "config.toml").write_text(settings_to_toml(result.settings))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,105 @@
+"""The command line: the main job end to end, exit codes, and no traceback for a user's mistake."""
+import json
+import subprocess
+import sys
+import tomllib
+
+import pandas as pd
+import pytest
+
+from clvtools.cli import main
+
+from conftest import write_csv
+
+EXPECTED_FILES = {"data_quality.json", "config.toml", "rfm.csv", "survival_table.csv", "kpis.csv",
+                  "cohorts.csv", "lifecycle.csv"}
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    assert main(["demo", "--out", str(out), "--customers", "2000", "--seed", "3"]) == 0
+    return out
+
+
+def test_demo_writes_every_table_and_accounts_for_every_row(demo_out):
+    assert EXPECTED_FILES <= {p.name for p in demo_out.iterdir()}
+    quality = json.loads((demo_out / "data_quality.json").read_text())
+    tx = quality["transactions"]
+    assert tx["rows_read"] == tx["rows_used"] + sum(tx["excluded_by_reason"].values())
+    assert quality["customers"]["matching"]["only_in_transactions"] == 0
+    rfm = pd.read_csv(demo_out / "rfm.csv", dtype={"customer_id": str})
+    assert len(rfm) == tx["customers"] == 2000
+    assert rfm["customer_id"].is_unique
+    inputs = pd.read_csv(demo_out / "demo_input" / "transactions.csv")
+    assert len(inputs) == tx["rows_read"]
+    survival = pd.read_csv(demo_out / "survival_table.csv")
+    assert {"customer_id", "landmark", "duration", "event", "channel", "plan"} <= set(survival.columns)
+    settings = tomllib.loads((demo_out / "config.toml").read_text())
+    assert settings["seed"] == 3 and settings["time_unit"] == "week"
+
+
+def test_analyze_reruns_the_demo_input_with_config_and_flags(demo_out, tmp_path):
+    config = tmp_path / "settings.toml"
+    config.write_text('time_unit = "day"\nchurn_after = 200\nat_risk_after = 90\nhorizon = 120\n')
+    out = tmp_path / "run"
+    status = main(["analyze", str(demo_out / "demo_input" / "transactions.csv"),
+                   "--customers", str(demo_out / "demo_input" / "customers.csv"),
+                   "--config", str(config), "--horizon", "100", "--out", str(out)])
+    assert status == 0
+    resolved = tomllib.loads((out / "config.toml").read_text())
+    assert resolved["time_unit"] == "day" and resolved["churn_after"] == 200 and resolved["horizon"] == 100
+    original = pd.read_csv(demo_out / "rfm.csv", dtype={"customer_id": str}).set_index("customer_id")
+    rerun = pd.read_csv(out / "rfm.csv", dtype={"customer_id": str}).set_index("customer_id")
+    # the same purchases, now in days instead of weeks
+    pd.testing.assert_series_equal(rerun["frequency"], original["frequency"])
+    pd.testing.assert_series_equal(rerun["T"] / 7, original["T"], rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--horizon", "-3"], "'horizon' setting must be a positive number"),
+        (["--time-unit", "year"], "'time_unit' setting should be"),
+        (["--datetime-col", "day"], "Column 'day' is missing"),
+        (["--observation-end", "2024-01-01"], "after the observation end"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_message(tmp_path, capsys, args, message):
+    path = write_csv(tmp_path, "customer_id,date,amount\n1,2024-01-01,3\n1,2024-03-01,4\n")
+    status = main(["analyze", str(path), "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err.replace("\n", " ")
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_config_key_suggests_the_right_one(tmp_path, capsys):
+    path = write_csv(tmp_path, "customer_id,date,amount\n1,2024-01-01,3\n")
+    config = tmp_path / "c.toml"
+    config.write_text("churn_afterr = 3\n")
+    assert main(["analyze", str(path), "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "Did you mean 'churn_after'?" in capsys.readouterr().err
+
+
+def test_existing_foreign_folder_is_never_overwritten(tmp_path, capsys):
+    path = write_csv(tmp_path, "customer_id,date,amount\n1,2024-01-01,3\n")
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["analyze", str(path), "--out", str(out)]) == 2
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert "not a clvtools output" in capsys.readouterr().err
+
+
+def test_console_script_prints_no_traceback_for_a_bad_file(tmp_path):
+    path = write_csv(tmp_path, "customer_id,date,amount\n1,2024-01-01,3\n2,not-a-date,4\n")
+    proc = subprocess.run([sys.executable, "-m", "clvtools.cli", "analyze", str(path), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "Dates could not be parsed" in proc.stderr and "line" in proc.stderr
+    unknown = subprocess.run([sys.executable, "-m", "clvtools.cli", "analyze", str(path), "--out", "x",
+                              "--horizn", "3"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr

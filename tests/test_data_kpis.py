@@ -1,0 +1,155 @@
+"""KPIs per period and acquisition cohorts (clvtools.data.kpis)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clvtools.data.kpis import cohort_table, kpi_table
+from clvtools.errors import ClvInputError
+
+D = dt.date
+NAN = np.nan
+
+# Five customers over four months; churn after 30 days of silence; observed to Apr 15.
+#   A: Jan 5, Jan 20, Feb 10, Mar 5, Apr 1 (gaps < 30): one spell, declared May 1 (not seen).
+#   B: Jan 10: declared Feb 9.
+#   C: Jan 15 (declared Feb 14), reactivated Mar 20 (declared Apr 19, after the end).
+#   D: Feb 1, Feb 20: declared Mar 21.
+#   E: Mar 31: declared Apr 30 (not seen).
+ROWS = [
+    ("A", D(2024, 1, 5), 10.0), ("A", D(2024, 1, 20), 10.0), ("A", D(2024, 2, 10), 10.0),
+    ("A", D(2024, 3, 5), 10.0), ("A", D(2024, 4, 1), 10.0),
+    ("B", D(2024, 1, 10), 5.0),
+    ("C", D(2024, 1, 15), 7.0), ("C", D(2024, 3, 20), 3.0),
+    ("D", D(2024, 2, 1), 4.0), ("D", D(2024, 2, 20), 6.0),
+    ("E", D(2024, 3, 31), 100.0),
+]
+END = D(2024, 4, 15)
+SETTINGS = dict(observation_end=END, churn_after=30, time_unit="day")
+
+_CON = duckdb.connect()  # one connection for all tests: connecting costs more than querying
+
+
+def connect(rows):
+    df = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    _CON.register("_df", df)
+    _CON.execute("CREATE OR REPLACE TABLE occ AS SELECT customer_id::VARCHAR AS customer_id, "
+                 "date::DATE AS date, amount::DOUBLE AS amount FROM _df")
+    _CON.unregister("_df")
+    return _CON
+
+
+def test_kpis_by_month_figure_by_figure():
+    k = kpi_table(connect(ROWS), "occ", period="month", **SETTINGS)
+    assert k["label"].tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert k["period"].tolist() == [pd.Timestamp(2024, m, 1) for m in (1, 2, 3, 4)]
+    expected = pd.DataFrame({
+        # Jan: A, B, C arrive. Feb: D arrives, B and C are declared (Feb 9, Feb 14).
+        # Mar: E arrives, C comes back (Mar 20), D is declared (Mar 21).
+        # Apr (cut at Apr 15): no declaration yet (C's is Apr 19).
+        "active_start": [0, 3, 2, 3],
+        "new": [3, 1, 1, 0],
+        "reactivated": [0, 0, 1, 0],
+        "churned": [0, 2, 1, 0],
+        "active_end": [3, 2, 3, 3],
+        "churn_rate": [NAN, 2 / 3, 1 / 2, 0.0],
+        "retention_rate": [NAN, 1 / 3, 1 / 2, 1.0],
+        # Feb: of A, B, C only A is still active; Mar: of A, D only A.
+        "stock_retention": [NAN, 1 / 3, 1 / 2, 1.0],
+        "growth_rate": [NAN, 1 / 3, 1 / 2, 0.0],
+        "net_change": [3, -1, 1, 0],
+        "revenue": [32.0, 20.0, 113.0, 10.0],
+        "complete": [True, True, True, False],
+    })
+    got = k[expected.columns].astype({c: "int64" for c in expected.columns[[0, 1, 2, 3, 4, 9]]})
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_cohorts_figure_by_figure():
+    c = cohort_table(connect(ROWS), "occ", period="month", **SETTINGS)
+    assert list(c.columns) == ["cohort", "label", "size", "k", "period", "active", "retention",
+                               "complete"]
+    # Jan cohort A, B, C: end of Jan all three; end of Feb only A; end of Mar A and C
+    # (reactivated); at Apr 15 A and C. Feb cohort D: gone by end of Mar. Mar cohort E.
+    assert c["label"].tolist() == ["2024-01"] * 4 + ["2024-02"] * 3 + ["2024-03"] * 2
+    assert c["size"].tolist() == [3] * 4 + [1] * 3 + [1] * 2
+    assert c["k"].tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 1]
+    assert c["active"].tolist() == [3, 1, 2, 2, 1, 0, 0, 1, 1]
+    np.testing.assert_allclose(c["retention"], [1, 1 / 3, 2 / 3, 2 / 3, 1, 0, 0, 1, 1])
+    assert c["complete"].tolist() == [True, True, True, False, True, True, False, True, False]
+    wide = cohort_table(connect(ROWS), "occ", period="month", wide=True, **SETTINGS)
+    assert list(wide.columns) == ["cohort", "label", "size", "k0", "k1", "k2", "k3"]
+    np.testing.assert_allclose(wide["k2"], [2 / 3, 0, NAN])
+    assert wide["k3"].isna().tolist() == [False, True, True]
+
+
+def test_period_labels_and_weeks_start_on_monday():
+    con = connect(ROWS)
+    weeks = kpi_table(con, "occ", period="week", **SETTINGS)
+    assert weeks["label"].iloc[0] == "2024-W01" and weeks["period"].iloc[0] == pd.Timestamp(2024, 1, 1)
+    assert (weeks["period"].dt.dayofweek == 0).all()
+    quarters = kpi_table(con, "occ", period="quarter", **SETTINGS)
+    assert quarters["label"].tolist() == ["2024Q1", "2024Q2"]
+    assert quarters["new"].tolist() == [5, 0] and quarters["reactivated"].tolist() == [1, 0]
+    years = kpi_table(con, "occ", period="year", **SETTINGS)
+    assert years["label"].tolist() == ["2024"] and years["revenue"].tolist() == [175.0]
+    with pytest.raises(ClvInputError, match="'period' parameter must be"):
+        kpi_table(con, "occ", period="fortnight", **SETTINGS)
+
+
+def test_revenue_is_nan_without_amounts_and_zero_for_a_quiet_period():
+    k = kpi_table(connect([(c, d, None) for c, d, _ in ROWS]), "occ", period="month", **SETTINGS)
+    assert k["revenue"].isna().all() and k["active_end"].tolist() == [3, 2, 3, 3]
+    k = kpi_table(connect([("A", D(2024, 1, 5), 1.0), ("A", D(2024, 3, 5), 2.0)]), "occ",
+                  period="month", observation_end=D(2024, 3, 31), churn_after=90, time_unit="day")
+    assert k["revenue"].tolist() == [1.0, 0.0, 2.0]
+
+
+@st.composite
+def histories(draw):
+    out = []
+    for c in "pqrstu"[: draw(st.integers(1, 6))]:
+        for d in draw(st.sets(st.integers(0, 200), min_size=1, max_size=10)):
+            out.append((c, D(2024, 1, 1) + dt.timedelta(days=d), 1.0))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=histories(), churn_after=st.integers(1, 60), end_extra=st.integers(0, 40),
+       period=st.sampled_from(["week", "month"]))
+def test_stock_flow_identity_and_cohorts_add_up(rows, churn_after, end_extra, period):
+    end = max(r[1] for r in rows) + dt.timedelta(days=end_extra)
+    con = connect(rows)
+    s = dict(observation_end=end, churn_after=churn_after, time_unit="day", period=period)
+    k = kpi_table(con, "occ", **s)
+    flow = k["active_start"] + k["new"] + k["reactivated"] - k["churned"]
+    assert (k["active_end"] == flow).all()
+    # One period's end is the next one's start; everyone is new exactly once.
+    assert (k["active_end"].iloc[:-1].to_numpy() == k["active_start"].iloc[1:].to_numpy()).all()
+    assert k["new"].sum() == len({r[0] for r in rows})
+    assert k["complete"].tolist()[:-1] == [True] * (len(k) - 1)
+    # Independent oracle for the active base: walk each customer's dates (a gap of
+    # churn_after days or more ends a spell; active at b when start < b <= last + churn_after).
+    spells = []
+    for cust in {r[0] for r in rows}:
+        dates = sorted(r[1] for r in rows if r[0] == cust)
+        start = prev = dates[0]
+        for d in dates[1:] + [None]:
+            if d is None or (d - prev).days >= churn_after:
+                spells.append((start, prev + dt.timedelta(days=churn_after)))
+                start = d
+            prev = d
+    bounds = [min(p + pd.DateOffset(weeks=1) if period == "week" else p + pd.DateOffset(months=1),
+                  pd.Timestamp(end) + pd.Timedelta(days=1)) for p in k["period"]]
+    oracle = [sum(pd.Timestamp(a) < b <= pd.Timestamp(z) for a, z in spells) for b in bounds]
+    assert k["active_end"].tolist() == oracle
+    c = cohort_table(con, "occ", **s)
+    per_period = c.groupby("period")["active"].sum().reindex(k["period"], fill_value=0)
+    assert (per_period.to_numpy() == k["active_end"].to_numpy()).all()
+    assert (k["stock_retention"].dropna().between(0, 1)).all()

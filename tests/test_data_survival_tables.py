@@ -1,0 +1,304 @@
+"""Landmark, scoring and contract tables and lifecycle status (clvtools.data.survival_tables)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clvtools.data.survival_tables import (
+    contract_table,
+    landmark_table,
+    lifecycle_status,
+    scoring_table,
+    to_days,
+)
+from clvtools.errors import ClvInputError
+
+D = dt.date
+OUTCOME = ["duration", "event"]
+
+
+def connect(rows, name="occ", con=None):
+    """A connection with a view ``name`` of (customer_id, date, amount) occasions."""
+    con = duckdb.connect() if con is None else con
+    df = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    # Cast so that the view has the contract's types whatever pandas inferred.
+    con.register("_occ_df", df)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT customer_id::VARCHAR AS customer_id, "
+                "date::DATE AS date, amount::DOUBLE AS amount FROM _occ_df")
+    con.unregister("_occ_df")
+    return con
+
+
+# a: Jan 1, Jan 8, then a 53-day gap (churn declared Feb 5 = Jan 8 + 28), reactivated Mar 1.
+# b: Jan 1, Jan 20 (gap 19 < 28: one spell, declared Feb 17). c: first buys on Feb 1.
+ROWS = [
+    ("a", D(2024, 1, 1), 10.0), ("a", D(2024, 1, 8), 20.0), ("a", D(2024, 3, 1), 5.0),
+    ("b", D(2024, 1, 1), 1.0), ("b", D(2024, 1, 20), 2.0),
+    ("c", D(2024, 2, 1), 3.0),
+]
+END = D(2024, 4, 1)
+
+
+def table(landmarks, end=END, **kw):
+    kw.setdefault("churn_after", 4)
+    return landmark_table(connect(ROWS), "occ", landmarks=landmarks, observation_end=end, **kw)
+
+
+def row(df, customer, landmark):
+    hit = df[(df["customer_id"] == customer) & (df["landmark"] == pd.Timestamp(landmark))]
+    assert len(hit) == 1, hit
+    return hit.iloc[0]
+
+
+def test_columns_come_in_the_documented_order():
+    df = table([D(2024, 1, 10)])
+    assert list(df.columns) == [
+        "customer_id", "landmark", "duration", "event", "n_purchases", "frequency", "tenure",
+        "time_since_last_purchase", "purchases_last_4", "purchases_last_13",
+        "purchases_last_26", "purchases_last_52", "spend_last_4", "spend_last_13",
+        "spend_last_26", "spend_last_52", "total_spend", "average_spend", "purchase_trend"]
+
+
+def test_hand_computed_first_landmark():
+    df = table([D(2024, 1, 10)])
+    # c has no purchase on or before Jan 10: excluded.
+    assert df["customer_id"].tolist() == ["a", "b"]
+    a = row(df, "a", D(2024, 1, 10))
+    assert a["event"] == 1 and a["duration"] == pytest.approx(26 / 7)  # Feb 5 - Jan 10
+    assert a["n_purchases"] == 2 and a["frequency"] == 1
+    assert a["tenure"] == pytest.approx(9 / 7)
+    assert a["time_since_last_purchase"] == pytest.approx(2 / 7)
+    assert a["purchases_last_4"] == 2 and a["spend_last_4"] == 30.0
+    assert a["total_spend"] == 30.0 and a["average_spend"] == 15.0
+    assert a["purchase_trend"] == 2  # 2 in (Dec 13, Jan 10], 0 in (Nov 15, Dec 13]
+    b = row(df, "b", D(2024, 1, 10))
+    # Walk forward: Jan 1 -> Jan 20 (gap 19 days) -> none: declared Jan 20 + 28 = Feb 17.
+    assert b["event"] == 1 and b["duration"] == pytest.approx(38 / 7)
+    assert b["n_purchases"] == 1 and b["total_spend"] == 1.0
+    assert b["time_since_last_purchase"] == pytest.approx(9 / 7)
+
+
+def test_declared_on_the_landmark_is_not_at_risk_and_reactivation_counts_again():
+    df = table([D(2024, 2, 5), D(2024, 3, 2)])
+    # Feb 5 = a's declaration day (Jan 8 + 28): a is no longer at risk.
+    assert df[df["landmark"] == pd.Timestamp(D(2024, 2, 5))]["customer_id"].tolist() == ["b", "c"]
+    c = row(df, "c", D(2024, 2, 5))
+    assert c["event"] == 1 and c["duration"] == pytest.approx(24 / 7)  # Feb 29 - Feb 5
+    # Mar 2: a bought again on Mar 1 (reactivated) and is at risk; b and c are churned.
+    assert df[df["landmark"] == pd.Timestamp(D(2024, 3, 2))]["customer_id"].tolist() == ["a"]
+    a = row(df, "a", D(2024, 3, 2))
+    assert a["event"] == 1 and a["duration"] == pytest.approx(27 / 7)  # Mar 29 - Mar 2
+    assert a["n_purchases"] == 3 and a["tenure"] == pytest.approx(61 / 7)
+    assert a["purchases_last_4"] == 1 and a["purchases_last_13"] == 3
+    assert a["spend_last_4"] == 5.0 and a["total_spend"] == 35.0
+    assert a["purchase_trend"] == 0  # 1 in (Feb 3, Mar 2] minus 1 (Jan 8) in (Jan 6, Feb 3]
+
+
+def test_censoring_at_the_observation_end():
+    df = table([D(2024, 3, 2)], end=D(2024, 3, 20))
+    a = row(df, "a", D(2024, 3, 2))
+    # Declaration Mar 29 falls after the observation end: censored at Mar 20.
+    assert a["event"] == 0 and a["duration"] == pytest.approx(18 / 7)
+
+
+def test_stacked_landmarks_equal_single_landmarks_concatenated():
+    marks = [D(2024, 1, 10), D(2024, 2, 5), D(2024, 3, 2)]
+    stacked = table(marks)
+    singles = pd.concat([table([m]) for m in marks], ignore_index=True)
+    pd.testing.assert_frame_equal(stacked, singles)
+    assert len(stacked) == 2 + 2 + 1
+
+
+def test_durations_stay_on_the_day_grid_in_month_units():
+    df = table([D(2024, 1, 10), D(2024, 2, 5)], time_unit="month", churn_after=1)
+    days = df["duration"] * (365.2425 / 12)
+    np.testing.assert_allclose(days, np.round(days), atol=1e-9)
+    # 1 month = 30.44 days, rounded half up to 30: b is declared Jan 20 + 30 = Feb 19.
+    assert row(df, "b", D(2024, 2, 5))["duration"] * (365.2425 / 12) == pytest.approx(14)
+    assert to_days(6, "month", "churn_after") == 183 and to_days(0.5, "day", "x") == 1
+
+
+def test_attributes_are_joined_and_missing_ones_are_nan():
+    con = connect(ROWS)
+    con.execute("CREATE TABLE attrs AS SELECT * FROM (VALUES ('a', 'gold', 1.5), ('z', 'x', 0.0))"
+                " AS t(customer_id, tier, score)")
+    df = landmark_table(con, "occ", landmarks=[D(2024, 1, 10)], observation_end=END,
+                        churn_after=4, customers="attrs")
+    assert list(df.columns[-2:]) == ["tier", "score"]
+    assert df["tier"].tolist()[0] == "gold" and np.isnan(df["score"].tolist()[1])
+
+
+def test_attribute_errors_are_clear():
+    con = connect(ROWS)
+    con.execute("CREATE TABLE dup AS SELECT * FROM (VALUES ('a', 1), ('a', 2)) t(customer_id, x)")
+    with pytest.raises(ClvInputError, match="more than once"):
+        landmark_table(con, "occ", landmarks=[D(2024, 1, 10)], observation_end=END,
+                       churn_after=4, customers="dup")
+    con.execute("CREATE TABLE clash AS SELECT 'a' AS customer_id, 1 AS tenure")
+    with pytest.raises(ClvInputError, match="clash"):
+        landmark_table(con, "occ", landmarks=[D(2024, 1, 10)], observation_end=END,
+                       churn_after=4, customers="clash")
+
+
+def test_input_errors_say_what_is_wrong():
+    with pytest.raises(ClvInputError, match="before the observation end"):
+        table([END])
+    with pytest.raises(ClvInputError, match="dated after the observation end") as err:
+        table([D(2024, 1, 10)], end=D(2024, 2, 15))
+    assert err.value.n_rows == 1 and err.value.rows["customer_id"].tolist() == ["a"]
+    with pytest.raises(ClvInputError, match="no table or view named 'nope'"):
+        landmark_table(connect(ROWS), "nope", landmarks=[D(2024, 1, 10)], observation_end=END,
+                       churn_after=4)
+    with pytest.raises(ClvInputError, match="'churn_after' parameter must be a positive"):
+        table([D(2024, 1, 10)], churn_after=-3)
+
+
+def test_spend_is_nan_without_amounts_and_zero_for_an_empty_window():
+    rows = [(c, d, None) for c, d, _ in ROWS]
+    df = landmark_table(connect(rows), "occ", landmarks=[D(2024, 3, 2)], observation_end=END,
+                        churn_after=4)
+    assert df[["spend_last_4", "total_spend", "average_spend"]].isna().all().all()
+    df = table([D(2024, 2, 5)])
+    assert row(df, "b", D(2024, 2, 5))["spend_last_4"] == 2.0
+    assert row(df, "b", D(2024, 2, 5))["spend_last_13"] == 3.0
+    df = table([D(2024, 2, 5)], windows=(1,))
+    assert row(df, "b", D(2024, 2, 5))["spend_last_1"] == 0.0  # nothing in (Jan 29, Feb 5]
+
+
+def test_scoring_table_has_the_landmark_covariates_at_the_observation_end():
+    score = scoring_table(connect(ROWS), "occ", observation_end=D(2024, 3, 20), churn_after=4)
+    later = table([D(2024, 3, 20)], end=D(2024, 6, 1))
+    assert "duration" not in score.columns and score["customer_id"].tolist() == ["a"]
+    pd.testing.assert_frame_equal(score, later.drop(columns=OUTCOME))
+
+
+# ---------------------------------------------------------------- no future information
+LANDMARK_DAY, END_DAY = 60, 120
+ORIGIN = D(2024, 1, 1)
+
+
+def day(k):
+    return ORIGIN + dt.timedelta(days=int(k))
+
+
+@st.composite
+def histories(draw):
+    """A few customers, each with distinct purchase days in [0, END_DAY] and integer amounts."""
+    out = {}
+    for c in "pqrs"[: draw(st.integers(1, 4))]:
+        days = draw(st.sets(st.integers(0, END_DAY), min_size=1, max_size=8))
+        out[c] = {d: float(draw(st.integers(1, 50))) for d in days}
+    return out
+
+
+_CON = duckdb.connect()  # one connection for all examples: connecting costs more than querying
+
+
+def covariates(hist, churn_after, landmark_day=LANDMARK_DAY):
+    rows = [(c, day(d), a) for c, h in hist.items() for d, a in h.items()]
+    df = landmark_table(connect(rows, con=_CON), "occ", landmarks=[day(landmark_day)],
+                        observation_end=day(END_DAY), churn_after=churn_after, time_unit="day",
+                        windows=(7, 30))
+    return df.drop(columns=OUTCOME)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hist=histories(), churn_after=st.integers(5, 40), data=st.data())
+def test_transactions_after_the_landmark_change_no_covariate(hist, churn_after, data):
+    before = covariates(hist, churn_after)
+    customer = data.draw(st.sampled_from(sorted(hist)))
+    later = sorted(d for d in hist[customer] if d > LANDMARK_DAY)
+    free = sorted(set(range(LANDMARK_DAY + 1, END_DAY + 1)) - set(hist[customer]))
+    ops = (["add"] if free else []) + (["delete", "change"] if later else [])
+    op = data.draw(st.sampled_from(ops))
+    changed = {c: dict(h) for c, h in hist.items()}
+    if op == "add":
+        changed[customer][data.draw(st.sampled_from(free))] = 99.0
+    else:
+        d = data.draw(st.sampled_from(later))
+        amount = changed[customer].pop(d)
+        if op == "change":  # new amount, possibly on another day after the landmark
+            changed[customer][data.draw(st.sampled_from(free + [d]))] = amount + 1
+    changed = {c: h for c, h in changed.items() if h}
+    pd.testing.assert_frame_equal(covariates(changed, churn_after), before)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hist=histories(), churn_after=st.integers(5, 40), data=st.data())
+def test_a_transaction_up_to_the_landmark_changes_some_covariate(hist, churn_after, data):
+    before = covariates(hist, churn_after)
+    at_risk = before["customer_id"].tolist()
+    if not at_risk:  # nobody at risk: nothing whose covariates could change
+        return
+    customer = data.draw(st.sampled_from(at_risk))
+    earlier = sorted(d for d in hist[customer] if d <= LANDMARK_DAY)
+    free = sorted(set(range(0, LANDMARK_DAY + 1)) - set(hist[customer]))
+    op = data.draw(st.sampled_from(["delete", "change"] + (["add"] if free else [])))
+    changed = {c: dict(h) for c, h in hist.items()}
+    if op == "add":
+        changed[customer][data.draw(st.sampled_from(free))] = 99.0
+    elif op == "delete":
+        del changed[customer][data.draw(st.sampled_from(earlier))]
+    else:
+        changed[customer][data.draw(st.sampled_from(earlier))] += 1
+    changed = {c: h for c, h in changed.items() if h}
+    after = covariates(changed, churn_after)
+    assert not before.equals(after)
+
+
+# ---------------------------------------------------------------- contracts and lifecycle
+def test_contract_table_with_competing_reasons():
+    con = duckdb.connect()
+    con.execute('CREATE TABLE k (customer_id VARCHAR, start DATE, "end" DATE, end_reason VARCHAR)')
+    con.executemany("INSERT INTO k VALUES (?, ?, ?, ?)", [
+        ("a", D(2024, 1, 1), D(2024, 1, 29), "voluntary"),
+        ("b", D(2024, 1, 1), D(2024, 2, 12), "non-payment"),
+        ("c", D(2024, 1, 1), None, None),
+        ("d", D(2024, 1, 1), D(2024, 9, 1), "voluntary"),  # ends after the observation end
+        ("e", D(2024, 2, 1), D(2024, 2, 8), None),
+    ])
+    t, codes = contract_table(con, "k", observation_end=D(2024, 3, 4), time_unit="week")
+    assert list(t.columns) == ["customer_id", "start", "end", "duration", "event", "event_type",
+                               "end_reason"]
+    np.testing.assert_allclose(t["duration"], [4, 6, 9, 9, 1])
+    assert t["event"].tolist() == [1, 1, 0, 0, 1]
+    # codes in alphabetical order of reasons: non-payment 1, unspecified 2, voluntary 3
+    assert t["event_type"].tolist() == [3, 1, 0, 0, 2]
+    assert t["end_reason"].tolist()[:2] == ["voluntary", "non-payment"]
+    assert t["end_reason"].isna().tolist() == [False, False, True, True, False]
+    assert codes.to_dict("list") == {"event_type": [1, 2, 3],
+                                     "end_reason": ["non-payment", "unspecified", "voluntary"],
+                                     "n_events": [1, 1, 1]}
+
+
+def test_contract_ending_before_it_starts_is_named():
+    con = duckdb.connect()
+    con.execute('CREATE TABLE k (customer_id VARCHAR, start DATE, "end" DATE, end_reason VARCHAR)')
+    con.executemany("INSERT INTO k VALUES (?, ?, ?, ?)", [
+        ("ok", D(2024, 1, 1), None, None), ("bad", D(2024, 3, 1), D(2024, 2, 1), "voluntary")])
+    with pytest.raises(ClvInputError, match="end before they start") as err:
+        contract_table(con, "k", observation_end=D(2024, 4, 1))
+    assert err.value.n_rows == 1 and err.value.rows["customer_id"].tolist() == ["bad"]
+
+
+def test_lifecycle_status_bands():
+    rows = [("new", D(2024, 3, 20), 1.0), ("act", D(2024, 1, 1), 1.0), ("act", D(2024, 3, 25), 1.0),
+            ("risk", D(2024, 1, 1), 1.0), ("risk", D(2024, 2, 26), 1.0),   # 35 days idle
+            ("gone", D(2024, 1, 1), 1.0), ("gone", D(2024, 1, 22), 1.0)]   # 70 days idle
+    df = lifecycle_status(connect(rows), "occ", observation_end=D(2024, 4, 1), churn_after=8,
+                          at_risk_after=4)
+    got = dict(zip(df["customer_id"], df["lifecycle"]))
+    assert got == {"act": "active", "gone": "churned", "new": "new", "risk": "at_risk"}
+    gone = df.set_index("customer_id").loc["gone"]
+    assert gone["time_since_last_purchase"] == pytest.approx(10.0)
+    assert gone["declared_at"] == pd.Timestamp(D(2024, 3, 18))
+    assert df.set_index("customer_id")["declared_at"].drop("gone").isna().all()
+    with pytest.raises(ClvInputError, match="less than"):
+        lifecycle_status(connect(rows), "occ", observation_end=D(2024, 4, 1), churn_after=4,
+                         at_risk_after=4)
