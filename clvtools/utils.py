@@ -50,6 +50,7 @@ def _read(transactions, customer_id_col, datetime_col, monetary_value_col, datet
         monetary_value_col=monetary_value_col,
         datetime_format=datetime_format,
         policies=_LIFETIMES_POLICIES,
+        summarise=False,  # the summary SQL merges each period's purchases itself
     )
 
 

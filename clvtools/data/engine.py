@@ -28,6 +28,8 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     """
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    # clvtools reports progress itself; DuckDB's own bar would write into stdout
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

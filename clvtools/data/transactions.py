@@ -124,6 +124,7 @@ def read_transactions(
     observation_end=None,
     policies: DataPolicies | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    summarise: bool = True,
 ) -> TransactionLog:
     """Read, validate and summarise a transaction log into purchase occasions.
 
@@ -141,6 +142,10 @@ def read_transactions(
         Decisions about returns, zero amounts, duplicates and late rows.
     con : duckdb.DuckDBPyConnection, optional
         Connection to hold the tables; a new one by default.
+    summarise : bool
+        Build the day-level ``occasions`` table and its statistics (duplicates, same-day
+        rows). Without it, ``log.occasions`` names a view of the valid rows (several a day
+        possible), enough for an RFM summary, which merges days itself, and faster.
 
     Returns
     -------
@@ -162,12 +167,6 @@ def read_transactions(
         wanted["monetary_value_col"] = monetary_value_col
     require_columns(types, wanted, label)
 
-    rows_read = con.execute("SELECT count(*) FROM tx_source").fetchall()[0][0]
-    if rows_read == 0:
-        raise ClvInputError(
-            "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
-        )
-
     cid = quote_ident(customer_id_col)
     ts = date_expr(datetime_col, types[datetime_col], datetime_format, setting="datetime_col")
     amount = number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col else "NULL"
@@ -179,67 +178,94 @@ def read_transactions(
                {quote_ident(monetary_value_col) if monetary_value_col else "NULL"} AS _raw_amount
         FROM tx_source"""
     )
-    _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
-
-    last_date = con.execute("SELECT max(ts)::DATE FROM tx_parsed").fetchall()[0][0]
-    obs_end = last_date if observation_end is None else parse_date(observation_end, "observation_end")
-    excluded: dict[str, int] = {}
-    keep = ["TRUE"]
-
-    late = f"ts::DATE > DATE '{obs_end.isoformat()}'"
-    if policies.after_observation_end == "error":
-        raise_if_rows(
-            con, "tx_parsed", late,
-            problem=f"Transactions are dated after the observation end {obs_end}.",
-            source=label, column=datetime_col, show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}"],
-            advice="Set observation_end to the last day of the data, or set "
-            "after_observation_end = 'drop' to exclude these rows (they are counted in data_quality.json).",
+    # One scan counts every problem; the detailed (slower) error queries run only on failure.
+    rows_read, n_problems, last_date = con.execute(
+        f"""SELECT count(*),
+            count(*) FILTER (WHERE customer_id IS NULL OR trim(customer_id) = '' OR ts IS NULL
+                             {"OR amount IS NULL" if monetary_value_col else ""}),
+            max(ts)::DATE
+        FROM tx_parsed"""
+    ).fetchall()[0]
+    if rows_read == 0:
+        raise ClvInputError(
+            "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
         )
-    keep.append(f"NOT ({late})")
-    excluded["after_observation_end"] = _count(con, late)
+    if n_problems:
+        _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
 
+    obs_end = last_date if observation_end is None else parse_date(observation_end, "observation_end")
+    date_col = f"_raw_date AS {quote_ident(datetime_col)}"
+    # Exclusion rules in the order they apply: each row is counted under the first that excludes it.
+    rules = [("after_observation_end", f"ts::DATE > DATE '{obs_end.isoformat()}'",
+              policies.after_observation_end, f"Transactions are dated after the observation end {obs_end}.",
+              "Set observation_end to the last day of the data, or set after_observation_end = 'drop' "
+              "to exclude these rows (they are counted in data_quality.json).")]
     if monetary_value_col:
         for name, cond, policy, word in (
             ("negative_amounts", "amount < 0", policies.negative_amounts, "negative (returns or refunds)"),
             ("zero_amounts", "amount = 0", policies.zero_amounts, "zero"),
         ):
-            if policy == "error":
-                raise_if_rows(
-                    con, "tx_parsed", f"{cond} AND {keep[-1]}",
-                    problem=f"Amounts are {word}.", source=label, column=monetary_value_col,
-                    show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
-                    advice=f"Set {name} = 'drop' to exclude these rows or 'keep' to keep them.",
-                )
-            if policy == "drop":
-                excluded[name] = _count(con, f"{cond} AND {' AND '.join(keep)}")
-                keep.append(f"NOT ({cond})")
+            rules.append((name, cond, policy, f"Amounts are {word}.",
+                          f"Set {name} = 'drop' to exclude these rows or 'keep' to keep them."))
+    counts, prior = [], []
+    for _name, cond, policy, _problem, _advice in rules:
+        counts.append(f"count(*) FILTER (WHERE {' AND '.join(prior + [cond])})")
+        if policy != "keep":
+            prior.append(f"NOT ({cond})")
+    found = con.execute(f"SELECT {', '.join(counts)} FROM tx_parsed").fetchall()[0]
+    excluded: dict[str, int] = {}
+    keep: list[str] = []
+    for (name, cond, policy, problem, advice), n in zip(rules, found):
+        if policy == "error" and n:
+            raise_if_rows(
+                con, "tx_parsed", " AND ".join(keep + [cond]), problem=problem, source=label,
+                column=datetime_col if name == "after_observation_end" else monetary_value_col,
+                show=["customer_id", date_col] + (["amount"] if monetary_value_col else []), advice=advice,
+            )
+        if policy != "keep":
+            excluded[name] = int(n)
+            keep.append(f"NOT ({cond})")
 
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT * FROM tx_parsed WHERE {' AND '.join(keep)}"
+        "CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT *, ts::DATE AS date, 1 AS n_rows "
+        f"FROM tx_parsed WHERE {' AND '.join(keep) or 'TRUE'}"
     )
-    duplicates = con.execute(
-        "SELECT count(*) - count(DISTINCT (customer_id, ts, amount)) FROM tx_kept"
-    ).fetchall()[0][0]
+    if not summarise:
+        quality = {"source": label, "files": files, "rows_read": int(rows_read),
+                   "excluded_by_reason": excluded, "observation_end": obs_end.isoformat()}
+        return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE occasions AS
+        SELECT customer_id, ts::DATE AS date, sum(amount) AS amount, count(*)::INTEGER AS n_rows
+        FROM tx_kept GROUP BY customer_id, ts::DATE"""
+    )
+    # Exact duplicates share a day, so only the (rare) days with several rows need a closer look.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE duplicate_groups AS
+        SELECT customer_id, ts, amount, count(*) - 1 AS extra FROM tx_kept
+        WHERE (customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions WHERE n_rows > 1)
+        GROUP BY ALL HAVING count(*) > 1"""
+    )
+    duplicates = con.execute("SELECT coalesce(sum(extra), 0) FROM duplicate_groups").fetchall()[0][0]
     if duplicates and policies.duplicate_rows == "error":
         raise_if_rows(
             con, "tx_kept",
-            "(customer_id, ts, amount) IN (SELECT (customer_id, ts, amount) FROM tx_kept "
-            "GROUP BY ALL HAVING count(*) > 1)",
+            "(customer_id, ts, amount) IN (SELECT (customer_id, ts, amount) FROM duplicate_groups)",
             problem="Some rows are exact duplicates (same customer, time and amount).",
-            source=label, column=None, show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
+            source=label, column=None, show=["customer_id", date_col, "amount"],
             advice="Set duplicate_rows = 'drop' to keep one of each or 'keep' to count each.",
+        )
+    if duplicates and policies.duplicate_rows == "drop":
+        con.execute(
+            """UPDATE occasions o SET amount = o.amount - d.amount, n_rows = o.n_rows - d.extra
+            FROM (SELECT customer_id, ts::DATE AS date, sum(amount * extra) AS amount,
+                         sum(extra)::INTEGER AS extra
+                  FROM duplicate_groups GROUP BY ALL) d
+            WHERE o.customer_id = d.customer_id AND o.date = d.date"""
         )
     if policies.duplicate_rows == "drop":
         excluded["duplicate_rows"] = int(duplicates)
-        deduplicated = "SELECT DISTINCT customer_id, ts, amount FROM tx_kept"
-    else:
-        deduplicated = "SELECT customer_id, ts, amount FROM tx_kept"
 
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE occasions AS
-        SELECT customer_id, ts::DATE AS date, sum(amount) AS amount, count(*)::INTEGER AS n_rows
-        FROM ({deduplicated}) GROUP BY customer_id, ts::DATE ORDER BY customer_id, date"""
-    )
     stats = con.execute(
         "SELECT count(*), sum(n_rows), count(DISTINCT customer_id), min(date), max(date), "
         "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1) FROM occasions"
@@ -283,10 +309,6 @@ def read_transactions(
         "policies": asdict(policies),
     }
     return TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
-
-
-def _count(con: duckdb.DuckDBPyConnection, condition: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM tx_parsed WHERE {condition}").fetchall()[0][0])
 
 
 def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format):
