@@ -17,14 +17,16 @@ from pathlib import Path
 import pandas as pd
 
 from ._version import __version__
+from .btyd.customer_value import ValueModels, fit_value_models, holdout_validation, score_customers
 from .config import Settings, settings_to_toml
 from .data.attributes import match_customers, read_contracts, read_customers
 from .data.kpis import cohort_table, kpi_table
 from .data.rfm import rfm_summary
 from .data.survival_tables import contract_table, landmark_table, lifecycle_status
-from .data.transactions import DataPolicies, TransactionLog, read_transactions
+from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
 from .data.units import unit_days
 from .errors import ClvInputError
+from .targeting.revenue_at_risk import revenue_at_risk
 
 __all__ = ["AnalysisResult", "run_analysis", "write_outputs", "check_output_folder", "landmark_dates"]
 
@@ -48,6 +50,14 @@ class AnalysisResult:
         Retention KPIs per period and retention by acquisition cohort.
     contracts : pandas.DataFrame or None
         Contract durations with competing end reasons, when contracts were given.
+    customers : pandas.DataFrame
+        One row per customer (``customers.csv``): RFM, value, revenue at risk, lifecycle.
+    value_models : ValueModels
+        The fitted purchase and spend models.
+    validation : dict of pandas.DataFrame
+        Holdout validation of the value model (empty when the history is too short).
+    model_files : dict
+        Extra content of each model file: settings and data fingerprint.
     """
 
     settings: Settings
@@ -57,6 +67,10 @@ class AnalysisResult:
     survival_table: pd.DataFrame
     kpis: pd.DataFrame
     cohorts: pd.DataFrame
+    customers: pd.DataFrame | None = None
+    value_models: ValueModels | None = None
+    validation: dict[str, pd.DataFrame] = field(default_factory=dict)
+    model_files: dict = field(default_factory=dict)
     contracts: pd.DataFrame | None = None
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -150,6 +164,22 @@ def run_analysis(
         at_risk_after=s.at_risk_after, time_unit=s.time_unit,
     )
 
+    step(f"Fitting the value model ({s.value_model} and Gamma-Gamma)")
+    value_models = fit_value_models(rfm, s.value_model)
+    quality["value_model_notes"] = value_models.notes
+    scores = score_customers(value_models, rfm, horizon=s.horizon, time_unit=s.time_unit,
+                             discount_rate=s.discount_rate)
+    at_risk = revenue_at_risk(scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"])
+    customers_out = rfm.join(scores).join(at_risk).join(
+        lifecycle.set_index("customer_id")[["lifecycle"]]
+    ).reset_index()
+    step("Validating the value model on a holdout window")
+    validation = holdout_validation(log, value_model=s.value_model, horizon=s.horizon, time_unit=s.time_unit)
+    if validation is None:
+        quality["value_model_notes"].append(
+            "No holdout validation: the history before the holdout window is shorter than the horizon.")
+        validation = {}
+
     step("Building the landmark survival table")
     landmarks = landmark_dates(log, s)
     quality["landmarks"] = [d.isoformat() for d in landmarks]
@@ -163,14 +193,30 @@ def run_analysis(
                   time_unit=s.time_unit, period=s.kpi_period)
     kpis = kpi_table(con, log.occasions, **common)
     cohorts = cohort_table(con, log.occasions, **common)
+    model_files = {"settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)}
     return AnalysisResult(
         settings=s, data_quality=quality, rfm=rfm, lifecycle=lifecycle, survival_table=survival,
-        kpis=kpis, cohorts=cohorts, contracts=contract_durations,
+        kpis=kpis, cohorts=cohorts, customers=customers_out, value_models=value_models,
+        validation=validation, model_files=model_files, contracts=contract_durations,
     )
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, date_format="%Y-%m-%d", float_format="%.10g")
+
+
+def _write_models(result: AnalysisResult, folder: Path) -> None:
+    """Model files: the fitter's own JSON plus the run's settings and data fingerprint."""
+    folder.mkdir()
+    models = {"value": result.value_models.purchases, "spend": result.value_models.spend}
+    for name, model in models.items():
+        if model is None:
+            continue
+        path = folder / f"{name}.json"
+        model.save_model(path, save_data=False)
+        doc = json.loads(path.read_text())
+        doc.update(result.model_files)
+        path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
 
 
 def check_output_folder(out: str | os.PathLike) -> Path:
@@ -205,7 +251,9 @@ def write_outputs(
         _write_csv(result.cohorts, tmp / "cohorts.csv")
         if result.contracts is not None:
             _write_csv(result.contracts, tmp / "contracts_survival.csv")
-        for name, frame in result.extra_tables.items():
+        if result.customers is not None:
+            _write_csv(result.customers, tmp / "customers.csv")
+        for name, frame in {**result.validation, **result.extra_tables}.items():
             _write_csv(frame, tmp / f"{name}.csv")
         for relative, frame in (attachments or {}).items():
             (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +262,8 @@ def write_outputs(
             json.dumps(result.data_quality, indent=2, allow_nan=False, default=str) + "\n"
         )
         (tmp / "config.toml").write_text(settings_to_toml(result.settings))
+        if result.value_models is not None:
+            _write_models(result, tmp / "models")
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -19,7 +19,7 @@ from ..errors import ClvInputError, format_choices
 from .engine import connect, quote_ident, register_source, source_label
 from .schema import column_types, date_expr, number_expr, raise_if_rows, require_columns
 
-__all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date"]
+__all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date", "data_fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -345,3 +345,17 @@ def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col,
             advice="Amounts must be plain numbers such as 12.50 (no currency signs or thousands "
             "separators). Fix or remove these rows, or run without an amount column.",
         )
+
+
+def data_fingerprint(log: TransactionLog) -> dict:
+    """An order-independent fingerprint of the purchase occasions, stored with fitted models.
+
+    Two logs with the same occasions (customer, day, amount) have the same fingerprint,
+    whatever their file format or row order.
+    """
+    n, customers, digest = log.con.execute(
+        f"SELECT count(*), count(DISTINCT customer_id), bit_xor(hash(customer_id, date, amount)) "
+        f"FROM {log.occasions}"
+    ).fetchall()[0]
+    return {"occasions": int(n), "customers": int(customers), "hash": f"{int(digest or 0):016x}",
+            "first_date": log.quality.get("first_date"), "observation_end": log.observation_end.isoformat()}

@@ -1,0 +1,287 @@
+"""BG/NBD model (Fader, Hardie & Lee 2005), lifetimes' ``BetaGeoFitter`` API.
+
+References
+----------
+.. [FHL05] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "Counting Your Customers the
+   Easy Way: An Alternative to the Pareto/NBD Model", Marketing Science 24 (2), 275-284.
+.. [H21] Hardie, B. G. S., "Computing P(alive) Using the BG/NBD Model", note 021.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+from .base import BTYDFitter, prediction
+
+__all__ = ["BetaGeoFitter"]
+
+
+def _frequency_groups(data: dict, weights: np.ndarray) -> dict:
+    """Precompute the row maps that make the likelihood cheap on hundreds of thousands of rows.
+
+    Terms that depend on the frequency alone (gamma and beta functions) are computed once per
+    distinct frequency (``ux``, a few hundred), and logarithms of alpha + T and alpha + t_x
+    once per distinct T / t_x (``uT``, ``utx``; with whole days, a few hundred each) and then
+    gathered: a gather costs a fraction of a ``log``. Most of the fit's speed comes from this.
+    """
+    x, tx, T = data["frequency"], data["recency"], data["T"]
+    out = dict(data)
+    out["ux"], inv = np.unique(x, return_inverse=True)
+    out["inv"] = inv.reshape(-1)
+    out["wx"] = np.bincount(out["inv"], weights=weights, minlength=len(out["ux"]))
+    out["uT"], iT = np.unique(T, return_inverse=True)
+    out["utx"], itx = np.unique(tx, return_inverse=True)
+    out["iT"], out["itx"] = iT.reshape(-1), itx.reshape(-1)
+    pos = x > 0
+    out["pos"] = pos
+    # customers without repeat purchases contribute -r log(alpha + T) only (BG/NBD): by T
+    out["w0T"] = np.bincount(out["iT"][~pos], weights=weights[~pos], minlength=len(out["uT"]))
+    for key in ("frequency", "inv", "iT", "itx"):
+        out[key + "_pos"] = out[key][pos]
+    out["w_pos"] = weights[pos]
+    return out
+
+
+def _softplus_sigmoid(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log(1 + e^d), 1 / (1 + e^-d))`` with one ``exp`` and one ``log1p``, overflow-free.
+
+    (np.logaddexp was 3-4 times slower than this on 300k rows.) ``|d|`` is capped at 40 inside
+    the exponential: exp(-40) = 4e-18 is below double precision next to max(d, 0) >= 40, and
+    the cap keeps ``exp`` away from denormal numbers, which are several times slower.
+    """
+    e = np.abs(d)
+    np.minimum(e, 40.0, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    softplus = np.log1p(e)
+    softplus += np.maximum(d, 0.0)
+    sigmoid = np.where(d >= 0, 1.0, e)
+    e += 1.0
+    sigmoid /= e
+    return softplus, sigmoid
+
+
+def _log1mexp_ratio(log_factor: np.ndarray) -> np.ndarray:
+    """``1 - exp(log_factor)`` computed without cancellation for small ``|log_factor|``."""
+    return -np.expm1(log_factor)
+
+
+class BetaGeoFitter(BTYDFitter):
+    """BG/NBD: Poisson purchases at rate lambda ~ Gamma(r, alpha) while alive; after each
+    repeat purchase the customer drops out with probability p ~ Beta(a, b).
+
+    Parameters
+    ----------
+    penalizer_coef : float, default 0.0
+        L2 penalty on the parameters added to the mean negative log-likelihood.
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        ``r``, ``alpha`` (time units), ``a``, ``b``.
+    data : pandas.DataFrame
+        frequency, recency, T and weights as given to ``fit``.
+    log_likelihood_, AIC_, BIC_ : float
+        Total log-likelihood on the user's time scale and the information criteria.
+    variance_matrix_, standard_errors_, confidence_intervals_, summary
+        Inference from the inverse Hessian of the negative log-likelihood.
+    """
+
+    _param_names = ("r", "alpha", "a", "b")
+    _time_params = ("alpha",)
+
+    def fit(self, frequency, recency, T, weights=None, initial_params=None, verbose=False,
+            tol=1e-7, index=None, **kwargs):
+        """Fit the model to an RFM summary.
+
+        Parameters
+        ----------
+        frequency : array_like, shape (n,)
+            Repeat purchase occasions x (whole numbers >= 0).
+        recency : array_like, shape (n,)
+            Time from first to last purchase t_x, in time units (0 if x = 0).
+        T : array_like, shape (n,)
+            Time from first purchase to the observation end, in the same unit.
+        weights : array_like, shape (n,), optional
+            Number of customers per row. Identical rows are merged automatically anyway.
+        initial_params : array_like, shape (4,), optional
+            Starting LOG-parameters (log r, log alpha, log a, log b), as in lifetimes.
+        verbose : bool
+            Print the optimiser's result.
+        tol : float
+            Gradient tolerance of L-BFGS-B on the mean log-likelihood per customer.
+        index : array_like, optional
+            Index of ``data`` (default: the index of the first Series given).
+        **kwargs
+            Options for ``scipy.optimize.minimize`` (e.g. ``maxiter``).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit({"frequency": frequency, "recency": recency, "T": T}, weights,
+                         initial_params, verbose, tol, index, **kwargs)
+
+    # ---- likelihood ----------------------------------------------------------------------
+    def _prepare_data(self, data, weights):
+        return _frequency_groups(data, weights)
+
+    def _initial_params(self, data, weights):
+        # r = 1, alpha such that r/alpha is the mean purchase rate of the repeat buyers, a and b
+        # moderate: a start near the usual optimum region whatever the time unit.
+        rate = np.sum(weights * data["frequency"]) / max(np.sum(weights * data["T"]), 1e-12)
+        return np.array([1.0, 1.0 / max(rate, 1e-12), 1.0, 1.0])
+
+    def _loglik_and_grad(self, params, data, weights):
+        """Eq. (6) of [FHL05] in log space, and its gradient (natural parameters)."""
+        r, alpha, a, b = params
+        ux, wx = data["ux"], data["wx"]
+        # per distinct frequency: log B(a, b+x)/B(a, b) + log Gamma(r+x)/Gamma(r) + r log alpha
+        c = (special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha)
+             + special.betaln(a, b + ux) - special.betaln(a, b))
+        ll = np.sum(wx * c)
+        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + ux)
+        g = np.array([
+            np.sum(wx * (special.digamma(r + ux) - special.digamma(r) + np.log(alpha))),
+            np.sum(wx) * r / alpha,
+            np.sum(wx * (psi_ab - psi_abx)),
+            np.sum(wx * (psi_ab + special.digamma(b + ux) - special.digamma(b) - psi_abx)),
+        ])
+        lTu, ltxu = np.log(alpha + data["uT"]), np.log(alpha + data["utx"])
+        iaTu, iatxu = 1.0 / (alpha + data["uT"]), 1.0 / (alpha + data["utx"])
+        # x = 0: L has the single term (alpha+T)^-r
+        w0T = data["w0T"]
+        ll -= r * np.sum(w0T * lTu)
+        g[0] -= np.sum(w0T * lTu)
+        g[1] -= r * np.sum(w0T * iaTu)
+        # x > 0: log[(alpha+T)^-(r+x) + a/(b+x-1) (alpha+t_x)^-(r+x)] = A3 + softplus(A4 - A3)
+        x, w = data["frequency_pos"], data["w_pos"]
+        iT, itx, inv = data["iT_pos"], data["itx_pos"], data["inv_pos"]
+        safe = np.where(ux > 0, b + ux - 1, 1.0)
+        lT = lTu[iT]
+        diff = lT - ltxu[itx]  # log((alpha+T)/(alpha+t_x)) >= 0
+        rx = r + x
+        d = rx * diff
+        d += (np.log(a) - np.log(safe))[inv]
+        sp, w4 = _softplus_sigmoid(d)
+        rxlT = rx * lT
+        sp -= rxlT
+        ww4 = w4
+        ww4 *= w
+        iaT = iaTu[iT]
+        wrx = w * rx
+        g += np.array([
+            -np.sum(w * lT) + np.sum(ww4 * diff),
+            -np.sum(wrx * iaT) + np.sum(ww4 * rx * (iaT - iatxu[itx])),
+            np.sum(ww4) / a,
+            -np.sum(ww4 * (1.0 / safe)[inv]),
+        ])
+        ll += np.sum(w * sp)
+        return float(ll), g
+
+    # ---- predictions -----------------------------------------------------------------------
+    def _log_odds_dead(self, x, tx, T):
+        """log[P(dead)/P(alive)] = log(a/(b+x-1)) + (r+x) log((alpha+T)/(alpha+t_x)) for x > 0."""
+        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        pos = x > 0
+        lr = np.log(a) - np.log(np.where(pos, b + x - 1, 1.0))
+        val = lr + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+        return np.where(pos, val, -np.inf)
+
+    @prediction
+    def conditional_probability_alive(self, frequency, recency, T):
+        """P(alive at T | x, t_x, T), [H21] eq. (2), as 1 / (1 + exp(log-odds)), never NaN.
+
+        Parameters
+        ----------
+        frequency, recency, T : scalar, array_like or Series, shape (n,)
+
+        Returns
+        -------
+        float, numpy.ndarray or pandas.Series, shape (n,)
+            Probabilities in [0, 1].
+        """
+        return special.expit(-self._log_odds_dead(frequency, recency, T))
+
+    @prediction
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        """E[X(T, T+t) | x, t_x, T], [FHL05] eq. (10).
+
+        Computed as P(alive) x (a+b+x-1)/(a-1) x [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)]
+        with z = t/(alpha+T+t): Euler's transformation of the paper's 2F1(r+x, b+x; a+b+x-1; z),
+        whose series stays bounded for heavy buyers (large x), where lifetimes' form overflows.
+
+        Parameters
+        ----------
+        t : scalar or array_like
+            Length of the future period, in time units.
+        frequency, recency, T : scalar, array_like or Series, shape (n,)
+
+        Returns
+        -------
+        float, numpy.ndarray or pandas.Series, shape (n,)
+            Expected repeat purchases in (T, T + t].
+        """
+        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        x = frequency
+        c = a + b + x - 1
+        log1mz = np.log(alpha + T) - np.log(alpha + T + t)  # log(1 - z), <= 0
+        z = t / (alpha + T + t)
+        hyp = special.hyp2f1(a + b - 1 - r, a - 1, c, z)
+        bracket = _log1mexp_ratio((a - 1) * log1mz + np.log(hyp))
+        p_alive = special.expit(-self._log_odds_dead(x, recency, T))
+        return p_alive * c / (a - 1) * bracket
+
+    def predict(self, t, frequency, recency, T):
+        """Alias of ``conditional_expected_number_of_purchases_up_to_time`` (as lifetimes)."""
+        return self.conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T)
+
+    @prediction
+    def expected_number_of_purchases_up_to_time(self, t):
+        """E[X(t)] for a new customer, [FHL05] eq. (9).
+
+        Parameters
+        ----------
+        t : scalar or array_like
+            Time since the first purchase, in time units.
+        """
+        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        z = t / (alpha + t)
+        hyp = special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
+        log1mz = np.log(alpha) - np.log(alpha + t)
+        return (a + b - 1) / (a - 1) * _log1mexp_ratio((a - 1) * log1mz + np.log(hyp))
+
+    @prediction
+    def purchase_rate_if_alive(self, frequency, recency, T):
+        """E[lambda | alive, x, t_x, T] = (r + x) / (alpha + T), purchases per time unit.
+
+        The posterior of lambda given the history and survival to T is Gamma(r + x, alpha + T)
+        (see [FHL05] section 4); ``recency`` does not enter but is taken for a uniform API.
+        """
+        r, alpha = self._unload_params("r", "alpha")
+        return (r + frequency) / (alpha + T) + 0 * recency
+
+    def _first_and_rest_weights(self, n):
+        """Log of the two beta-function ratios of eq. (8): B(a, b+n)/B(a,b), B(a+1, b+n-1)/B(a,b)."""
+        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        first = special.betaln(a, b + n) - special.betaln(a, b)
+        rest = special.betaln(a + 1, b + np.maximum(n, 1) - 1) - special.betaln(a, b)
+        return first, np.where(n > 0, rest, -np.inf)
+
+    @prediction
+    def probability_of_n_purchases_up_to_time(self, t, n):
+        """P(X(t) = n) for a new customer, [FHL05] eq. (8), via the NBD pmf and tail.
+
+        Parameters
+        ----------
+        t : scalar or array_like
+            Time since the first purchase, in time units.
+        n : int or array_like
+            Number of repeat purchases.
+        """
+        r, alpha = self._unload_params("r", "alpha")
+        p = alpha / (alpha + t)
+        log_first, log_rest = self._first_and_rest_weights(n)
+        pmf = stats.nbinom.logpmf(n, r, p)
+        tail = stats.nbinom.logsf(n - 1, r, p)  # P(NBD count >= n)
+        return np.exp(log_first + pmf) + np.exp(log_rest + tail)

@@ -1,0 +1,140 @@
+"""Per-customer revenue over a horizon, month by month, as DESIGN.md defines it.
+
+* **Revenue if retained** V: the purchase rate given alive, ``model.purchase_rate_if_alive``
+  ((r + x) / (alpha + T) per time unit for BG/NBD, MBG/NBD and Pareto/NBD), times the length
+  of each month, times the expected spend, discounted.
+* **Expected revenue** E: the model's conditional expected purchases in each month (increments
+  of ``conditional_expected_number_of_purchases_up_to_time``) times the expected spend,
+  discounted. P(alive) and future dropout are both inside, so E <= V month by month.
+
+Months are calendar-average months of 365.2425 / 12 days, converted to the model's time unit
+with ``time_unit_days``; the last month is cut at the horizon. Cash flows are discounted at
+the END of each month with ``(1 + annual_discount_rate) ** -(years elapsed)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ClvInputError
+
+__all__ = ["RevenueByMonth", "revenue_by_month", "project_revenue"]
+
+MONTH_DAYS = 365.2425 / 12
+YEAR_DAYS = 365.2425
+
+
+@dataclass(frozen=True)
+class RevenueByMonth:
+    """Month-by-month revenue arrays of ``revenue_by_month``.
+
+    Attributes
+    ----------
+    period_end : numpy.ndarray, shape (M,)
+        End of each month in the model's time units after T.
+    discount : numpy.ndarray, shape (M,)
+        Discount factor applied to each month.
+    purchases_if_retained, expected_purchases : numpy.ndarray, shape (n, M)
+        Purchases per month if the customer keeps buying / as the model expects.
+    revenue_if_retained, expected_revenue : numpy.ndarray, shape (n, M)
+        Discounted revenue per month (currency).
+    index : pandas.Index or None
+        The customers' index when Series were given.
+    """
+
+    period_end: np.ndarray
+    discount: np.ndarray
+    purchases_if_retained: np.ndarray
+    expected_purchases: np.ndarray
+    revenue_if_retained: np.ndarray
+    expected_revenue: np.ndarray
+    index: pd.Index | None = None
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ClvInputError(f"The {name!r} parameter must be a {kind} number. Got {value!r} instead.")
+    return float(value)
+
+
+def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time_unit_days,
+                     annual_discount_rate):
+    """V and E per customer and month (the forecast sums these across customers).
+
+    Parameters
+    ----------
+    model : fitted BG/NBD, MBG/NBD or Pareto/NBD fitter
+        Needs ``purchase_rate_if_alive`` and ``conditional_expected_number_of_purchases_up_to_time``.
+    frequency, recency, T : array_like or Series, shape (n,)
+        RFM summary in the model's time unit.
+    expected_spend : scalar, array_like or Series, shape (n,)
+        Expected spend per purchase (e.g. Gamma-Gamma ``conditional_expected_average_profit``),
+        currency, >= 0.
+    horizon : float
+        Horizon in the model's time units (> 0).
+    time_unit_days : float
+        Days per time unit (1, 7 or 365.2425 / 12).
+    annual_discount_rate : float
+        Annual discount rate (>= 0), e.g. 0.1 for 10 % a year.
+
+    Returns
+    -------
+    RevenueByMonth
+    """
+    horizon = _positive("horizon", horizon)
+    unit = _positive("time_unit_days", time_unit_days)
+    rate = _positive("annual_discount_rate", annual_discount_rate, allow_zero=True)
+    index = next((v.index for v in (frequency, recency, T) if isinstance(v, pd.Series)), None)
+    x, tx, age = (np.asarray(v, dtype=float).reshape(-1) for v in (frequency, recency, T))
+    spend = np.broadcast_to(np.asarray(expected_spend, dtype=float), x.shape)
+    bad = ~np.isfinite(spend) | (spend < 0)
+    if bad.any():
+        raise ClvInputError("The expected spend must be finite and non-negative.",
+                            column="expected_spend", n_rows=int(bad.sum()),
+                            advice="check the Gamma-Gamma fit (q > 1) and the monetary values.")
+
+    month = MONTH_DAYS / unit
+    n_months = int(np.ceil(horizon / month - 1e-9))
+    ends = np.minimum(np.arange(1, n_months + 1) * month, horizon)
+    lengths = np.diff(ends, prepend=0.0)
+    discount = (1.0 + rate) ** (-ends * unit / YEAR_DAYS)
+
+    rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
+    retained = rate_alive * lengths[None, :]
+    cumulative = np.column_stack([
+        np.asarray(model.conditional_expected_number_of_purchases_up_to_time(e, x, tx, age),
+                   dtype=float).reshape(-1)
+        for e in ends
+    ])
+    expected = np.diff(cumulative, axis=1, prepend=0.0)
+    value = spend[:, None] * discount[None, :]
+    return RevenueByMonth(ends, discount, retained, expected, retained * value, expected * value,
+                          index)
+
+
+def project_revenue(model, frequency, recency, T, expected_spend, horizon, time_unit_days,
+                    annual_discount_rate):
+    """Discounted revenue if retained (V) and expected revenue (E) per customer over the horizon.
+
+    Parameters are those of :func:`revenue_by_month`.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 2)
+        Columns ``revenue_if_retained`` and ``expected_revenue`` (currency), indexed like the
+        Series given (else 0..n-1). E <= V row by row.
+    """
+    months = revenue_by_month(model, frequency, recency, T, expected_spend, horizon,
+                              time_unit_days, annual_discount_rate)
+    return pd.DataFrame(
+        {
+            "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
+            "expected_revenue": months.expected_revenue.sum(axis=1),
+        },
+        index=months.index,
+    )

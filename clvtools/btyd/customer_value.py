@@ -1,0 +1,188 @@
+"""The value half of the main job: fit the chosen BTYD model and Gamma-Gamma, score customers,
+and validate on a holdout window.
+
+Everything here is orchestration over the fitters; the arithmetic of revenue if retained (V)
+and expected revenue (E) lives in :mod:`clvtools.btyd.clv`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..data.rfm import calibration_and_holdout
+from ..data.transactions import TransactionLog
+from ..data.units import unit_days
+from ..errors import ClvInputError
+from .base import InfiniteMeanWarning
+from .bgnbd import BetaGeoFitter
+from .clv import revenue_by_month
+from .gamma_gamma import GammaGammaFitter
+from .mbgnbd import ModifiedBetaGeoFitter
+from .pareto_nbd import ParetoNBDFitter
+from .validation import calibration_vs_holdout_purchases
+
+__all__ = ["VALUE_MODELS", "ValueModels", "fit_value_models", "score_customers", "holdout_validation"]
+
+#: ``value_model`` setting -> purchase-process fitter.
+VALUE_MODELS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter, "pnbd": ParetoNBDFitter}
+
+
+@dataclass
+class ValueModels:
+    """The fitted purchase model and, when the log has amounts, the spend model.
+
+    Attributes
+    ----------
+    purchases : BetaGeoFitter, ModifiedBetaGeoFitter or ParetoNBDFitter
+    spend : GammaGammaFitter or None
+        None when the log has no amounts: revenue is then counted in purchases (spend 1).
+    notes : list of str
+        What a reader of the output should know (e.g. "no amounts").
+    """
+
+    purchases: object
+    spend: GammaGammaFitter | None
+    notes: list[str]
+
+
+def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd") -> ValueModels:
+    """Fit the purchase model on every customer and Gamma-Gamma on the repeat buyers.
+
+    Parameters
+    ----------
+    rfm : pandas.DataFrame
+        ``frequency``, ``recency``, ``T`` and optionally ``monetary_value``, one row per customer.
+    value_model : {"bgnbd", "mbgnbd", "pnbd"}
+
+    Returns
+    -------
+    ValueModels
+    """
+    if value_model not in VALUE_MODELS:
+        raise ClvInputError(f"The 'value_model' setting must be one of {sorted(VALUE_MODELS)}. "
+                            f"Got {value_model!r} instead.")
+    purchases = VALUE_MODELS[value_model]().fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    notes: list[str] = []
+    if "monetary_value" not in rfm:
+        notes.append("The log has no amounts: revenue figures count purchases (a spend of 1 each).")
+        return ValueModels(purchases, None, notes)
+    repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+    excluded = int((rfm["frequency"] > 0).sum() - len(repeat))
+    if excluded:
+        notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were left "
+                     "out of the Gamma-Gamma fit; they get the population mean spend.")
+    with warnings.catch_warnings():
+        # q <= 1 is refitted below with the constraint, and said in the notes
+        warnings.simplefilter("ignore", InfiniteMeanWarning)
+        spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    if spend.params_["q"] <= 1:
+        notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean spend); "
+                     "refitted with q >= 1.")
+        spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"], q_constraint=True)
+    return ValueModels(purchases, spend, notes)
+
+
+def _expected_spend(models: ValueModels, rfm: pd.DataFrame) -> np.ndarray:
+    if models.spend is None:
+        return np.ones(len(rfm))
+    # customers without a usable repeat spend (no repeats, or net returns) get the population mean
+    monetary = rfm["monetary_value"].clip(lower=0).to_numpy(dtype=float)
+    frequency = np.where(monetary > 0, rfm["frequency"].to_numpy(dtype=float), 0.0)
+    return np.asarray(models.spend.conditional_expected_average_profit(frequency, monetary), dtype=float)
+
+
+def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, time_unit: str,
+                    discount_rate: float) -> pd.DataFrame:
+    """Per-customer value over the horizon, as DESIGN.md defines it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``rfm``: ``p_alive``, ``expected_purchases`` (over the horizon),
+        ``expected_average_spend`` (currency per purchase), ``revenue_if_retained`` (V) and
+        ``expected_revenue`` (E), both discounted, currency.
+    """
+    x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    model = models.purchases
+    spend = _expected_spend(models, rfm)
+    months = revenue_by_month(model, x, tx, age, spend, horizon, unit_days(time_unit), discount_rate)
+    return pd.DataFrame(
+        {
+            "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
+            "expected_purchases": months.expected_purchases.sum(axis=1),
+            "expected_average_spend": spend,
+            "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
+            "expected_revenue": months.expected_revenue.sum(axis=1),
+        },
+        index=rfm.index,
+    )
+
+
+def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
+                       time_unit: str) -> dict[str, pd.DataFrame] | None:
+    """Refit on data up to ``horizon`` before the observation end and compare with what followed.
+
+    Returns
+    -------
+    dict of pandas.DataFrame, or None when the history is too short (calibration shorter than
+    the holdout)
+        ``holdout_by_frequency``: mean actual versus expected holdout purchases by calibration
+        frequency; ``holdout_by_month``: actual versus expected purchases and revenue per
+        month of the holdout (undiscounted, customers acquired in the calibration window);
+        ``holdout_summary``: totals and errors.
+    """
+    days = unit_days(time_unit)
+    cal_end = log.observation_end - dt.timedelta(days=round(horizon * days))
+    first = dt.date.fromisoformat(log.quality["first_date"])
+    if (cal_end - first).days < round(horizon * days):
+        return None
+    cal = calibration_and_holdout(log, cal_end, time_unit=time_unit)
+    models = fit_value_models(
+        cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
+                            "monetary_value_cal": "monetary_value"}), value_model)
+    by_frequency = calibration_vs_holdout_purchases(models.purchases, cal, n=10).reset_index()
+
+    rfm_cal = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
+                                  "monetary_value_cal": "monetary_value"})
+    spend = _expected_spend(models, rfm_cal)
+    months = revenue_by_month(models.purchases, *(rfm_cal[c].to_numpy(float) for c in ("frequency", "recency", "T")),
+                              spend, horizon, days, 0.0)
+    month_starts = [cal_end + dt.timedelta(days=round(e * days)) for e in np.concatenate([[0], months.period_end[:-1]])]
+    month_ends = [cal_end + dt.timedelta(days=round(e * days)) for e in months.period_end]
+    actual = log.con.execute(
+        f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
+                                   unnest(range(1, {len(month_ends) + 1})) AS month)
+        SELECT b.month, count(o.customer_id) AS purchases, coalesce(sum(o.amount), 0) AS revenue
+        FROM bounds b LEFT JOIN {log.occasions} o
+          ON o.date > b.start AND o.date <= b.stop
+         AND o.customer_id IN (SELECT customer_id FROM {log.occasions} WHERE date <= $cal_end)
+        GROUP BY b.month ORDER BY b.month""",
+        {"starts": month_starts, "ends": month_ends, "cal_end": cal_end},
+    ).df()
+    by_month = pd.DataFrame({
+        "month": np.arange(1, len(month_ends) + 1),
+        "start": month_starts,
+        "end": month_ends,
+        "actual_purchases": actual["purchases"].to_numpy(float),
+        "expected_purchases": months.expected_purchases.sum(axis=0),
+        "actual_revenue": actual["revenue"].to_numpy(float),
+        "expected_revenue": months.expected_revenue.sum(axis=0),
+    })
+    per_customer_error = (
+        np.asarray(models.purchases.conditional_expected_number_of_purchases_up_to_time(
+            cal["duration_holdout"].iloc[0], cal["frequency_cal"], cal["recency_cal"], cal["T_cal"]), float)
+        - cal["frequency_holdout"].to_numpy(float)
+    )
+    summary = pd.DataFrame([{
+        "calibration_end": cal_end, "observation_end": log.observation_end,
+        "customers": len(cal), "actual_purchases": by_month["actual_purchases"].sum(),
+        "expected_purchases": by_month["expected_purchases"].sum(),
+        "actual_revenue": by_month["actual_revenue"].sum(),
+        "expected_revenue": by_month["expected_revenue"].sum(),
+        "purchases_mae_per_customer": float(np.mean(np.abs(per_customer_error))),
+    }])
+    return {"holdout_by_frequency": by_frequency, "holdout_by_month": by_month, "holdout_summary": summary}

@@ -1,0 +1,267 @@
+"""Pareto/NBD closed forms (clvtools.btyd._pareto_nbd_math): accuracy and stability.
+
+Independent routes used as references:
+* mpmath.hyp2f1 at 40 digits on the UN-transformed 2F1 of Fader & Hardie (2005), eqs. 19-20;
+* mpmath.quad at 40 digits of the integral I = int_{t_x}^T (alpha+tau)^-(r+x) (beta+tau)^-(s+1);
+* lifetimes 0.11.3's formulas where they are numerically sound.
+"""
+from __future__ import annotations
+
+import mpmath as mp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import check_grad
+
+from clvtools.btyd import _pareto_nbd_math as pm
+
+CDNOW = (0.553, 10.578, 0.606, 11.669)  # Fader, Hardie & Lee (2005), CDNOW estimates
+
+
+def _lifetimes():
+    from lifetimes import ParetoNBDFitter
+
+    m = ParetoNBDFitter()
+    m.params_ = pd.Series(CDNOW, index=["r", "alpha", "s", "beta"])
+    return m
+
+
+def _mp_log_F(u, a, b, alpha, beta):
+    """log of int_u^inf (alpha+t)^-a (beta+t)^-b dt via the note's 2F1 (eqs. 19-20), 40 digits."""
+    with mp.workdps(40):
+        m, n = max(alpha, beta), min(alpha, beta)
+        p, q = (a, b) if alpha >= beta else (b, a)
+        z = mp.mpf(m - n) / (m + u)
+        f = mp.hyp2f1(q, p + q - 1, p + q, z, maxterms=10**7)
+        return float((1 - p - q) * mp.log(m + u) - mp.log(p + q - 1) + mp.log(f))
+
+
+def _mp_loglik(params, x, tx, T):
+    """Eq. (18) with the integral I by mpmath.quad (40 digits): no 2F1, no series."""
+    r, alpha, s, beta = (mp.mpf(v) for v in params)
+    with mp.workdps(40):
+        a = r + x
+        logC = mp.loggamma(a) - mp.loggamma(r) + r * mp.log(alpha) + s * mp.log(beta)
+        E = mp.exp(-a * mp.log(alpha + T) - s * mp.log(beta + T))
+        f = lambda t: mp.exp(-a * mp.log(alpha + t) - (s + 1) * mp.log(beta + t))  # noqa: E731
+        # the integrand decays over (alpha + t) / a: split the range geometrically from t_x
+        h = float((min(alpha, beta) + tx) / (a + s + 1)) / 8
+        pts = [tx] + [tx + h * 2.0**k for k in range(80) if tx + h * 2.0**k < T] + [T]
+        I = mp.quad(f, pts) if tx < T else mp.mpf(0)
+        return float(logC + mp.log(E + s * I)), float(E / (E + s * I))
+
+
+# ---- the series --------------------------------------------------------------------------
+def test_log_F_matches_mpmath_hyp2f1_including_heavy_buyers():
+    rng = np.random.default_rng(20240501)
+    worst = 0.0
+    for _ in range(60):
+        u = rng.uniform(0, 200)
+        a = rng.choice([0.3, 2.0, 150.0, 10_000.0]) * rng.uniform(0.5, 1.5)
+        b = 1 + rng.uniform(0.05, 3)
+        alpha, beta = 10 ** rng.uniform(-1.5, 1.5, 2)
+        ours = float(pm.log_F(u, a, b, alpha, beta))
+        ref = _mp_log_F(u, a, b, alpha, beta)
+        worst = max(worst, abs(ours - ref) / max(1.0, abs(ref)))
+    assert worst < 1e-13
+
+
+def test_log_F_gradient_matches_finite_differences():
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        u = rng.uniform(0, 50)
+        th0 = np.array([rng.uniform(0.3, 20), rng.uniform(1.1, 3), *10 ** rng.uniform(-1, 1, 2)])
+
+        def f(th):
+            return float(pm.log_F(u, th[0], th[1], th[2], th[3]))
+
+        def g(th):
+            return np.array(pm.log_F(u, th[0], th[1], th[2], th[3], grad=True)[1]).ravel()
+
+        assert check_grad(f, g, th0) < 1e-5 * max(1.0, np.linalg.norm(g(th0)))
+
+
+def test_absurd_parameters_raise_a_convergence_error_with_advice():
+    with pytest.raises(pm.SeriesTooLongError, match="1. check the parameters"):
+        pm.loglik((0.5, 1e9, 0.5, 1e-3), [1.0], [0.0], [10.0])
+    # ... and the optimiser's objective sees -inf instead (it then backs off)
+    ll, g = pm.loglik_and_grad((0.5, 1e9, 0.5, 1e-3), [1.0], [0.0], [10.0])
+    assert ll == -np.inf and np.isnan(g).all()
+
+
+# ---- likelihood --------------------------------------------------------------------------
+def test_loglik_matches_lifetimes_on_cdnow_and_the_published_total():
+    from lifetimes import ParetoNBDFitter
+    from lifetimes.datasets import load_cdnow_summary
+
+    d = load_cdnow_summary(index_col=[0])
+    x, tx, T = d["frequency"].to_numpy(float), d["recency"].to_numpy(), d["T"].to_numpy()
+    ours = pm.loglik(CDNOW, x, tx, T)
+    ref = ParetoNBDFitter._conditional_log_likelihood(CDNOW, x, tx, T)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    # Fader, Hardie & Lee (2005): LL = -9595.0 at the rounded estimates
+    assert ours.sum() == pytest.approx(-9595.0, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "x, tx, T",
+    [(0, 0, 38.9), (2, 30.4, 38.9), (150, 190, 200), (500, 199.5, 200), (10_000, 9_000, 10_000),
+     (10_000, 10_000, 10_000), (3, 0.5, 10_000), (9_999, 9_999.99, 10_000)],
+)
+@pytest.mark.parametrize("params", [CDNOW, (2.0, 0.5, 0.3, 50.0), (0.5, 80.0, 1.2, 0.4)])
+def test_loglik_and_p_alive_match_direct_quadrature(params, x, tx, T):
+    ll_ref, pa_ref = _mp_loglik(params, x, tx, T)
+    assert float(pm.loglik(params, x, tx, T)) == pytest.approx(ll_ref, rel=1e-12, abs=1e-9)
+    assert float(pm.conditional_probability_alive(params, x, tx, T)) == pytest.approx(
+        pa_ref, rel=1e-10, abs=1e-14)
+
+
+def _heavy_rows(rng, n):
+    x = rng.integers(0, 10_001, n).astype(float)
+    T = rng.uniform(1, 10_000, n)
+    tx = np.where(x > 0, T * rng.uniform(0.99, 1.0, n), 0.0)
+    return x, tx, T
+
+
+@pytest.mark.parametrize("params", [CDNOW, (2.0, 0.5, 0.3, 50.0), (0.5, 80.0, 1.2, 0.4),
+                                    (0.2, 0.05, 3.0, 40.0)])
+def test_analytic_gradient_check_grad_including_heavy_buyers(params):
+    """scipy's check_grad on the mean log-likelihood in log-parameters (seeded points)."""
+    rng = np.random.default_rng(11)
+    from lifetimes.datasets import load_cdnow_summary
+
+    d = load_cdnow_summary(index_col=[0]).iloc[::5]
+    xh, txh, Th = _heavy_rows(rng, 40)
+    x = np.r_[d["frequency"].to_numpy(float), xh]
+    tx = np.r_[d["recency"].to_numpy(), txh]
+    T = np.r_[d["T"].to_numpy(), Th]
+    w = rng.integers(1, 5, len(x)).astype(float)
+    n = w.sum()
+
+    def f(th):
+        return pm.loglik_and_grad(np.exp(th), x, tx, T, w)[0] / n
+
+    def g(th):
+        return pm.loglik_and_grad(np.exp(th), x, tx, T, w)[1] / n
+
+    th0 = np.log(params) + rng.normal(0, 0.1, 4)
+    err = check_grad(f, g, th0, epsilon=1e-7)
+    assert err < 2e-5 * max(1.0, np.linalg.norm(g(th0)))
+    # and the value agrees with the per-row function
+    assert f(th0) * n == pytest.approx(np.sum(w * pm.loglik(np.exp(th0), x, tx, T)), rel=1e-13)
+
+
+def test_heavy_buyers_give_finite_values_without_warnings():
+    rng = np.random.default_rng(3)
+    x, tx, T = _heavy_rows(rng, 2_000)
+    x[:5], tx[:5], T[:5] = 10_000, 10_000, 10_000
+    tx[5:10] = 0.0
+    x[5:10] = 0
+    for params in [CDNOW, (2.0, 0.5, 0.3, 50.0), (0.5, 80.0, 1.2, 0.4)]:
+        with np.errstate(all="raise"):  # any overflow / invalid / division by zero fails
+            ll = pm.loglik(params, x, tx, T)
+            llg = pm.loglik_and_grad(params, x, tx, T)
+            pa = pm.conditional_probability_alive(params, x, tx, T)
+            ce = pm.conditional_expected_number_of_purchases_up_to_time(params, 52, x, tx, T)
+        assert np.isfinite(ll).all() and np.isfinite(llg[0]) and np.isfinite(llg[1]).all()
+        assert ((pa >= 0) & (pa <= 1)).all() and np.isfinite(ce).all() and (ce >= 0).all()
+        np.testing.assert_array_equal(pa[:5], 1.0)  # t_x = T: surely alive
+
+
+# ---- predictions -------------------------------------------------------------------------
+def _mp_conditional_expectation(params, t, x, tx, T):
+    """Posterior route: P(alive) (direct quadrature) * E[lambda] * E[(1 - e^{-mu t}) / mu],
+    lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T) given alive, by mpmath.quad."""
+    r, alpha, s, beta = (mp.mpf(v) for v in params)
+    _, pa = _mp_loglik(params, x, tx, T)
+    with mp.workdps(40):
+        rate = beta + T
+        dens = lambda m: mp.exp(s * mp.log(rate) - mp.loggamma(s) + (s - 1) * mp.log(m)  # noqa
+                                - rate * m)
+        life = mp.quad(lambda m: dens(m) * -mp.expm1(-m * t) / m, [0, 1 / rate, 10 / rate, mp.inf])
+        return float(pa * (r + x) / (alpha + T) * life)
+
+
+@pytest.mark.parametrize("x, tx", [(132, 200.0), (150, 200.0), (1_000, 200.0), (150, 190.0),
+                                   (2_000, 199.0)])
+def test_conditional_expectation_where_lifetimes_returns_nan(x, tx):
+    """lifetimes gives NaN for x >= 132 at t_x = T = 200 (scipy's hyp2f1 overflows); we match
+    an mpmath integration over the posterior of (lambda, mu)."""
+    ours = pm.conditional_expected_number_of_purchases_up_to_time(CDNOW, 10.0, x, tx, 200.0)
+    ref = _mp_conditional_expectation(CDNOW, 10.0, x, tx, 200.0)
+    assert float(ours) == pytest.approx(ref, rel=1e-10)
+    if tx == 200.0:
+        with np.errstate(all="ignore"):
+            theirs = _lifetimes().conditional_expected_number_of_purchases_up_to_time(
+                10.0, x, tx, 200.0)
+        assert np.isnan(theirs)
+
+
+def test_lifetimes_is_finite_just_below_its_breakdown_and_agrees():
+    lt = _lifetimes()
+    x = np.arange(0, 132.0)
+    ours = pm.conditional_expected_number_of_purchases_up_to_time(CDNOW, 10.0, x, 200.0, 200.0)
+    theirs = lt.conditional_expected_number_of_purchases_up_to_time(10.0, x, 200.0, 200.0)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_predictions_match_lifetimes_on_cdnow():
+    from lifetimes.datasets import load_cdnow_summary
+
+    d = load_cdnow_summary(index_col=[0])
+    x, tx, T = d["frequency"].to_numpy(float), d["recency"].to_numpy(), d["T"].to_numpy()
+    lt = _lifetimes()
+    np.testing.assert_allclose(pm.conditional_probability_alive(CDNOW, x, tx, T),
+                               lt.conditional_probability_alive(x, tx, T), rtol=1e-10)
+    for t in (1.0, 10.0, 39.0, 78.0):
+        np.testing.assert_allclose(
+            pm.conditional_expected_number_of_purchases_up_to_time(CDNOW, t, x, tx, T),
+            lt.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T), rtol=1e-10)
+    t = np.linspace(0.5, 100, 50)
+    np.testing.assert_allclose(pm.expected_number_of_purchases_up_to_time(CDNOW, t),
+                               lt.expected_number_of_purchases_up_to_time(t), rtol=1e-12)
+    for n in (0, 1, 2, 5, 10):
+        np.testing.assert_allclose(
+            pm.conditional_probability_of_n_purchases_up_to_time(CDNOW, n, 10.0, x, tx, T),
+            lt.conditional_probability_of_n_purchases_up_to_time(n, 10.0, x, tx, T),
+            rtol=1e-7, atol=1e-12)
+
+
+def test_pmf_sums_to_one_and_its_mean_is_the_conditional_expectation():
+    x = np.array([0.0, 1, 5, 30, 150])
+    tx = np.array([0.0, 20, 30, 38, 38.5])
+    T = 39.0
+    n = np.arange(0, 400.0)[:, None]
+    pmf = pm.conditional_probability_of_n_purchases_up_to_time(CDNOW, n, 20.0, x, tx, T)
+    np.testing.assert_allclose(pmf.sum(axis=0), 1.0, atol=1e-7)
+    mean = (n * pmf).sum(axis=0)
+    ce = pm.conditional_expected_number_of_purchases_up_to_time(CDNOW, 20.0, x, tx, T)
+    np.testing.assert_allclose(mean, ce, rtol=1e-6)
+
+
+def test_s_equal_one_uses_the_limit():
+    p1 = (0.5, 10.0, 1.0, 12.0)
+    p2 = (0.5, 10.0, 1.0 + 1e-7, 12.0)
+    a = pm.conditional_expected_number_of_purchases_up_to_time(p1, 10, 3, 20, 30)
+    b = pm.conditional_expected_number_of_purchases_up_to_time(p2, 10, 3, 20, 30)
+    assert np.isfinite(a) and a == pytest.approx(b, rel=1e-6)
+    assert pm.expected_number_of_purchases_up_to_time(p1, 10) == pytest.approx(
+        0.5 * 12 / 10 * np.log1p(10 / 12), rel=1e-12)
+
+
+def test_purchase_rate_if_alive():
+    assert pm.purchase_rate_if_alive(CDNOW, 4, 20, 30) == pytest.approx((0.553 + 4) / 40.578)
+
+
+# ---- simulator ---------------------------------------------------------------------------
+def test_simulate_rfm_is_seeded_and_consistent():
+    a = pm.simulate_rfm(CDNOW, 50_000, 39.0, seed=5)
+    b = pm.simulate_rfm(dict(zip(("r", "alpha", "s", "beta"), CDNOW)), 50_000, 39.0, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns[:3]) == ["frequency", "recency", "T"]
+    assert ((a["recency"] <= a["T"]) & (a["recency"] >= 0)).all()
+    assert (a.loc[a["frequency"] == 0, "recency"] == 0).all()
+    # the mean number of purchases matches eq. (27)
+    expect = pm.expected_number_of_purchases_up_to_time(CDNOW, 39.0)
+    se = a["frequency"].std() / np.sqrt(len(a))
+    assert abs(a["frequency"].mean() - expect) < 4 * se

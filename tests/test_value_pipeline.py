@@ -1,0 +1,104 @@
+"""The value half of the main job: customers.csv, model files and holdout validation."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools.btyd.customer_value import fit_value_models, holdout_validation, score_customers
+from clvtools.config import Settings
+from clvtools.data.rfm import rfm_summary
+from clvtools.data.transactions import read_transactions
+from clvtools.datasets import generate_customer_base
+from clvtools.pipeline import run_analysis, write_outputs
+from clvtools.targeting.revenue_at_risk import revenue_at_risk
+
+
+@pytest.fixture(scope="module")
+def base():
+    return generate_customer_base(4000, seed=5)
+
+
+@pytest.fixture(scope="module")
+def result(base):
+    return run_analysis(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                        settings=Settings(horizon=26))
+
+
+def test_every_customer_once_with_ids_unchanged(base, result):
+    customers = result.customers
+    assert customers["customer_id"].is_unique
+    assert set(customers["customer_id"]) == set(base.customers["customer_id"])
+    for column in ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
+                   "expected_purchases", "expected_average_spend", "revenue_if_retained",
+                   "expected_revenue", "revenue_at_risk", "lapsed_revenue", "preventable_revenue",
+                   "lifecycle"):
+        assert column in customers
+    numbers = customers.select_dtypes("number")
+    assert np.isfinite(numbers.to_numpy()).all()
+
+
+def test_value_identities_hold(result):
+    c = result.customers
+    assert (c["expected_revenue"] <= c["revenue_if_retained"] + 1e-9).all()
+    assert (c[["revenue_at_risk", "lapsed_revenue", "preventable_revenue"]] >= 0).all().all()
+    np.testing.assert_allclose(c["revenue_at_risk"], c["lapsed_revenue"] + c["preventable_revenue"])
+    np.testing.assert_allclose(c["revenue_at_risk"], c["revenue_if_retained"] - c["expected_revenue"],
+                               atol=1e-9)
+    assert c["p_alive"].between(0, 1).all()
+
+
+def test_holdout_expected_revenue_is_close_to_actual(result):
+    # the data come from the model family being fitted: totals within 10 % over 26 weeks
+    summary = result.validation["holdout_summary"].iloc[0]
+    assert summary["expected_purchases"] == pytest.approx(summary["actual_purchases"], rel=0.10)
+    assert summary["expected_revenue"] == pytest.approx(summary["actual_revenue"], rel=0.10)
+    by_freq = result.validation["holdout_by_frequency"]
+    assert by_freq["frequency_cal"].iloc[0] == 0 and (by_freq["n_customers"] > 0).all()
+
+
+def test_model_files_are_json_with_fingerprint(result, tmp_path):
+    out = write_outputs(result, tmp_path / "out")
+    doc = json.loads((out / "models" / "value.json").read_text())
+    assert doc["model_class"] == "BetaGeoFitter"
+    assert doc["data_fingerprint"]["customers"] == len(result.customers)
+    assert doc["settings"]["horizon"] == 26
+    spend = json.loads((out / "models" / "spend.json").read_text())
+    assert spend["model_class"] == "GammaGammaFitter"
+    written = pd.read_csv(out / "customers.csv", dtype={"customer_id": str})
+    assert len(written) == len(result.customers)
+
+
+@pytest.mark.parametrize("value_model", ["mbgnbd", "pnbd"])
+def test_other_value_models_score(base, value_model):
+    log = read_transactions(base.transactions)
+    rfm = rfm_summary(log)
+    models = fit_value_models(rfm, value_model)
+    scores = score_customers(models, rfm, horizon=13, time_unit="week", discount_rate=0.1)
+    assert (scores["expected_revenue"] <= scores["revenue_if_retained"] + 1e-9).all()
+    assert np.isfinite(scores.to_numpy()).all()
+
+
+def test_without_amounts_revenue_counts_purchases(base):
+    log = read_transactions(base.transactions[["customer_id", "date"]], monetary_value_col=None)
+    rfm = rfm_summary(log)
+    models = fit_value_models(rfm)
+    assert models.spend is None and "no amounts" in models.notes[0]
+    scores = score_customers(models, rfm, horizon=13, time_unit="week", discount_rate=0.0)
+    np.testing.assert_allclose(scores["expected_revenue"], scores["expected_purchases"])
+
+
+def test_short_history_skips_holdout(base):
+    log = read_transactions(base.transactions)
+    assert holdout_validation(log, value_model="bgnbd", horizon=80, time_unit="week") is None
+
+
+def test_revenue_at_risk_parts_add_up_and_keep_index():
+    idx = pd.Index(["a", "b", "c"], name="customer_id")
+    out = revenue_at_risk(pd.Series([1.0, 0.5, 0.0], index=idx), [100.0, 100.0, 50.0], [80.0, 30.0, 0.0])
+    assert out.index.equals(idx)
+    assert out.loc["a"].tolist() == [20.0, 0.0, 20.0]
+    assert out.loc["b"].tolist() == [70.0, 50.0, 20.0]
+    assert out.loc["c"].tolist() == [50.0, 50.0, 0.0]
+    with pytest.raises(ValueError, match="exceeds revenue if retained"):
+        revenue_at_risk([1.0], [10.0], [11.0])
