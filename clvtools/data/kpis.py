@@ -9,8 +9,9 @@ customer is counted at most once, and per period
 
     active_end = active_start + new + reactivated - churned
 
-holds exactly: every spell that enters or leaves the active base in a period is counted once
-by exactly one of those terms.
+holds exactly: the active base at a boundary is the number of spells opened before it minus
+the number declared before it, and every spell that enters or leaves the base in a period is
+counted once by exactly one of ``new``, ``reactivated`` and ``churned``.
 """
 from __future__ import annotations
 
@@ -41,34 +42,41 @@ _LABEL_SQL = """CASE $period
 
 
 def _common_sql(occasions: str) -> str:
-    """CTEs ``spells``, ``periods`` and ``active_at`` shared by both tables.
+    """CTEs ``spells`` and ``periods`` shared by both tables.
 
-    ``spells(customer_id, first_spell, start, declared)``; ``periods(idx, ps, pe, pe_obs,
-    complete)`` with ``pe_obs`` = the period end cut at the day after the observation end;
-    ``active_at(idx, kind, customer_id)``: customers active at the start (``kind = 's'``) and
-    at the (cut) end (``kind = 'e'``) of each period.
-    Parameters: ``$cd``, ``$end``, ``$period``, ``$step``.
+    ``spells(customer_id, cohort_ps, first_spell, start, declared, start_ps, declared_ps)``:
+    one row per active spell, with the periods (first days) of the customer's first purchase,
+    of the spell's start and of its declaration (NULL when declared after the observation
+    end). ``periods(idx, ps, pe, pe_obs, complete)``: the calendar periods from the first
+    purchase's to the observation end's, ``pe_obs`` = the period end cut at the day after the
+    observation end. Parameters: ``$cd``, ``$end``, ``$period``, ``$step``.
+
+    Every count below is a count of spell starts and declarations by period, summed
+    cumulatively over the (short) list of periods: linear in the number of spells, with no
+    join of customers against periods.
     """
     return f"""
         flagged AS ({spell_ends_sql(occasions)}),
-        starts AS (SELECT customer_id, date, first_occasion FROM flagged WHERE spell_start),
+        starts AS (SELECT customer_id, date, first_date, first_occasion
+                   FROM flagged WHERE spell_start),
         ends AS (SELECT customer_id, date FROM flagged WHERE spell_end),
         -- A spell closes at the first spell end on or after its start.
-        spells AS (SELECT s.customer_id, s.first_occasion AS first_spell, s.date AS start,
-                          e.date + $cd AS declared
-                   FROM starts AS s ASOF JOIN ends AS e
-                     ON s.customer_id = e.customer_id AND e.date >= s.date),
+        spells AS (
+            SELECT s.customer_id, date_trunc($period, s.first_date)::DATE AS cohort_ps,
+                   s.first_occasion AS first_spell, s.date AS start, e.date + $cd AS declared,
+                   date_trunc($period, s.date)::DATE AS start_ps,
+                   CASE WHEN e.date + $cd <= $end
+                        THEN date_trunc($period, e.date + $cd)::DATE END AS declared_ps
+            FROM starts AS s ASOF JOIN ends AS e
+              ON s.customer_id = e.customer_id AND e.date >= s.date),
         periods AS (
             SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, pe,
                    least(pe, $end + 1) AS pe_obs, pe <= $end + 1 AS complete
             FROM (SELECT p::DATE AS ps, (p + $step::INTERVAL)::DATE AS pe
                   FROM generate_series(
-                      date_trunc($period, (SELECT min(date) FROM {quote_ident(occasions)}))::TIMESTAMP,
-                      date_trunc($period, $end::DATE)::TIMESTAMP, $step::INTERVAL) AS g(p))),
-        bounds AS (SELECT idx, 's' AS kind, ps AS b FROM periods
-                   UNION ALL SELECT idx, 'e' AS kind, pe_obs AS b FROM periods),
-        active_at AS (SELECT b.idx, b.kind, s.customer_id
-                      FROM spells AS s JOIN bounds AS b ON s.start < b.b AND s.declared >= b.b)"""
+                      date_trunc($period,
+                                 (SELECT min(date) FROM {quote_ident(occasions)}))::TIMESTAMP,
+                      date_trunc($period, $end::DATE)::TIMESTAMP, $step::INTERVAL) AS g(p)))"""
 
 
 def _params(period: str, churn_after: float, time_unit: str,
@@ -90,7 +98,7 @@ def kpi_table(
     time_unit: str = "week",
     period: str = "month",
 ) -> pd.DataFrame:
-    """Retention KPIs per calendar period, from the first purchase's period to the observation end's.
+    """Retention KPIs per calendar period, from the first purchase's to the observation end's.
 
     Parameters
     ----------
@@ -133,42 +141,46 @@ def kpi_table(
     params["has_amounts"] = check_occasions(con, occasions, observation_end)
     sql = f"""
         WITH {_common_sql(occasions)},
-        moves AS (
-            SELECT p.idx,
-                   count(*) FILTER (WHERE s.start >= p.ps AND s.start < p.pe AND s.first_spell) AS new,
-                   count(*) FILTER (WHERE s.start >= p.ps AND s.start < p.pe
-                                    AND NOT s.first_spell) AS reactivated,
-                   count(*) FILTER (WHERE s.declared >= p.ps AND s.declared < p.pe_obs) AS churned
-            FROM periods AS p JOIN spells AS s
-              ON (s.start >= p.ps AND s.start < p.pe) OR (s.declared >= p.ps AND s.declared < p.pe_obs)
-            GROUP BY p.idx),
+        opened AS (SELECT start_ps AS ps, count(*) FILTER (WHERE first_spell) AS new,
+                          count(*) FILTER (WHERE NOT first_spell) AS reactivated
+                   FROM spells GROUP BY ALL),
+        closed AS (SELECT declared_ps AS ps, count(*) AS churned
+                   FROM spells WHERE declared_ps IS NOT NULL GROUP BY ALL),
+        -- Base customers whose spell was declared in the period, and how many of them
+        -- came back within it (a later spell still running at the period's cut end).
+        lost AS (SELECT s.customer_id, s.declared, s.declared_ps AS ps, p.pe_obs
+                 FROM spells AS s JOIN periods AS p ON p.ps = s.declared_ps
+                 WHERE s.start < s.declared_ps),
+        back AS (SELECT l.ps, count(*) AS came_back
+                 FROM lost AS l JOIN spells AS s ON s.customer_id = l.customer_id
+                  AND s.start >= l.declared AND s.start < l.pe_obs AND s.declared >= l.pe_obs
+                 GROUP BY ALL),
+        base_lost AS (SELECT ps, count(*) AS lost FROM lost GROUP BY ALL),
+        flow AS (
+            SELECT p.idx, p.ps, p.complete, coalesce(o.new, 0) AS new,
+                   coalesce(o.reactivated, 0) AS reactivated, coalesce(c.churned, 0) AS churned,
+                   coalesce(bl.lost, 0) - coalesce(b.came_back, 0) AS left_base
+            FROM periods AS p LEFT JOIN opened AS o USING (ps) LEFT JOIN closed AS c USING (ps)
+            LEFT JOIN base_lost AS bl USING (ps) LEFT JOIN back AS b USING (ps)),
+        -- Active at a period's start = spells opened before it - spells declared before it.
         stock AS (
-            SELECT idx, count(*) FILTER (WHERE kind = 's') AS active_start,
-                   count(*) FILTER (WHERE kind = 'e') AS active_end
-            FROM active_at GROUP BY idx),
-        kept AS (
-            SELECT idx, count(*) AS retained
-            FROM (SELECT idx, customer_id FROM active_at GROUP BY idx, customer_id
-                  HAVING count(DISTINCT kind) = 2)
-            GROUP BY idx),
+            SELECT *, coalesce(sum(new + reactivated - churned) OVER (
+                       ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT
+                   AS active_start
+            FROM flow),
         revenue AS (
             SELECT date_trunc($period, date)::DATE AS ps, sum(amount) AS revenue
             FROM {quote_ident(occasions)} GROUP BY ALL)
-        SELECT p.ps AS period, {_LABEL_SQL} AS label,
-               coalesce(st.active_start, 0) AS active_start,
-               coalesce(m.new, 0) AS new, coalesce(m.reactivated, 0) AS reactivated,
-               coalesce(m.churned, 0) AS churned,
-               coalesce(st.active_end, 0) AS active_end,
-               coalesce(m.churned, 0) / nullif(st.active_start, 0) AS churn_rate,
-               1 - coalesce(m.churned, 0) / nullif(st.active_start, 0) AS retention_rate,
-               coalesce(k.retained, 0) / nullif(st.active_start, 0) AS stock_retention,
-               coalesce(m.new, 0) / nullif(st.active_start, 0) AS growth_rate,
-               coalesce(st.active_end, 0) - coalesce(st.active_start, 0) AS net_change,
+        SELECT p.ps AS period, {_LABEL_SQL} AS label, p.active_start, p.new, p.reactivated,
+               p.churned, p.active_start + p.new + p.reactivated - p.churned AS active_end,
+               p.churned / nullif(p.active_start, 0) AS churn_rate,
+               1 - p.churned / nullif(p.active_start, 0) AS retention_rate,
+               (p.active_start - p.left_base) / nullif(p.active_start, 0) AS stock_retention,
+               p.new / nullif(p.active_start, 0) AS growth_rate,
+               p.new + p.reactivated - p.churned AS net_change,
                CASE WHEN $has_amounts THEN coalesce(r.revenue, 0) END AS revenue,
                p.complete
-        FROM periods AS p
-        LEFT JOIN moves AS m USING (idx) LEFT JOIN stock AS st USING (idx)
-        LEFT JOIN kept AS k USING (idx) LEFT JOIN revenue AS r ON r.ps = p.ps
+        FROM stock AS p LEFT JOIN revenue AS r USING (ps)
         ORDER BY p.idx"""
     out = con.execute(sql, params).df()
     # Rates are NULL where active_start is 0; pandas shows them as NaN either way.
@@ -213,21 +225,24 @@ def cohort_table(
     check_occasions(con, occasions, observation_end)
     sql = f"""
         WITH {_common_sql(occasions)},
-        members AS (
-            SELECT s.customer_id, p.idx AS cohort_idx
-            FROM spells AS s JOIN periods AS p ON s.start >= p.ps AND s.start < p.pe
-            WHERE s.first_spell),
-        sizes AS (SELECT cohort_idx, count(*) AS size FROM members GROUP BY cohort_idx),
-        counts AS (
-            SELECT m.cohort_idx, a.idx, count(*) AS active
-            FROM active_at AS a JOIN members AS m USING (customer_id)
-            WHERE a.kind = 'e' GROUP BY ALL)
-        SELECT p.ps AS cohort, {_LABEL_SQL} AS label, z.size, q.idx - z.cohort_idx AS k,
-               q.ps AS period, coalesce(c.active, 0) AS active,
-               coalesce(c.active, 0) / z.size AS retention, q.complete
-        FROM sizes AS z JOIN periods AS p ON p.idx = z.cohort_idx
-        JOIN periods AS q ON q.idx >= z.cohort_idx
-        LEFT JOIN counts AS c ON c.cohort_idx = z.cohort_idx AND c.idx = q.idx
+        -- +1 when a cohort member's spell opens, -1 when it is declared; the running sum
+        -- over periods is the number of members active at each period's (cut) end.
+        moves AS (SELECT cohort_ps, start_ps AS ps, count(*) AS n FROM spells GROUP BY ALL
+                  UNION ALL
+                  SELECT cohort_ps, declared_ps AS ps, -count(*) AS n FROM spells
+                  WHERE declared_ps IS NOT NULL GROUP BY ALL),
+        net AS (SELECT cohort_ps, ps, sum(n) AS n FROM moves GROUP BY ALL),
+        sizes AS (SELECT cohort_ps, count(*) AS size FROM spells WHERE first_spell GROUP BY ALL),
+        grid AS (
+            SELECT c.idx AS cohort_idx, c.ps AS cohort_ps, z.size, q.idx, q.ps, q.complete,
+                   sum(coalesce(n.n, 0)) OVER (PARTITION BY c.idx ORDER BY q.idx) AS active
+            FROM sizes AS z JOIN periods AS c ON c.ps = z.cohort_ps
+            JOIN periods AS q ON q.idx >= c.idx
+            LEFT JOIN net AS n ON n.cohort_ps = c.ps AND n.ps = q.ps)
+        SELECT g.cohort_ps AS cohort, {_LABEL_SQL} AS label, g.size, g.idx - g.cohort_idx AS k,
+               g.ps AS period, g.active::BIGINT AS active, g.active / g.size AS retention,
+               g.complete
+        FROM grid AS g JOIN periods AS p ON p.idx = g.cohort_idx
         ORDER BY cohort, k"""
     out = con.execute(sql, params).df()
     if not wide:

@@ -66,7 +66,8 @@ def to_days(value: float, time_unit: str, name: str) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
             or not math.isfinite(value):
-        raise ClvInputError(f"The {name!r} parameter must be a positive number. Got {value!r} instead.")
+        raise ClvInputError(f"The {name!r} parameter must be a positive number. "
+                            f"Got {value!r} instead.")
     return max(1, math.floor(value * unit_days(time_unit) + 0.5))
 
 
@@ -82,18 +83,25 @@ def check_date(value: object, name: str) -> dt.date:
 
 
 def check_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
-                what: str) -> list[str]:
-    """Raise a ClvInputError unless ``table`` exists with ``columns``; return all its columns."""
+                what: str, dates: Sequence[str] = ()) -> list[str]:
+    """Raise a ClvInputError unless ``table`` exists with ``columns``, those in ``dates``
+    of SQL type DATE (day arithmetic below relies on it); return all its columns."""
     try:
-        cols = [d[0] for d in con.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0").description]
+        empty = con.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
     except duckdb.CatalogException:
         raise ClvInputError(f"There is no table or view named {table!r} for the {what}.",
                             advice="Create or register it on the same DuckDB connection.") from None
-    missing = [c for c in columns if c not in cols]
+    types = {d[0]: str(d[1]) for d in empty.description}
+    missing = [c for c in columns if c not in types]
     if missing:
         raise ClvInputError(f"The {what} table lacks the column(s) {missing}.", source=table,
                             advice=f"It needs the columns {list(columns)}.")
-    return cols
+    for col in dates:
+        if types[col] != "DATE":
+            raise ClvInputError(f"The column must be of type DATE. Got {types[col]} instead.",
+                                source=table, column=col,
+                                advice=f'Cast it in a view: SELECT ..., "{col}"::DATE AS "{col}".')
+    return list(types)
 
 
 def check_occasions(con: duckdb.DuckDBPyConnection, occasions: str,
@@ -102,9 +110,10 @@ def check_occasions(con: duckdb.DuckDBPyConnection, occasions: str,
 
     Returns whether any occasion has an amount.
     """
-    check_table(con, occasions, _OCCASION_COLUMNS, "purchase occasions")
+    check_table(con, occasions, _OCCASION_COLUMNS, "purchase occasions", dates=["date"])
     q = quote_ident(occasions)
-    n = con.execute(f"SELECT count(*) FROM {q} WHERE date > $end", {"end": observation_end}).fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM {q} WHERE date > $end",
+                    {"end": observation_end}).fetchone()[0]
     if n:
         rows = con.execute(f"SELECT customer_id, date, amount FROM {q} WHERE date > $end "
                            "ORDER BY date LIMIT 5", {"end": observation_end}).df()
@@ -116,13 +125,15 @@ def check_occasions(con: duckdb.DuckDBPyConnection, occasions: str,
 
 
 def spell_ends_sql(occasions: str) -> str:
-    """SQL of each occasion with flags ``first_occasion``, ``spell_start`` (it opens an
-    active spell) and ``spell_end`` (it closes one: no purchase follows within ``$cd`` days).
+    """SQL of each occasion with the customer's ``first_date`` and flags ``first_occasion``,
+    ``spell_start`` (it opens an active spell) and ``spell_end`` (it closes one: no purchase
+    follows within ``$cd`` days).
 
     One window pass; ``$cd`` is the churn delay in days.
     """
     return f"""
         SELECT customer_id, date, amount,
+               first_value(date) OVER w AS first_date,
                lag(date) OVER w IS NULL AS first_occasion,
                coalesce(date - lag(date) OVER w >= $cd, TRUE) AS spell_start,
                coalesce(lead(date) OVER w - date >= $cd, TRUE) AS spell_end
@@ -131,10 +142,12 @@ def spell_ends_sql(occasions: str) -> str:
 
 
 def _window_names(windows: Sequence[float]) -> list[str]:
-    return [f"{w:g}" for w in windows]
+    """Column suffixes: 4 -> "4", 0.5 -> "0_5" (no dots in column names)."""
+    return [f"{w:g}".replace(".", "_") for w in windows]
 
 
-def _check_windows(windows: Sequence[float] | None, time_unit: str) -> tuple[list[float], list[int]]:
+def _check_windows(windows: Sequence[float] | None,
+                   time_unit: str) -> tuple[list[float], list[int]]:
     windows = list(DEFAULT_WINDOWS[time_unit] if windows is None else windows)
     if not windows:
         raise ClvInputError("The 'windows' parameter must list at least one window length.")
@@ -146,11 +159,10 @@ def _check_windows(windows: Sequence[float] | None, time_unit: str) -> tuple[lis
 
 # ---------------------------------------------------------------- covariates
 def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Sequence[int]) -> str:
-    """SQL of the covariates at each landmark of the CTE ``landmarks(landmark)``.
+    """SQL of the covariates of each row of the CTE ``at_risk(customer_id, landmark)``.
 
     Only occasions with ``date <= landmark`` enter: this join condition is what keeps future
-    information out of every covariate. Customers already declared churned are dropped.
-    Parameters: ``$cd`` (churn days), ``$ud`` (days per time unit).
+    information out of every covariate. Parameter: ``$has_amounts``.
     """
     short = window_days[0]
     # The trend window is the first (usually shortest) window: purchases in (L - w, L]
@@ -160,7 +172,8 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
     # amounts at all ($has_amounts), so that a model does not take a constant 0 for a fact.
     parts = []
     for name, d in zip(_window_names(windows), window_days):
-        parts.append(f"count(*) FILTER (WHERE o.date > l.landmark - {int(d)}) AS purchases_last_{name}")
+        parts.append(f"count(*) FILTER (WHERE o.date > l.landmark - {int(d)}) "
+                     f"AS purchases_last_{name}")
     for name, d in zip(_window_names(windows), window_days):
         parts.append(f"CASE WHEN $has_amounts THEN coalesce(sum(o.amount) FILTER "
                      f"(WHERE o.date > l.landmark - {int(d)}), 0) END AS spend_last_{name}")
@@ -176,9 +189,21 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
                count(*) FILTER (WHERE o.date > l.landmark - {int(short)})
                  - count(*) FILTER (WHERE o.date > l.landmark - {2 * int(short)}
                                     AND o.date <= l.landmark - {int(short)}) AS purchase_trend
-        FROM {quote_ident(occasions)} AS o JOIN landmarks AS l ON o.date <= l.landmark
-        GROUP BY o.customer_id, l.landmark
-        HAVING l.landmark - max(o.date) < $cd"""
+        FROM {quote_ident(occasions)} AS o JOIN at_risk AS l
+          ON o.customer_id = l.customer_id AND o.date <= l.landmark
+        GROUP BY o.customer_id, l.landmark"""
+
+
+def _at_risk_sql(occasions: str) -> str:
+    """SQL of the (customer_id, landmark) pairs at risk: a purchase in ``(L - $cd, L]``.
+
+    Found first, so that only these customers' occasions are aggregated (at scale most
+    customers are long gone at a landmark).
+    """
+    return f"""
+        SELECT DISTINCT o.customer_id, l.landmark
+        FROM {quote_ident(occasions)} AS o JOIN landmarks AS l
+          ON o.date <= l.landmark AND o.date > l.landmark - $cd"""
 
 
 def _covariate_columns(windows: Sequence[float]) -> list[str]:
@@ -275,8 +300,9 @@ def landmark_table(
         - ``n_purchases`` (occasions up to L), ``frequency`` (= n_purchases - 1, repeat
           occasions), ``tenure`` (L - first purchase, time units), ``time_since_last_purchase``
           (time units);
-        - ``purchases_last_{w}``, ``spend_last_{w}`` for each window (spend NULL/NaN when the
-          window has no amounts);
+        - ``purchases_last_{w}``, ``spend_last_{w}`` for each window (``w`` written as in
+          ``windows``, a decimal point as ``_``; spend 0 for a window without purchases, NaN
+          throughout when the data has no amounts);
         - ``total_spend``, ``average_spend`` (mean amount per occasion up to L; NaN without
           amounts);
         - ``purchase_trend``: purchases in ``(L - w1, L]`` minus purchases in
@@ -301,10 +327,20 @@ def landmark_table(
     attr_select, attr_join = _attributes(con, customers, taken)
     sql = f"""
         WITH landmarks AS (SELECT unnest($landmarks::DATE[]) AS landmark),
-        ends AS (SELECT customer_id, date FROM ({spell_ends_sql(occasions)}) WHERE spell_end),
+        at_risk AS ({_at_risk_sql(occasions)}),
         cov AS ({_covariates_sql(occasions, windows, window_days)}),
-        -- The next spell end on or after the last purchase up to L: later purchases only
-        -- move it forward, and they reach no covariate.
+        -- Outcome. The last purchase p up to L of an at-risk customer is after
+        -- min(L) - churn days, so the occasions of at-risk customers from then on hold p and
+        -- everything after it: their spell ends (no purchase within churn days after) are
+        -- the same as in the full history, for a fraction of the window's cost.
+        tail AS (SELECT customer_id, date,
+                        lead(date) OVER (PARTITION BY customer_id ORDER BY date) AS next
+                 FROM {quote_ident(occasions)}
+                 WHERE date > $first_landmark - $cd
+                   AND customer_id IN (SELECT customer_id FROM at_risk)),
+        ends AS (SELECT customer_id, date FROM tail WHERE coalesce(next - date >= $cd, TRUE)),
+        -- The next spell end on or after the last purchase up to L: walking forward through
+        -- later purchases until a gap of churn days. Later purchases reach no covariate.
         out AS (SELECT c.*, e.date + $cd AS declared
                 FROM cov AS c ASOF JOIN ends AS e
                   ON c.customer_id = e.customer_id AND e.date >= c.last_purchase)
@@ -314,8 +350,8 @@ def landmark_table(
                {covs}{attr_select}
         FROM out AS c {attr_join}
         ORDER BY c.landmark, c.customer_id"""
-    params = {"landmarks": marks, "cd": cd, "ud": unit_days(time_unit), "end": observation_end,
-              "has_amounts": has_amounts}
+    params = {"landmarks": marks, "first_landmark": marks[0], "cd": cd,
+              "ud": unit_days(time_unit), "end": observation_end, "has_amounts": has_amounts}
     return con.execute(sql, params).df()
 
 
@@ -344,6 +380,7 @@ def scoring_table(
     attr_select, attr_join = _attributes(con, customers, taken)
     sql = f"""
         WITH landmarks AS (SELECT $end::DATE AS landmark),
+        at_risk AS ({_at_risk_sql(occasions)}),
         cov AS ({_covariates_sql(occasions, windows, window_days)})
         SELECT c.customer_id, c.landmark, {covs}{attr_select}
         FROM cov AS c {attr_join}
@@ -359,7 +396,7 @@ def contract_table(
     *,
     observation_end: dt.date,
     time_unit: str = "week",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> pd.DataFrame:
     """Durations and competing end reasons from contracts.
 
     Parameters
@@ -376,18 +413,19 @@ def contract_table(
 
     Returns
     -------
-    table : pandas.DataFrame
-        One row per contract, in input order of (customer_id, start): ``customer_id``,
+    pandas.DataFrame
+        One row per contract, sorted by customer_id then start: ``customer_id``,
         ``start``, ``end`` (as given), ``duration`` (time units, from start to the end or to
         ``observation_end``), ``event`` (1 = ended on or before ``observation_end``),
         ``event_type`` (0 = censored, 1..k = reason code) and ``end_reason`` (NULL when
-        censored; ``"unspecified"`` when an observed end has no reason).
-    codes : pandas.DataFrame
-        ``event_type``, ``end_reason``, ``n_events``: the reason codes, numbered 1..k in
-        alphabetical order of the reasons.
+        censored; ``"unspecified"`` when an observed end has no reason). Reason codes are
+        numbered 1..k in alphabetical order of the reasons; the mapping code -> reason is
+        also in ``table.attrs["reason_codes"]`` (a dict; pandas may drop ``attrs`` in
+        later operations, the ``end_reason`` column keeps it row by row).
     """
     observation_end = check_date(observation_end, "observation_end")
-    check_table(con, contracts, ["customer_id", "start", "end", "end_reason"], "contracts")
+    check_table(con, contracts, ["customer_id", "start", "end", "end_reason"], "contracts",
+                dates=["start", "end"])
     q = quote_ident(contracts)
     params = {"obs": observation_end}
     checks = [
@@ -425,10 +463,10 @@ def contract_table(
         ORDER BY t.customer_id, t."start" """
     params["ud"] = unit_days(time_unit)
     table = con.execute(sql, params).df()
-    codes = (table[table["event"] == 1].groupby(["event_type", "end_reason"]).size()
-             .rename("n_events").reset_index())
-    codes["n_events"] = codes["n_events"].astype("int64")
-    return table, codes
+    events = table[table["event"] == 1]
+    table.attrs["reason_codes"] = {
+        int(k): str(r) for k, r in sorted(set(zip(events["event_type"], events["end_reason"])))}
+    return table
 
 
 def lifecycle_status(
