@@ -23,8 +23,8 @@ from .data.attributes import match_customers, read_contracts, read_customers
 from .data.kpis import cohort_table, kpi_table
 from .data.rfm import rfm_summary
 from .data.survival_tables import contract_table, landmark_table, lifecycle_status
+from .data.units import to_days
 from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
-from .data.units import unit_days
 from .errors import ClvInputError
 from .targeting.revenue_at_risk import revenue_at_risk
 
@@ -79,7 +79,7 @@ def landmark_dates(log: TransactionLog, settings: Settings) -> list[dt.date]:
     """Landmarks for the churn model: the first ``horizon`` units before the observation end
     (so that the whole outcome window is observed), then one more ``horizon`` earlier for each
     extra landmark, keeping only those after the first purchase in the data."""
-    step = dt.timedelta(days=round(settings.horizon * unit_days(settings.time_unit)))
+    step = dt.timedelta(days=to_days(settings.horizon, settings.time_unit, "horizon"))
     first = dt.date.fromisoformat(log.quality["first_date"])
     dates = [log.observation_end - step * k for k in range(1, settings.landmarks + 1)]
     kept = [d for d in dates if d > first]

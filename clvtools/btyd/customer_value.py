@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.rfm import calibration_and_holdout
+from ..data.units import to_days
 from ..data.transactions import TransactionLog
 from ..data.units import unit_days
 from ..errors import ClvInputError
@@ -136,9 +137,10 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
         ``holdout_summary``: totals and errors.
     """
     days = unit_days(time_unit)
-    cal_end = log.observation_end - dt.timedelta(days=round(horizon * days))
+    holdout_days = to_days(horizon, time_unit, "horizon")
+    cal_end = log.observation_end - dt.timedelta(days=holdout_days)
     first = dt.date.fromisoformat(log.quality["first_date"])
-    if (cal_end - first).days < round(horizon * days):
+    if (cal_end - first).days < holdout_days:
         return None
     cal = calibration_and_holdout(log, cal_end, time_unit=time_unit)
     models = fit_value_models(

@@ -17,14 +17,14 @@ ends a spell. A customer is at risk at a date ``L`` when ``L - last purchase < c
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
 
 from ..errors import ClvInputError
-from .units import unit_days
+from .engine import quote_ident
+from .units import to_days, unit_days
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -45,32 +45,6 @@ _OCCASION_COLUMNS = ("customer_id", "date", "amount")
 
 
 # ---------------------------------------------------------------- shared helpers (kpis.py too)
-def quote_ident(name: str) -> str:
-    """Quote a table name for SQL text (names are never bound as parameters in SQL)."""
-    if not isinstance(name, str) or not name:
-        raise ClvInputError(f"A table name must be a non-empty string. Got {name!r} instead.")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def to_days(value: float, time_unit: str, name: str) -> int:
-    """``value`` time units as a whole number of days (half up), at least one day.
-
-    Parameters
-    ----------
-    value : float
-        A positive length in time units.
-    time_unit : str
-        ``"day"``, ``"week"`` or ``"month"``.
-    name : str
-        The setting's name, for the error message.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
-        raise ClvInputError(f"The {name!r} parameter must be a positive number. "
-                            f"Got {value!r} instead.")
-    return max(1, math.floor(value * unit_days(time_unit) + 0.5))
-
-
 def check_date(value: object, name: str) -> dt.date:
     """Accept a ``datetime.date`` (or pandas Timestamp at midnight) and return a ``date``."""
     if isinstance(value, pd.Timestamp):

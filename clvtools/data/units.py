@@ -1,6 +1,8 @@
 """Time units: every model and table in clvtools works in one of these."""
 from __future__ import annotations
 
+import math
+
 from ..errors import ClvInputError, format_choices
 
 #: Length of each time unit in days. A month is numpy's mean Gregorian month
@@ -18,3 +20,22 @@ def unit_days(time_unit: str) -> float:
             f"The 'time_unit' setting must be {format_choices(list(UNIT_DAYS))}. "
             f"Got {time_unit!r} instead."
         ) from None
+
+
+def to_days(value: float, time_unit: str, name: str) -> int:
+    """``value`` time units as a whole number of days (half up), at least one day.
+
+    Parameters
+    ----------
+    value : float
+        A positive length in time units.
+    time_unit : str
+        ``"day"``, ``"week"`` or ``"month"``.
+    name : str
+        The setting's name, for the error message.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or not math.isfinite(value):
+        raise ClvInputError(f"The {name!r} parameter must be a positive number. "
+                            f"Got {value!r} instead.")
+    return max(1, math.floor(value * unit_days(time_unit) + 0.5))
