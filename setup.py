@@ -34,6 +34,10 @@ setup(
         "rich>=13",
         "pydantic>=2.5",
         "jsonschema>=4.20",
+        # IPCW concordance, time-dependent AUC and Brier score of the churn model
+        "scikit-survival>=0.23",
+        # single-threaded BLAS while fitting BTYD models (faster on collapsed data)
+        "threadpoolctl>=3",
     ],
     extras_require={
         "test": [

@@ -107,7 +107,9 @@ def demo(
     if model not in ("bgnbd", "pnbd"):
         raise ClvInputError(f"--model must be 'bgnbd' or 'pnbd'. Got {model!r} instead.")
     console.log(f"Generating {n_customers:,} customers (seed {seed}, {model})")
-    base = generate_customer_base(n_customers, model=model, seed=seed)
+    # three years, so that the value and churn models can both be validated out of time
+    base = generate_customer_base(n_customers, model=model, seed=seed, start="2022-01-01",
+                                  observation_end="2024-12-31")
     customers = base.customers.drop(columns=["acquisition_date"])
     attachments = {"demo_input/transactions.csv": base.transactions, "demo_input/customers.csv": customers}
     _run(base.transactions, customers, None, None, out, {"seed": seed}, attachments)

@@ -19,13 +19,21 @@ import pandas as pd
 from ._version import __version__
 from .btyd.customer_value import ValueModels, fit_value_models, holdout_validation, score_customers
 from .config import Settings, settings_to_toml
-from .data.attributes import match_customers, read_contracts, read_customers
+from .data.attributes import complete_attributes, match_customers, read_contracts, read_customers
 from .data.kpis import cohort_table, kpi_table
 from .data.rfm import rfm_summary
 from .data.survival_tables import contract_table, landmark_table, lifecycle_status
 from .data.units import to_days
 from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
 from .errors import ClvInputError
+from .survival.customer_risk import (
+    COX,
+    ChurnResult,
+    churn_agreement,
+    fit_churn_model,
+    score_churn,
+    validate_churn_model,
+)
 from .targeting.revenue_at_risk import revenue_at_risk
 
 __all__ = ["AnalysisResult", "run_analysis", "write_outputs", "check_output_folder", "landmark_dates"]
@@ -54,8 +62,11 @@ class AnalysisResult:
         One row per customer (``customers.csv``): RFM, value, revenue at risk, lifecycle.
     value_models : ValueModels
         The fitted purchase and spend models.
+    churn : ChurnResult
+        The fitted Cox churn model (``churn.model`` is None when none could be fitted).
     validation : dict of pandas.DataFrame
-        Holdout validation of the value model (empty when the history is too short).
+        Holdout validation of the value model, churn drivers (hazard ratios), out-of-time
+        validation of the churn model and its agreement with 1 - P(alive); each becomes a CSV.
     model_files : dict
         Extra content of each model file: settings and data fingerprint.
     """
@@ -69,6 +80,7 @@ class AnalysisResult:
     cohorts: pd.DataFrame
     customers: pd.DataFrame | None = None
     value_models: ValueModels | None = None
+    churn: ChurnResult | None = None
     validation: dict[str, pd.DataFrame] = field(default_factory=dict)
     model_files: dict = field(default_factory=dict)
     contracts: pd.DataFrame | None = None
@@ -144,7 +156,8 @@ def run_analysis(
         step("Reading customer attributes")
         quality["customers"] = read_customers(con, customers, customer_id_col=s.customer_id_col)
         quality["customers"]["matching"] = match_customers(con, log.occasions, "customers")
-        attributes_table = "customers"
+        attributes_table, quality["customers"]["filled_for_models"] = complete_attributes(
+            con, log.occasions, "customers", quality["customers"]["attributes"])
     contract_durations = None
     if contracts is not None:
         step("Reading contracts")
@@ -169,10 +182,6 @@ def run_analysis(
     quality["value_model_notes"] = value_models.notes
     scores = score_customers(value_models, rfm, horizon=s.horizon, time_unit=s.time_unit,
                              discount_rate=s.discount_rate)
-    at_risk = revenue_at_risk(scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"])
-    customers_out = rfm.join(scores).join(at_risk).join(
-        lifecycle.set_index("customer_id")[["lifecycle"]]
-    ).reset_index()
     step("Validating the value model on a holdout window")
     validation = holdout_validation(log, value_model=s.value_model, horizon=s.horizon, time_unit=s.time_unit)
     if validation is None:
@@ -187,6 +196,34 @@ def run_analysis(
         con, log.occasions, landmarks=landmarks, observation_end=log.observation_end,
         churn_after=s.churn_after, time_unit=s.time_unit, customers=attributes_table,
     )
+    step("Fitting the churn model (Cox)")
+    churn = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
+    quality["churn_model_notes"] = churn.notes
+    churn_scores = score_churn(
+        churn, con, log.occasions, customer_ids=rfm.index, p_alive=scores["p_alive"],
+        observation_end=log.observation_end, churn_after=s.churn_after, horizon=s.horizon,
+        time_unit=s.time_unit, customers=attributes_table,
+    )
+    if churn.model is not None:
+        validation["churn_drivers"] = churn.model.summary.reset_index()
+        scored = churn_scores["churn_model"] == COX
+        validation["churn_agreement"] = churn_agreement(
+            churn_scores.loc[scored, "churn_probability"], scores.loc[scored, "p_alive"])
+        step("Validating the churn model out of time")
+        churn_validation, note = validate_churn_model(
+            log, churn_after=s.churn_after, horizon=s.horizon, time_unit=s.time_unit,
+            customers=attributes_table, seed=s.seed)
+        quality["churn_model_notes"].append(note)
+        validation.update(churn_validation or {})
+
+    at_risk = revenue_at_risk(scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"])
+    value_columns = ["p_alive", "expected_purchases", "expected_average_spend"]
+    customers_out = (
+        rfm.join(scores[value_columns]).join(churn_scores)
+        .join(scores[["revenue_if_retained", "expected_revenue"]]).join(at_risk)
+        .join(lifecycle.set_index("customer_id")[["lifecycle"]])
+        .rename_axis("customer_id").reset_index()
+    )
 
     step("Computing KPIs and cohorts")
     common = dict(observation_end=log.observation_end, churn_after=s.churn_after,
@@ -196,7 +233,7 @@ def run_analysis(
     model_files = {"settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)}
     return AnalysisResult(
         settings=s, data_quality=quality, rfm=rfm, lifecycle=lifecycle, survival_table=survival,
-        kpis=kpis, cohorts=cohorts, customers=customers_out, value_models=value_models,
+        kpis=kpis, cohorts=cohorts, customers=customers_out, value_models=value_models, churn=churn,
         validation=validation, model_files=model_files, contracts=contract_durations,
     )
 
@@ -214,9 +251,17 @@ def _write_models(result: AnalysisResult, folder: Path) -> None:
             continue
         path = folder / f"{name}.json"
         model.save_model(path, save_data=False)
-        doc = json.loads(path.read_text())
-        doc.update(result.model_files)
-        path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
+        _add_run_context(path, result)
+    if result.churn is not None and result.churn.model is not None:
+        path = folder / "churn.json"
+        result.churn.model.save(path)
+        _add_run_context(path, result)
+
+
+def _add_run_context(path: Path, result: AnalysisResult) -> None:
+    doc = json.loads(path.read_text())
+    doc.update(result.model_files)
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
 
 
 def check_output_folder(out: str | os.PathLike) -> Path:

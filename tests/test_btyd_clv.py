@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from lifetimes.datasets import load_cdnow_summary
 
-import clvtools.btyd as btyd
+from clvtools import btyd
 from clvtools.btyd import BetaGeoFitter, ModifiedBetaGeoFitter
 from clvtools.btyd.clv import MONTH_DAYS, project_revenue, revenue_by_month
 from clvtools.errors import ClvInputError

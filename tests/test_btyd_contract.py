@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from lifetimes.datasets import load_cdnow_summary, load_cdnow_summary_data_with_monetary_value
 
-import clvtools.btyd as btyd
+from clvtools import btyd
 from clvtools.btyd import (
     BetaGeoBetaBinomFitter,
     BetaGeoFitter,
@@ -154,3 +154,18 @@ def test_load_model_rejects_other_class(tmp_path):
     BetaGeoFitter().fit(CDNOW["frequency"], CDNOW["recency"], CDNOW["T"]).save_model(path)
     with pytest.raises(ClvInputError, match="not a ModifiedBetaGeoFitter"):
         ModifiedBetaGeoFitter().load_model(path)
+
+
+def test_keyword_arguments_as_lifetimes_users_write_them():
+    m = BetaGeoFitter().fit(CDNOW["frequency"], CDNOW["recency"], CDNOW["T"])
+    by_name = m.conditional_expected_number_of_purchases_up_to_time(
+        t=10, frequency=CDNOW["frequency"], recency=CDNOW["recency"], T=CDNOW["T"])
+    positional = m.conditional_expected_number_of_purchases_up_to_time(
+        10, CDNOW["frequency"], CDNOW["recency"], CDNOW["T"])
+    pd.testing.assert_series_equal(by_name, positional)
+    assert m.conditional_probability_alive(frequency=2, recency=30.43, T=38.86) == \
+        m.conditional_probability_alive(2, 30.43, 38.86)
+    bb = BetaGeoBetaBinomFitter().fit(BGBB["frequency"], BGBB["recency"], BGBB["n_periods"])
+    assert bb.conditional_probability_alive(m_periods_in_future=1, frequency=2, recency=3,
+                                            n_periods=6) == bb.conditional_probability_alive(
+        1, 2, 3, 6)

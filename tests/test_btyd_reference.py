@@ -185,3 +185,20 @@ def test_bgbb_matches_lifetimes(donations):
     np.testing.assert_allclose(a["model"], b["model"], rtol=1e-6)
     # the expected counts over x = 0..6 add up to all customers
     assert a["model"].sum() == pytest.approx(d["weights"].sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("cls", [BetaGeoFitter, ModifiedBetaGeoFitter])
+def test_scoring_shortcut_equals_direct_evaluation(cls, cdnow):
+    """Above 10,000 customers the conditional expectation is computed once per distinct
+    (frequency, T) pair; it must equal the row-by-row evaluation (chunks below the cut)."""
+    m = cls().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    rng = np.random.default_rng(0)
+    n = 30_000
+    x = rng.integers(0, 30, n).astype(float)
+    T = rng.integers(1, 300, n).astype(float)
+    tx = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T), 0.0)
+    big = m.conditional_expected_number_of_purchases_up_to_time(52.0, x, tx, T)
+    chunks = [m.conditional_expected_number_of_purchases_up_to_time(52.0, x[i:i + 5000],
+                                                                     tx[i:i + 5000], T[i:i + 5000])
+              for i in range(0, n, 5000)]
+    np.testing.assert_allclose(big, np.concatenate(chunks), rtol=1e-14)

@@ -21,6 +21,8 @@ import mpmath as mp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clvtools.btyd import (
     BetaGeoBetaBinomFitter,
@@ -134,3 +136,28 @@ def test_gamma_gamma_heavy_buyers_finite():
     assert np.all(np.isfinite(spend))
     # 10,000 purchases: the estimate is the customer's own mean (weight on it -> 1)
     assert spend[1] == pytest.approx(35.0, rel=1e-3)
+
+
+# ---- properties over random valid customers ---------------------------------------------
+
+
+@st.composite
+def _customers(draw):
+    T_ = draw(st.floats(0.0, 10_000.0))
+    x_ = draw(st.integers(0, 10_000))
+    tx_ = 0.0 if x_ == 0 else draw(st.floats(0.0, T_))
+    return float(x_), tx_, T_
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(_customers(), st.floats(0.01, 5_000.0))
+def test_predictions_are_probabilities_and_monotone(customer, t):
+    """For any valid history: 0 <= P(alive) <= 1, and 0 <= E[X(t)] <= E[X(2t)] <= rate x 2t."""
+    for cls in (BetaGeoFitter, ModifiedBetaGeoFitter):
+        m = _model(cls)
+        pa = m.conditional_probability_alive(*customer)
+        e1 = m.conditional_expected_number_of_purchases_up_to_time(t, *customer)
+        e2 = m.conditional_expected_number_of_purchases_up_to_time(2 * t, *customer)
+        assert 0.0 <= pa <= 1.0
+        assert 0.0 <= e1 <= e2 * (1 + 1e-12) + 1e-300
+        assert e2 <= pa * m.purchase_rate_if_alive(*customer) * 2 * t * (1 + 1e-9) + 1e-300

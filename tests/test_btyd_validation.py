@@ -31,7 +31,7 @@ def setting():
 
 
 def test_calibration_vs_holdout_matches_lifetimes_plot_data(setting):
-    tx, cal, ours, ref = setting
+    _, cal, ours, ref = setting
     out = calibration_vs_holdout_purchases(ours, cal, kind="frequency_cal", n=7)
     # lifetimes' plot_calibration_purchases_vs_holdout_purchases computes exactly this frame
     s = cal.copy()

@@ -102,3 +102,32 @@ def test_revenue_at_risk_parts_add_up_and_keep_index():
     assert out.loc["c"].tolist() == [50.0, 50.0, 0.0]
     with pytest.raises(ValueError, match="exceeds revenue if retained"):
         revenue_at_risk([1.0], [10.0], [11.0])
+
+
+def test_churn_probabilities_come_from_the_cox_model_and_declared_churn(result):
+    c = result.customers.set_index("customer_id")
+    assert set(c["churn_model"]) <= {"cox", "declared_churned"}
+    assert c["churn_probability"].between(0, 1).all()
+    declared = c["churn_model"] == "declared_churned"
+    assert (c.loc[declared, "churn_probability"] == 1).all()
+    assert (c.loc[declared, "lifecycle"] == "churned").all()
+    assert (c.loc[~declared, "lifecycle"] != "churned").all()
+    drivers = result.validation["churn_drivers"]
+    assert {"hazard_ratio", "p_value", "ph_verdict"} <= set(drivers.columns)
+    # the longer a customer has been idle, the sooner churn is declared: a strong, sure effect
+    idle = drivers.set_index("covariate").loc["time_since_last_purchase"]
+    assert idle["hazard_ratio"] > 1 and idle["p_value"] < 1e-6
+    assert {"channel=referral", "plan=premium"} <= set(drivers["covariate"])
+
+
+def test_churn_model_file_predicts_identically(result, tmp_path):
+    from clvtools.survival import ChurnModel
+
+    out = write_outputs(result, tmp_path / "churn")
+    loaded = ChurnModel.load(out / "models" / "churn.json")
+    table = result.survival_table.head(200)
+    from clvtools.survival.customer_risk import _tables_for_model
+
+    covariates = _tables_for_model(table, "week")
+    np.testing.assert_array_equal(loaded.churn_probability(covariates, 26),
+                                  result.churn.model.churn_probability(covariates, 26))

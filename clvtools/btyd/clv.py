@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 
-__all__ = ["RevenueByMonth", "revenue_by_month", "project_revenue"]
+__all__ = ["RevenueByMonth", "project_revenue", "revenue_by_month"]
 
 MONTH_DAYS = 365.2425 / 12
 YEAR_DAYS = 365.2425

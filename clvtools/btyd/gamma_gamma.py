@@ -71,10 +71,11 @@ class GammaGammaFitter(BTYDFitter):
         for bad, col, what, advice in [
             (~np.isfinite(x) | (x != np.round(x)), "frequency",
              "must hold whole numbers", "rebuild the RFM summary."),
-            (x <= 0, "frequency", "must be positive: the Gamma-Gamma model is fitted on repeat "
-             "buyers only", "select them first, e.g. df[df['frequency'] > 0]."),
-            (~np.isfinite(m) | (m <= 0), "monetary_value", "must be positive and finite "
-             "(mean value of the repeat purchases)",
+            (x <= 0, "frequency",
+             "must be positive: the Gamma-Gamma model is fitted on repeat buyers only",
+             "select them first, e.g. df[df['frequency'] > 0]."),
+            (~np.isfinite(m) | (m <= 0), "monetary_value",
+             "must be positive and finite (mean value of the repeat purchases)",
              "drop refunds and zero-value purchases, or customers with frequency 0."),
         ]:
             if bad.any():

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import special
 
 from .base import prediction
-from .bgnbd import BetaGeoFitter, _log1mexp_ratio, _softplus_sigmoid
+from .bgnbd import BetaGeoFitter, _log1mexp_ratio, _on_distinct_pairs, _softplus_sigmoid
 
 __all__ = ["ModifiedBetaGeoFitter"]
 
@@ -79,14 +79,15 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
         frequency, recency, T : scalar, array_like or Series, shape (n,)
         """
         r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
-        x = frequency
-        c = a + b + x
-        log1mz = np.log(alpha + T) - np.log(alpha + T + t)
-        z = t / (alpha + T + t)
-        hyp = special.hyp2f1(a + b - r, a - 1, c, z)
-        bracket = _log1mexp_ratio((a - 1) * log1mz + np.log(hyp))
-        p_alive = special.expit(-self._log_odds_dead(x, recency, T))
-        return p_alive * c / (a - 1) * bracket
+
+        def per_customer(x, t, T):
+            c = a + b + x
+            z = t / (alpha + T + t)
+            hyp = special.hyp2f1(a + b - r, a - 1, c, z)
+            return c / (a - 1) * _log1mexp_ratio((a - 1) * np.log1p(-z) + np.log(hyp))
+
+        p_alive = special.expit(-self._log_odds_dead(frequency, recency, T))
+        return p_alive * _on_distinct_pairs(per_customer, frequency, t, T)
 
     @prediction
     def expected_number_of_purchases_up_to_time(self, t):
@@ -105,7 +106,7 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
 
     def _first_and_rest_weights(self, n):
         """MBG/NBD: B(a, b+n+1)/B(a,b) for 'still alive', B(a+1, b+n)/B(a,b) for 'dropped'."""
-        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        a, b = self._unload_params("a", "b")
         first = special.betaln(a, b + n + 1) - special.betaln(a, b)
         rest = special.betaln(a + 1, b + n) - special.betaln(a, b)
         return first, rest

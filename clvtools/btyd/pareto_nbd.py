@@ -11,7 +11,8 @@ References
    Customers: Who Are They and What Will They Do Next?", Management Science 33 (1), 1-24.
 .. [FH05] Fader, P. S. and Hardie, B. G. S. (2005), "A Note on Deriving the Pareto/NBD Model
    and Related Expressions", http://brucehardie.com/notes/009/.
-.. [H28] Hardie, B. G. S. (2014?), "The Pareto/NBD Conditional PMF", note 028.
+.. [H28] Fader, P. S. and Hardie, B. G. S., "The Pareto/NBD Conditional PMF", note 028,
+   http://www.brucehardie.com/notes/028/.
 .. [FHL05] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "RFM and CLV: Using Iso-Value
    Curves for Customer Base Analysis", JMR 42 (4): CDNOW estimates r = 0.553, alpha = 10.578,
    s = 0.606, beta = 11.669, LL = -9595.0.

@@ -13,7 +13,7 @@ from ..errors import ClvInputError
 from .engine import quote_ident, register_source, source_label
 from .schema import column_types, date_expr, raise_if_rows, require_columns
 
-__all__ = ["read_customers", "read_contracts", "match_customers"]
+__all__ = ["read_customers", "read_contracts", "match_customers", "complete_attributes"]
 
 
 def read_customers(
@@ -199,3 +199,39 @@ def match_customers(con: duckdb.DuckDBPyConnection, occasions: str, other: str) 
         "examples_only_in_transactions": list(row[3] or []),
         f"examples_only_in_{other}": list(row[4] or []),
     }
+
+
+MISSING_LEVEL = "(missing)"
+
+
+def complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, customers: str,
+                        kinds: dict[str, str]) -> tuple[str, dict]:
+    """A view of attributes for every customer with purchases, for the models.
+
+    Customers with purchases but no row in the attributes table get the level ``"(missing)"``
+    for categorical attributes and the median for numeric ones, so that no customer drops
+    out of a model; how many were filled is returned (and reported in data_quality.json).
+
+    Returns
+    -------
+    (str, dict)
+        The view's name (``customers_complete``) and ``{"filled_customers": n, "rule": ...}``.
+    """
+    selects = []
+    for column, kind in kinds.items():
+        q = quote_ident(column)
+        fill = (f"'{MISSING_LEVEL}'" if kind == "categorical"
+                else f"(SELECT median({q}) FROM {customers})")
+        selects.append(f"coalesce(c.{q}, {fill}) AS {q}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW customers_complete AS
+        SELECT t.customer_id{''.join(', ' + x for x in selects)}
+        FROM (SELECT DISTINCT customer_id FROM {occasions}) t
+        LEFT JOIN {customers} c USING (customer_id)"""
+    )
+    filled = con.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT customer_id FROM {occasions}) t "
+        f"ANTI JOIN {customers} c USING (customer_id)"
+    ).fetchall()[0][0]
+    rule = f"categorical attributes -> '{MISSING_LEVEL}', numeric attributes -> median"
+    return "customers_complete", {"filled_customers": int(filled), "rule": rule}

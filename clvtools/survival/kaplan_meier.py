@@ -1,0 +1,153 @@
+"""Kaplan-Meier curves, median survival and log-rank tests by segment, as tidy DataFrames that
+the report draws (models never plot). lifelines does the estimation and the tests.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter
+from lifelines.statistics import logrank_test, multivariate_logrank_test
+from lifelines.utils import median_survival_times
+
+from ._params import check_columns, check_number
+
+__all__ = ["km_curves", "median_survival", "logrank_tests", "segment_labels"]
+
+
+def segment_labels(table: pd.DataFrame, by: str | Sequence[str] | None) -> pd.Series:
+    """One string label per row: the value of ``by`` (columns joined with ``" | "``), or
+    ``"all"`` when ``by`` is None."""
+    if by is None:
+        return pd.Series("all", index=table.index, name="segment")
+    cols = [by] if isinstance(by, str) else list(by)
+    check_columns(table, cols, "DataFrame", "segment column")
+    parts = [table[c].astype("string").fillna("<missing>") for c in cols]
+    lab = parts[0]
+    for p in parts[1:]:
+        lab = lab + " | " + p
+    return lab.rename("segment")
+
+
+def _groups(table, by, duration_col, event_col, weights_col):
+    check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
+    seg = segment_labels(table, by)
+    for name, idx in seg.groupby(seg, sort=True).groups.items():
+        sub = table.loc[idx]
+        w = None if weights_col is None else sub[weights_col].to_numpy(dtype=float)
+        yield name, sub[duration_col].to_numpy(dtype=float), sub[event_col].to_numpy(dtype=float), w
+
+
+def km_curves(
+    table: pd.DataFrame,
+    by: str | Sequence[str] | None = None,
+    *,
+    duration_col: str = "duration",
+    event_col: str = "event",
+    weights_col: str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Kaplan-Meier survival curves per segment.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A landmark or contract table.
+    by : str or list of str, optional
+        Segment column(s) (an attribute, a matrix cell, any column); None: one curve.
+    alpha : float
+        1 - level of the pointwise intervals (exponential Greenwood, lifelines' default).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``segment``, ``time`` (time units; 0 first), ``survival``, ``lower``, ``upper``,
+        ``at_risk``, ``events``, ``censored``: one row per distinct duration per segment.
+    """
+    check_number(alpha, "alpha", "km_curves", low=0, high=0.5, low_open=True)
+    frames = []
+    for name, t, e, w in _groups(table, by, duration_col, event_col, weights_col):
+        kmf = KaplanMeierFitter(alpha=alpha).fit(t, e, weights=w)
+        sf = kmf.survival_function_.iloc[:, 0]
+        ci = kmf.confidence_interval_survival_function_
+        ev = kmf.event_table.reindex(sf.index)
+        frames.append(pd.DataFrame({
+            "segment": name,
+            "time": sf.index.to_numpy(dtype=float),
+            "survival": sf.to_numpy(),
+            "lower": ci.iloc[:, 0].to_numpy(),
+            "upper": ci.iloc[:, 1].to_numpy(),
+            "at_risk": ev["at_risk"].to_numpy(),
+            "events": ev["observed"].to_numpy(),
+            "censored": ev["censored"].to_numpy(),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def median_survival(
+    table: pd.DataFrame,
+    by: str | Sequence[str] | None = None,
+    *,
+    duration_col: str = "duration",
+    event_col: str = "event",
+    weights_col: str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Median survival time per segment with its confidence interval.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``segment``, ``n``, ``events``, ``median``, ``median_lower``, ``median_upper``
+        (time units; ``inf`` when the curve never falls to 0.5 within the follow-up).
+    """
+    rows = []
+    for name, t, e, w in _groups(table, by, duration_col, event_col, weights_col):
+        kmf = KaplanMeierFitter(alpha=alpha).fit(t, e, weights=w)
+        ci = median_survival_times(kmf.confidence_interval_survival_function_)
+        rows.append({"segment": name, "n": len(t), "events": int(e.sum()),
+                     "median": float(kmf.median_survival_time_),
+                     "median_lower": float(ci.iloc[0, 0]), "median_upper": float(ci.iloc[0, 1])})
+    return pd.DataFrame(rows)
+
+
+def logrank_tests(
+    table: pd.DataFrame,
+    by: str | Sequence[str],
+    *,
+    duration_col: str = "duration",
+    event_col: str = "event",
+    weights_col: str | None = None,
+) -> pd.DataFrame:
+    """Log-rank tests between segments: all segments at once, then every pair.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``segment_a``, ``segment_b`` (``"all segments"`` / ``""`` for the overall
+        test), ``test_statistic`` (chi-square), ``degrees_of_freedom``, ``p_value``. Pairwise
+        p-values are not adjusted for multiplicity.
+    """
+    check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
+    seg = segment_labels(table, by).to_numpy()
+    t = table[duration_col].to_numpy(dtype=float)
+    e = table[event_col].to_numpy(dtype=float)
+    w = None if weights_col is None else table[weights_col].to_numpy(dtype=float)
+    levels = np.unique(seg)
+    overall = multivariate_logrank_test(t, seg, e, weights=w)
+    rows = [{"segment_a": "all segments", "segment_b": "", "test_statistic": overall.test_statistic,
+             "degrees_of_freedom": len(levels) - 1, "p_value": overall.p_value}]
+    if len(levels) > 2:
+        # lifelines' pairwise_logrank_test passes weights twice (0.30.3): loop over pairs here
+        for a, b in combinations(levels, 2):
+            ma, mb = seg == a, seg == b
+            r = logrank_test(t[ma], t[mb], e[ma], e[mb],
+                             weights_A=None if w is None else w[ma],
+                             weights_B=None if w is None else w[mb])
+            rows.append({"segment_a": a, "segment_b": b, "test_statistic": r.test_statistic,
+                         "degrees_of_freedom": 1, "p_value": r.p_value})
+    elif len(levels) == 2:
+        rows.append({**rows[0], "segment_a": levels[0], "segment_b": levels[1]})
+    return pd.DataFrame(rows)
