@@ -50,13 +50,13 @@ from ..errors import ConvergenceError
 
 __all__ = [
     "SeriesTooLongError",
+    "conditional_expected_number_of_purchases_up_to_time",
+    "conditional_probability_alive",
+    "conditional_probability_of_n_purchases_up_to_time",
+    "expected_number_of_purchases_up_to_time",
     "log_F",
     "loglik",
     "loglik_and_grad",
-    "conditional_probability_alive",
-    "conditional_expected_number_of_purchases_up_to_time",
-    "expected_number_of_purchases_up_to_time",
-    "conditional_probability_of_n_purchases_up_to_time",
     "purchase_rate_if_alive",
     "simulate_rfm",
 ]
@@ -296,7 +296,7 @@ def _units(x, t_x, params, grad, groups=None):
 
 def _unit_pieces(params, a, tx, T, coefs, grad):
     """log E, log(s I), log M and (if grad) d log M / d(r, alpha, s, beta) for one unit."""
-    r, alpha, s, beta = params
+    _, alpha, s, beta = params
     big = alpha >= beta
     m, mn = (alpha, beta) if big else (beta, alpha)
     n = len(tx)
@@ -498,7 +498,7 @@ def _unit_p_alive(params, a, tx, T, coefs):
     (alpha+u)/(beta+u) otherwise. The difference is taken after factoring out X, so nothing
     overflows for heavy buyers.
     """
-    r, alpha, s, beta = params
+    _, alpha, s, beta = params
     big = alpha >= beta
     m, mn = (alpha, beta) if big else (beta, alpha)
     d = m - mn
@@ -552,7 +552,7 @@ def conditional_expected_number_of_purchases_up_to_time(params, t, x, t_x, T):
         Expected repeat purchases in (T, T+t], shape of the broadcast inputs.
     """
     params = _params4(params)
-    r, alpha, s, beta = params
+    _, alpha, s, beta = params
     shape, (t, x, t_x, T) = _arrays(t, x, t_x, T)
     out = np.empty(len(x))
     for idx, a, coefs in _units(x, t_x, params, False):

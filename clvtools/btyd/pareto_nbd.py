@@ -130,13 +130,8 @@ class ParetoNBDFitter(BTYDFitter):
             )
         columns = {"frequency": frequency, "recency": recency, "T": T}
         kwargs["maxiter"] = maxiter
+        # (the base class itself finishes a warm-started fit whose full-data gradient is not small)
         self._fit(columns, weights, initial_params, verbose, tol, index, **kwargs)
-        if self.gradient_max_ > max(1e-6, 10 * tol):
-            # The base class's warm start (subset fit + whitening) can stop at its start
-            # point with "success" while the full-data gradient is not small; polish from
-            # there with plain L-BFGS-B (reported to the base class's author).
-            self._fit(columns, weights, np.log(self.params_.to_numpy()), verbose, tol, index,
-                      **kwargs)
         if iterative_fitting > 1:
             rng = np.random.default_rng(0)
             start = np.log(self.params_.to_numpy())

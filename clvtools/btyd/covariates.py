@@ -1,0 +1,572 @@
+"""Static customer covariates for BTYD models: attribute encoding and the shared fitter base.
+
+Two parts, reused by :class:`~clvtools.btyd.pareto_nbd_covariates.ParetoNBDCovariatesFitter`
+and :class:`~clvtools.btyd.bgnbd_covariates.BetaGeoCovariatesFitter`:
+
+* :class:`CovariateEncoder` turns a table of customer attributes into a numeric design matrix:
+  a categorical column becomes one 0/1 dummy per level except a reference level, named
+  ``column=level``; a numeric column is used as it is. The levels seen in ``fit`` are
+  remembered; a level never seen there is an error at prediction (the model has no
+  coefficient for it).
+* :class:`CovariateBTYDFitter` orchestrates a covariate model the way
+  :class:`~clvtools.btyd.base.BTYDFitter` does a plain one: validation, collapsing of
+  identical (x, t_x, T, z) rows into weights, L-BFGS-B with the model's analytic gradient,
+  covariance from the Hessian, ``summary``, AIC/BIC and JSON persistence. The parameter vector
+  is the model's four positive parameters (optimised on the log scale) followed by the
+  coefficients of the purchase process and of the dropout process (unbounded).
+
+Parameterisation (R's CLVTools, static covariates; Bachmann, Meierer & Naef 2021)
+----------------------------------------------------------------------------------
+With z_i the purchase covariates and w_i the dropout covariates of customer i, the purchase
+process uses alpha_i = alpha exp(-gamma_p' z_i), so that lambda_i ~ Gamma(r, alpha_i) and the
+mean purchase rate scales by exp(gamma_p' z_i). The dropout process is model-specific (see
+each model); a coefficient of 0 means no effect and the model without covariates is the
+special case with none.
+
+Subclass contract
+-----------------
+``_param_names`` (four names), ``_base_fitter`` (the plain fitter class, used for the start),
+and ``_rows(params, eta_p, eta_d, data, grad)`` returning per-row log-likelihoods, the
+per-row gradient with respect to the four LOG-parameters (shape (4, n)) and the per-row
+derivatives with respect to the linear predictors eta_p = gamma_p' z and eta_d = gamma_d' w.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .._version import __version__
+from ..errors import ClvInputError, ConvergenceError
+from .base import BTYDFitter, _single_threaded_blas
+from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse
+
+__all__ = ["CovariateBTYDFitter", "CovariateEncoder"]
+
+
+# ----------------------------------------------------------------------------------------
+# Encoding
+# ----------------------------------------------------------------------------------------
+def _is_numeric(s: pd.Series) -> bool:
+    return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            and not isinstance(s.dtype, pd.CategoricalDtype))
+
+
+class CovariateEncoder:
+    """Numeric design matrix from customer attributes (dummies with a reference level).
+
+    Parameters
+    ----------
+    columns : list of str
+        Attribute columns to use, in order. Empty: no covariates (a matrix of shape (n, 0)).
+    reference_levels : dict of str to object, optional
+        Reference level per categorical column. Default: the first category of a pandas
+        ``Categorical``, otherwise the first level in sorted order (R's ``factor`` default).
+
+    Attributes
+    ----------
+    names_ : list of str
+        Names of the design columns: ``column=level`` for dummies, ``column`` for numeric
+        columns.
+    spec_ : list of dict
+        Per attribute: ``{"column", "kind": "numeric"|"categorical", "levels", "reference"}``.
+    """
+
+    def __init__(self, columns=None, reference_levels=None):
+        self.columns = list(columns or [])
+        self.reference_levels = dict(reference_levels or {})
+
+    def fit(self, df: pd.DataFrame | None, source: str = "covariates") -> CovariateEncoder:
+        """Learn the levels of the categorical columns; returns self."""
+        self.spec_, self.names_ = [], []
+        if len(set(self.columns)) != len(self.columns):
+            raise ClvInputError(f"The covariate columns {self.columns} contain duplicates.",
+                                source=source, advice="list each attribute once per process.")
+        if self.columns and df is None:
+            raise ClvInputError(
+                f"Covariates {self.columns} were requested but no covariates table was given.",
+                advice="pass covariates=<DataFrame with one row per customer>.")
+        unknown = set(self.reference_levels) - set(self.columns)
+        if unknown:
+            raise ClvInputError(
+                f"reference_levels names columns that are not covariates: {sorted(unknown)}.",
+                advice=f"use columns among {self.columns}.")
+        for col in self.columns:
+            s = self._column(df, col, source)
+            if _is_numeric(s):
+                v = s.to_numpy(dtype=float)
+                self._check_finite(v, col, source)
+                self.spec_.append({"column": col, "kind": "numeric"})
+                self.names_.append(col)
+                continue
+            if s.isna().any():
+                bad = s.isna().to_numpy()
+                raise ClvInputError(
+                    f"The covariate {col!r} has missing values.", source=source, column=col,
+                    n_rows=int(bad.sum()), rows=_rows(bad, {col: s.to_numpy()}, df.index),
+                    advice="fill them with a level of their own (e.g. 'unknown') or drop "
+                    "these customers.")
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                levels = [lv for lv in s.cat.categories if (s == lv).any()]
+            else:
+                levels = sorted(pd.unique(s), key=lambda v: (str(type(v)), v))
+            levels = [_plain(v) for v in levels]
+            ref = _plain(self.reference_levels.get(col, levels[0]))
+            if ref not in levels:
+                raise ClvInputError(
+                    f"The reference level {ref!r} of covariate {col!r} does not occur.",
+                    source=source, column=col, advice=f"use one of {levels}.")
+            if len(levels) < 2:
+                raise ClvInputError(
+                    f"The covariate {col!r} has a single level ({levels[0]!r}): its effect "
+                    "cannot be estimated.", source=source, column=col,
+                    advice="drop it from the covariate lists.")
+            self.spec_.append({"column": col, "kind": "categorical", "levels": levels,
+                               "reference": ref})
+            self.names_.extend(f"{col}={lv}" for lv in levels if lv != ref)
+        return self
+
+    @staticmethod
+    def _column(df, col, source):
+        if col not in df.columns:
+            raise ClvInputError(f"The covariate column {col!r} is missing.", source=source,
+                                column=col, advice=f"the table has {list(df.columns)}.")
+        return df[col]
+
+    @staticmethod
+    def _check_finite(v, col, source, index=None):
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise ClvInputError(
+                f"The numeric covariate {col!r} has missing or infinite values.",
+                source=source, column=col, n_rows=int(bad.sum()), rows=_rows(bad, {col: v}, index),
+                advice="fill them in or drop these customers.")
+
+    def transform(self, df: pd.DataFrame | None, n: int | None = None,
+                  source: str = "covariates") -> np.ndarray:
+        """Design matrix, shape (n_rows, len(names_)), float64.
+
+        Raises
+        ------
+        ClvInputError
+            For a missing column, a missing value or a level not seen in ``fit``.
+        """
+        if not self.spec_:
+            rows = n if df is None else len(df)
+            return np.zeros((0 if rows is None else rows, 0))
+        if df is None:
+            raise ClvInputError(
+                f"This model needs the covariates {[s['column'] for s in self.spec_]}.",
+                advice="pass covariates=<DataFrame with one row per customer>.")
+        blocks = []
+        for spec in self.spec_:
+            col = spec["column"]
+            s = self._column(df, col, source)
+            if spec["kind"] == "numeric":
+                if not _is_numeric(s):
+                    raise ClvInputError(f"The covariate {col!r} was numeric when the model "
+                                        f"was fitted; got dtype {s.dtype}.", source=source,
+                                        column=col)
+                v = s.to_numpy(dtype=float)
+                self._check_finite(v, col, source, df.index)
+                blocks.append(v[:, None])
+                continue
+            values = np.array([_plain(v) for v in s.to_numpy(dtype=object)], dtype=object)
+            levels = spec["levels"]
+            known = pd.Index(levels, dtype=object)
+            codes = known.get_indexer(values)
+            bad = codes < 0
+            if bad.any():
+                raise ClvInputError(
+                    f"The covariate {col!r} has levels that the model was not fitted with: "
+                    f"{sorted({str(v) for v in values[bad]})[:5]}.", source=source, column=col,
+                    n_rows=int(bad.sum()), rows=_rows(bad, {col: values}, df.index),
+                    advice=f"the model knows {levels}; map new levels to one of them "
+                    "(e.g. the reference level) or refit with them.")
+            for j, lv in enumerate(levels):
+                if lv != spec["reference"]:
+                    blocks.append((codes == j).astype(float)[:, None])
+        return np.hstack(blocks)
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "spec": self.spec_, "names": self.names_}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CovariateEncoder:
+        enc = cls(d["columns"])
+        enc.spec_, enc.names_ = d["spec"], d["names"]
+        return enc
+
+
+def _plain(v):
+    """numpy scalars as Python scalars (JSON-friendly, hash-equal)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+# ----------------------------------------------------------------------------------------
+# The shared fitter
+# ----------------------------------------------------------------------------------------
+class CovariateBTYDFitter(BTYDFitter):
+    """Base of the BTYD fitters with static covariates; see the module docstring.
+
+    Parameters
+    ----------
+    penalizer_coef : float, default 0.0
+        L2 penalty ``penalizer_coef * sum(theta ** 2)`` on the four model parameters (natural
+        scale, as :class:`BTYDFitter`) and the covariate coefficients, added to the mean
+        negative log-likelihood per customer.
+    """
+
+    _base_fitter: ClassVar[type] = BTYDFitter
+    _purchase_param: ClassVar[str] = "alpha"
+
+    # ---- the model's part ------------------------------------------------------------------
+    def _rows(self, params, eta_p, eta_d, data, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _prepare(self, data: dict) -> dict:
+        return data
+
+    # ---- fitting ---------------------------------------------------------------------------
+    def fit(self, frequency, recency, T, covariates: pd.DataFrame | None = None,
+            purchase_covariates=None, dropout_covariates=None, weights=None,
+            reference_levels=None, initial_params=None, verbose=False, tol=1e-7,
+            maxiter=2000):
+        """Fit the model with static covariates.
+
+        Parameters
+        ----------
+        frequency, recency, T : array_like or Series, shape (n,)
+            RFM summary: repeat purchases x, recency t_x and age T, in one time unit.
+        covariates : pandas.DataFrame, shape (n, ...), optional
+            One row per customer, in the order of ``frequency``; the attributes.
+        purchase_covariates, dropout_covariates : list of str, optional
+            Columns of ``covariates`` acting on the purchase and on the dropout process
+            (default none). Categorical columns become dummies ``column=level``.
+        weights : array_like, shape (n,), optional
+            Customers per row.
+        reference_levels : dict of str to object, optional
+            Reference level per categorical column (default: first category, else first in
+            sorted order).
+        initial_params : array_like, optional
+            Start: the four LOG-parameters followed by the coefficients, in the order of
+            ``params_``. Default: the plain model's fit and zero coefficients.
+        verbose : bool
+            Print the optimiser's result.
+        tol : float, default 1e-7
+            Gradient tolerance of L-BFGS-B on the mean log-likelihood per customer.
+        maxiter : int, default 2000
+
+        Returns
+        -------
+        self
+        """
+        self._validate_settings(tol)
+        name = type(self).__name__
+        for arg, val in (("purchase_covariates", purchase_covariates),
+                         ("dropout_covariates", dropout_covariates)):
+            if val is not None and (isinstance(val, str) or not all(isinstance(c, str)
+                                                                    for c in val)):
+                raise ClvInputError(
+                    f"The '{arg}' parameter of {name}.fit must be a list of column names. "
+                    f"Got {val!r} instead.")
+        if covariates is not None and not isinstance(covariates, pd.DataFrame):
+            raise ClvInputError(
+                f"The 'covariates' parameter of {name}.fit must be a pandas DataFrame. "
+                f"Got {type(covariates).__name__} instead.")
+        index = next((v.index for v in (frequency, recency, T) if isinstance(v, pd.Series)),
+                     None)
+        cols = {k: _to_float_array(v, k).reshape(-1)
+                for k, v in (("frequency", frequency), ("recency", recency), ("T", T))}
+        check_rfm(cols, index=index)
+        n = len(cols["frequency"])
+        if covariates is not None and len(covariates) != n:
+            raise ClvInputError(
+                f"'covariates' must have one row per customer ({n}). Got {len(covariates)}.",
+                advice="align the attribute table with the RFM summary (same customers, same "
+                "order), e.g. covariates.loc[rfm.index].")
+        ref = dict(reference_levels or {})
+        pcols, dcols = list(purchase_covariates or []), list(dropout_covariates or [])
+        self.purchase_encoder_ = CovariateEncoder(
+            pcols, {k: v for k, v in ref.items() if k in pcols}).fit(covariates)
+        self.dropout_encoder_ = CovariateEncoder(
+            dcols, {k: v for k, v in ref.items() if k in dcols}).fit(covariates)
+        missing = set(ref) - set(pcols) - set(dcols)
+        if missing:
+            raise ClvInputError(
+                f"reference_levels names columns that are not covariates: {sorted(missing)}.")
+        Zp = self.purchase_encoder_.transform(covariates, n)
+        Zd = self.dropout_encoder_.transform(covariates, n)
+        w = _check_weights(weights, n)
+        kp, kd = Zp.shape[1], Zd.shape[1]
+        table = dict(cols)
+        table.update({f"p{j}": Zp[:, j] for j in range(kp)})
+        table.update({f"d{j}": Zd[:, j] for j in range(kd)})
+        distinct, counts = collapse(table, w)
+        zp = np.column_stack([distinct[f"p{j}"] for j in range(kp)]) if kp else np.zeros(
+            (len(counts), 0))
+        zd = np.column_stack([distinct[f"d{j}"] for j in range(kd)]) if kd else np.zeros(
+            (len(counts), 0))
+        # internal scaling of the covariates (exact: gamma = gamma_scaled / scale)
+        sp = _scales(zp)
+        sd = _scales(zd)
+        data = self._prepare({k: distinct[k] for k in ("frequency", "recency", "T")})
+        names = (list(self._param_names) + [f"purchase:{c}" for c in self.purchase_encoder_.names_]
+                 + [f"dropout:{c}" for c in self.dropout_encoder_.names_])
+        k = len(names)
+        if initial_params is None:
+            theta0 = np.concatenate([np.log(self._start(distinct, counts)), np.zeros(kp + kd)])
+        else:
+            theta0 = np.asarray(initial_params, dtype=float).reshape(-1)
+            if theta0.shape != (k,) or not np.all(np.isfinite(theta0)):
+                raise ClvInputError(
+                    f"'initial_params' must hold {k} finite values (log-parameters, then "
+                    f"coefficients: {', '.join(names)}). Got {initial_params!r} instead.")
+            theta0 = theta0.copy()
+            theta0[4:] *= np.concatenate([sp, sd])
+        zps, zds = zp / sp, zd / sd
+        n_total = counts.sum()
+        pen = float(self.penalizer_coef)
+
+        def objective(theta):
+            with np.errstate(all="ignore"):
+                ll, g = self._total(theta, zps, zds, data, counts)
+                p = np.exp(theta[:4])
+                c = theta[4:] / np.concatenate([sp, sd])
+                f = -ll / n_total + pen * (np.sum(p**2) + np.sum(c**2))
+                grad = -g / n_total
+                grad[:4] += 2 * pen * p**2
+                grad[4:] += 2 * pen * c / np.concatenate([sp, sd])
+            if not np.isfinite(f) or not np.all(np.isfinite(grad)):
+                return np.inf, np.zeros(k)
+            return f, grad
+
+        with _single_threaded_blas():
+            f0, _ = objective(theta0)
+            if not np.isfinite(f0):
+                raise ConvergenceError(self._advice("the log-likelihood is not finite at the start"))
+            res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                                    options={"maxiter": maxiter, "ftol": 1e-15, "gtol": tol,
+                                             "maxcor": 10})
+            theta = res.x
+            f_end, grad = objective(theta)
+            gmax = float(np.max(np.abs(grad)))
+            if verbose:
+                print(res)
+            if not (np.isfinite(f_end) and (res.success or gmax < max(1e-4, 100 * tol))):
+                raise ConvergenceError(self._advice(
+                    f"the optimiser stopped after {res.nit} iterations ({res.message}; "
+                    f"largest gradient {gmax:.3g})"))
+            H = _hessian(objective, theta) * n_total
+            # one Newton step from the L-BFGS-B optimum: the flat directions of these
+            # likelihoods (s, beta) are then resolved to ~1e-9 instead of ~1e-5
+            try:
+                step = np.linalg.solve(H, grad * n_total)
+            except np.linalg.LinAlgError:
+                step = np.zeros(k)
+            if np.all(np.isfinite(step)) and np.max(np.abs(step)) < 0.1:
+                f_new, g_new = objective(theta - step)
+                if np.isfinite(f_new) and f_new <= f_end:
+                    theta, f_end, grad = theta - step, f_new, g_new
+                    gmax = float(np.max(np.abs(grad)))
+        scale = np.concatenate([np.ones(4), sp, sd])
+        params = np.concatenate([np.exp(theta[:4]), theta[4:] / scale[4:]])
+        # covariance: delta method from the internal (log, scaled) coordinates
+        J = np.concatenate([np.exp(theta[:4]), 1.0 / scale[4:]])
+        try:
+            cov = np.linalg.inv(H) * np.outer(J, J)
+        except np.linalg.LinAlgError:
+            cov = np.full((k, k), np.nan)
+        ll_total = -(f_end - pen * (np.sum(params[:4] ** 2) + np.sum(params[4:] ** 2))) * n_total
+        self.params_ = pd.Series(params, index=names, dtype=float)
+        self.variance_matrix_ = pd.DataFrame(cov, index=names, columns=names)
+        self.data = pd.DataFrame({**cols, "weights": w}, index=index)
+        self.log_likelihood_ = float(ll_total)
+        self._negative_log_likelihood_ = float(f_end)
+        self.n_customers_ = float(n_total)
+        self.n_distinct_ = len(counts)
+        self.AIC_ = 2 * k - 2 * self.log_likelihood_
+        self.BIC_ = k * np.log(n_total) - 2 * self.log_likelihood_
+        self.converged_ = True
+        self.n_iterations_ = int(res.nit)
+        self.optimizer_message_ = str(res.message)
+        self.gradient_max_ = gmax
+        self._set_inference()
+        return self
+
+    def _start(self, distinct, counts):
+        """The plain model's optimum (a good start for the base parameters)."""
+        base = self._base_fitter()
+        d3 = {k: distinct[k] for k in ("frequency", "recency", "T")}
+        try:
+            base.fit(d3["frequency"], d3["recency"], d3["T"], weights=counts)
+            return base.params_.to_numpy()
+        except ConvergenceError:
+            return base._initial_params(d3, counts)
+
+    def _total(self, theta, zps, zds, data, counts):
+        """Total weighted log-likelihood and gradient in the internal coordinates."""
+        params = np.exp(theta[:4])
+        kp = zps.shape[1]
+        eta_p = zps @ theta[4 : 4 + kp]
+        eta_d = zds @ theta[4 + kp :]
+        ll, g4, dp, dd = self._rows(params, eta_p, eta_d, data, True)
+        ll = float(counts @ ll)
+        g = np.concatenate([g4 @ counts, zps.T @ (counts * dp), zds.T @ (counts * dd)])
+        return ll, g
+
+    # ---- per-customer quantities for prediction ---------------------------------------------
+    def _coefs(self):
+        kp = len(self.purchase_encoder_.names_)
+        c = self.params_.to_numpy()[4:]
+        return c[:kp], c[kp:]
+
+    def _predict_inputs(self, args: dict, covariates, what: str):
+        """Broadcast float arrays, per-row linear predictors, the output index and scalar flag."""
+        self._check_fitted()
+        index = next((v.index for v in args.values() if isinstance(v, pd.Series)), None)
+        scalar = all(np.ndim(v) == 0 for v in args.values())
+        arrays = np.broadcast_arrays(*[_to_float_array(v, k) for k, v in args.items()])
+        shape = arrays[0].shape
+        n = int(np.prod(shape)) if shape else 1
+        if covariates is not None and not isinstance(covariates, pd.DataFrame):
+            raise ClvInputError(
+                f"The 'covariates' argument of {type(self).__name__}.{what} must be a pandas "
+                f"DataFrame. Got {type(covariates).__name__} instead.")
+        Zp = self.purchase_encoder_.transform(covariates, n)
+        Zd = self.dropout_encoder_.transform(covariates, n)
+        m = len(Zp) if Zp.shape[1] else (len(Zd) if Zd.shape[1] else None)
+        gp, gd = self._coefs()
+        eta_p = Zp @ gp if Zp.shape[1] else np.zeros(1)
+        eta_d = Zd @ gd if Zd.shape[1] else np.zeros(1)
+        if m is not None:
+            if scalar:
+                shape = (m,)
+                scalar = m == 1
+            elif m != n and m != 1:
+                raise ClvInputError(
+                    f"'covariates' has {m} rows but the other arguments have {n} values.",
+                    advice="pass one covariate row per customer (or a single row for all).")
+            if index is None and m == n and covariates is not None and not scalar:
+                index = covariates.index
+        flat = [np.broadcast_to(a, shape).reshape(-1).astype(float) for a in arrays]
+        size = flat[0].size
+        eta_p = np.broadcast_to(eta_p, (size,)) if eta_p.size in (1, size) else eta_p
+        eta_d = np.broadcast_to(eta_d, (size,)) if eta_d.size in (1, size) else eta_d
+        return flat, np.asarray(eta_p, float), np.asarray(eta_d, float), index, scalar, shape
+
+    @staticmethod
+    def _out(values, index, scalar, shape, name):
+        values = np.asarray(values, dtype=float).reshape(shape)
+        if scalar:
+            return float(values.reshape(-1)[0])
+        if index is not None and values.ndim == 1 and len(values) == len(index):
+            return pd.Series(values, index=index, name=name)
+        return values
+
+    # ---- results ---------------------------------------------------------------------------
+    def _set_inference(self) -> None:
+        diag = np.diag(self.variance_matrix_.to_numpy())
+        se = np.sqrt(np.where(diag > 0, diag, np.nan))
+        self.standard_errors_ = pd.Series(se, index=self.params_.index)
+        z = stats.norm.ppf(0.975)
+        self.confidence_intervals_ = pd.DataFrame({
+            "lower 95% bound": self.params_ - z * self.standard_errors_,
+            "upper 95% bound": self.params_ + z * self.standard_errors_,
+        })
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        if not hasattr(self, "params_"):
+            return f"<clvtools.{name}>"
+        ps = ", ".join(f"{k}: {v:.2f}" for k, v in self.params_.items())
+        return f"<clvtools.{name}: fitted with {self.n_customers_:,.0f} subjects, {ps}>"
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save_model(self, path, save_data: bool = True) -> None:
+        """Write the fitted model to ``path`` as JSON (never pickle): parameters, covariance,
+        the covariate encoders (levels, reference levels), settings, fit statistics and
+        (``save_data``) the RFM columns with weights."""
+        self._check_fitted()
+
+        def clean(a):
+            a = np.asarray(a, dtype=float)
+            return np.where(np.isfinite(a), a, None).tolist()
+
+        doc = {
+            "model_class": type(self).__name__,
+            "clvtools_version": __version__,
+            "param_names": list(self.params_.index),
+            "params": clean(self.params_.to_numpy()),
+            "variance_matrix": clean(self.variance_matrix_.to_numpy()),
+            "settings": self._settings(),
+            "covariates": {"purchase": self.purchase_encoder_.to_dict(),
+                           "dropout": self.dropout_encoder_.to_dict()},
+            "fit": {"log_likelihood": self.log_likelihood_,
+                    "negative_log_likelihood_mean": self._negative_log_likelihood_,
+                    "n_customers": self.n_customers_, "n_distinct": self.n_distinct_,
+                    "AIC": self.AIC_, "BIC": self.BIC_, "n_iterations": self.n_iterations_,
+                    "converged": bool(self.converged_)},
+        }
+        if save_data and self.data is not None:
+            cols = {c: self.data[c].to_numpy() for c in ("frequency", "recency", "T")}
+            distinct, counts = collapse(cols, self.data["weights"].to_numpy(dtype=float))
+            doc["data"] = {**{k: v.tolist() for k, v in distinct.items()},
+                           "weights": counts.tolist()}
+        Path(path).write_text(json.dumps(doc, allow_nan=False, indent=1))
+
+    def load_model(self, path):
+        """Read a model written by ``save_model`` into this instance; returns ``self``."""
+        doc = json.loads(Path(path).read_text())
+        if doc.get("model_class") != type(self).__name__:
+            raise ClvInputError(
+                f"{path} holds a {doc.get('model_class')!r}, not a {type(self).__name__}.",
+                advice="use clvtools.btyd.load_model(path), which picks the class itself.")
+        for key, value in doc["settings"].items():
+            setattr(self, key, value)
+        names = doc["param_names"]
+        k = len(names)
+
+        def arr(a):
+            return np.array([np.nan if v is None else v for v in np.ravel(a)], dtype=float)
+
+        self.params_ = pd.Series(arr(doc["params"]), index=names, dtype=float)
+        self.variance_matrix_ = pd.DataFrame(arr(doc["variance_matrix"]).reshape(k, k),
+                                             index=names, columns=names)
+        self.purchase_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["purchase"])
+        self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
+        fit = doc["fit"]
+        self.log_likelihood_ = fit["log_likelihood"]
+        self._negative_log_likelihood_ = fit["negative_log_likelihood_mean"]
+        self.n_customers_, self.n_distinct_ = fit["n_customers"], fit["n_distinct"]
+        self.AIC_, self.BIC_ = fit["AIC"], fit["BIC"]
+        self.n_iterations_, self.converged_ = fit["n_iterations"], fit["converged"]
+        self.data = pd.DataFrame(doc["data"]) if "data" in doc else None
+        self._set_inference()
+        self.clvtools_version_ = doc.get("clvtools_version")
+        return self
+
+
+def _scales(z: np.ndarray) -> np.ndarray:
+    """Per-column scale for the optimiser: the standard deviation (1 if constant)."""
+    if z.shape[1] == 0:
+        return np.ones(0)
+    s = z.std(axis=0)
+    return np.where(s > 0, s, 1.0)
+
+
+def _hessian(objective, theta, h=1e-6):
+    """Hessian of ``objective`` (the mean penalised negative log-likelihood, internal
+    coordinates) by central differences of its analytic gradient: 2k gradient evaluations,
+    relative error ~1e-8, far below the sampling error of the standard errors."""
+    k = len(theta)
+    H = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = h
+        H[:, j] = (objective(theta + e)[1] - objective(theta - e)[1]) / (2 * h)
+    return (H + H.T) / 2
