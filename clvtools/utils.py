@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .btyd.utils import _customer_lifetime_value, calculate_alive_path, expected_cumulative_transactions
 from .data.rfm import calibration_and_holdout, rfm_query
 from .data.transactions import DataPolicies, parse_date, read_transactions
 from .data.units import UNIT_DAYS
 from .errors import ClvInputError
 
-__all__ = ["summary_data_from_transaction_data", "calibration_and_holdout_data"]
+__all__ = [
+    "summary_data_from_transaction_data",
+    "calibration_and_holdout_data",
+    "calculate_alive_path",
+    "expected_cumulative_transactions",
+    "_customer_lifetime_value",
+]
 
 #: lifetimes' ``freq`` codes -> period grain of the summary SQL.
 _FREQ_GRAIN = {"D": "day", "W": "week", "M": "month"}

@@ -4,11 +4,7 @@ from .bgbb import BetaGeoBetaBinomFitter
 from .bgnbd import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
 from .mbgnbd import ModifiedBetaGeoFitter
-
-try:  # written in parallel by another engineer; the lead removes this guard at integration
-    from .pareto_nbd import ParetoNBDFitter
-except ImportError:  # pragma: no cover
-    ParetoNBDFitter = None
+from .pareto_nbd import ParetoNBDFitter
 
 __all__ = [
     "BTYDFitter",
