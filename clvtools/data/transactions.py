@@ -178,26 +178,12 @@ def read_transactions(
                {quote_ident(monetary_value_col) if monetary_value_col else "NULL"} AS _raw_amount
         FROM tx_source"""
     )
-    # One scan counts every problem; the detailed (slower) error queries run only on failure.
-    rows_read, n_problems, last_date = con.execute(
-        f"""SELECT count(*),
-            count(*) FILTER (WHERE customer_id IS NULL OR trim(customer_id) = '' OR ts IS NULL
-                             {"OR amount IS NULL" if monetary_value_col else ""}),
-            max(ts)::DATE
-        FROM tx_parsed"""
-    ).fetchall()[0]
-    if rows_read == 0:
-        raise ClvInputError(
-            "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
-        )
-    if n_problems:
-        _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
-
-    obs_end = last_date if observation_end is None else parse_date(observation_end, "observation_end")
-    date_col = f"_raw_date AS {quote_ident(datetime_col)}"
-    # Exclusion rules in the order they apply: each row is counted under the first that excludes it.
-    rules = [("after_observation_end", f"ts::DATE > DATE '{obs_end.isoformat()}'",
-              policies.after_observation_end, f"Transactions are dated after the observation end {obs_end}.",
+    given_end = None if observation_end is None else parse_date(observation_end, "observation_end")
+    # Exclusion rules in the order they apply: each row is counted under the first that excludes
+    # it. Without a given observation end it is the last date, so no row can be after it.
+    late = f"ts::DATE > DATE '{given_end.isoformat()}'" if given_end else "FALSE"
+    rules = [("after_observation_end", late, policies.after_observation_end,
+              f"Transactions are dated after the observation end {given_end}.",
               "Set observation_end to the last day of the data, or set after_observation_end = 'drop' "
               "to exclude these rows (they are counted in data_quality.json).")]
     if monetary_value_col:
@@ -212,7 +198,23 @@ def read_transactions(
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(prior + [cond])})")
         if policy != "keep":
             prior.append(f"NOT ({cond})")
-    found = con.execute(f"SELECT {', '.join(counts)} FROM tx_parsed").fetchall()[0]
+    # One scan counts every problem and every exclusion; the detailed (slower) error queries
+    # run only on failure.
+    rows_read, n_problems, last_date, *found = con.execute(
+        f"""SELECT count(*),
+            count(*) FILTER (WHERE customer_id IS NULL OR trim(customer_id) = '' OR ts IS NULL
+                             {"OR amount IS NULL" if monetary_value_col else ""}),
+            max(ts)::DATE, {', '.join(counts)}
+        FROM tx_parsed"""
+    ).fetchall()[0]
+    if rows_read == 0:
+        raise ClvInputError(
+            "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
+        )
+    if n_problems:
+        _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
+    obs_end = given_end or last_date
+    date_col = f"_raw_date AS {quote_ident(datetime_col)}"
     excluded: dict[str, int] = {}
     keep: list[str] = []
     for (name, cond, policy, problem, advice), n in zip(rules, found):
