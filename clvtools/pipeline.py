@@ -32,6 +32,7 @@ from .survival.customer_risk import (
     churn_agreement,
     fit_churn_model,
     score_churn,
+    segment_survival,
     validate_churn_model,
 )
 from .targeting.revenue_at_risk import revenue_at_risk
@@ -196,6 +197,9 @@ def run_analysis(
         con, log.occasions, landmarks=landmarks, observation_end=log.observation_end,
         churn_after=s.churn_after, time_unit=s.time_unit, customers=attributes_table,
     )
+    categorical = [c for c, kind in quality.get("customers", {}).get("attributes", {}).items()
+                   if kind == "categorical"]
+    validation.update(segment_survival(survival, categorical))
     step("Fitting the churn model (Cox)")
     churn = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
     quality["churn_model_notes"] = churn.notes

@@ -131,3 +131,14 @@ def test_churn_model_file_predicts_identically(result, tmp_path):
     covariates = _tables_for_model(table, "week")
     np.testing.assert_array_equal(loaded.churn_probability(covariates, 26),
                                   result.churn.model.churn_probability(covariates, 26))
+
+
+def test_survival_curves_and_logrank_by_attribute(result):
+    curves = result.validation["survival_curves"]
+    assert {"all", "channel", "region", "plan"} == set(curves["by"])
+    assert curves.groupby(["by", "segment"])["survival"].apply(lambda s: s.is_monotonic_decreasing).all()
+    medians = result.validation["median_time_to_churn"]
+    assert set(medians.loc[medians["by"] == "plan", "segment"]) == {"basic", "premium"}
+    tests = result.validation["logrank_tests"]
+    overall = tests[(tests["by"] == "channel") & (tests["segment_a"] == "all segments")]
+    assert len(overall) == 1 and 0 <= overall["p_value"].iloc[0] <= 1

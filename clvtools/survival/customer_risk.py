@@ -17,9 +17,10 @@ from ..data.transactions import TransactionLog
 from ..data.units import to_days
 from ..errors import ClvInputError, ConvergenceError
 from .churn_model import ChurnModel
+from .kaplan_meier import km_curves, logrank_tests, median_survival
 from .metrics import validate_out_of_time
 
-__all__ = ["ChurnResult", "fit_churn_model", "score_churn", "validate_churn_model"]
+__all__ = ["ChurnResult", "fit_churn_model", "score_churn", "validate_churn_model", "segment_survival"]
 
 #: lifelines' penalizer (on the mean log partial likelihood) of the main job's churn model.
 PENALIZER = 1e-3
@@ -187,3 +188,21 @@ def churn_agreement(churn_probability: pd.Series, p_alive: pd.Series) -> pd.Data
         "mean_one_minus_p_alive": float(both["one_minus_p_alive"].mean()),
         "spearman": float(both.corr(method="spearman").iloc[0, 1]) if len(both) > 2 else np.nan,
     }])
+
+
+def segment_survival(survival_table: pd.DataFrame, segments: list[str]) -> dict[str, pd.DataFrame]:
+    """Kaplan-Meier curves, median time to declared churn and log-rank tests, overall and by
+    each segment column (the categorical attributes), stacked with a ``by`` column, for the
+    report to draw."""
+    curves, medians, tests = [], [], []
+    for by in [None, *segments]:
+        label = by or "all"
+        curves.append(km_curves(survival_table, by).assign(by=label))
+        medians.append(median_survival(survival_table, by).assign(by=label))
+        if by is not None and survival_table[by].nunique() > 1:
+            tests.append(logrank_tests(survival_table, by).assign(by=label))
+    out = {"survival_curves": pd.concat(curves, ignore_index=True),
+           "median_time_to_churn": pd.concat(medians, ignore_index=True)}
+    if tests:
+        out["logrank_tests"] = pd.concat(tests, ignore_index=True)
+    return {name: frame[["by", *[c for c in frame.columns if c != "by"]]] for name, frame in out.items()}
