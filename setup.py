@@ -47,6 +47,9 @@ setup(
             # the reference implementation that tests and benchmarks compare against
             "lifetimes==0.11.3",
             "openpyxl>=3.1",
+            # the notebooks run as tests
+            "nbmake>=1.5",
+            "ipykernel>=6",
         ],
         "spark": ["pyspark>=3.5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],

@@ -28,8 +28,12 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     """
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    # clvtools reports progress itself; DuckDB's own bar would write into stdout
-    con.execute("SET enable_progress_bar = false")
+    # clvtools reports progress itself; DuckDB's own bar would write into stdout. In Jupyter,
+    # DuckDB refuses to touch the setting without ipywidgets (and draws no text bar there).
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
