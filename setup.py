@@ -46,6 +46,8 @@ setup(
             "hypothesis>=6.100",
             # the reference implementation that tests and benchmarks compare against
             "lifetimes==0.11.3",
+            # high-precision references for special functions in the tests
+            "mpmath>=1.3",
             "openpyxl>=3.1",
             # the notebooks run as tests
             "nbmake>=1.5",
