@@ -4,7 +4,22 @@ from .bgbb import BetaGeoBetaBinomFitter
 from .bgnbd import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
 from .mbgnbd import ModifiedBetaGeoFitter
+from .alive_ahead import probability_alive_ahead
+from .dert import (
+    clv_continuous,
+    continuous_discount_rate,
+    dert,
+    discounted_expected_residual_transactions,
+    per_period_discount_rate,
+)
 from .pareto_nbd import ParetoNBDFitter
+from .simulate import (
+    simulate_bgbb,
+    simulate_bgnbd,
+    simulate_gamma_gamma,
+    simulate_mbgnbd,
+    simulate_pareto_nbd,
+)
 
 __all__ = [
     "BTYDFitter",
@@ -15,4 +30,15 @@ __all__ = [
     "ModifiedBetaGeoFitter",
     "ParetoNBDFitter",
     "load_model",
+    "probability_alive_ahead",
+    "dert",
+    "discounted_expected_residual_transactions",
+    "clv_continuous",
+    "continuous_discount_rate",
+    "per_period_discount_rate",
+    "simulate_bgnbd",
+    "simulate_mbgnbd",
+    "simulate_pareto_nbd",
+    "simulate_bgbb",
+    "simulate_gamma_gamma",
 ]
