@@ -47,6 +47,7 @@ import pandas as pd
 from scipy.special import betainc, betaincinv, betaln, digamma, gammaln
 
 from ..errors import ConvergenceError
+from .simulate import simulate_pareto_nbd
 
 __all__ = [
     "SeriesTooLongError",
@@ -646,22 +647,7 @@ def _pmf_block(params, n, t, x, t_x, T):
 # Simulation
 # ----------------------------------------------------------------------------------------
 def simulate_rfm(params, n_customers: int, T, seed=None) -> pd.DataFrame:
-    """Simulate Pareto/NBD customers' RFM summaries (vectorised, seeded).
-
-    Each customer draws lambda ~ Gamma(r, rate alpha) and mu ~ Gamma(s, rate beta), a
-    lifetime omega ~ Exponential(mu), and purchases as a Poisson process of rate lambda
-    on (0, min(omega, T)]. The number of repeat purchases is Poisson(lambda min(omega, T));
-    given it, the last purchase is the maximum of that many uniforms on (0, min(omega, T)].
-
-    Parameters
-    ----------
-    params : sequence or mapping
-        (r, alpha, s, beta), or a mapping with those keys; alpha, beta in time units.
-    n_customers : int
-        Number of customers.
-    T : float or array_like of shape (n_customers,)
-        Age of each customer at the end of observation (time units).
-    seed : int or numpy.random.Generator, optional
+    """Simulate Pareto/NBD customers' RFM summaries: :func:`clvtools.btyd.simulate.simulate_pareto_nbd`.
 
     Returns
     -------
@@ -669,18 +655,4 @@ def simulate_rfm(params, n_customers: int, T, seed=None) -> pd.DataFrame:
         Columns ``frequency``, ``recency``, ``T`` and the latent ``lambda``, ``mu``,
         ``alive`` (alive at T).
     """
-    if hasattr(params, "keys"):
-        params = [params[k] for k in ("r", "alpha", "s", "beta")]
-    r, alpha, s, beta = (float(v) for v in params)
-    rng = np.random.default_rng(seed)
-    T = np.broadcast_to(np.asarray(T, dtype=float), (n_customers,)).copy()
-    lam = rng.gamma(r, 1.0 / alpha, n_customers)
-    mu = rng.gamma(s, 1.0 / beta, n_customers)
-    omega = rng.exponential(1.0, n_customers) / mu
-    horizon = np.minimum(omega, T)
-    x = rng.poisson(lam * horizon)
-    u = rng.random(n_customers)
-    with np.errstate(divide="ignore"):
-        t_x = np.where(x > 0, horizon * u ** (1.0 / np.maximum(x, 1)), 0.0)
-    return pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T,
-                         "lambda": lam, "mu": mu, "alive": omega > T})
+    return simulate_pareto_nbd(params, n_customers, T, seed=seed)
