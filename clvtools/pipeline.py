@@ -26,6 +26,7 @@ from .data.survival_tables import contract_table, landmark_table, lifecycle_stat
 from .data.units import to_days
 from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
 from .errors import ClvInputError
+from .survival.competing_risks import cumulative_incidence
 from .survival.customer_risk import (
     COX,
     ChurnResult,
@@ -160,6 +161,7 @@ def run_analysis(
         attributes_table, quality["customers"]["filled_for_models"] = complete_attributes(
             con, log.occasions, "customers", quality["customers"]["attributes"])
     contract_durations = None
+    extra_tables: dict[str, pd.DataFrame] = {}
     if contracts is not None:
         step("Reading contracts")
         quality["contracts"] = read_contracts(
@@ -170,6 +172,8 @@ def run_analysis(
         contract_durations = contract_table(
             con, "contracts", observation_end=log.observation_end, time_unit=s.time_unit
         )
+        # competing end reasons (voluntary, non-payment, ...): Aalen-Johansen incidence
+        extra_tables["contract_cumulative_incidence"] = cumulative_incidence(contract_durations)
 
     step("Summarising purchases (RFM)")
     rfm = rfm_summary(log, time_unit=s.time_unit)
@@ -239,6 +243,7 @@ def run_analysis(
         settings=s, data_quality=quality, rfm=rfm, lifecycle=lifecycle, survival_table=survival,
         kpis=kpis, cohorts=cohorts, customers=customers_out, value_models=value_models, churn=churn,
         validation=validation, model_files=model_files, contracts=contract_durations,
+        extra_tables=extra_tables,
     )
 
 

@@ -103,3 +103,22 @@ def test_console_script_prints_no_traceback_for_a_bad_file(tmp_path):
     unknown = subprocess.run([sys.executable, "-m", "clvtools.cli", "analyze", str(path), "--out", "x",
                               "--horizn", "3"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+
+
+def test_contracts_give_durations_and_cumulative_incidence_per_reason(tmp_path):
+    tx = write_csv(tmp_path, "customer_id,date,amount\n" + "".join(
+        f"{c},2023-{m:02d}-0{1 + c % 7},{10 + c}\n" for c in range(1, 30) for m in (1, 3, 6)
+    ) + "1,2024-12-01,5\n")
+    contracts = write_csv(tmp_path, "customer_id,start,end,end_reason\n" + "".join(
+        f"{c},2023-01-01,{'' if c % 3 == 0 else f'2024-0{1 + c % 9}-15'},"
+        f"{'' if c % 3 == 0 else ('voluntary' if c % 2 else 'non_payment')}\n" for c in range(1, 30)
+    ), "contracts.csv")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tx), "--contracts", str(contracts), "--out", str(out),
+                 "--horizon", "26"]) == 0
+    durations = pd.read_csv(out / "contracts_survival.csv")
+    assert len(durations) == 29 and set(durations["event"]) == {0, 1}
+    incidence = pd.read_csv(out / "contract_cumulative_incidence.csv")
+    assert {"voluntary", "non_payment", "all"} <= set(incidence["reason"])
+    last = incidence.sort_values("time").groupby("reason")["cumulative_incidence"].last()
+    assert last["voluntary"] + last["non_payment"] == pytest.approx(last["all"])

@@ -17,7 +17,7 @@ from ..data.rfm import calibration_and_holdout
 from ..data.units import to_days
 from ..data.transactions import TransactionLog
 from ..data.units import unit_days
-from ..errors import ClvInputError
+from ..errors import ClvInputError, ConvergenceError
 from .base import InfiniteMeanWarning
 from .bgnbd import BetaGeoFitter
 from .clv import revenue_by_month
@@ -40,7 +40,10 @@ class ValueModels:
     ----------
     purchases : BetaGeoFitter, ModifiedBetaGeoFitter or ParetoNBDFitter
     spend : GammaGammaFitter or None
-        None when the log has no amounts: revenue is then counted in purchases (spend 1).
+        None when the log has no amounts (revenue is then counted in purchases, a spend of
+        1 each) or when Gamma-Gamma could not be fitted (``observed_spend``).
+    observed_spend : bool
+        Expected spend is the observed mean repeat spend (Gamma-Gamma could not be fitted).
     notes : list of str
         What a reader of the output should know (e.g. "no amounts").
     """
@@ -48,6 +51,7 @@ class ValueModels:
     purchases: object
     spend: GammaGammaFitter | None
     notes: list[str]
+    observed_spend: bool = False
 
 
 def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd") -> ValueModels:
@@ -76,18 +80,30 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd") -> ValueMode
     if excluded:
         notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were left "
                      "out of the Gamma-Gamma fit; they get the population mean spend.")
-    with warnings.catch_warnings():
-        # q <= 1 is refitted below with the constraint, and said in the notes
-        warnings.simplefilter("ignore", InfiniteMeanWarning)
-        spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
-    if spend.params_["q"] <= 1:
-        notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean spend); "
-                     "refitted with q >= 1.")
-        spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"], q_constraint=True)
+    try:
+        with warnings.catch_warnings():
+            # q <= 1 is refitted below with the constraint, and said in the notes
+            warnings.simplefilter("ignore", InfiniteMeanWarning)
+            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+        if spend.params_["q"] <= 1:
+            notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean "
+                         "spend); refitted with q >= 1.")
+            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
+                                           q_constraint=True)
+    except (ConvergenceError, ClvInputError) as exc:
+        # e.g. too few repeat buyers, or spend that does not vary within customers: value the
+        # customers on observed spend rather than stop the whole analysis
+        notes.append(f"No Gamma-Gamma spend model ({str(exc).splitlines()[0]}); expected spend is "
+                     "each repeat buyer's mean repeat spend, and the mean of those for the others.")
+        return ValueModels(purchases, None, notes, observed_spend=True)
     return ValueModels(purchases, spend, notes)
 
 
 def _expected_spend(models: ValueModels, rfm: pd.DataFrame) -> np.ndarray:
+    if models.observed_spend:
+        monetary = rfm["monetary_value"].to_numpy(dtype=float)
+        repeat = (rfm["frequency"].to_numpy() > 0) & (monetary > 0)
+        return np.where(repeat, monetary, monetary[repeat].mean() if repeat.any() else 0.0)
     if models.spend is None:
         return np.ones(len(rfm))
     # customers without a usable repeat spend (no repeats, or net returns) get the population mean

@@ -194,6 +194,8 @@ def segment_survival(survival_table: pd.DataFrame, segments: list[str]) -> dict[
     """Kaplan-Meier curves, median time to declared churn and log-rank tests, overall and by
     each segment column (the categorical attributes), stacked with a ``by`` column, for the
     report to draw."""
+    if survival_table.empty:
+        return {}
     curves, medians, tests = [], [], []
     for by in [None, *segments]:
         label = by or "all"
