@@ -20,11 +20,12 @@ from ._version import __version__
 from .btyd.customer_value import ValueModels, fit_value_models, holdout_validation, score_customers
 from .config import Settings, settings_to_toml
 from .data.attributes import complete_attributes, match_customers, read_contracts, read_customers
+from .data.export import write_csv
 from .data.kpis import cohort_table, kpi_table
 from .data.rfm import rfm_summary
 from .data.survival_tables import contract_table, landmark_table, lifecycle_status
-from .data.units import to_days
 from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
+from .data.units import to_days
 from .errors import ClvInputError
 from .survival.competing_risks import cumulative_incidence
 from .survival.customer_risk import (
@@ -247,10 +248,6 @@ def run_analysis(
     )
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, date_format="%Y-%m-%d", float_format="%.10g")
-
-
 def _write_models(result: AnalysisResult, folder: Path) -> None:
     """Model files: the fitter's own JSON plus the run's settings and data fingerprint."""
     folder.mkdir()
@@ -298,20 +295,20 @@ def write_outputs(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        _write_csv(result.rfm.reset_index(), tmp / "rfm.csv")
-        _write_csv(result.lifecycle, tmp / "lifecycle.csv")
-        _write_csv(result.survival_table, tmp / "survival_table.csv")
-        _write_csv(result.kpis, tmp / "kpis.csv")
-        _write_csv(result.cohorts, tmp / "cohorts.csv")
+        write_csv(result.rfm.reset_index(), tmp / "rfm.csv")
+        write_csv(result.lifecycle, tmp / "lifecycle.csv")
+        write_csv(result.survival_table, tmp / "survival_table.csv")
+        write_csv(result.kpis, tmp / "kpis.csv")
+        write_csv(result.cohorts, tmp / "cohorts.csv")
         if result.contracts is not None:
-            _write_csv(result.contracts, tmp / "contracts_survival.csv")
+            write_csv(result.contracts, tmp / "contracts_survival.csv")
         if result.customers is not None:
-            _write_csv(result.customers, tmp / "customers.csv")
+            write_csv(result.customers, tmp / "customers.csv")
         for name, frame in {**result.validation, **result.extra_tables}.items():
-            _write_csv(frame, tmp / f"{name}.csv")
+            write_csv(frame, tmp / f"{name}.csv")
         for relative, frame in (attachments or {}).items():
             (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
-            _write_csv(frame, tmp / relative)
+            write_csv(frame, tmp / relative)
         (tmp / "data_quality.json").write_text(
             json.dumps(result.data_quality, indent=2, allow_nan=False, default=str) + "\n"
         )

@@ -1,10 +1,8 @@
 """BTYD models: BG/NBD, MBG/NBD, Pareto/NBD, BG/BB and Gamma-Gamma, with lifetimes' API."""
+from .alive_ahead import probability_alive_ahead
 from .base import BTYDFitter, InfiniteMeanWarning, load_model
 from .bgbb import BetaGeoBetaBinomFitter
 from .bgnbd import BetaGeoFitter
-from .gamma_gamma import GammaGammaFitter
-from .mbgnbd import ModifiedBetaGeoFitter
-from .alive_ahead import probability_alive_ahead
 from .dert import (
     clv_continuous,
     continuous_discount_rate,
@@ -12,6 +10,8 @@ from .dert import (
     discounted_expected_residual_transactions,
     per_period_discount_rate,
 )
+from .gamma_gamma import GammaGammaFitter
+from .mbgnbd import ModifiedBetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
 from .simulate import (
     simulate_bgbb,

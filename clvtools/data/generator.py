@@ -171,6 +171,8 @@ class SimulatedBase:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
+        from .export import arrow_table
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tables = {"transactions": self.transactions, "customers": self.customers}
@@ -178,7 +180,7 @@ class SimulatedBase:
             tables["customer_truth"] = self.customer_truth
         paths: dict[str, Path] = {}
         for name, df in tables.items():
-            table = _arrow_table(df)
+            table = arrow_table(df)
             path = folder / f"{name}.{format}"
             if format == "csv":
                 pacsv.write_csv(table, path)
@@ -192,19 +194,6 @@ class SimulatedBase:
         return paths
 
 
-def _arrow_table(df: pd.DataFrame):
-    """``df`` as a pyarrow table, datetime columns as ``date32`` (``YYYY-MM-DD``, NaT null)."""
-    import pyarrow as pa
-
-    columns = {}
-    for col in df.columns:
-        values = df[col].to_numpy()
-        if pd.api.types.is_datetime64_any_dtype(df[col]):
-            days = values.astype("datetime64[D]")
-            columns[col] = pa.array(days, type=pa.date32(), mask=np.isnat(days))
-        else:
-            columns[col] = pa.array(values)
-    return pa.table(columns)
 
 
 def generate_customer_base(
