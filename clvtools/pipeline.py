@@ -184,12 +184,16 @@ def run_analysis(
     )
 
     step(f"Fitting the value model ({s.value_model} and Gamma-Gamma)")
-    value_models = fit_value_models(rfm, s.value_model)
+    covariates = None
+    if attributes_table is not None and s.value_covariates:
+        covariates = con.execute(f"SELECT * FROM {attributes_table}").df().set_index("customer_id")
+    value_models = fit_value_models(rfm, s.value_model, covariates)
     quality["value_model_notes"] = value_models.notes
     scores = score_customers(value_models, rfm, horizon=s.horizon, time_unit=s.time_unit,
                              discount_rate=s.discount_rate)
     step("Validating the value model on a holdout window")
-    validation = holdout_validation(log, value_model=s.value_model, horizon=s.horizon, time_unit=s.time_unit)
+    validation = holdout_validation(log, value_model=s.value_model, horizon=s.horizon,
+                                    time_unit=s.time_unit, covariates=covariates)
     if validation is None:
         quality["value_model_notes"].append(
             "No holdout validation: the history before the holdout window is shorter than the horizon.")
@@ -251,7 +255,9 @@ def run_analysis(
 def _write_models(result: AnalysisResult, folder: Path) -> None:
     """Model files: the fitter's own JSON plus the run's settings and data fingerprint."""
     folder.mkdir()
-    models = {"value": result.value_models.purchases, "spend": result.value_models.spend}
+    purchases = result.value_models.purchases
+    # a covariate model is bound to the customers' attributes; the file holds the fitter
+    models = {"value": getattr(purchases, "model", purchases), "spend": result.value_models.spend}
     for name, model in models.items():
         if model is None:
             continue

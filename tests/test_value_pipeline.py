@@ -60,7 +60,8 @@ def test_holdout_expected_revenue_is_close_to_actual(result):
 def test_model_files_are_json_with_fingerprint(result, tmp_path):
     out = write_outputs(result, tmp_path / "out")
     doc = json.loads((out / "models" / "value.json").read_text())
-    assert doc["model_class"] == "BetaGeoFitter"
+    # the attributes act on purchase and dropout (value_covariates is on by default)
+    assert doc["model_class"] == "BetaGeoCovariatesFitter"
     assert doc["data_fingerprint"]["customers"] == len(result.customers)
     assert doc["settings"]["horizon"] == 26
     spend = json.loads((out / "models" / "spend.json").read_text())
@@ -163,3 +164,19 @@ def test_spend_falls_back_to_observed_means_when_gamma_gamma_cannot_be_fitted(ba
     np.testing.assert_allclose(scores.loc[repeat, "expected_average_spend"], rfm.loc[repeat, "monetary_value"])
     np.testing.assert_allclose(scores.loc[~repeat, "expected_average_spend"],
                                rfm.loc[repeat, "monetary_value"].mean())
+
+
+def test_value_covariates_recover_the_generators_purchase_effect(result, base):
+    model = result.value_models.purchases.model
+    estimates = model.params_
+    truth = base.truth["covariate_effects"]["purchase"]
+    # the south buys more (a strong effect in the generator): recovered within 3 standard errors
+    name = "purchase:region=south"
+    assert abs(estimates[name] - truth["region_south"]) < 3 * model.standard_errors_[name]
+    assert estimates[name] > 0
+
+
+def test_value_covariates_can_be_turned_off(base):
+    out = run_analysis(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                       settings=Settings(horizon=26, value_covariates=False))
+    assert type(out.value_models.purchases).__name__ == "BetaGeoFitter"

@@ -3,6 +3,7 @@ from .alive_ahead import probability_alive_ahead
 from .base import BTYDFitter, InfiniteMeanWarning, load_model
 from .bgbb import BetaGeoBetaBinomFitter
 from .bgnbd import BetaGeoFitter
+from .bgnbd_covariates import BetaGeoCovariatesFitter
 from .dert import (
     clv_continuous,
     continuous_discount_rate,
@@ -13,6 +14,7 @@ from .dert import (
 from .gamma_gamma import GammaGammaFitter
 from .mbgnbd import ModifiedBetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
+from .pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from .simulate import (
     simulate_bgbb,
     simulate_bgnbd,
@@ -25,6 +27,8 @@ __all__ = [
     "BTYDFitter",
     "BetaGeoBetaBinomFitter",
     "BetaGeoFitter",
+    "BetaGeoCovariatesFitter",
+    "ParetoNBDCovariatesFitter",
     "GammaGammaFitter",
     "InfiniteMeanWarning",
     "ModifiedBetaGeoFitter",

@@ -39,7 +39,7 @@ from .covariates import CovariateBTYDFitter
 __all__ = ["BetaGeoCovariatesFitter", "bgnbd_rows"]
 
 #: Gauss-Laguerre nodes for the conditional expectation when m != 1
-_N_NODES = 64
+_N_NODES = 96
 
 
 def _log1mexp(d):
@@ -170,7 +170,7 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
     _base_fitter = BetaGeoFitter
 
     def _rows(self, params, eta_p, eta_d, data, grad):
-        r, alpha, a, b = params
+        alpha = params[1]
         n = len(data["frequency"])
         a_i = np.broadcast_to(alpha * np.exp(-eta_p), (n,))
         m_i = np.broadcast_to(np.exp(eta_d), (n,))
@@ -194,7 +194,10 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         out = np.empty(len(x))
         one = m == 1.0
         if one.any():
-            out[one] = _closed_form_if_alive(r, a_i[one], a, b, t[one], x[one], T[one])
+            with np.errstate(all="ignore"):  # c = a+b+x-1 <= 0 has no closed form: below
+                closed = _closed_form_if_alive(r, a_i[one], a, b, t[one], x[one], T[one])
+            out[one] = closed
+            one[one] = np.isfinite(closed)
         rest = np.flatnonzero(~one)
         for c0 in range(0, len(rest), 16384):  # bounds the (rows x nodes) temporaries
             i = rest[c0: c0 + 16384]
@@ -226,7 +229,8 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         """E[X(T, T+t) | x, t_x, T, covariates] = P(alive) E[X(T, T+t) | alive, ...].
 
         [FHL05] eq. (10) for customers with m_i = 1, the quadrature of the module docstring
-        otherwise (relative error below 1e-6 against the closed form, see the tests).
+        otherwise (96 nodes: relative error 1e-14 to 1e-6 against mpmath's adaptive quadrature
+        in the tested cases; see the tests).
 
         Parameters
         ----------

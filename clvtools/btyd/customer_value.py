@@ -14,22 +14,51 @@ import numpy as np
 import pandas as pd
 
 from ..data.rfm import calibration_and_holdout
-from ..data.units import to_days
 from ..data.transactions import TransactionLog
-from ..data.units import unit_days
+from ..data.units import to_days, unit_days
 from ..errors import ClvInputError, ConvergenceError
 from .base import InfiniteMeanWarning
 from .bgnbd import BetaGeoFitter
+from .bgnbd_covariates import BetaGeoCovariatesFitter
 from .clv import revenue_by_month
 from .gamma_gamma import GammaGammaFitter
 from .mbgnbd import ModifiedBetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
+from .pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from .validation import calibration_vs_holdout_purchases
 
 __all__ = ["VALUE_MODELS", "ValueModels", "fit_value_models", "score_customers", "holdout_validation"]
 
 #: ``value_model`` setting -> purchase-process fitter.
 VALUE_MODELS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter, "pnbd": ParetoNBDFitter}
+#: ``value_model`` setting -> fitter with customer covariates (where one exists).
+COVARIATE_MODELS = {"bgnbd": BetaGeoCovariatesFitter, "pnbd": ParetoNBDCovariatesFitter}
+
+
+class BoundCovariates:
+    """A covariate fitter with the customers' covariates bound, so that it answers the
+    frequency/recency/T signature of the plain fitters (row i of ``covariates`` is customer i).
+    """
+
+    def __init__(self, model, covariates: pd.DataFrame):
+        self.model = model
+        self.covariates = covariates
+
+    def __getattr__(self, name):
+        # everything else (params_, summary, save_model, ...) is the fitter's
+        if name in ("model", "covariates"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def conditional_probability_alive(self, frequency, recency, T):
+        return self.model.conditional_probability_alive(frequency, recency, T, self.covariates)
+
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        return self.model.conditional_expected_number_of_purchases_up_to_time(
+            t, frequency, recency, T, self.covariates)
+
+    def purchase_rate_if_alive(self, frequency, recency, T):
+        return self.model.purchase_rate_if_alive(frequency, recency, T, self.covariates)
 
 
 @dataclass
@@ -38,7 +67,9 @@ class ValueModels:
 
     Attributes
     ----------
-    purchases : BetaGeoFitter, ModifiedBetaGeoFitter or ParetoNBDFitter
+    purchases : BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter or BoundCovariates
+        With covariates, the covariate fitter bound to the customers' attributes
+        (``purchases.model`` is the fitter).
     spend : GammaGammaFitter or None
         None when the log has no amounts (revenue is then counted in purchases, a spend of
         1 each) or when Gamma-Gamma could not be fitted (``observed_spend``).
@@ -54,7 +85,8 @@ class ValueModels:
     observed_spend: bool = False
 
 
-def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd") -> ValueModels:
+def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
+                     covariates: pd.DataFrame | None = None) -> ValueModels:
     """Fit the purchase model on every customer and Gamma-Gamma on the repeat buyers.
 
     Parameters
@@ -62,6 +94,10 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd") -> ValueMode
     rfm : pandas.DataFrame
         ``frequency``, ``recency``, ``T`` and optionally ``monetary_value``, one row per customer.
     value_model : {"bgnbd", "mbgnbd", "pnbd"}
+    covariates : pandas.DataFrame, optional
+        Customer attributes indexed like ``rfm``, used on both the purchase and the dropout
+        process (CLVTools' static covariates). MBG/NBD has no covariate version: it is then
+        fitted without, and the notes say so.
 
     Returns
     -------
@@ -70,8 +106,19 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd") -> ValueMode
     if value_model not in VALUE_MODELS:
         raise ClvInputError(f"The 'value_model' setting must be one of {sorted(VALUE_MODELS)}. "
                             f"Got {value_model!r} instead.")
-    purchases = VALUE_MODELS[value_model]().fit(rfm["frequency"], rfm["recency"], rfm["T"])
     notes: list[str] = []
+    x, tx, age = rfm["frequency"], rfm["recency"], rfm["T"]
+    if covariates is not None and covariates.shape[1] and value_model in COVARIATE_MODELS:
+        covariates = covariates.loc[rfm.index]
+        columns = list(covariates.columns)
+        model = COVARIATE_MODELS[value_model]().fit(
+            x, tx, age, covariates=covariates, purchase_covariates=columns, dropout_covariates=columns)
+        purchases = BoundCovariates(model, covariates)
+        notes.append(f"Value model with covariates on purchase and dropout: {', '.join(covariates.columns)}.")
+    else:
+        if covariates is not None and covariates.shape[1]:
+            notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
+        purchases = VALUE_MODELS[value_model]().fit(x, tx, age)
     if "monetary_value" not in rfm:
         notes.append("The log has no amounts: revenue figures count purchases (a spend of 1 each).")
         return ValueModels(purchases, None, notes)
@@ -140,7 +187,8 @@ def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, t
 
 
 def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
-                       time_unit: str) -> dict[str, pd.DataFrame] | None:
+                       time_unit: str, covariates: pd.DataFrame | None = None
+                       ) -> dict[str, pd.DataFrame] | None:
     """Refit on data up to ``horizon`` before the observation end and compare with what followed.
 
     Returns
@@ -161,7 +209,7 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
     cal = calibration_and_holdout(log, cal_end, time_unit=time_unit)
     models = fit_value_models(
         cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
-                            "monetary_value_cal": "monetary_value"}), value_model)
+                            "monetary_value_cal": "monetary_value"}), value_model, covariates)
     by_frequency = calibration_vs_holdout_purchases(models.purchases, cal, n=10).reset_index()
 
     rfm_cal = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",

@@ -31,6 +31,20 @@ from .pareto_nbd import ParetoNBDFitter
 __all__ = ["ParetoNBDCovariatesFitter", "pnbd_rows"]
 
 
+def _sums_distinct(coefs, z):
+    """Series sums (Horner, coefficients shared by the rows) on the distinct values of z.
+
+    z depends on the row only through (alpha_i, beta_i, u): with categorical covariates and
+    whole-day times many rows share it (every customer without repeat purchases of one
+    attribute profile has the same z at u = t_x = 0), and the series, up to hundreds of
+    terms when alpha and beta differ much, is the costliest part of the likelihood.
+    """
+    uz, inv = np.unique(z, return_inverse=True)
+    if len(uz) < 0.7 * len(z):
+        return [v[inv.reshape(-1)] for v in pm._horner_trimmed(coefs, uz)]
+    return pm._horner_trimmed(coefs, z)
+
+
 def _unit(r, s, a, alpha, beta, tx, T, coefs, grad):
     """log E, log M and (if grad) d log M / d(r, alpha_i, s, beta_i) for one unit of rows.
 
@@ -50,7 +64,11 @@ def _unit(r, s, a, alpha, beta, tx, T, coefs, grad):
     a2 = np.concatenate((a, a)) if np.ndim(a) else a
     p = np.where(big2, a2, b)
     q = np.where(big2, b, a2)
-    sums = pm._sums(p, q, z, grad, coefs, split=n)
+    if coefs is None:
+        sums = pm._series_rows(p, q, z, grad)
+    else:
+        s_tx, s_T = _sums_distinct(coefs, z[:n]), _sums_distinct(coefs, z[n:])
+        sums = tuple(np.concatenate((v, w)) for v, w in zip(s_tx, s_T))
     G, dG = pm._log_F_sums(u, p, q, m2, mn2, sums, grad)
     G_tx, G_T = G[:n], G[n:]
     diff = np.minimum(G_T - G_tx, 0.0)
@@ -137,7 +155,7 @@ def pnbd_rows(params, alpha, beta, x, tx, T, grad=True):
         d log L_i / d log r, d log alpha_i, d log s, d log beta_i.
     """
     r, s = float(params[0]), float(params[2])
-    logE, logM, gs = _log_e_m(r, s, alpha, beta, x, tx, T, grad)
+    _, logM, gs = _log_e_m(r, s, alpha, beta, x, tx, T, grad)
     la, lb = np.log(alpha), np.log(beta)
     ll = gammaln(r + x) - gammaln(r) + r * la + s * lb + logM
     if not grad:
@@ -189,7 +207,7 @@ class ParetoNBDCovariatesFitter(CovariateBTYDFitter):
         return data
 
     def _rows(self, params, eta_p, eta_d, data, grad):
-        r, alpha, s, beta = params
+        alpha, beta = params[1], params[3]
         n = len(data["frequency"])
         a_i = np.broadcast_to(alpha * np.exp(-eta_p), (n,))
         b_i = np.broadcast_to(beta * np.exp(-eta_d), (n,))
