@@ -47,6 +47,7 @@ def test_same_input_as_csv_parquet_glob_and_dataframe_gives_same_summary(tmp_pat
         ("customer_id,date,amount\n1,2024-01-01,3\n2,01/02/2024,3\n", {}, "Dates could not be parsed", "date", 3),
         ("customer_id,date,amount\n1,2024-01-01,$3\n", {}, "not numbers", "amount", 2),
         ("customer_id,date,amount\n1,2024-01-01,3\n,2024-01-02,3\n", {}, "Customer ids are missing", "customer_id", 3),
+        ("customer_id,date,amount\n1,2024-01-01,3\n\"  \",2024-01-02,3\n", {}, "Customer ids are missing", "customer_id", 3),
         ("customer_id,date,amount\n1,,3\n", {}, "Dates are missing", "date", 2),
         ("customer_id,date,amount\n", {}, "no data rows", None, None),
         ("customer_id,date,amount\n1,2024-01-05,3\n", {"observation_end": "2024-01-01"}, "after the observation end", "date", 2),
