@@ -537,6 +537,11 @@ class BTYDFitter:
         distinct rows with their weights, enough for every method that reads ``data``.
         """
         self._check_fitted()
+        doc = self._to_document(save_data)
+        Path(path).write_text(json.dumps(doc, allow_nan=False, indent=1))
+
+    def _to_document(self, save_data: bool) -> dict:
+        """The JSON document of :meth:`save_model` (subclasses add their own keys)."""
 
         def clean(a):
             a = np.asarray(a, dtype=float)
@@ -545,7 +550,7 @@ class BTYDFitter:
         doc = {
             "model_class": type(self).__name__,
             "clvtools_version": __version__,
-            "param_names": list(self._param_names),
+            "param_names": list(self.params_.index),
             "params": clean(self.params_.to_numpy()),
             "variance_matrix": clean(self.variance_matrix_.to_numpy()),
             "settings": self._settings(),
@@ -560,12 +565,12 @@ class BTYDFitter:
                 "converged": bool(self.converged_),
             },
         }
-        if save_data:
+        if save_data and self.data is not None:
             cols = {c: self.data[c].to_numpy() for c in self._fit_columns}
             distinct, counts = collapse(cols, self.data["weights"].to_numpy(dtype=float))
             doc["data"] = {**{k: v.tolist() for k, v in distinct.items()},
                            "weights": counts.tolist()}
-        Path(path).write_text(json.dumps(doc, allow_nan=False, indent=1))
+        return doc
 
     def load_model(self, path):
         """Read a model written by ``save_model`` into this instance; returns ``self``."""
@@ -575,6 +580,12 @@ class BTYDFitter:
                 f"{path} holds a {doc.get('model_class')!r}, not a {type(self).__name__}.",
                 advice="use clvtools.btyd.load_model(path), which picks the class itself.",
             )
+        self._from_document(doc)
+        self._set_inference()
+        return self
+
+    def _from_document(self, doc: dict) -> None:
+        """Restore the fitted state from a :meth:`_to_document` document."""
         names = doc["param_names"]
         for key, value in doc["settings"].items():
             setattr(self, key, value)
@@ -596,9 +607,7 @@ class BTYDFitter:
         self.n_iterations_ = fit["n_iterations"]
         self.converged_ = fit["converged"]
         self.data = pd.DataFrame(doc["data"]) if "data" in doc else None
-        self._set_inference()
         self.clvtools_version_ = doc.get("clvtools_version")
-        return self
 
 
 def load_model(path) -> BTYDFitter:

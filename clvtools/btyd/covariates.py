@@ -37,15 +37,12 @@ derivatives with respect to the linear predictors eta_p = gamma_p' z and eta_d =
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .._version import __version__
 from ..errors import ClvInputError, ConvergenceError
 from .base import BTYDFitter, _single_threaded_blas
 from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse
@@ -524,68 +521,18 @@ class CovariateBTYDFitter(BTYDFitter):
         return f"<clvtools.{name}: fitted with {self.n_customers_:,.0f} subjects, {ps}>"
 
     # ---- persistence -----------------------------------------------------------------------
-    def save_model(self, path, save_data: bool = True) -> None:
-        """Write the fitted model to ``path`` as JSON (never pickle): parameters, covariance,
-        the covariate encoders (levels, reference levels), settings, fit statistics and
-        (``save_data``) the RFM columns with weights."""
-        self._check_fitted()
+    def _to_document(self, save_data: bool) -> dict:
+        """:meth:`BTYDFitter.save_model`'s document plus the covariate encoders (levels,
+        reference levels)."""
+        doc = super()._to_document(save_data)
+        doc["covariates"] = {"purchase": self.purchase_encoder_.to_dict(),
+                             "dropout": self.dropout_encoder_.to_dict()}
+        return doc
 
-        def clean(a):
-            a = np.asarray(a, dtype=float)
-            return np.where(np.isfinite(a), a, None).tolist()
-
-        doc = {
-            "model_class": type(self).__name__,
-            "clvtools_version": __version__,
-            "param_names": list(self.params_.index),
-            "params": clean(self.params_.to_numpy()),
-            "variance_matrix": clean(self.variance_matrix_.to_numpy()),
-            "settings": self._settings(),
-            "covariates": {"purchase": self.purchase_encoder_.to_dict(),
-                           "dropout": self.dropout_encoder_.to_dict()},
-            "fit": {"log_likelihood": self.log_likelihood_,
-                    "negative_log_likelihood_mean": self._negative_log_likelihood_,
-                    "n_customers": self.n_customers_, "n_distinct": self.n_distinct_,
-                    "AIC": self.AIC_, "BIC": self.BIC_, "n_iterations": self.n_iterations_,
-                    "converged": bool(self.converged_)},
-        }
-        if save_data and self.data is not None:
-            cols = {c: self.data[c].to_numpy() for c in ("frequency", "recency", "T")}
-            distinct, counts = collapse(cols, self.data["weights"].to_numpy(dtype=float))
-            doc["data"] = {**{k: v.tolist() for k, v in distinct.items()},
-                           "weights": counts.tolist()}
-        Path(path).write_text(json.dumps(doc, allow_nan=False, indent=1))
-
-    def load_model(self, path):
-        """Read a model written by ``save_model`` into this instance; returns ``self``."""
-        doc = json.loads(Path(path).read_text())
-        if doc.get("model_class") != type(self).__name__:
-            raise ClvInputError(
-                f"{path} holds a {doc.get('model_class')!r}, not a {type(self).__name__}.",
-                advice="use clvtools.btyd.load_model(path), which picks the class itself.")
-        for key, value in doc["settings"].items():
-            setattr(self, key, value)
-        names = doc["param_names"]
-        k = len(names)
-
-        def arr(a):
-            return np.array([np.nan if v is None else v for v in np.ravel(a)], dtype=float)
-
-        self.params_ = pd.Series(arr(doc["params"]), index=names, dtype=float)
-        self.variance_matrix_ = pd.DataFrame(arr(doc["variance_matrix"]).reshape(k, k),
-                                             index=names, columns=names)
+    def _from_document(self, doc: dict) -> None:
+        super()._from_document(doc)
         self.purchase_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["purchase"])
         self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
-        fit = doc["fit"]
-        self.log_likelihood_ = fit["log_likelihood"]
-        self._negative_log_likelihood_ = fit["negative_log_likelihood_mean"]
-        self.n_customers_, self.n_distinct_ = fit["n_customers"], fit["n_distinct"]
-        self.AIC_, self.BIC_ = fit["AIC"], fit["BIC"]
-        self.n_iterations_, self.converged_ = fit["n_iterations"], fit["converged"]
-        self.data = pd.DataFrame(doc["data"]) if "data" in doc else None
-        self._set_inference()
-        self.clvtools_version_ = doc.get("clvtools_version")
-        return self
 
 
 #: above twice this many distinct rows the fit starts from a fit on a subset of them
