@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .btyd.utils import _customer_lifetime_value, calculate_alive_path, expected_cumulative_transactions
+from .btyd.utils import (
+    _customer_lifetime_value,
+    calculate_alive_path,
+    expected_cumulative_transactions,
+)
 from .data.rfm import calibration_and_holdout, rfm_query
 from .data.transactions import DataPolicies, parse_date, read_transactions
 from .data.units import UNIT_DAYS
