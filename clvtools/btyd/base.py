@@ -334,23 +334,31 @@ class BTYDFitter:
         params = np.exp(theta)
         ll_total = -(f_end - pen * np.sum(params**2)) * n_total
 
-        self.params_ = pd.Series(params, index=list(self._param_names), dtype=float)
-        self.data = pd.DataFrame({**arrays, "weights": w}, index=index)
-        self.log_likelihood_ = float(ll_total)
-        self._negative_log_likelihood_ = float(f_end)
-        self.n_customers_ = float(n_total)
-        self.n_distinct_ = len(counts)
-        self.AIC_ = 2 * k - 2 * self.log_likelihood_
-        self.BIC_ = k * np.log(n_total) - 2 * self.log_likelihood_
-        self.converged_ = True
-        self.n_iterations_ = int(res.nit)
-        self.optimizer_message_ = str(res.message)
-        self.gradient_max_ = gmax
+        data = pd.DataFrame({**arrays, "weights": w}, index=index)
+        self._record_fit(params, list(self._param_names), data, ll_total, f_end, n_total,
+                         len(counts), res.nit, res.message, gmax)
         # the gradient at the optimum in log-parameters, total scale: reused by _covariance
         self.variance_matrix_ = self._covariance(params, prepared, counts, grad * n_total)
         self._set_inference()
         self._after_fit()
         return self
+
+    def _record_fit(self, params, names, data, ll_total, f_end, n_total, n_distinct, n_iterations,
+                    message, gmax) -> None:
+        """Store the fitted parameters and fit statistics (every fitter's ``fit`` ends here)."""
+        k = len(params)
+        self.params_ = pd.Series(params, index=names, dtype=float)
+        self.data = data
+        self.log_likelihood_ = float(ll_total)
+        self._negative_log_likelihood_ = float(f_end)
+        self.n_customers_ = float(n_total)
+        self.n_distinct_ = int(n_distinct)
+        self.AIC_ = 2 * k - 2 * self.log_likelihood_
+        self.BIC_ = k * np.log(n_total) - 2 * self.log_likelihood_
+        self.converged_ = True
+        self.n_iterations_ = int(n_iterations)
+        self.optimizer_message_ = str(message)
+        self.gradient_max_ = gmax
 
     def _precondition(self, x0, distinct, counts, make_objective):
         """Optimum and curvature of a subset fit, to start and whiten the full fit.

@@ -416,19 +416,10 @@ class CovariateBTYDFitter(BTYDFitter):
         except np.linalg.LinAlgError:
             cov = np.full((k, k), np.nan)
         ll_total = -(f_end - pen * (np.sum(params[:4] ** 2) + np.sum(params[4:] ** 2))) * n_total
-        self.params_ = pd.Series(params, index=names, dtype=float)
+        self._record_fit(params, names, pd.DataFrame({**cols, "weights": w}, index=index), ll_total,
+                         f_end, n_total, len(counts), n_iter,
+                         res.message if res is not None else "Newton", gmax)
         self.variance_matrix_ = pd.DataFrame(cov, index=names, columns=names)
-        self.data = pd.DataFrame({**cols, "weights": w}, index=index)
-        self.log_likelihood_ = float(ll_total)
-        self._negative_log_likelihood_ = float(f_end)
-        self.n_customers_ = float(n_total)
-        self.n_distinct_ = len(counts)
-        self.AIC_ = 2 * k - 2 * self.log_likelihood_
-        self.BIC_ = k * np.log(n_total) - 2 * self.log_likelihood_
-        self.converged_ = True
-        self.n_iterations_ = int(n_iter)
-        self.optimizer_message_ = str(res.message) if res is not None else "Newton"
-        self.gradient_max_ = gmax
         self._set_inference()
         return self
 
