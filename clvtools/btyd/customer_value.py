@@ -207,16 +207,14 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
     if (cal_end - first).days < holdout_days:
         return None
     cal = calibration_and_holdout(log, cal_end, time_unit=time_unit)
-    models = fit_value_models(
-        cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
-                            "monetary_value_cal": "monetary_value"}), value_model, covariates)
+    rfm_cal = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency",
+                                  "T_cal": "T", "monetary_value_cal": "monetary_value"})
+    models = fit_value_models(rfm_cal, value_model, covariates)
     by_frequency = calibration_vs_holdout_purchases(models.purchases, cal, n=10).reset_index()
 
-    rfm_cal = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
-                                  "monetary_value_cal": "monetary_value"})
     spend = _expected_spend(models, rfm_cal)
-    months = revenue_by_month(models.purchases, *(rfm_cal[c].to_numpy(float) for c in ("frequency", "recency", "T")),
-                              spend, horizon, days, 0.0)
+    x, tx, age = (rfm_cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    months = revenue_by_month(models.purchases, x, tx, age, spend, horizon, days, 0.0)
     month_starts = [cal_end + dt.timedelta(days=round(e * days)) for e in np.concatenate([[0], months.period_end[:-1]])]
     month_ends = [cal_end + dt.timedelta(days=round(e * days)) for e in months.period_end]
     actual = log.con.execute(
