@@ -20,6 +20,7 @@ from .btyd.utils import (
     calculate_alive_path,
     expected_cumulative_transactions,
 )
+from .data.engine import fetch_frame
 from .data.rfm import calibration_and_holdout, rfm_query
 from .data.transactions import DataPolicies, parse_date, read_transactions
 from .data.units import UNIT_DAYS
@@ -123,7 +124,7 @@ def summary_data_from_transaction_data(
         include_first_transaction=include_first_transaction,
         with_monetary=monetary_value_col is not None,
     )
-    result = log.con.execute(sql).df().set_index("customer_id")
+    result = fetch_frame(log.con, sql)
     return _restore_index(result, transactions, customer_id_col)
 
 

@@ -24,6 +24,17 @@ def test_csv_ids_keep_leading_zeros_and_occasions_are_days(tmp_path):
     assert str(log.observation_end) == "2024-01-15"
 
 
+def test_ids_that_only_start_with_a_space_are_kept_as_given():
+    # The validation scan flags ids sorting before "!" (blank ones among them) for a closer
+    # look; ids that merely start with a space or a tab are valid and kept exactly.
+    df = pd.DataFrame({"customer_id": [" 7", "\t8", "!9", " 7"],
+                       "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05"]),
+                       "amount": [1.0, 2.0, 3.0, 4.0]})
+    summary = rfm_summary(read_transactions(df), time_unit="day")
+    assert summary.index.tolist() == ["\t8", " 7", "!9"]
+    assert summary.loc[" 7", "frequency"] == 1 and summary.loc[" 7", "monetary_value"] == 4
+
+
 def test_same_input_as_csv_parquet_glob_and_dataframe_gives_same_summary(tmp_path):
     df = pd.read_csv(write_csv(tmp_path, GOOD), dtype={"customer_id": str}, parse_dates=["date"])
     df.iloc[:2].to_parquet(tmp_path / "part1.parquet")

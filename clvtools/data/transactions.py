@@ -202,9 +202,9 @@ def read_transactions(
     # run only on failure.
     rows_read, n_problems, last_date, *found = con.execute(
         f"""SELECT count(*),
-            count(*) FILTER (WHERE customer_id IS NULL OR customer_id = ''
-                             -- blank ids start with a space: trim only those (trim is costly)
-                             OR (prefix(customer_id, ' ') AND trim(customer_id) = '') OR ts IS NULL
+            -- A blank id sorts before '!': this cheap test also flags ids that merely start
+            -- with a space or a control character, which the detailed check then lets pass.
+            count(*) FILTER (WHERE customer_id IS NULL OR customer_id < '!' OR ts IS NULL
                              {"OR amount IS NULL" if monetary_value_col else ""}),
             max(ts)::DATE, {', '.join(counts)}
         FROM tx_parsed"""
