@@ -101,6 +101,24 @@ def test_lifetimes_mbgnbd_gives_nan_where_we_do_not():
     assert ours == pytest.approx(want, rel=1e-9)
 
 
+@pytest.mark.parametrize("cls", [BetaGeoFitter, ModifiedBetaGeoFitter])
+def test_small_a_plus_b_gives_no_nan(cls):
+    # With a + b < 1 the Euler-transformed 2F1 turns negative for customers without repeat
+    # purchases and long horizons (its third parameter a + b - 1 is negative): its logarithm
+    # gave NaN from t = 10 on. Checked against the integral for x = 0, and the new-customer
+    # expectation E[X(t)] against the conditional one at x = t_x = T = 0.
+    m = cls()
+    m.params_ = pd.Series([0.24, 4.4, 0.3, 0.5], index=["r", "alpha", "a", "b"])
+    shift = PARAMS[cls][0]
+    for t in (1.0, 10.0, 100.0, 10_000.0):
+        for T_ in (0.0, 39.0):
+            got = m.conditional_expected_number_of_purchases_up_to_time(t, 0, 0, T_)
+            want = _by_integral(m, shift, t, 0, 0, T_) * m.conditional_probability_alive(0, 0, T_)
+            assert got == pytest.approx(want, rel=1e-9)
+        assert m.expected_number_of_purchases_up_to_time(t) == pytest.approx(
+            m.conditional_expected_number_of_purchases_up_to_time(t, 0, 0, 0), rel=1e-12)
+
+
 def test_lapsed_heavy_buyer_is_dead_not_nan():
     # 10,000 purchases, the last at week 1 of 10,000: P(alive) underflows to 0 exactly, and the
     # expected purchases with it; a naive ratio would give 0 / inf or inf / inf.

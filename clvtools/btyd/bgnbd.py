@@ -96,9 +96,16 @@ def _softplus_sigmoid(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return softplus, sigmoid
 
 
-def _log1mexp_ratio(log_factor: np.ndarray) -> np.ndarray:
-    """``1 - exp(log_factor)`` computed without cancellation for small ``|log_factor|``."""
-    return -np.expm1(log_factor)
+def _one_minus_scaled(log_scale: np.ndarray, hyp: np.ndarray) -> np.ndarray:
+    """``1 - exp(log_scale) * hyp``, without cancellation when the product is near 1.
+
+    ``hyp`` is a hypergeometric value; it turns negative when its third parameter
+    a + b + x - 1 is negative (a + b < 1 and no repeat purchase), and the product's
+    logarithm then does not exist. The result is then at least 1, with nothing to cancel.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near_one = -np.expm1(log_scale + np.log(hyp))
+    return np.where(hyp > 0, near_one, 1.0 - np.exp(log_scale) * hyp)
 
 
 class BetaGeoFitter(BTYDFitter):
@@ -263,7 +270,7 @@ class BetaGeoFitter(BTYDFitter):
             c = a + b + x - 1
             z = t / (alpha + T + t)
             hyp = special.hyp2f1(a + b - 1 - r, a - 1, c, z)
-            return c / (a - 1) * _log1mexp_ratio((a - 1) * np.log1p(-z) + np.log(hyp))
+            return c / (a - 1) * _one_minus_scaled((a - 1) * np.log1p(-z), hyp)
 
         p_alive = special.expit(-self._log_odds_dead(frequency, recency, T))
         return p_alive * _on_distinct_pairs(per_customer, frequency, t, T)
@@ -285,7 +292,7 @@ class BetaGeoFitter(BTYDFitter):
         z = t / (alpha + t)
         hyp = special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
         log1mz = np.log(alpha) - np.log(alpha + t)
-        return (a + b - 1) / (a - 1) * _log1mexp_ratio((a - 1) * log1mz + np.log(hyp))
+        return (a + b - 1) / (a - 1) * _one_minus_scaled((a - 1) * log1mz, hyp)
 
     @prediction
     def purchase_rate_if_alive(self, frequency, recency, T):

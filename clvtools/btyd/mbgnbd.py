@@ -15,7 +15,7 @@ import numpy as np
 from scipy import special
 
 from .base import prediction
-from .bgnbd import BetaGeoFitter, _log1mexp_ratio, _on_distinct_pairs, _softplus_sigmoid
+from .bgnbd import BetaGeoFitter, _on_distinct_pairs, _softplus_sigmoid, _one_minus_scaled
 
 __all__ = ["ModifiedBetaGeoFitter"]
 
@@ -84,7 +84,7 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
             c = a + b + x
             z = t / (alpha + T + t)
             hyp = special.hyp2f1(a + b - r, a - 1, c, z)
-            return c / (a - 1) * _log1mexp_ratio((a - 1) * np.log1p(-z) + np.log(hyp))
+            return c / (a - 1) * _one_minus_scaled((a - 1) * np.log1p(-z), hyp)
 
         p_alive = special.expit(-self._log_odds_dead(frequency, recency, T))
         return p_alive * _on_distinct_pairs(per_customer, frequency, t, T)
@@ -102,7 +102,7 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
         z = t / (alpha + t)
         hyp = special.hyp2f1(a + b - r, a - 1, a + b, z)  # Euler transform, as above
         log1mz = np.log(alpha) - np.log(alpha + t)
-        return b / (a - 1) * _log1mexp_ratio((a - 1) * log1mz + np.log(hyp))
+        return b / (a - 1) * _one_minus_scaled((a - 1) * log1mz, hyp)
 
     def _first_and_rest_weights(self, n):
         """MBG/NBD: B(a, b+n+1)/B(a,b) for 'still alive', B(a+1, b+n)/B(a,b) for 'dropped'."""
