@@ -19,6 +19,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["clvtools", "clvtools.*"]),
     include_package_data=True,
+    package_data={"clvtools.schemas": ["*.json"]},
     install_requires=[
         "numpy>=1.26",
         "scipy>=1.11",

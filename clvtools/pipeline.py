@@ -71,7 +71,7 @@ class AnalysisResult:
         Holdout validation of the value model, churn drivers (hazard ratios), out-of-time
         validation of the churn model and its agreement with 1 - P(alive); each becomes a CSV.
     model_files : dict
-        Extra content of each model file: settings and data fingerprint.
+        Extra content of each model file: the run's settings and data fingerprint.
     """
 
     settings: Settings
@@ -243,7 +243,7 @@ def run_analysis(
                   time_unit=s.time_unit, period=s.kpi_period)
     kpis = kpi_table(con, log.occasions, **common)
     cohorts = cohort_table(con, log.occasions, **common)
-    model_files = {"settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)}
+    model_files = {"run_settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)}
     return AnalysisResult(
         settings=s, data_quality=quality, rfm=rfm, lifecycle=lifecycle, survival_table=survival,
         kpis=kpis, cohorts=cohorts, customers=customers_out, value_models=value_models, churn=churn,

@@ -6,6 +6,7 @@ import pytest
 
 from clvtools import __version__
 from clvtools.errors import ClvInputError
+from clvtools.survival.io import model_from_dict
 from clvtools.survival import (
     ChurnModel,
     CompetingRisksModel,
@@ -72,11 +73,13 @@ def test_competing_model_round_trip(tmp_path):
 def test_wrong_file_is_an_input_error(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"format": "something else"}))
-    with pytest.raises(ClvInputError, match="Not a clvtools survival model"):
+    with pytest.raises(ClvInputError, match="not a clvtools survival model file"):
         load_model(path)
-    path.write_text(json.dumps({"format": "clvtools.survival/1", "kind": "ChurnModel",
+    path.write_text(json.dumps({"format": "clvtools.survival/1", "kind": "ChurnModel", "version": "0",
                                 "model": {"settings": {}}}))
-    with pytest.raises(ClvInputError, match="incomplete"):
+    with pytest.raises(ClvInputError, match="at model, 'encoding' is a required property"):
         load_model(path)
+    with pytest.raises(ClvInputError, match="Not a clvtools survival model"):
+        model_from_dict({"format": "something else"})
     with pytest.raises(ClvInputError, match="not fitted"):
         save_model(ChurnModel(), tmp_path / "x.json")

@@ -63,7 +63,7 @@ def test_model_files_are_json_with_fingerprint(result, tmp_path):
     # the attributes act on purchase and dropout (value_covariates is on by default)
     assert doc["model_class"] == "BetaGeoCovariatesFitter"
     assert doc["data_fingerprint"]["customers"] == len(result.customers)
-    assert doc["settings"]["horizon"] == 26
+    assert doc["run_settings"]["horizon"] == 26
     spend = json.loads((out / "models" / "spend.json").read_text())
     assert spend["model_class"] == "GammaGammaFitter"
     written = pd.read_csv(out / "customers.csv", dtype={"customer_id": str})

@@ -88,6 +88,7 @@ from scipy import optimize, stats
 
 from .._version import __version__
 from ..errors import ClvInputError, ConvergenceError
+from ..schemas import read_model_file
 from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse  # noqa: F401
 
 try:  # optional (installed with scikit-learn); see _single_threaded_blas
@@ -582,11 +583,19 @@ class BTYDFitter:
 
     def load_model(self, path):
         """Read a model written by ``save_model`` into this instance; returns ``self``."""
-        doc = json.loads(Path(path).read_text())
-        if doc.get("model_class") != type(self).__name__:
+        doc = read_model_file(path, "btyd")
+        if doc["model_class"] != type(self).__name__:
             raise ClvInputError(
-                f"{path} holds a {doc.get('model_class')!r}, not a {type(self).__name__}.",
-                advice="use clvtools.btyd.load_model(path), which picks the class itself.",
+                f"The model file holds a {doc['model_class']!r}, not a {type(self).__name__}.",
+                source=str(path), advice="use clvtools.btyd.load_model(path), which picks the class itself.",
+            )
+        k = len(doc["param_names"])
+        shape = np.shape(doc["variance_matrix"])
+        if len(doc["params"]) != k or shape != (k, k):
+            raise ClvInputError(
+                f"The model file has {k} parameter names, {len(doc['params'])} parameters and a "
+                f"{' x '.join(map(str, shape))} variance matrix; they must agree ({k}, {k} x {k}).",
+                source=str(path), advice="Save the model again.",
             )
         self._from_document(doc)
         self._set_inference()
@@ -620,11 +629,10 @@ class BTYDFitter:
 
 def load_model(path) -> BTYDFitter:
     """Rebuild whichever fitter ``save_model`` wrote to ``path`` (JSON)."""
-    doc = json.loads(Path(path).read_text())
-    name = doc.get("model_class")
+    name = read_model_file(path, "btyd")["model_class"]
     if name not in _REGISTRY:
         raise ClvInputError(
-            f"{path} holds an unknown model class {name!r}.",
+            f"The model file holds an unknown model class {name!r}.", source=str(path),
             advice=f"expected one of {', '.join(sorted(_REGISTRY))}.",
         )
     return _REGISTRY[name]().load_model(path)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..errors import ClvInputError
+from ..schemas import read_model_file
 
 __all__ = ["save_model", "load_model", "model_to_dict", "model_from_dict"]
 
@@ -84,7 +85,7 @@ def _churn_from_dict(d: dict):
         for k, b in d["baselines"].items()
     }
     m.log_likelihood_ = float(d["log_likelihood"])
-    m.concordance_ = float(d["concordance"])
+    m.concordance_ = float("nan") if d["concordance"] is None else float(d["concordance"])
     m.n_rows_, m.n_customers_, m.n_events_ = d["n_rows"], d["n_customers"], d["n_events"]
     if d["ph_test"] is None:
         m.ph_test_ = None
@@ -159,5 +160,4 @@ def save_model(model, path) -> None:
 
 def load_model(path):
     """Read a model written by :func:`save_model`."""
-    with open(path, encoding="utf-8") as f:
-        return model_from_dict(json.load(f))
+    return model_from_dict(read_model_file(path, "survival"))
