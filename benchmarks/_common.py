@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -10,8 +11,11 @@ import textwrap
 def run_isolated(code: str) -> dict:
     """Run ``code`` in a fresh Python process and return what it prints as JSON on its last line.
 
-    The child measures its own wall time; its peak resident memory (``ru_maxrss``, which
-    includes DuckDB's and numpy's native allocations, unlike tracemalloc) is added here.
+    The child measures its own wall time and its peak resident memory, which includes
+    DuckDB's and numpy's native allocations (unlike tracemalloc). The peak is the kernel's
+    ``VmHWM`` of the child's own address space: ``ru_maxrss`` would not do, because Linux
+    carries it over from the forking parent through ``exec``, so a child of a benchmark that
+    holds a large generated data set in memory would report the parent's size.
     """
     wrapper = textwrap.dedent(
         """
@@ -20,7 +24,12 @@ def run_isolated(code: str) -> dict:
         result = {}
         {body}
         result.setdefault("seconds", time.perf_counter() - _t0)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        try:
+            with open("/proc/self/status") as _status:
+                _hwm = next(line for line in _status if line.startswith("VmHWM:"))
+            result["peak_rss_mb"] = int(_hwm.split()[1]) / 1024
+        except (OSError, StopIteration):  # not Linux: the best there is
+            result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         """
     ).replace("{body}", textwrap.indent(textwrap.dedent(code), "").replace("\n", "\n"))
@@ -30,11 +39,27 @@ def run_isolated(code: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1].strip())
 
 
+def run_repeated(code: str, repeats: int) -> dict:
+    """:func:`run_isolated` ``repeats`` times: the median time (this 2-core machine is noisy),
+    every time, and the largest peak memory."""
+    runs = [run_isolated(code) for _ in range(repeats)]
+    times = sorted(r["seconds"] for r in runs)
+    return {**runs[-1], "seconds": statistics.median(times), "all_seconds": times,
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+
+
+def _times(result: dict) -> str:
+    spread = result.get("all_seconds", [])
+    if len(spread) < 2:
+        return ""
+    return f"   (median of {len(spread)}: {', '.join(f'{t:.2f}' for t in spread)})"
+
+
 def report(title: str, ours: dict, peer: dict, peer_name: str) -> None:
     """Print both times, the ratio and both peak memories."""
     ratio = peer["seconds"] / ours["seconds"]
     print(f"\n{title}")
-    print(f"  clvtools   : {ours['seconds']:8.2f} s   peak RSS {ours['peak_rss_mb']:8.0f} MB")
-    print(f"  {peer_name:<11}: {peer['seconds']:8.2f} s   peak RSS {peer['peak_rss_mb']:8.0f} MB")
+    print(f"  clvtools   : {ours['seconds']:8.2f} s   peak RSS {ours['peak_rss_mb']:8.0f} MB{_times(ours)}")
+    print(f"  {peer_name:<11}: {peer['seconds']:8.2f} s   peak RSS {peer['peak_rss_mb']:8.0f} MB{_times(peer)}")
     print(f"  speed-up   : {ratio:8.1f}x   memory ratio (peer / clvtools) "
           f"{peer['peak_rss_mb'] / ours['peak_rss_mb']:.2f}")

@@ -3,7 +3,8 @@
 clvtools (DuckDB reads the Parquet file) against lifetimes 0.11.3's
 ``summary_data_from_transaction_data`` (pandas reads the same file; the read is included),
 each in a fresh process (imports excluded from the time), in one run: outputs checked equal, both times, the ratio and the
-peak resident memory printed. Usage: ``python benchmarks/bench_rfm_summary.py [n_customers]``.
+peak resident memory printed; each side runs ``repeats`` times (median time reported, the machine
+is noisy). Usage: ``python benchmarks/bench_rfm_summary.py [n_customers [repeats]]``.
 """
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report, run_isolated  # noqa: E402
+from _common import report, run_repeated  # noqa: E402
 
 from clvtools.datasets import generate_customer_base  # noqa: E402
 
 
-def main(n_customers: int = 1_000_000) -> None:
+def main(n_customers: int = 1_000_000, repeats: int = 3) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="clv-bench-rfm-"))
     t0 = time.perf_counter()
     # about 8 transactions per customer: twice the default purchase rate
@@ -33,14 +34,14 @@ def main(n_customers: int = 1_000_000) -> None:
           f"(generated and written in {time.perf_counter() - t0:.1f} s) -> {path}")
     del base
 
-    ours = run_isolated(f"""
+    ours = run_repeated(f"""
         from clvtools.utils import summary_data_from_transaction_data
         _t0 = time.perf_counter()  # imports excluded, file read included
         out = summary_data_from_transaction_data({str(path)!r}, "customer_id", "date", "amount")
         result["seconds"] = time.perf_counter() - _t0
         out.to_parquet({str(tmp / 'ours.parquet')!r})
-    """)
-    peer = run_isolated(f"""
+    """, repeats)
+    peer = run_repeated(f"""
         import warnings; warnings.simplefilter("ignore")
         import pandas as pd
         from lifetimes.utils import summary_data_from_transaction_data
@@ -49,7 +50,7 @@ def main(n_customers: int = 1_000_000) -> None:
         out = summary_data_from_transaction_data(tx, "customer_id", "date", "amount")
         result["seconds"] = time.perf_counter() - _t0
         out.to_parquet({str(tmp / 'peer.parquet')!r})
-    """)
+    """, repeats)
     a = pd.read_parquet(tmp / "ours.parquet")
     b = pd.read_parquet(tmp / "peer.parquet").sort_index()
     assert a.index.equals(b.index), "customer ids differ"
@@ -61,4 +62,4 @@ def main(n_customers: int = 1_000_000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    main(*(int(a) for a in sys.argv[1:3]))
