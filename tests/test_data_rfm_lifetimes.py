@@ -6,6 +6,8 @@ different order, to 1e-12 relative.
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lifetimes import utils as lifetimes_utils
 
 from clvtools import utils as clv_utils
@@ -56,6 +58,26 @@ def test_calibration_and_holdout_equals_lifetimes_on_cdnow(cdnow_master, kwargs)
     actual = clv_utils.calibration_and_holdout_data(*args, datetime_format="%Y%m%d", **ends, **kwargs)
     assert_frames_match(expected, actual)
     assert actual["frequency_holdout"].sum() > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 60), st.integers(-5, 50)),
+                  min_size=1, max_size=40),
+    freq=st.sampled_from(["D", "W"]),
+    include_first=st.booleans(),
+)
+def test_summary_equals_lifetimes_on_random_logs(rows, freq, include_first):
+    # Unordered rows, several on one day or in one week (the first one included), returns:
+    # the periods counted on sorted lists and the first period's amount must still agree.
+    customers, days, amounts = zip(*rows)
+    tx = pd.DataFrame({"customer_id": customers,
+                       "date": pd.Timestamp("2024-01-03") + pd.to_timedelta(days, unit="D"),
+                       "amount": np.array(amounts, dtype=float)})
+    kwargs = dict(freq=freq, include_first_transaction=include_first)
+    expected = lifetimes_utils.summary_data_from_transaction_data(tx, "customer_id", "date", "amount", **kwargs)
+    actual = clv_utils.summary_data_from_transaction_data(tx, "customer_id", "date", "amount", **kwargs)
+    assert_frames_match(expected, actual)
 
 
 def test_integer_ids_keep_their_dtype():

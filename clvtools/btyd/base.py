@@ -75,20 +75,14 @@ Differences from lifetimes 0.11.3 (documented on purpose)
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
-import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .._version import __version__
 from ..errors import ClvInputError, ConvergenceError
-from ..schemas import read_model_file
+from .model_file import _REGISTRY, ModelFileMixin, load_model
 from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse  # noqa: F401
 
 try:  # optional (installed with scikit-learn); see _single_threaded_blas
@@ -98,14 +92,11 @@ except ImportError:  # pragma: no cover
 
 # check_rfm and collapse live in utils (beside lifetimes' model-based utilities) and are
 # re-exported here, where the subclass contract documents them.
-__all__ = ["BTYDFitter", "InfiniteMeanWarning", "check_rfm", "collapse", "load_model", "prediction"]
+__all__ = ["BTYDFitter", "InfiniteMeanWarning", "check_rfm", "collapse", "load_model"]
 
 #: Fits with more than twice this many distinct rows are started from a fit on a subset of
 #: about this many rows (see ``BTYDFitter._precondition``).
 _SUBSET_ROWS = 20_000
-
-#: Every concrete fitter registers here by class name, so that ``load_model`` can rebuild it.
-_REGISTRY: dict[str, type[BTYDFitter]] = {}
 
 
 def _single_threaded_blas():
@@ -125,46 +116,9 @@ class InfiniteMeanWarning(UserWarning):
 
 
 # ----------------------------------------------------------------------------------------
-# Scalars, arrays and Series in; float, array or Series out.
-# ----------------------------------------------------------------------------------------
-def prediction(func: Callable) -> Callable:
-    """Decorate a prediction method so it accepts scalars, arrays and Series alike.
-
-    The wrapped body receives every positional argument as a float64 numpy array (broadcast
-    together) and returns an array. The result is a ``float`` when every argument was a
-    scalar, a ``pandas.Series`` carrying the index of the first Series argument when one was
-    given (and the shapes agree), and a numpy array otherwise.
-    """
-
-    signature = inspect.signature(func)
-
-    @functools.wraps(func)
-    def wrapper(self, *args, **kwargs):
-        self._check_fitted()
-        # keyword calls (t=..., frequency=...) are as valid as positional ones, as in lifetimes
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        names = list(bound.arguments)[1:]
-        values = [bound.arguments[n] for n in names]
-        index = next((v.index for v in values if isinstance(v, pd.Series)), None)
-        scalar = all(np.ndim(v) == 0 for v in values)
-        arrays = [_to_float_array(v, n) for v, n in zip(values, names)]
-        if arrays:
-            arrays = np.broadcast_arrays(*arrays)
-        out = np.asarray(func(self, *arrays), dtype=float)
-        if scalar:
-            return float(out.reshape(-1)[0]) if out.size == 1 else out
-        if index is not None and out.ndim == 1 and len(out) == len(index):
-            return pd.Series(out, index=index, name=func.__name__)
-        return out
-
-    return wrapper
-
-
-# ----------------------------------------------------------------------------------------
 # The base class
 # ----------------------------------------------------------------------------------------
-class BTYDFitter:
+class BTYDFitter(ModelFileMixin):
     """Base class of the BTYD fitters; see the module docstring for the subclass contract.
 
     Parameters
@@ -533,106 +487,3 @@ class BTYDFitter:
         max_recency = max_recency or int(self.data["T"].max())
         x, tx = np.meshgrid(np.arange(max_frequency + 1.0), np.arange(max_recency + 1.0))
         return np.asarray(self.conditional_probability_alive(x, tx, float(max_recency)))
-
-    # ---- persistence -----------------------------------------------------------------------
-    def _settings(self) -> dict:
-        return {"penalizer_coef": float(self.penalizer_coef)}
-
-    def save_model(self, path, save_data: bool = True) -> None:
-        """Write the fitted model to ``path`` as JSON (never pickle).
-
-        The file holds the model class, the clvtools version, the parameters, the covariance,
-        the settings, the fit statistics and (``save_data=True``) the collapsed data: the
-        distinct rows with their weights, enough for every method that reads ``data``.
-        """
-        self._check_fitted()
-        doc = self._to_document(save_data)
-        Path(path).write_text(json.dumps(doc, allow_nan=False, indent=1))
-
-    def _to_document(self, save_data: bool) -> dict:
-        """The JSON document of :meth:`save_model` (subclasses add their own keys)."""
-
-        def clean(a):
-            a = np.asarray(a, dtype=float)
-            return np.where(np.isfinite(a), a, None).tolist()
-
-        doc = {
-            "model_class": type(self).__name__,
-            "clvtools_version": __version__,
-            "param_names": list(self.params_.index),
-            "params": clean(self.params_.to_numpy()),
-            "variance_matrix": clean(self.variance_matrix_.to_numpy()),
-            "settings": self._settings(),
-            "fit": {
-                "log_likelihood": self.log_likelihood_,
-                "negative_log_likelihood_mean": self._negative_log_likelihood_,
-                "n_customers": self.n_customers_,
-                "n_distinct": self.n_distinct_,
-                "AIC": self.AIC_,
-                "BIC": self.BIC_,
-                "n_iterations": self.n_iterations_,
-                "converged": bool(self.converged_),
-            },
-        }
-        if save_data and self.data is not None:
-            cols = {c: self.data[c].to_numpy() for c in self._fit_columns}
-            distinct, counts = collapse(cols, self.data["weights"].to_numpy(dtype=float))
-            doc["data"] = {**{k: v.tolist() for k, v in distinct.items()},
-                           "weights": counts.tolist()}
-        return doc
-
-    def load_model(self, path):
-        """Read a model written by ``save_model`` into this instance; returns ``self``."""
-        doc = read_model_file(path, "btyd")
-        if doc["model_class"] != type(self).__name__:
-            raise ClvInputError(
-                f"The model file holds a {doc['model_class']!r}, not a {type(self).__name__}.",
-                source=str(path), advice="use clvtools.btyd.load_model(path), which picks the class itself.",
-            )
-        k = len(doc["param_names"])
-        shape = np.shape(doc["variance_matrix"])
-        if len(doc["params"]) != k or shape != (k, k):
-            raise ClvInputError(
-                f"The model file has {k} parameter names, {len(doc['params'])} parameters and a "
-                f"{' x '.join(map(str, shape))} variance matrix; they must agree ({k}, {k} x {k}).",
-                source=str(path), advice="Save the model again.",
-            )
-        self._from_document(doc)
-        self._set_inference()
-        return self
-
-    def _from_document(self, doc: dict) -> None:
-        """Restore the fitted state from a :meth:`_to_document` document."""
-        names = doc["param_names"]
-        for key, value in doc["settings"].items():
-            setattr(self, key, value)
-
-        def arr(a):
-            return np.array([np.nan if v is None else v for v in np.ravel(a)], dtype=float)
-
-        k = len(names)
-        self.params_ = pd.Series(arr(doc["params"]), index=names, dtype=float)
-        self.variance_matrix_ = pd.DataFrame(
-            arr(doc["variance_matrix"]).reshape(k, k), index=names, columns=names
-        )
-        fit = doc["fit"]
-        self.log_likelihood_ = fit["log_likelihood"]
-        self._negative_log_likelihood_ = fit["negative_log_likelihood_mean"]
-        self.n_customers_ = fit["n_customers"]
-        self.n_distinct_ = fit["n_distinct"]
-        self.AIC_, self.BIC_ = fit["AIC"], fit["BIC"]
-        self.n_iterations_ = fit["n_iterations"]
-        self.converged_ = fit["converged"]
-        self.data = pd.DataFrame(doc["data"]) if "data" in doc else None
-        self.clvtools_version_ = doc.get("clvtools_version")
-
-
-def load_model(path) -> BTYDFitter:
-    """Rebuild whichever fitter ``save_model`` wrote to ``path`` (JSON)."""
-    name = read_model_file(path, "btyd")["model_class"]
-    if name not in _REGISTRY:
-        raise ClvInputError(
-            f"The model file holds an unknown model class {name!r}.", source=str(path),
-            advice=f"expected one of {', '.join(sorted(_REGISTRY))}.",
-        )
-    return _REGISTRY[name]().load_model(path)

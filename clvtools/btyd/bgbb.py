@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .base import BTYDFitter, check_rfm, prediction
+from .base import BTYDFitter, check_rfm
+from .prediction import prediction
 
 __all__ = ["BetaGeoBetaBinomFitter"]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-from .base import BTYDFitter, prediction
+from .base import BTYDFitter
+from .prediction import prediction
 
 __all__ = ["BetaGeoFitter"]
 

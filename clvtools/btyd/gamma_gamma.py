@@ -16,7 +16,8 @@ import numpy as np
 from scipy import special
 
 from ..errors import ClvInputError
-from .base import BTYDFitter, InfiniteMeanWarning, _rows, prediction
+from .base import BTYDFitter, InfiniteMeanWarning, _rows
+from .prediction import prediction
 
 __all__ = ["GammaGammaFitter"]
 

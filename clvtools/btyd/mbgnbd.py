@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .base import prediction
-from .bgnbd import BetaGeoFitter, _on_distinct_pairs, _softplus_sigmoid, _one_minus_scaled
+from .bgnbd import BetaGeoFitter, _on_distinct_pairs, _one_minus_scaled, _softplus_sigmoid
+from .prediction import prediction
 
 __all__ = ["ModifiedBetaGeoFitter"]
 

@@ -39,7 +39,9 @@ import numpy as np
 
 from ..errors import ClvInputError, ConvergenceError
 from . import _pareto_nbd_math as pm
-from .base import BTYDFitter, prediction
+from . import _pareto_nbd_series as series
+from .base import BTYDFitter
+from .prediction import prediction
 
 __all__ = ["ParetoNBDFitter"]
 
@@ -157,7 +159,7 @@ class ParetoNBDFitter(BTYDFitter):
 
     def _prepare_data(self, data, weights):
         # rows sorted by frequency once per fit: the series coefficients depend on x only
-        return {**data, "groups": pm._group_rows(data["frequency"])}
+        return {**data, "groups": series._group_rows(data["frequency"])}
 
     def _loglik_and_grad(self, params, data, weights):
         ll, g_log = pm.loglik_and_grad(params, data["frequency"], data["recency"], data["T"],

@@ -13,7 +13,7 @@ with parameters (r, alpha_i, s, beta_i), so the likelihood is eq. (18) of Fader 
 per-row alpha_i and beta_i; the predictions are eqs. (36)-(37) and (41) of the same note.
 
 The series evaluation of the hypergeometric part is that of
-:mod:`clvtools.btyd._pareto_nbd_math` (its coefficients and sums are reused); here rows are
+:mod:`clvtools.btyd._pareto_nbd_series` (its coefficients and sums are reused); here rows are
 grouped by (frequency, alpha_i >= beta_i), the only things the series coefficients depend on,
 and z, the derivatives with respect to alpha_i and beta_i and the weights are per row.
 Gradients with respect to the coefficients follow by the chain rule:
@@ -25,6 +25,7 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from . import _pareto_nbd_math as pm
+from . import _pareto_nbd_series as series
 from .covariates import CovariateBTYDFitter
 from .pareto_nbd import ParetoNBDFitter
 
@@ -41,14 +42,14 @@ def _sums_distinct(coefs, z):
     """
     uz, inv = np.unique(z, return_inverse=True)
     if len(uz) < 0.7 * len(z):
-        return [v[inv.reshape(-1)] for v in pm._horner_trimmed(coefs, uz)]
-    return pm._horner_trimmed(coefs, z)
+        return [v[inv.reshape(-1)] for v in series._horner_trimmed(coefs, uz)]
+    return series._horner_trimmed(coefs, z)
 
 
 def _unit(r, s, a, alpha, beta, tx, T, coefs, grad):
     """log E, log M and (if grad) d log M / d(r, alpha_i, s, beta_i) for one unit of rows.
 
-    Notation of :mod:`clvtools.btyd._pareto_nbd_math`: M = E + s I,
+    Notation of :mod:`clvtools.btyd._pareto_nbd_series`: M = E + s I,
     E = (alpha+T)^-(r+x) (beta+T)^-s, I = F(t_x) - F(T).
     """
     n = len(tx)
@@ -65,11 +66,11 @@ def _unit(r, s, a, alpha, beta, tx, T, coefs, grad):
     p = np.where(big2, a2, b)
     q = np.where(big2, b, a2)
     if coefs is None:
-        sums = pm._series_rows(p, q, z, grad)
+        sums = series._series_rows(p, q, z, grad)
     else:
         s_tx, s_T = _sums_distinct(coefs, z[:n]), _sums_distinct(coefs, z[n:])
         sums = tuple(np.concatenate((v, w)) for v, w in zip(s_tx, s_T))
-    G, dG = pm._log_F_sums(u, p, q, m2, mn2, sums, grad)
+    G, dG = series._log_F_sums(u, p, q, m2, mn2, sums, grad)
     G_tx, G_T = G[:n], G[n:]
     diff = np.minimum(G_T - G_tx, 0.0)
     with np.errstate(divide="ignore"):
@@ -101,7 +102,7 @@ def _log_e_m(r, s, alpha, beta, x, tx, T, grad):
     logE, logM = np.empty(n), np.empty(n)
     gs = [np.empty(n) for _ in range(4)] if grad else None
     big = alpha >= beta
-    keys, order, bounds = pm._group_rows(2.0 * x + big)
+    keys, order, bounds = series._group_rows(2.0 * x + big)
     pooled = []
     m = np.where(big, alpha, beta)
     mn = np.where(big, beta, alpha)
@@ -115,20 +116,20 @@ def _log_e_m(r, s, alpha, beta, x, tx, T, grad):
 
     for g in range(len(keys)):
         idx = order[bounds[g]: bounds[g + 1]]
-        if len(idx) < pm._SMALL:
+        if len(idx) < series._SMALL:
             pooled.append(idx)
             continue
         a = r + x[idx[0]]
         p, q = (a, s + 1.0) if big[idx[0]] else (s + 1.0, a)
         zmax = float(np.max((m[idx] - mn[idx]) / (m[idx] + tx[idx])))
-        coefs = pm._coefficients(p, q, zmax, grad)
-        for c0 in range(0, len(idx), pm._CH):
-            sub = idx[c0: c0 + pm._CH]
+        coefs = series._coefficients(p, q, zmax, grad)
+        for c0 in range(0, len(idx), series._CH):
+            sub = idx[c0: c0 + series._CH]
             run(sub, a, coefs)
     if pooled:
         pooled = np.concatenate(pooled)
-        for c0 in range(0, len(pooled), pm._CH):
-            sub = pooled[c0: c0 + pm._CH]
+        for c0 in range(0, len(pooled), series._CH):
+            sub = pooled[c0: c0 + series._CH]
             run(sub, r + x[sub], None)
     return logE, logM, gs
 

@@ -9,6 +9,8 @@ the file and the first wrong field (as a path such as ``fit.n_iterations``), not
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -17,7 +19,7 @@ import jsonschema
 
 from ..errors import ClvInputError
 
-__all__ = ["model_schema", "read_model_file", "SCHEMAS"]
+__all__ = ["model_schema", "read_model_file", "write_model_file", "SCHEMAS"]
 
 #: kind of model file -> schema file in this package
 SCHEMAS = {"btyd": "btyd_model.schema.json", "survival": "survival_model.schema.json"}
@@ -85,3 +87,19 @@ def read_model_file(path, kind: str) -> dict:
             advice=f"Save the model again, or fix that field (schema: clvtools/schemas/{SCHEMAS[kind]}).",
         )
     return doc
+
+
+def write_model_file(doc: dict, path) -> None:
+    """Write a model document as JSON, atomically: through a temporary file and a rename, so
+    that an interrupted save never leaves half a model file behind. NaN and inf are refused
+    (JSON has no such numbers; the writers store them as null)."""
+    path = Path(path)
+    text = json.dumps(doc, allow_nan=False, indent=1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -9,18 +9,14 @@ with 17 significant digits, which round-trip exactly).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._version import __version__
 from ..errors import ClvInputError
-from ..schemas import read_model_file
+from ..schemas import read_model_file, write_model_file
 
 __all__ = ["save_model", "load_model", "model_to_dict", "model_from_dict"]
 
@@ -146,16 +142,7 @@ def save_model(model, path) -> None:
         Fitted.
     path : str or Path
     """
-    path = Path(path)
-    text = json.dumps(model_to_dict(model), allow_nan=False, indent=1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_model_file(model_to_dict(model), path)
 
 
 def load_model(path):

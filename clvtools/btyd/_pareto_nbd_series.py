@@ -1,0 +1,364 @@
+"""The Gauss hypergeometric series behind the Pareto/NBD likelihood, stable for any frequency.
+
+Used by :mod:`clvtools.btyd._pareto_nbd_math` (the closed forms) and
+:mod:`clvtools.btyd.pareto_nbd_covariates` (which reuses its coefficients and sums).
+
+How the Gauss hypergeometric function is evaluated
+--------------------------------------------------
+The likelihood (eqs. 18-22) is
+
+    L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [ (alpha+T)^-(r+x) (beta+T)^-s + s * I ],
+
+    I = integral_{t_x}^{T} (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau = F(t_x) - F(T),
+
+with F(u) = int_u^inf (alpha+tau)^-a (beta+tau)^-b dtau, a = r+x, b = s+1 (the note's A_0 is
+(r+s+x)/s * I). Write m = max(alpha, beta), n = min(alpha, beta), let p be the exponent of the
+factor with m and q that of the factor with n, and z = (m - n) / (m + u), in [0, 1). Then
+
+    F(u) = (m+u)^(1-p-q) / (p+q-1) * 2F1(q, p+q-1; p+q; z)             (the note's 2F1)
+         = (m+u)^-p (n+u)^(1-q) / (p+q-1) * 2F1(1, p; p+q; z)          (Euler's transformation)
+
+and ``2F1(1, p; p+q; z) = sum_k c_k z^k`` with c_0 = 1, c_{k+1} = c_k (p+k)/(p+q+k) < c_k. Every
+term is positive and at most z^k, so the sum is >= 1, never overflows, and the truncation
+error after K terms is below z^K / (1 - z): no cancellation, whatever x (scipy's ``hyp2f1``,
+which lifetimes calls with the un-transformed parameters, overflows or returns inf/nan for
+heavy buyers). Derivatives of the sum with respect to p, q and z are summed term by term,
+which gives the analytic gradient.
+
+Cost. p and q depend on the customer only through x, so rows are grouped by frequency: the
+coefficients (and those of the derivatives) are computed once per distinct x and the sums are
+Horner evaluations over blocks of 32,768 rows (no per-row division);
+frequencies with fewer than 32 rows are pooled and use the per-row term recurrence. The number
+of terms is chosen per group from the largest z and the actual coefficients: about 20 for
+CDNOW-like parameters. It grows like 1/(1 - z), 1 - z = (n + u)/(m + u): thousands when one of
+alpha, beta is hundreds of times the other and u is small (correct, but slow), and above
+200,000 terms :class:`SeriesTooLongError` is raised (the optimiser sees -inf and backs off).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConvergenceError
+
+__all__ = ["SeriesTooLongError", "log_F"]
+
+_EPS = 1e-17   # relative truncation error of the series (the sum is >= 1)
+_CH = 32768    # rows per unit of work: temporaries of 256 KiB (few numpy calls per row)
+_SMALL = 32    # frequencies with fewer rows are pooled and summed row by row
+_MAX_TERMS = 200_000  # beyond this the parameters are absurd for the data (see below)
+
+
+class SeriesTooLongError(ConvergenceError):
+    """The hypergeometric series would need more than ``_MAX_TERMS`` terms."""
+
+    def __init__(self, zmax: float):
+        super().__init__(
+            f"The Pareto/NBD likelihood needs more than {_MAX_TERMS:,} series terms here "
+            f"(z = {zmax:.10f}: max(alpha, beta) is about {1 / max(1 - zmax, 1e-300):.3g} times "
+            "min(alpha, beta) + recency). Try, in this order:\n"
+            "  1. check the parameters: alpha and beta should be of comparable size in the "
+            "time unit of recency and T;\n"
+            "  2. refit, or use a coarser time unit (weeks rather than days or hours);\n"
+            "  3. fit with a small penalizer, e.g. ParetoNBDFitter(penalizer_coef=0.001)."
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# 2F1(1, p; p+q; z) = sum_k c_k z^k and its derivatives
+# ----------------------------------------------------------------------------------------
+def _group_rows(key):
+    """Sort rows by ``key`` (the frequency): ``(distinct keys, order, bounds)``.
+
+    Rows ``order[bounds[g]:bounds[g + 1]]`` share the key ``distinct[g]``. Small whole numbers
+    use numpy's radix sort.
+    """
+    key = np.asarray(key, dtype=float).reshape(-1)
+    if key.size and key.min() >= 0 and key.max() < 65536 and np.all(key == np.round(key)):
+        order = np.argsort(key.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(key, kind="stable")
+    ks = key[order]
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]]) if ks.size else np.zeros(0, int)
+    return ks[starts], order, np.r_[starts, ks.size]
+
+
+def _n_terms_bound(zmax: float) -> int:
+    """K with z^K (1 + K) / (1 - z)^2 < eps: enough terms whatever p, q (c_k <= 1)."""
+    if zmax <= 0.0:
+        return 1
+    k = (np.log(_EPS) + 2.0 * np.log1p(-zmax)) / np.log(zmax)
+    if not k < _MAX_TERMS:
+        raise SeriesTooLongError(zmax)
+    return int(np.ceil(1.05 * k + 4))
+
+
+def _coefficients(p: float, q: float, zmax: float, grad: bool):
+    """Coefficients of S = sum c_k z^k up to the last one that matters for z <= zmax.
+
+    Returns ``c`` and, if ``grad``, the coefficients of dS/dp, dS/dq and dS/dz (as
+    polynomials in z). dc_k/dp = c_k sum_{j<k} [1/(p+j) - 1/(p+q+j)],
+    dc_k/dq = -c_k sum_{j<k} 1/(p+q+j).
+    """
+    kmax = _n_terms_bound(zmax)
+    kk = np.arange(kmax + 1, dtype=float)
+    inv_b = 1.0 / (p + q + kk)
+    logc = np.concatenate(([0.0], np.cumsum(np.log((p + kk[:-1]) * inv_b[:-1]))))
+    if zmax > 0:
+        bound = logc + kk * np.log(zmax) + np.log1p(kk) - 2.0 * np.log1p(-zmax)
+        hit = np.flatnonzero(bound < np.log(_EPS))
+        K = int(hit[0]) if hit.size else kmax
+    else:
+        K = 0
+    c = np.exp(logc[: K + 1])
+    if not grad:
+        return (c,)
+    inc_p = 1.0 / (p + kk[:K]) - inv_b[:K]
+    dp = np.concatenate(([0.0], np.cumsum(inc_p)))
+    dq = -np.concatenate(([0.0], np.cumsum(inv_b[:K])))
+    cz = kk[1 : K + 1] * c[1:] if K > 0 else np.zeros(1)
+    return c, c * dp, c * dq, cz
+
+
+def _horner(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
+    out = np.full(z.shape, coef[-1])
+    for ck in coef[-2::-1]:
+        out *= z
+        out += ck
+    return out
+
+
+def _series_rows(p, q, z, grad: bool):
+    """The same sums with per-row p, q (pooled rare frequencies): the term recurrence."""
+    K = _n_terms_bound(float(z.max(initial=0.0)))
+    t = np.ones(z.shape)
+    S = np.ones(z.shape)
+    if grad:
+        dp_acc, dq_acc = np.zeros(z.shape), np.zeros(z.shape)
+        Sp, Sq, Sz = np.zeros(z.shape), np.zeros(z.shape), np.zeros(z.shape)
+        tz = np.ones(z.shape)  # c_k z^(k-1) without dividing by z
+    pq = p + q
+    for k in range(K):
+        ratio = (p + k) / (pq + k)
+        if grad:
+            dp_acc += 1.0 / (p + k) - 1.0 / (pq + k)
+            dq_acc -= 1.0 / (pq + k)
+            tz = tz * ratio if k else ratio * np.ones(z.shape)
+            Sz += (k + 1) * tz
+            tz = tz * z
+        t *= ratio * z
+        S += t
+        if grad:
+            Sp += t * dp_acc
+            Sq += t * dq_acc
+        if k % 16 == 15 and np.all(t < _EPS * 1e-3 * (1 - z) ** 2):
+            break
+    return (S, Sp, Sq, Sz) if grad else (S,)
+
+
+def _horner_trimmed(coefs, z, scoring=False):
+    """Horner sums for one block of z: only the terms this block's largest z needs, and one
+    evaluation when all z are equal (e.g. t_x = 0 for every customer with x = 0).
+
+    ``scoring``: only S is wanted, to double precision: stop when the tail bound
+    c_K z^K / (1 - z) is below 2^-53 (the sum is >= 1); otherwise the stricter bound that
+    also covers the derivative sums.
+    """
+    zmax = float(z.max(initial=0.0))
+    c = coefs[0]
+    K = len(c) - 1
+    if K > 0:
+        if zmax == 0.0:
+            K = 0
+        else:
+            k = np.arange(K + 1)
+            with np.errstate(divide="ignore"):
+                if scoring:
+                    bound = np.log(c) + k * np.log(zmax) - np.log1p(-zmax) - np.log(2.0**-53)
+                else:
+                    bound = (np.log(c) + k * np.log(zmax) + np.log1p(k) - 2.0 * np.log1p(-zmax)
+                             - np.log(_EPS))
+            hit = np.flatnonzero(bound < 0)
+            K = int(hit[0]) if hit.size else K
+    const = len(z) > 1 and float(z.min()) == zmax
+    zz = z[:1] if const else z
+    trimmed = [cf[: K + 1] if j < 3 else (cf[:K] if K > 0 else np.zeros(1))
+               for j, cf in enumerate(coefs)]
+    if K > 64:
+        vals = _power_sums(trimmed, zz)
+    else:
+        vals = [_horner(cf, zz) for cf in trimmed]
+    return [np.full(len(z), v[0]) for v in vals] if const else vals
+
+
+def _power_sums(coefs, z):
+    """The same sums for long series: powers of z (rows x terms, by cumulative products)
+    times the coefficient columns, in row blocks of about 1M entries. Python-level work
+    no longer grows with the number of terms."""
+    K1 = len(coefs[0])
+    C = np.zeros((K1, len(coefs)))
+    for j, cf in enumerate(coefs):
+        C[: len(cf), j] = cf
+    out = np.empty((len(z), len(coefs)))
+    step = max(1, (1 << 20) // K1)
+    for i in range(0, len(z), step):
+        zc = z[i : i + step]
+        V = np.empty((len(zc), K1))
+        V[:, 0] = 1.0
+        V[:, 1:] = zc[:, None]
+        np.cumprod(V, axis=1, out=V)
+        out[i : i + step] = V @ C
+    return [out[:, j] for j in range(len(coefs))]
+
+
+def _sums(p, q, z, grad, coefs, split=None):
+    """Series sums for one unit: Horner with scalar coefficients, else the recurrence.
+
+    ``split``: z holds two blocks (z at t_x, then at T) summed separately with their own
+    number of terms.
+    """
+    if coefs is not None:
+        if split is None:
+            return tuple(_horner(c, z) for c in coefs)
+        a_, b_ = _horner_trimmed(coefs, z[:split]), _horner_trimmed(coefs, z[split:])
+        return tuple(np.concatenate((u, v)) for u, v in zip(a_, b_))
+    return _series_rows(p, q, z, grad)
+
+
+def _log_F_sums(u, p, q, m, mn, sums, grad):
+    """log F(u) from the series sums (Euler-transformed form), and its partial derivatives
+    with respect to (p, q, m, mn): see the module docstring."""
+    mu, nu = m + u, mn + u
+    lmu, lnu = np.log(mu), np.log(nu)
+    pq1 = p + q - 1.0
+    S = sums[0]
+    out = -p * lmu - (q - 1.0) * lnu - np.log(pq1) + np.log(S)
+    if not grad:
+        return out, None
+    inv_s = 1.0 / S
+    d_p = -lmu - 1.0 / pq1 + sums[1] * inv_s
+    d_q = -lnu - 1.0 / pq1 + sums[2] * inv_s
+    gz = sums[3] * inv_s  # d log S / dz
+    d_m = -p / mu + gz * nu / mu**2
+    d_mn = -(q - 1.0) / nu - gz / mu
+    return out, (d_p, d_q, d_m, d_mn)
+
+
+def _units(x, t_x, params, grad, groups=None):
+    """Split the rows into units of work: (row indices, a scalar or per-row, coefficients).
+
+    Rows are grouped by frequency; within a frequency p and q are scalars, so the series
+    coefficients are computed once and the sums are Horner evaluations. Frequencies with
+    few rows are pooled and use the per-row recurrence.
+    """
+    r, alpha, s, beta = params
+    big = alpha >= beta
+    m, mn = (alpha, beta) if big else (beta, alpha)
+    ux, order, bounds = _group_rows(x) if groups is None else groups
+    sizes = np.diff(bounds)
+    if len(ux):
+        min_tx = np.minimum.reduceat(t_x[order], bounds[:-1]) if len(order) else ux
+    pooled = []
+    for g in range(len(ux)):
+        idx = order[bounds[g] : bounds[g + 1]]
+        if sizes[g] < _SMALL:
+            pooled.append(idx)
+            continue
+        a = r + ux[g]
+        p, q = (a, s + 1.0) if big else (s + 1.0, a)
+        coefs = _coefficients(p, q, (m - mn) / (m + min_tx[g]), grad)
+        for c0 in range(0, len(idx), _CH):
+            yield idx[c0 : c0 + _CH], a, coefs
+    if pooled:
+        pooled = np.concatenate(pooled)
+        for c0 in range(0, len(pooled), _CH):
+            idx = pooled[c0 : c0 + _CH]
+            yield idx, r + x[idx], None
+
+
+def _unit_pieces(params, a, tx, T, coefs, grad):
+    """log E, log(s I), log M and (if grad) d log M / d(r, alpha, s, beta) for one unit."""
+    _, alpha, s, beta = params
+    big = alpha >= beta
+    m, mn = (alpha, beta) if big else (beta, alpha)
+    n = len(tx)
+    lat, lbt = np.log(alpha + T), np.log(beta + T)
+    logE = -a * lat - s * lbt
+    u = np.concatenate((tx, T))
+    z = (m - mn) / (m + u)
+    b = s + 1.0
+    a2 = np.concatenate((a, a)) if np.ndim(a) else a
+    p, q = (a2, b) if big else (b, a2)
+    sums = _sums(p, q, z, grad, coefs, split=n)
+    G, dG = _log_F_sums(u, p, q, m, mn, sums, grad)
+    G_tx, G_T = G[:n], G[n:]
+    diff = np.minimum(G_T - G_tx, 0.0)  # <= 0 (F decreases); == 0 where t_x == T
+    with np.errstate(divide="ignore"):
+        logsI = np.log(s) + G_tx + np.log(-np.expm1(diff))  # -inf where t_x == T
+    logM = np.logaddexp(logE, logsI)
+    if not grad:
+        return logE, logsI, logM, None
+    d_p, d_q, d_m, d_mn = dG
+    d_a, d_b = (d_p, d_q) if big else (d_q, d_p)
+    d_al, d_be = (d_m, d_mn) if big else (d_mn, d_m)
+    wE = np.exp(logE - logM)
+    ls = np.log(s)
+    w_tx = np.exp(ls + G_tx - logM)  # s F(t_x) / M  (<= 2)
+    w_T = np.exp(ls + G_T - logM)    # s F(T) / M    (<= 1)
+
+    def dI(d):  # s dI / M = [s F(t_x) dlogF(t_x) - s F(T) dlogF(T)] / M
+        return w_tx * d[:n] - w_T * d[n:]
+
+    g_r = -wE * lat + dI(d_a)
+    g_alpha = -wE * a / (alpha + T) + dI(d_al)
+    g_s = -wE * lbt + np.exp(logsI - logM) / s + dI(d_b)
+    g_beta = -wE * s / (beta + T) + dI(d_be)
+    return logE, logsI, logM, (g_r, g_alpha, g_s, g_beta)
+
+
+def _params4(params):
+    return tuple(float(v) for v in (params[k] for k in ("r", "alpha", "s", "beta"))) \
+        if hasattr(params, "keys") else tuple(float(v) for v in params)
+
+
+def log_F(u, a, b, alpha, beta, grad: bool = False):
+    """log F(u), F(u) = integral_u^inf (alpha+tau)^-a (beta+tau)^-b dtau, and its gradient.
+
+    Parameters
+    ----------
+    u, a : array_like
+        Broadcast together; u >= 0 (time units), a > 0.
+    b, alpha, beta : float
+        b > 0 with a + b > 1; alpha, beta > 0 (time units).
+    grad : bool
+        Also return the partial derivatives of log F with respect to (a, b, alpha, beta).
+
+    Returns
+    -------
+    logF : numpy.ndarray
+        Shape of the broadcast inputs. With a = r+x and b = s+1, the A_0 of eqs. (19)-(20) of
+        Fader & Hardie (2005) is (r+s+x)/s * (F(t_x) - F(T)).
+    dlogF : tuple of four numpy.ndarray, only if ``grad``
+        d log F / d a, d b, d alpha, d beta.
+    """
+    u, a = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(a, dtype=float))
+    shape = u.shape
+    u, a = u.reshape(-1), a.reshape(-1)
+    b, alpha, beta = float(b), float(alpha), float(beta)
+    big = alpha >= beta
+    m, mn = (alpha, beta) if big else (beta, alpha)
+    out = np.empty(len(u))
+    douts = [np.empty(len(u)) for _ in range(4)]
+    # reuse the likelihood's units: "frequency" a, "recency" u
+    for idx, a_u, coefs in _units(a, u, (0.0, alpha, b - 1.0, beta), grad):
+        p, q = (a_u, b) if big else (b, a_u)
+        z = (m - mn) / (m + u[idx])
+        G, dG = _log_F_sums(u[idx], p, q, m, mn, _sums(p, q, z, grad, coefs), grad)
+        out[idx] = G
+        if grad:
+            d_a, d_b = (dG[0], dG[1]) if big else (dG[1], dG[0])
+            d_al, d_be = (dG[2], dG[3]) if big else (dG[3], dG[2])
+            for dst, src in zip(douts, (d_a, d_b, d_al, d_be)):
+                dst[idx] = src
+    if not grad:
+        return out.reshape(shape)
+    return out.reshape(shape), tuple(d.reshape(shape) for d in douts)

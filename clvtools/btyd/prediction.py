@@ -1,0 +1,52 @@
+"""The ``prediction`` decorator: scalars, arrays and Series in; float, array or Series out.
+
+Every prediction method of the BTYD fitters is written once, on broadcast float64 arrays;
+the decorator gives it lifetimes' calling conventions (positional or keyword arguments)
+and returns the type the caller gave.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .utils import _to_float_array
+
+__all__ = ["prediction"]
+
+
+def prediction(func: Callable) -> Callable:
+    """Decorate a prediction method so it accepts scalars, arrays and Series alike.
+
+    The wrapped body receives every positional argument as a float64 numpy array (broadcast
+    together) and returns an array. The result is a ``float`` when every argument was a
+    scalar, a ``pandas.Series`` carrying the index of the first Series argument when one was
+    given (and the shapes agree), and a numpy array otherwise.
+    """
+
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        self._check_fitted()
+        # keyword calls (t=..., frequency=...) are as valid as positional ones, as in lifetimes
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        names = list(bound.arguments)[1:]
+        values = [bound.arguments[n] for n in names]
+        index = next((v.index for v in values if isinstance(v, pd.Series)), None)
+        scalar = all(np.ndim(v) == 0 for v in values)
+        arrays = [_to_float_array(v, n) for v, n in zip(values, names)]
+        if arrays:
+            arrays = np.broadcast_arrays(*arrays)
+        out = np.asarray(func(self, *arrays), dtype=float)
+        if scalar:
+            return float(out.reshape(-1)[0]) if out.size == 1 else out
+        if index is not None and out.ndim == 1 and len(out) == len(index):
+            return pd.Series(out, index=index, name=func.__name__)
+        return out
+
+    return wrapper
