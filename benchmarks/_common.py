@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: run a step in a fresh process, report time and peak memory."""
+"""Shared helpers of the benchmark scripts: run a step in a fresh process, report time and peak
+memory."""
 from __future__ import annotations
 
 import json
@@ -59,7 +60,9 @@ def report(title: str, ours: dict, peer: dict, peer_name: str) -> None:
     """Print both times, the ratio and both peak memories."""
     ratio = peer["seconds"] / ours["seconds"]
     print(f"\n{title}")
-    print(f"  clvtools   : {ours['seconds']:8.2f} s   peak RSS {ours['peak_rss_mb']:8.0f} MB{_times(ours)}")
-    print(f"  {peer_name:<11}: {peer['seconds']:8.2f} s   peak RSS {peer['peak_rss_mb']:8.0f} MB{_times(peer)}")
+    print(f"  clvtools   : {ours['seconds']:8.2f} s   "
+          f"peak RSS {ours['peak_rss_mb']:8.0f} MB{_times(ours)}")
+    print(f"  {peer_name:<11}: {peer['seconds']:8.2f} s   "
+          f"peak RSS {peer['peak_rss_mb']:8.0f} MB{_times(peer)}")
     print(f"  speed-up   : {ratio:8.1f}x   memory ratio (peer / clvtools) "
           f"{peer['peak_rss_mb'] / ours['peak_rss_mb']:.2f}")

@@ -73,9 +73,11 @@ def run(model: str, n: int) -> None:
     z = ((cov.params_[truth.index] - truth) / cov.standard_errors_[truth.index]).abs()
     print(f"\n{model}: {n:,} customers, {cov.n_distinct_:,} distinct (x, t_x, T, z) rows, "
           f"{len(cov.params_)} parameters")
-    print(f"  {plain_cls.__name__:<27}: {t_plain:7.2f} s  (log-likelihood {plain.log_likelihood_:,.1f})")
+    print(f"  {plain_cls.__name__:<27}: {t_plain:7.2f} s  "
+          f"(log-likelihood {plain.log_likelihood_:,.1f})")
     print(f"  {cov_cls.__name__:<27}: {t_cov:7.2f} s  ({cov.n_iterations_} iterations, "
-          f"log-likelihood {cov.log_likelihood_:,.1f}, gain {cov.log_likelihood_ - plain.log_likelihood_:,.1f})")
+          f"log-likelihood {cov.log_likelihood_:,.1f}, "
+          f"gain {cov.log_likelihood_ - plain.log_likelihood_:,.1f})")
     print(f"  ratio covariates / plain   : {t_cov / t_plain:7.1f}x")
     print(f"  scoring {n:,} customers    : {t_score:7.2f} s (P(alive) + 26-week expectation)")
     print(f"  largest |estimate - truth| / se over the 12 effects: {z.max():.2f}")

@@ -2,9 +2,10 @@
 
 clvtools (DuckDB reads the Parquet file) against lifetimes 0.11.3's
 ``summary_data_from_transaction_data`` (pandas reads the same file; the read is included),
-each in a fresh process (imports excluded from the time), in one run: outputs checked equal, both times, the ratio and the
-peak resident memory printed; each side runs ``repeats`` times (median time reported, the machine
-is noisy). Usage: ``python benchmarks/bench_rfm_summary.py [n_customers [repeats]]``.
+each in a fresh process (imports excluded from the time), in one run: outputs checked equal,
+both times, the ratio and the peak resident memory printed; each side runs ``repeats`` times
+(median time reported, the machine is noisy).
+Usage: ``python benchmarks/bench_rfm_summary.py [n_customers [repeats]]``.
 """
 from __future__ import annotations
 

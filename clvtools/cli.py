@@ -29,7 +29,8 @@ console = Console(log_path=False)
 
 
 def _setting_options() -> list[inspect.Parameter]:
-    """One ``--flag`` per setting, named as in the config file (``churn_after`` -> ``--churn-after``)."""
+    """One ``--flag`` per setting, named as in the config file
+    (``churn_after`` -> ``--churn-after``)."""
     params = []
     for name, info in Settings.model_fields.items():
         annotation = info.annotation
@@ -47,7 +48,9 @@ def _setting_options() -> list[inspect.Parameter]:
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(None, *decls, help=f"(default: {default})", rich_help_panel="Settings"),
+                default=typer.Option(
+                    None, *decls, help=f"(default: {default})", rich_help_panel="Settings"
+                ),
                 annotation=kind,
             )
         )
@@ -68,18 +71,25 @@ def _run(transactions, customers, contracts, config: Optional[Path], out: Path, 
         folder = write_outputs(result, out, attachments=attachments)
     q = result.data_quality["transactions"]
     console.print(
-        f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: {q['rows_read']:,} rows read, "
+        f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: "
+        f"{q['rows_read']:,} rows read, "
         f"{q['rows_used']:,} used, {q['rows_excluded']:,} excluded, {q['customers']:,} customers. "
         f"Outputs in {folder}"
     )
 
 
 def analyze(
-    transactions: str = typer.Argument(..., help="Transaction log: a CSV or Parquet file, or a glob."),
+    transactions: str = typer.Argument(
+        ..., help="Transaction log: a CSV or Parquet file, or a glob."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (written atomically)."),
     customers: Optional[str] = typer.Option(None, "--customers", help="Customer attributes file."),
-    contracts: Optional[str] = typer.Option(None, "--contracts", help="Contracts file (start, end, end reason)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file; flags override it."),
+    contracts: Optional[str] = typer.Option(
+        None, "--contracts", help="Contracts file (start, end, end reason)."
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="TOML settings file; flags override it."
+    ),
     **flags: Any,
 ) -> None:
     """Analyse a transaction log and write every table into OUT."""
@@ -87,7 +97,10 @@ def analyze(
 
 
 analyze.__signature__ = inspect.Signature(
-    [p for p in inspect.signature(analyze).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    [
+        p for p in inspect.signature(analyze).parameters.values()
+        if p.kind != inspect.Parameter.VAR_KEYWORD
+    ]
     + _setting_options()
 )
 app.command("analyze")(analyze)
@@ -111,7 +124,9 @@ def demo(
     base = generate_customer_base(n_customers, model=model, seed=seed, start="2022-01-01",
                                   observation_end="2024-12-31")
     customers = base.customers.drop(columns=["acquisition_date"])
-    attachments = {"demo_input/transactions.csv": base.transactions, "demo_input/customers.csv": customers}
+    attachments = {
+        "demo_input/transactions.csv": base.transactions, "demo_input/customers.csv": customers
+    }
     _run(base.transactions, customers, None, None, out, {"seed": seed}, attachments)
     inputs = out.resolve() / "demo_input"
     console.print(
@@ -137,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (ClvInputError, ConvergenceError) as exc:
-        err_console.print("Error: " + str(exc), highlight=False, markup=False, style="red", soft_wrap=True)
+        err_console.print(
+            "Error: " + str(exc), highlight=False, markup=False, style="red", soft_wrap=True
+        )
         return 2
     return 0
 

@@ -29,7 +29,9 @@ def parse_cut(value: str | float) -> tuple[str, float]:
         try:
             return "absolute", float(value)
         except ValueError:
-            raise ValueError(f"must be a quantile such as 'q0.8' or a number. Got {value!r} instead") from None
+            raise ValueError(
+                f"must be a quantile such as 'q0.8' or a number. Got {value!r} instead"
+            ) from None
     return "absolute", float(value)
 
 
@@ -147,7 +149,10 @@ def _explain(exc: ValidationError, origin: str) -> ClvInputError:
         else:
             msg = err["msg"].removeprefix("Value error, ")
             if msg.startswith("Input should be"):
-                msg = msg.replace("Input should be", "should be", 1) + f". Got {err['input']!r} instead"
+                msg = (
+                    msg.replace("Input should be", "should be", 1)
+                    + f". Got {err['input']!r} instead"
+                )
             lines.append(f"The {key!r} setting {msg}." if err["loc"] else f"Settings: {msg}.")
     return ClvInputError(
         " ".join(lines),
@@ -167,7 +172,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             with open(path, "rb") as fh:
                 values = tomllib.load(fh)
         except FileNotFoundError:
-            raise ClvInputError("Config file not found.", source=origin, advice="Check the path.") from None
+            raise ClvInputError(
+                "Config file not found.", source=origin, advice="Check the path."
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ClvInputError(f"The config file is not valid TOML: {exc}.", source=origin,
                                 advice="Check the line named; strings need quotes.") from None

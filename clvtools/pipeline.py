@@ -39,7 +39,9 @@ from .survival.customer_risk import (
 )
 from .targeting.revenue_at_risk import revenue_at_risk
 
-__all__ = ["AnalysisResult", "run_analysis", "write_outputs", "check_output_folder", "landmark_dates"]
+__all__ = [
+    "AnalysisResult", "run_analysis", "write_outputs", "check_output_folder", "landmark_dates"
+]
 
 
 @dataclass
@@ -101,7 +103,8 @@ def landmark_dates(log: TransactionLog, settings: Settings) -> list[dt.date]:
     if not kept:
         raise ClvInputError(
             f"The data span {first} to {log.observation_end} is shorter than the horizon "
-            f"({settings.horizon:g} {settings.time_unit}s), so no landmark leaves a full outcome window.",
+            f"({settings.horizon:g} {settings.time_unit}s), "
+            "so no landmark leaves a full outcome window.",
             advice="Give a longer transaction history or a shorter horizon (--horizon).",
         )
     return kept
@@ -167,7 +170,8 @@ def run_analysis(
         step("Reading contracts")
         quality["contracts"] = read_contracts(
             con, contracts, customer_id_col=s.customer_id_col, start_col=s.contract_start_col,
-            end_col=s.contract_end_col, reason_col=s.end_reason_col, datetime_format=s.datetime_format,
+            end_col=s.contract_end_col, reason_col=s.end_reason_col,
+            datetime_format=s.datetime_format,
         )
         quality["contracts"]["matching"] = match_customers(con, log.occasions, "contracts")
         contract_durations = contract_table(
@@ -196,7 +200,8 @@ def run_analysis(
                                     time_unit=s.time_unit, covariates=covariates)
     if validation is None:
         quality["value_model_notes"].append(
-            "No holdout validation: the history before the holdout window is shorter than the horizon.")
+            "No holdout validation: the history before the holdout window is shorter than "
+            "the horizon.")
         validation = {}
 
     step("Building the landmark survival table")
@@ -229,7 +234,9 @@ def run_analysis(
         quality["churn_model_notes"].append(note)
         validation.update(churn_validation or {})
 
-    at_risk = revenue_at_risk(scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"])
+    at_risk = revenue_at_risk(
+        scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"]
+    )
     value_columns = ["p_alive", "expected_purchases", "expected_average_spend"]
     customers_out = (
         rfm.join(scores[value_columns]).join(churn_scores)
@@ -243,7 +250,9 @@ def run_analysis(
                   time_unit=s.time_unit, period=s.kpi_period)
     kpis = kpi_table(con, log.occasions, **common)
     cohorts = cohort_table(con, log.occasions, **common)
-    model_files = {"run_settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)}
+    model_files = {
+        "run_settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)
+    }
     return AnalysisResult(
         settings=s, data_quality=quality, rfm=rfm, lifecycle=lifecycle, survival_table=survival,
         kpis=kpis, cohorts=cohorts, customers=customers_out, value_models=value_models, churn=churn,
@@ -279,7 +288,10 @@ def _add_run_context(path: Path, result: AnalysisResult) -> None:
 def check_output_folder(out: str | os.PathLike) -> Path:
     """Refuse an output folder that exists and holds something other than a clvtools output."""
     out = Path(out).resolve()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "data_quality.json").exists())):
+    if out.exists() and (
+        not out.is_dir()
+        or (any(out.iterdir()) and not (out / "data_quality.json").exists())
+    ):
         raise ClvInputError(
             "The output folder exists and is not a clvtools output.", source=str(out),
             advice="Choose another --out folder, or empty or remove this one.",
@@ -288,7 +300,9 @@ def check_output_folder(out: str | os.PathLike) -> Path:
 
 
 def write_outputs(
-    result: AnalysisResult, out: str | os.PathLike, attachments: dict[str, pd.DataFrame] | None = None
+    result: AnalysisResult,
+    out: str | os.PathLike,
+    attachments: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write every table of ``result`` into the folder ``out``, atomically.
 

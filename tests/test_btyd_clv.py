@@ -35,7 +35,9 @@ def test_expected_revenue_never_exceeds_revenue_if_retained(model):
     assert (totals["expected_revenue"] <= totals["revenue_if_retained"]).all()
     # ... and E <= P(alive) V: churn that has already happened is inside E
     p_alive = np.asarray(model.conditional_probability_alive(*COLS))
-    assert np.all(totals["expected_revenue"] <= p_alive * totals["revenue_if_retained"] * (1 + 1e-9))
+    assert np.all(
+        totals["expected_revenue"] <= p_alive * totals["revenue_if_retained"] * (1 + 1e-9)
+    )
     # a customer with many recent purchases is almost surely alive: E close to V at month 1
     best = int(np.argmax(np.asarray(CDNOW["frequency"] - (CDNOW["T"] - CDNOW["recency"]))))
     assert months.expected_revenue[best, 0] > 0.9 * months.revenue_if_retained[best, 0]

@@ -58,8 +58,8 @@ def _model(cls, values):
 def _quad_time(model, delta, x, tx, T):
     """delta * int_0^inf e^(-delta t) E[X(T, T+t)] dt by adaptive quadrature (by parts)."""
     def f(t):
-        return delta * np.exp(-delta * t) * model.conditional_expected_number_of_purchases_up_to_time(
-            t, x, tx, T)
+        return delta * np.exp(-delta * t) * (
+            model.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T))
     return integrate.quad(f, 0, np.inf, epsabs=0, epsrel=1e-10, limit=400)[0]
 
 

@@ -56,7 +56,8 @@ def test_confidence_intervals_cover_the_truth():
     for rep in range(100):
         x, tx, T = simulate(3_000, seed=1000 + rep)
         ci = BetaGeoFitter().fit(x, tx, T).confidence_intervals_
-        hits += (ci["lower 95% bound"].to_numpy() <= TRUE) & (TRUE <= ci["upper 95% bound"].to_numpy())
+        hits += ((ci["lower 95% bound"].to_numpy() <= TRUE)
+                 & (TRUE <= ci["upper 95% bound"].to_numpy()))
     assert np.all(hits >= 86), hits
 
 

@@ -84,7 +84,8 @@ def test_bgbb_and_gamma_gamma_simulators_are_seeded_and_valid():
     assert ((a["frequency"] >= 0) & (a["frequency"] <= a["n_periods"])).all()
     assert (a["recency"] >= a["frequency"]).all() and (a["recency"] <= a["n_periods"]).all()
     assert ((a["frequency"] == 0) == (a["recency"] == 0)).all()
-    assert (a["frequency_holdout"] <= 4).all() and (a.loc[~a["alive"], "frequency_holdout"] == 0).all()
+    assert ((a["frequency_holdout"] <= 4).all()
+            and (a.loc[~a["alive"], "frequency_holdout"] == 0).all())
     n = np.random.default_rng(0).integers(1, 12, 10_000)
     b = simulate_bgbb(BGBB, 10_000, n, seed=1)
     assert (b["recency"] <= n).all() and (b["n_periods"] == n).all()
@@ -164,7 +165,7 @@ def test_gamma_gamma_simulator_matches_the_model():
     assert np.std(spend[x == 10]) < np.std(spend[x == 1])
 
 
-# ---- recovery (slow) ------------------------------------------------------------------------------
+# ---- recovery (slow) -------------------------------------------------------------------------
 def _covered(fitter, truth):
     ci = fitter.confidence_intervals_
     return ((ci["lower 95% bound"].to_numpy() <= truth)

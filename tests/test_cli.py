@@ -34,7 +34,8 @@ def test_demo_writes_every_table_and_accounts_for_every_row(demo_out):
     inputs = pd.read_csv(demo_out / "demo_input" / "transactions.csv")
     assert len(inputs) == tx["rows_read"]
     survival = pd.read_csv(demo_out / "survival_table.csv")
-    assert {"customer_id", "landmark", "duration", "event", "channel", "plan"} <= set(survival.columns)
+    assert {"customer_id", "landmark", "duration", "event", "channel", "plan"} <= set(
+        survival.columns)
     settings = tomllib.loads((demo_out / "config.toml").read_text())
     assert settings["seed"] == 3 and settings["time_unit"] == "week"
 
@@ -48,8 +49,10 @@ def test_analyze_reruns_the_demo_input_with_config_and_flags(demo_out, tmp_path)
                    "--config", str(config), "--horizon", "100", "--out", str(out)])
     assert status == 0
     resolved = tomllib.loads((out / "config.toml").read_text())
-    assert resolved["time_unit"] == "day" and resolved["churn_after"] == 200 and resolved["horizon"] == 100
-    original = pd.read_csv(demo_out / "rfm.csv", dtype={"customer_id": str}).set_index("customer_id")
+    assert (resolved["time_unit"] == "day" and resolved["churn_after"] == 200
+            and resolved["horizon"] == 100)
+    original = pd.read_csv(
+        demo_out / "rfm.csv", dtype={"customer_id": str}).set_index("customer_id")
     rerun = pd.read_csv(out / "rfm.csv", dtype={"customer_id": str}).set_index("customer_id")
     # the same purchases, now in days instead of weeks
     pd.testing.assert_series_equal(rerun["frequency"], original["frequency"])
@@ -100,8 +103,8 @@ def test_console_script_prints_no_traceback_for_a_bad_file(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "Dates could not be parsed" in proc.stderr and "line" in proc.stderr
-    unknown = subprocess.run([sys.executable, "-m", "clvtools.cli", "analyze", str(path), "--out", "x",
-                              "--horizn", "3"], capture_output=True, text=True)
+    unknown = subprocess.run([sys.executable, "-m", "clvtools.cli", "analyze", str(path),
+                              "--out", "x", "--horizn", "3"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
 
 

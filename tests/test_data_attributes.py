@@ -16,7 +16,8 @@ def log(tmp_path):
 
 
 def test_attributes_are_typed_and_unmatched_customers_counted(tmp_path, log):
-    path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n003,store,41\n", "customers.csv")
+    path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n003,store,41\n",
+                     "customers.csv")
     info = read_customers(log.con, path)
     assert info["attributes"] == {"channel": "categorical", "age": "numeric"}
     frame = log.con.execute("SELECT * FROM customers ORDER BY customer_id").df()
@@ -24,7 +25,8 @@ def test_attributes_are_typed_and_unmatched_customers_counted(tmp_path, log):
     assert frame["age"].dtype.kind == "f"
     matched = match_customers(log.con, "occasions", "customers")
     assert matched["in_both"] == 1
-    assert matched["only_in_transactions"] == 1 and matched["examples_only_in_transactions"] == ["002"]
+    assert (matched["only_in_transactions"] == 1
+            and matched["examples_only_in_transactions"] == ["002"])
     assert matched["only_in_customers"] == 1 and matched["examples_only_in_customers"] == ["003"]
 
 
@@ -53,16 +55,20 @@ def test_contracts_running_ended_and_unspecified_reasons(tmp_path, log):
     info = read_contracts(log.con, write_csv(tmp_path, text, "contracts.csv"))
     assert info["ended"] == 2 and info["unspecified_reasons"] == 1
     assert info["reasons"] == {"unspecified": 1, "voluntary": 1}
-    running = log.con.execute("SELECT end_reason FROM contracts WHERE customer_id = '002'").fetchall()
+    running = log.con.execute(
+        "SELECT end_reason FROM contracts WHERE customer_id = '002'").fetchall()
     assert running == [(None,)]
 
 
 @pytest.mark.parametrize(
     "text, message, column",
     [
-        ("customer_id,start,end,end_reason\n001,2024-01-01,2023-03-01,voluntary\n", "end before they start", "end"),
-        ("customer_id,start,end,end_reason\n001,soon,2024-03-01,voluntary\n", "starts are missing or could not", "start"),
-        ("customer_id,start,end,end_reason\n001,2024-01-01,later,voluntary\n", "ends could not be parsed", "end"),
+        ("customer_id,start,end,end_reason\n001,2024-01-01,2023-03-01,voluntary\n",
+         "end before they start", "end"),
+        ("customer_id,start,end,end_reason\n001,soon,2024-03-01,voluntary\n",
+         "starts are missing or could not", "start"),
+        ("customer_id,start,end,end_reason\n001,2024-01-01,later,voluntary\n",
+         "ends could not be parsed", "end"),
     ],
 )
 def test_bad_contracts_are_clear_errors(tmp_path, log, text, message, column):

@@ -28,7 +28,8 @@ def test_ids_that_only_start_with_a_space_are_kept_as_given():
     # The validation scan flags ids sorting before "!" (blank ones among them) for a closer
     # look; ids that merely start with a space or a tab are valid and kept exactly.
     df = pd.DataFrame({"customer_id": [" 7", "\t8", "!9", " 7"],
-                       "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05"]),
+                       "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03",
+                                               "2024-01-05"]),
                        "amount": [1.0, 2.0, 3.0, 4.0]})
     summary = rfm_summary(read_transactions(df), time_unit="day")
     assert summary.index.tolist() == ["\t8", " 7", "!9"]
@@ -55,17 +56,26 @@ def test_same_input_as_csv_parquet_glob_and_dataframe_gives_same_summary(tmp_pat
     [
         ("customer_id,day,amount\n1,2024-01-01,3\n", {}, "Column 'date' is missing", "date", None),
         ("customer_id,date,amount\n1,2024-13-01,3\n", {}, "Dates could not be parsed", "date", 2),
-        ("customer_id,date,amount\n1,2024-01-01,3\n2,01/02/2024,3\n", {}, "Dates could not be parsed", "date", 3),
+        ("customer_id,date,amount\n1,2024-01-01,3\n2,01/02/2024,3\n", {},
+         "Dates could not be parsed", "date", 3),
         ("customer_id,date,amount\n1,2024-01-01,$3\n", {}, "not numbers", "amount", 2),
-        ("customer_id,date,amount\n1,2024-01-01,3\n,2024-01-02,3\n", {}, "Customer ids are missing", "customer_id", 3),
-        ("customer_id,date,amount\n1,2024-01-01,3\n\"  \",2024-01-02,3\n", {}, "Customer ids are missing", "customer_id", 3),
+        ("customer_id,date,amount\n1,2024-01-01,3\n,2024-01-02,3\n", {},
+         "Customer ids are missing", "customer_id", 3),
+        ("customer_id,date,amount\n1,2024-01-01,3\n\"  \",2024-01-02,3\n", {},
+         "Customer ids are missing", "customer_id", 3),
         ("customer_id,date,amount\n1,,3\n", {}, "Dates are missing", "date", 2),
         ("customer_id,date,amount\n", {}, "no data rows", None, None),
-        ("customer_id,date,amount\n1,2024-01-05,3\n", {"observation_end": "2024-01-01"}, "after the observation end", "date", 2),
-        ("customer_id,date,amount\n1,2024-01-05,-3\n", {"policies": DataPolicies(negative_amounts="error")}, "negative", "amount", 2),
-        ("customer_id,date,amount\n1,2024-01-05,0\n", {"policies": DataPolicies(zero_amounts="error")}, "zero", "amount", 2),
-        ("customer_id,date,amount\n1,2024-01-05,3\n1,2024-01-05,3\n", {"policies": DataPolicies(duplicate_rows="error")}, "duplicates", None, 2),
-        ("customer_id,date,amount\n1,2024-01-05,3\n1,2024-01-05,4\n", {"policies": DataPolicies(same_day="error")}, "several transactions on one day", "date", 2),
+        ("customer_id,date,amount\n1,2024-01-05,3\n", {"observation_end": "2024-01-01"},
+         "after the observation end", "date", 2),
+        ("customer_id,date,amount\n1,2024-01-05,-3\n",
+         {"policies": DataPolicies(negative_amounts="error")}, "negative", "amount", 2),
+        ("customer_id,date,amount\n1,2024-01-05,0\n",
+         {"policies": DataPolicies(zero_amounts="error")}, "zero", "amount", 2),
+        ("customer_id,date,amount\n1,2024-01-05,3\n1,2024-01-05,3\n",
+         {"policies": DataPolicies(duplicate_rows="error")}, "duplicates", None, 2),
+        ("customer_id,date,amount\n1,2024-01-05,3\n1,2024-01-05,4\n",
+         {"policies": DataPolicies(same_day="error")}, "several transactions on one day",
+         "date", 2),
         ("customer_id,date,amount\n1,2024-01-05,-3\n", {}, "No transactions are left", None, None),
     ],
 )
@@ -93,8 +103,8 @@ def test_empty_file_and_missing_file(tmp_path):
 
 
 def test_datetime_format_reads_compact_dates(tmp_path):
-    log = read_transactions(write_csv(tmp_path, "customer_id,date\n1,19970101\n1,19970108\n"), datetime_format="%Y%m%d",
-                            monetary_value_col=None)
+    log = read_transactions(write_csv(tmp_path, "customer_id,date\n1,19970101\n1,19970108\n"),
+                            datetime_format="%Y%m%d", monetary_value_col=None)
     assert rfm_summary(log, time_unit="week").loc["1", "recency"] == 1.0
     assert "monetary_value" not in rfm_summary(log)
 
@@ -110,11 +120,12 @@ def test_policies_drop_and_count(tmp_path):
     )
     policies = DataPolicies(negative_amounts="drop", zero_amounts="drop", duplicate_rows="drop",
                             after_observation_end="drop")
-    log = read_transactions(write_csv(tmp_path, text), observation_end="2024-01-31", policies=policies)
+    log = read_transactions(write_csv(tmp_path, text), observation_end="2024-01-31",
+                            policies=policies)
     q = log.quality
     assert q["rows_read"] == 7
-    assert q["excluded_by_reason"] == {"after_observation_end": 1, "negative_amounts": 1, "zero_amounts": 1,
-                                       "duplicate_rows": 1}
+    assert q["excluded_by_reason"] == {"after_observation_end": 1, "negative_amounts": 1,
+                                       "zero_amounts": 1, "duplicate_rows": 1}
     assert q["rows_used"] == 3 and q["same_day_rows_combined"] == 1 and q["purchase_occasions"] == 2
     frame = log.to_frame().set_index("customer_id")
     assert frame.loc["2", "amount"] == 11
@@ -123,7 +134,8 @@ def test_policies_drop_and_count(tmp_path):
 
 def test_keep_policies_net_returns_and_keep_duplicates(tmp_path):
     text = "customer_id,date,amount\n1,2024-01-01,10\n1,2024-01-01,10\n1,2024-01-01,-5\n"
-    log = read_transactions(write_csv(tmp_path, text), policies=DataPolicies(negative_amounts="keep"))
+    log = read_transactions(write_csv(tmp_path, text),
+                            policies=DataPolicies(negative_amounts="keep"))
     assert log.to_frame()["amount"].tolist() == [15]
     assert log.quality["duplicate_rows_found"] == 1 and log.quality["rows_used"] == 3
 
@@ -136,7 +148,8 @@ def test_unknown_policy_value_is_an_error():
 @settings(max_examples=30, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 5), st.integers(0, 40), st.sampled_from([-5.0, 0.0, 1.5, 10.0, 10.0])),
+        st.tuples(st.integers(0, 5), st.integers(0, 40),
+                  st.sampled_from([-5.0, 0.0, 1.5, 10.0, 10.0])),
         min_size=1, max_size=40,
     ),
     st.sampled_from(["drop", "keep"]),
@@ -145,8 +158,8 @@ def test_unknown_policy_value_is_an_error():
 def test_every_row_is_used_or_counted(rows, negative, duplicates):
     df = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
     df["date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(df["day"], unit="D")
-    policies = DataPolicies(negative_amounts=negative, duplicate_rows=duplicates, zero_amounts="drop",
-                            after_observation_end="drop")
+    policies = DataPolicies(negative_amounts=negative, duplicate_rows=duplicates,
+                            zero_amounts="drop", after_observation_end="drop")
     try:
         log = read_transactions(df, observation_end="2024-01-31", policies=policies)
     except ClvInputError as err:

@@ -18,7 +18,8 @@ from clvtools.survival import load_model as load_churn_model
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     base = generate_customer_base(3000, seed=11)
-    result = run_analysis(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+    result = run_analysis(base.transactions,
+                          customers=base.customers.drop(columns="acquisition_date"),
                           settings=Settings(horizon=26))
     return result, write_outputs(result, tmp_path_factory.mktemp("run") / "out")
 
@@ -27,7 +28,8 @@ def outputs(tmp_path_factory):
 def bgnbd_file(tmp_path):
     cdnow = load_cdnow_summary()
     path = tmp_path / "bgnbd.json"
-    BetaGeoFitter(penalizer_coef=0.001).fit(cdnow["frequency"], cdnow["recency"], cdnow["T"]).save_model(path)
+    BetaGeoFitter(penalizer_coef=0.001).fit(
+        cdnow["frequency"], cdnow["recency"], cdnow["T"]).save_model(path)
     return path
 
 
@@ -63,9 +65,12 @@ def _damage(path, change):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.pop("fit"), r"at the top level, 'fit' is a required property"),
-    (lambda d: d["params"].__setitem__(1, "4.41"), r"at params\[1\], '4.41' is not of type 'number'"),
-    (lambda d: d["fit"].__setitem__("n_iterations", -3), r"at fit.n_iterations, -3 is less than the minimum of 0"),
-    (lambda d: d["settings"].__setitem__("horizon", 52), r"at settings, Additional properties are not allowed"),
+    (lambda d: d["params"].__setitem__(1, "4.41"),
+     r"at params\[1\], '4.41' is not of type 'number'"),
+    (lambda d: d["fit"].__setitem__("n_iterations", -3),
+     r"at fit.n_iterations, -3 is less than the minimum of 0"),
+    (lambda d: d["settings"].__setitem__("horizon", 52),
+     r"at settings, Additional properties are not allowed"),
     (lambda d: d["params"].pop(), r"4 parameter names, 3 parameters and a 4 x 4 variance matrix"),
 ])
 def test_damaged_btyd_file_names_the_field(bgnbd_file, change, message):
@@ -100,7 +105,8 @@ def test_damaged_churn_file_names_the_field(outputs, tmp_path):
     path = tmp_path / "churn.json"
     path.write_text((out / "models" / "churn.json").read_text())
     _damage(path, lambda d: d["model"]["baselines"]["all"].pop("times"))
-    with pytest.raises(ClvInputError, match=r"at model.baselines.all, 'times' is a required property"):
+    with pytest.raises(ClvInputError,
+                       match=r"at model.baselines.all, 'times' is a required property"):
         load_churn_model(path)
 
 

@@ -75,8 +75,8 @@ def test_wrong_file_is_an_input_error(tmp_path):
     path.write_text(json.dumps({"format": "something else"}))
     with pytest.raises(ClvInputError, match="not a clvtools survival model file"):
         load_model(path)
-    path.write_text(json.dumps({"format": "clvtools.survival/1", "kind": "ChurnModel", "version": "0",
-                                "model": {"settings": {}}}))
+    path.write_text(json.dumps({"format": "clvtools.survival/1", "kind": "ChurnModel",
+                                "version": "0", "model": {"settings": {}}}))
     with pytest.raises(ClvInputError, match="at model, 'encoding' is a required property"):
         load_model(path)
     with pytest.raises(ClvInputError, match="Not a clvtools survival model"):

@@ -21,7 +21,8 @@ def base():
 
 @pytest.fixture(scope="module")
 def result(base):
-    return run_analysis(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+    return run_analysis(base.transactions,
+                        customers=base.customers.drop(columns="acquisition_date"),
                         settings=Settings(horizon=26))
 
 
@@ -43,8 +44,8 @@ def test_value_identities_hold(result):
     assert (c["expected_revenue"] <= c["revenue_if_retained"] + 1e-9).all()
     assert (c[["revenue_at_risk", "lapsed_revenue", "preventable_revenue"]] >= 0).all().all()
     np.testing.assert_allclose(c["revenue_at_risk"], c["lapsed_revenue"] + c["preventable_revenue"])
-    np.testing.assert_allclose(c["revenue_at_risk"], c["revenue_if_retained"] - c["expected_revenue"],
-                               atol=1e-9)
+    np.testing.assert_allclose(c["revenue_at_risk"],
+                               c["revenue_if_retained"] - c["expected_revenue"], atol=1e-9)
     assert c["p_alive"].between(0, 1).all()
 
 
@@ -96,7 +97,8 @@ def test_short_history_skips_holdout(base):
 
 def test_revenue_at_risk_parts_add_up_and_keep_index():
     idx = pd.Index(["a", "b", "c"], name="customer_id")
-    out = revenue_at_risk(pd.Series([1.0, 0.5, 0.0], index=idx), [100.0, 100.0, 50.0], [80.0, 30.0, 0.0])
+    out = revenue_at_risk(pd.Series([1.0, 0.5, 0.0], index=idx), [100.0, 100.0, 50.0],
+                          [80.0, 30.0, 0.0])
     assert out.index.equals(idx)
     assert out.loc["a"].tolist() == [20.0, 0.0, 20.0]
     assert out.loc["b"].tolist() == [70.0, 50.0, 20.0]
@@ -137,7 +139,8 @@ def test_churn_model_file_predicts_identically(result, tmp_path):
 def test_survival_curves_and_logrank_by_attribute(result):
     curves = result.validation["survival_curves"]
     assert {"all", "channel", "region", "plan"} == set(curves["by"])
-    assert curves.groupby(["by", "segment"])["survival"].apply(lambda s: s.is_monotonic_decreasing).all()
+    assert curves.groupby(["by", "segment"])["survival"].apply(
+        lambda s: s.is_monotonic_decreasing).all()
     medians = result.validation["median_time_to_churn"]
     assert set(medians.loc[medians["by"] == "plan", "segment"]) == {"basic", "premium"}
     tests = result.validation["logrank_tests"]
@@ -161,7 +164,8 @@ def test_spend_falls_back_to_observed_means_when_gamma_gamma_cannot_be_fitted(ba
     assert "No Gamma-Gamma spend model" in models.notes[-1]
     scores = score_customers(models, rfm, horizon=13, time_unit="week", discount_rate=0.1)
     repeat = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
-    np.testing.assert_allclose(scores.loc[repeat, "expected_average_spend"], rfm.loc[repeat, "monetary_value"])
+    np.testing.assert_allclose(scores.loc[repeat, "expected_average_spend"],
+                               rfm.loc[repeat, "monetary_value"])
     np.testing.assert_allclose(scores.loc[~repeat, "expected_average_spend"],
                                rfm.loc[repeat, "monetary_value"].mean())
 

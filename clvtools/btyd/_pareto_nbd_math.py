@@ -307,7 +307,8 @@ def _pmf_block(params, n, t, x, t_x, T):
 # Simulation
 # ----------------------------------------------------------------------------------------
 def simulate_rfm(params, n_customers: int, T, seed=None) -> pd.DataFrame:
-    """Simulate Pareto/NBD customers' RFM summaries: :func:`clvtools.btyd.simulate.simulate_pareto_nbd`.
+    """Simulate Pareto/NBD customers' RFM summaries:
+    :func:`clvtools.btyd.simulate.simulate_pareto_nbd`.
 
     Returns
     -------

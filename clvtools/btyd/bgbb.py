@@ -150,7 +150,8 @@ class BetaGeoBetaBinomFitter(BTYDFitter):
         # [g1 - g2 terms] / (g - 1) > 0 for g != 1: take logs of absolute values.
         log_diff = np.maximum(g1, g2) + np.log(-np.expm1(-np.abs(g1 - g2)))
         log_val = (special.betaln(a + x + 1, b + n - x) - special.betaln(a, b)
-                   + np.log(d) - np.log(abs(g - 1)) + special.gammaln(g + d) - special.gammaln(1 + d)
+                   + np.log(d) - np.log(abs(g - 1))
+                   + special.gammaln(g + d) - special.gammaln(1 + d)
                    + log_diff - self._log_lik_rows(x, recency, n))
         return np.where(m > 0, np.exp(log_val), 0.0)
 

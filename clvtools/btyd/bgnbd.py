@@ -306,7 +306,8 @@ class BetaGeoFitter(BTYDFitter):
         return (r + frequency) / (alpha + T) + 0 * recency
 
     def _first_and_rest_weights(self, n):
-        """Log of the two beta-function ratios of eq. (8): B(a, b+n)/B(a,b), B(a+1, b+n-1)/B(a,b)."""
+        """Log of the two beta-function ratios of eq. (8):
+        B(a, b+n)/B(a,b), B(a+1, b+n-1)/B(a,b)."""
         a, b = self._unload_params("a", "b")
         first = special.betaln(a, b + n) - special.betaln(a, b)
         rest = special.betaln(a + 1, b + np.maximum(n, 1) - 1) - special.betaln(a, b)

@@ -2,7 +2,7 @@
 
 Customer i with purchase covariates z_i and dropout covariates w_i has
 
-    lambda_i ~ Gamma(r, alpha_i),  alpha_i = alpha exp(-gamma_p' z_i)   (purchase rate x e^{gamma_p'z})
+    lambda_i ~ Gamma(r, alpha_i), alpha_i = alpha exp(-gamma_p' z_i) (purchase rate x e^{gamma_p'z})
     after each repeat purchase, dropout with probability p_i = 1 - (1 - p0_i)^{m_i},
     p0_i ~ Beta(a, b),  m_i = exp(gamma_d' w_i),
 

@@ -58,7 +58,9 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
     ok = ok and (value >= 0 if allow_zero else value > 0)
     if not ok:
         kind = "non-negative" if allow_zero else "positive"
-        raise ClvInputError(f"The {name!r} parameter must be a {kind} number. Got {value!r} instead.")
+        raise ClvInputError(
+            f"The {name!r} parameter must be a {kind} number. Got {value!r} instead."
+        )
     return float(value)
 
 
@@ -69,7 +71,8 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
     Parameters
     ----------
     model : fitted BG/NBD, MBG/NBD or Pareto/NBD fitter
-        Needs ``purchase_rate_if_alive`` and ``conditional_expected_number_of_purchases_up_to_time``.
+        Needs ``purchase_rate_if_alive`` and
+        ``conditional_expected_number_of_purchases_up_to_time``.
     frequency, recency, T : array_like or Series, shape (n,)
         RFM summary in the model's time unit.
     expected_spend : scalar, array_like or Series, shape (n,)

@@ -206,7 +206,9 @@ class CovariateBTYDFitter(BTYDFitter):
         with _single_threaded_blas():
             f0, _ = objective(theta0)
             if not np.isfinite(f0):
-                raise ConvergenceError(self._advice("the log-likelihood is not finite at the start"))
+                raise ConvergenceError(
+                    self._advice("the log-likelihood is not finite at the start")
+                )
             theta, f_end, grad, res = None, np.inf, None, None
             if sub is not None:
                 # Newton iterations on all rows with the subset fit's Hessian (a close

@@ -27,7 +27,9 @@ from .pareto_nbd import ParetoNBDFitter
 from .pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from .validation import calibration_vs_holdout_purchases
 
-__all__ = ["VALUE_MODELS", "ValueModels", "fit_value_models", "score_customers", "holdout_validation"]
+__all__ = [
+    "VALUE_MODELS", "ValueModels", "fit_value_models", "score_customers", "holdout_validation"
+]
 
 #: ``value_model`` setting -> purchase-process fitter.
 VALUE_MODELS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter, "pnbd": ParetoNBDFitter}
@@ -112,9 +114,11 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
         covariates = covariates.loc[rfm.index]
         columns = list(covariates.columns)
         model = COVARIATE_MODELS[value_model]().fit(
-            x, tx, age, covariates=covariates, purchase_covariates=columns, dropout_covariates=columns)
+            x, tx, age, covariates=covariates, purchase_covariates=columns,
+            dropout_covariates=columns)
         purchases = BoundCovariates(model, covariates)
-        notes.append(f"Value model with covariates on purchase and dropout: {', '.join(covariates.columns)}.")
+        notes.append("Value model with covariates on purchase and dropout: "
+                     f"{', '.join(covariates.columns)}.")
     else:
         if covariates is not None and covariates.shape[1]:
             notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
@@ -125,8 +129,8 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
     repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
     excluded = int((rfm["frequency"] > 0).sum() - len(repeat))
     if excluded:
-        notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were left "
-                     "out of the Gamma-Gamma fit; they get the population mean spend.")
+        notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were "
+                     "left out of the Gamma-Gamma fit; they get the population mean spend.")
     try:
         with warnings.catch_warnings():
             # q <= 1 is refitted below with the constraint, and said in the notes
@@ -156,7 +160,9 @@ def _expected_spend(models: ValueModels, rfm: pd.DataFrame) -> np.ndarray:
     # customers without a usable repeat spend (no repeats, or net returns) get the population mean
     monetary = rfm["monetary_value"].clip(lower=0).to_numpy(dtype=float)
     frequency = np.where(monetary > 0, rfm["frequency"].to_numpy(dtype=float), 0.0)
-    return np.asarray(models.spend.conditional_expected_average_profit(frequency, monetary), dtype=float)
+    return np.asarray(
+        models.spend.conditional_expected_average_profit(frequency, monetary), dtype=float
+    )
 
 
 def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, time_unit: str,
@@ -173,7 +179,9 @@ def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, t
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     model = models.purchases
     spend = _expected_spend(models, rfm)
-    months = revenue_by_month(model, x, tx, age, spend, horizon, unit_days(time_unit), discount_rate)
+    months = revenue_by_month(
+        model, x, tx, age, spend, horizon, unit_days(time_unit), discount_rate
+    )
     return pd.DataFrame(
         {
             "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
@@ -215,7 +223,10 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
     spend = _expected_spend(models, rfm_cal)
     x, tx, age = (rfm_cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     months = revenue_by_month(models.purchases, x, tx, age, spend, horizon, days, 0.0)
-    month_starts = [cal_end + dt.timedelta(days=round(e * days)) for e in np.concatenate([[0], months.period_end[:-1]])]
+    month_starts = [
+        cal_end + dt.timedelta(days=round(e * days))
+        for e in np.concatenate([[0], months.period_end[:-1]])
+    ]
     month_ends = [cal_end + dt.timedelta(days=round(e * days)) for e in months.period_end]
     actual = log.con.execute(
         f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
@@ -238,7 +249,8 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
     })
     per_customer_error = (
         np.asarray(models.purchases.conditional_expected_number_of_purchases_up_to_time(
-            cal["duration_holdout"].iloc[0], cal["frequency_cal"], cal["recency_cal"], cal["T_cal"]), float)
+            cal["duration_holdout"].iloc[0], cal["frequency_cal"], cal["recency_cal"],
+            cal["T_cal"]), float)
         - cal["frequency_holdout"].to_numpy(float)
     )
     summary = pd.DataFrame([{
@@ -249,4 +261,7 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
         "expected_revenue": by_month["expected_revenue"].sum(),
         "purchases_mae_per_customer": float(np.mean(np.abs(per_customer_error))),
     }])
-    return {"holdout_by_frequency": by_frequency, "holdout_by_month": by_month, "holdout_summary": summary}
+    return {
+        "holdout_by_frequency": by_frequency, "holdout_by_month": by_month,
+        "holdout_summary": summary,
+    }

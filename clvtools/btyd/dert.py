@@ -90,7 +90,9 @@ def _nonneg(name, value, positive=False) -> float:
     ok = ok and (value > 0 if positive else value >= 0)
     if not ok:
         kind = "positive" if positive else "non-negative"
-        raise ClvInputError(f"The {name!r} parameter must be a {kind} number. Got {value!r} instead.")
+        raise ClvInputError(
+            f"The {name!r} parameter must be a {kind} number. Got {value!r} instead."
+        )
     return float(value)
 
 
@@ -225,7 +227,8 @@ def dert_pareto_nbd(params, discount_rate, frequency, recency, T):
     DERT(delta | r, alpha, s, beta, x, t_x, T)
         = alpha^r beta^s delta^(s-1) Gamma(r+x+1) U(s, s; delta (beta+T))
           / [Gamma(r) (alpha+T)^(r+x+1) L(r, alpha, s, beta | x, t_x, T)]
-        = P(alive | x, t_x, T) * (r + x) / (alpha + T) * (beta + T)^s delta^(s-1) U(s, s; delta (beta+T)).
+        = P(alive | x, t_x, T) * (r + x) / (alpha + T)
+          * (beta + T)^s delta^(s-1) U(s, s; delta (beta+T)).
 
     Derivation of the second line: a customer alive at T with rates (lambda, mu) has discounted
     expected purchases integral_0^inf lambda e^(-mu t) e^(-delta t) dt = lambda / (mu + delta);

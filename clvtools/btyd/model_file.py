@@ -78,7 +78,8 @@ class ModelFileMixin:
         if doc["model_class"] != type(self).__name__:
             raise ClvInputError(
                 f"The model file holds a {doc['model_class']!r}, not a {type(self).__name__}.",
-                source=str(path), advice="use clvtools.btyd.load_model(path), which picks the class itself.",
+                source=str(path),
+                advice="use clvtools.btyd.load_model(path), which picks the class itself.",
             )
         k = len(doc["param_names"])
         shape = np.shape(doc["variance_matrix"])

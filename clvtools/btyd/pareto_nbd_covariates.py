@@ -2,8 +2,8 @@
 
 Customer i with purchase covariates z_i and dropout covariates w_i has
 
-    lambda_i ~ Gamma(r, alpha_i),  alpha_i = alpha exp(-gamma_p' z_i)   (purchase rate x e^{gamma_p'z})
-    mu_i     ~ Gamma(s, beta_i),   beta_i  = beta  exp(-gamma_d' w_i)   (dropout rate x e^{gamma_d'w})
+    lambda_i ~ Gamma(r, alpha_i), alpha_i = alpha exp(-gamma_p' z_i) (purchase rate x e^{gamma_p'z})
+    mu_i     ~ Gamma(s, beta_i),  beta_i  = beta  exp(-gamma_d' w_i) (dropout rate x e^{gamma_d'w})
 
 exactly as :func:`clvtools.data.generator.generate_customer_base` simulates it
 (``model="pnbd"``) and as CLVTools' ``pnbd(..., data = static covariates)`` estimates it

@@ -296,7 +296,9 @@ def expected_cumulative_transactions(model, transactions, datetime_col, customer
     cum = np.concatenate([[0], np.cumsum(repeat_per_period)])
     actual = cum[steps]
     if set_index_date:
-        index = pd.period_range(start, periods=t + 1, freq=freq)[freq_multiplier - 1 : -1 : freq_multiplier]
+        index = pd.period_range(start, periods=t + 1, freq=freq)[
+            freq_multiplier - 1 : -1 : freq_multiplier
+        ]
     else:
         index = range(t // freq_multiplier)
     return pd.DataFrame({"actual": actual, "predicted": predicted}, index=index)

@@ -85,7 +85,10 @@ def read_customers(
         numeric = _is_numeric(con, column, types[column])
         kinds[column] = "numeric" if numeric else "categorical"
         selects.append(f"CAST({q} AS {'DOUBLE' if numeric else 'VARCHAR'}) AS {q}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE customers AS SELECT {', '.join(selects)} FROM customers_source")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE customers AS SELECT {', '.join(selects)} "
+        "FROM customers_source"
+    )
     return {"source": label, "rows_read": int(n), "customers": int(n), "attributes": kinds}
 
 
@@ -144,13 +147,17 @@ def read_contracts(
         "Give datetime_format if the dates are not ISO (2024-12-31).")
     raise_if_rows(con, "contracts_parsed", "customer_id IS NULL OR trim(customer_id) = ''",
                   problem="Customer ids are missing.", source=label, column=customer_id_col,
-                  show=["customer_id", f"_raw_start AS {s}"], advice="Remove these rows or fill in the id.")
+                  show=["customer_id", f"_raw_start AS {s}"],
+                  advice="Remove these rows or fill in the id.")
     raise_if_rows(con, "contracts_parsed", "start IS NULL",
                   problem="Contract starts are missing or could not be parsed.", source=label,
                   column=start_col, show=["customer_id", f"_raw_start AS {s}"], advice=hint)
-    raise_if_rows(con, "contracts_parsed", '"end" IS NULL AND _raw_end IS NOT NULL AND trim(CAST(_raw_end AS VARCHAR)) <> \'\'',
+    raise_if_rows(con, "contracts_parsed",
+                  '"end" IS NULL AND _raw_end IS NOT NULL '
+                  'AND trim(CAST(_raw_end AS VARCHAR)) <> \'\'',
                   problem="Contract ends could not be parsed.", source=label, column=end_col,
-                  show=["customer_id", f"_raw_end AS {e}"], advice=hint + " Leave the end empty for running contracts.")
+                  show=["customer_id", f"_raw_end AS {e}"],
+                  advice=hint + " Leave the end empty for running contracts.")
     raise_if_rows(con, "contracts_parsed", '"end" < start',
                   problem="Contracts end before they start.", source=label, column=end_col,
                   show=["customer_id", f"_raw_start AS {s}", f"_raw_end AS {e}"],
@@ -169,8 +176,10 @@ def read_contracts(
         "(end_reason IS NULL OR trim(end_reason) = '')"
     ).fetchall()[0][0]
     return {
-        "source": label, "rows_read": int(n), "contracts": int(n), "ended": int(sum(reasons.values())),
-        "reasons": {str(k): int(v) for k, v in reasons.items()}, "unspecified_reasons": int(unspecified),
+        "source": label, "rows_read": int(n), "contracts": int(n),
+        "ended": int(sum(reasons.values())),
+        "reasons": {str(k): int(v) for k, v in reasons.items()},
+        "unspecified_reasons": int(unspecified),
     }
 
 
@@ -189,8 +198,10 @@ def match_customers(con: duckdb.DuckDBPyConnection, occasions: str, other: str) 
         SELECT (SELECT count(*) FROM t SEMI JOIN o USING (customer_id)),
                (SELECT count(*) FROM t ANTI JOIN o USING (customer_id)),
                (SELECT count(*) FROM o ANTI JOIN t USING (customer_id)),
-               (SELECT list(customer_id ORDER BY customer_id)[1:5] FROM t ANTI JOIN o USING (customer_id)),
-               (SELECT list(customer_id ORDER BY customer_id)[1:5] FROM o ANTI JOIN t USING (customer_id))"""
+               (SELECT list(customer_id ORDER BY customer_id)[1:5]
+                FROM t ANTI JOIN o USING (customer_id)),
+               (SELECT list(customer_id ORDER BY customer_id)[1:5]
+                FROM o ANTI JOIN t USING (customer_id))"""
     ).fetchall()[0]
     return {
         "in_both": int(row[0]),

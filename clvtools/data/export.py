@@ -22,7 +22,9 @@ def arrow_table(df: pd.DataFrame) -> pa.Table:
             values = series.dt.tz_localize(None) if series.dt.tz is not None else series
             stamps = values.to_numpy()
             days = stamps.astype("datetime64[D]")
-            if np.array_equal(days.astype(stamps.dtype)[~np.isnat(stamps)], stamps[~np.isnat(stamps)]):
+            if np.array_equal(
+                days.astype(stamps.dtype)[~np.isnat(stamps)], stamps[~np.isnat(stamps)]
+            ):
                 columns[str(col)] = pa.array(days, type=pa.date32(), mask=np.isnat(days))
                 continue
         columns[str(col)] = pa.array(series, from_pandas=True)

@@ -104,7 +104,8 @@ def rfm_query(
         ), sorted AS (
             SELECT *, list_sort(periods) AS sorted_periods FROM customers
         ), counted AS (
-            SELECT *, 1 + len(list_filter(sorted_periods, lambda p, i: i > 1 AND p <> sorted_periods[i - 1]))
+            SELECT *, 1 + len(list_filter(sorted_periods,
+                                          lambda p, i: i > 1 AND p <> sorted_periods[i - 1]))
                    AS n_periods
             FROM sorted
         )
@@ -135,7 +136,8 @@ def holdout_query(
                count(DISTINCT date_trunc('{grain}', date))::DOUBLE AS frequency_holdout
                {monetary}
         FROM {occasions}
-        WHERE date > DATE '{calibration_end.isoformat()}' AND date <= DATE '{observation_end.isoformat()}'
+        WHERE date > DATE '{calibration_end.isoformat()}'
+          AND date <= DATE '{observation_end.isoformat()}'
         GROUP BY customer_id"""
 
 
@@ -164,7 +166,10 @@ def rfm_summary(
         Indexed by ``customer_id`` (str, as given), columns ``frequency``, ``recency``,
         ``T`` (float, time units) and ``monetary_value`` when the log has amounts.
     """
-    end = log.observation_end if observation_end is None else parse_date(observation_end, "observation_end")
+    end = (
+        log.observation_end if observation_end is None
+        else parse_date(observation_end, "observation_end")
+    )
     sql = rfm_query(
         log.occasions,
         observation_end=end,
@@ -212,7 +217,10 @@ def calibration_and_holdout(
         ``duration_holdout``, for every customer with a purchase by the cut-off.
     """
     cal_end = parse_date(calibration_end, "calibration_end")
-    obs_end = log.observation_end if observation_end is None else parse_date(observation_end, "observation_end")
+    obs_end = (
+        log.observation_end if observation_end is None
+        else parse_date(observation_end, "observation_end")
+    )
     if cal_end >= obs_end:
         raise ClvInputError(
             f"The calibration end {cal_end} must be before the observation end {obs_end}.",
@@ -221,8 +229,9 @@ def calibration_and_holdout(
     days = unit_days(time_unit) if days_per_unit is None else days_per_unit
     con = log.con
     cal = fetch_frame(con, rfm_query(
-        log.occasions, observation_end=cal_end, grain=grain, days_per_unit=days, multiplier=multiplier,
-        include_first_transaction=include_first_transaction, with_monetary=log.has_amounts, last_day=cal_end,
+        log.occasions, observation_end=cal_end, grain=grain, days_per_unit=days,
+        multiplier=multiplier, include_first_transaction=include_first_transaction,
+        with_monetary=log.has_amounts, last_day=cal_end,
     ))
     if cal.empty:
         raise ClvInputError(

@@ -44,7 +44,8 @@ def require_columns(types: dict[str, str], wanted: dict[str, str], source: str) 
     for setting, column in wanted.items():
         if column not in types:
             raise ClvInputError(
-                f"Column {column!r} is missing. The columns are: {', '.join(map(repr, available))}.",
+                f"Column {column!r} is missing. "
+                f"The columns are: {', '.join(map(repr, available))}.",
                 source=source,
                 column=column,
                 advice=f"Rename the column in the file, or set {setting} to the name it has "
@@ -109,7 +110,9 @@ def raise_if_rows(
     ).df()
     if rows["file"].nunique() == 1:
         rows = rows.drop(columns="file")
-    raise ClvInputError(problem, source=source, column=column, rows=rows, n_rows=int(n), advice=advice)
+    raise ClvInputError(
+        problem, source=source, column=column, rows=rows, n_rows=int(n), advice=advice
+    )
 
 
 def as_frame(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:

@@ -63,7 +63,8 @@ class DataPolicies:
             value = getattr(self, name)
             if value not in choices:
                 raise ClvInputError(
-                    f"The {name!r} setting must be {format_choices(choices)}. Got {value!r} instead."
+                    f"The {name!r} setting must be {format_choices(choices)}. "
+                    f"Got {value!r} instead."
                 )
 
 
@@ -169,7 +170,10 @@ def read_transactions(
 
     cid = quote_ident(customer_id_col)
     ts = date_expr(datetime_col, types[datetime_col], datetime_format, setting="datetime_col")
-    amount = number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col else "NULL"
+    amount = (
+        number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col
+        else "NULL"
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW tx_parsed AS
         SELECT _file, _line, CAST({cid} AS VARCHAR) AS customer_id, {ts} AS ts,
@@ -184,11 +188,13 @@ def read_transactions(
     late = f"ts::DATE > DATE '{given_end.isoformat()}'" if given_end else "FALSE"
     rules = [("after_observation_end", late, policies.after_observation_end,
               f"Transactions are dated after the observation end {given_end}.",
-              "Set observation_end to the last day of the data, or set after_observation_end = 'drop' "
-              "to exclude these rows (they are counted in data_quality.json).")]
+              "Set observation_end to the last day of the data, or set "
+              "after_observation_end = 'drop' to exclude these rows (they are counted in "
+              "data_quality.json).")]
     if monetary_value_col:
         for name, cond, policy, word in (
-            ("negative_amounts", "amount < 0", policies.negative_amounts, "negative (returns or refunds)"),
+            ("negative_amounts", "amount < 0", policies.negative_amounts,
+             "negative (returns or refunds)"),
             ("zero_amounts", "amount = 0", policies.zero_amounts, "zero"),
         ):
             rules.append((name, cond, policy, f"Amounts are {word}.",
@@ -211,10 +217,12 @@ def read_transactions(
     ).fetchall()[0]
     if rows_read == 0:
         raise ClvInputError(
-            "The transaction log has no data rows.", source=label, advice="Check the export that wrote it."
+            "The transaction log has no data rows.", source=label,
+            advice="Check the export that wrote it.",
         )
     if n_problems:
-        _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format)
+        _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col,
+                      datetime_format)
     obs_end = given_end or last_date
     date_col = f"_raw_date AS {quote_ident(datetime_col)}"
     excluded: dict[str, int] = {}
@@ -224,7 +232,8 @@ def read_transactions(
             raise_if_rows(
                 con, "tx_parsed", " AND ".join(keep + [cond]), problem=problem, source=label,
                 column=datetime_col if name == "after_observation_end" else monetary_value_col,
-                show=["customer_id", date_col] + (["amount"] if monetary_value_col else []), advice=advice,
+                show=["customer_id", date_col] + (["amount"] if monetary_value_col else []),
+                advice=advice,
             )
         if policy != "keep":
             excluded[name] = int(n)
@@ -247,10 +256,13 @@ def read_transactions(
     con.execute(
         """CREATE OR REPLACE TEMP TABLE duplicate_groups AS
         SELECT customer_id, ts, amount, count(*) - 1 AS extra FROM tx_kept
-        WHERE (customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions WHERE n_rows > 1)
+        WHERE (customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions
+                                          WHERE n_rows > 1)
         GROUP BY ALL HAVING count(*) > 1"""
     )
-    duplicates = con.execute("SELECT coalesce(sum(extra), 0) FROM duplicate_groups").fetchall()[0][0]
+    duplicates = con.execute(
+        "SELECT coalesce(sum(extra), 0) FROM duplicate_groups"
+    ).fetchall()[0][0]
     if duplicates and policies.duplicate_rows == "error":
         raise_if_rows(
             con, "tx_kept",
@@ -286,10 +298,13 @@ def read_transactions(
     if multi_days and policies.same_day == "error":
         raise_if_rows(
             con, "tx_kept",
-            "(customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions WHERE n_rows > 1)",
+            "(customer_id, ts::DATE) IN "
+            "(SELECT (customer_id, date) FROM occasions WHERE n_rows > 1)",
             problem="Some customers have several transactions on one day.",
-            source=label, column=datetime_col, show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
-            advice="Set same_day = 'combine' to treat them as one purchase occasion (amounts summed).",
+            source=label, column=datetime_col,
+            show=["customer_id", f"_raw_date AS {quote_ident(datetime_col)}", "amount"],
+            advice="Set same_day = 'combine' to treat them as one purchase occasion "
+            "(amounts summed).",
         )
     excluded = {k: int(v) for k, v in excluded.items()}
     # Whatever is neither used nor excluded by a policy would be a silent loss: refuse it.
@@ -297,7 +312,9 @@ def read_transactions(
     quality = {
         "source": label,
         "files": files,
-        "columns": {"customer_id": customer_id_col, "date": datetime_col, "amount": monetary_value_col},
+        "columns": {
+            "customer_id": customer_id_col, "date": datetime_col, "amount": monetary_value_col
+        },
         "rows_read": int(rows_read),
         "rows_used": rows_used,
         "rows_excluded": sum(excluded.values()),
@@ -362,4 +379,5 @@ def data_fingerprint(log: TransactionLog) -> dict:
         f"FROM {log.occasions}"
     ).fetchall()[0]
     return {"occasions": int(n), "customers": int(customers), "hash": f"{int(digest or 0):016x}",
-            "first_date": log.quality.get("first_date"), "observation_end": log.observation_end.isoformat()}
+            "first_date": log.quality.get("first_date"),
+            "observation_end": log.observation_end.isoformat()}

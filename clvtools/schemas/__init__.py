@@ -28,7 +28,9 @@ SCHEMAS = {"btyd": "btyd_model.schema.json", "survival": "survival_model.schema.
 @cache
 def model_schema(kind: str) -> dict:
     """The JSON Schema (a dict) of a kind of model file: ``"btyd"`` or ``"survival"``."""
-    return json.loads(resources.files(__package__).joinpath(SCHEMAS[kind]).read_text(encoding="utf-8"))
+    return json.loads(
+        resources.files(__package__).joinpath(SCHEMAS[kind]).read_text(encoding="utf-8")
+    )
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -58,14 +60,18 @@ def read_model_file(path, kind: str) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ClvInputError("The model file does not exist.", source=label,
-                            advice="Check the path; model files are written by save_model.") from None
+        raise ClvInputError(
+            "The model file does not exist.", source=label,
+            advice="Check the path; model files are written by save_model.",
+        ) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ClvInputError(
-            f"The model file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-            source=label, advice="Restore the file from the run that wrote it, or save the model again.",
+            f"The model file is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}.",
+            source=label,
+            advice="Restore the file from the run that wrote it, or save the model again.",
         ) from None
     schema = model_schema(kind)
     # A file of another kind altogether gets one plain sentence rather than its first
@@ -82,9 +88,11 @@ def read_model_file(path, kind: str) -> dict:
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
         raise ClvInputError(
-            f"The model file does not follow the {kind} model schema: at {_where(error)}, {error.message}.",
+            f"The model file does not follow the {kind} model schema: "
+            f"at {_where(error)}, {error.message}.",
             source=label,
-            advice=f"Save the model again, or fix that field (schema: clvtools/schemas/{SCHEMAS[kind]}).",
+            advice="Save the model again, or fix that field "
+            f"(schema: clvtools/schemas/{SCHEMAS[kind]}).",
         )
     return doc
 

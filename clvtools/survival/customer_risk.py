@@ -20,7 +20,9 @@ from .churn_model import ChurnModel
 from .kaplan_meier import km_curves, logrank_tests, median_survival
 from .metrics import validate_out_of_time
 
-__all__ = ["ChurnResult", "fit_churn_model", "score_churn", "validate_churn_model", "segment_survival"]
+__all__ = [
+    "ChurnResult", "fit_churn_model", "score_churn", "validate_churn_model", "segment_survival"
+]
 
 #: lifelines' penalizer (on the mean log partial likelihood) of the main job's churn model.
 PENALIZER = 1e-3
@@ -60,7 +62,9 @@ def _tables_for_model(table: pd.DataFrame, time_unit: str) -> pd.DataFrame:
         "purchase_trend": table["purchase_trend"],
     }
     if table["average_spend"].notna().all():
-        behaviour["log_average_spend"] = np.log1p(table["average_spend"].clip(lower=0).astype("float64"))
+        behaviour["log_average_spend"] = np.log1p(
+            table["average_spend"].clip(lower=0).astype("float64")
+        )
     known = set(_NOT_COVARIATES) | set(_behaviour_columns(table.columns))
     attributes = [c for c in table.columns if c not in known]
     out = pd.DataFrame({c: table[c] for c in _NOT_COVARIATES if c in table.columns})
@@ -89,7 +93,8 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     """
     if survival_table.empty or survival_table["event"].sum() < 10:
         return ChurnResult(None, [
-            f"No Cox churn model: {int(survival_table['event'].sum()) if len(survival_table) else 0} "
+            "No Cox churn model: "
+            f"{int(survival_table['event'].sum()) if len(survival_table) else 0} "
             "churn events in the survival table (at least 10 are needed); churn probabilities "
             "come from the value model (1 - P(alive))."])
     # A small ridge penalty keeps the fit finite under the separation that declared churn
@@ -102,7 +107,8 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model.fit(_tables_for_model(survival_table, time_unit), source="landmark survival table")
+            model.fit(_tables_for_model(survival_table, time_unit),
+                      source="landmark survival table")
         except (ClvInputError, ConvergenceError) as exc:
             return ChurnResult(None, [f"No Cox churn model ({str(exc).splitlines()[0]}); churn "
                                       "probabilities come from the value model (1 - P(alive))."])
@@ -121,8 +127,9 @@ def score_churn(result: ChurnResult, con, occasions: str, *, customer_ids: pd.In
     1 - P(alive) when no Cox model could be fitted.
     """
     out = pd.DataFrame({"churn_probability": 1.0, "churn_model": DECLARED}, index=customer_ids)
-    scoring = scoring_table(con, occasions, observation_end=observation_end, churn_after=churn_after,
-                            time_unit=time_unit, customers=customers).set_index("customer_id")
+    scoring = scoring_table(con, occasions, observation_end=observation_end,
+                            churn_after=churn_after, time_unit=time_unit,
+                            customers=customers).set_index("customer_id")
     if result.model is not None:
         probability = result.model.churn_probability(_tables_for_model(scoring, time_unit), horizon,
                                                      source="scoring table")
@@ -135,7 +142,8 @@ def score_churn(result: ChurnResult, con, occasions: str, *, customer_ids: pd.In
 
 
 def validate_churn_model(log: TransactionLog, *, churn_after: float, horizon: float, time_unit: str,
-                         customers: str | None, seed: int = 0) -> tuple[dict[str, pd.DataFrame] | None, str]:
+                         customers: str | None,
+                         seed: int = 0) -> tuple[dict[str, pd.DataFrame] | None, str]:
     """Out-of-time validation: fit at ``L1 = end - 2.35 h`` with outcomes censored at
     ``L2 = end - 1.1 h``, evaluate at ``L2`` with outcomes up to the end, so that no evaluated
     outcome was seen in fitting. Both follow-ups (1.25 h and 1.1 h) run past the horizon
@@ -167,7 +175,9 @@ def validate_churn_model(log: TransactionLog, *, churn_after: float, horizon: fl
     fitted = fit_churn_model(train, time_unit=time_unit, seed=seed)
     if fitted.model is None or evaluation["event"].sum() == 0:
         return None, "No out-of-time validation of the churn model: too few churn events."
-    train, evaluation = _tables_for_model(train, time_unit), _tables_for_model(evaluation, time_unit)
+    train, evaluation = (
+        _tables_for_model(train, time_unit), _tables_for_model(evaluation, time_unit)
+    )
     try:
         result = validate_out_of_time(fitted.model, train, evaluation, horizon, seed=seed)
     except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
@@ -176,7 +186,8 @@ def validate_churn_model(log: TransactionLog, *, churn_after: float, horizon: fl
     metrics.insert(0, "train_landmark", train_landmark)
     metrics.insert(1, "evaluation_landmark", eval_landmark)
     return {"churn_validation": metrics, "churn_calibration": result["calibration"]}, (
-        f"Churn model validated out of time: fitted at {train_landmark}, evaluated at {eval_landmark}.")
+        f"Churn model validated out of time: fitted at {train_landmark}, "
+        f"evaluated at {eval_landmark}.")
 
 
 def churn_agreement(churn_probability: pd.Series, p_alive: pd.Series) -> pd.DataFrame:
@@ -207,4 +218,7 @@ def segment_survival(survival_table: pd.DataFrame, segments: list[str]) -> dict[
            "median_time_to_churn": pd.concat(medians, ignore_index=True)}
     if tests:
         out["logrank_tests"] = pd.concat(tests, ignore_index=True)
-    return {name: frame[["by", *[c for c in frame.columns if c != "by"]]] for name, frame in out.items()}
+    return {
+        name: frame[["by", *[c for c in frame.columns if c != "by"]]]
+        for name, frame in out.items()
+    }
