@@ -37,7 +37,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ..errors import ClvInputError, ConvergenceError
 from .base import BTYDFitter, _single_threaded_blas
@@ -332,24 +332,6 @@ class CovariateBTYDFitter(BTYDFitter):
         if index is not None and values.ndim == 1 and len(values) == len(index):
             return pd.Series(values, index=index, name=name)
         return values
-
-    # ---- results ---------------------------------------------------------------------------
-    def _set_inference(self) -> None:
-        diag = np.diag(self.variance_matrix_.to_numpy())
-        se = np.sqrt(np.where(diag > 0, diag, np.nan))
-        self.standard_errors_ = pd.Series(se, index=self.params_.index)
-        z = stats.norm.ppf(0.975)
-        self.confidence_intervals_ = pd.DataFrame({
-            "lower 95% bound": self.params_ - z * self.standard_errors_,
-            "upper 95% bound": self.params_ + z * self.standard_errors_,
-        })
-
-    def __repr__(self) -> str:
-        name = type(self).__name__
-        if not hasattr(self, "params_"):
-            return f"<clvtools.{name}>"
-        ps = ", ".join(f"{k}: {v:.2f}" for k, v in self.params_.items())
-        return f"<clvtools.{name}: fitted with {self.n_customers_:,.0f} subjects, {ps}>"
 
     # ---- persistence -----------------------------------------------------------------------
     def _to_document(self, save_data: bool) -> dict:
