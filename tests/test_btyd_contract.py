@@ -169,3 +169,29 @@ def test_keyword_arguments_as_lifetimes_users_write_them():
     assert bb.conditional_probability_alive(m_periods_in_future=1, frequency=2, recency=3,
                                             n_periods=6) == bb.conditional_probability_alive(
         1, 2, 3, 6)
+
+
+@pytest.mark.parametrize("cls, params", [
+    (BetaGeoFitter, (0.25, 4.0, 0.8, 2.5)),
+    (btyd.ParetoNBDFitter, (0.55, 10.5, 0.6, 11.7)),
+])
+def test_subset_start_reaches_the_direct_optimum(cls, params, monkeypatch):
+    """Large fits start from a subset fit and whiten the full fit with its Hessian; the
+    optimum is the direct fit's (the threshold is lowered to 600 rows here so that a few
+    thousand distinct rows take that path)."""
+    from clvtools.btyd import _optimise, base, simulate
+
+    simulator = simulate.simulate_bgnbd if cls is BetaGeoFitter else simulate.simulate_pareto_nbd
+    rfm = simulator(params, 8000, T=np.linspace(30, 78, 8000), seed=3)
+    args = (rfm["frequency"], rfm["recency"], rfm["T"])
+    direct = cls().fit(*args)
+    calls = []
+    monkeypatch.setattr(_optimise, "SUBSET_ROWS", 600)
+    original = base.subset_rows
+    monkeypatch.setattr(base, "subset_rows",
+                        lambda counts: calls.append(len(counts)) or original(counts))
+    assert direct.n_distinct_ > 2 * 600
+    via_subset = cls().fit(*args)
+    assert calls == [direct.n_distinct_]  # the subset path was taken
+    np.testing.assert_allclose(via_subset.params_, direct.params_, rtol=1e-5)
+    assert via_subset.log_likelihood_ == pytest.approx(direct.log_likelihood_, abs=1e-6)

@@ -371,16 +371,16 @@ def test_heavy_buyers_give_finite_numbers(fitted):
 
 @pytest.mark.parametrize("model", ["pnbd", "bgnbd"])
 def test_subset_start_reaches_the_same_optimum(model, monkeypatch):
-    """Above 2 x _SUBSET_ROWS distinct rows the fit starts from a subset fit and whitens the
+    """Above 2 x SUBSET_ROWS distinct rows the fit starts from a subset fit and whitens the
     full fit with its Hessian; the optimum is the direct fit's (here with the threshold
     lowered to 600 rows so that 1,500 rows take that path)."""
-    import clvtools.btyd.covariates as cv
+    from clvtools.btyd import _optimise
 
     rfm, cov = make_data(model, n=1500, seed=4)
     cls = MODELS[model][0]
     args = (rfm["frequency"], rfm["recency"], rfm["T"], cov, ["plan", "age"], ["channel"])
     direct = cls().fit(*args)
-    monkeypatch.setattr(cv, "_SUBSET_ROWS", 600)
+    monkeypatch.setattr(_optimise, "SUBSET_ROWS", 600)
     via_subset = cls().fit(*args)
     assert via_subset.optimizer_message_ == "Newton" != direct.optimizer_message_
     np.testing.assert_allclose(via_subset.params_, direct.params_, rtol=1e-5, atol=1e-6)

@@ -82,6 +82,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..errors import ClvInputError, ConvergenceError
+from . import _optimise
+from ._optimise import forward_hessian, subset_rows
 from .model_file import _REGISTRY, ModelFileMixin, load_model
 from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse  # noqa: F401
 
@@ -94,9 +96,6 @@ except ImportError:  # pragma: no cover
 # re-exported here, where the subclass contract documents them.
 __all__ = ["BTYDFitter", "InfiniteMeanWarning", "check_rfm", "collapse", "load_model"]
 
-#: Fits with more than twice this many distinct rows are started from a fit on a subset of
-#: about this many rows (see ``BTYDFitter._precondition``).
-_SUBSET_ROWS = 20_000
 
 
 def _single_threaded_blas():
@@ -243,7 +242,7 @@ class BTYDFitter(ModelFileMixin):
         if not np.isfinite(f0):
             raise ConvergenceError(self._advice("the log-likelihood is not finite at the start"))
         L = None
-        if bounds is None and initial_params is None and len(counts) > 2 * _SUBSET_ROWS:
+        if bounds is None and initial_params is None and len(counts) > 2 * _optimise.SUBSET_ROWS:
             x0, L = self._precondition(x0, distinct, counts, make_objective)
         if L is None:
             res = optimize.minimize(
@@ -326,28 +325,15 @@ class BTYDFitter(ModelFileMixin):
         optimum either way (same gradient test); the subset only saves iterations. Returns
         ``(x0, None)`` if anything about the subset fit is not usable.
         """
-        k = len(x0)
-        n_top = _SUBSET_ROWS // 10
-        order = np.argpartition(counts, len(counts) - n_top)  # the n_top largest come last
-        top, rest = order[len(counts) - n_top :], order[: len(counts) - n_top]
-        rng = np.random.default_rng(0)  # fixed seed: fits are reproducible
-        pick = rng.choice(rest, _SUBSET_ROWS, replace=False)
-        rows = np.concatenate([top, pick])
-        w = counts[rows].copy()
-        w[len(top):] *= len(rest) / _SUBSET_ROWS
+        rows, w = subset_rows(counts)
         sub = {key: val[rows] for key, val in distinct.items()}
         sub_obj = make_objective(self._prepare_data(sub, w), w)
         try:
             res = optimize.minimize(sub_obj, x0, jac=True, method="L-BFGS-B",
                                     options={"maxiter": 500, "gtol": 1e-6, "maxcor": 5})
             theta = res.x
-            g0 = sub_obj(theta)[1]
-            H = np.empty((k, k))
-            for j in range(k):
-                e = np.zeros(k)
-                e[j] = 1e-6
-                H[:, j] = (sub_obj(theta + e)[1] - g0) / 1e-6
-            L = np.linalg.cholesky(np.linalg.inv((H + H.T) / 2))
+            H = forward_hessian(lambda th: sub_obj(th)[1], theta)
+            L = np.linalg.cholesky(np.linalg.inv(H))
         except (np.linalg.LinAlgError, ValueError):
             return x0, None
         if not np.all(np.isfinite(L)):
@@ -384,17 +370,9 @@ class BTYDFitter(ModelFileMixin):
                 _, g = self._loglik_and_grad(p, prepared, counts)
             return -np.asarray(g) * p + 2 * n * pen * p**2
 
-        # forward differences (k + 1 gradient evaluations): relative error ~1e-6, far below
-        # the standard errors' own sampling error, at half the cost of central differences
-        h = 1e-6
         if g0 is None:
             g0 = grad_log(theta)
-        H = np.empty((k, k))
-        for j in range(k):
-            e = np.zeros(k)
-            e[j] = h
-            H[:, j] = (grad_log(theta + e) - g0) / h
-        H = (H + H.T) / 2 - np.diag(g0)
+        H = forward_hessian(grad_log, theta, g0) - np.diag(g0)
         H_nat = H / np.outer(params, params)
         self._hessian_ = H_nat
         try:

@@ -40,6 +40,8 @@ import pandas as pd
 from scipy import optimize
 
 from ..errors import ClvInputError, ConvergenceError
+from . import _optimise
+from ._optimise import forward_hessian, subset_rows
 from .base import BTYDFitter, _single_threaded_blas
 from .covariate_encoding import CovariateEncoder
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
@@ -186,8 +188,8 @@ class CovariateBTYDFitter(BTYDFitter):
         # fit with that fit's Hessian (as BTYDFitter._precondition): a few iterations on all
         # rows instead of forty
         sub = None
-        if len(counts) > 2 * _SUBSET_ROWS:
-            rows, w_sub = _subset(counts)
+        if len(counts) > 2 * _optimise.SUBSET_ROWS:
+            rows, w_sub = subset_rows(counts)
             sub = ({key: v[rows] for key, v in data.items()}, zps[rows], zds[rows], w_sub)
         if initial_params is None:
             src = (data, counts) if sub is None else (
@@ -217,7 +219,7 @@ class CovariateBTYDFitter(BTYDFitter):
                 rs = optimize.minimize(sub_obj, theta0, jac=True, method="L-BFGS-B",
                                        options={**options, "gtol": 1e-6})
                 theta_n, n_iter = _newton(objective, rs.x,
-                                          _hessian(sub_obj, rs.x, sub_obj(rs.x)[1]), tol)
+                                          _hessian(sub_obj, rs.x), tol)
                 if theta_n is not None:
                     theta = theta_n
                     f_end, grad = objective(theta)
@@ -348,23 +350,6 @@ class CovariateBTYDFitter(BTYDFitter):
         self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
 
 
-#: above twice this many distinct rows the fit starts from a fit on a subset of them
-_SUBSET_ROWS = 20_000
-
-
-def _subset(counts: np.ndarray):
-    """Rows of a seeded subset (the most populous distinct rows and a random sample of the
-    others, whose weights are scaled up) and their weights."""
-    n_top = _SUBSET_ROWS // 10
-    order = np.argpartition(counts, len(counts) - n_top)
-    top, rest = order[len(counts) - n_top:], order[: len(counts) - n_top]
-    pick = np.random.default_rng(0).choice(rest, _SUBSET_ROWS, replace=False)
-    rows = np.concatenate([top, pick])
-    w = counts[rows].copy()
-    w[len(top):] *= counts[rest].sum() / counts[pick].sum()
-    return rows, w
-
-
 def _scales(z: np.ndarray) -> np.ndarray:
     """Per-column scale for the optimiser: the standard deviation (1 if constant)."""
     if z.shape[1] == 0:
@@ -399,20 +384,6 @@ def _newton(objective, theta, H, tol, max_iter=50):
             return None, it
         theta, f, g = theta - t * step, f_new, g_new
     return (theta, max_iter) if np.max(np.abs(g)) < tol else (None, max_iter)
-
-
-def _hessian(objective, theta, g0, h=1e-6):
-    """Hessian of ``objective`` (the mean penalised negative log-likelihood, internal
-    coordinates) by forward differences of its analytic gradient ``g0`` at ``theta``: k
-    gradient evaluations, relative error ~1e-6, far below the sampling error of the
-    standard errors (as :meth:`BTYDFitter._covariance`)."""
-    k = len(theta)
-    H = np.empty((k, k))
-    for j in range(k):
-        e = np.zeros(k)
-        e[j] = h
-        H[:, j] = (objective(theta + e)[1] - g0) / h
-    return (H + H.T) / 2
 
 
 def simulate_rfm_with_covariates(model: str, params, eta_purchase, eta_dropout, T,
@@ -465,3 +436,9 @@ def simulate_rfm_with_covariates(model: str, params, eta_purchase, eta_dropout, 
         tx = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(N - x + 1, 1)), 0.0)
         alive = J > N
     return pd.DataFrame({"frequency": x.astype(float), "recency": tx, "T": T, "alive": alive})
+
+
+def _hessian(objective, theta, g0=None):
+    """Hessian of ``objective`` (the mean penalised negative log-likelihood, internal
+    coordinates) from its analytic gradient; ``g0`` is that gradient at ``theta``."""
+    return forward_hessian(lambda th: objective(th)[1], theta, g0)
