@@ -6,10 +6,9 @@ import tomllib
 
 import pandas as pd
 import pytest
+from conftest import write_csv
 
 from clvtools.cli import main
-
-from conftest import write_csv
 
 EXPECTED_FILES = {"data_quality.json", "config.toml", "rfm.csv", "survival_table.csv", "kpis.csv",
                   "cohorts.csv", "lifecycle.csv"}

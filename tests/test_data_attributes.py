@@ -1,11 +1,10 @@
 """Customer attributes and contracts: validation, types, and customers matched across tables."""
 import pytest
+from conftest import write_csv
 
 from clvtools.data.attributes import match_customers, read_contracts, read_customers
 from clvtools.data.transactions import read_transactions
 from clvtools.errors import ClvInputError
-
-from conftest import write_csv
 
 TX = "customer_id,date,amount\n001,2024-01-01,3\n002,2024-01-02,4\n"
 

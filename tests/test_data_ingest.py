@@ -4,14 +4,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clvtools.data.rfm import rfm_summary
 from clvtools.data.transactions import DataPolicies, read_transactions
 from clvtools.errors import ClvInputError
-
-from conftest import write_csv
 
 GOOD = "customer_id,date,amount\n007,2024-01-01,10\n007,2024-01-15,20\n042,2024-01-03,5\n"
 

@@ -6,7 +6,6 @@ import pytest
 
 from clvtools import __version__
 from clvtools.errors import ClvInputError
-from clvtools.survival.io import model_from_dict
 from clvtools.survival import (
     ChurnModel,
     CompetingRisksModel,
@@ -15,6 +14,7 @@ from clvtools.survival import (
     simulate_contracts,
     simulate_landmark_table,
 )
+from clvtools.survival.io import model_from_dict
 
 
 @pytest.fixture(scope="module")
