@@ -84,6 +84,15 @@ def test_encoder_errors_say_what_and_where():
     with pytest.raises(ClvInputError, match="not fitted with.*'west'") as e:
         enc.transform(pd.DataFrame({"region": ["north", "west"]}))
     assert e.value.column == "region" and e.value.n_rows == 1
+    with pytest.raises(ClvInputError, match="has missing values") as e:
+        enc.transform(pd.DataFrame({"region": ["north", None, "south"]}))
+    assert e.value.n_rows == 1
+    # the same levels as a Categorical, or integer codes as numpy or Python ints, encode alike
+    cat = pd.DataFrame({"region": pd.Categorical(["north", "south", "north"])})
+    np.testing.assert_array_equal(enc.transform(cat)[:, 0], [0, 1, 0])
+    codes = CovariateEncoder(["k"]).fit(pd.DataFrame({"k": np.array(["1", "2"], dtype=object)}))
+    np.testing.assert_array_equal(codes.transform(pd.DataFrame({"k": ["2", "1", "2"]}))[:, 0],
+                                  [1, 0, 1])
     with pytest.raises(ClvInputError, match="missing"):
         enc.transform(pd.DataFrame({"other": ["north"]}))
     with pytest.raises(ClvInputError, match="missing values"):

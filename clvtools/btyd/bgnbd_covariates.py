@@ -35,6 +35,7 @@ from scipy.special import betaln, digamma, gammaln
 
 from .bgnbd import BetaGeoFitter
 from .covariates import CovariateBTYDFitter
+from .utils import distinct_rows
 
 __all__ = ["BetaGeoCovariatesFitter", "bgnbd_rows"]
 
@@ -199,9 +200,15 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
             out[one] = closed
             one[one] = np.isfinite(closed)
         rest = np.flatnonzero(~one)
-        for c0 in range(0, len(rest), 16384):  # bounds the (rows x nodes) temporaries
-            i = rest[c0: c0 + 16384]
-            out[i] = _expected_if_alive(r, a_i[i], a, b, m[i], t[i], x[i], T[i])
+        # The quadrature runs once per distinct (alpha_i, m_i, t, x, T): customers share
+        # attribute levels and (frequency, age), a quarter as many rows on a million customers.
+        first, inverse = distinct_rows([a_i[rest], m[rest], t[rest], x[rest], T[rest]])
+        rows = rest[first]
+        values = np.empty(len(rows))
+        for c0 in range(0, len(rows), 16384):  # bounds the (rows x nodes) temporaries
+            i = rows[c0: c0 + 16384]
+            values[c0: c0 + 16384] = _expected_if_alive(r, a_i[i], a, b, m[i], t[i], x[i], T[i])
+        out[rest] = values[inverse]
         return out
 
     def conditional_probability_alive(self, frequency, recency, T, covariates=None):

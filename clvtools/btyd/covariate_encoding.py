@@ -68,13 +68,7 @@ class CovariateEncoder:
                 self.spec_.append({"column": col, "kind": "numeric"})
                 self.names_.append(col)
                 continue
-            if s.isna().any():
-                bad = s.isna().to_numpy()
-                raise ClvInputError(
-                    f"The covariate {col!r} has missing values.", source=source, column=col,
-                    n_rows=int(bad.sum()), rows=_rows(bad, {col: s.to_numpy()}, df.index),
-                    advice="fill them with a level of their own (e.g. 'unknown') or drop "
-                    "these customers.")
+            self._check_not_missing(s, col, source, df.index)
             if isinstance(s.dtype, pd.CategoricalDtype):
                 levels = [lv for lv in s.cat.categories if (s == lv).any()]
             else:
@@ -111,6 +105,16 @@ class CovariateEncoder:
                 source=source, column=col, n_rows=int(bad.sum()), rows=_rows(bad, {col: v}, index),
                 advice="fill them in or drop these customers.")
 
+    @staticmethod
+    def _check_not_missing(s, col, source, index):
+        bad = s.isna().to_numpy()
+        if bad.any():
+            raise ClvInputError(
+                f"The covariate {col!r} has missing values.", source=source, column=col,
+                n_rows=int(bad.sum()), rows=_rows(bad, {col: s.to_numpy()}, index),
+                advice="fill them with a level of their own (e.g. 'unknown') or drop "
+                "these customers.")
+
     def transform(self, df: pd.DataFrame | None, n: int | None = None,
                   source: str = "covariates") -> np.ndarray:
         """Design matrix, shape (n_rows, len(names_)), float64.
@@ -140,16 +144,20 @@ class CovariateEncoder:
                 self._check_finite(v, col, source, df.index)
                 blocks.append(v[:, None])
                 continue
-            values = np.array([_plain(v) for v in s.to_numpy(dtype=object)], dtype=object)
+            self._check_not_missing(s, col, source, df.index)
+            # Levels are looked up once per distinct value, not once per row (a million
+            # customers have a handful of levels).
+            inverse, uniques = pd.factorize(s)
+            uniques = np.array([_plain(v) for v in np.asarray(uniques, dtype=object)], dtype=object)
             levels = spec["levels"]
-            known = pd.Index(levels, dtype=object)
-            codes = known.get_indexer(values)
+            codes = pd.Index(levels, dtype=object).get_indexer(uniques)[inverse]
             bad = codes < 0
             if bad.any():
                 raise ClvInputError(
                     f"The covariate {col!r} has levels that the model was not fitted with: "
-                    f"{sorted({str(v) for v in values[bad]})[:5]}.", source=source, column=col,
-                    n_rows=int(bad.sum()), rows=_rows(bad, {col: values}, df.index),
+                    f"{sorted({str(v) for v in uniques[inverse[bad]]})[:5]}.", source=source,
+                    column=col, n_rows=int(bad.sum()),
+                    rows=_rows(bad, {col: uniques[inverse]}, df.index),
                     advice=f"the model knows {levels}; map new levels to one of them "
                     "(e.g. the reference level) or refit with them.")
             for j, lv in enumerate(levels):

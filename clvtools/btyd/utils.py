@@ -132,14 +132,21 @@ def _codes(col: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), max(len(uniques), 1)
 
 
-def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
-    """Merge identical rows into one weighted row (sufficient statistics).
+def distinct_rows(columns) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of equal-length float columns, by hashing (O(n)).
 
-    Returns ``(distinct, counts)``: a dict of the distinct rows' columns and the summed weights.
-    Rows with zero weight are dropped.
+    Parameters
+    ----------
+    columns : sequence of numpy.ndarray, each shape (n,)
+
+    Returns
+    -------
+    first : numpy.ndarray of int, shape (g,)
+        Index of the first row of each distinct row, in order of appearance.
+    inverse : numpy.ndarray of int, shape (n,)
+        The distinct row (0..g-1) of every row.
     """
-    keep = weights > 0
-    cols = [np.asarray(v, dtype=float)[keep] for v in columns.values()]
+    cols = [np.asarray(c, dtype=float) for c in columns]
     # Hash-based grouping (pandas.factorize, O(n)) rather than np.unique(axis=0), whose sort
     # of 1M rows took 8 s. Row keys are mixed-radix codes built column by column (whole-number
     # columns code as value - min, without hashing) and re-numbered before they could overflow.
@@ -153,12 +160,23 @@ def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
         key = key * n_codes + codes
         size *= n_codes
     key = pd.factorize(key)[0]
-    n_groups = int(key.max()) + 1 if len(key) else 0
     # factorize numbers groups in order of first appearance: a row opens a new group exactly
     # when its code exceeds every earlier code.
     running = np.maximum.accumulate(key)
     first = np.flatnonzero(np.concatenate([[True], key[1:] > running[:-1]])) if len(key) else key
-    counts = np.bincount(key, weights=weights[keep], minlength=n_groups)
+    return first, key
+
+
+def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
+    """Merge identical rows into one weighted row (sufficient statistics).
+
+    Returns ``(distinct, counts)``: a dict of the distinct rows' columns and the summed weights.
+    Rows with zero weight are dropped.
+    """
+    keep = weights > 0
+    cols = [np.asarray(v, dtype=float)[keep] for v in columns.values()]
+    first, key = distinct_rows(cols)
+    counts = np.bincount(key, weights=weights[keep], minlength=len(first))
     return {k: col[first] for k, col in zip(columns, cols)}, counts
 
 
