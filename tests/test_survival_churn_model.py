@@ -190,8 +190,13 @@ def test_parameter_validation_messages(table):
     m = ChurnModel(check_ph=False).fit(table)
     with pytest.raises(ClvInputError, match="'horizon' parameter"):
         m.churn_probability(table, -3)
-    with pytest.raises(ClvInputError, match="Durations must be positive"):
+    with pytest.raises(ClvInputError, match="Durations must be positive") as info:
         ChurnModel().fit(table.assign(duration=table["duration"] - 100))
+    assert info.value.column == "duration"
+    bad_weights = np.where(table.index == 3, -1.0, 1.0)
+    with pytest.raises(ClvInputError, match="Weights must be positive") as info:
+        ChurnModel(weights_col="w").fit(table.assign(w=bad_weights))
+    assert info.value.column == "w" and info.value.n_rows == 1
 
 
 def test_horizon_past_follow_up_is_refused_or_extrapolated(table):

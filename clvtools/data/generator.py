@@ -31,15 +31,13 @@ in Latent Attrition Models for Customer Base Analysis. *Marketing Science* 40(4)
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
+from .simulated_base import SimulatedBase
 
 __all__ = [
     "ATTRIBUTE_LEVELS",
@@ -94,106 +92,6 @@ DEFAULT_COVARIATE_EFFECTS: dict[str, dict[str, float]] = {
 }
 
 _MAX_CUSTOMERS = 10_000_000
-
-
-@dataclass
-class SimulatedBase:
-    """A simulated customer base and its truth.
-
-    Attributes
-    ----------
-    customers : pandas.DataFrame
-        One row per customer (n_customers rows): ``customer_id`` (str, ``"C0000001"``),
-        ``channel``, ``region``, ``plan`` (str), ``acquisition_date`` (datetime64, whole
-        days; also the date of the first purchase). Sorted by ``customer_id``, which
-        follows the acquisition date.
-    transactions : pandas.DataFrame
-        One row per purchase: ``customer_id`` (str), ``date`` (datetime64, whole days),
-        ``amount`` (float, currency units, rounded to cents, > 0). Sorted by customer and
-        date. The first row of each customer is its acquisition.
-    truth : dict
-        JSON-serialisable true parameters: ``model``, ``time_unit`` (``"week"``),
-        ``params`` (r, alpha, a, b or r, alpha, s, beta), ``gamma_gamma`` (p, q, gamma),
-        ``covariate_effects`` (``{"purchase": {dummy: effect}, "dropout": {...}}``),
-        ``reference_levels``, ``attribute_shares``, ``seed``, ``start``,
-        ``acquisition_end``, ``observation_end``.
-    customer_truth : pandas.DataFrame
-        One row per customer: ``customer_id``, ``lambda`` (purchase rate per week, with
-        the attribute effect), ``p`` (BG/NBD: dropout probability after each repeat
-        purchase, with the attribute effect) or ``mu`` (Pareto/NBD: dropout rate per
-        week, with the attribute effect), ``nu`` (Gamma-Gamma scale), ``expected_spend``
-        (p / nu, currency units per purchase), ``dropout_date`` (datetime64; NaT if alive
-        at the observation end), ``alive_at_end`` (bool).
-    observation_end : datetime.date
-        Last day of observation; no transaction is dated later.
-    model : str
-        ``"bgnbd"`` or ``"pnbd"``.
-    """
-
-    customers: pd.DataFrame
-    transactions: pd.DataFrame
-    truth: dict
-    customer_truth: pd.DataFrame
-    observation_end: dt.date
-    model: str
-
-    def write(
-        self,
-        folder: str | Path,
-        *,
-        format: Literal["csv", "parquet"] = "csv",
-        include_truth: bool = False,
-    ) -> dict[str, Path]:
-        """Write the tables to ``folder`` (created if missing) as CSV or Parquet.
-
-        Dates are written as ``YYYY-MM-DD``. CSV goes through pyarrow's writer, several
-        times faster than ``DataFrame.to_csv`` on millions of rows.
-
-        Parameters
-        ----------
-        folder : str or pathlib.Path
-            Destination folder.
-        format : {"csv", "parquet"}
-            File format.
-        include_truth : bool
-            Also write ``customer_truth.<ext>`` and ``truth.json``.
-
-        Returns
-        -------
-        dict of str to pathlib.Path
-            ``{"transactions": path, "customers": path, ...}``.
-        """
-        if format not in ("csv", "parquet"):
-            raise ClvInputError(
-                f"The 'format' parameter of SimulatedBase.write must be "
-                f"{format_choices(['csv', 'parquet'])}. Got {format!r} instead."
-            )
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-
-        from .export import arrow_table
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tables = {"transactions": self.transactions, "customers": self.customers}
-        if include_truth:
-            tables["customer_truth"] = self.customer_truth
-        paths: dict[str, Path] = {}
-        for name, df in tables.items():
-            table = arrow_table(df)
-            path = folder / f"{name}.{format}"
-            if format == "csv":
-                pacsv.write_csv(table, path)
-            else:
-                pq.write_table(table, path)
-            paths[name] = path
-        if include_truth:
-            path = folder / "truth.json"
-            path.write_text(json.dumps(self.truth, indent=2, allow_nan=False), encoding="utf-8")
-            paths["truth"] = path
-        return paths
-
-
 
 
 def generate_customer_base(
@@ -325,37 +223,11 @@ def generate_customer_base(
 
     lam = rng.gamma(model_params["r"], 1.0 / model_params["alpha"], size=n) * np.exp(lin_purchase)
 
-    if model == "bgnbd":
-        p0 = rng.beta(model_params["a"], model_params["b"], size=n)
-        # (1 - p0) ** m in log space, accurate for p0 near 0; p0 is kept below 1 because
-        # Beta draws with small a or b can round to exactly 1 (log1p(-1) = -inf).
-        p0 = np.minimum(p0, np.nextafter(1.0, 0.0))
-        p_drop = -np.expm1(np.exp(lin_dropout) * np.log1p(-p0))
-        # numpy's geometric needs p > 0; below 1e-12 the customer never leaves in practice.
-        n_events = rng.poisson(lam * t_obs)
-        leave_after = rng.geometric(np.maximum(p_drop, 1e-12))
-        n_kept = np.minimum(n_events, leave_after)
-        dead = leave_after <= n_events
-        owner, u = _sorted_uniforms(rng, n_events)
-        starts = np.cumsum(n_events) - n_events
-        rank = np.arange(owner.size) - starts[owner]
-        keep = rank < n_kept[owner]
-        owner, tau = owner[keep], u[keep] * t_obs[owner[keep]]
-        # The dropout happens at the J-th repeat purchase, the last one kept.
-        dropout_time = np.full(n, np.nan)
-        last = np.cumsum(n_kept) - 1
-        dropout_time[dead] = tau[last[dead]]
-        dropout_value = p_drop
-    else:
-        mu = rng.gamma(model_params["s"], 1.0 / model_params["beta"], size=n) * np.exp(lin_dropout)
-        lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
-        dead = lifetime < t_obs
-        window = np.minimum(t_obs, lifetime)
-        n_events = rng.poisson(lam * window)
-        owner = np.repeat(np.arange(n), n_events)
-        tau = rng.random(owner.size) * window[owner]
-        dropout_time = np.where(dead, lifetime, np.nan)
-        dropout_value = mu
+    simulate = _bgnbd_purchases if model == "bgnbd" else _pnbd_purchases
+    owner, tau, dropout_time, dropout_value = simulate(
+        rng, model_params, lam, lin_dropout, t_obs
+    )
+    dead = ~np.isnan(dropout_time)
 
     # Transactions: acquisition rows, then repeat purchases on day floor(7 tau).
     cust = np.concatenate([np.arange(n), owner])
@@ -421,6 +293,68 @@ def generate_customer_base(
         observation_end=end_d,
         model=model,
     )
+
+
+def _bgnbd_purchases(rng, params, lam, lin_dropout, t_obs):
+    """Repeat purchases of BG/NBD customers (Fader, Hardie & Lee 2005).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    params : dict
+        ``a`` and ``b`` of the Beta distribution of the dropout probability.
+    lam, lin_dropout, t_obs : numpy.ndarray, shape (n,)
+        Purchase rates (per week), linear predictors of the dropout, weeks observed.
+
+    Returns
+    -------
+    owner, tau : numpy.ndarray, shape (n_purchases,)
+        Customer index and time (weeks after acquisition) of each repeat purchase,
+        grouped by customer, ascending within each customer.
+    dropout_time : numpy.ndarray, shape (n,)
+        Weeks from acquisition to the dropout; NaN if alive at the observation end.
+    dropout_probability : numpy.ndarray, shape (n,)
+        Each customer's dropout probability after a repeat purchase.
+    """
+    n = lam.size
+    p0 = rng.beta(params["a"], params["b"], size=n)
+    # (1 - p0) ** m in log space, accurate for p0 near 0; p0 is kept below 1 because
+    # Beta draws with small a or b can round to exactly 1 (log1p(-1) = -inf).
+    p0 = np.minimum(p0, np.nextafter(1.0, 0.0))
+    p_drop = -np.expm1(np.exp(lin_dropout) * np.log1p(-p0))
+    # numpy's geometric needs p > 0; below 1e-12 the customer never leaves in practice.
+    n_events = rng.poisson(lam * t_obs)
+    leave_after = rng.geometric(np.maximum(p_drop, 1e-12))
+    n_kept = np.minimum(n_events, leave_after)
+    dead = leave_after <= n_events
+    owner, u = _sorted_uniforms(rng, n_events)
+    starts = np.cumsum(n_events) - n_events
+    rank = np.arange(owner.size) - starts[owner]
+    keep = rank < n_kept[owner]
+    owner, tau = owner[keep], u[keep] * t_obs[owner[keep]]
+    # The dropout happens at the J-th repeat purchase, the last one kept.
+    dropout_time = np.full(n, np.nan)
+    last = np.cumsum(n_kept) - 1
+    dropout_time[dead] = tau[last[dead]]
+    return owner, tau, dropout_time, p_drop
+
+
+def _pnbd_purchases(rng, params, lam, lin_dropout, t_obs):
+    """Repeat purchases of Pareto/NBD customers (Schmittlein, Morrison & Colombo 1987).
+
+    As :func:`_bgnbd_purchases`, with ``s`` and ``beta`` of the Gamma distribution of the
+    dropout rate in ``params``; the last result is each customer's dropout rate (per week).
+    Purchases are not sorted within a customer.
+    """
+    n = lam.size
+    mu = rng.gamma(params["s"], 1.0 / params["beta"], size=n) * np.exp(lin_dropout)
+    lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
+    dead = lifetime < t_obs
+    window = np.minimum(t_obs, lifetime)
+    n_events = rng.poisson(lam * window)
+    owner = np.repeat(np.arange(n), n_events)
+    tau = rng.random(owner.size) * window[owner]
+    return owner, tau, np.where(dead, lifetime, np.nan), mu
 
 
 def _sorted_uniforms(rng: np.random.Generator, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

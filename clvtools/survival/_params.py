@@ -6,10 +6,11 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 
-__all__ = ["check_number", "check_choice", "check_columns"]
+__all__ = ["check_number", "check_choice", "check_columns", "positive_column"]
 
 
 def check_number(value, name, owner, *, low=None, high=None, low_open=False, integer=False):
@@ -54,3 +55,16 @@ def check_columns(df, columns, source, what="column"):
             source=source,
             advice=f"The table's columns are {list(df.columns)}; rename or pass the right names.",
         )
+
+
+def positive_column(table, column, source, message, advice=None):
+    """Return ``table[column]`` as a float array, raising if any value is not a positive number.
+
+    The error names ``source``, the column, the count and the first five offending rows.
+    """
+    values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise ClvInputError(message, source=source, column=column, rows=table.loc[bad].head(5),
+                            n_rows=int(bad.sum()), advice=advice)
+    return values

@@ -28,7 +28,7 @@ from scipy import stats
 from ..data.units import unit_days
 from ..errors import ClvInputError, ConvergenceError
 from ._cox_math import clustered_sandwich, step_cumhaz, tail_slope
-from ._params import check_choice, check_columns, check_number
+from ._params import check_choice, check_columns, check_number, positive_column
 from .encoding import CovariateEncoder
 from .proportional_hazards import PH_COLUMNS, ph_check
 
@@ -266,17 +266,12 @@ class ChurnModel:
                                     "tail_hazard": float(slope)}
 
     def _check_durations(self, table, source):
-        t = pd.to_numeric(table[self.duration_col], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(t) | (t <= 0)
-        if bad.any():
-            raise ClvInputError(
-                "Durations must be positive finite numbers (time units from the landmark to the "
-                "declared churn or the censoring).",
-                source=source, column=self.duration_col, rows=table.loc[bad].head(5),
-                n_rows=int(bad.sum()),
-                advice="Drop customers already declared churned at the landmark, and check the "
-                "landmark table's construction.")
-        return t
+        return positive_column(
+            table, self.duration_col, source,
+            "Durations must be positive finite numbers (time units from the landmark to the "
+            "declared churn or the censoring).",
+            advice="Drop customers already declared churned at the landmark, and check the "
+            "landmark table's construction.")
 
     def _check_events(self, table, source):
         e = pd.to_numeric(table[self.event_col], errors="coerce").to_numpy(dtype=float)
@@ -294,13 +289,8 @@ class ChurnModel:
     def _check_weights(self, table, source):
         if self.weights_col is None:
             return None
-        w = pd.to_numeric(table[self.weights_col], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(w) | (w <= 0)
-        if bad.any():
-            raise ClvInputError("Weights must be positive finite numbers.", source=source,
-                                column=self.weights_col, rows=table.loc[bad].head(5),
-                                n_rows=int(bad.sum()))
-        return w
+        return positive_column(table, self.weights_col, source,
+                               "Weights must be positive finite numbers.")
 
     def _covariate_names(self, table) -> list[str]:
         if self.covariates is not None:
