@@ -74,10 +74,12 @@ def rfm_query(
         monetary = ", total / n_periods AS monetary_value"
     else:
         # Mean over the repeat periods: the total less the first period's amount, over the
-        # repeats. When every row is in a period of its own, the first period's amount is the
-        # amount of the earliest row (arg_min); otherwise the first period's rows are summed.
+        # repeats. When every row is in a period of its own, the first period's amount is that
+        # of the row holding the first period (list_position: one look-up, cheaper than an
+        # arg_min aggregate); otherwise the first period's rows are summed.
         monetary = (
-            ", coalesce((total - CASE WHEN n_periods = n_rows THEN first_amount ELSE "
+            ", coalesce((total - CASE WHEN n_periods = n_rows THEN "
+            "amounts[list_position(periods, first_period)] ELSE "
             "list_sum(list_filter(amounts, lambda a, i: periods[i] = first_period)) END)"
             " / nullif(n_periods - 1, 0), 0) AS monetary_value"
         )
@@ -88,24 +90,27 @@ def rfm_query(
     # rows (1M lists, not 8M groups), and it accepts raw rows and day-level occasions alike.
     # Both lists are filled by the same aggregation from the same rows, so they stay aligned
     # (the CDNOW and 8M-row benchmark comparisons with lifetimes check the monetary values).
-    # Distinct periods are counted on the sorted list (a period differing from the one before
-    # it), twice as fast in DuckDB as list_distinct, which hashes every list.
+    # The row count and the first and last periods come from the lists, not from aggregates of
+    # their own (fewer aggregate states: a tenth faster on 8M rows). Distinct periods are
+    # counted on the sorted list (a period differing from the one before it), twice as fast
+    # in DuckDB as list_distinct, which hashes every list.
     amounts = (
-        f", list(amount) AS amounts, arg_min(amount, {period}) AS first_amount"
+        ", list(amount) AS amounts"
         if with_monetary and not include_first_transaction else ""
     )
     return f"""
         WITH customers AS (
-            SELECT customer_id, list({period}) AS periods{amounts}, count(*) AS n_rows,
-                   min({period}) AS first_period, max({period}) AS last_period, sum(amount) AS total
+            SELECT customer_id, list({period}) AS periods{amounts}, sum(amount) AS total
             FROM {occasions}
             WHERE {period} <= {end}{cut}
             GROUP BY customer_id
         ), sorted AS (
             SELECT *, list_sort(periods) AS sorted_periods FROM customers
         ), counted AS (
-            SELECT *, 1 + len(list_filter(sorted_periods,
-                                          lambda p, i: i > 1 AND p <> sorted_periods[i - 1]))
+            SELECT *, len(periods) AS n_rows, sorted_periods[1] AS first_period,
+                   sorted_periods[-1] AS last_period,
+                   1 + len(list_filter(sorted_periods,
+                                       lambda p, i: i > 1 AND p <> sorted_periods[i - 1]))
                    AS n_periods
             FROM sorted
         )
