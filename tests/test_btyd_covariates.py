@@ -410,3 +410,38 @@ def test_bgnbd_expectation_falls_back_to_quadrature_without_closed_form():
                                rtol=1e-14)
     assert got[0] == pytest.approx(closed[0], rel=1e-12)
     assert np.all(np.diff(got) > 0) and got[0] > 0
+
+
+def test_expected_purchases_by_horizon_equals_one_call_per_horizon(fitted):
+    """The one-pass version (BG/NBD: shared quadrature weights; Pareto/NBD: one call per
+    horizon) gives each horizon's conditional expectation, customers at the dropout
+    reference (closed form) and elsewhere (quadrature) alike."""
+    model, m, rfm, cov = fitted
+    horizons = np.array([4.3, 8.7, 13.0, 52.0])
+    got = m.expected_purchases_by_horizon(horizons, rfm["frequency"], rfm["recency"], rfm["T"],
+                                          cov)
+    assert isinstance(got, pd.DataFrame) and got.shape == (len(rfm), 4)
+    assert got.index.equals(rfm.index) and list(got.columns) == list(horizons)
+    for h in horizons:
+        one = m.conditional_expected_number_of_purchases_up_to_time(
+            h, rfm["frequency"], rfm["recency"], rfm["T"], cov)
+        np.testing.assert_allclose(got[h], one, rtol=1e-13, atol=0)
+    assert np.all(np.diff(got.to_numpy(), axis=1) > 0)
+    with pytest.raises(ClvInputError, match="'horizons' argument"):
+        m.expected_purchases_by_horizon([4.0, -1.0], rfm["frequency"], rfm["recency"],
+                                        rfm["T"], cov)
+
+
+def test_bgnbd_horizons_fall_back_to_quadrature_row_by_row():
+    """A reference-level row whose closed form is NaN at a long horizon (a + b < 1) goes to
+    the quadrature for all its horizons; a row with a finite closed form keeps it."""
+    x, T = np.array([0.0, 3.0]), np.array([0.0, 20.0])
+    al, one = np.full(2, 8.0), np.ones(2)
+    t = np.tile([1.0, 10.0, 52.0], (2, 1))
+    got = BetaGeoCovariatesFitter()._if_alive(t, x, T, 0.5, al, 0.3, 0.5, one)
+    for k in range(3):
+        alone = BetaGeoCovariatesFitter()._if_alive(t[:, k].copy(), x, T, 0.5, al, 0.3, 0.5, one)
+        np.testing.assert_allclose(got[:, k], alone, rtol=1e-12)
+    np.testing.assert_allclose(got[0], _expected_if_alive(0.5, al[:1], 0.3, 0.5, one[:1], t[:1],
+                                                          x[:1], T[:1])[0], rtol=1e-14)
+    assert np.all(np.isfinite(got)) and np.all(np.diff(got, axis=1) > 0)

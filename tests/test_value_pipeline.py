@@ -184,3 +184,29 @@ def test_value_covariates_can_be_turned_off(base):
     out = run_analysis(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
                        settings=Settings(horizon=26, value_covariates=False))
     assert type(out.value_models.purchases).__name__ == "BetaGeoFitter"
+
+
+def test_covariate_scoring_in_one_pass_equals_one_call_per_month(result):
+    """revenue_by_month takes every month end at once from a covariate model; hiding that
+    method (one conditional expectation per month) gives the same months, to 1e-12."""
+    from clvtools.btyd.clv import revenue_by_month
+    from clvtools.btyd.customer_value import BoundCovariates
+
+    class PerMonth:  # the bound model without expected_purchases_by_horizon
+        def __init__(self, bound):
+            self.purchase_rate_if_alive = bound.purchase_rate_if_alive
+            self.conditional_expected_number_of_purchases_up_to_time = (
+                bound.conditional_expected_number_of_purchases_up_to_time)
+
+    bound = result.value_models.purchases
+    assert isinstance(bound, BoundCovariates)
+    rfm = result.rfm
+    x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    spend = np.full(len(rfm), 20.0)
+    one_pass = revenue_by_month(bound, x, tx, age, spend, 26, 7, 0.1)
+    per_month = revenue_by_month(PerMonth(bound), x, tx, age, spend, 26, 7, 0.1)
+    assert one_pass.expected_purchases.shape == (len(rfm), 6)
+    np.testing.assert_allclose(one_pass.expected_purchases, per_month.expected_purchases,
+                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(one_pass.expected_revenue, per_month.expected_revenue,
+                               rtol=1e-12, atol=0)

@@ -72,7 +72,8 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
     ----------
     model : fitted BG/NBD, MBG/NBD or Pareto/NBD fitter
         Needs ``purchase_rate_if_alive`` and
-        ``conditional_expected_number_of_purchases_up_to_time``.
+        ``conditional_expected_number_of_purchases_up_to_time``; ``expected_purchases_by_horizon``
+        (covariate models) is used instead of the latter where the model has it.
     frequency, recency, T : array_like or Series, shape (n,)
         RFM summary in the model's time unit.
     expected_spend : scalar, array_like or Series, shape (n,)
@@ -109,11 +110,15 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
 
     rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
     retained = rate_alive * lengths[None, :]
-    cumulative = np.column_stack([
-        np.asarray(model.conditional_expected_number_of_purchases_up_to_time(e, x, tx, age),
-                   dtype=float).reshape(-1)
-        for e in ends
-    ])
+    if hasattr(model, "expected_purchases_by_horizon"):
+        # covariate models: one pass over all month ends (the BG/NBD quadrature shares its work)
+        cumulative = np.asarray(model.expected_purchases_by_horizon(ends, x, tx, age), dtype=float)
+    else:
+        cumulative = np.column_stack([
+            np.asarray(model.conditional_expected_number_of_purchases_up_to_time(e, x, tx, age),
+                       dtype=float).reshape(-1)
+            for e in ends
+        ])
     expected = np.diff(cumulative, axis=1, prepend=0.0)
     value = spend[:, None] * discount[None, :]
     return RevenueByMonth(ends, discount, retained, expected, retained * value, expected * value,

@@ -326,6 +326,28 @@ class CovariateBTYDFitter(BTYDFitter):
         eta_d = np.broadcast_to(eta_d, (size,)) if eta_d.size in (1, size) else eta_d
         return flat, np.asarray(eta_p, float), np.asarray(eta_d, float), index, scalar, shape
 
+    def expected_purchases_by_horizon(self, horizons, frequency, recency, T, covariates=None):
+        """E[X(T, T+h) | x, t_x, T, covariates] for several horizons h.
+
+        Parameters
+        ----------
+        horizons : array_like, shape (k,)
+            Lengths of the periods (time units).
+        frequency, recency, T : array_like or Series, shape (n,)
+        covariates : pandas.DataFrame, shape (n, ...) or (1, ...), optional
+
+        Returns
+        -------
+        pandas.DataFrame, shape (n, k)
+            Column h is :meth:`conditional_expected_number_of_purchases_up_to_time` at h.
+        """
+        horizons = _horizons(horizons)
+        columns = [np.asarray(self.conditional_expected_number_of_purchases_up_to_time(
+            h, frequency, recency, T, covariates), dtype=float).reshape(-1) for h in horizons]
+        index = next((v.index for v in (frequency, recency, T) if isinstance(v, pd.Series)),
+                     None)
+        return pd.DataFrame(np.column_stack(columns), index=index, columns=horizons)
+
     @staticmethod
     def _out(values, index, scalar, shape, name):
         values = np.asarray(values, dtype=float).reshape(shape)
@@ -442,3 +464,13 @@ def _hessian(objective, theta, g0=None):
     """Hessian of ``objective`` (the mean penalised negative log-likelihood, internal
     coordinates) from its analytic gradient; ``g0`` is that gradient at ``theta``."""
     return forward_hessian(lambda th: objective(th)[1], theta, g0)
+
+
+def _horizons(horizons) -> np.ndarray:
+    """``horizons`` as a 1-d float array of positive finite numbers, or a clear error."""
+    values = np.atleast_1d(np.asarray(horizons, dtype=float))
+    if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values) & (values > 0)):
+        raise ClvInputError(
+            "The 'horizons' argument must be a non-empty 1-d array of positive numbers (time "
+            f"units). Got {horizons!r} instead.")
+    return values

@@ -62,6 +62,10 @@ class BoundCovariates:
     def purchase_rate_if_alive(self, frequency, recency, T):
         return self.model.purchase_rate_if_alive(frequency, recency, T, self.covariates)
 
+    def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
+        return self.model.expected_purchases_by_horizon(horizons, frequency, recency, T,
+                                                        self.covariates)
+
 
 @dataclass
 class ValueModels:
