@@ -427,9 +427,9 @@ def test_expected_purchases_by_horizon_equals_one_call_per_horizon(fitted):
             h, rfm["frequency"], rfm["recency"], rfm["T"], cov)
         np.testing.assert_allclose(got[h], one, rtol=1e-13, atol=0)
     assert np.all(np.diff(got.to_numpy(), axis=1) > 0)
-    with pytest.raises(ClvInputError, match="'horizons' argument"):
-        m.expected_purchases_by_horizon([4.0, -1.0], rfm["frequency"], rfm["recency"],
-                                        rfm["T"], cov)
+    for bad in ([4.0, -1.0], [], ["a month"]):
+        with pytest.raises(ClvInputError, match="'horizons' argument"):
+            m.expected_purchases_by_horizon(bad, rfm["frequency"], rfm["recency"], rfm["T"], cov)
 
 
 def test_bgnbd_horizons_fall_back_to_quadrature_row_by_row():

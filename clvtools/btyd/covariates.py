@@ -468,7 +468,10 @@ def _hessian(objective, theta, g0=None):
 
 def _horizons(horizons) -> np.ndarray:
     """``horizons`` as a 1-d float array of positive finite numbers, or a clear error."""
-    values = np.atleast_1d(np.asarray(horizons, dtype=float))
+    try:
+        values = np.atleast_1d(np.asarray(horizons, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
     if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values) & (values > 0)):
         raise ClvInputError(
             "The 'horizons' argument must be a non-empty 1-d array of positive numbers (time "
