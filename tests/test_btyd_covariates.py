@@ -413,8 +413,8 @@ def test_bgnbd_expectation_falls_back_to_quadrature_without_closed_form():
 
 
 def test_expected_purchases_by_horizon_equals_one_call_per_horizon(fitted):
-    """The one-pass version (BG/NBD: shared quadrature weights; Pareto/NBD: one call per
-    horizon) gives each horizon's conditional expectation, customers at the dropout
+    """The one-pass version (P(alive) once; BG/NBD also shares the quadrature weights)
+    gives each horizon's conditional expectation, for BG/NBD customers at the dropout
     reference (closed form) and elsewhere (quadrature) alike."""
     model, m, rfm, cov = fitted
     horizons = np.array([4.3, 8.7, 13.0, 52.0])

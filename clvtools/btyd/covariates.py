@@ -326,28 +326,6 @@ class CovariateBTYDFitter(BTYDFitter):
         eta_d = np.broadcast_to(eta_d, (size,)) if eta_d.size in (1, size) else eta_d
         return flat, np.asarray(eta_p, float), np.asarray(eta_d, float), index, scalar, shape
 
-    def expected_purchases_by_horizon(self, horizons, frequency, recency, T, covariates=None):
-        """E[X(T, T+h) | x, t_x, T, covariates] for several horizons h.
-
-        Parameters
-        ----------
-        horizons : array_like, shape (k,)
-            Lengths of the periods (time units).
-        frequency, recency, T : array_like or Series, shape (n,)
-        covariates : pandas.DataFrame, shape (n, ...) or (1, ...), optional
-
-        Returns
-        -------
-        pandas.DataFrame, shape (n, k)
-            Column h is :meth:`conditional_expected_number_of_purchases_up_to_time` at h.
-        """
-        horizons = _horizons(horizons)
-        columns = [np.asarray(self.conditional_expected_number_of_purchases_up_to_time(
-            h, frequency, recency, T, covariates), dtype=float).reshape(-1) for h in horizons]
-        index = next((v.index for v in (frequency, recency, T) if isinstance(v, pd.Series)),
-                     None)
-        return pd.DataFrame(np.column_stack(columns), index=index, columns=horizons)
-
     @staticmethod
     def _out(values, index, scalar, shape, name):
         values = np.asarray(values, dtype=float).reshape(shape)
