@@ -8,8 +8,10 @@
   :class:`~clvtools.btyd.base.BTYDFitter` does a plain one: validation, collapsing of
   identical (x, t_x, T, z) rows into weights, L-BFGS-B with the model's analytic gradient
   (numeric covariates are scaled by their standard deviation inside the optimiser, exactly
-  undone afterwards), then up to three Newton steps with the Hessian (forward differences of
-  the analytic gradient), covariance from that Hessian, ``summary``, AIC/BIC and JSON
+  undone afterwards), then up to three Newton steps with the Hessian (assembled from each
+  row's 6 x 6 second derivatives, forward differences of the rows' analytic gradients:
+  :meth:`CovariateBTYDFitter._loglik_hessian`), covariance from that Hessian, ``summary``,
+  AIC/BIC and JSON
   persistence. Above 40,000 distinct rows the fit starts on a seeded subset of 22,000 rows
   and continues on all rows by Newton iterations with the subset's Hessian (a handful of
   full-data evaluations instead of about forty; L-BFGS-B if that fails). The parameter
