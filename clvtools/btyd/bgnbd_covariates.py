@@ -30,12 +30,11 @@ one-dimensional integral taken by generalised Gauss-Laguerre quadrature (see
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy import special
 from scipy.special import betaln, digamma, gammaln
 
 from .bgnbd import BetaGeoFitter
-from .covariates import CovariateBTYDFitter, _horizons
+from .covariates import CovariateBTYDFitter
 from .utils import distinct_rows
 
 __all__ = ["BetaGeoCovariatesFitter", "bgnbd_rows"]
@@ -265,33 +264,11 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         return self._out(out, index, scalar, shape,
                          "conditional_expected_number_of_purchases_up_to_time")
 
-    def expected_purchases_by_horizon(self, horizons, frequency, recency, T, covariates=None):
-        """E[X(T, T+h) | x, t_x, T, covariates] for several horizons h in one pass.
-
-        The values of :meth:`conditional_expected_number_of_purchases_up_to_time` called once
-        per horizon, several times faster: P(alive), the covariate encoding and the
-        quadrature's node weights are computed once for all horizons.
-
-        Parameters
-        ----------
-        horizons : array_like, shape (k,)
-            Lengths of the periods (time units), e.g. the ends of each month of a forecast.
-        frequency, recency, T : array_like or Series, shape (n,)
-        covariates : pandas.DataFrame, shape (n, ...) or (1, ...), optional
-
-        Returns
-        -------
-        pandas.DataFrame, shape (n, k)
-            One column per horizon (named by it), indexed like the inputs.
-        """
-        horizons = _horizons(horizons)
-        (x, tx, TT), ep, ed, index, _, _ = self._predict_inputs(
-            {"frequency": frequency, "recency": recency, "T": T}, covariates,
-            "expected_purchases_by_horizon")
-        p, r, a_i, a, b, m = self._p_alive(x, tx, TT, ep, ed)
+    def _by_horizon(self, horizons, x, tx, T, ep, ed):
+        # P(alive) once; the quadrature shares its node weights across horizons
+        p, r, a_i, a, b, m = self._p_alive(x, tx, T, ep, ed)
         t = np.broadcast_to(horizons, (len(x), len(horizons)))
-        values = p[:, None] * self._if_alive(t, x, TT, r, a_i, a, b, m)
-        return pd.DataFrame(values, index=index, columns=horizons)
+        return p[:, None] * self._if_alive(t, x, T, r, a_i, a, b, m)
 
     def predict(self, t, frequency, recency, T, covariates=None):
         """Alias of :meth:`conditional_expected_number_of_purchases_up_to_time`."""

@@ -379,6 +379,36 @@ class CovariateBTYDFitter(BTYDFitter):
         eta_d = np.broadcast_to(eta_d, (size,)) if eta_d.size in (1, size) else eta_d
         return flat, np.asarray(eta_p, float), np.asarray(eta_d, float), index, scalar, shape
 
+    def expected_purchases_by_horizon(self, horizons, frequency, recency, T, covariates=None):
+        """E[X(T, T+h) | x, t_x, T, covariates] for several horizons h in one pass.
+
+        The values of ``conditional_expected_number_of_purchases_up_to_time`` called once per
+        horizon, several times faster: P(alive) and the covariate encoding (and for BG/NBD the
+        quadrature's node weights) are computed once for all horizons.
+
+        Parameters
+        ----------
+        horizons : array_like, shape (k,)
+            Lengths of the periods (time units), e.g. the ends of each month of a forecast.
+        frequency, recency, T : array_like or Series, shape (n,)
+        covariates : pandas.DataFrame, shape (n, ...) or (1, ...), optional
+
+        Returns
+        -------
+        pandas.DataFrame, shape (n, k)
+            One column per horizon (named by it), indexed like the inputs.
+        """
+        horizons = _horizons(horizons)
+        (x, tx, TT), ep, ed, index, _, _ = self._predict_inputs(
+            {"frequency": frequency, "recency": recency, "T": T}, covariates,
+            "expected_purchases_by_horizon")
+        return pd.DataFrame(self._by_horizon(horizons, x, tx, TT, ep, ed), index=index,
+                            columns=horizons)
+
+    def _by_horizon(self, horizons, x, tx, T, eta_p, eta_d):  # pragma: no cover - abstract
+        """Expected purchases in (T, T + h] per customer and horizon, shape (n, k)."""
+        raise NotImplementedError
+
     @staticmethod
     def _out(values, index, scalar, shape, name):
         values = np.asarray(values, dtype=float).reshape(shape)

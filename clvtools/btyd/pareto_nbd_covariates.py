@@ -22,12 +22,11 @@ d ll / d gamma_p = -sum_i z_i alpha_i d ll_i / d alpha_i (likewise for beta).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.special import digamma, gammaln
 
 from . import _pareto_nbd_math as pm
 from . import _pareto_nbd_series as series
-from .covariates import CovariateBTYDFitter, _horizons
+from .covariates import CovariateBTYDFitter
 from .pareto_nbd import ParetoNBDFitter
 
 __all__ = ["ParetoNBDCovariatesFitter", "pnbd_rows"]
@@ -280,34 +279,12 @@ class ParetoNBDCovariatesFitter(CovariateBTYDFitter):
         return self._out(out, index, scalar, shape,
                          "conditional_expected_number_of_purchases_up_to_time")
 
-    def expected_purchases_by_horizon(self, horizons, frequency, recency, T, covariates=None):
-        """E[X(T, T+h) | x, t_x, T, covariates] for several horizons h in one pass.
-
-        The values of :meth:`conditional_expected_number_of_purchases_up_to_time` called once
-        per horizon, several times faster: P(alive) (the costly part) and the covariate
-        encoding are computed once for all horizons.
-
-        Parameters
-        ----------
-        horizons : array_like, shape (k,)
-            Lengths of the periods (time units), e.g. the ends of each month of a forecast.
-        frequency, recency, T : array_like or Series, shape (n,)
-        covariates : pandas.DataFrame, shape (n, ...) or (1, ...), optional
-
-        Returns
-        -------
-        pandas.DataFrame, shape (n, k)
-            One column per horizon (named by it), indexed like the inputs.
-        """
-        horizons = _horizons(horizons)
-        (x, tx, TT), ep, ed, index, _, _ = self._predict_inputs(
-            {"frequency": frequency, "recency": recency, "T": T}, covariates,
-            "expected_purchases_by_horizon")
-        p, r, a_i, s, b_i = self._p_alive(x, tx, TT, ep, ed)
-        bT = (b_i + TT)[:, None]
-        values = (p * (r + x) / (a_i + TT))[:, None] * bT * _one_minus_pow_over(
+    def _by_horizon(self, horizons, x, tx, T, ep, ed):
+        # P(alive), the costly part, once; then eq. (41)'s closed form per horizon
+        p, r, a_i, s, b_i = self._p_alive(x, tx, T, ep, ed)
+        bT = (b_i + T)[:, None]
+        return (p * (r + x) / (a_i + T))[:, None] * bT * _one_minus_pow_over(
             s - 1.0, np.log1p(horizons[None, :] / bT))
-        return pd.DataFrame(values, index=index, columns=horizons)
 
     def predict(self, t, frequency, recency, T, covariates=None):
         """Alias of :meth:`conditional_expected_number_of_purchases_up_to_time`."""
