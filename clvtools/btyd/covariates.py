@@ -326,16 +326,20 @@ class CovariateBTYDFitter(BTYDFitter):
         for j in range(6):
             lp = log_params + h * (np.arange(4) == j)
             W[:, j] = (row_gradients(lp, eta_p + h * (j == 4), eta_d + h * (j == 5)) - q0) / h
-        S = (W + W.transpose(1, 0, 2)) / 2 * counts  # symmetrised and weighted, (6, 6, n)
+        half = counts / 2
+
+        def s(a, b):  # weighted, symmetrised second derivative of the rows in inputs a and b
+            return (W[a, b] + W[b, a]) * half
+
         k = len(theta)
         P, D = slice(4, 4 + kp), slice(4 + kp, k)
         H = np.empty((k, k))
-        H[:4, :4] = S[:4, :4].sum(axis=2)
-        H[:4, P] = S[:4, 4] @ zps
-        H[:4, D] = S[:4, 5] @ zds
-        H[P, P] = zps.T @ (zps * S[4, 4][:, None])
-        H[P, D] = zps.T @ (zds * S[4, 5][:, None])
-        H[D, D] = zds.T @ (zds * S[5, 5][:, None])
+        H[:4, :4] = [[s(a, b).sum() for b in range(4)] for a in range(4)]
+        H[:4, P] = np.vstack([s(a, 4) for a in range(4)]) @ zps
+        H[:4, D] = np.vstack([s(a, 5) for a in range(4)]) @ zds
+        H[P, P] = zps.T @ (zps * s(4, 4)[:, None])
+        H[P, D] = zps.T @ (zds * s(4, 5)[:, None])
+        H[D, D] = zds.T @ (zds * s(5, 5)[:, None])
         H[P, :4], H[D, :4], H[D, P] = H[:4, P].T, H[:4, D].T, H[P, D].T
         return H
 
