@@ -19,9 +19,10 @@ from clvtools.btyd.bgnbd_covariates import (
     _expected_if_alive,
     bgnbd_rows,
 )
-from clvtools.btyd.covariates import CovariateEncoder, simulate_rfm_with_covariates
+from clvtools.btyd.covariates import CovariateEncoder
 from clvtools.btyd.pareto_nbd import ParetoNBDFitter
 from clvtools.btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter, pnbd_rows
+from clvtools.btyd.simulate import simulate_rfm_with_covariates
 from clvtools.errors import ClvInputError
 
 MODELS = {

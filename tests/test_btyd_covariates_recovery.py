@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from clvtools.btyd.bgnbd_covariates import BetaGeoCovariatesFitter
-from clvtools.btyd.covariates import simulate_rfm_with_covariates
 from clvtools.btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
+from clvtools.btyd.simulate import simulate_rfm_with_covariates
 from clvtools.data.generator import generate_customer_base
 
 N_REPS = 50

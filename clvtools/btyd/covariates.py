@@ -48,7 +48,7 @@ from .base import BTYDFitter, _single_threaded_blas
 from .covariate_encoding import CovariateEncoder
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
 
-__all__ = ["CovariateBTYDFitter", "CovariateEncoder", "simulate_rfm_with_covariates"]
+__all__ = ["CovariateBTYDFitter", "CovariateEncoder"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -471,58 +471,6 @@ def _newton(objective, theta, H, tol, max_iter=50):
             return None, it
         theta, f, g = theta - t * step, f_new, g_new
     return (theta, max_iter) if np.max(np.abs(g)) < tol else (None, max_iter)
-
-
-def simulate_rfm_with_covariates(model: str, params, eta_purchase, eta_dropout, T,
-                                 seed=None) -> pd.DataFrame:
-    """Simulate RFM summaries of customers with known covariate effects (vectorised, seeded).
-
-    Parameters
-    ----------
-    model : {"pnbd", "bgnbd"}
-        Pareto/NBD: lambda ~ Gamma(r, alpha) e^{eta_p}, mu ~ Gamma(s, beta) e^{eta_d},
-        lifetime ~ Exponential(mu). BG/NBD: lambda as above, p0 ~ Beta(a, b), dropout after
-        each repeat purchase with probability 1 - (1 - p0)^{e^{eta_d}} (the forms that
-        :class:`ParetoNBDCovariatesFitter` / :class:`BetaGeoCovariatesFitter` estimate and
-        :func:`clvtools.data.generator.generate_customer_base` simulates).
-    params : sequence of 4 floats
-        (r, alpha, s, beta) or (r, alpha, a, b); alpha, beta in time units.
-    eta_purchase, eta_dropout : array_like, shape (n,)
-        Linear predictors gamma_p' z_i and gamma_d' w_i.
-    T : array_like, shape (n,)
-        Ages at the end of observation (time units).
-    seed : int or numpy.random.Generator, optional
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``frequency``, ``recency``, ``T`` (continuous times), ``alive`` (bool, alive at T).
-    """
-    if model not in ("pnbd", "bgnbd"):
-        raise ClvInputError(f"The 'model' parameter must be 'pnbd' or 'bgnbd'. Got {model!r}.")
-    rng = np.random.default_rng(seed)
-    ep, ed, T = np.broadcast_arrays(*(np.asarray(v, dtype=float)
-                                      for v in (eta_purchase, eta_dropout, T)))
-    n = len(T)
-    r, alpha, c, d = (float(v) for v in params)
-    lam = rng.gamma(r, 1.0 / alpha, n) * np.exp(ep)
-    if model == "pnbd":
-        mu = rng.gamma(c, 1.0 / d, n) * np.exp(ed)
-        horizon = np.minimum(rng.exponential(1.0, n) / np.maximum(mu, 1e-300), T)
-        x = rng.poisson(lam * horizon)
-        with np.errstate(divide="ignore"):
-            tx = np.where(x > 0, horizon * rng.random(n) ** (1.0 / np.maximum(x, 1)), 0.0)
-        alive = horizon >= T
-    else:
-        p0 = np.minimum(rng.beta(c, d, n), np.nextafter(1.0, 0.0))
-        p = -np.expm1(np.exp(ed) * np.log1p(-p0))
-        N = rng.poisson(lam * T)
-        J = rng.geometric(np.maximum(p, 1e-12))
-        x = np.minimum(N, J)
-        # the x-th of N uniform order statistics on (0, T)
-        tx = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(N - x + 1, 1)), 0.0)
-        alive = J > N
-    return pd.DataFrame({"frequency": x.astype(float), "recency": tx, "T": T, "alive": alive})
 
 
 def _horizons(horizons) -> np.ndarray:
