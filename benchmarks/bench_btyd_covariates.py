@@ -26,10 +26,10 @@ import pandas as pd
 
 from clvtools.btyd.bgnbd import BetaGeoFitter
 from clvtools.btyd.bgnbd_covariates import BetaGeoCovariatesFitter
-from clvtools.btyd.clv import MONTH_DAYS
 from clvtools.btyd.pareto_nbd import ParetoNBDFitter
 from clvtools.btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from clvtools.data.generator import generate_customer_base
+from clvtools.units import DAYS_PER_MONTH
 
 FITTERS = {"pnbd": (ParetoNBDFitter, ParetoNBDCovariatesFitter),
            "bgnbd": (BetaGeoFitter, BetaGeoCovariatesFitter)}
@@ -68,7 +68,7 @@ def run(model: str, n: int) -> None:
         cov.conditional_probability_alive(*args, attrs),
         cov.conditional_expected_number_of_purchases_up_to_time(26.0, *args, attrs)))
     # the main job's forecast: expected purchases at each of the 12 month ends of 52 weeks
-    ends = np.minimum(np.arange(1, 13) * MONTH_DAYS / 7, 52.0)
+    ends = np.minimum(np.arange(1, 13) * DAYS_PER_MONTH / 7, 52.0)
     by_month, t_months = timed(lambda: cov.expected_purchases_by_horizon(ends, *args, attrs))
     per_call, t_calls = timed(lambda: [
         cov.conditional_expected_number_of_purchases_up_to_time(e, *args, attrs) for e in ends])

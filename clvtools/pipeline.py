@@ -25,7 +25,6 @@ from .data.kpis import cohort_table, kpi_table
 from .data.rfm import rfm_summary
 from .data.survival_tables import contract_table, landmark_table, lifecycle_status
 from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
-from .data.units import to_days
 from .errors import ClvInputError
 from .survival.competing_risks import cumulative_incidence
 from .survival.customer_risk import (
@@ -38,6 +37,7 @@ from .survival.customer_risk import (
     validate_churn_model,
 )
 from .targeting.revenue_at_risk import revenue_at_risk
+from .units import to_days
 
 __all__ = [
     "AnalysisResult", "run_analysis", "write_outputs", "check_output_folder", "landmark_dates"

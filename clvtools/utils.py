@@ -23,8 +23,8 @@ from .btyd.utils import (
 from .data.engine import fetch_frame
 from .data.rfm import calibration_and_holdout, rfm_query
 from .data.transactions import DataPolicies, parse_date, read_transactions
-from .data.units import UNIT_DAYS
 from .errors import ClvInputError
+from .units import UNIT_DAYS
 
 __all__ = [
     "summary_data_from_transaction_data",

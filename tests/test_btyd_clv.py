@@ -8,8 +8,9 @@ from lifetimes.datasets import load_cdnow_summary
 
 from clvtools import btyd
 from clvtools.btyd import BetaGeoFitter, ModifiedBetaGeoFitter
-from clvtools.btyd.clv import MONTH_DAYS, project_revenue, revenue_by_month
+from clvtools.btyd.clv import project_revenue, revenue_by_month
 from clvtools.errors import ClvInputError
+from clvtools.units import DAYS_PER_MONTH
 
 CDNOW = load_cdnow_summary(index_col=[0])  # weeks
 COLS = (CDNOW["frequency"], CDNOW["recency"], CDNOW["T"])
@@ -63,7 +64,7 @@ def test_months_and_discounting():
     months = revenue_by_month(m, *COLS, 10.0, horizon=52, time_unit_days=7,
                               annual_discount_rate=0.12)
     # 52 weeks = 364 days: 11 full average months and a cut 12th
-    month_weeks = MONTH_DAYS / 7
+    month_weeks = DAYS_PER_MONTH / 7
     assert len(months.period_end) == 12
     np.testing.assert_allclose(months.period_end[:11], np.arange(1, 12) * month_weeks)
     assert months.period_end[-1] == 52

@@ -19,11 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError
+from ..units import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 __all__ = ["RevenueByMonth", "project_revenue", "revenue_by_month"]
-
-MONTH_DAYS = 365.2425 / 12
-YEAR_DAYS = 365.2425
 
 
 @dataclass(frozen=True)
@@ -102,11 +100,11 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
                             column="expected_spend", n_rows=int(bad.sum()),
                             advice="check the Gamma-Gamma fit (q > 1) and the monetary values.")
 
-    month = MONTH_DAYS / unit
+    month = DAYS_PER_MONTH / unit
     n_months = int(np.ceil(horizon / month - 1e-9))
     ends = np.minimum(np.arange(1, n_months + 1) * month, horizon)
     lengths = np.diff(ends, prepend=0.0)
-    discount = (1.0 + rate) ** (-ends * unit / YEAR_DAYS)
+    discount = (1.0 + rate) ** (-ends * unit / DAYS_PER_YEAR)
 
     rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
     retained = rate_alive * lengths[None, :]

@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..data.rfm import calibration_and_holdout
 from ..data.transactions import TransactionLog
-from ..data.units import to_days, unit_days
 from ..errors import ClvInputError, ConvergenceError
+from ..units import to_days, unit_days
 from .base import InfiniteMeanWarning
 from .bgnbd import BetaGeoFitter
 from .bgnbd_covariates import BetaGeoCovariatesFitter

@@ -48,13 +48,13 @@ import pandas as pd
 from scipy import special
 
 from ..errors import ClvInputError
+from ..units import DAYS_PER_YEAR
 from . import _pareto_nbd_math as pm
 from .bgbb import BetaGeoBetaBinomFitter
 from .gamma_gamma import GammaGammaFitter
 from .pareto_nbd import ParetoNBDFitter
 
 __all__ = [
-    "YEAR_DAYS",
     "clv_continuous",
     "continuous_discount_rate",
     "dert",
@@ -64,8 +64,6 @@ __all__ = [
     "discounted_expected_residual_transactions",
     "per_period_discount_rate",
 ]
-
-YEAR_DAYS = 365.2425
 
 # exp-sinh nodes for integral_0^inf exp(-w) f(w) dw: w = exp(pi/2 sinh(tau)), step 1/16;
 # nodes with w > 60 (weight below 1e-24) or w < 1e-30 contribute nothing and are dropped.
@@ -113,7 +111,7 @@ def continuous_discount_rate(annual_discount_rate, time_unit_days) -> float:
     """
     i = _nonneg("annual_discount_rate", annual_discount_rate)
     days = _nonneg("time_unit_days", time_unit_days, positive=True)
-    return float(np.log1p(i) * days / YEAR_DAYS)
+    return float(np.log1p(i) * days / DAYS_PER_YEAR)
 
 
 def per_period_discount_rate(annual_discount_rate, period_days) -> float:
@@ -133,7 +131,7 @@ def per_period_discount_rate(annual_discount_rate, period_days) -> float:
     """
     i = _nonneg("annual_discount_rate", annual_discount_rate)
     days = _nonneg("period_days", period_days, positive=True)
-    return float(np.expm1(np.log1p(i) * days / YEAR_DAYS))
+    return float(np.expm1(np.log1p(i) * days / DAYS_PER_YEAR))
 
 
 def _rfm(frequency, recency, T):

@@ -21,9 +21,9 @@ import duckdb
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
+from ..units import to_days
 from .engine import quote_ident
 from .survival_tables import check_date, check_occasions, spell_ends_sql
-from .units import to_days
 
 __all__ = ["PERIODS", "kpi_table", "cohort_table"]
 

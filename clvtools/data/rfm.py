@@ -14,9 +14,9 @@ import datetime as dt
 import pandas as pd
 
 from ..errors import ClvInputError
+from ..units import unit_days
 from .engine import fetch_frame
 from .transactions import TransactionLog, parse_date
-from .units import unit_days
 
 __all__ = ["rfm_summary", "calibration_and_holdout", "rfm_query", "holdout_query"]
 

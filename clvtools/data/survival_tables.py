@@ -23,8 +23,8 @@ import duckdb
 import pandas as pd
 
 from ..errors import ClvInputError
+from ..units import to_days, unit_days
 from .engine import quote_ident
-from .units import to_days, unit_days
 
 __all__ = [
     "DEFAULT_WINDOWS",

@@ -25,8 +25,8 @@ from lifelines.exceptions import StatisticalWarning
 from lifelines.utils import concordance_index
 from scipy import stats
 
-from ..data.units import unit_days
 from ..errors import ClvInputError, ConvergenceError
+from ..units import unit_days
 from ._cox_math import clustered_sandwich, step_cumhaz, tail_slope
 from ._params import check_choice, check_columns, check_number, positive_column
 from .encoding import CovariateEncoder

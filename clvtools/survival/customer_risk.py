@@ -14,8 +14,8 @@ import pandas as pd
 
 from ..data.survival_tables import DEFAULT_WINDOWS, landmark_table, scoring_table
 from ..data.transactions import TransactionLog
-from ..data.units import to_days
 from ..errors import ClvInputError, ConvergenceError
+from ..units import to_days
 from .churn_model import ChurnModel
 from .kaplan_meier import km_curves, logrank_tests, median_survival
 from .metrics import validate_out_of_time

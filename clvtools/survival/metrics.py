@@ -20,8 +20,8 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 
-from ..data.units import unit_days
 from ..errors import ClvInputError
+from ..units import unit_days
 from ._params import check_columns, check_number
 
 __all__ = [

@@ -1,14 +1,18 @@
-"""Time units: every model and table in clvtools works in one of these."""
+"""Time units: every model and table in clvtools works in one of these; the lengths of a day,
+week, month and year in days are defined here and nowhere else."""
 from __future__ import annotations
 
 import math
 
-from ..errors import ClvInputError, format_choices
+from .errors import ClvInputError, format_choices
 
-#: Length of each time unit in days. A month is numpy's mean Gregorian month
-#: (365.2425 / 12 days), the value ``np.timedelta64(1, "M")`` has, so that conversions
-#: agree with lifetimes and pandas.
-UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.2425 / 12}
+#: Days in the mean Gregorian year, the length numpy and pandas give a year.
+DAYS_PER_YEAR = 365.2425
+#: Days in the mean Gregorian month (``np.timedelta64(1, "M")``): calendar-average months.
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+
+#: Length of each time unit in days, so that conversions agree with lifetimes and pandas.
+UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": DAYS_PER_MONTH}
 
 
 def unit_days(time_unit: str) -> float:
