@@ -17,7 +17,8 @@ from rich.console import Console
 from . import __version__
 from .config import Settings, load_settings
 from .errors import ClvInputError, ConvergenceError
-from .pipeline import check_output_folder, run_analysis, write_outputs
+from .api import analyze as run_main_job
+from .report.outputs import check_output_folder
 
 app = typer.Typer(
     add_completion=False,
@@ -63,13 +64,13 @@ def _run(transactions, customers, contracts, config: Optional[Path], out: Path, 
     check_output_folder(out)  # fail before the work, not after
     started = time.perf_counter()
     with console.status("Starting") as status:
-        result = run_analysis(
+        results = run_main_job(
             transactions, customers=customers, contracts=contracts, settings=settings,
             on_step=lambda msg: (status.update(msg + " ..."), console.log(msg)),
         )
         status.update("Writing outputs ...")
-        folder = write_outputs(result, out, attachments=attachments)
-    q = result.data_quality["transactions"]
+        folder = results.write(out, attachments=attachments)
+    q = results.analysis.inputs.log.quality
     console.print(
         f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: "
         f"{q['rows_read']:,} rows read, "

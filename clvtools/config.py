@@ -1,6 +1,6 @@
 """Settings of a clvtools run: one TOML file, overridable by flags of the same name.
 
-Names and defaults are fixed (see DESIGN.md) so that files and scripts written against
+Names and defaults are fixed (see the README and docs/concepts.rst) so that files and scripts written against
 clvtools keep working. Unknown keys are an error that suggests the closest known key.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def parse_cut(value: str | float) -> tuple[str, float]:
 
 
 class Settings(BaseModel):
-    """Every setting of a run, validated. See DESIGN.md for the meaning of each."""
+    """Every setting of a run, validated. The README and docs/concepts.rst give the meaning of each."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

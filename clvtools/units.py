@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .errors import ClvInputError, format_choices
 
 #: Days in the mean Gregorian year, the length numpy and pandas give a year.
@@ -43,3 +45,23 @@ def to_days(value: float, time_unit: str, name: str) -> int:
         raise ClvInputError(f"The {name!r} parameter must be a positive number. "
                             f"Got {value!r} instead.")
     return max(1, math.floor(value * unit_days(time_unit) + 0.5))
+
+
+def month_ends(horizon: float, time_unit_days: float) -> np.ndarray:
+    """Ends of the calendar-average months that cover ``horizon``, in time units from its start.
+
+    Parameters
+    ----------
+    horizon : float
+        Length in time units (> 0); the last month is cut at it.
+    time_unit_days : float
+        Days per time unit.
+
+    Returns
+    -------
+    numpy.ndarray, shape (ceil(horizon / month),)
+        Increasing, the last equal to ``horizon``.
+    """
+    month = DAYS_PER_MONTH / time_unit_days
+    n_months = int(np.ceil(horizon / month - 1e-9))
+    return np.minimum(np.arange(1, n_months + 1) * month, horizon)

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from clvtools.btyd import BetaGeoFitter, load_model
+from clvtools.api import analyze
 from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base, load_cdnow_summary
 from clvtools.errors import ClvInputError
-from clvtools.pipeline import run_analysis, write_outputs
 from clvtools.schemas import model_schema, read_model_file
 from clvtools.survival import load_model as load_churn_model
 
@@ -18,10 +18,9 @@ from clvtools.survival import load_model as load_churn_model
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     base = generate_customer_base(3000, seed=11)
-    result = run_analysis(base.transactions,
-                          customers=base.customers.drop(columns="acquisition_date"),
-                          settings=Settings(horizon=26))
-    return result, write_outputs(result, tmp_path_factory.mktemp("run") / "out")
+    result = analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                     settings=Settings(horizon=26))
+    return result, result.write(tmp_path_factory.mktemp("run") / "out")
 
 
 @pytest.fixture
@@ -54,7 +53,7 @@ def test_main_job_model_files_follow_the_schemas_and_load_back(outputs):
     churn_doc = read_model_file(out / "models" / "churn.json", "survival")
     assert churn_doc["run_settings"]["horizon"] == 26
     churn = load_churn_model(out / "models" / "churn.json")
-    pd.testing.assert_series_equal(churn.params_, result.churn.model.params_)
+    pd.testing.assert_series_equal(churn.params_, result.churn_model.params_)
 
 
 def _damage(path, change):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError
-from ..units import DAYS_PER_MONTH, DAYS_PER_YEAR
+from ..units import DAYS_PER_YEAR, month_ends
 
 __all__ = ["RevenueByMonth", "project_revenue", "revenue_by_month"]
 
@@ -100,9 +100,7 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
                             column="expected_spend", n_rows=int(bad.sum()),
                             advice="check the Gamma-Gamma fit (q > 1) and the monetary values.")
 
-    month = DAYS_PER_MONTH / unit
-    n_months = int(np.ceil(horizon / month - 1e-9))
-    ends = np.minimum(np.arange(1, n_months + 1) * month, horizon)
+    ends = month_ends(horizon, unit)
     lengths = np.diff(ends, prepend=0.0)
     discount = (1.0 + rate) ** (-ends * unit / DAYS_PER_YEAR)
 

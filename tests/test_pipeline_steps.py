@@ -1,16 +1,19 @@
-"""The value half of the main job: customers.csv, model files and holdout validation."""
+"""The main job's steps: customers.csv, value and churn models, holdout validation, timeline."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from clvtools.btyd.customer_value import fit_value_models, holdout_validation, score_customers
+from clvtools.api import analyze
 from clvtools.config import Settings
 from clvtools.data.rfm import rfm_summary
 from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
-from clvtools.pipeline import run_analysis, write_outputs
+from clvtools.pipeline import build_timeline
+from clvtools.pipeline.risk import model_covariates
+from clvtools.pipeline.value import fit_value_models, score_customers
+from clvtools.report.outputs import write_outputs
 from clvtools.targeting.revenue_at_risk import revenue_at_risk
 
 
@@ -21,9 +24,8 @@ def base():
 
 @pytest.fixture(scope="module")
 def result(base):
-    return run_analysis(base.transactions,
-                        customers=base.customers.drop(columns="acquisition_date"),
-                        settings=Settings(horizon=26))
+    return analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                   settings=Settings(horizon=26))
 
 
 def test_every_customer_once_with_ids_unchanged(base, result):
@@ -51,15 +53,15 @@ def test_value_identities_hold(result):
 
 def test_holdout_expected_revenue_is_close_to_actual(result):
     # the data come from the model family being fitted: totals within 10 % over 26 weeks
-    summary = result.validation["holdout_summary"].iloc[0]
+    summary = result.analysis.value.holdout["holdout_summary"].iloc[0]
     assert summary["expected_purchases"] == pytest.approx(summary["actual_purchases"], rel=0.10)
     assert summary["expected_revenue"] == pytest.approx(summary["actual_revenue"], rel=0.10)
-    by_freq = result.validation["holdout_by_frequency"]
+    by_freq = result.analysis.value.holdout["holdout_by_frequency"]
     assert by_freq["frequency_cal"].iloc[0] == 0 and (by_freq["n_customers"] > 0).all()
 
 
 def test_model_files_are_json_with_fingerprint(result, tmp_path):
-    out = write_outputs(result, tmp_path / "out")
+    out = result.write(tmp_path / "out")
     doc = json.loads((out / "models" / "value.json").read_text())
     # the attributes act on purchase and dropout (value_covariates is on by default)
     assert doc["model_class"] == "BetaGeoCovariatesFitter"
@@ -76,7 +78,7 @@ def test_other_value_models_score(base, value_model):
     log = read_transactions(base.transactions)
     rfm = rfm_summary(log)
     models = fit_value_models(rfm, value_model)
-    scores = score_customers(models, rfm, horizon=13, time_unit="week", discount_rate=0.1)
+    scores = score_customers(models, rfm, horizon=13, time_unit_days=7, discount_rate=0.1)
     assert (scores["expected_revenue"] <= scores["revenue_if_retained"] + 1e-9).all()
     assert np.isfinite(scores.to_numpy()).all()
 
@@ -86,13 +88,14 @@ def test_without_amounts_revenue_counts_purchases(base):
     rfm = rfm_summary(log)
     models = fit_value_models(rfm)
     assert models.spend is None and "no amounts" in models.notes[0]
-    scores = score_customers(models, rfm, horizon=13, time_unit="week", discount_rate=0.0)
+    scores = score_customers(models, rfm, horizon=13, time_unit_days=7, discount_rate=0.0)
     np.testing.assert_allclose(scores["expected_revenue"], scores["expected_purchases"])
 
 
 def test_short_history_skips_holdout(base):
     log = read_transactions(base.transactions)
-    assert holdout_validation(log, value_model="bgnbd", horizon=80, time_unit="week") is None
+    timeline = build_timeline(log.first_date, log.observation_end, Settings(horizon=80))
+    assert timeline.holdout_start is None and timeline.holdout_months == ()
 
 
 def test_revenue_at_risk_parts_add_up_and_keep_index():
@@ -115,7 +118,7 @@ def test_churn_probabilities_come_from_the_cox_model_and_declared_churn(result):
     assert (c.loc[declared, "churn_probability"] == 1).all()
     assert (c.loc[declared, "lifecycle"] == "churned").all()
     assert (c.loc[~declared, "lifecycle"] != "churned").all()
-    drivers = result.validation["churn_drivers"]
+    drivers = result.analysis.risk.tables["churn_drivers"]
     assert {"hazard_ratio", "p_value", "ph_verdict"} <= set(drivers.columns)
     # the longer a customer has been idle, the sooner churn is declared: a strong, sure effect
     idle = drivers.set_index("covariate").loc["time_since_last_purchase"]
@@ -126,30 +129,28 @@ def test_churn_probabilities_come_from_the_cox_model_and_declared_churn(result):
 def test_churn_model_file_predicts_identically(result, tmp_path):
     from clvtools.survival import ChurnModel
 
-    out = write_outputs(result, tmp_path / "churn")
+    out = write_outputs(result.analysis, tmp_path / "churn")
     loaded = ChurnModel.load(out / "models" / "churn.json")
-    table = result.survival_table.head(200)
-    from clvtools.survival.customer_risk import _tables_for_model
-
-    covariates = _tables_for_model(table, "week")
+    table = result.analysis.risk.survival_table.head(200)
+    covariates = model_covariates(table, "week")
     np.testing.assert_array_equal(loaded.churn_probability(covariates, 26),
-                                  result.churn.model.churn_probability(covariates, 26))
+                                  result.churn_model.churn_probability(covariates, 26))
 
 
 def test_survival_curves_and_logrank_by_attribute(result):
-    curves = result.validation["survival_curves"]
+    curves = result.analysis.risk.tables["survival_curves"]
     assert {"all", "channel", "region", "plan"} == set(curves["by"])
     assert curves.groupby(["by", "segment"])["survival"].apply(
         lambda s: s.is_monotonic_decreasing).all()
-    medians = result.validation["median_time_to_churn"]
+    medians = result.analysis.risk.tables["median_time_to_churn"]
     assert set(medians.loc[medians["by"] == "plan", "segment"]) == {"basic", "premium"}
-    tests = result.validation["logrank_tests"]
+    tests = result.analysis.risk.tables["logrank_tests"]
     overall = tests[(tests["by"] == "channel") & (tests["segment_a"] == "all segments")]
     assert len(overall) == 1 and 0 <= overall["p_value"].iloc[0] <= 1
 
 
 def test_spend_falls_back_to_observed_means_when_gamma_gamma_cannot_be_fitted(base, monkeypatch):
-    from clvtools.btyd import customer_value
+    from clvtools.pipeline import value as value_step
     from clvtools.errors import ConvergenceError
 
     rfm = rfm_summary(read_transactions(base.transactions))
@@ -158,11 +159,11 @@ def test_spend_falls_back_to_observed_means_when_gamma_gamma_cannot_be_fitted(ba
         raise ConvergenceError("GammaGammaFitter did not converge: (forced by the test)")
 
     # a real non-convergence depends on the optimiser's path; force it to test the fallback
-    monkeypatch.setattr(customer_value.GammaGammaFitter, "fit", not_converging)
+    monkeypatch.setattr(value_step.GammaGammaFitter, "fit", not_converging)
     models = fit_value_models(rfm)
     assert models.spend is None and models.observed_spend
     assert "No Gamma-Gamma spend model" in models.notes[-1]
-    scores = score_customers(models, rfm, horizon=13, time_unit="week", discount_rate=0.1)
+    scores = score_customers(models, rfm, horizon=13, time_unit_days=7, discount_rate=0.1)
     repeat = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
     np.testing.assert_allclose(scores.loc[repeat, "expected_average_spend"],
                                rfm.loc[repeat, "monetary_value"])
@@ -181,8 +182,8 @@ def test_value_covariates_recover_the_generators_purchase_effect(result, base):
 
 
 def test_value_covariates_can_be_turned_off(base):
-    out = run_analysis(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
-                       settings=Settings(horizon=26, value_covariates=False))
+    out = analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                  settings=Settings(horizon=26, value_covariates=False))
     assert type(out.value_models.purchases).__name__ == "BetaGeoFitter"
 
 
@@ -190,7 +191,7 @@ def test_covariate_scoring_in_one_pass_equals_one_call_per_month(result):
     """revenue_by_month takes every month end at once from a covariate model; hiding that
     method (one conditional expectation per month) gives the same months, to 1e-12."""
     from clvtools.btyd.clv import revenue_by_month
-    from clvtools.btyd.customer_value import BoundCovariates
+    from clvtools.pipeline.value import BoundCovariates
 
     class PerMonth:  # the bound model without expected_purchases_by_horizon
         def __init__(self, bound):

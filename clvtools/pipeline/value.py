@@ -1,34 +1,36 @@
-"""The value half of the main job: fit the chosen BTYD model and Gamma-Gamma, score customers,
+"""Step 3, the value axis: fit the chosen BTYD model and Gamma-Gamma, score every customer,
 and validate on a holdout window.
 
-Everything here is orchestration over the fitters; the arithmetic of revenue if retained (V)
-and expected revenue (E) lives in :mod:`clvtools.btyd.clv`.
+Orchestration over the fitters; the arithmetic of revenue if retained (V) and expected
+revenue (E) lives in :mod:`clvtools.btyd.clv`.
 """
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..data.rfm import calibration_and_holdout
-from ..data.transactions import TransactionLog
+from ..btyd.base import InfiniteMeanWarning
+from ..btyd.bgnbd import BetaGeoFitter
+from ..btyd.bgnbd_covariates import BetaGeoCovariatesFitter
+from ..btyd.clv import revenue_by_month
+from ..btyd.gamma_gamma import GammaGammaFitter
+from ..btyd.mbgnbd import ModifiedBetaGeoFitter
+from ..btyd.pareto_nbd import ParetoNBDFitter
+from ..btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
+from ..btyd.validation import calibration_vs_holdout_purchases
+from ..config import Settings
+from ..data.rfm import calibration_and_holdout, rfm_summary
+from ..data.transactions import TransactionLog, purchases_by_period
 from ..errors import ClvInputError, ConvergenceError
-from ..units import to_days, unit_days
-from .base import InfiniteMeanWarning
-from .bgnbd import BetaGeoFitter
-from .bgnbd_covariates import BetaGeoCovariatesFitter
-from .clv import revenue_by_month
-from .gamma_gamma import GammaGammaFitter
-from .mbgnbd import ModifiedBetaGeoFitter
-from .pareto_nbd import ParetoNBDFitter
-from .pareto_nbd_covariates import ParetoNBDCovariatesFitter
-from .validation import calibration_vs_holdout_purchases
+from .inputs import Inputs
+from .timeline import Timeline
 
 __all__ = [
-    "VALUE_MODELS", "ValueModels", "fit_value_models", "score_customers", "holdout_validation"
+    "VALUE_MODELS", "ValueModels", "ValueResult", "value_step", "fit_value_models",
+    "score_customers", "holdout_validation",
 ]
 
 #: ``value_model`` setting -> purchase-process fitter.
@@ -169,9 +171,9 @@ def _expected_spend(models: ValueModels, rfm: pd.DataFrame) -> np.ndarray:
     )
 
 
-def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, time_unit: str,
-                    discount_rate: float) -> pd.DataFrame:
-    """Per-customer value over the horizon, as DESIGN.md defines it.
+def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
+                    time_unit_days: float, discount_rate: float) -> pd.DataFrame:
+    """Per-customer value over the horizon (the concepts page, docs/concepts.rst, defines V and E).
 
     Returns
     -------
@@ -183,9 +185,7 @@ def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, t
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     model = models.purchases
     spend = _expected_spend(models, rfm)
-    months = revenue_by_month(
-        model, x, tx, age, spend, horizon, unit_days(time_unit), discount_rate
-    )
+    months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate)
     return pd.DataFrame(
         {
             "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
@@ -198,27 +198,76 @@ def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float, t
     )
 
 
-def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
-                       time_unit: str, covariates: pd.DataFrame | None = None
-                       ) -> dict[str, pd.DataFrame] | None:
-    """Refit on data up to ``horizon`` before the observation end and compare with what followed.
+
+
+@dataclass
+class ValueResult:
+    """What the value step computed.
+
+    Attributes
+    ----------
+    rfm : pandas.DataFrame
+        One row per customer (index ``customer_id``): frequency, recency, T, monetary_value.
+    models : ValueModels
+        The fitted purchase and spend models.
+    scores : pandas.DataFrame
+        Indexed like ``rfm``: p_alive, expected_purchases, expected_average_spend,
+        revenue_if_retained, expected_revenue (see :func:`score_customers`).
+    holdout : dict of pandas.DataFrame
+        ``holdout_by_frequency``, ``holdout_by_month``, ``holdout_summary``; empty when the
+        history is too short for a holdout.
+    notes : list of str
+        What a reader of data_quality.json should know about the value model.
+    """
+
+    rfm: pd.DataFrame
+    models: ValueModels
+    scores: pd.DataFrame
+    holdout: dict[str, pd.DataFrame]
+    notes: list[str]
+
+
+def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
+               step=lambda _msg: None) -> ValueResult:
+    """RFM summary, value models fitted and scored, and their holdout validation."""
+    s = settings
+    step("Summarising purchases (RFM)")
+    rfm = rfm_summary(inputs.log, time_unit=s.time_unit)
+    step(f"Fitting the value model ({s.value_model} and Gamma-Gamma)")
+    covariates = None
+    if inputs.attributes is not None and s.value_covariates:
+        covariates = inputs.attributes.frame()
+    models = fit_value_models(rfm, s.value_model, covariates)
+    scores = score_customers(models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
+                             discount_rate=s.discount_rate)
+    notes = list(models.notes)
+    holdout = {}
+    if timeline.holdout_start is None:
+        notes.append("No holdout validation: the history before the holdout window is shorter "
+                     "than the horizon.")
+    else:
+        step("Validating the value model on a holdout window")
+        holdout = holdout_validation(inputs.log, timeline, value_model=s.value_model,
+                                     horizon=s.horizon, covariates=covariates)
+    return ValueResult(rfm, models, scores, holdout, notes)
+
+
+def holdout_validation(log: TransactionLog, timeline: Timeline, *, value_model: str,
+                       horizon: float, covariates: pd.DataFrame | None = None
+                       ) -> dict[str, pd.DataFrame]:
+    """Refit on data up to the holdout start (one horizon before the end) and compare with
+    what followed.
 
     Returns
     -------
-    dict of pandas.DataFrame, or None when the history is too short (calibration shorter than
-    the holdout)
+    dict of pandas.DataFrame
         ``holdout_by_frequency``: mean actual versus expected holdout purchases by calibration
         frequency; ``holdout_by_month``: actual versus expected purchases and revenue per
         month of the holdout (undiscounted, customers acquired in the calibration window);
         ``holdout_summary``: totals and errors.
     """
-    days = unit_days(time_unit)
-    holdout_days = to_days(horizon, time_unit, "horizon")
-    cal_end = log.observation_end - dt.timedelta(days=holdout_days)
-    first = dt.date.fromisoformat(log.quality["first_date"])
-    if (cal_end - first).days < holdout_days:
-        return None
-    cal = calibration_and_holdout(log, cal_end, time_unit=time_unit)
+    cal_end = timeline.holdout_start
+    cal = calibration_and_holdout(log, cal_end, time_unit=timeline.time_unit)
     rfm_cal = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency",
                                   "T_cal": "T", "monetary_value_cal": "monetary_value"})
     models = fit_value_models(rfm_cal, value_model, covariates)
@@ -226,26 +275,14 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
 
     spend = _expected_spend(models, rfm_cal)
     x, tx, age = (rfm_cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    months = revenue_by_month(models.purchases, x, tx, age, spend, horizon, days, 0.0)
-    month_starts = [
-        cal_end + dt.timedelta(days=round(e * days))
-        for e in np.concatenate([[0], months.period_end[:-1]])
-    ]
-    month_ends = [cal_end + dt.timedelta(days=round(e * days)) for e in months.period_end]
-    actual = log.con.execute(
-        f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
-                                   unnest(range(1, {len(month_ends) + 1})) AS month)
-        SELECT b.month, count(o.customer_id) AS purchases, coalesce(sum(o.amount), 0) AS revenue
-        FROM bounds b LEFT JOIN {log.occasions} o
-          ON o.date > b.start AND o.date <= b.stop
-         AND o.customer_id IN (SELECT customer_id FROM {log.occasions} WHERE date <= $cal_end)
-        GROUP BY b.month ORDER BY b.month""",
-        {"starts": month_starts, "ends": month_ends, "cal_end": cal_end},
-    ).df()
+    months = revenue_by_month(models.purchases, x, tx, age, spend, horizon, timeline.unit_days,
+                              0.0)
+    starts, ends = (list(d) for d in zip(*timeline.holdout_months, strict=True))
+    actual = purchases_by_period(log, starts, ends, customers_acquired_by=cal_end)
     by_month = pd.DataFrame({
-        "month": np.arange(1, len(month_ends) + 1),
-        "start": month_starts,
-        "end": month_ends,
+        "month": np.arange(1, len(ends) + 1),
+        "start": starts,
+        "end": ends,
         "actual_purchases": actual["purchases"].to_numpy(float),
         "expected_purchases": months.expected_purchases.sum(axis=0),
         "actual_revenue": actual["revenue"].to_numpy(float),

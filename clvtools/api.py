@@ -1,0 +1,106 @@
+"""The Python entry point of the main job: ``clvtools.analyze(...)`` and its results.
+
+It sits above the pipeline and the report, so that nothing imports back up: the pipeline
+computes, the report writes, and :class:`Results` joins the two for a user.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Settings, load_settings
+from .pipeline import AnalysisResult, run_analysis
+from .report.outputs import write_outputs
+
+__all__ = ["Results", "analyze"]
+
+
+class Results:
+    """The results of :func:`analyze`: the main tables as DataFrames, and :meth:`write`.
+
+    Every step's full result stays available under :attr:`analysis` (``analysis.value``,
+    ``analysis.risk``, ``analysis.timeline``, ...).
+    """
+
+    def __init__(self, analysis: AnalysisResult):
+        self.analysis = analysis
+
+    @property
+    def settings(self) -> Settings:
+        return self.analysis.settings
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        """One row per customer (``customers.csv``)."""
+        return self.analysis.targets.customers
+
+    @property
+    def rfm(self) -> pd.DataFrame:
+        """RFM summary, indexed by customer_id (lifetimes' conventions)."""
+        return self.analysis.value.rfm
+
+    @property
+    def kpis(self) -> pd.DataFrame:
+        """Retention KPIs per period."""
+        return self.analysis.kpi.kpis
+
+    @property
+    def cohorts(self) -> pd.DataFrame:
+        """Retention by acquisition cohort."""
+        return self.analysis.kpi.cohorts
+
+    @property
+    def value_models(self):
+        """The fitted purchase and spend models (:class:`~clvtools.pipeline.value.ValueModels`)."""
+        return self.analysis.value.models
+
+    @property
+    def churn_model(self):
+        """The fitted Cox churn model, or None when none could be fitted."""
+        return self.analysis.risk.model
+
+    @property
+    def data_quality(self) -> dict:
+        """Rows read, used and excluded by reason; notes; how the run was made."""
+        return self.analysis.data_quality()
+
+    def write(self, out: str | os.PathLike,
+              attachments: Mapping[str, pd.DataFrame] | None = None) -> Path:
+        """Write every output file into the folder ``out`` atomically (see the README's table)."""
+        return write_outputs(self.analysis, out, attachments)
+
+    def __repr__(self) -> str:
+        q = self.analysis.inputs.log.quality
+        return (f"Results({q['customers']:,} customers, observation end "
+                f"{self.analysis.timeline.observation_end})")
+
+
+def analyze(transactions, *, customers=None, contracts=None, settings: Settings | None = None,
+            on_step=None, **overrides) -> Results:
+    """Run the main job: value, churn risk, lifecycle and KPIs from a transaction log.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, path, glob or list of paths
+        The transaction log (CSV or Parquet): a customer id, a date and, optionally, an amount.
+    customers : pandas.DataFrame or path, optional
+        Customer attributes: the id column and one column per attribute.
+    contracts : pandas.DataFrame or path, optional
+        Contracts: id, start, end (empty while running), end reason.
+    settings : Settings, optional
+        The settings; keyword ``overrides`` (``horizon=26``, ...) replace single ones.
+    on_step : callable, optional
+        Called with a short description as each step starts.
+
+    Returns
+    -------
+    Results
+    """
+    settings = settings or Settings()
+    if overrides:  # validated as the CLI's flags are: a bad value is a ClvInputError
+        settings = load_settings(None, **{**settings.model_dump(), **overrides})
+    return Results(run_analysis(transactions, customers=customers, contracts=contracts,
+                                settings=settings, on_step=on_step))

@@ -1,0 +1,78 @@
+"""Step 1: read and validate the transaction log and the optional customer and contract tables."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..data.attributes import CustomerAttributes, read_customers
+from ..data.contracts import Contracts, read_contracts
+from ..data.transactions import DataPolicies, TransactionLog, read_transactions
+
+__all__ = ["Inputs", "read_inputs"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The validated inputs of a run, held in one DuckDB connection (``log.con``).
+
+    Attributes
+    ----------
+    log : TransactionLog
+        Purchase occasions; ``log.quality`` counts every row read, used and excluded.
+    attributes : CustomerAttributes or None
+        Customer attributes completed for every customer with purchases (with their
+        quality and matching counts), when a customers table was given.
+    contracts : Contracts or None
+        Contracts with end reasons, when given.
+    """
+
+    log: TransactionLog
+    attributes: CustomerAttributes | None = None
+    contracts: Contracts | None = None
+
+    @property
+    def categorical_attributes(self) -> list[str]:
+        """Names of the categorical attributes (the segments of survival curves)."""
+        if self.attributes is None:
+            return []
+        return [c for c, kind in self.attributes.kinds.items() if kind == "categorical"]
+
+    def quality(self) -> dict:
+        """The inputs' part of data_quality.json."""
+        out = {"transactions": self.log.quality}
+        if self.attributes is not None:
+            out["customers"] = self.attributes.quality
+        if self.contracts is not None:
+            out["contracts"] = self.contracts.quality
+        return out
+
+
+def read_inputs(transactions, customers, contracts, settings: Settings,
+                step: Callable[[str], None] = lambda _msg: None) -> Inputs:
+    """Read every input table; each bad row is an error or a counted exclusion."""
+    s = settings
+    step("Reading and validating transactions")
+    log = read_transactions(
+        transactions, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
+        monetary_value_col=s.monetary_value_col, datetime_format=s.datetime_format,
+        observation_end=s.observation_end,
+        policies=DataPolicies(
+            negative_amounts=s.negative_amounts, zero_amounts=s.zero_amounts,
+            duplicate_rows=s.duplicate_rows, same_day=s.same_day,
+            after_observation_end=s.after_observation_end,
+        ),
+    )
+    attributes = None
+    if customers is not None:
+        step("Reading customer attributes")
+        attributes = read_customers(log, customers, customer_id_col=s.customer_id_col)
+    contract_table = None
+    if contracts is not None:
+        step("Reading contracts")
+        contract_table = read_contracts(
+            log, contracts, customer_id_col=s.customer_id_col, start_col=s.contract_start_col,
+            end_col=s.contract_end_col, reason_col=s.end_reason_col,
+            datetime_format=s.datetime_format,
+        )
+    return Inputs(log, attributes, contract_table)

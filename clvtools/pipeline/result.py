@@ -1,0 +1,68 @@
+"""The result of one run: each step's own typed result, side by side."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._version import __version__
+from ..config import Settings
+from ..data.transactions import data_fingerprint
+from .inputs import Inputs
+from .kpis import KpiResult
+from .risk import RiskResult
+from .targets import TargetsResult
+from .timeline import Timeline
+from .value import ValueResult
+
+__all__ = ["AnalysisResult"]
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one run computes, step by step (pandas DataFrames with named columns).
+
+    Attributes
+    ----------
+    settings : Settings
+    inputs : Inputs
+        The validated log, attributes and contracts.
+    timeline : Timeline
+        Every date of the run.
+    value : ValueResult
+        RFM, value models, per-customer value and the holdout validation.
+    risk : RiskResult
+        Lifecycle, the churn model, churn probabilities, validation and survival curves.
+    targets : TargetsResult
+        The per-customer table (``targets.customers``).
+    kpi : KpiResult
+        Retention KPIs and cohorts.
+    provenance : dict
+        Package versions, BLAS kernel, seed and settings (:func:`run_provenance`).
+    """
+
+    settings: Settings
+    inputs: Inputs
+    timeline: Timeline
+    value: ValueResult
+    risk: RiskResult
+    targets: TargetsResult
+    kpi: KpiResult
+    provenance: dict
+
+    def data_quality(self) -> dict:
+        """data_quality.json, assembled from each step's own counts and notes."""
+        return {
+            "clvtools_version": __version__,
+            **self.inputs.quality(),
+            "value_model_notes": list(self.value.notes),
+            "landmarks": [d.isoformat() for d in self.timeline.landmarks],
+            "churn_model_notes": list(self.risk.notes),
+            "timeline": self.timeline.as_dict(),
+            "run": self.provenance,
+        }
+
+    def model_context(self) -> dict:
+        """What every model file of this run carries besides the model: the run's settings,
+        a fingerprint of the data and the provenance."""
+        return {"run_settings": self.settings.model_dump(mode="json"),
+                "data_fingerprint": data_fingerprint(self.inputs.log),
+                "provenance": self.provenance}

@@ -1,0 +1,279 @@
+"""Step 4, the risk axis: who has churned (lifecycle), the Cox churn model fitted on the
+landmark table, every live customer's churn probability at the observation end, the model's
+out-of-time validation, survival curves by segment and, with contracts, competing end reasons.
+
+Orchestration only; the model is :class:`~clvtools.survival.churn_model.ChurnModel`, and
+scoring is a pure function of a fitted model and a scoring table (:func:`churn_scores`),
+so that it runs at any date and inside a Spark partition alike.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..config import Settings
+from ..data.contracts import contract_table
+from ..data.lifecycle import lifecycle_status
+from ..data.survival_tables import DEFAULT_WINDOWS, landmark_table, scoring_table
+from ..errors import ClvInputError, ConvergenceError
+from ..survival.churn_model import ChurnModel
+from ..survival.competing_risks import cumulative_incidence
+from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
+from ..survival.metrics import validate_out_of_time
+from .inputs import Inputs
+from .timeline import Timeline
+from .value import ValueResult
+
+__all__ = ["RiskResult", "risk_step", "fit_churn_model", "churn_scores", "validate_churn_model",
+           "churn_agreement", "segment_survival"]
+
+#: lifelines' penalizer (on the mean log partial likelihood) of the main job's churn model.
+PENALIZER = 1e-3
+
+#: Where a churn probability came from (the ``churn_model`` column of customers.csv).
+COX, DECLARED, BTYD = "cox", "declared_churned", "btyd_1_minus_p_alive"
+
+
+@dataclass
+class RiskResult:
+    """What the risk step computed.
+
+    Attributes
+    ----------
+    lifecycle : pandas.DataFrame
+        Lifecycle status of every customer at the observation end.
+    survival_table : pandas.DataFrame
+        The stacked landmark survival table the churn model is fitted on.
+    model : ChurnModel or None
+        The fitted Cox model; None when none could be fitted (``notes`` say why).
+    scores : pandas.DataFrame
+        Indexed by customer_id: ``churn_probability`` and ``churn_model``.
+    tables : dict of pandas.DataFrame
+        The risk step's output tables by name: ``churn_drivers``, ``churn_agreement``,
+        ``churn_validation``, ``churn_calibration``, ``survival_curves``,
+        ``median_time_to_churn``, ``logrank_tests``, and with contracts
+        ``contracts_survival`` and ``contract_cumulative_incidence`` (each only when it
+        could be computed).
+    notes : list of str
+    """
+
+    lifecycle: pd.DataFrame
+    survival_table: pd.DataFrame
+    model: ChurnModel | None
+    scores: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: Settings,
+              step=lambda _msg: None) -> RiskResult:
+    """Lifecycle, the churn model, churn probabilities, validation and survival curves."""
+    s, log, attributes = settings, inputs.log, inputs.attributes
+    rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
+    lifecycle = lifecycle_status(log, at_risk_after=s.at_risk_after, **rule)
+    tables: dict[str, pd.DataFrame] = {}
+    if inputs.contracts is not None:
+        durations = contract_table(log, inputs.contracts, time_unit=s.time_unit)
+        tables["contracts_survival"] = durations
+        # competing end reasons (voluntary, non-payment, ...): Aalen-Johansen incidence
+        tables["contract_cumulative_incidence"] = cumulative_incidence(durations)
+
+    step("Building the landmark survival table")
+    survival = landmark_table(log, landmarks=list(timeline.landmarks), attributes=attributes,
+                              **rule)
+    tables.update(segment_survival(survival, inputs.categorical_attributes))
+    step("Fitting the churn model (Cox)")
+    model, notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
+    scoring = scoring_table(log, attributes=attributes, **rule)
+    scores = churn_scores(model, scoring, s.horizon, customer_ids=value.rfm.index,
+                          p_alive=value.scores["p_alive"])
+    if model is not None:
+        tables["churn_drivers"] = model.summary.reset_index()
+        scored = scores["churn_model"] == COX
+        tables["churn_agreement"] = churn_agreement(
+            scores.loc[scored, "churn_probability"], value.scores.loc[scored, "p_alive"])
+        step("Validating the churn model out of time")
+        validation, note = validate_churn_model(inputs, timeline, settings)
+        notes.append(note)
+        tables.update(validation)
+    return RiskResult(lifecycle, survival, model, scores, tables, notes)
+
+
+#: Columns of a landmark table that are bookkeeping or outcome, never covariates.
+_NOT_COVARIATES = ("customer_id", "landmark", "duration", "event")
+
+
+def model_covariates(table: pd.DataFrame, time_unit: str) -> pd.DataFrame:
+    """The covariates the main job's churn model uses, from a landmark or scoring table.
+
+    The landmark table has more columns than a model can take together (``n_purchases`` is
+    ``frequency + 1``; the longest window often equals the whole history), so the model uses a
+    set without exact collinearity: recency of the last purchase, tenure, repeat purchases,
+    purchases in the middle window, the trend and the log of the mean spend, plus every
+    attribute. Counts and spend are skewed, hence log1p.
+    """
+    windows = DEFAULT_WINDOWS[time_unit]
+    behaviour = {
+        "time_since_last_purchase": table["time_since_last_purchase"],
+        "tenure": table["tenure"],
+        "log_frequency": np.log1p(table["frequency"].astype("float64")),
+        f"log_purchases_last_{windows[1]:g}": np.log1p(
+            table[f"purchases_last_{windows[1]:g}"].astype("float64")),
+        "purchase_trend": table["purchase_trend"],
+    }
+    if table["average_spend"].notna().all():
+        behaviour["log_average_spend"] = np.log1p(
+            table["average_spend"].clip(lower=0).astype("float64")
+        )
+    known = set(_NOT_COVARIATES) | set(_behaviour_columns(table.columns))
+    attributes = [c for c in table.columns if c not in known]
+    out = pd.DataFrame({c: table[c] for c in _NOT_COVARIATES if c in table.columns})
+    for name, values in behaviour.items():
+        out[name] = values.astype("float64")
+    for column in attributes:
+        values = table[column]
+        # lifelines wants float64, not pandas' nullable integers
+        out[column] = values.astype("float64") if pd.api.types.is_numeric_dtype(values) else values
+    if "event" in out:
+        out["event"] = out["event"].astype("int64")
+    return out
+
+
+def _behaviour_columns(columns) -> list[str]:
+    fixed = {"n_purchases", "frequency", "tenure", "time_since_last_purchase", "total_spend",
+             "average_spend", "purchase_trend"}
+    return [c for c in columns if c in fixed or c.startswith(("purchases_last_", "spend_last_"))]
+
+
+def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
+                    seed: int = 0) -> tuple[ChurnModel | None, list[str]]:
+    """Fit the Cox churn model, or explain why it cannot be fitted.
+
+    The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
+    sits ``horizon`` before the observation end) is never silently capped.
+
+    Returns
+    -------
+    (ChurnModel or None, list of str)
+        The model (None when it cannot be fitted) and the notes for data_quality.json.
+    """
+    if survival_table.empty or survival_table["event"].sum() < 10:
+        return None, [
+            "No Cox churn model: "
+            f"{int(survival_table['event'].sum()) if len(survival_table) else 0} "
+            "churn events in the survival table (at least 10 are needed); churn probabilities "
+            "come from the value model (1 - P(alive))."]
+    # A small ridge penalty keeps the fit finite under the separation that declared churn
+    # creates by construction: whoever is declared churned within the horizon had been idle
+    # for at least churn_after - horizon, so a short purchase window is exactly 0 for every
+    # event. It shrinks ordinary coefficients by well under 1 %.
+    model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER)
+    # lifelines' warnings (near-separation, ill-conditioning) go into the run's notes, where
+    # the reader of data_quality.json and the report sees them, instead of the console
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(model_covariates(survival_table, time_unit),
+                      source="landmark survival table")
+        except (ClvInputError, ConvergenceError) as exc:
+            return None, [f"No Cox churn model ({str(exc).splitlines()[0]}); churn "
+                          "probabilities come from the value model (1 - P(alive))."]
+    notes = sorted({f"Cox fit: {w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
+                    for w in caught})
+    return model, notes
+
+
+def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float, *,
+                 customer_ids: pd.Index, p_alive: pd.Series) -> pd.DataFrame:
+    """``churn_probability`` and ``churn_model`` for every customer: a pure function of the
+    fitted model and the scoring table (covariates at the scoring date).
+
+    Customers absent from the scoring table are already declared churned: probability 1
+    (``declared_churned``). The others get the Cox model's P(churn declared within the
+    horizon | not declared by now), or 1 - P(alive) when no Cox model could be fitted.
+    """
+    out = pd.DataFrame({"churn_probability": 1.0, "churn_model": DECLARED}, index=customer_ids)
+    scoring = scoring.set_index("customer_id")
+    if model is not None:
+        probability = model.churn_probability(model_covariates(scoring, model.time_unit),
+                                              horizon, source="scoring table")
+        out.loc[scoring.index, "churn_probability"] = probability.to_numpy()
+        out.loc[scoring.index, "churn_model"] = COX
+    else:
+        out.loc[scoring.index, "churn_probability"] = 1.0 - p_alive.loc[scoring.index].to_numpy()
+        out.loc[scoring.index, "churn_model"] = BTYD
+    return out
+
+
+def validate_churn_model(inputs: Inputs, timeline: Timeline,
+                         settings: Settings) -> tuple[dict[str, pd.DataFrame], str]:
+    """Out-of-time validation: fit at the timeline's training landmark with outcomes censored
+    at its evaluation landmark, evaluate there with outcomes up to the end, so that no
+    evaluated outcome was seen in fitting.
+
+    Returns
+    -------
+    (dict of pandas.DataFrame, str)
+        ``churn_validation`` (metrics) and ``churn_calibration`` (per decile), or an empty
+        dict when the history is too short or a metric cannot be computed; and the note.
+    """
+    train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
+    if train_at is None:
+        return {}, ("No out-of-time validation of the churn model: it needs a history of "
+                    "2.35 horizons before the observation end.")
+    s, log = settings, inputs.log
+    common = dict(churn_after=s.churn_after, time_unit=s.time_unit, attributes=inputs.attributes)
+    # the training table must not see past the evaluation landmark, outcomes included
+    train = landmark_table(log.until(eval_at), landmarks=[train_at], **common)
+    evaluation = landmark_table(log, landmarks=[eval_at], **common)
+    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)
+    if fitted is None or evaluation["event"].sum() == 0:
+        return {}, "No out-of-time validation of the churn model: too few churn events."
+    train, evaluation = (model_covariates(train, s.time_unit),
+                         model_covariates(evaluation, s.time_unit))
+    try:
+        result = validate_out_of_time(fitted, train, evaluation, s.horizon, seed=s.seed)
+    except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
+        return {}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}"
+    metrics = result["metrics"]
+    metrics.insert(0, "train_landmark", train_at)
+    metrics.insert(1, "evaluation_landmark", eval_at)
+    return {"churn_validation": metrics, "churn_calibration": result["calibration"]}, (
+        f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}.")
+
+
+def churn_agreement(churn_probability: pd.Series, p_alive: pd.Series) -> pd.DataFrame:
+    """How the Cox churn probability agrees with the BTYD view (1 - P(alive)), for the report."""
+    both = pd.DataFrame({"churn_probability": churn_probability, "one_minus_p_alive": 1 - p_alive})
+    return pd.DataFrame([{
+        "customers": len(both),
+        "mean_churn_probability": float(both["churn_probability"].mean()),
+        "mean_one_minus_p_alive": float(both["one_minus_p_alive"].mean()),
+        "spearman": float(both.corr(method="spearman").iloc[0, 1]) if len(both) > 2 else np.nan,
+    }])
+
+
+def segment_survival(survival_table: pd.DataFrame, segments: list[str]) -> dict[str, pd.DataFrame]:
+    """Kaplan-Meier curves, median time to declared churn and log-rank tests, overall and by
+    each segment column (the categorical attributes), stacked with a ``by`` column, for the
+    report to draw."""
+    if survival_table.empty:
+        return {}
+    curves, medians, tests = [], [], []
+    for by in [None, *segments]:
+        label = by or "all"
+        curves.append(km_curves(survival_table, by).assign(by=label))
+        medians.append(median_survival(survival_table, by).assign(by=label))
+        if by is not None and survival_table[by].nunique() > 1:
+            tests.append(logrank_tests(survival_table, by).assign(by=label))
+    out = {"survival_curves": pd.concat(curves, ignore_index=True),
+           "median_time_to_churn": pd.concat(medians, ignore_index=True)}
+    if tests:
+        out["logrank_tests"] = pd.concat(tests, ignore_index=True)
+    return {
+        name: frame[["by", *[c for c in frame.columns if c != "by"]]]
+        for name, frame in out.items()
+    }

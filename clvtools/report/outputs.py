@@ -1,0 +1,167 @@
+"""The manifest of output files: every file a run may write, what writes it, what it means.
+
+:func:`write_outputs` writes exactly these files and nothing else; the README's table of
+outputs is checked against :data:`OUTPUTS` in the test suite. A file whose content is None
+for a run (no contracts given, no churn model fitted, ...) is not written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import settings_to_toml
+from ..data.export import write_csv
+from ..errors import ClvInputError
+from ..pipeline import AnalysisResult
+
+__all__ = ["Output", "OUTPUTS", "write_outputs", "check_output_folder"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output file.
+
+    Attributes
+    ----------
+    name : str
+        Path inside the output folder.
+    content : callable
+        ``content(result, attachments)`` gives what to write: a DataFrame (``.csv``), a dict
+        (``.json``), a fitted model (``models/*.json``), a string (``.toml``), or None when
+        the run has nothing for this file.
+    meaning : str
+        One line for the README and the report.
+    """
+
+    name: str
+    content: Callable[[AnalysisResult, Mapping[str, pd.DataFrame]], object]
+    meaning: str
+
+
+def _purchase_model(r: AnalysisResult, _a):
+    purchases = r.value.models.purchases
+    # a covariate model is bound to the customers' attributes; the file holds the fitter
+    return getattr(purchases, "model", purchases)
+
+
+OUTPUTS: tuple[Output, ...] = (
+    Output("customers.csv", lambda r, _a: r.targets.customers,
+           "one row per customer: RFM, value, churn probability, revenue at risk, lifecycle"),
+    Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),
+           "one row per customer: frequency, recency, T, monetary_value (lifetimes' conventions)"),
+    Output("lifecycle.csv", lambda r, _a: r.risk.lifecycle,
+           "one row per customer: new, active, at risk or churned at the observation end"),
+    Output("holdout_by_frequency.csv", lambda r, _a: r.value.holdout.get("holdout_by_frequency"),
+           "value model refitted without the last horizon: holdout purchases by frequency"),
+    Output("holdout_by_month.csv", lambda r, _a: r.value.holdout.get("holdout_by_month"),
+           "actual versus expected purchases and revenue per month of the holdout"),
+    Output("holdout_summary.csv", lambda r, _a: r.value.holdout.get("holdout_summary"),
+           "holdout totals and errors"),
+    Output("survival_table.csv", lambda r, _a: r.risk.survival_table,
+           "the landmark survival table that the churn model is fitted on"),
+    Output("churn_drivers.csv", lambda r, _a: r.risk.tables.get("churn_drivers"),
+           "hazard ratios with intervals, p-values and the proportional-hazards check"),
+    Output("churn_validation.csv", lambda r, _a: r.risk.tables.get("churn_validation"),
+           "out-of-time concordance, AUC and Brier score of the churn model"),
+    Output("churn_calibration.csv", lambda r, _a: r.risk.tables.get("churn_calibration"),
+           "predicted versus observed churn by decile, out of time"),
+    Output("churn_agreement.csv", lambda r, _a: r.risk.tables.get("churn_agreement"),
+           "agreement of the churn probability with 1 - P(alive)"),
+    Output("survival_curves.csv", lambda r, _a: r.risk.tables.get("survival_curves"),
+           "Kaplan-Meier curves to declared churn, overall and by categorical attribute"),
+    Output("median_time_to_churn.csv", lambda r, _a: r.risk.tables.get("median_time_to_churn"),
+           "median time to declared churn, overall and by categorical attribute"),
+    Output("logrank_tests.csv", lambda r, _a: r.risk.tables.get("logrank_tests"),
+           "log-rank tests between the segments of each categorical attribute"),
+    Output("contracts_survival.csv", lambda r, _a: r.risk.tables.get("contracts_survival"),
+           "with contracts: durations and competing end reasons"),
+    Output("contract_cumulative_incidence.csv",
+           lambda r, _a: r.risk.tables.get("contract_cumulative_incidence"),
+           "with contracts: cumulative incidence of each end reason (Aalen-Johansen)"),
+    Output("kpis.csv", lambda r, _a: r.kpi.kpis,
+           "per period: active, new, reactivated, churned, churn and retention rates, revenue"),
+    Output("cohorts.csv", lambda r, _a: r.kpi.cohorts, "retention by acquisition cohort"),
+    Output("models/value.json", _purchase_model, "the fitted purchase model (BTYD)"),
+    Output("models/spend.json", lambda r, _a: r.value.models.spend,
+           "the fitted spend model (Gamma-Gamma)"),
+    Output("models/churn.json", lambda r, _a: r.risk.model, "the fitted churn model (Cox)"),
+    Output("data_quality.json", lambda r, _a: r.data_quality(),
+           "rows read, used and excluded by reason; customers matched; notes; how the run was made"),
+    Output("config.toml", lambda r, _a: settings_to_toml(r.settings),
+           "the resolved settings of this run"),
+    Output("demo_input/transactions.csv", lambda _r, a: a.get("demo_input/transactions.csv"),
+           "demo only: the generated transaction log"),
+    Output("demo_input/customers.csv", lambda _r, a: a.get("demo_input/customers.csv"),
+           "demo only: the generated customer attributes"),
+)
+
+
+def check_output_folder(out: str | os.PathLike) -> Path:
+    """Refuse an output folder that exists and holds something other than a clvtools output."""
+    out = Path(out).resolve()
+    if out.exists() and (
+        not out.is_dir()
+        or (any(out.iterdir()) and not (out / "data_quality.json").exists())
+    ):
+        raise ClvInputError(
+            "The output folder exists and is not a clvtools output.", source=str(out),
+            advice="Choose another --out folder, or empty or remove this one.",
+        )
+    return out
+
+
+def _write(content, path: Path, result: AnalysisResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, pd.DataFrame):
+        write_csv(content, path)
+    elif isinstance(content, str):
+        path.write_text(content)
+    elif isinstance(content, dict):
+        path.write_text(json.dumps(content, indent=2, allow_nan=False, default=str) + "\n")
+    else:  # a fitted model: its own JSON plus the run's settings, fingerprint and provenance
+        content.save_model(path, save_data=False)
+        doc = json.loads(path.read_text())
+        doc.update(result.model_context())
+        path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
+
+
+def write_outputs(result: AnalysisResult, out: str | os.PathLike,
+                  attachments: Mapping[str, pd.DataFrame] | None = None) -> Path:
+    """Write every file of the manifest that ``result`` has into the folder ``out``, atomically.
+
+    The files go to a temporary folder beside ``out`` that is renamed at the end, so that a
+    failed run never leaves a half-written folder. An existing ``out`` is replaced only if
+    it is empty or a previous clvtools output (it holds ``data_quality.json``).
+    ``attachments`` maps manifest names to further tables (the demo's generated input).
+    """
+    attachments = dict(attachments or {})
+    unknown = sorted(set(attachments) - {o.name for o in OUTPUTS})
+    if unknown:
+        raise ValueError(f"Attachments {unknown} are not in the manifest of outputs.")
+    out = check_output_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for output in OUTPUTS:
+            content = output.content(result, attachments)
+            if content is not None:
+                _write(content, tmp / output.name, result)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

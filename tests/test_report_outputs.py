@@ -1,0 +1,59 @@
+"""The manifest of output files: the README's table lists exactly its files, a run writes
+nothing else, and attachments outside it are refused."""
+import re
+from pathlib import Path
+
+import pytest
+
+from clvtools.api import analyze
+from clvtools.config import Settings
+from clvtools.datasets import generate_customer_base
+from clvtools.report.outputs import OUTPUTS, write_outputs
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_outputs() -> set[str]:
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("| file | content |"):]
+    table = table[:table.index("\n\n")]
+    names = set()
+    for row in table.splitlines()[2:]:
+        names |= set(re.findall(r"`([^`]+\.(?:csv|json|toml|html|xlsx|parquet))`",
+                                row.split("|")[1]))
+    return names
+
+
+def test_readme_table_lists_exactly_the_manifest():
+    manifest = [o.name for o in OUTPUTS]
+    assert len(manifest) == len(set(manifest))
+    assert _readme_outputs() == set(manifest)
+    assert all(o.meaning for o in OUTPUTS)
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    base = generate_customer_base(1500, seed=2)
+    return analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                   settings=Settings(horizon=26))
+
+
+def _written(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_run_writes_only_manifest_files(small_run, tmp_path):
+    out = small_run.write(tmp_path / "out")
+    written = _written(out)
+    manifest = {o.name for o in OUTPUTS}
+    assert written <= manifest
+    # without contracts or demo input, everything else is there
+    absent = {n for n in manifest if n.startswith(("contract", "demo_input/"))}
+    assert written == manifest - absent
+
+
+def test_attachments_outside_the_manifest_are_refused(small_run, tmp_path):
+    with pytest.raises(ValueError, match="not in the manifest"):
+        write_outputs(small_run.analysis, tmp_path / "out",
+                      attachments={"extra.csv": small_run.customers})
+    assert not (tmp_path / "out").exists()
