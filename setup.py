@@ -53,6 +53,8 @@ setup(
             # the notebooks run as tests
             "nbmake>=1.5",
             "ipykernel>=6",
+            # the style and import rules run as a test (tests/test_style.py)
+            "ruff>=0.6",
         ],
         "spark": ["pyspark>=3.5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],

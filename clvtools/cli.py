@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .api import analyze as run_main_job
 from .config import Settings, load_settings
 from .errors import ClvInputError, ConvergenceError
-from .api import analyze as run_main_job
 from .report.outputs import check_output_folder
 
 app = typer.Typer(

@@ -1,7 +1,8 @@
 """Settings of a clvtools run: one TOML file, overridable by flags of the same name.
 
-Names and defaults are fixed (see the README and docs/concepts.rst) so that files and scripts written against
-clvtools keep working. Unknown keys are an error that suggests the closest known key.
+Names and defaults are fixed (see the README and docs/concepts.rst) so that files and
+scripts written against clvtools keep working. Unknown keys are an error that suggests the
+closest known key.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def parse_cut(value: str | float) -> tuple[str, float]:
 
 
 class Settings(BaseModel):
-    """Every setting of a run, validated. The README and docs/concepts.rst give the meaning of each."""
+    """Every setting of a run, validated (the README and docs/concepts.rst give their meaning)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

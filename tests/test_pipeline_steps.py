@@ -150,8 +150,8 @@ def test_survival_curves_and_logrank_by_attribute(result):
 
 
 def test_spend_falls_back_to_observed_means_when_gamma_gamma_cannot_be_fitted(base, monkeypatch):
-    from clvtools.pipeline import value as value_step
     from clvtools.errors import ConvergenceError
+    from clvtools.pipeline import value as value_step
 
     rfm = rfm_summary(read_transactions(base.transactions))
 

@@ -93,7 +93,7 @@ OUTPUTS: tuple[Output, ...] = (
            "the fitted spend model (Gamma-Gamma)"),
     Output("models/churn.json", lambda r, _a: r.risk.model, "the fitted churn model (Cox)"),
     Output("data_quality.json", lambda r, _a: r.data_quality(),
-           "rows read, used and excluded by reason; customers matched; notes; how the run was made"),
+           "rows read, used and excluded by reason; customers matched; notes; how it was made"),
     Output("config.toml", lambda r, _a: settings_to_toml(r.settings),
            "the resolved settings of this run"),
     Output("demo_input/transactions.csv", lambda _r, a: a.get("demo_input/transactions.csv"),

@@ -1,4 +1,5 @@
-"""Revenue at risk and its two additive parts, as the concepts page (docs/concepts.rst) defines them.
+"""Revenue at risk and its two additive parts, as the concepts page (docs/concepts.rst)
+defines them.
 
 ``revenue_at_risk = V - E`` (revenue if retained less expected revenue) splits into
 ``lapsed_revenue = (1 - P(alive)) V``, lost if the customer has already quietly left (win-back
