@@ -13,9 +13,9 @@ import pandas as pd
 
 from .config import Settings, load_settings
 from .pipeline import AnalysisResult, run_analysis
-from .report.outputs import write_outputs
+from .report.outputs import check_output_folder, write_outputs
 
-__all__ = ["Results", "analyze"]
+__all__ = ["Results", "analyze", "check_output_folder"]
 
 
 class Results:

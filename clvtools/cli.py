@@ -14,11 +14,11 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from . import __version__
+from ._version import __version__
 from .api import analyze as run_main_job
+from .api import check_output_folder
 from .config import Settings, load_settings
 from .errors import ClvInputError, ConvergenceError
-from .report.outputs import check_output_folder
 
 app = typer.Typer(
     add_completion=False,
