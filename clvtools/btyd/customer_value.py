@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.rfm import calibration_and_holdout
+from ..data.rfm import calibration_and_holdout, purchases_by_period
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
 from ..units import to_days, unit_days
@@ -215,8 +215,7 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
     days = unit_days(time_unit)
     holdout_days = to_days(horizon, time_unit, "horizon")
     cal_end = log.observation_end - dt.timedelta(days=holdout_days)
-    first = dt.date.fromisoformat(log.quality["first_date"])
-    if (cal_end - first).days < holdout_days:
+    if (cal_end - log.first_date).days < holdout_days:
         return None
     cal = calibration_and_holdout(log, cal_end, time_unit=time_unit)
     rfm_cal = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency",
@@ -232,16 +231,7 @@ def holdout_validation(log: TransactionLog, *, value_model: str, horizon: float,
         for e in np.concatenate([[0], months.period_end[:-1]])
     ]
     month_ends = [cal_end + dt.timedelta(days=round(e * days)) for e in months.period_end]
-    actual = log.con.execute(
-        f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
-                                   unnest(range(1, {len(month_ends) + 1})) AS month)
-        SELECT b.month, count(o.customer_id) AS purchases, coalesce(sum(o.amount), 0) AS revenue
-        FROM bounds b LEFT JOIN {log.occasions} o
-          ON o.date > b.start AND o.date <= b.stop
-         AND o.customer_id IN (SELECT customer_id FROM {log.occasions} WHERE date <= $cal_end)
-        GROUP BY b.month ORDER BY b.month""",
-        {"starts": month_starts, "ends": month_ends, "cal_end": cal_end},
-    ).df()
+    actual = purchases_by_period(log, month_starts, month_ends, customers_acquired_by=cal_end)
     by_month = pd.DataFrame({
         "month": np.arange(1, len(month_ends) + 1),
         "start": month_starts,
