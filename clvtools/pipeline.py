@@ -19,11 +19,13 @@ import pandas as pd
 from ._version import __version__
 from .btyd.customer_value import ValueModels, fit_value_models, holdout_validation, score_customers
 from .config import Settings, settings_to_toml
-from .data.attributes import complete_attributes, match_customers, read_contracts, read_customers
+from .data.attributes import read_customers
+from .data.contracts import contract_table, read_contracts
 from .data.export import write_csv
 from .data.kpis import cohort_table, kpi_table
+from .data.lifecycle import lifecycle_status
 from .data.rfm import rfm_summary
-from .data.survival_tables import contract_table, landmark_table, lifecycle_status
+from .data.survival_tables import landmark_table
 from .data.transactions import DataPolicies, TransactionLog, data_fingerprint, read_transactions
 from .errors import ClvInputError
 from .survival.competing_risks import cumulative_incidence
@@ -97,7 +99,7 @@ def landmark_dates(log: TransactionLog, settings: Settings) -> list[dt.date]:
     (so that the whole outcome window is observed), then one more ``horizon`` earlier for each
     extra landmark, keeping only those after the first purchase in the data."""
     step = dt.timedelta(days=to_days(settings.horizon, settings.time_unit, "horizon"))
-    first = dt.date.fromisoformat(log.quality["first_date"])
+    first = log.first_date
     dates = [log.observation_end - step * k for k in range(1, settings.landmarks + 1)]
     kept = [d for d in dates if d > first]
     if not kept:
@@ -155,42 +157,36 @@ def run_analysis(
             after_observation_end=s.after_observation_end,
         ),
     )
-    con = log.con
     quality: dict = {"clvtools_version": __version__, "transactions": log.quality}
-    attributes_table = None
+    attributes = None
     if customers is not None:
         step("Reading customer attributes")
-        quality["customers"] = read_customers(con, customers, customer_id_col=s.customer_id_col)
-        quality["customers"]["matching"] = match_customers(con, log.occasions, "customers")
-        attributes_table, quality["customers"]["filled_for_models"] = complete_attributes(
-            con, log.occasions, "customers", quality["customers"]["attributes"])
+        attributes = read_customers(log, customers, customer_id_col=s.customer_id_col)
+        quality["customers"] = attributes.quality
     contract_durations = None
     extra_tables: dict[str, pd.DataFrame] = {}
     if contracts is not None:
         step("Reading contracts")
-        quality["contracts"] = read_contracts(
-            con, contracts, customer_id_col=s.customer_id_col, start_col=s.contract_start_col,
+        contracts_read = read_contracts(
+            log, contracts, customer_id_col=s.customer_id_col, start_col=s.contract_start_col,
             end_col=s.contract_end_col, reason_col=s.end_reason_col,
             datetime_format=s.datetime_format,
         )
-        quality["contracts"]["matching"] = match_customers(con, log.occasions, "contracts")
-        contract_durations = contract_table(
-            con, "contracts", observation_end=log.observation_end, time_unit=s.time_unit
-        )
+        quality["contracts"] = contracts_read.quality
+        contract_durations = contract_table(log, contracts_read, time_unit=s.time_unit)
         # competing end reasons (voluntary, non-payment, ...): Aalen-Johansen incidence
         extra_tables["contract_cumulative_incidence"] = cumulative_incidence(contract_durations)
 
     step("Summarising purchases (RFM)")
     rfm = rfm_summary(log, time_unit=s.time_unit)
     lifecycle = lifecycle_status(
-        con, log.occasions, observation_end=log.observation_end, churn_after=s.churn_after,
-        at_risk_after=s.at_risk_after, time_unit=s.time_unit,
+        log, churn_after=s.churn_after, at_risk_after=s.at_risk_after, time_unit=s.time_unit,
     )
 
     step(f"Fitting the value model ({s.value_model} and Gamma-Gamma)")
     covariates = None
-    if attributes_table is not None and s.value_covariates:
-        covariates = con.execute(f"SELECT * FROM {attributes_table}").df().set_index("customer_id")
+    if attributes is not None and s.value_covariates:
+        covariates = attributes.frame()
     value_models = fit_value_models(rfm, s.value_model, covariates)
     quality["value_model_notes"] = value_models.notes
     scores = score_customers(value_models, rfm, horizon=s.horizon, time_unit=s.time_unit,
@@ -208,8 +204,8 @@ def run_analysis(
     landmarks = landmark_dates(log, s)
     quality["landmarks"] = [d.isoformat() for d in landmarks]
     survival = landmark_table(
-        con, log.occasions, landmarks=landmarks, observation_end=log.observation_end,
-        churn_after=s.churn_after, time_unit=s.time_unit, customers=attributes_table,
+        log, landmarks=landmarks, churn_after=s.churn_after, time_unit=s.time_unit,
+        attributes=attributes,
     )
     categorical = [c for c, kind in quality.get("customers", {}).get("attributes", {}).items()
                    if kind == "categorical"]
@@ -218,9 +214,9 @@ def run_analysis(
     churn = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
     quality["churn_model_notes"] = churn.notes
     churn_scores = score_churn(
-        churn, con, log.occasions, customer_ids=rfm.index, p_alive=scores["p_alive"],
-        observation_end=log.observation_end, churn_after=s.churn_after, horizon=s.horizon,
-        time_unit=s.time_unit, customers=attributes_table,
+        churn, log, customer_ids=rfm.index, p_alive=scores["p_alive"],
+        churn_after=s.churn_after, horizon=s.horizon, time_unit=s.time_unit,
+        attributes=attributes,
     )
     if churn.model is not None:
         validation["churn_drivers"] = churn.model.summary.reset_index()
@@ -230,7 +226,7 @@ def run_analysis(
         step("Validating the churn model out of time")
         churn_validation, note = validate_churn_model(
             log, churn_after=s.churn_after, horizon=s.horizon, time_unit=s.time_unit,
-            customers=attributes_table, seed=s.seed)
+            attributes=attributes, seed=s.seed)
         quality["churn_model_notes"].append(note)
         validation.update(churn_validation or {})
 
@@ -246,10 +242,9 @@ def run_analysis(
     )
 
     step("Computing KPIs and cohorts")
-    common = dict(observation_end=log.observation_end, churn_after=s.churn_after,
-                  time_unit=s.time_unit, period=s.kpi_period)
-    kpis = kpi_table(con, log.occasions, **common)
-    cohorts = cohort_table(con, log.occasions, **common)
+    common = dict(churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
+    kpis = kpi_table(log, **common)
+    cohorts = cohort_table(log, **common)
     model_files = {
         "run_settings": s.model_dump(mode="json"), "data_fingerprint": data_fingerprint(log)
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..data.attributes import CustomerAttributes
 from ..data.survival_tables import DEFAULT_WINDOWS, landmark_table, scoring_table
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
@@ -117,9 +118,9 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     return ChurnResult(model, notes)
 
 
-def score_churn(result: ChurnResult, con, occasions: str, *, customer_ids: pd.Index,
-                p_alive: pd.Series, observation_end: dt.date, churn_after: float, horizon: float,
-                time_unit: str, customers: str | None) -> pd.DataFrame:
+def score_churn(result: ChurnResult, log: TransactionLog, *, customer_ids: pd.Index,
+                p_alive: pd.Series, churn_after: float, horizon: float, time_unit: str,
+                attributes: CustomerAttributes | None) -> pd.DataFrame:
     """``churn_probability`` and ``churn_model`` for every customer.
 
     Customers already declared churned get probability 1 (``declared_churned``); the others
@@ -127,9 +128,8 @@ def score_churn(result: ChurnResult, con, occasions: str, *, customer_ids: pd.In
     1 - P(alive) when no Cox model could be fitted.
     """
     out = pd.DataFrame({"churn_probability": 1.0, "churn_model": DECLARED}, index=customer_ids)
-    scoring = scoring_table(con, occasions, observation_end=observation_end,
-                            churn_after=churn_after, time_unit=time_unit,
-                            customers=customers).set_index("customer_id")
+    scoring = scoring_table(log, churn_after=churn_after, time_unit=time_unit,
+                            attributes=attributes).set_index("customer_id")
     if result.model is not None:
         probability = result.model.churn_probability(_tables_for_model(scoring, time_unit), horizon,
                                                      source="scoring table")
@@ -142,7 +142,7 @@ def score_churn(result: ChurnResult, con, occasions: str, *, customer_ids: pd.In
 
 
 def validate_churn_model(log: TransactionLog, *, churn_after: float, horizon: float, time_unit: str,
-                         customers: str | None,
+                         attributes: CustomerAttributes | None,
                          seed: int = 0) -> tuple[dict[str, pd.DataFrame] | None, str]:
     """Out-of-time validation: fit at ``L1 = end - 2.35 h`` with outcomes censored at
     ``L2 = end - 1.1 h``, evaluate at ``L2`` with outcomes up to the end, so that no evaluated
@@ -159,19 +159,13 @@ def validate_churn_model(log: TransactionLog, *, churn_after: float, horizon: fl
     days = to_days(horizon, time_unit, "horizon")
     eval_landmark = log.observation_end - dt.timedelta(days=round(days * 1.1))
     train_landmark = eval_landmark - dt.timedelta(days=round(days * 1.25))
-    first = dt.date.fromisoformat(log.quality["first_date"])
-    if train_landmark <= first:
+    if train_landmark <= log.first_date:
         return None, ("No out-of-time validation of the churn model: it needs a history of "
                       "2.35 horizons before the observation end.")
-    con = log.con
     # the training table must not see past the evaluation landmark, outcomes included
-    con.execute(f"CREATE OR REPLACE TEMP VIEW occasions_until_evaluation AS "
-                f"SELECT * FROM {log.occasions} WHERE date <= DATE '{eval_landmark.isoformat()}'")
-    common = dict(churn_after=churn_after, time_unit=time_unit, customers=customers)
-    train = landmark_table(con, "occasions_until_evaluation", landmarks=[train_landmark],
-                           observation_end=eval_landmark, **common)
-    evaluation = landmark_table(con, log.occasions, landmarks=[eval_landmark],
-                                observation_end=log.observation_end, **common)
+    common = dict(churn_after=churn_after, time_unit=time_unit, attributes=attributes)
+    train = landmark_table(log.until(eval_landmark), landmarks=[train_landmark], **common)
+    evaluation = landmark_table(log, landmarks=[eval_landmark], **common)
     fitted = fit_churn_model(train, time_unit=time_unit, seed=seed)
     if fitted.model is None or evaluation["event"].sum() == 0:
         return None, "No out-of-time validation of the churn model: too few churn events."
