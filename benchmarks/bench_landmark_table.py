@@ -3,7 +3,8 @@
 Simulates a simple purchase log with numpy (each customer starts on a uniform day in the
 first half of three years and makes 1 + Poisson purchases with exponential gaps of mean
 ``--gap`` days, cut at the end of the three years), writes it to Parquet in a temporary
-folder, loads it into DuckDB as the occasions table of the input contract, and times
+folder, loads it into DuckDB as the occasions table of a
+:class:`~clvtools.data.transactions.TransactionLog`, and times
 :func:`clvtools.data.survival_tables.landmark_table` (churn after 26 weeks, landmarks every
 91 days back from the observation end).
 Prints the wall time of each step and the process's peak resident memory (DuckDB runs
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from clvtools.data.survival_tables import landmark_table
+from clvtools.data.transactions import TransactionLog
 
 ORIGIN = dt.date(2021, 1, 1)
 DAYS = 3 * 365
@@ -89,8 +91,9 @@ def build(path: str, n_landmarks: int) -> None:
     peak_load = peak_mb()
     reset = reset_peak()
     t0 = time.perf_counter()
-    table = landmark_table(con, "occ", landmarks=marks, observation_end=end,
-                           churn_after=26, time_unit="week")
+    # the log's contract, without read_transactions' validation (not what is timed here)
+    log = TransactionLog(con, "occ", end, has_amounts=True)
+    table = landmark_table(log, landmarks=marks, churn_after=26, time_unit="week")
     t_table = time.perf_counter() - t0
     print(f"occasions: {n_rows:,} of {n_cust:,} customers; landmarks: {len(marks)}; "
           f"DuckDB threads: {con.execute('SELECT current_setting(?)', ['threads']).fetchone()[0]}")

@@ -1,17 +1,36 @@
 """Shared fixtures: small transaction logs written as real CSV and Parquet files."""
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
+
+from clvtools.data.transactions import TransactionLog
 
 
 def write_csv(tmp_path: Path, text: str, name: str = "tx.csv") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def occasions_log(rows, observation_end: dt.date, *, con=None, name: str = "occ"
+                  ) -> TransactionLog:
+    """A TransactionLog over a table ``name`` of exactly these (customer_id, date, amount)
+    occasions, built without read_transactions so that a test controls every row (and may
+    break the log's promises, such as no occasion after the observation end)."""
+    con = duckdb.connect() if con is None else con
+    df = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    # Cast so that the table has the log's types whatever pandas inferred.
+    con.register("_occ_df", df)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT customer_id::VARCHAR AS customer_id, "
+                "date::DATE AS date, amount::DOUBLE AS amount FROM _occ_df")
+    con.unregister("_occ_df")
+    return TransactionLog(con, name, observation_end, has_amounts=bool(df["amount"].notna().any()))
 
 
 @pytest.fixture

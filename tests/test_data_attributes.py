@@ -1,8 +1,10 @@
-"""Customer attributes and contracts: validation, types, and customers matched across tables."""
+"""Customer attributes: validation, types, customers matched and completed for the models."""
+import json
+
 import pytest
 from conftest import write_csv
 
-from clvtools.data.attributes import match_customers, read_contracts, read_customers
+from clvtools.data.attributes import CustomerAttributes, read_customers
 from clvtools.data.transactions import read_transactions
 from clvtools.errors import ClvInputError
 
@@ -14,19 +16,43 @@ def log(tmp_path):
     return read_transactions(write_csv(tmp_path, TX))
 
 
-def test_attributes_are_typed_and_unmatched_customers_counted(tmp_path, log):
+def test_attributes_are_typed_matched_and_completed(tmp_path, log):
     path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n003,store,41\n",
                      "customers.csv")
-    info = read_customers(log.con, path)
-    assert info["attributes"] == {"channel": "categorical", "age": "numeric"}
-    frame = log.con.execute("SELECT * FROM customers ORDER BY customer_id").df()
-    assert frame["customer_id"].tolist() == ["001", "003"]
-    assert frame["age"].dtype.kind == "f"
-    matched = match_customers(log.con, "occasions", "customers")
-    assert matched["in_both"] == 1
-    assert (matched["only_in_transactions"] == 1
-            and matched["examples_only_in_transactions"] == ["002"])
-    assert matched["only_in_customers"] == 1 and matched["examples_only_in_customers"] == ["003"]
+    attributes = read_customers(log, path)
+    assert isinstance(attributes, CustomerAttributes)
+    assert attributes.kinds == {"channel": "categorical", "age": "numeric"}
+    # the validated table keeps every customer of the file, typed
+    read = log.con.execute("SELECT * FROM customers ORDER BY customer_id").df()
+    assert read["customer_id"].tolist() == ["001", "003"] and read["age"].dtype.kind == "f"
+    # the quality summary: what read_customers, match_customers and complete_attributes
+    # returned before they became one call, with the same keys in the same order
+    expected = {
+        "source": str(path), "rows_read": 2, "customers": 2,
+        "attributes": {"channel": "categorical", "age": "numeric"},
+        "matching": {"in_both": 1, "only_in_transactions": 1, "only_in_customers": 1,
+                     "examples_only_in_transactions": ["002"],
+                     "examples_only_in_customers": ["003"]},
+        "filled_for_models": {
+            "filled_customers": 1,
+            "rule": "categorical attributes -> '(missing)', numeric attributes -> median"},
+    }
+    assert json.dumps(attributes.quality) == json.dumps(expected)
+    # completed for every customer with purchases: 002 gets the missing level and the median
+    assert attributes.table == "customers_complete"
+    frame = attributes.frame().sort_index()
+    assert frame.index.name == "customer_id" and frame.index.tolist() == ["001", "002"]
+    assert frame["channel"].tolist() == ["web", "(missing)"]
+    assert frame["age"].tolist() == [30.0, 35.5]
+
+
+def test_columns_selects_attributes(tmp_path, log):
+    path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n002,store,41\n",
+                     "customers.csv")
+    attributes = read_customers(log, path, columns=["age"])
+    assert attributes.kinds == {"age": "numeric"}
+    assert list(attributes.frame().columns) == ["age"]
+    assert attributes.quality["filled_for_models"]["filled_customers"] == 0
 
 
 @pytest.mark.parametrize(
@@ -42,36 +68,7 @@ def test_attributes_are_typed_and_unmatched_customers_counted(tmp_path, log):
 def test_bad_attributes_are_clear_errors(tmp_path, log, text, message, column, line):
     path = write_csv(tmp_path, text, "customers.csv")
     with pytest.raises(ClvInputError, match=message) as info:
-        read_customers(log.con, path)
+        read_customers(log, path)
     assert info.value.column == column and info.value.source == str(path)
     if line:
         assert info.value.rows["line"].iloc[0] == line
-
-
-def test_contracts_running_ended_and_unspecified_reasons(tmp_path, log):
-    text = ("customer_id,start,end,end_reason\n001,2024-01-01,2024-03-01,voluntary\n"
-            "002,2024-01-01,,\n003,2024-01-01,2024-02-01,\n")
-    info = read_contracts(log.con, write_csv(tmp_path, text, "contracts.csv"))
-    assert info["ended"] == 2 and info["unspecified_reasons"] == 1
-    assert info["reasons"] == {"unspecified": 1, "voluntary": 1}
-    running = log.con.execute(
-        "SELECT end_reason FROM contracts WHERE customer_id = '002'").fetchall()
-    assert running == [(None,)]
-
-
-@pytest.mark.parametrize(
-    "text, message, column",
-    [
-        ("customer_id,start,end,end_reason\n001,2024-01-01,2023-03-01,voluntary\n",
-         "end before they start", "end"),
-        ("customer_id,start,end,end_reason\n001,soon,2024-03-01,voluntary\n",
-         "starts are missing or could not", "start"),
-        ("customer_id,start,end,end_reason\n001,2024-01-01,later,voluntary\n",
-         "ends could not be parsed", "end"),
-    ],
-)
-def test_bad_contracts_are_clear_errors(tmp_path, log, text, message, column):
-    with pytest.raises(ClvInputError, match=message) as info:
-        read_contracts(log.con, write_csv(tmp_path, text, "contracts.csv"))
-    assert info.value.column == column
-    assert info.value.rows["line"].iloc[0] == 2

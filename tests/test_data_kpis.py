@@ -7,6 +7,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import occasions_log
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,22 +32,18 @@ ROWS = [
     ("E", D(2024, 3, 31), 100.0),
 ]
 END = D(2024, 4, 15)
-SETTINGS = dict(observation_end=END, churn_after=30, time_unit="day")
+SETTINGS = dict(churn_after=30, time_unit="day")
 
 _CON = duckdb.connect()  # one connection for all tests: connecting costs more than querying
 
 
-def connect(rows):
-    df = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
-    _CON.register("_df", df)
-    _CON.execute("CREATE OR REPLACE TABLE occ AS SELECT customer_id::VARCHAR AS customer_id, "
-                 "date::DATE AS date, amount::DOUBLE AS amount FROM _df")
-    _CON.unregister("_df")
-    return _CON
+def connect(rows, end=END):
+    """A log of these occasions observed to ``end``."""
+    return occasions_log(rows, end, con=_CON)
 
 
 def test_kpis_by_month_figure_by_figure():
-    k = kpi_table(connect(ROWS), "occ", period="month", **SETTINGS)
+    k = kpi_table(connect(ROWS), period="month", **SETTINGS)
     assert k["label"].tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
     assert k["period"].tolist() == [pd.Timestamp(2024, m, 1) for m in (1, 2, 3, 4)]
     expected = pd.DataFrame({
@@ -73,7 +70,7 @@ def test_kpis_by_month_figure_by_figure():
 
 
 def test_cohorts_figure_by_figure():
-    c = cohort_table(connect(ROWS), "occ", period="month", **SETTINGS)
+    c = cohort_table(connect(ROWS), period="month", **SETTINGS)
     assert list(c.columns) == ["cohort", "label", "size", "k", "period", "active", "retention",
                                "complete"]
     # Jan cohort A, B, C: end of Jan all three; end of Feb only A; end of Mar A and C
@@ -84,32 +81,32 @@ def test_cohorts_figure_by_figure():
     assert c["active"].tolist() == [3, 1, 2, 2, 1, 0, 0, 1, 1]
     np.testing.assert_allclose(c["retention"], [1, 1 / 3, 2 / 3, 2 / 3, 1, 0, 0, 1, 1])
     assert c["complete"].tolist() == [True, True, True, False, True, True, False, True, False]
-    wide = cohort_table(connect(ROWS), "occ", period="month", wide=True, **SETTINGS)
+    wide = cohort_table(connect(ROWS), period="month", wide=True, **SETTINGS)
     assert list(wide.columns) == ["cohort", "label", "size", "k0", "k1", "k2", "k3"]
     np.testing.assert_allclose(wide["k2"], [2 / 3, 0, NAN])
     assert wide["k3"].isna().tolist() == [False, True, True]
 
 
 def test_period_labels_and_weeks_start_on_monday():
-    con = connect(ROWS)
-    weeks = kpi_table(con, "occ", period="week", **SETTINGS)
+    log = connect(ROWS)
+    weeks = kpi_table(log, period="week", **SETTINGS)
     assert weeks["label"].iloc[0] == "2024-W01"
     assert weeks["period"].iloc[0] == pd.Timestamp(2024, 1, 1)
     assert (weeks["period"].dt.dayofweek == 0).all()
-    quarters = kpi_table(con, "occ", period="quarter", **SETTINGS)
+    quarters = kpi_table(log, period="quarter", **SETTINGS)
     assert quarters["label"].tolist() == ["2024Q1", "2024Q2"]
     assert quarters["new"].tolist() == [5, 0] and quarters["reactivated"].tolist() == [1, 0]
-    years = kpi_table(con, "occ", period="year", **SETTINGS)
+    years = kpi_table(log, period="year", **SETTINGS)
     assert years["label"].tolist() == ["2024"] and years["revenue"].tolist() == [175.0]
     with pytest.raises(ClvInputError, match="'period' parameter must be"):
-        kpi_table(con, "occ", period="fortnight", **SETTINGS)
+        kpi_table(log, period="fortnight", **SETTINGS)
 
 
 def test_revenue_is_nan_without_amounts_and_zero_for_a_quiet_period():
-    k = kpi_table(connect([(c, d, None) for c, d, _ in ROWS]), "occ", period="month", **SETTINGS)
+    k = kpi_table(connect([(c, d, None) for c, d, _ in ROWS]), period="month", **SETTINGS)
     assert k["revenue"].isna().all() and k["active_end"].tolist() == [3, 2, 3, 3]
-    k = kpi_table(connect([("A", D(2024, 1, 5), 1.0), ("A", D(2024, 3, 5), 2.0)]), "occ",
-                  period="month", observation_end=D(2024, 3, 31), churn_after=90, time_unit="day")
+    k = kpi_table(connect([("A", D(2024, 1, 5), 1.0), ("A", D(2024, 3, 5), 2.0)], D(2024, 3, 31)),
+                  period="month", churn_after=90, time_unit="day")
     assert k["revenue"].tolist() == [1.0, 0.0, 2.0]
 
 
@@ -127,9 +124,9 @@ def histories(draw):
        period=st.sampled_from(["week", "month"]))
 def test_stock_flow_identity_and_cohorts_add_up(rows, churn_after, end_extra, period):
     end = max(r[1] for r in rows) + dt.timedelta(days=end_extra)
-    con = connect(rows)
-    s = dict(observation_end=end, churn_after=churn_after, time_unit="day", period=period)
-    k = kpi_table(con, "occ", **s)
+    log = connect(rows, end)
+    s = dict(churn_after=churn_after, time_unit="day", period=period)
+    k = kpi_table(log, **s)
     flow = k["active_start"] + k["new"] + k["reactivated"] - k["churned"]
     assert (k["active_end"] == flow).all()
     # One period's end is the next one's start; everyone is new exactly once.
@@ -156,11 +153,11 @@ def test_stock_flow_identity_and_cohorts_add_up(rows, churn_after, end_extra, pe
     assert k["active_end"].tolist() == [len(active(b)) for b in bounds]
     # Stock retention: of those active at the start, the share active at the (cut) end,
     # whether or not they churned and came back in between.
-    for start, b, got in zip(k["period"], bounds, k["stock_retention"]):
+    for start, b, got in zip(k["period"], bounds, k["stock_retention"], strict=True):
         base = active(start)
         want = len(base & active(b)) / len(base) if base else np.nan
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
-    c = cohort_table(con, "occ", **s)
+    c = cohort_table(log, **s)
     per_period = c.groupby("period")["active"].sum().reindex(k["period"], fill_value=0)
     assert (per_period.to_numpy() == k["active_end"].to_numpy()).all()
     assert (k["stock_retention"].dropna().between(0, 1)).all()

@@ -1,4 +1,4 @@
-"""Landmark, scoring and contract tables and lifecycle status (clvtools.data.survival_tables)."""
+"""Landmark and scoring tables (clvtools.data.survival_tables)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,32 +7,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from conftest import occasions_log
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from clvtools.data.survival_tables import (
-    contract_table,
-    landmark_table,
-    lifecycle_status,
-    scoring_table,
-    to_days,
-)
+from clvtools.data.attributes import CustomerAttributes
+from clvtools.data.generator import generate_customer_base
+from clvtools.data.survival_tables import landmark_table, scoring_table
+from clvtools.data.transactions import TransactionLog, read_transactions
 from clvtools.errors import ClvInputError
 
 D = dt.date
 OUTCOME = ["duration", "event"]
-
-
-def connect(rows, name="occ", con=None):
-    """A connection with a view ``name`` of (customer_id, date, amount) occasions."""
-    con = duckdb.connect() if con is None else con
-    df = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
-    # Cast so that the view has the contract's types whatever pandas inferred.
-    con.register("_occ_df", df)
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT customer_id::VARCHAR AS customer_id, "
-                "date::DATE AS date, amount::DOUBLE AS amount FROM _occ_df")
-    con.unregister("_occ_df")
-    return con
 
 
 # a: Jan 1, Jan 8, then a 53-day gap (churn declared Feb 5 = Jan 8 + 28), reactivated Mar 1.
@@ -47,7 +33,11 @@ END = D(2024, 4, 1)
 
 def table(landmarks, end=END, **kw):
     kw.setdefault("churn_after", 4)
-    return landmark_table(connect(ROWS), "occ", landmarks=landmarks, observation_end=end, **kw)
+    return landmark_table(occasions_log(ROWS, end), landmarks=landmarks, **kw)
+
+
+def attributes(con, table_name):
+    return CustomerAttributes(table_name, {}, {}, con)
 
 
 def row(df, customer, landmark):
@@ -121,29 +111,29 @@ def test_durations_stay_on_the_day_grid_in_month_units():
     np.testing.assert_allclose(days, np.round(days), atol=1e-9)
     # 1 month = 30.44 days, rounded half up to 30: b is declared Jan 20 + 30 = Feb 19.
     assert row(df, "b", D(2024, 2, 5))["duration"] * (365.2425 / 12) == pytest.approx(14)
-    assert to_days(6, "month", "churn_after") == 183 and to_days(0.5, "day", "x") == 1
 
 
 def test_attributes_are_joined_and_missing_ones_are_nan():
-    con = connect(ROWS)
-    con.execute("CREATE TABLE attrs AS SELECT * FROM (VALUES ('a', 'gold', 1.5), ('z', 'x', 0.0))"
-                " AS t(customer_id, tier, score)")
-    df = landmark_table(con, "occ", landmarks=[D(2024, 1, 10)], observation_end=END,
-                        churn_after=4, customers="attrs")
+    log = occasions_log(ROWS, END)
+    log.con.execute("CREATE TABLE attrs AS SELECT * FROM (VALUES ('a', 'gold', 1.5), "
+                    "('z', 'x', 0.0)) AS t(customer_id, tier, score)")
+    df = landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4,
+                        attributes=attributes(log.con, "attrs"))
     assert list(df.columns[-2:]) == ["tier", "score"]
     assert df["tier"].tolist()[0] == "gold" and np.isnan(df["score"].tolist()[1])
 
 
 def test_attribute_errors_are_clear():
-    con = connect(ROWS)
+    log = occasions_log(ROWS, END)
+    con = log.con
     con.execute("CREATE TABLE dup AS SELECT * FROM (VALUES ('a', 1), ('a', 2)) t(customer_id, x)")
     with pytest.raises(ClvInputError, match="more than once"):
-        landmark_table(con, "occ", landmarks=[D(2024, 1, 10)], observation_end=END,
-                       churn_after=4, customers="dup")
+        landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4,
+                       attributes=attributes(con, "dup"))
     con.execute("CREATE TABLE clash AS SELECT 'a' AS customer_id, 1 AS tenure")
     with pytest.raises(ClvInputError, match="clash"):
-        landmark_table(con, "occ", landmarks=[D(2024, 1, 10)], observation_end=END,
-                       churn_after=4, customers="clash")
+        landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4,
+                       attributes=attributes(con, "clash"))
 
 
 def test_input_errors_say_what_is_wrong():
@@ -153,22 +143,22 @@ def test_input_errors_say_what_is_wrong():
         table([D(2024, 1, 10)], end=D(2024, 2, 15))
     assert err.value.n_rows == 1 and err.value.rows["customer_id"].tolist() == ["a"]
     with pytest.raises(ClvInputError, match="no table or view named 'nope'"):
-        landmark_table(connect(ROWS), "nope", landmarks=[D(2024, 1, 10)], observation_end=END,
-                       churn_after=4)
+        landmark_table(TransactionLog(duckdb.connect(), "nope", END, True),
+                       landmarks=[D(2024, 1, 10)], churn_after=4)
     with pytest.raises(ClvInputError, match="'churn_after' parameter must be a positive"):
         table([D(2024, 1, 10)], churn_after=-3)
     con = duckdb.connect()
     con.register("ts", pd.DataFrame({"customer_id": ["a"], "date": pd.to_datetime(["2024-01-01"]),
                                      "amount": [1.0]}))
     with pytest.raises(ClvInputError, match="type DATE. Got TIMESTAMP") as err:
-        landmark_table(con, "ts", landmarks=[D(2024, 1, 10)], observation_end=END, churn_after=4)
+        landmark_table(TransactionLog(con, "ts", END, True), landmarks=[D(2024, 1, 10)],
+                       churn_after=4)
     assert err.value.column == "date"
 
 
 def test_spend_is_nan_without_amounts_and_zero_for_an_empty_window():
     rows = [(c, d, None) for c, d, _ in ROWS]
-    df = landmark_table(connect(rows), "occ", landmarks=[D(2024, 3, 2)], observation_end=END,
-                        churn_after=4)
+    df = landmark_table(occasions_log(rows, END), landmarks=[D(2024, 3, 2)], churn_after=4)
     assert df[["spend_last_4", "total_spend", "average_spend"]].isna().all().all()
     df = table([D(2024, 2, 5)])
     assert row(df, "b", D(2024, 2, 5))["spend_last_4"] == 2.0
@@ -178,7 +168,7 @@ def test_spend_is_nan_without_amounts_and_zero_for_an_empty_window():
 
 
 def test_scoring_table_has_the_landmark_covariates_at_the_observation_end():
-    score = scoring_table(connect(ROWS), "occ", observation_end=D(2024, 3, 20), churn_after=4)
+    score = scoring_table(occasions_log(ROWS, D(2024, 3, 20)), churn_after=4)
     later = table([D(2024, 3, 20)], end=D(2024, 6, 1))
     assert "duration" not in score.columns and score["customer_id"].tolist() == ["a"]
     pd.testing.assert_frame_equal(score, later.drop(columns=OUTCOME))
@@ -208,8 +198,8 @@ _CON = duckdb.connect()  # one connection for all examples: connecting costs mor
 
 def covariates(hist, churn_after, landmark_day=LANDMARK_DAY):
     rows = [(c, day(d), a) for c, h in hist.items() for d, a in h.items()]
-    df = landmark_table(connect(rows, con=_CON), "occ", landmarks=[day(landmark_day)],
-                        observation_end=day(END_DAY), churn_after=churn_after, time_unit="day",
+    df = landmark_table(occasions_log(rows, day(END_DAY), con=_CON),
+                        landmarks=[day(landmark_day)], churn_after=churn_after, time_unit="day",
                         windows=(7, 30))
     return df.drop(columns=OUTCOME)
 
@@ -259,51 +249,35 @@ def test_a_transaction_up_to_the_landmark_changes_some_covariate(hist, churn_aft
     assert not before.equals(after)
 
 
-# ---------------------------------------------------------------- contracts and lifecycle
-def test_contract_table_with_competing_reasons():
-    con = duckdb.connect()
-    con.execute('CREATE TABLE k (customer_id VARCHAR, start DATE, "end" DATE, end_reason VARCHAR)')
-    con.executemany("INSERT INTO k VALUES (?, ?, ?, ?)", [
-        ("a", D(2024, 1, 1), D(2024, 1, 29), "voluntary"),
-        ("b", D(2024, 1, 1), D(2024, 2, 12), "non-payment"),
-        ("c", D(2024, 1, 1), None, None),
-        ("d", D(2024, 1, 1), D(2024, 9, 1), "voluntary"),  # ends after the observation end
-        ("e", D(2024, 2, 1), D(2024, 2, 8), None),
-    ])
-    t = contract_table(con, "k", observation_end=D(2024, 3, 4), time_unit="week")
-    assert list(t.columns) == ["customer_id", "start", "end", "duration", "event", "event_type",
-                               "end_reason"]
-    np.testing.assert_allclose(t["duration"], [4, 6, 9, 9, 1])
-    assert t["event"].tolist() == [1, 1, 0, 0, 1]
-    # codes in alphabetical order of reasons: non-payment 1, unspecified 2, voluntary 3
-    assert t["event_type"].tolist() == [3, 1, 0, 0, 2]
-    assert t["end_reason"].tolist()[:2] == ["voluntary", "non-payment"]
-    assert t["end_reason"].isna().tolist() == [False, False, True, True, False]
-    assert t.attrs["reason_codes"] == {1: "non-payment", 2: "unspecified", 3: "voluntary"}
+# ---------------------------------------------------------------- tables on a truncated log
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hist=histories(), churn_after=st.integers(5, 40),
+       cut=st.integers(LANDMARK_DAY + 1, END_DAY))
+def test_a_table_on_log_until_sees_no_occasion_after_the_date(hist, churn_after, cut):
+    rows = [(c, day(d), a) for c, h in hist.items() for d, a in h.items()]
+    kept = [r for r in rows if r[1] <= day(cut)]
+    assume(kept)  # until() refuses a date before the first purchase
+    kw = dict(landmarks=[day(LANDMARK_DAY)], churn_after=churn_after, time_unit="day",
+              windows=(7, 30))
+    until = landmark_table(occasions_log(rows, day(END_DAY), con=_CON).until(day(cut)), **kw)
+    # the same table from a log that never held the later occasions
+    truncated = landmark_table(occasions_log(kept, day(cut), con=_CON, name="occ_cut"), **kw)
+    pd.testing.assert_frame_equal(until, truncated, check_exact=True)
 
 
-def test_contract_ending_before_it_starts_is_named():
-    con = duckdb.connect()
-    con.execute('CREATE TABLE k (customer_id VARCHAR, start DATE, "end" DATE, end_reason VARCHAR)')
-    con.executemany("INSERT INTO k VALUES (?, ?, ?, ?)", [
-        ("ok", D(2024, 1, 1), None, None), ("bad", D(2024, 3, 1), D(2024, 2, 1), "voluntary")])
-    with pytest.raises(ClvInputError, match="end before they start") as err:
-        contract_table(con, "k", observation_end=D(2024, 4, 1))
-    assert err.value.n_rows == 1 and err.value.rows["customer_id"].tolist() == ["bad"]
-
-
-def test_lifecycle_status_bands():
-    rows = [("new", D(2024, 3, 20), 1.0), ("act", D(2024, 1, 1), 1.0), ("act", D(2024, 3, 25), 1.0),
-            ("risk", D(2024, 1, 1), 1.0), ("risk", D(2024, 2, 26), 1.0),   # 35 days idle
-            ("gone", D(2024, 1, 1), 1.0), ("gone", D(2024, 1, 22), 1.0)]   # 70 days idle
-    df = lifecycle_status(connect(rows), "occ", observation_end=D(2024, 4, 1), churn_after=8,
-                          at_risk_after=4)
-    got = dict(zip(df["customer_id"], df["lifecycle"]))
-    assert got == {"act": "active", "gone": "churned", "new": "new", "risk": "at_risk"}
-    gone = df.set_index("customer_id").loc["gone"]
-    assert gone["time_since_last_purchase"] == pytest.approx(10.0)
-    assert gone["declared_at"] == pd.Timestamp(D(2024, 3, 18))
-    assert df.set_index("customer_id")["declared_at"].drop("gone").isna().all()
-    with pytest.raises(ClvInputError, match="less than"):
-        lifecycle_status(connect(rows), "occ", observation_end=D(2024, 4, 1), churn_after=4,
-                         at_risk_after=4)
+def test_a_table_on_log_until_equals_one_from_the_truncated_transactions():
+    tx = generate_customer_base(800, seed=7, start="2023-01-01",
+                                observation_end="2024-06-30").transactions
+    log = read_transactions(tx, observation_end="2024-06-30")
+    cut = D(2024, 1, 31)
+    early = read_transactions(tx[tx["date"] <= pd.Timestamp(cut)], observation_end=cut)
+    for landmarks in ([D(2023, 10, 31)], [D(2023, 7, 31), D(2023, 10, 31), D(2024, 1, 30)]):
+        pd.testing.assert_frame_equal(
+            landmark_table(log.until(cut), landmarks=landmarks, churn_after=13),
+            landmark_table(early, landmarks=landmarks, churn_after=13), check_exact=True)
+    pd.testing.assert_frame_equal(scoring_table(log.until(cut), churn_after=13),
+                                  scoring_table(early, churn_after=13), check_exact=True)
+    # the whole log would have seen outcomes after the cut: censoring differs
+    whole = landmark_table(log, landmarks=[D(2023, 10, 31)], churn_after=13)
+    assert not whole.equals(landmark_table(log.until(cut), landmarks=[D(2023, 10, 31)],
+                                           churn_after=13))

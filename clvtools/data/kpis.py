@@ -2,7 +2,7 @@
 
 Both tables count **active spells**: a spell runs from a customer's first purchase, or a
 purchase that reactivates them, to the day churn is declared (last purchase of the spell plus
-``churn_days``; see :mod:`clvtools.data.survival_tables` for the rule and its rounding). A
+``churn_days``; see :mod:`clvtools.data.lifecycle` for the rule and its rounding). A
 customer is active at a boundary day ``b`` (meaning: at the close of day ``b - 1``) when one
 of their spells has ``start < b <= declared``. Spells of one customer never overlap, so each
 customer is counted at most once, and per period
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
-from ..units import to_days
 from .engine import quote_ident
-from .survival_tables import check_date, check_occasions, spell_ends_sql
+from .lifecycle import churn_days, spell_ends_sql
+from .schema import check_date, check_occasions
+from .transactions import TransactionLog
 
 __all__ = ["PERIODS", "kpi_table", "cohort_table"]
 
@@ -87,15 +87,13 @@ def _params(period: str, churn_after: float, time_unit: str,
         raise ClvInputError(f"The 'period' parameter must be {format_choices(list(PERIODS))}. "
                             f"Got {period!r} instead.")
     part, step = PERIODS[period]
-    return {"cd": to_days(churn_after, time_unit, "churn_after"), "end": observation_end,
+    return {"cd": churn_days(churn_after, time_unit), "end": observation_end,
             "period": part, "step": step}
 
 
 def kpi_table(
-    con: duckdb.DuckDBPyConnection,
-    occasions: str,
+    log: TransactionLog,
     *,
-    observation_end: dt.date,
     churn_after: float,
     time_unit: str = "week",
     period: str = "month",
@@ -104,12 +102,9 @@ def kpi_table(
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding the table.
-    occasions : str
-        Name of the purchase-occasions table or view (``customer_id``, ``date``, ``amount``).
-    observation_end : datetime.date
-        Last day observed; the period containing it is cut there.
+    log : TransactionLog
+        The purchase occasions; the period containing its observation end (the last day
+        observed) is cut there.
     churn_after : float
         Time units without a purchase after which churn is declared.
     time_unit : {"day", "week", "month"}
@@ -138,7 +133,8 @@ def kpi_table(
         - ``revenue``: sum of amounts dated in the period (NaN when the data has no amounts);
         - ``complete``: False for the period that the observation end cuts short.
     """
-    observation_end = check_date(observation_end, "observation_end")
+    con, occasions = log.con, log.occasions
+    observation_end = check_date(log.observation_end, "observation_end")
     params = _params(period, churn_after, time_unit, observation_end)
     params["has_amounts"] = check_occasions(con, occasions, observation_end)
     sql = f"""
@@ -192,10 +188,8 @@ def kpi_table(
 
 
 def cohort_table(
-    con: duckdb.DuckDBPyConnection,
-    occasions: str,
+    log: TransactionLog,
     *,
-    observation_end: dt.date,
     churn_after: float,
     time_unit: str = "week",
     period: str = "month",
@@ -205,7 +199,7 @@ def cohort_table(
 
     Parameters
     ----------
-    con, occasions, observation_end, churn_after, time_unit, period
+    log, churn_after, time_unit, period
         As in :func:`kpi_table`.
     wide : bool, default False
         Return one row per cohort with columns ``k0``, ``k1``, ... of the retention share
@@ -222,7 +216,8 @@ def cohort_table(
         Summed over cohorts, ``active`` in a period equals ``active_end`` of
         :func:`kpi_table`. Wide: ``cohort``, ``label``, ``size``, ``k0``, ``k1``, ...
     """
-    observation_end = check_date(observation_end, "observation_end")
+    con, occasions = log.con, log.occasions
+    observation_end = check_date(log.observation_end, "observation_end")
     params = _params(period, churn_after, time_unit, observation_end)
     check_occasions(con, occasions, observation_end)
     sql = f"""

@@ -10,15 +10,19 @@ argument may make it a calendar week or month, and the same SQL then truncates d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pandas as pd
 
 from ..errors import ClvInputError
 from ..units import unit_days
 from .engine import fetch_frame
+from .schema import check_date
 from .transactions import TransactionLog, parse_date
 
-__all__ = ["rfm_summary", "calibration_and_holdout", "rfm_query", "holdout_query"]
+__all__ = [
+    "rfm_summary", "calibration_and_holdout", "purchases_by_period", "rfm_query", "holdout_query"
+]
 
 #: Period grains DuckDB's date_trunc understands.
 GRAINS = ("day", "week", "month")
@@ -261,3 +265,54 @@ def calibration_and_holdout(
     # n periods of the grain, in the output unit (lifetimes: n / freq_multiplier)
     combined["duration_holdout"] = n_periods * unit_days(grain) / days / multiplier
     return combined
+
+
+def purchases_by_period(
+    log: TransactionLog,
+    starts: Sequence[dt.date],
+    ends: Sequence[dt.date],
+    *,
+    customers_acquired_by: dt.date | None = None,
+) -> pd.DataFrame:
+    """Purchase occasions and revenue in each of k periods, such as the months of a holdout.
+
+    Parameters
+    ----------
+    log : TransactionLog
+    starts, ends : sequence of datetime.date, length k
+        Period i holds the occasions dated in ``(starts[i], ends[i]]`` (the start day
+        excluded, the end day included). Periods may overlap or leave gaps.
+    customers_acquired_by : datetime.date, optional
+        Count only the customers with an occasion on or before this day (for a holdout: the
+        customers of the calibration window). Default: every customer.
+
+    Returns
+    -------
+    pandas.DataFrame
+        k rows in period order: ``period`` (int, 1..k), ``purchases`` (int, occasions dated
+        in the period) and ``revenue`` (float, sum of their amounts; 0 for a period without
+        occasions, and throughout when the log has no amounts).
+    """
+    starts = [check_date(d, "starts") for d in starts]
+    ends = [check_date(d, "ends") for d in ends]
+    if not starts or len(starts) != len(ends):
+        raise ClvInputError(
+            f"The 'starts' and 'ends' parameters must list the same number (at least one) of "
+            f"dates. Got {len(starts)} and {len(ends)}.")
+    params: dict = {"starts": starts, "ends": ends}
+    acquired = ""
+    if customers_acquired_by is not None:
+        params["acquired_by"] = check_date(customers_acquired_by, "customers_acquired_by")
+        acquired = (f"AND o.customer_id IN (SELECT customer_id FROM {log.occasions} "
+                    "WHERE date <= $acquired_by)")
+    # The periods' bounds are unnested side by side, one row per period; the LEFT JOIN keeps
+    # a period without occasions (0 purchases).
+    return log.con.execute(
+        f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
+                                   unnest(range(1, {len(ends) + 1})) AS period)
+        SELECT b.period, count(o.customer_id) AS purchases, coalesce(sum(o.amount), 0) AS revenue
+        FROM bounds b LEFT JOIN {log.occasions} o
+          ON o.date > b.start AND o.date <= b.stop {acquired}
+        GROUP BY b.period ORDER BY b.period""",
+        params,
+    ).df()

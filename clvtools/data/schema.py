@@ -1,10 +1,15 @@
-"""Column checks shared by every input table: presence, parsing, and errors that show rows.
+"""Checks shared by every table: input columns, the tables the summaries read, and customers
+matched across tables.
 
-Each check is a SQL expression over a registered source view (see :mod:`.engine`); when it
+Input checks are SQL expressions over a registered source view (see :mod:`.engine`); when one
 finds offending rows, the error names the file, the column, the first rows (with their line
-in the file) and what to do.
+in the file) and what to do. The table checks (:func:`check_table`, :func:`check_occasions`)
+guard the summaries' SQL against a table of the wrong shape.
 """
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
@@ -12,7 +17,10 @@ import pandas as pd
 from ..errors import ClvInputError
 from .engine import quote_ident
 
-__all__ = ["column_types", "require_columns", "date_expr", "number_expr", "raise_if_rows"]
+__all__ = [
+    "column_types", "require_columns", "date_expr", "number_expr", "raise_if_rows",
+    "check_date", "check_table", "check_occasions", "match_customers",
+]
 
 #: How many offending rows an error shows.
 N_SHOWN = 5
@@ -118,3 +126,89 @@ def raise_if_rows(
 def as_frame(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:
     """Run ``sql`` and return a pandas DataFrame."""
     return con.execute(sql, params or []).df()
+
+
+# ---------------------------------------------------------------- tables the summaries read
+_OCCASION_COLUMNS = ("customer_id", "date", "amount")
+
+
+def check_date(value: object, name: str) -> dt.date:
+    """Accept a ``datetime.date`` (or pandas Timestamp at midnight) and return a ``date``."""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise ClvInputError(f"The {name!r} parameter must be a date. Got {value!r} instead.")
+    return value
+
+
+def check_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
+                what: str, dates: Sequence[str] = ()) -> list[str]:
+    """Raise a ClvInputError unless ``table`` exists with ``columns``, those in ``dates``
+    of SQL type DATE (the summaries' day arithmetic relies on it); return all its columns."""
+    try:
+        empty = con.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
+    except duckdb.CatalogException:
+        raise ClvInputError(f"There is no table or view named {table!r} for the {what}.",
+                            advice="Create or register it on the same DuckDB connection.") from None
+    types = {d[0]: str(d[1]) for d in empty.description}
+    missing = [c for c in columns if c not in types]
+    if missing:
+        raise ClvInputError(f"The {what} table lacks the column(s) {missing}.", source=table,
+                            advice=f"It needs the columns {list(columns)}.")
+    for col in dates:
+        if types[col] != "DATE":
+            raise ClvInputError(f"The column must be of type DATE. Got {types[col]} instead.",
+                                source=table, column=col,
+                                advice=f'Cast it in a view: SELECT ..., "{col}"::DATE AS "{col}".')
+    return list(types)
+
+
+def check_occasions(con: duckdb.DuckDBPyConnection, occasions: str,
+                    observation_end: dt.date) -> bool:
+    """Check the occasions' columns and that no occasion is dated after the observation end.
+
+    Returns whether any occasion has an amount.
+    """
+    check_table(con, occasions, _OCCASION_COLUMNS, "purchase occasions", dates=["date"])
+    q = quote_ident(occasions)
+    n = con.execute(f"SELECT count(*) FROM {q} WHERE date > $end",
+                    {"end": observation_end}).fetchone()[0]
+    if n:
+        rows = con.execute(f"SELECT customer_id, date, amount FROM {q} WHERE date > $end "
+                           "ORDER BY date LIMIT 5", {"end": observation_end}).df()
+        raise ClvInputError(f"Purchases are dated after the observation end {observation_end}.",
+                            source=occasions, column="date", rows=rows, n_rows=n,
+                            advice="Set 'observation_end' to the last date of the data or later, "
+                                   "or drop the later rows.")
+    return con.execute(f"SELECT count(amount) > 0 FROM {q}").fetchone()[0]
+
+
+def match_customers(con: duckdb.DuckDBPyConnection, occasions: str, other: str) -> dict:
+    """Count customers present in one table and absent from the other.
+
+    Returns
+    -------
+    dict
+        ``{"in_both", "only_in_transactions", "only_in_<other>", "examples_only_in_transactions",
+        "examples_only_in_<other>"}`` (up to five example ids each).
+    """
+    row = con.execute(
+        f"""WITH t AS (SELECT DISTINCT customer_id FROM {occasions}),
+                 o AS (SELECT DISTINCT customer_id FROM {other})
+        SELECT (SELECT count(*) FROM t SEMI JOIN o USING (customer_id)),
+               (SELECT count(*) FROM t ANTI JOIN o USING (customer_id)),
+               (SELECT count(*) FROM o ANTI JOIN t USING (customer_id)),
+               (SELECT list(customer_id ORDER BY customer_id)[1:5]
+                FROM t ANTI JOIN o USING (customer_id)),
+               (SELECT list(customer_id ORDER BY customer_id)[1:5]
+                FROM o ANTI JOIN t USING (customer_id))"""
+    ).fetchall()[0]
+    return {
+        "in_both": int(row[0]),
+        "only_in_transactions": int(row[1]),
+        f"only_in_{other}": int(row[2]),
+        "examples_only_in_transactions": list(row[3] or []),
+        f"examples_only_in_{other}": list(row[4] or []),
+    }

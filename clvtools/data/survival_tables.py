@@ -1,18 +1,10 @@
-"""Survival tables from purchase occasions, each one SQL query run by DuckDB.
+"""Landmark survival tables from purchase occasions, each one SQL query run by DuckDB.
 
-Every function takes a DuckDB connection and the *name* of a table or view of purchase
-occasions with columns ``customer_id VARCHAR, date DATE, amount DOUBLE`` (one row per
-customer per day; ``amount`` may be NULL), all dated on or before the observation end.
-
-Churn rule (DESIGN.md, "Definitions")
--------------------------------------
-Churn is declared ``churn_after`` time units after the last purchase. In days that is
-``churn_days = round(churn_after * unit_days(time_unit))``, rounded half up to a whole number
-of days so that every date and duration stays on the day grid (lifelines' fitting time grows
-with the number of distinct durations). A customer is declared churned *on* the day
-``last purchase + churn_days``; a purchase on that very day or later starts a new "active
-spell" (a reactivation). Equivalently, a gap of ``churn_days`` or more between two purchases
-ends a spell. A customer is at risk at a date ``L`` when ``L - last purchase < churn_days``.
+Every function takes a :class:`~clvtools.data.transactions.TransactionLog`: its occasions
+(``customer_id VARCHAR, date DATE, amount DOUBLE``, one row per customer per day; ``amount``
+may be NULL) are all dated on or before its observation end, where outcomes are censored.
+Churn is declared by the rule of :mod:`clvtools.data.lifecycle` (the concepts page,
+docs/concepts.rst, "Definitions"): ``churn_days`` after the last purchase.
 """
 from __future__ import annotations
 
@@ -24,15 +16,13 @@ import pandas as pd
 
 from ..errors import ClvInputError
 from ..units import to_days, unit_days
+from .attributes import CustomerAttributes
 from .engine import quote_ident
+from .lifecycle import churn_days
+from .schema import check_date, check_occasions, check_table
+from .transactions import TransactionLog
 
-__all__ = [
-    "DEFAULT_WINDOWS",
-    "landmark_table",
-    "scoring_table",
-    "contract_table",
-    "lifecycle_status",
-]
+__all__ = ["DEFAULT_WINDOWS", "landmark_table", "scoring_table"]
 
 #: Default covariate windows, in time units: about 1, 3, 6 and 12 months in every unit.
 DEFAULT_WINDOWS: dict[str, tuple[float, ...]] = {
@@ -40,79 +30,6 @@ DEFAULT_WINDOWS: dict[str, tuple[float, ...]] = {
     "week": (4, 13, 26, 52),
     "month": (1, 3, 6, 12),
 }
-
-_OCCASION_COLUMNS = ("customer_id", "date", "amount")
-
-
-# ---------------------------------------------------------------- shared helpers (kpis.py too)
-def check_date(value: object, name: str) -> dt.date:
-    """Accept a ``datetime.date`` (or pandas Timestamp at midnight) and return a ``date``."""
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if not isinstance(value, dt.date):
-        raise ClvInputError(f"The {name!r} parameter must be a date. Got {value!r} instead.")
-    return value
-
-
-def check_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
-                what: str, dates: Sequence[str] = ()) -> list[str]:
-    """Raise a ClvInputError unless ``table`` exists with ``columns``, those in ``dates``
-    of SQL type DATE (day arithmetic below relies on it); return all its columns."""
-    try:
-        empty = con.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
-    except duckdb.CatalogException:
-        raise ClvInputError(f"There is no table or view named {table!r} for the {what}.",
-                            advice="Create or register it on the same DuckDB connection.") from None
-    types = {d[0]: str(d[1]) for d in empty.description}
-    missing = [c for c in columns if c not in types]
-    if missing:
-        raise ClvInputError(f"The {what} table lacks the column(s) {missing}.", source=table,
-                            advice=f"It needs the columns {list(columns)}.")
-    for col in dates:
-        if types[col] != "DATE":
-            raise ClvInputError(f"The column must be of type DATE. Got {types[col]} instead.",
-                                source=table, column=col,
-                                advice=f'Cast it in a view: SELECT ..., "{col}"::DATE AS "{col}".')
-    return list(types)
-
-
-def check_occasions(con: duckdb.DuckDBPyConnection, occasions: str,
-                    observation_end: dt.date) -> bool:
-    """Check the occasions' columns and that no occasion is dated after the observation end.
-
-    Returns whether any occasion has an amount.
-    """
-    check_table(con, occasions, _OCCASION_COLUMNS, "purchase occasions", dates=["date"])
-    q = quote_ident(occasions)
-    n = con.execute(f"SELECT count(*) FROM {q} WHERE date > $end",
-                    {"end": observation_end}).fetchone()[0]
-    if n:
-        rows = con.execute(f"SELECT customer_id, date, amount FROM {q} WHERE date > $end "
-                           "ORDER BY date LIMIT 5", {"end": observation_end}).df()
-        raise ClvInputError(f"Purchases are dated after the observation end {observation_end}.",
-                            source=occasions, column="date", rows=rows, n_rows=n,
-                            advice="Set 'observation_end' to the last date of the data or later, "
-                                   "or drop the later rows.")
-    return con.execute(f"SELECT count(amount) > 0 FROM {q}").fetchone()[0]
-
-
-def spell_ends_sql(occasions: str) -> str:
-    """SQL of each occasion with the customer's ``first_date`` and flags ``first_occasion``,
-    ``spell_start`` (it opens an active spell) and ``spell_end`` (it closes one: no purchase
-    follows within ``$cd`` days).
-
-    One window pass; ``$cd`` is the churn delay in days.
-    """
-    return f"""
-        SELECT customer_id, date, amount,
-               first_value(date) OVER w AS first_date,
-               lag(date) OVER w IS NULL AS first_occasion,
-               coalesce(date - lag(date) OVER w >= $cd, TRUE) AS spell_start,
-               coalesce(lead(date) OVER w - date >= $cd, TRUE) AS spell_end
-        FROM {quote_ident(occasions)}
-        WINDOW w AS (PARTITION BY customer_id ORDER BY date)"""
 
 
 def _window_names(windows: Sequence[float]) -> list[str]:
@@ -145,10 +62,10 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
     # Spend: 0 for a window without purchases, but NULL throughout when the data has no
     # amounts at all ($has_amounts), so that a model does not take a constant 0 for a fact.
     parts = []
-    for name, d in zip(_window_names(windows), window_days):
+    for name, d in zip(_window_names(windows), window_days, strict=True):
         parts.append(f"count(*) FILTER (WHERE o.date > l.landmark - {int(d)}) "
                      f"AS purchases_last_{name}")
-    for name, d in zip(_window_names(windows), window_days):
+    for name, d in zip(_window_names(windows), window_days, strict=True):
         parts.append(f"CASE WHEN $has_amounts THEN coalesce(sum(o.amount) FILTER "
                      f"(WHERE o.date > l.landmark - {int(d)}), 0) END AS spend_last_{name}")
     windows_sql = ",\n               ".join(parts)
@@ -198,11 +115,12 @@ def _covariate_select(windows: Sequence[float]) -> str:
     return ", ".join(cols)
 
 
-def _attributes(con: duckdb.DuckDBPyConnection, customers: str | None,
+def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes | None,
                 taken: Sequence[str]) -> tuple[str, str]:
     """The SELECT list and JOIN clause that add the customer attributes (or two empty strings)."""
-    if customers is None:
+    if attributes is None:
         return "", ""
+    customers = attributes.table
     cols = check_table(con, customers, ["customer_id"], "customer attributes")
     clash = sorted(set(cols) & set(taken) - {"customer_id"})
     if clash:
@@ -222,15 +140,13 @@ def _attributes(con: duckdb.DuckDBPyConnection, customers: str | None,
 
 
 def landmark_table(
-    con: duckdb.DuckDBPyConnection,
-    occasions: str,
+    log: TransactionLog,
     *,
     landmarks: Sequence[dt.date],
-    observation_end: dt.date,
     churn_after: float,
     time_unit: str = "week",
     windows: Sequence[float] | None = None,
-    customers: str | None = None,
+    attributes: CustomerAttributes | None = None,
 ) -> pd.DataFrame:
     """Stacked landmark survival table: one row per customer at risk at each landmark.
 
@@ -240,14 +156,12 @@ def landmark_table(
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding the tables.
-    occasions : str
-        Name of the purchase-occasions table or view (see the module docstring).
+    log : TransactionLog
+        The purchase occasions; outcomes are censored at its observation end
+        (``observation_end`` below). To build a table as it could have been built at an
+        earlier date, pass ``log.until(date)``.
     landmarks : sequence of datetime.date
         Landmark dates, each before ``observation_end``.
-    observation_end : datetime.date
-        Last day of observation; occasions are all on or before it.
     churn_after : float
         Time units without a purchase after which churn is declared.
     time_unit : {"day", "week", "month"}
@@ -255,14 +169,16 @@ def landmark_table(
     windows : sequence of float, optional
         Window lengths w in time units for ``purchases_last_{w}`` and ``spend_last_{w}``
         (window ``(L - w, L]``, w rounded to whole days). Default: ``DEFAULT_WINDOWS[time_unit]``.
-    customers : str, optional
-        Name of a table of customer attributes (``customer_id`` plus attribute columns),
-        left-joined (attributes are taken as known at every landmark).
+    attributes : CustomerAttributes, optional
+        Customer attributes (from :func:`~clvtools.data.attributes.read_customers`; its
+        ``table`` holds ``customer_id`` plus attribute columns), left-joined (attributes are
+        taken as known at every landmark).
 
     Returns
     -------
     pandas.DataFrame
-        One row per (customer, landmark), sorted by landmark then customer, with columns:
+        One row per (customer, landmark) at risk, sorted by landmark then customer, with
+        columns:
 
         - ``customer_id``; ``landmark`` (datetime64);
         - ``duration`` (float, time units, a whole number of days): from ``L`` to the next churn
@@ -281,9 +197,10 @@ def landmark_table(
           amounts);
         - ``purchase_trend``: purchases in ``(L - w1, L]`` minus purchases in
           ``(L - 2 w1, L - w1]``, w1 the first window (positive = buying more lately);
-        - then the attribute columns of ``customers``.
+        - then the attribute columns of ``attributes``.
     """
-    observation_end = check_date(observation_end, "observation_end")
+    con, occasions = log.con, log.occasions
+    observation_end = check_date(log.observation_end, "observation_end")
     marks = sorted({check_date(x, "landmarks") for x in landmarks})
     if not marks:
         raise ClvInputError("The 'landmarks' parameter must list at least one date.")
@@ -293,12 +210,12 @@ def landmark_table(
                             f"Got {[str(x) for x in late]}.",
                             advice="Drop those landmarks; score at the observation end with "
                                    "scoring_table().")
-    cd = to_days(churn_after, time_unit, "churn_after")
+    cd = churn_days(churn_after, time_unit)
     windows, window_days = _check_windows(windows, time_unit)
     has_amounts = check_occasions(con, occasions, observation_end)
     covs = _covariate_select(windows)
     taken = ["landmark", "duration", "event"] + _covariate_columns(windows)
-    attr_select, attr_join = _attributes(con, customers, taken)
+    attr_select, attr_join = _attributes(con, attributes, taken)
     sql = f"""
         WITH landmarks AS (SELECT unnest($landmarks::DATE[]) AS landmark),
         at_risk AS ({_at_risk_sql(occasions)}),
@@ -330,28 +247,28 @@ def landmark_table(
 
 
 def scoring_table(
-    con: duckdb.DuckDBPyConnection,
-    occasions: str,
+    log: TransactionLog,
     *,
-    observation_end: dt.date,
     churn_after: float,
     time_unit: str = "week",
     windows: Sequence[float] | None = None,
-    customers: str | None = None,
+    attributes: CustomerAttributes | None = None,
 ) -> pd.DataFrame:
-    """Covariates at the observation end (the scoring landmark), for scoring a fitted model.
+    """Covariates at the log's observation end (the scoring landmark), for scoring a fitted
+    model.
 
     Same parameters and covariate columns as :func:`landmark_table`, for every customer not
-    yet declared churned at ``observation_end``; no ``duration`` or ``event`` columns.
-    ``landmark`` equals ``observation_end`` on every row.
+    yet declared churned at the observation end (one row each, sorted by customer); no
+    ``duration`` or ``event`` columns. ``landmark`` equals the observation end on every row.
     """
-    observation_end = check_date(observation_end, "observation_end")
-    cd = to_days(churn_after, time_unit, "churn_after")
+    con, occasions = log.con, log.occasions
+    observation_end = check_date(log.observation_end, "observation_end")
+    cd = churn_days(churn_after, time_unit)
     windows, window_days = _check_windows(windows, time_unit)
     has_amounts = check_occasions(con, occasions, observation_end)
     covs = _covariate_select(windows)
     taken = ["landmark"] + _covariate_columns(windows)
-    attr_select, attr_join = _attributes(con, customers, taken)
+    attr_select, attr_join = _attributes(con, attributes, taken)
     sql = f"""
         WITH landmarks AS (SELECT $end::DATE AS landmark),
         at_risk AS ({_at_risk_sql(occasions)}),
@@ -361,140 +278,4 @@ def scoring_table(
         ORDER BY c.customer_id"""
     params = {"cd": cd, "ud": unit_days(time_unit), "end": observation_end,
               "has_amounts": has_amounts}
-    return con.execute(sql, params).df()
-
-
-def contract_table(
-    con: duckdb.DuckDBPyConnection,
-    contracts: str,
-    *,
-    observation_end: dt.date,
-    time_unit: str = "week",
-) -> pd.DataFrame:
-    """Durations and competing end reasons from contracts.
-
-    Parameters
-    ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding the table.
-    contracts : str
-        Name of a table with ``customer_id VARCHAR, start DATE, "end" DATE NULL,
-        end_reason VARCHAR NULL``; one row per contract.
-    observation_end : datetime.date
-        A contract with no end, or one ending after this date, is censored here.
-    time_unit : {"day", "week", "month"}
-        Unit of ``duration``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per contract, sorted by customer_id then start: ``customer_id``,
-        ``start``, ``end`` (as given), ``duration`` (time units, from start to the end or to
-        ``observation_end``), ``event`` (1 = ended on or before ``observation_end``),
-        ``event_type`` (0 = censored, 1..k = reason code) and ``end_reason`` (NULL when
-        censored; ``"unspecified"`` when an observed end has no reason). Reason codes are
-        numbered 1..k in alphabetical order of the reasons; the mapping code -> reason is
-        also in ``table.attrs["reason_codes"]`` (a dict; pandas may drop ``attrs`` in
-        later operations, the ``end_reason`` column keeps it row by row).
-    """
-    observation_end = check_date(observation_end, "observation_end")
-    check_table(con, contracts, ["customer_id", "start", "end", "end_reason"], "contracts",
-                dates=["start", "end"])
-    q = quote_ident(contracts)
-    params = {"obs": observation_end}
-    checks = [
-        ('"start" IS NULL', "Contracts have no start date.", "start",
-         "Give every contract a start date."),
-        ('"end" < "start"', "Contracts end before they start.", "end",
-         "Correct the start or end dates of these contracts."),
-        ('"start" > $obs', f"Contracts start after the observation end {observation_end}.",
-         "start", "Drop them or move 'observation_end' later."),
-    ]
-    for where, problem, column, advice in checks:
-        bound = params if "$obs" in where else {}
-        n = con.execute(f"SELECT count(*) FROM {q} WHERE {where}", bound).fetchone()[0]
-        if n:
-            rows = con.execute(f'SELECT customer_id, "start", "end", end_reason FROM {q} '
-                               f"WHERE {where} LIMIT 5", bound).df()
-            raise ClvInputError(problem, source=contracts, column=column, rows=rows, n_rows=n,
-                                advice=advice)
-    sql = f"""
-        WITH t AS (
-            SELECT customer_id, "start", "end",
-                   coalesce("end" <= $obs, FALSE) AS ended,
-                   CASE WHEN "end" <= $obs THEN coalesce(end_reason, 'unspecified') END AS reason
-            FROM {q}),
-        codes AS (
-            SELECT reason AS end_reason, row_number() OVER (ORDER BY reason) AS event_type,
-                   n_events
-            FROM (SELECT reason, count(*) AS n_events FROM t WHERE ended GROUP BY reason))
-        SELECT t.customer_id, t."start", t."end",
-               (least(coalesce(t."end", $obs), $obs) - t."start") / $ud AS duration,
-               t.ended::BIGINT AS event,
-               coalesce(codes.event_type, 0)::BIGINT AS event_type,
-               t.reason AS end_reason
-        FROM t LEFT JOIN codes ON codes.end_reason = t.reason
-        ORDER BY t.customer_id, t."start" """
-    params["ud"] = unit_days(time_unit)
-    table = con.execute(sql, params).df()
-    events = table[table["event"] == 1]
-    table.attrs["reason_codes"] = {
-        int(k): str(r) for k, r in sorted(set(zip(events["event_type"], events["end_reason"])))}
-    return table
-
-
-def lifecycle_status(
-    con: duckdb.DuckDBPyConnection,
-    occasions: str,
-    *,
-    observation_end: dt.date,
-    churn_after: float,
-    at_risk_after: float,
-    time_unit: str = "week",
-    new_within: float | None = None,
-) -> pd.DataFrame:
-    """Lifecycle status of every customer at the observation end.
-
-    Parameters
-    ----------
-    con, occasions, observation_end, churn_after, time_unit
-        As in :func:`landmark_table`.
-    at_risk_after : float
-        Time units without a purchase after which an active customer is "at risk"; must be
-        less than ``churn_after``.
-    new_within : float, optional
-        A customer whose first purchase lies within the last ``new_within`` time units
-        (``observation_end - first < new_within``, in whole days) is "new". Default: one
-        month (30 days, 365.2425 / 12 rounded half up).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per customer, sorted by id: ``customer_id``, ``first_purchase``,
-        ``last_purchase``, ``time_since_last_purchase`` (time units), ``declared_at`` (date
-        churn was declared, NaT unless churned) and ``lifecycle``, the first that applies of:
-        ``churned`` (``observation_end - last >= churn_days``), ``at_risk``
-        (``>= at_risk_days``), ``new``, ``active``.
-    """
-    observation_end = check_date(observation_end, "observation_end")
-    cd = to_days(churn_after, time_unit, "churn_after")
-    rd = to_days(at_risk_after, time_unit, "at_risk_after")
-    if rd >= cd:
-        raise ClvInputError(f"The 'at_risk_after' parameter ({at_risk_after}) must be less than "
-                            f"'churn_after' ({churn_after}).")
-    nd = (to_days(1, "month", "new_within") if new_within is None
-          else to_days(new_within, time_unit, "new_within"))
-    check_occasions(con, occasions, observation_end)
-    sql = f"""
-        WITH c AS (SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase
-                   FROM {quote_ident(occasions)} GROUP BY customer_id)
-        SELECT customer_id, first_purchase, last_purchase,
-               ($end - last_purchase) / $ud AS time_since_last_purchase,
-               CASE WHEN $end - last_purchase >= $cd THEN last_purchase + $cd END AS declared_at,
-               CASE WHEN $end - last_purchase >= $cd THEN 'churned'
-                    WHEN $end - last_purchase >= $rd THEN 'at_risk'
-                    WHEN $end - first_purchase < $nd THEN 'new'
-                    ELSE 'active' END AS lifecycle
-        FROM c ORDER BY customer_id"""
-    params = {"end": observation_end, "ud": unit_days(time_unit), "cd": cd, "rd": rd, "nd": nd}
     return con.execute(sql, params).df()

@@ -8,6 +8,7 @@ under a named reason in :attr:`TransactionLog.quality`.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -94,7 +95,64 @@ class TransactionLog:
 
     @property
     def n_customers(self) -> int:
-        return self.quality["customers"]
+        """Customers with at least one occasion in the log."""
+        if "customers" in self.quality and "until" not in self.quality:
+            return self.quality["customers"]
+        return self.con.execute(
+            f"SELECT count(DISTINCT customer_id) FROM {self.occasions}").fetchone()[0]
+
+    @property
+    def first_date(self) -> dt.date:
+        """Day of the first purchase in the log."""
+        # A truncated log (until) starts on the same day: until() refuses dates before it.
+        if "first_date" in self.quality:
+            return dt.date.fromisoformat(self.quality["first_date"])
+        first = self.con.execute(f"SELECT min(date) FROM {self.occasions}").fetchone()[0]
+        if first is None:
+            raise ClvInputError("The transaction log has no purchase occasions.",
+                                source=self.occasions)
+        return first
+
+    def until(self, date) -> TransactionLog:
+        """The log as it stood at an earlier date: the occasions dated on or before ``date``.
+
+        Use it to build a table that must not see past ``date`` (outcomes included), such as
+        the training table of an out-of-time validation.
+
+        Parameters
+        ----------
+        date : date-like
+            The new observation end, from the log's first purchase to its observation end.
+
+        Returns
+        -------
+        TransactionLog
+            On the same connection: ``occasions`` names the temporary view
+            ``<occasions>_until_<yyyymmdd>`` (created or replaced; the name depends only on the
+            two arguments), ``observation_end`` is ``date``, ``has_amounts`` is unchanged and
+            ``quality`` is a copy of this log's with ``"until": "<iso date>"`` added (its
+            counts remain those of the whole log).
+
+        Raises
+        ------
+        ClvInputError
+            ``date`` is after the observation end or before the first purchase.
+        """
+        end = parse_date(date, "until")
+        if end > self.observation_end:
+            raise ClvInputError(
+                f"The log cannot be cut at {end}: it ends on {self.observation_end}.",
+                advice="Give a date on or before the observation end.")
+        if end < self.first_date:
+            raise ClvInputError(
+                f"The log cannot be cut at {end}: its first purchase is on {self.first_date}.",
+                advice="Give a date on or after the first purchase.")
+        view = f"{self.occasions}_until_{end:%Y%m%d}"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS "
+            f"SELECT * FROM {quote_ident(self.occasions)} WHERE date <= DATE '{end.isoformat()}'")
+        quality = {**copy.deepcopy(self.quality), "until": end.isoformat()}
+        return TransactionLog(self.con, view, end, self.has_amounts, quality)
 
     def to_frame(self) -> pd.DataFrame:
         """The occasions as a pandas DataFrame (customer_id, date, amount, n_rows)."""
@@ -227,7 +285,7 @@ def read_transactions(
     date_col = f"_raw_date AS {quote_ident(datetime_col)}"
     excluded: dict[str, int] = {}
     keep: list[str] = []
-    for (name, cond, policy, problem, advice), n in zip(rules, found):
+    for (name, cond, policy, problem, advice), n in zip(rules, found, strict=True):
         if policy == "error" and n:
             raise_if_rows(
                 con, "tx_parsed", " AND ".join(keep + [cond]), problem=problem, source=label,

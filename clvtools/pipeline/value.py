@@ -22,8 +22,8 @@ from ..btyd.pareto_nbd import ParetoNBDFitter
 from ..btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from ..btyd.validation import calibration_vs_holdout_purchases
 from ..config import Settings
-from ..data.rfm import calibration_and_holdout, rfm_summary
-from ..data.transactions import TransactionLog, purchases_by_period
+from ..data.rfm import calibration_and_holdout, purchases_by_period, rfm_summary
+from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
 from .inputs import Inputs
 from .timeline import Timeline

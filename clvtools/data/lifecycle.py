@@ -1,0 +1,122 @@
+"""The churn rule, and each customer's lifecycle status at the observation end.
+
+Churn rule (the concepts page, docs/concepts.rst, "Definitions")
+-----------------------------------------------------------------
+Churn is declared ``churn_after`` time units after the last purchase. In days that is
+``churn_days = round(churn_after * unit_days(time_unit))``, rounded half up to a whole number
+of days so that every date and duration stays on the day grid (lifelines' fitting time grows
+with the number of distinct durations). A customer is declared churned *on* the day
+``last purchase + churn_days``; a purchase on that very day or later starts a new "active
+spell" (a reactivation). Equivalently, a gap of ``churn_days`` or more between two purchases
+ends a spell. A customer is at risk at a date ``L`` when ``L - last purchase < churn_days``.
+
+The landmark tables (:mod:`.survival_tables`) and the KPIs and cohorts (:mod:`.kpis`) apply
+this rule through :func:`churn_days` and :func:`spell_ends_sql`.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..errors import ClvInputError
+from ..units import to_days, unit_days
+from .engine import quote_ident
+from .schema import check_date, check_occasions
+from .transactions import TransactionLog
+
+__all__ = ["churn_days", "spell_ends_sql", "lifecycle_status"]
+
+
+def churn_days(churn_after: float, time_unit: str) -> int:
+    """The churn delay in whole days (half up, at least one).
+
+    Parameters
+    ----------
+    churn_after : float
+        Time units without a purchase after which churn is declared; positive.
+    time_unit : {"day", "week", "month"}
+        Unit of ``churn_after``.
+
+    Returns
+    -------
+    int
+        ``churn_days`` of the churn rule (module docstring), in days.
+    """
+    return to_days(churn_after, time_unit, "churn_after")
+
+
+def spell_ends_sql(occasions: str) -> str:
+    """SQL of each occasion with the customer's ``first_date`` and flags ``first_occasion``,
+    ``spell_start`` (it opens an active spell) and ``spell_end`` (it closes one: no purchase
+    follows within ``$cd`` days).
+
+    One window pass; ``$cd`` is the churn delay in days (:func:`churn_days`).
+    """
+    return f"""
+        SELECT customer_id, date, amount,
+               first_value(date) OVER w AS first_date,
+               lag(date) OVER w IS NULL AS first_occasion,
+               coalesce(date - lag(date) OVER w >= $cd, TRUE) AS spell_start,
+               coalesce(lead(date) OVER w - date >= $cd, TRUE) AS spell_end
+        FROM {quote_ident(occasions)}
+        WINDOW w AS (PARTITION BY customer_id ORDER BY date)"""
+
+
+def lifecycle_status(
+    log: TransactionLog,
+    *,
+    churn_after: float,
+    at_risk_after: float,
+    time_unit: str = "week",
+    new_within: float | None = None,
+) -> pd.DataFrame:
+    """Lifecycle status of every customer at the log's observation end.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The purchase occasions; their observation end is the status date.
+    churn_after : float
+        Time units without a purchase after which churn is declared.
+    at_risk_after : float
+        Time units without a purchase after which an active customer is "at risk"; must be
+        less than ``churn_after``.
+    time_unit : {"day", "week", "month"}
+        Unit of ``churn_after``, ``at_risk_after``, ``new_within`` and
+        ``time_since_last_purchase``.
+    new_within : float, optional
+        A customer whose first purchase lies within the last ``new_within`` time units
+        (``observation_end - first < new_within``, in whole days) is "new". Default: one
+        month (30 days, 365.2425 / 12 rounded half up).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer (n_customers rows), sorted by id: ``customer_id``,
+        ``first_purchase``, ``last_purchase`` (datetime64), ``time_since_last_purchase``
+        (float, time units), ``declared_at`` (date churn was declared, NaT unless churned)
+        and ``lifecycle``, the first that applies of: ``churned``
+        (``observation_end - last >= churn_days``), ``at_risk`` (``>= at_risk_days``),
+        ``new``, ``active``.
+    """
+    observation_end = check_date(log.observation_end, "observation_end")
+    cd = churn_days(churn_after, time_unit)
+    rd = to_days(at_risk_after, time_unit, "at_risk_after")
+    if rd >= cd:
+        raise ClvInputError(f"The 'at_risk_after' parameter ({at_risk_after}) must be less than "
+                            f"'churn_after' ({churn_after}).")
+    nd = (to_days(1, "month", "new_within") if new_within is None
+          else to_days(new_within, time_unit, "new_within"))
+    check_occasions(log.con, log.occasions, observation_end)
+    sql = f"""
+        WITH c AS (SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase
+                   FROM {quote_ident(log.occasions)} GROUP BY customer_id)
+        SELECT customer_id, first_purchase, last_purchase,
+               ($end - last_purchase) / $ud AS time_since_last_purchase,
+               CASE WHEN $end - last_purchase >= $cd THEN last_purchase + $cd END AS declared_at,
+               CASE WHEN $end - last_purchase >= $cd THEN 'churned'
+                    WHEN $end - last_purchase >= $rd THEN 'at_risk'
+                    WHEN $end - first_purchase < $nd THEN 'new'
+                    ELSE 'active' END AS lifecycle
+        FROM c ORDER BY customer_id"""
+    params = {"end": observation_end, "ud": unit_days(time_unit), "cd": cd, "rd": rd, "nd": nd}
+    return log.con.execute(sql, params).df()

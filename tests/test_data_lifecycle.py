@@ -1,0 +1,47 @@
+"""The churn rule's day count and lifecycle status (clvtools.data.lifecycle)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from conftest import occasions_log
+
+from clvtools.data.lifecycle import churn_days, lifecycle_status
+from clvtools.errors import ClvInputError
+from clvtools.units import to_days
+
+D = dt.date
+
+
+def test_churn_days_round_half_up_to_whole_days():
+    assert churn_days(6, "month") == 183 and churn_days(26, "week") == 182
+    assert churn_days(1, "month") == 30  # 30.44 days
+    assert to_days(0.5, "day", "x") == 1
+    with pytest.raises(ClvInputError, match="'churn_after' parameter must be a positive"):
+        churn_days(0, "week")
+
+
+def test_lifecycle_status_bands():
+    rows = [("new", D(2024, 3, 20), 1.0), ("act", D(2024, 1, 1), 1.0), ("act", D(2024, 3, 25), 1.0),
+            ("risk", D(2024, 1, 1), 1.0), ("risk", D(2024, 2, 26), 1.0),   # 35 days idle
+            ("gone", D(2024, 1, 1), 1.0), ("gone", D(2024, 1, 22), 1.0)]   # 70 days idle
+    log = occasions_log(rows, D(2024, 4, 1))
+    df = lifecycle_status(log, churn_after=8, at_risk_after=4)
+    got = dict(zip(df["customer_id"], df["lifecycle"], strict=True))
+    assert got == {"act": "active", "gone": "churned", "new": "new", "risk": "at_risk"}
+    gone = df.set_index("customer_id").loc["gone"]
+    assert gone["time_since_last_purchase"] == pytest.approx(10.0)
+    assert gone["declared_at"] == pd.Timestamp(D(2024, 3, 18))
+    assert df.set_index("customer_id")["declared_at"].drop("gone").isna().all()
+    with pytest.raises(ClvInputError, match="less than"):
+        lifecycle_status(log, churn_after=4, at_risk_after=4)
+
+
+def test_lifecycle_status_of_a_truncated_log_is_the_status_at_that_date():
+    rows = [("a", D(2024, 1, 1), 1.0), ("a", D(2024, 3, 25), 1.0), ("b", D(2024, 2, 20), 1.0)]
+    early = occasions_log(rows, D(2024, 4, 1)).until(D(2024, 3, 1))
+    df = lifecycle_status(early, churn_after=10, at_risk_after=4)
+    # on Mar 1, a has been idle 60 days (at risk) and b bought 10 days ago (new)
+    assert df["lifecycle"].tolist() == ["at_risk", "new"]
+    assert df["last_purchase"].tolist() == [pd.Timestamp(2024, 1, 1), pd.Timestamp(2024, 2, 20)]

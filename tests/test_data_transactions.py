@@ -1,0 +1,71 @@
+"""The TransactionLog itself: its first date and the log as it stood at an earlier date."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from clvtools.data.generator import generate_customer_base
+from clvtools.data.rfm import rfm_summary
+from clvtools.data.transactions import TransactionLog, read_transactions
+from clvtools.errors import ClvInputError
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def transactions() -> pd.DataFrame:
+    return generate_customer_base(500, seed=4, start="2023-01-01",
+                                  observation_end="2024-06-30").transactions
+
+
+@pytest.fixture(scope="module")
+def log(transactions) -> TransactionLog:
+    return read_transactions(transactions, observation_end="2024-06-30")
+
+
+def test_first_date_is_the_first_purchase(log, transactions):
+    assert log.first_date == transactions["date"].min().date()
+    assert isinstance(log.first_date, dt.date)
+    # A log built by hand, without read_transactions' quality summary, asks DuckDB.
+    bare = TransactionLog(log.con, log.occasions, log.observation_end, log.has_amounts)
+    assert bare.first_date == log.first_date
+    assert bare.n_customers == log.n_customers
+
+
+def test_until_keeps_only_occasions_up_to_the_date(log):
+    cut = D(2023, 9, 30)
+    early = log.until(cut)
+    assert early.con is log.con and early.has_amounts == log.has_amounts
+    assert early.observation_end == cut and early.occasions == "occasions_until_20230930"
+    frame = early.to_frame()
+    assert frame["date"].max() <= pd.Timestamp(cut)
+    whole = log.to_frame()
+    pd.testing.assert_frame_equal(frame, whole[whole["date"] <= pd.Timestamp(cut)]
+                                  .reset_index(drop=True))
+    assert early.first_date == log.first_date
+    assert early.n_customers == frame["customer_id"].nunique() < log.n_customers
+    # quality: a copy of the whole log's, marked as truncated; the original is untouched
+    assert early.quality == {**log.quality, "until": "2023-09-30"}
+    assert "until" not in log.quality and early.quality["policies"] is not log.quality["policies"]
+    # the name depends only on the date: cutting again replaces the same view
+    assert log.until(cut).occasions == early.occasions
+    assert early.until(D(2023, 6, 30)).to_frame()["date"].max() <= pd.Timestamp(2023, 6, 30)
+
+
+def test_rfm_of_a_truncated_log_equals_rfm_at_that_date(log):
+    for cut in (D(2023, 9, 30), "2024-01-15", log.observation_end):
+        for unit in ("day", "week"):
+            pd.testing.assert_frame_equal(
+                rfm_summary(log.until(cut), time_unit=unit),
+                rfm_summary(log, time_unit=unit, observation_end=cut), check_exact=True)
+
+
+def test_until_refuses_dates_outside_the_log(log):
+    with pytest.raises(ClvInputError, match="cannot be cut at 2024-07-01: it ends on 2024-06-30"):
+        log.until(D(2024, 7, 1))
+    with pytest.raises(ClvInputError, match="first purchase"):
+        log.until(log.first_date - dt.timedelta(days=1))
+    with pytest.raises(ClvInputError, match="must be a date"):
+        log.until("someday")
