@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
+from .follow_up import check_follow_up, follow_up_rng, simulate_follow_up
 from .simulated_base import SimulatedBase
 
 __all__ = [
@@ -104,6 +105,7 @@ def generate_customer_base(
     acquisition_end: str | dt.date | None = None,
     params: dict[str, float] | None = None,
     covariate_effects: dict[str, dict[str, float]] | None = None,
+    follow_up: int = 0,
 ) -> SimulatedBase:
     """Simulate a retail customer base with known true parameters.
 
@@ -149,12 +151,16 @@ def generate_customer_base(
         ``region_west``, ``plan_premium``: log-multipliers of the purchase rate and of
         the dropout. Dummies left out have no effect, so ``{}`` switches all effects off.
         Default :data:`DEFAULT_COVARIATE_EFFECTS` (churn clearly depends on attributes).
+    follow_up : int
+        Days after ``observation_end`` to simulate too, 0 (none) to 3650: the customers'
+        processes carried on (:mod:`clvtools.data.follow_up`), from a stream of their own
+        so that the other tables are the same for any ``follow_up``.
 
     Returns
     -------
     SimulatedBase
         ``customers``, ``transactions``, ``truth``, ``customer_truth``,
-        ``observation_end``.
+        ``observation_end``, ``follow_up``, ``future_transactions``.
 
     Raises
     ------
@@ -197,6 +203,7 @@ def generate_customer_base(
             )
     model_params, gg = _resolve_params(model, params)
     effects = _resolve_effects(covariate_effects)
+    follow_up = check_follow_up(follow_up)
 
     rng = np.random.default_rng(seed)
 
@@ -227,7 +234,8 @@ def generate_customer_base(
     owner, tau, dropout_time, dropout_value = simulate(
         rng, model_params, lam, lin_dropout, t_obs
     )
-    dead = ~np.isnan(dropout_time)
+    # A Pareto/NBD dropout_time is the lifetime, also if it ends after T_i; NaN < T_i is False.
+    dead = dropout_time < t_obs
 
     # Transactions: acquisition rows, then repeat purchases on day floor(7 tau).
     cust = np.concatenate([np.arange(n), owner])
@@ -258,7 +266,7 @@ def generate_customer_base(
             "amount": amount,
         }
     )
-    dropout_day = acq_day + np.floor(7.0 * np.nan_to_num(dropout_time)).astype(np.int64)
+    dropout_day = acq_day + np.floor(7.0 * np.where(dead, dropout_time, 0.0)).astype(np.int64)
     dropout_date = np.where(dead, origin + dropout_day, np.datetime64("NaT", "D"))
     customer_truth = pd.DataFrame(
         {
@@ -271,6 +279,13 @@ def generate_customer_base(
             "alive_at_end": ~dead,
         }
     )
+    future = None
+    if follow_up:  # from a stream of its own: nothing above depends on follow_up
+        future = simulate_follow_up(
+            follow_up_rng(seed), follow_up, model=model, lam=lam, dropout=dropout_value,
+            alive=~dead, life_left=7.0 * (dropout_time - t_obs), nu=nu, spend_shape=gg["p"])
+        customer_truth = customer_truth.assign(
+            **future.truth_columns(end_d, dropout_date, gg["p"] / nu))
     truth = {
         "model": model,
         "time_unit": "week",
@@ -292,6 +307,8 @@ def generate_customer_base(
         customer_truth=customer_truth,
         observation_end=end_d,
         model=model,
+        follow_up=follow_up,
+        future_transactions=None if future is None else future.transactions(ids, end_d),
     )
 
 
@@ -312,7 +329,8 @@ def _bgnbd_purchases(rng, params, lam, lin_dropout, t_obs):
         Customer index and time (weeks after acquisition) of each repeat purchase,
         grouped by customer, ascending within each customer.
     dropout_time : numpy.ndarray, shape (n,)
-        Weeks from acquisition to the dropout; NaN if alive at the observation end.
+        Weeks from acquisition to the dropout (at a repeat purchase, before ``t_obs``);
+        NaN if alive at the observation end.
     dropout_probability : numpy.ndarray, shape (n,)
         Each customer's dropout probability after a repeat purchase.
     """
@@ -344,17 +362,17 @@ def _pnbd_purchases(rng, params, lam, lin_dropout, t_obs):
 
     As :func:`_bgnbd_purchases`, with ``s`` and ``beta`` of the Gamma distribution of the
     dropout rate in ``params``; the last result is each customer's dropout rate (per week).
-    Purchases are not sorted within a customer.
+    Purchases are not sorted within a customer. ``dropout_time`` is every customer's
+    lifetime, also if it ends after ``t_obs`` (the follow-up needs it).
     """
     n = lam.size
     mu = rng.gamma(params["s"], 1.0 / params["beta"], size=n) * np.exp(lin_dropout)
     lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
-    dead = lifetime < t_obs
     window = np.minimum(t_obs, lifetime)
     n_events = rng.poisson(lam * window)
     owner = np.repeat(np.arange(n), n_events)
     tau = rng.random(owner.size) * window[owner]
-    return owner, tau, np.where(dead, lifetime, np.nan), mu
+    return owner, tau, lifetime, mu
 
 
 def _sorted_uniforms(rng: np.random.Generator, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -41,11 +41,32 @@ class SimulatedBase:
         purchase, with the attribute effect) or ``mu`` (Pareto/NBD: dropout rate per
         week, with the attribute effect), ``nu`` (Gamma-Gamma scale), ``expected_spend``
         (p / nu, currency units per purchase), ``dropout_date`` (datetime64; NaT if alive
-        at the observation end), ``alive_at_end`` (bool).
+        at the observation end, whatever the follow-up), ``alive_at_end`` (bool).
+
+        With a follow-up (``follow_up > 0``; these columns are absent otherwise):
+        ``alive_at_follow_up_end`` (bool), ``follow_up_dropout_date`` (datetime64: the
+        dropout date if the customer left on or before ``follow_up_end``, that is
+        ``dropout_date`` for those dead at the observation end and the day of the dropout
+        for those leaving during the follow-up, a BG/NBD customer's being the day of its
+        last purchase; NaT if alive at ``follow_up_end``), ``future_purchases`` (int, rows
+        of ``future_transactions``: two purchases on one day count twice),
+        ``future_revenue`` (float, their amounts' sum), ``expected_future_purchases``
+        (float, the expected ``future_purchases`` given the customer's true lambda, p or mu
+        and whether it is alive at the observation end: 0 if dead; BG/NBD
+        ``(1 - exp(-lambda p w)) / p``; Pareto/NBD ``lambda / mu (1 - exp(-mu w))``; w the
+        follow-up in weeks) and ``expected_future_revenue`` (float,
+        ``expected_future_purchases * expected_spend``; the amounts' rounding to cents
+        aside).
     observation_end : datetime.date
         Last day of observation; no transaction is dated later.
     model : str
         ``"bgnbd"`` or ``"pnbd"``.
+    follow_up : int
+        Days simulated after ``observation_end`` (0: none).
+    future_transactions : pandas.DataFrame
+        The purchases after the observation end, columns as ``transactions``, dated in
+        ``(observation_end, follow_up_end]``, sorted by customer and date; no rows (same
+        columns and dtypes) when ``follow_up`` is 0.
     """
 
     customers: pd.DataFrame
@@ -54,6 +75,21 @@ class SimulatedBase:
     customer_truth: pd.DataFrame
     observation_end: dt.date
     model: str
+    follow_up: int = 0
+    future_transactions: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.future_transactions is None:
+            self.future_transactions = pd.DataFrame({
+                "customer_id": pd.Series([], dtype=object),
+                "date": pd.Series([], dtype="datetime64[ns]"),
+                "amount": pd.Series([], dtype=float),
+            })
+
+    @property
+    def follow_up_end(self) -> dt.date:
+        """Last simulated day: ``observation_end + follow_up`` days."""
+        return self.observation_end + dt.timedelta(days=self.follow_up)
 
     def write(
         self,
@@ -110,3 +146,4 @@ class SimulatedBase:
             path.write_text(json.dumps(self.truth, indent=2, allow_nan=False), encoding="utf-8")
             paths["truth"] = path
         return paths
+
