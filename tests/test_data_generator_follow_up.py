@@ -9,11 +9,13 @@ import datetime as dt
 import hashlib
 import json
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from clvtools.data.follow_up import BLOCK_DAYS, expected_future_purchases
+from clvtools.data.survival_tables import landmark_table
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 
@@ -274,3 +276,72 @@ def test_closed_form_matches_a_direct_monte_carlo(model, lam, dropout, weeks):
         assert e == pytest.approx(-np.expm1(-lam * dropout * weeks) / dropout)
     se = x.std(ddof=1) / np.sqrt(x.size)
     assert abs(x.mean() - e) < N_SE * se, (x.mean(), e, se)
+
+
+# --------------------------------------------------------------------------- declared churn
+
+
+def _brute_force_churn(base, churn_days, horizon):
+    """Per customer not declared at the end: declared on a day d in (end, end + horizon]
+    when its last purchase before d is on d - churn_days. Returns {id: (L0, first d)}."""
+    end = pd.Timestamp(base.observation_end)
+    every = pd.concat([base.transactions, base.future_transactions])
+    out = {}
+    for cid, dates in every.groupby("customer_id")["date"]:
+        days = sorted(set(dates))
+        last0 = max(d for d in days if d <= end)
+        if (end - last0).days >= churn_days:
+            continue
+        out[cid] = (last0, pd.NaT)
+        for k in range(1, horizon + 1):
+            d = end + pd.Timedelta(days=k)
+            if max(x for x in days if x < d) == d - pd.Timedelta(days=churn_days):
+                out[cid] = (last0, d)
+                break
+    return out
+
+
+@pytest.mark.parametrize("model, churn_days, horizon", [("bgnbd", 90, 60), ("pnbd", 30, 90)])
+def test_declared_churn_matches_a_brute_force(model, churn_days, horizon):
+    b = generate_customer_base(1_500, model=model, seed=9, follow_up=horizon)
+    got = b.declared_churn(churn_days, horizon)
+    want = _brute_force_churn(b, churn_days, horizon)
+    assert got["customer_id"].tolist() == sorted(want)
+    assert got["churned"].sum() > 100 and (~got["churned"]).sum() > 10
+    pd.testing.assert_series_equal(
+        got["last_purchase"],
+        pd.Series([want[c][0] for c in sorted(want)], dtype="datetime64[ns]"),
+        check_names=False)
+    expected_at = pd.Series([want[c][1] for c in sorted(want)], dtype="datetime64[ns]")
+    pd.testing.assert_series_equal(got["declared_at"], expected_at, check_names=False)
+    np.testing.assert_array_equal(got["churned"], expected_at.notna())
+
+
+def test_declared_churn_is_landmark_tables_event(small):
+    b = small["bgnbd"]
+    churn_days, horizon = 90, 250
+    got = b.declared_churn(churn_days, horizon)
+    horizon_end = b.observation_end + dt.timedelta(days=horizon)
+    occ = (pd.concat([b.transactions, b.future_transactions])
+           .groupby(["customer_id", "date"], as_index=False)["amount"].sum())
+    con = duckdb.connect()
+    con.register("occ_df", occ[occ["date"] <= pd.Timestamp(horizon_end)])
+    con.execute("CREATE VIEW occ AS SELECT customer_id, date::DATE AS date, amount FROM occ_df")
+    lt = landmark_table(con, "occ", landmarks=[b.observation_end], observation_end=horizon_end,
+                        churn_after=churn_days, time_unit="day")
+    assert lt["customer_id"].tolist() == got["customer_id"].tolist()
+    np.testing.assert_array_equal(lt["event"].to_numpy() == 1, got["churned"].to_numpy())
+    days = (got["declared_at"] - pd.Timestamp(b.observation_end)).dt.days
+    np.testing.assert_array_equal(lt["duration"][got["churned"]], days[got["churned"]])
+
+
+def test_declared_churn_needs_the_horizon_in_the_follow_up():
+    b = generate_customer_base(500, seed=1, follow_up=100)
+    assert len(b.declared_churn(30, 100)) > 0
+    with pytest.raises(ClvInputError, match=r"follow-up of at least 101 days.*follow_up=100"):
+        b.declared_churn(30, 101)
+    with pytest.raises(ClvInputError, match="follow_up=0"):
+        generate_customer_base(500, seed=1).declared_churn(30, 10)
+    for bad in ({"churn_after_days": 0}, {"horizon_days": 2.5}, {"churn_after_days": True}):
+        with pytest.raises(ClvInputError, match="whole number of days"):
+            b.declared_churn(**({"churn_after_days": 30, "horizon_days": 50} | bad))
