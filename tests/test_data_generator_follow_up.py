@@ -345,3 +345,27 @@ def test_declared_churn_needs_the_horizon_in_the_follow_up():
     for bad in ({"churn_after_days": 0}, {"horizon_days": 2.5}, {"churn_after_days": True}):
         with pytest.raises(ClvInputError, match="whole number of days"):
             b.declared_churn(**({"churn_after_days": 30, "horizon_days": 50} | bad))
+
+
+# --------------------------------------------------------------------------- write
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_write_includes_the_follow_up(small, tmp_path, fmt):
+    b = small["pnbd"]
+    paths = b.write(tmp_path / "out", format=fmt, include_truth=True)
+    assert set(paths) == {"transactions", "future_transactions", "customers", "customer_truth",
+                          "truth"}
+    read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    fut = read(paths["future_transactions"])
+    fut["date"] = pd.to_datetime(fut["date"])
+    pd.testing.assert_frame_equal(fut, b.future_transactions)
+    truth = json.loads(paths["truth"].read_text())
+    assert truth == b.truth | {"follow_up": 500, "follow_up_end": b.follow_up_end.isoformat()}
+    assert read(paths["customer_truth"]).columns.tolist()[-6:] == FOLLOW_UP_COLUMNS
+
+
+def test_write_without_follow_up_writes_no_future_file(tmp_path):
+    paths = generate_customer_base(1_000, seed=1).write(tmp_path, include_truth=True)
+    assert "future_transactions" not in paths
+    assert not (tmp_path / "future_transactions.csv").exists()

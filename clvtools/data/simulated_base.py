@@ -195,10 +195,15 @@ class SimulatedBase:
         include_truth : bool
             Also write ``customer_truth.<ext>`` and ``truth.json``.
 
+        With a follow-up (``follow_up > 0``) ``future_transactions.<ext>`` is written too,
+        and ``truth.json`` holds ``truth`` plus ``follow_up`` (days) and ``follow_up_end``
+        (ISO date), which the follow-up columns of ``customer_truth`` refer to.
+
         Returns
         -------
         dict of str to pathlib.Path
-            ``{"transactions": path, "customers": path, ...}``.
+            ``{"transactions": path, "customers": path, ...}``, one entry per file, keyed
+            by its name without extension.
         """
         if format not in ("csv", "parquet"):
             raise ClvInputError(
@@ -213,6 +218,8 @@ class SimulatedBase:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tables = {"transactions": self.transactions, "customers": self.customers}
+        if self.follow_up:
+            tables["future_transactions"] = self.future_transactions
         if include_truth:
             tables["customer_truth"] = self.customer_truth
         paths: dict[str, Path] = {}
@@ -226,7 +233,11 @@ class SimulatedBase:
             paths[name] = path
         if include_truth:
             path = folder / "truth.json"
-            path.write_text(json.dumps(self.truth, indent=2, allow_nan=False), encoding="utf-8")
+            truth = dict(self.truth)
+            if self.follow_up:
+                truth |= {"follow_up": self.follow_up,
+                          "follow_up_end": self.follow_up_end.isoformat()}
+            path.write_text(json.dumps(truth, indent=2, allow_nan=False), encoding="utf-8")
             paths["truth"] = path
         return paths
 
