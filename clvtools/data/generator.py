@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
+from .btyd_processes import bgnbd_purchases, pnbd_purchases
+from .follow_up import check_follow_up, follow_up_rng, simulate_follow_up
 from .simulated_base import SimulatedBase
 
 __all__ = [
@@ -104,6 +106,7 @@ def generate_customer_base(
     acquisition_end: str | dt.date | None = None,
     params: dict[str, float] | None = None,
     covariate_effects: dict[str, dict[str, float]] | None = None,
+    follow_up: int = 0,
 ) -> SimulatedBase:
     """Simulate a retail customer base with known true parameters.
 
@@ -149,12 +152,16 @@ def generate_customer_base(
         ``region_west``, ``plan_premium``: log-multipliers of the purchase rate and of
         the dropout. Dummies left out have no effect, so ``{}`` switches all effects off.
         Default :data:`DEFAULT_COVARIATE_EFFECTS` (churn clearly depends on attributes).
+    follow_up : int
+        Days after ``observation_end`` to simulate too, 0 (none) to 3650: the customers'
+        processes carried on (:mod:`clvtools.data.follow_up`), from a stream of their own
+        so that the other tables are the same for any ``follow_up``.
 
     Returns
     -------
     SimulatedBase
         ``customers``, ``transactions``, ``truth``, ``customer_truth``,
-        ``observation_end``.
+        ``observation_end``, ``follow_up``, ``future_transactions``.
 
     Raises
     ------
@@ -197,6 +204,7 @@ def generate_customer_base(
             )
     model_params, gg = _resolve_params(model, params)
     effects = _resolve_effects(covariate_effects)
+    follow_up = check_follow_up(follow_up)
 
     rng = np.random.default_rng(seed)
 
@@ -223,11 +231,12 @@ def generate_customer_base(
 
     lam = rng.gamma(model_params["r"], 1.0 / model_params["alpha"], size=n) * np.exp(lin_purchase)
 
-    simulate = _bgnbd_purchases if model == "bgnbd" else _pnbd_purchases
+    simulate = bgnbd_purchases if model == "bgnbd" else pnbd_purchases
     owner, tau, dropout_time, dropout_value = simulate(
         rng, model_params, lam, lin_dropout, t_obs
     )
-    dead = ~np.isnan(dropout_time)
+    # A Pareto/NBD dropout_time is the lifetime, also if it ends after T_i; NaN < T_i is False.
+    dead = dropout_time < t_obs
 
     # Transactions: acquisition rows, then repeat purchases on day floor(7 tau).
     cust = np.concatenate([np.arange(n), owner])
@@ -258,7 +267,7 @@ def generate_customer_base(
             "amount": amount,
         }
     )
-    dropout_day = acq_day + np.floor(7.0 * np.nan_to_num(dropout_time)).astype(np.int64)
+    dropout_day = acq_day + np.floor(7.0 * np.where(dead, dropout_time, 0.0)).astype(np.int64)
     dropout_date = np.where(dead, origin + dropout_day, np.datetime64("NaT", "D"))
     customer_truth = pd.DataFrame(
         {
@@ -271,6 +280,13 @@ def generate_customer_base(
             "alive_at_end": ~dead,
         }
     )
+    future = None
+    if follow_up:  # from a stream of its own: nothing above depends on follow_up
+        future = simulate_follow_up(
+            follow_up_rng(seed), follow_up, model=model, lam=lam, dropout=dropout_value,
+            alive=~dead, life_left=7.0 * (dropout_time - t_obs), nu=nu, spend_shape=gg["p"])
+        customer_truth = customer_truth.assign(
+            **future.truth_columns(end_d, dropout_date, gg["p"] / nu))
     truth = {
         "model": model,
         "time_unit": "week",
@@ -292,82 +308,9 @@ def generate_customer_base(
         customer_truth=customer_truth,
         observation_end=end_d,
         model=model,
+        follow_up=follow_up,
+        future_transactions=None if future is None else future.transactions(ids, end_d),
     )
-
-
-def _bgnbd_purchases(rng, params, lam, lin_dropout, t_obs):
-    """Repeat purchases of BG/NBD customers (Fader, Hardie & Lee 2005).
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-    params : dict
-        ``a`` and ``b`` of the Beta distribution of the dropout probability.
-    lam, lin_dropout, t_obs : numpy.ndarray, shape (n,)
-        Purchase rates (per week), linear predictors of the dropout, weeks observed.
-
-    Returns
-    -------
-    owner, tau : numpy.ndarray, shape (n_purchases,)
-        Customer index and time (weeks after acquisition) of each repeat purchase,
-        grouped by customer, ascending within each customer.
-    dropout_time : numpy.ndarray, shape (n,)
-        Weeks from acquisition to the dropout; NaN if alive at the observation end.
-    dropout_probability : numpy.ndarray, shape (n,)
-        Each customer's dropout probability after a repeat purchase.
-    """
-    n = lam.size
-    p0 = rng.beta(params["a"], params["b"], size=n)
-    # (1 - p0) ** m in log space, accurate for p0 near 0; p0 is kept below 1 because
-    # Beta draws with small a or b can round to exactly 1 (log1p(-1) = -inf).
-    p0 = np.minimum(p0, np.nextafter(1.0, 0.0))
-    p_drop = -np.expm1(np.exp(lin_dropout) * np.log1p(-p0))
-    # numpy's geometric needs p > 0; below 1e-12 the customer never leaves in practice.
-    n_events = rng.poisson(lam * t_obs)
-    leave_after = rng.geometric(np.maximum(p_drop, 1e-12))
-    n_kept = np.minimum(n_events, leave_after)
-    dead = leave_after <= n_events
-    owner, u = _sorted_uniforms(rng, n_events)
-    starts = np.cumsum(n_events) - n_events
-    rank = np.arange(owner.size) - starts[owner]
-    keep = rank < n_kept[owner]
-    owner, tau = owner[keep], u[keep] * t_obs[owner[keep]]
-    # The dropout happens at the J-th repeat purchase, the last one kept.
-    dropout_time = np.full(n, np.nan)
-    last = np.cumsum(n_kept) - 1
-    dropout_time[dead] = tau[last[dead]]
-    return owner, tau, dropout_time, p_drop
-
-
-def _pnbd_purchases(rng, params, lam, lin_dropout, t_obs):
-    """Repeat purchases of Pareto/NBD customers (Schmittlein, Morrison & Colombo 1987).
-
-    As :func:`_bgnbd_purchases`, with ``s`` and ``beta`` of the Gamma distribution of the
-    dropout rate in ``params``; the last result is each customer's dropout rate (per week).
-    Purchases are not sorted within a customer.
-    """
-    n = lam.size
-    mu = rng.gamma(params["s"], 1.0 / params["beta"], size=n) * np.exp(lin_dropout)
-    lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
-    dead = lifetime < t_obs
-    window = np.minimum(t_obs, lifetime)
-    n_events = rng.poisson(lam * window)
-    owner = np.repeat(np.arange(n), n_events)
-    tau = rng.random(owner.size) * window[owner]
-    return owner, tau, np.where(dead, lifetime, np.nan), mu
-
-
-def _sorted_uniforms(rng: np.random.Generator, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``counts[i]`` uniforms on [0, 1) per customer, ascending within each customer.
-
-    Returns the owner of each draw (shape ``(counts.sum(),)``, grouped by customer) and
-    the draws. One global sort of ``owner + u`` orders every customer at once; owner ids
-    below 2**23 leave u a resolution of 2**-29 (about 1e-9 weeks), ample for days.
-    """
-    owner = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    key = owner + rng.random(owner.size)
-    key.sort()
-    return owner, np.clip(key - owner, 0.0, np.nextafter(1.0, 0.0))
 
 
 def _check_n(n_customers) -> int:
