@@ -9,9 +9,9 @@ Typical use (the pipeline does the same)::
     p = model.churn_probability(scoring_table, horizon=13)
     model.save("models/churn.json")
 """
+from ..encoding import CovariateEncoder
 from .churn_model import ChurnModel
 from .competing_risks import CompetingRisksModel, cumulative_incidence
-from .encoding import CovariateEncoder
 from .io import load_model, model_from_dict, model_to_dict, save_model
 from .kaplan_meier import km_curves, logrank_tests, median_survival
 from .metrics import (

@@ -25,11 +25,11 @@ from lifelines.exceptions import StatisticalWarning
 from lifelines.utils import concordance_index
 from scipy import stats
 
+from ..encoding import MAX_LEVELS, CovariateEncoder
 from ..errors import ClvInputError, ConvergenceError
 from ..units import unit_days
 from ._cox_math import clustered_sandwich, step_cumhaz, tail_slope
 from ._params import check_choice, check_columns, check_number, positive_column
-from .encoding import CovariateEncoder
 from .proportional_hazards import PH_COLUMNS, ph_check
 
 __all__ = ["ChurnModel", "RESERVED_COLUMNS"]
@@ -179,7 +179,11 @@ class ChurnModel:
         e = self._check_events(table, source)
         w = self._check_weights(table, source)
         covs = self._covariate_names(table)
-        self.encoder_ = CovariateEncoder(covs, self.categorical, self.reference).fit(table, source)
+        # the most frequent level as reference: hazard ratios against the bulk of customers
+        self.encoder_ = CovariateEncoder(
+            covs, reference="most_frequent", reference_levels=self.reference,
+            categorical=self.categorical, max_levels=MAX_LEVELS, allow_constant=False,
+        ).fit(table, source)
         x = self.encoder_.transform(table, source)
         names = self.encoder_.feature_names_
         keys = self._stratum_keys(table)

@@ -61,8 +61,8 @@ def _churn_to_dict(m) -> dict:
 
 
 def _churn_from_dict(d: dict):
+    from ..encoding import CovariateEncoder
     from .churn_model import ChurnModel
-    from .encoding import CovariateEncoder
 
     m = ChurnModel(**d["settings"])
     m.encoder_ = CovariateEncoder.from_dict(d["encoding"])
