@@ -275,7 +275,7 @@ def _write_models(result: AnalysisResult, folder: Path) -> None:
         _add_run_context(path, result)
     if result.churn is not None and result.churn.model is not None:
         path = folder / "churn.json"
-        result.churn.model.save(path)
+        result.churn.model.save_model(path)
         _add_run_context(path, result)
 
 

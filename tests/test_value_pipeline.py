@@ -127,7 +127,7 @@ def test_churn_model_file_predicts_identically(result, tmp_path):
     from clvtools.survival import ChurnModel
 
     out = write_outputs(result, tmp_path / "churn")
-    loaded = ChurnModel.load(out / "models" / "churn.json")
+    loaded = ChurnModel().load_model(out / "models" / "churn.json")
     table = result.survival_table.head(200)
     from clvtools.survival.customer_risk import _tables_for_model
 

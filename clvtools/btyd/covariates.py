@@ -426,16 +426,16 @@ class CovariateBTYDFitter(BTYDFitter):
         return values
 
     # ---- persistence -----------------------------------------------------------------------
-    def _to_document(self, save_data: bool) -> dict:
-        """:meth:`BTYDFitter.save_model`'s document plus the covariate encoders (levels,
+    def _document(self, save_data: bool = True) -> dict:
+        """:meth:`BTYDFitter.to_dict`'s document plus the covariate encoders (levels,
         reference levels)."""
-        doc = super()._to_document(save_data)
+        doc = super()._document(save_data)
         doc["covariates"] = {"purchase": self.purchase_encoder_.to_dict(),
                              "dropout": self.dropout_encoder_.to_dict()}
         return doc
 
-    def _from_document(self, doc: dict) -> None:
-        super()._from_document(doc)
+    def _restore(self, doc: dict) -> None:
+        super()._restore(doc)
         self.purchase_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["purchase"])
         self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
 
