@@ -19,10 +19,10 @@ from clvtools.btyd.bgnbd_covariates import (
     _expected_if_alive,
     bgnbd_rows,
 )
-from clvtools.btyd.covariates import CovariateEncoder
 from clvtools.btyd.pareto_nbd import ParetoNBDFitter
 from clvtools.btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter, pnbd_rows
 from clvtools.btyd.simulate import simulate_rfm_with_covariates
+from clvtools.encoding import CovariateEncoder
 from clvtools.errors import ClvInputError
 
 MODELS = {
@@ -65,14 +65,14 @@ def test_encoder_reference_levels_names_and_values():
         "tier": pd.Categorical(["b", "a", "b", "a"], categories=["b", "a"]),
         "spend": [1.5, 2.0, -1.0, 0.0],
     })
-    enc = CovariateEncoder(["region", "tier", "spend"]).fit(df)
+    enc = CovariateEncoder(["region", "tier", "spend"], reference="sorted").fit(df)
     # sorted first level ("east") is the reference; a Categorical keeps its first category
-    assert enc.names_ == ["region=north", "region=south", "tier=a", "spend"]
+    assert enc.feature_names_ == ["region=north", "region=south", "tier=a", "spend"]
     Z = enc.transform(df)
     np.testing.assert_array_equal(Z, [[0, 1, 0, 1.5], [1, 0, 1, 2.0], [0, 0, 0, -1.0],
                                       [1, 0, 1, 0.0]])
-    enc2 = CovariateEncoder(["region"], {"region": "north"}).fit(df)
-    assert enc2.names_ == ["region=east", "region=south"]
+    enc2 = CovariateEncoder(["region"], reference_levels={"region": "north"}).fit(df)
+    assert enc2.feature_names_ == ["region=east", "region=south"]
     np.testing.assert_array_equal(enc2.transform(df)[:, 0], [0, 0, 1, 0])
     # JSON-friendly round trip of the encoding
     enc3 = CovariateEncoder.from_dict(enc.to_dict())
@@ -103,7 +103,7 @@ def test_encoder_errors_say_what_and_where():
     with pytest.raises(ClvInputError, match="single level"):
         CovariateEncoder(["region"]).fit(pd.DataFrame({"region": ["a", "a"]}))
     with pytest.raises(ClvInputError, match="does not occur"):
-        CovariateEncoder(["region"], {"region": "west"}).fit(df)
+        CovariateEncoder(["region"], reference_levels={"region": "west"}).fit(df)
 
 
 @pytest.mark.parametrize("model", ["pnbd", "bgnbd"])
@@ -211,7 +211,7 @@ def test_bgnbd_expectation_quadrature(r, a, b, m):
         ref = _closed_form_if_alive(r, al, a, b, t, x, T)
     else:
         ref = []
-        for xi, Ti in zip(x, T):
+        for xi, Ti in zip(x, T, strict=True):
             bp, rp, ap = b + m * xi, r + xi, 8.0 + Ti
 
             def f(p0, bp=bp, rp=rp, ap=ap):

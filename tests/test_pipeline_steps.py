@@ -130,7 +130,7 @@ def test_churn_model_file_predicts_identically(result, tmp_path):
     from clvtools.survival import ChurnModel
 
     out = write_outputs(result.analysis, tmp_path / "churn")
-    loaded = ChurnModel.load(out / "models" / "churn.json")
+    loaded = ChurnModel().load_model(out / "models" / "churn.json")
     table = result.analysis.risk.survival_table.head(200)
     covariates = model_covariates(table, "week")
     np.testing.assert_array_equal(loaded.churn_probability(covariates, 26),

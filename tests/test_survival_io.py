@@ -10,11 +10,9 @@ from clvtools.survival import (
     ChurnModel,
     CompetingRisksModel,
     load_model,
-    save_model,
     simulate_contracts,
     simulate_landmark_table,
 )
-from clvtools.survival.io import model_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +28,8 @@ def table():
 def test_round_trip_predicts_identically(tmp_path, table, params):
     model = ChurnModel(**params).fit(table)
     path = tmp_path / "churn.json"
-    model.save(path)
-    loaded = ChurnModel.load(path)
+    model.save_model(path)
+    loaded = ChurnModel().load_model(path)
     horizons = [1.0, 4.0, 13.0, 30.0] if params.get("tail") else [1.0, 4.0, 13.0]
     np.testing.assert_array_equal(loaded.survival_function(table, horizons).to_numpy(),
                                   model.survival_function(table, horizons).to_numpy())
@@ -46,7 +44,7 @@ def test_round_trip_predicts_identically(tmp_path, table, params):
 def test_file_content_is_plain_json(tmp_path, table):
     model = ChurnModel(strata=["region"]).fit(table)
     path = tmp_path / "churn.json"
-    save_model(model, path)
+    model.save_model(path)
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     d = json.loads(text)
@@ -57,17 +55,22 @@ def test_file_content_is_plain_json(tmp_path, table):
     assert set(body["baselines"]) == {"north", "south"}
     assert body["encoding"]["levels"]["channel"][0] == "web"
     assert len(body["covariance"]) == len(body["coef"])
+    assert model.to_dict() == d  # save_model writes to_dict
 
 
 def test_competing_model_round_trip(tmp_path):
     contracts = simulate_contracts(1500, seed=2)
     model = CompetingRisksModel(check_ph=False).fit(contracts)
     path = tmp_path / "reasons.json"
-    model.save(path)
-    loaded = load_model(path)
-    assert isinstance(loaded, CompetingRisksModel)
-    np.testing.assert_array_equal(loaded.reason_probabilities(contracts, 12.0).to_numpy(),
-                                  model.reason_probabilities(contracts, 12.0).to_numpy())
+    model.save_model(path)
+    for loaded in (load_model(path), CompetingRisksModel().load_model(path),
+                   CompetingRisksModel.from_dict(model.to_dict())):
+        assert isinstance(loaded, CompetingRisksModel)
+        assert loaded.get_params() == model.get_params()
+        np.testing.assert_array_equal(loaded.reason_probabilities(contracts, 12.0).to_numpy(),
+                                      model.reason_probabilities(contracts, 12.0).to_numpy())
+    with pytest.raises(ClvInputError, match="holds a 'CompetingRisksModel', not a ChurnModel"):
+        ChurnModel().load_model(path)
 
 
 def test_wrong_file_is_an_input_error(tmp_path):
@@ -80,6 +83,8 @@ def test_wrong_file_is_an_input_error(tmp_path):
     with pytest.raises(ClvInputError, match="at model, 'encoding' is a required property"):
         load_model(path)
     with pytest.raises(ClvInputError, match="Not a clvtools survival model"):
-        model_from_dict({"format": "something else"})
+        ChurnModel.from_dict({"format": "something else"})
+    with pytest.raises(ClvInputError, match="the key 'model' is missing"):
+        ChurnModel.from_dict({"format": "clvtools.survival/1", "kind": "ChurnModel"})
     with pytest.raises(ClvInputError, match="not fitted"):
-        save_model(ChurnModel(), tmp_path / "x.json")
+        ChurnModel().save_model(tmp_path / "x.json")

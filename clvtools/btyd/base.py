@@ -5,7 +5,8 @@ validates the user's columns, collapses identical rows into weights (sufficient 
 so fitting cost does not grow with the number of customers), maximises the weighted
 log-likelihood with L-BFGS-B on log-parameters using the model's ANALYTIC gradient,
 computes the covariance from the Hessian (forward differences of the analytic gradient),
-and provides ``summary``, ``print_summary()``, AIC/BIC and JSON ``save_model``/``load_model``.
+and provides ``summary``, ``print_summary()``, AIC/BIC and JSON model files (``save_model``/
+``load_model``, ``to_dict``/``from_dict``: :mod:`clvtools.btyd.model_file`).
 With more than 40,000 distinct rows the full fit starts from a fit on a 22,000-row subset and
 runs L-BFGS-B in coordinates whitened by that fit's Hessian (``BTYDFitter._precondition``):
 a handful of iterations on all rows instead of about twenty; the optimum is the same.

@@ -1,4 +1,4 @@
-"""Per-customer revenue over a horizon, month by month, as DESIGN.md defines it.
+"""Per-customer revenue over a horizon, month by month (see the concepts page (docs/concepts.rst)).
 
 * **Revenue if retained** V: the purchase rate given alive, ``model.purchase_rate_if_alive``
   ((r + x) / (alpha + T) per time unit for BG/NBD, MBG/NBD and Pareto/NBD), times the length

@@ -2,8 +2,8 @@
 :class:`~clvtools.btyd.pareto_nbd_covariates.ParetoNBDCovariatesFitter` and
 :class:`~clvtools.btyd.bgnbd_covariates.BetaGeoCovariatesFitter`.
 
-* :class:`~clvtools.btyd.covariate_encoding.CovariateEncoder` (re-exported here) turns the
-  customers' attributes into the design matrices.
+* :class:`~clvtools.encoding.CovariateEncoder` turns the customers' attributes into the
+  design matrices (reference level: R's default, ``reference="sorted"``).
 * :class:`CovariateBTYDFitter` orchestrates a covariate model the way
   :class:`~clvtools.btyd.base.BTYDFitter` does a plain one: validation, collapsing of
   identical (x, t_x, T, z) rows into weights, L-BFGS-B with the model's analytic gradient
@@ -41,14 +41,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from ..encoding import CovariateEncoder
 from ..errors import ClvInputError, ConvergenceError
 from . import _optimise
 from ._optimise import subset_rows
 from .base import BTYDFitter, _single_threaded_blas
-from .covariate_encoding import CovariateEncoder
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
 
-__all__ = ["CovariateBTYDFitter", "CovariateEncoder"]
+__all__ = ["CovariateBTYDFitter"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -136,15 +136,17 @@ class CovariateBTYDFitter(BTYDFitter):
         ref = dict(reference_levels or {})
         pcols, dcols = list(purchase_covariates or []), list(dropout_covariates or [])
         self.purchase_encoder_ = CovariateEncoder(
-            pcols, {k: v for k, v in ref.items() if k in pcols}).fit(covariates)
+            pcols, reference="sorted", reference_levels={k: v for k, v in ref.items() if k in pcols}
+        ).fit(covariates)
         self.dropout_encoder_ = CovariateEncoder(
-            dcols, {k: v for k, v in ref.items() if k in dcols}).fit(covariates)
+            dcols, reference="sorted", reference_levels={k: v for k, v in ref.items() if k in dcols}
+        ).fit(covariates)
         missing = set(ref) - set(pcols) - set(dcols)
         if missing:
             raise ClvInputError(
                 f"reference_levels names columns that are not covariates: {sorted(missing)}.")
-        Zp = self.purchase_encoder_.transform(covariates, n)
-        Zd = self.dropout_encoder_.transform(covariates, n)
+        Zp = self.purchase_encoder_.transform(covariates, n_rows=n)
+        Zd = self.dropout_encoder_.transform(covariates, n_rows=n)
         w = _check_weights(weights, n)
         kp, kd = Zp.shape[1], Zd.shape[1]
         table = dict(cols)
@@ -159,8 +161,9 @@ class CovariateBTYDFitter(BTYDFitter):
         sp = _scales(zp)
         sd = _scales(zd)
         data = self._prepare({k: distinct[k] for k in ("frequency", "recency", "T")})
-        names = (list(self._param_names) + [f"purchase:{c}" for c in self.purchase_encoder_.names_]
-                 + [f"dropout:{c}" for c in self.dropout_encoder_.names_])
+        names = (list(self._param_names)
+                 + [f"purchase:{c}" for c in self.purchase_encoder_.feature_names_]
+                 + [f"dropout:{c}" for c in self.dropout_encoder_.feature_names_])
         k = len(names)
         zps, zds = zp / sp, zd / sd
         n_total = counts.sum()
@@ -345,7 +348,7 @@ class CovariateBTYDFitter(BTYDFitter):
 
     # ---- per-customer quantities for prediction ---------------------------------------------
     def _coefs(self):
-        kp = len(self.purchase_encoder_.names_)
+        kp = len(self.purchase_encoder_.feature_names_)
         c = self.params_.to_numpy()[4:]
         return c[:kp], c[kp:]
 
@@ -361,8 +364,8 @@ class CovariateBTYDFitter(BTYDFitter):
             raise ClvInputError(
                 f"The 'covariates' argument of {type(self).__name__}.{what} must be a pandas "
                 f"DataFrame. Got {type(covariates).__name__} instead.")
-        Zp = self.purchase_encoder_.transform(covariates, n)
-        Zd = self.dropout_encoder_.transform(covariates, n)
+        Zp = self.purchase_encoder_.transform(covariates, n_rows=n)
+        Zd = self.dropout_encoder_.transform(covariates, n_rows=n)
         m = len(Zp) if Zp.shape[1] else (len(Zd) if Zd.shape[1] else None)
         gp, gd = self._coefs()
         eta_p = Zp @ gp if Zp.shape[1] else np.zeros(1)
@@ -423,16 +426,16 @@ class CovariateBTYDFitter(BTYDFitter):
         return values
 
     # ---- persistence -----------------------------------------------------------------------
-    def _to_document(self, save_data: bool) -> dict:
-        """:meth:`BTYDFitter.save_model`'s document plus the covariate encoders (levels,
+    def _document(self, save_data: bool = True) -> dict:
+        """:meth:`BTYDFitter.to_dict`'s document plus the covariate encoders (levels,
         reference levels)."""
-        doc = super()._to_document(save_data)
+        doc = super()._document(save_data)
         doc["covariates"] = {"purchase": self.purchase_encoder_.to_dict(),
                              "dropout": self.dropout_encoder_.to_dict()}
         return doc
 
-    def _from_document(self, doc: dict) -> None:
-        super()._from_document(doc)
+    def _restore(self, doc: dict) -> None:
+        super()._restore(doc)
         self.purchase_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["purchase"])
         self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
 

@@ -18,6 +18,7 @@ from scipy import special
 from ..errors import ClvInputError
 from .base import BTYDFitter, InfiniteMeanWarning, _rows
 from .prediction import prediction
+from .utils import _customer_lifetime_value
 
 __all__ = ["GammaGammaFitter"]
 
@@ -183,8 +184,6 @@ class GammaGammaFitter(BTYDFitter):
         pandas.Series, shape (n,)
             Discounted CLV (currency), named ``clv``.
         """
-        from .utils import _customer_lifetime_value
-
         spend = self.conditional_expected_average_profit(frequency, monetary_value)
         return _customer_lifetime_value(transaction_prediction_model, frequency, recency, T,
                                         spend, time, discount_rate, freq=freq)

@@ -1,7 +1,10 @@
-"""BTYD model files: JSON (never pickle), checked against ``clvtools/schemas`` when read.
+"""BTYD model files: the document of a fitter, and :func:`load_model`, which rebuilds whichever
+fitter wrote a file.
 
-:class:`ModelFileMixin` gives every fitter ``save_model`` and ``load_model``; the module's
-:func:`load_model` rebuilds whichever fitter wrote a file, from the registry that
+The mechanics (JSON, atomic write, schema check, version stamp) are
+:class:`clvtools.model_io.ModelFile`'s; here is what a BTYD file holds: the model class, the
+clvtools version, the parameters, the covariance, the settings, the fit statistics and
+optionally the collapsed data. ``load_model`` finds the class in the registry that
 :class:`~clvtools.btyd.base.BTYDFitter` fills as its subclasses are defined.
 """
 from __future__ import annotations
@@ -9,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._version import __version__
 from ..errors import ClvInputError
-from ..schemas import read_model_file, write_model_file
+from ..model_io import ModelFile, load_model_file
 from .utils import collapse
 
 __all__ = ["ModelFileMixin", "load_model"]
@@ -20,39 +22,44 @@ __all__ = ["ModelFileMixin", "load_model"]
 _REGISTRY: dict[str, type] = {}
 
 
-class ModelFileMixin:
-    """``save_model`` / ``load_model`` of the BTYD fitters (lifetimes' names).
+class ModelFileMixin(ModelFile):
+    """``to_dict`` / ``from_dict`` / ``save_model`` / ``load_model`` of the BTYD fitters.
 
-    Subclasses extend :meth:`_to_document` and :meth:`_from_document` with their own keys
-    (the covariate fitters add their encoders) and :meth:`_settings` with their settings.
+    Subclasses extend :meth:`_document` and :meth:`_restore` with their own keys (the
+    covariate fitters add their encoders) and :meth:`_settings` with their settings.
     """
+
+    _file_kind = "btyd"
 
     def _settings(self) -> dict:
         return {"penalizer_coef": float(self.penalizer_coef)}
 
+    def to_dict(self, save_data: bool = True) -> dict:
+        """The fitted model as a JSON-ready dict: what :meth:`save_model` writes.
+
+        Parameters
+        ----------
+        save_data : bool, default True
+            Include the collapsed data: the distinct rows with their weights, enough for
+            every method that reads ``data``.
+        """
+        return super().to_dict(save_data=save_data)
+
     def save_model(self, path, save_data: bool = True) -> None:
-        """Write the fitted model to ``path`` as JSON (never pickle).
+        """Write the fitted model to ``path`` as JSON (never pickle), atomically.
 
         The file holds the model class, the clvtools version, the parameters, the covariance,
         the settings, the fit statistics and (``save_data=True``) the collapsed data: the
         distinct rows with their weights, enough for every method that reads ``data``.
         """
-        self._check_fitted()
-        write_model_file(self._to_document(save_data), path)
+        super().save_model(path, save_data=save_data)
 
-    def _to_document(self, save_data: bool) -> dict:
-        """The JSON document of :meth:`save_model` (subclasses add their own keys)."""
-
-        def clean(a):
-            a = np.asarray(a, dtype=float)
-            return np.where(np.isfinite(a), a, None).tolist()
-
+    def _document(self, save_data: bool = True) -> dict:
+        """The keys of :meth:`to_dict` after the class and version (subclasses add theirs)."""
         doc = {
-            "model_class": type(self).__name__,
-            "clvtools_version": __version__,
             "param_names": list(self.params_.index),
-            "params": clean(self.params_.to_numpy()),
-            "variance_matrix": clean(self.variance_matrix_.to_numpy()),
+            "params": self.params_.to_numpy(dtype=float),
+            "variance_matrix": self.variance_matrix_.to_numpy(dtype=float),
             "settings": self._settings(),
             "fit": {
                 "log_likelihood": self.log_likelihood_,
@@ -68,33 +75,21 @@ class ModelFileMixin:
         if save_data and self.data is not None:
             cols = {c: self.data[c].to_numpy() for c in self._fit_columns}
             distinct, counts = collapse(cols, self.data["weights"].to_numpy(dtype=float))
-            doc["data"] = {**{k: v.tolist() for k, v in distinct.items()},
-                           "weights": counts.tolist()}
+            doc["data"] = {**distinct, "weights": counts}
         return doc
 
-    def load_model(self, path):
-        """Read a model written by ``save_model`` into this instance; returns ``self``."""
-        doc = read_model_file(path, "btyd")
-        if doc["model_class"] != type(self).__name__:
-            raise ClvInputError(
-                f"The model file holds a {doc['model_class']!r}, not a {type(self).__name__}.",
-                source=str(path),
-                advice="use clvtools.btyd.load_model(path), which picks the class itself.",
-            )
+    def _check_document(self, doc: dict, source: str | None) -> None:
         k = len(doc["param_names"])
         shape = np.shape(doc["variance_matrix"])
         if len(doc["params"]) != k or shape != (k, k):
             raise ClvInputError(
                 f"The model file has {k} parameter names, {len(doc['params'])} parameters and a "
                 f"{' x '.join(map(str, shape))} variance matrix; they must agree ({k}, {k} x {k}).",
-                source=str(path), advice="Save the model again.",
+                source=source, advice="Save the model again.",
             )
-        self._from_document(doc)
-        self._set_inference()
-        return self
 
-    def _from_document(self, doc: dict) -> None:
-        """Restore the fitted state from a :meth:`_to_document` document."""
+    def _restore(self, doc: dict) -> None:
+        """Set the settings and the fitted state from a :meth:`to_dict` document."""
         names = doc["param_names"]
         for key, value in doc["settings"].items():
             setattr(self, key, value)
@@ -117,14 +112,15 @@ class ModelFileMixin:
         self.converged_ = fit["converged"]
         self.data = pd.DataFrame(doc["data"]) if "data" in doc else None
         self.clvtools_version_ = doc.get("clvtools_version")
+        self._set_inference()
 
 
 def load_model(path):
-    """Rebuild whichever fitter ``save_model`` wrote to ``path`` (JSON)."""
-    name = read_model_file(path, "btyd")["model_class"]
-    if name not in _REGISTRY:
-        raise ClvInputError(
-            f"The model file holds an unknown model class {name!r}.", source=str(path),
-            advice=f"expected one of {', '.join(sorted(_REGISTRY))}.",
-        )
-    return _REGISTRY[name]().load_model(path)
+    """Rebuild whichever fitter ``save_model`` wrote to ``path`` (JSON).
+
+    Raises
+    ------
+    ClvInputError
+        The file is missing, is not a BTYD model file, or names an unknown fitter.
+    """
+    return load_model_file(path, "btyd", _REGISTRY)

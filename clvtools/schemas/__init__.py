@@ -5,6 +5,8 @@ that was edited wrongly, truncated or written by something else gets a clear err
 the file and the first wrong field (as a path such as ``fit.n_iterations``), not a
 ``KeyError`` deep inside the loader. The schemas ship with the package
 (``btyd_model.schema.json``, ``survival_model.schema.json``) for other tools to use too.
+The models' side of the files (``to_dict``/``from_dict``, ``save_model``/``load_model``) is
+:mod:`clvtools.model_io`.
 """
 from __future__ import annotations
 

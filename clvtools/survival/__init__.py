@@ -7,12 +7,12 @@ Typical use (the pipeline does the same)::
     model = ChurnModel(time_unit="week").fit(landmark_table)
     model.summary                                   # hazard ratios, CIs, p-values, PH check
     p = model.churn_probability(scoring_table, horizon=13)
-    model.save("models/churn.json")
+    model.save_model("models/churn.json")      # JSON; clvtools.survival.load_model reads it
 """
+from ..encoding import CovariateEncoder
 from .churn_model import ChurnModel
 from .competing_risks import CompetingRisksModel, cumulative_incidence
-from .encoding import CovariateEncoder
-from .io import load_model, model_from_dict, model_to_dict, save_model
+from .io import load_model
 from .kaplan_meier import km_curves, logrank_tests, median_survival
 from .metrics import (
     brier_score,
@@ -27,7 +27,7 @@ from .simulate import simulate_contracts, simulate_landmark_table
 
 __all__ = [
     "ChurnModel", "CompetingRisksModel", "CovariateEncoder", "cumulative_incidence",
-    "load_model", "save_model", "model_to_dict", "model_from_dict",
+    "load_model",
     "km_curves", "median_survival", "logrank_tests",
     "harrell_concordance", "ipcw_concordance", "dynamic_auc", "brier_score",
     "calibration_by_decile", "check_out_of_time", "validate_out_of_time",

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError
+from ..model_io import ModelFile
 from ._params import check_columns, check_number
 from .churn_model import ChurnModel
 from .kaplan_meier import segment_labels
@@ -109,7 +110,7 @@ def cumulative_incidence(
     return pd.concat(frames, ignore_index=True)
 
 
-class CompetingRisksModel:
+class CompetingRisksModel(ModelFile):
     """Cause-specific Cox models, one per end reason, and per-customer reason probabilities.
 
     Parameters
@@ -126,6 +127,11 @@ class CompetingRisksModel:
     models_ : dict of int to ChurnModel
         The cause-specific model of each reason code (other reasons censored).
     reason_labels_ : dict of int to str
+
+    Notes
+    -----
+    Saved and read like :class:`ChurnModel` (:meth:`save_model`, :meth:`load_model`,
+    :meth:`to_dict`, :meth:`from_dict`); the file holds every reason's model.
     """
 
     def __init__(self, *, event_type_col: str = "event_type", reason_col: str | None = "end_reason",
@@ -216,8 +222,18 @@ class CompetingRisksModel:
         res["all_causes"] = out.sum(axis=1)
         return res
 
-    def save(self, path) -> None:
-        """Write the fitted model as JSON."""
-        from .io import save_model
+    # ---- JSON: to_dict/from_dict/save_model/load_model come from ModelFile -----------------
+    _file_kind = "survival"
 
-        save_model(self, path)
+    def _document(self) -> dict:
+        return {"settings": self.get_params(),
+                "reasons": {k: m._state() for k, m in self.models_.items()},
+                "reason_labels": self.reason_labels_}
+
+    def _restore(self, doc: dict) -> None:
+        settings = dict(doc["settings"])
+        self.event_type_col = settings.pop("event_type_col")
+        self.reason_col = settings.pop("reason_col")
+        self.churn_model_params = settings
+        self.models_ = {int(k): ChurnModel()._set_state(v) for k, v in doc["reasons"].items()}
+        self.reason_labels_ = {int(k): v for k, v in doc["reason_labels"].items()}
