@@ -67,7 +67,6 @@ def forward_hessian(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndar
     return (H + H.T) / 2
 
 
-
 def newton_polish(objective: Callable, theta: np.ndarray, f: float, grad: np.ndarray,
                   H: np.ndarray, n_total: float, steps: int = 3):
     """Up to ``steps`` Newton steps with a fixed Hessian, each kept only if it lowers the
@@ -101,14 +100,16 @@ def newton_polish(objective: Callable, theta: np.ndarray, f: float, grad: np.nda
         theta, f, grad = theta - step, f_new, g_new
     return theta, f, grad
 
+
 #: Largest Newton decrement g' H^-1 g / 2 of the TOTAL negative log-likelihood (g, H its
 #: gradient and Hessian) at which a fit counts as at its optimum. For a quadratic model it is
 #: the log-likelihood still to gain, and sqrt(g' H^-1 g) the distance to the optimum measured
 #: in standard errors (H is the observed information): 5e-6 puts the optimum within 0.003
 #: standard errors of the point in every direction, negligible next to the sampling error
 #: whatever the number of customers. It is Stata's ml default for the same quantity
-#: (nrtolerance(1e-5) on g' H^-1 g) and sits above the rounding noise of a total
-#: log-likelihood of degenerate fits (about 1e-5 units with parameters ~1e7).
+#: (nrtolerance(1e-5) on g' H^-1 g). Computed from the gradient and Hessian, it stays
+#: measurable where differences of the objective drown in rounding (the cause of L-BFGS-B's
+#: "ABNORMAL" stops: ~1e-5 log-likelihood units in a degenerate fit with parameters ~1e7).
 NEWTON_DECREMENT_TOL = 5e-6
 
 
@@ -157,7 +158,8 @@ def accept(f: float, grad: np.ndarray, theta: np.ndarray, *, n_total: float, gto
        below :data:`NEWTON_DECREMENT_TOL`, on the free parameters. The total, not the mean
        per customer, because the statistical precision (and so the precision worth
        reaching) grows with the number of customers: a gradient bound on the mean is too
-       strict for a small base and too loose for a large one.
+       strict for a small base and too loose for a large one (rule 1 keeps it as sufficient
+       only so that the fits it accepted keep their results).
 
     Parameters
     ----------
