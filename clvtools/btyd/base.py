@@ -267,21 +267,29 @@ class BTYDFitter(ModelFileMixin):
                 res = optimize.minimize(objective, theta, jac=True, method="L-BFGS-B",
                                         options=options)
                 theta = res.x
-        f_end, grad = objective(theta)
-        # L-BFGS-B often stops with "ABNORMAL_TERMINATION_IN_LNSRCH" when it is already at the
-        # optimum to machine precision; judge convergence by the gradient instead.
-        gmax = float(np.max(np.abs(grad)))
-        free = np.ones(k, bool)
-        if bounds is not None:
-            for j, (lo, hi) in enumerate(bounds):
-                at_lo = lo is not None and theta[j] <= lo + 1e-8
-                at_hi = hi is not None and theta[j] >= hi - 1e-8
-                free[j] = not (at_lo or at_hi)
-        gmax_free = float(np.max(np.abs(grad[free]), initial=0.0))
-        converged = np.isfinite(f_end) and (res.success or gmax_free < max(1e-4, 100 * tol))
         if verbose:
             print(res)
+        n_iter = res.nit
+
+        def restart(th):  # L-BFGS-B afresh from where it stopped (see _optimise.settle)
+            nonlocal res, n_iter
+            res = optimize.minimize(objective, th, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options=options)
+            n_iter += res.nit
+            if verbose:
+                print(res)
+            return (res.x, *objective(res.x), res.success)
+
+        # L-BFGS-B often stops with "ABNORMAL_TERMINATION_IN_LNSRCH" when it is already at the
+        # optimum to machine precision: the optimum is judged by _optimise.accept instead.
+        theta, f_end, grad, converged = _optimise.settle(
+            objective, theta, restart=restart, success=res.success, n_total=n_total,
+            gtol=max(1e-4, 100 * tol), bounds=bounds,
+            hessian=lambda th: forward_hessian(lambda t: objective(t)[1], th))
+        gmax = float(np.max(np.abs(grad)))
         if not converged:
+            free = _optimise.free_parameters(theta, bounds)
+            gmax_free = float(np.max(np.abs(grad[free]), initial=0.0))
             raise ConvergenceError(
                 self._advice(f"the optimiser stopped after {res.nit} iterations "
                              f"({res.message}; largest gradient {gmax_free:.3g})")
@@ -291,7 +299,7 @@ class BTYDFitter(ModelFileMixin):
 
         data = pd.DataFrame({**arrays, "weights": w}, index=index)
         self._record_fit(params, list(self._param_names), data, ll_total, f_end, n_total,
-                         len(counts), res.nit, res.message, gmax)
+                         len(counts), n_iter, res.message, gmax)
         # the gradient at the optimum in log-parameters, total scale: reused by _covariance
         self.variance_matrix_ = self._covariance(params, prepared, counts, grad * n_total)
         self._set_inference()

@@ -245,22 +245,28 @@ class CovariateBTYDFitter(BTYDFitter):
                 f_end, grad = objective(theta)
             if verbose:
                 print(res if res is not None else f"Newton iterations from a subset fit: {n_iter}")
-            H = make_hessian(data, zps, zds, counts)(theta) * n_total
-            # Newton steps with the full Hessian from there: the flat directions of these
-            # likelihoods (s, beta) are then resolved to ~1e-9 instead of ~1e-5
-            for _ in range(3):
-                try:
-                    step = np.linalg.solve(H, grad * n_total)
-                except np.linalg.LinAlgError:
-                    break
-                if not (np.all(np.isfinite(step)) and np.max(np.abs(step)) < 0.1):
-                    break
-                f_new, g_new = objective(theta - step)
-                if not (np.isfinite(f_new) and f_new <= f_end):
-                    break
-                theta, f_end, grad = theta - step, f_new, g_new
+            hessian = make_hessian(data, zps, zds, counts)
+
+            def polish(th, f, g):  # the full Hessian at th (total scale), then Newton steps
+                H = hessian(th) * n_total
+                return (H, *_optimise.newton_polish(objective, th, f, g, H, n_total))
+
+            def restart(th):  # L-BFGS-B afresh from where the fit stopped, then polish
+                nonlocal res, n_iter, H
+                res = optimize.minimize(objective, th, jac=True, method="L-BFGS-B",
+                                        options=options)
+                n_iter += int(res.nit)
+                if verbose:
+                    print(res)
+                H, th, f, g = polish(res.x, *objective(res.x))
+                return th, f, g, False  # success said nothing about the polished point
+
+            H, theta, f_end, grad = polish(theta, f_end, grad)
+            theta, f_end, grad, converged = _optimise.settle(
+                objective, theta, restart=restart, fg=(f_end, grad), n_total=n_total,
+                gtol=max(1e-5, 100 * tol), hessian=hessian)
             gmax = float(np.max(np.abs(grad)))
-            if not (np.isfinite(f_end) and gmax < max(1e-5, 100 * tol)):
+            if not converged:
                 what = (f"L-BFGS-B stopped after {res.nit} iterations ({res.message})"
                         if res is not None else f"{n_iter} Newton iterations")
                 raise ConvergenceError(self._advice(f"{what}; largest gradient {gmax:.3g}"))
