@@ -294,6 +294,14 @@ class BTYDFitter(ModelFileMixin):
                 self._advice(f"the optimiser stopped after {res.nit} iterations "
                              f"({res.message}; largest gradient {gmax_free:.3g})")
             )
+        if not np.any(~_optimise.free_parameters(theta, bounds)):
+            # L-BFGS-B stops within ~1e-5 of the optimum along flat directions (Gamma-Gamma's
+            # p, q, gamma), where the BLAS kernel's last bits then move the estimate by ~1e-8;
+            # Newton steps on the forward-difference Hessian land on the optimum itself
+            H = forward_hessian(lambda t: objective(t)[1], theta) * n_total
+            theta, f_end, grad = _optimise.newton_polish(objective, theta, f_end, grad, H,
+                                                         n_total)
+            gmax = float(np.max(np.abs(grad)))
         params = np.exp(theta)
         ll_total = -(f_end - pen * np.sum(params**2)) * n_total
 

@@ -167,7 +167,7 @@ def kpi_table(
                    AS active_start
             FROM flow),
         revenue AS (
-            SELECT date_trunc($period, date)::DATE AS ps, sum(amount) AS revenue
+            SELECT date_trunc($period, date)::DATE AS ps, fsum(amount) AS revenue
             FROM {quote_ident(occasions)} GROUP BY ALL)
         SELECT p.ps AS period, {_LABEL_SQL} AS label, p.active_start, p.new, p.reactivated,
                p.churned, p.active_start + p.new + p.reactivated - p.churned AS active_end,

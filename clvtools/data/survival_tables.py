@@ -66,7 +66,7 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
         parts.append(f"count(*) FILTER (WHERE o.date > l.landmark - {int(d)}) "
                      f"AS purchases_last_{name}")
     for name, d in zip(_window_names(windows), window_days, strict=True):
-        parts.append(f"CASE WHEN $has_amounts THEN coalesce(sum(o.amount) FILTER "
+        parts.append(f"CASE WHEN $has_amounts THEN coalesce(fsum(o.amount) FILTER "
                      f"(WHERE o.date > l.landmark - {int(d)}), 0) END AS spend_last_{name}")
     windows_sql = ",\n               ".join(parts)
     return f"""
@@ -75,8 +75,8 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
                min(o.date) AS first_purchase,
                max(o.date) AS last_purchase,
                {windows_sql},
-               CASE WHEN $has_amounts THEN coalesce(sum(o.amount), 0) END AS total_spend,
-               avg(o.amount) AS average_spend,
+               CASE WHEN $has_amounts THEN coalesce(fsum(o.amount), 0) END AS total_spend,
+               fsum(o.amount) / count(o.amount) AS average_spend,
                count(*) FILTER (WHERE o.date > l.landmark - {int(short)})
                  - count(*) FILTER (WHERE o.date > l.landmark - {2 * int(short)}
                                     AND o.date <= l.landmark - {int(short)}) AS purchase_trend

@@ -305,9 +305,11 @@ def read_transactions(
         quality = {"source": label, "files": files, "rows_read": int(rows_read),
                    "excluded_by_reason": excluded, "observation_end": obs_end.isoformat()}
         return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
+    # fsum (Kahan-Babuska): the same day's amounts give the same total in any order, so a run
+    # is reproducible to the last bit whatever DuckDB's threads do (see rfm.py)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE occasions AS
-        SELECT customer_id, ts::DATE AS date, sum(amount) AS amount, count(*)::INTEGER AS n_rows
+        SELECT customer_id, ts::DATE AS date, fsum(amount) AS amount, count(*)::INTEGER AS n_rows
         FROM tx_kept GROUP BY customer_id, ts::DATE"""
     )
     # Exact duplicates share a day, so only the (rare) days with several rows need a closer look.
@@ -332,7 +334,7 @@ def read_transactions(
     if duplicates and policies.duplicate_rows == "drop":
         con.execute(
             """UPDATE occasions o SET amount = o.amount - d.amount, n_rows = o.n_rows - d.extra
-            FROM (SELECT customer_id, ts::DATE AS date, sum(amount * extra) AS amount,
+            FROM (SELECT customer_id, ts::DATE AS date, fsum(amount * extra) AS amount,
                          sum(extra)::INTEGER AS extra
                   FROM duplicate_groups GROUP BY ALL) d
             WHERE o.customer_id = d.customer_id AND o.date = d.date"""

@@ -20,6 +20,7 @@ from ..config import settings_to_toml
 from ..data.export import write_csv
 from ..errors import ClvInputError
 from ..pipeline import AnalysisResult
+from ..schemas import write_model_file
 
 __all__ = ["Output", "OUTPUTS", "write_outputs", "check_output_folder"]
 
@@ -34,8 +35,8 @@ class Output:
         Path inside the output folder.
     content : callable
         ``content(result, attachments)`` gives what to write: a DataFrame (``.csv``), a dict
-        (``.json``), a fitted model (``models/*.json``), a string (``.toml``), or None when
-        the run has nothing for this file.
+        (``.json``), a :class:`ModelDocument` (``models/*.json``), a string (``.toml``), or
+        None when the run has nothing for this file.
     meaning : str
         One line for the README and the report.
     """
@@ -45,7 +46,25 @@ class Output:
     meaning: str
 
 
-def _purchase_model(r: AnalysisResult, _a):
+@dataclass(frozen=True)
+class ModelDocument:
+    """A model file's content: the model's own document, then the run's context."""
+
+    doc: dict
+
+
+def _model_file(model_of: Callable[[AnalysisResult], object], **options) -> Callable:
+    """Content of a model file: the fitted model's ``to_dict(**options)`` followed by the
+    run's settings, data fingerprint and provenance; None when there is no such model."""
+    def content(r: AnalysisResult, _a):
+        model = model_of(r)
+        if model is None:
+            return None
+        return ModelDocument({**model.to_dict(**options), **r.model_context()})
+    return content
+
+
+def _purchase_model(r: AnalysisResult):
     purchases = r.value.models.purchases
     # a covariate model is bound to the customers' attributes; the file holds the fitter
     return getattr(purchases, "model", purchases)
@@ -88,10 +107,13 @@ OUTPUTS: tuple[Output, ...] = (
     Output("kpis.csv", lambda r, _a: r.kpi.kpis,
            "per period: active, new, reactivated, churned, churn and retention rates, revenue"),
     Output("cohorts.csv", lambda r, _a: r.kpi.cohorts, "retention by acquisition cohort"),
-    Output("models/value.json", _purchase_model, "the fitted purchase model (BTYD)"),
-    Output("models/spend.json", lambda r, _a: r.value.models.spend,
+    # the models without their data: the customers' rows are in the CSV files
+    Output("models/value.json", _model_file(_purchase_model, save_data=False),
+           "the fitted purchase model (BTYD)"),
+    Output("models/spend.json", _model_file(lambda r: r.value.models.spend, save_data=False),
            "the fitted spend model (Gamma-Gamma)"),
-    Output("models/churn.json", lambda r, _a: r.risk.model, "the fitted churn model (Cox)"),
+    Output("models/churn.json", _model_file(lambda r: r.risk.model),
+           "the fitted churn model (Cox)"),
     Output("data_quality.json", lambda r, _a: r.data_quality(),
            "rows read, used and excluded by reason; customers matched; notes; how it was made"),
     Output("config.toml", lambda r, _a: settings_to_toml(r.settings),
@@ -117,19 +139,16 @@ def check_output_folder(out: str | os.PathLike) -> Path:
     return out
 
 
-def _write(content, path: Path, result: AnalysisResult) -> None:
+def _write(content, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, pd.DataFrame):
         write_csv(content, path)
     elif isinstance(content, str):
         path.write_text(content)
-    elif isinstance(content, dict):
+    elif isinstance(content, ModelDocument):
+        write_model_file(content.doc, path)
+    else:
         path.write_text(json.dumps(content, indent=2, allow_nan=False, default=str) + "\n")
-    else:  # a fitted model: its own JSON plus the run's settings, fingerprint and provenance
-        content.save_model(path, save_data=False)
-        doc = json.loads(path.read_text())
-        doc.update(result.model_context())
-        path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
 
 
 def write_outputs(result: AnalysisResult, out: str | os.PathLike,
@@ -152,7 +171,7 @@ def write_outputs(result: AnalysisResult, out: str | os.PathLike,
         for output in OUTPUTS:
             content = output.content(result, attachments)
             if content is not None:
-                _write(content, tmp / output.name, result)
+                _write(content, tmp / output.name)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
