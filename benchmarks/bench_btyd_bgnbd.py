@@ -83,11 +83,15 @@ def main() -> None:
     print(f"simulated {len(df):,} customers in {t_sim[0]:.1f} s; {len(agg):,} distinct rows; "
           f"{(df['frequency'] > 0).mean():.1%} repeat buyers; true params {TRUE}")
 
-    ours = lambda: BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
-    lt_raw = lambda: lifetimes.BetaGeoFitter().fit(
-        df["frequency"], df["recency"], df["T"])
-    lt_w = lambda: lifetimes.BetaGeoFitter().fit(
-        agg["frequency"], agg["recency"], agg["T"], weights=agg["weights"])
+    def ours():
+        return BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
+
+    def lt_raw():
+        return lifetimes.BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
+
+    def lt_w():
+        return lifetimes.BetaGeoFitter().fit(
+            agg["frequency"], agg["recency"], agg["T"], weights=agg["weights"])
 
     m_ours, t_ours = timed(ours)
     m_w, t_w = timed(lt_w)

@@ -73,7 +73,7 @@ def run(model: str, n: int) -> None:
     per_call, t_calls = timed(lambda: [
         cov.conditional_expected_number_of_purchases_up_to_time(e, *args, attrs) for e in ends])
     gap = max(float(np.max(np.abs(by_month[e].to_numpy() / np.asarray(c) - 1)))
-              for e, c in zip(ends, per_call))
+              for e, c in zip(ends, per_call, strict=True))
     truth = {}
     for process in ("purchase", "dropout"):
         for dummy, value in base.truth["covariate_effects"][process].items():

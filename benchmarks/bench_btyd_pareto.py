@@ -66,7 +66,8 @@ def main() -> None:
     d = fit_data(args.n_fit, seed=2024)
     x, tx, T = d["frequency"], d["recency"], d["T"]
     ours, t_ours = timed(lambda: ParetoNBDFitter().fit(x, tx, T))
-    np.random.seed(0)  # lifetimes draws its Nelder-Mead start from numpy's global generator
+    # lifetimes draws its Nelder-Mead start from numpy's global generator
+    np.random.seed(0)  # noqa: NPY002
     theirs, t_theirs = timed(lambda: LifetimesPareto().fit(x, tx, T))
     m_ours = peak_mib(lambda: ParetoNBDFitter().fit(x, tx, T))
     m_theirs = peak_mib(lambda: LifetimesPareto().fit(x, tx, T, maxiter=200))

@@ -144,7 +144,8 @@ def test_models_do_not_import_data_pipeline_or_front_ends(graph):
 def test_data_and_targeting_import_only_the_ground(graph):
     """data/ is the only package that speaks SQL; targeting/ takes frames: neither knows the
     models, the pipeline or anything above."""
-    assert _violations(graph, "clvtools.data", "clvtools", allowed=GROUND + ("clvtools.data",)) == []
+    assert _violations(graph, "clvtools.data", "clvtools",
+                       allowed=GROUND + ("clvtools.data",)) == []
     assert _violations(graph, "clvtools.targeting", "clvtools",
                        allowed=GROUND + ("clvtools.targeting",)) == []
 

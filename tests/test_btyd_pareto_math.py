@@ -49,8 +49,8 @@ def _mp_loglik(params, x, tx, T):
         # the integrand decays over (alpha + t) / a: split the range geometrically from t_x
         h = float((min(alpha, beta) + tx) / (a + s + 1)) / 8
         pts = [tx] + [tx + h * 2.0**k for k in range(80) if tx + h * 2.0**k < T] + [T]
-        I = mp.quad(f, pts) if tx < T else mp.mpf(0)
-        return float(logC + mp.log(E + s * I)), float(E / (E + s * I))
+        integral = mp.quad(f, pts) if tx < T else mp.mpf(0)
+        return float(logC + mp.log(E + s * integral)), float(E / (E + s * integral))
 
 
 # ---- the series --------------------------------------------------------------------------
@@ -265,7 +265,8 @@ def test_purchase_rate_if_alive():
 # ---- simulator ---------------------------------------------------------------------------
 def test_simulate_rfm_is_seeded_and_consistent():
     a = pm.simulate_rfm(CDNOW, 50_000, 39.0, seed=5)
-    b = pm.simulate_rfm(dict(zip(("r", "alpha", "s", "beta"), CDNOW)), 50_000, 39.0, seed=5)
+    truth = dict(zip(("r", "alpha", "s", "beta"), CDNOW, strict=True))
+    b = pm.simulate_rfm(truth, 50_000, 39.0, seed=5)
     pd.testing.assert_frame_equal(a, b)
     assert list(a.columns[:3]) == ["frequency", "recency", "T"]
     assert ((a["recency"] <= a["T"]) & (a["recency"] >= 0)).all()
@@ -285,13 +286,14 @@ def test_the_three_summation_paths_agree_where_the_series_is_long():
     T = rng.uniform(10, 100, len(x))
     tx = np.where(x > 0, T * rng.uniform(0, 1, len(x)), 0.0)
     batch = pm.loglik(params, x, tx, T)
-    single = np.array([pm.loglik(params, [a], [b], [c])[0] for a, b, c in zip(x, tx, T)])
+    single = np.array([pm.loglik(params, [a], [b], [c])[0]
+                       for a, b, c in zip(x, tx, T, strict=True)])
     np.testing.assert_allclose(batch, single, rtol=1e-11)
     for i in (0, 45, 130):
         assert batch[i] == pytest.approx(_mp_loglik(params, x[i], tx[i], T[i])[0], rel=1e-11)
     np.testing.assert_allclose(pm.conditional_probability_alive(params, x, tx, T),
                                [pm.conditional_probability_alive(params, a, b, c)
-                                for a, b, c in zip(x, tx, T)], rtol=1e-10)
+                                for a, b, c in zip(x, tx, T, strict=True)], rtol=1e-10)
     th0 = np.log(params)
     g0 = pm.loglik_and_grad(params, x, tx, T)[1]
     h = 1e-5

@@ -9,10 +9,10 @@ import datetime as dt
 import hashlib
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import occasions_log
 
 from clvtools.data.follow_up import BLOCK_DAYS, expected_future_purchases
 from clvtools.data.survival_tables import landmark_table
@@ -324,11 +324,9 @@ def test_declared_churn_is_landmark_tables_event(small):
     horizon_end = b.observation_end + dt.timedelta(days=horizon)
     occ = (pd.concat([b.transactions, b.future_transactions])
            .groupby(["customer_id", "date"], as_index=False)["amount"].sum())
-    con = duckdb.connect()
-    con.register("occ_df", occ[occ["date"] <= pd.Timestamp(horizon_end)])
-    con.execute("CREATE VIEW occ AS SELECT customer_id, date::DATE AS date, amount FROM occ_df")
-    lt = landmark_table(con, "occ", landmarks=[b.observation_end], observation_end=horizon_end,
-                        churn_after=churn_days, time_unit="day")
+    log = occasions_log(occ[occ["date"] <= pd.Timestamp(horizon_end)], horizon_end)
+    lt = landmark_table(log, landmarks=[b.observation_end], churn_after=churn_days,
+                        time_unit="day")
     assert lt["customer_id"].tolist() == got["customer_id"].tolist()
     np.testing.assert_array_equal(lt["event"].to_numpy() == 1, got["churned"].to_numpy())
     days = (got["declared_at"] - pd.Timestamp(b.observation_end)).dt.days

@@ -77,7 +77,7 @@ def test_calibration_and_holdout_equals_lifetimes_on_cdnow(cdnow_master, kwargs)
 def test_summary_equals_lifetimes_on_random_logs(rows, freq, include_first):
     # Unordered rows, several on one day or in one week (the first one included), returns:
     # the periods counted on sorted lists and the first period's amount must still agree.
-    customers, days, amounts = zip(*rows)
+    customers, days, amounts = zip(*rows, strict=True)
     tx = pd.DataFrame({"customer_id": customers,
                        "date": pd.Timestamp("2024-01-03") + pd.to_timedelta(days, unit="D"),
                        "amount": np.array(amounts, dtype=float)})

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvtools.btyd import BetaGeoFitter, load_model
 from clvtools.api import analyze
+from clvtools.btyd import BetaGeoFitter, load_model
 from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base, load_cdnow_summary
 from clvtools.errors import ClvInputError

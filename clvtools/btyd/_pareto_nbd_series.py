@@ -220,7 +220,7 @@ def _sums(p, q, z, grad, coefs, split=None):
         if split is None:
             return tuple(_horner(c, z) for c in coefs)
         a_, b_ = _horner_trimmed(coefs, z[:split]), _horner_trimmed(coefs, z[split:])
-        return tuple(np.concatenate((u, v)) for u, v in zip(a_, b_))
+        return tuple(np.concatenate((u, v)) for u, v in zip(a_, b_, strict=True))
     return _series_rows(p, q, z, grad)
 
 
@@ -357,7 +357,7 @@ def log_F(u, a, b, alpha, beta, grad: bool = False):
         if grad:
             d_a, d_b = (dG[0], dG[1]) if big else (dG[1], dG[0])
             d_al, d_be = (dG[2], dG[3]) if big else (dG[3], dG[2])
-            for dst, src in zip(douts, (d_a, d_b, d_al, d_be)):
+            for dst, src in zip(douts, (d_a, d_b, d_al, d_be), strict=True):
                 dst[idx] = src
     if not grad:
         return out.reshape(shape)

@@ -90,7 +90,7 @@ class BetaGeoBetaBinomFitter(BTYDFitter):
             if grad:
                 da, db = _dbeta(a + x, b + tx - x + i)
                 dg, dd = _dbeta(g + 1, d + tx + i)
-                G = [Gk * scale + e * dk for Gk, dk in zip(G, (da, db, dg, dd))]
+                G = [Gk * scale + e * dk for Gk, dk in zip(G, (da, db, dg, dd), strict=True)]
             m = m_new
         logsum = m + np.log(s)
         return (logsum, [Gk / s for Gk in G]) if grad else (logsum, None)

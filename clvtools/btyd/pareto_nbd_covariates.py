@@ -69,7 +69,7 @@ def _unit(r, s, a, alpha, beta, tx, T, coefs, grad):
         sums = series._series_rows(p, q, z, grad)
     else:
         s_tx, s_T = _sums_distinct(coefs, z[:n]), _sums_distinct(coefs, z[n:])
-        sums = tuple(np.concatenate((v, w)) for v, w in zip(s_tx, s_T))
+        sums = tuple(np.concatenate((v, w)) for v, w in zip(s_tx, s_T, strict=True))
     G, dG = series._log_F_sums(u, p, q, m2, mn2, sums, grad)
     G_tx, G_T = G[:n], G[n:]
     diff = np.minimum(G_T - G_tx, 0.0)
@@ -111,7 +111,7 @@ def _log_e_m(r, s, alpha, beta, x, tx, T, grad):
         e, mm, g = _unit(r, s, a, alpha[idx], beta[idx], tx[idx], T[idx], coefs, grad)
         logE[idx], logM[idx] = e, mm
         if grad:
-            for dst, src in zip(gs, g):
+            for dst, src in zip(gs, g, strict=True):
                 dst[idx] = src
 
     for g in range(len(keys)):

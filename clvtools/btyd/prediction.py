@@ -39,7 +39,7 @@ def prediction(func: Callable) -> Callable:
         values = [bound.arguments[n] for n in names]
         index = next((v.index for v in values if isinstance(v, pd.Series)), None)
         scalar = all(np.ndim(v) == 0 for v in values)
-        arrays = [_to_float_array(v, n) for v, n in zip(values, names)]
+        arrays = [_to_float_array(v, n) for v, n in zip(values, names, strict=True)]
         if arrays:
             arrays = np.broadcast_arrays(*arrays)
         out = np.asarray(func(self, *arrays), dtype=float)

@@ -177,7 +177,7 @@ def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
     cols = [np.asarray(v, dtype=float)[keep] for v in columns.values()]
     first, key = distinct_rows(cols)
     counts = np.bincount(key, weights=weights[keep], minlength=len(first))
-    return {k: col[first] for k, col in zip(columns, cols)}, counts
+    return {k: col[first] for k, col in zip(columns, cols, strict=True)}, counts
 
 
 #: Time units per month in lifetimes' discrete CLV (30 days, 4.345 weeks a month).
