@@ -11,6 +11,14 @@ import pytest
 
 from clvtools.data.transactions import TransactionLog
 
+#: Valid but extreme generator parameters (Beta draws of exactly 0 or 1, near-zero rates and
+#: spend scales, huge lifetimes), shared by the generator's tests.
+EXTREME_PARAMETERS = [
+    ("bgnbd", {"r": 0.02, "alpha": 0.05, "a": 0.02, "b": 0.02, "p": 0.05, "q": 1.01}),
+    ("pnbd", {"r": 0.02, "alpha": 0.05, "s": 0.01, "beta": 1e-4, "gamma": 1e-3}),
+    ("pnbd", {"r": 50.0, "alpha": 100.0, "s": 50.0, "beta": 1e4}),
+]
+
 
 def write_csv(tmp_path: Path, text: str, name: str = "tx.csv") -> Path:
     path = tmp_path / name

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import occasions_log
+from conftest import EXTREME_PARAMETERS, occasions_log
 
 from clvtools.data.follow_up import BLOCK_DAYS, expected_future_purchases
 from clvtools.data.survival_tables import landmark_table
@@ -197,14 +197,7 @@ def test_seeds_reproduce():
     assert not a.future_transactions.equals(c.future_transactions)
 
 
-@pytest.mark.parametrize(
-    "model, params",
-    [
-        ("bgnbd", {"r": 0.02, "alpha": 0.05, "a": 0.02, "b": 0.02, "p": 0.05, "q": 1.01}),
-        ("pnbd", {"r": 0.02, "alpha": 0.05, "s": 0.01, "beta": 1e-4, "gamma": 1e-3}),
-        ("pnbd", {"r": 50.0, "alpha": 100.0, "s": 50.0, "beta": 1e4}),
-    ],
-)
+@pytest.mark.parametrize("model, params", EXTREME_PARAMETERS)
 def test_extreme_parameters_give_a_valid_follow_up(model, params):
     # Warnings are errors: no 0/0 in the expectations, no overflow of huge lifetimes.
     b = generate_customer_base(1_000, model=model, seed=4, params=params, follow_up=400)

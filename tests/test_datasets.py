@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import EXTREME_PARAMETERS
 from scipy.special import hyp2f1
 
 from clvtools import datasets
@@ -228,14 +229,7 @@ def test_params_override_changes_the_process():
     assert slow.transactions["amount"].mean() < 0.2 * fast.transactions["amount"].mean()
 
 
-@pytest.mark.parametrize(
-    "model, params",
-    [
-        ("bgnbd", {"r": 0.02, "alpha": 0.05, "a": 0.02, "b": 0.02, "p": 0.05, "q": 1.01}),
-        ("pnbd", {"r": 0.02, "alpha": 0.05, "s": 0.01, "beta": 1e-4, "gamma": 1e-3}),
-        ("pnbd", {"r": 50.0, "alpha": 100.0, "s": 50.0, "beta": 1e4}),
-    ],
-)
+@pytest.mark.parametrize("model, params", EXTREME_PARAMETERS)
 def test_extreme_but_valid_parameters_give_valid_bases(model, params):
     # Beta draws of exactly 0 or 1, near-zero rates and spend scales: no warning (they
     # are errors here), no NaN, amounts still at least one cent.
