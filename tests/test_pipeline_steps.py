@@ -1,4 +1,5 @@
 """The main job's steps: customers.csv, value and churn models, holdout validation, timeline."""
+import datetime as dt
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from clvtools.config import Settings
 from clvtools.data.rfm import rfm_summary
 from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
+from clvtools.errors import ClvInputError
 from clvtools.pipeline import build_timeline
 from clvtools.pipeline.risk import model_covariates
 from clvtools.pipeline.value import fit_value_models, score_customers
@@ -211,3 +213,23 @@ def test_covariate_scoring_in_one_pass_equals_one_call_per_month(result):
                                rtol=1e-12, atol=0)
     np.testing.assert_allclose(one_pass.expected_revenue, per_month.expected_revenue,
                                rtol=1e-12, atol=0)
+
+
+def test_a_history_shorter_than_the_horizon_still_gets_a_churn_model(base):
+    log = read_transactions(base.transactions)
+    settings = Settings(horizon=120, churn_after=26)
+    timeline = build_timeline(log.first_date, log.observation_end, settings)
+    (landmark,) = timeline.landmarks
+    assert log.first_date < landmark < log.observation_end
+    assert timeline.holdout_start is None and timeline.validation_training is None
+    assert "shorter than the horizon" in timeline.notes[0]
+    results = analyze(base.transactions, settings=settings)
+    assert results.churn_model is not None
+    assert "shorter than the horizon" in results.data_quality["timeline"]["notes"][0]
+    live = results.customers["churn_model"] == "cox"
+    assert live.any() and results.customers.loc[live, "churn_probability"].between(0, 1).all()
+
+
+def test_a_log_of_one_day_is_a_clear_error():
+    with pytest.raises(ClvInputError, match="at least two different days"):
+        build_timeline(dt.date(2024, 1, 1), dt.date(2024, 1, 1), Settings())

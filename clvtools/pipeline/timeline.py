@@ -55,6 +55,8 @@ class Timeline:
         The calendar months of the forecast, from the day after the end over the horizon:
         ``month`` (``YYYY-MM``), ``start``, ``end`` (dates, inclusive), ``days`` and
         ``partial`` (the month is cut by the horizon's start or end).
+    notes : tuple of str
+        What the schedule had to give up (a history shorter than the horizon).
     """
 
     first_date: dt.date
@@ -70,6 +72,7 @@ class Timeline:
     validation_evaluation: dt.date | None
     previous_scoring: dt.date | None
     forecast_months: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         """The dates as ISO strings, for data_quality.json and the report."""
@@ -84,6 +87,7 @@ class Timeline:
             "previous_scoring": iso(self.previous_scoring),
             "forecast_start": iso(self.observation_end + dt.timedelta(days=1)),
             "forecast_end": iso(self.observation_end + dt.timedelta(days=self.horizon_days)),
+            "notes": list(self.notes),
         }
 
 
@@ -99,8 +103,7 @@ def build_timeline(first_date: dt.date, observation_end: dt.date, settings: Sett
     Raises
     ------
     ClvInputError
-        When the history is shorter than the horizon, so that no landmark leaves a full
-        outcome window for the churn model.
+        When the log spans less than two days (nothing to fit a churn model on).
     """
     s = settings
     days = unit_days(s.time_unit)
@@ -108,12 +111,23 @@ def build_timeline(first_date: dt.date, observation_end: dt.date, settings: Sett
     step = dt.timedelta(days=horizon_days)
     landmarks = tuple(d for d in (observation_end - step * k for k in range(1, s.landmarks + 1))
                       if d > first_date)
+    notes = []
+    span = (observation_end - first_date).days
     if not landmarks:
-        raise ClvInputError(
-            f"The data span {first_date} to {observation_end} is shorter than the horizon "
-            f"({s.horizon:g} {s.time_unit}s), so no landmark leaves a full outcome window.",
-            advice="Give a longer transaction history or a shorter horizon (--horizon).",
-        )
+        if span < 2:
+            raise ClvInputError(
+                f"The data span {first_date} to {observation_end}: a churn model needs "
+                "purchases on at least two different days.",
+                advice="Give a longer transaction history.")
+        # A history shorter than the horizon still gets a churn model: one landmark halfway,
+        # its outcomes censored at the end, and beyond that follow-up the recent baseline
+        # hazard carries the probability to the horizon (the model's constant-hazard tail).
+        landmarks = (first_date + dt.timedelta(days=span // 2),)
+        notes.append(
+            f"The history ({span} days) is shorter than the horizon ({horizon_days} days): the "
+            f"churn model's one landmark is {landmarks[0]}, with outcomes censored after "
+            f"{(observation_end - landmarks[0]).days} days; its probabilities beyond that "
+            "extrapolate the recent baseline hazard.")
 
     holdout_start, holdout_months = observation_end - step, ()
     if (holdout_start - first_date).days < horizon_days:
@@ -137,7 +151,7 @@ def build_timeline(first_date: dt.date, observation_end: dt.date, settings: Sett
         holdout_months=holdout_months, validation_training=training,
         validation_evaluation=evaluation,
         previous_scoring=previous if previous >= first_date else None,
-        forecast_months=_calendar_months(observation_end, horizon_days),
+        forecast_months=_calendar_months(observation_end, horizon_days), notes=tuple(notes),
     )
 
 
