@@ -191,11 +191,14 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
     """``churn_probability`` and ``churn_model`` for every customer: a pure function of the
     fitted model and the scoring table (covariates at the scoring date).
 
-    Customers absent from the scoring table are already declared churned: probability 1
-    (``declared_churned``). The others get the Cox model's P(churn declared within the
-    horizon | not declared by now), or 1 - P(alive) when no Cox model could be fitted.
+    Customers absent from the scoring table are already declared churned: they have no churn
+    probability (NaN: it is defined given not declared by now; they are the win-back
+    population) and ``churn_model`` says ``declared_churned``. The others, the live customers,
+    get the Cox model's P(churn declared within the horizon | not declared by now), or
+    1 - P(alive) when no Cox model could be fitted.
     """
-    out = pd.DataFrame({"churn_probability": 1.0, "churn_model": DECLARED}, index=customer_ids)
+    out = pd.DataFrame({"churn_probability": np.nan, "churn_model": DECLARED},
+                       index=customer_ids)
     scoring = scoring.set_index("customer_id")
     if model is not None:
         probability = model.churn_probability(model_covariates(scoring, model.time_unit),
