@@ -70,6 +70,8 @@ def _run(transactions, customers, contracts, config: Optional[Path], out: Path, 
         )
         status.update("Writing outputs ...")
         folder = results.write(out, attachments=attachments)
+    for warning in results.analysis.warnings():
+        console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
     q = results.analysis.inputs.log.quality
     console.print(
         f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: "

@@ -227,6 +227,7 @@ def test_a_history_shorter_than_the_horizon_still_gets_a_churn_model(base):
     results = analyze(base.transactions, settings=settings)
     assert results.churn_model is not None
     assert "shorter than the horizon" in results.data_quality["timeline"]["notes"][0]
+    assert "shorter than the horizon" in results.analysis.warnings()[0]  # the CLI prints it
     live = results.customers["churn_model"] == "cox"
     assert live.any() and results.customers.loc[live, "churn_probability"].between(0, 1).all()
 
@@ -234,3 +235,17 @@ def test_a_history_shorter_than_the_horizon_still_gets_a_churn_model(base):
 def test_a_log_of_one_day_is_a_clear_error():
     with pytest.raises(ClvInputError, match="at least two different days"):
         build_timeline(dt.date(2024, 1, 1), dt.date(2024, 1, 1), Settings())
+
+
+def test_warnings_name_a_miscalibrated_or_fallen_back_churn_model(result, monkeypatch):
+    risk = result.analysis.risk
+    calibration = risk.tables["churn_calibration"].copy()
+    for gap, warned in ((0.2, True), (0.01, False)):
+        calibration["difference"] = gap
+        monkeypatch.setitem(risk.tables, "churn_calibration", calibration)
+        assert any("differ by up to" in w for w in result.analysis.warnings()) is warned
+    scores = risk.scores.copy()
+    scores.iloc[:3, scores.columns.get_loc("churn_model")] = "btyd_1_minus_p_alive"
+    monkeypatch.setattr(risk, "scores", scores)
+    assert any(w.startswith("Churn probabilities of 3 customers come from the value model")
+               for w in result.analysis.warnings())

@@ -8,12 +8,16 @@ from ..config import Settings
 from ..data.transactions import data_fingerprint
 from .inputs import Inputs
 from .kpis import KpiResult
-from .risk import RiskResult
+from .risk import BTYD, RiskResult
 from .targets import TargetsResult
 from .timeline import Timeline
 from .value import ValueResult
 
-__all__ = ["AnalysisResult"]
+__all__ = ["AnalysisResult", "CALIBRATION_WARNING"]
+
+#: Largest out-of-time gap between predicted and observed churn in a decile that passes
+#: without a warning.
+CALIBRATION_WARNING = 0.05
 
 
 @dataclass
@@ -59,6 +63,26 @@ class AnalysisResult:
             "timeline": self.timeline.as_dict(),
             "run": self.provenance,
         }
+
+    def warnings(self) -> list[str]:
+        """What a user must hear about this run before reading its figures (the CLI prints
+        them): a schedule cut short, churn probabilities that fell back to the value model,
+        and a churn model whose out-of-time calibration is off by more than
+        :data:`CALIBRATION_WARNING` in a decile."""
+        out = list(self.timeline.notes)
+        fallback = self.risk.scores["churn_model"] == BTYD
+        if fallback.any():
+            out.append(f"Churn probabilities of {int(fallback.sum()):,} customers come from the "
+                       "value model (1 - P(alive)), not the Cox model: "
+                       + (self.risk.notes[0] if self.risk.notes else "see data_quality.json."))
+        calibration = self.risk.tables.get("churn_calibration")
+        if calibration is not None and len(calibration):
+            gap = float(calibration["difference"].abs().max())
+            if gap > CALIBRATION_WARNING:
+                out.append(f"Out of time, predicted and observed churn differ by up to {gap:.2f} "
+                           f"in a decile (more than {CALIBRATION_WARNING}): read churn "
+                           "probabilities as a ranking; see churn_calibration.csv.")
+        return out
 
     def model_context(self) -> dict:
         """What every model file of this run carries besides the model: the run's settings,
