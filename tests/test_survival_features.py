@@ -1,6 +1,7 @@
 """The landmark feature set: ChurnModel derives its covariates from a raw landmark table, in
 fit and in every prediction, and its model file carries the recipe."""
 import datetime as dt
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -142,3 +143,19 @@ def test_a_table_without_behaviour_columns_keeps_every_column():
     assert m.features_ is None
     assert set(m.encoder_.columns) == {"channel", "region", "time_since_last_purchase",
                                        "n_purchases"}
+
+
+def test_the_packages_docstring_example_runs(tmp_path, monkeypatch):
+    import clvtools.survival
+
+    lines = []
+    for line in clvtools.survival.__doc__.split("::\n", 1)[1].splitlines():
+        if line and not line.startswith("    "):
+            break  # the end of the literal block
+        lines.append(line)
+    block = "\n".join(lines)
+    monkeypatch.chdir(tmp_path)  # it saves a model file
+    namespace: dict = {}
+    exec(textwrap.dedent(block), namespace)
+    assert namespace["curves"].shape == (2, len(namespace["scoring"]))
+    assert (tmp_path / "churn.json").is_file()

@@ -3,8 +3,9 @@ landmark survival table, scoring P(churn declared within the horizon | not decla
 scoring landmark) per customer.
 
 lifelines does the fit (Efron ties, Newton-Raphson, elastic-net penalty, strata, weights).
-clvtools adds what lifelines lacks or does slowly: categorical encoding with a reference level,
-the clustered sandwich variance for stacked landmarks (vectorised, ``_cox_math``), the
+clvtools adds what lifelines lacks or does slowly: the landmark feature set derived from a raw
+landmark table and saved with the model (``features``), categorical encoding with a reference
+level, the clustered sandwich variance for stacked landmarks (vectorised, ``_cox_math``), the
 proportional-hazards check on a documented subsample, a guard against horizons past the
 follow-up (lifelines issue #1063), fast numpy scoring, and a JSON model file
 (:class:`~clvtools.model_io.ModelFile`: ``to_dict``/``from_dict``, ``save_model``/``load_model``).
@@ -105,9 +106,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
 
     Notes
     -----
-    A fitted model is saved as JSON (never pickle) with :meth:`save_model` and read back with
-    :meth:`load_model` or :func:`clvtools.survival.load_model`; :meth:`to_dict` and
-    :meth:`from_dict` give the same content as a dict.
+    Saved as JSON (never pickle), with its feature recipe: :meth:`save_model`, :meth:`load_model`
+    or :func:`clvtools.survival.load_model`; :meth:`to_dict`/:meth:`from_dict` as a dict.
     """
 
     def __init__(
@@ -304,8 +304,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
             "landmark table's construction.")
 
     def _not_covariates(self) -> set:
-        return set(RESERVED_COLUMNS) | {self.id_col, self.duration_col, self.event_col,
-                                        self.weights_col, *(self.strata or [])}
+        return (set(RESERVED_COLUMNS) | {self.id_col, self.duration_col, self.event_col,
+                                         self.weights_col, *(self.strata or [])}) - {None}
 
     def _covariate_names(self, table) -> list[str]:
         if self.covariates is not None:
@@ -320,8 +320,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
         if mode is None:
             return None
         return BehaviourFeatures(window=self.purchase_window,
-                                 exclude=sorted(self._not_covariates() - {None})
-                                 ).fit(table, source)
+                                 exclude=sorted(self._not_covariates())).fit(table, source)
 
     # ------------------------------------------------------------------ JSON
     # to_dict/from_dict/save_model/load_model come from ModelFile; the file holds ``format``,
