@@ -13,7 +13,6 @@ from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 from clvtools.pipeline import build_timeline
-from clvtools.pipeline.risk import model_covariates
 from clvtools.pipeline.value import fit_value_models, score_customers
 from clvtools.report.outputs import write_outputs
 from clvtools.targeting.revenue_at_risk import revenue_at_risk
@@ -134,10 +133,9 @@ def test_churn_model_file_predicts_identically(result, tmp_path):
 
     out = write_outputs(result.analysis, tmp_path / "churn")
     loaded = ChurnModel().load_model(out / "models" / "churn.json")
-    table = result.analysis.risk.survival_table.head(200)
-    covariates = model_covariates(table, "week")
-    np.testing.assert_array_equal(loaded.churn_probability(covariates, 26),
-                                  result.churn_model.churn_probability(covariates, 26))
+    table = result.analysis.risk.survival_table.head(200)  # raw: the model derives its features
+    np.testing.assert_array_equal(loaded.churn_probability(table, 26),
+                                  result.churn_model.churn_probability(table, 26))
 
 
 def test_survival_curves_and_logrank_by_attribute(result):

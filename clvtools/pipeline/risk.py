@@ -102,52 +102,6 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     return RiskResult(lifecycle, survival, model, scores, tables, notes)
 
 
-#: Columns of a landmark table that are bookkeeping or outcome, never covariates.
-_NOT_COVARIATES = ("customer_id", "landmark", "duration", "event")
-
-
-def model_covariates(table: pd.DataFrame, time_unit: str) -> pd.DataFrame:
-    """The covariates the main job's churn model uses, from a landmark or scoring table.
-
-    The landmark table has more columns than a model can take together (``n_purchases`` is
-    ``frequency + 1``; the longest window often equals the whole history), so the model uses a
-    set without exact collinearity: recency of the last purchase, tenure, repeat purchases,
-    purchases in the middle window, the trend and the log of the mean spend, plus every
-    attribute. Counts and spend are skewed, hence log1p.
-    """
-    windows = DEFAULT_WINDOWS[time_unit]
-    behaviour = {
-        "time_since_last_purchase": table["time_since_last_purchase"],
-        "tenure": table["tenure"],
-        "log_frequency": np.log1p(table["frequency"].astype("float64")),
-        f"log_purchases_last_{windows[1]:g}": np.log1p(
-            table[f"purchases_last_{windows[1]:g}"].astype("float64")),
-        "purchase_trend": table["purchase_trend"],
-    }
-    if table["average_spend"].notna().all():
-        behaviour["log_average_spend"] = np.log1p(
-            table["average_spend"].clip(lower=0).astype("float64")
-        )
-    known = set(_NOT_COVARIATES) | set(_behaviour_columns(table.columns))
-    attributes = [c for c in table.columns if c not in known]
-    out = pd.DataFrame({c: table[c] for c in _NOT_COVARIATES if c in table.columns})
-    for name, values in behaviour.items():
-        out[name] = values.astype("float64")
-    for column in attributes:
-        values = table[column]
-        # lifelines wants float64, not pandas' nullable integers
-        out[column] = values.astype("float64") if pd.api.types.is_numeric_dtype(values) else values
-    if "event" in out:
-        out["event"] = out["event"].astype("int64")
-    return out
-
-
-def _behaviour_columns(columns) -> list[str]:
-    fixed = {"n_purchases", "frequency", "tenure", "time_since_last_purchase", "total_spend",
-             "average_spend", "purchase_trend"}
-    return [c for c in columns if c in fixed or c.startswith(("purchases_last_", "spend_last_"))]
-
-
 def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
                     seed: int = 0) -> tuple[ChurnModel | None, list[str]]:
     """Fit the Cox churn model, or explain why it cannot be fitted.
@@ -170,14 +124,17 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     # creates by construction: whoever is declared churned within the horizon had been idle
     # for at least churn_after - horizon, so a short purchase window is exactly 0 for every
     # event. It shrinks ordinary coefficients by well under 1 %.
-    model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER)
+    # The model derives its covariates from the raw table (features="landmark", saved in its
+    # file): recency, tenure, log1p counts in the middle window (about 3 months), trend, log1p
+    # mean spend, attributes; without the landmark table's collinear columns.
+    model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
+                       features="landmark", purchase_window=DEFAULT_WINDOWS[time_unit][1])
     # lifelines' warnings (near-separation, ill-conditioning) go into the run's notes, where
     # the reader of data_quality.json and the report sees them, instead of the console
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model.fit(model_covariates(survival_table, time_unit),
-                      source="landmark survival table")
+            model.fit(survival_table, source="landmark survival table")
         except (ClvInputError, ConvergenceError) as exc:
             return None, [f"No Cox churn model ({str(exc).splitlines()[0]}); churn "
                           "probabilities come from the value model (1 - P(alive))."]
@@ -201,8 +158,7 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
                        index=customer_ids)
     scoring = scoring.set_index("customer_id")
     if model is not None:
-        probability = model.churn_probability(model_covariates(scoring, model.time_unit),
-                                              horizon, source="scoring table")
+        probability = model.churn_probability(scoring, horizon, source="scoring table")
         out.loc[scoring.index, "churn_probability"] = probability.to_numpy()
         out.loc[scoring.index, "churn_model"] = COX
     else:
@@ -235,8 +191,6 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)
     if fitted is None or evaluation["event"].sum() == 0:
         return {}, "No out-of-time validation of the churn model: too few churn events."
-    train, evaluation = (model_covariates(train, s.time_unit),
-                         model_covariates(evaluation, s.time_unit))
     try:
         result = validate_out_of_time(fitted, train, evaluation, s.horizon, seed=s.seed)
     except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 
-__all__ = ["check_number", "check_choice", "check_columns", "positive_column"]
+__all__ = ["check_number", "check_choice", "check_columns", "positive_column", "event_column"]
 
 
 def check_number(value, name, owner, *, low=None, high=None, low_open=False, integer=False):
@@ -68,3 +68,19 @@ def positive_column(table, column, source, message, advice=None):
         raise ClvInputError(message, source=source, column=column, rows=table.loc[bad].head(5),
                             n_rows=int(bad.sum()), advice=advice)
     return values
+
+
+def event_column(table, column, source):
+    """Return ``table[column]`` as a float array of 0 (censored) and 1 (churn declared),
+    raising on any other value or when there is no event at all."""
+    e = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isin(e, (0.0, 1.0))
+    if bad.any():
+        raise ClvInputError("Events must be 0 (censored) or 1 (churn declared).",
+                            source=source, column=column,
+                            rows=table.loc[bad].head(5), n_rows=int(bad.sum()))
+    if e.sum() == 0:
+        raise ClvInputError("No churn event in the table: a churn model cannot be fitted.",
+                            source=source, column=column,
+                            advice="Use earlier landmarks or a longer observation period.")
+    return e

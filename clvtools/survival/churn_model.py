@@ -3,8 +3,9 @@ landmark survival table, scoring P(churn declared within the horizon | not decla
 scoring landmark) per customer.
 
 lifelines does the fit (Efron ties, Newton-Raphson, elastic-net penalty, strata, weights).
-clvtools adds what lifelines lacks or does slowly: categorical encoding with a reference level,
-the clustered sandwich variance for stacked landmarks (vectorised, ``_cox_math``), the
+clvtools adds what lifelines lacks or does slowly: the landmark feature set derived from a raw
+landmark table and saved with the model (``features``), categorical encoding with a reference
+level, the clustered sandwich variance for stacked landmarks (vectorised, ``_cox_math``), the
 proportional-hazards check on a documented subsample, a guard against horizons past the
 follow-up (lifelines issue #1063), fast numpy scoring, and a JSON model file
 (:class:`~clvtools.model_io.ModelFile`: ``to_dict``/``from_dict``, ``save_model``/``load_model``).
@@ -30,8 +31,9 @@ from ..errors import ClvInputError, ConvergenceError
 from ..model_io import ModelFile
 from ..units import unit_days
 from ._cox_math import clustered_sandwich, tail_slope
-from ._params import check_choice, check_columns, check_number, positive_column
+from ._params import check_choice, check_columns, check_number, event_column, positive_column
 from .churn_prediction import ALL_STRATA, ChurnPrediction
+from .features import BehaviourFeatures, has_landmark_columns
 from .proportional_hazards import ph_check
 
 __all__ = ["ChurnModel", "RESERVED_COLUMNS"]
@@ -39,6 +41,11 @@ __all__ = ["ChurnModel", "RESERVED_COLUMNS"]
 #: Columns of a landmark or contract table that are never covariates.
 RESERVED_COLUMNS = ("customer_id", "landmark", "duration", "event", "event_type", "end_reason")
 _STRATUM = "_stratum"
+#: The constructor's settings, in the model file's order.
+_SETTINGS = ("covariates", "features", "purchase_window", "categorical", "reference", "strata",
+             "weights_col", "penalizer", "l1_ratio", "robust", "alpha", "check_ph",
+             "diagnostic_rows", "tail", "tail_window", "id_col", "duration_col", "event_col",
+             "time_unit", "seed")
 
 
 class ChurnModel(ChurnPrediction, ModelFile):
@@ -47,8 +54,19 @@ class ChurnModel(ChurnPrediction, ModelFile):
     Parameters
     ----------
     covariates : sequence of str, optional
-        Covariate columns. Default: every column except the id, landmark, duration, event,
-        weights and strata columns (and ``event_type``/``end_reason``).
+        Covariate columns (of the derived table with ``features="landmark"``). Default: every
+        column except the id, landmark, duration, event, weights and strata columns (and
+        ``event_type``/``end_reason``).
+    features : {"auto", "landmark", None}
+        Columns the model derives itself, in ``fit`` and in every prediction, and saves in
+        its file (:class:`~clvtools.survival.features.BehaviourFeatures`). ``"landmark"``:
+        recency, tenure, log1p counts, trend, log1p mean spend and every attribute from a raw
+        landmark or scoring table. None: the table's columns as they are. ``"auto"``:
+        ``"landmark"`` when ``covariates`` is None and the table has the landmark table's
+        behaviour columns, else None (an explicit column list is used as given).
+    purchase_window : float, optional
+        Window ``w`` (time units) of the ``purchases_last_{w}`` column of the landmark features.
+        Default: the table's second window (about 3 months).
     categorical : sequence of str, optional
         Numeric columns to encode as categories too (string/bool columns always are).
     reference : mapping, optional
@@ -88,15 +106,16 @@ class ChurnModel(ChurnPrediction, ModelFile):
 
     Notes
     -----
-    A fitted model is saved as JSON (never pickle) with :meth:`save_model` and read back with
-    :meth:`load_model` or :func:`clvtools.survival.load_model`; :meth:`to_dict` and
-    :meth:`from_dict` give the same content as a dict.
+    Saved as JSON (never pickle), with its feature recipe: :meth:`save_model`, :meth:`load_model`
+    or :func:`clvtools.survival.load_model`; :meth:`to_dict`/:meth:`from_dict` as a dict.
     """
 
     def __init__(
         self,
         *,
         covariates: Sequence[str] | None = None,
+        features: str | None = "auto",
+        purchase_window: float | None = None,
         categorical: Sequence[str] | None = None,
         reference: Mapping[str, str] | None = None,
         strata: Sequence[str] | None = None,
@@ -116,6 +135,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
         seed: int = 0,
     ):
         self.covariates = covariates
+        self.features = features
+        self.purchase_window = purchase_window
         self.categorical = categorical
         self.reference = reference
         self.strata = strata
@@ -137,18 +158,10 @@ class ChurnModel(ChurnPrediction, ModelFile):
     # ------------------------------------------------------------------ settings
     def get_params(self) -> dict:
         """Constructor settings (JSON-ready)."""
-        keys = ["covariates", "categorical", "reference", "strata", "weights_col", "penalizer",
-                "l1_ratio", "robust", "alpha", "check_ph", "diagnostic_rows", "tail",
-                "tail_window", "id_col", "duration_col", "event_col", "time_unit", "seed"]
-        out = {}
-        for k in keys:
-            v = getattr(self, k)
-            if isinstance(v, (tuple, list)):
-                v = list(v)
-            elif isinstance(v, Mapping):
-                v = dict(v)
-            out[k] = v
-        return out
+        def plain(v):  # lists and dicts, as JSON reads them back
+            return list(v) if isinstance(v, (tuple, list)) else (
+                dict(v) if isinstance(v, Mapping) else v)
+        return {k: plain(getattr(self, k)) for k in _SETTINGS}
 
     def _validate(self) -> None:
         owner = "ChurnModel"
@@ -159,6 +172,9 @@ class ChurnModel(ChurnPrediction, ModelFile):
         check_number(self.tail_window, "tail_window", owner, low=0, high=1, low_open=True)
         check_choice(self.tail, "tail", owner, ["raise", "constant_hazard"])
         check_choice(self.robust, "robust", owner, [None, True, False])
+        check_choice(self.features, "features", owner, ["auto", "landmark", None])
+        if self.purchase_window is not None:
+            check_number(self.purchase_window, "purchase_window", owner, low=0, low_open=True)
         if self.time_unit is not None:
             unit_days(self.time_unit)
 
@@ -170,8 +186,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
         ----------
         table : DataFrame, shape (n_rows, ...)
             Columns ``duration`` (time units since the landmark, > 0), ``event`` (1 = churn
-            declared, 0 = censored), covariates, and optionally ``customer_id``, weights,
-            strata.
+            declared, 0 = censored), covariates (or the raw landmark table's columns, see
+            ``features``), and optionally ``customer_id``, weights, strata.
         source : str
             Name of the table in error messages.
 
@@ -183,15 +199,18 @@ class ChurnModel(ChurnPrediction, ModelFile):
         check_columns(table, [self.duration_col, self.event_col, self.weights_col,
                               *(self.strata or [])], source)
         t = self._check_durations(table, source)
-        e = self._check_events(table, source)
-        w = self._check_weights(table, source)
-        covs = self._covariate_names(table)
+        e = event_column(table, self.event_col, source)
+        w = None if self.weights_col is None else positive_column(
+            table, self.weights_col, source, "Weights must be positive finite numbers.")
+        self.features_ = self._fit_features(table, source)
+        data = table if self.features_ is None else self.features_.transform(table, source)
+        covs = self._covariate_names(data)
         # the most frequent level as reference: hazard ratios against the bulk of customers
         self.encoder_ = CovariateEncoder(
             covs, reference="most_frequent", reference_levels=self.reference,
             categorical=self.categorical, max_levels=MAX_LEVELS, allow_constant=False,
-        ).fit(table, source)
-        x = self.encoder_.transform(table, source)
+        ).fit(data, source)
+        x = self.encoder_.transform(data, source)
         names = self.encoder_.feature_names_
         keys = self._stratum_keys(table)
 
@@ -284,45 +303,24 @@ class ChurnModel(ChurnPrediction, ModelFile):
             advice="Drop customers already declared churned at the landmark, and check the "
             "landmark table's construction.")
 
-    def _check_events(self, table, source):
-        e = pd.to_numeric(table[self.event_col], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isin(e, (0.0, 1.0))
-        if bad.any():
-            raise ClvInputError("Events must be 0 (censored) or 1 (churn declared).",
-                                source=source, column=self.event_col,
-                                rows=table.loc[bad].head(5), n_rows=int(bad.sum()))
-        if e.sum() == 0:
-            raise ClvInputError("No churn event in the table: a churn model cannot be fitted.",
-                                source=source, column=self.event_col,
-                                advice="Use earlier landmarks or a longer observation period.")
-        return e
-
-    def _check_weights(self, table, source):
-        if self.weights_col is None:
-            return None
-        return positive_column(table, self.weights_col, source,
-                               "Weights must be positive finite numbers.")
+    def _not_covariates(self) -> set:
+        return (set(RESERVED_COLUMNS) | {self.id_col, self.duration_col, self.event_col,
+                                         self.weights_col, *(self.strata or [])}) - {None}
 
     def _covariate_names(self, table) -> list[str]:
         if self.covariates is not None:
             return list(self.covariates)
-        skip = set(RESERVED_COLUMNS) | {self.id_col, self.duration_col, self.event_col,
-                                        self.weights_col, *(self.strata or [])}
-        return [c for c in table.columns if c not in skip]
+        return [c for c in table.columns if c not in self._not_covariates()]
 
-    def _stratum_keys(self, table) -> np.ndarray | None:
-        if not self.strata:
+    def _fit_features(self, table, source) -> BehaviourFeatures | None:
+        mode = self.features
+        if mode == "auto":
+            landmark = self.covariates is None and has_landmark_columns(table.columns)
+            mode = "landmark" if landmark else None
+        if mode is None:
             return None
-        parts = [table[c].astype("string").fillna("<NA>") for c in self.strata]
-        key = parts[0]
-        for p in parts[1:]:
-            key = key + "|" + p
-        return key.to_numpy(dtype=object).astype(str)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise ClvInputError("This ChurnModel is not fitted yet.",
-                                advice="Call fit(landmark_table) or clvtools.survival.load_model.")
+        return BehaviourFeatures(window=self.purchase_window,
+                                 exclude=sorted(self._not_covariates())).fit(table, source)
 
     # ------------------------------------------------------------------ JSON
     # to_dict/from_dict/save_model/load_model come from ModelFile; the file holds ``format``,
@@ -339,7 +337,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
         """The settings and the fitted state: the encoding (levels and references), the
         coefficients, their covariance, the centring means, the baseline cumulative hazard per
         stratum (jump times and values, the follow-up and the tail hazard), fit statistics and
-        the PH check. A competing-risks file holds one per reason."""
+        the PH check, and the recipe of derived features (None: the table's own columns).
+        A competing-risks file holds one per reason."""
         ph = None
         if self.ph_test_ is not None:
             ph = {"rows": self.ph_test_.attrs.get("rows"),
@@ -356,6 +355,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
             "concordance": self.concordance_,
             "n_rows": self.n_rows_, "n_customers": self.n_customers_, "n_events": self.n_events_,
             "ph_test": ph,
+            "features": None if self.features_ is None else self.features_.to_dict(),
         }
 
     def _set_state(self, d: dict) -> ChurnModel:
@@ -365,7 +365,9 @@ class ChurnModel(ChurnPrediction, ModelFile):
             raise ClvInputError(
                 f"The model file has unknown ChurnModel settings {sorted(unknown)}.",
                 advice="Save the model again with this version of clvtools.")
-        for key, value in d["settings"].items():
+        # a file from before derived features used the table's own columns
+        settings = {"features": None, "purchase_window": None, **d["settings"]}
+        for key, value in settings.items():
             setattr(self, key, value)
         self.encoder_ = CovariateEncoder.from_dict(d["encoding"])
         names = self.encoder_.feature_names_
@@ -393,4 +395,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
             ph = ph.astype({"ph_statistic": float, "ph_p_value": float})
             ph.attrs["rows"] = d["ph_test"]["rows"]
             self.ph_test_ = ph
+        # files written before the recipe existed hold none: the table is used as it is
+        recipe = d.get("features")
+        self.features_ = None if recipe is None else BehaviourFeatures.from_dict(recipe)
         return self

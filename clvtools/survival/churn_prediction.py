@@ -4,7 +4,17 @@ ratios with the proportional-hazards check) and its predictions for a landmark o
 
 :class:`ChurnPrediction` is the half of :class:`~clvtools.survival.churn_model.ChurnModel` that
 reads a fitted state (``params_``, ``variance_``, ``norm_mean_``, ``baselines_``, ``encoder_``,
-...) and never fits.
+``features_``, ...) and never fits. Every prediction takes the same kind of table as ``fit``:
+when the model derives its features (``features_``, the landmark feature set), a raw landmark
+or scoring table.
+
+lifelines' ``CoxPHFitter`` names are here too, with its shapes and orientation:
+``hazard_ratios_``, ``standard_errors_``, ``confidence_intervals_``, ``concordance_index_``,
+``AIC_partial_``, ``variance_matrix_``, ``baseline_cumulative_hazard_``, ``baseline_survival_``,
+``check_assumptions()``, ``predict_log_partial_hazard``, ``predict_partial_hazard``,
+``predict_cumulative_hazard`` and ``predict_survival_function`` (times as the index, one column
+per row of the table). ``summary`` keeps clvtools' columns (``hazard_ratio`` is lifelines'
+``exp(coef)``, ``se`` its ``se(coef)``, ``p_value`` its ``p``) with the PH check beside them.
 """
 from __future__ import annotations
 
@@ -25,6 +35,26 @@ ALL_STRATA = "all"
 
 class ChurnPrediction:
     """Summary and predictions of a fitted Cox churn model (a mixin of ``ChurnModel``)."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise ClvInputError("This ChurnModel is not fitted yet.",
+                                advice="Call fit(landmark_table) or clvtools.survival.load_model.")
+
+    def _stratum_keys(self, table) -> np.ndarray | None:
+        if not self.strata:
+            return None
+        parts = [table[c].astype("string").fillna("<NA>") for c in self.strata]
+        key = parts[0]
+        for p in parts[1:]:
+            key = key + "|" + p
+        return key.to_numpy(dtype=object).astype(str)
+
+    def _design(self, table: pd.DataFrame, source: str) -> np.ndarray:
+        """Design matrix of ``table``: its derived features first when the model has a recipe."""
+        recipe = getattr(self, "features_", None)
+        data = table if recipe is None else recipe.transform(table, source)
+        return self.encoder_.transform(data, source)
 
     # ------------------------------------------------------------------ results
     @property
@@ -75,6 +105,11 @@ class ChurnPrediction:
             f"log partial likelihood: {self.log_likelihood_:.4f}   "
             f"concordance (Harrell): {self.concordance_:.4f}",
         ]
+        recipe = getattr(self, "features_", None)
+        if recipe is not None:
+            header.append(f"features derived from the landmark table: log1p of frequency and "
+                          f"{recipe.window_column_}"
+                          + (", log1p of average_spend" if recipe.log_spend_ else ""))
         if self.ph_test_ is not None:
             header.append("PH check: Schoenfeld residuals (Efron), rank time transform, all rows")
         with pd.option_context("display.width", 200, "display.max_columns", 30):
@@ -88,7 +123,7 @@ class ChurnPrediction:
     def log_partial_hazard(self, covariates: pd.DataFrame, source: str = "DataFrame") -> pd.Series:
         """Linear predictor :math:`(x - \\bar x)\\beta` per row, aligned with ``covariates``."""
         self._check_fitted()
-        x = self.encoder_.transform(covariates, source)
+        x = self._design(covariates, source)
         eta = (x - self.norm_mean_) @ self.params_.to_numpy()
         return pd.Series(eta, index=covariates.index, name="log_partial_hazard")
 
@@ -96,7 +131,7 @@ class ChurnPrediction:
         """Each covariate's term :math:`(x_j - \\bar x_j)\\beta_j` of the log partial hazard,
         shape (n_rows, n_features): which drivers raise a customer's risk."""
         self._check_fitted()
-        x = self.encoder_.transform(covariates, source)
+        x = self._design(covariates, source)
         return pd.DataFrame((x - self.norm_mean_) * self.params_.to_numpy(),
                             index=covariates.index, columns=self.feature_names_)
 
@@ -186,3 +221,154 @@ class ChurnPrediction:
         check_number(horizon, "horizon", "ChurnModel.churn_probability", low=0, low_open=True)
         h = self.cumulative_hazard(covariates, [horizon], source)[:, 0]
         return pd.Series(-np.expm1(-h), index=covariates.index, name="churn_probability")
+
+    # ------------------------------------------------------------------ lifelines' names
+    @property
+    def hazard_ratios_(self) -> pd.Series:
+        """:math:`e^{\\beta}` per covariate, shape (n_features,), named ``exp(coef)``."""
+        self._check_fitted()
+        return pd.Series(np.exp(self.params_.to_numpy()), index=self.params_.index,
+                         name="exp(coef)")
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        """Standard errors of the coefficients (robust if ``robust_``), named ``se``."""
+        self._check_fitted()
+        return pd.Series(np.sqrt(np.diag(self.variance_.to_numpy())), index=self.params_.index,
+                         name="se")
+
+    @property
+    def variance_matrix_(self) -> pd.DataFrame:
+        """Covariance of the coefficients, (n_features, n_features): ``variance_``."""
+        self._check_fitted()
+        return self.variance_
+
+    @property
+    def confidence_intervals_(self) -> pd.DataFrame:
+        """``1 - alpha`` Wald intervals of the coefficients (log hazard ratios), as lifelines:
+        columns ``"95% lower-bound"`` and ``"95% upper-bound"`` (for alpha 0.05)."""
+        self._check_fitted()
+        ci, zq = 100 * (1 - self.alpha), stats.norm.ppf(1 - self.alpha / 2)
+        coef, se = self.params_.to_numpy(), self.standard_errors_.to_numpy()
+        return pd.DataFrame(np.c_[coef - zq * se, coef + zq * se], index=self.params_.index,
+                            columns=[f"{ci:g}% lower-bound", f"{ci:g}% upper-bound"])
+
+    @property
+    def concordance_index_(self) -> float:
+        """Harrell's C on the training rows (``concordance_``; a seeded subsample of
+        ``diagnostic_rows`` rows when the table is larger)."""
+        self._check_fitted()
+        return self.concordance_
+
+    @property
+    def AIC_partial_(self) -> float:  # noqa: N802 - lifelines' name
+        """:math:`-2 \\log L_{partial} + 2k`, k the number of coefficients."""
+        self._check_fitted()
+        return -2.0 * self.log_likelihood_ + 2.0 * len(self.params_)
+
+    def _baseline_frame(self, survival: bool) -> pd.DataFrame:
+        times = self._event_times()
+        # each stratum's step function, flat after its own last event (no tail extrapolation)
+        cols = {k: step_cumhaz(b["times"], b["cumhaz"], times) for k, b in self.baselines_.items()}
+        frame = pd.DataFrame(cols, index=pd.Index(times, name="time"))
+        if not self.strata:
+            frame.columns = ["baseline survival" if survival else "baseline cumulative hazard"]
+        return np.exp(-frame) if survival else frame
+
+    @property
+    def baseline_cumulative_hazard_(self) -> pd.DataFrame:
+        """Breslow baseline :math:`H_0(t)` at the mean covariates, as lifelines: times (the
+        training event times) as the index, one column per stratum."""
+        self._check_fitted()
+        return self._baseline_frame(survival=False)
+
+    @property
+    def baseline_survival_(self) -> pd.DataFrame:
+        """:math:`\\exp(-H_0(t))`, shaped as :attr:`baseline_cumulative_hazard_`."""
+        self._check_fitted()
+        return self._baseline_frame(survival=True)
+
+    def check_assumptions(self, training_df: pd.DataFrame | None = None, advice: bool = True
+                          ) -> pd.DataFrame:
+        """Print and return the proportional-hazards check that ``fit`` ran on every training row.
+
+        lifelines recomputes its test on ``training_df``; here it was computed in ``fit`` (on
+        every row, vectorised) and saved with the model, so ``training_df`` is accepted for
+        lifelines' signature and not re-tested.
+
+        Parameters
+        ----------
+        training_df : DataFrame, optional
+            Ignored (see above).
+        advice : bool
+            Print what to do about each violated covariate.
+
+        Returns
+        -------
+        DataFrame
+            Index ``covariate``; ``ph_statistic`` (chi-square, 1 df), ``ph_p_value``,
+            ``ph_verdict`` (``"ok"`` or ``"violated"``, at p < 0.05) and ``ph_advice``.
+        """
+        self._check_fitted()
+        if self.ph_test_ is None:
+            raise ClvInputError("The proportional-hazards check was not run for this model.",
+                                advice="Fit with ChurnModel(check_ph=True) (the default).")
+        ph = self.ph_test_[PH_COLUMNS]
+        violated = ph.index[ph["ph_verdict"] == "violated"]
+        print(f"Proportional-hazards check: Schoenfeld residuals (Efron), rank time transform, "
+              f"{ph.attrs.get('rows', self.n_rows_)} rows; {len(violated)} of {len(ph)} "
+              "covariates violate it at p < 0.05.")
+        print(ph.drop(columns="ph_advice").to_string())
+        if advice:
+            for cov in violated:
+                print(f"{cov}: {ph.loc[cov, 'ph_advice']}")
+            if len(violated):
+                print("On many rows the test flags departures too small to matter: a violated "
+                      "verdict says the effect changes over time, not that it changes much.")
+        return ph
+
+    def _event_times(self, within_follow_up: bool = False) -> np.ndarray:
+        """Every stratum's baseline jump times, sorted: lifelines' default prediction times
+        (lifelines also lists censoring-only times, where no curve moves); with
+        ``within_follow_up``, only those within every stratum's follow-up."""
+        times = np.unique(np.concatenate([b["times"] for b in self.baselines_.values()]))
+        if within_follow_up:
+            times = times[times <= min(b["follow_up"] for b in self.baselines_.values())]
+        return times
+
+    def predict_log_partial_hazard(self, df: pd.DataFrame) -> pd.Series:
+        """:math:`(x - \\bar x)\\beta` per row of ``df``, shape (n_rows,), index as ``df``."""
+        return self.log_partial_hazard(df)
+
+    def predict_partial_hazard(self, df: pd.DataFrame) -> pd.Series:
+        """:math:`\\exp((x - \\bar x)\\beta)` per row of ``df``, shape (n_rows,)."""
+        return np.exp(self.log_partial_hazard(df)).rename("partial_hazard")
+
+    def predict_cumulative_hazard(self, df: pd.DataFrame, times=None) -> pd.DataFrame:
+        """:math:`H(t \\mid x)`, oriented as lifelines: shape (n_times, n_rows).
+
+        Parameters
+        ----------
+        df : DataFrame, shape (n_rows, ...)
+            Rows to predict (the kind of table ``fit`` took).
+        times : array-like of float, optional
+            Time units after the landmark. Default: the training event times (with strata
+            and ``tail="raise"``, those within every stratum's follow-up).
+
+        Returns
+        -------
+        DataFrame
+            Index the times (``time``), one column per row of ``df`` (its index labels). The
+            baseline is a step function: between event times lifelines interpolates linearly,
+            clvtools does not.
+        """
+        self._check_fitted()
+        times = (self._event_times(within_follow_up=self.tail == "raise") if times is None
+                 else np.atleast_1d(np.asarray(times, dtype=float)))
+        h = self.cumulative_hazard(df, times)
+        return pd.DataFrame(h.T, index=pd.Index(times, name="time"), columns=df.index)
+
+    def predict_survival_function(self, df: pd.DataFrame, times=None) -> pd.DataFrame:
+        """:math:`S(t \\mid x) = \\exp(-H(t \\mid x))`, shaped as
+        :meth:`predict_cumulative_hazard`: times as the index, one column per row of ``df``."""
+        return np.exp(-self.predict_cumulative_hazard(df, times))
