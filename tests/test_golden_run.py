@@ -8,7 +8,8 @@ are inverses of Hessians taken by finite differences, whose last bits the kernel
 whose condition number amplifies that (measured between OpenBLAS' SkylakeX and Haswell kernels:
 3e-6 on that scale, while every estimate and every customer's figure agreed to 1e-13).
 Refresh the reference only on purpose, after checking the difference:
-``CLVTOOLS_REFRESH_GOLDEN=1 pytest tests/test_golden_run.py``.
+``CLVTOOLS_REFRESH_GOLDEN=1 pytest -n 0 tests/test_golden_run.py`` (in one process: two
+workers would rewrite the folder at once).
 """
 import json
 import os
@@ -53,6 +54,8 @@ def written(tmp_path_factory):
                       settings=Settings(horizon=26, churn_after=20, seed=3))
     out = results.write(tmp_path_factory.mktemp("golden") / "out")
     if os.environ.get("CLVTOOLS_REFRESH_GOLDEN"):
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            pytest.fail("Refresh the reference in one process: add -n 0.")
         shutil.rmtree(GOLDEN, ignore_errors=True)
         shutil.copytree(out, GOLDEN, ignore=shutil.ignore_patterns("survival_table.csv"))
     return out
