@@ -70,6 +70,9 @@ def _run(transactions, customers, contracts, config: Optional[Path], out: Path, 
         )
         status.update("Writing outputs ...")
         folder = results.write(out, attachments=attachments)
+    # what was changed or left out of the inputs, before the summary line
+    for note in results.analysis.inputs.notes:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
     q = results.analysis.inputs.log.quality
     console.print(
         f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: "
