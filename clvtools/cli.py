@@ -70,6 +70,9 @@ def _run(transactions, customers, contracts, config: Optional[Path], out: Path, 
         )
         status.update("Writing outputs ...")
         folder = results.write(out, attachments=attachments)
+    # what was changed or left out of the inputs, before the summary line
+    for note in results.analysis.inputs.notes:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
     for warning in results.analysis.warnings():
         console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
     q = results.analysis.inputs.log.quality

@@ -124,3 +124,34 @@ def test_contracts_give_durations_and_cumulative_incidence_per_reason(tmp_path):
     assert {"voluntary", "non_payment", "all"} <= set(incidence["reason"])
     last = incidence.sort_values("time").groupby("reason")["cumulative_incidence"].last()
     assert last["voluntary"] + last["non_payment"] == pytest.approx(last["all"])
+
+
+def test_analyze_prints_what_it_did_to_the_attributes(tmp_path, capsys):
+    from clvtools.datasets import generate_customer_base
+
+    base = generate_customer_base(2000, seed=1)
+    customers = base.customers.drop(columns="acquisition_date").assign(
+        signup_date=base.customers["acquisition_date"].dt.strftime("%Y-%m-%d"),  # ISO text
+        email=base.customers["customer_id"] + "@example.com",                    # an id
+        source="import",                                                         # constant
+    )
+    tx, cu = tmp_path / "tx.csv", tmp_path / "customers.csv"
+    base.transactions.to_csv(tx, index=False)
+    customers.to_csv(cu, index=False)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tx), "--customers", str(cu), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Traceback" not in printed
+    lines = [line for line in printed.splitlines() if line.startswith("Attribute ")]
+    assert len(lines) == 3
+    assert "'signup_date': dates, used as days since the date" in lines[0]
+    assert "'email' left out of the models: one level per customer (2,000 levels)" in lines[1]
+    assert "'source' left out of the models: a single value" in lines[2]
+    assert printed.index("'source' left out") < printed.index("Done")
+    typed = json.loads((out / "data_quality.json").read_text())["customers"]["typed"]
+    assert {c: t["action"] for c, t in typed.items()} == {
+        "channel": "used", "region": "used", "plan": "used", "signup_date": "duration_days",
+        "email": "dropped_id_like", "source": "dropped_constant"}
+    assert typed["email"]["levels"] == 2000
+    survival = pd.read_csv(out / "survival_table.csv", nrows=5)
+    assert "signup_date" in survival.columns and "email" not in survival.columns

@@ -1,11 +1,18 @@
 """Customer attributes: validation, types, customers matched and completed for the models."""
+import datetime as dt
 import json
+import time
 
+import pandas as pd
 import pytest
-from conftest import write_csv
+from conftest import occasions_log, write_csv
 
+from clvtools.api import analyze
+from clvtools.config import Settings
 from clvtools.data.attributes import CustomerAttributes, read_customers
+from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.data.transactions import read_transactions
+from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 
 TX = "customer_id,date,amount\n001,2024-01-01,3\n002,2024-01-02,4\n"
@@ -17,25 +24,33 @@ def log(tmp_path):
 
 
 def test_attributes_are_typed_matched_and_completed(tmp_path, log):
-    path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n003,store,41\n",
+    # 60 customers, so that neither level of channel is rare (30 customers each)
+    others = "".join(f"c{i:03d},{'web' if i % 2 else 'store'},{20 + i}\n" for i in range(58))
+    path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n003,store,41\n" + others,
                      "customers.csv")
     attributes = read_customers(log, path)
     assert isinstance(attributes, CustomerAttributes)
     assert attributes.kinds == {"channel": "categorical", "age": "numeric"}
+    assert attributes.notes == ()
     # the validated table keeps every customer of the file, typed
     read = log.con.execute("SELECT * FROM customers ORDER BY customer_id").df()
-    assert read["customer_id"].tolist() == ["001", "003"] and read["age"].dtype.kind == "f"
+    assert read["customer_id"].tolist()[:2] == ["001", "003"] and read["age"].dtype.kind == "f"
     # the quality summary: what read_customers, match_customers and complete_attributes
-    # returned before they became one call, with the same keys in the same order
+    # returned before they became one call, with the same keys in the same order; "typed" last
     expected = {
-        "source": str(path), "rows_read": 2, "customers": 2,
+        "source": str(path), "rows_read": 60, "customers": 60,
         "attributes": {"channel": "categorical", "age": "numeric"},
-        "matching": {"in_both": 1, "only_in_transactions": 1, "only_in_customers": 1,
+        "matching": {"in_both": 1, "only_in_transactions": 1, "only_in_customers": 59,
                      "examples_only_in_transactions": ["002"],
-                     "examples_only_in_customers": ["003"]},
+                     "examples_only_in_customers": ["003", "c000", "c001", "c002", "c003"]},
         "filled_for_models": {
             "filled_customers": 1,
             "rule": "categorical attributes -> '(missing)', numeric attributes -> median"},
+        "typed": {
+            "channel": {"kind": "categorical", "action": "used", "levels": 2,
+                        "pooled_levels": 0, "pooled_customers": 0},
+            "age": {"kind": "numeric", "action": "used", "levels": 58,
+                    "pooled_levels": 0, "pooled_customers": 0}},
     }
     assert json.dumps(attributes.quality) == json.dumps(expected)
     # completed for every customer with purchases: 002 gets the missing level and the median
@@ -43,13 +58,14 @@ def test_attributes_are_typed_matched_and_completed(tmp_path, log):
     frame = attributes.frame().sort_index()
     assert frame.index.name == "customer_id" and frame.index.tolist() == ["001", "002"]
     assert frame["channel"].tolist() == ["web", "(missing)"]
-    assert frame["age"].tolist() == [30.0, 35.5]
+    assert frame["age"].tolist() == [30.0, read["age"].median()]
 
 
 def test_columns_selects_attributes(tmp_path, log):
     path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n002,store,41\n",
                      "customers.csv")
     attributes = read_customers(log, path, columns=["age"])
+    assert set(attributes.quality["typed"]) == {"age"}
     assert attributes.kinds == {"age": "numeric"}
     assert list(attributes.frame().columns) == ["age"]
     assert attributes.quality["filled_for_models"]["filled_customers"] == 0
@@ -72,3 +88,122 @@ def test_bad_attributes_are_clear_errors(tmp_path, log, text, message, column, l
     assert info.value.column == column and info.value.source == str(path)
     if line:
         assert info.value.rows["line"].iloc[0] == line
+
+
+# ------------------------------------------------------------------ typing rules
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_date_column_becomes_days_since_the_date(tmp_path, log, fmt):
+    # the log's observation end is 2024-01-02
+    customers = pd.DataFrame({"customer_id": ["001", "002"],
+                              "signup": [dt.date(2023, 12, 1), dt.date(2023, 1, 2)]})
+    if fmt == "parquet":  # a DATE column
+        path = tmp_path / "customers.parquet"
+        customers.to_parquet(path)
+    else:  # ISO text
+        path = write_csv(tmp_path, "customer_id,signup\n001,2023-12-01\n002,2023-01-02\n",
+                         "customers.csv")
+    attributes = read_customers(log, path)
+    source_type = dict(log.con.execute("DESCRIBE customers_source").fetchall()[i][:2]
+                       for i in range(2))["signup"]
+    assert source_type == ("DATE" if fmt == "parquet" else "VARCHAR")
+    assert attributes.kinds == {"signup": "duration"}
+    assert attributes.quality["attributes"] == {"signup": "date"}
+    assert attributes.quality["typed"]["signup"] == {
+        "kind": "date", "action": "duration_days", "levels": 2, "pooled_levels": 0,
+        "pooled_customers": 0}
+    assert attributes.frame().sort_index()["signup"].tolist() == [32.0, 365.0]
+    assert "'signup': dates, used as days since the date" in attributes.notes[0]
+
+
+def test_durations_are_taken_at_each_landmark_and_rows_not_yet_valid_are_filled(tmp_path):
+    rows = [("a", dt.date(2024, 1, 1), 10.0), ("a", dt.date(2024, 3, 1), 5.0),
+            ("b", dt.date(2024, 1, 2), 1.0), ("c", dt.date(2024, 2, 1), 3.0)]
+    log = occasions_log(rows, dt.date(2024, 4, 1))
+    path = write_csv(tmp_path, "customer_id,signup,score,valid\n"
+                     "a,2023-12-01,1,2024-01-01\nb,2023-11-01,5,2024-02-01\n"
+                     "c,2023-10-01,3,2024-01-01\n", "customers.csv")
+    attributes = read_customers(log, path, valid_from_col="valid")
+    assert attributes.kinds == {"signup": "duration", "score": "numeric"}
+    assert attributes.quality["valid_from"]["column"] == "valid"
+    table = landmark_table(log, landmarks=[dt.date(2024, 1, 10)], churn_after=9,
+                           attributes=attributes).set_index("customer_id")
+    # a: its own row (valid since Jan 1), 40 days from Dec 1 to the landmark Jan 10;
+    # b: its row holds from Feb 1 only, so the fills: median score 3, median date Nov 1
+    assert table.loc["a", ["signup", "score"]].tolist() == [40.0, 1.0]
+    assert table.loc["b", ["signup", "score"]].tolist() == [70.0, 3.0]
+    # scoring and the static covariates take the file as it stands, at the observation end
+    scoring = scoring_table(log, churn_after=9, attributes=attributes).set_index("customer_id")
+    assert scoring.loc["a", "signup"] == 122.0 and scoring.loc["c", "score"] == 3.0
+    assert attributes.frame().loc["b", ["signup", "score"]].tolist() == [152.0, 5.0]
+
+
+def test_bad_validity_dates_are_a_clear_error(tmp_path, log):
+    path = write_csv(tmp_path, "customer_id,age,valid\n001,30,2024-01-01\n002,31,soon\n",
+                     "customers.csv")
+    with pytest.raises(ClvInputError, match="Validity dates") as info:
+        read_customers(log, path, valid_from_col="valid")
+    assert info.value.column == "valid" and info.value.rows["line"].iloc[0] == 3
+    with pytest.raises(ClvInputError, match="attributes_date_col"):
+        read_customers(log, path, valid_from_col="as_of")
+
+
+def test_ids_free_text_and_constants_are_left_out_and_rare_levels_pooled(log):
+    n = 200
+    ids = [f"{i:03d}" for i in range(1, n + 1)]
+    customers = pd.DataFrame({
+        "customer_id": ids,
+        "email": [f"{i}@example.com" for i in ids],                  # one level per customer
+        "comment": [f"note {i // 2}" for i in range(n)],              # 100 levels of 2
+        "country": "FR",                                              # constant text
+        "flag": 1.0,                                                  # constant number
+        "plan": ["gold"] * 5 + ["basic"] * 120 + ["premium"] * 75,    # gold: 5 < 30 customers
+        "vip": [i % 2 == 0 for i in range(n)],                        # a boolean: categorical
+        "age": range(n),
+    })
+    attributes = read_customers(log, customers)
+    assert attributes.kinds == {"plan": "categorical", "vip": "categorical", "age": "numeric"}
+    typed = attributes.quality["typed"]
+    assert {c: t["action"] for c, t in typed.items()} == {
+        "email": "dropped_id_like", "comment": "dropped_free_text",
+        "country": "dropped_constant", "flag": "dropped_constant", "plan": "used",
+        "vip": "used", "age": "used"}
+    assert typed["email"]["levels"] == 200 and typed["comment"]["levels"] == 100
+    assert typed["plan"] == {"kind": "categorical", "action": "used", "levels": 3,
+                             "pooled_levels": 1, "pooled_customers": 5}
+    assert typed["vip"]["kind"] == "categorical" and typed["flag"]["kind"] == "numeric"
+    # left out of the table every model reads, not only of the notes
+    frame = attributes.frame().sort_index()
+    assert list(frame.columns) == ["plan", "vip", "age"]
+    assert frame["plan"].tolist() == ["(other)", "(other)"] and frame["vip"].tolist() == [
+        "true", "false"]
+    notes = "\n".join(attributes.notes)
+    assert len(attributes.notes) == 5
+    for text in ("'email' left out of the models: one level per customer",
+                 "'comment' left out of the models: 100 levels",
+                 "'country' left out of the models: a single value",
+                 "'flag' left out of the models: a single value",
+                 "'plan': 3 levels; 1 rare levels (5 customers) pooled into '(other)'"):
+        assert text in notes
+
+
+def test_a_column_of_500_levels_costs_the_run_nothing(record_property):
+    base = generate_customer_base(5000, seed=4, start="2022-01-01",
+                                  observation_end="2024-06-30")
+    plain = base.customers.drop(columns="acquisition_date")
+    wide = plain.assign(store=[f"store {i % 500}" for i in range(len(plain))])  # 10 each
+    seconds, runs = {}, {}
+    for name, customers in (("plain", plain), ("500_levels", wide)):
+        started = time.perf_counter()
+        runs[name] = analyze(base.transactions, customers=customers,
+                             settings=Settings(horizon=26, churn_after=20)).analysis
+        seconds[name] = time.perf_counter() - started
+    # information only (timings are not asserted): the column is read, typed and left out
+    record_property("seconds", seconds)
+    print(f"run time without / with a 500-level column: {seconds}")
+    run = runs["500_levels"]
+    assert run.inputs.attributes.quality["typed"]["store"]["action"] == "dropped_free_text"
+    assert "store" not in run.risk.survival_table.columns
+    assert "store" not in set(run.risk.model.summary.reset_index()["covariate"])
+    assert "store" not in run.inputs.attributes.frame().columns
+    assert run.value.notes == runs["plain"].value.notes  # the same value covariates
+    assert any("'store' left out" in n for n in run.inputs.notes)

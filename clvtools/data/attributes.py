@@ -1,27 +1,32 @@
-"""Customer attributes beside a transaction log: read, validated, matched and completed.
+"""Customer attributes beside a transaction log: read, validated, typed, matched and completed.
 
-:func:`read_customers` reads the attributes table into ``customers`` (``customer_id VARCHAR``
-+ one column per attribute: numbers stay numbers, everything else is text), counts the
-customers present in only one of the two tables (never dropped silently), and completes the
-attributes for every customer with purchases in the view ``customers_complete``, the one the
-models use.
+:func:`read_customers` reads the attributes table, types each column by the rules of
+:mod:`clvtools.data.attribute_types` (numbers, dates as durations, categories with rare levels
+pooled; ids, free text and constants left out) into ``customers`` (``customer_id VARCHAR`` +
+one column per attribute the models use), counts the customers present in only one of the two
+tables (never dropped silently), and completes the attributes for every customer with
+purchases in the view ``customers_complete``, the one the models use.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
 from ..errors import ClvInputError
+from .attribute_types import TypedColumn, type_column
 from .engine import quote_ident, register_source, source_label
 from .schema import column_types, match_customers, raise_if_rows, require_columns
 from .transactions import TransactionLog
 
-__all__ = ["MISSING_LEVEL", "CustomerAttributes", "read_customers"]
+__all__ = ["MISSING_LEVEL", "VALID_FROM", "CustomerAttributes", "read_customers"]
 
 #: Level given to a categorical attribute of a customer with purchases but no attributes row.
 MISSING_LEVEL = "(missing)"
+#: Column of ``customers`` holding the date from which a row is valid (``attributes_date_col``).
+VALID_FROM = "_valid_from"
 
 
 @dataclass(frozen=True)
@@ -31,27 +36,78 @@ class CustomerAttributes:
     Attributes
     ----------
     table : str
-        View on the log's connection: ``customer_id VARCHAR`` and one column per attribute
-        (DOUBLE when numeric, VARCHAR otherwise), one row per customer with purchases; the
-        gaps filled as ``quality["filled_for_models"]["rule"]`` says.
+        View on the log's connection: ``customer_id VARCHAR`` and one column per attribute the
+        models use (DOUBLE when numeric, DATE for a duration, VARCHAR otherwise), one row per
+        customer with purchases; the gaps filled as ``quality["filled_for_models"]["rule"]``
+        says; plus ``_valid_from`` (DATE) when the rows' validity dates were given.
     kinds : dict of str to str
-        Attribute column -> ``"numeric"`` or ``"categorical"``, in column order.
+        Attribute column the models use -> ``"numeric"``, ``"categorical"`` or
+        ``"duration"`` (a date, given to the models as days since it), in column order.
     quality : dict
-        ``{"source", "rows_read", "customers", "attributes": kinds, "matching": {...},
-        "filled_for_models": {"filled_customers", "rule"}}``, as in data_quality.json.
+        ``{"source", "rows_read", "customers", "attributes": {column: kind}, "matching": {...},
+        "filled_for_models": {"filled_customers", "rule"}, "typed": {column: {"kind",
+        "action", "levels", "pooled_levels", "pooled_customers"}}}`` (and ``"valid_from"``
+        when the rows' validity dates were given), as in data_quality.json.
     con : duckdb.DuckDBPyConnection
         The connection that holds ``table`` (the log's).
+    observation_end : datetime.date, optional
+        The date at which :meth:`frame` measures durations.
+    fills : dict of str to str
+        Attribute -> SQL literal of its fill (``'(missing)'``, the median), the value of a row
+        not yet valid at a landmark.
+    notes : tuple of str
+        One line per column that was changed or dropped, for the console.
     """
 
     table: str
     kinds: dict[str, str]
     quality: dict
     con: duckdb.DuckDBPyConnection = field(repr=False, compare=False)
+    observation_end: dt.date | None = None
+    fills: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def has_valid_from(self) -> bool:
+        """Whether each row carries the date from which it is valid."""
+        return "valid_from" in self.quality
+
+    def columns(self) -> list[str]:
+        """The attribute columns of ``table``, in order."""
+        cols = [r[0] for r in self.con.execute(f"DESCRIBE {quote_ident(self.table)}").fetchall()]
+        return [c for c in cols if c not in ("customer_id", VALID_FROM)]
+
+    def column_sql(self, column: str, alias: str, at: str, *, as_of: bool = False) -> str:
+        """SELECT-list item of one attribute as the models get it at the date ``at``.
+
+        Parameters
+        ----------
+        column : str
+        alias : str
+            Alias of ``table`` in the query.
+        at : str
+            SQL expression of the date (a landmark column, a DATE literal).
+        as_of : bool
+            Replace a row not yet valid at ``at`` by the column's fill (when validity dates
+            were given), so that the future does not reach a landmark.
+        """
+        q = quote_ident(column)
+        value = f"{alias}.{q}"
+        if as_of and self.has_valid_from:
+            value = (f"CASE WHEN {alias}.{VALID_FROM} <= {at} THEN {value} "
+                     f"ELSE {self.fills[column]} END")
+        if self.kinds.get(column) == "duration":
+            value = f"CAST(date_diff('day', {value}, {at}) AS DOUBLE)"
+        return f"{value} AS {q}"
 
     def frame(self) -> pd.DataFrame:
         """The attributes as a DataFrame indexed by ``customer_id``: one row per customer
-        with purchases, one column per attribute."""
-        return self.con.execute(f"SELECT * FROM {self.table}").df().set_index("customer_id")
+        with purchases, one column per attribute, durations in days at the observation end."""
+        at = f"DATE '{self.observation_end.isoformat()}'" if self.observation_end else "NULL"
+        select = "".join(", " + self.column_sql(c, "a", at) for c in self.columns())
+        return self.con.execute(
+            f"SELECT a.customer_id{select} FROM {quote_ident(self.table)} AS a"
+        ).df().set_index("customer_id")
 
 
 def read_customers(
@@ -60,8 +116,22 @@ def read_customers(
     *,
     customer_id_col: str = "customer_id",
     columns: list[str] | None = None,
+    valid_from_col: str | None = None,
 ) -> CustomerAttributes:
     """Read customer attributes beside a transaction log, for the models.
+
+    Each column is typed first (:mod:`clvtools.data.attribute_types`): numbers stay numbers;
+    dates become days since the date (at the observation end for the value model and the
+    scoring table, at each landmark in the landmark survival tables); rare levels of a
+    category are pooled into ``"(other)"``; ids, free text and constant columns are left out
+    of the models, each counted in ``quality["typed"]`` and explained in ``notes``.
+
+    The customers file is a snapshot, taken when it was exported: where its attributes are
+    used at earlier landmarks (the churn model's training rows), they may carry the future
+    (a plan changed after a complaint, a status set at churn). Give ``valid_from_col``, the
+    date from which each row holds, and a row is not used at a landmark before that date (the
+    customer then gets the fill of a customer without a row); without it, every attribute is
+    taken as known at every landmark.
 
     Parameters
     ----------
@@ -73,25 +143,37 @@ def read_customers(
     customer_id_col : str
         Name of the id column.
     columns : list of str, optional
-        Attributes to keep; default every column but the id.
+        Attributes to keep; default every column but the id (and ``valid_from_col``).
+    valid_from_col : str, optional
+        Column with the date from which each row is valid (setting ``attributes_date_col``).
 
     Returns
     -------
     CustomerAttributes
-        The completed attributes (view ``customers_complete``), their kinds and the quality
-        summary: rows read, customers matched across the two tables, customers filled.
+        The completed attributes (view ``customers_complete``), their kinds, the quality
+        summary (rows read, customers matched across the two tables, customers filled, columns
+        typed) and the notes.
 
     Raises
     ------
     ClvInputError
-        Missing id or attribute column, empty table, duplicate ids, missing attribute values.
+        Missing id or attribute column, empty table, duplicate ids, missing attribute values,
+        missing or unreadable validity dates.
     """
-    quality = _read_attributes(log.con, source, customer_id_col=customer_id_col,
-                               columns=columns)
+    quality, typed = _read_attributes(log.con, source, customer_id_col=customer_id_col,
+                                      columns=columns, valid_from_col=valid_from_col)
+    kinds = {t.name: "duration" if t.action == "duration_days" else t.kind
+             for t in typed if t.used}
     quality["matching"] = match_customers(log.con, log.occasions, "customers")
-    table, quality["filled_for_models"] = _complete_attributes(
-        log.con, log.occasions, "customers", quality["attributes"])
-    return CustomerAttributes(table, dict(quality["attributes"]), quality, log.con)
+    table, quality["filled_for_models"], fills = _complete_attributes(
+        log.con, log.occasions, "customers", kinds, valid_from=valid_from_col is not None)
+    quality["typed"] = {t.name: t.as_dict() for t in typed}
+    if valid_from_col is not None:
+        quality["valid_from"] = {
+            "column": valid_from_col,
+            "rule": "a row is not used at a landmark before its date (filled instead)"}
+    notes = tuple(n for n in (t.note() for t in typed) if n)
+    return CustomerAttributes(table, kinds, quality, log.con, log.observation_end, fills, notes)
 
 
 def _read_attributes(
@@ -100,13 +182,15 @@ def _read_attributes(
     *,
     customer_id_col: str = "customer_id",
     columns: list[str] | None = None,
-) -> dict:
-    """Read a customer-attributes table into the table ``customers``.
+    valid_from_col: str | None = None,
+) -> tuple[dict, list[TypedColumn]]:
+    """Read a customer-attributes table into the table ``customers``, typed.
 
     Returns
     -------
-    dict
-        ``{"source", "rows_read", "customers", "attributes": {name: "numeric"|"categorical"}}``.
+    (dict, list of TypedColumn)
+        ``{"source", "rows_read", "customers", "attributes": {name: kind}}`` and how each
+        column enters the models.
 
     Raises
     ------
@@ -117,7 +201,10 @@ def _read_attributes(
     register_source(con, source, "customers_source")
     types = column_types(con, "customers_source")
     require_columns(types, {"customer_id_col": customer_id_col}, label)
-    attrs = columns or [c for c in types if c not in (customer_id_col, "_file", "_line")]
+    if valid_from_col is not None:
+        require_columns(types, {"attributes_date_col": valid_from_col}, label)
+    skip = (customer_id_col, valid_from_col, "_file", "_line")
+    attrs = columns or [c for c in types if c not in skip]
     for column in attrs:
         if column not in types:
             raise ClvInputError(
@@ -142,8 +229,18 @@ def _read_attributes(
         column=customer_id_col, show=[cid] + [quote_ident(c) for c in attrs[:3]],
         advice="Keep one row per customer (the attributes at the observation end).",
     )
-    kinds: dict[str, str] = {}
     selects = [f"CAST({cid} AS VARCHAR) AS customer_id"]
+    if valid_from_col is not None:
+        v = quote_ident(valid_from_col)
+        valid = f"CAST(TRY_CAST({v} AS TIMESTAMP) AS DATE)"
+        raise_if_rows(
+            con, "customers_source", f"{valid} IS NULL", problem="Validity dates are missing "
+            "or not dates (YYYY-MM-DD).", source=label, column=valid_from_col, show=[cid, v],
+            advice=f"Fill in the date from which each row holds, or leave out the setting "
+            f"attributes_date_col = {valid_from_col!r}.",
+        )
+        selects.append(f"{valid} AS {VALID_FROM}")
+    typed = []
     for column in attrs:
         q = quote_ident(column)
         raise_if_rows(
@@ -152,45 +249,48 @@ def _read_attributes(
             advice=f"Fill them in (for example with a level such as 'unknown'), or leave the "
             f"column {column!r} out of the customers file.",
         )
-        numeric = _is_numeric(con, column, types[column])
-        kinds[column] = "numeric" if numeric else "categorical"
-        selects.append(f"CAST({q} AS {'DOUBLE' if numeric else 'VARCHAR'}) AS {q}")
+        typed.append(type_column(con, "customers_source", column, types[column]))
+        if typed[-1].used:
+            selects.append(f"{typed[-1].sql(types[column])} AS {q}")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE customers AS SELECT {', '.join(selects)} "
         "FROM customers_source"
     )
-    return {"source": label, "rows_read": int(n), "customers": int(n), "attributes": kinds}
-
-
-def _is_numeric(con, column: str, col_type: str) -> bool:
-    if col_type.upper() == "BOOLEAN":
-        return False
-    q = quote_ident(column)
-    bad = con.execute(
-        f"SELECT count(*) FROM customers_source WHERE TRY_CAST({q} AS DOUBLE) IS NULL"
-    ).fetchall()[0][0]
-    return bad == 0
+    kinds = {t.name: t.kind for t in typed}
+    return {"source": label, "rows_read": int(n), "customers": int(n), "attributes": kinds}, typed
 
 
 def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, customers: str,
-                         kinds: dict[str, str]) -> tuple[str, dict]:
+                         kinds: dict[str, str], *, valid_from: bool = False
+                         ) -> tuple[str, dict, dict[str, str]]:
     """A view of attributes for every customer with purchases, for the models.
 
     Customers with purchases but no row in the attributes table get the level ``"(missing)"``
-    for categorical attributes and the median for numeric ones, so that no customer drops
-    out of a model; how many were filled is returned (and reported in data_quality.json).
+    for categorical attributes and the median for numeric ones and dates, so that no customer
+    drops out of a model; how many were filled is returned (and reported in data_quality.json).
 
     Returns
     -------
-    (str, dict)
-        The view's name (``customers_complete``) and ``{"filled_customers": n, "rule": ...}``.
+    (str, dict, dict)
+        The view's name (``customers_complete``), ``{"filled_customers": n, "rule": ...}`` and
+        each column's fill as an SQL literal.
     """
-    selects = []
+    fills = {}
     for column, kind in kinds.items():
         q = quote_ident(column)
-        fill = (f"'{MISSING_LEVEL}'" if kind == "categorical"
-                else f"(SELECT median({q}) FROM {customers})")
-        selects.append(f"coalesce(c.{q}, {fill}) AS {q}")
+        if kind == "categorical":
+            fills[column] = f"'{MISSING_LEVEL}'"
+            continue
+        # the median once, as a literal: the view is read at every landmark
+        median = "median" if kind == "numeric" else "quantile_disc"
+        arg = "" if kind == "numeric" else ", 0.5"
+        value = con.execute(f"SELECT {median}({q}{arg}) FROM {customers}").fetchall()[0][0]
+        fills[column] = (f"CAST({float(value)!r} AS DOUBLE)" if kind == "numeric"
+                         else f"DATE '{value.isoformat()}'")
+    selects = [f"coalesce(c.{quote_ident(col)}, {fill}) AS {quote_ident(col)}"
+               for col, fill in fills.items()]
+    if valid_from:
+        selects.append(f"c.{VALID_FROM}")
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW customers_complete AS
         SELECT t.customer_id{''.join(', ' + x for x in selects)}
@@ -201,5 +301,6 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
         f"SELECT count(*) FROM (SELECT DISTINCT customer_id FROM {occasions}) t "
         f"ANTI JOIN {customers} c USING (customer_id)"
     ).fetchall()[0][0]
-    rule = f"categorical attributes -> '{MISSING_LEVEL}', numeric attributes -> median"
-    return "customers_complete", {"filled_customers": int(filled), "rule": rule}
+    rule = (f"categorical attributes -> '{MISSING_LEVEL}', numeric attributes -> median"
+            + (", dates -> median date" if "duration" in kinds.values() else ""))
+    return "customers_complete", {"filled_customers": int(filled), "rule": rule}, fills

@@ -116,12 +116,15 @@ def _covariate_select(windows: Sequence[float]) -> str:
 
 
 def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes | None,
-                taken: Sequence[str]) -> tuple[str, str]:
-    """The SELECT list and JOIN clause that add the customer attributes (or two empty strings)."""
+                taken: Sequence[str], *, as_of: bool) -> tuple[str, str]:
+    """The SELECT list and JOIN clause that add the customer attributes (or two empty strings):
+    durations in days at each row's landmark; with ``as_of``, rows not yet valid at the
+    landmark replaced by their fill."""
     if attributes is None:
         return "", ""
     customers = attributes.table
-    cols = check_table(con, customers, ["customer_id"], "customer attributes")
+    check_table(con, customers, ["customer_id"], "customer attributes")
+    cols = attributes.columns()
     clash = sorted(set(cols) & set(taken) - {"customer_id"})
     if clash:
         raise ClvInputError(f"Customer attribute columns {clash} clash with computed columns.",
@@ -134,8 +137,8 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes |
                             source=customers, column="customer_id", rows=dup.head(5),
                             n_rows=int(dup["n"].sum()),
                             advice="Keep one row per customer.")
-    attrs = [c for c in cols if c != "customer_id"]
-    select = "".join(f", a.{quote_ident(c)}" for c in attrs)
+    select = "".join(", " + attributes.column_sql(c, "a", "c.landmark", as_of=as_of)
+                     for c in cols)
     return select, f"LEFT JOIN {q} AS a ON a.customer_id = c.customer_id"
 
 
@@ -171,8 +174,10 @@ def landmark_table(
         (window ``(L - w, L]``, w rounded to whole days). Default: ``DEFAULT_WINDOWS[time_unit]``.
     attributes : CustomerAttributes, optional
         Customer attributes (from :func:`~clvtools.data.attributes.read_customers`; its
-        ``table`` holds ``customer_id`` plus attribute columns), left-joined (attributes are
-        taken as known at every landmark).
+        ``table`` holds ``customer_id`` plus attribute columns), left-joined: a date
+        attribute as days from it to the landmark; attributes taken as known at every
+        landmark unless the rows carry the date from which they are valid, in which case a
+        row is replaced by its fill (``"(missing)"``, the median) at earlier landmarks.
 
     Returns
     -------
@@ -215,7 +220,7 @@ def landmark_table(
     has_amounts = check_occasions(con, occasions, observation_end)
     covs = _covariate_select(windows)
     taken = ["landmark", "duration", "event"] + _covariate_columns(windows)
-    attr_select, attr_join = _attributes(con, attributes, taken)
+    attr_select, attr_join = _attributes(con, attributes, taken, as_of=True)
     sql = f"""
         WITH landmarks AS (SELECT unnest($landmarks::DATE[]) AS landmark),
         at_risk AS ({_at_risk_sql(occasions)}),
@@ -259,7 +264,9 @@ def scoring_table(
 
     Same parameters and covariate columns as :func:`landmark_table`, for every customer not
     yet declared churned at the observation end (one row each, sorted by customer); no
-    ``duration`` or ``event`` columns. ``landmark`` equals the observation end on every row.
+    ``duration`` or ``event`` columns. ``landmark`` equals the observation end on every row;
+    the attributes are the customers file's, validity dates notwithstanding (the latest known
+    state is the one to score).
     """
     con, occasions = log.con, log.occasions
     observation_end = check_date(log.observation_end, "observation_end")
@@ -268,7 +275,7 @@ def scoring_table(
     has_amounts = check_occasions(con, occasions, observation_end)
     covs = _covariate_select(windows)
     taken = ["landmark"] + _covariate_columns(windows)
-    attr_select, attr_join = _attributes(con, attributes, taken)
+    attr_select, attr_join = _attributes(con, attributes, taken, as_of=False)
     sql = f"""
         WITH landmarks AS (SELECT $end::DATE AS landmark),
         at_risk AS ({_at_risk_sql(occasions)}),

@@ -38,6 +38,11 @@ class Inputs:
             return []
         return [c for c, kind in self.attributes.kinds.items() if kind == "categorical"]
 
+    @property
+    def notes(self) -> list[str]:
+        """What was changed or left out of the inputs, one line each, for the console."""
+        return list(self.attributes.notes) if self.attributes is not None else []
+
     def quality(self) -> dict:
         """The inputs' part of data_quality.json."""
         out = {"transactions": self.log.quality}
@@ -66,7 +71,8 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
     attributes = None
     if customers is not None:
         step("Reading customer attributes")
-        attributes = read_customers(log, customers, customer_id_col=s.customer_id_col)
+        attributes = read_customers(log, customers, customer_id_col=s.customer_id_col,
+                                    valid_from_col=s.attributes_date_col)
     contract_table = None
     if contracts is not None:
         step("Reading contracts")
