@@ -12,10 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Settings, load_settings
+from .data.generator import generate_customer_base
+from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
 from .report.outputs import check_output_folder, write_outputs
 
-__all__ = ["Results", "analyze", "check_output_folder"]
+__all__ = ["Results", "analyze", "demo", "check_output_folder"]
+
+#: The demo's purchase processes: the generator's.
+DEMO_MODELS = ("bgnbd", "pnbd")
 
 
 class Results:
@@ -25,8 +30,11 @@ class Results:
     ``analysis.risk``, ``analysis.timeline``, ...).
     """
 
-    def __init__(self, analysis: AnalysisResult):
+    def __init__(self, analysis: AnalysisResult,
+                 attachments: Mapping[str, pd.DataFrame] | None = None):
         self.analysis = analysis
+        #: Further tables that :meth:`write` adds (manifest names): the demo's generated input.
+        self.attachments = dict(attachments or {})
 
     @property
     def settings(self) -> Settings:
@@ -67,10 +75,9 @@ class Results:
         """Rows read, used and excluded by reason; notes; how the run was made."""
         return self.analysis.data_quality()
 
-    def write(self, out: str | os.PathLike,
-              attachments: Mapping[str, pd.DataFrame] | None = None) -> Path:
+    def write(self, out: str | os.PathLike) -> Path:
         """Write every output file into the folder ``out`` atomically (see the README's table)."""
-        return write_outputs(self.analysis, out, attachments)
+        return write_outputs(self.analysis, out, self.attachments)
 
     def __repr__(self) -> str:
         q = self.analysis.inputs.log.quality
@@ -104,3 +111,34 @@ def analyze(transactions, *, customers=None, contracts=None, settings: Settings 
         settings = load_settings(None, **{**settings.model_dump(), **overrides})
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
                                 settings=settings, on_step=on_step))
+
+
+def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",
+         settings: Settings | None = None, on_step=None, **overrides) -> Results:
+    """The main job on a customer base that clvtools generates with known truth.
+
+    Three years (2022 to 2024) of ``n_customers`` customers with attributes (channel, region,
+    plan) that act on purchase and dropout, so that the value model and the churn model can
+    both be validated out of time. ``results.write(out)`` also writes the generated input under
+    ``demo_input/``, to rerun with ``clvtools analyze``.
+
+    Parameters
+    ----------
+    n_customers : int
+    seed : int
+        Seed of the generated base, and the run's ``seed`` setting.
+    model : {"bgnbd", "pnbd"}
+        The true purchase process.
+    settings, on_step, **overrides
+        As for :func:`analyze`.
+    """
+    if model not in DEMO_MODELS:
+        raise ClvInputError(f"The demo's model must be 'bgnbd' or 'pnbd'. Got {model!r} instead.")
+    base = generate_customer_base(n_customers, model=model, seed=seed, start="2022-01-01",
+                                  observation_end="2024-12-31")
+    customers = base.customers.drop(columns=["acquisition_date"])
+    results = analyze(base.transactions, customers=customers, settings=settings,
+                      on_step=on_step, **{"seed": seed, **overrides})
+    results.attachments = {"demo_input/transactions.csv": base.transactions,
+                           "demo_input/customers.csv": customers}
+    return results

@@ -14,8 +14,8 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from . import api
 from ._version import __version__
-from .api import analyze as run_main_job
 from .api import check_output_folder
 from .config import Settings, load_settings
 from .errors import ClvInputError, ConvergenceError
@@ -58,18 +58,14 @@ def _setting_options() -> list[inspect.Parameter]:
     return params
 
 
-def _run(transactions, customers, contracts, config: Optional[Path], out: Path, flags: dict,
-         attachments: Optional[dict] = None) -> None:
-    settings = load_settings(config, **flags)
+def _run(job, out: Path) -> None:
+    """Run ``job(on_step) -> Results`` with a progress display, write into ``out``, report."""
     check_output_folder(out)  # fail before the work, not after
     started = time.perf_counter()
     with console.status("Starting") as status:
-        results = run_main_job(
-            transactions, customers=customers, contracts=contracts, settings=settings,
-            on_step=lambda msg: (status.update(msg + " ..."), console.log(msg)),
-        )
+        results = job(lambda msg: (status.update(msg + " ..."), console.log(msg)))
         status.update("Writing outputs ...")
-        folder = results.write(out, attachments=attachments)
+        folder = results.write(out)
     # what was changed or left out of the inputs, before the summary line
     for note in results.analysis.inputs.notes:
         console.print(note, highlight=False, markup=False, soft_wrap=True)
@@ -99,7 +95,9 @@ def analyze(
     **flags: Any,
 ) -> None:
     """Analyse a transaction log and write every table into OUT."""
-    _run(transactions, customers, contracts, config, out, flags)
+    settings = load_settings(config, **flags)
+    _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
+                                     settings=settings, on_step=on_step), out)
 
 
 analyze.__signature__ = inspect.Signature(
@@ -121,19 +119,14 @@ def demo(
     model: str = typer.Option("bgnbd", "--model", help="True purchase process: bgnbd or pnbd."),
 ) -> None:
     """Run the whole analysis on a customer base that clvtools generates (known truth)."""
-    from .data.generator import generate_customer_base
-
-    if model not in ("bgnbd", "pnbd"):
+    if model not in api.DEMO_MODELS:
         raise ClvInputError(f"--model must be 'bgnbd' or 'pnbd'. Got {model!r} instead.")
-    console.log(f"Generating {n_customers:,} customers (seed {seed}, {model})")
-    # three years, so that the value and churn models can both be validated out of time
-    base = generate_customer_base(n_customers, model=model, seed=seed, start="2022-01-01",
-                                  observation_end="2024-12-31")
-    customers = base.customers.drop(columns=["acquisition_date"])
-    attachments = {
-        "demo_input/transactions.csv": base.transactions, "demo_input/customers.csv": customers
-    }
-    _run(base.transactions, customers, None, None, out, {"seed": seed}, attachments)
+
+    def job(on_step):
+        on_step(f"Generating {n_customers:,} customers (seed {seed}, {model})")
+        return api.demo(n_customers, seed=seed, model=model, on_step=on_step)
+
+    _run(job, out)
     inputs = out.resolve() / "demo_input"
     console.print(
         f"The generated input is in {inputs}; rerun it with: clvtools analyze "

@@ -150,6 +150,11 @@ def test_data_and_targeting_import_only_the_ground(graph):
                        allowed=GROUND + ("clvtools.targeting",)) == []
 
 
+def test_the_cli_speaks_only_to_the_api_and_the_settings(graph):
+    assert _violations(graph, "clvtools.cli", "clvtools",
+                       allowed=GROUND + ("clvtools.api", "clvtools.cli")) == []
+
+
 @pytest.mark.parametrize("level", range(len(LAYERS)))
 def test_no_layer_imports_a_layer_above_it(graph, level):
     above = tuple(p for layer in LAYERS[level + 1:] for p in layer)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from clvtools.api import analyze
+from clvtools.api import analyze, demo
 from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base
+from clvtools.errors import ClvInputError
 from clvtools.report.outputs import OUTPUTS, write_outputs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -57,3 +58,13 @@ def test_attachments_outside_the_manifest_are_refused(small_run, tmp_path):
         write_outputs(small_run.analysis, tmp_path / "out",
                       attachments={"extra.csv": small_run.customers})
     assert not (tmp_path / "out").exists()
+
+
+def test_the_demo_writes_its_input_with_the_outputs(tmp_path):
+    results = demo(1000, seed=4)
+    assert results.settings.seed == 4
+    written = _written(results.write(tmp_path / "demo"))
+    manifest = {o.name for o in OUTPUTS}
+    assert written == manifest - {n for n in manifest if n.startswith("contract")}
+    with pytest.raises(ClvInputError, match="'bgnbd' or 'pnbd'"):
+        demo(1000, model="gamma")
