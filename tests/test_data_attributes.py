@@ -158,26 +158,30 @@ def test_ids_free_text_and_constants_are_left_out_and_rare_levels_pooled(log):
         "flag": 1.0,                                                  # constant number
         "plan": ["gold"] * 5 + ["basic"] * 120 + ["premium"] * 75,    # gold: 5 < 30 customers
         "vip": [i % 2 == 0 for i in range(n)],                        # a boolean: categorical
-        "age": range(n),
+        "age": [20 + i % 60 for i in range(n)],
+        "account_no": [str(500_000 + 7 * i) for i in range(n)],       # whole numbers, one each
+        "zip": [f"0{i % 3}100" for i in range(n)],                    # codes with a leading 0
     })
     attributes = read_customers(log, customers)
-    assert attributes.kinds == {"plan": "categorical", "vip": "categorical", "age": "numeric"}
+    assert attributes.kinds == {"plan": "categorical", "vip": "categorical", "age": "numeric",
+                                "zip": "categorical"}
     typed = attributes.quality["typed"]
     assert {c: t["action"] for c, t in typed.items()} == {
         "email": "dropped_id_like", "comment": "dropped_free_text",
         "country": "dropped_constant", "flag": "dropped_constant", "plan": "used",
-        "vip": "used", "age": "used"}
+        "vip": "used", "age": "used", "account_no": "dropped_id_like", "zip": "used"}
     assert typed["email"]["levels"] == 200 and typed["comment"]["levels"] == 100
     assert typed["plan"] == {"kind": "categorical", "action": "used", "levels": 3,
                              "pooled_levels": 1, "pooled_customers": 5}
     assert typed["vip"]["kind"] == "categorical" and typed["flag"]["kind"] == "numeric"
     # left out of the table every model reads, not only of the notes
     frame = attributes.frame().sort_index()
-    assert list(frame.columns) == ["plan", "vip", "age"]
+    assert list(frame.columns) == ["plan", "vip", "age", "zip"]
+    assert frame["zip"].str.startswith("0").all()  # codes keep their leading zero
     assert frame["plan"].tolist() == ["(other)", "(other)"] and frame["vip"].tolist() == [
         "true", "false"]
     notes = "\n".join(attributes.notes)
-    assert len(attributes.notes) == 5
+    assert len(attributes.notes) == 6
     for text in ("'email' left out of the models: one level per customer",
                  "'comment' left out of the models: 100 levels",
                  "'country' left out of the models: a single value",

@@ -247,3 +247,33 @@ def test_warnings_name_a_miscalibrated_or_fallen_back_churn_model(result, monkey
     monkeypatch.setattr(risk, "scores", scores)
     assert any(w.startswith("Churn probabilities of 3 customers come from the value model")
                for w in result.analysis.warnings())
+
+
+def test_attributes_new_since_the_landmark_or_with_many_levels_do_not_break_the_run(base):
+    """A level held only by customers acquired since the churn model's landmark, a column
+    with a single value before the holdout, and a column of 60 levels: the run still scores
+    every live customer with the Cox model, and says what it did."""
+    customers = base.customers[["customer_id"]].copy()
+    # acquired after the holdout start and the churn model's landmark (40 weeks before the end)
+    log = read_transactions(base.transactions)
+    settings = Settings(horizon=40)
+    start = build_timeline(log.first_date, log.observation_end, settings).holdout_start
+    assert start is not None and start == build_timeline(
+        log.first_date, log.observation_end, settings).landmarks[0]
+    recent = (base.customers["acquisition_date"].dt.date > start).to_numpy()
+    assert 100 < recent.sum() < len(recent) / 2
+    customers["launch"] = np.where(recent, "new", "old")      # one value before the holdout
+    customers["offer"] = np.where(recent, "c", np.where(np.arange(len(recent)) % 2, "a", "b"))
+    customers["store"] = [f"s{i % 60:02d}" for i in range(len(customers))]
+    results = analyze(base.transactions, customers=customers, settings=settings)
+    c = results.customers
+    assert (c.loc[c["churn_model"] != "declared_churned", "churn_model"] == "cox").all()
+    quality = results.data_quality
+    assert quality["customers"]["typed"]["store"]["pooled_levels"] == 60 - 49
+    notes = " ".join(quality["value_model_notes"] + quality["churn_model_notes"])
+    assert "single value among these" in notes and "launch" in notes
+    assert "scored at the attribute's reference level" in notes
+    drivers = results.analysis.risk.tables["churn_drivers"]["covariate"]
+    # 49 levels and "(other)" (the most frequent: the reference), within the encoder's limit
+    assert sum(d.startswith("store=") for d in drivers) == 49
+    assert not any(d.startswith("launch") for d in drivers)

@@ -25,14 +25,16 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ..encoding import MAX_LEVELS
 from .engine import quote_ident
 
 __all__ = ["FREE_TEXT_MIN_LEVELS", "FREE_TEXT_MIN_SHARE", "OTHER_LEVEL", "RARE_MIN_CUSTOMERS",
            "RARE_MIN_SHARE", "TypedColumn", "type_column"]
 
 #: A categorical column with more levels than this ... (a model with more dummies than this
-#: is slow to fit and a segment chart with more bars unreadable) ...
-FREE_TEXT_MIN_LEVELS = 50
+#: is slow to fit and a segment chart with more bars unreadable; the covariate encoder refuses
+#: more, so a used column keeps at most this many levels, "(other)" included) ...
+FREE_TEXT_MIN_LEVELS = MAX_LEVELS
 #: ... and more levels than this share of the customers (on average fewer than 20 customers
 #: a level: too few to estimate one coefficient each) is an id or free text, left out.
 FREE_TEXT_MIN_SHARE = 0.05
@@ -128,6 +130,19 @@ def _is_date_type(col_type: str) -> bool:
     return col_type.upper().startswith(_DATE_TYPES)
 
 
+def _code_like(con: duckdb.DuckDBPyConnection, src: str, q: str, col_type: str) -> bool:
+    """Whether a column of numbers is a code or an id: text with a leading zero (zip codes,
+    account numbers), or whole numbers, one per customer, in a base of more than
+    FREE_TEXT_MIN_LEVELS. Such a column is typed as categories (and so left out as an id)."""
+    number = _NUMBER.format(q=q)
+    leading_zero = (f"count(*) FILTER (WHERE regexp_matches(trim({q}), '^[+-]?0[0-9]'))"
+                    if col_type == "VARCHAR" else "0")
+    zeros, n, distinct, fractional = con.execute(
+        f"SELECT {leading_zero}, count(*), count(DISTINCT {number}), "
+        f"count(*) FILTER (WHERE {number} <> round({number})) FROM {src}").fetchall()[0]
+    return zeros > 0 or (n > FREE_TEXT_MIN_LEVELS and distinct == n and fractional == 0)
+
+
 def type_column(con: duckdb.DuckDBPyConnection, source: str, column: str,
                 col_type: str) -> TypedColumn:
     """Type one attribute column of the table ``source`` (no missing values) by the rules of
@@ -157,7 +172,8 @@ def type_column(con: duckdb.DuckDBPyConnection, source: str, column: str,
         return con.execute(f"SELECT count(DISTINCT {expr}) FROM {src}").fetchall()[0][0]
 
     upper = col_type.upper()
-    if upper != "BOOLEAN" and not _is_date_type(upper) and all_cast(_NUMBER):
+    if upper != "BOOLEAN" and not _is_date_type(upper) and all_cast(_NUMBER) \
+            and not _code_like(con, src, q, upper):
         levels = distinct(f"CAST({q} AS DOUBLE)")
         return TypedColumn(column, "numeric", "used" if levels > 1 else "dropped_constant",
                            levels)
@@ -173,8 +189,10 @@ def type_column(con: duckdb.DuckDBPyConnection, source: str, column: str,
     if levels > FREE_TEXT_MIN_LEVELS and levels > FREE_TEXT_MIN_SHARE * n:
         action = "dropped_id_like" if levels == n else "dropped_free_text"
         return TypedColumn(column, "categorical", action, levels)
-    rare = [c for _, c in counts if c < max(RARE_MIN_CUSTOMERS, RARE_MIN_SHARE * n)]
-    kept = tuple(level for level, c in counts if c >= max(RARE_MIN_CUSTOMERS, RARE_MIN_SHARE * n))
+    floor = max(RARE_MIN_CUSTOMERS, RARE_MIN_SHARE * n)
+    # the most frequent levels first; beyond MAX_LEVELS - 1 of them the rest joins "(other)"
+    kept = tuple(level for level, c in counts if c >= floor)[:MAX_LEVELS - 1]
+    rare = [c for level, c in counts if level not in set(kept)]
     remaining = len(kept) + (1 if rare else 0)
     return TypedColumn(column, "categorical", "used" if remaining > 1 else "dropped_constant",
                        levels, pooled_levels=len(rare), pooled_customers=sum(rare),

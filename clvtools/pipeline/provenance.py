@@ -22,8 +22,10 @@ PACKAGES = ("numpy", "scipy", "pandas", "duckdb", "lifelines", "pyarrow")
 def _blas() -> list[dict]:
     """The BLAS libraries loaded, with the kernel in use (OpenBLAS' core type)."""
     keys = ("internal_api", "version", "architecture", "threading_layer", "num_threads")
-    return [{k: info.get(k) for k in keys} for info in threadpool_info()
-            if info.get("user_api") == "blas"]
+    found = [{k: info.get(k) for k in keys} for info in threadpool_info()
+             if info.get("user_api") == "blas"]
+    # in a fixed order: threadpoolctl lists the libraries in the order they were loaded
+    return sorted(found, key=lambda lib: tuple(str(lib[k]) for k in keys))
 
 
 def run_provenance(settings: Settings) -> dict:

@@ -17,10 +17,11 @@ import pandas as pd
 from ..config import Settings
 from ..data.contracts import contract_table
 from ..data.lifecycle import lifecycle_status
-from ..data.survival_tables import DEFAULT_WINDOWS, landmark_table, scoring_table
+from ..data.survival_tables import landmark_table, scoring_table
 from ..errors import ClvInputError, ConvergenceError
 from ..survival.churn_model import ChurnModel
 from ..survival.competing_risks import cumulative_incidence
+from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
 from .inputs import Inputs
@@ -88,6 +89,12 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     step("Fitting the churn model (Cox)")
     model, notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
     scoring = scoring_table(log, attributes=attributes, **rule)
+    if model is not None:
+        scoring, replaced = known_levels(model, scoring)
+        if replaced:
+            notes.append(f"{replaced:,} attribute values of live customers hold a level the churn "
+                         "model was not fitted with (only customers acquired since its "
+                         "landmark have it); they are scored at the attribute's reference level.")
     scores = churn_scores(model, scoring, s.horizon, customer_ids=value.rfm.index,
                           p_alive=value.scores["p_alive"])
     if model is not None:
@@ -128,7 +135,18 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     # file): recency, tenure, log1p counts in the middle window (about 3 months), trend, log1p
     # mean spend, attributes; without the landmark table's collinear columns.
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
-                       features="landmark", purchase_window=DEFAULT_WINDOWS[time_unit][1])
+                       features="landmark")
+    # attributes are typed on the whole customers file; among the customers at risk at the
+    # landmarks an attribute may hold one value (a plan launched since), which no hazard
+    # ratio can be estimated for: left out of this fit, and said so
+    outcome = {"customer_id", "landmark", "duration", "event"}
+    constant = [c for c in survival_table.columns if c not in outcome
+                and not is_behaviour_column(c) and survival_table[c].nunique(dropna=False) < 2]
+    notes = []
+    if constant:
+        notes.append("Attributes with a single value in the survival table, left out of the "
+                     f"churn model: {', '.join(constant)}.")
+        survival_table = survival_table.drop(columns=constant)
     # lifelines' warnings (near-separation, ill-conditioning) go into the run's notes, where
     # the reader of data_quality.json and the report sees them, instead of the console
     with warnings.catch_warnings(record=True) as caught:
@@ -138,8 +156,8 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
         except (ClvInputError, ConvergenceError) as exc:
             return None, [f"No Cox churn model ({str(exc).splitlines()[0]}); churn "
                           "probabilities come from the value model (1 - P(alive))."]
-    notes = sorted({f"Cox fit: {w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
-                    for w in caught})
+    notes += sorted({f"Cox fit: {w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
+                     for w in caught})
     return model, notes
 
 
@@ -148,6 +166,7 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
     """``churn_probability`` and ``churn_model`` for every customer: a pure function of the
     fitted model and the scoring table (covariates at the scoring date).
 
+    Levels the model was not fitted with are an error here (see :func:`known_levels`).
     Customers absent from the scoring table are already declared churned: they have no churn
     probability (NaN: it is defined given not declared by now; they are the win-back
     population) and ``churn_model`` says ``declared_churned``. The others, the live customers,
@@ -165,6 +184,25 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
         out.loc[scoring.index, "churn_probability"] = 1.0 - p_alive.loc[scoring.index].to_numpy()
         out.loc[scoring.index, "churn_model"] = BTYD
     return out
+
+
+def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``table`` with every level of a categorical attribute that the model was not fitted
+    with replaced by the attribute's reference level, and how many values were replaced.
+
+    Attributes are typed on the whole customers file, but a model fitted at an earlier
+    landmark sees only the customers acquired by then: a level held only by newer customers
+    (a new plan, a new store) would otherwise stop the run at scoring.
+    """
+    replaced, table = 0, table.copy()
+    for column, levels in model.encoder_.levels_.items():
+        if column not in table:
+            continue
+        unseen = ~table[column].astype(str).isin(levels)
+        if unseen.any():
+            replaced += int(unseen.sum())
+            table[column] = table[column].astype(object).where(~unseen, levels[0])
+    return table, replaced
 
 
 def validate_churn_model(inputs: Inputs, timeline: Timeline,
@@ -192,6 +230,7 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     if fitted is None or evaluation["event"].sum() == 0:
         return {}, "No out-of-time validation of the churn model: too few churn events."
     try:
+        evaluation, _ = known_levels(fitted, evaluation)
         result = validate_out_of_time(fitted, train, evaluation, s.horizon, seed=s.seed)
     except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
         return {}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}"

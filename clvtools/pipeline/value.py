@@ -116,8 +116,17 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
                             f"Got {value_model!r} instead.")
     notes: list[str] = []
     x, tx, age = rfm["frequency"], rfm["recency"], rfm["T"]
-    if covariates is not None and covariates.shape[1] and value_model in COVARIATE_MODELS:
+    if covariates is not None:
+        # attributes are typed on the whole customers file; among the customers of this fit
+        # (the holdout's calibration window sees only the earlier ones) a column may hold one
+        # value, which no model can estimate: left out of this fit, and said so
         covariates = covariates.loc[rfm.index]
+        constant = [c for c in covariates.columns if covariates[c].nunique(dropna=False) < 2]
+        if constant:
+            notes.append(f"Attributes with a single value among these {len(rfm):,} customers, "
+                         f"left out of this fit: {', '.join(constant)}.")
+            covariates = covariates.drop(columns=constant)
+    if covariates is not None and covariates.shape[1] and value_model in COVARIATE_MODELS:
         columns = list(covariates.columns)
         model = COVARIATE_MODELS[value_model]().fit(
             x, tx, age, covariates=covariates, purchase_covariates=columns,
@@ -247,24 +256,27 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
                      "than the horizon.")
     else:
         step("Validating the value model on a holdout window")
-        holdout = holdout_validation(inputs.log, timeline, value_model=s.value_model,
-                                     horizon=s.horizon, covariates=covariates)
+        holdout, holdout_notes = holdout_validation(
+            inputs.log, timeline, value_model=s.value_model, horizon=s.horizon,
+            covariates=covariates)
+        notes += [f"Holdout fit: {note}" for note in holdout_notes
+                  if note not in models.notes]
     return ValueResult(rfm, models, scores, holdout, notes)
 
 
 def holdout_validation(log: TransactionLog, timeline: Timeline, *, value_model: str,
                        horizon: float, covariates: pd.DataFrame | None = None
-                       ) -> dict[str, pd.DataFrame]:
+                       ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Refit on data up to the holdout start (one horizon before the end) and compare with
     what followed.
 
     Returns
     -------
-    dict of pandas.DataFrame
+    (dict of pandas.DataFrame, list of str)
         ``holdout_by_frequency``: mean actual versus expected holdout purchases by calibration
         frequency; ``holdout_by_month``: actual versus expected purchases and revenue per
         month of the holdout (undiscounted, customers acquired in the calibration window);
-        ``holdout_summary``: totals and errors.
+        ``holdout_summary``: totals and errors. Then the notes of the refitted models.
     """
     cal_end = timeline.holdout_start
     cal = calibration_and_holdout(log, cal_end, time_unit=timeline.time_unit)
@@ -302,7 +314,6 @@ def holdout_validation(log: TransactionLog, timeline: Timeline, *, value_model: 
         "expected_revenue": by_month["expected_revenue"].sum(),
         "purchases_mae_per_customer": float(np.mean(np.abs(per_customer_error))),
     }])
-    return {
-        "holdout_by_frequency": by_frequency, "holdout_by_month": by_month,
-        "holdout_summary": summary,
-    }
+    tables = {"holdout_by_frequency": by_frequency, "holdout_by_month": by_month,
+              "holdout_summary": summary}
+    return tables, models.notes

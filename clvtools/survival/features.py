@@ -41,7 +41,8 @@ BEHAVIOUR_COLUMNS = ("n_purchases", "frequency", "tenure", "time_since_last_purc
 _WINDOW_PREFIXES = ("purchases_last_", "spend_last_")
 
 
-def _is_behaviour(column: str) -> bool:
+def is_behaviour_column(column: str) -> bool:
+    """Whether ``column`` of a landmark table describes purchase behaviour (not an attribute)."""
     return column in BEHAVIOUR_COLUMNS or column.startswith(_WINDOW_PREFIXES)
 
 
@@ -108,7 +109,8 @@ class BehaviourFeatures:
             self.window_column_ = windows[min(1, len(windows) - 1)]
         self.log_spend_ = bool(table["average_spend"].notna().all())
         skip = set(self.exclude)
-        self.attributes_ = [c for c in table.columns if c not in skip and not _is_behaviour(c)]
+        self.attributes_ = [c for c in table.columns
+                            if c not in skip and not is_behaviour_column(c)]
         return self
 
     @property
