@@ -51,7 +51,7 @@ class Settings(BaseModel):
     contract_end_col: str = "end"
     end_reason_col: str = "end_reason"
     # customers' column: the date from which each row holds (None: known at every landmark)
-    attributes_date_col: str | None = None
+    attributes_valid_from_col: str | None = None
     # time
     observation_end: dt.date | None = None
     time_unit: Literal["day", "week", "month"] = "week"

@@ -143,7 +143,7 @@ def test_bad_validity_dates_are_a_clear_error(tmp_path, log):
     with pytest.raises(ClvInputError, match="Validity dates") as info:
         read_customers(log, path, valid_from_col="valid")
     assert info.value.column == "valid" and info.value.rows["line"].iloc[0] == 3
-    with pytest.raises(ClvInputError, match="attributes_date_col"):
+    with pytest.raises(ClvInputError, match="attributes_valid_from_col"):
         read_customers(log, path, valid_from_col="as_of")
 
 

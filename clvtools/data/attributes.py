@@ -25,7 +25,8 @@ __all__ = ["MISSING_LEVEL", "VALID_FROM", "CustomerAttributes", "read_customers"
 
 #: Level given to a categorical attribute of a customer with purchases but no attributes row.
 MISSING_LEVEL = "(missing)"
-#: Column of ``customers`` holding the date from which a row is valid (``attributes_date_col``).
+#: Column of ``customers`` holding the date from which a row is valid
+#: (``attributes_valid_from_col``).
 VALID_FROM = "_valid_from"
 
 
@@ -145,7 +146,7 @@ def read_customers(
     columns : list of str, optional
         Attributes to keep; default every column but the id (and ``valid_from_col``).
     valid_from_col : str, optional
-        Column with the date from which each row is valid (setting ``attributes_date_col``).
+        Column with the date from which each row is valid (setting ``attributes_valid_from_col``).
 
     Returns
     -------
@@ -202,7 +203,7 @@ def _read_attributes(
     types = column_types(con, "customers_source")
     require_columns(types, {"customer_id_col": customer_id_col}, label)
     if valid_from_col is not None:
-        require_columns(types, {"attributes_date_col": valid_from_col}, label)
+        require_columns(types, {"attributes_valid_from_col": valid_from_col}, label)
     skip = (customer_id_col, valid_from_col, "_file", "_line")
     attrs = columns or [c for c in types if c not in skip]
     for column in attrs:
@@ -237,7 +238,7 @@ def _read_attributes(
             con, "customers_source", f"{valid} IS NULL", problem="Validity dates are missing "
             "or not dates (YYYY-MM-DD).", source=label, column=valid_from_col, show=[cid, v],
             advice=f"Fill in the date from which each row holds, or leave out the setting "
-            f"attributes_date_col = {valid_from_col!r}.",
+            f"attributes_valid_from_col = {valid_from_col!r}.",
         )
         selects.append(f"{valid} AS {VALID_FROM}")
     typed = []

@@ -95,7 +95,7 @@ class SimulatedBase:
     def declared_churn(self, churn_after_days: int, horizon_days: int) -> pd.DataFrame:
         """The true churn declarations within ``horizon_days`` after the observation end.
 
-        The churn rule of :mod:`clvtools.data.survival_tables`: a customer is declared
+        The churn rule of :mod:`clvtools.data.lifecycle`: a customer is declared
         churned *on* the day ``last purchase + churn_after_days``; a purchase on that day or
         later is a reactivation. The customers are those not yet declared churned at the
         observation end, ``observation_end - L0 < churn_after_days`` for their last

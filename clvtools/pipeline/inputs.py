@@ -72,7 +72,7 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
     if customers is not None:
         step("Reading customer attributes")
         attributes = read_customers(log, customers, customer_id_col=s.customer_id_col,
-                                    valid_from_col=s.attributes_date_col)
+                                    valid_from_col=s.attributes_valid_from_col)
     contract_table = None
     if contracts is not None:
         step("Reading contracts")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .._version import __version__
 from ..config import Settings
@@ -84,9 +85,13 @@ class AnalysisResult:
                            "probabilities as a ranking; see churn_calibration.csv.")
         return out
 
+    @cached_property
+    def _fingerprint(self) -> dict:
+        return data_fingerprint(self.inputs.log)  # a scan of the log: once per run
+
     def model_context(self) -> dict:
         """What every model file of this run carries besides the model: the run's settings,
-        a fingerprint of the data and the provenance."""
+        a fingerprint of the data and the provenance (its settings are ``run_settings``)."""
         return {"run_settings": self.settings.model_dump(mode="json"),
-                "data_fingerprint": data_fingerprint(self.inputs.log),
-                "provenance": self.provenance}
+                "data_fingerprint": self._fingerprint,
+                "provenance": {k: v for k, v in self.provenance.items() if k != "settings"}}

@@ -25,7 +25,7 @@ from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
 from .inputs import Inputs
-from .timeline import Timeline
+from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 from .value import ValueResult
 
 __all__ = ["RiskResult", "risk_step", "fit_churn_model", "churn_scores", "validate_churn_model",
@@ -220,7 +220,7 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
         return {}, ("No out-of-time validation of the churn model: it needs a history of "
-                    "2.35 horizons before the observation end.")
+                    f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation end.")
     s, log = settings, inputs.log
     common = dict(churn_after=s.churn_after, time_unit=s.time_unit, attributes=inputs.attributes)
     # the training table must not see past the evaluation landmark, outcomes included

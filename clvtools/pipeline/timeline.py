@@ -1,8 +1,9 @@
 """Every date and day count of a run, computed once from the settings and the log.
 
-The steps read these fields; none of them converts a setting to days or schedules a date
-of its own, so that the value model's holdout, the churn model's landmarks and its
-out-of-time check can be read off one object (and the report can print them).
+The steps read these fields and schedule no date of their own, so that the value model's
+holdout, the churn model's landmarks and its out-of-time check can be read off one object
+(and the report can print them). The churn rule itself (``churn_after`` in days) is applied
+by the data layer's one function for it, :func:`clvtools.data.lifecycle.churn_days`.
 """
 from __future__ import annotations
 
