@@ -9,7 +9,7 @@ import inspect
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, get_args, get_origin
 
 import typer
 from rich.console import Console
@@ -40,7 +40,8 @@ def _setting_options() -> list[inspect.Parameter]:
             decls = [f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}"]
         elif annotation in (int, Optional[int]):
             kind, decls = Optional[int], [f"--{name.replace('_', '-')}"]
-        elif annotation in (float, Optional[float]):
+        elif annotation in (float, Optional[float]) or dict in map(get_origin, get_args(
+                annotation)):   # an uplift: a number on the command line, a table in TOML
             kind, decls = Optional[float], [f"--{name.replace('_', '-')}"]
         else:
             kind, decls = Optional[str], [f"--{name.replace('_', '-')}"]
@@ -67,7 +68,7 @@ def _run(job, out: Path) -> None:
         status.update("Writing outputs ...")
         folder = results.write(out)
     # what was changed or left out of the inputs, before the summary line
-    for note in results.analysis.inputs.notes:
+    for note in [*results.analysis.inputs.notes, *results.analysis.targets.notes]:
         console.print(note, highlight=False, markup=False, soft_wrap=True)
     for warning in results.analysis.warnings():
         console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)

@@ -65,20 +65,25 @@ class Settings(BaseModel):
     value_model: Literal["bgnbd", "mbgnbd", "pnbd"] = "bgnbd"
     value_covariates: bool = True
     # matrix
+    value_axis: Literal["revenue_if_retained", "expected_revenue"] = "revenue_if_retained"
     value_cut: str | float = "q0.8"
     risk_cut: str | float = "q0.8"
-    # push / pull retention
+    # push / pull retention (uplift: a number, or a table by matrix cell)
+    margin: float = 1.0
     push_cost: float = 20.0
     push_incentive: float = 10.0
-    push_uplift: float = 0.20
+    push_uplift: float | dict[str, float] = 0.20
+    push_uplift_column: str | None = None
     push_reactivation: float = 0.05
     pull_cost: float = 1.0
     pull_incentive: float = 5.0
-    pull_uplift: float = 0.05
+    pull_uplift: float | dict[str, float] = 0.05
+    pull_uplift_column: str | None = None
     pull_reactivation: float = 0.01
     offer: Literal["conditional", "unconditional"] = "conditional"
     push_capacity: int | None = None
     push_budget: float | None = None
+    total_budget: float | None = None
     # data policies (see clvtools.data.transactions.DataPolicies)
     negative_amounts: Literal["drop", "keep", "error"] = "drop"
     zero_amounts: Literal["keep", "drop", "error"] = "keep"
@@ -110,9 +115,26 @@ class Settings(BaseModel):
 
     @field_validator("push_uplift", "pull_uplift", "push_reactivation", "pull_reactivation")
     @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0 <= v <= 1:
-            raise ValueError(f"must be a fraction in [0, 1]. Got {v} instead")
+    def _fraction(cls, v):
+        values = v.values() if isinstance(v, dict) else [v]
+        if not all(0 <= x <= 1 for x in values):
+            raise ValueError(f"must be a fraction in [0, 1] (or a table of them by cell). "
+                             f"Got {v} instead")
+        return v
+
+    @field_validator("margin")
+    @classmethod
+    def _margin(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError(f"must be the contribution per unit of revenue, in (0, 1]. "
+                             f"Got {v} instead")
+        return v
+
+    @field_validator("push_capacity", "push_budget", "total_budget")
+    @classmethod
+    def _limit(cls, v):
+        if v is not None and v < 0:
+            raise ValueError(f"must be zero or more. Got {v} instead")
         return v
 
     @field_validator("push_cost", "push_incentive", "pull_cost", "pull_incentive")
@@ -135,8 +157,11 @@ class Settings(BaseModel):
                 f"at_risk_after ({self.at_risk_after}) must be less than churn_after "
                 f"({self.churn_after}): 'at risk' is a band before churn is declared"
             )
-        if self.push_capacity is not None and self.push_budget is not None:
-            raise ValueError("give push_capacity or push_budget, not both")
+        limits = [k for k in ("push_capacity", "push_budget", "total_budget")
+                  if getattr(self, k) is not None]
+        if len(limits) > 1:
+            raise ValueError(f"give one of push_capacity, push_budget and total_budget, not "
+                             f"{' and '.join(limits)}")
         return self
 
 
@@ -200,6 +225,9 @@ def settings_to_toml(settings: Settings) -> str:
             out.append(f"{key} = {value!r}")
         elif isinstance(value, dt.date):
             out.append(f"{key} = {value.isoformat()}")
+        elif isinstance(value, dict):   # a table by cell, as an inline TOML table
+            inner = ", ".join(f"{k} = {float(v)!r}" for k, v in value.items())
+            out.append(f"{key} = {{ {inner} }}")
         else:
             escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
             out.append(f'{key} = "{escaped}"')

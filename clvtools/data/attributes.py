@@ -58,6 +58,9 @@ class CustomerAttributes:
         not yet valid at a landmark.
     notes : tuple of str
         One line per column that was changed or dropped, for the console.
+    set_aside : pandas.DataFrame, optional
+        The columns read for the decisions and kept out of the models (``contactable``, an
+        uplift column), as the file holds them, indexed by ``customer_id`` (str).
     """
 
     table: str
@@ -67,6 +70,7 @@ class CustomerAttributes:
     observation_end: dt.date | None = None
     fills: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    set_aside: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_valid_from(self) -> bool:
@@ -118,6 +122,7 @@ def read_customers(
     customer_id_col: str = "customer_id",
     columns: list[str] | None = None,
     valid_from_col: str | None = None,
+    set_aside: tuple[str, ...] = (),
 ) -> CustomerAttributes:
     """Read customer attributes beside a transaction log, for the models.
 
@@ -147,6 +152,9 @@ def read_customers(
         Attributes to keep; default every column but the id (and ``valid_from_col``).
     valid_from_col : str, optional
         Column with the date from which each row is valid (setting ``attributes_valid_from_col``).
+    set_aside : tuple of str
+        Columns for the decisions, not the models (``contactable``, uplift columns): those
+        in the file are read as they are into ``set_aside``; absent ones are skipped.
 
     Returns
     -------
@@ -162,7 +170,17 @@ def read_customers(
         missing or unreadable validity dates.
     """
     quality, typed = _read_attributes(log.con, source, customer_id_col=customer_id_col,
-                                      columns=columns, valid_from_col=valid_from_col)
+                                      columns=columns, valid_from_col=valid_from_col,
+                                      set_aside=set_aside)
+    aside = None
+    present = [c for c in dict.fromkeys(set_aside)
+               if c in column_types(log.con, "customers_source")]
+    if present:
+        cid = quote_ident(customer_id_col)
+        aside = log.con.execute(
+            f"SELECT CAST({cid} AS VARCHAR) AS customer_id, "
+            + ", ".join(quote_ident(c) for c in present) + " FROM customers_source"
+        ).df().set_index("customer_id")
     kinds = {t.name: "duration" if t.action == "duration_days" else t.kind
              for t in typed if t.used}
     quality["matching"] = match_customers(log.con, log.occasions, "customers")
@@ -174,7 +192,8 @@ def read_customers(
             "column": valid_from_col,
             "rule": "a row is not used at a landmark before its date (filled instead)"}
     notes = tuple(n for n in (t.note() for t in typed) if n)
-    return CustomerAttributes(table, kinds, quality, log.con, log.observation_end, fills, notes)
+    return CustomerAttributes(table, kinds, quality, log.con, log.observation_end, fills, notes,
+                              aside)
 
 
 def _read_attributes(
@@ -184,6 +203,7 @@ def _read_attributes(
     customer_id_col: str = "customer_id",
     columns: list[str] | None = None,
     valid_from_col: str | None = None,
+    set_aside: tuple[str, ...] = (),
 ) -> tuple[dict, list[TypedColumn]]:
     """Read a customer-attributes table into the table ``customers``, typed.
 
@@ -204,7 +224,7 @@ def _read_attributes(
     require_columns(types, {"customer_id_col": customer_id_col}, label)
     if valid_from_col is not None:
         require_columns(types, {"attributes_valid_from_col": valid_from_col}, label)
-    skip = (customer_id_col, valid_from_col, "_file", "_line")
+    skip = (customer_id_col, valid_from_col, "_file", "_line", *set_aside)
     attrs = columns or [c for c in types if c not in skip]
     for column in attrs:
         if column not in types:

@@ -9,7 +9,10 @@ from ..data.attributes import CustomerAttributes, read_customers
 from ..data.contracts import Contracts, read_contracts
 from ..data.transactions import DataPolicies, TransactionLog, read_transactions
 
-__all__ = ["Inputs", "read_inputs"]
+__all__ = ["CONTACTABLE", "Inputs", "read_inputs"]
+
+#: Column of the customers file marking who may be contacted (false: never targeted).
+CONTACTABLE = "contactable"
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,10 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
     attributes = None
     if customers is not None:
         step("Reading customer attributes")
+        # columns for the decisions, not for the models
+        aside = tuple(c for c in (CONTACTABLE, s.push_uplift_column, s.pull_uplift_column) if c)
         attributes = read_customers(log, customers, customer_id_col=s.customer_id_col,
-                                    valid_from_col=s.attributes_valid_from_col)
+                                    valid_from_col=s.attributes_valid_from_col, set_aside=aside)
     contract_table = None
     if contracts is not None:
         step("Reading contracts")

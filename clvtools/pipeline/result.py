@@ -37,7 +37,7 @@ class AnalysisResult:
     risk : RiskResult
         Lifecycle, the churn model, churn probabilities, validation and survival curves.
     targets : TargetsResult
-        The per-customer table (``targets.customers``).
+        The per-customer table (``targets.customers``), the matrix and the push/pull plan.
     kpi : KpiResult
         Retention KPIs and cohorts.
     provenance : dict
@@ -61,6 +61,7 @@ class AnalysisResult:
             "value_model_notes": list(self.value.notes),
             "landmarks": [d.isoformat() for d in self.timeline.landmarks],
             "churn_model_notes": list(self.risk.notes),
+            "targeting_notes": list(self.targets.notes),
             "timeline": self.timeline.as_dict(),
             "run": self.provenance,
         }

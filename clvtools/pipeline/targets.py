@@ -1,19 +1,30 @@
 """Step 5, the decisions: one row per customer with both axes side by side (value and revenue
-at risk from the value model, churn probability from the churn model, lifecycle status).
-
-The value-versus-risk matrix and the push/pull allocation (clvtools.targeting) join here.
+at risk from the value model, churn probability from the churn model, lifecycle status), the
+value-versus-risk matrix and the push/pull plan (clvtools.targeting), built from the settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from ..config import Settings, parse_cut
+from ..errors import ClvInputError
+from ..targeting.allocation import Action, allocate
+from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
 from ..targeting.revenue_at_risk import revenue_at_risk
+from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
 from .value import ValueResult
 
-__all__ = ["TargetsResult", "targets_step"]
+__all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
+
+#: Columns the decisions add to the customers table, in order (after ``lifecycle``).
+PLAN_COLUMNS = ("cell", "action", "priority_rank", "expected_net_benefit", "last_purchase",
+                "net_benefit_push", "net_benefit_pull")
+#: Text values of a ``contactable`` column read as yes / no (any other value is an error).
+_YES, _NO = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n", "0", "0.0"}
 
 
 @dataclass
@@ -24,23 +35,157 @@ class TargetsResult:
     ----------
     customers : pandas.DataFrame
         One row per customer (``customers.csv``): RFM, value, churn probability, revenue at
-        risk (lapsed and preventable) and lifecycle status.
+        risk (lapsed and preventable), lifecycle status, then :data:`PLAN_COLUMNS` and the
+        customer's attributes when given. Full precision.
+    targets : pandas.DataFrame
+        The contact list (``targets.csv``): push then pull customers in priority order.
+    matrix : pandas.DataFrame
+        Per-cell totals (``matrix.csv``).
+    concentration : pandas.DataFrame
+        Shares of expected revenue held by the top customers and the Gini coefficient.
+    summary : dict
+        The plan in figures (``plan_summary.csv``): counts, cost, expected saved revenue,
+        expected net benefit, return on spend, solver and gap, cut points.
+    notes : list of str
+        What a reader of the plan must know, for the console and data_quality.json.
     """
 
     customers: pd.DataFrame
+    targets: pd.DataFrame | None = None
+    matrix: pd.DataFrame | None = None
+    concentration: pd.DataFrame | None = None
+    summary: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-def targets_step(value: ValueResult, risk: RiskResult) -> TargetsResult:
-    """The per-customer table that the decisions are made on."""
+def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = None,
+                 settings: Settings | None = None) -> TargetsResult:
+    """The per-customer table, the matrix and the push/pull plan."""
+    s = settings or Settings()
     scores = value.scores
     at_risk = revenue_at_risk(
         scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"]
     )
+    lifecycle = risk.lifecycle.set_index("customer_id")
     customers = (
         value.rfm.join(scores[["p_alive", "expected_purchases", "expected_average_spend"]])
         .join(risk.scores)
         .join(scores[["revenue_if_retained", "expected_revenue"]]).join(at_risk)
-        .join(risk.lifecycle.set_index("customer_id")[["lifecycle"]])
+        .join(lifecycle[["lifecycle"]])
         .rename_axis("customer_id").reset_index()
     )
-    return TargetsResult(customers)
+    cells = value_risk_matrix(customers[s.value_axis], customers["churn_probability"],
+                              value_cut=parse_cut(s.value_cut), risk_cut=parse_cut(s.risk_cut))
+    customers["cell"] = cells["cell"].to_numpy()
+    attributes = inputs.attributes if inputs is not None else None
+    aside = attributes.set_aside if attributes is not None else None
+    push, pull = (_action(s, name, customers, aside) for name in ("push", "pull"))
+    contactable = _contactable(customers, aside)
+    plan = allocate(customers, push, pull, margin=s.margin, offer=s.offer,
+                    capacity=s.push_capacity, push_budget=s.push_budget,
+                    total_budget=s.total_budget, contactable=contactable)
+    p = plan.plan
+    for column in PLAN_COLUMNS[1:4]:
+        customers[column] = p[column].to_numpy()
+    customers["last_purchase"] = customers["customer_id"].map(lifecycle["last_purchase"])
+    for column in PLAN_COLUMNS[5:]:
+        customers[column] = p[column].to_numpy()
+    attribute_columns: list[str] = []
+    if attributes is not None:
+        frame = attributes.frame()
+        # an attribute named like a column of ours keeps its name with a suffix
+        frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
+                                      if c in customers.columns})
+        attribute_columns = list(frame.columns)
+        customers = customers.join(frame, on="customer_id")
+    contacted = p["action"] != "none"
+    order = np.argsort(p["priority_rank"].to_numpy(dtype=float, na_value=np.inf), kind="stable")
+    order = order[contacted.to_numpy()[order]]
+    targets = pd.DataFrame({
+        "customer_id": customers["customer_id"].to_numpy()[order],
+        "priority_rank": p["priority_rank"].to_numpy()[order],
+        "action": p["action"].to_numpy()[order],
+        "expected_net_benefit": p["expected_net_benefit"].to_numpy()[order],
+        "saved_revenue": p["saved_revenue"].to_numpy()[order],
+        "expected_cost": p["expected_cost"].to_numpy()[order],
+        "cell": customers["cell"].to_numpy()[order],
+    })
+    targets["priority_rank"] = targets["priority_rank"].astype("Int64")
+    for column in attribute_columns:
+        targets[column] = customers[column].to_numpy()[order]
+    cut_points = cells.attrs["cut_points"]
+    summary = {**plan.summary, "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
+               "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"]}
+    return TargetsResult(customers, targets, matrix_table(customers),
+                         concentration(customers["expected_revenue"]), summary,
+                         _notes(s, summary))
+
+
+def _action(s: Settings, name: str, customers: pd.DataFrame,
+            aside: pd.DataFrame | None) -> Action:
+    """The push or pull Action of the settings; an uplift column, where given, overrides the
+    uplift setting for the customers it has a value for."""
+    uplift = getattr(s, f"{name}_uplift")
+    if isinstance(uplift, dict):
+        unknown = sorted(set(uplift) - set(CELLS.values()) - {CHURNED})
+        missing = sorted(set(CELLS.values()) - set(uplift))
+        if unknown or missing:
+            raise ClvInputError(
+                f"The {name}_uplift table must give a number for each cell: "
+                f"{', '.join(CELLS.values())}.", source="settings",
+                advice=f"Unknown cells: {unknown or 'none'}; missing cells: {missing or 'none'}.")
+    column = getattr(s, f"{name}_uplift_column")
+    if column is not None:
+        if aside is None or column not in aside:
+            raise ClvInputError(f"The uplift column {column!r} ({name}_uplift_column) is not "
+                                "in the customers file.", source="settings", column=column,
+                                advice="Give --customers with that column, or leave the "
+                                f"setting {name}_uplift_column out.")
+        given = pd.to_numeric(aside[column], errors="coerce")
+        base = Action(name, 0.0, 0.0, uplift, 0.0).uplift_of(customers)
+        per_customer = customers["customer_id"].map(given).to_numpy(dtype=float)
+        bad = (per_customer < 0) | (per_customer > 1)
+        if bad.any():
+            raise ClvInputError(f"{int(bad.sum())} values of the uplift column {column!r} are "
+                                "outside [0, 1].", source="customers", column=column,
+                                advice="Give the uplift as a fraction of would-be churners "
+                                "kept (0.2 for 20 %).")
+        # customers without a value keep the uplift setting
+        uplift = pd.Series(np.where(np.isnan(per_customer), base, per_customer),
+                           index=customers.index)
+    return Action(name, getattr(s, f"{name}_cost"), getattr(s, f"{name}_incentive"), uplift,
+                  getattr(s, f"{name}_reactivation"))
+
+
+def _contactable(customers: pd.DataFrame, aside: pd.DataFrame | None) -> np.ndarray:
+    """Who may be contacted: the ``contactable`` column where given (a blank is no), everyone
+    else (also customers absent from the customers file)."""
+    if aside is None or CONTACTABLE not in aside:
+        return np.ones(len(customers), dtype=bool)
+    text = aside[CONTACTABLE].astype("string").str.strip().str.lower()
+    unknown = sorted(set(text.dropna()) - _YES - _NO)
+    if unknown:
+        raise ClvInputError(f"The contactable column holds values that are not yes or no: "
+                            f"{unknown[:5]}.", source="customers", column=CONTACTABLE,
+                            advice="Use true/false, yes/no or 1/0.")
+    flag = text.isin(list(_YES)).astype(bool)      # blank: no recorded consent, not contacted
+    return customers["customer_id"].map(flag).fillna(True).to_numpy(dtype=bool)
+
+
+def _notes(s: Settings, summary: dict) -> list[str]:
+    """The plan's caveats, said plainly."""
+    notes = []
+    constant = (not isinstance(s.push_uplift, dict) and not isinstance(s.pull_uplift, dict)
+                and s.push_uplift_column is None and s.pull_uplift_column is None)
+    if constant:
+        notes.append("The uplifts are constants: the plan targets by value at stake "
+                     "(preventable and lapsed revenue). Uplift measured in an experiment "
+                     "(push_uplift_column, or `clvtools evaluate`) is what makes the push "
+                     "list causal.")
+    if summary["not_contactable"]:
+        notes.append(f"{summary['not_contactable']:,} customers are marked not contactable "
+                     "and were left out of the plan.")
+    if summary["solver"] == "greedy_lp":
+        notes.append(f"The budget was allocated by the greedy LP relaxation; the plan is within "
+                     f"{summary['gap']:,.2f} of the best possible expected net benefit.")
+    return notes

@@ -64,6 +64,32 @@ def _model_file(model_of: Callable[[AnalysisResult], object], **options) -> Call
     return content
 
 
+#: Columns in currency: rounded to the cent in the CSV files (the API keeps full precision).
+MONEY_COLUMNS = frozenset({
+    "monetary_value", "expected_average_spend", "revenue_if_retained", "expected_revenue",
+    "revenue_at_risk", "lapsed_revenue", "preventable_revenue", "expected_net_benefit",
+    "net_benefit_push", "net_benefit_pull", "saved_revenue", "expected_cost", "push_cost",
+    "pull_cost", "cost", "expected_saved_revenue", "bound", "gap", "limit",
+})
+
+
+def _cents(table_of: Callable[[AnalysisResult], pd.DataFrame | None]) -> Callable:
+    """A decision table with its money columns rounded to the cent."""
+    def content(r: AnalysisResult, _a):
+        table = table_of(r)
+        if table is None:
+            return None
+        money = [c for c in table.columns if c in MONEY_COLUMNS
+                 and pd.api.types.is_float_dtype(table[c])]
+        return table.assign(**{c: table[c].round(2) for c in money})
+    return content
+
+
+def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
+    """The plan in one row."""
+    return pd.DataFrame([r.targets.summary])
+
+
 def _purchase_model(r: AnalysisResult):
     purchases = r.value.models.purchases
     # a covariate model is bound to the customers' attributes; the file holds the fitter
@@ -71,8 +97,17 @@ def _purchase_model(r: AnalysisResult):
 
 
 OUTPUTS: tuple[Output, ...] = (
-    Output("customers.csv", lambda r, _a: r.targets.customers,
-           "one row per customer: RFM, value, churn probability, revenue at risk, lifecycle"),
+    Output("customers.csv", _cents(lambda r: r.targets.customers),
+           "one row per customer: RFM, value, churn probability, revenue at risk, lifecycle, "
+           "matrix cell, action, priority rank, net benefits, attributes"),
+    Output("targets.csv", _cents(lambda r: r.targets.targets),
+           "the contact list: push then pull customers in priority order"),
+    Output("matrix.csv", _cents(lambda r: r.targets.matrix),
+           "per matrix cell: customers, revenue if retained, expected revenue, revenue at risk"),
+    Output("concentration.csv", _cents(lambda r: r.targets.concentration),
+           "share of expected revenue held by the top 1, 5, 10, 20, 50 % and the Gini"),
+    Output("plan_summary.csv", _cents(_plan_summary),
+           "the plan in one row: counts, cost, saved revenue, net benefit, return, solver, gap"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),
            "one row per customer: frequency, recency, T, monetary_value (lifetimes' conventions)"),
     Output("lifecycle.csv", lambda r, _a: r.risk.lifecycle,

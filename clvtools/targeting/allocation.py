@@ -1,0 +1,265 @@
+"""Push versus pull retention: the economics of an action per customer, and the plan.
+
+An action a (push: proactive, costly; pull: passive, cheap) has a contact cost f paid for
+everyone contacted, an incentive d paid by those who take it, a retention uplift u (the share
+of would-be churners it keeps, applied to the preventable revenue) and a reactivation rate w
+(applied to the lapsed revenue). Per customer (docs/concepts.rst, "Decisions")::
+
+    saved        = u * preventable + w * lapsed
+    conditional  : net = margin * saved - f - d * P(stay | a),  P(stay | a) = 1 - p * (1 - u)
+    unconditional: net = margin * saved - f - d
+
+with p the churn probability. A customer already declared churned (p empty) can only be
+reactivated: saved = w * lapsed, and a conditional incentive is paid with probability w.
+
+:func:`allocate` chooses push, pull or nothing per customer under a push capacity (count), a
+push budget or a total budget (expected spend); the knapsacks are in :mod:`.knapsack`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .knapsack import knapsack_01, multiple_choice_knapsack
+
+__all__ = ["Action", "Allocation", "OFFERS", "action_economics", "allocate", "net_benefit"]
+
+OFFERS = ("conditional", "unconditional")
+
+
+@dataclass(frozen=True)
+class Action:
+    """A retention action.
+
+    Attributes
+    ----------
+    name : str
+        ``"push"`` or ``"pull"``.
+    cost : float
+        Contact cost f, paid for every customer contacted (currency, >= 0).
+    incentive : float
+        Incentive d, paid by those who take the offer (currency, >= 0).
+    uplift : float, mapping of str to float, or pandas.Series
+        u in [0, 1]: one number, a number per matrix cell (needs the ``cell`` column; a
+        missing ``churned`` entry is 0, as uplift does not apply to them), or a number per
+        customer (indexed like the customers).
+    reactivation : float
+        w in [0, 1], the share of the lapsed revenue the action wins back.
+    """
+
+    name: str
+    cost: float
+    incentive: float
+    uplift: float | Mapping[str, float] | pd.Series = 0.0
+    reactivation: float = 0.0
+
+    def uplift_of(self, customers: pd.DataFrame) -> np.ndarray:
+        """u per customer, shape (n,)."""
+        u = self.uplift
+        if isinstance(u, pd.Series):
+            missing = ~customers.index.isin(u.index)
+            if missing.any():
+                raise ValueError(f"The {self.name} uplift is missing for {int(missing.sum())} "
+                                 "customers: give it for every customer.")
+            out = u.reindex(customers.index).to_numpy(dtype=float)
+        elif isinstance(u, Mapping):
+            if "cell" not in customers:
+                raise ValueError(f"The {self.name} uplift is given by cell: the customers need "
+                                 "a 'cell' column (value_risk_matrix).")
+            table = {"churned": 0.0, **{str(k): float(v) for k, v in u.items()}}
+            cells = customers["cell"].astype(str)
+            unknown = sorted(set(cells.unique()) - set(table))
+            if unknown:
+                raise ValueError(f"The {self.name} uplift by cell has no value for {unknown}.")
+            out = cells.map(table).to_numpy(dtype=float)
+        else:
+            out = np.full(len(customers), float(u))
+        if np.isnan(out).any() or (out < 0).any() or (out > 1).any():
+            raise ValueError(f"The {self.name} uplift must be a fraction in [0, 1] for every "
+                             "customer.")
+        return out
+
+
+def action_economics(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,
+                     offer: str = "conditional") -> pd.DataFrame:
+    """Saved revenue, expected cost and net benefit of one action for every customer.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame, shape (n, k)
+        ``churn_probability`` (NaN for the declared churned), ``preventable_revenue`` and
+        ``lapsed_revenue`` (currency), and ``cell`` when the uplift is given by cell.
+    action : Action
+    margin : float
+        Contribution per unit of revenue (1: revenue is profit).
+    offer : {"conditional", "unconditional"}
+        Whether the incentive is paid only by those who stay (or come back).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 3)
+        ``saved_revenue`` (currency, before margin), ``expected_cost`` (f plus the expected
+        incentive, currency) and ``net_benefit`` = margin * saved_revenue - expected_cost.
+    """
+    if offer not in OFFERS:
+        raise ValueError(f"offer must be one of {OFFERS}. Got {offer!r} instead.")
+    p = customers["churn_probability"].to_numpy(dtype=float)
+    churned = np.isnan(p)
+    u = np.where(churned, 0.0, action.uplift_of(customers))
+    w = float(action.reactivation)
+    preventable = np.where(churned, 0.0, customers["preventable_revenue"].to_numpy(float))
+    saved = u * preventable + w * customers["lapsed_revenue"].to_numpy(dtype=float)
+    if offer == "conditional":
+        # paid by those who stay; for the declared churned, by those who come back
+        pays = np.where(churned, w, 1.0 - np.where(churned, 0.0, p) * (1.0 - u))
+    else:
+        pays = np.ones_like(p)
+    cost = action.cost + action.incentive * pays
+    return pd.DataFrame({"saved_revenue": saved, "expected_cost": cost,
+                         "net_benefit": margin * saved - cost}, index=customers.index)
+
+
+def net_benefit(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,
+                offer: str = "conditional") -> pd.Series:
+    """Expected net benefit of ``action`` per customer (currency), named after the action;
+    see :func:`action_economics` for the parameters."""
+    out = action_economics(customers, action, margin=margin, offer=offer)["net_benefit"]
+    return out.rename(f"net_benefit_{action.name}")
+
+
+@dataclass
+class Allocation:
+    """A retention plan.
+
+    Attributes
+    ----------
+    plan : pandas.DataFrame, shape (n, 7)
+        Indexed like the customers: ``action`` (``push``, ``pull`` or ``none``),
+        ``priority_rank`` (1 = first to contact; empty for none), ``expected_net_benefit``
+        (of the action taken, 0 for none), ``net_benefit_push``, ``net_benefit_pull``,
+        ``saved_revenue`` and ``expected_cost`` (of the action taken, currency).
+    summary : dict
+        Counts (``push``, ``pull``, ``none``, ``not_contactable``), ``cost``,
+        ``expected_saved_revenue`` (before margin), ``expected_net_benefit``,
+        ``return_on_spend`` (net benefit per unit of cost), the constraint and how much of it
+        is used, ``solver`` (``unconstrained``, ``sort``, ``milp`` or ``greedy_lp``), the LP
+        ``bound`` on the plan's net benefit and the ``gap`` to it (currency, 0 when exact).
+    """
+
+    plan: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+
+def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float = 1.0,
+             offer: str = "conditional", capacity: int | None = None,
+             push_budget: float | None = None, total_budget: float | None = None,
+             contactable=None) -> Allocation:
+    """Push, pull or nothing for each customer, maximising the expected net benefit.
+
+    Under ``capacity`` (push contacts, a count) push goes to the customers with the largest
+    gain of push over their best alternative (pull or nothing), exactly, by sorting. Under
+    ``push_budget`` (expected spend on push) it is a 0/1 knapsack on that gain; under
+    ``total_budget`` (expected spend on push and pull) a multiple-choice knapsack; both are
+    exact (scipy's MILP) up to :data:`clvtools.targeting.knapsack.EXACT_MAX_CUSTOMERS`
+    candidates and solved by the greedy LP relaxation beyond (the gap to the LP bound is
+    reported). Everyone else gets pull where its net benefit is positive, nothing otherwise;
+    an action with a negative net benefit is never assigned.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame, shape (n, k)
+        As :func:`action_economics` needs.
+    push, pull : Action
+    margin : float
+    offer : {"conditional", "unconditional"}
+    capacity : int, optional
+        Most customers to push.
+    push_budget, total_budget : float, optional
+        Most expected spend (currency) on push, or on push and pull together. At most one of
+        ``capacity``, ``push_budget`` and ``total_budget``.
+    contactable : array_like of bool, shape (n,), optional
+        False for customers who must not be contacted (never targeted; counted).
+
+    Returns
+    -------
+    Allocation
+    """
+    limits = {"capacity": capacity, "push_budget": push_budget, "total_budget": total_budget}
+    given = {k: v for k, v in limits.items() if v is not None}
+    if len(given) > 1:
+        raise ValueError(f"Give at most one of capacity, push_budget, total_budget. Got "
+                         f"{sorted(given)}.")
+    if any(v < 0 for v in given.values()):
+        raise ValueError(f"A capacity or budget must be zero or more. Got {given}.")
+    n = len(customers)
+    ok = (np.ones(n, dtype=bool) if contactable is None
+          else np.asarray(contactable, dtype=bool).reshape(n))
+    eco = {a.name: action_economics(customers, a, margin=margin, offer=offer)
+           for a in (push, pull)}
+    nb_push = eco[push.name]["net_benefit"].to_numpy()
+    nb_pull = eco[pull.name]["net_benefit"].to_numpy()
+    cost_push = eco[push.name]["expected_cost"].to_numpy()
+    cost_pull = eco[pull.name]["expected_cost"].to_numpy()
+    # an action is open only where it pays and the customer may be contacted
+    v_push = np.where(ok & (nb_push > 0), nb_push, -np.inf)
+    v_pull = np.where(ok & (nb_pull > 0), nb_pull, -np.inf)
+    alternative = np.maximum(v_pull, 0.0)
+    gain = v_push - alternative                     # -inf where push is closed
+    choice = np.where(v_pull > 0, 1, 0)             # 0 none, 1 pull, 2 push
+    bound = gap = 0.0
+    if total_budget is not None:
+        res = multiple_choice_knapsack(np.stack([v_pull, v_push], axis=1),
+                                       np.stack([cost_pull, cost_push], axis=1), total_budget)
+        choice, solver, bound, gap = res.choice, res.solver, res.bound, res.gap
+    else:
+        candidates = np.flatnonzero(gain > 0)
+        if push_budget is not None:
+            res = knapsack_01(gain[candidates], cost_push[candidates], push_budget)
+            chosen = candidates[res.chosen]
+            solver, gap = res.solver, res.gap
+            bound = float(alternative.sum()) + res.bound
+        else:
+            k = len(candidates) if capacity is None else min(int(capacity), len(candidates))
+            # stable sort: ties broken by the customers' order, so the plan is reproducible
+            order = candidates[np.argsort(-gain[candidates], kind="stable")]
+            chosen = order[:k]
+            solver = "unconstrained" if capacity is None else "sort"
+        choice[chosen] = 2
+    action = np.array(["none", "pull", "push"], dtype=object)[choice]
+    taken = np.select([choice == 2, choice == 1], [nb_push, nb_pull], 0.0)
+    saved = np.select([choice == 2, choice == 1], [eco[push.name]["saved_revenue"].to_numpy(),
+                                                   eco[pull.name]["saved_revenue"].to_numpy()],
+                      0.0)
+    spent = np.select([choice == 2, choice == 1], [cost_push, cost_pull], 0.0)
+    plan = pd.DataFrame({"action": action, "priority_rank": _priority(choice, taken),
+                         "expected_net_benefit": taken, "net_benefit_push": nb_push,
+                         "net_benefit_pull": nb_pull, "saved_revenue": saved,
+                         "expected_cost": spent}, index=customers.index)
+    total = float(taken.sum())
+    if solver in ("unconstrained", "sort"):
+        bound = total
+    cost = float(spent.sum())
+    summary = {
+        "customers": n, "push": int((choice == 2).sum()), "pull": int((choice == 1).sum()),
+        "none": int((choice == 0).sum()), "not_contactable": int((~ok).sum()),
+        "push_cost": float(spent[choice == 2].sum()), "pull_cost": float(spent[choice == 1].sum()),
+        "cost": cost, "expected_saved_revenue": float(saved.sum()),
+        "expected_net_benefit": total,
+        "return_on_spend": total / cost if cost > 0 else float("nan"),
+        "constraint": next(iter(given), "none"), "limit": next(iter(given.values()), None),
+        "solver": solver, "bound": float(bound), "gap": float(gap),
+    }
+    return Allocation(plan, summary)
+
+
+def _priority(choice: np.ndarray, benefit: np.ndarray) -> pd.Series:
+    """1, 2, ... over push by expected net benefit (descending), then pull; empty for none."""
+    # lexsort sorts by the last key first: action (push first), then benefit, then position
+    order = np.lexsort((np.arange(len(choice)), -benefit, -choice))
+    order = order[choice[order] > 0]
+    rank = np.full(len(choice), np.nan)
+    rank[order] = np.arange(1, len(order) + 1)
+    return pd.array(rank, dtype="Int64")

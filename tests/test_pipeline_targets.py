@@ -1,0 +1,107 @@
+"""The decisions step in the main job: settings reach the plan (capacity, budgets, uplift
+tables and columns, value axis), the contactable column is honoured, the contact list is in
+priority order, and money is rounded to the cent in the CSV files only."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools.api import analyze
+from clvtools.config import Settings, load_settings
+from clvtools.datasets import generate_customer_base
+from clvtools.errors import ClvInputError
+from clvtools.pipeline.targets import PLAN_COLUMNS
+
+CELL_UPLIFT = {"protect": 0.4, "maintain": 0.1, "retain_cheaply": 0.2, "monitor": 0.0}
+
+
+@pytest.fixture(scope="module")
+def base():
+    return generate_customer_base(1500, seed=4)
+
+
+def _run(base, customers=None, **settings):
+    attrs = base.customers.drop(columns="acquisition_date") if customers is None else customers
+    return analyze(base.transactions, customers=attrs, settings=Settings(horizon=26, **settings))
+
+
+@pytest.fixture(scope="module")
+def capped(base):
+    return _run(base, push_capacity=25)
+
+
+def test_customers_have_the_plan_columns_in_order(capped):
+    c = capped.customers
+    cols = list(c.columns)
+    start = cols.index("lifecycle") + 1
+    assert tuple(cols[start:start + len(PLAN_COLUMNS)]) == PLAN_COLUMNS
+    assert cols[start + len(PLAN_COLUMNS):] == ["channel", "region", "plan"]
+    assert (c["action"] == "push").sum() <= 25
+    assert set(c["action"]) <= {"push", "pull", "none"}
+    assert (c.loc[c["churn_probability"].isna(), "cell"] == "churned").all()
+    assert (c.loc[c["action"] != "none", "expected_net_benefit"] > 0).all()
+
+
+def test_targets_csv_in_priority_order_and_money_to_the_cent(capped, tmp_path):
+    out = capped.write(tmp_path / "out")
+    targets = pd.read_csv(out / "targets.csv")
+    assert list(targets.columns[:7]) == ["customer_id", "priority_rank", "action",
+                                         "expected_net_benefit", "saved_revenue",
+                                         "expected_cost", "cell"]
+    assert targets["priority_rank"].tolist() == list(range(1, len(targets) + 1))
+    assert set(targets["action"]) <= {"push", "pull"}
+    customers = pd.read_csv(out / "customers.csv")
+    for column in ("revenue_if_retained", "expected_net_benefit", "net_benefit_push"):
+        cents = customers[column] * 100
+        np.testing.assert_allclose(cents, cents.round(), atol=1e-6)
+    # the API keeps full precision
+    api = capped.customers["revenue_if_retained"]
+    assert not np.allclose(api * 100, (api * 100).round())
+    summary = pd.read_csv(out / "plan_summary.csv")
+    assert summary.loc[0, "push"] == (customers["action"] == "push").sum()
+    assert summary.loc[0, "solver"] == "sort"
+    matrix = pd.read_csv(out / "matrix.csv").set_index("cell")
+    assert matrix.loc["total", "customers"] == len(customers)
+
+
+def test_budgets_are_respected(base):
+    for limit in ("push_budget", "total_budget"):
+        result = _run(base, **{limit: 300.0})
+        s = result.analysis.targets.summary
+        spent = s["push_cost"] if limit == "push_budget" else s["cost"]
+        assert spent <= 300.0 * (1 + 1e-12)
+        assert s["constraint"] == limit and s["gap"] >= 0
+
+
+def test_contactable_column_and_uplift_column(base):
+    customers = base.customers.drop(columns="acquisition_date").copy()
+    rng = np.random.default_rng(0)
+    customers["contactable"] = np.where(rng.uniform(size=len(customers)) < 0.3, "no", "yes")
+    customers["push_lift"] = rng.uniform(0.0, 0.5, len(customers))
+    result = _run(base, customers=customers, push_uplift_column="push_lift")
+    c = result.customers.merge(customers[["customer_id", "contactable"]], on="customer_id")
+    assert (c.loc[c["contactable"] == "no", "action"] == "none").all()
+    assert result.analysis.targets.summary["not_contactable"] == (c["contactable"] == "no").sum()
+    # neither column enters the models or the attributes
+    assert "push_lift" not in result.customers and "contactable" not in result.customers
+    assert "push_lift" not in result.analysis.inputs.attributes.kinds
+    with pytest.raises(ClvInputError, match="uplift column"):
+        _run(base, pull_uplift_column="absent")
+
+
+def test_uplift_by_cell_and_value_axis(base):
+    result = _run(base, push_uplift=CELL_UPLIFT, value_axis="expected_revenue")
+    assert result.analysis.targets.summary["value_axis"] == "expected_revenue"
+    with pytest.raises(ClvInputError, match="each cell"):
+        _run(base, push_uplift={"protect": 0.3})
+
+
+def test_limits_are_mutually_exclusive_and_uplift_tables_load(tmp_path):
+    with pytest.raises(ClvInputError, match="not push_capacity and total_budget"):
+        load_settings(None, push_capacity=10, total_budget=100.0)
+    path = tmp_path / "c.toml"
+    path.write_text("push_uplift = { protect = 0.3, maintain = 0.1, retain_cheaply = 0.05, "
+                    "monitor = 0.0 }\nmargin = 0.4\n")
+    s = load_settings(path)
+    assert s.push_uplift["protect"] == 0.3 and s.margin == 0.4
+    with pytest.raises(ClvInputError, match="fraction"):
+        load_settings(None, push_uplift=1.5)
