@@ -17,7 +17,7 @@ from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
 from .report.outputs import check_output_folder, write_outputs
 
-__all__ = ["Results", "analyze", "demo", "check_output_folder"]
+__all__ = ["Results", "analyze", "demo", "resolve_config", "check_output_folder"]
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -85,7 +85,24 @@ class Results:
                 f"{self.analysis.timeline.observation_end})")
 
 
-def analyze(transactions, *, customers=None, contracts=None, settings: Settings | None = None,
+def resolve_config(config: Settings | Mapping | str | os.PathLike | None = None,
+                   **overrides) -> Settings:
+    """Settings from a :class:`Settings`, a dict of settings, a TOML file's path or None (the
+    defaults), with keyword ``overrides`` replacing single ones; validated as the CLI's are
+    (an unknown key or a bad value is a :class:`ClvInputError` naming it)."""
+    if isinstance(config, Settings):
+        values = config.model_dump()
+    elif isinstance(config, Mapping):
+        values = dict(config)
+    elif config is None:
+        values = {}
+    else:
+        return load_settings(config, **overrides)
+    return load_settings(None, **{**values, **overrides}) if values or overrides else Settings()
+
+
+def analyze(transactions, *, customers=None, contracts=None,
+            config: Settings | Mapping | str | os.PathLike | None = None,
             on_step=None, **overrides) -> Results:
     """Run the main job: value, churn risk, lifecycle and KPIs from a transaction log.
 
@@ -97,8 +114,9 @@ def analyze(transactions, *, customers=None, contracts=None, settings: Settings 
         Customer attributes: the id column and one column per attribute.
     contracts : pandas.DataFrame or path, optional
         Contracts: id, start, end (empty while running), end reason.
-    settings : Settings, optional
-        The settings; keyword ``overrides`` (``horizon=26``, ...) replace single ones.
+    config : Settings, dict, path of a TOML file, optional
+        The settings (default: every default); keyword ``overrides`` (``horizon=26``, ...)
+        replace single ones (see :func:`resolve_config`).
     on_step : callable, optional
         Called with a short description as each step starts.
 
@@ -106,15 +124,14 @@ def analyze(transactions, *, customers=None, contracts=None, settings: Settings 
     -------
     Results
     """
-    settings = settings or Settings()
-    if overrides:  # validated as the CLI's flags are: a bad value is a ClvInputError
-        settings = load_settings(None, **{**settings.model_dump(), **overrides})
+    settings = resolve_config(config, **overrides)
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
                                 settings=settings, on_step=on_step))
 
 
 def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",
-         settings: Settings | None = None, on_step=None, **overrides) -> Results:
+         config: Settings | Mapping | str | os.PathLike | None = None, on_step=None,
+         **overrides) -> Results:
     """The main job on a customer base that clvtools generates with known truth.
 
     Three years (2022 to 2024) of ``n_customers`` customers with attributes (channel, region,
@@ -129,7 +146,7 @@ def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",
         Seed of the generated base, and the run's ``seed`` setting.
     model : {"bgnbd", "pnbd"}
         The true purchase process.
-    settings, on_step, **overrides
+    config, on_step, **overrides
         As for :func:`analyze`.
     """
     if model not in DEMO_MODELS:
@@ -137,7 +154,7 @@ def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",
     base = generate_customer_base(n_customers, model=model, seed=seed, start="2022-01-01",
                                   observation_end="2024-12-31")
     customers = base.customers.drop(columns=["acquisition_date"])
-    results = analyze(base.transactions, customers=customers, settings=settings,
+    results = analyze(base.transactions, customers=customers, config=config,
                       on_step=on_step, **{"seed": seed, **overrides})
     results.attachments = {"demo_input/transactions.csv": base.transactions,
                            "demo_input/customers.csv": customers}

@@ -17,7 +17,7 @@ from rich.console import Console
 from . import api
 from ._version import __version__
 from .api import check_output_folder
-from .config import Settings, load_settings
+from .config import Settings, load_settings, settings_to_toml
 from .errors import ClvInputError, ConvergenceError
 
 app = typer.Typer(
@@ -51,7 +51,8 @@ def _setting_options() -> list[inspect.Parameter]:
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
                 default=typer.Option(
-                    None, *decls, help=f"(default: {default})", rich_help_panel="Settings"
+                    None, *decls, help=f"{info.description} (default: {default})",
+                    rich_help_panel="Settings"
                 ),
                 annotation=kind,
             )
@@ -98,7 +99,7 @@ def analyze(
     """Analyse a transaction log and write every table into OUT."""
     settings = load_settings(config, **flags)
     _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
-                                     settings=settings, on_step=on_step), out)
+                                     config=settings, on_step=on_step), out)
 
 
 analyze.__signature__ = inspect.Signature(
@@ -133,6 +134,17 @@ def demo(
         f"The generated input is in {inputs}; rerun it with: clvtools analyze "
         f"{inputs / 'transactions.csv'} --customers {inputs / 'customers.csv'} --out OUT"
     )
+
+
+@app.command("config")
+def config(
+    example: bool = typer.Option(False, "--example",
+                                 help="Print a settings file with every key and its default."),
+) -> None:
+    """Settings files: ``--example`` prints one with every key, its meaning and its default."""
+    if not example:
+        raise ClvInputError("Say what to do: clvtools config --example > clvtools.toml")
+    sys.stdout.write(settings_to_toml(Settings(), described=True))
 
 
 @app.command("version")

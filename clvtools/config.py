@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ClvInputError
 
@@ -42,55 +42,107 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # columns (lifetimes' names)
-    customer_id_col: str = "customer_id"
-    datetime_col: str = "date"
-    monetary_value_col: str | None = "amount"
-    datetime_format: str | None = None
+    customer_id_col: str = Field(
+        "customer_id", description="column of the customer id (lifetimes' name)")
+    datetime_col: str = Field("date", description="column of the transaction date or timestamp")
+    monetary_value_col: str | None = Field(
+        "amount", description="column of the amount; none: revenue counts purchases")
+    datetime_format: str | None = Field(
+        None, description="strptime format of the dates, e.g. %Y%m%d (default: ISO dates)")
     # contracts' columns
-    contract_start_col: str = "start"
-    contract_end_col: str = "end"
-    end_reason_col: str = "end_reason"
+    contract_start_col: str = Field("start", description="contracts: column of the start date")
+    contract_end_col: str = Field(
+        "end", description="contracts: column of the end date (empty while running)")
+    end_reason_col: str = Field(
+        "end_reason", description="contracts: column of the end reason (competing risks)")
     # customers' column: the date from which each row holds (None: known at every landmark)
-    attributes_valid_from_col: str | None = None
+    attributes_valid_from_col: str | None = Field(
+        None,
+        description="customers file: column of the date from which "
+                    "each row holds (default: known at every landmark)")
     # time
-    observation_end: dt.date | None = None
-    time_unit: Literal["day", "week", "month"] = "week"
-    churn_after: float = 26.0
-    at_risk_after: float = 13.0
-    horizon: float = 52.0
-    kpi_period: Literal["week", "month", "quarter", "year"] = "month"
-    landmarks: int = 1
-    discount_rate: float = 0.10
+    observation_end: dt.date | None = Field(
+        None, description="last day of observation (default: the last date in the data)")
+    time_unit: Literal["day", "week", "month"] = Field(
+        "week", description="day, week or month: the unit of every model and duration")
+    churn_after: float = Field(
+        26.0, description="time units without a purchase after which churn is declared")
+    at_risk_after: float = Field(
+        13.0,
+        description="time units without a purchase after which "
+                    "a customer is at risk (< churn_after)")
+    horizon: float = Field(
+        52.0, description="time units ahead for churn probabilities, values and forecasts")
+    kpi_period: Literal["week", "month", "quarter", "year"] = Field(
+        "month", description="week, month, quarter or year: the period of the KPIs and cohorts")
+    landmarks: int = Field(
+        1, description="landmarks stacked in the churn model's survival table, one horizon apart")
+    discount_rate: float = Field(0.10, description="annual discount rate of revenue, in [0, 1)")
     # models
-    value_model: Literal["bgnbd", "mbgnbd", "pnbd"] = "bgnbd"
-    value_covariates: bool = True
+    value_model: Literal["bgnbd", "mbgnbd", "pnbd"] = Field(
+        "bgnbd", description="the purchase model: bgnbd, mbgnbd or pnbd")
+    value_covariates: bool = Field(
+        True, description="use the customer attributes in the value model")
     # matrix
-    value_axis: Literal["revenue_if_retained", "expected_revenue"] = "revenue_if_retained"
-    value_cut: str | float = "q0.8"
-    risk_cut: str | float = "q0.8"
+    value_axis: Literal["revenue_if_retained", "expected_revenue"] = Field(
+        "revenue_if_retained",
+        description="the matrix's value: revenue_if_retained (the "
+                    "value at stake) or expected_revenue")
+    value_cut: str | float = Field(
+        "q0.8",
+        description="the high-value cut: a quantile of the live "
+                    "customers (q0.8: the top 20 %) or an amount")
+    risk_cut: str | float = Field(
+        "q0.8",
+        description="the high-risk cut: a quantile of "
+                    "the live customers (q0.8) or a probability")
     # push / pull retention (uplift: a number, or a table by matrix cell)
-    margin: float = 1.0
-    push_cost: float = 20.0
-    push_incentive: float = 10.0
-    push_uplift: float | dict[str, float] = 0.20
-    push_uplift_column: str | None = None
-    push_reactivation: float = 0.05
-    pull_cost: float = 1.0
-    pull_incentive: float = 5.0
-    pull_uplift: float | dict[str, float] = 0.05
-    pull_uplift_column: str | None = None
-    pull_reactivation: float = 0.01
-    offer: Literal["conditional", "unconditional"] = "conditional"
-    push_capacity: int | None = None
-    push_budget: float | None = None
-    total_budget: float | None = None
+    margin: float = Field(
+        1.0,
+        description="contribution per unit of revenue, in (0, "
+                    "1]: saved revenue is weighed as profit")
+    push_cost: float = Field(20.0, description="push: cost of contacting one customer")
+    push_incentive: float = Field(
+        10.0, description="push: incentive paid by a customer who takes the offer")
+    push_uplift: float | dict[str, float] = Field(
+        0.20,
+        description="push: share of would-be churners kept, a "
+                    "number or a table by matrix cell")
+    push_uplift_column: str | None = Field(
+        None, description="push: column of the customers file with each customer's uplift")
+    push_reactivation: float = Field(0.05, description="push: share of the lapsed revenue won back")
+    pull_cost: float = Field(1.0, description="pull: cost of contacting one customer")
+    pull_incentive: float = Field(
+        5.0, description="pull: incentive paid by a customer who takes the offer")
+    pull_uplift: float | dict[str, float] = Field(
+        0.05,
+        description="pull: share of would-be churners kept, a "
+                    "number or a table by matrix cell")
+    pull_uplift_column: str | None = Field(
+        None, description="pull: column of the customers file with each customer's uplift")
+    pull_reactivation: float = Field(0.01, description="pull: share of the lapsed revenue won back")
+    offer: Literal["conditional", "unconditional"] = Field(
+        "conditional",
+        description="conditional (the incentive is "
+                    "paid on renewal) or unconditional")
+    push_capacity: int | None = Field(None, description="at most this many push contacts")
+    push_budget: float | None = Field(None, description="at most this expected spend on push")
+    total_budget: float | None = Field(
+        None, description="at most this expected spend on push and pull together")
     # data policies (see clvtools.data.transactions.DataPolicies)
-    negative_amounts: Literal["drop", "keep", "error"] = "drop"
-    zero_amounts: Literal["keep", "drop", "error"] = "keep"
-    duplicate_rows: Literal["keep", "drop", "error"] = "keep"
-    same_day: Literal["combine", "error"] = "combine"
-    after_observation_end: Literal["error", "drop"] = "error"
-    seed: int = 0
+    negative_amounts: Literal["drop", "keep", "error"] = Field(
+        "drop", description="returns: drop (counted), keep (netted within the day) or error")
+    zero_amounts: Literal["keep", "drop", "error"] = Field(
+        "keep", description="zero amounts: keep, drop or error")
+    duplicate_rows: Literal["keep", "drop", "error"] = Field(
+        "keep", description="rows equal in id, time and amount: keep (as lifetimes), drop or error")
+    same_day: Literal["combine", "error"] = Field(
+        "combine",
+        description="several transactions on one day: combine "
+                    "into one purchase occasion, or error")
+    after_observation_end: Literal["error", "drop"] = Field(
+        "error", description="rows dated after the observation end: error or drop (counted)")
+    seed: int = Field(0, description="seed of every random draw of the run")
 
     @field_validator("churn_after", "horizon", "at_risk_after")
     @classmethod
@@ -213,10 +265,18 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise _explain(exc, origin) from None
 
 
-def settings_to_toml(settings: Settings) -> str:
-    """The resolved settings as TOML (unset optional values are written as comments)."""
+def settings_to_toml(settings: Settings, *, described: bool = False) -> str:
+    """The resolved settings as TOML (unset optional values are written as comments).
+
+    With ``described``, each key follows a comment with its meaning: the example file of
+    ``clvtools config --example``, every key with its default.
+    """
     out = ["# clvtools settings of this run (resolved: file, flags and defaults)"]
+    if described:
+        out = ["# clvtools settings: every key with its default (clvtools analyze --config FILE)"]
     for key, value in settings.model_dump().items():
+        if described:
+            out.append(f"\n# {Settings.model_fields[key].description}")
         if value is None:
             out.append(f"# {key} = (not set)")
         elif isinstance(value, bool):

@@ -1,5 +1,6 @@
 """The command line: the main job end to end, exit codes, and no traceback for a user's mistake."""
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -9,6 +10,7 @@ import pytest
 from conftest import write_csv
 
 from clvtools.cli import main
+from clvtools.config import Settings, load_settings
 
 EXPECTED_FILES = {"data_quality.json", "config.toml", "rfm.csv", "survival_table.csv", "kpis.csv",
                   "cohorts.csv", "lifecycle.csv"}
@@ -155,3 +157,22 @@ def test_analyze_prints_what_it_did_to_the_attributes(tmp_path, capsys):
     assert typed["email"]["levels"] == 2000
     survival = pd.read_csv(out / "survival_table.csv", nrows=5)
     assert "signup_date" in survival.columns and "email" not in survival.columns
+
+
+def test_config_example_lists_every_setting_with_its_meaning_and_default(tmp_path, capsys):
+    assert main(["config", "--example"]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / "example.toml"
+    path.write_text(text)
+    assert load_settings(path) == Settings()  # every key at its default, and valid
+    for name, info in Settings.model_fields.items():
+        assert info.description and f"# {info.description}" in text, name
+        assert re.search(rf"^#? ?{name} = ", text, re.M), name
+    assert main(["config"]) == 2 and "--example" in capsys.readouterr().err
+
+
+def test_help_gives_each_setting_its_meaning(capsys):
+    assert main(["analyze", "--help"]) == 0
+    # rich draws the options in a box: drop its borders before reading the words
+    help_text = " ".join(capsys.readouterr().out.replace("\u2502", " ").split())
+    assert "time units without a purchase after which churn is declared" in help_text

@@ -199,7 +199,7 @@ def test_a_column_of_500_levels_costs_the_run_nothing(record_property):
     for name, customers in (("plain", plain), ("500_levels", wide)):
         started = time.perf_counter()
         runs[name] = analyze(base.transactions, customers=customers,
-                             settings=Settings(horizon=26, churn_after=20)).analysis
+                             config=Settings(horizon=26, churn_after=20)).analysis
         seconds[name] = time.perf_counter() - started
     # information only (timings are not asserted): the column is read, typed and left out
     record_property("seconds", seconds)

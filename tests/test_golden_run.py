@@ -51,7 +51,7 @@ def _inputs():
 def written(tmp_path_factory):
     transactions, customers, contracts = _inputs()
     results = analyze(transactions, customers=customers, contracts=contracts,
-                      settings=Settings(horizon=26, churn_after=20, seed=3))
+                      config=Settings(horizon=26, churn_after=20, seed=3))
     out = results.write(tmp_path_factory.mktemp("golden") / "out")
     if os.environ.get("CLVTOOLS_REFRESH_GOLDEN"):
         if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -19,7 +19,7 @@ from clvtools.survival import load_model as load_churn_model
 def outputs(tmp_path_factory):
     base = generate_customer_base(3000, seed=11)
     result = analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
-                     settings=Settings(horizon=26))
+                     config=Settings(horizon=26))
     return result, result.write(tmp_path_factory.mktemp("run") / "out")
 
 

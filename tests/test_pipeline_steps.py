@@ -26,7 +26,7 @@ def base():
 @pytest.fixture(scope="module")
 def result(base):
     return analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
-                   settings=Settings(horizon=26))
+                   config=Settings(horizon=26))
 
 
 def test_every_customer_once_with_ids_unchanged(base, result):
@@ -186,7 +186,7 @@ def test_value_covariates_recover_the_generators_purchase_effect(result, base):
 
 def test_value_covariates_can_be_turned_off(base):
     out = analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
-                  settings=Settings(horizon=26, value_covariates=False))
+                  config=Settings(horizon=26, value_covariates=False))
     assert type(out.value_models.purchases).__name__ == "BetaGeoFitter"
 
 
@@ -224,7 +224,7 @@ def test_a_history_shorter_than_the_horizon_still_gets_a_churn_model(base):
     assert log.first_date < landmark < log.observation_end
     assert timeline.holdout_start is None and timeline.validation_training is None
     assert "shorter than the horizon" in timeline.notes[0]
-    results = analyze(base.transactions, settings=settings)
+    results = analyze(base.transactions, config=settings)
     assert results.churn_model is not None
     assert "shorter than the horizon" in results.data_quality["timeline"]["notes"][0]
     assert "shorter than the horizon" in results.analysis.warnings()[0]  # the CLI prints it
@@ -267,7 +267,7 @@ def test_attributes_new_since_the_landmark_or_with_many_levels_do_not_break_the_
     customers["launch"] = np.where(recent, "new", "old")      # one value before the holdout
     customers["offer"] = np.where(recent, "c", np.where(np.arange(len(recent)) % 2, "a", "b"))
     customers["store"] = [f"s{i % 60:02d}" for i in range(len(customers))]
-    results = analyze(base.transactions, customers=customers, settings=settings)
+    results = analyze(base.transactions, customers=customers, config=settings)
     c = results.customers
     assert (c.loc[c["churn_model"] != "declared_churned", "churn_model"] == "cox").all()
     quality = results.data_quality

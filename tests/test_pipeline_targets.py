@@ -21,7 +21,7 @@ def base():
 
 def _run(base, customers=None, **settings):
     attrs = base.customers.drop(columns="acquisition_date") if customers is None else customers
-    return analyze(base.transactions, customers=attrs, settings=Settings(horizon=26, **settings))
+    return analyze(base.transactions, customers=attrs, config=Settings(horizon=26, **settings))
 
 
 @pytest.fixture(scope="module")

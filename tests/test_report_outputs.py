@@ -36,7 +36,7 @@ def test_readme_table_lists_exactly_the_manifest():
 def small_run():
     base = generate_customer_base(1500, seed=2)
     return analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
-                   settings=Settings(horizon=26))
+                   config=Settings(horizon=26))
 
 
 def _written(folder: Path) -> set[str]:
@@ -68,3 +68,15 @@ def test_the_demo_writes_its_input_with_the_outputs(tmp_path):
     assert written == manifest - {n for n in manifest if n.startswith("contract")}
     with pytest.raises(ClvInputError, match="'bgnbd' or 'pnbd'"):
         demo(1000, model="gamma")
+
+
+def test_analyze_takes_its_config_as_settings_a_dict_or_a_toml_file(tmp_path):
+    base = generate_customer_base(1000, seed=6)
+    (tmp_path / "run.toml").write_text("horizon = 20\nchurn_after = 22\n")
+    for config in (Settings(horizon=20, churn_after=22), {"horizon": 20, "churn_after": 22},
+                   tmp_path / "run.toml", str(tmp_path / "run.toml")):
+        results = analyze(base.transactions, config=config, seed=9)
+        assert (results.settings.horizon, results.settings.churn_after) == (20, 22)
+        assert results.settings.seed == 9
+    with pytest.raises(ClvInputError, match="churn_afterr"):
+        analyze(base.transactions, config={"churn_afterr": 3})
