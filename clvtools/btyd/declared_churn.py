@@ -41,6 +41,8 @@ __all__ = ["declared_churn_probability", "simulate_declared_churn"]
 
 #: Gauss-Jacobi nodes of the mean over the dropout probability p.
 N_NODES = 24
+#: Above this posterior b (b + x), p's nodes come from the Gamma limit of the Beta.
+_LARGE_B = 400.0
 
 
 def _posterior(model, frequency, recency, T):
@@ -114,6 +116,17 @@ def _laplace(k, beta, u):
     return np.exp(-k * np.log1p(u / beta))
 
 
+def _beta_nodes(n_nodes, a, b):
+    """Nodes and weights (summing to 1) of the mean over p ~ Beta(a, b)."""
+    if b > _LARGE_B:
+        # Gauss-Jacobi's normalising constant overflows; p is then near 0 and b p nearly
+        # Gamma(a, 1) (error O(1/b)): generalised Gauss-Laguerre
+        g, w = special.roots_genlaguerre(n_nodes, a - 1.0)
+        return np.minimum(g / b, 1.0), w / w.sum()
+    t, w = special.roots_jacobi(n_nodes, b - 1.0, a - 1.0)  # weight (1-p)^(b-1) p^(a-1)
+    return (1.0 + t) / 2.0, w / w.sum()
+
+
 def _renewal_terms(k, beta, a, b_post, c, m, d, n_nodes):
     """E over lambda and p of the second line of the closed form (module docstring), for
     ``m = h - c`` in [0, c]; shape (n,)."""
@@ -123,8 +136,8 @@ def _renewal_terms(k, beta, a, b_post, c, m, d, n_nodes):
     uniq, inv = np.unique(b_post, return_inverse=True)
     for j, bb in enumerate(uniq):
         rows = inv == j
-        t, w = special.roots_jacobi(n_nodes, bb - 1.0, a - 1.0)  # weight (1-p)^(b'-1) p^(a-1)
-        p = (1.0 + t)[None, :] / 2.0
+        p, w = _beta_nodes(n_nodes, a, bb)
+        p = p[None, :]
         q = 1.0 - p
         kk, bt, mm = k[rows, None], beta[rows, None], big_m[rows, None]
         pm = p * m
@@ -135,7 +148,7 @@ def _renewal_terms(k, beta, a, b_post, c, m, d, n_nodes):
         first = 1.0 - lap(mm) - lap(pm) + lap(pm + q * mm)
         # q/p times a difference that is O(p): its two halves are O(1) and exact
         second = (lap(c) - lap(c + mm)) - (lap(c + pm) - lap(c + pm + q * mm))
-        out[rows] = (first + q / p * second) @ (w / w.sum())
+        out[rows] = (first + q / p * second) @ w
     return out
 
 

@@ -24,6 +24,7 @@ from ..survival.competing_risks import cumulative_incidence
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
 from .inputs import Inputs
+from .structural import RECENCY_BAND, churn_model_inputs
 from .timeline import Timeline
 from .value import ValueResult
 
@@ -85,9 +86,13 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     survival = landmark_table(log, landmarks=list(timeline.landmarks), attributes=attributes,
                               **rule)
     tables.update(segment_survival(survival, inputs.categorical_attributes))
-    step("Fitting the churn model (Cox)")
-    model, notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
     scoring = scoring_table(log, attributes=attributes, **rule)
+    step("Computing the structural churn term (BG/NBD at each landmark)")
+    survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
+                                                  seed=s.seed, **rule)
+    step("Fitting the churn model (Cox)")
+    model, fit_notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
+    notes += fit_notes
     scores = churn_scores(model, scoring, s.horizon, customer_ids=value.rfm.index,
                           p_alive=value.scores["p_alive"])
     if model is not None:
@@ -107,7 +112,12 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     """Fit the Cox churn model, or explain why it cannot be fitted.
 
     The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
-    sits ``horizon`` before the observation end) is never silently capped.
+    sits ``horizon`` before the observation end) is never silently capped. When the table
+    has the recency band (:func:`~clvtools.pipeline.structural.churn_model_inputs`), the
+    baseline is stratified by it: the declaration hazard's shape in time depends on how far
+    off the current declaration date is, which no proportional term carries (out of time,
+    a single baseline was up to 0.18 off in a decile; see
+    benchmarks/bench_churn_calibration.py).
 
     Returns
     -------
@@ -127,8 +137,10 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     # The model derives its covariates from the raw table (features="landmark", saved in its
     # file): recency, tenure, log1p counts in the middle window (about 3 months), trend, log1p
     # mean spend, attributes; without the landmark table's collinear columns.
+    strata = [RECENCY_BAND] if RECENCY_BAND in survival_table.columns else None
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
-                       features="landmark", purchase_window=DEFAULT_WINDOWS[time_unit][1])
+                       features="landmark", purchase_window=DEFAULT_WINDOWS[time_unit][1],
+                       strata=strata)
     # lifelines' warnings (near-separation, ill-conditioning) go into the run's notes, where
     # the reader of data_quality.json and the report sees them, instead of the console
     with warnings.catch_warnings(record=True) as caught:
@@ -186,8 +198,14 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     s, log = settings, inputs.log
     common = dict(churn_after=s.churn_after, time_unit=s.time_unit, attributes=inputs.attributes)
     # the training table must not see past the evaluation landmark, outcomes included
-    train = landmark_table(log.until(eval_at), landmarks=[train_at], **common)
+    before = log.until(eval_at)
+    train = landmark_table(before, landmarks=[train_at], **common)
     evaluation = landmark_table(log, landmarks=[eval_at], **common)
+    # the same model as the main job's: structural term (each from the log up to its
+    # landmark) and recency strata
+    train, evaluation, _ = churn_model_inputs(
+        train, evaluation, before, horizon=s.horizon, churn_after=s.churn_after,
+        time_unit=s.time_unit, seed=s.seed, scoring_log=log)
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)
     if fitted is None or evaluation["event"].sum() == 0:
         return {}, "No out-of-time validation of the churn model: too few churn events."
