@@ -103,9 +103,11 @@ def test_damaged_churn_file_names_the_field(outputs, tmp_path):
     _, out = outputs
     path = tmp_path / "churn.json"
     path.write_text((out / "models" / "churn.json").read_text())
-    _damage(path, lambda d: d["model"]["baselines"]["all"].pop("times"))
+    # the main job's model has a baseline per recency band: damage the first one
+    key = next(iter(json.loads(path.read_text())["model"]["baselines"]))
+    _damage(path, lambda d: d["model"]["baselines"][key].pop("times"))
     with pytest.raises(ClvInputError,
-                       match=r"at model.baselines.all, 'times' is a required property"):
+                       match=rf"at model.baselines.{key}, 'times' is a required property"):
         load_churn_model(path)
 
 

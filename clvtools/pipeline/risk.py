@@ -25,6 +25,7 @@ from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
 from .inputs import Inputs
+from .structural import RECENCY_BAND, churn_model_inputs
 from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 from .value import ValueResult
 
@@ -86,15 +87,20 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     survival = landmark_table(log, landmarks=list(timeline.landmarks), attributes=attributes,
                               **rule)
     tables.update(segment_survival(survival, inputs.categorical_attributes))
-    step("Fitting the churn model (Cox)")
-    model, notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
     scoring = scoring_table(log, attributes=attributes, **rule)
+    step("Computing the structural churn term (BG/NBD at each landmark)")
+    survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
+                                                  seed=s.seed, **rule)
+    step("Fitting the churn model (Cox)")
+    model, fit_notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
+    notes += fit_notes
     if model is not None:
         scoring, replaced = known_levels(model, scoring)
         if replaced:
-            notes.append(f"{replaced:,} attribute values of live customers hold a level the churn "
-                         "model was not fitted with (only customers acquired since its "
-                         "landmark have it); they are scored at the attribute's reference level.")
+            notes.append(f"{replaced:,} values of live customers hold a level the churn model was "
+                         "not fitted with (an attribute's level held only by customers acquired "
+                         "since its landmark, or a recency band without training rows); they are "
+                         "scored at the attribute's reference level or the nearest band.")
     scores = churn_scores(model, scoring, s.horizon, customer_ids=value.rfm.index,
                           p_alive=value.scores["p_alive"])
     if model is not None:
@@ -114,7 +120,12 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     """Fit the Cox churn model, or explain why it cannot be fitted.
 
     The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
-    sits ``horizon`` before the observation end) is never silently capped.
+    sits ``horizon`` before the observation end) is never silently capped. When the table
+    has the recency band (:func:`~clvtools.pipeline.structural.churn_model_inputs`), the
+    baseline is stratified by it: the declaration hazard's shape in time depends on how far
+    off the current declaration date is, which no proportional term carries (out of time,
+    a single baseline was up to 0.18 off in a decile; see
+    benchmarks/bench_churn_calibration.py).
 
     Returns
     -------
@@ -134,12 +145,13 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     # The model derives its covariates from the raw table (features="landmark", saved in its
     # file): recency, tenure, log1p counts in the middle window (about 3 months), trend, log1p
     # mean spend, attributes; without the landmark table's collinear columns.
+    strata = [RECENCY_BAND] if RECENCY_BAND in survival_table.columns else None
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
-                       features="landmark")
+                       features="landmark", strata=strata)
     # attributes are typed on the whole customers file; among the customers at risk at the
     # landmarks an attribute may hold one value (a plan launched since), which no hazard
     # ratio can be estimated for: left out of this fit, and said so
-    outcome = {"customer_id", "landmark", "duration", "event"}
+    outcome = {"customer_id", "landmark", "duration", "event", RECENCY_BAND}
     constant = [c for c in survival_table.columns if c not in outcome
                 and not is_behaviour_column(c) and survival_table[c].nunique(dropna=False) < 2]
     notes = []
@@ -188,7 +200,8 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
 
 def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """``table`` with every level of a categorical attribute that the model was not fitted
-    with replaced by the attribute's reference level, and how many values were replaced.
+    with replaced by the attribute's reference level (and every recency band without a
+    baseline by the nearest band with one), and how many values were replaced.
 
     Attributes are typed on the whole customers file, but a model fitted at an earlier
     landmark sees only the customers acquired by then: a level held only by newer customers
@@ -202,6 +215,14 @@ def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, 
         if unseen.any():
             replaced += int(unseen.sum())
             table[column] = table[column].astype(object).where(~unseen, levels[0])
+    if model.strata == [RECENCY_BAND] and RECENCY_BAND in table:
+        # a band of time since the last purchase that no training row fell in (small data)
+        # takes the baseline of the nearest band that has one
+        seen = np.array(sorted(int(band) for band in model.baselines_))
+        bands = table[RECENCY_BAND].astype(int).to_numpy()
+        nearest = seen[np.abs(bands[:, None] - seen[None, :]).argmin(axis=1)]
+        replaced += int((nearest != bands).sum())
+        table[RECENCY_BAND] = [f"{band:02d}" for band in nearest]
     return table, replaced
 
 
@@ -224,8 +245,14 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     s, log = settings, inputs.log
     common = dict(churn_after=s.churn_after, time_unit=s.time_unit, attributes=inputs.attributes)
     # the training table must not see past the evaluation landmark, outcomes included
-    train = landmark_table(log.until(eval_at), landmarks=[train_at], **common)
+    before = log.until(eval_at)
+    train = landmark_table(before, landmarks=[train_at], **common)
     evaluation = landmark_table(log, landmarks=[eval_at], **common)
+    # the same model as the main job's: structural term (each from the log up to its
+    # landmark) and recency strata
+    train, evaluation, _ = churn_model_inputs(
+        train, evaluation, before, horizon=s.horizon, churn_after=s.churn_after,
+        time_unit=s.time_unit, seed=s.seed, scoring_log=log)
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)
     if fitted is None or evaluation["event"].sum() == 0:
         return {}, "No out-of-time validation of the churn model: too few churn events."

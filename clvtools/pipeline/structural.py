@@ -1,0 +1,172 @@
+"""The structural churn term: the value model's own P(churn declared within the horizon), as
+an input column of the churn model's survival and scoring tables.
+
+Churn is declared ``churn_after`` after the last purchase, so the hazard of a declaration is
+far from proportional in the time since the last purchase: a customer whose declaration
+date lies beyond a short horizon cannot be declared within it, one whose date is near is
+declared unless they buy first. A linear Cox term cannot carry that shape; the BG/NBD
+probability of :func:`clvtools.btyd.declared_churn.declared_churn_probability` does. It
+enters the Cox model on the complementary log-log scale, ``log(-log(1 - P))``, the scale on
+which a Cox model with coefficient 1 and the right baseline reproduces ``P`` at the horizon;
+the other covariates then explain what the purchase process leaves unexplained.
+
+At each landmark ``L`` the term comes from a plain BG/NBD fitted on ``log.until(L)`` (no
+future information: the landmark table's rule); at the scoring date from the log itself.
+BG/NBD is used whatever the ``value_model`` setting: it is the process with a closed form,
+and a plain fit on compressed rows costs well under a second.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..btyd.bgnbd import BetaGeoFitter
+from ..btyd.declared_churn import declared_churn_probability
+from ..data.rfm import rfm_summary
+from ..data.transactions import TransactionLog
+from ..errors import ClvInputError, ConvergenceError
+
+__all__ = ["STRUCTURAL_COLUMN", "RECENCY_BAND", "structural_probability", "add_structural_term",
+           "add_recency_band", "churn_model_inputs", "cloglog"]
+
+#: The column the churn model takes: log(-log(1 - P_struct)), P_struct clipped.
+STRUCTURAL_COLUMN = "structural_churn_cloglog"
+#: P_struct is clipped to [_LOW, 1 - _LOW] before the log-log (exact 0s and 1s occur).
+_LOW = 1e-6
+
+
+def cloglog(p) -> np.ndarray:
+    """``log(-log(1 - p))`` of ``p`` clipped to [1e-6, 1 - 1e-6]; shape as ``p``."""
+    p = np.clip(np.asarray(p, dtype=float), _LOW, 1.0 - _LOW)
+    return np.log(-np.log1p(-p))
+
+
+def structural_probability(log: TransactionLog, *, horizon: float, churn_after: float,
+                           time_unit: str, seed: int = 0) -> pd.Series:
+    """P(churn declared within ``horizon``) for every live customer at ``log``'s observation
+    end, from a plain BG/NBD fitted on ``log``.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The history up to the scoring date (``log.until(L)`` for a landmark ``L``).
+    horizon, churn_after : float
+        Time units.
+    time_unit : {"day", "week", "month"}
+    seed : int
+        Seed of the posterior simulation (only for ``horizon > 2 churn_after``).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``customer_id`` (live customers only: last purchase less than
+        ``churn_after`` ago), named ``structural_churn_probability``.
+
+    Raises
+    ------
+    ConvergenceError, ClvInputError
+        When BG/NBD cannot be fitted on this history.
+    """
+    rfm = rfm_summary(log, time_unit=time_unit)
+    x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model = BetaGeoFitter().fit(x, tx, age)
+    live = age - tx < churn_after
+    p = declared_churn_probability(model, x[live], tx[live], age[live], horizon=horizon,
+                                   churn_after=churn_after, seed=seed)
+    return pd.Series(p, index=rfm.index[live], name="structural_churn_probability")
+
+
+def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,
+                        churn_after: float, time_unit: str, seed: int = 0) -> pd.DataFrame:
+    """``table`` with :data:`STRUCTURAL_COLUMN` added, computed at each row's landmark.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A landmark table (``customer_id``, ``landmark`` before ``log``'s observation end) or
+        a scoring table (``landmark`` equal to the observation end).
+    log : TransactionLog
+        The full log; each landmark's term uses ``log.until(landmark)`` only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` with the new float column; rows and order unchanged.
+
+    Raises
+    ------
+    ConvergenceError, ClvInputError
+        When BG/NBD cannot be fitted at some landmark.
+    """
+    out = table.copy()
+    out[STRUCTURAL_COLUMN] = np.nan
+    if out.empty:
+        return out
+    marks = pd.to_datetime(out["landmark"]).dt.date
+    for mark in sorted(marks.unique()):
+        at = log if mark >= log.observation_end else log.until(mark)
+        p = structural_probability(at, horizon=horizon, churn_after=churn_after,
+                                   time_unit=time_unit, seed=seed)
+        rows = (marks == mark).to_numpy()
+        ids = out.loc[rows, "customer_id"].astype(str)
+        found = p.reindex(ids.to_numpy())
+        if found.isna().any():
+            raise ClvInputError(
+                f"{int(found.isna().sum())} customers of the table at {mark} have no "
+                "structural churn probability (not live by the RFM summary).")
+        out.loc[rows, STRUCTURAL_COLUMN] = cloglog(found.to_numpy())
+    return out
+
+
+#: The churn model's strata: equal bands of the time since the last purchase, from 0 to
+#: ``churn_after`` (one week each with the defaults). The declaration hazard's shape in
+#: time is set by how far off the current declaration date is; a baseline per band carries
+#: it, the structural term and the covariates scale it.
+RECENCY_BAND, RECENCY_BANDS = "recency_band", 26
+
+
+def add_recency_band(table: pd.DataFrame, churn_after: float) -> pd.DataFrame:
+    """``table`` with the :data:`RECENCY_BAND` stratum column (``"01"`` .. ``"26"``, str)."""
+    edges = np.linspace(0.0, churn_after, RECENCY_BANDS + 1)
+    band = np.searchsorted(edges, table["time_since_last_purchase"].to_numpy(float), "right")
+    band = np.clip(band, 1, RECENCY_BANDS)
+    return table.assign(**{RECENCY_BAND: [f"{b:02d}" for b in band]})
+
+
+def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: TransactionLog, *,
+                       horizon: float, churn_after: float, time_unit: str, seed: int = 0,
+                       scoring_log: TransactionLog | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The survival and scoring tables with the structural term and the recency band added.
+
+    Parameters
+    ----------
+    survival, scoring : pandas.DataFrame
+        A landmark table (its outcomes may run past ``log``'s end only if ``log`` is the
+        full log) and a scoring (or evaluation) table.
+    log : TransactionLog
+        The log the tables were built from; each landmark's term sees only
+        ``log.until(landmark)``.
+    scoring_log : TransactionLog, optional
+        The log of the scoring table when it differs from ``log``.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame, list of str)
+        Both tables (with the band only, when BG/NBD cannot be fitted at a landmark) and the
+        notes for data_quality.json.
+    """
+    term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
+    notes = []
+    try:
+        survival = add_structural_term(survival, log, **term)
+        scoring = add_structural_term(scoring, scoring_log or log, **term)
+    except (ConvergenceError, ClvInputError) as exc:
+        notes.append(f"No structural churn term ({str(exc).splitlines()[0]}): the churn model "
+                     "is stratified by time since the last purchase only.")
+    return (add_recency_band(survival, churn_after), add_recency_band(scoring, churn_after),
+            notes)
