@@ -279,3 +279,17 @@ def test_attributes_new_since_the_landmark_or_with_many_levels_do_not_break_the_
     # 49 levels and "(other)" (the most frequent: the reference), within the encoder's limit
     assert sum(d.startswith("store=") for d in drivers) == 49
     assert not any(d.startswith("launch") for d in drivers)
+
+
+def test_a_recency_band_without_training_rows_takes_the_nearest_baseline(result):
+    from clvtools.pipeline.risk import known_levels
+    from clvtools.pipeline.structural import RECENCY_BAND
+
+    model = result.churn_model
+    assert model.strata == [RECENCY_BAND]
+    table = result.analysis.risk.survival_table.head(3).copy()
+    highest = max(model.baselines_, key=int)
+    table[RECENCY_BAND] = "99"
+    aligned, replaced = known_levels(model, table)
+    assert replaced == 3 and (aligned[RECENCY_BAND] == highest).all()
+    assert model.churn_probability(aligned, 26).between(0, 1).all()
