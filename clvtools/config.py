@@ -98,16 +98,12 @@ class Settings(BaseModel):
                     "the live customers (q0.8) or a probability")
     # push / pull retention (uplift: a number, or a table by matrix cell)
     margin: float = Field(
-        1.0,
-        description="contribution per unit of revenue, in (0, "
-                    "1]: saved revenue is weighed as profit")
+        1.0, description="contribution per unit of revenue, in (0, 1]: saved revenue as profit")
     push_cost: float = Field(20.0, description="push: cost of contacting one customer")
     push_incentive: float = Field(
         10.0, description="push: incentive paid by a customer who takes the offer")
     push_uplift: float | dict[str, float] = Field(
-        0.20,
-        description="push: share of would-be churners kept, a "
-                    "number or a table by matrix cell")
+        0.20, description="push: share of would-be churners kept (a number, or a table by cell)")
     push_uplift_column: str | None = Field(
         None, description="push: column of the customers file with each customer's uplift")
     push_reactivation: float = Field(0.05, description="push: share of the lapsed revenue won back")
@@ -115,9 +111,7 @@ class Settings(BaseModel):
     pull_incentive: float = Field(
         5.0, description="pull: incentive paid by a customer who takes the offer")
     pull_uplift: float | dict[str, float] = Field(
-        0.05,
-        description="pull: share of would-be churners kept, a "
-                    "number or a table by matrix cell")
+        0.05, description="pull: share of would-be churners kept (a number, or a table by cell)")
     pull_uplift_column: str | None = Field(
         None, description="pull: column of the customers file with each customer's uplift")
     pull_reactivation: float = Field(0.01, description="pull: share of the lapsed revenue won back")

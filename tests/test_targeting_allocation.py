@@ -139,26 +139,16 @@ def _budgets(df):
             float(cost[:, 1:].sum() / 4)]
 
 
+@pytest.mark.parametrize("constraint", ["push_budget", "total_budget"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_push_budget_milp_matches_brute_force(seed):
+def test_budget_milp_matches_brute_force(seed, constraint):
     df = _instance(seed)
     for budget in _budgets(df):
-        alloc = allocate(df, PUSH, PULL, push_budget=budget)
-        _check_plan(df, alloc, push_budget=budget)
+        alloc = allocate(df, PUSH, PULL, **{constraint: budget})
+        _check_plan(df, alloc, **{constraint: budget})
         assert alloc.summary["solver"] in ("milp", "all_fit")
         assert alloc.summary["expected_net_benefit"] == pytest.approx(
-            _brute(df, push_budget=budget), rel=1e-9, abs=1e-9)
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_total_budget_milp_matches_brute_force(seed):
-    df = _instance(seed)
-    for budget in _budgets(df):
-        alloc = allocate(df, PUSH, PULL, total_budget=budget)
-        _check_plan(df, alloc, total_budget=budget)
-        assert alloc.summary["solver"] in ("milp", "all_fit")
-        assert alloc.summary["expected_net_benefit"] == pytest.approx(
-            _brute(df, total_budget=budget), rel=1e-9, abs=1e-9)
+            _brute(df, **{constraint: budget}), rel=1e-9, abs=1e-9)
 
 
 @pytest.mark.parametrize("limit", ["push_budget", "total_budget"])
