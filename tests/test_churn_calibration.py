@@ -100,3 +100,15 @@ def test_main_job_churn_model_is_calibrated_on_a_generated_base():
     from sklearn.metrics import roc_auc_score
     naive = roc_auc_score(y, scoring["time_since_last_purchase"])
     assert roc_auc_score(y, p) > naive
+
+
+def test_beta_nodes_of_a_degenerate_fit_are_a_point_mass_at_the_mean():
+    """BG/NBD fitted on a base without dropout heterogeneity runs to a, b ~ 1e7, where the
+    quadrature rules overflow: the mean over p is then the point mass at a / (a + b)."""
+    from clvtools.btyd.declared_churn import _beta_nodes
+
+    for a, b in ((2.0e7, 3.0e7), (0.5, 1.0e9), (3.0, 5.0)):
+        nodes, weights = _beta_nodes(16, a, b)
+        assert np.all(np.isfinite(nodes)) and np.all(np.isfinite(weights))
+        assert weights.sum() == pytest.approx(1.0)
+        assert (nodes * weights).sum() == pytest.approx(a / (a + b), rel=1e-3)

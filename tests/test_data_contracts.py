@@ -3,6 +3,7 @@ import datetime as dt
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import occasions_log, write_csv
 
@@ -99,3 +100,20 @@ def test_read_then_durations_censored_at_the_log_end(tmp_path, log):
                        time_unit="day")
     # the log ends on 2024-01-02: the contract is still running then
     assert t["event"].tolist() == [0] and t["duration"].tolist() == [32.0]
+
+
+def test_contracts_all_running_and_starts_after_the_end(tmp_path):
+    """A DataFrame whose ends are all empty (every contract running) is read; a contract
+    starting after the observation end is refused when it is read, naming the file."""
+    log = read_transactions(pd.DataFrame({"customer_id": ["a", "a", "b"],
+                                          "date": ["2024-01-01", "2024-03-01", "2024-02-01"],
+                                          "amount": [1.0, 2.0, 3.0]}))
+    running = pd.DataFrame({"customer_id": ["a", "b"], "start": ["2024-01-01", "2024-02-01"],
+                            "end": [None, None], "end_reason": [None, None]})
+    table = contract_table(log, read_contracts(log, running))
+    assert table["event"].tolist() == [0, 0]
+    late = tmp_path / "contracts.csv"
+    late.write_text("customer_id,start,end,end_reason\na,2024-01-01,,\nb,2024-06-01,,\n")
+    with pytest.raises(ClvInputError, match="start after the observation end") as info:
+        read_contracts(log, late)
+    assert "contracts.csv" in str(info.value)

@@ -118,13 +118,20 @@ def _laplace(k, beta, u):
 
 def _beta_nodes(n_nodes, a, b):
     """Nodes and weights (summing to 1) of the mean over p ~ Beta(a, b)."""
-    if b > _LARGE_B:
-        # Gauss-Jacobi's normalising constant overflows; p is then near 0 and b p nearly
-        # Gamma(a, 1) (error O(1/b)): generalised Gauss-Laguerre
-        g, w = special.roots_genlaguerre(n_nodes, a - 1.0)
-        return np.minimum(g / b, 1.0), w / w.sum()
-    t, w = special.roots_jacobi(n_nodes, b - 1.0, a - 1.0)  # weight (1-p)^(b-1) p^(a-1)
-    return (1.0 + t) / 2.0, w / w.sum()
+    with np.errstate(all="ignore"):
+        if b > _LARGE_B:
+            # Gauss-Jacobi's normalising constant overflows; p is then near 0 and b p nearly
+            # Gamma(a, 1) (error O(1/b)): generalised Gauss-Laguerre
+            g, w = special.roots_genlaguerre(n_nodes, a - 1.0)
+            nodes, weights = np.minimum(g / b, 1.0), w / w.sum()
+        else:
+            t, w = special.roots_jacobi(n_nodes, b - 1.0, a - 1.0)  # (1-p)^(b-1) p^(a-1)
+            nodes, weights = (1.0 + t) / 2.0, w / w.sum()
+    if not (np.all(np.isfinite(nodes)) and np.all(np.isfinite(weights))):
+        # a and b so large (a degenerate fit: no heterogeneity in dropout) that the rules
+        # overflow; Beta(a, b) is then a point mass at its mean, to O(1 / (a + b))
+        return np.array([a / (a + b)]), np.array([1.0])
+    return nodes, weights
 
 
 def _renewal_terms(k, beta, a, b_post, c, m, d, n_nodes):

@@ -127,6 +127,11 @@ def read_contracts(
                   problem="Contracts end before they start.", source=label, column=end_col,
                   show=["customer_id", f"_raw_start AS {s}", f"_raw_end AS {e}"],
                   advice="Correct the dates, or swap start and end if the columns are mixed up.")
+    # checked here, before any model runs, rather than when the durations are computed
+    raise_if_rows(con, "contracts_parsed", f"start > DATE '{log.observation_end.isoformat()}'",
+                  problem=f"Contracts start after the observation end {log.observation_end}.",
+                  source=label, column=start_col, show=["customer_id", f"_raw_start AS {s}"],
+                  advice="Drop them, or move the 'observation_end' setting later.")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE contracts AS SELECT customer_id, start, "end",
         CASE WHEN "end" IS NOT NULL THEN coalesce(nullif(trim(end_reason), ''), 'unspecified') END

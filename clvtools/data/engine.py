@@ -121,6 +121,11 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
         the file each row came from and a ``_line`` column with its line in that file
         (data rows of a CSV with a header start at line 2; Parquet rows count from 1).
     """
+    # a source read before under this name may be a table (a DataFrame) or a view (files):
+    # DuckDB will not replace the one with the other
+    for (kind,) in con.execute("SELECT table_type FROM information_schema.tables "
+                               "WHERE table_name = ?", [name]).fetchall():
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
     if isinstance(source, pd.DataFrame):
         df = source
         con.register(f"{name}_df", df)

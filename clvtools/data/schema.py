@@ -64,9 +64,11 @@ def require_columns(types: dict[str, str], wanted: dict[str, str], source: str) 
 def date_expr(column: str, col_type: str, datetime_format: str | None, *, setting: str) -> str:
     """SQL that parses ``column`` to TIMESTAMP, NULL where it cannot be parsed."""
     q = quote_ident(column)
-    base = col_type.split("(")[0].upper()
+    base = col_type.split("(")[0].strip("\"").upper()
     if base.startswith(_TEMPORAL):
         return f"CAST({q} AS TIMESTAMP)"
+    if base == "NULL":  # a column with no value at all (pandas' all-None): no dates, not an error
+        return "CAST(NULL AS TIMESTAMP)"
     if base == "VARCHAR" or (datetime_format and base in _NUMERIC):
         text = q if base == "VARCHAR" else f"CAST({q} AS VARCHAR)"
         if datetime_format:
@@ -84,7 +86,7 @@ def date_expr(column: str, col_type: str, datetime_format: str | None, *, settin
 def number_expr(column: str, col_type: str) -> str:
     """SQL that parses ``column`` to DOUBLE, NULL where it is not a finite number."""
     q = quote_ident(column)
-    base = col_type.split("(")[0].upper()
+    base = col_type.split("(")[0].strip("\"").upper()
     if base in _NUMERIC:
         value = f"CAST({q} AS DOUBLE)"
     else:
