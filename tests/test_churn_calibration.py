@@ -112,3 +112,32 @@ def test_beta_nodes_of_a_degenerate_fit_are_a_point_mass_at_the_mean():
         assert np.all(np.isfinite(nodes)) and np.all(np.isfinite(weights))
         assert weights.sum() == pytest.approx(1.0)
         assert (nodes * weights).sum() == pytest.approx(a / (a + b), rel=1e-3)
+
+
+def test_without_a_structural_term_for_one_table_neither_table_gets_it(monkeypatch):
+    """When BG/NBD cannot be fitted for the scoring date, the survival table must not keep
+    the term either (a model fitted with it could not score): both fall back to the bands."""
+    from clvtools.data.transactions import read_transactions
+    from clvtools.errors import ConvergenceError
+    from clvtools.pipeline import structural
+
+    base = generate_customer_base(1500, seed=3)
+    log = read_transactions(base.transactions)
+    landmark = log.observation_end - pd.Timedelta(days=182)
+    survival = landmark_table(log, landmarks=[landmark], churn_after=26)
+    scoring = scoring_table(log, churn_after=26)
+    real = structural.add_structural_term
+
+    def fails_at_the_end(table, at_log, **kwargs):
+        if at_log is log and (pd.to_datetime(table["landmark"]).dt.date
+                              >= log.observation_end).all():
+            raise ConvergenceError("forced by the test")
+        return real(table, at_log, **kwargs)
+
+    monkeypatch.setattr(structural, "add_structural_term", fails_at_the_end)
+    survival, scoring, notes = structural.churn_model_inputs(
+        survival, scoring, log, horizon=26, churn_after=26, time_unit="week")
+    assert structural.STRUCTURAL_COLUMN not in survival
+    assert structural.STRUCTURAL_COLUMN not in scoring
+    assert structural.RECENCY_BAND in survival and structural.RECENCY_BAND in scoring
+    assert "No structural churn term (forced by the test)" in notes[0]

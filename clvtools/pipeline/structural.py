@@ -163,8 +163,9 @@ def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: Trans
     term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
     notes = []
     try:
-        survival = add_structural_term(survival, log, **term)
-        scoring = add_structural_term(scoring, scoring_log or log, **term)
+        # both tables or neither: a model fitted with the term cannot score a table without it
+        survival, scoring = (add_structural_term(survival, log, **term),
+                             add_structural_term(scoring, scoring_log or log, **term))
     except (ConvergenceError, ClvInputError) as exc:
         notes.append(f"No structural churn term ({str(exc).splitlines()[0]}): the churn model "
                      "is stratified by time since the last purchase only.")
