@@ -7,7 +7,8 @@ Phases, each timed on its own (wall clock, best of ``--repeat``), then measured 
   1. the matrix: cells from quantiles over the live customers, per-cell totals, concentration;
   2. the allocation under a push capacity (exact, by sorting);
   3. under a push budget (0/1 knapsack: greedy LP relaxation at this size, gap stated);
-  4. under a total budget (multiple-choice knapsack, greedy on the convex hulls, gap stated).
+  4. under a total budget (multiple-choice knapsack, greedy on the convex hulls, gap stated);
+  5. the sensitivity table (sensitivity.csv) for each limit: eight more allocations.
 Target (issue 14): matrix and allocation under a capacity or a budget under 3 s together.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from clvtools.targeting import (
     revenue_at_risk,
     value_risk_matrix,
 )
+from clvtools.targeting.sensitivity import plan_sensitivity
 
 PUSH = Action("push", cost=20.0, incentive=10.0, uplift=0.2, reactivation=0.05)
 PULL = Action("pull", cost=1.0, incentive=5.0, uplift=0.05, reactivation=0.01)
@@ -66,6 +68,10 @@ def main() -> None:
     phases = {"matrix": lambda: matrix_phase(df)}
     phases.update({name: (lambda kw=kw: allocate(df, PUSH, PULL, **kw))
                    for name, kw in limits.items()})
+    plans = {name: allocate(df, PUSH, PULL, **kw) for name, kw in limits.items()}
+    phases.update({f"sensitivity ({name})": (
+        lambda kw=kw, name=name: plan_sensitivity(df, PUSH, PULL, plans[name], **kw))
+        for name, kw in limits.items()})
     print(f"{args.n:,} customers, {int(df['churn_probability'].isna().sum()):,} declared churned")
     for name, run in phases.items():
         times = []
@@ -77,8 +83,8 @@ def main() -> None:
         run()
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        line = f"{name:>12}: {min(times):6.2f} s, peak {peak:,.0f} MB"
-        if name != "matrix":
+        line = f"{name:>26}: {min(times):6.2f} s, peak {peak:,.0f} MB"
+        if name in limits:
             s = out.summary
             line += (f"; push {s['push']:,}, pull {s['pull']:,}, solver {s['solver']}, "
                      f"net benefit {s['expected_net_benefit']:,.0f}, gap {s['gap']:,.2f} "

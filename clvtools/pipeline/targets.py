@@ -14,6 +14,7 @@ from ..errors import ClvInputError
 from ..targeting.allocation import Action, allocate
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
 from ..targeting.revenue_at_risk import revenue_at_risk
+from ..targeting.sensitivity import plan_sensitivity
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
 from .value import ValueResult
@@ -43,6 +44,9 @@ class TargetsResult:
         Per-cell totals (``matrix.csv``).
     concentration : pandas.DataFrame
         Shares of expected revenue held by the top customers and the Gini coefficient.
+    sensitivity : pandas.DataFrame
+        The plan under scaled uplifts and reactivation rates and a moved limit
+        (``sensitivity.csv``; :func:`~clvtools.targeting.sensitivity.plan_sensitivity`).
     summary : dict
         The plan in figures (``plan_summary.csv``): counts, cost, expected saved revenue,
         expected net benefit, return on spend, solver and gap, cut points.
@@ -54,6 +58,7 @@ class TargetsResult:
     targets: pd.DataFrame | None = None
     matrix: pd.DataFrame | None = None
     concentration: pd.DataFrame | None = None
+    sensitivity: pd.DataFrame | None = None
     summary: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -81,9 +86,10 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     aside = attributes.set_aside if attributes is not None else None
     push, pull = (_action(s, name, customers, aside) for name in ("push", "pull"))
     contactable = _contactable(customers, aside)
-    plan = allocate(customers, push, pull, margin=s.margin, offer=s.offer,
-                    capacity=s.push_capacity, push_budget=s.push_budget,
-                    total_budget=s.total_budget, contactable=contactable)
+    terms = dict(margin=s.margin, offer=s.offer, capacity=s.push_capacity,
+                 push_budget=s.push_budget, total_budget=s.total_budget, contactable=contactable)
+    plan = allocate(customers, push, pull, **terms)
+    sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
     p = plan.plan
     for column in PLAN_COLUMNS[1:4]:
         customers[column] = p[column].to_numpy()
@@ -117,7 +123,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     summary = {**plan.summary, "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
                "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"]}
     return TargetsResult(customers, targets, matrix_table(customers),
-                         concentration(customers["expected_revenue"]), summary,
+                         concentration(customers["expected_revenue"]), sensitivity, summary,
                          _notes(s, summary))
 
 

@@ -108,6 +108,8 @@ OUTPUTS: tuple[Output, ...] = (
            "share of expected revenue held by the top 1, 5, 10, 20, 50 % and the Gini"),
     Output("plan_summary.csv", _cents(_plan_summary),
            "the plan in one row: counts, cost, saved revenue, net benefit, return, solver, gap"),
+    Output("sensitivity.csv", _cents(lambda r: r.targets.sensitivity),
+           "the plan with the uplifts and reactivation rates scaled and the limit moved"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),
            "one row per customer: frequency, recency, T, monetary_value (lifetimes' conventions)"),
     Output("lifecycle.csv", lambda r, _a: r.risk.lifecycle,

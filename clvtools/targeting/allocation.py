@@ -59,7 +59,9 @@ class Action:
     def uplift_of(self, customers: pd.DataFrame) -> np.ndarray:
         """u per customer, shape (n,)."""
         u = self.uplift
-        if isinstance(u, pd.Series):
+        if isinstance(u, pd.Series) and u.index.equals(customers.index):
+            out = u.to_numpy(dtype=float)
+        elif isinstance(u, pd.Series):
             missing = ~customers.index.isin(u.index)
             if missing.any():
                 raise ValueError(f"The {self.name} uplift is missing for {int(missing.sum())} "
@@ -257,9 +259,9 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
 
 def _priority(choice: np.ndarray, benefit: np.ndarray) -> pd.Series:
     """1, 2, ... over push by expected net benefit (descending), then pull; empty for none."""
+    contacted = np.flatnonzero(choice > 0)
     # lexsort sorts by the last key first: action (push first), then benefit, then position
-    order = np.lexsort((np.arange(len(choice)), -benefit, -choice))
-    order = order[choice[order] > 0]
-    rank = np.full(len(choice), np.nan)
+    order = contacted[np.lexsort((contacted, -benefit[contacted], -choice[contacted]))]
+    rank = np.zeros(len(choice), dtype=np.int64)
     rank[order] = np.arange(1, len(order) + 1)
-    return pd.array(rank, dtype="Int64")
+    return pd.arrays.IntegerArray(rank, mask=choice == 0)
