@@ -55,6 +55,10 @@ class Settings(BaseModel):
         "end", description="contracts: column of the end date (empty while running)")
     end_reason_col: str = Field(
         "end_reason", description="contracts: column of the end reason (competing risks)")
+    involuntary_reasons: list[str] = Field(
+        ["non_payment", "nonpayment", "payment_failure", "involuntary"],
+        description="contracts: end reasons a retention offer cannot address (comma-separated "
+                    "on the command line; case, spaces and hyphens ignored)")
     # customers' column: the date from which each row holds (None: known at every landmark)
     attributes_valid_from_col: str | None = Field(
         None,
@@ -168,6 +172,12 @@ class Settings(BaseModel):
                              f"Got {v} instead")
         return v
 
+    @field_validator("involuntary_reasons", mode="before")
+    @classmethod
+    def _reasons(cls, v):
+        # the command line gives one string: "non_payment, fraud"
+        return [r.strip() for r in v.split(",") if r.strip()] if isinstance(v, str) else v
+
     @field_validator("margin")
     @classmethod
     def _margin(cls, v: float) -> float:
@@ -259,6 +269,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise _explain(exc, origin) from None
 
 
+def _toml_string(value) -> str:
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def settings_to_toml(settings: Settings, *, described: bool = False) -> str:
     """The resolved settings as TOML (unset optional values are written as comments).
 
@@ -282,7 +297,8 @@ def settings_to_toml(settings: Settings, *, described: bool = False) -> str:
         elif isinstance(value, dict):   # a table by cell, as an inline TOML table
             inner = ", ".join(f"{k} = {float(v)!r}" for k, v in value.items())
             out.append(f"{key} = {{ {inner} }}")
+        elif isinstance(value, list):
+            out.append(f"{key} = [{', '.join(_toml_string(v) for v in value)}]")
         else:
-            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f'{key} = "{escaped}"')
+            out.append(f"{key} = {_toml_string(value)}")
     return "\n".join(out) + "\n"

@@ -121,3 +121,15 @@ def test_file_matches_the_reference(written, name):
                       json.loads((GOLDEN / name).read_text()))
     else:
         assert (written / name).read_text() == (GOLDEN / name).read_text()
+
+
+def test_plan_states_the_involuntary_share_of_the_contract_ends(written):
+    # the golden inputs give every third customer a contract ending for a voluntary or a
+    # non-payment reason: the plan says which share of the ends within the horizon (26
+    # weeks) were involuntary, from the Aalen-Johansen incidence it wrote beside it
+    summary = pd.read_csv(written / "plan_summary.csv").iloc[0]
+    incidence = pd.read_csv(written / "contract_cumulative_incidence.csv")
+    at = incidence[incidence["time"] <= 26].groupby("reason")["cumulative_incidence"].last()
+    assert summary["involuntary_reasons"] == "non_payment"
+    assert summary["involuntary_share"] == pytest.approx(at["non_payment"] / at["all"], rel=1e-9)
+    assert 0.2 < summary["involuntary_share"] < 0.8      # reasons drawn half and half

@@ -61,6 +61,15 @@ def test_targets_csv_in_priority_order_and_money_to_the_cent(capped, tmp_path):
     assert summary.loc[0, "solver"] == "sort"
     matrix = pd.read_csv(out / "matrix.csv").set_index("cell")
     assert matrix.loc["total", "customers"] == len(customers)
+    # reason codes, then the attributes: every contact has a first reason, and the live ones
+    # scored by the Cox model name their strongest driver
+    assert list(targets.columns[7:]) == ["reason_1", "reason_2", "reason_3", "channel",
+                                         "region", "plan"]
+    assert targets["reason_1"].notna().all()
+    live = targets["cell"] != "churned"
+    assert targets.loc[live, "reason_1"].str.startswith("value at stake").all()
+    assert targets.loc[~live, "reason_1"].str.startswith("declared churned").all()
+    assert targets.loc[live, "reason_2"].str.contains("risk ×").mean() > 0.5
 
 
 def test_budgets_are_respected(base):

@@ -60,6 +60,9 @@ class RiskResult:
         ``contracts_survival`` and ``contract_cumulative_incidence`` (each only when it
         could be computed).
     notes : list of str
+    scoring : pandas.DataFrame or None
+        The scoring table as the model scored it (covariates of the live customers at the
+        observation end, indexed by customer_id), for the reason codes; None without a model.
     """
 
     lifecycle: pd.DataFrame
@@ -68,6 +71,7 @@ class RiskResult:
     scores: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    scoring: pd.DataFrame | None = None
 
 
 def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: Settings,
@@ -112,7 +116,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         validation, note = validate_churn_model(inputs, timeline, settings)
         notes.append(note)
         tables.update(validation)
-    return RiskResult(lifecycle, survival, model, scores, tables, notes)
+    as_scored = scoring.set_index("customer_id") if model is not None else None
+    return RiskResult(lifecycle, survival, model, scores, tables, notes, as_scored)
 
 
 def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,

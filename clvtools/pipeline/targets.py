@@ -13,8 +13,10 @@ from ..config import Settings, parse_cut
 from ..errors import ClvInputError
 from ..targeting.allocation import Action, allocate
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
-from ..targeting.revenue_at_risk import revenue_at_risk
+from ..targeting.reasons import reason_codes, top_drivers
+from ..targeting.revenue_at_risk import involuntary_share, revenue_at_risk
 from ..targeting.sensitivity import plan_sensitivity
+from .drivers import driver_labels, risk_drivers
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
 from .value import ValueResult
@@ -117,14 +119,44 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         "cell": customers["cell"].to_numpy()[order],
     })
     targets["priority_rank"] = targets["priority_rank"].astype("Int64")
+    reasons = _reasons(customers.iloc[order], customers, risk, s)
+    for column in reasons.columns:
+        targets[column] = reasons[column].to_numpy()
     for column in attribute_columns:
         targets[column] = customers[column].to_numpy()[order]
     cut_points = cells.attrs["cut_points"]
     summary = {**plan.summary, "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
-               "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"]}
+               "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
+               "involuntary_share": None, "involuntary_reasons": None}
+    incidence = risk.tables.get("contract_cumulative_incidence")
+    involuntary = (involuntary_share(incidence, s.horizon, s.involuntary_reasons)
+                   if incidence is not None else None)
+    if involuntary is not None:
+        summary.update({k: involuntary[k] for k in ("involuntary_share", "involuntary_reasons")})
+        summary["involuntary_preventable_revenue"] = (
+            involuntary["involuntary_share"] * customers["preventable_revenue"].sum())
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity, summary,
                          _notes(s, summary))
+
+
+def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
+             s: Settings) -> pd.DataFrame:
+    """The reason codes of the contact list: value at stake and risk, then the two churn
+    drivers that raise the customer's risk most (live customers scored by the Cox model)."""
+    live = customers[s.value_axis][customers["churn_probability"].notna()].to_numpy(float)
+    ranked = np.sort(live)
+    value = contacted[s.value_axis].to_numpy(dtype=float)
+    share = (len(ranked) - np.searchsorted(ranked, value, side="left")) / max(len(ranked), 1)
+    frame = contacted.assign(value_share=share).set_index("customer_id")
+    drivers = None
+    if risk.model is not None and risk.scoring is not None:
+        ids = frame.index[frame.index.isin(risk.scoring.index)]
+        rows = risk.scoring.loc[ids]
+        parts = risk_drivers(risk.model, rows)
+        labels = driver_labels(rows, list(parts.columns), time_unit=s.time_unit)
+        drivers = top_drivers(parts, labels, k=2)
+    return reason_codes(frame, drivers, value_column=s.value_axis)
 
 
 def _action(s: Settings, name: str, customers: pd.DataFrame,
@@ -191,6 +223,12 @@ def _notes(s: Settings, summary: dict) -> list[str]:
     if summary["not_contactable"]:
         notes.append(f"{summary['not_contactable']:,} customers are marked not contactable "
                      "and were left out of the plan.")
+    if summary["involuntary_share"] is not None:
+        notes.append(f"{summary['involuntary_share']:.0%} of the contract ends within the horizon "
+                     f"are involuntary ({summary['involuntary_reasons']}): a retention offer does "
+                     "not address them. At that share, about "
+                     f"{summary['involuntary_preventable_revenue']:,.0f} of the preventable "
+                     "revenue is at involuntary risk (payment reminders, not offers).")
     if summary["solver"] == "greedy_lp":
         notes.append(f"The budget was allocated by the greedy LP relaxation; the plan is within "
                      f"{summary['gap']:,.2f} of the best possible expected net benefit.")

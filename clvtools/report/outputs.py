@@ -70,6 +70,7 @@ MONEY_COLUMNS = frozenset({
     "revenue_at_risk", "lapsed_revenue", "preventable_revenue", "expected_net_benefit",
     "net_benefit_push", "net_benefit_pull", "saved_revenue", "expected_cost", "push_cost",
     "pull_cost", "cost", "expected_saved_revenue", "bound", "gap", "limit",
+    "involuntary_preventable_revenue",
 })
 
 

@@ -135,6 +135,19 @@ class ChurnPrediction:
         return pd.DataFrame((x - self.norm_mean_) * self.params_.to_numpy(),
                             index=covariates.index, columns=self.feature_names_)
 
+    def variable_contributions(self, covariates: pd.DataFrame,
+                               source: str = "DataFrame") -> pd.DataFrame:
+        """:meth:`contributions` summed over each variable's columns (the dummies of an
+        attribute), shape (n_rows, n_variables): a customer's log hazard ratio against the
+        average customer, by driver."""
+        terms = self.contributions(covariates, source)
+        variables = self.encoder_.describe().set_index("feature").reindex(
+            self.feature_names_)["variable"].to_numpy()
+        names = list(dict.fromkeys(variables))
+        values = terms.to_numpy()
+        return pd.DataFrame({v: values[:, variables == v].sum(axis=1) for v in names},
+                            index=covariates.index)
+
     def cumulative_hazard(self, covariates: pd.DataFrame, times, source: str = "DataFrame"
                           ) -> np.ndarray:
         """:math:`H(t \\mid x) = H_{0,s}(t) \\exp((x - \\bar x)\\beta)`, shape (n_rows, n_times)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["revenue_at_risk"]
+__all__ = ["involuntary_share", "revenue_at_risk"]
 
 #: Relative slack for rounding: E <= P(alive) V holds exactly in theory.
 _TOLERANCE = 1e-9
@@ -51,3 +51,43 @@ def revenue_at_risk(p_alive, revenue_if_retained, expected_revenue) -> pd.DataFr
          "preventable_revenue": preventable},
         index=index,
     )
+
+
+def _reason_key(reason: str) -> str:
+    return "_".join(str(reason).strip().lower().replace("-", " ").split())
+
+
+def involuntary_share(incidence: pd.DataFrame, horizon: float,
+                      involuntary: list[str]) -> dict | None:
+    """The share of ends within the horizon that are involuntary (non-payment, ...), which a
+    retention offer does not address.
+
+    Parameters
+    ----------
+    incidence : pandas.DataFrame
+        Aalen-Johansen cumulative incidence per reason (``segment``, ``time``, ``reason``,
+        ``cumulative_incidence``; reason ``all`` is the all-cause incidence), as
+        :func:`clvtools.survival.competing_risks.cumulative_incidence` gives it.
+    horizon : float
+        In the table's time units.
+    involuntary : list of str
+        The involuntary reasons; case, spaces and hyphens are ignored.
+
+    Returns
+    -------
+    dict or None
+        ``involuntary_share`` = F_involuntary(h) / F_all(h) over every segment together,
+        ``involuntary_reasons`` found (comma-separated), ``ended_within_horizon`` = F_all(h);
+        None when no reason given is involuntary or nothing ended within the horizon.
+    """
+    keys = {_reason_key(r) for r in involuntary}
+    table = incidence[(incidence["segment"] == "all") & (incidence["time"] <= horizon)]
+    if table.empty:
+        return None
+    at = table.sort_values("time").groupby("reason")["cumulative_incidence"].last()
+    found = [r for r in at.index if r != "all" and _reason_key(r) in keys]
+    total = float(at.get("all", at.drop("all", errors="ignore").sum()))
+    if not found or total <= 0:
+        return None
+    return {"involuntary_share": float(at[found].sum()) / total,
+            "involuntary_reasons": ", ".join(sorted(found)), "ended_within_horizon": total}

@@ -1,0 +1,76 @@
+"""Why a customer is on the list, in words a call-centre agent can read: each churn driver's
+part of the customer's risk (the Cox model's log hazard ratio against the average customer,
+by variable) and a phrase for the value behind it (``no purchase for 16 weeks``).
+
+Glue between the churn model's features and the scoring table; the choice of the strongest
+drivers is :func:`clvtools.targeting.reasons.reason_codes`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..survival.churn_model import ChurnModel
+from .structural import STRUCTURAL_COLUMN
+
+__all__ = ["driver_labels", "risk_drivers"]
+
+
+def risk_drivers(model: ChurnModel, scoring: pd.DataFrame) -> pd.DataFrame:
+    """Each variable's part of the log hazard ratio, shape (n_rows, n_variables), indexed like
+    ``scoring`` (covariates at the scoring date, as the model scored them)."""
+    return model.variable_contributions(scoring, source="scoring table")
+
+
+def driver_labels(scoring: pd.DataFrame, variables: list[str], *, time_unit: str) -> pd.DataFrame:
+    """A short phrase per variable for each row of ``scoring``.
+
+    Parameters
+    ----------
+    scoring : pandas.DataFrame, shape (n, k)
+        Rows of a raw scoring (or landmark) table: behaviour columns and attributes.
+    variables : list of str
+        The churn model's variables (:func:`risk_drivers`' columns).
+    time_unit : {"day", "week", "month"}
+
+    Returns
+    -------
+    pandas.DataFrame of str, shape (n, len(variables))
+        E.g. ``no purchase for 16 weeks``, ``3 purchases in the last 13 weeks``,
+        ``channel: referral``.
+    """
+    unit = f"{time_unit}s"
+
+    def number(column: str, digits: int = 0) -> pd.Series:
+        return scoring[column].astype("float64").round(digits).map(lambda v: f"{v:,g}")
+
+    out = {}
+    for variable in variables:
+        if variable == "time_since_last_purchase":
+            text = "no purchase for " + number(variable) + f" {unit}"
+        elif variable == "tenure":
+            text = "customer for " + number(variable) + f" {unit}"
+        elif variable == "log_frequency":
+            text = number("frequency") + " repeat purchases"
+        elif variable.startswith("log_purchases_last_"):
+            window = variable.removeprefix("log_purchases_last_").replace("_", ".")
+            text = number(variable.removeprefix("log_")) + f" purchases in the last {window} {unit}"
+        elif variable == "purchase_trend":
+            trend = np.sign(scoring[variable].astype("float64").to_numpy())
+            text = pd.Series(np.select([trend < 0, trend > 0],
+                                       ["buying less often than before",
+                                        "buying more often than before"], "steady buying"),
+                             index=scoring.index)
+        elif variable == "log_average_spend":
+            text = "average spend " + number("average_spend", 2)
+        elif variable == STRUCTURAL_COLUMN:
+            # the value model's probability of declared churn, from its complementary log-log
+            p = -np.expm1(-np.exp(scoring[variable].astype("float64").to_numpy()))
+            text = pd.Series([f"purchase pattern: {q:.0%} chance of lapsing" for q in p],
+                             index=scoring.index)
+        elif pd.api.types.is_numeric_dtype(scoring[variable]):
+            text = f"{variable} " + number(variable, 2)
+        else:
+            text = f"{variable}: " + scoring[variable].astype("string").fillna("(missing)")
+        out[variable] = text.astype(object)
+    return pd.DataFrame(out, index=scoring.index)

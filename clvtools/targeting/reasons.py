@@ -1,0 +1,90 @@
+"""Reason codes: the few drivers that put a customer on the contact list, as text.
+
+Frames in, frames out: the drivers are any per-customer additive parts of a log hazard ratio
+(a Cox model's terms against the average customer) with a phrase for each.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["REASON_COLUMNS", "reason_codes", "top_drivers"]
+
+#: targets.csv's reason columns: the value at stake, then the strongest risk drivers.
+REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
+
+
+def top_drivers(contributions: pd.DataFrame, labels: pd.DataFrame, *, k: int = 2,
+                min_ratio: float = 1.1, sign: int = 1) -> pd.DataFrame:
+    """The ``k`` drivers that raise (``sign=1``) or lower (``sign=-1``) each customer's risk
+    most, as ``label (risk ×1.8)``.
+
+    Parameters
+    ----------
+    contributions : pandas.DataFrame, shape (n, v)
+        Log hazard ratio parts by driver (:meth:`ChurnModel.variable_contributions`).
+    labels : pandas.DataFrame, shape (n, v)
+        A phrase per customer and driver, same index and columns.
+    k : int
+        Drivers per customer.
+    min_ratio : float
+        A driver is named only when it moves the hazard by at least this factor.
+    sign : {1, -1}
+
+    Returns
+    -------
+    pandas.DataFrame of str, shape (n, k)
+        Columns ``driver_1`` ... ``driver_k``; empty where fewer drivers pass ``min_ratio``.
+    """
+    values = sign * contributions.to_numpy(dtype=float)
+    text = labels[contributions.columns].to_numpy(dtype=object)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    rows = np.arange(len(values))[:, None]
+    strongest = values[rows, order]
+    ratio = np.exp(sign * strongest)
+    out = {}
+    for j in range(min(k, values.shape[1])):
+        named = strongest[:, j] >= np.log(min_ratio)
+        phrase = [f"{t} (risk ×{r:.2g})" for t, r in zip(text[rows[:, 0], order[:, j]],
+                                                          ratio[:, j], strict=True)]
+        out[f"driver_{j + 1}"] = np.where(named, np.array(phrase, dtype=object), "")
+    return pd.DataFrame(out, index=contributions.index)
+
+
+def reason_codes(customers: pd.DataFrame, drivers: pd.DataFrame | None, *,
+                 value_column: str = "revenue_if_retained") -> pd.DataFrame:
+    """:data:`REASON_COLUMNS` for each customer of the contact list.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame, shape (n, k)
+        The customers to explain: ``value_column``, ``churn_probability`` (NaN for the
+        declared churned), ``value_share`` (the share of live customers with a larger value,
+        in [0, 1]), ``last_purchase`` and ``lapsed_revenue``.
+    drivers : pandas.DataFrame, optional, shape (n, 2)
+        The strongest risk drivers (:func:`top_drivers`), indexed like ``customers``; the
+        declared churned have none.
+
+    Returns
+    -------
+    pandas.DataFrame of str, shape (n, 3)
+        ``reason_1``: the value at stake and the risk (or, for a customer already declared
+        churned, the last purchase and the revenue a reactivation would win back);
+        ``reason_2``, ``reason_3``: the risk drivers, empty where none is strong enough.
+    """
+    value = customers[value_column].to_numpy(dtype=float)
+    p = customers["churn_probability"].to_numpy(dtype=float)
+    top = np.maximum(np.ceil(customers["value_share"].to_numpy(dtype=float) * 100), 1)
+    live = [f"value at stake {v:,.0f} (top {t:.0f} %), churn risk {q:.0%}"
+            for v, t, q in zip(value, top, p, strict=True)]
+    gone = ("declared churned, last purchase " + customers["last_purchase"].astype(str)
+            + ", lapsed revenue " + customers["lapsed_revenue"].map(lambda v: f"{v:,.0f}"))
+    out = pd.DataFrame({REASON_COLUMNS[0]: np.where(np.isnan(p), gone.to_numpy(object),
+                                                    np.array(live, dtype=object))},
+                       index=customers.index)
+    for j, column in enumerate(REASON_COLUMNS[1:], start=1):
+        if drivers is None or f"driver_{j}" not in drivers:
+            out[column] = ""
+        else:
+            out[column] = drivers[f"driver_{j}"].reindex(customers.index).fillna("").to_numpy()
+    return out
