@@ -293,3 +293,35 @@ def test_a_recency_band_without_training_rows_takes_the_nearest_baseline(result)
     aligned, replaced = known_levels(model, table)
     assert replaced == 3 and (aligned[RECENCY_BAND] == highest).all()
     assert model.churn_probability(aligned, 26).between(0, 1).all()
+
+
+def test_without_a_cox_model_churn_follows_the_value_models_declaration_probability(
+        base, monkeypatch):
+    """When no Cox model can be fitted, live customers get BG/NBD's probability of a
+    declaration within the horizon (the structural term), not 1 - P(alive), and the run
+    warns; 1 - P(alive) is left for a scoring table without the term."""
+    import clvtools.pipeline.risk as risk_module
+    from clvtools.pipeline.structural import STRUCTURAL_COLUMN, structural_probability
+
+    monkeypatch.setattr(risk_module, "fit_churn_model",
+                        lambda *_a, **_k: (None, ["No Cox churn model (forced by the test)."]))
+    settings = Settings(horizon=26, churn_after=26)
+    run = analyze(base.transactions, config=settings)
+    customers = run.customers.set_index("customer_id")
+    live = customers["churn_probability"].notna()
+    assert set(customers.loc[live, "churn_model"]) == {"btyd_declared_churn"}
+    assert set(customers.loc[~live, "churn_model"]) == {"declared_churned"}
+    expected = structural_probability(read_transactions(base.transactions), horizon=26,
+                                      churn_after=26, time_unit="week")
+    got = customers.loc[expected.index, "churn_probability"]
+    # the term is stored as log(-log(1 - P)) of P clipped to [1e-6, 1 - 1e-6]
+    np.testing.assert_allclose(got, expected.clip(1e-6, 1 - 1e-6), rtol=1e-9, atol=1e-12)
+    assert not np.allclose(got, 1 - customers.loc[expected.index, "p_alive"], atol=0.02)
+    warning = next(w for w in run.analysis.warnings() if w.startswith("Churn probabilities"))
+    assert "declaration within the horizon" in warning and "forced by the test" in warning
+    # no structural term either: 1 - P(alive), said so
+    scoring = pd.DataFrame({"customer_id": expected.index[:3]})
+    scores = risk_module.churn_scores(None, scoring, 26, customer_ids=customers.index,
+                                      p_alive=customers["p_alive"])
+    assert set(scores["churn_model"].dropna()) == {"btyd_1_minus_p_alive", "declared_churned"}
+    assert STRUCTURAL_COLUMN not in scoring

@@ -9,7 +9,7 @@ from ..config import Settings
 from ..data.transactions import data_fingerprint
 from .inputs import Inputs
 from .kpis import KpiResult
-from .risk import BTYD, RiskResult
+from .risk import BTYD, FALLBACKS, RiskResult
 from .targets import TargetsResult
 from .timeline import Timeline
 from .value import ValueResult
@@ -72,10 +72,13 @@ class AnalysisResult:
         and a churn model whose out-of-time calibration is off by more than
         :data:`CALIBRATION_WARNING` in a decile."""
         out = list(self.timeline.notes)
-        fallback = self.risk.scores["churn_model"] == BTYD
+        source = self.risk.scores["churn_model"]
+        fallback = source.isin(FALLBACKS)
         if fallback.any():
+            how = ("1 - P(alive)" if (source == BTYD).any()
+                   else "its probability of a declaration within the horizon")
             out.append(f"Churn probabilities of {int(fallback.sum()):,} customers come from the "
-                       "value model (1 - P(alive)), not the Cox model: "
+                       f"value model ({how}), not the Cox model: "
                        + (self.risk.notes[0] if self.risk.notes else "see data_quality.json."))
         calibration = self.risk.tables.get("churn_calibration")
         if calibration is not None and len(calibration):

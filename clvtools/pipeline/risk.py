@@ -25,18 +25,25 @@ from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
 from .inputs import Inputs
-from .structural import RECENCY_BAND, churn_model_inputs
+from .structural import RECENCY_BAND, STRUCTURAL_COLUMN, churn_model_inputs
 from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 from .value import ValueResult
 
-__all__ = ["RiskResult", "risk_step", "fit_churn_model", "churn_scores", "validate_churn_model",
+__all__ = ["COX", "DECLARED", "STRUCTURAL", "BTYD", "FALLBACKS", "RiskResult", "risk_step",
+           "fit_churn_model", "churn_scores", "validate_churn_model",
            "churn_agreement", "segment_survival"]
 
 #: lifelines' penalizer (on the mean log partial likelihood) of the main job's churn model.
 PENALIZER = 1e-3
 
-#: Where a churn probability came from (the ``churn_model`` column of customers.csv).
-COX, DECLARED, BTYD = "cox", "declared_churned", "btyd_1_minus_p_alive"
+#: Where a churn probability came from (the ``churn_model`` column of customers.csv): the Cox
+#: model; none (already declared churned); without a Cox model, the value model's probability
+#: of a declaration within the horizon (the structural term), or 1 - P(alive) where even
+#: that could not be computed.
+COX, DECLARED = "cox", "declared_churned"
+STRUCTURAL, BTYD = "btyd_declared_churn", "btyd_1_minus_p_alive"
+#: The churn_model values of a fallback (no Cox model).
+FALLBACKS = (STRUCTURAL, BTYD)
 
 
 @dataclass
@@ -142,7 +149,7 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
             "No Cox churn model: "
             f"{int(survival_table['event'].sum()) if len(survival_table) else 0} "
             "churn events in the survival table (at least 10 are needed); churn probabilities "
-            "come from the value model (1 - P(alive))."]
+            "come from the value model (its probability of a declaration within the horizon)."]
     # A small ridge penalty keeps the fit finite under the separation that declared churn
     # creates by construction: whoever is declared churned within the horizon had been idle
     # for at least churn_after - horizon, so a short purchase window is exactly 0 for every
@@ -172,7 +179,8 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
             model.fit(survival_table, source="landmark survival table")
         except (ClvInputError, ConvergenceError) as exc:
             return None, [f"No Cox churn model ({str(exc).splitlines()[0]}); churn "
-                          "probabilities come from the value model (1 - P(alive))."]
+                          "probabilities come from the value model (its probability of a "
+                          "declaration within the horizon)."]
     notes += sorted({f"Cox fit: {w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
                      for w in caught})
     return model, notes
@@ -187,8 +195,10 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
     Customers absent from the scoring table are already declared churned: they have no churn
     probability (NaN: it is defined given not declared by now; they are the win-back
     population) and ``churn_model`` says ``declared_churned``. The others, the live customers,
-    get the Cox model's P(churn declared within the horizon | not declared by now), or
-    1 - P(alive) when no Cox model could be fitted.
+    get the Cox model's P(churn declared within the horizon | not declared by now). Without a
+    Cox model they get the value model's probability of a declaration within the horizon (the
+    structural term of the scoring table, :mod:`.structural`), which follows the churn rule;
+    1 - P(alive) only where the scoring table has no structural term (BG/NBD failed too).
     """
     out = pd.DataFrame({"churn_probability": np.nan, "churn_model": DECLARED},
                        index=customer_ids)
@@ -197,6 +207,11 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
         probability = model.churn_probability(scoring, horizon, source="scoring table")
         out.loc[scoring.index, "churn_probability"] = probability.to_numpy()
         out.loc[scoring.index, "churn_model"] = COX
+    elif STRUCTURAL_COLUMN in scoring:
+        # the term is log(-log(1 - P)): back to P
+        term = scoring[STRUCTURAL_COLUMN].to_numpy(dtype=float)
+        out.loc[scoring.index, "churn_probability"] = -np.expm1(-np.exp(term))
+        out.loc[scoring.index, "churn_model"] = STRUCTURAL
     else:
         out.loc[scoring.index, "churn_probability"] = 1.0 - p_alive.loc[scoring.index].to_numpy()
         out.loc[scoring.index, "churn_model"] = BTYD

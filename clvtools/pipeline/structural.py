@@ -74,7 +74,9 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         model = BetaGeoFitter().fit(x, tx, age)
-    live = age - tx < churn_after
+    # declared on the day last purchase + churn_after: a gap of exactly churn_after (26 weeks
+    # as 35.857 - 9.857 = 25.999...) is declared, as the day-based lifecycle rule says
+    live = age - tx < churn_after - 1e-9
     p = declared_churn_probability(model, x[live], tx[live], age[live], horizon=horizon,
                                    churn_after=churn_after, seed=seed)
     return pd.Series(p, index=rfm.index[live], name="structural_churn_probability")
