@@ -73,7 +73,7 @@ def test_labels_say_the_customers_values(fitted):
     labels = driver_labels(table, list(parts.columns), time_unit="week")
     row = table.iloc[0]
     assert labels.iloc[0]["time_since_last_purchase"] == (
-        f"no purchase for {round(row['time_since_last_purchase']):,g} weeks")
+        f"no purchase for {round(row['time_since_last_purchase'], 1):,g} weeks")
     assert labels.iloc[0]["log_frequency"] == f"{row['frequency']:,g} repeat purchases"
     drivers = top_drivers(parts, labels, k=2)
     # the first driver named is the variable with the largest part

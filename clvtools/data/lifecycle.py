@@ -92,7 +92,9 @@ def lifecycle_status(
     -------
     pandas.DataFrame
         One row per customer (n_customers rows), sorted by id: ``customer_id``,
-        ``first_purchase``, ``last_purchase`` (datetime64), ``time_since_last_purchase``
+        ``first_purchase``, ``last_purchase`` (datetime64), ``purchases`` (occasions, the first
+        included), ``lifetime_spend`` (currency, sum of the amounts; NaN without amounts),
+        ``time_since_last_purchase``
         (float, time units), ``declared_at`` (date churn was declared, NaT unless churned)
         and ``lifecycle``, the first that applies of: ``churned``
         (``observation_end - last >= churn_days``), ``at_risk`` (``>= at_risk_days``),
@@ -108,9 +110,11 @@ def lifecycle_status(
           else to_days(new_within, time_unit, "new_within"))
     check_occasions(log.con, log.occasions, observation_end)
     sql = f"""
-        WITH c AS (SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase
+        WITH c AS (SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase,
+                          count(*) AS purchases,
+                          CASE WHEN $has_amounts THEN fsum(amount) END AS lifetime_spend
                    FROM {quote_ident(log.occasions)} GROUP BY customer_id)
-        SELECT customer_id, first_purchase, last_purchase,
+        SELECT customer_id, first_purchase, last_purchase, purchases, lifetime_spend,
                ($end - last_purchase) / $ud AS time_since_last_purchase,
                CASE WHEN $end - last_purchase >= $cd THEN last_purchase + $cd END AS declared_at,
                CASE WHEN $end - last_purchase >= $cd THEN 'churned'
@@ -118,5 +122,6 @@ def lifecycle_status(
                     WHEN $end - first_purchase < $nd THEN 'new'
                     ELSE 'active' END AS lifecycle
         FROM c ORDER BY customer_id"""
-    params = {"end": observation_end, "ud": unit_days(time_unit), "cd": cd, "rd": rd, "nd": nd}
+    params = {"end": observation_end, "ud": unit_days(time_unit), "cd": cd, "rd": rd, "nd": nd,
+              "has_amounts": log.has_amounts}
     return log.con.execute(sql, params).df()

@@ -11,15 +11,42 @@ import numpy as np
 import pandas as pd
 
 from ..survival.churn_model import ChurnModel
-from .structural import STRUCTURAL_COLUMN
+from .structural import RECENCY_BAND, STRUCTURAL_COLUMN
 
-__all__ = ["driver_labels", "risk_drivers"]
+__all__ = ["baseline_centre", "driver_labels", "risk_drivers"]
 
 
-def risk_drivers(model: ChurnModel, scoring: pd.DataFrame) -> pd.DataFrame:
-    """Each variable's part of the log hazard ratio, shape (n_rows, n_variables), indexed like
-    ``scoring`` (covariates at the scoring date, as the model scored them)."""
-    return model.variable_contributions(scoring, source="scoring table")
+def _log_baseline(model: ChurnModel, table: pd.DataFrame, horizon: float) -> np.ndarray:
+    """log H0_s(h) of each row's stratum (floored: a band may have no hazard yet)."""
+    eta = model.log_partial_hazard(table, source="scoring table").to_numpy()
+    cumulative = model.cumulative_hazard(table, [horizon], source="scoring table")[:, 0]
+    return np.log(np.maximum(cumulative, 1e-300)) - eta
+
+
+def baseline_centre(model: ChurnModel, table: pd.DataFrame, horizon: float) -> float:
+    """The average customer's log baseline at the horizon over ``table`` (0 without recency
+    strata): the reference of :func:`risk_drivers`."""
+    if model.strata != [RECENCY_BAND]:
+        return 0.0
+    return float(np.mean(_log_baseline(model, table, horizon))) if len(table) else 0.0
+
+
+def risk_drivers(model: ChurnModel, scoring: pd.DataFrame, *, horizon: float,
+                 centre: float = 0.0) -> pd.DataFrame:
+    """Each variable's part of the log cumulative hazard at the horizon against the average
+    customer, shape (n_rows, n_variables), indexed like ``scoring`` (covariates at the scoring
+    date, as the model scored them).
+
+    The parts are the Cox terms (x_j - mean x_j) beta_j summed by variable; with the baseline
+    stratified by recency band, the band's log baseline less ``centre``
+    (:func:`baseline_centre`) joins ``time_since_last_purchase``: the band and the linear term
+    are one driver, and apart they offset each other (a steep slope within a band, a lower
+    baseline in the later bands). The parts then add up to log H(h | x) - centre exactly.
+    """
+    parts = model.variable_contributions(scoring, source="scoring table")
+    if model.strata == [RECENCY_BAND] and "time_since_last_purchase" in parts:
+        parts["time_since_last_purchase"] += _log_baseline(model, scoring, horizon) - centre
+    return parts
 
 
 def driver_labels(scoring: pd.DataFrame, variables: list[str], *, time_unit: str) -> pd.DataFrame:
@@ -47,9 +74,9 @@ def driver_labels(scoring: pd.DataFrame, variables: list[str], *, time_unit: str
     out = {}
     for variable in variables:
         if variable == "time_since_last_purchase":
-            text = "no purchase for " + number(variable) + f" {unit}"
+            text = "no purchase for " + number(variable, 1) + f" {unit}"
         elif variable == "tenure":
-            text = "customer for " + number(variable) + f" {unit}"
+            text = "customer for " + number(variable, 1) + f" {unit}"
         elif variable == "log_frequency":
             text = number("frequency") + " repeat purchases"
         elif variable.startswith("log_purchases_last_"):

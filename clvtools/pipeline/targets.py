@@ -16,9 +16,11 @@ from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, valu
 from ..targeting.reasons import reason_codes, top_drivers
 from ..targeting.revenue_at_risk import involuntary_share, revenue_at_risk
 from ..targeting.sensitivity import plan_sensitivity
-from .drivers import driver_labels, risk_drivers
+from .attention import attention_lists
+from .drivers import baseline_centre, driver_labels, risk_drivers
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
+from .timeline import Timeline
 from .value import ValueResult
 
 __all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
@@ -49,6 +51,12 @@ class TargetsResult:
     sensitivity : pandas.DataFrame
         The plan under scaled uplifts and reactivation rates and a moved limit
         (``sensitivity.csv``; :func:`~clvtools.targeting.sensitivity.plan_sensitivity`).
+    early_warning : pandas.DataFrame or None
+        Live customers whose churn probability rose since the previous KPI period
+        (``early_warning.csv``; :mod:`.attention`).
+    win_back : pandas.DataFrame or None
+        Customers already declared churned, by the net benefit of a reactivation offer
+        (``win_back.csv``).
     summary : dict
         The plan in figures (``plan_summary.csv``): counts, cost, expected saved revenue,
         expected net benefit, return on spend, solver and gap, cut points.
@@ -61,13 +69,17 @@ class TargetsResult:
     matrix: pd.DataFrame | None = None
     concentration: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
+    early_warning: pd.DataFrame | None = None
+    win_back: pd.DataFrame | None = None
     summary: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
 def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = None,
-                 settings: Settings | None = None) -> TargetsResult:
-    """The per-customer table, the matrix and the push/pull plan."""
+                 settings: Settings | None = None,
+                 timeline: Timeline | None = None) -> TargetsResult:
+    """The per-customer table, the matrix, the push/pull plan and the lists that need attention
+    (early warning needs ``inputs`` and ``timeline``)."""
     s = settings or Settings()
     scores = value.scores
     at_risk = revenue_at_risk(
@@ -135,9 +147,13 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         summary.update({k: involuntary[k] for k in ("involuntary_share", "involuntary_reasons")})
         summary["involuntary_preventable_revenue"] = (
             involuntary["involuntary_share"] * customers["preventable_revenue"].sum())
+    attention = attention_lists(customers, risk, inputs, timeline if inputs else None, s,
+                                attribute_columns)
+    summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
-                         concentration(customers["expected_revenue"]), sensitivity, summary,
-                         _notes(s, summary))
+                         concentration(customers["expected_revenue"]), sensitivity,
+                         attention.early_warning, attention.win_back, summary,
+                         _notes(s, summary) + attention.notes)
 
 
 def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
@@ -153,7 +169,8 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     if risk.model is not None and risk.scoring is not None:
         ids = frame.index[frame.index.isin(risk.scoring.index)]
         rows = risk.scoring.loc[ids]
-        parts = risk_drivers(risk.model, rows)
+        parts = risk_drivers(risk.model, rows, horizon=s.horizon,
+                             centre=baseline_centre(risk.model, risk.scoring, s.horizon))
         labels = driver_labels(rows, list(parts.columns), time_unit=s.time_unit)
         drivers = top_drivers(parts, labels, k=2)
     return reason_codes(frame, drivers, value_column=s.value_axis)

@@ -70,7 +70,7 @@ MONEY_COLUMNS = frozenset({
     "revenue_at_risk", "lapsed_revenue", "preventable_revenue", "expected_net_benefit",
     "net_benefit_push", "net_benefit_pull", "saved_revenue", "expected_cost", "push_cost",
     "pull_cost", "cost", "expected_saved_revenue", "bound", "gap", "limit",
-    "involuntary_preventable_revenue",
+    "involuntary_preventable_revenue", "value_at_stake", "lifetime_spend", "net_benefit",
 })
 
 
@@ -109,12 +109,16 @@ OUTPUTS: tuple[Output, ...] = (
            "share of expected revenue held by the top 1, 5, 10, 20, 50 % and the Gini"),
     Output("plan_summary.csv", _cents(_plan_summary),
            "the plan in one row: counts, cost, saved revenue, net benefit, return, solver, gap"),
+    Output("early_warning.csv", _cents(lambda r: r.targets.early_warning),
+           "live customers whose churn probability rose most since the previous period"),
+    Output("win_back.csv", _cents(lambda r: r.targets.win_back),
+           "customers already declared churned, by the net benefit of a reactivation offer"),
     Output("sensitivity.csv", _cents(lambda r: r.targets.sensitivity),
            "the plan with the uplifts and reactivation rates scaled and the limit moved"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),
            "one row per customer: frequency, recency, T, monetary_value (lifetimes' conventions)"),
     Output("lifecycle.csv", lambda r, _a: r.risk.lifecycle,
-           "one row per customer: new, active, at risk or churned at the observation end"),
+           "one row per customer: purchases, lifetime spend, new, active, at risk or churned"),
     Output("holdout_by_frequency.csv", lambda r, _a: r.value.holdout.get("holdout_by_frequency"),
            "value model refitted without the last horizon: holdout purchases by frequency"),
     Output("holdout_by_month.csv", lambda r, _a: r.value.holdout.get("holdout_by_month"),

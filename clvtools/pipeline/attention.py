@@ -1,0 +1,109 @@
+"""Who needs attention now: the early-warning list (live customers whose churn probability rose
+most since the previous KPI period) and the win-back list (customers already declared churned,
+by the net benefit of a reactivation offer).
+
+Glue: the churn model scored again through the log as it stood one period earlier; the lists
+themselves are :mod:`clvtools.targeting.early_warning` and :mod:`clvtools.targeting.win_back`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..config import Settings
+from ..data.survival_tables import scoring_table
+from ..errors import ClvInputError, ConvergenceError
+from ..targeting.early_warning import early_warning_list
+from ..targeting.reasons import top_drivers
+from ..targeting.win_back import win_back_list
+from .drivers import baseline_centre, driver_labels, risk_drivers
+from .inputs import Inputs
+from .risk import RiskResult, known_levels
+from .structural import STRUCTURAL_COLUMN, add_recency_band, add_structural_term
+from .timeline import Timeline
+
+__all__ = ["Attention", "attention_lists", "score_at"]
+
+@dataclass
+class Attention:
+    """The early-warning and win-back lists, with their counts and notes."""
+
+    early_warning: pd.DataFrame | None = None
+    win_back: pd.DataFrame | None = None
+    counts: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def score_at(risk: RiskResult, inputs: Inputs, date, settings: Settings) -> pd.DataFrame:
+    """The scoring table at an earlier ``date`` (through ``log.until(date)``), prepared as the
+    main scoring table was (structural term, recency band, known levels), indexed by id."""
+    s = settings
+    log = inputs.log.until(date)
+    table = scoring_table(log, attributes=inputs.attributes, churn_after=s.churn_after,
+                          time_unit=s.time_unit)
+    if STRUCTURAL_COLUMN in risk.scoring.columns:
+        table = add_structural_term(table, log, horizon=s.horizon, churn_after=s.churn_after,
+                                    time_unit=s.time_unit, seed=s.seed)
+    table = add_recency_band(table, s.churn_after)
+    table, _ = known_levels(risk.model, table)
+    return table.set_index("customer_id")
+
+
+def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
+                   timeline: Timeline, s: Settings) -> tuple[pd.DataFrame | None, dict, str]:
+    """The early-warning list, its counts and a note."""
+    previous = timeline.previous_scoring
+    if risk.model is None or risk.scoring is None or previous is None:
+        return None, {}, ("No early-warning list: it needs the Cox churn model and a history "
+                          "of one KPI period before the observation end.")
+    try:
+        before_table = score_at(risk, inputs, previous, s)
+    except (ClvInputError, ConvergenceError) as exc:
+        return None, {}, f"No early-warning list: {str(exc).splitlines()[0]}"
+    before = risk.model.churn_probability(before_table, s.horizon, source="scoring table")
+    indexed = customers.set_index("customer_id")
+    now = indexed["churn_probability"]
+    both = now.dropna().index.intersection(before.index)
+    # what moved the risk: each driver's change of the log cumulative hazard (the recency
+    # band's baseline inside time since the last purchase), which add up to the whole change
+    terms = dict(horizon=s.horizon, centre=baseline_centre(risk.model, risk.scoring, s.horizon))
+    moved = (risk_drivers(risk.model, risk.scoring.loc[both], **terms)
+             - risk_drivers(risk.model, before_table.loc[both], **terms))
+    labels = driver_labels(risk.scoring.loc[both], list(moved.columns), time_unit=s.time_unit)
+    was = before_table.loc[both, "time_since_last_purchase"].astype(float).round(1)
+    labels["time_since_last_purchase"] += (" (was " + was.map(lambda v: f"{v:,g}")
+                                           + f" {s.time_unit}s)")
+    drivers = top_drivers(moved, labels, k=2)
+    listed, counts = early_warning_list(now, before, indexed[s.value_axis], drivers,
+                                        min_rise=0.0)
+    note = (f"Early warning: {counts['listed']:,} live customers' churn probability rose since "
+            f"{previous} (the same model scored through the log as it stood then; attributes "
+            f"as the customers file has them now); {counts['not_scored_before']:,} live "
+            "customers had no score then (acquired since, or back after a declared churn).")
+    return listed, counts, note
+
+
+def attention_lists(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
+                    timeline: Timeline | None, settings: Settings,
+                    attribute_columns=()) -> Attention:
+    """Both lists from the plan's customers table (``customers.csv``'s columns)."""
+    s = settings
+    notes: list[str] = []
+    early, counts = None, {}
+    if timeline is not None:
+        early, counts, note = _early_warning(customers, risk, inputs, timeline, s)
+        notes.append(note)
+    lifecycle = risk.lifecycle.set_index("customer_id")
+    extra = customers.assign(
+        declared_at=customers["customer_id"].map(lifecycle["declared_at"]),
+        purchases=customers["customer_id"].map(lifecycle["purchases"]),
+        lifetime_spend=customers["customer_id"].map(lifecycle["lifetime_spend"]))
+    win_back, left_off = win_back_list(
+        extra, extra_columns=["declared_at", "purchases", "lifetime_spend", *attribute_columns])
+    counts = {**{f"early_warning_{k}": v for k, v in counts.items()},
+              "win_back_listed": len(win_back), "win_back_no_value": left_off}
+    notes.append(f"Win-back: {len(win_back):,} customers already declared churned, ranked by the "
+                 f"net benefit of a reactivation offer; {left_off:,} more are lapsed so long "
+                 "that the value model gives them no value, and are left off.")
+    return Attention(early, win_back, counts, notes)

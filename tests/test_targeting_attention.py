@@ -1,0 +1,98 @@
+"""Early warning and win-back: the pure lists by hand, and in the main job the early-warning
+probabilities are the churn model's at both dates, its drivers add up to the change of the log
+cumulative hazard, and the win-back list reuses the allocation's net benefits."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools.api import analyze
+from clvtools.config import Settings
+from clvtools.datasets import generate_customer_base
+from clvtools.pipeline.attention import score_at
+from clvtools.pipeline.drivers import baseline_centre, risk_drivers
+from clvtools.targeting.early_warning import early_warning_list
+from clvtools.targeting.win_back import NO_VALUE, win_back_list
+
+
+def test_early_warning_list_by_hand():
+    now = pd.Series([0.5, 0.2, np.nan, 0.9, 0.4], index=list("abcde"))
+    before = pd.Series([0.1, 0.3, 0.2, np.nan], index=list("abce"))   # d had no score then
+    value = pd.Series([10.0, 20.0, 30.0, 40.0, 50.0], index=list("abcde"))
+    drivers = pd.DataFrame({"driver_1": ["x", "y", "z", "w", "v"]}, index=list("abcde"))
+    out, counts = early_warning_list(now, before, value, drivers)
+    # a rose 0.4; b fell; c is declared churned now; d and e have no score before
+    assert out["customer_id"].tolist() == ["a"]
+    row = out.iloc[0]
+    assert row["rise"] == pytest.approx(0.4) and row["value_at_stake"] == 10.0
+    assert row["driver_1"] == "x" and row["early_warning_rank"] == 1
+    assert counts == {"live": 4, "scored_before": 2, "not_scored_before": 2, "listed": 1}
+
+
+def test_win_back_list_by_hand():
+    customers = pd.DataFrame({
+        "customer_id": ["live", "g1", "g2", "gone_long"],
+        "churn_probability": [0.3, np.nan, np.nan, np.nan],
+        "lapsed_revenue": [5.0, 100.0, 400.0, NO_VALUE / 2],
+        "net_benefit_push": [1.0, -10.0, 5.0, -20.0],
+        "net_benefit_pull": [2.0, 1.5, 3.0, -1.0],
+        "action": ["pull", "pull", "push", "none"],
+        "last_purchase": ["2024-05-01", "2023-01-01", "2023-06-01", "2019-01-01"],
+        "region": ["n", "s", "e", "w"]})
+    out, left_off = win_back_list(customers, extra_columns=["region"])
+    assert left_off == 1
+    assert out["customer_id"].tolist() == ["g2", "g1"]
+    assert out["best_offer"].tolist() == ["push", "pull"]
+    assert out["net_benefit"].tolist() == [5.0, 1.5]
+    assert out["win_back_rank"].tolist() == [1, 2] and out["region"].tolist() == ["e", "s"]
+
+
+@pytest.fixture(scope="module")
+def run():
+    base = generate_customer_base(3000, seed=5)
+    return analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
+                   config=Settings())
+
+
+def test_early_warning_is_the_model_scored_at_both_dates(run):
+    a = run.analysis
+    early = a.targets.early_warning
+    assert len(early) > 100
+    assert (early["rise"] > 0).all() and early["rise"].is_monotonic_decreasing
+    customers = a.targets.customers.set_index("customer_id")
+    np.testing.assert_allclose(early["churn_probability"],
+                               customers.loc[early["customer_id"], "churn_probability"])
+    assert customers.loc[early["customer_id"], "churn_model"].eq("cox").all()
+    previous = a.timeline.previous_scoring
+    then = score_at(a.risk, a.inputs, previous, a.settings)
+    before = a.risk.model.churn_probability(then, a.settings.horizon)
+    np.testing.assert_allclose(early["churn_probability_before"],
+                               before.loc[early["customer_id"]], rtol=1e-12)
+    # the drivers add up to the change of the log cumulative hazard at the horizon
+    ids = early["customer_id"].head(50).to_numpy()
+    centre = baseline_centre(a.risk.model, a.risk.scoring, a.settings.horizon)
+    now_parts = risk_drivers(a.risk.model, a.risk.scoring.loc[ids], horizon=a.settings.horizon,
+                             centre=centre)
+    then_parts = risk_drivers(a.risk.model, then.loc[ids], horizon=a.settings.horizon,
+                              centre=centre)
+    p_now, p_then = (early.set_index("customer_id").loc[ids, c].to_numpy()
+                     for c in ("churn_probability", "churn_probability_before"))
+    keep = p_now < 1 - 1e-9              # log(-log(1 - p)) is infinite at p = 1
+    change = np.log(-np.log1p(-p_now[keep])) - np.log(-np.log1p(-p_then[keep]))
+    np.testing.assert_allclose((now_parts - then_parts).sum(axis=1).to_numpy()[keep], change,
+                               atol=1e-8)
+    # nobody already declared churned is on it
+    assert customers.loc[early["customer_id"], "churn_probability"].notna().all()
+
+
+def test_win_back_reuses_the_plans_net_benefits(run):
+    t = run.analysis.targets
+    win_back = t.win_back.set_index("customer_id")
+    customers = t.customers.set_index("customer_id")
+    churned = customers["churn_probability"].isna()
+    assert churned.sum() == len(win_back) + t.summary["win_back_no_value"]
+    rows = customers.loc[win_back.index]
+    np.testing.assert_array_equal(win_back["net_benefit"],
+                                  np.maximum(rows["net_benefit_push"], rows["net_benefit_pull"]))
+    assert win_back["net_benefit"].is_monotonic_decreasing
+    assert (win_back["lifetime_spend"] > 0).all() and (win_back["purchases"] >= 1).all()
+    assert (win_back["declared_at"] > win_back["last_purchase"]).all()
