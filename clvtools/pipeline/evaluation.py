@@ -42,6 +42,7 @@ from ..targeting.evaluation import (
     plan_by_ranking,
     profit_curve,
     ranking_measures,
+    ranking_order,
 )
 from ..targeting.matrix import value_risk_matrix
 from ..targeting.revenue_at_risk import revenue_at_risk
@@ -121,17 +122,17 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
         "revenue_at_risk": customers["revenue_at_risk"].to_numpy(float),
         "random": np.random.default_rng(s.seed).random(len(customers)),
     }
-    n_push = int((plan["action"] == "push").sum())
-    n_pull = int((plan["action"] == "pull").sum())
-    actions = {"model": plan["action"].to_numpy(dtype=object)}
+    orders = {name: ranking_order(score) for name, score in rankings.items()}  # sorted once
+    actions = {"model": plan["action"].to_numpy(dtype=str)}
+    n_push, n_pull = (int((actions["model"] == a).sum()) for a in ("push", "pull"))
     for name in RANKINGS[1:]:
         actions[name] = plan_by_ranking(rankings[name], push=n_push, pull=n_pull,
-                                        eligible=contactable)
+                                        eligible=contactable, order=orders[name])
     uplift = push.uplift_of(customers)
     measures = ranking_measures(churned, rankings, clv=s.margin * customers["value_lost"],
                                 incentive_cost=push.incentive, contact_cost=push.cost,
                                 accept_rate=float(np.clip(uplift.mean(), 1e-6, 1 - 1e-6)),
-                                offer=s.offer)
+                                offer=s.offer, orders=orders)
     rows = [measures]
     for name in RANKINGS:
         action = actions[name]
@@ -153,7 +154,7 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     table = pd.concat(rows, ignore_index=True)
     table.insert(0, "evaluation_date", when["evaluation_date"])
     table.insert(1, "outcome_end", when["outcome_end"])
-    curve = profit_curve(realised["push"], rankings, y_true=churned)
+    curve = profit_curve(realised["push"], rankings, y_true=churned, orders=orders)
     customers["realised_net_benefit_push"] = realised["push"]
     customers["realised_net_benefit_pull"] = realised["pull"]
     note = (f"Targeting evaluated out of time: the plan chosen at {when['evaluation_date']} "

@@ -41,11 +41,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 from scipy.spatial import ConvexHull, QhullError
-from scipy.stats import rankdata
 
 __all__ = ["ACCEPTANCE_CONCENTRATION", "TOP_SHARE", "acceptance_beta", "targeting_profit_lines",
-           "mpc_score", "empc_score", "top_decile_lift", "gini_coefficient", "profit_curve",
-           "ranking_measures", "plan_by_ranking"]
+           "ranking_order", "mpc_score", "empc_score", "top_decile_lift", "gini_coefficient",
+           "profit_curve", "ranking_measures", "plan_by_ranking"]
 
 #: alpha + beta of the acceptance rate's Beta distribution: Verbraken et al.'s Beta(6, 14)
 #: has mean 0.3 and this concentration; around another push uplift u it is Beta(20u, 20(1-u)).
@@ -111,23 +110,37 @@ def _binary(y_true) -> np.ndarray:
     return y
 
 
-def _cutoff_lines(y_score, slope, intercept) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ranking_order(y_score) -> np.ndarray:
+    """Positions of the customers from the highest score down (ties in the customers' order),
+    shape (n,); pass it as ``order`` to the functions below to sort a large base only once."""
+    score = np.asarray(y_score, dtype=float).reshape(-1)
+    if np.isnan(score).any():
+        raise ValueError("y_score must have one number (no NaN) per customer.")
+    return np.argsort(-score, kind="stable")
+
+
+def _group_starts(y_score, order: np.ndarray) -> np.ndarray:
+    """Start of each group of equal scores in ``order``, shape (groups,)."""
+    ranked = np.asarray(y_score, dtype=float).reshape(-1)[order]
+    return np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+
+
+def _cutoff_lines(y_score, slope, intercept, order=None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Customers targeted and the summed slope and intercept at each cut-off of the ranking
     (0 = nobody, then after each group of tied scores, highest scores first), shape (m,)."""
-    score = np.asarray(y_score, dtype=float).reshape(-1)
-    if len(score) != len(slope) or np.isnan(score).any():
+    if len(np.asarray(y_score).reshape(-1)) != len(slope):
         raise ValueError("y_score must have one number (no NaN) per customer.")
-    order = np.argsort(-score, kind="stable")
-    ranked = score[order]
+    order = ranking_order(y_score) if order is None else order
     # a threshold cannot separate equal scores: cut only where the next score is lower
-    edges = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True]) + 1
+    edges = np.r_[_group_starts(y_score, order)[1:], len(order)]
     cumulative_slope = np.r_[0.0, np.cumsum(slope[order])[edges - 1]]
     cumulative_intercept = np.r_[0.0, np.cumsum(intercept[order])[edges - 1]]
     return np.r_[0, edges], cumulative_slope, cumulative_intercept
 
 
 def mpc_score(y_true, y_score, *, clv, accept_rate, incentive_cost, contact_cost,
-              offer: str = "conditional") -> tuple[float, float]:
+              offer: str = "conditional", order=None) -> tuple[float, float]:
     """Maximum profit (MP) of a ranking at a fixed acceptance rate.
 
     Parameters
@@ -138,6 +151,8 @@ def mpc_score(y_true, y_score, *, clv, accept_rate, incentive_cost, contact_cost
         Higher is targeted first (a churn probability, or any ranking score).
     accept_rate : float
         gamma, the share of targeted churners who are kept (the push uplift).
+    order : numpy.ndarray, shape (n,), optional
+        :func:`ranking_order` of ``y_score``, when already computed.
 
     Returns
     -------
@@ -147,19 +162,24 @@ def mpc_score(y_true, y_score, *, clv, accept_rate, incentive_cost, contact_cost
     """
     slope, intercept = targeting_profit_lines(y_true, clv, incentive_cost=incentive_cost,
                                               contact_cost=contact_cost, offer=offer)
-    n_targeted, a, b = _cutoff_lines(y_score, slope, intercept)
+    return _max_profit(*_cutoff_lines(y_score, slope, intercept, order), accept_rate,
+                       len(slope))
+
+
+def _max_profit(n_targeted, a, b, accept_rate, n) -> tuple[float, float]:
+    """MP per customer and its share from the cut-off lines of :func:`_cutoff_lines`."""
     profit = accept_rate * a + b
     best = int(np.argmax(profit))
-    return float(profit[best] / len(slope)), float(n_targeted[best] / len(slope))
+    return float(profit[best] / n), float(n_targeted[best] / n)
 
 
 def empc_score(y_true, y_score, *, clv, alpha, beta, incentive_cost, contact_cost,
-               offer: str = "conditional") -> tuple[float, float]:
+               offer: str = "conditional", order=None) -> tuple[float, float]:
     """Expected maximum profit (EMPC) of a ranking, the acceptance rate ~ Beta(alpha, beta).
 
     Parameters
     ----------
-    y_true, y_score, clv, incentive_cost, contact_cost, offer
+    y_true, y_score, clv, incentive_cost, contact_cost, offer, order
         As in :func:`mpc_score`.
     alpha, beta : float
         The acceptance rate's Beta distribution (:func:`acceptance_beta`).
@@ -172,8 +192,12 @@ def empc_score(y_true, y_score, *, clv, alpha, beta, incentive_cost, contact_cos
     """
     slope, intercept = targeting_profit_lines(y_true, clv, incentive_cost=incentive_cost,
                                               contact_cost=contact_cost, offer=offer)
-    n = len(slope)
-    n_targeted, a, b = _cutoff_lines(y_score, slope, intercept)
+    return _expected_max_profit(*_cutoff_lines(y_score, slope, intercept, order), alpha, beta,
+                                len(slope))
+
+
+def _expected_max_profit(n_targeted, a, b, alpha, beta, n) -> tuple[float, float]:
+    """EMPC per customer and its expected share from the cut-off lines."""
     vertices = _upper_envelope(a, b)
     a, b, k = a[vertices], b[vertices], n_targeted[vertices]
     # vertex j is optimal for gamma between its breakpoints with its neighbours
@@ -190,11 +214,26 @@ def empc_score(y_true, y_score, *, clv, alpha, beta, incentive_cost, contact_cos
 def _upper_envelope(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Indices of the points (a, b) on the upper convex hull, by increasing a: the cut-offs
     that are optimal for some gamma (the maximum of gamma * a + b is on this chain)."""
-    candidates = np.arange(len(a))
-    if len(a) > 64:
+    # only the chain from the best cut-off at gamma = 0 to the best at gamma = 1 matters:
+    # a point left of the first or right of the last, or under the chord between them, is
+    # never the maximum for a gamma in [0, 1] (Akl-Toussaint's filter, in O(n))
+    top_b = np.flatnonzero(b == b.max())
+    first = top_b[np.argmin(a[top_b])]
+    top_ab = np.flatnonzero(a + b == (a + b).max())
+    last = top_ab[np.argmax(a[top_ab])]
+    keep = (a >= a[first]) & (a <= a[last]) & (
+        (b - b[first]) * (a[last] - a[first]) >= (b[last] - b[first]) * (a - a[first]))
+    if (np.diff(b) <= 0).all():
+        # costs only ever add up (b never rises with k): a cut-off whose a is not above every
+        # earlier one is dominated by that earlier one
+        keep[1:] &= a[1:] > np.maximum.accumulate(a)[:-1]
+    keep[[first, last]] = True
+    candidates = np.flatnonzero(keep)
+    if len(candidates) > 64:
         # the hull in C first (a million cut-offs), the exact chain below on its vertices
         try:
-            candidates = np.unique(ConvexHull(np.column_stack([a, b])).vertices)
+            hull = ConvexHull(np.column_stack([a[candidates], b[candidates]]))
+            candidates = candidates[np.unique(hull.vertices)]
         except QhullError:  # collinear or too few distinct points: the chain handles them
             pass
     order = candidates[np.lexsort((-b[candidates], a[candidates]))]
@@ -213,38 +252,48 @@ def _upper_envelope(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(chain, dtype=int)
 
 
-def top_decile_lift(y_true, y_score, share: float = TOP_SHARE) -> float:
+def top_decile_lift(y_true, y_score, share: float = TOP_SHARE, *, order=None) -> float:
     """Churn rate among the top ``share`` of the ranking over the base's churn rate.
 
     Ties at the boundary count in proportion (the expectation over random tie-breaking).
-    NaN when nobody churned.
+    NaN when nobody churned. ``order`` as in :func:`mpc_score`.
     """
     y = _binary(y_true)
-    score = np.asarray(y_score, dtype=float).reshape(-1)
     if y.sum() == 0:
         return float("nan")
+    order = ranking_order(y_score) if order is None else order
+    starts = _group_starts(y_score, order)
+    ends = np.r_[starts[1:], len(y)]
     top = share * len(y)
-    threshold = np.sort(score)[::-1][max(int(np.ceil(top)) - 1, 0)]
-    above = score > threshold
-    tied = score == threshold
-    caught = y[above].sum() + (top - above.sum()) * y[tied].mean()
+    # the group of tied scores that holds the boundary, and the churners ranked before it
+    g = int(np.searchsorted(ends, top, side="left"))
+    ranked = y[order]
+    before = ranked[:starts[g]].sum()
+    caught = before + (top - starts[g]) * ranked[starts[g]:ends[g]].mean()
     return float((caught / top) / y.mean())
 
 
-def gini_coefficient(y_true, y_score) -> float:
-    """2 AUC - 1 of the scores against the outcomes (ties count one half; NaN with one class)."""
+def gini_coefficient(y_true, y_score, *, order=None) -> float:
+    """2 AUC - 1 of the scores against the outcomes (ties count one half; NaN with one
+    class). ``order`` as in :func:`mpc_score`."""
     y = _binary(y_true)
-    positives = int(y.sum())
+    positives = y.sum()
     negatives = len(y) - positives
     if positives == 0 or negatives == 0:
         return float("nan")
-    ranks = rankdata(np.asarray(y_score, dtype=float).reshape(-1))
-    auc = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    order = ranking_order(y_score) if order is None else order
+    starts = _group_starts(y_score, order)
+    ranked = y[order]
+    pos = np.add.reduceat(ranked, starts)
+    neg = np.diff(np.r_[starts, len(y)]) - pos
+    # a churner beats the stayers of every lower group, and half of those tied with it
+    below = negatives - np.cumsum(neg)
+    auc = (pos * (below + 0.5 * neg)).sum() / (positives * negatives)
     return float(2.0 * auc - 1.0)
 
 
 def profit_curve(net_benefit, rankings: Mapping[str, np.ndarray], *, y_true=None,
-                 shares=None) -> pd.DataFrame:
+                 shares=None, orders: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Realised net benefit of targeting the top share of each ranking.
 
     Parameters
@@ -257,6 +306,8 @@ def profit_curve(net_benefit, rankings: Mapping[str, np.ndarray], *, y_true=None
         Adds the churners among the targeted.
     shares : array_like, optional
         Shares of the base targeted; default 0, 0.01, ..., 1.
+    orders : mapping of str to numpy.ndarray, optional
+        :func:`ranking_order` of each ranking, when already computed.
 
     Returns
     -------
@@ -272,7 +323,7 @@ def profit_curve(net_benefit, rankings: Mapping[str, np.ndarray], *, y_true=None
     y = None if y_true is None else _binary(y_true)
     frames = []
     for name, score in rankings.items():
-        order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
+        order = orders[name] if orders is not None else ranking_order(score)
         frame = pd.DataFrame({"ranking": name, "share_targeted": shares,
                               "customers_targeted": k,
                               "net_benefit": np.r_[0.0, np.cumsum(benefit[order])][k]})
@@ -286,7 +337,8 @@ def profit_curve(net_benefit, rankings: Mapping[str, np.ndarray], *, y_true=None
 
 def ranking_measures(y_true, rankings: Mapping[str, np.ndarray], *, clv, incentive_cost,
                      contact_cost, accept_rate, concentration=ACCEPTANCE_CONCENTRATION,
-                     offer: str = "conditional") -> pd.DataFrame:
+                     offer: str = "conditional",
+                     orders: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """MP, EMPC (with their optimal shares), top-decile lift and Gini of each ranking.
 
     Parameters
@@ -298,6 +350,8 @@ def ranking_measures(y_true, rankings: Mapping[str, np.ndarray], *, clv, incenti
         The mean acceptance rate (push uplift): MP's gamma and the Beta's mean.
     concentration : float
         alpha + beta of the Beta (:data:`ACCEPTANCE_CONCENTRATION`).
+    orders : mapping of str to numpy.ndarray, optional
+        :func:`ranking_order` of each ranking, when already computed.
 
     Returns
     -------
@@ -309,18 +363,22 @@ def ranking_measures(y_true, rankings: Mapping[str, np.ndarray], *, clv, incenti
     alpha, beta = acceptance_beta(accept_rate, concentration)
     money = dict(clv=clv, incentive_cost=incentive_cost, contact_cost=contact_cost, offer=offer)
     rows = []
+    slope, intercept = targeting_profit_lines(y_true, **money)
+    n = len(slope)
     for name, score in rankings.items():
-        mp, mp_share = mpc_score(y_true, score, accept_rate=accept_rate, **money)
-        empc, empc_share = empc_score(y_true, score, alpha=alpha, beta=beta, **money)
+        order = orders[name] if orders is not None else ranking_order(score)
+        lines = _cutoff_lines(score, slope, intercept, order)   # shared by MP and EMPC
+        mp, mp_share = _max_profit(*lines, accept_rate, n)
+        empc, empc_share = _expected_max_profit(*lines, alpha, beta, n)
         values = {"mp": mp, "mp_share_targeted": mp_share, "empc": empc,
                   "empc_share_targeted": empc_share,
-                  "top_decile_lift": top_decile_lift(y_true, score),
-                  "gini": gini_coefficient(y_true, score)}
+                  "top_decile_lift": top_decile_lift(y_true, score, order=order),
+                  "gini": gini_coefficient(y_true, score, order=order)}
         rows += [{"ranking": name, "measure": m, "value": v} for m, v in values.items()]
     return pd.DataFrame(rows)
 
 
-def plan_by_ranking(score, *, push: int, pull: int, eligible=None) -> np.ndarray:
+def plan_by_ranking(score, *, push: int, pull: int, eligible=None, order=None) -> np.ndarray:
     """A naive plan with the model plan's counts: push to the top ``push`` of a ranking,
     pull to the next ``pull``, nothing to the rest.
 
@@ -332,17 +390,18 @@ def plan_by_ranking(score, *, push: int, pull: int, eligible=None) -> np.ndarray
         How many customers get each action.
     eligible : array_like of bool, shape (n,), optional
         Only these may be chosen (the contactable customers).
+    order : numpy.ndarray, shape (n,), optional
+        :func:`ranking_order` of ``score``, when already computed.
 
     Returns
     -------
-    numpy.ndarray of str, shape (n,)
+    numpy.ndarray of str (``<U4``), shape (n,)
         ``"push"``, ``"pull"`` or ``"none"`` per customer.
     """
-    score = np.asarray(score, dtype=float).reshape(-1)
-    order = np.argsort(-score, kind="stable")
+    order = ranking_order(score) if order is None else order
+    action = np.full(len(order), "none")
     if eligible is not None:
         order = order[np.asarray(eligible, dtype=bool)[order]]
-    action = np.full(len(score), "none", dtype=object)
     action[order[:push]] = "push"
     action[order[push:push + pull]] = "pull"
     return action
