@@ -47,6 +47,8 @@ setup(
             "hypothesis>=6.100",
             # the reference implementation that tests and benchmarks compare against
             "lifetimes==0.11.3",
+            # the reference of the profit measures (MP, EMPC) of the targeting evaluation
+            "empulse>=0.13",
             # high-precision references for special functions in the tests
             "mpmath>=1.3",
             "openpyxl>=3.1",

@@ -21,7 +21,8 @@ from .schema import check_date
 from .transactions import TransactionLog, parse_date
 
 __all__ = [
-    "rfm_summary", "calibration_and_holdout", "purchases_by_period", "rfm_query", "holdout_query"
+    "rfm_summary", "calibration_and_holdout", "purchases_by_period", "revenue_by_customer",
+    "rfm_query", "holdout_query",
 ]
 
 #: Period grains DuckDB's date_trunc understands.
@@ -320,3 +321,27 @@ def purchases_by_period(
         GROUP BY b.period ORDER BY b.period""",
         params,
     ).df()
+
+
+def revenue_by_customer(log: TransactionLog, start: dt.date, end: dt.date) -> pd.Series:
+    """Each customer's revenue from the occasions dated in ``(start, end]``.
+
+    Parameters
+    ----------
+    log : TransactionLog
+    start, end : datetime.date
+        The start day is excluded, the end day included (as :func:`purchases_by_period`).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``customer_id`` (only customers with an occasion in the window), named
+        ``revenue`` (float, currency); without amounts, the number of occasions (a spend of
+        1 each, as the value model counts them).
+    """
+    params = {"start": check_date(start, "start"), "end": check_date(end, "end")}
+    total = "fsum(amount)" if log.has_amounts else "count(*)"
+    frame = log.con.execute(
+        f"""SELECT customer_id, {total}::DOUBLE AS revenue FROM {log.occasions}
+        WHERE date > $start AND date <= $end GROUP BY customer_id""", params).df()
+    return frame.set_index("customer_id")["revenue"]

@@ -7,6 +7,7 @@ from functools import cached_property
 from .._version import __version__
 from ..config import Settings
 from ..data.transactions import data_fingerprint
+from .evaluation import EvaluationResult
 from .inputs import Inputs
 from .kpis import KpiResult
 from .risk import BTYD, FALLBACKS, RiskResult
@@ -42,6 +43,9 @@ class AnalysisResult:
         Retention KPIs and cohorts.
     provenance : dict
         Package versions, BLAS kernel, seed and settings (:func:`run_provenance`).
+    evaluation : EvaluationResult or None
+        The targeting evaluated out of time (MP, EMPC, lift, Gini, profit curve, realised net
+        benefit of the plan against naive plans).
     """
 
     settings: Settings
@@ -52,6 +56,7 @@ class AnalysisResult:
     targets: TargetsResult
     kpi: KpiResult
     provenance: dict
+    evaluation: EvaluationResult | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""
@@ -62,6 +67,8 @@ class AnalysisResult:
             "landmarks": [d.isoformat() for d in self.timeline.landmarks],
             "churn_model_notes": list(self.risk.notes),
             "targeting_notes": list(self.targets.notes),
+            "targeting_evaluation_notes": (list(self.evaluation.notes)
+                                           if self.evaluation is not None else []),
             "timeline": self.timeline.as_dict(),
             "run": self.provenance,
         }

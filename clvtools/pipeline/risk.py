@@ -120,7 +120,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         tables["churn_agreement"] = churn_agreement(
             scores.loc[scored, "churn_probability"], value.scores.loc[scored, "p_alive"])
         step("Validating the churn model out of time")
-        validation, note = validate_churn_model(inputs, timeline, settings)
+        validation, note = validate_churn_model(inputs, timeline, settings,
+                                                score_at=timeline.holdout_start)
         notes.append(note)
         tables.update(validation)
     as_scored = scoring.set_index("customer_id") if model is not None else None
@@ -246,17 +247,27 @@ def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, 
     return table, replaced
 
 
-def validate_churn_model(inputs: Inputs, timeline: Timeline,
-                         settings: Settings) -> tuple[dict[str, pd.DataFrame], str]:
+def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings, *,
+                         score_at=None) -> tuple[dict[str, pd.DataFrame], str]:
     """Out-of-time validation: fit at the timeline's training landmark with outcomes censored
     at its evaluation landmark, evaluate there with outcomes up to the end, so that no
     evaluated outcome was seen in fitting.
+
+    Parameters
+    ----------
+    score_at : datetime.date, optional
+        A later date (on or after the evaluation landmark; the value model's holdout start)
+        at which the same validation model also scores the customers live then, for the
+        targeting evaluation: that model saw nothing after its evaluation landmark.
 
     Returns
     -------
     (dict of pandas.DataFrame, str)
         ``churn_validation`` (metrics) and ``churn_calibration`` (per decile), or an empty
-        dict when the history is too short or a metric cannot be computed; and the note.
+        dict when the history is too short or a metric cannot be computed; with
+        ``score_at``, also ``churn_scores_at_holdout`` (not a file): indexed by
+        ``customer_id``, ``churn_probability`` at ``score_at`` and ``churned`` (1 when churn
+        was declared within the horizon after it, else 0); and the note.
     """
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
@@ -267,12 +278,16 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     # the training table must not see past the evaluation landmark, outcomes included
     before = log.until(eval_at)
     train = landmark_table(before, landmarks=[train_at], **common)
-    evaluation = landmark_table(log, landmarks=[eval_at], **common)
+    score_at = score_at if score_at is not None and score_at > eval_at else None
+    marks = [eval_at] if score_at is None else [eval_at, score_at]
+    evaluation = landmark_table(log, landmarks=marks, **common)
     # the same model as the main job's: structural term (each from the log up to its
     # landmark) and recency strata
     train, evaluation, _ = churn_model_inputs(
         train, evaluation, before, horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, scoring_log=log)
+    later = (pd.to_datetime(evaluation["landmark"]).dt.date != eval_at).to_numpy()
+    evaluation, scoring = evaluation[~later], evaluation[later]
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)
     if fitted is None or evaluation["event"].sum() == 0:
         return {}, "No out-of-time validation of the churn model: too few churn events."
@@ -284,7 +299,17 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline,
     metrics = result["metrics"]
     metrics.insert(0, "train_landmark", train_at)
     metrics.insert(1, "evaluation_landmark", eval_at)
-    return {"churn_validation": metrics, "churn_calibration": result["calibration"]}, (
+    tables = {"churn_validation": metrics, "churn_calibration": result["calibration"]}
+    if score_at is not None and len(scoring):
+        scoring, _ = known_levels(fitted, scoring)
+        probability = fitted.churn_probability(scoring, s.horizon, source="scoring table")
+        tables["churn_scores_at_holdout"] = pd.DataFrame({
+            "churn_probability": probability.to_numpy(dtype=float),
+            # declared within the horizon that followed (the landmark table's outcome)
+            "churned": ((scoring["event"] == 1) & (scoring["duration"] <= s.horizon))
+            .astype(int).to_numpy(),
+        }, index=pd.Index(scoring["customer_id"].astype(str).to_numpy(), name="customer_id"))
+    return tables, (
         f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}.")
 
 

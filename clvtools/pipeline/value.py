@@ -22,7 +22,12 @@ from ..btyd.pareto_nbd import ParetoNBDFitter
 from ..btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from ..btyd.validation import calibration_vs_holdout_purchases
 from ..config import Settings
-from ..data.rfm import calibration_and_holdout, purchases_by_period, rfm_summary
+from ..data.rfm import (
+    calibration_and_holdout,
+    purchases_by_period,
+    revenue_by_customer,
+    rfm_summary,
+)
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
 from .inputs import Inputs
@@ -223,8 +228,9 @@ class ValueResult:
         Indexed like ``rfm``: p_alive, expected_purchases, expected_average_spend,
         revenue_if_retained, expected_revenue (see :func:`score_customers`).
     holdout : dict of pandas.DataFrame
-        ``holdout_by_frequency``, ``holdout_by_month``, ``holdout_summary``; empty when the
-        history is too short for a holdout.
+        ``holdout_by_frequency``, ``holdout_by_month``, ``holdout_summary`` and
+        ``holdout_customers`` (see :func:`holdout_validation`); empty when the history is too
+        short for a holdout.
     notes : list of str
         What a reader of data_quality.json should know about the value model.
     """
@@ -276,7 +282,10 @@ def holdout_validation(log: TransactionLog, timeline: Timeline, *, value_model: 
         ``holdout_by_frequency``: mean actual versus expected holdout purchases by calibration
         frequency; ``holdout_by_month``: actual versus expected purchases and revenue per
         month of the holdout (undiscounted, customers acquired in the calibration window);
-        ``holdout_summary``: totals and errors. Then the notes of the refitted models.
+        ``holdout_summary``: totals and errors; ``holdout_customers`` (not a file): per
+        customer of the calibration window, ``p_alive``, ``revenue_if_retained`` and
+        ``expected_revenue`` at the holdout start (undiscounted, currency) and the
+        ``realised_revenue`` of the holdout. Then the notes of the refitted models.
     """
     cal_end = timeline.holdout_start
     cal = calibration_and_holdout(log, cal_end, time_unit=timeline.time_unit)
@@ -314,6 +323,15 @@ def holdout_validation(log: TransactionLog, timeline: Timeline, *, value_model: 
         "expected_revenue": by_month["expected_revenue"].sum(),
         "purchases_mae_per_customer": float(np.mean(np.abs(per_customer_error))),
     }])
+    # per customer, for the targeting evaluation (clvtools.pipeline.evaluation): the value at
+    # the holdout start, undiscounted like the revenue that followed
+    customers = pd.DataFrame({
+        "p_alive": np.asarray(models.purchases.conditional_probability_alive(x, tx, age), float),
+        "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
+        "expected_revenue": months.expected_revenue.sum(axis=1),
+    }, index=rfm_cal.index)
+    customers["realised_revenue"] = revenue_by_customer(
+        log, cal_end, log.observation_end).reindex(customers.index, fill_value=0.0).to_numpy()
     tables = {"holdout_by_frequency": by_frequency, "holdout_by_month": by_month,
-              "holdout_summary": summary}
+              "holdout_summary": summary, "holdout_customers": customers}
     return tables, models.notes

@@ -115,6 +115,13 @@ OUTPUTS: tuple[Output, ...] = (
            "customers already declared churned, by the net benefit of a reactivation offer"),
     Output("sensitivity.csv", _cents(lambda r: r.targets.sensitivity),
            "the plan with the uplifts and reactivation rates scaled and the limit moved"),
+    Output("targeting_evaluation.csv",
+           lambda r, _a: r.evaluation.measures if r.evaluation is not None else None,
+           "the targeting out of time: MP, EMPC, lift, Gini and realised net benefit of the "
+           "plan chosen one horizon earlier, against naive plans"),
+    Output("profit_curve.csv",
+           lambda r, _a: r.evaluation.profit_curve if r.evaluation is not None else None,
+           "realised net benefit of pushing the top share of each ranking, out of time"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),
            "one row per customer: frequency, recency, T, monetary_value (lifetimes' conventions)"),
     Output("lifecycle.csv", lambda r, _a: r.risk.lifecycle,

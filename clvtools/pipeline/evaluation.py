@@ -1,0 +1,169 @@
+"""Step 6, the targeting evaluated out of time: the plan the run would have chosen one
+horizon before the observation end, against what followed and against naive plans.
+
+Dates. The evaluation date is the value model's holdout start (one horizon before the end):
+the value step's holdout refit gives each customer's value there
+(:func:`~clvtools.pipeline.value.holdout_validation`), and the risk step's out-of-time churn
+model (fitted at the validation's training landmark, outcomes censored at its evaluation
+landmark, 1.1 horizons before the end) scores the customers live at that date
+(:func:`~clvtools.pipeline.risk.validate_churn_model`); neither saw anything after the
+evaluation date. Nothing is fitted here.
+
+What followed, per customer live at the evaluation date:
+
+- ``churned``: churn declared within the horizon after it (the churn rule; fully observed,
+  since the window ends at the observation end);
+- ``realised_revenue``: revenue over that horizon (nominal, as the holdout's value);
+- ``value_lost``: for a churner, the revenue if retained (value model, at the evaluation
+  date, undiscounted) less the revenue they still brought before leaving, at least 0; 0 for
+  the others. It is the realised counterpart of the preventable revenue.
+
+The realised net benefit of an action is the allocation's one formula
+(:func:`~clvtools.targeting.allocation.action_economics`) with the outcome in place of the
+forecast: churn probability = ``churned`` (0 or 1), preventable revenue = ``value_lost``,
+lapsed revenue = 0 (reactivation is not credited: a conservative reading). So a pushed
+churner is worth ``margin * u * value_lost - f - d * u`` and a pushed stayer ``-f - d`` (a
+conditional offer), under the stated uplift ``u``. MP and EMPC use the same numbers: the
+customer's value is ``margin * value_lost``, the incentive and contact cost are push's, and
+the acceptance rate is Beta with the mean push uplift
+(:data:`~clvtools.targeting.evaluation.ACCEPTANCE_CONCENTRATION`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..config import Settings, parse_cut
+from ..targeting.allocation import action_economics, allocate
+from ..targeting.evaluation import (
+    ACCEPTANCE_CONCENTRATION,
+    plan_by_ranking,
+    profit_curve,
+    ranking_measures,
+    ranking_order,
+)
+from ..targeting.matrix import value_risk_matrix
+from ..targeting.revenue_at_risk import revenue_at_risk
+from .inputs import Inputs
+from .risk import RiskResult
+from .targets import _action, _contactable
+from .timeline import Timeline
+from .value import ValueResult
+
+__all__ = ["EvaluationResult", "RANKINGS", "evaluation_step"]
+
+#: The rankings compared: the model's plan (expected net benefit of push, from churn
+#: probability and value together) and the naive ones.
+RANKINGS = ("model", "churn_probability", "revenue_at_risk", "random")
+
+
+@dataclass
+class EvaluationResult:
+    """The targeting evaluated on the horizon that followed an earlier date.
+
+    Attributes
+    ----------
+    measures : pandas.DataFrame or None
+        ``targeting_evaluation.csv``: ``evaluation_date``, ``outcome_end``, ``ranking``
+        (:data:`RANKINGS`, or ``all`` for the base's figures), ``measure``, ``value``.
+    profit_curve : pandas.DataFrame or None
+        ``profit_curve.csv``: realised net benefit of pushing the top share of each ranking.
+    customers : pandas.DataFrame or None
+        Per customer live at the evaluation date: scores, outcomes, realised net benefits and
+        each plan's action (for the API and the tests; not a file).
+    notes : list of str
+    """
+
+    measures: pd.DataFrame | None = None
+    profit_curve: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeline: Timeline,
+                    settings: Settings) -> EvaluationResult:
+    """Evaluate the targeting at the holdout start against what followed (see the module)."""
+    s = settings
+    holdout = value.holdout.get("holdout_customers")
+    scores = risk.tables.get("churn_scores_at_holdout")
+    if holdout is None or scores is None or scores.empty:
+        return EvaluationResult(notes=[
+            "No targeting evaluation: it needs the value model's holdout and the churn "
+            "model's out-of-time validation (a history of about 2.35 horizons)."])
+    customers = scores.join(holdout, how="inner").rename_axis("customer_id").reset_index()
+    at_risk = revenue_at_risk(customers["p_alive"], customers["revenue_if_retained"],
+                              customers["expected_revenue"])
+    customers = pd.concat([customers, at_risk], axis=1)
+    customers["cell"] = value_risk_matrix(
+        customers[s.value_axis], customers["churn_probability"],
+        value_cut=parse_cut(s.value_cut), risk_cut=parse_cut(s.risk_cut))["cell"].to_numpy()
+    aside = inputs.attributes.set_aside if inputs.attributes is not None else None
+    push, pull = (_action(s, name, customers, aside) for name in ("push", "pull"))
+    contactable = _contactable(customers, aside)
+    plan = allocate(customers, push, pull, margin=s.margin, offer=s.offer,
+                    capacity=s.push_capacity, push_budget=s.push_budget,
+                    total_budget=s.total_budget, contactable=contactable).plan
+
+    churned = customers["churned"].to_numpy(dtype=int)
+    customers["value_lost"] = np.where(
+        churned == 1, np.maximum(customers["revenue_if_retained"]
+                                 - customers["realised_revenue"], 0.0), 0.0)
+    outcome = customers.assign(churn_probability=churned.astype(float),
+                               preventable_revenue=customers["value_lost"], lapsed_revenue=0.0)
+    realised = {a.name: action_economics(outcome, a, margin=s.margin, offer=s.offer)["net_benefit"]
+                .to_numpy() for a in (push, pull)}
+    expected = {"push": plan["net_benefit_push"].to_numpy(),
+                "pull": plan["net_benefit_pull"].to_numpy()}
+    rankings = {
+        "model": expected["push"],
+        "churn_probability": customers["churn_probability"].to_numpy(float),
+        "revenue_at_risk": customers["revenue_at_risk"].to_numpy(float),
+        "random": np.random.default_rng(s.seed).random(len(customers)),
+    }
+    orders = {name: ranking_order(score) for name, score in rankings.items()}  # sorted once
+    actions = {"model": plan["action"].to_numpy(dtype=str)}
+    n_push, n_pull = (int((actions["model"] == a).sum()) for a in ("push", "pull"))
+    for name in RANKINGS[1:]:
+        actions[name] = plan_by_ranking(rankings[name], push=n_push, pull=n_pull,
+                                        eligible=contactable, order=orders[name])
+    uplift = push.uplift_of(customers)
+    measures = ranking_measures(churned, rankings, clv=s.margin * customers["value_lost"],
+                                incentive_cost=push.incentive, contact_cost=push.cost,
+                                accept_rate=float(np.clip(uplift.mean(), 1e-6, 1 - 1e-6)),
+                                offer=s.offer, orders=orders)
+    rows = [measures]
+    for name in RANKINGS:
+        action = actions[name]
+        customers[f"action_{name}"] = action
+        rows.append(pd.DataFrame({"ranking": name, "measure": [
+            "realised_net_benefit", "expected_net_benefit", "customers_pushed",
+            "customers_pulled", "churners_pushed"], "value": [
+            _taken(action, realised), _taken(action, expected), n_push, n_pull,
+            float(churned[action == "push"].sum())]}))
+    base = {"customers": len(customers), "churners": float(churned.sum()),
+            "churn_rate": float(churned.mean()) if len(churned) else np.nan,
+            "realised_revenue": float(customers["realised_revenue"].sum()),
+            "value_lost": float(customers["value_lost"].sum()),
+            "mean_push_uplift": float(uplift.mean()),
+            "acceptance_concentration": ACCEPTANCE_CONCENTRATION}
+    rows.append(pd.DataFrame({"ranking": "all", "measure": list(base),
+                              "value": list(base.values())}))
+    when = {"evaluation_date": timeline.holdout_start, "outcome_end": timeline.observation_end}
+    table = pd.concat(rows, ignore_index=True)
+    table.insert(0, "evaluation_date", when["evaluation_date"])
+    table.insert(1, "outcome_end", when["outcome_end"])
+    curve = profit_curve(realised["push"], rankings, y_true=churned, orders=orders)
+    customers["realised_net_benefit_push"] = realised["push"]
+    customers["realised_net_benefit_pull"] = realised["pull"]
+    note = (f"Targeting evaluated out of time: the plan chosen at {when['evaluation_date']} "
+            f"(value model refitted there, churn model fitted at "
+            f"{timeline.validation_training}) against churn and revenue up to "
+            f"{when['outcome_end']}, {len(customers):,} customers live then.")
+    return EvaluationResult(table, curve, customers, [note])
+
+
+def _taken(action: np.ndarray, benefit: dict[str, np.ndarray]) -> float:
+    """Sum of each customer's benefit of the action they get (0 for none)."""
+    return float(benefit["push"][action == "push"].sum() + benefit["pull"][action == "pull"].sum())
