@@ -117,3 +117,27 @@ def test_contracts_all_running_and_starts_after_the_end(tmp_path):
     with pytest.raises(ClvInputError, match="start after the observation end") as info:
         read_contracts(log, late)
     assert "contracts.csv" in str(info.value)
+
+
+def test_contract_ends_by_reason_per_month():
+    from clvtools.data.kpi_segments import contract_ends_by_reason
+
+    log, contracts = contracts_on([
+        ("a", D(2024, 1, 1), D(2024, 1, 29), "voluntary"),
+        ("b", D(2024, 1, 1), D(2024, 2, 12), "non-payment"),
+        ("c", D(2024, 1, 1), None, None),
+        ("d", D(2024, 1, 1), D(2024, 9, 1), "voluntary"),  # ends after the observation end
+        ("e", D(2024, 2, 1), D(2024, 2, 8), None),
+    ], D(2024, 3, 4))
+    out = contract_ends_by_reason(log, contracts, period="month")
+    table = out.set_index(["label", "segment"])
+    assert set(out["by"]) == {"end_reason"}
+    assert set(out["segment"]) == {"(unspecified)", "non-payment", "voluntary"}
+    # running at Feb 1: b, c, d (a ended Jan 29; e starts Feb 1, not before it)
+    assert table.loc[("2024-02", "non-payment"), "active_start"] == 3
+    assert table.loc[("2024-02", "non-payment"), "churned"] == 1
+    assert table.loc[("2024-02", "(unspecified)"), "churned"] == 1
+    assert table.loc[("2024-01", "voluntary"), "churned"] == 1
+    # d's end is after the observation end: not counted in March
+    assert table.loc[("2024-03", "voluntary"), "churned"] == 0
+    assert table.loc[("2024-02", "non-payment"), "churn_rate"] == pytest.approx(1 / 3)

@@ -62,11 +62,25 @@ def test_kpis_by_month_figure_by_figure():
         "growth_rate": [NAN, 1 / 3, 1 / 2, 0.0],
         "net_change": [3, -1, 1, 0],
         "revenue": [32.0, 20.0, 113.0, 10.0],
+        # Feb: B's last year (5) and C's first spell (7); Mar: D's spell (4 + 6)
+        "revenue_lost_to_churn": [0.0, 12.0, 10.0, 0.0],
+        # over the base's revenue in the 365 days up to each period's end (Apr: up to Apr 15)
+        "revenue_lost_share": [0.0, 12.0 / 52.0, 10.0 / 165.0, 0.0],
         "complete": [True, True, True, False],
     })
     counts = ["active_start", "new", "reactivated", "churned", "active_end", "net_change"]
     assert (k[counts].dtypes == "int64").all(), k.dtypes
     pd.testing.assert_frame_equal(k[expected.columns], expected)
+
+
+def test_revenue_lost_counts_only_the_last_year_of_the_spell_that_ended():
+    # F buys for 100 in 2022, is declared churned a month later, comes back for 5 after more
+    # than a year and is declared again: the second declaration loses 5, not 105
+    rows = [("F", D(2022, 1, 1), 100.0), ("F", D(2023, 3, 1), 5.0)]
+    k = kpi_table(connect(rows, end=D(2023, 6, 30)), period="quarter", **SETTINGS)
+    lost = k.set_index("label")["revenue_lost_to_churn"]
+    assert lost["2022Q1"] == 100.0 and lost["2023Q1"] == 5.0
+    assert lost.drop(["2022Q1", "2023Q1"]).eq(0).all()
 
 
 def test_cohorts_figure_by_figure():
@@ -161,3 +175,23 @@ def test_stock_flow_identity_and_cohorts_add_up(rows, churn_after, end_extra, pe
     per_period = c.groupby("period")["active"].sum().reindex(k["period"], fill_value=0)
     assert (per_period.to_numpy() == k["active_end"].to_numpy()).all()
     assert (k["stock_retention"].dropna().between(0, 1)).all()
+
+
+def test_churn_by_value_tier_uses_the_revenue_before_each_period():
+    from clvtools.data.kpi_segments import churn_by_segment
+
+    # January's base (start of Feb): A (30 in Jan), B (5), C (7); the top third by revenue
+    # up to Feb 1 is A alone. B and C are declared in February, A is not.
+    out = churn_by_segment(connect(ROWS), period="month", value_share=1 / 3, **SETTINGS)
+    feb = out[(out["label"] == "2024-02")].set_index("segment")
+    assert feb["by"].eq("value_tier").all()
+    assert feb.loc["high", ["active_start", "churned"]].tolist() == [1, 0]
+    assert feb.loc["low", ["active_start", "churned"]].tolist() == [2, 2]
+    # the base and its churners add up to kpi_table's per period (churn_after < a month
+    # here is not needed: no spell both starts and is declared within one month)
+    k = kpi_table(connect(ROWS), period="month", **SETTINGS).set_index("label")
+    tiers = out.groupby("label")[["active_start", "churned"]].sum()
+    pd.testing.assert_series_equal(tiers["active_start"], k.loc[tiers.index, "active_start"],
+                                   check_names=False)
+    pd.testing.assert_series_equal(tiers["churned"], k.loc[tiers.index, "churned"],
+                                   check_names=False)

@@ -131,6 +131,10 @@ def kpi_table(
           the end (a customer who churned and came back within the period counts as retained);
         - ``growth_rate`` = new / active_start; ``net_change`` = active_end - active_start;
         - ``revenue``: sum of amounts dated in the period (NaN when the data has no amounts);
+        - ``revenue_lost_to_churn``: what the customers declared churned in the period spent
+          in their last 12 months of activity (365 days up to the last purchase of the spell
+          that ended), and ``revenue_lost_share``: that over the base's revenue in the 365
+          days up to the period's end (NaN without amounts);
         - ``complete``: False for the period that the observation end cuts short.
     """
     con, occasions = log.con, log.occasions
@@ -168,7 +172,25 @@ def kpi_table(
             FROM flow),
         revenue AS (
             SELECT date_trunc($period, date)::DATE AS ps, fsum(amount) AS revenue
-            FROM {quote_ident(occasions)} GROUP BY ALL)
+            FROM {quote_ident(occasions)} GROUP BY ALL),
+        -- what the customers declared churned in a period brought in their last 12 months
+        -- of activity (the year up to the spell's last purchase, declared - $cd)
+        lost_revenue AS (
+            SELECT s.declared_ps AS ps, fsum(o.amount) AS revenue_lost
+            FROM spells AS s JOIN {quote_ident(occasions)} AS o
+              ON o.customer_id = s.customer_id AND o.date <= s.declared - $cd
+             AND o.date > s.declared - $cd - 365
+            WHERE s.declared_ps IS NOT NULL GROUP BY ALL),
+        -- the base's revenue over the 12 months up to each period's (cut) end, from the
+        -- running total of daily revenue
+        daily AS (SELECT date, sum(fsum(amount)) OVER (ORDER BY date) AS running
+                  FROM {quote_ident(occasions)} GROUP BY date),
+        upto AS (SELECT p.ps, d.running FROM periods AS p
+                 ASOF LEFT JOIN daily AS d ON p.pe_obs > d.date),
+        before_year AS (SELECT p.ps, d.running FROM periods AS p
+                        ASOF LEFT JOIN daily AS d ON p.pe_obs - 365 > d.date),
+        trailing_year AS (SELECT u.ps, coalesce(u.running, 0) - coalesce(b.running, 0) AS revenue
+                     FROM upto AS u JOIN before_year AS b USING (ps))
         SELECT p.ps AS period, {_LABEL_SQL} AS label, p.active_start, p.new, p.reactivated,
                p.churned, p.active_start + p.new + p.reactivated - p.churned AS active_end,
                p.churned / nullif(p.active_start, 0) AS churn_rate,
@@ -177,12 +199,18 @@ def kpi_table(
                p.new / nullif(p.active_start, 0) AS growth_rate,
                p.new + p.reactivated - p.churned AS net_change,
                CASE WHEN $has_amounts THEN coalesce(r.revenue, 0) END AS revenue,
+               CASE WHEN $has_amounts THEN coalesce(l.revenue_lost, 0) END
+                   AS revenue_lost_to_churn,
+               CASE WHEN $has_amounts THEN coalesce(l.revenue_lost, 0) / nullif(t.revenue, 0)
+                    END AS revenue_lost_share,
                p.complete
-        FROM stock AS p LEFT JOIN revenue AS r USING (ps)
+        FROM stock AS p LEFT JOIN revenue AS r USING (ps) LEFT JOIN lost_revenue AS l USING (ps)
+        LEFT JOIN trailing_year AS t USING (ps)
         ORDER BY p.idx"""
     out = con.execute(sql, params).df()
     # Rates are NULL where active_start is 0; pandas shows them as NaN either way.
-    for col in ("churn_rate", "retention_rate", "stock_retention", "growth_rate", "revenue"):
+    for col in ("churn_rate", "retention_rate", "stock_retention", "growth_rate", "revenue",
+                "revenue_lost_to_churn", "revenue_lost_share"):
         out[col] = out[col].astype("float64")
     return out
 

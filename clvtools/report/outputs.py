@@ -156,6 +156,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output("kpis.csv", lambda r, _a: r.kpi.kpis,
            "per period: active, new, reactivated, churned, churn and retention rates, revenue"),
     Output("cohorts.csv", lambda r, _a: r.kpi.cohorts, "retention by acquisition cohort"),
+    Output("churn_by_segment.csv", lambda r, _a: r.kpi.churn_by_segment,
+           "churn rate per period by value tier, categorical attribute and contract end reason"),
     # the models without their data: the customers' rows are in the CSV files
     Output("models/value.json", _model_file(_purchase_model, save_data=False),
            "the fitted purchase model (BTYD)"),
