@@ -10,6 +10,9 @@ base by that revenue (strictly above its quantile) is ``high``, the others ``low
 """
 from __future__ import annotations
 
+import uuid
+
+import numpy as np
 import pandas as pd
 
 from .attributes import CustomerAttributes
@@ -21,6 +24,8 @@ from .transactions import TransactionLog
 
 __all__ = ["churn_by_segment", "contract_ends_by_reason"]
 
+#: Periods in a year: the window of the trailing value.
+_PERIODS_PER_YEAR = {"week": 52, "month": 12, "quarter": 4, "year": 1}
 _COLUMNS = ["period", "label", "by", "segment", "active_start", "churned", "churn_rate"]
 
 
@@ -45,63 +50,95 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
     pandas.DataFrame
         One row per period, breakdown and segment: ``period`` (first day), ``label``, ``by``
         (``value_tier`` or the attribute), ``segment`` (``high``/``low`` or the level),
-        ``active_start``, ``churned`` (of those, declared churned in the period) and
-        ``churn_rate`` (NaN for an empty base). Revenue is the trailing 365 days' amounts,
-        or purchases when the log has no amounts.
+        ``active_start``, ``churned`` (declared churned in the period) and ``churn_rate`` =
+        churned / active_start (NaN for an empty base), as :func:`kpi_table` counts them.
+        The value is the revenue of the year of periods before the period (12 months, 52
+        weeks, 4 quarters or 1 year), or purchases when the log has no amounts.
     """
     con, occasions = log.con, log.occasions
     observation_end = check_date(log.observation_end, "observation_end")
     if not 0 < value_share < 1:
         raise ValueError(f"value_share must be in (0, 1). Got {value_share!r} instead.")
-    params = _params(period, churn_after, time_unit, observation_end)
-    params["has_amounts"] = check_occasions(con, occasions, observation_end)
-    params["quantile"] = 1.0 - value_share
-    q = quote_ident(occasions)
-    breakdowns = ["""SELECT ps, 'value_tier' AS by,
-                            CASE WHEN value > threshold THEN 'high' ELSE 'low' END AS segment,
-                            churned FROM tiered"""]
-    join = ""
-    if attributes is not None and segments:
-        join = f"LEFT JOIN {quote_ident(attributes.table)} AS a USING (customer_id)"
-        breakdowns += [f"""SELECT ps, '{c.replace("'", "''")}' AS by,
-                                  coalesce(CAST({quote_ident(c)} AS VARCHAR), '(missing)')
-                                      AS segment, churned FROM base"""
-                       for c in segments]
-    sql = f"""
-        WITH {_common_sql(occasions)},
-        running AS (SELECT customer_id, date,
-                           sum(CASE WHEN $has_amounts THEN amount ELSE 1 END)
-                               OVER (PARTITION BY customer_id ORDER BY date) AS total
-                    FROM {q}),
-        base AS (SELECT p.idx, p.ps, s.customer_id,
-                        coalesce(s.declared_ps = p.ps, FALSE) AS churned{_attribute_list(segments)}
-                 FROM spells AS s JOIN periods AS p ON s.start < p.ps AND s.declared >= p.ps
-                 {join}),
-        upto AS (SELECT b.customer_id, b.ps, r.total FROM base AS b
-                 ASOF LEFT JOIN running AS r ON b.customer_id = r.customer_id
-                  AND b.ps > r.date),
-        year_before AS (SELECT b.customer_id, b.ps, r.total FROM base AS b
-                        ASOF LEFT JOIN running AS r ON b.customer_id = r.customer_id
-                         AND b.ps - 365 > r.date),
-        valued AS (SELECT b.ps, b.churned,
-                          coalesce(u.total, 0) - coalesce(y.total, 0) AS value
-                   FROM base AS b JOIN upto AS u USING (customer_id, ps)
-                   JOIN year_before AS y USING (customer_id, ps)),
-        tiered AS (SELECT v.*, quantile_cont(value, $quantile) OVER (PARTITION BY ps)
-                              AS threshold FROM valued AS v),
-        rows AS ({' UNION ALL '.join(breakdowns)})
-        SELECT p.ps AS period, {_LABEL_SQL} AS label, r.by, r.segment,
-               count(*) AS active_start, count(*) FILTER (WHERE r.churned) AS churned,
-               count(*) FILTER (WHERE r.churned) / count(*) AS churn_rate
-        FROM rows AS r JOIN periods AS p USING (ps)
-        GROUP BY ALL ORDER BY p.ps, r.by, r.segment"""
-    out = con.execute(sql, params).df()
-    out["churn_rate"] = out["churn_rate"].astype("float64")
-    return out[_COLUMNS]
+    base_params = _params(period, churn_after, time_unit, observation_end)
+    params = {"period": base_params["period"], "quantile": 1.0 - value_share,
+              "has_amounts": check_occasions(con, occasions, observation_end),
+              "year": _PERIODS_PER_YEAR[period]}
+    # the spells and periods once, for every breakdown
+    sp, pe = (f"_kpi_{name}_{uuid.uuid4().hex}" for name in ("spells", "periods"))
+    for table, cte in ((sp, "spells"), (pe, "periods")):
+        con.execute(f"CREATE TEMP TABLE {table} AS WITH {_common_sql(occasions)} "
+                    f"SELECT * FROM {cte}", base_params)
+    try:
+        frames = [con.execute(_value_tier_sql(occasions, sp, pe), params).df()]
+        if attributes is not None:
+            frames += [con.execute(_attribute_sql(sp, pe, attributes.table, column),
+                                   {"by": column}).df() for column in segments]
+        periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
+                              {"period": base_params["period"]}).df()
+    finally:
+        for table in (sp, pe):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    counts = pd.concat(frames, ignore_index=True)
+    periods = con.execute(f"""
+        WITH {_common_sql(occasions)} SELECT p.ps, {_LABEL_SQL} AS label FROM periods AS p""",
+        _params(period, churn_after, time_unit, observation_end)).df()
+    out = periods.merge(counts, on="ps").rename(columns={"ps": "period"})
+    out["active_start"] = out["active_start"].astype("int64")
+    out["churned"] = out["churned"].astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["churn_rate"] = np.where(out["active_start"] > 0,
+                                     out["churned"] / out["active_start"], np.nan)
+    out = out[(out["active_start"] > 0) | (out["churned"] > 0)]
+    return out.sort_values(["period", "by", "segment"], ignore_index=True)[_COLUMNS]
 
 
-def _attribute_list(segments) -> str:
-    return "".join(f", a.{quote_ident(c)}" for c in segments)
+def _value_tier_sql(occasions: str, spells: str, periods: str) -> str:
+    """Base and churners per period by value tier: each base customer's spend over the year
+    of periods before the period (a join on the customer's periods with purchases)."""
+    return f"""
+        WITH base AS (SELECT p.idx, p.ps, s.customer_id,
+                             coalesce(s.declared_ps = p.ps, FALSE) AS churned
+                      FROM {spells} AS s JOIN {periods} AS p
+                        ON s.start < p.ps AND s.declared >= p.ps),
+        spent AS (SELECT o.customer_id, p.idx,
+                         sum(CASE WHEN $has_amounts THEN o.amount ELSE 1 END) AS spent
+                  FROM {quote_ident(occasions)} AS o
+                  JOIN {periods} AS p ON p.ps = date_trunc($period, o.date)::DATE GROUP BY ALL),
+        valued AS (SELECT b.ps, b.customer_id, any_value(b.churned) AS churned,
+                          coalesce(sum(v.spent), 0) AS value
+                   FROM base AS b LEFT JOIN spent AS v ON v.customer_id = b.customer_id
+                    AND v.idx < b.idx AND v.idx >= b.idx - $year
+                   GROUP BY b.ps, b.customer_id),
+        cut AS (SELECT ps, quantile_cont(value, $quantile) AS threshold FROM valued GROUP BY ps)
+        SELECT v.ps, 'value_tier' AS by,
+               CASE WHEN v.value > c.threshold THEN 'high' ELSE 'low' END AS segment,
+               count(*) AS active_start, count(*) FILTER (WHERE v.churned) AS churned
+        FROM valued AS v JOIN cut AS c USING (ps) GROUP BY ALL"""
+
+
+def _attribute_sql(spells: str, periods: str, attributes: str, column: str) -> str:
+    """Base and churners per period by one attribute's level, as kpi_table counts them: spells
+    opened before a period's start less those declared before it, and the declarations in it."""
+    level = f"coalesce(CAST(a.{quote_ident(column)} AS VARCHAR), '(missing)')"
+    return f"""
+        WITH tagged AS (SELECT s.start_ps, s.declared_ps, {level} AS segment
+                        FROM {spells} AS s LEFT JOIN {quote_ident(attributes)} AS a
+                        USING (customer_id)),
+        moves AS (SELECT segment, start_ps AS ps, count(*) AS opened, 0 AS closed
+                  FROM tagged GROUP BY ALL
+                  UNION ALL
+                  SELECT segment, declared_ps AS ps, 0, count(*) FROM tagged
+                  WHERE declared_ps IS NOT NULL GROUP BY ALL),
+        levels AS (SELECT DISTINCT segment FROM tagged),
+        flow AS (SELECT p.idx, p.ps, l.segment, coalesce(sum(m.opened), 0) AS opened,
+                        coalesce(sum(m.closed), 0) AS churned
+                 FROM {periods} AS p CROSS JOIN levels AS l
+                 LEFT JOIN moves AS m ON m.ps = p.ps AND m.segment = l.segment GROUP BY ALL)
+        SELECT ps, $by AS by, segment,
+               coalesce(sum(opened - churned) OVER (PARTITION BY segment ORDER BY idx
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT AS active_start,
+               churned
+        FROM flow"""
 
 
 def contract_ends_by_reason(log: TransactionLog, contracts: Contracts, *,
