@@ -102,6 +102,14 @@ def test_short_history_skips_holdout(base):
     assert timeline.holdout_start is None and timeline.holdout_months == ()
 
 
+def test_cdnow_classic_split_keeps_its_holdout():
+    # 1997-01-01 to 1998-06-30 with a 39-week horizon: 272 days of calibration, a day short
+    # of the horizon, as lifetimes' and the papers' 39/39 split
+    timeline = build_timeline(dt.date(1997, 1, 1), dt.date(1998, 6, 30), Settings(horizon=39))
+    assert timeline.holdout_start == dt.date(1997, 9, 30)
+    assert len(timeline.holdout_months) == 9
+
+
 def test_revenue_at_risk_parts_add_up_and_keep_index():
     idx = pd.Index(["a", "b", "c"], name="customer_id")
     out = revenue_at_risk(pd.Series([1.0, 0.5, 0.0], index=idx), [100.0, 100.0, 50.0],

@@ -92,6 +92,10 @@ class Timeline:
         }
 
 
+#: The shortest calibration window of the value model's holdout, in horizons.
+MIN_CALIBRATION = 0.5
+
+
 def build_timeline(first_date: dt.date, observation_end: dt.date, settings: Settings) -> Timeline:
     """Schedule every date of a run.
 
@@ -131,7 +135,9 @@ def build_timeline(first_date: dt.date, observation_end: dt.date, settings: Sett
             "extrapolate the recent baseline hazard.")
 
     holdout_start, holdout_months = observation_end - step, ()
-    if (holdout_start - first_date).days < horizon_days:
+    # the classic split (CDNOW: 39 weeks of calibration for a 39-week holdout, a day short of
+    # it) is kept; less than half a horizon of calibration is too little to fit on
+    if (holdout_start - first_date).days < horizon_days * MIN_CALIBRATION:
         holdout_start = None
     else:
         # the same calendar-average months as the value model's monthly revenue

@@ -259,7 +259,7 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     holdout = {}
     if timeline.holdout_start is None:
         notes.append("No holdout validation: the history before the holdout window is shorter "
-                     "than the horizon.")
+                     "than half the horizon.")
     else:
         step("Validating the value model on a holdout window")
         holdout, holdout_notes = holdout_validation(
