@@ -72,6 +72,7 @@ def with_band(table: pd.DataFrame, churn_after: float, bands: int) -> pd.DataFra
 def stratified_cox(survival: pd.DataFrame, settings: Settings) -> ChurnModel:
     model = ChurnModel(time_unit=settings.time_unit, tail="constant_hazard", seed=settings.seed,
                        penalizer=PENALIZER, features="landmark", strata=[BAND], check_ph=False,
+                       clip_to_training=True,
                        purchase_window=DEFAULT_WINDOWS[settings.time_unit][1])
     return model.fit(survival)
 

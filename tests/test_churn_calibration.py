@@ -141,3 +141,40 @@ def test_without_a_structural_term_for_one_table_neither_table_gets_it(monkeypat
     assert structural.STRUCTURAL_COLUMN not in scoring
     assert structural.RECENCY_BAND in survival and structural.RECENCY_BAND in scoring
     assert "No structural churn term (forced by the test)" in notes[0]
+
+
+def _decile_gaps(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    order = np.argsort(p, kind="stable")
+    bins = np.empty(len(p), dtype=int)
+    bins[order] = np.arange(len(p)) * 10 // len(p)
+    return np.array([abs(p[bins == b].mean() - y[bins == b].mean()) for b in range(10)])
+
+
+def test_cdnow_out_of_time_is_calibrated_on_average():
+    """CDNOW (one cohort acquired in 1997 Q1), horizon = churn_after = 26 weeks: fitted on the
+    log up to 1997-12-30 (one landmark 26 weeks earlier), scored there, compared with the churn
+    declared in the 26 weeks that followed. The issue's bar: at most 0.05 on average over
+    deciles. Scored at tenures its landmark never saw (40-52 weeks against 14-26), the linear
+    terms are held to their training range (clip_to_training); extrapolated, the mean gap was
+    0.093."""
+    import datetime as dt
+
+    from clvtools.datasets import load_cdnow_transactions
+
+    settings = Settings(horizon=26, churn_after=26, monetary_value_col=None)
+    log = read_inputs(load_cdnow_transactions()[["customer_id", "date"]], None, None,
+                      settings).log
+    at = log.observation_end - dt.timedelta(weeks=26)
+    past = log.until(at)
+    rule = dict(churn_after=26, time_unit="week")
+    survival = landmark_table(past, landmarks=[at - dt.timedelta(weeks=26)], **rule)
+    survival, scoring, _ = churn_model_inputs(survival, scoring_table(past, **rule), past,
+                                              horizon=26, **rule)
+    model, _ = fit_churn_model(survival, time_unit="week")
+    p = model.churn_probability(scoring, 26).to_numpy()
+    outcome = landmark_table(log, landmarks=[at], **rule).set_index("customer_id")["event"]
+    y = outcome.reindex(scoring["customer_id"]).to_numpy(dtype=float)
+    gaps = _decile_gaps(p, y)
+    assert gaps.mean() <= 0.05, np.round(gaps, 3)
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(y, p) > roc_auc_score(y, scoring["time_since_last_purchase"])

@@ -297,3 +297,31 @@ def test_constant_hazard_tail_extrapolates_an_exponential_truth():
             eta += b * table[name]
     truth = 1 - np.exp(-(39.0 / 30.0) * np.exp(eta))
     assert np.abs(m.churn_probability(table, 39.0) - truth).mean() < 0.01
+
+
+def test_clip_to_training_scores_within_the_training_range(tmp_path):
+    table = simulate_landmark_table(800, seed=3)
+    numeric = [c for c in table.columns if c not in ("customer_id", "landmark", "duration",
+                                                      "event") and
+               pd.api.types.is_numeric_dtype(table[c])]
+    plain = ChurnModel(penalizer=0.01).fit(table)
+    clipped = ChurnModel(penalizer=0.01, clip_to_training=True).fit(table)
+    # inside the range: lifelines' predictions exactly
+    np.testing.assert_array_equal(plain.log_partial_hazard(table),
+                                  clipped.log_partial_hazard(table))
+    # beyond it: the value at the edge
+    column = numeric[0]
+    far = table.head(5).copy()
+    far[column] = table[column].max() * 10 + 100
+    edge = table.head(5).copy()
+    edge[column] = table[column].max()
+    np.testing.assert_allclose(clipped.churn_probability(far, 4.0),
+                               clipped.churn_probability(edge, 4.0), rtol=1e-12)
+    assert not np.allclose(plain.churn_probability(far, 4.0), plain.churn_probability(edge, 4.0))
+    # the range travels with the file
+    path = tmp_path / "churn.json"
+    clipped.save_model(path)
+    loaded = ChurnModel().load_model(path)
+    assert loaded.clip_to_training
+    np.testing.assert_allclose(loaded.churn_probability(far, 4.0),
+                               clipped.churn_probability(far, 4.0), rtol=1e-12)

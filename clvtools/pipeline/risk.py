@@ -159,8 +159,10 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     # file): recency, tenure, log1p counts in the middle window (about 3 months), trend, log1p
     # mean spend, attributes; without the landmark table's collinear columns.
     strata = [RECENCY_BAND] if RECENCY_BAND in survival_table.columns else None
+    # covariates are scored within their training range (clip_to_training): a base scored
+    # later than its landmarks (older customers, a longer history) gets no extrapolated hazard
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
-                       features="landmark", strata=strata)
+                       features="landmark", strata=strata, clip_to_training=True)
     # attributes are typed on the whole customers file; among the customers at risk at the
     # landmarks an attribute may hold one value (a plan launched since), which no hazard
     # ratio can be estimated for: left out of this fit, and said so

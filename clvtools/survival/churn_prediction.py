@@ -54,7 +54,10 @@ class ChurnPrediction:
         """Design matrix of ``table``: its derived features first when the model has a recipe."""
         recipe = getattr(self, "features_", None)
         data = table if recipe is None else recipe.transform(table, source)
-        return self.encoder_.transform(data, source)
+        x = self.encoder_.transform(data, source)
+        if getattr(self, "clip_to_training", False):
+            x = np.clip(x, self.feature_range_[0], self.feature_range_[1])
+        return x
 
     # ------------------------------------------------------------------ results
     @property
