@@ -123,6 +123,9 @@ class Settings(BaseModel):
         "conditional",
         description="conditional (the incentive is "
                     "paid on renewal) or unconditional")
+    control_share: float = Field(
+        0.1, description="share of each action and cell held out at random as a control group "
+                         "(0: none), in [0, 0.5]")
     push_capacity: int | None = Field(None, description="at most this many push contacts")
     push_budget: float | None = Field(None, description="at most this expected spend on push")
     total_budget: float | None = Field(
@@ -177,6 +180,14 @@ class Settings(BaseModel):
     def _reasons(cls, v):
         # the command line gives one string: "non_payment, fraud"
         return [r.strip() for r in v.split(",") if r.strip()] if isinstance(v, str) else v
+
+    @field_validator("control_share")
+    @classmethod
+    def _control(cls, v: float) -> float:
+        if not 0 <= v <= 0.5:
+            raise ValueError(f"must be a share in [0, 0.5] (0 turns the control group off). "
+                             f"Got {v} instead")
+        return v
 
     @field_validator("margin")
     @classmethod

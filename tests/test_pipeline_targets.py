@@ -57,7 +57,9 @@ def test_targets_csv_in_priority_order_and_money_to_the_cent(capped, tmp_path):
     api = capped.customers["revenue_if_retained"]
     assert not np.allclose(api * 100, (api * 100).round())
     summary = pd.read_csv(out / "plan_summary.csv")
-    assert summary.loc[0, "push"] == (customers["action"] == "push").sum()
+    treated = customers["group"] == "treatment"
+    assert summary.loc[0, "push"] == ((customers["action"] == "push") & treated).sum()
+    assert len(targets) == treated.sum()
     assert summary.loc[0, "solver"] == "sort"
     matrix = pd.read_csv(out / "matrix.csv").set_index("cell")
     assert matrix.loc["total", "customers"] == len(customers)

@@ -12,6 +12,7 @@ import pandas as pd
 from ..config import Settings, parse_cut
 from ..errors import ClvInputError
 from ..targeting.allocation import Action, allocate
+from ..targeting.control import CONTROL, TREATMENT, assign_control, power_table
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
 from ..targeting.reasons import reason_codes, top_drivers
 from ..targeting.revenue_at_risk import involuntary_share, revenue_at_risk
@@ -26,8 +27,8 @@ from .value import ValueResult
 __all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
 
 #: Columns the decisions add to the customers table, in order (after ``lifecycle``).
-PLAN_COLUMNS = ("cell", "action", "priority_rank", "expected_net_benefit", "last_purchase",
-                "net_benefit_push", "net_benefit_pull")
+PLAN_COLUMNS = ("cell", "action", "group", "priority_rank", "expected_net_benefit",
+                "last_purchase", "net_benefit_push", "net_benefit_pull")
 #: Text values of a ``contactable`` column read as yes / no (any other value is an error).
 _YES, _NO = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n", "0", "0.0"}
 
@@ -57,6 +58,12 @@ class TargetsResult:
     win_back : pandas.DataFrame or None
         Customers already declared churned, by the net benefit of a reactivation offer
         (``win_back.csv``).
+    control_power : pandas.DataFrame or None
+        Per action and cell, the treated and control counts and the smallest uplift (or
+        reactivation rate) the hold-out can detect (``control_power.csv``).
+    plan : pandas.DataFrame or None
+        The plan as ``clvtools evaluate`` reads it later (``plan.parquet``): every customer's
+        action, group, cell and the predictions and assumptions at the observation end.
     summary : dict
         The plan in figures (``plan_summary.csv``): counts, cost, expected saved revenue,
         expected net benefit, return on spend, solver and gap, cut points.
@@ -71,6 +78,8 @@ class TargetsResult:
     sensitivity: pd.DataFrame | None = None
     early_warning: pd.DataFrame | None = None
     win_back: pd.DataFrame | None = None
+    control_power: pd.DataFrame | None = None
+    plan: pd.DataFrame | None = None
     summary: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -104,12 +113,26 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                  push_budget=s.push_budget, total_budget=s.total_budget, contactable=contactable)
     plan = allocate(customers, push, pull, **terms)
     sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
-    p = plan.plan
-    for column in PLAN_COLUMNS[1:4]:
-        customers[column] = p[column].to_numpy()
+    p = plan.plan.assign(cell=customers["cell"].to_numpy())
+    p["group"] = assign_control(p, s.control_share, s.seed)
+    # the contact list is the treatment: its ranks run 1, 2, ... over it alone
+    treated = (p["group"] == TREATMENT).to_numpy()
+    order = np.argsort(p["priority_rank"].to_numpy(dtype=float, na_value=np.inf), kind="stable")
+    order = order[treated[order]]
+    rank = np.zeros(len(p), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    p["priority_rank"] = pd.arrays.IntegerArray(rank, mask=~treated)
     customers["last_purchase"] = customers["customer_id"].map(lifecycle["last_purchase"])
-    for column in PLAN_COLUMNS[5:]:
-        customers[column] = p[column].to_numpy()
+    for column in PLAN_COLUMNS[1:]:
+        if column != "last_purchase":
+            customers[column] = p[column].to_numpy()
+    customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
+                          + list(PLAN_COLUMNS)]
+    plan_table = _plan_table(customers, p, push, pull)
+    power = power_table(p.assign(
+        churn_probability=customers["churn_probability"].to_numpy(),
+        reactivation=np.where(p["action"] == "push", push.reactivation, pull.reactivation)),
+        p["group"].to_numpy())
     attribute_columns: list[str] = []
     if attributes is not None:
         frame = attributes.frame()
@@ -118,9 +141,6 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                                       if c in customers.columns})
         attribute_columns = list(frame.columns)
         customers = customers.join(frame, on="customer_id")
-    contacted = p["action"] != "none"
-    order = np.argsort(p["priority_rank"].to_numpy(dtype=float, na_value=np.inf), kind="stable")
-    order = order[contacted.to_numpy()[order]]
     targets = pd.DataFrame({
         "customer_id": customers["customer_id"].to_numpy()[order],
         "priority_rank": p["priority_rank"].to_numpy()[order],
@@ -137,7 +157,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     for column in attribute_columns:
         targets[column] = customers[column].to_numpy()[order]
     cut_points = cells.attrs["cut_points"]
-    summary = {**plan.summary, "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
+    summary = {**plan.summary, **_treated_part(p, s.control_share),
+               "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
                "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
                "involuntary_share": None, "involuntary_reasons": None}
     incidence = risk.tables.get("contract_cumulative_incidence")
@@ -152,8 +173,55 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity,
-                         attention.early_warning, attention.win_back, summary,
-                         _notes(s, summary) + attention.notes)
+                         attention.early_warning, attention.win_back, power, plan_table,
+                         summary, _notes(s, summary) + attention.notes)
+
+
+#: The predictions a saved plan keeps per customer, beside its decisions.
+PLAN_PREDICTIONS = ("churn_probability", "churn_model", "p_alive", "expected_purchases",
+                    "revenue_if_retained", "expected_revenue", "preventable_revenue",
+                    "lapsed_revenue", "last_purchase")
+
+
+def _plan_table(customers: pd.DataFrame, plan: pd.DataFrame, push: Action,
+                pull: Action) -> pd.DataFrame:
+    """The saved plan: decisions, the economics behind them and the predictions."""
+    action = plan["action"].to_numpy()
+    uplift = np.select([action == "push", action == "pull"],
+                       [push.uplift_of(customers), pull.uplift_of(customers)], np.nan)
+    reactivation = np.select([action == "push", action == "pull"],
+                             [push.reactivation, pull.reactivation], np.nan)
+    return pd.DataFrame({
+        "customer_id": customers["customer_id"].to_numpy(),
+        **{c: plan[c].array for c in ("action", "group", "cell", "priority_rank",
+                                       "expected_net_benefit", "saved_revenue",
+                                       "expected_cost")},
+        "assumed_uplift": uplift, "assumed_reactivation": reactivation,
+        **{c: customers[c].to_numpy() for c in PLAN_PREDICTIONS},
+    })
+
+
+def _treated_part(plan: pd.DataFrame, share: float) -> dict:
+    """The plan's figures for the customers contacted (the treatment), and what holding out
+    the control group costs in expected net benefit."""
+    treated = (plan["group"] == TREATMENT).to_numpy()
+    control = (plan["group"] == CONTROL).to_numpy()
+    push = (plan["action"] == "push").to_numpy()
+    pull = (plan["action"] == "pull").to_numpy()
+    cost = plan["expected_cost"].to_numpy()
+    net = plan["expected_net_benefit"].to_numpy()
+    spent = float(cost[treated].sum())
+    return {
+        "push": int((push & treated).sum()), "pull": int((pull & treated).sum()),
+        "push_cost": float(cost[push & treated].sum()),
+        "pull_cost": float(cost[pull & treated].sum()), "cost": spent,
+        "expected_saved_revenue": float(plan["saved_revenue"].to_numpy()[treated].sum()),
+        "expected_net_benefit": float(net[treated].sum()),
+        "return_on_spend": float(net[treated].sum()) / spent if spent > 0 else float("nan"),
+        "control_share": share, "push_control": int((push & control).sum()),
+        "pull_control": int((pull & control).sum()),
+        "control_forgone_net_benefit": float(net[control].sum()),
+    }
 
 
 def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._version import __version__
 from ..config import settings_to_toml
 from ..data.export import write_csv
 from ..errors import ClvInputError
@@ -47,6 +48,27 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Parquet:
+    """A table written as Parquet (types kept: dates, integers with gaps, text)."""
+
+    frame: pd.DataFrame
+
+
+def _plan_json(r: AnalysisResult) -> dict:
+    """What a saved plan needs besides its table: the date its predictions refer to, the
+    settings and the counts (no wall-clock time: reruns stay byte-identical)."""
+    s, summary = r.settings, r.targets.summary
+    return {"format": "clvtools-plan", "version": 1, "clvtools_version": __version__,
+            "observation_end": r.timeline.observation_end.isoformat(),
+            "horizon": s.horizon, "churn_after": s.churn_after, "time_unit": s.time_unit,
+            "control_share": s.control_share, "seed": s.seed,
+            "customers": summary["customers"],
+            "treated": {"push": summary["push"], "pull": summary["pull"]},
+            "control": {"push": summary["push_control"], "pull": summary["pull_control"]},
+            "settings": s.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
 class ModelDocument:
     """A model file's content: the model's own document, then the run's context."""
 
@@ -70,6 +92,7 @@ MONEY_COLUMNS = frozenset({
     "revenue_at_risk", "lapsed_revenue", "preventable_revenue", "expected_net_benefit",
     "net_benefit_push", "net_benefit_pull", "saved_revenue", "expected_cost", "push_cost",
     "pull_cost", "cost", "expected_saved_revenue", "bound", "gap", "limit",
+    "control_forgone_net_benefit",
     "involuntary_preventable_revenue", "value_at_stake", "lifetime_spend", "net_benefit",
 })
 
@@ -109,6 +132,12 @@ OUTPUTS: tuple[Output, ...] = (
            "share of expected revenue held by the top 1, 5, 10, 20, 50 % and the Gini"),
     Output("plan_summary.csv", _cents(_plan_summary),
            "the plan in one row: counts, cost, saved revenue, net benefit, return, solver, gap"),
+    Output("plan.parquet", lambda r, _a: Parquet(r.targets.plan),
+           "the plan for clvtools evaluate: every customer's action, group, cell, predictions"),
+    Output("plan.json", lambda r, _a: _plan_json(r),
+           "the plan's date, settings and counts"),
+    Output("control_power.csv", _cents(lambda r: r.targets.control_power),
+           "per action and cell: treated, control, smallest uplift the control can detect"),
     Output("early_warning.csv", _cents(lambda r: r.targets.early_warning),
            "live customers whose churn probability rose most since the previous period"),
     Output("win_back.csv", _cents(lambda r: r.targets.win_back),
@@ -196,6 +225,8 @@ def _write(content, path: Path) -> None:
         write_csv(content, path)
     elif isinstance(content, str):
         path.write_text(content)
+    elif isinstance(content, Parquet):
+        content.frame.to_parquet(path, index=False)
     elif isinstance(content, ModelDocument):
         write_model_file(content.doc, path)
     else:

@@ -1,0 +1,104 @@
+"""Control groups: the random hold-out that turns a retention plan into a measurement.
+
+Within each action and matrix cell, a share of the customers the plan chose is held out at
+random (seeded, so the same plan holds out the same customers); they are not contacted, and
+comparing them with the treated customers later measures the uplift and the reactivation
+rate that the plan had to assume (``clvtools evaluate``). The power table says, before the
+campaign, how small an uplift the hold-out will be able to tell from none.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["CONTROL", "TREATMENT", "assign_control", "power_table"]
+
+TREATMENT, CONTROL = "treatment", "control"
+
+
+def assign_control(plan: pd.DataFrame, share: float, seed: int = 0) -> np.ndarray:
+    """Each customer's group: ``treatment``, ``control`` or empty (no action).
+
+    Parameters
+    ----------
+    plan : pandas.DataFrame, shape (n, k)
+        ``action`` (``push``, ``pull`` or ``none``) and ``cell``.
+    share : float
+        Share of each (action, cell) stratum held out, in [0, 1); 0: no control group.
+    seed : int
+        Seed of the draw (numpy's ``default_rng``).
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (n,)
+        Round(share x stratum size) customers of each stratum, drawn without replacement,
+        are ``control``; the other chosen customers ``treatment``; customers with no action
+        ``""``.
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"share must be in [0, 1). Got {share!r} instead.")
+    action = plan["action"].to_numpy(dtype=object)
+    group = np.where(action == "none", "", TREATMENT).astype(object)
+    if share == 0:
+        return group
+    rng = np.random.default_rng(seed)
+    strata = pd.DataFrame({"action": action, "cell": plan["cell"].to_numpy(dtype=object)})
+    chosen = strata[action != "none"]
+    # strata in a fixed order, so that the draw depends on the seed only
+    for _, rows in sorted(chosen.groupby(["action", "cell"]).groups.items()):
+        positions = np.asarray(rows)
+        k = int(np.floor(share * len(positions) + 0.5))
+        group[rng.choice(positions, size=k, replace=False)] = CONTROL
+    return group
+
+
+def power_table(plan: pd.DataFrame, group: np.ndarray, *, alpha: float = 0.05,
+                power: float = 0.8) -> pd.DataFrame:
+    """The smallest effect each (action, cell) stratum's hold-out can detect.
+
+    A two-sided test of two proportions at level ``alpha`` with the given ``power``, normal
+    approximation: a difference d between the treated and control shares is detectable when
+    d >= (z_{1-alpha/2} + z_power) sqrt(p (1 - p) (1/n_t + 1/n_c)), p being the expected
+    share without the action. For live customers p is the mean churn probability and the
+    uplift (the relative cut in churn among would-be churners, as the allocation defines it)
+    is d / p; for customers already declared churned the effect is the reactivation rate
+    itself, with p taken as the rate the plan assumes (``reactivation``) or 1 % at least.
+
+    Parameters
+    ----------
+    plan : pandas.DataFrame, shape (n, k)
+        ``action``, ``cell``, ``churn_probability`` (NaN for the declared churned) and
+        ``reactivation`` (the action's assumed rate per customer).
+    group : numpy.ndarray, shape (n,)
+        As :func:`assign_control` returns it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per action and cell: ``action``, ``cell``, ``treated``, ``control``,
+        ``expected_churn`` (live cells) , ``min_detectable_uplift`` (live cells; empty when
+        larger than 1, that is undetectable) and ``min_detectable_reactivation`` (the
+        declared-churned cell).
+    """
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    frame = plan[["action", "cell"]].assign(
+        group=group, p=plan["churn_probability"].to_numpy(dtype=float),
+        w=plan["reactivation"].to_numpy(dtype=float))
+    rows = []
+    for (action, cell), part in frame[frame["action"] != "none"].groupby(["action", "cell"]):
+        n_t = int((part["group"] == TREATMENT).sum())
+        n_c = int((part["group"] == CONTROL).sum())
+        live = part["p"].notna().any()
+        base = float(part["p"].mean()) if live else max(float(part["w"].mean()), 0.01)
+        d = (z * np.sqrt(base * (1 - base) * (1 / n_t + 1 / n_c))
+             if n_t and n_c else np.inf)
+        uplift = d / base if live and base > 0 else np.nan
+        rows.append({"action": action, "cell": cell, "treated": n_t, "control": n_c,
+                     "expected_churn": base if live else np.nan,
+                     "min_detectable_uplift": uplift if live and uplift <= 1 else np.nan,
+                     "min_detectable_reactivation": np.nan if live else (
+                         d if d <= 1 else np.nan)})
+    return pd.DataFrame(rows, columns=["action", "cell", "treated", "control", "expected_churn",
+                                       "min_detectable_uplift",
+                                       "min_detectable_reactivation"])
