@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import time
 
 
 def run_isolated(code: str) -> dict:
@@ -66,3 +67,20 @@ def report(title: str, ours: dict, peer: dict, peer_name: str) -> None:
           f"peak RSS {peer['peak_rss_mb']:8.0f} MB{_times(peer)}")
     print(f"  speed-up   : {ratio:8.1f}x   memory ratio (peer / clvtools) "
           f"{peer['peak_rss_mb'] / ours['peak_rss_mb']:.2f}")
+
+
+def time_phase(run, repeat: int) -> tuple[float, float, object]:
+    """(best wall time in s over ``repeat`` runs, tracemalloc peak in MB of one more run, the
+    last result) of an in-process phase; numpy reports its buffers to tracemalloc."""
+    import tracemalloc
+
+    times, out = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - start)
+    tracemalloc.start()
+    run()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return min(times), peak, out

@@ -14,11 +14,10 @@ Target (issue 14): matrix and allocation under a capacity or a budget under 3 s 
 from __future__ import annotations
 
 import argparse
-import time
-import tracemalloc
 
 import numpy as np
 import pandas as pd
+from _common import time_phase
 
 from clvtools.targeting import (
     Action,
@@ -74,16 +73,8 @@ def main() -> None:
         for name, kw in limits.items()})
     print(f"{args.n:,} customers, {int(df['churn_probability'].isna().sum()):,} declared churned")
     for name, run in phases.items():
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            out = run()
-            times.append(time.perf_counter() - start)
-        tracemalloc.start()
-        run()
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        line = f"{name:>26}: {min(times):6.2f} s, peak {peak:,.0f} MB"
+        best, peak, out = time_phase(run, args.repeat)
+        line = f"{name:>26}: {best:6.2f} s, peak {peak:,.0f} MB"
         if name in limits:
             s = out.summary
             line += (f"; push {s['push']:,}, pull {s['pull']:,}, solver {s['solver']}, "

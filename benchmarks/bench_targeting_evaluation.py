@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import time
-import tracemalloc
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+from _common import time_phase
 
 from clvtools.config import Settings
 from clvtools.pipeline.evaluation import evaluation_step
@@ -82,16 +81,8 @@ def main() -> None:
     }
     print(f"{args.n:,} customers live at the evaluation date, {int(y.sum()):,} churned after")
     for name, run in phases.items():
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            out = run()
-            times.append(time.perf_counter() - start)
-        tracemalloc.start()
-        run()
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        line = f"{name:>9}: {min(times):6.2f} s, peak {peak:,.0f} MB"
+        best, peak, out = time_phase(run, args.repeat)
+        line = f"{name:>9}: {best:6.2f} s, peak {peak:,.0f} MB"
         if name == "step":
             m = out.measures.set_index(["ranking", "measure"])["value"]
             line += "; realised net benefit " + ", ".join(
