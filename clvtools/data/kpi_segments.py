@@ -70,9 +70,8 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
                     f"SELECT * FROM {cte}", base_params)
     try:
         frames = [con.execute(_value_tier_sql(occasions, sp, pe), params).df()]
-        if attributes is not None:
-            frames += [con.execute(_attribute_sql(sp, pe, attributes.table, column),
-                                   {"by": column}).df() for column in segments]
+        if attributes is not None and segments:
+            frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
         periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
                               {"period": base_params["period"]}).df()
     finally:
@@ -116,26 +115,34 @@ def _value_tier_sql(occasions: str, spells: str, periods: str) -> str:
         FROM valued AS v JOIN cut AS c USING (ps) GROUP BY ALL"""
 
 
-def _attribute_sql(spells: str, periods: str, attributes: str, column: str) -> str:
-    """Base and churners per period by one attribute's level, as kpi_table counts them: spells
-    opened before a period's start less those declared before it, and the declarations in it."""
-    level = f"coalesce(CAST(a.{quote_ident(column)} AS VARCHAR), '(missing)')"
+def _attribute_sql(spells: str, periods: str, attributes: str, columns) -> str:
+    """Base and churners per period by each attribute's level, as kpi_table counts them:
+    spells opened before a period's start less those declared before it, and the
+    declarations in it; every attribute in one pass (the spells unpivoted by attribute)."""
+    names = [f"_by_{i}" for i in range(len(columns))]
+    levels = ", ".join(
+        f"coalesce(CAST(a.{quote_ident(c)} AS VARCHAR), '(missing)') AS {n}"
+        for c, n in zip(columns, names, strict=True))
+    label = " ".join(f"WHEN '{n}' THEN '{c.replace(chr(39), chr(39) * 2)}'"
+                     for c, n in zip(columns, names, strict=True))
     return f"""
-        WITH tagged AS (SELECT s.start_ps, s.declared_ps, {level} AS segment
-                        FROM {spells} AS s LEFT JOIN {quote_ident(attributes)} AS a
-                        USING (customer_id)),
-        moves AS (SELECT segment, start_ps AS ps, count(*) AS opened, 0 AS closed
+        WITH wide AS (SELECT s.start_ps, s.declared_ps, {levels}
+                      FROM {spells} AS s LEFT JOIN {quote_ident(attributes)} AS a
+                      USING (customer_id)),
+        tagged AS (UNPIVOT wide ON {", ".join(names)} INTO NAME attribute VALUE segment),
+        moves AS (SELECT attribute, segment, start_ps AS ps, count(*) AS opened, 0 AS closed
                   FROM tagged GROUP BY ALL
                   UNION ALL
-                  SELECT segment, declared_ps AS ps, 0, count(*) FROM tagged
+                  SELECT attribute, segment, declared_ps AS ps, 0, count(*) FROM tagged
                   WHERE declared_ps IS NOT NULL GROUP BY ALL),
-        levels AS (SELECT DISTINCT segment FROM tagged),
-        flow AS (SELECT p.idx, p.ps, l.segment, coalesce(sum(m.opened), 0) AS opened,
+        levels AS (SELECT DISTINCT attribute, segment FROM tagged),
+        flow AS (SELECT p.idx, p.ps, l.attribute, l.segment, coalesce(sum(m.opened), 0) AS opened,
                         coalesce(sum(m.closed), 0) AS churned
                  FROM {periods} AS p CROSS JOIN levels AS l
-                 LEFT JOIN moves AS m ON m.ps = p.ps AND m.segment = l.segment GROUP BY ALL)
-        SELECT ps, $by AS by, segment,
-               coalesce(sum(opened - churned) OVER (PARTITION BY segment ORDER BY idx
+                 LEFT JOIN moves AS m ON m.ps = p.ps AND m.attribute = l.attribute AND m.segment = l.segment
+                 GROUP BY ALL)
+        SELECT ps, CASE attribute {label} END AS by, segment,
+               coalesce(sum(opened - churned) OVER (PARTITION BY attribute, segment ORDER BY idx
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT AS active_start,
                churned
         FROM flow"""

@@ -64,24 +64,26 @@ def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
     before = risk.model.churn_probability(before_table, s.horizon, source="scoring table")
     indexed = customers.set_index("customer_id")
     now = indexed["churn_probability"]
-    both = now.dropna().index.intersection(before.index)
-    # what moved the risk: each driver's change of the log cumulative hazard (the recency
-    # band's baseline inside time since the last purchase), which add up to the whole change
+    rise = (now - before.reindex(now.index)).dropna()
+    listed = rise.index[rise.to_numpy() > 0]
+    # what moved the risk of the listed customers: each driver's change of the log cumulative
+    # hazard (the recency band's baseline inside time since the last purchase), which add up
+    # to the whole change
     terms = dict(horizon=s.horizon, centre=baseline_centre(risk.model, risk.scoring, s.horizon))
-    moved = (risk_drivers(risk.model, risk.scoring.loc[both], **terms)
-             - risk_drivers(risk.model, before_table.loc[both], **terms))
-    labels = driver_labels(risk.scoring.loc[both], list(moved.columns), time_unit=s.time_unit)
-    was = before_table.loc[both, "time_since_last_purchase"].astype(float).round(1)
+    moved = (risk_drivers(risk.model, risk.scoring.loc[listed], **terms)
+             - risk_drivers(risk.model, before_table.loc[listed], **terms))
+    labels = driver_labels(risk.scoring.loc[listed], list(moved.columns), time_unit=s.time_unit)
+    was = before_table.loc[listed, "time_since_last_purchase"].astype(float).round(1)
     labels["time_since_last_purchase"] += (" (was " + was.map(lambda v: f"{v:,g}")
                                            + f" {s.time_unit}s)")
     drivers = top_drivers(moved, labels, k=2)
-    listed, counts = early_warning_list(now, before, indexed[s.value_axis], drivers,
-                                        min_rise=0.0)
+    early, counts = early_warning_list(now, before, indexed[s.value_axis], drivers,
+                                       min_rise=0.0)
     note = (f"Early warning: {counts['listed']:,} live customers' churn probability rose since "
             f"{previous} (the same model scored through the log as it stood then; attributes "
             f"as the customers file has them now); {counts['not_scored_before']:,} live "
             "customers had no score then (acquired since, or back after a declared churn).")
-    return listed, counts, note
+    return early, counts, note
 
 
 def attention_lists(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,

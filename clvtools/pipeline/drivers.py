@@ -17,10 +17,12 @@ __all__ = ["baseline_centre", "driver_labels", "risk_drivers"]
 
 
 def _log_baseline(model: ChurnModel, table: pd.DataFrame, horizon: float) -> np.ndarray:
-    """log H0_s(h) of each row's stratum (floored: a band may have no hazard yet)."""
-    eta = model.log_partial_hazard(table, source="scoring table").to_numpy()
-    cumulative = model.cumulative_hazard(table, [horizon], source="scoring table")[:, 0]
-    return np.log(np.maximum(cumulative, 1e-300)) - eta
+    """log H0_s(h) of each row's recency band (floored: a band may have no hazard yet); a
+    look-up per band, no design matrix."""
+    bands = table[RECENCY_BAND].astype(str).to_numpy()
+    unique, inverse = np.unique(bands, return_inverse=True)
+    per_band = np.array([model._baseline_at(band, np.array([horizon]))[0] for band in unique])
+    return np.log(np.maximum(per_band, 1e-300))[inverse]
 
 
 def baseline_centre(model: ChurnModel, table: pd.DataFrame, horizon: float) -> float:
