@@ -7,6 +7,7 @@ from functools import cached_property
 from .._version import __version__
 from ..config import Settings
 from ..data.transactions import data_fingerprint
+from .forecasting import ForecastResult
 from .inputs import Inputs
 from .kpis import KpiResult
 from .risk import BTYD, RiskResult
@@ -42,6 +43,8 @@ class AnalysisResult:
         Retention KPIs and cohorts.
     provenance : dict
         Package versions, BLAS kernel, seed and settings (:func:`run_provenance`).
+    forecast : ForecastResult or None
+        Revenue and churn per month, segment and in total, with intervals (forecast.csv).
     """
 
     settings: Settings
@@ -52,6 +55,7 @@ class AnalysisResult:
     targets: TargetsResult
     kpi: KpiResult
     provenance: dict
+    forecast: ForecastResult | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""
@@ -62,9 +66,19 @@ class AnalysisResult:
             "landmarks": [d.isoformat() for d in self.timeline.landmarks],
             "churn_model_notes": list(self.risk.notes),
             "targeting_notes": list(self.targets.notes),
+            **self._forecast_quality(),
             "timeline": self.timeline.as_dict(),
             "run": self.provenance,
         }
+
+    def _forecast_quality(self) -> dict:
+        if self.forecast is None:
+            return {}
+        index = self.forecast.seasonal_index
+        return {"forecast_notes": list(self.forecast.notes),
+                "seasonal_index": None if index is None else
+                {int(m): float(v) for m, v in zip(index["month_of_year"], index["index"],
+                                                  strict=True)}}
 
     def warnings(self) -> list[str]:
         """What a user must hear about this run before reading its figures (the CLI prints

@@ -60,6 +60,10 @@ class RiskResult:
         ``contracts_survival`` and ``contract_cumulative_incidence`` (each only when it
         could be computed).
     notes : list of str
+    scoring : pandas.DataFrame or None
+        The scoring table the churn probabilities come from (live customers' covariates at
+        the observation end, ``customer_id`` column): the forecast reads their survival
+        curves month by month from it.
     """
 
     lifecycle: pd.DataFrame
@@ -68,6 +72,7 @@ class RiskResult:
     scores: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    scoring: pd.DataFrame | None = None
 
 
 def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: Settings,
@@ -112,7 +117,7 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         validation, note = validate_churn_model(inputs, timeline, settings)
         notes.append(note)
         tables.update(validation)
-    return RiskResult(lifecycle, survival, model, scores, tables, notes)
+    return RiskResult(lifecycle, survival, model, scores, tables, notes, scoring)
 
 
 def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
