@@ -90,6 +90,16 @@ def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame([r.targets.summary])
 
 
+def _forecast_table(r: AnalysisResult) -> pd.DataFrame | None:
+    """forecast.csv with its money (every measure but the churner counts) to the cent."""
+    if r.forecast is None:
+        return None
+    table = r.forecast.table
+    money = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])
+             and not c.startswith("expected_churners")]
+    return table.assign(**{c: table[c].round(2) for c in money})
+
+
 def _purchase_model(r: AnalysisResult):
     purchases = r.value.models.purchases
     # a covariate model is bound to the customers' attributes; the file holds the fitter
@@ -108,7 +118,7 @@ OUTPUTS: tuple[Output, ...] = (
            "share of expected revenue held by the top 1, 5, 10, 20, 50 % and the Gini"),
     Output("plan_summary.csv", _cents(_plan_summary),
            "the plan in one row: counts, cost, saved revenue, net benefit, return, solver, gap"),
-    Output("forecast.csv", lambda r, _a: None if r.forecast is None else r.forecast.table,
+    Output("forecast.csv", lambda r, _a: _forecast_table(r),
            "per calendar month (and all) and matrix cell (and total): expected revenue, "
            "revenue if retained, expected loss, expected churners, saved by the plan, with "
            "80 % and 95 % intervals; nominal money; customers existing at the observation end"),
