@@ -10,6 +10,7 @@ from clvtools.btyd import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from clvtools.btyd.simulate import simulate_bgnbd, simulate_mbgnbd, simulate_pareto_nbd
 from clvtools.forecast import (
     SpendMoments,
+    grouped_revenue_variance,
     purchase_posterior,
     revenue_variance,
     spend_moments,
@@ -155,3 +156,34 @@ def test_extreme_customers_give_finite_moments(cls, spec):
     for arr in (mo.n1, mo.n2, mo.y1, mo.y2, mo.yn):
         assert np.all(np.isfinite(arr)) and np.all(arr >= 0)
     assert np.all(mo.n2 >= mo.n1**2 * (1 - 1e-9))
+
+
+@pytest.mark.parametrize(("cls", "spec"), [(BetaGeoFitter, BG), (ParetoNBDFitter, PNBD)])
+def test_grouped_variances_are_the_customers_variances_summed(cls, spec):
+    """grouped_revenue_variance sums by group, without per-customer arrays, exactly what
+    revenue_variance gives customer by customer (with a seasonal scale and a weight)."""
+    model = _fitter(cls, spec)
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.integers(0, 6, n).astype(float)
+    age = rng.integers(10, 15, n).astype(float)
+    tx = np.where(x > 0, age * rng.uniform(0.2, 1, n), 0.0)
+    post = purchase_posterior(model, x, tx, age)
+    spend = SpendMoments(rng.uniform(5, 50, n), np.zeros(n), rng.uniform(0, 100, n))
+    spend = SpendMoments(spend.mean, spend.mean**2 * rng.uniform(1, 1.5, n), spend.within)
+    groups = rng.integers(0, 3, n)
+    scale, window = rng.uniform(0.5, 2, n), np.array([0.8, 1.3])
+    weight = rng.uniform(0, 1, n)
+    grouped = grouped_revenue_variance(post, [0.0, 4.0], [4.0, 9.0], spend, groups, 3,
+                                       customer_scale=scale, window_scale=window,
+                                       weights={"w": weight})
+    mo = window_moments(post, [0.0, 4.0], [4.0, 9.0])
+    f = scale[:, None] * window[None, :]
+    per = {"expected": revenue_variance(mo.n1, mo.n2, spend, f),
+           "retained": revenue_variance(mo.y1, mo.y2, spend, f),
+           "loss": revenue_variance(mo.y1 - mo.n1, mo.y2 - 2 * mo.yn + mo.n2, spend, f)}
+    per["w"] = weight[:, None] * per["loss"]
+    for name, values in per.items():
+        expected = np.vstack([[values[groups == g].sum(axis=0) for g in range(3)],
+                              values.sum(axis=0)])
+        np.testing.assert_allclose(grouped[name], expected, rtol=1e-9)

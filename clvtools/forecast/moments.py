@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from ..btyd.bgnbd import BetaGeoFitter
@@ -62,10 +63,10 @@ from ..btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
 from ..errors import ClvInputError
 
 __all__ = ["PurchasePosterior", "WindowMoments", "SpendMoments", "purchase_posterior",
-           "window_moments", "spend_moments", "revenue_variance"]
+           "window_moments", "spend_moments", "revenue_variance", "grouped_revenue_variance"]
 
 #: Quadrature nodes over the dropout (p0 or mu).
-N_NODES = 32
+N_NODES = 16
 #: Smallest dropout probability of a node: the closed forms divide by p^2 (their O(p^2)
 #: numerators are accurate to about 1e-16 / p); a p below this changes no moment visibly.
 _SMALL_P = 1e-9
@@ -184,9 +185,9 @@ def window_moments(post: PurchasePosterior, starts, ends, n_nodes: int = N_NODES
     u = np.asarray(starts, dtype=float)
     e = np.asarray(ends, dtype=float)
     t = e - u
-    keys = np.column_stack([post.shape, post.rate, post.dropout, post.dropout_b, post.power])
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    columns = (post.shape, post.rate, post.dropout, post.dropout_b, post.power)
+    first, inverse = _distinct_rows(columns)
+    uniq = np.column_stack([c[first] for c in columns])
     n_alive = np.empty((len(uniq), 3, len(u)))  # E[N], E[N^2], E[Y N] given alive
     for lo in range(0, len(uniq), _CHUNK):
         rows = uniq[lo:lo + _CHUNK]
@@ -199,6 +200,25 @@ def window_moments(post: PurchasePosterior, starts, ends, n_nodes: int = N_NODES
     return WindowMoments(pa * alive[:, 0], pa * alive[:, 1], y1, y2, pa * alive[:, 2])
 
 
+def _distinct_rows(columns) -> tuple[np.ndarray, np.ndarray]:
+    """First row of each distinct combination of ``columns`` and every row's combination.
+
+    Hashing (pandas.factorize) column by column, combining the codes as it goes: several
+    times faster than sorting the rows (numpy.unique over axis 0) on a million customers.
+    """
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        column = np.asarray(column)
+        if len(column) and np.all(column == column[0]):
+            continue  # a constant (e.g. BG/NBD's a, or m without covariates) splits nothing
+        column_codes, levels = pd.factorize(column, sort=False)
+        codes, _ = pd.factorize(codes * len(levels) + column_codes, sort=False)
+    inverse = codes.astype(np.intp)
+    first = np.full(inverse.max() + 1 if len(inverse) else 0, len(inverse), dtype=np.intp)
+    np.minimum.at(first, inverse, np.arange(len(inverse), dtype=np.intp))
+    return first, inverse
+
+
 def _alive_moments(family, rows, u, e, t, n_nodes):
     """(D, 3, W) moments given alive at T for D distinct posteriors (``rows``: k, beta,
     dropout, dropout_b, power)."""
@@ -208,13 +228,16 @@ def _alive_moments(family, rows, u, e, t, n_nodes):
         p = np.maximum(-np.expm1(rows[:, 4, None] * np.log1p(-np.minimum(p0, 1 - 1e-16))),
                        _SMALL_P)[:, :, None]                                   # (D, K, 1)
         q = 1.0 - p
-        uu, ee, tt = u[None, None, :], e[None, None, :], t[None, None, :]
-        log_a, log_b = np.log1p(p * uu / beta), np.log1p(p * ee / beta)
-        lap_a = np.exp(-k * log_a)                                             # L(p u)
-        lap_b = np.exp(-k * log_b)                                             # L(p e)
-        diff = -lap_a * np.expm1(-k * (log_b - log_a))                         # L(pu) - L(pe)
-        lam_a = k / (beta + p * uu) * lap_a                                    # E[lam e^-lam pu]
-        lam_b = k / (beta + p * ee) * lap_b
+        # windows share their bounds (a month starts where the last ended): the Laplace
+        # transforms once per distinct time point
+        points, where = np.unique(np.concatenate([u, e]), return_inverse=True)
+        iu, ie = where[:len(u)], where[len(u):]
+        logs = np.log1p(p * points[None, None, :] / beta)                      # (D, K, P)
+        laps = np.exp(-k * logs)                                               # L(p t)
+        lams = k / (beta + p * points[None, None, :]) * laps                   # E[lam e^-lam pt]
+        lap_a, lam_a, lam_b = laps[..., iu], lams[..., iu], lams[..., ie]
+        diff = -lap_a * np.expm1(-k * (logs[..., ie] - logs[..., iu]))         # L(pu) - L(pe)
+        tt = t[None, None, :]
         n1 = diff / p
         n2 = 2.0 * (diff - p * q * tt * lam_b) / p**2 - n1
         yn = tt * (lam_a + q * (lam_a - lam_b) / p)
@@ -339,3 +362,83 @@ def revenue_variance(count_mean, count_square, spend: SpendMoments, scale=None) 
     mean = spend.mean[:, None]
     second = spend.within[:, None] * c1 + spend.between[:, None] * c2
     return np.maximum(second - (mean * c1) ** 2, 0.0)
+
+
+def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: SpendMoments,
+                             groups: np.ndarray, n_groups: int, *,
+                             customer_scale: np.ndarray | None = None,
+                             window_scale: np.ndarray | None = None,
+                             weights: dict[str, np.ndarray] | None = None,
+                             n_nodes: int = N_NODES) -> dict[str, np.ndarray]:
+    """Sums over customers of the revenue variances of :func:`revenue_variance`, by group.
+
+    The same sums as ``revenue_variance`` per customer then added up by group, without a
+    single (customers x windows) array: each customer's variance is a sum of terms
+    ``c_i F_d(i),w``, a scalar of the customer (P(alive), spend moments) times a moment of
+    their distinct posterior ``d`` (:func:`window_moments` given alive), so the scalars are
+    summed by (group, posterior) first and multiplied by the moments after. On a million
+    customers this is several times faster and holds no (n, W) temporaries.
+
+    Parameters
+    ----------
+    post : PurchasePosterior
+    starts, ends : array_like, shape (W,)
+        Windows after T (time units).
+    spend : SpendMoments
+    groups : numpy.ndarray of int, shape (n,)
+        Each customer's group, in ``range(n_groups)``.
+    n_groups : int
+    customer_scale, window_scale : numpy.ndarray, shapes (n,) and (W,), optional
+        A factor ``customer_scale[i] * window_scale[w]`` on customer i's counts in window w
+        (the seasonal spread); default 1.
+    weights : dict of numpy.ndarray, shape (n,), optional
+        Extra measures: the loss's variance weighted by ``weights[name]`` per customer (the
+        plan's saved share squared, for the revenue it saves).
+
+    Returns
+    -------
+    dict of numpy.ndarray, shape (n_groups + 1, W)
+        ``expected`` (purchases the model expects), ``retained`` (purchases if retained),
+        ``loss`` (the difference: the purchases a retained customer makes after dropping
+        out), then each of ``weights``; groups then the total; currency^2, >= 0.
+    """
+    u = np.asarray(starts, dtype=float)
+    e = np.asarray(ends, dtype=float)
+    t = e - u
+    columns = (post.shape, post.rate, post.dropout, post.dropout_b, post.power)
+    first, inverse = _distinct_rows(columns)
+    uniq = np.column_stack([c[first] for c in columns])
+    n_distinct = len(first)
+    alive = np.empty((n_distinct, 3, len(u)))
+    for lo in range(0, n_distinct, _CHUNK):
+        alive[lo:lo + _CHUNK] = _alive_moments(post.family, uniq[lo:lo + _CHUNK], u, e, t,
+                                               n_nodes)
+    a1, a2, ayn = alive[:, 0], alive[:, 1], alive[:, 2]
+    k, beta = uniq[:, 0, None], uniq[:, 1, None]
+    y1 = t[None, :] * k / beta
+    y2 = y1 + t[None, :] ** 2 * k * (k + 1.0) / beta**2
+    pa = post.p_alive
+    within, between, square = spend.within, spend.between, spend.mean**2
+    # (customer scalar, power of the count's scale, moment of the distinct posterior)
+    expected = [(within * pa, 1, a1), (between * pa, 2, a2), (-square * pa**2, 2, a1**2)]
+    retained = [(within, 1, y1), (between, 2, y2), (-square, 2, y1**2)]
+    loss = [(within, 1, y1), (-within * pa, 1, a1), (between, 2, y2),
+            (-2.0 * between * pa, 2, ayn), (between * pa, 2, a2), (-square, 2, y1**2),
+            (2.0 * square * pa, 2, y1 * a1), (-square * pa**2, 2, a1**2)]
+    terms = {"expected": expected, "retained": retained, "loss": loss}
+    for name, w in (weights or {}).items():
+        terms[name] = [(c * w, power, moment) for c, power, moment in loss]
+    key = groups.astype(np.int64) * n_distinct + inverse
+    g = np.ones(len(pa)) if customer_scale is None else customer_scale
+    ws = np.ones(len(u)) if window_scale is None else np.asarray(window_scale, dtype=float)
+    out = {}
+    for name, parts in terms.items():
+        total = np.zeros((n_groups + 1, len(u)))
+        for scalar, power, moment in parts:
+            summed = np.bincount(key, weights=scalar * g**power,
+                                 minlength=n_groups * n_distinct).reshape(n_groups, n_distinct)
+            by_group = summed @ moment * ws[None, :] ** power
+            total[:n_groups] += by_group
+            total[n_groups] += by_group.sum(axis=0)
+        out[name] = np.maximum(total, 0.0)
+    return out

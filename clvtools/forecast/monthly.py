@@ -13,7 +13,8 @@ import pandas as pd
 
 from .intervals import LEVELS, normal_bounds
 
-__all__ = ["MEASURES", "SCENARIOS", "TOTAL", "ALL_MONTHS", "segment_sums", "monthly_forecast"]
+__all__ = ["MEASURES", "SCENARIOS", "TOTAL", "ALL_MONTHS", "segment_indicator", "segment_sums",
+           "monthly_forecast"]
 
 #: The fixed measures of forecast.csv (DESIGN.md), in order.
 MEASURES = ("expected_revenue", "revenue_if_retained", "expected_loss", "expected_churners")
@@ -23,7 +24,17 @@ SCENARIOS = ("saved_by_plan",)
 TOTAL, ALL_MONTHS = "total", "all"
 
 
-def segment_sums(values: np.ndarray, codes: np.ndarray, n_segments: int) -> np.ndarray:
+def segment_indicator(codes: np.ndarray, n_segments: int) -> np.ndarray:
+    """The (n_segments + 1, n) 0/1 matrix of :func:`segment_sums`: one row per segment, then
+    a row of ones (the total). Built once per run, shared by every sum."""
+    indicator = np.zeros((n_segments + 1, len(codes)))
+    indicator[codes, np.arange(len(codes))] = 1.0
+    indicator[n_segments] = 1.0
+    return indicator
+
+
+def segment_sums(values: np.ndarray, codes: np.ndarray, n_segments: int,
+                 indicator: np.ndarray | None = None) -> np.ndarray:
     """Column sums of ``values`` within each segment, then over everyone.
 
     Parameters
@@ -32,6 +43,8 @@ def segment_sums(values: np.ndarray, codes: np.ndarray, n_segments: int) -> np.n
     codes : numpy.ndarray of int, shape (n,)
         Segment of each row, in ``range(n_segments)``.
     n_segments : int
+    indicator : numpy.ndarray, shape (n_segments + 1, n), optional
+        :func:`segment_indicator` of ``codes``, when already built.
 
     Returns
     -------
@@ -39,11 +52,10 @@ def segment_sums(values: np.ndarray, codes: np.ndarray, n_segments: int) -> np.n
         The last row is the total.
     """
     values = np.asarray(values, dtype=float)
-    out = np.empty((n_segments + 1, values.shape[1]))
-    for w in range(values.shape[1]):
-        out[:n_segments, w] = np.bincount(codes, weights=values[:, w], minlength=n_segments)
-    out[n_segments] = values.sum(axis=0)
-    return out
+    if indicator is None:
+        indicator = segment_indicator(codes, n_segments)
+    # one matrix product (BLAS) instead of a pass over the customers per column
+    return indicator @ values
 
 
 def monthly_forecast(totals: dict[str, tuple[np.ndarray, np.ndarray]], counts: np.ndarray,

@@ -44,17 +44,15 @@ from ..data.rfm import purchases_by_period
 from ..forecast import (
     MEASURES,
     SCENARIOS,
-    bernoulli_variance,
     declared_at_date,
-    declared_by_month,
     delta_variance,
+    grouped_revenue_variance,
     monthly_forecast,
     purchase_posterior,
-    revenue_variance,
+    segment_indicator,
     segment_sums,
     spend_moments,
     stratified_sample,
-    window_moments,
 )
 from ..targeting.matrix import CELLS, CHURNED
 from .inputs import Inputs
@@ -71,7 +69,7 @@ SEGMENTS = [*CELLS.values(), CHURNED]
 #: What the forecast covers (the ``scope`` column).
 SCOPE = "customers_at_observation_end"
 #: Customers per segment in the stratified sample of the delta method.
-SAMPLE_PER_SEGMENT = 2000
+SAMPLE_PER_SEGMENT = 1000
 #: History needed for a seasonal index: two years of complete calendar months.
 SEASONAL_MONTHS = 24
 
@@ -101,7 +99,6 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     s = settings
     months = timeline.forecast_months
     ends = timeline.forecast_month_ends()
-    n_months = len(ends)
     rfm = value.rfm
     customers = targets.customers.set_index("customer_id").reindex(rfm.index)
     codes = pd.Categorical(customers["cell"], categories=SEGMENTS).codes.astype(np.intp)
@@ -109,7 +106,7 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
              "end (scope): customers acquired later are not in it.",
              "forecast.csv's money is nominal (undiscounted); customers.csv's is discounted."]
 
-    season, factors = None, (None, None)
+    spread = None
     season = seasonal_index(inputs, timeline)
     if season is None:
         notes.append("No seasonality applied in forecast.csv: the history holds fewer than "
@@ -121,11 +118,11 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
                      "value model's.")
         moy = pd.PeriodIndex(months["month"], freq="M").month.to_numpy()
         weights = season.set_index("month_of_year")["index"].reindex(moy).to_numpy()
-        factors = (_seasonal_factors(value.months.expected_purchases, weights),
-                   _seasonal_factors(value.months.purchases_if_retained, weights))
+        spread = Spread(weights, _seasonal_levels(value.months.expected_purchases, weights),
+                        _seasonal_levels(value.months.purchases_if_retained, weights))
 
     saved_share = _saved_share(customers, targets)
-    totals = money_totals(value, ends, codes, saved_share=saved_share, factors=factors,
+    totals = money_totals(value, ends, codes, saved_share=saved_share, spread=spread,
                           notes=notes)
     churn_mean, churn_var, churn_param = _churner_totals(risk, customers, codes, ends, s,
                                                          timeline, notes)
@@ -135,7 +132,6 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     table = monthly_forecast(ordered, counts, SEGMENTS, months)
     table["scope"] = SCOPE
     table["seasonality"] = "observed_index" if season is not None else "none"
-    assert n_months + 1 == table["month"].nunique()
     return ForecastResult(table, season, notes)
 
 
@@ -166,14 +162,24 @@ def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
                          "index": (by_month / by_month.mean()).to_numpy()})
 
 
-def _seasonal_factors(by_month: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per customer and month, the factor that spreads the row by ``weights`` and keeps its
-    sum: ``w_m / (sum_k x_k w_k / sum_k x_k)``; 1 for an all-zero row."""
-    total = by_month.sum(axis=1, keepdims=True)
+@dataclass(frozen=True)
+class Spread:
+    """The seasonal spread: customer i's purchases in month m are multiplied by
+    ``month_weight[m] * expected_scale[i]`` (``retained_scale[i]`` for purchases if
+    retained), which keeps each customer's total over the horizon."""
+
+    month_weight: np.ndarray
+    expected_scale: np.ndarray
+    retained_scale: np.ndarray
+
+
+def _seasonal_levels(by_month: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per customer, the scale that keeps the row's sum when month m is weighted by
+    ``weights[m]``: ``sum_k x_k / sum_k x_k w_k`` (1 for an all-zero row)."""
+    total = by_month.sum(axis=1)
     weighted = by_month @ weights
     with np.errstate(invalid="ignore", divide="ignore"):
-        level = np.where(total[:, 0] > 0, weighted / total[:, 0], 1.0)
-    return weights[None, :] / level[:, None]
+        return np.where((total > 0) & (weighted > 0), total / weighted, 1.0)
 
 
 def _saved_share(customers: pd.DataFrame, targets: TargetsResult) -> np.ndarray:
@@ -188,7 +194,7 @@ def _saved_share(customers: pd.DataFrame, targets: TargetsResult) -> np.ndarray:
 
 
 def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
-                 saved_share: np.ndarray | None = None, factors=(None, None),
+                 saved_share: np.ndarray | None = None, spread: Spread | None = None,
                  notes: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Means and variances of the money measures' totals by segment, month and horizon.
 
@@ -202,8 +208,8 @@ def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
         Each customer's position in :data:`SEGMENTS`.
     saved_share : numpy.ndarray, shape (n,), optional
         Saved revenue under the plan as a share of the revenue at risk (default 0).
-    factors : (numpy.ndarray, numpy.ndarray) or (None, None)
-        Seasonal factors (n, M) of expected purchases and of purchases if retained.
+    spread : Spread, optional
+        The seasonal spread of the months.
     notes : list of str, optional
         Appended to when the parameter covariance is unusable.
 
@@ -216,10 +222,8 @@ def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
     """
     n = len(value.rfm)
     share = np.zeros(n) if saved_share is None else saved_share
-    starts = np.concatenate([[0.0], ends[:-1]])
-    spend = value.scores["expected_average_spend"].to_numpy(float)
-    totals = _revenue_totals(value, starts, ends, spend, share, factors, codes)
-    param = _value_parameter_variance(value, ends, share, factors, codes,
+    totals = _revenue_totals(value, ends, share, spread, codes)
+    param = _value_parameter_variance(value, ends, share, spread, codes,
                                       value.scores["expected_revenue"].to_numpy(float),
                                       notes if notes is not None else [])
     return {m: (mean, var + param[m]) for m, (mean, var) in totals.items()}
@@ -230,39 +234,44 @@ def _with_whole(by_month: np.ndarray) -> np.ndarray:
     return np.hstack([by_month, by_month.sum(axis=1, keepdims=True)])
 
 
-def _revenue_totals(value, starts, ends, spend, saved_share, factors, codes):
+def _revenue_totals(value, ends, saved_share, spread, codes):
     """Means and customer-level variances of the money measures, summed by segment."""
     n_seg = len(SEGMENTS)
-    e_factor, v_factor = factors
-    expected = value.months.expected_purchases * spend[:, None]
-    retained = value.months.purchases_if_retained * spend[:, None]
-    if e_factor is not None:
-        expected, retained = expected * e_factor, retained * v_factor
-    loss = retained - expected
+    spend = value.scores["expected_average_spend"].to_numpy(float)
+    indicator = segment_indicator(codes, n_seg)
+    scale_e = spend if spread is None else spend * spread.expected_scale
+    scale_v = spend if spread is None else spend * spread.retained_scale
+    weight = np.ones(len(ends)) if spread is None else spread.month_weight
+    # segment sums of per-customer x month revenue: the customer's factors go into the
+    # indicator (segments x customers), the month's after the product
+    expected = (indicator * scale_e) @ value.months.expected_purchases * weight
+    retained = (indicator * scale_v) @ value.months.purchases_if_retained * weight
+    saved = ((indicator * (saved_share * scale_v)) @ value.months.purchases_if_retained
+             - (indicator * (saved_share * scale_e)) @ value.months.expected_purchases) * weight
+
     x, tx, age = (value.rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     purchases = value.models.purchases
     post = purchase_posterior(getattr(purchases, "model", purchases), x, tx, age,
                               getattr(purchases, "covariates", None))
-    mo = window_moments(post, np.append(starts, 0.0), np.append(ends, ends[-1]))
     monetary = value.rfm["monetary_value"].to_numpy(float) if "monetary_value" in value.rfm \
         else np.zeros(len(x))
     sm = spend_moments(value.models.spend, x, monetary, spend)
-    scale = None
-    if e_factor is not None:
-        scale = np.hstack([e_factor, np.ones((len(x), 1))])
-    var_e = revenue_variance(mo.n1, mo.n2, sm, scale)
-    var_v = revenue_variance(mo.y1, mo.y2, sm, scale)
-    # the purchases lost are those Y - N that the retained customer makes after dropping out
-    var_l = revenue_variance(mo.y1 - mo.n1, mo.y2 - 2 * mo.yn + mo.n2, sm, scale)
-    share = saved_share[:, None]
-    out = {}
-    for name, mean, var in (("expected_revenue", expected, var_e),
-                            ("revenue_if_retained", retained, var_v),
-                            ("expected_loss", loss, var_l),
-                            ("saved_by_plan", share * loss, share**2 * var_l)):
-        out[name] = (segment_sums(_with_whole(mean), codes, n_seg),
-                     segment_sums(var, codes, n_seg))
-    return out
+    starts = np.concatenate([[0.0], ends[:-1]])
+    extra = {"saved": saved_share**2}
+    if spread is None:
+        var = grouped_revenue_variance(post, np.append(starts, 0.0), np.append(ends, ends[-1]),
+                                       sm, codes, n_seg, weights=extra)
+    else:  # the months spread, the horizon's total not
+        by_month = grouped_revenue_variance(post, starts, ends, sm, codes, n_seg,
+                                            customer_scale=spread.expected_scale,
+                                            window_scale=spread.month_weight, weights=extra)
+        whole = grouped_revenue_variance(post, [0.0], ends[-1:], sm, codes, n_seg,
+                                         weights=extra)
+        var = {k: np.hstack([by_month[k], whole[k]]) for k in by_month}
+    return {"expected_revenue": (_with_whole(expected), var["expected"]),
+            "revenue_if_retained": (_with_whole(retained), var["retained"]),
+            "expected_loss": (_with_whole(retained - expected), var["loss"]),
+            "saved_by_plan": (_with_whole(saved), var["saved"])}
 
 
 def _with_params(model, values):
@@ -275,7 +284,7 @@ def _with_params(model, values):
     return new
 
 
-def _value_parameter_variance(value, ends, saved_share, factors, codes, order_by, notes):
+def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by, notes):
     """Delta-method variance of the money totals from the value and spend models."""
     models = value.models
     purchases = models.purchases
@@ -300,7 +309,10 @@ def _value_parameter_variance(value, ends, saved_share, factors, codes, order_by
     if isinstance(purchases, BoundCovariates):
         purchases = BoundCovariates(purchases.model, purchases.covariates.iloc[rows])
     x, tx, age = (sample[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    e_factor, v_factor = (None if f is None else f[rows] for f in factors)
+    e_factor = v_factor = None
+    if spread is not None:
+        e_factor = spread.month_weight[None, :] * spread.expected_scale[rows, None]
+        v_factor = spread.month_weight[None, :] * spread.retained_scale[rows, None]
     share, sample_codes = saved_share[rows, None], codes[rows]
     unit = 1.0  # the ends are already in time units
 
@@ -324,6 +336,62 @@ def _value_parameter_variance(value, ends, saved_share, factors, codes, order_by
     return delta_variance(evaluate, theta, cov)
 
 
+def _stratum_codes(strata: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's baseline stratum (codes) and the position of one row per stratum."""
+    if strata.shape[1] == 0:
+        return np.zeros(len(strata), dtype=np.intp), np.zeros(1, dtype=np.intp)
+    codes = strata.groupby(list(strata.columns), dropna=False, sort=False).ngroup().to_numpy()
+    first = np.full(codes.max() + 1, len(codes), dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.intp))
+    return codes.astype(np.intp), first
+
+
+def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
+                       probability: np.ndarray, times: np.ndarray, horizon: float
+                       ) -> np.ndarray:
+    """P(declared in each month) of each customer, from their churn probability at the
+    horizon: ``S(t) = exp(-H_0s(t) e^eta) = (1 - p)^(H_0s(t) / H_0s(h))`` within baseline
+    stratum s, so the scoring table's design is not transformed again (a million rows); the
+    baselines' ratios come from one row per stratum. ``rows`` are the customers' positions
+    in ``scoring`` (in ``probability``'s order); shape (n, len(times))."""
+    codes, first = _stratum_codes(scoring[list(model.strata or [])].iloc[rows])
+    representative = scoring.iloc[rows[first]]
+    hazard = model.cumulative_hazard(representative, [*times, horizon], source="scoring table")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(hazard[:, -1:] > 0, hazard[:, :-1] / hazard[:, -1:], 0.0)
+        # a step baseline read at sorted times never decreases
+        ratio = np.maximum.accumulate(ratio, axis=1)
+        log_stay = np.log1p(-np.clip(probability, 0.0, 1.0))
+        survival = np.exp(log_stay[:, None] * ratio[codes])
+    survival[np.isnan(survival)] = 1.0  # p = 1 with a zero ratio: nothing declared yet
+    by_month = survival
+    by_month[:, 1:] = survival[:, :-1] - survival[:, 1:]
+    by_month[:, 0] = 1.0 - by_month[:, 0]
+    return by_month
+
+
+def _cox_parameter_variance(model, sample: pd.DataFrame, weights, sample_codes, times):
+    """Delta-method variance of the churner totals from the Cox coefficients, on a sample:
+    ``H(t | x) = H_0s(t) exp((x - x_bar) beta)`` re-evaluated at perturbed coefficients from
+    the centred design (the contributions of a copy whose coefficients are all 1) and the
+    baselines (the baseline hazard itself taken as known)."""
+    unit = copy.copy(model)
+    unit.params_ = pd.Series(1.0, index=model.params_.index)
+    centred = unit.contributions(sample, source="scoring table").to_numpy(float)
+    beta0 = model.params_.to_numpy(float)
+    baseline = (model.cumulative_hazard(sample, times, source="scoring table")
+                / np.exp(centred @ beta0)[:, None])
+    n_seg = len(SEGMENTS)
+
+    def evaluate(beta):
+        survival = np.exp(-baseline * np.exp(centred @ beta)[:, None])
+        before = np.hstack([np.ones((len(survival), 1)), survival[:, :-1]])
+        return {"c": segment_sums(_with_whole(before - survival) * weights[:, None],
+                                  sample_codes, n_seg)}
+
+    return delta_variance(evaluate, beta0, model.variance_matrix_.to_numpy(float))["c"]
+
+
 def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
     """Expected churners per month: means, customer-level and parameter variances."""
     n_seg = len(SEGMENTS)
@@ -332,26 +400,21 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
     param = np.zeros((n_seg + 1, len(ends) + 1))
     live = risk.scoring is not None and risk.model is not None
     if live:
-        scoring = risk.scoring.set_index("customer_id")
-        position = customers.index.get_indexer(scoring.index)
-        cox = customers["churn_model"].to_numpy()[position] == COX
-        scoring, position = scoring[cox], position[cox]
-        by_month[position] = declared_by_month(
-            risk.model.survival_function(scoring, ends, source="scoring table").to_numpy())
-        rows, weights = stratified_sample(
-            codes[position], customers["churn_probability"].to_numpy(float)[position],
-            SAMPLE_PER_SEGMENT)
-        sample, sample_codes = scoring.iloc[rows], codes[position][rows]
-
-        def evaluate(beta):
-            model = copy.copy(risk.model)
-            model.params_ = pd.Series(beta, index=risk.model.params_.index)
-            p = declared_by_month(model.survival_function(sample, ends,
-                                                          source="scoring table").to_numpy())
-            return {"c": segment_sums(_with_whole(p) * weights[:, None], sample_codes, n_seg)}
-
-        param = delta_variance(evaluate, risk.model.params_.to_numpy(float),
-                               risk.model.variance_matrix_.to_numpy(float))["c"]
+        scoring = risk.scoring
+        ids = scoring["customer_id"].to_numpy()
+        scored = np.flatnonzero(customers["churn_model"].to_numpy() == COX)
+        if len(ids) == len(scored) and np.array_equal(ids, customers.index.to_numpy()[scored]):
+            position, kept = scored, np.arange(len(ids))  # the usual case: the same order
+        else:
+            position = customers.index.get_indexer(ids)
+            kept = np.flatnonzero(customers["churn_model"].to_numpy()[position] == COX)
+            position = position[kept]
+        probability = customers["churn_probability"].to_numpy(float)[position]
+        by_month[position] = _churners_by_month(risk.model, scoring, kept, probability,
+                                                ends, s.horizon)
+        rows, weights = stratified_sample(codes[position], probability, SAMPLE_PER_SEGMENT)
+        param = _cox_parameter_variance(risk.model, scoring.iloc[kept[rows]], weights,
+                                        codes[position][rows], ends)
         notes.append("Expected churners per month: the Cox churn model's survival curve of "
                      "each live customer read at the month ends; intervals with the "
                      "coefficients' uncertainty (the baseline hazard taken as known).")
@@ -363,6 +426,9 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
         notes.append("Expected churners per month: no Cox model, so 1 - P(alive) of each live "
                      "customer placed on their current declaration date; intervals with the "
                      "customers' randomness only.")
-    mean = segment_sums(_with_whole(by_month), codes, n_seg)
-    var = segment_sums(bernoulli_variance(by_month), codes, n_seg)
-    return mean, var, param
+    indicator = segment_indicator(codes, n_seg)
+    mean = segment_sums(by_month, codes, n_seg, indicator)
+    whole = by_month.sum(axis=1)
+    var = segment_sums(by_month * (1.0 - by_month), codes, n_seg, indicator)
+    whole_var = indicator @ (whole * (1.0 - whole))
+    return _with_whole(mean), np.hstack([var, whole_var[:, None]]), param
