@@ -263,16 +263,16 @@ def _alive_moments(family, rows, u, e, t, n_nodes):
 
 def _geometric_nodes(a, b_post, n_nodes):
     """Nodes and weights (D, K) of p0 ~ Beta(a, b') per row, computed once per distinct b'."""
-    nodes = np.empty((len(a), n_nodes))
-    weights = np.empty((len(a), n_nodes))
     pairs, inv = np.unique(np.column_stack([a, b_post]), axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
+    nodes = np.empty((len(pairs), n_nodes))
+    weights = np.empty((len(pairs), n_nodes))
     for j, (aa, bb) in enumerate(pairs):
         p, w = _beta_nodes(n_nodes, aa, bb)
         if p.size < n_nodes:  # a point mass (degenerate fit): one node repeated
             p, w = np.repeat(p, n_nodes), np.full(n_nodes, 1.0 / n_nodes)
-        nodes[inv == j], weights[inv == j] = p, w
-    return nodes, weights
+        nodes[j], weights[j] = p, w
+    inv = inv.reshape(-1)
+    return nodes[inv], weights[inv]
 
 
 def _one_minus_exp_over(z):

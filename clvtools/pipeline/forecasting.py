@@ -316,13 +316,21 @@ def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by,
     share, sample_codes = saved_share[rows, None], codes[rows]
     unit = 1.0  # the ends are already in time units
 
+    base_purchases = {}
+
     def evaluate(th):
         model = _with_params(purchases, th[:k])
         spend_model = models.spend if models.spend is None else _with_params(models.spend,
                                                                              th[k:])
         spend = _expected_spend(replace(models, purchases=model, spend=spend_model), sample)
-        m = revenue_by_month(model, x, tx, age, spend, ends[-1], unit, 0.0, period_ends=ends)
-        expected, retained = m.expected_revenue, m.revenue_if_retained
+        key = th[:k].tobytes()
+        if key not in base_purchases:  # the spend's steps leave the purchases as they are
+            m = revenue_by_month(model, x, tx, age, 1.0, ends[-1], unit, 0.0,
+                                 period_ends=ends)
+            base_purchases.clear()
+            base_purchases[key] = (m.expected_purchases, m.purchases_if_retained)
+        purchased, if_retained = base_purchases[key]
+        expected, retained = purchased * spend[:, None], if_retained * spend[:, None]
         if e_factor is not None:
             expected, retained = expected * e_factor, retained * v_factor
         loss = retained - expected
@@ -395,8 +403,6 @@ def _cox_parameter_variance(model, sample: pd.DataFrame, weights, sample_codes, 
 def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
     """Expected churners per month: means, customer-level and parameter variances."""
     n_seg = len(SEGMENTS)
-    n = len(customers)
-    by_month = np.zeros((n, len(ends)))
     param = np.zeros((n_seg + 1, len(ends) + 1))
     live = risk.scoring is not None and risk.model is not None
     if live:
@@ -410,8 +416,8 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
             kept = np.flatnonzero(customers["churn_model"].to_numpy()[position] == COX)
             position = position[kept]
         probability = customers["churn_probability"].to_numpy(float)[position]
-        by_month[position] = _churners_by_month(risk.model, scoring, kept, probability,
-                                                ends, s.horizon)
+        by_month = _churners_by_month(risk.model, scoring, kept, probability, ends, s.horizon)
+        live_codes = codes[position]
         rows, weights = stratified_sample(codes[position], probability, SAMPLE_PER_SEGMENT)
         param = _cox_parameter_variance(risk.model, scoring.iloc[kept[rows]], weights,
                                         codes[position][rows], ends)
@@ -423,12 +429,13 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
         declaration = s.churn_after - lifecycle["time_since_last_purchase"].to_numpy(float)
         by_month = declared_at_date(customers["churn_probability"].to_numpy(float),
                                     declaration, ends)
+        live_codes = codes
         notes.append("Expected churners per month: no Cox model, so 1 - P(alive) of each live "
                      "customer placed on their current declaration date; intervals with the "
                      "customers' randomness only.")
-    indicator = segment_indicator(codes, n_seg)
-    mean = segment_sums(by_month, codes, n_seg, indicator)
+    indicator = segment_indicator(live_codes, n_seg)
+    mean = segment_sums(by_month, live_codes, n_seg, indicator)
     whole = by_month.sum(axis=1)
-    var = segment_sums(by_month * (1.0 - by_month), codes, n_seg, indicator)
+    var = segment_sums(by_month * (1.0 - by_month), live_codes, n_seg, indicator)
     whole_var = indicator @ (whole * (1.0 - whole))
     return _with_whole(mean), np.hstack([var, whole_var[:, None]]), param
