@@ -144,3 +144,27 @@ def test_seasonality_spreads_the_months_but_keeps_the_totals(base):
     spring = per_day[per_day.index.str[5:].isin(["03", "04", "05"])].mean()
     assert summer < 0.8 * spring
     assert result.analysis.data_quality()["seasonal_index"] is not None
+
+
+def test_backtest_compares_forecast_and_actual_month_by_month(undiscounted):
+    table = undiscounted.backtest.table
+    assert table is not None
+    origins = sorted(table["origin"].unique())
+    end = undiscounted.timeline.observation_end
+    horizon = dt.timedelta(days=undiscounted.timeline.horizon_days)
+    assert origins[-1] == end - horizon and len(origins) <= 3
+    for _, one in table.groupby("origin"):
+        months = one[one["month"] != ALL_MONTHS]
+        whole = one[one["month"] == ALL_MONTHS].iloc[0]
+        assert months["days"].sum() == horizon.days == whole["days"]
+        assert months["actual_revenue"].sum() == pytest.approx(whole["actual_revenue"])
+        assert months["expected_revenue"].sum() == pytest.approx(whole["expected_revenue"])
+        np.testing.assert_allclose(months["error"],
+                                   months["actual_revenue"] - months["expected_revenue"])
+        assert ((months["expected_revenue_lo95"] <= months["expected_revenue"])
+                & (months["expected_revenue"] <= months["expected_revenue_hi95"])).all()
+    # the last origin's months are the value step's holdout window: same actual revenue
+    holdout = undiscounted.value.holdout["holdout_summary"].iloc[0]
+    last = table[(table["origin"] == origins[-1]) & (table["month"] == ALL_MONTHS)].iloc[0]
+    assert last["actual_revenue"] == pytest.approx(holdout["actual_revenue"], rel=1e-9)
+    assert any("backtest" in n for n in undiscounted.data_quality()["forecast_notes"])

@@ -7,6 +7,7 @@ from functools import cached_property
 from .._version import __version__
 from ..config import Settings
 from ..data.transactions import data_fingerprint
+from .backtest import BacktestResult
 from .forecasting import ForecastResult
 from .inputs import Inputs
 from .kpis import KpiResult
@@ -45,6 +46,9 @@ class AnalysisResult:
         Package versions, BLAS kernel, seed and settings (:func:`run_provenance`).
     forecast : ForecastResult or None
         Revenue and churn per month, segment and in total, with intervals (forecast.csv).
+    backtest : BacktestResult or None
+        The forecast refitted at earlier origins against what followed
+        (forecast_backtest.csv).
     """
 
     settings: Settings
@@ -56,6 +60,7 @@ class AnalysisResult:
     kpi: KpiResult
     provenance: dict
     forecast: ForecastResult | None = None
+    backtest: BacktestResult | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""
@@ -75,7 +80,8 @@ class AnalysisResult:
         if self.forecast is None:
             return {}
         index = self.forecast.seasonal_index
-        return {"forecast_notes": list(self.forecast.notes),
+        backtest = [] if self.backtest is None else list(self.backtest.notes)
+        return {"forecast_notes": list(self.forecast.notes) + backtest,
                 "seasonal_index": None if index is None else
                 {int(m): float(v) for m, v in zip(index["month_of_year"], index["index"],
                                                   strict=True)}}
