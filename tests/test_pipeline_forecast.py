@@ -152,7 +152,7 @@ def test_backtest_compares_forecast_and_actual_month_by_month(undiscounted):
     origins = sorted(table["origin"].unique())
     end = undiscounted.timeline.observation_end
     horizon = dt.timedelta(days=undiscounted.timeline.horizon_days)
-    assert origins[-1] == end - horizon and len(origins) <= 3
+    assert origins[-1] == end - horizon and len(origins) <= 2
     for _, one in table.groupby("origin"):
         months = one[one["month"] != ALL_MONTHS]
         whole = one[one["month"] == ALL_MONTHS].iloc[0]

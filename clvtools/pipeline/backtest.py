@@ -28,7 +28,7 @@ from .value import ValueResult, fit_value_models, score_customers_by_month
 __all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS"]
 
 #: Origins of the backtest, at most, and the days between them.
-N_ORIGINS, STEP_DAYS = 3, 91
+N_ORIGINS, STEP_DAYS = 2, 91
 _RFM = {"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
         "monetary_value_cal": "monetary_value"}
 

@@ -222,6 +222,11 @@ def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
     """
     n = len(value.rfm)
     share = np.zeros(n) if saved_share is None else saved_share
+    spend = value.models.spend
+    if notes is not None and spend is not None and float(spend.params_["q"]) <= 2.1:
+        notes.append(f"Gamma-Gamma's q = {float(spend.params_['q']):.3g}: the spend of "
+                     "customers without repeat purchases has no finite variance; their "
+                     "spend's second moment is taken at q' = 2.1 in the intervals.")
     totals = _revenue_totals(value, ends, share, spread, codes)
     param = _value_parameter_variance(value, ends, share, spread, codes,
                                       value.scores["expected_revenue"].to_numpy(float),
@@ -421,6 +426,9 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
         rows, weights = stratified_sample(codes[position], probability, SAMPLE_PER_SEGMENT)
         param = _cox_parameter_variance(risk.model, scoring.iloc[kept[rows]], weights,
                                         codes[position][rows], ends)
+        if not np.all(np.isfinite(risk.model.variance_matrix_.to_numpy(float))):
+            notes.append("The Cox coefficients' covariance is not finite: the churner "
+                         "intervals carry the customers' randomness only.")
         notes.append("Expected churners per month: the Cox churn model's survival curve of "
                      "each live customer read at the month ends; intervals with the "
                      "coefficients' uncertainty (the baseline hazard taken as known).")
