@@ -284,12 +284,14 @@ def _one_minus_exp_over(z):
 
 def _second_moment_factor(z):
     """2 (1 - e^-z (1 + z)) / z^2 (E[min(tau, t)^2] / t^2 for tau ~ Exp, z = mu t), accurate
-    near 0 by its series."""
+    near 0 by its series (computed only there)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 2.0 * (-np.expm1(-z) - z * np.exp(-z)) / z**2
     small = z < 1e-2
-    zz = np.where(small, 1.0, z)
-    exact = 2.0 * (-np.expm1(-zz) - zz * np.exp(-zz)) / zz**2
-    series = 1.0 - 2.0 * z / 3.0 + z**2 / 4.0 - z**3 / 15.0
-    return np.where(small, series, exact)
+    if small.any():
+        zs = z[small]
+        out[small] = 1.0 - 2.0 * zs / 3.0 + zs**2 / 4.0 - zs**3 / 15.0
+    return out
 
 
 @dataclass(frozen=True)

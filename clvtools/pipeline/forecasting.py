@@ -69,7 +69,7 @@ SEGMENTS = [*CELLS.values(), CHURNED]
 #: What the forecast covers (the ``scope`` column).
 SCOPE = "customers_at_observation_end"
 #: Customers per segment in the stratified sample of the delta method.
-SAMPLE_PER_SEGMENT = 1000
+SAMPLE_PER_SEGMENT = 500
 #: History needed for a seasonal index: two years of complete calendar months.
 SEASONAL_MONTHS = 24
 
