@@ -46,6 +46,12 @@ class Results:
         return self.analysis.targets.customers
 
     @property
+    def forecast(self) -> pd.DataFrame | None:
+        """Revenue and churn per calendar month and matrix cell, with intervals
+        (``forecast.csv``)."""
+        return None if self.analysis.forecast is None else self.analysis.forecast.table
+
+    @property
     def rfm(self) -> pd.DataFrame:
         """RFM summary, indexed by customer_id (lifetimes' conventions)."""
         return self.analysis.value.rfm

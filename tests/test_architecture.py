@@ -25,7 +25,7 @@ MODEL_PACKAGES = ("clvtools.btyd", "clvtools.survival")
 #: The layers above the models, lowest first: each imports only from the layers below it
 #: (and the ground); the package's own __init__ and the lifetimes-compatible helpers aside.
 LAYERS = (
-    ("clvtools.data", "clvtools.targeting"),
+    ("clvtools.data", "clvtools.targeting", "clvtools.forecast"),
     ("clvtools.pipeline",),
     ("clvtools.report",),
     ("clvtools.api",),
@@ -148,6 +148,13 @@ def test_data_and_targeting_import_only_the_ground(graph):
                        allowed=GROUND + ("clvtools.data",)) == []
     assert _violations(graph, "clvtools.targeting", "clvtools",
                        allowed=GROUND + ("clvtools.targeting",)) == []
+
+
+def test_forecast_imports_only_the_models_and_the_ground(graph):
+    """forecast/ sums and intervals over per-customer arrays: it may read the fitted models
+    (btyd, survival), never data/, the pipeline or anything above."""
+    assert _violations(graph, "clvtools.forecast", "clvtools",
+                       allowed=GROUND + MODEL_PACKAGES + ("clvtools.forecast",)) == []
 
 
 def test_the_cli_speaks_only_to_the_api_and_the_settings(graph):

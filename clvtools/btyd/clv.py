@@ -63,7 +63,7 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
 
 
 def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time_unit_days,
-                     annual_discount_rate):
+                     annual_discount_rate, period_ends=None):
     """V and E per customer and month (the forecast sums these across customers).
 
     Parameters
@@ -83,6 +83,10 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
         Days per time unit (1, 7 or 365.2425 / 12).
     annual_discount_rate : float
         Annual discount rate (>= 0), e.g. 0.1 for 10 % a year.
+    period_ends : array_like, shape (M,), optional
+        Ends of the periods in time units after T, increasing (e.g. calendar months: the
+        forecast's); default the calendar-average months of :func:`~clvtools.units.month_ends`
+        over ``horizon``. The periods cover (0, period_ends[-1]].
 
     Returns
     -------
@@ -100,7 +104,7 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
                             column="expected_spend", n_rows=int(bad.sum()),
                             advice="check the Gamma-Gamma fit (q > 1) and the monetary values.")
 
-    ends = month_ends(horizon, unit)
+    ends = month_ends(horizon, unit) if period_ends is None else np.asarray(period_ends, float)
     lengths = np.diff(ends, prepend=0.0)
     discount = (1.0 + rate) ** (-ends * unit / DAYS_PER_YEAR)
 

@@ -139,7 +139,8 @@ def _attribute_sql(spells: str, periods: str, attributes: str, columns) -> str:
         flow AS (SELECT p.idx, p.ps, l.attribute, l.segment, coalesce(sum(m.opened), 0) AS opened,
                         coalesce(sum(m.closed), 0) AS churned
                  FROM {periods} AS p CROSS JOIN levels AS l
-                 LEFT JOIN moves AS m ON m.ps = p.ps AND m.attribute = l.attribute AND m.segment = l.segment
+                 LEFT JOIN moves AS m
+                   ON m.ps = p.ps AND m.attribute = l.attribute AND m.segment = l.segment
                  GROUP BY ALL)
         SELECT ps, CASE attribute {label} END AS by, segment,
                coalesce(sum(opened - churned) OVER (PARTITION BY attribute, segment ORDER BY idx

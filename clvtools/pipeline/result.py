@@ -7,7 +7,9 @@ from functools import cached_property
 from .._version import __version__
 from ..config import Settings
 from ..data.transactions import data_fingerprint
+from .backtest import BacktestResult
 from .evaluation import EvaluationResult
+from .forecasting import ForecastResult
 from .inputs import Inputs
 from .kpis import KpiResult
 from .risk import BTYD, FALLBACKS, RiskResult
@@ -46,6 +48,11 @@ class AnalysisResult:
     evaluation : EvaluationResult or None
         The targeting evaluated out of time (MP, EMPC, lift, Gini, profit curve, realised net
         benefit of the plan against naive plans).
+    forecast : ForecastResult or None
+        Revenue and churn per month, segment and in total, with intervals (forecast.csv).
+    backtest : BacktestResult or None
+        The forecast refitted at earlier origins against what followed
+        (forecast_backtest.csv).
     """
 
     settings: Settings
@@ -57,6 +64,8 @@ class AnalysisResult:
     kpi: KpiResult
     provenance: dict
     evaluation: EvaluationResult | None = None
+    forecast: ForecastResult | None = None
+    backtest: BacktestResult | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""
@@ -69,9 +78,20 @@ class AnalysisResult:
             "targeting_notes": list(self.targets.notes),
             "targeting_evaluation_notes": (list(self.evaluation.notes)
                                            if self.evaluation is not None else []),
+            **self._forecast_quality(),
             "timeline": self.timeline.as_dict(),
             "run": self.provenance,
         }
+
+    def _forecast_quality(self) -> dict:
+        if self.forecast is None:
+            return {}
+        index = self.forecast.seasonal_index
+        backtest = [] if self.backtest is None else list(self.backtest.notes)
+        return {"forecast_notes": list(self.forecast.notes) + backtest,
+                "seasonal_index": None if index is None else
+                {int(m): float(v) for m, v in zip(index["month_of_year"], index["index"],
+                                                  strict=True)}}
 
     def warnings(self) -> list[str]:
         """What a user must hear about this run before reading its figures (the CLI prints

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Settings
+from .backtest import forecast_backtest
 from .evaluation import evaluation_step
+from .forecasting import forecast_step
 from .inputs import read_inputs
 from .kpis import kpi_step
 from .provenance import run_provenance
@@ -54,7 +56,11 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     targets = targets_step(value, risk, inputs, s, timeline)
     step("Evaluating the targeting out of time")
     evaluation = evaluation_step(value, risk, inputs, timeline, s)
+    step("Forecasting revenue and churn by month")
+    forecast = forecast_step(value, risk, targets, inputs, timeline, s)
+    step("Backtesting the forecast at earlier origins")
+    backtest = forecast_backtest(inputs, timeline, s)
     step("Computing KPIs and cohorts")
     kpi = kpi_step(inputs, s)
     return AnalysisResult(s, inputs, timeline, value, risk, targets, kpi, run_provenance(s),
-                          evaluation)
+                          evaluation, forecast, backtest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..config import Settings
@@ -74,6 +75,10 @@ class Timeline:
     previous_scoring: dt.date | None
     forecast_months: pd.DataFrame
     notes: tuple[str, ...] = ()
+
+    def forecast_month_ends(self) -> np.ndarray:
+        """Ends of :attr:`forecast_months` in time units after the observation end, shape (M,)."""
+        return np.cumsum(self.forecast_months["days"].to_numpy(dtype=float)) / self.unit_days
 
     def as_dict(self) -> dict:
         """The dates as ISO strings, for data_quality.json and the report."""

@@ -15,7 +15,7 @@ import pandas as pd
 from ..btyd.base import InfiniteMeanWarning
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.bgnbd_covariates import BetaGeoCovariatesFitter
-from ..btyd.clv import revenue_by_month
+from ..btyd.clv import RevenueByMonth, revenue_by_month
 from ..btyd.gamma_gamma import GammaGammaFitter
 from ..btyd.mbgnbd import ModifiedBetaGeoFitter
 from ..btyd.pareto_nbd import ParetoNBDFitter
@@ -35,7 +35,7 @@ from .timeline import Timeline
 
 __all__ = [
     "VALUE_MODELS", "ValueModels", "ValueResult", "value_step", "fit_value_models",
-    "score_customers", "holdout_validation",
+    "score_customers", "score_customers_by_month", "holdout_validation",
 ]
 
 #: ``value_model`` setting -> purchase-process fitter.
@@ -186,7 +186,8 @@ def _expected_spend(models: ValueModels, rfm: pd.DataFrame) -> np.ndarray:
 
 
 def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
-                    time_unit_days: float, discount_rate: float) -> pd.DataFrame:
+                    time_unit_days: float, discount_rate: float,
+                    period_ends: np.ndarray | None = None) -> pd.DataFrame:
     """Per-customer value over the horizon (the concepts page, docs/concepts.rst, defines V and E).
 
     Returns
@@ -196,11 +197,35 @@ def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
         ``expected_average_spend`` (currency per purchase), ``revenue_if_retained`` (V) and
         ``expected_revenue`` (E), both discounted, currency.
     """
+    return score_customers_by_month(models, rfm, horizon=horizon, time_unit_days=time_unit_days,
+                                    discount_rate=discount_rate, period_ends=period_ends)[0]
+
+
+def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
+                             time_unit_days: float, discount_rate: float,
+                             period_ends: np.ndarray | None = None
+                             ) -> tuple[pd.DataFrame, RevenueByMonth]:
+    """:func:`score_customers` and the per-customer x month arrays it sums.
+
+    Parameters
+    ----------
+    period_ends : numpy.ndarray, shape (M,), optional
+        Month ends in time units after the observation end (the forecast's calendar months,
+        :meth:`Timeline.forecast_month_ends`); default calendar-average months over
+        ``horizon``.
+
+    Returns
+    -------
+    (pandas.DataFrame, RevenueByMonth)
+        The scores, and the months: purchases per customer and month (undiscounted) and
+        revenue (discounted), which the forecast sums.
+    """
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     model = models.purchases
     spend = _expected_spend(models, rfm)
-    months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate)
-    return pd.DataFrame(
+    months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate,
+                              period_ends=period_ends)
+    scores = pd.DataFrame(
         {
             "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
             "expected_purchases": months.expected_purchases.sum(axis=1),
@@ -210,8 +235,7 @@ def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
         },
         index=rfm.index,
     )
-
-
+    return scores, months
 
 
 @dataclass
@@ -233,6 +257,9 @@ class ValueResult:
         short for a holdout.
     notes : list of str
         What a reader of data_quality.json should know about the value model.
+    months : RevenueByMonth or None
+        The per-customer x calendar-month arrays of the horizon that ``scores`` sums
+        (purchases undiscounted; revenue discounted), rows as ``rfm``: the forecast's input.
     """
 
     rfm: pd.DataFrame
@@ -240,6 +267,7 @@ class ValueResult:
     scores: pd.DataFrame
     holdout: dict[str, pd.DataFrame]
     notes: list[str]
+    months: RevenueByMonth | None = None
 
 
 def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
@@ -253,8 +281,10 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     if inputs.attributes is not None and s.value_covariates:
         covariates = inputs.attributes.frame()
     models = fit_value_models(rfm, s.value_model, covariates)
-    scores = score_customers(models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
-                             discount_rate=s.discount_rate)
+    # the forecast's calendar months: customers.csv's value is their sum, discounted
+    scores, months = score_customers_by_month(
+        models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
+        discount_rate=s.discount_rate, period_ends=timeline.forecast_month_ends())
     notes = list(models.notes)
     holdout = {}
     if timeline.holdout_start is None:
@@ -267,7 +297,7 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
             covariates=covariates)
         notes += [f"Holdout fit: {note}" for note in holdout_notes
                   if note not in models.notes]
-    return ValueResult(rfm, models, scores, holdout, notes)
+    return ValueResult(rfm, models, scores, holdout, notes, months)
 
 
 def holdout_validation(log: TransactionLog, timeline: Timeline, *, value_model: str,

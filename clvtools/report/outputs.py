@@ -114,6 +114,16 @@ def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame([r.targets.summary])
 
 
+def _forecast_table(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A forecast table with its money (every float but churner counts and relative errors)
+    to the cent."""
+    if table is None:
+        return None
+    money = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])
+             and not c.startswith("expected_churners") and c != "relative_error"]
+    return table.assign(**{c: table[c].round(2) for c in money})
+
+
 def _purchase_model(r: AnalysisResult):
     purchases = r.value.models.purchases
     # a covariate model is bound to the customers' attributes; the file holds the fitter
@@ -151,6 +161,15 @@ OUTPUTS: tuple[Output, ...] = (
     Output("profit_curve.csv",
            lambda r, _a: r.evaluation.profit_curve if r.evaluation is not None else None,
            "realised net benefit of pushing the top share of each ranking, out of time"),
+    Output("forecast.csv",
+           lambda r, _a: _forecast_table(None if r.forecast is None else r.forecast.table),
+           "per calendar month (and all) and matrix cell (and total): expected revenue, "
+           "revenue if retained, expected loss, expected churners, saved by the plan, with "
+           "80 % and 95 % intervals; nominal money; customers existing at the observation end"),
+    Output("forecast_backtest.csv",
+           lambda r, _a: _forecast_table(None if r.backtest is None else r.backtest.table),
+           "the forecast refitted at earlier origins: expected versus actual revenue per month, "
+           "error and interval coverage"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),
            "one row per customer: frequency, recency, T, monetary_value (lifetimes' conventions)"),
     Output("lifecycle.csv", lambda r, _a: r.risk.lifecycle,

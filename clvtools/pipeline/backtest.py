@@ -1,0 +1,112 @@
+"""Rolling-origin backtest of the forecast on the user's own history (forecast_backtest.csv).
+
+At each origin (one horizon before the observation end, then every :data:`STEP_DAYS` days
+earlier, :data:`N_ORIGINS` at most, each with at least one horizon of history before it) the
+value models are refitted on the log as it stood then, the customers of that date are
+forecast over the calendar months of one horizon exactly as forecast.csv forecasts today's
+(expected revenue in total, with its 80 % and 95 % intervals: :func:`money_totals`), and the
+forecast is set beside the revenue those customers really brought in each month: the error
+per month and whether each interval covered it, so finance sees how far to trust the months,
+not only the total. No seasonal spread and no plan here: the model's forecast as such.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..config import Settings
+from ..data.rfm import calibration_and_holdout, purchases_by_period
+from ..forecast import ALL_MONTHS, normal_bounds
+from .forecasting import money_totals
+from .inputs import Inputs
+from .timeline import Timeline, _calendar_months
+from .value import ValueResult, fit_value_models, score_customers_by_month
+
+__all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS"]
+
+#: Origins of the backtest, at most, and the days between them.
+N_ORIGINS, STEP_DAYS = 2, 91
+_RFM = {"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
+        "monetary_value_cal": "monetary_value"}
+
+
+@dataclass
+class BacktestResult:
+    """The backtest.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame or None
+        ``forecast_backtest.csv``: one row per origin and month (then ``all``): ``origin``,
+        ``month``, ``days``, ``customers``, ``expected_revenue`` with ``_lo80``, ``_hi80``,
+        ``_lo95``, ``_hi95``, ``actual_revenue``, ``error`` (actual - expected),
+        ``relative_error`` (error / expected), ``covered_80``, ``covered_95``. None when the
+        history is too short.
+    notes : list of str
+    """
+
+    table: pd.DataFrame | None
+    notes: list[str] = field(default_factory=list)
+
+
+def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings) -> BacktestResult:
+    """Fit at earlier origins, forecast, and compare month by month (module docstring)."""
+    s = settings
+    h = timeline.horizon_days
+    origins = [timeline.observation_end - dt.timedelta(days=h + j * STEP_DAYS)
+               for j in range(N_ORIGINS)]
+    origins = [o for o in origins if (o - timeline.first_date).days >= h]
+    if not origins:
+        return BacktestResult(None, ["No forecast backtest: the history before one horizon "
+                                     "from the end is shorter than the horizon."])
+    covariates = None
+    if inputs.attributes is not None and s.value_covariates:
+        covariates = inputs.attributes.frame()
+    tables = [_one_origin(inputs, timeline, s, origin, covariates) for origin in origins]
+    table = pd.concat(tables, ignore_index=True)
+    months = table[table["month"] != ALL_MONTHS]
+    notes = [f"Forecast backtest at {len(origins)} origins ({', '.join(map(str, origins))}): "
+             f"the 95 % interval covered {int(months['covered_95'].sum())} of {len(months)} "
+             f"months and the 80 % interval {int(months['covered_80'].sum())}; median "
+             f"absolute error per month {months['relative_error'].abs().median():.1%}."]
+    return BacktestResult(table, notes)
+
+
+def _one_origin(inputs: Inputs, timeline: Timeline, s: Settings, origin: dt.date,
+                covariates: pd.DataFrame | None) -> pd.DataFrame:
+    """Fit at ``origin``, forecast one horizon of calendar months, compare."""
+    cal = calibration_and_holdout(inputs.log, origin, time_unit=timeline.time_unit)
+    rfm = cal.rename(columns=_RFM)[[c for c in _RFM.values() if c in cal.rename(columns=_RFM)]]
+    models = fit_value_models(rfm, s.value_model, covariates)
+    months = _calendar_months(origin, timeline.horizon_days)
+    ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
+    scores, by_month = score_customers_by_month(models, rfm, horizon=ends[-1],
+                                                time_unit_days=timeline.unit_days,
+                                                discount_rate=0.0, period_ends=ends)
+    value = ValueResult(rfm, models, scores, {}, [], by_month)
+    mean, var = money_totals(value, ends, np.zeros(len(rfm), dtype=np.intp))["expected_revenue"]
+    mean, var = mean[-1], var[-1]  # the total row: months, then the horizon
+    bounds = normal_bounds(mean, var)
+    starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
+    actual = purchases_by_period(inputs.log, starts, list(months["end"]),
+                                 customers_acquired_by=origin)["revenue"].to_numpy(float)
+    actual = np.append(actual, actual.sum())
+    out = pd.DataFrame({
+        "origin": origin,
+        "month": [*months["month"], ALL_MONTHS],
+        "days": [*months["days"], int(months["days"].sum())],
+        "customers": len(rfm),
+        "expected_revenue": mean,
+        **{f"expected_revenue_{k}": bounds[k] for k in ("lo80", "hi80", "lo95", "hi95")},
+        "actual_revenue": actual,
+    })
+    out["error"] = out["actual_revenue"] - out["expected_revenue"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["relative_error"] = out["error"] / out["expected_revenue"]
+    for level in ("80", "95"):
+        out[f"covered_{level}"] = ((out[f"expected_revenue_lo{level}"] <= actual)
+                                   & (actual <= out[f"expected_revenue_hi{level}"]))
+    return out
