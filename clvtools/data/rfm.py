@@ -21,7 +21,8 @@ from .schema import check_date
 from .transactions import TransactionLog, parse_date
 
 __all__ = [
-    "rfm_summary", "calibration_and_holdout", "purchases_by_period", "rfm_query", "holdout_query"
+    "rfm_summary", "calibration_and_holdout", "purchases_by_period", "rfm_query", "holdout_query",
+    "revenue_by_customer",
 ]
 
 #: Period grains DuckDB's date_trunc understands.
@@ -320,3 +321,20 @@ def purchases_by_period(
         GROUP BY b.period ORDER BY b.period""",
         params,
     ).df()
+
+
+def revenue_by_customer(log: TransactionLog, after: dt.date, until: dt.date) -> pd.Series:
+    """Each customer's revenue (the sum of its amounts) in the window ``(after, until]``.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``customer_id``, currency; only customers with a purchase in the window
+        (the others have 0). Without amounts, the purchase occasions are counted instead.
+    """
+    value = "fsum(amount)" if log.has_amounts else "count(*)"
+    frame = fetch_frame(log.con, f"""
+        SELECT customer_id, {value}::DOUBLE AS revenue FROM {log.occasions}
+        WHERE date > DATE '{after.isoformat()}' AND date <= DATE '{until.isoformat()}'
+        GROUP BY customer_id""")
+    return frame["revenue"] if "revenue" in frame else pd.Series(dtype=float)

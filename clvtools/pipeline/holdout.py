@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..btyd.clv import revenue_by_month
 from ..btyd.validation import calibration_vs_holdout_purchases
-from ..data.rfm import calibration_and_holdout, purchases_by_period
+from ..data.rfm import calibration_and_holdout, purchases_by_period, revenue_by_customer
 from ..data.transactions import TransactionLog
 from .timeline import Timeline
 
@@ -72,11 +72,8 @@ def calibration_window(log: TransactionLog, timeline: Timeline,
     cal = calibration_and_holdout(log, timeline.holdout_start, time_unit=timeline.time_unit)
     rfm = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency",
                               "T_cal": "T", "monetary_value_cal": "monetary_value"})
-    purchases = cal["frequency_holdout"].to_numpy(float)
-    if "monetary_value_holdout" in cal:
-        revenue = purchases * cal["monetary_value_holdout"].fillna(0.0).to_numpy(float)
-    else:
-        revenue = purchases
+    revenue = (revenue_by_customer(log, timeline.holdout_start, log.observation_end)
+               .reindex(cal.index, fill_value=0.0).to_numpy(float))
     if segments is not None:
         segments = segments.loc[cal.index] if segments.shape[1] else None
     return CalibrationWindow(cal, rfm[["frequency", "recency", "T"]

@@ -14,11 +14,12 @@ import pandas as pd
 
 from ..config import Settings
 from ..data.rfm import rfm_summary
+from ..errors import ConvergenceError
 from .holdout import calibration_window
 from .inputs import Inputs
 from .timeline import Timeline
 from .value_checks import SPEND_CORRELATION_WARNING, frequency_fit, spend_frequency_correlation
-from .value_choice import ValueChoice, choose_by_bic, choose_on_holdout
+from .value_choice import ValueChoice, choose_by_bic, choose_on_holdout, holdout_tables
 from .value_models import (  # noqa: F401 - the value axis's public names, re-exported
     COVARIATE_MODELS,
     VALUE_MODELS,
@@ -126,11 +127,15 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
         notes = list(models.notes) + notes
     else:
         window = calibration_window(inputs.log, timeline, segments)
-        choice, holdout_models, holdout = choose_on_holdout(
+        choice, fitted, summary = choose_on_holdout(
             window, s.value_model, covariates, horizon=s.horizon, unit_days=timeline.unit_days,
             log=inputs.log, timeline=timeline, seed=s.seed)
-        models = fit_value_models(rfm, choice.chosen, covariates)
-        notes = list(models.notes) + [f"Holdout fit: {note}" for note in holdout_models.notes
+        models = _fit_chosen(rfm, choice, covariates)
+        holdout_models, holdout = holdout_tables(choice, fitted, summary)
+        holdout_notes = holdout_models.notes if holdout_models is not None else [
+            "The holdout files of the model used are missing: it was not the holdout's "
+            "choice (see the notes above) and was compared on a sample only."]
+        notes = list(models.notes) + [f"Holdout fit: {note}" for note in holdout_notes
                                       if note not in models.notes]
     notes = [*choice.notes, choice.note, *notes]
     scores = score_customers(models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
@@ -138,6 +143,24 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     step("Checking the value model's assumptions and fit")
     checks, warnings = _checks(models, rfm, holdout, choice, s.seed)
     return ValueResult(rfm, models, scores, holdout, notes, choice, checks, warnings)
+
+
+def _fit_chosen(rfm: pd.DataFrame, choice: ValueChoice,
+                covariates: pd.DataFrame | None) -> ValueModels:
+    """The chosen model on the whole history; should it not converge there (it did on the
+    calibration window), the next candidate by the criterion, and the choice says so."""
+    for rank, model in enumerate(choice.ranking):
+        try:
+            models = fit_value_models(rfm, model, covariates)
+        except ConvergenceError as exc:
+            if rank == len(choice.ranking) - 1:
+                raise
+            choice.notes.append(f"{model} did not converge on the whole history "
+                                f"({str(exc).splitlines()[0]}); the next candidate is used.")
+            continue
+        choice.chosen = model
+        return models
+    raise AssertionError("unreachable: the ranking is never empty")
 
 
 def _checks(models: ValueModels, rfm: pd.DataFrame, holdout: dict, choice: ValueChoice,

@@ -55,7 +55,8 @@ def spend_frequency_correlation(rfm: pd.DataFrame) -> dict | None:
     if "monetary_value" not in rfm:
         return None
     repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
-    if len(repeat) < 3 or repeat["frequency"].nunique() < 2 or repeat["monetary_value"].nunique() < 2:
+    if len(repeat) < 3 or min(repeat["frequency"].nunique(),
+                              repeat["monetary_value"].nunique()) < 2:
         return None
     r, p = stats.pearsonr(repeat["frequency"].to_numpy(float),
                           repeat["monetary_value"].to_numpy(float))
@@ -95,8 +96,8 @@ def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Da
     -------
     (pandas.DataFrame, dict)
         The table: ``frequency`` (``"0"``, ``"1"``, ... and ``"k+"``, the bins of the
-        test), ``observed`` and ``expected`` customers; and the test: ``chi_square``, ``df``, ``p_value``, ``bins`` (after pooling),
-        ``parameters``, ``draws``.
+        test), ``observed`` and ``expected`` customers; and the test: ``chi_square``,
+        ``df``, ``p_value``, ``bins`` (after pooling), ``parameters``, ``draws``.
     """
     T = rfm["T"].to_numpy(float)
     n = len(T)

@@ -36,7 +36,7 @@ from .value_models import (
 )
 
 __all__ = ["AUTO", "CANDIDATES", "SAMPLE_ABOVE", "ValueChoice", "candidate_models",
-           "choose_by_bic", "choose_on_holdout", "stratified_sample"]
+           "choose_by_bic", "choose_on_holdout", "holdout_tables", "stratified_sample"]
 
 AUTO = "auto"
 #: Every purchase model the automatic choice may take, in the order of the tables.
@@ -92,6 +92,13 @@ class ValueChoice:
         return cls(setting, chosen, criterion, rows, compared_on, customers, list(notes))
 
     @property
+    def ranking(self) -> list[str]:
+        """The candidates that were fitted, best first by the criterion."""
+        key = "holdout_error" if self.criterion == "setting" else self.criterion
+        scored = [(c.get(key, np.nan), c["model"]) for c in self.candidates]
+        return [m for v, m in sorted(scored) if np.isfinite(v)] or [self.chosen]
+
+    @property
     def note(self) -> str:
         """One line for the console and data_quality.json."""
         if self.criterion == "setting":
@@ -136,17 +143,17 @@ def _comparison_rows(index: pd.Index, frequency: np.ndarray, segments: pd.DataFr
 def choose_on_holdout(window: CalibrationWindow, setting: str,
                       covariates: pd.DataFrame | None, *, horizon: float, unit_days: float,
                       log, timeline, seed: int = 0
-                      ) -> tuple[ValueChoice, ValueModels, dict[str, pd.DataFrame]]:
+                      ) -> tuple[ValueChoice, dict, pd.DataFrame]:
     """Fit the candidates on the calibration window, choose by holdout error.
 
     Returns
     -------
-    (ValueChoice, ValueModels, dict of pandas.DataFrame)
-        The choice; the chosen model as fitted on the whole window; the run's holdout tables
+    (ValueChoice, dict, pandas.DataFrame)
+        The choice; per candidate fitted on the whole window, its models and holdout tables
         (``holdout_by_frequency``, ``holdout_by_month``, ``holdout_by_segment`` with
-        attributes, and ``holdout_summary``: one row per candidate, ``chosen`` marking the
-        chosen one; on a sample, ``basis`` says so and the chosen model has a second row on
-        every customer of the window).
+        attributes); the summary, one row per candidate (on a sample, ``basis`` says so and
+        the chosen model, refitted on every customer of the window, has a second row).
+        :func:`holdout_tables` gives the files of the model finally used.
     """
     candidates, notes = candidate_models(setting, covariates)
     rows = _comparison_rows(window.cal.index, window.cal["frequency_cal"].to_numpy(),
@@ -177,19 +184,27 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
                               notes=notes)
     choice.criterion = criterion
     basis = "all customers" if compare is window else "stratified sample"
-    summary = [{"model": m, "chosen": m == choice.chosen, "basis": basis, **f}
-               for m, f in figures.items()]
-    if compare is window:
-        models, tables = fitted[choice.chosen]
-    else:  # the run's holdout files rest on every customer of the window, not the sample
+    summary = [{"model": m, "basis": basis, **f} for m, f in figures.items()]
+    if compare is not window:  # the run's holdout files rest on every customer of the window
         models = fit_value_models(window.rfm, choice.chosen, covariates)
         row, tables = evaluate_candidate(
             models, window, horizon=horizon, unit_days=unit_days,
             expected_spend=expected_spend(models, window.rfm), log=log, timeline=timeline)
-        summary.append({"model": choice.chosen, "chosen": True, "basis": "all customers", **row})
+        fitted = {choice.chosen: (models, tables)}
+        summary.append({"model": choice.chosen, "basis": "all customers", **row})
     head = {"calibration_end": timeline.holdout_start, "observation_end": log.observation_end}
-    tables["holdout_summary"] = pd.DataFrame([{**head, **r} for r in summary])
-    return choice, models, tables
+    return choice, fitted, pd.DataFrame([{**head, **r} for r in summary])
+
+
+def holdout_tables(choice: ValueChoice, fitted: dict, summary: pd.DataFrame
+                   ) -> tuple[ValueModels, dict[str, pd.DataFrame]]:
+    """The holdout model and files of the model finally chosen (``choice.chosen``), with
+    ``holdout_summary`` marking it in its ``chosen`` column."""
+    models, tables = fitted.get(choice.chosen, (None, {}))
+    summary = summary.assign(chosen=summary["model"] == choice.chosen)
+    columns = ["calibration_end", "observation_end", "model", "chosen", "basis"]
+    summary = summary[columns + [c for c in summary.columns if c not in columns]]
+    return models, {**tables, "holdout_summary": summary}
 
 
 def choose_by_bic(rfm: pd.DataFrame, setting: str, covariates: pd.DataFrame | None,
