@@ -97,7 +97,8 @@ class ValueResult:
                          "value": fit["chi_square"], "df": fit["df"], "p_value": fit["p_value"],
                          "flagged": fit["p_value"] is not None and fit["p_value"] < 0.05,
                          "note": "expected vs observed customers per repeat-purchase count; "
-                                 "flagged at p < 0.05"})
+                                 "flagged at p < 0.05; p on bins - 1 df: "
+                                 f"{fit['p_value_upper']:.3g}"})
         if not rows:
             return None
         model = self.choice.chosen if self.choice is not None else ""

@@ -97,7 +97,8 @@ def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Da
     (pandas.DataFrame, dict)
         The table: ``frequency`` (``"0"``, ``"1"``, ... and ``"k+"``, the bins of the
         test), ``observed`` and ``expected`` customers; and the test: ``chi_square``,
-        ``df``, ``p_value``, ``bins`` (after pooling), ``parameters``, ``draws``.
+        ``df``, ``p_value`` (on ``df = bins - 1 - parameters``), ``p_value_upper`` (on
+        ``bins - 1``), ``bins`` (after pooling), ``parameters``, ``draws``.
     """
     T = rfm["T"].to_numpy(float)
     n = len(T)
@@ -125,7 +126,10 @@ def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Da
     chi2 = float((((obs_a - exp_a) ** 2)[keep] / exp_a[keep]).sum())
     k = len(getattr(purchases, "model", purchases).params_)
     df = int(keep.sum()) - 1 - k
+    # with the parameters estimated from the ungrouped data, the statistic's law lies between
+    # chi-square(df) and chi-square(bins - 1) (Chernoff & Lehmann 1954): both p-values
     test = {"chi_square": chi2, "df": df,
             "p_value": float(stats.chi2.sf(chi2, df)) if df > 0 else None,
+            "p_value_upper": float(stats.chi2.sf(chi2, int(keep.sum()) - 1)),
             "bins": int(keep.sum()), "parameters": k, "draws": len(rows)}
     return table, test
