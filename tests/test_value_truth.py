@@ -73,8 +73,14 @@ def test_expected_revenue_matches_the_truth_overall_and_per_segment(valued):
     figures = _segment_figures(base, scores)
     checked = figures[figures["customers"] >= MIN_SEGMENT]
     assert len(checked) == 10  # all, 3 channels, 4 regions, 2 plans
-    print(f"\n{base.model} seed {base.truth['seed']}: chosen {value.choice.chosen}\n"
-          + figures.round(3).to_string())
+    summary = value.holdout["holdout_summary"].set_index("model")
+    fit = {k: v for k, v in value.checks["frequency_fit"].items() if k != "table"}
+    print(f"\n{base.model} seed {base.truth['seed']}: {value.choice.note}\n"
+          + summary[["chosen", "holdout_error", "error_by_frequency", "error_by_segment",
+                     "p_alive_auc", "actual_revenue", "expected_revenue"]].to_string()
+          + "\n" + figures.round(3).to_string()
+          + f"\nchecks: {({k: v for k, v in value.checks.items() if k != 'frequency_fit'})}"
+          + f"\nchi-square: {fit}")
     worst = checked.loc[checked["relative_error"].abs().idxmax()]
     assert abs(worst["relative_error"]) <= TOLERANCE, worst.to_dict()
 
@@ -83,7 +89,10 @@ def test_expected_revenue_matches_the_truth_overall_and_per_segment(valued):
 def test_p_alive_ranks_the_truly_alive(valued):
     base, _value, scores = valued
     alive = base.customer_truth.set_index("customer_id").loc[scores.index, "alive_at_end"]
-    assert auc(scores["p_alive"].to_numpy(), alive.to_numpy()) > MIN_ALIVE_AUC
+    area = auc(scores["p_alive"].to_numpy(), alive.to_numpy())
+    print(f"\n{base.model} seed {base.truth['seed']}: P(alive) AUC against the true alive "
+          f"status {area:.3f}")
+    assert area > MIN_ALIVE_AUC
 
 
 @pytest.mark.slow
