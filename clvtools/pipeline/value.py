@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..config import Settings
@@ -97,8 +98,8 @@ class ValueResult:
                          "value": fit["chi_square"], "df": fit["df"], "p_value": fit["p_value"],
                          "flagged": fit["p_value"] is not None and fit["p_value"] < 0.05,
                          "note": "expected vs observed customers per repeat-purchase count; "
-                                 "flagged at p < 0.05; p on bins - 1 df: "
-                                 f"{fit['p_value_upper']:.3g}"})
+                                 "flagged at p < 0.05; the p-value on bins - 1 df: "
+                                 f"{fit['p_value_upper']}"})
         if not rows:
             return None
         model = self.choice.chosen if self.choice is not None else ""
@@ -170,8 +171,10 @@ def _checks(models: ValueModels, rfm: pd.DataFrame, holdout: dict, choice: Value
     warnings: list[str] = []
     summary = holdout.get("holdout_summary")
     if summary is not None:
-        chosen = summary[summary["chosen"]].iloc[-1]
-        checks["p_alive_auc_holdout"] = float(chosen["p_alive_auc"])
+        area = float(summary[summary["chosen"]].iloc[-1].get("p_alive_auc", np.nan))
+        # NaN (no one, or everyone, bought in the holdout) is left out: JSON has no NaN
+        if np.isfinite(area):
+            checks["p_alive_auc_holdout"] = area
     spend = spend_frequency_correlation(rfm)
     if spend is not None:
         checks["spend_frequency_correlation"] = spend

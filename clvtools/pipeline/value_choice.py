@@ -125,8 +125,9 @@ class ValueChoice:
                 "notes": list(self.notes)}
 
 
-def _failed(exc: Exception) -> dict:
-    return {"error": str(exc).splitlines()[0], "holdout_error": np.nan, "BIC": np.nan}
+def _failed(exc: Exception, criterion: str) -> dict:
+    """A candidate that did not converge: its error, and no score (never chosen)."""
+    return {"error": str(exc).splitlines()[0], criterion: np.nan}
 
 
 def _comparison_rows(index: pd.Index, frequency: np.ndarray, segments: pd.DataFrame | None,
@@ -168,7 +169,7 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
         except ConvergenceError as exc:
             if len(candidates) == 1:
                 raise
-            figures[model] = _failed(exc)
+            figures[model] = _failed(exc, "holdout_error")
             continue
         models = ValueModels(purchases, spend.spend, fit_notes + spend.notes,
                              spend.observed_spend)
@@ -226,7 +227,7 @@ def choose_by_bic(rfm: pd.DataFrame, setting: str, covariates: pd.DataFrame | No
         try:
             purchases, fit_notes = fit_purchase_model(compare, model, covariates)
         except ConvergenceError as exc:
-            figures[model] = _failed(exc)
+            figures[model] = _failed(exc, "BIC")
             continue
         fitted[model] = (purchases, fit_notes)
         fitter = getattr(purchases, "model", purchases)
