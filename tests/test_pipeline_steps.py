@@ -267,7 +267,7 @@ def test_attributes_new_since_the_landmark_or_with_many_levels_do_not_break_the_
     customers = base.customers[["customer_id"]].copy()
     # acquired after the holdout start and the churn model's landmark (40 weeks before the end)
     log = read_transactions(base.transactions)
-    settings = Settings(horizon=40)
+    settings = Settings(horizon=40, value_model="bgnbd")  # the attributes are under test
     start = build_timeline(log.first_date, log.observation_end, settings).holdout_start
     assert start is not None and start == build_timeline(
         log.first_date, log.observation_end, settings).landmarks[0]

@@ -94,7 +94,7 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
 
 def _cell_error(expected: np.ndarray, actual: np.ndarray, cells: np.ndarray) -> float:
     """Sum over cells of |expected - actual| totals, per customer (customers weight cells)."""
-    codes, uniques = pd.factorize(cells)
+    codes, uniques = pd.factorize(cells, use_na_sentinel=False)  # a missing value: a cell
     e = np.bincount(codes, expected, minlength=len(uniques))
     a = np.bincount(codes, actual, minlength=len(uniques))
     return float(np.abs(e - a).sum() / len(expected))

@@ -28,6 +28,7 @@ import pandas as pd
 from ..errors import ClvInputError, ConvergenceError
 from .holdout import FREQUENCY_BINS, CalibrationWindow, evaluate_candidate
 from .value_models import (
+    COVARIATE_MODELS,
     ValueModels,
     expected_spend,
     fit_purchase_model,
@@ -88,7 +89,8 @@ class ValueChoice:
             raise ClvInputError("No value model could be fitted: "
                                 + "; ".join(f.get("error", "") for f in figures.values()))
         chosen = min(finite, key=finite.get)
-        rows = [{"model": m, "covariates": covariates, **f} for m, f in figures.items()]
+        rows = [{"model": m, "covariates": covariates and m in COVARIATE_MODELS, **f}
+                for m, f in figures.items()]
         return cls(setting, chosen, criterion, rows, compared_on, customers, list(notes))
 
     @property
