@@ -69,7 +69,8 @@ def _run(job, out: Path) -> None:
         status.update("Writing outputs ...")
         folder = results.write(out)
     # what was changed or left out of the inputs, before the summary line
-    for note in [*results.analysis.inputs.notes, *results.analysis.targets.notes]:
+    analysis = results.analysis
+    for note in [*analysis.inputs.notes, *analysis.value.console_notes, *analysis.targets.notes]:
         console.print(note, highlight=False, markup=False, soft_wrap=True)
     for warning in results.analysis.warnings():
         console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)

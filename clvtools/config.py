@@ -83,8 +83,9 @@ class Settings(BaseModel):
         1, description="landmarks stacked in the churn model's survival table, one horizon apart")
     discount_rate: float = Field(0.10, description="annual discount rate of revenue, in [0, 1)")
     # models
-    value_model: Literal["bgnbd", "mbgnbd", "pnbd"] = Field(
-        "bgnbd", description="the purchase model: bgnbd, mbgnbd or pnbd")
+    value_model: Literal["auto", "bgnbd", "mbgnbd", "pnbd"] = Field(
+        "auto", description="the purchase model: auto (chosen by holdout error), bgnbd, "
+                            "mbgnbd or pnbd")
     value_covariates: bool = Field(
         True, description="use the customer attributes in the value model")
     # matrix

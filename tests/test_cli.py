@@ -150,6 +150,10 @@ def test_analyze_prints_what_it_did_to_the_attributes(tmp_path, capsys):
     assert "'email' left out of the models: one level per customer (2,000 levels)" in lines[1]
     assert "'source' left out of the models: a single value" in lines[2]
     assert printed.index("'source' left out") < printed.index("Done")
+    # the value model's automatic choice is said on the console, and why
+    flat = " ".join(printed.split())
+    assert re.search(r"Value model (bgnbd|pnbd), chosen automatically by the lowest holdout "
+                     r"error", flat)
     typed = json.loads((out / "data_quality.json").read_text())["customers"]["typed"]
     assert {c: t["action"] for c, t in typed.items()} == {
         "channel": "used", "region": "used", "plan": "used", "signup_date": "duration_days",

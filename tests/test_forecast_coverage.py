@@ -46,7 +46,7 @@ def realised_and_interval(model: str, attributes: bool, n: int, seed: int):
     scores, months = score_customers_by_month(models, rfm, horizon=s.horizon,
                                               time_unit_days=timeline.unit_days,
                                               discount_rate=0.0, period_ends=ends)
-    value = ValueResult(rfm, models, scores, {}, [], months)
+    value = ValueResult(rfm, models, scores, {}, [], months=months)
     mean, var = money_totals(value, ends, np.zeros(len(rfm), dtype=np.intp))["expected_revenue"]
     bounds = normal_bounds(mean[-1:, -1:], var[-1:, -1:])
     return (float(base.customer_truth["future_revenue"].sum()), float(mean[-1, -1]),

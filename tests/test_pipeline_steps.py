@@ -57,7 +57,8 @@ def test_value_identities_hold(result):
 
 def test_holdout_expected_revenue_is_close_to_actual(result):
     # the data come from the model family being fitted: totals within 10 % over 26 weeks
-    summary = result.analysis.value.holdout["holdout_summary"].iloc[0]
+    table = result.analysis.value.holdout["holdout_summary"]
+    summary = table[table["chosen"]].iloc[-1]
     assert summary["expected_purchases"] == pytest.approx(summary["actual_purchases"], rel=0.10)
     assert summary["expected_revenue"] == pytest.approx(summary["actual_revenue"], rel=0.10)
     by_freq = result.analysis.value.holdout["holdout_by_frequency"]
@@ -67,8 +68,13 @@ def test_holdout_expected_revenue_is_close_to_actual(result):
 def test_model_files_are_json_with_fingerprint(result, tmp_path):
     out = result.write(tmp_path / "out")
     doc = json.loads((out / "models" / "value.json").read_text())
-    # the attributes act on purchase and dropout (value_covariates is on by default)
-    assert doc["model_class"] == "BetaGeoCovariatesFitter"
+    # the attributes act on purchase and dropout (value_covariates is on by default); the
+    # automatic choice compares the two models with a covariate version, and says so
+    chosen = doc["selection"]["chosen"]
+    assert doc["model_class"] == {"bgnbd": "BetaGeoCovariatesFitter",
+                                  "pnbd": "ParetoNBDCovariatesFitter"}[chosen]
+    assert doc["selection"]["criterion"] == "holdout_error"
+    assert {c["model"] for c in doc["selection"]["candidates"]} == {"bgnbd", "pnbd"}
     assert doc["data_fingerprint"]["customers"] == len(result.customers)
     assert doc["run_settings"]["horizon"] == 26
     spend = json.loads((out / "models" / "spend.json").read_text())
@@ -195,7 +201,10 @@ def test_value_covariates_recover_the_generators_purchase_effect(result, base):
 def test_value_covariates_can_be_turned_off(base):
     out = analyze(base.transactions, customers=base.customers.drop(columns="acquisition_date"),
                   config=Settings(horizon=26, value_covariates=False))
-    assert type(out.value_models.purchases).__name__ == "BetaGeoFitter"
+    # whichever candidate the automatic choice takes, it is a plain fitter (no attributes)
+    assert type(out.value_models.purchases).__name__ in (
+        "BetaGeoFitter", "ModifiedBetaGeoFitter", "ParetoNBDFitter")
+    assert not hasattr(out.value_models.purchases, "covariates")
 
 
 def test_covariate_scoring_in_one_pass_equals_one_call_per_month(result):
@@ -266,7 +275,7 @@ def test_attributes_new_since_the_landmark_or_with_many_levels_do_not_break_the_
     customers = base.customers[["customer_id"]].copy()
     # acquired after the holdout start and the churn model's landmark (40 weeks before the end)
     log = read_transactions(base.transactions)
-    settings = Settings(horizon=40)
+    settings = Settings(horizon=40, value_model="bgnbd")  # the attributes are under test
     start = build_timeline(log.first_date, log.observation_end, settings).holdout_start
     assert start is not None and start == build_timeline(
         log.first_date, log.observation_end, settings).landmarks[0]

@@ -52,9 +52,13 @@ class BacktestResult:
     notes: list[str] = field(default_factory=list)
 
 
-def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings) -> BacktestResult:
-    """Fit at earlier origins, forecast, and compare month by month (module docstring)."""
+def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
+                      value: ValueResult | None = None) -> BacktestResult:
+    """Fit at earlier origins, forecast, and compare month by month (module docstring); the
+    purchase model is the one the run's value step chose (``value.choice``)."""
     s = settings
+    chosen = (value.choice.chosen if value is not None and value.choice is not None
+              else s.value_model)
     h = timeline.horizon_days
     origins = [timeline.observation_end - dt.timedelta(days=h + j * STEP_DAYS)
                for j in range(N_ORIGINS)]
@@ -65,7 +69,7 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings) ->
     covariates = None
     if inputs.attributes is not None and s.value_covariates:
         covariates = inputs.attributes.frame()
-    tables = [_one_origin(inputs, timeline, s, origin, covariates) for origin in origins]
+    tables = [_one_origin(inputs, timeline, origin, covariates, chosen) for origin in origins]
     table = pd.concat(tables, ignore_index=True)
     months = table[table["month"] != ALL_MONTHS]
     notes = [f"Forecast backtest at {len(origins)} origins ({', '.join(map(str, origins))}): "
@@ -75,18 +79,18 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings) ->
     return BacktestResult(table, notes)
 
 
-def _one_origin(inputs: Inputs, timeline: Timeline, s: Settings, origin: dt.date,
-                covariates: pd.DataFrame | None) -> pd.DataFrame:
+def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
+                covariates: pd.DataFrame | None, value_model: str) -> pd.DataFrame:
     """Fit at ``origin``, forecast one horizon of calendar months, compare."""
     cal = calibration_and_holdout(inputs.log, origin, time_unit=timeline.time_unit)
     rfm = cal.rename(columns=_RFM)[[c for c in _RFM.values() if c in cal.rename(columns=_RFM)]]
-    models = fit_value_models(rfm, s.value_model, covariates)
+    models = fit_value_models(rfm, value_model, covariates)
     months = _calendar_months(origin, timeline.horizon_days)
     ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
     scores, by_month = score_customers_by_month(models, rfm, horizon=ends[-1],
                                                 time_unit_days=timeline.unit_days,
                                                 discount_rate=0.0, period_ends=ends)
-    value = ValueResult(rfm, models, scores, {}, [], by_month)
+    value = ValueResult(rfm, models, scores, {}, [], months=by_month)
     mean, var = money_totals(value, ends, np.zeros(len(rfm), dtype=np.intp))["expected_revenue"]
     mean, var = mean[-1], var[-1]  # the total row: months, then the horizon
     bounds = normal_bounds(mean, var)

@@ -3,7 +3,7 @@ horizon before the observation end, against what followed and against naive plan
 
 Dates. The evaluation date is the value model's holdout start (one horizon before the end):
 the value step's holdout refit gives each customer's value there
-(:func:`~clvtools.pipeline.value.holdout_validation`), and the risk step's out-of-time churn
+(:func:`~clvtools.pipeline.holdout.evaluate_candidate`), and the risk step's out-of-time churn
 model (fitted at the validation's training landmark, outcomes censored at its evaluation
 landmark, 1.1 horizons before the end) scores the customers live at that date
 (:func:`~clvtools.pipeline.risk.validate_churn_model`); neither saw anything after the

@@ -59,7 +59,8 @@ from .inputs import Inputs
 from .risk import COX, RiskResult
 from .targets import TargetsResult
 from .timeline import Timeline
-from .value import BoundCovariates, ValueResult, _expected_spend
+from .value import BoundCovariates, ValueResult
+from .value_models import expected_spend
 
 __all__ = ["ForecastResult", "forecast_step", "money_totals", "seasonal_index", "SCOPE",
            "SEGMENTS"]
@@ -327,7 +328,7 @@ def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by,
         model = _with_params(purchases, th[:k])
         spend_model = models.spend if models.spend is None else _with_params(models.spend,
                                                                              th[k:])
-        spend = _expected_spend(replace(models, purchases=model, spend=spend_model), sample)
+        spend = expected_spend(replace(models, purchases=model, spend=spend_model), sample)
         key = th[:k].tobytes()
         if key not in base_purchases:  # the spend's steps leave the purchases as they are
             m = revenue_by_month(model, x, tx, age, 1.0, ends[-1], unit, 0.0,

@@ -73,6 +73,9 @@ class AnalysisResult:
             "clvtools_version": __version__,
             **self.inputs.quality(),
             "value_model_notes": list(self.value.notes),
+            "value_model_selection": (self.value.choice.as_dict()
+                                      if self.value.choice is not None else None),
+            "value_checks": self.value.checks,
             "landmarks": [d.isoformat() for d in self.timeline.landmarks],
             "churn_model_notes": list(self.risk.notes),
             "targeting_notes": list(self.targets.notes),
@@ -98,7 +101,7 @@ class AnalysisResult:
         them): a schedule cut short, churn probabilities that fell back to the value model,
         and a churn model whose out-of-time calibration is off by more than
         :data:`CALIBRATION_WARNING` in a decile."""
-        out = list(self.timeline.notes)
+        out = list(self.timeline.notes) + list(self.value.warnings)
         source = self.risk.scores["churn_model"]
         fallback = source.isin(FALLBACKS)
         if fallback.any():

@@ -59,7 +59,7 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     step("Forecasting revenue and churn by month")
     forecast = forecast_step(value, risk, targets, inputs, timeline, s)
     step("Backtesting the forecast at earlier origins")
-    backtest = forecast_backtest(inputs, timeline, s)
+    backtest = forecast_backtest(inputs, timeline, s, value)
     step("Computing KPIs and cohorts")
     kpi = kpi_step(inputs, s)
     return AnalysisResult(s, inputs, timeline, value, risk, targets, kpi, run_provenance(s),

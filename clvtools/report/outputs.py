@@ -75,15 +75,24 @@ class ModelDocument:
     doc: dict
 
 
-def _model_file(model_of: Callable[[AnalysisResult], object], **options) -> Callable:
-    """Content of a model file: the fitted model's ``to_dict(**options)`` followed by the
-    run's settings, data fingerprint and provenance; None when there is no such model."""
+def _model_file(model_of: Callable[[AnalysisResult], object],
+                extra: Callable[[AnalysisResult], dict] = lambda _r: {},
+                **options) -> Callable:
+    """Content of a model file: the fitted model's ``to_dict(**options)`` followed by
+    ``extra(result)`` and the run's settings, data fingerprint and provenance; None when
+    there is no such model."""
     def content(r: AnalysisResult, _a):
         model = model_of(r)
         if model is None:
             return None
-        return ModelDocument({**model.to_dict(**options), **r.model_context()})
+        return ModelDocument({**model.to_dict(**options), **extra(r), **r.model_context()})
     return content
+
+
+def _value_selection(r: AnalysisResult) -> dict:
+    """models/value.json's ``selection``: which purchase model, how and why chosen."""
+    choice = r.value.choice
+    return {} if choice is None else {"selection": choice.as_dict()}
 
 
 #: Columns in currency: rounded to the cent in the CSV files (the API keeps full precision).
@@ -179,7 +188,11 @@ OUTPUTS: tuple[Output, ...] = (
     Output("holdout_by_month.csv", lambda r, _a: r.value.holdout.get("holdout_by_month"),
            "actual versus expected purchases and revenue per month of the holdout"),
     Output("holdout_summary.csv", lambda r, _a: r.value.holdout.get("holdout_summary"),
-           "holdout totals and errors"),
+           "holdout totals and errors, one row per candidate purchase model"),
+    Output("holdout_by_segment.csv", lambda r, _a: r.value.holdout.get("holdout_by_segment"),
+           "with attributes: actual versus expected holdout purchases and revenue by segment"),
+    Output("value_checks.csv", lambda r, _a: r.value.checks_table(),
+           "P(alive) AUC on the holdout, Gamma-Gamma's assumption, the purchase model's fit"),
     Output("survival_table.csv", lambda r, _a: r.risk.survival_table,
            "the landmark survival table that the churn model is fitted on"),
     Output("churn_drivers.csv", lambda r, _a: r.risk.tables.get("churn_drivers"),
@@ -207,7 +220,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("churn_by_segment.csv", lambda r, _a: r.kpi.churn_by_segment,
            "churn rate per period by value tier, categorical attribute and contract end reason"),
     # the models without their data: the customers' rows are in the CSV files
-    Output("models/value.json", _model_file(_purchase_model, save_data=False),
+    Output("models/value.json", _model_file(_purchase_model, _value_selection, save_data=False),
            "the fitted purchase model (BTYD)"),
     Output("models/spend.json", _model_file(lambda r: r.value.models.spend, save_data=False),
            "the fitted spend model (Gamma-Gamma)"),

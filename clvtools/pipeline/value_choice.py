@@ -1,0 +1,271 @@
+"""The automatic choice of the purchase model (``value_model = "auto"``).
+
+The candidates are BG/NBD, MBG/NBD and Pareto/NBD, compared like with like:
+
+* without attributes in the value model, all three, without covariates;
+* with attributes, BG/NBD and Pareto/NBD, both with the attributes on purchase and dropout.
+  MBG/NBD has no covariate version; fitting it without them would compare a model that does
+  not see the segments with two that do, so it is left out of the comparison (and said so).
+
+Each candidate is fitted on the holdout's calibration window and scored by
+:func:`clvtools.pipeline.holdout.holdout_error` (expected versus actual holdout purchases per
+calibration-frequency bin and per attribute segment); the lowest error wins. Where the history
+leaves no room for a holdout, the candidates are fitted on the whole history and the lowest
+BIC wins (a likelihood criterion: less direct than the holdout, and said so).
+
+Above :data:`SAMPLE_ABOVE` customers the candidates are compared on a stratified sample of
+that many (strata: calibration frequency 0..9, 10+, crossed with the attribute segments;
+proportional allocation, seeded), which keeps the comparison's cost bounded; the chosen model
+is then fitted on every customer, so that the run's figures never rest on the sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ClvInputError, ConvergenceError
+from .holdout import FREQUENCY_BINS, CalibrationWindow, evaluate_candidate
+from .value_models import (
+    COVARIATE_MODELS,
+    ValueModels,
+    expected_spend,
+    fit_purchase_model,
+    fit_spend_model,
+    fit_value_models,
+)
+
+__all__ = ["AUTO", "CANDIDATES", "SAMPLE_ABOVE", "ValueChoice", "candidate_models",
+           "choose_by_bic", "choose_on_holdout", "holdout_tables", "stratified_sample"]
+
+AUTO = "auto"
+#: Every purchase model the automatic choice may take, in the order of the tables.
+CANDIDATES = ("bgnbd", "mbgnbd", "pnbd")
+#: Customers above which the candidates are compared on a stratified sample of this size.
+SAMPLE_ABOVE = 200_000
+
+
+@dataclass
+class ValueChoice:
+    """How the purchase model was chosen (models/value.json's ``selection``).
+
+    Attributes
+    ----------
+    setting : str
+        The ``value_model`` setting (``auto`` or a model).
+    chosen : str
+        The model fitted.
+    criterion : str
+        ``holdout_error``, ``BIC`` or ``setting`` (an explicit ``value_model``).
+    candidates : list of dict
+        Per candidate: ``model``, ``covariates`` (bool) and its figures (holdout error,
+        AUC, ... or BIC).
+    compared_on : int
+        Customers the candidates were compared on (a sample above :data:`SAMPLE_ABOVE`).
+    customers : int
+        Customers of the comparison's population (the window or the whole history).
+    notes : list of str
+        Why the candidates are what they are.
+    """
+
+    setting: str
+    chosen: str
+    criterion: str
+    candidates: list[dict] = field(default_factory=list)
+    compared_on: int = 0
+    customers: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def pick(cls, setting: str, figures: dict[str, dict], criterion: str, *,
+             covariates: bool, compared_on: int, customers: int,
+             notes: list[str]) -> ValueChoice:
+        """The candidate with the lowest ``criterion`` (``holdout_error`` or ``BIC``); a
+        candidate whose fit failed has NaN and is never chosen."""
+        scores = {m: f.get(criterion, np.nan) for m, f in figures.items()}
+        finite = {m: v for m, v in scores.items() if np.isfinite(v)}
+        if not finite:
+            raise ClvInputError("No value model could be fitted: "
+                                + "; ".join(f.get("error", "") for f in figures.values()))
+        chosen = min(finite, key=finite.get)
+        rows = [{"model": m, "covariates": covariates and m in COVARIATE_MODELS, **f}
+                for m, f in figures.items()]
+        return cls(setting, chosen, criterion, rows, compared_on, customers, list(notes))
+
+    @property
+    def ranking(self) -> list[str]:
+        """The candidates that were fitted, best first by the criterion."""
+        key = "holdout_error" if self.criterion == "setting" else self.criterion
+        scored = [(c.get(key, np.nan), c["model"]) for c in self.candidates]
+        return [m for v, m in sorted(scored) if np.isfinite(v)] or [self.chosen]
+
+    @property
+    def note(self) -> str:
+        """One line for the console and data_quality.json."""
+        if self.criterion == "setting":
+            return f"Value model {self.chosen}, as set (value_model = {self.setting!r})."
+        values = ", ".join(
+            f"{c['model']} {c.get(self.criterion, float('nan')):.4g}" for c in self.candidates)
+        why = ("lowest holdout error (expected vs actual holdout purchases per calibration "
+               "frequency" + (" and attribute segment" if any(
+                   "error_by_segment" in c for c in self.candidates) else "")
+               + ", per customer)" if self.criterion == "holdout_error"
+               else "lowest BIC (no room for a holdout in the history)")
+        sample = (f" on a stratified sample of {self.compared_on:,} customers"
+                  if self.compared_on < self.customers else "")
+        return (f"Value model {self.chosen}, chosen automatically by the {why}{sample}: "
+                f"{values}.")
+
+    def as_dict(self) -> dict:
+        """JSON-ready: setting, chosen, criterion, compared_on, candidates, notes."""
+        def clean(v):
+            return None if isinstance(v, float) and not np.isfinite(v) else v
+        return {"setting": self.setting, "chosen": self.chosen, "criterion": self.criterion,
+                "reason": self.note, "compared_on": self.compared_on,
+                "candidates": [{k: clean(v) for k, v in c.items()} for c in self.candidates],
+                "notes": list(self.notes)}
+
+
+def _failed(exc: Exception, criterion: str) -> dict:
+    """A candidate that did not converge: its error, and no score (never chosen)."""
+    return {"error": str(exc).splitlines()[0], criterion: np.nan}
+
+
+def _comparison_rows(index: pd.Index, frequency: np.ndarray, segments: pd.DataFrame | None,
+                     n_candidates: int, seed: int) -> pd.Index:
+    """All of ``index``, or its stratified sample when several candidates meet many customers."""
+    if n_candidates < 2 or len(index) <= SAMPLE_ABOVE:
+        return index
+    strata = pd.DataFrame({"frequency": np.minimum(frequency, FREQUENCY_BINS)}, index=index)
+    if segments is not None:
+        strata = strata.join(segments.loc[index])
+    return stratified_sample(index, strata, SAMPLE_ABOVE, seed)
+
+
+def choose_on_holdout(window: CalibrationWindow, setting: str,
+                      covariates: pd.DataFrame | None, *, horizon: float, unit_days: float,
+                      log, timeline, seed: int = 0
+                      ) -> tuple[ValueChoice, dict, pd.DataFrame]:
+    """Fit the candidates on the calibration window, choose by holdout error.
+
+    Returns
+    -------
+    (ValueChoice, dict, pandas.DataFrame)
+        The choice; per candidate fitted on the whole window, its models and holdout tables
+        (``holdout_by_frequency``, ``holdout_by_month``, ``holdout_by_segment`` with
+        attributes); the summary, one row per candidate (on a sample, ``basis`` says so and
+        the chosen model, refitted on every customer of the window, has a second row).
+        :func:`holdout_tables` gives the files of the model finally used.
+    """
+    candidates, notes = candidate_models(setting, covariates)
+    rows = _comparison_rows(window.cal.index, window.cal["frequency_cal"].to_numpy(),
+                            window.segments, len(candidates), seed)
+    compare = window if len(rows) == len(window.cal) else window.subset(rows)
+    spend = fit_spend_model(compare.rfm, None, [])  # shared: it does not depend on the model
+    spend_per_purchase = expected_spend(spend, compare.rfm)
+    figures, fitted = {}, {}
+    for model in candidates:
+        try:
+            purchases, fit_notes = fit_purchase_model(compare.rfm, model, covariates)
+        except ConvergenceError as exc:
+            if len(candidates) == 1:
+                raise
+            figures[model] = _failed(exc, "holdout_error")
+            continue
+        models = ValueModels(purchases, spend.spend, fit_notes + spend.notes,
+                             spend.observed_spend)
+        full = compare is window
+        figures[model], tables = evaluate_candidate(
+            models, compare, horizon=horizon, unit_days=unit_days,
+            expected_spend=spend_per_purchase, log=log if full else None,
+            timeline=timeline if full else None)
+        fitted[model] = (models, tables)
+    criterion = "holdout_error" if len(candidates) > 1 else "setting"
+    choice = ValueChoice.pick(setting, figures, "holdout_error", covariates=covariates is not None,
+                              compared_on=len(compare.cal), customers=len(window.cal),
+                              notes=notes)
+    choice.criterion = criterion
+    basis = "all customers" if compare is window else "stratified sample"
+    summary = [{"model": m, "basis": basis, **f} for m, f in figures.items()]
+    if compare is not window:  # the run's holdout files rest on every customer of the window
+        models = fit_value_models(window.rfm, choice.chosen, covariates)
+        row, tables = evaluate_candidate(
+            models, window, horizon=horizon, unit_days=unit_days,
+            expected_spend=expected_spend(models, window.rfm), log=log, timeline=timeline)
+        fitted = {choice.chosen: (models, tables)}
+        summary.append({"model": choice.chosen, "basis": "all customers", **row})
+    head = {"calibration_end": timeline.holdout_start, "observation_end": log.observation_end}
+    return choice, fitted, pd.DataFrame([{**head, **r} for r in summary])
+
+
+def holdout_tables(choice: ValueChoice, fitted: dict, summary: pd.DataFrame
+                   ) -> tuple[ValueModels, dict[str, pd.DataFrame]]:
+    """The holdout model and files of the model finally chosen (``choice.chosen``), with
+    ``holdout_summary`` marking it in its ``chosen`` column."""
+    models, tables = fitted.get(choice.chosen, (None, {}))
+    summary = summary.assign(chosen=summary["model"] == choice.chosen)
+    columns = ["calibration_end", "observation_end", "model", "chosen", "basis"]
+    summary = summary[columns + [c for c in summary.columns if c not in columns]]
+    return models, {**tables, "holdout_summary": summary}
+
+
+def choose_by_bic(rfm: pd.DataFrame, setting: str, covariates: pd.DataFrame | None,
+                  segments: pd.DataFrame | None = None, *, seed: int = 0
+                  ) -> tuple[ValueChoice, ValueModels]:
+    """Without a holdout: fit the candidates on the whole history and keep the lowest BIC
+    (on a stratified sample above :data:`SAMPLE_ABOVE` customers, then the chosen model is
+    fitted on all). Returns the choice and the chosen model fitted on every customer."""
+    candidates, notes = candidate_models(setting, covariates)
+    if len(candidates) == 1:
+        models = fit_value_models(rfm, setting, covariates)
+        return ValueChoice(setting, setting, "setting", customers=len(rfm),
+                           compared_on=len(rfm)), models
+    rows = _comparison_rows(rfm.index, rfm["frequency"].to_numpy(), segments, len(candidates),
+                            seed)
+    compare = rfm.loc[rows]
+    figures, fitted = {}, {}
+    for model in candidates:
+        try:
+            purchases, fit_notes = fit_purchase_model(compare, model, covariates)
+        except ConvergenceError as exc:
+            figures[model] = _failed(exc, "BIC")
+            continue
+        fitted[model] = (purchases, fit_notes)
+        fitter = getattr(purchases, "model", purchases)
+        figures[model] = {"customers": len(compare), "log_likelihood": fitter.log_likelihood_,
+                          "parameters": len(fitter.params_), "BIC": fitter.BIC_}
+    choice = ValueChoice.pick(setting, figures, "BIC", covariates=covariates is not None,
+                              compared_on=len(compare), customers=len(rfm), notes=notes)
+    if len(compare) == len(rfm):
+        return choice, fit_spend_model(rfm, *fitted[choice.chosen])
+    return choice, fit_value_models(rfm, choice.chosen, covariates)
+
+
+def candidate_models(value_model: str, covariates: pd.DataFrame | None
+                     ) -> tuple[tuple[str, ...], list[str]]:
+    """The models to compare for the setting, and why (see the module docstring)."""
+    if value_model != AUTO:
+        return (value_model,), []
+    if covariates is not None and covariates.shape[1]:
+        return ("bgnbd", "pnbd"), [
+            "MBG/NBD has no covariate version: with attributes in the value model, BG/NBD and "
+            "Pareto/NBD are compared, both with the attributes."]
+    return CANDIDATES, []
+
+
+def stratified_sample(index: pd.Index, strata: pd.DataFrame, size: int,
+                      seed: int) -> pd.Index:
+    """About ``size`` customers of ``index``, drawn within each stratum (the rows of
+    ``strata``, aligned with ``index``) in proportion to its share (seeded)."""
+    if len(index) <= size:
+        return index
+    key = pd.Series(pd.MultiIndex.from_frame(strata.astype(str)).factorize()[0], index=index)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(index))
+    # a random permutation, then the first share of each stratum in that order
+    shuffled = key.iloc[order]
+    rank = shuffled.groupby(shuffled.to_numpy()).cumcount().to_numpy()
+    sizes = shuffled.map(shuffled.value_counts()).to_numpy()
+    keep = rank < np.ceil(sizes * size / len(index))
+    return index[np.sort(order[keep])]

@@ -1,0 +1,248 @@
+"""The value axis's models: the purchase model (BTYD, with the attributes where a covariate
+version exists) and Gamma-Gamma, fitted and scored per customer.
+
+Orchestration over the fitters (the step that chooses and validates them is
+:mod:`clvtools.pipeline.value`); the arithmetic of revenue if retained (V) and expected
+revenue (E) lives in :mod:`clvtools.btyd.clv`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..btyd.base import InfiniteMeanWarning
+from ..btyd.bgnbd import BetaGeoFitter
+from ..btyd.bgnbd_covariates import BetaGeoCovariatesFitter
+from ..btyd.clv import RevenueByMonth, revenue_by_month
+from ..btyd.gamma_gamma import GammaGammaFitter
+from ..btyd.mbgnbd import ModifiedBetaGeoFitter
+from ..btyd.pareto_nbd import ParetoNBDFitter
+from ..btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
+from ..errors import ClvInputError, ConvergenceError
+
+__all__ = [
+    "VALUE_MODELS", "COVARIATE_MODELS", "BoundCovariates", "ValueModels", "fit_value_models",
+    "fit_purchase_model", "fit_spend_model", "usable_covariates", "expected_spend",
+    "score_customers",
+]
+
+#: ``value_model`` setting -> purchase-process fitter.
+VALUE_MODELS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter, "pnbd": ParetoNBDFitter}
+#: ``value_model`` setting -> fitter with customer covariates (where one exists).
+COVARIATE_MODELS = {"bgnbd": BetaGeoCovariatesFitter, "pnbd": ParetoNBDCovariatesFitter}
+
+
+class BoundCovariates:
+    """A covariate fitter with the customers' covariates bound, so that it answers the
+    frequency/recency/T signature of the plain fitters (row i of ``covariates`` is customer i).
+    """
+
+    def __init__(self, model, covariates: pd.DataFrame):
+        self.model = model
+        self.covariates = covariates
+
+    def __getattr__(self, name):
+        # everything else (params_, summary, save_model, ...) is the fitter's
+        if name in ("model", "covariates"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def conditional_probability_alive(self, frequency, recency, T):
+        return self.model.conditional_probability_alive(frequency, recency, T, self.covariates)
+
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        return self.model.conditional_expected_number_of_purchases_up_to_time(
+            t, frequency, recency, T, self.covariates)
+
+    def purchase_rate_if_alive(self, frequency, recency, T):
+        return self.model.purchase_rate_if_alive(frequency, recency, T, self.covariates)
+
+    def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
+        return self.model.expected_purchases_by_horizon(horizons, frequency, recency, T,
+                                                        self.covariates)
+
+
+@dataclass
+class ValueModels:
+    """The fitted purchase model and, when the log has amounts, the spend model.
+
+    Attributes
+    ----------
+    purchases : BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter or BoundCovariates
+        With covariates, the covariate fitter bound to the customers' attributes
+        (``purchases.model`` is the fitter).
+    spend : GammaGammaFitter or None
+        None when the log has no amounts (revenue is then counted in purchases, a spend of
+        1 each) or when Gamma-Gamma could not be fitted (``observed_spend``).
+    observed_spend : bool
+        Expected spend is the observed mean repeat spend (Gamma-Gamma could not be fitted).
+    notes : list of str
+        What a reader of the output should know (e.g. "no amounts").
+    """
+
+    purchases: object
+    spend: GammaGammaFitter | None
+    notes: list[str]
+    observed_spend: bool = False
+
+
+def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
+                     covariates: pd.DataFrame | None = None) -> ValueModels:
+    """Fit the purchase model on every customer and Gamma-Gamma on the repeat buyers.
+
+    Parameters
+    ----------
+    rfm : pandas.DataFrame
+        ``frequency``, ``recency``, ``T`` and optionally ``monetary_value``, one row per customer.
+    value_model : {"bgnbd", "mbgnbd", "pnbd"}
+    covariates : pandas.DataFrame, optional
+        Customer attributes indexed like ``rfm``, used on both the purchase and the dropout
+        process (CLVTools' static covariates). MBG/NBD has no covariate version: it is then
+        fitted without, and the notes say so.
+
+    Returns
+    -------
+    ValueModels
+    """
+    purchases, notes = fit_purchase_model(rfm, value_model, covariates)
+    return fit_spend_model(rfm, purchases, notes)
+
+
+def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
+                       covariates: pd.DataFrame | None = None) -> tuple[object, list[str]]:
+    """The purchase model of :func:`fit_value_models` alone, and its notes."""
+    if value_model not in VALUE_MODELS:
+        raise ClvInputError(f"The 'value_model' setting must be one of {sorted(VALUE_MODELS)}. "
+                            f"Got {value_model!r} instead.")
+    notes: list[str] = []
+    x, tx, age = rfm["frequency"], rfm["recency"], rfm["T"]
+    covariates = usable_covariates(rfm, covariates, notes)
+    if covariates is not None and value_model in COVARIATE_MODELS:
+        columns = list(covariates.columns)
+        model = COVARIATE_MODELS[value_model]().fit(
+            x, tx, age, covariates=covariates, purchase_covariates=columns,
+            dropout_covariates=columns)
+        notes.append("Value model with covariates on purchase and dropout: "
+                     f"{', '.join(covariates.columns)}.")
+        return BoundCovariates(model, covariates), notes
+    if covariates is not None:
+        notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
+    return VALUE_MODELS[value_model]().fit(x, tx, age), notes
+
+
+def usable_covariates(rfm: pd.DataFrame, covariates: pd.DataFrame | None,
+                      notes: list[str]) -> pd.DataFrame | None:
+    """The attributes of ``rfm``'s customers that vary among them (None if none do)."""
+    if covariates is None:
+        return None
+    # attributes are typed on the whole customers file; among the customers of this fit
+    # (the holdout's calibration window sees only the earlier ones) a column may hold one
+    # value, which no model can estimate: left out of this fit, and said so
+    covariates = covariates.loc[rfm.index]
+    constant = [c for c in covariates.columns if covariates[c].nunique(dropna=False) < 2]
+    if constant:
+        notes.append(f"Attributes with a single value among these {len(rfm):,} customers, "
+                     f"left out of this fit: {', '.join(constant)}.")
+        covariates = covariates.drop(columns=constant)
+    return covariates if covariates.shape[1] else None
+
+
+def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str]) -> ValueModels:
+    """Gamma-Gamma on the repeat buyers of ``rfm`` beside a fitted purchase model."""
+    notes = list(notes)
+    if "monetary_value" not in rfm:
+        notes.append("The log has no amounts: revenue figures count purchases (a spend of 1 each).")
+        return ValueModels(purchases, None, notes)
+    repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+    excluded = int((rfm["frequency"] > 0).sum() - len(repeat))
+    if excluded:
+        notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were "
+                     "left out of the Gamma-Gamma fit; they get the population mean spend.")
+    try:
+        with warnings.catch_warnings():
+            # q <= 1 is refitted below with the constraint, and said in the notes
+            warnings.simplefilter("ignore", InfiniteMeanWarning)
+            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+        if spend.params_["q"] <= 1:
+            notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean "
+                         "spend); refitted with q >= 1.")
+            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
+                                           q_constraint=True)
+    except (ConvergenceError, ClvInputError) as exc:
+        # e.g. too few repeat buyers, or spend that does not vary within customers: value the
+        # customers on observed spend rather than stop the whole analysis
+        notes.append(f"No Gamma-Gamma spend model ({str(exc).splitlines()[0]}); expected spend is "
+                     "each repeat buyer's mean repeat spend, and the mean of those for the others.")
+        return ValueModels(purchases, None, notes, observed_spend=True)
+    return ValueModels(purchases, spend, notes)
+
+
+def expected_spend(models: ValueModels, rfm: pd.DataFrame) -> np.ndarray:
+    if models.observed_spend:
+        monetary = rfm["monetary_value"].to_numpy(dtype=float)
+        repeat = (rfm["frequency"].to_numpy() > 0) & (monetary > 0)
+        return np.where(repeat, monetary, monetary[repeat].mean() if repeat.any() else 0.0)
+    if models.spend is None:
+        return np.ones(len(rfm))
+    # customers without a usable repeat spend (no repeats, or net returns) get the population mean
+    monetary = rfm["monetary_value"].clip(lower=0).to_numpy(dtype=float)
+    frequency = np.where(monetary > 0, rfm["frequency"].to_numpy(dtype=float), 0.0)
+    return np.asarray(
+        models.spend.conditional_expected_average_profit(frequency, monetary), dtype=float
+    )
+
+
+def score_customers(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
+                    time_unit_days: float, discount_rate: float,
+                    period_ends: np.ndarray | None = None) -> pd.DataFrame:
+    """Per-customer value over the horizon (the concepts page, docs/concepts.rst, defines V and E).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``rfm``: ``p_alive``, ``expected_purchases`` (over the horizon),
+        ``expected_average_spend`` (currency per purchase), ``revenue_if_retained`` (V) and
+        ``expected_revenue`` (E), both discounted, currency.
+    """
+    return score_customers_by_month(models, rfm, horizon=horizon, time_unit_days=time_unit_days,
+                                    discount_rate=discount_rate, period_ends=period_ends)[0]
+
+
+def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon: float,
+                             time_unit_days: float, discount_rate: float,
+                             period_ends: np.ndarray | None = None
+                             ) -> tuple[pd.DataFrame, RevenueByMonth]:
+    """:func:`score_customers` and the per-customer x month arrays it sums.
+
+    Parameters
+    ----------
+    period_ends : numpy.ndarray, shape (M,), optional
+        Month ends in time units after the observation end (the forecast's calendar months,
+        :meth:`Timeline.forecast_month_ends`); default calendar-average months over
+        ``horizon``.
+
+    Returns
+    -------
+    (pandas.DataFrame, RevenueByMonth)
+        The scores, and the months: purchases per customer and month (undiscounted) and
+        revenue (discounted), which the forecast sums.
+    """
+    x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    model = models.purchases
+    spend = expected_spend(models, rfm)
+    months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate,
+                              period_ends=period_ends)
+    scores = pd.DataFrame(
+        {
+            "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
+            "expected_purchases": months.expected_purchases.sum(axis=1),
+            "expected_average_spend": spend,
+            "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
+            "expected_revenue": months.expected_revenue.sum(axis=1),
+        },
+        index=rfm.index,
+    )
+    return scores, months
