@@ -191,6 +191,7 @@ def test_old_churn_file_loads_and_predicts_as_before(expected):
     assert now["model"].pop("features") is None
     assert now["model"]["settings"].pop("features") is None
     assert now["model"]["settings"].pop("purchase_window") is None
+    assert now["model"]["settings"].pop("clip_to_training") is False
     assert now | {"version": doc["version"]} == doc
 
 

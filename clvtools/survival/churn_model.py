@@ -361,13 +361,14 @@ class ChurnModel(ChurnPrediction, ModelFile):
             "covariance": self.variance_.to_numpy(),
             "robust": self.robust_,
             "norm_mean": self.norm_mean_,
-            "feature_range": self.feature_range_,
             "baselines": {k: dict(b) for k, b in self.baselines_.items()},
             "log_likelihood": self.log_likelihood_,
             "concordance": self.concordance_,
             "n_rows": self.n_rows_, "n_customers": self.n_customers_, "n_events": self.n_events_,
             "ph_test": ph,
             "features": None if self.features_ is None else self.features_.to_dict(),
+            # files from before clip_to_training have no range (and cannot clip)
+            **({} if self.feature_range_ is None else {"feature_range": self.feature_range_}),
         }
 
     def _set_state(self, d: dict) -> ChurnModel:
