@@ -46,6 +46,34 @@ class Results:
         return self.analysis.targets.customers
 
     @property
+    def targets(self) -> pd.DataFrame | None:
+        """The contact list: the treatment, in priority order (``targets.csv``)."""
+        return self.analysis.targets.targets
+
+    @property
+    def plan(self) -> pd.DataFrame | None:
+        """Every customer's action, group, cell and predictions (``plan.parquet``)."""
+        return self.analysis.targets.plan
+
+    @property
+    def early_warning(self) -> pd.DataFrame | None:
+        """Live customers whose churn probability rose since the previous period
+        (``early_warning.csv``)."""
+        return self.analysis.targets.early_warning
+
+    @property
+    def win_back(self) -> pd.DataFrame | None:
+        """Customers already declared churned, by the net benefit of a reactivation offer
+        (``win_back.csv``)."""
+        return self.analysis.targets.win_back
+
+    @property
+    def targeting_evaluation(self) -> pd.DataFrame | None:
+        """The targeting evaluated out of time (``targeting_evaluation.csv``)."""
+        evaluation = self.analysis.evaluation
+        return None if evaluation is None else evaluation.measures
+
+    @property
     def forecast(self) -> pd.DataFrame | None:
         """Revenue and churn per calendar month and matrix cell, with intervals
         (``forecast.csv``)."""

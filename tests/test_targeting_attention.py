@@ -86,6 +86,7 @@ def test_early_warning_is_the_model_scored_at_both_dates(run):
 
 def test_win_back_reuses_the_plans_net_benefits(run):
     t = run.analysis.targets
+    assert run.win_back is t.win_back and run.early_warning is t.early_warning  # the API
     win_back = t.win_back.set_index("customer_id")
     customers = t.customers.set_index("customer_id")
     churned = customers["churn_probability"].isna()
