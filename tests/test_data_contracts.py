@@ -65,14 +65,18 @@ def contracts_on(rows, observation_end):
     return log, Contracts("k", {})
 
 
+#: Five contracts with two reasons, one unspecified, one running, one ending after the end.
+COMPETING = ([
+    ("a", D(2024, 1, 1), D(2024, 1, 29), "voluntary"),
+    ("b", D(2024, 1, 1), D(2024, 2, 12), "non-payment"),
+    ("c", D(2024, 1, 1), None, None),
+    ("d", D(2024, 1, 1), D(2024, 9, 1), "voluntary"),  # ends after the observation end
+    ("e", D(2024, 2, 1), D(2024, 2, 8), None),
+], D(2024, 3, 4))
+
+
 def test_contract_table_with_competing_reasons():
-    log, contracts = contracts_on([
-        ("a", D(2024, 1, 1), D(2024, 1, 29), "voluntary"),
-        ("b", D(2024, 1, 1), D(2024, 2, 12), "non-payment"),
-        ("c", D(2024, 1, 1), None, None),
-        ("d", D(2024, 1, 1), D(2024, 9, 1), "voluntary"),  # ends after the observation end
-        ("e", D(2024, 2, 1), D(2024, 2, 8), None),
-    ], D(2024, 3, 4))
+    log, contracts = contracts_on(*COMPETING)
     t = contract_table(log, contracts, time_unit="week")
     assert list(t.columns) == ["customer_id", "start", "end", "duration", "event", "event_type",
                                "end_reason"]
@@ -122,13 +126,7 @@ def test_contracts_all_running_and_starts_after_the_end(tmp_path):
 def test_contract_ends_by_reason_per_month():
     from clvtools.data.kpi_segments import contract_ends_by_reason
 
-    log, contracts = contracts_on([
-        ("a", D(2024, 1, 1), D(2024, 1, 29), "voluntary"),
-        ("b", D(2024, 1, 1), D(2024, 2, 12), "non-payment"),
-        ("c", D(2024, 1, 1), None, None),
-        ("d", D(2024, 1, 1), D(2024, 9, 1), "voluntary"),  # ends after the observation end
-        ("e", D(2024, 2, 1), D(2024, 2, 8), None),
-    ], D(2024, 3, 4))
+    log, contracts = contracts_on(*COMPETING)
     out = contract_ends_by_reason(log, contracts, period="month")
     table = out.set_index(["label", "segment"])
     assert set(out["by"]) == {"end_reason"}

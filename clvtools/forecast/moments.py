@@ -166,6 +166,23 @@ class WindowMoments:
     yn: np.ndarray
 
 
+def _distinct_alive_moments(post, starts, ends, n_nodes: int):
+    """(window lengths t, shape (W,); the distinct posterior rows, shape (d, 5); E[N], E[N^2]
+    and E[Y N] given alive per distinct row and window, shape (d, 3, W); each customer's
+    distinct row, shape (n,)): the quadrature runs once per distinct posterior."""
+    u = np.asarray(starts, dtype=float)
+    e = np.asarray(ends, dtype=float)
+    t = e - u
+    columns = (post.shape, post.rate, post.dropout, post.dropout_b, post.power)
+    first, inverse = _distinct_rows(columns)
+    uniq = np.column_stack([c[first] for c in columns])
+    alive = np.empty((len(uniq), 3, len(u)))
+    for lo in range(0, len(uniq), _CHUNK):
+        alive[lo:lo + _CHUNK] = _alive_moments(post.family, uniq[lo:lo + _CHUNK], u, e, t,
+                                               n_nodes)
+    return t, uniq, alive, inverse
+
+
 def window_moments(post: PurchasePosterior, starts, ends, n_nodes: int = N_NODES
                    ) -> WindowMoments:
     """Moments of the purchases in each window ``(start, end]`` after T.
@@ -182,16 +199,7 @@ def window_moments(post: PurchasePosterior, starts, ends, n_nodes: int = N_NODES
     -------
     WindowMoments
     """
-    u = np.asarray(starts, dtype=float)
-    e = np.asarray(ends, dtype=float)
-    t = e - u
-    columns = (post.shape, post.rate, post.dropout, post.dropout_b, post.power)
-    first, inverse = _distinct_rows(columns)
-    uniq = np.column_stack([c[first] for c in columns])
-    n_alive = np.empty((len(uniq), 3, len(u)))  # E[N], E[N^2], E[Y N] given alive
-    for lo in range(0, len(uniq), _CHUNK):
-        rows = uniq[lo:lo + _CHUNK]
-        n_alive[lo:lo + _CHUNK] = _alive_moments(post.family, rows, u, e, t, n_nodes)
+    t, uniq, n_alive, inverse = _distinct_alive_moments(post, starts, ends, n_nodes)
     k, beta = post.shape[:, None], post.rate[:, None]
     y1 = t[None, :] * k / beta
     y2 = y1 + t[None, :] ** 2 * k * (k + 1.0) / beta**2
@@ -404,17 +412,8 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
         ``loss`` (the difference: the purchases a retained customer makes after dropping
         out), then each of ``weights``; groups then the total; currency^2, >= 0.
     """
-    u = np.asarray(starts, dtype=float)
-    e = np.asarray(ends, dtype=float)
-    t = e - u
-    columns = (post.shape, post.rate, post.dropout, post.dropout_b, post.power)
-    first, inverse = _distinct_rows(columns)
-    uniq = np.column_stack([c[first] for c in columns])
-    n_distinct = len(first)
-    alive = np.empty((n_distinct, 3, len(u)))
-    for lo in range(0, n_distinct, _CHUNK):
-        alive[lo:lo + _CHUNK] = _alive_moments(post.family, uniq[lo:lo + _CHUNK], u, e, t,
-                                               n_nodes)
+    t, uniq, alive, inverse = _distinct_alive_moments(post, starts, ends, n_nodes)
+    n_distinct = len(uniq)
     a1, a2, ayn = alive[:, 0], alive[:, 1], alive[:, 2]
     k, beta = uniq[:, 0, None], uniq[:, 1, None]
     y1 = t[None, :] * k / beta
@@ -432,10 +431,10 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
         terms[name] = [(c * w, power, moment) for c, power, moment in loss]
     key = groups.astype(np.int64) * n_distinct + inverse
     g = np.ones(len(pa)) if customer_scale is None else customer_scale
-    ws = np.ones(len(u)) if window_scale is None else np.asarray(window_scale, dtype=float)
+    ws = np.ones(len(t)) if window_scale is None else np.asarray(window_scale, dtype=float)
     out = {}
     for name, parts in terms.items():
-        total = np.zeros((n_groups + 1, len(u)))
+        total = np.zeros((n_groups + 1, len(t)))
         for scalar, power, moment in parts:
             summed = np.bincount(key, weights=scalar * g**power,
                                  minlength=n_groups * n_distinct).reshape(n_groups, n_distinct)
