@@ -113,15 +113,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                  push_budget=s.push_budget, total_budget=s.total_budget, contactable=contactable)
     plan = allocate(customers, push, pull, **terms)
     sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
-    p = plan.plan.assign(cell=customers["cell"].to_numpy())
-    p["group"] = assign_control(p, s.control_share, s.seed)
-    # the contact list is the treatment: its ranks run 1, 2, ... over it alone
-    treated = (p["group"] == TREATMENT).to_numpy()
-    order = np.argsort(p["priority_rank"].to_numpy(dtype=float, na_value=np.inf), kind="stable")
-    order = order[treated[order]]
-    rank = np.zeros(len(p), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    p["priority_rank"] = pd.arrays.IntegerArray(rank, mask=~treated)
+    p, order = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()), s)
     customers["last_purchase"] = customers["customer_id"].map(lifecycle["last_purchase"])
     for column in PLAN_COLUMNS[1:]:
         if column != "last_purchase":
@@ -161,13 +153,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
                "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
                "involuntary_share": None, "involuntary_reasons": None}
-    incidence = risk.tables.get("contract_cumulative_incidence")
-    involuntary = (involuntary_share(incidence, s.horizon, s.involuntary_reasons)
-                   if incidence is not None else None)
-    if involuntary is not None:
-        summary.update({k: involuntary[k] for k in ("involuntary_share", "involuntary_reasons")})
-        summary["involuntary_preventable_revenue"] = (
-            involuntary["involuntary_share"] * customers["preventable_revenue"].sum())
+    summary.update(_involuntary(risk, customers, s))
     attention = attention_lists(customers, risk, inputs, timeline if inputs else None, s,
                                 attribute_columns)
     summary.update(attention.counts)
@@ -175,6 +161,35 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                          concentration(customers["expected_revenue"]), sensitivity,
                          attention.early_warning, attention.win_back, power, plan_table,
                          summary, _notes(s, summary) + attention.notes)
+
+
+def _hold_out(plan: pd.DataFrame, s: Settings) -> tuple[pd.DataFrame, np.ndarray]:
+    """The plan with each customer's ``group`` (the control group drawn) and the priority
+    ranks renumbered over the treatment, the contact list; and the treatment's positions in
+    priority order."""
+    plan["group"] = assign_control(plan, s.control_share, s.seed)
+    treated = (plan["group"] == TREATMENT).to_numpy()
+    order = np.argsort(plan["priority_rank"].to_numpy(dtype=float, na_value=np.inf),
+                       kind="stable")
+    order = order[treated[order]]
+    rank = np.zeros(len(plan), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    plan["priority_rank"] = pd.arrays.IntegerArray(rank, mask=~treated)
+    return plan, order
+
+
+def _involuntary(risk: RiskResult, customers: pd.DataFrame, s: Settings) -> dict:
+    """With contracts, the share of ends within the horizon that are involuntary and the
+    preventable revenue at that share (empty without)."""
+    incidence = risk.tables.get("contract_cumulative_incidence")
+    found = (involuntary_share(incidence, s.horizon, s.involuntary_reasons)
+             if incidence is not None else None)
+    if found is None:
+        return {}
+    return {"involuntary_share": found["involuntary_share"],
+            "involuntary_reasons": found["involuntary_reasons"],
+            "involuntary_preventable_revenue":
+                found["involuntary_share"] * customers["preventable_revenue"].sum()}
 
 
 #: The predictions a saved plan keeps per customer, beside its decisions.
