@@ -17,7 +17,7 @@ from ..errors import ClvInputError, ConvergenceError
 from ..targeting.early_warning import early_warning_list
 from ..targeting.reasons import top_drivers
 from ..targeting.win_back import win_back_list
-from .drivers import baseline_centre, driver_labels, risk_drivers
+from .drivers import driver_labels, risk_drivers
 from .inputs import Inputs
 from .risk import RiskResult, known_levels
 from .structural import STRUCTURAL_COLUMN, add_recency_band, add_structural_term
@@ -51,8 +51,10 @@ def score_at(risk: RiskResult, inputs: Inputs, date, settings: Settings) -> pd.D
 
 
 def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
-                   timeline: Timeline, s: Settings) -> tuple[pd.DataFrame | None, dict, str]:
-    """The early-warning list, its counts and a note."""
+                   timeline: Timeline, s: Settings,
+                   centre: float) -> tuple[pd.DataFrame | None, dict, str]:
+    """The early-warning list, its counts and a note; ``centre`` is the drivers' reference
+    (:func:`~clvtools.pipeline.drivers.baseline_centre`)."""
     previous = timeline.previous_scoring
     if risk.model is None or risk.scoring is None or previous is None:
         return None, {}, ("No early-warning list: it needs the Cox churn model and a history "
@@ -69,7 +71,7 @@ def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
     # what moved the risk of the listed customers: each driver's change of the log cumulative
     # hazard (the recency band's baseline inside time since the last purchase), which add up
     # to the whole change
-    terms = dict(horizon=s.horizon, centre=baseline_centre(risk.model, risk.scoring, s.horizon))
+    terms = dict(horizon=s.horizon, centre=centre)
     moved = (risk_drivers(risk.model, risk.scoring.loc[listed], **terms)
              - risk_drivers(risk.model, before_table.loc[listed], **terms))
     labels = driver_labels(risk.scoring.loc[listed], list(moved.columns), time_unit=s.time_unit)
@@ -88,13 +90,14 @@ def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
 
 def attention_lists(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
                     timeline: Timeline | None, settings: Settings,
-                    attribute_columns=()) -> Attention:
-    """Both lists from the plan's customers table (``customers.csv``'s columns)."""
+                    attribute_columns=(), *, centre: float = 0.0) -> Attention:
+    """Both lists from the plan's customers table (``customers.csv``'s columns); ``centre``
+    is the drivers' reference (:func:`~clvtools.pipeline.drivers.baseline_centre`)."""
     s = settings
     notes: list[str] = []
     early, counts = None, {}
     if timeline is not None:
-        early, counts, note = _early_warning(customers, risk, inputs, timeline, s)
+        early, counts, note = _early_warning(customers, risk, inputs, timeline, s, centre)
         notes.append(note)
     lifecycle = risk.lifecycle.set_index("customer_id")
     extra = customers.assign(

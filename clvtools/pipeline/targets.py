@@ -121,10 +121,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
                           + list(PLAN_COLUMNS)]
     plan_table = _plan_table(customers, p, push, pull)
-    power = power_table(p.assign(
-        churn_probability=customers["churn_probability"].to_numpy(),
-        reactivation=np.where(p["action"] == "push", push.reactivation, pull.reactivation)),
-        p["group"].to_numpy())
+    power = power_table(plan_table.rename(columns={"assumed_reactivation": "reactivation"}),
+                        plan_table["group"].to_numpy())
     attribute_columns: list[str] = []
     if attributes is not None:
         frame = attributes.frame()
@@ -143,7 +141,11 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         "cell": customers["cell"].to_numpy()[order],
     })
     targets["priority_rank"] = targets["priority_rank"].astype("Int64")
-    reasons = _reasons(customers.iloc[order], customers, risk, s)
+    # the average customer's log baseline, the reference of every driver (reasons and early
+    # warning alike), over the live customers scored
+    centre = (baseline_centre(risk.model, risk.scoring, s.horizon)
+              if risk.model is not None and risk.scoring is not None else 0.0)
+    reasons = _reasons(customers.iloc[order], customers, risk, s, centre)
     for column in reasons.columns:
         targets[column] = reasons[column].to_numpy()
     for column in attribute_columns:
@@ -155,7 +157,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                "involuntary_share": None, "involuntary_reasons": None}
     summary.update(_involuntary(risk, customers, s))
     attention = attention_lists(customers, risk, inputs, timeline if inputs else None, s,
-                                attribute_columns)
+                                attribute_columns, centre=centre)
     summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity,
@@ -240,7 +242,7 @@ def _treated_part(plan: pd.DataFrame, share: float) -> dict:
 
 
 def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
-             s: Settings) -> pd.DataFrame:
+             s: Settings, centre: float) -> pd.DataFrame:
     """The reason codes of the contact list: value at stake and risk, then the two churn
     drivers that raise the customer's risk most (live customers scored by the Cox model)."""
     live = customers[s.value_axis][customers["churn_probability"].notna()].to_numpy(float)
@@ -252,8 +254,7 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     if risk.model is not None and risk.scoring is not None:
         ids = frame.index[frame.index.isin(risk.scoring.index)]
         rows = risk.scoring.loc[ids]
-        parts = risk_drivers(risk.model, rows, horizon=s.horizon,
-                             centre=baseline_centre(risk.model, risk.scoring, s.horizon))
+        parts = risk_drivers(risk.model, rows, horizon=s.horizon, centre=centre)
         labels = driver_labels(rows, list(parts.columns), time_unit=s.time_unit)
         drivers = top_drivers(parts, labels, k=2)
     return reason_codes(frame, drivers, value_column=s.value_axis)
