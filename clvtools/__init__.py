@@ -17,7 +17,10 @@ from .btyd import (
 __all__ = [
     "__version__",
     "analyze",
+    "demo",
+    "evaluate",
     "Results",
+    "EvaluationResults",
     "BetaGeoFitter",
     "ModifiedBetaGeoFitter",
     "ParetoNBDFitter",
@@ -29,7 +32,7 @@ __all__ = [
 def __getattr__(name):
     # the main job pulls in DuckDB, lifelines and the report: loaded on first use, so that
     # ``from clvtools import BetaGeoFitter`` stays light
-    if name in ("analyze", "Results"):
+    if name in ("analyze", "demo", "evaluate", "Results", "EvaluationResults"):
         from . import api
 
         return getattr(api, name)

@@ -15,9 +15,12 @@ from .config import Settings, load_settings
 from .data.generator import generate_customer_base
 from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
+from .pipeline.campaign import CampaignEvaluation, evaluate_campaign
+from .report.campaign import write_evaluation
 from .report.outputs import check_output_folder, write_outputs
 
-__all__ = ["Results", "analyze", "demo", "resolve_config", "check_output_folder"]
+__all__ = ["EvaluationResults", "Results", "analyze", "demo", "evaluate", "resolve_config",
+           "check_output_folder"]
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -193,3 +196,61 @@ def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",
     results.attachments = {"demo_input/transactions.csv": base.transactions,
                            "demo_input/customers.csv": customers}
     return results
+
+
+class EvaluationResults:
+    """The results of :func:`evaluate`: measured against predicted, and :meth:`write`."""
+
+    def __init__(self, evaluation: CampaignEvaluation):
+        self.evaluation = evaluation
+
+    @property
+    def measures(self) -> pd.DataFrame:
+        """Per action and cell, per action and in total (``evaluation.csv``)."""
+        return self.evaluation.measures
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        """Every plan customer with the outcomes (``evaluation_customers.csv``)."""
+        return self.evaluation.customers
+
+    @property
+    def measured_settings(self) -> Settings:
+        """The settings for the next :func:`analyze`, with the measured rates."""
+        return self.evaluation.measured_settings
+
+    @property
+    def summary(self) -> dict:
+        """The window, the read-out, the counts and the notes (``evaluation.json``)."""
+        return self.evaluation.summary
+
+    def write(self, out: str | os.PathLike) -> Path:
+        """Write the evaluation's files into the folder ``out`` atomically."""
+        return write_evaluation(self.evaluation, out)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"EvaluationResults({s['evaluated_customers']:,} customers, window "
+                f"{s['window_start']} to {s['window_end']}, {s['read_out']} read-out)")
+
+
+def evaluate(plan, transactions, *, end=None, **overrides) -> EvaluationResults:
+    """Measure what a carried-out retention plan saved: the campaign loop's last step.
+
+    Parameters
+    ----------
+    plan : path
+        The output folder of the :func:`analyze` run whose plan was carried out (it holds
+        ``plan.parquet`` and ``plan.json``).
+    transactions : pandas.DataFrame, path, glob or list of paths
+        The log since the plan (or the updated full log), read with the plan's settings.
+    end : date-like, optional
+        The last day to count (default: the last date in the log).
+    **overrides
+        Settings that differ for the new log (``customer_id_col``, ``datetime_format``, ...).
+
+    Returns
+    -------
+    EvaluationResults
+    """
+    return EvaluationResults(evaluate_campaign(plan, transactions, end=end, **overrides))

@@ -1,4 +1,5 @@
-"""Command line: ``clvtools analyze`` and ``clvtools demo``, over the same pipeline as the API.
+"""Command line: ``clvtools analyze``, ``demo`` and ``evaluate``, over the same pipeline as the
+API.
 
 A user's mistake (bad data, a bad setting, a missing file) prints one message and exits
 with status 2, never a traceback.
@@ -135,6 +136,53 @@ def demo(
         f"The generated input is in {inputs}; rerun it with: clvtools analyze "
         f"{inputs / 'transactions.csv'} --customers {inputs / 'customers.csv'} --out OUT"
     )
+
+
+@app.command("evaluate")
+def evaluate(
+    plan: Path = typer.Argument(..., help="Output folder of the analyze run whose plan was "
+                                          "carried out (plan.parquet, plan.json)."),
+    transactions: str = typer.Argument(..., help="Transactions since the plan, or the updated "
+                                                 "full log: CSV or Parquet file, or a glob."),
+    out: Path = typer.Option(..., "--out", help="Output folder (written atomically)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last day to count (default: the "
+                                                          "last date in the log)."),
+) -> None:
+    """Measure what a retention plan saved: treatment against control, per action and cell.
+
+    Example: clvtools evaluate run-2024-12 transactions.csv --out eval-2025-06
+    """
+    check_output_folder(out, marker="evaluation.json")
+    started = time.perf_counter()
+    results = api.evaluate(plan, transactions, end=end)
+    folder = results.write(out)
+    summary = results.summary
+    console.print(f"Window {summary['window_start']} to {summary['window_end']} "
+                  f"({summary['read_out']} read-out), {summary['evaluated_customers']:,} "
+                  "customers of the plan.", highlight=False)
+    for _, row in results.measures[results.measures["cell"] == "all"].iterrows():
+        console.print(_measured_line(row), highlight=False, markup=False, soft_wrap=True)
+    for note in summary["notes"]:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"[green]Done[/green] in {time.perf_counter() - started:.1f} s. Outputs in "
+                  f"{folder}; for the next run: clvtools analyze LOG --config "
+                  f"{folder / 'measured_settings.toml'} --out DIR", highlight=False)
+
+
+def _measured_line(row) -> str:
+    """One action's (or the campaign's) measured figures against the plan's, in words."""
+    def money(x):
+        return "n/a" if x != x else f"{x:,.0f}"
+
+    line = f"{row['action']}: {row['treated']:,} treated, {row['control']:,} control."
+    if row["uplift"] == row["uplift"]:
+        line += (f" Uplift {row['uplift']:.1%} (95 % {row['uplift_low']:.1%} to "
+                 f"{row['uplift_high']:.1%}; assumed {row['assumed_uplift']:.1%}).")
+    line += (f" Revenue saved {money(row['revenue_saved'])} (95 % "
+             f"{money(row['revenue_saved_low'])} to {money(row['revenue_saved_high'])}), cost "
+             f"{money(row['cost'])}, net benefit {money(row['net_benefit'])} (plan: "
+             f"{money(row['predicted_net_benefit'])}). {row['conclusion']}.")
+    return line
 
 
 @app.command("config")

@@ -15,6 +15,7 @@ this rule through :func:`churn_days` and :func:`spell_ends_sql`.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError
@@ -23,7 +24,7 @@ from .engine import quote_ident
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
-__all__ = ["churn_days", "spell_ends_sql", "lifecycle_status"]
+__all__ = ["churn_days", "first_declaration", "spell_ends_sql", "lifecycle_status"]
 
 
 def churn_days(churn_after: float, time_unit: str) -> int:
@@ -42,6 +43,44 @@ def churn_days(churn_after: float, time_unit: str) -> int:
         ``churn_days`` of the churn rule (module docstring), in days.
     """
     return to_days(churn_after, time_unit, "churn_after")
+
+
+def first_declaration(last_day: np.ndarray, owner: np.ndarray, day: np.ndarray,
+                      churn_days: int) -> np.ndarray:
+    """The day each customer is next declared churned, walking forward from a last purchase.
+
+    From the last purchase ``L0`` (on or before a reference date) through the later purchases,
+    the walk stops at the first gap of ``churn_days`` or more, or at the last purchase; the
+    declaration falls ``churn_days`` after the purchase where it stopped (the churn rule of
+    the module docstring). Whether it falls within a window depends only on the purchases
+    before the window's end, so a log that stops there is enough.
+
+    Parameters
+    ----------
+    last_day : numpy.ndarray of int, shape (n,)
+        Each customer's last purchase ``L0``, as a day number (e.g. days since 1970).
+    owner, day : numpy.ndarray of int, shape (m,)
+        The later purchases: customer position (0..n-1) and day number, each after its
+        customer's ``L0``; in any order.
+    churn_days : int
+        The churn delay in days (:func:`churn_days`).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        The declaration's day number, ``churn_days`` after the purchase that ends the first
+        run.
+    """
+    n = last_day.size
+    owner = np.concatenate([np.arange(n), np.asarray(owner, dtype=np.int64)])
+    day = np.concatenate([np.asarray(last_day, dtype=np.int64), np.asarray(day, dtype=np.int64)])
+    order = np.lexsort((day, owner))
+    owner, day = owner[order], day[order]
+    # a run ends at a purchase with no next one of the same customer within churn_days
+    same = np.r_[owner[1:] == owner[:-1], False]
+    ends = ~same | (np.r_[day[1:], 0] - day >= churn_days)
+    first = np.unique(owner[ends], return_index=True)[1]   # the first run end of each
+    return day[ends][first] + churn_days
 
 
 def spell_ends_sql(occasions: str) -> str:

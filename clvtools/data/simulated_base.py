@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
+from .lifecycle import first_declaration
 
 __all__ = ["SimulatedBase"]
 
@@ -150,21 +151,13 @@ class SimulatedBase:
         last_day = last.to_numpy().astype("datetime64[D]")
         at_risk = (end - last_day).astype(np.int64) < cd
         ids, last_day = last.index.to_numpy()[at_risk], last_day[at_risk]
-        # Each at-risk customer's purchase days from L0 on, as (customer position, day).
         fut = self.future_transactions
         pos = pd.Index(ids).get_indexer(fut["customer_id"])
         later = pos >= 0
-        owner = np.concatenate([np.arange(ids.size), pos[later]])
-        day = np.concatenate([
-            last_day, fut["date"].to_numpy()[later].astype("datetime64[D]")
-        ]).astype(np.int64)
-        order = np.lexsort((day, owner))
-        owner, day = owner[order], day[order]
-        # A run ends at a purchase with no next one of the same customer within cd days.
-        same = np.r_[owner[1:] == owner[:-1], False]
-        ends = ~same | (np.r_[day[1:], 0] - day >= cd)
-        first = np.unique(owner[ends], return_index=True)[1]  # the first run end of each
-        declared = (day[ends][first] + cd).astype("datetime64[D]")
+        declared = first_declaration(
+            last_day.astype(np.int64), pos[later],
+            fut["date"].to_numpy()[later].astype("datetime64[D]").astype(np.int64), cd,
+        ).astype("datetime64[D]")
         churned = declared <= end + hd
         return pd.DataFrame({
             "customer_id": ids,

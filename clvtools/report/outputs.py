@@ -23,7 +23,7 @@ from ..errors import ClvInputError
 from ..pipeline import AnalysisResult
 from ..schemas import write_model_file
 
-__all__ = ["Output", "OUTPUTS", "write_outputs", "check_output_folder"]
+__all__ = ["Output", "OUTPUTS", "write_outputs", "write_folder", "check_output_folder"]
 
 
 @dataclass(frozen=True)
@@ -237,12 +237,13 @@ OUTPUTS: tuple[Output, ...] = (
 )
 
 
-def check_output_folder(out: str | os.PathLike) -> Path:
-    """Refuse an output folder that exists and holds something other than a clvtools output."""
+def check_output_folder(out: str | os.PathLike, marker: str = "data_quality.json") -> Path:
+    """Refuse an output folder that exists and holds something other than a clvtools output
+    (recognised by its ``marker`` file)."""
     out = Path(out).resolve()
     if out.exists() and (
         not out.is_dir()
-        or (any(out.iterdir()) and not (out / "data_quality.json").exists())
+        or (any(out.iterdir()) and not (out / marker).exists())
     ):
         raise ClvInputError(
             "The output folder exists and is not a clvtools output.", source=str(out),
@@ -267,25 +268,34 @@ def _write(content, path: Path) -> None:
 
 def write_outputs(result: AnalysisResult, out: str | os.PathLike,
                   attachments: Mapping[str, pd.DataFrame] | None = None) -> Path:
-    """Write every file of the manifest that ``result`` has into the folder ``out``, atomically.
-
-    The files go to a temporary folder beside ``out`` that is renamed at the end, so that a
-    failed run never leaves a half-written folder. An existing ``out`` is replaced only if
-    it is empty or a previous clvtools output (it holds ``data_quality.json``).
-    ``attachments`` maps manifest names to further tables (the demo's generated input).
-    """
+    """Write every file of the manifest that ``result`` has into the folder ``out``, atomically
+    (:func:`write_folder`). ``attachments`` maps manifest names to further tables (the demo's
+    generated input)."""
     attachments = dict(attachments or {})
     unknown = sorted(set(attachments) - {o.name for o in OUTPUTS})
     if unknown:
         raise ValueError(f"Attachments {unknown} are not in the manifest of outputs.")
-    out = check_output_folder(out)
+    return write_folder({o.name: (lambda o=o: o.content(result, attachments)) for o in OUTPUTS},
+                        out)
+
+
+def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLike,
+                 marker: str = "data_quality.json") -> Path:
+    """Write ``files`` into ``out`` atomically: per name in the folder, a function giving the
+    content (None: not written), called one at a time so that one content is held at once.
+
+    The files go to a temporary folder beside ``out`` that is renamed at the end, so that a
+    failed run never leaves a half-written folder. An existing ``out`` is replaced only if
+    it is empty or a previous output of the same kind (it holds ``marker``).
+    """
+    out = check_output_folder(out, marker)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for output in OUTPUTS:
-            content = output.content(result, attachments)
+        for name, content_of in files.items():
+            content = content_of()
             if content is not None:
-                _write(content, tmp / output.name)
+                _write(content, tmp / name)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
