@@ -56,7 +56,7 @@ from scipy import special
 
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.bgnbd_covariates import BetaGeoCovariatesFitter
-from ..btyd.declared_churn import _beta_nodes
+from ..btyd.declared_churn import beta_nodes
 from ..btyd.mbgnbd import ModifiedBetaGeoFitter
 from ..btyd.pareto_nbd import ParetoNBDFitter
 from ..btyd.pareto_nbd_covariates import ParetoNBDCovariatesFitter
@@ -272,13 +272,7 @@ def _alive_moments(family, rows, u, e, t, n_nodes):
 def _geometric_nodes(a, b_post, n_nodes):
     """Nodes and weights (D, K) of p0 ~ Beta(a, b') per row, computed once per distinct b'."""
     pairs, inv = np.unique(np.column_stack([a, b_post]), axis=0, return_inverse=True)
-    nodes = np.empty((len(pairs), n_nodes))
-    weights = np.empty((len(pairs), n_nodes))
-    for j, (aa, bb) in enumerate(pairs):
-        p, w = _beta_nodes(n_nodes, aa, bb)
-        if p.size < n_nodes:  # a point mass (degenerate fit): one node repeated
-            p, w = np.repeat(p, n_nodes), np.full(n_nodes, 1.0 / n_nodes)
-        nodes[j], weights[j] = p, w
+    nodes, weights = beta_nodes(n_nodes, pairs[:, 0], pairs[:, 1])
     inv = inv.reshape(-1)
     return nodes[inv], weights[inv]
 

@@ -260,6 +260,13 @@ def _summary(outcomes: CampaignOutcomes, info: dict, quality: dict, measures: pd
         "window_start": outcomes.window_start.isoformat(),
         "window_end": outcomes.window_end.isoformat(), "window_days": window,
         "horizon_days": horizon, "read_out": "final" if outcomes.final else "early",
+        # what an early read-out can and cannot say yet
+        "final_figures": (["all"] if outcomes.final else
+                          ["treated", "control", "purchases_per_*", "revenue_per_*",
+                           "revenue_saved* (over the window so far)", "cost (so far)"]),
+        "early_figures": ([] if outcomes.final else
+                          ["churn_*", "uplift*", "back_*", "reactivation*", "net_benefit*",
+                           "return_on_spend"]),
         "plan_customers": int(info.get("customers", 0)),
         "evaluated_customers": int(len(outcomes.table)),
         **{k: v for k, v in outcomes.counts.items()},
