@@ -57,6 +57,9 @@ setup(
             "ipykernel>=6",
             # the style and import rules run as a test (tests/test_style.py)
             "ruff>=0.6",
+            # the documentation site builds as a test (tests/test_docs.py)
+            "sphinx>=7",
+            "numpydoc>=1.6",
         ],
         "spark": ["pyspark>=3.5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],

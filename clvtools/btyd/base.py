@@ -12,7 +12,7 @@ runs L-BFGS-B in coordinates whitened by that fit's Hessian (``BTYDFitter._preco
 a handful of iterations on all rows instead of about twenty; the optimum is the same.
 
 Subclass contract (stable; ``ParetoNBDFitter`` and the models of this package follow it)
----------------------------------------------------------------------------------------
+----------------------------------------------------------------------------------------
 Class attributes
     ``_param_names : tuple[str, ...]``
         Names of the parameters, in the order of every parameter vector, e.g.
@@ -29,12 +29,12 @@ Methods the subclass must implement
         A starting point on the natural (positive) scale, shape ``(k,)``. ``data`` holds the
         COLLAPSED columns (distinct rows, float64, keys = ``_fit_columns``) and ``weights``
         the number of customers per row.
-    ``_loglik_and_grad(self, params: np.ndarray, data: dict[str, np.ndarray],
-    weights: np.ndarray) -> tuple[float, np.ndarray]``
-        The TOTAL weighted log-likelihood ``sum_i w_i log L_i`` (a float) and its gradient
-        with respect to the NATURAL parameters (shape ``(k,)``), at ``params`` (shape
-        ``(k,)``, all > 0). Must be finite for every valid row; it may return ``-inf``/``nan``
-        for absurd parameter values, which the optimiser then avoids. The base class takes
+    ``_loglik_and_grad(self, params, data, weights) -> tuple[float, np.ndarray]``
+        ``params``, ``weights``: np.ndarray; ``data``: dict[str, np.ndarray]. The TOTAL
+        weighted log-likelihood ``sum_i w_i log L_i`` (a float) and its gradient with respect
+        to the NATURAL parameters (shape ``(k,)``), at ``params`` (shape ``(k,)``, all > 0).
+        Must be finite for every valid row; it may return ``-inf``/``nan`` for absurd
+        parameter values, which the optimiser then avoids. The base class takes
         care of log-parameters, the mean scaling and the penalizer.
 
 Optional hooks

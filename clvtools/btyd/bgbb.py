@@ -1,4 +1,4 @@
-"""BG/BB model for discrete purchase opportunities (Fader, Hardie & Shang 2010),
+"""BG/BB model for discrete purchase opportunities (Fader, Hardie & Shang 2010 [FHS10]_),
 lifetimes' ``BetaGeoBetaBinomFitter`` API.
 
 At each of n opportunities an alive customer buys with probability p ~ Beta(alpha, beta), and

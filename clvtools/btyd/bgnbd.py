@@ -1,4 +1,4 @@
-"""BG/NBD model (Fader, Hardie & Lee 2005), lifetimes' ``BetaGeoFitter`` API.
+"""BG/NBD model [FHL05]_, lifetimes' ``BetaGeoFitter`` API; P(alive) as in [H21]_.
 
 References
 ----------

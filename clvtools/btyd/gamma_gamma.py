@@ -1,4 +1,4 @@
-"""Gamma-Gamma spend model (Fader, Hardie & Lee 2005 note), lifetimes' ``GammaGammaFitter`` API.
+"""Gamma-Gamma spend model [FHL05g]_, lifetimes' ``GammaGammaFitter`` API.
 
 Each transaction value z ~ Gamma(p, nu), nu ~ Gamma(q, v) across customers; a customer's mean
 spend is p / nu, whose population mean p v / (q - 1) is finite only for q > 1.

@@ -1,4 +1,4 @@
-"""MBG/NBD model (Batislam, Denizel & Filiztekin 2007), lifetimes' ``ModifiedBetaGeoFitter`` API.
+"""MBG/NBD model [BDF07]_ with the erratum [WH08]_, lifetimes' ``ModifiedBetaGeoFitter`` API.
 
 Same as BG/NBD except that a customer may also drop out right after the first purchase, so
 customers without repeat purchases are not certainly alive.

@@ -1,9 +1,10 @@
-"""Pareto/NBD model (Schmittlein, Morrison & Colombo 1987), lifetimes' ``ParetoNBDFitter`` API.
+"""Pareto/NBD model [SMC87]_, lifetimes' ``ParetoNBDFitter`` API.
 
 The maths (likelihood, analytic gradient, closed forms, a stable evaluation of the Gauss
 hypergeometric function) lives in :mod:`clvtools.btyd._pareto_nbd_math`; this class declares
 the model to :class:`~clvtools.btyd.base.BTYDFitter`, which collapses identical rows, runs
 L-BFGS-B on log-parameters and computes standard errors, ``summary`` and JSON persistence.
+The closed forms follow [FH05]_ and [H28]_; [FHL05]_ gives the CDNOW estimates.
 
 References
 ----------

@@ -10,8 +10,8 @@ with the number of distinct durations). A customer is declared churned *on* the 
 spell" (a reactivation). Equivalently, a gap of ``churn_days`` or more between two purchases
 ends a spell. A customer is at risk at a date ``L`` when ``L - last purchase < churn_days``.
 
-The landmark tables (:mod:`.survival_tables`) and the KPIs and cohorts (:mod:`.kpis`) apply
-this rule through :func:`churn_days` and :func:`spell_ends_sql`.
+The landmark tables (:mod:`.survival_tables`) and the KPIs and cohorts
+(:mod:`clvtools.data.kpis`) apply this rule through :func:`churn_days` and :func:`spell_ends_sql`.
 """
 from __future__ import annotations
 

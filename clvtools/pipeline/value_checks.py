@@ -34,7 +34,8 @@ from ..btyd.simulate import (
 
 __all__ = ["SPEND_CORRELATION_WARNING", "spend_frequency_correlation", "frequency_fit"]
 
-#: |Pearson r| of frequency and mean repeat spend above which Gamma-Gamma is flagged.
+#: Absolute Pearson correlation of frequency and mean repeat spend above which Gamma-Gamma
+#: is flagged.
 SPEND_CORRELATION_WARNING = 0.3
 #: Customers drawn from the fitted model for the expected counts (customers x replications):
 #: at least _MIN_DRAWS and _REPLICATIONS per customer, at most _DRAWS. The draws' noise adds
