@@ -1,12 +1,5 @@
-"""The files of ``clvtools evaluate``: what a carried-out campaign measured.
-
-| file | content |
-|---|---|
-| ``evaluation.csv`` | measured against predicted, per action and cell, per action and in total |
-| ``evaluation_customers.csv`` | every plan customer: action, group, cell, outcomes |
-| ``measured_settings.toml`` | the plan's settings with the measured rates, for the next run |
-| ``evaluation.json`` | the window, the read-out (final or early), the counts and notes |
-"""
+"""The files of ``clvtools evaluate``: what a carried-out campaign measured
+(:data:`EVALUATION_FILES` names them and says what each holds)."""
 from __future__ import annotations
 
 import os
