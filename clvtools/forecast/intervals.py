@@ -5,7 +5,7 @@ set of customers is the sum of their conditional variances (the customers' own r
 :mod:`clvtools.forecast.moments`) plus the variance that the parameters' estimation error
 induces in the total's conditional mean, which moves every customer together. The latter is
 taken by the delta method: ``g' Sigma g``, with ``g`` the gradient of the total's mean with
-respect to the parameters (central differences) and ``Sigma`` their estimated covariance. The
+respect to the parameters (forward differences) and ``Sigma`` their estimated covariance. The
 total's distribution is taken as normal (many independent customers; the coverage test on
 generated data checks it).
 """
@@ -22,7 +22,9 @@ __all__ = ["LEVELS", "delta_variance", "normal_bounds", "stratified_sample"]
 LEVELS = ((0.80, "80"), (0.95, "95"))
 #: A stratum larger than this many times the sample is first subsampled at random.
 _PRESAMPLE = 20
-#: Relative step of the central differences of the delta method.
+#: Relative step of the forward differences of the delta method: the truncation error, of the
+#: order of the step relative to the gradient, is far below the covariance's own error, and a
+#: forward difference costs one evaluation per parameter where a central one costs two.
 _REL_STEP = 1e-4
 
 
@@ -53,12 +55,11 @@ def delta_variance(evaluate: Callable[[np.ndarray], dict[str, np.ndarray]],
     grads = {k: np.empty((len(theta),) + np.shape(v)) for k, v in base.items()}
     for j in range(len(theta)):
         step = _REL_STEP * max(abs(theta[j]), 1e-2)
-        up, down = theta.copy(), theta.copy()
+        up = theta.copy()
         up[j] += step
-        down[j] -= step
-        hi, lo = evaluate(up), evaluate(down)
+        hi = evaluate(up)
         for k in grads:
-            grads[k][j] = (np.asarray(hi[k]) - np.asarray(lo[k])) / (2 * step)
+            grads[k][j] = (np.asarray(hi[k]) - np.asarray(base[k])) / step
     return {k: np.maximum(np.einsum("j...,jk,k...->...", g, covariance, g), 0.0)
             for k, g in grads.items()}
 

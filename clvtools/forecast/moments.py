@@ -373,6 +373,7 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
                              customer_scale: np.ndarray | None = None,
                              window_scale: np.ndarray | None = None,
                              weights: dict[str, np.ndarray] | None = None,
+                             sample_weight: np.ndarray | None = None,
                              n_nodes: int = N_NODES) -> dict[str, np.ndarray]:
     """Sums over customers of the revenue variances of :func:`revenue_variance`, by group.
 
@@ -398,6 +399,9 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
     weights : dict of numpy.ndarray, shape (n,), optional
         Extra measures: the loss's variance weighted by ``weights[name]`` per customer (the
         plan's saved share squared, for the revenue it saves).
+    sample_weight : numpy.ndarray, shape (n,), optional
+        Expansion weights when the customers are a sample of the base (each stands for that
+        many): the sums estimate the base's.
 
     Returns
     -------
@@ -425,12 +429,13 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
         terms[name] = [(c * w, power, moment) for c, power, moment in loss]
     key = groups.astype(np.int64) * n_distinct + inverse
     g = np.ones(len(pa)) if customer_scale is None else customer_scale
+    sw = np.ones(len(pa)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     ws = np.ones(len(t)) if window_scale is None else np.asarray(window_scale, dtype=float)
     out = {}
     for name, parts in terms.items():
         total = np.zeros((n_groups + 1, len(t)))
         for scalar, power, moment in parts:
-            summed = np.bincount(key, weights=scalar * g**power,
+            summed = np.bincount(key, weights=scalar * g**power * sw,
                                  minlength=n_groups * n_distinct).reshape(n_groups, n_distinct)
             by_group = summed @ moment * ws[None, :] ** power
             total[:n_groups] += by_group

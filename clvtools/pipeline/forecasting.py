@@ -71,6 +71,9 @@ SEGMENTS = [*CELLS.values(), CHURNED]
 SCOPE = "customers_at_observation_end"
 #: Customers per segment in the stratified sample of the delta method.
 SAMPLE_PER_SEGMENT = 500
+#: Customers per segment above which the customers' own variance is summed over a stratified
+#: sample (spread along expected revenue) rather than over every customer.
+VARIANCE_SAMPLE_PER_SEGMENT = 10_000
 #: History needed for a seasonal index: two years of complete calendar months.
 SEASONAL_MONTHS = 24
 
@@ -255,24 +258,38 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
     saved = ((indicator * (saved_share * scale_v)) @ value.months.purchases_if_retained
              - (indicator * (saved_share * scale_e)) @ value.months.expected_purchases) * weight
 
-    x, tx, age = (value.rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    extra = {"saved": saved_share**2}
+    rfm, covariates, sample = value.rfm, getattr(value.models.purchases, "covariates", None), {}
+    if np.bincount(codes).max() > VARIANCE_SAMPLE_PER_SEGMENT:
+        # a million distinct posteriors (covariates) cost seconds: the sums of the customers'
+        # variances are estimated on a sample spread along expected revenue, with its
+        # expansion weights (its error in the intervals: tests/test_pipeline_forecast.py)
+        rows, weight = stratified_sample(codes, value.scores["expected_revenue"].to_numpy(float),
+                                         VARIANCE_SAMPLE_PER_SEGMENT)
+        rfm, spend, codes = rfm.iloc[rows], spend[rows], codes[rows]
+        covariates = None if covariates is None else covariates.iloc[rows]
+        extra = {"saved": saved_share[rows] ** 2}
+        sample = {"sample_weight": weight}
+        if spread is not None:
+            spread = replace(spread, expected_scale=spread.expected_scale[rows],
+                             retained_scale=spread.retained_scale[rows])
+    x, tx, age = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     purchases = value.models.purchases
-    post = purchase_posterior(getattr(purchases, "model", purchases), x, tx, age,
-                              getattr(purchases, "covariates", None))
-    monetary = value.rfm["monetary_value"].to_numpy(float) if "monetary_value" in value.rfm \
+    post = purchase_posterior(getattr(purchases, "model", purchases), x, tx, age, covariates)
+    monetary = rfm["monetary_value"].to_numpy(float) if "monetary_value" in rfm \
         else np.zeros(len(x))
     sm = spend_moments(value.models.spend, x, monetary, spend)
     starts = np.concatenate([[0.0], ends[:-1]])
-    extra = {"saved": saved_share**2}
     if spread is None:
         var = grouped_revenue_variance(post, np.append(starts, 0.0), np.append(ends, ends[-1]),
-                                       sm, codes, n_seg, weights=extra)
+                                       sm, codes, n_seg, weights=extra, **sample)
     else:  # the months spread, the horizon's total not
         by_month = grouped_revenue_variance(post, starts, ends, sm, codes, n_seg,
                                             customer_scale=spread.expected_scale,
-                                            window_scale=spread.month_weight, weights=extra)
+                                            window_scale=spread.month_weight, weights=extra,
+                                            **sample)
         whole = grouped_revenue_variance(post, [0.0], ends[-1:], sm, codes, n_seg,
-                                         weights=extra)
+                                         weights=extra, **sample)
         var = {k: np.hstack([by_month[k], whole[k]]) for k in by_month}
     return {"expected_revenue": (_with_whole(expected), var["expected"]),
             "revenue_if_retained": (_with_whole(retained), var["retained"]),
