@@ -20,6 +20,7 @@ from clvtools.api import analyze
 from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base
 from clvtools.report.sections import campaign
+from clvtools.report.sections.summary import churn_trend
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: The closed network refuses Chromium's own background connections: switch them off.
@@ -150,3 +151,17 @@ def test_the_campaign_evaluation_hook_renders_a_section_only_when_given():
     assert section.id == "campaign" and "chart" in kinds and "table" in kinds
     table = next(b for b in section.blocks if b.kind == "table")
     assert [HOSTILE_VALUE, "5.0 %"] == [table.rows[1][1], table.rows[1][2]]
+
+
+@pytest.mark.parametrize(("rates", "word"), [
+    ([0.10, 0.10, 0.10, 0.15, 0.15, 0.15], "rising"),
+    ([0.10, 0.10, 0.10, 0.06, 0.06, 0.06], "falling"),
+    ([0.10, 0.10, 0.10, 0.105, 0.10, 0.095], "stable"),
+])
+def test_the_summary_reads_the_churn_trend_from_complete_periods(rates, word):
+    # the incomplete last period (a churn rate of 0.9) is neither the rate nor in the trend
+    kpis = pd.DataFrame({"label": [f"2024-{m:02d}" for m in range(1, 8)],
+                         "churn_rate": [*rates, 0.9], "complete": [True] * 6 + [False]})
+    rate, label, trend = churn_trend(kpis, "month")
+    assert (rate, label) == (rates[-1], "2024-06")
+    assert trend.startswith(f"{word}: ") and "a month" in trend

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 __all__ = ["Chart", "draw_chart", "money_axis", "percent_axis", "log_labels", "short_number",
-           "label_text", "finite",
+           "label_text",
            "PALETTE", "MONEY", "DPI", "WIDTH"]
 
 #: Figure width in inches at :data:`DPI`: 9 in x 110 dpi = 990 px, the page's column.
@@ -119,12 +119,6 @@ def log_labels(axis, label: Callable[[float], str]) -> None:
 def percent_axis(axis, decimals: int = 0) -> None:
     """Label an axis of shares (0 to 1) in per cent."""
     axis.set_major_formatter(FuncFormatter(lambda v, _p: f"{100 * v:.{decimals}f} %"))
-
-
-def finite(values) -> np.ndarray:
-    """The finite values of an array, as float."""
-    values = np.asarray(values, dtype=float)
-    return values[np.isfinite(values)]
 
 
 def label_text(text) -> str:

@@ -141,21 +141,25 @@ def lorenz_chart(expected_revenue: pd.Series, settings):
         draw, height=4.2, width=6.5)
 
 
+def _cuts_in_words(settings, value_cut: float | None, risk_cut: float | None) -> str:
+    cells = ", ".join(f"{cell.replace('_', ' ')} ({v} value, {k} risk)"
+                      for (v, k), cell in CELLS.items())
+    value = money(value_cut) if value_cut is not None else settings.value_cut
+    risk = f"{risk_cut:.0%}" if risk_cut is not None else settings.risk_cut
+    name = _VALUE_AXIS.get(settings.value_axis, settings.value_axis)
+    return (f"The live customers (not yet declared churned) are cut by value ({name} above "
+            f"{value} is high) and by churn probability (above {risk} is high) into four "
+            f"cells: {cells}; the customers already declared churned form the group "
+            f"'{CHURNED}', the win-back population.")
+
+
 def section(r: AnalysisResult) -> Section:
     """The matrix section."""
     s, t = r.settings, r.targets
     customers = t.customers
     out = Section("matrix", "Value and risk")
     value_cut, risk_cut = t.summary.get("value_cut_point"), t.summary.get("risk_cut_point")
-    out.add(Paragraph(
-        f"The live customers (not yet declared churned) are cut by value ({s.value_axis}: "
-        f"above {money(value_cut) if value_cut is not None else s.value_cut} is high) and by "
-        f"churn probability (above {risk_cut:.0%} is high) into four cells: "
-        + ", ".join(f"{cell.replace('_', ' ')} ({v} value, {k} risk)"
-                    for (v, k), cell in CELLS.items())
-        + f"; the customers already declared churned form the group '{CHURNED}', the "
-        "win-back population." if risk_cut is not None else
-        "The live customers are cut by value and churn probability into four cells."))
+    out.add(Paragraph(_cuts_in_words(s, value_cut, risk_cut)))
     live = customers[customers["cell"] != CHURNED]
     if (len(live) and value_cut is not None and risk_cut is not None
             and live["churn_probability"].notna().any()):

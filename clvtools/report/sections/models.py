@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ...pipeline import AnalysisResult
 from ..blocks import Paragraph, Section
-from ..figures import PALETTE, draw_chart, label_text, percent_axis
+from ..figures import PALETTE, draw_chart, label_text, log_labels, percent_axis
 from ..tables import table
 from ._words import horizon, units
 
@@ -91,9 +90,7 @@ def forest_chart(drivers: pd.DataFrame):
         ax.scatter(ratio, y, c=colours, zorder=3, s=36)
         ax.axvline(1.0, color="black", lw=1)
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.1, 0.2, 0.5, 1.0)))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+        log_labels(ax.xaxis, lambda v: f"{v:g}")
         ax.set_yticks(y, labels)
         ax.set_xlabel("hazard ratio (log scale; above 1: churns sooner)")
         ax.grid(axis="y", visible=False)

@@ -22,13 +22,15 @@ _STABLE = 0.10
 _TREND_PERIODS = 3
 
 
-def churn_trend(kpis: pd.DataFrame) -> tuple[float, str, str] | None:
+def churn_trend(kpis: pd.DataFrame, period: str = "period") -> tuple[float, str, str] | None:
     """The latest complete period's churn rate and its trend in words.
 
     Parameters
     ----------
     kpis : pandas.DataFrame
         ``kpis.csv``: ``label``, ``churn_rate``, ``complete``.
+    period : str
+        The KPI period in words (``month``).
 
     Returns
     -------
@@ -49,8 +51,9 @@ def churn_trend(kpis: pd.DataFrame) -> tuple[float, str, str] | None:
         word = "stable"
     else:
         word = "rising" if recent > before else "falling"
-    return rate, label, (f"{word}: {percent(recent)} a period over the last {_TREND_PERIODS} "
-                         f"against {percent(before)} over the {_TREND_PERIODS} before")
+    return rate, label, (f"{word}: {percent(recent)} a {period} over the last "
+                         f"{_TREND_PERIODS} against {percent(before)} over the "
+                         f"{_TREND_PERIODS} before")
 
 
 def _plan_sentence(summary: dict) -> str:
@@ -132,7 +135,7 @@ def section(r: AnalysisResult) -> Section:
                f"lapsed {money(total['lapsed_revenue'])} (already quietly gone: win back), "
                f"preventable {money(total['preventable_revenue'])} (still buying: retain)"),
     ]
-    trend = churn_trend(r.kpi.kpis)
+    trend = churn_trend(r.kpi.kpis, s.kpi_period)
     if trend is not None:
         rate, label, words = trend
         numbers.append(Number(f"Churn rate per {s.kpi_period}", percent(rate),

@@ -4,6 +4,8 @@ evaluated out of time (plan_summary.csv, sensitivity.csv, targets.csv, early_war
 win_back.csv, control_power.csv, targeting_evaluation.csv, profit_curve.csv)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from ...pipeline import AnalysisResult
@@ -39,7 +41,7 @@ def _plan(summary: dict, settings):
         ("expected saved revenue", money(summary.get("expected_saved_revenue"))),
         ("expected net benefit", money(summary.get("expected_net_benefit"))),
         ("return on spend (net benefit per unit of cost)",
-         fmt(summary.get("return_on_spend"))),
+         _ratio(summary.get("return_on_spend"))),
         ("net benefit forgone by the control group",
          money(summary.get("control_forgone_net_benefit"))),
         ("constraint", f"{summary.get('constraint', '')}"
@@ -49,6 +51,10 @@ def _plan(summary: dict, settings):
         ("offer", f"{summary.get('offer', '')}, margin {fmt(summary.get('margin'))}"),
     ]
     return key_values(pairs, settings, "The plan in figures (plan_summary.csv).")
+
+
+def _ratio(value) -> str:
+    return "" if value is None or not math.isfinite(float(value)) else f"{float(value):.2f}"
 
 
 def sensitivity_chart(sensitivity: pd.DataFrame):
@@ -202,7 +208,9 @@ def section(r: AnalysisResult) -> Section:
         out.add(sensitivity_chart(t.sensitivity))
         frame = t.sensitivity.assign(scenario=t.sensitivity["scenario"].map(
             lambda k: _SCENARIOS.get(k, k)))
-        out.add(table(frame, s, "The plan under scaled assumptions (sensitivity.csv).",
+        out.add(table(frame, s, "The plan under scaled assumptions (sensitivity.csv; its "
+                      "figures count the control group as contacted, so at a factor of 1 the "
+                      "net benefit is the plan's plus what the control group forgoes).",
                       columns=["scenario", "factor", "push", "pull", "cost",
                                "expected_net_benefit", "push_kept", "push_added"],
                       formats={"cost": "money", "expected_net_benefit": "money",
