@@ -82,7 +82,8 @@ def p_alive_chart(customers: pd.DataFrame, settings):
     keep = np.isfinite(frequency) & np.isfinite(recency) & np.isfinite(p_alive)
     frequency, recency, p_alive = frequency[keep], recency[keep], p_alive[keep]
     top = max(1.0, float(np.ceil(np.quantile(frequency, 0.99))))
-    x_edges = np.linspace(0, top + 1, min(_MAP_BINS, int(top) + 2) + 1)
+    step = max(1, int(np.ceil((top + 1) / _MAP_BINS)))   # whole purchases per column
+    x_edges = np.arange(0, top + 1 + step, step)
     y_edges = np.linspace(0, max(1.0, float(recency.max())), _MAP_BINS + 1)
     clipped = np.minimum(frequency, top)
     customers_in, _, _ = np.histogram2d(clipped, recency, [x_edges, y_edges])
