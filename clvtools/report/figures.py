@@ -38,7 +38,6 @@ _STYLE = {
     "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
     "axes.grid": True, "grid.color": "#e3e3e3", "grid.linewidth": 0.8,
     "axes.prop_cycle": matplotlib.cycler(color=PALETTE), "figure.facecolor": "white",
-    "svg.hashsalt": "clvtools",
 }
 
 
