@@ -19,7 +19,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["clvtools", "clvtools.*"]),
     include_package_data=True,
-    package_data={"clvtools.schemas": ["*.json"]},
+    package_data={"clvtools.schemas": ["*.json"],
+                  # report.html's page template and style sheet
+                  "clvtools.report": ["templates/*"]},
     install_requires=[
         "numpy>=1.26",
         "scipy>=1.11",
@@ -60,6 +62,9 @@ setup(
             # the documentation site builds as a test (tests/test_docs.py)
             "sphinx>=7",
             "numpydoc>=1.6",
+            # drives Debian's chromium (scripts/setup-test) to test report.html; never
+            # `playwright install`, which downloads a browser of its own
+            "playwright>=1.40",
         ],
         "spark": ["pyspark>=3.5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],

@@ -22,6 +22,7 @@ from ..data.export import write_csv
 from ..errors import ClvInputError
 from ..pipeline import AnalysisResult
 from ..schemas import write_model_file
+from .html import render_report
 
 __all__ = ["Output", "OUTPUTS", "write_outputs", "write_folder", "check_output_folder"]
 
@@ -36,8 +37,8 @@ class Output:
         Path inside the output folder.
     content : callable
         ``content(result, attachments)`` gives what to write: a DataFrame (``.csv``), a dict
-        (``.json``), a :class:`ModelDocument` (``models/*.json``), a string (``.toml``), or
-        None when the run has nothing for this file.
+        (``.json``), a :class:`ModelDocument` (``models/*.json``), a string (``.toml``,
+        ``.html``), or None when the run has nothing for this file.
     meaning : str
         One line for the README and the report.
     """
@@ -140,6 +141,9 @@ def _purchase_model(r: AnalysisResult):
 
 
 OUTPUTS: tuple[Output, ...] = (
+    Output("report.html", lambda r, _a: render_report(r),
+           "one self-contained page for everyone (opens offline): summary, data quality, KPIs "
+           "and cohorts, model fit, survival curves, value-risk matrix, targets, forecast"),
     Output("customers.csv", _cents(lambda r: r.targets.customers),
            "one row per customer: RFM, value, churn probability, revenue at risk, lifecycle, "
            "matrix cell, action, priority rank, net benefits, attributes"),
@@ -257,7 +261,7 @@ def _write(content, path: Path) -> None:
     if isinstance(content, pd.DataFrame):
         write_csv(content, path)
     elif isinstance(content, str):
-        path.write_text(content)
+        path.write_text(content, encoding="utf-8")
     elif isinstance(content, Parquet):
         content.frame.to_parquet(path, index=False)
     elif isinstance(content, ModelDocument):

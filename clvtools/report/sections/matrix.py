@@ -1,0 +1,188 @@
+"""The value-versus-risk matrix: customers on value and risk with the cut lines and the four
+cells (binned: a hexbin, never a million points), per-cell totals, a P(alive) map over
+frequency and recency, and value concentration (Lorenz curve and the 80/20 table)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...pipeline import AnalysisResult
+from ...targeting.matrix import CELLS, CHURNED
+from ..blocks import Paragraph, Section
+from ..figures import MONEY, PALETTE, draw_chart, log_labels, percent_axis, short_number
+from ..tables import count, fmt, money, percent, table
+from ._words import horizon, units
+
+__all__ = ["section", "matrix_chart", "p_alive_chart", "lorenz_chart"]
+
+#: Hexagons across the risk axis.
+_GRID = 40
+#: Bins of the P(alive) map on each axis, and the fewest customers a bin is shown with.
+_MAP_BINS, _MAP_MIN = 24, 3
+#: Points drawn of the Lorenz curve (the curve is read from sorted values at these shares).
+_LORENZ_POINTS = 400
+#: Where each cell's totals are written: (x, y) in axes fractions, alignment.
+_CORNERS = {"protect": (0.98, 0.97, "right", "top"), "maintain": (0.02, 0.97, "left", "top"),
+            "retain_cheaply": (0.98, 0.03, "right", "bottom"),
+            "monitor": (0.02, 0.03, "left", "bottom")}
+_VALUE_AXIS = {"revenue_if_retained": "revenue if retained", "expected_revenue":
+               "expected revenue"}
+
+
+def matrix_chart(live: pd.DataFrame, value_axis: str, value_cut: float, risk_cut: float,
+                 cells: pd.DataFrame, settings):
+    """Live customers on churn probability (x) and value (y, log scale), binned as hexagons,
+    with the cut lines and each cell's customers and revenue at risk."""
+    risk = live["churn_probability"].to_numpy(float)
+    value = live[value_axis].to_numpy(float)
+    keep = np.isfinite(risk) & np.isfinite(value)
+    risk, value = risk[keep], value[keep]
+    floor = max(0.01, float(np.nanmin(value[value > 0])) if (value > 0).any() else 0.01)
+    value = np.maximum(value, floor)
+    by_cell = cells.set_index("cell")
+    name = _VALUE_AXIS.get(value_axis, value_axis.replace("_", " "))
+
+    def draw(fig):
+        ax = fig.subplots()
+        bins = ax.hexbin(risk, value, gridsize=_GRID, yscale="log", bins="log", mincnt=1,
+                         cmap="Blues", linewidths=0.2, extent=(0, 1, np.log10(floor),
+                                                               np.log10(value.max() * 1.05)))
+        bar = fig.colorbar(bins, ax=ax, fraction=0.04)
+        bar.set_label("customers per hexagon (log scale)")
+        log_labels(bar.ax.yaxis, lambda v: f"{v:,.0f}")
+        log_labels(ax.yaxis, short_number)
+        ax.axvline(risk_cut, color=PALETTE[1], lw=2)
+        ax.axhline(max(value_cut, floor), color=PALETTE[1], lw=2)
+        for cell, (x, y, ha, va) in _CORNERS.items():
+            if cell not in by_cell.index:
+                continue
+            row = by_cell.loc[cell]
+            ax.text(x, y, f"{cell.replace('_', ' ')}\n{count(row['customers'])} customers\n"
+                    f"at risk {money(row['revenue_at_risk'])}", transform=ax.transAxes,
+                    ha=ha, va=va, fontsize=10, fontweight="bold",
+                    bbox={"boxstyle": "round", "fc": "white", "ec": PALETTE[1], "alpha": 0.9})
+        ax.set_xlim(0, 1)
+        percent_axis(ax.xaxis)
+        ax.set_xlabel(f"churn probability within {horizon(settings)}")
+        ax.set_ylabel(f"{name} ({MONEY}, log scale)")
+        ax.grid(False)
+
+    return draw_chart(
+        "The value-versus-risk matrix",
+        f"Each hexagon counts the live customers with that churn probability and {name}; the "
+        "orange lines are the cut points, and each corner gives its cell's customers and "
+        "revenue at risk (protect: high value, high risk).", draw, height=5.2)
+
+
+def p_alive_chart(customers: pd.DataFrame, settings):
+    """Mean P(alive) of the customers in each bin of frequency and recency."""
+    frequency = customers["frequency"].to_numpy(float)
+    recency = customers["recency"].to_numpy(float)
+    p_alive = customers["p_alive"].to_numpy(float)
+    keep = np.isfinite(frequency) & np.isfinite(recency) & np.isfinite(p_alive)
+    frequency, recency, p_alive = frequency[keep], recency[keep], p_alive[keep]
+    top = max(1.0, float(np.ceil(np.quantile(frequency, 0.99))))
+    step = max(1, int(np.ceil((top + 1) / _MAP_BINS)))   # whole purchases per column
+    x_edges = np.arange(0, top + 1 + step, step)
+    y_edges = np.linspace(0, max(1.0, float(recency.max())), _MAP_BINS + 1)
+    clipped = np.minimum(frequency, top)
+    customers_in, _, _ = np.histogram2d(clipped, recency, [x_edges, y_edges])
+    alive_sum, _, _ = np.histogram2d(clipped, recency, [x_edges, y_edges], weights=p_alive)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(customers_in >= _MAP_MIN, alive_sum / customers_in, np.nan)
+
+    def draw(fig):
+        ax = fig.subplots()
+        mesh = ax.pcolormesh(x_edges, y_edges, mean.T, cmap="RdYlGn", vmin=0, vmax=1)
+        bar = fig.colorbar(mesh, ax=ax, fraction=0.04)
+        bar.set_label("mean P(alive)")
+        percent_axis(bar.ax.yaxis)
+        ax.set_xlabel(f"repeat purchases (frequency; the last column: {top:g} or more)")
+        ax.set_ylabel(f"recency: first to last purchase ({units(settings)})")
+        ax.grid(False)
+
+    return draw_chart(
+        "P(alive) by frequency and recency",
+        "The value model's probability that a customer is still buying, averaged over the "
+        f"customers in each cell (cells of fewer than {_MAP_MIN} customers left blank): "
+        "customers who bought often but not for a long time (low recency for their frequency) "
+        "are the ones it thinks have quietly left.", draw, height=4.4)
+
+
+def lorenz_chart(expected_revenue: pd.Series, settings):
+    """The Lorenz curve of expected revenue: the share held by the top customers."""
+    values = np.sort(np.clip(expected_revenue.to_numpy(float), 0, None))[::-1]
+    values = values[np.isfinite(values)]
+    total = values.sum()
+    shares = np.linspace(0, 1, _LORENZ_POINTS + 1)
+    cumulative = np.concatenate([[0.0], np.cumsum(values)]) / (total if total > 0 else 1.0)
+    curve = cumulative[np.round(shares * len(values)).astype(int)]
+    at20 = float(cumulative[int(round(0.2 * len(values)))])
+
+    def draw(fig):
+        ax = fig.subplots()
+        ax.plot(shares, curve, color=PALETTE[0], lw=2.5, label="customers, most valuable first")
+        ax.plot([0, 1], [0, 1], color="#888888", ls="--", lw=1, label="equal shares")
+        ax.plot([0.2, 0.2, 0], [0, at20, at20], color=PALETTE[1], lw=1)
+        ax.annotate(f"top 20 % hold {100 * at20:.0f} %", (0.2, at20), xytext=(0.3, at20 - 0.12),
+                    color=PALETTE[1], fontweight="bold",
+                    arrowprops={"arrowstyle": "->", "color": PALETTE[1]})
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        percent_axis(ax.xaxis)
+        percent_axis(ax.yaxis)
+        ax.set_xlabel("share of customers")
+        ax.set_ylabel(f"share of expected revenue\n(next {horizon(settings)})")
+        ax.legend(loc="lower right")
+
+    return draw_chart(
+        "Value concentration",
+        "The Lorenz curve: the share of the expected revenue held by the most valuable "
+        "customers; the further above the diagonal, the more the revenue rests on a few.",
+        draw, height=4.2, width=6.5)
+
+
+def _cuts_in_words(settings, value_cut: float | None, risk_cut: float | None) -> str:
+    cells = ", ".join(f"{cell.replace('_', ' ')} ({v} value, {k} risk)"
+                      for (v, k), cell in CELLS.items())
+    value = money(value_cut) if value_cut is not None else settings.value_cut
+    risk = f"{risk_cut:.0%}" if risk_cut is not None else settings.risk_cut
+    name = _VALUE_AXIS.get(settings.value_axis, settings.value_axis)
+    return (f"The live customers (not yet declared churned) are cut by value ({name} above "
+            f"{value} is high) and by churn probability (above {risk} is high) into four "
+            f"cells: {cells}; the customers already declared churned form the group "
+            f"'{CHURNED}', the win-back population.")
+
+
+def section(r: AnalysisResult) -> Section:
+    """The matrix section."""
+    s, t = r.settings, r.targets
+    customers = t.customers
+    out = Section("matrix", "Value and risk")
+    value_cut, risk_cut = t.summary.get("value_cut_point"), t.summary.get("risk_cut_point")
+    out.add(Paragraph(_cuts_in_words(s, value_cut, risk_cut)))
+    live = customers[customers["cell"] != CHURNED]
+    if (len(live) and value_cut is not None and risk_cut is not None
+            and live["churn_probability"].notna().any()):
+        out.add(matrix_chart(live, s.value_axis, float(value_cut), float(risk_cut), t.matrix,
+                             s))
+    if t.matrix is not None:
+        out.add(table(t.matrix, s, "Per cell and in total: customers, and money over the "
+                      f"next {horizon(s)} (revenue at risk = lapsed + preventable).",
+                      formats={"share_of_customers": "percent", "revenue_if_retained": "money",
+                               "expected_revenue": "money", "revenue_at_risk": "money",
+                               "lapsed_revenue": "money", "preventable_revenue": "money"}))
+    if len(customers):
+        out.add(p_alive_chart(customers, s))
+        out.add(lorenz_chart(customers["expected_revenue"], s))
+    if t.concentration is not None:
+        c = t.concentration
+        gini = c["measure"] == "gini"
+        frame = c.assign(measure=c["measure"].str.replace("pct", " %").str.replace("_", " "),
+                         value=[fmt(v) if g else percent(v)
+                                for v, g in zip(c["value"], gini, strict=True)])
+        out.add(table(frame, s, "The share of expected revenue held by the top customers, and "
+                      "the Gini coefficient (0: everyone alike, 1: one customer holds all).",
+                      formats={"expected_revenue": "money", "value": "text"},
+                      headers={"value": "share (Gini)"}))
+    return out
