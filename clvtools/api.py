@@ -140,7 +140,7 @@ def resolve_config(config: Settings | Mapping | str | os.PathLike | None = None,
 
 def analyze(transactions, *, customers=None, contracts=None,
             config: Settings | Mapping | str | os.PathLike | None = None,
-            on_step=None, **overrides) -> Results:
+            on_step=None, evaluation=None, **overrides) -> Results:
     """Run the main job: value, churn risk, lifecycle and KPIs from a transaction log.
 
     Parameters
@@ -156,6 +156,8 @@ def analyze(transactions, *, customers=None, contracts=None,
         replace single ones (see :func:`resolve_config`).
     on_step : callable, optional
         Called with a short description as each step starts.
+    evaluation : path, optional
+        The output folder of :func:`evaluate` on the last campaign: report.html shows it.
 
     Returns
     -------
@@ -163,7 +165,7 @@ def analyze(transactions, *, customers=None, contracts=None,
     """
     settings = resolve_config(config, **overrides)
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
-                                settings=settings, on_step=on_step))
+                                settings=settings, on_step=on_step, evaluation=evaluation))
 
 
 def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",

@@ -96,12 +96,17 @@ def analyze(
     config: Optional[Path] = typer.Option(
         None, "--config", help="TOML settings file; flags override it."
     ),
+    evaluation: Optional[Path] = typer.Option(
+        None, "--evaluation", help="Output folder of `clvtools evaluate` on the last "
+                                   "campaign: report.html shows it."
+    ),
     **flags: Any,
 ) -> None:
     """Analyse a transaction log and write every table into OUT."""
     settings = load_settings(config, **flags)
     _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
-                                     config=settings, on_step=on_step), out)
+                                     config=settings, on_step=on_step, evaluation=evaluation),
+         out)
 
 
 analyze.__signature__ = inspect.Signature(

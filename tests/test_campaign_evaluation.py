@@ -172,11 +172,17 @@ def test_cli_evaluates_and_the_next_analyze_reads_the_measured_rates(campaign, t
     cell = big.sort_values("treated").iloc[-1]
     assert settings["push_uplift"][cell["cell"]] == pytest.approx(
         np.clip(cell["uplift"], 0, 1), rel=1e-9)
-    # the loop: the next analyze runs with these settings (the same log, here)
+    # the loop: the next analyze runs with these settings (the same log, here), and its
+    # report shows the evaluation
     again = analyze(campaign["base"].transactions, customers=campaign["customers"],
-                    config=out / "measured_settings.toml", observation_end=T0)
+                    config=out / "measured_settings.toml", observation_end=T0, evaluation=out)
     assert again.settings.push_uplift == load_settings(out / "measured_settings.toml").push_uplift
     assert isinstance(again.settings.push_uplift, dict)
+    shown = again.analysis.last_campaign
+    assert shown["measured_uplift"].tolist() == pytest.approx(measures["uplift"].tolist(),
+                                                              nan_ok=True)
+    report = (again.write(tmp_path / "next") / "report.html").read_text(encoding="utf-8")
+    assert "Last campaign evaluation" in report and "measured against predicted" in report
 
 
 def test_no_control_group_missing_customers_and_an_early_read_out(campaign, tmp_path):
@@ -221,6 +227,10 @@ def test_user_mistakes_exit_2_with_a_message(campaign, tmp_path, capsys):
     assert main(["evaluate", str(root / "run"), str(root / "full.csv"), "--out",
                  str(tmp_path / "busy")]) == 2
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+    # analyze --evaluation with a folder that is no evaluation: refused before the work
+    assert main(["analyze", str(root / "full.csv"), "--evaluation", str(tmp_path / "busy"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "evaluation.csv" in capsys.readouterr().err
 
 
 def test_readme_lists_exactly_the_files_evaluate_writes():

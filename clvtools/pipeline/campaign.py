@@ -26,7 +26,7 @@ from ..targeting.campaign import MIN_EVENTS, MIN_GROUP, measure_campaign
 from ..targeting.matrix import CELLS, CHURNED
 from ..units import to_days
 
-__all__ = ["CampaignEvaluation", "evaluate_campaign", "read_plan"]
+__all__ = ["CampaignEvaluation", "evaluate_campaign", "last_campaign", "read_plan"]
 
 PLAN_FORMAT, PLAN_VERSION = "clvtools-plan", 1
 
@@ -273,3 +273,33 @@ def _summary(outcomes: CampaignOutcomes, info: dict, quality: dict, measures: pd
         "missing_customers": outcomes.missing[:100],
         "transactions": quality, "notes": notes,
     }
+
+
+#: evaluation.csv's columns as the report's campaign section reads them.
+_REPORTED = {"action": "action", "cell": "cell", "read_out": "read_out",
+             "treated": "treated", "control": "control", "uplift": "measured_uplift",
+             "uplift_low": "measured_uplift_lo95", "uplift_high": "measured_uplift_hi95",
+             "assumed_uplift": "predicted_uplift", "reactivation": "measured_reactivation",
+             "assumed_reactivation": "predicted_reactivation",
+             "revenue_saved": "revenue_saved", "net_benefit": "net_benefit",
+             "predicted_net_benefit": "predicted_net_benefit",
+             "return_on_spend": "return_on_spend",
+             "predicted_return_on_spend": "predicted_return_on_spend",
+             "conclusion": "conclusion"}
+
+
+def last_campaign(folder) -> pd.DataFrame:
+    """The evaluation that ``clvtools evaluate`` wrote into ``folder``, for the report: per
+    action and cell, measured against predicted (the declared-churned cells' reactivation on
+    their own rows, their uplift empty)."""
+    path = Path(folder) / "evaluation.csv"
+    if not path.is_file():
+        raise ClvInputError("The evaluation folder has no evaluation.csv.", source=str(folder),
+                            advice="Give the --out folder of a `clvtools evaluate` run.")
+    table = pd.read_csv(path)
+    missing = sorted(set(_REPORTED) - set(table.columns))
+    if missing:
+        raise ClvInputError(f"evaluation.csv lacks the columns {missing}.", source=str(path),
+                            advice="Give the --out folder of a `clvtools evaluate` run of "
+                                   "this version.")
+    return table[list(_REPORTED)].rename(columns=_REPORTED)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import pandas as pd
+
 from .._version import __version__
 from ..config import Settings
 from ..data.transactions import data_fingerprint
@@ -53,6 +55,9 @@ class AnalysisResult:
     backtest : BacktestResult or None
         The forecast refitted at earlier origins against what followed
         (forecast_backtest.csv).
+    last_campaign : pandas.DataFrame or None
+        The last campaign's evaluation when one was given (``analyze --evaluation DIR``):
+        measured against predicted per action and cell (:func:`.campaign.last_campaign`).
     """
 
     settings: Settings
@@ -66,6 +71,7 @@ class AnalysisResult:
     evaluation: EvaluationResult | None = None
     forecast: ForecastResult | None = None
     backtest: BacktestResult | None = None
+    last_campaign: pd.DataFrame | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..config import Settings
 from .backtest import forecast_backtest
+from .campaign import last_campaign
 from .evaluation import evaluation_step
 from .forecasting import forecast_step
 from .inputs import read_inputs
@@ -26,7 +27,8 @@ __all__ = ["run_analysis"]
 
 def run_analysis(transactions, *, customers=None, contracts=None,
                  settings: Settings | None = None,
-                 on_step: Callable[[str], None] | None = None) -> AnalysisResult:
+                 on_step: Callable[[str], None] | None = None,
+                 evaluation=None) -> AnalysisResult:
     """Run the analysis on a transaction log.
 
     Parameters
@@ -41,6 +43,8 @@ def run_analysis(transactions, *, customers=None, contracts=None,
         Default settings when omitted.
     on_step : callable, optional
         Called with a short description as each step starts (progress display).
+    evaluation : path, optional
+        The output folder of ``clvtools evaluate`` on the last campaign, for the report.
 
     Returns
     -------
@@ -48,6 +52,7 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     """
     s = settings or Settings()
     step = on_step or (lambda _msg: None)
+    campaign = None if evaluation is None else last_campaign(evaluation)  # fail early
     inputs = read_inputs(transactions, customers, contracts, s, step)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
     value = value_step(inputs, timeline, s, step)
@@ -63,4 +68,4 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     step("Computing KPIs and cohorts")
     kpi = kpi_step(inputs, s)
     return AnalysisResult(s, inputs, timeline, value, risk, targets, kpi, run_provenance(s),
-                          evaluation, forecast, backtest)
+                          evaluation, forecast, backtest, campaign)

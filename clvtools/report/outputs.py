@@ -141,7 +141,7 @@ def _purchase_model(r: AnalysisResult):
 
 
 OUTPUTS: tuple[Output, ...] = (
-    Output("report.html", lambda r, _a: render_report(r),
+    Output("report.html", lambda r, _a: render_report(r, campaign_evaluation=r.last_campaign),
            "one self-contained page for everyone (opens offline): summary, data quality, KPIs "
            "and cohorts, model fit, survival curves, value-risk matrix, targets, forecast"),
     Output("customers.csv", _cents(lambda r: r.targets.customers),
