@@ -1,6 +1,8 @@
 """Benchmark: what the forecast with intervals adds to ``analyze`` on 1M customers, 12 months.
 
-Run: ``python benchmarks/bench_forecast.py [--n 1000000] [--model bgnbd] [--repeat 3]``
+Run: ``python benchmarks/bench_forecast.py [--n 1000000] [--model bgnbd] [--repeat 3]
+[--covariates]`` (with ``--covariates``, three random attributes and the value model fitted
+with them: nearly every customer's posterior is then distinct).
 
 Each repeat runs in a fresh process (:func:`_common.run_isolated`). Set up first, untimed: an
 RFM summary of ``--n`` customers simulated from the model (weeks, ages of 1 to 104 weeks),
@@ -47,12 +49,18 @@ rfm = simulate_{model}(params, n, ages, seed=1)[["frequency", "recency", "T"]]
 spend = simulate_gamma_gamma((6.0, 4.0, 25.0), rfm["frequency"].to_numpy(), seed=2)
 rfm["monetary_value"] = np.where(rfm["frequency"] > 0, np.round(spend, 2), 0.0)
 rfm.index = pd.Index([f"C{{i}}" for i in range(n)], name="customer_id")
-models = fit_value_models(rfm, "{model}")
+covariates = None
+if {covariates}:  # attributes as users have them: the posteriors are then nearly all distinct
+    covariates = pd.DataFrame({{
+        "channel": rng.choice(["online", "store", "referral"], n, p=[0.5, 0.35, 0.15]),
+        "region": rng.choice(["north", "south", "east", "west"], n),
+        "plan": rng.choice(["basic", "premium"], n, p=[0.7, 0.3])}}, index=rfm.index)
+models = fit_value_models(rfm, "{model}", covariates)
 days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], float)
 ends = np.cumsum(days) / 7
 scores, months = score_customers_by_month(models, rfm, horizon=ends[-1], time_unit_days=7,
                                           discount_rate=0.1, period_ends=ends)
-value = ValueResult(rfm, models, scores, {{}}, [], months)
+value = ValueResult(rfm, models, scores, {{}}, [], months=months)
 codes = rng.integers(0, len(SEGMENTS), n).astype(np.intp)
 cells = np.array(SEGMENTS, dtype=object)[codes]
 saved_share = np.where(rng.random(n) < 0.05, 0.2, 0.0)
@@ -108,14 +116,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--model", choices=["bgnbd", "pnbd"], default="bgnbd")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--covariates", action="store_true",
+                        help="customers with attributes (channel, region, plan) and the "
+                             "value model fitted with them")
     args = parser.parse_args()
     sim = "bgnbd" if args.model == "bgnbd" else "pareto_nbd"
     code = CHILD.replace("simulate_{model}", f"simulate_{sim}").format(
-        n=args.n, model=args.model, params=PARAMS[sim])
+        n=args.n, model=args.model, params=PARAMS[sim], covariates=args.covariates)
     runs = [run_isolated(code) for _ in range(args.repeat)]
     med = {k: statistics.median(r[k] for r in runs)
            for k in ("seconds", "money_seconds", "churners_seconds")}
-    print(f"{args.n:,} customers, {args.model}, 12 calendar months, {runs[0]['rows']} rows")
+    with_covariates = ", with attributes" if args.covariates else ""
+    print(f"{args.n:,} customers, {args.model}{with_covariates}, 12 calendar months, "
+          f"{runs[0]['rows']} rows")
     each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
     print(f"forecast with intervals: {med['seconds']:.2f} s (median of {args.repeat}: {each}); "
           f"money {med['money_seconds']:.2f} s, churners {med['churners_seconds']:.2f} s")

@@ -107,6 +107,27 @@ def test_the_model_beats_random_on_realised_profit(followed):
     np.testing.assert_allclose(ends, ends.iloc[0], rtol=1e-9)
 
 
+def test_realised_net_benefit_splits_the_value_lost_as_the_plan_split_it(followed):
+    """A churner's lost value is credited as the plan's economics credit the revenue at risk:
+    uplift on the preventable share, reactivation on the lapsed share (by hand, push,
+    conditional offer)."""
+    _, analysis = followed
+    s = analysis.settings
+    c = analysis.evaluation.customers
+    share = np.where(c["revenue_at_risk"] > 0,
+                     c["preventable_revenue"] / c["revenue_at_risk"].where(
+                         c["revenue_at_risk"] > 0, 1.0), 1.0)
+    u, w = s.push_uplift, s.push_reactivation
+    churner = c["churned"] == 1
+    by_hand = np.where(churner,
+                       s.margin * (u * share + w * (1 - share)) * c["value_lost"]
+                       - s.push_cost - s.push_incentive * u,
+                       -s.push_cost - s.push_incentive)
+    np.testing.assert_allclose(c["realised_net_benefit_push"], by_hand, rtol=1e-9, atol=1e-9)
+    # some churners were partly lapsed in the plan's eyes: the split matters
+    assert ((share < 0.99) & churner).sum() > 10
+
+
 def test_a_short_history_has_no_evaluation():
     base = generate_customer_base(400, seed=3, start="2024-06-01", observation_end="2024-12-31")
     analysis = analyze(base.transactions, config=Settings(horizon=26)).analysis

@@ -16,14 +16,18 @@ What followed, per customer live at the evaluation date:
 - ``realised_revenue``: revenue over that horizon (nominal, as the holdout's value);
 - ``value_lost``: for a churner, the revenue if retained (value model, at the evaluation
   date, undiscounted) less the revenue they still brought before leaving, at least 0; 0 for
-  the others. It is the realised counterpart of the preventable revenue.
+  the others. It is the realised counterpart of the revenue at risk.
 
 The realised net benefit of an action is the allocation's one formula
 (:func:`~clvtools.targeting.allocation.action_economics`) with the outcome in place of the
-forecast: churn probability = ``churned`` (0 or 1), preventable revenue = ``value_lost``,
-lapsed revenue = 0 (reactivation is not credited: a conservative reading). So a pushed
-churner is worth ``margin * u * value_lost - f - d * u`` and a pushed stayer ``-f - d`` (a
-conditional offer), under the stated uplift ``u``. MP and EMPC use the same numbers: the
+forecast: churn probability = ``churned`` (0 or 1), and the value lost split as the plan split
+the customer's revenue at risk, ``s = preventable / (preventable + lapsed)``: preventable
+revenue = ``s * value_lost`` (kept with the uplift u), lapsed revenue = ``(1 - s) *
+value_lost`` (won back with the reactivation rate w; a customer the model thought already
+gone cannot be kept by a retention offer, only won back). So a pushed churner is worth
+``margin * (u s + w (1 - s)) * value_lost - f - d * u`` and a pushed stayer ``-f - d`` (a
+conditional offer). Crediting the uplift on the whole value lost instead would reward a ranking
+for targeting customers who had already quietly left. MP and EMPC use the same numbers: the
 customer's value is ``margin * value_lost``, the incentive and contact cost are push's, and
 the acceptance rate is Beta with the mean push uplift
 (:data:`~clvtools.targeting.evaluation.ACCEPTANCE_CONCENTRATION`).
@@ -110,8 +114,16 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     customers["value_lost"] = np.where(
         churned == 1, np.maximum(customers["revenue_if_retained"]
                                  - customers["realised_revenue"], 0.0), 0.0)
+    # a churner's lost value splits as the plan's economics split the revenue at risk: the
+    # preventable part (kept with the uplift) and the lapsed part (won back with the
+    # reactivation rate), so that a plan is judged by the accounting it was chosen by
+    at_risk = customers["revenue_at_risk"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(at_risk > 0, customers["preventable_revenue"].to_numpy(float) / at_risk,
+                         1.0)
     outcome = customers.assign(churn_probability=churned.astype(float),
-                               preventable_revenue=customers["value_lost"], lapsed_revenue=0.0)
+                               preventable_revenue=customers["value_lost"] * share,
+                               lapsed_revenue=customers["value_lost"] * (1.0 - share))
     realised = {a.name: action_economics(outcome, a, margin=s.margin, offer=s.offer)["net_benefit"]
                 .to_numpy() for a in (push, pull)}
     expected = {"push": plan["net_benefit_push"].to_numpy(),
