@@ -15,9 +15,15 @@ from .config import Settings, load_settings
 from .data.generator import generate_customer_base
 from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
-from .report.outputs import check_output_folder, write_outputs
+from .report.headline import Figure, headline
+from .report.outputs import OUTPUTS, check_output_folder, write_outputs
+from .report.pseudonymise import pseudonym_key
 
-__all__ = ["Results", "analyze", "demo", "resolve_config", "check_output_folder"]
+__all__ = ["OUTPUT_NAMES", "Results", "analyze", "demo", "resolve_config",
+           "check_output_folder"]
+
+#: Every file a run may write (the manifest's names), for the command line's summary.
+OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -31,9 +37,10 @@ class Results:
     """
 
     def __init__(self, analysis: AnalysisResult,
-                 attachments: Mapping[str, pd.DataFrame] | None = None):
+                 attachments: Mapping[str, pd.DataFrame | str] | None = None):
         self.analysis = analysis
-        #: Further tables that :meth:`write` adds (manifest names): the demo's generated input.
+        #: Further content that :meth:`write` adds (manifest names): the demo's generated
+        #: input, the command line's run.log.
         self.attachments = dict(attachments or {})
 
     @property
@@ -104,6 +111,11 @@ class Results:
         """The fitted Cox churn model, or None when none could be fitted."""
         return self.analysis.risk.model
 
+    def headline(self) -> list[Figure]:
+        """The headline figures (customers, expected revenue, revenue at risk, churn, the
+        plan), formatted, in reading order; see :func:`clvtools.report.headline.headline`."""
+        return headline(self.analysis)
+
     @property
     def data_quality(self) -> dict:
         """Rows read, used and excluded by reason; notes; how the run was made."""
@@ -159,6 +171,8 @@ def analyze(transactions, *, customers=None, contracts=None,
     Results
     """
     settings = resolve_config(config, **overrides)
+    if settings.pseudonymise:
+        pseudonym_key()   # no key is an error before the work, not after it
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
                                 settings=settings, on_step=on_step))
 
