@@ -57,10 +57,12 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
                 out[column] = values.cat.rename_categories(
                     [neutralise_text(v) for v in cats])
             continue
-        # a vectorised test first: most text columns have nothing to change
         text = values.astype(object)
-        is_str = text.map(lambda v: isinstance(v, str)).astype(bool)
-        risky = is_str & text.where(is_str, "").astype(str).str.startswith(FORMULA_PREFIXES)
+        if pd.api.types.infer_dtype(text, skipna=True) in ("string", "empty"):
+            risky = text.str.startswith(FORMULA_PREFIXES, na=False).astype(bool)
+        else:   # text mixed with numbers: only the text cells
+            is_str = text.map(lambda v: isinstance(v, str)).astype(bool)
+            risky = is_str & text.where(is_str, "").astype(str).str.startswith(FORMULA_PREFIXES)
         if risky.any():
             text = text.copy()
             text[risky] = "'" + text[risky]

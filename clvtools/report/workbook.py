@@ -33,10 +33,10 @@ __all__ = ["MAX_LIST_ROWS", "WorkbookContent", "write_workbook"]
 
 #: Rows of each contact list in the workbook (push, pull); the rest is in targets.csv.
 MAX_LIST_ROWS = 10_000
-#: Money columns of the forecast and KPI tables (the decision tables' are given).
-FORECAST_MONEY = frozenset({"expected_revenue", "revenue_if_retained", "expected_loss",
-                            "saved_by_plan", "revenue", "revenue_lost_to_churn",
-                            "actual_revenue", "error"})
+#: Money columns of the forecast, KPI and plan tables (the decision tables' are given).
+MONEY = frozenset({"expected_revenue", "revenue_if_retained", "expected_loss", "saved_by_plan",
+                   "revenue", "revenue_lost_to_churn", "actual_revenue", "error",
+                   "value_cut_point"})
 #: Columns of forecast.csv that are the same on every row: said once, on the Read me sheet.
 _CONSTANT_COLUMNS = ("scope", "seasonality")
 
@@ -78,7 +78,7 @@ class WorkbookContent:
 
 
 def _money(content: WorkbookContent) -> frozenset:
-    return frozenset(content.money) | FORECAST_MONEY
+    return frozenset(content.money) | MONEY
 
 
 def _forecast_sheets(book, formats: Formats, content: WorkbookContent) -> None:
@@ -140,23 +140,31 @@ def _forecast_chart(book, sheet, months: pd.DataFrame, header: int, columns) -> 
 
 
 def _plan_sheet(book, formats: Formats, content: WorkbookContent) -> None:
+    """plan_summary.csv's row as a column: one measure a row, each in its own format."""
     summary = content.plan_summary.iloc[0]
-    measures = pd.DataFrame({"measure": summary.index.astype(str)})
     sheet = book.add_worksheet("Plan")
-    header = write_table(sheet, measures, formats, title="The retention plan in one column",
-                        notes=("Money discounted over the horizon, as in plan_summary.csv.",))
+    sheet.write_string(0, 0, "The retention plan in one column", formats.title)
+    sheet.write_string(1, 0, "Money discounted over the horizon, as in plan_summary.csv.",
+                       formats.note)
+    header = 3
+    sheet.write_string(header, 0, "measure", formats.header)
     sheet.write_string(header, 1, "value", formats.header)
     money, capacity = _money(content), summary.get("constraint") == "push_capacity"
     for i, (name, value) in enumerate(summary.items()):
+        row = header + 1 + i
+        sheet.write_string(row, 0, neutralise_text(str(name)), formats.by_kind["text"])
         if value is None or (isinstance(value, float) and value != value):
             continue
         if isinstance(value, str):
-            sheet.write_string(header + 1 + i, 1, neutralise_text(value))
+            sheet.write_string(row, 1, neutralise_text(value), formats.by_kind["text"])
             continue
         kind = "count" if (name == "limit" and capacity) else column_kind(
             str(name), pd.Series([value]), money)
-        sheet.write_number(header + 1 + i, 1, float(value), formats.by_kind[kind])
+        sheet.write_number(row, 1, float(value), formats.by_kind[kind])
+    sheet.set_column(0, 0, max(len(str(n)) for n in summary.index) + 2)
     sheet.set_column(1, 1, 18)
+    sheet.freeze_panes(header + 1, 0)
+    sheet.autofilter(header, 0, header + len(summary), 1)
 
 
 def _list_sheets(book, formats: Formats, content: WorkbookContent) -> None:
@@ -179,8 +187,9 @@ def _list_sheets(book, formats: Formats, content: WorkbookContent) -> None:
 def _settings_sheet(book, formats: Formats, settings: Settings) -> None:
     rows = []
     for key, value in settings.model_dump(mode="json").items():
-        shown = json.dumps(value) if isinstance(value, (list, dict)) else value
-        rows.append({"setting": key, "value": "" if shown is None else str(shown),
+        # as in config.toml: true/false, lists and tables as written, nothing when unset
+        shown = value if isinstance(value, str) else json.dumps(value)
+        rows.append({"setting": key, "value": "" if value is None else shown,
                      "meaning": Settings.model_fields[key].description})
     write_table(book.add_worksheet("Settings"), pd.DataFrame(rows), formats,
                 title="The settings of this run (config.toml)")
@@ -224,6 +233,9 @@ def write_workbook(content: WorkbookContent, path: str | os.PathLike) -> None:
         When ``pseudonymise`` is on and no key is set
         (:func:`~clvtools.report.pseudonymise.pseudonym_key`).
     """
+    # in memory: no temporary files, and every part of the zip dated 1980-01-01 whatever the
+    # machine's time zone (xlsxwriter's constant-memory mode measured no faster here: the
+    # lists are capped); text is never read as a formula, a URL or a number
     options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
                "strings_to_numbers": False}
     book = xlsxwriter.Workbook(str(path), options)
@@ -240,8 +252,7 @@ def write_workbook(content: WorkbookContent, path: str | os.PathLike) -> None:
         if content.targets is not None:
             _list_sheets(book, formats, content)
         write_table(book.add_worksheet("KPIs"), content.kpis, formats, money=_money(content),
-                    freeze_columns=2, title="Retention KPIs per period",
-                    kinds={"period": "date"})
+                    freeze_columns=2, title="Retention KPIs per period")
         write_table(book.add_worksheet("Matrix"), content.matrix, formats,
                     money=_money(content), freeze_columns=1,
                     title="The value-risk matrix: customers and revenue per cell",

@@ -105,36 +105,25 @@ def _shown(value: object, kind: str) -> str:
     return str(value)
 
 
-def _write_column(sheet, row0: int, col: int, values: pd.Series, kind: str, fmt) -> int:
-    """Write one column from ``row0`` down, typed; missing values stay blank. Returns the
-    width its first :data:`SIZING_ROWS` values need."""
-    width = 0
+def _cells(values: pd.Series, kind: str) -> list:
+    """A column as the Python values its cells get, None where the cell stays blank (a
+    missing value, NaN, an infinity)."""
     if kind in ("money", "share", "count", "decimal"):
         array = values.to_numpy(dtype=float, na_value=np.nan)
-        for i, v in enumerate(array):
-            if v == v and abs(v) != np.inf:   # NaN and inf stay blank
-                sheet.write_number(row0 + i, col, v, fmt)
-        finite = array[:SIZING_ROWS][np.isfinite(array[:SIZING_ROWS])]
-        if finite.size:
-            width = max(len(_shown(finite.max(), kind)), len(_shown(finite.min(), kind)))
-    elif kind == "date":
-        for i, v in enumerate(values):
-            if not pd.isna(v):
-                sheet.write_datetime(row0 + i, col, pd.Timestamp(v).to_pydatetime(), fmt)
-        width = 10
-    elif kind == "bool":
-        for i, v in enumerate(values):
-            if not pd.isna(v):
-                sheet.write_boolean(row0 + i, col, bool(v), fmt)
-        width = 5
-    else:
-        for i, v in enumerate(values):
-            if v is not None and not (isinstance(v, float) and v != v) and v is not pd.NA:
-                text = str(v)
-                sheet.write_string(row0 + i, col, text, fmt)
-                if i < SIZING_ROWS:
-                    width = max(width, len(text))
-    return width
+        return np.where(np.isfinite(array), array, None).tolist()
+    if kind == "date":
+        stamps = pd.to_datetime(values)
+        return [None if pd.isna(v) else v.to_pydatetime() for v in stamps]
+    if kind == "bool":
+        return [None if pd.isna(v) else bool(v) for v in values]
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+            for v in values.astype(object)]
+
+
+def _width(cells: list, kind: str, name: str) -> float:
+    """Characters a column needs: its header's or its first :data:`SIZING_ROWS` values'."""
+    shown = [len(_shown(v, kind)) for v in cells[:SIZING_ROWS] if v is not None]
+    return min(MAX_WIDTH, max([len(name) * 0.9, 6, *shown]) + 2)
 
 
 def write_table(sheet, frame: pd.DataFrame, formats: Formats, *, title: str,
@@ -170,13 +159,25 @@ def write_table(sheet, frame: pd.DataFrame, formats: Formats, *, title: str,
     for i, note in enumerate(notes):
         sheet.write_string(1 + i, 0, neutralise_text(note), formats.note)
     header = 2 + len(notes)
+    writers = {"money": sheet.write_number, "share": sheet.write_number,
+               "count": sheet.write_number, "decimal": sheet.write_number,
+               "date": sheet.write_datetime, "bool": sheet.write_boolean,
+               "text": sheet.write_string}
+    columns = []
     for col, name in enumerate(safe.columns):
-        values = safe.iloc[:, col]
-        kind = (kinds or {}).get(str(frame.columns[col])) or column_kind(
-            str(frame.columns[col]), values, money)
+        original = str(frame.columns[col])
+        kind = (kinds or {}).get(original) or column_kind(original, safe.iloc[:, col], money)
+        cells = _cells(safe.iloc[:, col], kind)
+        sheet.set_column(col, col, _width(cells, kind, str(name)))
         sheet.write_string(header, col, str(name), formats.header)
-        width = _write_column(sheet, header + 1, col, values, kind, formats.by_kind[kind])
-        sheet.set_column(col, col, min(MAX_WIDTH, max(width, len(str(name)) * 0.9, 6) + 2))
+        columns.append((col, writers[kind], cells, formats.by_kind[kind]))
+    # row by row, top to bottom: what xlsxwriter's constant-memory mode needs, should a
+    # longer list ever want it
+    for i in range(len(safe)):
+        row = header + 1 + i
+        for col, write, cells, fmt in columns:
+            if cells[i] is not None:
+                write(row, col, cells[i], fmt)
     sheet.freeze_panes(header + 1, freeze_columns)
     if len(safe.columns):
         sheet.autofilter(header, 0, header + max(len(safe), 1), len(safe.columns) - 1)
