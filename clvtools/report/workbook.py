@@ -168,17 +168,22 @@ def _plan_sheet(book, formats: Formats, content: WorkbookContent) -> None:
 
 
 def _list_sheets(book, formats: Formats, content: WorkbookContent) -> None:
+    """The first :data:`MAX_LIST_ROWS` push and pull customers, pseudonymised when asked."""
     targets = content.targets
-    if content.settings.pseudonymise:
-        columns = identifying_columns(targets, population=content.customers)
-        targets = pseudonymise_frame(targets, columns, pseudonym_key())
+    key = pseudonym_key() if content.settings.pseudonymise else None
+    columns = (identifying_columns(targets, population=content.customers)
+               if key is not None else [])
     for action in ("push", "pull"):
         rows = targets[targets["action"] == action]
         shown = rows.head(MAX_LIST_ROWS)
+        if key is not None:     # only the rows shown: a million HMACs would cost seconds
+            shown = pseudonymise_frame(shown, columns, key)
         more = (f"The first {len(shown):,} of {len(rows):,} {action} customers; the full list "
                 "is in targets.csv." if len(rows) > len(shown)
                 else f"All {len(rows):,} {action} customers (targets.csv has them too).")
-        write_table(book.add_worksheet(f"{action.capitalize()} list"), shown, formats,
+        # the sheet's name says the action: its column would repeat it on every row
+        write_table(book.add_worksheet(f"{action.capitalize()} list"),
+                    shown.drop(columns="action"), formats,
                     money=_money(content), freeze_columns=1,
                     title=f"{action.capitalize()} retention: whom to contact, in priority order",
                     notes=(more,))
