@@ -165,3 +165,17 @@ def test_pseudonymising_without_a_key_stops_before_the_work(monkeypatch):
     monkeypatch.setenv(KEY_VARIABLE, "short")
     with pytest.raises(ClvInputError, match="at least 32"):
         analyze(base.transactions, pseudonymise=True)
+
+
+def test_the_headline_figures_are_the_workbooks_totals(results, book):
+    """The console's summary and the workbook agree: revenue at risk and its parts from the
+    matrix's total row, the contacts and the net benefit from the plan."""
+    figures = {f.label: f.value for f in results.headline()}
+    matrix = _table(book["Matrix"]).set_index("cell").loc["total"]
+    assert figures["Revenue at risk"] == (
+        f"{matrix['revenue_at_risk']:,.0f}: {matrix['lapsed_revenue']:,.0f} lapsed + "
+        f"{matrix['preventable_revenue']:,.0f} preventable")
+    plan = _table(book["Plan"]).set_index("measure")["value"]
+    assert figures["Contacts"].startswith(f"{plan['push']:,} push, {plan['pull']:,} pull")
+    assert figures["Expected net benefit"].startswith(f"{plan['expected_net_benefit']:,.0f}")
+    assert figures["Customers"].startswith(f"{int(matrix['customers']):,} (")
