@@ -3,6 +3,7 @@ written as text (never a formula), and the pseudonymised ids."""
 import dataclasses
 import hashlib
 import hmac
+import re
 import zipfile
 
 import openpyxl
@@ -103,12 +104,23 @@ def test_text_from_the_data_is_text_never_a_formula(book, written):
     assert any(c.value < 0 for c in change) and all(c.data_type == "n" for c in change)
 
 
-def test_the_chart_draws_the_forecast_and_its_band(written):
+def test_the_chart_draws_the_whole_months_and_the_band(written, book):
     with zipfile.ZipFile(written / "forecast.xlsx") as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
         xml = z.read(charts[0]).decode()
     assert len(charts) == 1 and "<c:areaChart>" in xml and "<c:lineChart>" in xml
     assert "expected revenue" in xml and "revenue if no churn" in xml
+    # the lines read the Forecast sheet's whole months (a month cut by the horizon, such as
+    # the observation end's own, left out), all of them
+    first, last = map(int, re.search(r"Forecast!\$A\$(\d+):\$A\$(\d+)", xml).groups())
+    sheet = book["Forecast"]
+    table = _table(sheet)
+    top = sheet[sheet.freeze_panes].row            # the sheet's row of the table's first row
+    drawn = table.iloc[first - top:last - top + 1]
+    assert len(drawn) >= 3 and not drawn["partial"].any()
+    whole = table[(table["month"] != "all") & ~table["partial"].astype(bool)]
+    assert list(drawn["month"]) == list(whole["month"])
+    assert len(whole) < (table["month"] != "all").sum()       # there was a month to leave out
 
 
 def test_long_lists_are_cut_and_say_where_the_rest_is(results, tmp_path, monkeypatch):

@@ -93,8 +93,15 @@ def _forecast_sheets(book, formats: Formats, content: WorkbookContent) -> None:
                "95 % intervals; the row 'all' is the whole horizon, its intervals computed "
                "for the total (not summed).",))
     months = total[total["month"] != "all"].reset_index(drop=True)
+    # a month cut by the horizon (a day of it, at the start) would read as a collapse: the
+    # chart draws the whole months, which follow one another, unless there are none
+    whole = (~months["partial"].astype(bool)).to_numpy() if "partial" in months else None
+    if whole is not None and whole.any():
+        first, last = whole.argmax(), len(whole) - 1 - whole[::-1].argmax()
+        months = months.iloc[first:last + 1]
     if len(months):
-        _forecast_chart(book, sheet, months, header, total.columns)
+        _forecast_chart(book, sheet, months, header, total.columns,
+                        below=header + len(total) + 3)
     cells = table[table["segment"] != "total"]
     write_table(book.add_worksheet("Forecast by cell"), cells, formats, money=_money(content),
                 freeze_columns=2, title="Revenue and churn forecast by month and matrix cell",
@@ -102,18 +109,23 @@ def _forecast_sheets(book, formats: Formats, content: WorkbookContent) -> None:
                        "already declared churned.",))
 
 
-def _forecast_chart(book, sheet, months: pd.DataFrame, header: int, columns) -> None:
+def _forecast_chart(book, sheet, months: pd.DataFrame, header: int, columns, *,
+                    below: int) -> None:
     """Expected revenue and revenue if no churn by month, with the 80 % band of expected
-    revenue drawn as a shaded area (the low bound stacked under the band's width, unfilled)."""
+    revenue drawn as a shaded area (the low bound stacked under the band's width, unfilled).
+
+    ``months`` are consecutive rows of the month table, indexed by their position in it; the
+    chart goes on the row ``below``."""
     band = book.add_worksheet("chart data")
     band.hide()
     band.write_row(0, 0, ["month", "expected_revenue_lo80", "band_80"])
-    for i, row in months.iterrows():
+    for i, (_, row) in enumerate(months.iterrows()):
         low, high = row["expected_revenue_lo80"], row["expected_revenue_hi80"]
         band.write_string(i + 1, 0, str(row["month"]))
         band.write_number(i + 1, 1, float(low))
         band.write_number(i + 1, 2, float(high - low))
     n = len(months)
+    top = header + 1 + int(months.index[0])     # the months' first row on the Forecast sheet
     area = book.add_chart({"type": "area", "subtype": "stacked"})
     area.add_series({"name": "low 80 %", "categories": ["chart data", 1, 0, n, 0],
                      "values": ["chart data", 1, 1, n, 1], "fill": {"none": True},
@@ -127,16 +139,16 @@ def _forecast_chart(book, sheet, months: pd.DataFrame, header: int, columns) -> 
     for name, label, colour in (("expected_revenue", "expected revenue", "#1F4E79"),
                                 ("revenue_if_retained", "revenue if no churn", "#C55A11")):
         c = col(name)
-        line.add_series({"name": label, "categories": ["Forecast", header + 1, 0, header + n, 0],
-                         "values": ["Forecast", header + 1, c, header + n, c],
+        line.add_series({"name": label, "categories": ["Forecast", top, 0, top + n - 1, 0],
+                         "values": ["Forecast", top, c, top + n - 1, c],
                          "line": {"color": colour, "width": 2.25}})
     area.combine(line)
-    area.set_title({"name": "Revenue by month: expected, and if no customer churned"})
+    area.set_title({"name": "Revenue by whole month: expected, and if no customer churned"})
     area.set_x_axis({"name": "month"})
     area.set_y_axis({"name": "revenue (nominal)", "num_format": "#,##0"})
     area.set_legend({"position": "bottom", "delete_series": [0]})
     area.set_size({"width": 860, "height": 420})
-    sheet.insert_chart(header + len(months) + 4, 1, area)
+    sheet.insert_chart(below, 1, area)
 
 
 def _plan_sheet(book, formats: Formats, content: WorkbookContent) -> None:
