@@ -17,10 +17,15 @@ from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
 from .pipeline.campaign import CampaignEvaluation, evaluate_campaign
 from .report.campaign import write_evaluation
-from .report.outputs import check_output_folder, write_outputs
+from .report.headline import Figure, headline
+from .report.outputs import OUTPUTS, check_output_folder, write_outputs
+from .report.pseudonymise import pseudonym_key
 
-__all__ = ["EvaluationResults", "Results", "analyze", "demo", "evaluate", "resolve_config",
-           "check_output_folder"]
+__all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "demo", "evaluate",
+           "resolve_config", "check_output_folder"]
+
+#: Every file a run may write (the manifest's names), for the command line's summary.
+OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -34,9 +39,10 @@ class Results:
     """
 
     def __init__(self, analysis: AnalysisResult,
-                 attachments: Mapping[str, pd.DataFrame] | None = None):
+                 attachments: Mapping[str, pd.DataFrame | str] | None = None):
         self.analysis = analysis
-        #: Further tables that :meth:`write` adds (manifest names): the demo's generated input.
+        #: Further content that :meth:`write` adds (manifest names): the demo's generated
+        #: input, the command line's run.log.
         self.attachments = dict(attachments or {})
 
     @property
@@ -107,6 +113,11 @@ class Results:
         """The fitted Cox churn model, or None when none could be fitted."""
         return self.analysis.risk.model
 
+    def headline(self) -> list[Figure]:
+        """The headline figures (customers, expected revenue, revenue at risk, churn, the
+        plan), formatted, in reading order; see :func:`clvtools.report.headline.headline`."""
+        return headline(self.analysis)
+
     @property
     def data_quality(self) -> dict:
         """Rows read, used and excluded by reason; notes; how the run was made."""
@@ -164,6 +175,8 @@ def analyze(transactions, *, customers=None, contracts=None,
     Results
     """
     settings = resolve_config(config, **overrides)
+    if settings.pseudonymise:
+        pseudonym_key()   # no key is an error before the work, not after it
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
                                 settings=settings, on_step=on_step, evaluation=evaluation))
 

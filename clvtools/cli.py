@@ -7,13 +7,18 @@ with status 2, never a traceback.
 from __future__ import annotations
 
 import inspect
+import io
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional, get_args, get_origin
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from . import api
 from ._version import __version__
@@ -21,13 +26,38 @@ from .api import check_output_folder
 from .config import Settings, load_settings, settings_to_toml
 from .errors import ClvInputError, ConvergenceError
 
+#: An example under each command's help (typer's epilog: one paragraph a blank line apart).
+EXAMPLES = {
+    None: "Examples:\n\n"
+          "clvtools demo --out clvtools-demo\n"
+          "clvtools analyze sales.csv --customers customers.csv --out results\n"
+          "clvtools analyze --help",
+    "analyze": "Example:\n\n"
+               "clvtools analyze sales.csv --customers customers.csv --horizon 26 --out res\n\n"
+               "then open res/report.html and res/forecast.xlsx; the contacts are in "
+               "res/targets.csv",
+    "demo": "Example:\n\nclvtools demo --out clvtools-demo --customers 50000 --seed 1",
+    "evaluate": "Example:\n\n"
+                "clvtools evaluate res transactions-since.csv --out eval\n"
+                "clvtools analyze sales.csv --config eval/measured_settings.toml "
+                "--evaluation eval --out res2\n\n"
+                "res is the analyze run whose targets.csv was contacted",
+    "config": "Example:\n\n"
+              "clvtools config --example > clvtools.toml\n"
+              "clvtools analyze sales.csv --config clvtools.toml --out results",
+    "version": "Example:\n\nclvtools version",
+}
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Customer lifetime value, churn risk and retention targeting from a transaction log.",
+    epilog=EXAMPLES[None],
 )
 err_console = Console(stderr=True)
 console = Console(log_path=False)
+#: Width of the summary table in run.log.
+LOG_WIDTH = 100
 
 
 def _setting_options() -> list[inspect.Parameter]:
@@ -61,27 +91,95 @@ def _setting_options() -> list[inspect.Parameter]:
     return params
 
 
-def _run(job, out: Path) -> None:
-    """Run ``job(on_step) -> Results`` with a progress display, write into ``out``, report."""
-    check_output_folder(out)  # fail before the work, not after
-    started = time.perf_counter()
-    with console.status("Starting") as status:
-        results = job(lambda msg: (status.update(msg + " ..."), console.log(msg)))
-        status.update("Writing outputs ...")
-        folder = results.write(out)
-    # what was changed or left out of the inputs, before the summary line
-    analysis = results.analysis
-    for note in [*analysis.inputs.notes, *analysis.value.console_notes, *analysis.targets.notes]:
-        console.print(note, highlight=False, markup=False, soft_wrap=True)
-    for warning in results.analysis.warnings():
-        console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
+class _Transcript:
+    """What a run prints: on the console as it happens, and as plain text for run.log."""
+
+    def __init__(self, out: Console):
+        self.console = out
+        self.lines: list[str] = []
+        self.started = time.perf_counter()
+
+    def step(self, message: str) -> None:
+        """A step starts: a timed line."""
+        self.console.log(message, highlight=False, markup=False)
+        self.lines.append(f"[{time.perf_counter() - self.started:7.1f} s] {message}")
+
+    def say(self, text: str | Text) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+        self.lines.append(text.plain if isinstance(text, Text) else text)
+
+    def show(self, table: Table) -> None:
+        self.console.print(table)
+        plain = Console(file=io.StringIO(), width=LOG_WIDTH, color_system=None)
+        plain.print(table)
+        self.lines.append(plain.file.getvalue().rstrip())
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in "\n".join(self.lines).splitlines()) + "\n"
+
+
+@contextmanager
+def _progress(out: Console, first: str):
+    """A spinner with the current step on a terminal; nothing when the output is a file or a
+    pipe (a log, CI), where a spinner would write escape codes."""
+    if out.is_terminal:
+        with out.status(first) as status:
+            yield lambda message: status.update(message)
+    else:
+        yield lambda _message: None
+
+
+def _summary(results: api.Results) -> Table:
+    """The headline figures."""
+    table = Table(title="clvtools: the run in figures", show_header=False, title_justify="left",
+                  box=box.SIMPLE, pad_edge=False)
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("figure", overflow="fold")
+    for figure in results.headline():
+        table.add_row(figure.label, figure.value)
     q = results.analysis.inputs.log.quality
-    console.print(
-        f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: "
-        f"{q['rows_read']:,} rows read, "
-        f"{q['rows_used']:,} used, {q['rows_excluded']:,} excluded, {q['customers']:,} customers. "
-        f"Outputs in {folder}"
-    )
+    table.add_row("Transaction rows",
+                  f"{q['rows_read']:,} read, {q['rows_used']:,} used, "
+                  f"{q['rows_excluded']:,} excluded")
+    return table
+
+
+def _locations(folder: Path) -> list[str]:
+    """Where to look first, one path a line (whole, so that it can be copied)."""
+    lines = [f"Outputs: {folder}"]
+    for name, label in (("report.html", "Report"), ("forecast.xlsx", "Workbook"),
+                        ("targets.csv", "Contact list"), ("run.log", "This log")):
+        if name in api.OUTPUT_NAMES:
+            lines.append(f"{label}: {folder / name}")
+    return lines
+
+
+def _run(job, out: Path, epilogue=lambda _folder: ()) -> None:
+    """Run ``job(on_step) -> Results`` with a progress display, report, write into ``out``.
+
+    Everything printed up to the writing is kept in run.log, written with the other files
+    (atomically, through the manifest): the folder never exists without its log. The last
+    line, which says the files are there, is the only one that cannot be in it.
+    """
+    check_output_folder(out)  # fail before the work, not after
+    folder = out.resolve()
+    run = _Transcript(console)
+    with _progress(console, "Starting ...") as update:
+        results = job(lambda msg: (update(msg + " ..."), run.step(msg)))
+    analysis = results.analysis
+    # what was changed or left out of the inputs, then what the user must hear
+    for note in [*analysis.inputs.notes, *analysis.value.console_notes, *analysis.targets.notes]:
+        run.say(note)
+    for warning in analysis.warnings():
+        run.say(Text.assemble(("Warning: ", "yellow"), warning))
+    run.show(_summary(results))
+    for line in [*_locations(folder), *epilogue(folder)]:
+        run.say(line)
+    with _progress(console, "Writing outputs ...") as update:
+        results.attachments["run.log"] = run.text()
+        results.write(out)
+    console.print(f"[green]Done[/green] in {time.perf_counter() - run.started:.1f} s: outputs "
+                  f"in {folder}", highlight=False)
 
 
 def analyze(
@@ -116,10 +214,10 @@ analyze.__signature__ = inspect.Signature(
     ]
     + _setting_options()
 )
-app.command("analyze")(analyze)
+app.command("analyze", epilog=EXAMPLES["analyze"])(analyze)
 
 
-@app.command("demo")
+@app.command("demo", epilog=EXAMPLES["demo"])
 def demo(
     out: Path = typer.Option(..., "--out", help="Output folder (written atomically)."),
     n_customers: int = typer.Option(20_000, "--customers", min=1_000, max=1_000_000,
@@ -135,15 +233,16 @@ def demo(
         on_step(f"Generating {n_customers:,} customers (seed {seed}, {model})")
         return api.demo(n_customers, seed=seed, model=model, on_step=on_step)
 
-    _run(job, out)
-    inputs = out.resolve() / "demo_input"
-    console.print(
-        f"The generated input is in {inputs}; rerun it with: clvtools analyze "
-        f"{inputs / 'transactions.csv'} --customers {inputs / 'customers.csv'} --out OUT"
-    )
+    def rerun(folder: Path) -> list[str]:
+        inputs = folder / "demo_input"
+        return [f"The generated input is in {inputs}; rerun it with: clvtools analyze "
+                f"{inputs / 'transactions.csv'} --customers {inputs / 'customers.csv'} "
+                "--out OUT"]
+
+    _run(job, out, rerun)
 
 
-@app.command("evaluate")
+@app.command("evaluate", epilog=EXAMPLES["evaluate"])
 def evaluate(
     plan: Path = typer.Argument(..., help="Output folder of the analyze run whose plan was "
                                           "carried out (plan.parquet, plan.json)."),
@@ -153,10 +252,7 @@ def evaluate(
     end: Optional[str] = typer.Option(None, "--end", help="Last day to count (default: the "
                                                           "last date in the log)."),
 ) -> None:
-    """Measure what a retention plan saved: treatment against control, per action and cell.
-
-    Example: clvtools evaluate run-2024-12 transactions.csv --out eval-2025-06
-    """
+    """Measure what a retention plan saved: treatment against control, per action and cell."""
     check_output_folder(out, marker="evaluation.json")
     started = time.perf_counter()
     results = api.evaluate(plan, transactions, end=end)
@@ -190,7 +286,7 @@ def _measured_line(row) -> str:
     return line
 
 
-@app.command("config")
+@app.command("config", epilog=EXAMPLES["config"])
 def config(
     example: bool = typer.Option(False, "--example",
                                  help="Print a settings file with every key and its default."),
@@ -201,7 +297,7 @@ def config(
     sys.stdout.write(settings_to_toml(Settings(), described=True))
 
 
-@app.command("version")
+@app.command("version", epilog=EXAMPLES["version"])
 def version() -> None:
     """Print the clvtools version."""
     console.print(__version__)

@@ -145,6 +145,12 @@ class Settings(BaseModel):
     after_observation_end: Literal["error", "drop"] = Field(
         "error", description="rows dated after the observation end: error or drop (counted)")
     seed: int = Field(0, description="seed of every random draw of the run")
+    # sharing: report.html and forecast.xlsx travel further than the data should
+    pseudonymise: bool = Field(
+        False,
+        description="show customer ids and free-text attribute values in report.html and "
+                    "forecast.xlsx as keyed hashes (key: the CLVTOOLS_PSEUDONYM_KEY environment "
+                    "variable; the CSV files keep the real ids)")
 
     @field_validator("churn_after", "horizon", "at_risk_after")
     @classmethod

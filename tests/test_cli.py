@@ -180,3 +180,53 @@ def test_help_gives_each_setting_its_meaning(capsys):
     # rich draws the options in a box: drop its borders before reading the words
     help_text = " ".join(capsys.readouterr().out.replace("\u2502", " ").split())
     assert "time units without a purchase after which churn is declared" in help_text
+
+
+def _small_log_with_a_return(tmp_path):
+    """29 customers with three purchases each, one of them back later, and one return (a
+    negative amount, dropped and counted)."""
+    return write_csv(tmp_path, "customer_id,date,amount\n" + "".join(
+        f"{c},2023-{m:02d}-0{1 + c % 7},{10 + c}\n" for c in range(1, 30) for m in (1, 3, 6)
+    ) + "1,2024-12-01,5\n2,2024-02-01,-5\n")
+
+
+def test_a_run_ends_with_its_figures_and_warnings_and_keeps_them_in_run_log(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["analyze", str(_small_log_with_a_return(tmp_path)), "--out", str(out),
+                 "--horizon", "26"]) == 0
+    printed = capsys.readouterr().out
+    # stdout is not a terminal under pytest: no spinner, no colour or cursor codes
+    assert "\x1b[" not in printed and not set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏") & set(printed)
+    flat = " ".join(printed.split())
+    assert "clvtools: the run in figures" in flat
+    for label in ("Customers 29 (", "Revenue at risk", "Contacts", "Cost of the plan",
+                  "Expected net benefit", f"Workbook: {out.resolve() / 'forecast.xlsx'}"):
+        assert label in flat, label
+    excluded = ("Warning: 1 of the 89 rows of the transaction log were left out (1 negative "
+                "amounts)")
+    fallback = "Warning: Churn probabilities of 1 customers come from the value model"
+    assert excluded in flat and fallback in flat
+    log = (out / "run.log").read_text(encoding="utf-8")
+    flat_log = " ".join(log.split())
+    assert excluded in flat_log and fallback in flat_log
+    assert "clvtools: the run in figures" in flat_log and "Customers 29 (" in flat_log
+    assert re.search(r"^\[ *\d+\.\d s\] Fitting the value model", log, re.M)
+    assert "\x1b[" not in log
+
+
+@pytest.mark.parametrize("command", [[], ["analyze"], ["demo"], ["config"], ["version"]])
+def test_every_help_shows_an_example(capsys, command):
+    assert main([*command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "Example" in text
+    assert re.search(rf"^ *clvtools {command[0] if command else 'demo'} ", text + " ", re.M)
+
+
+def test_pseudonymise_without_a_key_exits_2_before_the_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CLVTOOLS_PSEUDONYM_KEY", raising=False)
+    out = tmp_path / "out"
+    assert main(["analyze", str(_small_log_with_a_return(tmp_path)), "--pseudonymise",
+                 "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "CLVTOOLS_PSEUDONYM_KEY is not set" in err and "Traceback" not in err
+    assert not out.exists()

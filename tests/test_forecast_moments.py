@@ -187,3 +187,19 @@ def test_grouped_variances_are_the_customers_variances_summed(cls, spec):
         expected = np.vstack([[values[groups == g].sum(axis=0) for g in range(3)],
                               values.sum(axis=0)])
         np.testing.assert_allclose(grouped[name], expected, rtol=1e-9)
+
+
+def test_batched_beta_nodes_agree_with_scipys_rule_one_pair_at_a_time():
+    """The batched Golub-Welsch rule (one eigen-decomposition for every posterior) against
+    scipy's roots_jacobi / roots_genlaguerre pair by pair, extreme fits included (a point
+    mass where the rules overflow)."""
+    from clvtools.btyd.declared_churn import _beta_nodes, beta_nodes
+
+    rng = np.random.default_rng(3)
+    a = np.concatenate([rng.uniform(0.05, 5, 200), [1e6, 1e6, 0.5, 300.0, 0.8]])
+    b = np.concatenate([rng.uniform(0.2, 1000, 200), [500.0, 1e7, 2e3, 100.0, 4.0]])
+    nodes, weights = beta_nodes(16, a, b)
+    for i in range(len(a)):
+        p, w = _beta_nodes(16, a[i], b[i])
+        for j in (1, 2, 5):
+            assert (nodes[i] ** j) @ weights[i] == pytest.approx((p ** j) @ w, rel=1e-9)

@@ -20,7 +20,7 @@ def _readme_outputs() -> set[str]:
     table = table[:table.index("\n\n")]
     names = set()
     for row in table.splitlines()[2:]:
-        names |= set(re.findall(r"`([^`]+\.(?:csv|json|toml|html|xlsx|parquet))`",
+        names |= set(re.findall(r"`([^`]+\.(?:csv|json|toml|html|xlsx|parquet|log))`",
                                 row.split("|")[1]))
     return names
 
@@ -48,8 +48,8 @@ def test_a_run_writes_only_manifest_files(small_run, tmp_path):
     written = _written(out)
     manifest = {o.name for o in OUTPUTS}
     assert written <= manifest
-    # without contracts or demo input, everything else is there
-    absent = {n for n in manifest if n.startswith(("contract", "demo_input/"))}
+    # without contracts, demo input or the command line's log, everything else is there
+    absent = {n for n in manifest if n.startswith(("contract", "demo_input/"))} | {"run.log"}
     assert written == manifest - absent
 
 
@@ -65,7 +65,7 @@ def test_the_demo_writes_its_input_with_the_outputs(tmp_path):
     assert results.settings.seed == 4
     written = _written(results.write(tmp_path / "demo"))
     manifest = {o.name for o in OUTPUTS}
-    assert written == manifest - {n for n in manifest if n.startswith("contract")}
+    assert written == manifest - {n for n in manifest if n.startswith("contract")} - {"run.log"}
     with pytest.raises(ClvInputError, match="'bgnbd' or 'pnbd'"):
         demo(1000, model="gamma")
 

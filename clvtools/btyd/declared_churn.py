@@ -158,9 +158,14 @@ def beta_nodes(n_nodes: int, a, b) -> tuple[np.ndarray, np.ndarray]:
     large = b > _LARGE_B
     for value in np.unique(a[large]):   # p b nearly Gamma(a, 1): one Laguerre rule per a
         rows = large & (a == value)
-        g, w = special.roots_genlaguerre(n_nodes, value - 1.0)
-        nodes[rows] = np.minimum(g[None, :] / b[rows, None], 1.0)
-        weights[rows] = w / w.sum()
+        with np.errstate(all="ignore"):
+            g, w = special.roots_genlaguerre(n_nodes, value - 1.0)
+            w = w / w.sum()
+        if np.all(np.isfinite(g)) and np.all(np.isfinite(w)):
+            nodes[rows], weights[rows] = np.minimum(g[None, :] / b[rows, None], 1.0), w
+        else:   # the rule overflows (a degenerate fit): the point mass at the mean
+            nodes[rows] = (value / (value + b[rows]))[:, None]
+            weights[rows] = 1.0 / n_nodes
     small = ~large
     if small.any():
         # Jacobi weight (1 - x)^al (1 + x)^be on [-1, 1], al = b - 1, be = a - 1; p = (1 + x)/2

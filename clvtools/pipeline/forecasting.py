@@ -401,26 +401,52 @@ def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
     return by_month
 
 
-def _cox_parameter_variance(model, sample: pd.DataFrame, weights, sample_codes, times):
-    """Delta-method variance of the churner totals from the Cox coefficients, on a sample:
-    ``H(t | x) = H_0s(t) exp((x - x_bar) beta)`` re-evaluated at perturbed coefficients from
-    the centred design (the contributions of a copy whose coefficients are all 1) and the
-    baselines (the baseline hazard itself taken as known)."""
+def _cox_parameter_variance(model, rows: pd.DataFrame, by_month: np.ndarray,
+                            codes: np.ndarray) -> np.ndarray:
+    """Delta-method variance of the churner totals from the Cox coefficients, over every live
+    customer (the baseline hazard taken as known).
+
+    With ``S_i(t) = exp(-H_0s(t) exp(c_i beta))``, c_i the centred covariates (the
+    contributions of a copy whose coefficients are all 1), the gradient is analytic:
+    ``dS_i(t) / dbeta = S_i(t) log S_i(t) c_i``; a total's gradient is the sum of its
+    customers', one matrix product per segment. (A sample would not do: the centred
+    covariates' contributions cancel in the sums, and a sample of a few hundred moved the
+    total's interval by 15 %.)
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame, shape (n, ...)
+        The live customers' scoring rows.
+    by_month : numpy.ndarray, shape (n, M)
+        Their probabilities of a declaration in each month (:func:`_churners_by_month`).
+    codes : numpy.ndarray of int, shape (n,)
+        Their segments.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(SEGMENTS) + 1, M + 1)
+    """
     unit = copy.copy(model)
     unit.params_ = pd.Series(1.0, index=model.params_.index)
-    centred = unit.contributions(sample, source="scoring table").to_numpy(float)
-    beta0 = model.params_.to_numpy(float)
-    baseline = (model.cumulative_hazard(sample, times, source="scoring table")
-                / np.exp(centred @ beta0)[:, None])
-    n_seg = len(SEGMENTS)
-
-    def evaluate(beta):
-        survival = np.exp(-baseline * np.exp(centred @ beta)[:, None])
-        before = np.hstack([np.ones((len(survival), 1)), survival[:, :-1]])
-        return {"c": segment_sums(_with_whole(before - survival) * weights[:, None],
-                                  sample_codes, n_seg)}
-
-    return delta_variance(evaluate, beta0, model.variance_matrix_.to_numpy(float))["c"]
+    centred = unit.contributions(rows, source="scoring table").to_numpy(float)
+    survival = 1.0 - np.cumsum(by_month, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(survival > 0, survival * np.log(survival), 0.0)        # (n, M)
+    n_seg, months = len(SEGMENTS), by_month.shape[1]
+    grads = np.zeros((n_seg + 1, months + 1, centred.shape[1]))
+    for code in range(n_seg):
+        mine = codes == code
+        if not mine.any():
+            continue
+        ds = slope[mine].T @ centred[mine]                                      # (M, P)
+        # a month's churners are S(t_{m-1}) - S(t_m); the horizon's 1 - S(t_M)
+        grads[code, :months] = np.vstack([np.zeros((1, ds.shape[1])), ds[:-1]]) - ds
+        grads[code, months] = -ds[-1]
+    grads[n_seg] = grads[:n_seg].sum(axis=0)
+    covariance = model.variance_matrix_.to_numpy(float)
+    if not np.all(np.isfinite(covariance)):
+        return np.zeros((n_seg + 1, months + 1))
+    return np.maximum(np.einsum("smj,jk,smk->sm", grads, covariance, grads), 0.0)
 
 
 def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
@@ -441,9 +467,7 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
         probability = customers["churn_probability"].to_numpy(float)[position]
         by_month = _churners_by_month(risk.model, scoring, kept, probability, ends, s.horizon)
         live_codes = codes[position]
-        rows, weights = stratified_sample(codes[position], probability, SAMPLE_PER_SEGMENT)
-        param = _cox_parameter_variance(risk.model, scoring.iloc[kept[rows]], weights,
-                                        codes[position][rows], ends)
+        param = _cox_parameter_variance(risk.model, scoring.iloc[kept], by_month, live_codes)
         if not np.all(np.isfinite(risk.model.variance_matrix_.to_numpy(float))):
             notes.append("The Cox coefficients' covariance is not finite: the churner "
                          "intervals carry the customers' randomness only.")

@@ -104,10 +104,17 @@ class AnalysisResult:
 
     def warnings(self) -> list[str]:
         """What a user must hear about this run before reading its figures (the CLI prints
-        them): a schedule cut short, churn probabilities that fell back to the value model,
-        and a churn model whose out-of-time calibration is off by more than
-        :data:`CALIBRATION_WARNING` in a decile."""
+        them): a schedule cut short, rows of the log left out, churn probabilities that fell
+        back to the value model, and a churn model whose out-of-time calibration is off by
+        more than :data:`CALIBRATION_WARNING` in a decile."""
         out = list(self.timeline.notes) + list(self.value.warnings)
+        q = self.inputs.log.quality
+        if q.get("rows_excluded"):
+            reasons = ", ".join(f"{n:,} {reason.replace('_', ' ')}"
+                                for reason, n in q["excluded_by_reason"].items() if n)
+            out.append(f"{q['rows_excluded']:,} of the {q['rows_read']:,} rows of the "
+                       f"transaction log were left out ({reasons}); data_quality.json counts "
+                       "them by reason.")
         source = self.risk.scores["churn_model"]
         fallback = source.isin(FALLBACKS)
         if fallback.any():

@@ -15,6 +15,7 @@ from .._version import __version__
 from ..pipeline import AnalysisResult
 from .blocks import Section
 from .sections import SECTIONS, campaign
+from .tables import shared_population
 
 __all__ = ["render_report", "report_sections"]
 
@@ -49,7 +50,8 @@ def report_sections(result: AnalysisResult, *,
 def render_report(result: AnalysisResult, *,
                   campaign_evaluation: pd.DataFrame | None = None) -> str:
     """The HTML of report.html (see :func:`report_sections` for the parameters)."""
-    sections = report_sections(result, campaign_evaluation=campaign_evaluation)
+    with shared_population(result.targets.customers):
+        sections = report_sections(result, campaign_evaluation=campaign_evaluation)
     timeline = result.timeline
     return _environment().get_template(TEMPLATE).render(
         title="Customer value and churn report",

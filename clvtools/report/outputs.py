@@ -23,6 +23,7 @@ from ..errors import ClvInputError
 from ..pipeline import AnalysisResult
 from ..schemas import write_model_file
 from .html import render_report
+from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "write_outputs", "write_folder", "check_output_folder"]
 
@@ -38,7 +39,8 @@ class Output:
     content : callable
         ``content(result, attachments)`` gives what to write: a DataFrame (``.csv``), a dict
         (``.json``), a :class:`ModelDocument` (``models/*.json``), a string (``.toml``,
-        ``.html``), or None when the run has nothing for this file.
+        ``.html``, ``.log``), a :class:`WorkbookContent` (``.xlsx``), or None when the run has
+        nothing for this file.
     meaning : str
         One line for the README and the report.
     """
@@ -134,6 +136,18 @@ def _forecast_table(table: pd.DataFrame | None) -> pd.DataFrame | None:
     return table.assign(**{c: table[c].round(2) for c in money})
 
 
+def _workbook(r: AnalysisResult, a) -> WorkbookContent:
+    """forecast.xlsx: the tables of forecast.csv, plan_summary.csv, targets.csv, kpis.csv and
+    matrix.csv as written (money to the cent), and the settings."""
+    return WorkbookContent(
+        forecast=_forecast_table(None if r.forecast is None else r.forecast.table),
+        plan_summary=_cents(_plan_summary)(r, a),
+        targets=_cents(lambda r: r.targets.targets)(r, a),
+        kpis=r.kpi.kpis, matrix=_cents(lambda r: r.targets.matrix)(r, a),
+        settings=r.settings, observation_end=r.timeline.observation_end,
+        customers=r.targets.customers, money=MONEY_COLUMNS)
+
+
 def _purchase_model(r: AnalysisResult):
     purchases = r.value.models.purchases
     # a covariate model is bound to the customers' attributes; the file holds the fitter
@@ -179,6 +193,10 @@ OUTPUTS: tuple[Output, ...] = (
            "per calendar month (and all) and matrix cell (and total): expected revenue, "
            "revenue if retained, expected loss, expected churners, saved by the plan, with "
            "80 % and 95 % intervals; nominal money; customers existing at the observation end"),
+    Output("forecast.xlsx", _workbook,
+           "the workbook for finance: the forecast by month with intervals (total and per "
+           "cell) and its chart, the plan, the top of the push and pull lists, KPIs, the "
+           "matrix, the settings"),
     Output("forecast_backtest.csv",
            lambda r, _a: _forecast_table(None if r.backtest is None else r.backtest.table),
            "the forecast refitted at earlier origins: expected versus actual revenue per month, "
@@ -234,6 +252,9 @@ OUTPUTS: tuple[Output, ...] = (
            "rows read, used and excluded by reason; customers matched; notes; how it was made"),
     Output("config.toml", lambda r, _a: settings_to_toml(r.settings),
            "the resolved settings of this run"),
+    Output("run.log", lambda _r, a: a.get("run.log"),
+           "the command line only: what the console printed (steps, notes, warnings, the "
+           "summary)"),
     Output("demo_input/transactions.csv", lambda _r, a: a.get("demo_input/transactions.csv"),
            "demo only: the generated transaction log"),
     Output("demo_input/customers.csv", lambda _r, a: a.get("demo_input/customers.csv"),
@@ -266,15 +287,17 @@ def _write(content, path: Path) -> None:
         content.frame.to_parquet(path, index=False)
     elif isinstance(content, ModelDocument):
         write_model_file(content.doc, path)
+    elif isinstance(content, WorkbookContent):
+        write_workbook(content, path)
     else:
         path.write_text(json.dumps(content, indent=2, allow_nan=False, default=str) + "\n")
 
 
 def write_outputs(result: AnalysisResult, out: str | os.PathLike,
-                  attachments: Mapping[str, pd.DataFrame] | None = None) -> Path:
+                  attachments: Mapping[str, pd.DataFrame | str] | None = None) -> Path:
     """Write every file of the manifest that ``result`` has into the folder ``out``, atomically
-    (:func:`write_folder`). ``attachments`` maps manifest names to further tables (the demo's
-    generated input)."""
+    (:func:`write_folder`). ``attachments`` maps manifest names to further content: tables
+    (the demo's generated input), text (the command line's run.log)."""
     attachments = dict(attachments or {})
     unknown = sorted(set(attachments) - {o.name for o in OUTPUTS})
     if unknown:

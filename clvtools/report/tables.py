@@ -8,25 +8,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..config import Settings
+from .pseudonymise import identifying_columns, pseudonym_key, pseudonymise_frame
 
 __all__ = ["Table", "table", "fmt", "money", "percent", "count"]
+
+
+#: The whole base of the report being rendered (customers.csv's table): whether a text value
+#: is rare, and so names somebody, is judged on it (:func:`shared_population`).
+_POPULATION: ContextVar[pd.DataFrame | None] = ContextVar("population", default=None)
+
+
+@contextmanager
+def shared_population(customers: pd.DataFrame):
+    """Judge the rarity of text values on ``customers`` while a report is rendered."""
+    token = _POPULATION.set(customers)
+    try:
+        yield
+    finally:
+        _POPULATION.reset(token)
 
 
 def _shareable(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """The version of a data table that may go into the page.
 
-    Every table of the report passes through here, so that a setting that hides customer ids
-    and free-text attribute values (pseudonymisation) is applied in one place. Today the
-    table goes out unchanged.
+    Every table of the report passes through here, so that the ``pseudonymise`` setting,
+    which replaces customer ids and free-text values from the data by keyed hashes
+    (:mod:`.pseudonymise`, as in forecast.xlsx), is applied in one place.
     """
-    del settings  # read by the pseudonymisation once it exists
-    return frame
+    if not settings.pseudonymise:
+        return frame
+    columns = identifying_columns(frame, population=_POPULATION.get())
+    return pseudonymise_frame(frame, columns, pseudonym_key()) if columns else frame
 
 
 @dataclass(frozen=True)

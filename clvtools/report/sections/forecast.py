@@ -50,13 +50,12 @@ def fan_chart(months: pd.DataFrame):
         band(top, "expected_revenue", PALETTE[0], "revenue")
         top.plot(x, months["revenue_if_retained"], color=PALETTE[2], lw=2, ls="--",
                  label="revenue if no customer churned")
-        top.set_ylim(0, 1.35 * float(np.nanmax(months[["expected_revenue_hi95",
-                                                       "revenue_if_retained"]].to_numpy())))
+        top.set_ylim(0, 1.35 * _top(months[["expected_revenue_hi95", "revenue_if_retained"]]))
         money_axis(top.yaxis)
         top.set_ylabel(f"revenue per month\n({MONEY})")
         top.legend(loc="upper left", ncols=2, fontsize=9)
         band(bottom, "expected_loss", PALETTE[1], "loss to churn")
-        bottom.set_ylim(0, 1.3 * float(np.nanmax(months["expected_loss_hi95"])))
+        bottom.set_ylim(0, 1.3 * _top(months[["expected_loss_hi95"]]))
         money_axis(bottom.yaxis)
         bottom.set_ylabel(f"loss to churn per month\n({MONEY})")
         bottom.legend(loc="upper left", ncols=3, fontsize=9)
@@ -71,6 +70,14 @@ def fan_chart(months: pd.DataFrame):
         "the revenue if nobody churned; below, the revenue expected to be lost to churn (a "
         "month the horizon covers less than half of is in the table only).", draw,
         height=5.8)
+
+
+def _top(frame: pd.DataFrame) -> float:
+    """The largest finite value (1 when there is none: a base too small to forecast has
+    empty intervals, and the axis still needs a range)."""
+    values = frame.to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    return float(values.max()) if values.size and values.max() > 0 else 1.0
 
 
 def _span(months: pd.DataFrame) -> str:
