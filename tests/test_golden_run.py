@@ -60,7 +60,7 @@ def written(tmp_path_factory):
         # forecast.xlsx is binary: its bytes are compared between two runs in
         # test_report_outputs.py, its figures with forecast.csv's in test_report_workbook.py
         shutil.copytree(out, GOLDEN, ignore=shutil.ignore_patterns("survival_table.csv",
-                                                                   "*.xlsx"))
+                                                                   "*.xlsx", "*.html"))
     return out
 
 

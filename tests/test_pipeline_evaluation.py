@@ -142,3 +142,28 @@ def test_the_demo_writes_the_evaluation(tmp_path):
     assert set(table["ranking"]) == {*RANKINGS, "all"}
     assert set(curve["ranking"]) == set(RANKINGS)
     assert len(curve) == 101 * len(RANKINGS)
+
+
+def test_survival_by_matrix_cell_out_of_time(followed):
+    """The cells drawn at the evaluation date, and the declarations that followed: the
+    high-risk cells lose their customers faster (a check of the risk axis that could fail),
+    the log-rank test tells the cells apart, and the curves are stacked with the risk step's
+    in survival_curves.csv."""
+    _, analysis = followed
+    by_cell = analysis.evaluation.survival_by_cell
+    curves = by_cell["survival_curves"]
+    assert set(curves["by"]) == {"matrix cell"}
+    customers = analysis.evaluation.customers
+    medians = by_cell["median_time_to_churn"].set_index("segment")
+    for cell in set(customers["cell"]):
+        assert medians.loc[cell, "n"] == (customers["cell"] == cell).sum()
+    # share still not declared churned at the horizon, by cell: high risk below low risk
+    at = analysis.settings.horizon
+    alive = {cell: float(part.loc[part["time"] <= at, "survival"].iloc[-1])
+             for cell, part in curves.groupby("segment")}
+    assert alive["protect"] < alive["maintain"] and alive["retain_cheaply"] < alive["monitor"]
+    tests = by_cell["logrank_tests"]
+    overall = tests[tests["segment_a"] == "all segments"].iloc[0]
+    assert overall["p_value"] < 0.01
+    stacked = analysis.survival_tables()["survival_curves"]
+    assert {"all", "matrix cell"} <= set(stacked["by"])

@@ -281,10 +281,7 @@ _REPORTED = {"action": "action", "cell": "cell", "read_out": "read_out",
              "uplift_low": "measured_uplift_lo95", "uplift_high": "measured_uplift_hi95",
              "assumed_uplift": "predicted_uplift", "reactivation": "measured_reactivation",
              "assumed_reactivation": "predicted_reactivation",
-             "revenue_saved": "revenue_saved", "net_benefit": "net_benefit",
-             "predicted_net_benefit": "predicted_net_benefit",
-             "return_on_spend": "return_on_spend",
-             "predicted_return_on_spend": "predicted_return_on_spend",
+             "net_benefit": "net_benefit", "predicted_net_benefit": "predicted_net_benefit",
              "conclusion": "conclusion"}
 
 

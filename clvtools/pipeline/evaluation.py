@@ -51,12 +51,15 @@ from ..targeting.evaluation import (
 from ..targeting.matrix import value_risk_matrix
 from ..targeting.revenue_at_risk import revenue_at_risk
 from .inputs import Inputs
-from .risk import RiskResult
+from .risk import RiskResult, segment_survival
 from .targets import _action, _contactable
 from .timeline import Timeline
 from .value import ValueResult
 
 __all__ = ["EvaluationResult", "RANKINGS", "evaluation_step"]
+
+#: The ``by`` label of the survival curves by matrix cell.
+BY_CELL = "matrix cell"
 
 #: The rankings compared: the model's plan (expected net benefit of push, from churn
 #: probability and value together) and the naive ones.
@@ -77,12 +80,18 @@ class EvaluationResult:
     customers : pandas.DataFrame or None
         Per customer live at the evaluation date: scores, outcomes, realised net benefits and
         each plan's action (for the API and the tests; not a file).
+    survival_by_cell : dict of pandas.DataFrame
+        Kaplan-Meier curves to declared churn after the evaluation date by the matrix cell
+        the customer was in then, their medians and the log-rank tests between the cells
+        (``by`` = :data:`BY_CELL`; the shapes of the risk step's segment curves, which the
+        files and the report stack them with).
     notes : list of str
     """
 
     measures: pd.DataFrame | None = None
     profit_curve: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
+    survival_by_cell: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -173,7 +182,16 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
             f"(value model refitted there, churn model fitted at "
             f"{timeline.validation_training}) against churn and revenue up to "
             f"{when['outcome_end']}, {len(customers):,} customers live then.")
-    return EvaluationResult(table, curve, customers, [note])
+    return EvaluationResult(table, curve, customers, _survival_by_cell(customers), [note])
+
+
+def _survival_by_cell(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Kaplan-Meier curves by the matrix cell at the evaluation date (out of time: the cells
+    were drawn before the churn they are compared with happened)."""
+    frame = customers[["duration", "event", "cell"]].rename(columns={"cell": BY_CELL})
+    tables = segment_survival(frame, [BY_CELL])
+    return {name: part[part["by"] == BY_CELL].reset_index(drop=True)
+            for name, part in tables.items()}
 
 
 def _taken(action: np.ndarray, benefit: dict[str, np.ndarray]) -> float:

@@ -73,6 +73,19 @@ class AnalysisResult:
     backtest: BacktestResult | None = None
     last_campaign: pd.DataFrame | None = None
 
+    def survival_tables(self) -> dict[str, pd.DataFrame]:
+        """``survival_curves``, ``median_time_to_churn`` and ``logrank_tests``: the risk
+        step's (overall and by categorical attribute) with the curves by matrix cell of the
+        targeting evaluation stacked under them (same columns, ``by`` says which)."""
+        out = {}
+        by_cell = self.evaluation.survival_by_cell if self.evaluation is not None else {}
+        for name in ("survival_curves", "median_time_to_churn", "logrank_tests"):
+            parts = [f for f in (self.risk.tables.get(name), by_cell.get(name))
+                     if f is not None and not f.empty]
+            if parts:
+                out[name] = pd.concat(parts, ignore_index=True)
+        return out
+
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""
         return {

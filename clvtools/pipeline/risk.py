@@ -268,8 +268,9 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
         ``churn_validation`` (metrics) and ``churn_calibration`` (per decile), or an empty
         dict when the history is too short or a metric cannot be computed; with
         ``score_at``, also ``churn_scores_at_holdout`` (not a file): indexed by
-        ``customer_id``, ``churn_probability`` at ``score_at`` and ``churned`` (1 when churn
-        was declared within the horizon after it, else 0); and the note.
+        ``customer_id``, ``churn_probability`` at ``score_at``, ``churned`` (1 when churn
+        was declared within the horizon after it, else 0), ``duration`` and ``event`` (the
+        landmark table's time to declared churn or censoring after it); and the note.
     """
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
@@ -310,6 +311,9 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
             # declared within the horizon that followed (the landmark table's outcome)
             "churned": ((scoring["event"] == 1) & (scoring["duration"] <= s.horizon))
             .astype(int).to_numpy(),
+            # time to the declaration (or censoring) after the landmark, for curves by cell
+            "duration": scoring["duration"].to_numpy(dtype=float),
+            "event": scoring["event"].to_numpy(dtype=int),
         }, index=pd.Index(scoring["customer_id"].astype(str).to_numpy(), name="customer_id"))
     return tables, (
         f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}.")

@@ -50,13 +50,13 @@ def uplift_chart(evaluation: pd.DataFrame):
         ax.set_yticks(y, labels)
         percent_axis(ax.xaxis)
         ax.set_xlabel("uplift: share of would-be churners kept")
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
 
     return draw_chart(
         "Last campaign: measured against predicted uplift",
         "Per action and cell, the uplift the control group measured against the one the plan "
         "assumed: where they differ, the next plan should use the measured one.", draw,
-        height=min(8.0, 1.8 + 0.4 * len(labels)))
+        height=min(8.0, 2.2 + 0.4 * len(labels)))
 
 
 def section(evaluation: pd.DataFrame | None, settings: Settings) -> Section | None:
@@ -76,9 +76,22 @@ def section(evaluation: pd.DataFrame | None, settings: Settings) -> Section | No
     out = Section("campaign", "Last campaign evaluation")
     out.add(Paragraph("What the last campaign achieved, measured against its control group, "
                       "next to what its plan predicted."))
-    if len(evaluation) and {MEASURED, PREDICTED} <= set(evaluation.columns):
-        out.add(uplift_chart(evaluation))
-    rates = {c: "percent" for c in evaluation.columns if "uplift" in c}
-    out.add(table(evaluation, settings, "Measured against predicted uplift and return per "
-                  "action and cell.", formats=rates))
+    if {MEASURED, PREDICTED} <= set(evaluation.columns):
+        # the declared-churned cells have a reactivation rate, no uplift: not on this chart
+        charted = evaluation[evaluation[[MEASURED, PREDICTED]].notna().any(axis=1)]
+        if len(charted):
+            out.add(uplift_chart(charted))
+    keys = [c for c in ("action", "cell") if c in evaluation.columns]
+    rate_columns = [c for c in evaluation.columns if "uplift" in c or "reactivation" in c]
+    rest = [c for c in evaluation.columns if c not in rate_columns]
+    # two tables, so that neither runs off a laptop's screen: the rates, then the rest
+    if rate_columns:
+        counts = [c for c in ("read_out", "treated", "control") if c in evaluation.columns]
+        out.add(table(evaluation[keys + counts + rate_columns], settings,
+                      "Measured against predicted uplift and reactivation per action and cell.",
+                      formats=dict.fromkeys(rate_columns, "percent")))
+        rest = keys + [c for c in rest if c not in keys + counts]
+    if len(rest) > len(keys):
+        out.add(table(evaluation[rest], settings, "Measured against predicted return per action "
+                      "and cell, and what the figures allow one to say."))
     return out

@@ -67,7 +67,9 @@ def km_chart(curves: pd.DataFrame, medians: pd.DataFrame, tests: pd.DataFrame | 
         "Kaplan-Meier curves: the share of the customers at risk at the landmark who are not "
         "yet declared churned after so many " + units(settings) + ", with 95 % bands, overall "
         "and per level of each attribute (customers in brackets); the log-rank p-value tests "
-        "whether an attribute's curves differ.", draw, height=3.4 * rows)
+        "whether an attribute's curves differ. By matrix cell: the cells drawn one horizon "
+        "before the end and the declarations that followed, a check of the risk axis out of "
+        "time.", draw, height=3.4 * rows)
 
 
 def incidence_chart(incidence: pd.DataFrame, settings):
@@ -96,9 +98,9 @@ def incidence_chart(incidence: pd.DataFrame, settings):
 
 def section(r: AnalysisResult) -> Section | None:
     """The survival section; None when the run has no curves."""
-    s, tables = r.settings, r.risk.tables
+    s, tables = r.settings, r.survival_tables()
     curves, medians = tables.get("survival_curves"), tables.get("median_time_to_churn")
-    incidence = tables.get("contract_cumulative_incidence")
+    incidence = r.risk.tables.get("contract_cumulative_incidence")
     if (curves is None or curves.empty) and incidence is None:
         return None
     out = Section("survival", "Survival curves")
