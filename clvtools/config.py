@@ -88,6 +88,10 @@ class Settings(BaseModel):
                             "mbgnbd or pnbd")
     value_covariates: bool = Field(
         True, description="use the customer attributes in the value model")
+    customer_intervals: bool = Field(
+        False, description="add 95 % intervals of each customer's revenue if retained and "
+                           "expected revenue to customers.csv (the models' parameter "
+                           "uncertainty; one more scoring of every customer per parameter)")
     # matrix
     value_axis: Literal["revenue_if_retained", "expected_revenue"] = Field(
         "revenue_if_retained",

@@ -342,3 +342,34 @@ def test_without_a_cox_model_churn_follows_the_value_models_declaration_probabil
                                       p_alive=customers["p_alive"])
     assert set(scores["churn_model"].dropna()) == {"btyd_1_minus_p_alive", "declared_churned"}
     assert STRUCTURAL_COLUMN not in scoring
+
+
+def test_customer_intervals_agree_with_parameter_draws():
+    """customer_intervals: each customer's 95 % interval of revenue if retained and expected
+    revenue (the models' parameter uncertainty, delta method on the log scale) against the
+    2.5 and 97.5 % quantiles of the values rescored at 300 parameter draws from the fitted
+    covariance (a parametric bootstrap of the estimate): the bounds agree within 20 % of the
+    interval's width for the 50 customers with the most value (observed: 9 % for the lower
+    bound, 14 % for the upper; on the natural scale the upper would be 19 % off)."""
+    from clvtools.pipeline.value_models import models_at, parameters, score_customers
+
+    base = generate_customer_base(2000, seed=4)
+    run = analyze(base.transactions, value_model="bgnbd", value_covariates=False,
+                  customer_intervals=True, horizon=26)
+    customers = run.customers.set_index("customer_id")
+    for column in ("revenue_if_retained", "expected_revenue"):
+        lo, hi = customers[f"{column}_lo95"], customers[f"{column}_hi95"]
+        assert (lo <= customers[column] + 1e-9).all() and (customers[column] <= hi + 1e-9).all()
+    value = run.analysis.value
+    theta, cov, k = parameters(value.models)
+    draws = np.random.default_rng(0).multivariate_normal(theta, cov, size=300)
+    top = value.scores["expected_revenue"].nlargest(50).index
+    rfm = value.rfm.loc[top]
+    scored = np.array([score_customers(models_at(value.models, th, k), rfm, horizon=26,
+                                       time_unit_days=7.0, discount_rate=0.1)
+                       ["expected_revenue"].to_numpy() for th in draws])
+    low, high = np.quantile(scored, [0.025, 0.975], axis=0)
+    width = high - low
+    ours = customers.loc[top]
+    assert np.all(np.abs(ours["expected_revenue_lo95"].to_numpy() - low) < 0.20 * width)
+    assert np.all(np.abs(ours["expected_revenue_hi95"].to_numpy() - high) < 0.20 * width)

@@ -60,7 +60,7 @@ from .risk import COX, RiskResult
 from .targets import TargetsResult
 from .timeline import Timeline
 from .value import BoundCovariates, ValueResult
-from .value_models import expected_spend
+from .value_models import expected_spend, models_at, parameters
 
 __all__ = ["ForecastResult", "forecast_step", "money_totals", "seasonal_index", "SCOPE",
            "SEGMENTS"]
@@ -297,33 +297,11 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
             "saved_by_plan": (_with_whole(saved), var["saved"])}
 
 
-def _with_params(model, values):
-    """A copy of a fitted model with other parameter values (a bound covariate model keeps
-    its customers' covariates)."""
-    if isinstance(model, BoundCovariates):
-        return BoundCovariates(_with_params(model.model, values), model.covariates)
-    new = copy.copy(model)
-    new.params_ = pd.Series(values, index=model.params_.index)
-    return new
-
-
 def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by, notes):
     """Delta-method variance of the money totals from the value and spend models."""
     models = value.models
     purchases = models.purchases
-    fitter = getattr(purchases, "model", purchases)
-    k = len(fitter.params_)
-    theta = [fitter.params_.to_numpy(float)]
-    blocks = [fitter.variance_matrix_.to_numpy(float)]
-    if models.spend is not None:
-        theta.append(models.spend.params_.to_numpy(float))
-        blocks.append(models.spend.variance_matrix_.to_numpy(float))
-    theta = np.concatenate(theta)
-    cov = np.zeros((len(theta), len(theta)))
-    at = 0
-    for block in blocks:  # the two models are fitted separately: independent estimates
-        cov[at:at + len(block), at:at + len(block)] = block
-        at += len(block)
+    theta, cov, k = parameters(models)
     if not np.all(np.isfinite(cov)):
         notes.append("The value or spend model's parameter covariance is not finite: the "
                      "forecast's money intervals carry the customers' randomness only.")
@@ -342,10 +320,9 @@ def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by,
     base_purchases = {}
 
     def evaluate(th):
-        model = _with_params(purchases, th[:k])
-        spend_model = models.spend if models.spend is None else _with_params(models.spend,
-                                                                             th[k:])
-        spend = expected_spend(replace(models, purchases=model, spend=spend_model), sample)
+        moved = models_at(replace(models, purchases=purchases), th, k)
+        model = moved.purchases
+        spend = expected_spend(moved, sample)
         key = th[:k].tobytes()
         if key not in base_purchases:  # the spend's steps leave the purchases as they are
             m = revenue_by_month(model, x, tx, age, 1.0, ends[-1], unit, 0.0,

@@ -23,6 +23,7 @@ from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
 from .timeline import Timeline
 from .value import ValueResult
+from .value_intervals import INTERVAL_COLUMNS
 
 __all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
 
@@ -98,7 +99,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     customers = (
         value.rfm.join(scores[["p_alive", "expected_purchases", "expected_average_spend"]])
         .join(risk.scores)
-        .join(scores[["revenue_if_retained", "expected_revenue"]]).join(at_risk)
+        .join(scores[["revenue_if_retained", "expected_revenue",
+                      *[c for c in INTERVAL_COLUMNS if c in scores]]]).join(at_risk)
         .join(lifecycle[["lifecycle"]])
         .rename_axis("customer_id").reset_index()
     )

@@ -22,6 +22,7 @@ from .inputs import Inputs
 from .timeline import Timeline
 from .value_checks import SPEND_CORRELATION_WARNING, frequency_fit, spend_frequency_correlation
 from .value_choice import ValueChoice, choose_by_bic, choose_on_holdout, holdout_tables
+from .value_intervals import value_intervals
 from .value_models import (  # noqa: F401 - the value axis's public names, re-exported
     COVARIATE_MODELS,
     VALUE_MODELS,
@@ -150,6 +151,11 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     scores, months = score_customers_by_month(
         models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
         discount_rate=s.discount_rate, period_ends=timeline.forecast_month_ends())
+    if s.customer_intervals:
+        step("Intervals of each customer's value (delta method)")
+        scores = scores.join(value_intervals(
+            models, rfm, scores, horizon=s.horizon, time_unit_days=timeline.unit_days,
+            discount_rate=s.discount_rate))
     step("Checking the value model's assumptions and fit")
     checks, warnings = _checks(models, rfm, holdout, choice, s.seed)
     return ValueResult(rfm, models, scores, holdout, notes, choice, checks, warnings, months)

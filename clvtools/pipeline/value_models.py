@@ -7,8 +7,9 @@ revenue (E) lives in :mod:`clvtools.btyd.clv`.
 """
 from __future__ import annotations
 
+import copy
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -246,3 +247,36 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
         index=rfm.index,
     )
     return scores, months
+
+
+def with_params(model, values):
+    """A copy of a fitted model with other parameter values (a bound covariate model keeps
+    its customers' covariates)."""
+    if isinstance(model, BoundCovariates):
+        return BoundCovariates(with_params(model.model, values), model.covariates)
+    new = copy.copy(model)
+    new.params_ = pd.Series(values, index=model.params_.index)
+    return new
+
+
+def parameters(models: ValueModels) -> tuple[np.ndarray, np.ndarray, int]:
+    """The purchase and spend models' parameters stacked, their covariance (block diagonal:
+    the two are fitted separately) and the number of purchase-model parameters."""
+    fitter = getattr(models.purchases, "model", models.purchases)
+    theta, blocks = [fitter.params_.to_numpy(float)], [fitter.variance_matrix_.to_numpy(float)]
+    if models.spend is not None:
+        theta.append(models.spend.params_.to_numpy(float))
+        blocks.append(models.spend.variance_matrix_.to_numpy(float))
+    theta = np.concatenate(theta)
+    cov = np.zeros((len(theta), len(theta)))
+    at = 0
+    for block in blocks:
+        cov[at:at + len(block), at:at + len(block)] = block
+        at += len(block)
+    return theta, cov, len(fitter.params_)
+
+
+def models_at(models: ValueModels, theta: np.ndarray, k: int) -> ValueModels:
+    """The value models with the parameters ``theta`` (purchase model's first ``k``)."""
+    spend = None if models.spend is None else with_params(models.spend, theta[k:])
+    return replace(models, purchases=with_params(models.purchases, theta[:k]), spend=spend)

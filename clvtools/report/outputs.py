@@ -101,6 +101,8 @@ def _value_selection(r: AnalysisResult) -> dict:
 #: Columns in currency: rounded to the cent in the CSV files (the API keeps full precision).
 MONEY_COLUMNS = frozenset({
     "monetary_value", "expected_average_spend", "revenue_if_retained", "expected_revenue",
+    "revenue_if_retained_lo95", "revenue_if_retained_hi95", "expected_revenue_lo95",
+    "expected_revenue_hi95",
     "revenue_at_risk", "lapsed_revenue", "preventable_revenue", "expected_net_benefit",
     "net_benefit_push", "net_benefit_pull", "saved_revenue", "expected_cost", "push_cost",
     "pull_cost", "cost", "expected_saved_revenue", "bound", "gap", "limit",
