@@ -6,10 +6,12 @@ seeds fixed in advance (the control group redrawn, the campaign's draws new each
   cell, replication) triples, and the true reactivation rate likewise;
 * the allocation run with the measured rates earns more true net benefit than the one run
   with the default constant guesses: on average, by far, and in at least 95 of the 100
-  replications. (Not in all: in 2 of them the small pull stratum of lapsed customers, whose
-  natural return rate is high, measures a reactivation rate of 0.14-0.18 against a true 0.02,
-  and the plan then pulls every lapsed customer. The interval says how uncertain that rate is;
-  a measured rate is a measurement, not the truth.)
+  replications (observed: 99; true net benefit 26,320 on average against the guess's 15,772
+  and the truth's 27,996). Not in all: in one the small pull stratum of lapsed customers,
+  whose natural return rate is high, measures a reactivation rate of 0.18 against a true
+  0.02, and the plan then pulls every lapsed customer. The interval says how uncertain that
+  rate is; a measured rate is a measurement, not the truth. Coverage observed: uplift 584 of
+  600 (action, cell, replication) triples, reactivation 189 of 200.
 """
 import datetime as dt
 import shutil
