@@ -25,7 +25,8 @@ Intervals (80 % and 95 %, normal approximation of each total, computed for that 
   (purchases and spend, :mod:`clvtools.forecast.moments`) plus the uncertainty of the value
   model's and the spend model's parameters (delta method on a stratified sample);
 * expected churners: each live customer's Bernoulli declaration plus the Cox coefficients'
-  uncertainty (delta method; the baseline hazard is taken as known); with the value model's
+  uncertainty (delta method, exact over every live customer) and the baseline hazard's
+  (Breslow's variance, kept in the model file); with the value model's
   fallback, the customers' randomness only.
 
 It covers the customers who exist at the observation end (``scope``): no new customers.
@@ -378,10 +379,25 @@ def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
     return by_month
 
 
-def _cox_parameter_variance(model, rows: pd.DataFrame, by_month: np.ndarray,
+def _survival_slopes(by_month: np.ndarray) -> np.ndarray:
+    """``S log S`` at each month end, from the probabilities of a declaration in each month:
+    the derivative of a customer's survival with respect to their log cumulative hazard."""
+    survival = 1.0 - np.cumsum(by_month, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(survival > 0, survival * np.log(survival), 0.0)
+
+
+def _month_gradients(summed: np.ndarray) -> np.ndarray:
+    """From sums of ``d S(t_m)`` (shape (..., M)) to the derivatives of each month's churners
+    ``S(t_{m-1}) - S(t_m)`` and of the horizon's ``1 - S(t_M)``, shape (..., M + 1)."""
+    before = np.concatenate([np.zeros_like(summed[..., :1]), summed[..., :-1]], axis=-1)
+    return np.concatenate([before - summed, -summed[..., -1:]], axis=-1)
+
+
+def _cox_parameter_variance(model, rows: pd.DataFrame, slopes: np.ndarray,
                             codes: np.ndarray) -> np.ndarray:
     """Delta-method variance of the churner totals from the Cox coefficients, over every live
-    customer (the baseline hazard taken as known).
+    customer.
 
     With ``S_i(t) = exp(-H_0s(t) exp(c_i beta))``, c_i the centred covariates (the
     contributions of a copy whose coefficients are all 1), the gradient is analytic:
@@ -394,8 +410,8 @@ def _cox_parameter_variance(model, rows: pd.DataFrame, by_month: np.ndarray,
     ----------
     rows : pandas.DataFrame, shape (n, ...)
         The live customers' scoring rows.
-    by_month : numpy.ndarray, shape (n, M)
-        Their probabilities of a declaration in each month (:func:`_churners_by_month`).
+    slopes : numpy.ndarray, shape (n, M)
+        Their ``S log S`` at the month ends (:func:`_survival_slopes`).
     codes : numpy.ndarray of int, shape (n,)
         Their segments.
 
@@ -406,24 +422,57 @@ def _cox_parameter_variance(model, rows: pd.DataFrame, by_month: np.ndarray,
     unit = copy.copy(model)
     unit.params_ = pd.Series(1.0, index=model.params_.index)
     centred = unit.contributions(rows, source="scoring table").to_numpy(float)
-    survival = 1.0 - np.cumsum(by_month, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(survival > 0, survival * np.log(survival), 0.0)        # (n, M)
-    n_seg, months = len(SEGMENTS), by_month.shape[1]
-    grads = np.zeros((n_seg + 1, months + 1, centred.shape[1]))
+    n_seg, months = len(SEGMENTS), slopes.shape[1]
+    summed = np.zeros((n_seg + 1, centred.shape[1], months))
     for code in range(n_seg):
         mine = codes == code
-        if not mine.any():
-            continue
-        ds = slope[mine].T @ centred[mine]                                      # (M, P)
-        # a month's churners are S(t_{m-1}) - S(t_m); the horizon's 1 - S(t_M)
-        grads[code, :months] = np.vstack([np.zeros((1, ds.shape[1])), ds[:-1]]) - ds
-        grads[code, months] = -ds[-1]
-    grads[n_seg] = grads[:n_seg].sum(axis=0)
+        if mine.any():
+            summed[code] = centred[mine].T @ slopes[mine]                      # (P, M)
+    summed[n_seg] = summed[:n_seg].sum(axis=0)
+    grads = _month_gradients(summed)                                            # (G, P, M+1)
     covariance = model.variance_matrix_.to_numpy(float)
     if not np.all(np.isfinite(covariance)):
         return np.zeros((n_seg + 1, months + 1))
-    return np.maximum(np.einsum("smj,jk,smk->sm", grads, covariance, grads), 0.0)
+    return np.maximum(np.einsum("gjm,jk,gkm->gm", grads, covariance, grads), 0.0)
+
+
+def _baseline_variance(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.ndarray,
+                       times: np.ndarray) -> np.ndarray:
+    """Variance of the churner totals from the baseline hazard's estimation error.
+
+    Within a stratum every customer's hazard is the stratum's baseline times their own
+    factor, so an error ``e(t)`` in the baseline's log moves all their survivals together,
+    ``dS_i(t) = S_i(t) log S_i(t) e(t)``, with ``Var e(t) = Var H_0(t) / H_0(t)^2`` and, the
+    Breslow estimator's increments being independent, ``Cov(e(s), e(t)) = Var H_0(s) /
+    (H_0(s) H_0(t))`` for s <= t. Strata are estimated separately (independent).
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(SEGMENTS) + 1, M + 1)
+    """
+    strata, hazard, variance = model.baseline_variance(rows, times, source="scoring table")
+    n_seg, months = len(SEGMENTS), len(times)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # covariance of the relative errors at the month ends (and none at time 0)
+        earlier = np.minimum.outer(np.arange(months), np.arange(months))
+        relative = np.where(hazard[:, :, None] * hazard[:, None, :] > 0,
+                            variance[:, earlier] / (hazard[:, :, None] * hazard[:, None, :]),
+                            0.0)                                                # (S, M, M)
+    out = np.zeros((n_seg + 1, months + 1))
+    for s in range(len(hazard)):
+        mine = strata == s
+        summed = np.zeros((n_seg + 1, months))
+        np.add.at(summed, codes[mine], slopes[mine])
+        summed[n_seg] = summed[:n_seg].sum(axis=0)
+        # the churners' derivatives with respect to e(t_m), month by month and for the horizon
+        weights = np.zeros((n_seg + 1, months + 1, months))
+        for m in range(months):
+            weights[:, m, m] = -summed[:, m]
+            if m:
+                weights[:, m, m - 1] = summed[:, m - 1]
+        weights[:, months, months - 1] = -summed[:, months - 1]
+        out += np.einsum("gma,ab,gmb->gm", weights, relative[s], weights)
+    return np.maximum(out, 0.0)
 
 
 def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
@@ -444,13 +493,15 @@ def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
         probability = customers["churn_probability"].to_numpy(float)[position]
         by_month = _churners_by_month(risk.model, scoring, kept, probability, ends, s.horizon)
         live_codes = codes[position]
-        param = _cox_parameter_variance(risk.model, scoring.iloc[kept], by_month, live_codes)
+        rows, slopes = scoring.iloc[kept], _survival_slopes(by_month)
+        param = (_cox_parameter_variance(risk.model, rows, slopes, live_codes)
+                 + _baseline_variance(risk.model, rows, slopes, live_codes, ends))
         if not np.all(np.isfinite(risk.model.variance_matrix_.to_numpy(float))):
             notes.append("The Cox coefficients' covariance is not finite: the churner "
                          "intervals carry the customers' randomness only.")
         notes.append("Expected churners per month: the Cox churn model's survival curve of "
                      "each live customer read at the month ends; intervals with the "
-                     "coefficients' uncertainty (the baseline hazard taken as known).")
+                     "coefficients' and the baseline hazard's estimation error.")
     else:
         lifecycle = risk.lifecycle.set_index("customer_id").reindex(customers.index)
         declaration = s.churn_after - lifecycle["time_since_last_purchase"].to_numpy(float)

@@ -274,7 +274,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
         self.n_rows_ = int(len(table))
         self.n_customers_ = int(pd.Series(ids).nunique()) if ids is not None else self.n_rows_
         self.n_events_ = int(e.sum())
-        self._store_baselines(cph, t, keys)
+        self._store_baselines(cph, t, e, w, keys)
 
         rng = np.random.default_rng(self.seed)
         sub = (np.arange(len(t)) if len(t) <= self.diagnostic_rows
@@ -292,19 +292,33 @@ class ChurnModel(ChurnPrediction, ModelFile):
             self.ph_test_ = None
         return self
 
-    def _store_baselines(self, cph: CoxPHFitter, t: np.ndarray, keys: np.ndarray | None) -> None:
+    def _store_baselines(self, cph: CoxPHFitter, t: np.ndarray, e: np.ndarray,
+                         w: np.ndarray | None, keys: np.ndarray | None) -> None:
+        """Each stratum's Breslow baseline at its jump times, and its variance: with d_j
+        events at a jump of size dH_j = d_j / sum_R exp(eta), Var(H_0(t)) = sum over the jumps
+        up to t of dH_j^2 / d_j (the coefficients taken as known), for intervals that carry
+        the baseline's estimation error (the forecast's churners)."""
         bch = cph.baseline_cumulative_hazard_
+        events = e.astype(bool)
+        weight = np.ones(len(t)) if w is None else w
         self.baselines_ = {}
         for col in bch.columns:
             key = ALL_STRATA if keys is None else str(col)
             h = bch[col].to_numpy(dtype=float)
             times = bch.index.to_numpy(dtype=float)
             jump = np.diff(np.r_[0.0, h]) > 0
-            follow_up = float(t.max() if keys is None else t[keys == key].max())
+            mine = np.ones(len(t), dtype=bool) if keys is None else keys == key
+            follow_up = float(t[mine].max())
             times, h = times[jump], h[jump]
             slope = tail_slope(times, h, self.tail_window * follow_up) if len(times) else 0.0
+            at = mine & events
+            deaths = np.bincount(np.searchsorted(times, t[at]), weights=weight[at],
+                                 minlength=len(times) + 1)[:len(times)]
+            increments = np.diff(np.r_[0.0, h])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                var = np.cumsum(np.where(deaths > 0, increments ** 2 / deaths, 0.0))
             self.baselines_[key] = {"times": times, "cumhaz": h, "follow_up": follow_up,
-                                    "tail_hazard": float(slope)}
+                                    "tail_hazard": float(slope), "cumhaz_var": var}
 
     def _check_durations(self, table, source):
         return positive_column(
@@ -400,7 +414,10 @@ class ChurnModel(ChurnPrediction, ModelFile):
         self.baselines_ = {
             k: {"times": np.asarray(b["times"], dtype=float),
                 "cumhaz": np.asarray(b["cumhaz"], dtype=float),
-                "follow_up": float(b["follow_up"]), "tail_hazard": float(b["tail_hazard"])}
+                "follow_up": float(b["follow_up"]), "tail_hazard": float(b["tail_hazard"]),
+                # files written before the variance was kept: none (taken as known)
+                **({} if b.get("cumhaz_var") is None
+                   else {"cumhaz_var": np.asarray(b["cumhaz_var"], dtype=float)})}
             for k, b in d["baselines"].items()
         }
         self.log_likelihood_ = float(d["log_likelihood"])

@@ -195,6 +195,33 @@ class ChurnPrediction:
                 "extrapolate with the recent baseline hazard.")
         return step_cumhaz(b["times"], b["cumhaz"], times, b["follow_up"], b["tail_hazard"])
 
+    def baseline_variance(self, covariates: pd.DataFrame, times, source: str = "DataFrame"
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's stratum, and per stratum the baseline cumulative hazard and its variance
+        at ``times`` (the Breslow estimator's, coefficients taken as known; 0 for a model file
+        written without it; past the follow-up, the variance at its end).
+
+        Returns
+        -------
+        (numpy.ndarray of int, shape (n_rows,), numpy.ndarray, numpy.ndarray)
+            The row's stratum position, and H_0 and Var(H_0), shapes (n_strata, n_times).
+        """
+        self._check_fitted()
+        times = np.atleast_1d(np.asarray(times, dtype=float))
+        keys = self._stratum_keys(covariates)
+        if keys is None:
+            uniq, inv = np.array([ALL_STRATA]), np.zeros(len(covariates), dtype=np.intp)
+        else:
+            uniq, inv = np.unique(keys, return_inverse=True)
+        hazard = np.vstack([self._baseline_at(k, times) for k in uniq])
+        variance = np.zeros_like(hazard)
+        for j, k in enumerate(uniq):
+            b = self.baselines_[k]
+            if b.get("cumhaz_var") is not None and len(b["times"]):
+                idx = np.searchsorted(b["times"], times, side="right") - 1
+                variance[j] = np.r_[0.0, b["cumhaz_var"]][idx + 1]
+        return inv, hazard, variance
+
     def survival_function(self, covariates: pd.DataFrame, times, source: str = "DataFrame"
                           ) -> pd.DataFrame:
         """P(no churn declared by each time | covariates at the landmark).

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import click
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
@@ -107,8 +106,8 @@ def cli_lines() -> list[str]:
     group = typer.main.get_command(app)
     lines: list[str] = []
     for name, command in group.commands.items():
-        arguments = [p.human_readable_name.upper() for p in command.params
-                     if isinstance(p, click.Argument)]
+        arguments = [p.name.upper() for p in command.params
+                     if p.param_type_name == "argument"]
         usage = " ".join([f"clvtools {name}", "[OPTIONS]", *arguments])
         title = f"clvtools {name}"
         lines += [title, "-" * len(title), "", ".. code-block:: text", "", "   " + usage, ""]
@@ -122,8 +121,9 @@ def cli_lines() -> list[str]:
                 continue
             if param.name == "help" or getattr(param, "hidden", False):
                 continue
-            if isinstance(param, click.Argument):
-                names = literal(param.human_readable_name)
+            # typer vendors its own click: tell arguments by their type name, not class
+            if param.param_type_name == "argument":
+                names = literal(param.name.upper())
             else:
                 names = ", ".join(literal(o) for o in [*param.opts, *param.secondary_opts])
             default = None if callable(param.default) else param.default
