@@ -462,7 +462,10 @@ def _baseline_variance(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.
     for s in range(len(hazard)):
         mine = strata == s
         summed = np.zeros((n_seg + 1, months))
-        np.add.at(summed, codes[mine], slopes[mine])
+        mine_codes, mine_slopes = codes[mine], slopes[mine]
+        for m in range(months):
+            summed[:n_seg, m] = np.bincount(mine_codes, weights=mine_slopes[:, m],
+                                            minlength=n_seg)[:n_seg]
         summed[n_seg] = summed[:n_seg].sum(axis=0)
         # the churners' derivatives with respect to e(t_m), month by month and for the horizon
         weights = np.zeros((n_seg + 1, months + 1, months))
