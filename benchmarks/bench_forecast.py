@@ -35,7 +35,8 @@ CHILD = """
 import threading, time, types
 import numpy as np, pandas as pd
 from clvtools.btyd.simulate import simulate_{model}, simulate_gamma_gamma
-from clvtools.pipeline.forecasting import (SEGMENTS, _churner_totals, money_totals)
+from clvtools.pipeline.churner_forecast import churner_totals
+from clvtools.pipeline.forecasting import SEGMENTS, money_totals
 from clvtools.forecast import monthly_forecast
 from clvtools.pipeline.risk import RiskResult, COX
 from clvtools.pipeline.value import ValueResult, fit_value_models, score_customers_by_month
@@ -94,7 +95,7 @@ thread.start()
 t0 = time.perf_counter()
 totals = money_totals(value, ends, codes, saved_share=saved_share)
 t1 = time.perf_counter()
-mean, var, param = _churner_totals(risk, customers, codes, ends, horizon, None, [])
+mean, var, param = churner_totals(risk, customers, codes, ends, horizon, [], len(SEGMENTS))
 totals["expected_churners"] = (mean, var + param)
 table = monthly_forecast(totals, np.append(np.bincount(codes, minlength=len(SEGMENTS)), n),
                          SEGMENTS, month_table)

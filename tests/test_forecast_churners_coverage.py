@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from clvtools.forecast import normal_bounds
-from clvtools.pipeline.forecasting import SEGMENTS, _churner_totals
+from clvtools.pipeline.churner_forecast import churner_totals
+from clvtools.pipeline.forecasting import SEGMENTS
 from clvtools.pipeline.risk import COX, RiskResult
 from clvtools.survival import ChurnModel, simulate_landmark_table
 from clvtools.survival.io import load_model
@@ -39,8 +40,8 @@ def _interval(model, seed):
     risk = RiskResult(None, None, model, customers[["churn_probability", "churn_model"]], {},
                       [], scoring)
     codes = np.full(len(customers), SEGMENTS.index("monitor"), dtype=np.intp)
-    mean, var, param = _churner_totals(risk, customers, codes, MONTH_ENDS,
-                                       types.SimpleNamespace(horizon=HORIZON), None, [])
+    mean, var, param = churner_totals(risk, customers, codes, MONTH_ENDS,
+                                      types.SimpleNamespace(horizon=HORIZON), [], len(SEGMENTS))
     bounds = normal_bounds(mean[-1:, -1:], (var + param)[-1:, -1:])
     return realised, {k: float(v[0, 0]) for k, v in bounds.items()}
 

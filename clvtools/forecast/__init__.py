@@ -22,6 +22,7 @@ from .monthly import (
     monthly_forecast,
     segment_indicator,
     segment_sums,
+    with_whole,
 )
 
 __all__ = [
@@ -29,5 +30,5 @@ __all__ = [
     "SpendMoments", "WindowMoments", "bernoulli_variance", "declared_at_date",
     "declared_by_month", "delta_variance", "grouped_revenue_variance", "monthly_forecast",
     "normal_bounds", "purchase_posterior", "revenue_variance", "segment_indicator",
-    "segment_sums", "spend_moments", "stratified_sample", "window_moments",
+    "segment_sums", "spend_moments", "stratified_sample", "window_moments", "with_whole",
 ]

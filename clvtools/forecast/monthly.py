@@ -14,7 +14,7 @@ import pandas as pd
 from .intervals import LEVELS, normal_bounds
 
 __all__ = ["MEASURES", "SCENARIOS", "TOTAL", "ALL_MONTHS", "segment_indicator", "segment_sums",
-           "monthly_forecast"]
+           "with_whole", "monthly_forecast"]
 
 #: The fixed measures of forecast.csv (DESIGN.md), in order.
 MEASURES = ("expected_revenue", "revenue_if_retained", "expected_loss", "expected_churners")
@@ -22,6 +22,11 @@ MEASURES = ("expected_revenue", "revenue_if_retained", "expected_loss", "expecte
 SCENARIOS = ("saved_by_plan",)
 #: The segment of all customers and the month of the whole horizon.
 TOTAL, ALL_MONTHS = "total", "all"
+
+
+def with_whole(by_month: np.ndarray) -> np.ndarray:
+    """Months, then their sum (the whole horizon): shape (k, M) to (k, M + 1)."""
+    return np.hstack([by_month, by_month.sum(axis=1, keepdims=True)])
 
 
 def segment_indicator(codes: np.ndarray, n_segments: int) -> np.ndarray:

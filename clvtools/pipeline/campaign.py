@@ -28,6 +28,7 @@ from ..units import to_days
 
 __all__ = ["CampaignEvaluation", "evaluate_campaign", "last_campaign", "read_plan"]
 
+#: What plan.json says it is (written by the report, read here).
 PLAN_FORMAT, PLAN_VERSION = "clvtools-plan", 1
 
 

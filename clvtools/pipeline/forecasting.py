@@ -33,7 +33,6 @@ It covers the customers who exist at the observation end (``scope``): no new cus
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -45,7 +44,6 @@ from ..data.rfm import purchases_by_period
 from ..forecast import (
     MEASURES,
     SCENARIOS,
-    declared_at_date,
     delta_variance,
     grouped_revenue_variance,
     monthly_forecast,
@@ -54,10 +52,12 @@ from ..forecast import (
     segment_sums,
     spend_moments,
     stratified_sample,
+    with_whole,
 )
 from ..targeting.matrix import CELLS, CHURNED
+from .churner_forecast import churner_totals
 from .inputs import Inputs
-from .risk import COX, RiskResult
+from .risk import RiskResult
 from .targets import TargetsResult
 from .timeline import Timeline
 from .value import BoundCovariates, ValueResult
@@ -129,8 +129,8 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     saved_share = _saved_share(customers, targets)
     totals = money_totals(value, ends, codes, saved_share=saved_share, spread=spread,
                           notes=notes)
-    churn_mean, churn_var, churn_param = _churner_totals(risk, customers, codes, ends, s,
-                                                         timeline, notes)
+    churn_mean, churn_var, churn_param = churner_totals(risk, customers, codes, ends, s, notes,
+                                                        len(SEGMENTS))
     totals["expected_churners"] = (churn_mean, churn_var + churn_param)
     counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
     ordered = {m: totals[m] for m in (*MEASURES, *SCENARIOS)}
@@ -239,11 +239,6 @@ def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
     return {m: (mean, var + param[m]) for m, (mean, var) in totals.items()}
 
 
-def _with_whole(by_month: np.ndarray) -> np.ndarray:
-    """Months, then their sum (the whole horizon)."""
-    return np.hstack([by_month, by_month.sum(axis=1, keepdims=True)])
-
-
 def _revenue_totals(value, ends, saved_share, spread, codes):
     """Means and customer-level variances of the money measures, summed by segment."""
     n_seg = len(SEGMENTS)
@@ -292,10 +287,10 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
         whole = grouped_revenue_variance(post, [0.0], ends[-1:], sm, codes, n_seg,
                                          weights=extra, **sample)
         var = {k: np.hstack([by_month[k], whole[k]]) for k in by_month}
-    return {"expected_revenue": (_with_whole(expected), var["expected"]),
-            "revenue_if_retained": (_with_whole(retained), var["retained"]),
-            "expected_loss": (_with_whole(retained - expected), var["loss"]),
-            "saved_by_plan": (_with_whole(saved), var["saved"])}
+    return {"expected_revenue": (with_whole(expected), var["expected"]),
+            "revenue_if_retained": (with_whole(retained), var["retained"]),
+            "expected_loss": (with_whole(retained - expected), var["loss"]),
+            "saved_by_plan": (with_whole(saved), var["saved"])}
 
 
 def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by, notes):
@@ -338,185 +333,8 @@ def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by,
         out = {}
         for name, arr in (("expected_revenue", expected), ("revenue_if_retained", retained),
                           ("expected_loss", loss), ("saved_by_plan", share * loss)):
-            out[name] = segment_sums(_with_whole(arr) * weights[:, None], sample_codes,
+            out[name] = segment_sums(with_whole(arr) * weights[:, None], sample_codes,
                                      len(SEGMENTS))
         return out
 
     return delta_variance(evaluate, theta, cov)
-
-
-def _stratum_codes(strata: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's baseline stratum (codes) and the position of one row per stratum."""
-    if strata.shape[1] == 0:
-        return np.zeros(len(strata), dtype=np.intp), np.zeros(1, dtype=np.intp)
-    codes = strata.groupby(list(strata.columns), dropna=False, sort=False).ngroup().to_numpy()
-    first = np.full(codes.max() + 1, len(codes), dtype=np.intp)
-    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.intp))
-    return codes.astype(np.intp), first
-
-
-def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
-                       probability: np.ndarray, times: np.ndarray, horizon: float
-                       ) -> np.ndarray:
-    """P(declared in each month) of each customer, from their churn probability at the
-    horizon: ``S(t) = exp(-H_0s(t) e^eta) = (1 - p)^(H_0s(t) / H_0s(h))`` within baseline
-    stratum s, so the scoring table's design is not transformed again (a million rows); the
-    baselines' ratios come from one row per stratum. ``rows`` are the customers' positions
-    in ``scoring`` (in ``probability``'s order); shape (n, len(times))."""
-    codes, first = _stratum_codes(scoring[list(model.strata or [])].iloc[rows])
-    representative = scoring.iloc[rows[first]]
-    hazard = model.cumulative_hazard(representative, [*times, horizon], source="scoring table")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(hazard[:, -1:] > 0, hazard[:, :-1] / hazard[:, -1:], 0.0)
-        # a step baseline read at sorted times never decreases
-        ratio = np.maximum.accumulate(ratio, axis=1)
-        log_stay = np.log1p(-np.clip(probability, 0.0, 1.0))
-        survival = np.exp(log_stay[:, None] * ratio[codes])
-    survival[np.isnan(survival)] = 1.0  # p = 1 with a zero ratio: nothing declared yet
-    by_month = survival
-    by_month[:, 1:] = survival[:, :-1] - survival[:, 1:]
-    by_month[:, 0] = 1.0 - by_month[:, 0]
-    return by_month
-
-
-def _survival_slopes(by_month: np.ndarray) -> np.ndarray:
-    """``S log S`` at each month end, from the probabilities of a declaration in each month:
-    the derivative of a customer's survival with respect to their log cumulative hazard."""
-    survival = 1.0 - np.cumsum(by_month, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(survival > 0, survival * np.log(survival), 0.0)
-
-
-def _month_gradients(summed: np.ndarray) -> np.ndarray:
-    """From sums of ``d S(t_m)`` (shape (..., M)) to the derivatives of each month's churners
-    ``S(t_{m-1}) - S(t_m)`` and of the horizon's ``1 - S(t_M)``, shape (..., M + 1)."""
-    before = np.concatenate([np.zeros_like(summed[..., :1]), summed[..., :-1]], axis=-1)
-    return np.concatenate([before - summed, -summed[..., -1:]], axis=-1)
-
-
-def _cox_parameter_variance(model, rows: pd.DataFrame, slopes: np.ndarray,
-                            codes: np.ndarray) -> np.ndarray:
-    """Delta-method variance of the churner totals from the Cox coefficients, over every live
-    customer.
-
-    With ``S_i(t) = exp(-H_0s(t) exp(c_i beta))``, c_i the centred covariates (the
-    contributions of a copy whose coefficients are all 1), the gradient is analytic:
-    ``dS_i(t) / dbeta = S_i(t) log S_i(t) c_i``; a total's gradient is the sum of its
-    customers', one matrix product per segment. (A sample would not do: the centred
-    covariates' contributions cancel in the sums, and a sample of a few hundred moved the
-    total's interval by 15 %.)
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame, shape (n, ...)
-        The live customers' scoring rows.
-    slopes : numpy.ndarray, shape (n, M)
-        Their ``S log S`` at the month ends (:func:`_survival_slopes`).
-    codes : numpy.ndarray of int, shape (n,)
-        Their segments.
-
-    Returns
-    -------
-    numpy.ndarray, shape (len(SEGMENTS) + 1, M + 1)
-    """
-    unit = copy.copy(model)
-    unit.params_ = pd.Series(1.0, index=model.params_.index)
-    centred = unit.contributions(rows, source="scoring table").to_numpy(float)
-    n_seg, months = len(SEGMENTS), slopes.shape[1]
-    summed = np.zeros((n_seg + 1, centred.shape[1], months))
-    for code in range(n_seg):
-        mine = codes == code
-        if mine.any():
-            summed[code] = centred[mine].T @ slopes[mine]                      # (P, M)
-    summed[n_seg] = summed[:n_seg].sum(axis=0)
-    grads = _month_gradients(summed)                                            # (G, P, M+1)
-    covariance = model.variance_matrix_.to_numpy(float)
-    if not np.all(np.isfinite(covariance)):
-        return np.zeros((n_seg + 1, months + 1))
-    return np.maximum(np.einsum("gjm,jk,gkm->gm", grads, covariance, grads), 0.0)
-
-
-def _baseline_variance(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.ndarray,
-                       times: np.ndarray) -> np.ndarray:
-    """Variance of the churner totals from the baseline hazard's estimation error.
-
-    Within a stratum every customer's hazard is the stratum's baseline times their own
-    factor, so an error ``e(t)`` in the baseline's log moves all their survivals together,
-    ``dS_i(t) = S_i(t) log S_i(t) e(t)``, with ``Var e(t) = Var H_0(t) / H_0(t)^2`` and, the
-    Breslow estimator's increments being independent, ``Cov(e(s), e(t)) = Var H_0(s) /
-    (H_0(s) H_0(t))`` for s <= t. Strata are estimated separately (independent).
-
-    Returns
-    -------
-    numpy.ndarray, shape (len(SEGMENTS) + 1, M + 1)
-    """
-    strata, hazard, variance = model.baseline_variance(rows, times, source="scoring table")
-    n_seg, months = len(SEGMENTS), len(times)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # covariance of the relative errors at the month ends (and none at time 0)
-        earlier = np.minimum.outer(np.arange(months), np.arange(months))
-        relative = np.where(hazard[:, :, None] * hazard[:, None, :] > 0,
-                            variance[:, earlier] / (hazard[:, :, None] * hazard[:, None, :]),
-                            0.0)                                                # (S, M, M)
-    out = np.zeros((n_seg + 1, months + 1))
-    for s in range(len(hazard)):
-        mine = strata == s
-        summed = np.zeros((n_seg + 1, months))
-        mine_codes, mine_slopes = codes[mine], slopes[mine]
-        for m in range(months):
-            summed[:n_seg, m] = np.bincount(mine_codes, weights=mine_slopes[:, m],
-                                            minlength=n_seg)[:n_seg]
-        summed[n_seg] = summed[:n_seg].sum(axis=0)
-        # the churners' derivatives with respect to e(t_m), month by month and for the horizon
-        weights = np.zeros((n_seg + 1, months + 1, months))
-        for m in range(months):
-            weights[:, m, m] = -summed[:, m]
-            if m:
-                weights[:, m, m - 1] = summed[:, m - 1]
-        weights[:, months, months - 1] = -summed[:, months - 1]
-        out += np.einsum("gma,ab,gmb->gm", weights, relative[s], weights)
-    return np.maximum(out, 0.0)
-
-
-def _churner_totals(risk, customers, codes, ends, s, timeline, notes):
-    """Expected churners per month: means, customer-level and parameter variances."""
-    n_seg = len(SEGMENTS)
-    param = np.zeros((n_seg + 1, len(ends) + 1))
-    live = risk.scoring is not None and risk.model is not None
-    if live:
-        scoring = risk.scoring              # indexed by customer_id
-        ids = scoring.index.to_numpy()
-        scored = np.flatnonzero(customers["churn_model"].to_numpy() == COX)
-        if len(ids) == len(scored) and np.array_equal(ids, customers.index.to_numpy()[scored]):
-            position, kept = scored, np.arange(len(ids))  # the usual case: the same order
-        else:
-            position = customers.index.get_indexer(ids)
-            kept = np.flatnonzero(customers["churn_model"].to_numpy()[position] == COX)
-            position = position[kept]
-        probability = customers["churn_probability"].to_numpy(float)[position]
-        by_month = _churners_by_month(risk.model, scoring, kept, probability, ends, s.horizon)
-        live_codes = codes[position]
-        rows, slopes = scoring.iloc[kept], _survival_slopes(by_month)
-        param = (_cox_parameter_variance(risk.model, rows, slopes, live_codes)
-                 + _baseline_variance(risk.model, rows, slopes, live_codes, ends))
-        if not np.all(np.isfinite(risk.model.variance_matrix_.to_numpy(float))):
-            notes.append("The Cox coefficients' covariance is not finite: the churner "
-                         "intervals carry the customers' randomness only.")
-        notes.append("Expected churners per month: the Cox churn model's survival curve of "
-                     "each live customer read at the month ends; intervals with the "
-                     "coefficients' and the baseline hazard's estimation error.")
-    else:
-        lifecycle = risk.lifecycle.set_index("customer_id").reindex(customers.index)
-        declaration = s.churn_after - lifecycle["time_since_last_purchase"].to_numpy(float)
-        by_month = declared_at_date(customers["churn_probability"].to_numpy(float),
-                                    declaration, ends)
-        live_codes = codes
-        notes.append("Expected churners per month: no Cox model, so 1 - P(alive) of each live "
-                     "customer placed on their current declaration date; intervals with the "
-                     "customers' randomness only.")
-    indicator = segment_indicator(live_codes, n_seg)
-    mean = segment_sums(by_month, live_codes, n_seg, indicator)
-    whole = by_month.sum(axis=1)
-    var = segment_sums(by_month * (1.0 - by_month), live_codes, n_seg, indicator)
-    whole_var = indicator @ (whole * (1.0 - whole))
-    return _with_whole(mean), np.hstack([var, whole_var[:, None]]), param

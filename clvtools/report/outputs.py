@@ -21,6 +21,7 @@ from ..config import settings_to_toml
 from ..data.export import write_csv
 from ..errors import ClvInputError
 from ..pipeline import AnalysisResult
+from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
 from ..schemas import write_model_file
 from .html import render_report
 from .workbook import WorkbookContent, write_workbook
@@ -61,7 +62,7 @@ def _plan_json(r: AnalysisResult) -> dict:
     """What a saved plan needs besides its table: the date its predictions refer to, the
     settings and the counts (no wall-clock time: reruns stay byte-identical)."""
     s, summary = r.settings, r.targets.summary
-    return {"format": "clvtools-plan", "version": 1, "clvtools_version": __version__,
+    return {"format": PLAN_FORMAT, "version": PLAN_VERSION, "clvtools_version": __version__,
             "observation_end": r.timeline.observation_end.isoformat(),
             "horizon": s.horizon, "churn_after": s.churn_after, "time_unit": s.time_unit,
             "control_share": s.control_share, "seed": s.seed,
