@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import re
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,6 +149,22 @@ class Settings(BaseModel):
                     "into one purchase occasion, or error")
     after_observation_end: Literal["error", "drop"] = Field(
         "error", description="rows dated after the observation end: error or drop (counted)")
+    implausible_dates: Literal["drop", "error"] = Field(
+        "drop", description="rows dated outside the plausible window (9999-12-31, 1900-01-01): "
+                            "drop (counted, before the observation end is taken) or error")
+    date_window: float = Field(
+        1.0, description="the plausible window: the central 90 % of the dates widened on each "
+                         "side by this many times their span (at least a year)")
+    amount_outliers: Literal["drop", "keep", "error"] = Field(
+        "drop", description="amounts above amount_outlier_factor times the median positive "
+                            "amount (1e200): drop (counted), keep or error")
+    amount_outlier_factor: float = Field(
+        10_000.0, description="the largest plausible amount, in multiples of the median "
+                              "positive amount")
+    timezone: str = Field(
+        "UTC", description="time zone whose calendar days count (IANA name, e.g. "
+                           "Europe/Berlin): dates with a UTC offset and time-zone-aware Parquet "
+                           "dates are converted to it; dates without one are its local times")
     seed: int = Field(0, description="seed of every random draw of the run")
     # sharing: report.html and forecast.xlsx travel further than the data should
     pseudonymise: bool = Field(
@@ -161,6 +178,23 @@ class Settings(BaseModel):
     def _positive(cls, v: float) -> float:
         if not v > 0:
             raise ValueError(f"must be a positive number. Got {v} instead")
+        return v
+
+    @field_validator("date_window", "amount_outlier_factor")
+    @classmethod
+    def _positive_factor(cls, v: float) -> float:
+        if not 0 < v < float("inf"):
+            raise ValueError(f"must be a positive number. Got {v} instead")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"must be a time zone name such as 'UTC' or 'Europe/Berlin'. "
+                             f"Got {v!r} instead") from None
         return v
 
     @field_validator("landmarks")

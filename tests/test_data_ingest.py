@@ -23,16 +23,19 @@ def test_csv_ids_keep_leading_zeros_and_occasions_are_days(tmp_path):
     assert str(log.observation_end) == "2024-01-15"
 
 
-def test_ids_that_only_start_with_a_space_are_kept_as_given():
+def test_ids_lose_the_spaces_around_them_and_the_rows_are_counted():
     # The validation scan flags ids sorting before "!" (blank ones among them) for a closer
-    # look; ids that merely start with a space or a tab are valid and kept exactly.
-    df = pd.DataFrame({"customer_id": [" 7", "\t8", "!9", " 7"],
+    # look; ids that merely start with a space or a tab are the same customer as without
+    # (a CRM export pads them), stripped and counted in data_quality.json.
+    df = pd.DataFrame({"customer_id": [" 7", "\t8", "!9", "7 "],
                        "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03",
                                                "2024-01-05"]),
                        "amount": [1.0, 2.0, 3.0, 4.0]})
-    summary = rfm_summary(read_transactions(df), time_unit="day")
-    assert summary.index.tolist() == ["\t8", " 7", "!9"]
-    assert summary.loc[" 7", "frequency"] == 1 and summary.loc[" 7", "monetary_value"] == 4
+    log = read_transactions(df)
+    summary = rfm_summary(log, time_unit="day")
+    assert summary.index.tolist() == ["!9", "7", "8"]
+    assert summary.loc["7", "frequency"] == 1 and summary.loc["7", "monetary_value"] == 4
+    assert log.quality["ids_stripped"] == 3
 
 
 def test_same_input_as_csv_parquet_glob_and_dataframe_gives_same_summary(tmp_path):
@@ -124,7 +127,8 @@ def test_policies_drop_and_count(tmp_path):
     q = log.quality
     assert q["rows_read"] == 7
     assert q["excluded_by_reason"] == {"after_observation_end": 1, "negative_amounts": 1,
-                                       "zero_amounts": 1, "duplicate_rows": 1}
+                                       "zero_amounts": 1, "duplicate_rows": 1,
+                                       "implausible_dates": 0, "amount_outliers": 0}
     assert q["rows_used"] == 3 and q["same_day_rows_combined"] == 1 and q["purchase_occasions"] == 2
     frame = log.to_frame().set_index("customer_id")
     assert frame.loc["2", "amount"] == 11

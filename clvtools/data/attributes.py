@@ -18,7 +18,9 @@ import pandas as pd
 from ..errors import ClvInputError
 from .attribute_types import TypedColumn, type_column
 from .engine import quote_ident, register_source, source_label
-from .schema import column_types, match_customers, raise_if_rows, require_columns
+from .schema import (
+    column_types, id_expr, match_customers, raise_if_no_match, raise_if_rows, require_columns,
+)
 from .transactions import TransactionLog
 
 __all__ = ["MISSING_LEVEL", "VALID_FROM", "CustomerAttributes", "read_customers"]
@@ -173,17 +175,17 @@ def read_customers(
                                       columns=columns, valid_from_col=valid_from_col,
                                       set_aside=set_aside)
     aside = None
-    present = [c for c in dict.fromkeys(set_aside)
-               if c in column_types(log.con, "customers_source")]
+    types = column_types(log.con, "customers_source")
+    present = [c for c in dict.fromkeys(set_aside) if c in types]
     if present:
-        cid = quote_ident(customer_id_col)
         aside = log.con.execute(
-            f"SELECT CAST({cid} AS VARCHAR) AS customer_id, "
+            f"SELECT {id_expr(customer_id_col, types[customer_id_col])} AS customer_id, "
             + ", ".join(quote_ident(c) for c in present) + " FROM customers_source"
         ).df().set_index("customer_id")
     kinds = {t.name: "duration" if t.action == "duration_days" else t.kind
              for t in typed if t.used}
     quality["matching"] = match_customers(log.con, log.occasions, "customers")
+    raise_if_no_match(quality["matching"], "customers", quality["source"], customer_id_col)
     table, quality["filled_for_models"], fills = _complete_attributes(
         log.con, log.occasions, "customers", kinds, valid_from=valid_from_col is not None)
     quality["typed"] = {t.name: t.as_dict() for t in typed}
@@ -237,20 +239,20 @@ def _read_attributes(
         raise ClvInputError("The customers table has no data rows.", source=label,
                             advice="Check the export that wrote it, or run without --customers.")
     cid = quote_ident(customer_id_col)
+    key = id_expr(customer_id_col, types[customer_id_col])  # as the transactions' ids
     raise_if_rows(
-        con, "customers_source", f"{cid} IS NULL OR trim(CAST({cid} AS VARCHAR)) = ''",
+        con, "customers_source", f"{cid} IS NULL OR {key} = ''",
         problem="Customer ids are missing.", source=label, column=customer_id_col,
         show=[cid], advice="Remove these rows or fill in their customer id.",
     )
     raise_if_rows(
         con, "customers_source",
-        f"CAST({cid} AS VARCHAR) IN (SELECT CAST({cid} AS VARCHAR) FROM customers_source "
-        "GROUP BY ALL HAVING count(*) > 1)",
+        f"{key} IN (SELECT {key} FROM customers_source GROUP BY ALL HAVING count(*) > 1)",
         problem="Customer ids appear more than once in the customers table.", source=label,
         column=customer_id_col, show=[cid] + [quote_ident(c) for c in attrs[:3]],
         advice="Keep one row per customer (the attributes at the observation end).",
     )
-    selects = [f"CAST({cid} AS VARCHAR) AS customer_id"]
+    selects = [f"{key} AS customer_id"]
     if valid_from_col is not None:
         v = quote_ident(valid_from_col)
         valid = f"CAST(TRY_CAST({v} AS TIMESTAMP) AS DATE)"

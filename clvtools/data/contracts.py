@@ -20,7 +20,9 @@ from .schema import (
     check_table,
     column_types,
     date_expr,
+    id_expr,
     match_customers,
+    raise_if_no_match,
     raise_if_rows,
     require_columns,
 )
@@ -58,6 +60,7 @@ def read_contracts(
     end_col: str = "end",
     reason_col: str | None = "end_reason",
     datetime_format: str | None = None,
+    timezone: str = "UTC",
 ) -> Contracts:
     """Read and validate contracts (one row per contract) beside a transaction log.
 
@@ -76,6 +79,8 @@ def read_contracts(
         Column of end reasons; None when the table has none (every end "unspecified").
     datetime_format : str, optional
         strptime format of the start and end columns; ISO dates need none.
+    timezone : str
+        Time zone whose calendar days count, as for the transactions.
 
     Returns
     -------
@@ -100,12 +105,14 @@ def read_contracts(
         raise ClvInputError("The contracts table has no data rows.", source=label,
                             advice="Check the export that wrote it, or run without --contracts.")
     cid, s, e = quote_ident(customer_id_col), quote_ident(start_col), quote_ident(end_col)
-    start = date_expr(start_col, types[start_col], datetime_format, setting="start_col")
-    end = date_expr(end_col, types[end_col], datetime_format, setting="end_col")
+    start = date_expr(start_col, types[start_col], datetime_format, setting="start_col",
+                      timezone=timezone)
+    end = date_expr(end_col, types[end_col], datetime_format, setting="end_col",
+                    timezone=timezone)
     reason = f"CAST({quote_ident(reason_col)} AS VARCHAR)" if reason_col else "NULL"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW contracts_parsed AS SELECT _file, _line,
-        CAST({cid} AS VARCHAR) AS customer_id, {start}::DATE AS start, {end}::DATE AS "end",
+        {id_expr(customer_id_col, types[customer_id_col])} AS customer_id, {start}::DATE AS start, {end}::DATE AS "end",
         {reason} AS end_reason, {s} AS _raw_start, {e} AS _raw_end FROM contracts_source"""
     )
     hint = f"Check the dates against datetime_format {datetime_format!r}." if datetime_format else (
@@ -153,6 +160,7 @@ def read_contracts(
         # the key names follow the table's name: only_in_contracts, examples_only_in_contracts
         "matching": match_customers(con, log.occasions, "contracts"),
     }
+    raise_if_no_match(quality["matching"], "contracts", label, customer_id_col)
     return Contracts("contracts", quality)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError
+from .csv_diagnosis import explain_read_error, single_column_problem
 
 __all__ = ["connect", "quote_ident", "register_source", "source_label", "fetch_frame", "Source"]
 
@@ -161,8 +162,10 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
         line = "file_row_number + 1"
     else:
         reader = (
-            f"read_csv({files_sql}, all_varchar = true, header = true, filename = true, "
-            "union_by_name = true)"
+            # skip = 0: the sniffer would otherwise skip, silently, lines before one that
+            # has the most fields
+            f"read_csv({files_sql}, all_varchar = true, header = true, skip = 0, "
+            "filename = true, union_by_name = true)"
         )
         line = None
     try:
@@ -184,12 +187,41 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
                 f"filename AS _file, ({line})::BIGINT AS _line FROM {reader}"
             )
     except duckdb.Error as exc:
+        if kind == "csv":
+            named = [f for f in files if f"file = {f}\n" in str(exc) + "\n"]
+            raise explain_read_error((named or files)[0], str(exc)) from None
         raise ClvInputError(
             f"The file could not be read as {kind.upper()}: {str(exc).splitlines()[0]}",
             source=", ".join(files),
             advice="Check that it is a valid file of that type (CSV with a header row).",
         ) from None
+    if kind == "csv":
+        _check_header(con, name, files)
     return files
+
+
+def _check_header(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
+    """Refuse a CSV header that names a column twice (DuckDB would rename the second
+    ``amount_1`` and the first would be used silently), or that could not be split."""
+    columns = [c for (c, *_) in con.execute(f"DESCRIBE {name}").fetchall()
+               if c not in ("_file", "_line")]
+    for f in files:
+        with open(f, "rb") as fh:
+            header = fh.readline().decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+        if len(columns) == 1:
+            problem = single_column_problem(f, header)
+            if problem is not None:
+                raise problem
+        split = next((header.split(d) for d in (",", ";", "\t", "|")
+                      if len(header.split(d)) == len(columns)), [])
+        names = [c.strip().strip('"') for c in split]
+        doubled = sorted({c for c in names if names.count(c) > 1})
+        if doubled:
+            raise ClvInputError(
+                f"The header names the column(s) {', '.join(map(repr, doubled))} more than "
+                "once.", source=f, column=doubled[0],
+                advice="Rename or remove the duplicate columns, so that each name says which "
+                       "column to read.")
 
 
 def _kind(path: str) -> str:

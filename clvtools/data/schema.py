@@ -15,11 +15,12 @@ import duckdb
 import pandas as pd
 
 from ..errors import ClvInputError
+from .csv_diagnosis import physical_lines
 from .engine import quote_ident
 
 __all__ = [
-    "column_types", "require_columns", "date_expr", "number_expr", "raise_if_rows",
-    "check_date", "check_table", "check_occasions", "match_customers",
+    "column_types", "require_columns", "date_expr", "number_expr", "id_expr", "raise_if_rows",
+    "check_date", "check_table", "check_occasions", "match_customers", "raise_if_no_match",
 ]
 
 #: How many offending rows an error shows.
@@ -61,26 +62,65 @@ def require_columns(types: dict[str, str], wanted: dict[str, str], source: str) 
             )
 
 
-def date_expr(column: str, col_type: str, datetime_format: str | None, *, setting: str) -> str:
-    """SQL that parses ``column`` to TIMESTAMP, NULL where it cannot be parsed."""
+#: A time of day followed by a UTC offset (``10:00:00+02:00``, ``10:00Z``, ``10:00 -0500``).
+_OFFSET = r"[T ]\d\d?:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
+
+
+def has_offset_sql(text: str) -> str:
+    """SQL: whether the date text ``text`` ends with a UTC offset (``Z``, ``+02:00``)."""
+    return f"(length({text}) > 16 AND regexp_matches({text}, '{_OFFSET}'))"
+
+
+def date_expr(column: str, col_type: str, datetime_format: str | None, *, setting: str,
+              timezone: str = "UTC") -> str:
+    """SQL that parses ``column`` to TIMESTAMP, NULL where it cannot be parsed.
+
+    One time-zone policy for every format: an instant (a CSV date with a UTC offset, a
+    time-zone-aware Parquet or DataFrame column, a format with ``%z``) becomes the wall-clock
+    time in ``timezone``; a date or time without an offset is taken as a local time there,
+    unchanged.
+    """
     q = quote_ident(column)
+    zone = timezone.replace("'", "''")
     base = col_type.split("(")[0].strip("\"").upper()
+    if base.startswith("TIMESTAMP WITH TIME ZONE") or base == "TIMESTAMPTZ":
+        return f"timezone('{zone}', {q})"
     if base.startswith(_TEMPORAL):
         return f"CAST({q} AS TIMESTAMP)"
     if base == "NULL":  # a column with no value at all (pandas' all-None): no dates, not an error
         return "CAST(NULL AS TIMESTAMP)"
     if base == "VARCHAR" or (datetime_format and base in _NUMERIC):
-        text = q if base == "VARCHAR" else f"CAST({q} AS VARCHAR)"
+        text = f"trim({q if base == 'VARCHAR' else f'CAST({q} AS VARCHAR)'})"
         if datetime_format:
             fmt = datetime_format.replace("'", "''")
-            return f"try_strptime(trim({text}), '{fmt}')"
-        return f"TRY_CAST(trim({text}) AS TIMESTAMP)"
+            if "%z" in datetime_format or "%Z" in datetime_format:
+                return f"timezone('{zone}', try_strptime({text}, '{fmt}'))"
+            return f"try_strptime({text}, '{fmt}')"
+        return (f"CASE WHEN {has_offset_sql(text)} "
+                f"THEN timezone('{zone}', TRY_CAST({text} AS TIMESTAMPTZ)) "
+                f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
     raise ClvInputError(
         f"Column {column!r} holds {col_type} values, not dates.",
         column=column,
         advice=f"Point {setting} at the date column, or give datetime_format "
         "(for example '%Y%m%d') if the dates are written as numbers.",
     )
+
+
+def id_expr(column: str, col_type: str) -> str:
+    """SQL that reads the customer id ``column`` as the text every table is matched on.
+
+    Surrounding spaces, tabs and line ends are stripped (a CRM export's ``" C1 "`` is the
+    customer ``C1``); whole-number floats, as a Parquet writer stores an id column with a gap,
+    read as integers (``1.0`` is ``1``); text keeps its leading zeros.
+    """
+    q = quote_ident(column)
+    base = col_type.split("(")[0].strip("\"").upper()
+    if base in ("FLOAT", "DOUBLE", "REAL", "DECIMAL"):
+        # beyond 2**53 a double no longer holds every integer: its text is as exact as it gets
+        return (f"CASE WHEN {q} = trunc({q}) AND abs({q}) < 9e15 "
+                f"THEN CAST(CAST({q} AS BIGINT) AS VARCHAR) ELSE CAST({q} AS VARCHAR) END")
+    return f"trim(CAST({q} AS VARCHAR), ' ' || chr(9) || chr(10) || chr(13))"
 
 
 def number_expr(column: str, col_type: str) -> str:
@@ -118,11 +158,26 @@ def raise_if_rows(
         f"SELECT _file AS file, _line AS line, {cols} FROM {view} WHERE {condition} "
         f"ORDER BY _file, _line LIMIT {N_SHOWN}"
     ).df()
+    rows["line"] = _file_lines(rows["file"], rows["line"])
     if rows["file"].nunique() == 1:
         rows = rows.drop(columns="file")
     raise ClvInputError(
         problem, source=source, column=column, rows=rows, n_rows=int(n), advice=advice
     )
+
+
+def _file_lines(files: pd.Series, lines: pd.Series) -> pd.Series:
+    """The real line in the file of each row: a CSV row's ``_line`` counts records, which a
+    quoted field spanning lines or a blank line moves (Parquet rows count from 1 and stay)."""
+    out = lines.copy()
+    for name in files.unique():
+        if not isinstance(name, str) or name == "DataFrame" or ".parquet" in name.lower() \
+                or ".pq" in name.lower():
+            continue
+        at = files == name
+        mapping = physical_lines(name, lines[at].astype(int))
+        out[at] = [mapping.get(int(v), int(v)) for v in lines[at]]
+    return out
 
 
 def as_frame(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:
@@ -214,3 +269,27 @@ def match_customers(con: duckdb.DuckDBPyConnection, occasions: str, other: str) 
         "examples_only_in_transactions": list(row[3] or []),
         f"examples_only_in_{other}": list(row[4] or []),
     }
+
+
+def raise_if_no_match(matching: dict, other: str, source: str, column: str) -> None:
+    """Refuse a table none of whose customer ids appears in the transaction log.
+
+    Parameters
+    ----------
+    matching : dict
+        From :func:`match_customers`.
+    other : str
+        What the table holds (``"customers"``, ``"contracts"``), as in ``matching``'s keys.
+    source, column : str
+        The table's file and id column, for the message.
+    """
+    if matching["in_both"]:
+        return
+    ours = ", ".join(map(repr, matching["examples_only_in_transactions"][:3]))
+    theirs = ", ".join(map(repr, matching[f"examples_only_in_{other}"][:3]))
+    raise ClvInputError(
+        f"No customer id of the {other} file appears in the transaction log: the log has ids "
+        f"such as {ours}, the {other} file {theirs}.", source=source, column=column,
+        advice="Check that both files come from the same system and name the same id column "
+               "(customer_id_col); ids are matched as text after stripping spaces, so '0042' "
+               "and '42' differ, while 42.0 in a Parquet file reads as 42.")

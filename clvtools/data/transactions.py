@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -18,7 +19,11 @@ import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 from .engine import connect, quote_ident, register_source, source_label
-from .schema import column_types, date_expr, number_expr, raise_if_rows, require_columns
+from .plausibility import plausible_bounds
+from .schema import (
+    column_types, date_expr, has_offset_sql, id_expr, number_expr, raise_if_rows,
+    require_columns,
+)
 
 __all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date", "data_fingerprint"]
 
@@ -44,6 +49,18 @@ class DataPolicies:
         the amounts summed (``"combine"``, as lifetimes does), or are an error.
     after_observation_end : {"error", "drop"}
         Rows dated after the observation end.
+    implausible_dates : {"drop", "error"}
+        Rows dated outside the plausible window (:mod:`.plausibility`): 9999-12-31, 1900-01-01.
+        They are left out (counted) before the observation end is taken.
+    date_window : float
+        Width of that window on each side of the central 90 % of dates, in multiples of
+        their span (at least a year).
+    amount_outliers : {"drop", "keep", "error"}
+        Amounts larger (in absolute value) than ``amount_outlier_factor`` times the median
+        positive amount: ``"drop"`` leaves them out (counted), so that one absurd amount
+        cannot ruin the spend model of every customer.
+    amount_outlier_factor : float
+        That multiple of the median positive amount.
     """
 
     negative_amounts: Literal["drop", "keep", "error"] = "drop"
@@ -51,6 +68,10 @@ class DataPolicies:
     duplicate_rows: Literal["keep", "drop", "error"] = "keep"
     same_day: Literal["combine", "error"] = "combine"
     after_observation_end: Literal["error", "drop"] = "error"
+    implausible_dates: Literal["drop", "error"] = "drop"
+    date_window: float = 1.0
+    amount_outliers: Literal["drop", "keep", "error"] = "drop"
+    amount_outlier_factor: float = 10_000.0
 
     def __post_init__(self):
         allowed = {
@@ -59,6 +80,8 @@ class DataPolicies:
             "duplicate_rows": ("keep", "drop", "error"),
             "same_day": ("combine", "error"),
             "after_observation_end": ("error", "drop"),
+            "implausible_dates": ("drop", "error"),
+            "amount_outliers": ("drop", "keep", "error"),
         }
         for name, choices in allowed.items():
             value = getattr(self, name)
@@ -67,6 +90,10 @@ class DataPolicies:
                     f"The {name!r} setting must be {format_choices(choices)}. "
                     f"Got {value!r} instead."
                 )
+        for name in ("date_window", "amount_outlier_factor"):
+            if not getattr(self, name) > 0:
+                raise ClvInputError(f"The {name!r} setting must be a positive number. "
+                                    f"Got {getattr(self, name)!r} instead.")
 
 
 @dataclass
@@ -184,6 +211,7 @@ def read_transactions(
     policies: DataPolicies | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     summarise: bool = True,
+    timezone: str = "UTC",
 ) -> TransactionLog:
     """Read, validate and summarise a transaction log into purchase occasions.
 
@@ -205,6 +233,9 @@ def read_transactions(
         Build the day-level ``occasions`` table and its statistics (duplicates, same-day
         rows). Without it, ``log.occasions`` names a view of the valid rows (several a day
         possible), enough for an RFM summary, which merges days itself, and faster.
+    timezone : str
+        IANA time zone whose calendar days count (see :func:`.schema.date_expr`): dates
+        with a UTC offset and time-zone-aware columns are converted to it.
 
     Returns
     -------
@@ -226,25 +257,38 @@ def read_transactions(
         wanted["monetary_value_col"] = monetary_value_col
     require_columns(types, wanted, label)
 
-    cid = quote_ident(customer_id_col)
-    ts = date_expr(datetime_col, types[datetime_col], datetime_format, setting="datetime_col")
+    raw_id = f"CAST({quote_ident(customer_id_col)} AS VARCHAR)"
+    ts = date_expr(datetime_col, types[datetime_col], datetime_format, setting="datetime_col",
+                   timezone=timezone)
     amount = (
         number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col
         else "NULL"
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW tx_parsed AS
-        SELECT _file, _line, CAST({cid} AS VARCHAR) AS customer_id, {ts} AS ts,
+        SELECT _file, _line, {id_expr(customer_id_col, types[customer_id_col])} AS customer_id,
+               {raw_id} AS _raw_id, {ts} AS ts,
                CAST({amount} AS DOUBLE) AS amount,
                {quote_ident(datetime_col)} AS _raw_date,
                {quote_ident(monetary_value_col) if monetary_value_col else "NULL"} AS _raw_amount
         FROM tx_source"""
     )
     given_end = None if observation_end is None else parse_date(observation_end, "observation_end")
+    bounds = plausible_bounds(con, "tx_parsed", date_window=policies.date_window,
+                              amount_outlier_factor=policies.amount_outlier_factor,
+                              has_amounts=bool(monetary_value_col))
+    implausible = bounds.date_condition("ts::DATE")
     # Exclusion rules in the order they apply: each row is counted under the first that excludes
-    # it. Without a given observation end it is the last date, so no row can be after it.
+    # it. Without a given observation end it is the last plausible date, so no row kept can be
+    # after it.
     late = f"ts::DATE > DATE '{given_end.isoformat()}'" if given_end else "FALSE"
-    rules = [("after_observation_end", late, policies.after_observation_end,
+    rules = [("implausible_dates", implausible, policies.implausible_dates,
+              f"Transactions are dated outside the plausible window {bounds.earliest} to "
+              f"{bounds.latest} (the central 90 % of the dates widened by date_window times "
+              "their span).",
+              "Correct these dates, or set implausible_dates = 'drop' to exclude them (counted "
+              "in data_quality.json); a larger date_window widens the window."),
+             ("after_observation_end", late, policies.after_observation_end,
               f"Transactions are dated after the observation end {given_end}.",
               "Set observation_end to the last day of the data, or set "
               "after_observation_end = 'drop' to exclude these rows (they are counted in "
@@ -257,6 +301,13 @@ def read_transactions(
         ):
             rules.append((name, cond, policy, f"Amounts are {word}.",
                           f"Set {name} = 'drop' to exclude these rows or 'keep' to keep them."))
+        rules.append((
+            "amount_outliers", bounds.amount_condition("amount"), policies.amount_outliers,
+            f"Amounts are larger than {bounds.amount_limit:,.6g} (amount_outlier_factor times "
+            "the median positive amount)." if bounds.amount_limit else "",
+            "Correct these amounts, or set amount_outliers = 'drop' to exclude them (counted in "
+            "data_quality.json) or 'keep' to use them; a larger amount_outlier_factor raises "
+            "the limit."))
     counts, prior = [], []
     for _name, cond, policy, _problem, _advice in rules:
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(prior + [cond])})")
@@ -264,15 +315,18 @@ def read_transactions(
             prior.append(f"NOT ({cond})")
     # One scan counts every problem and every exclusion; the detailed (slower) error queries
     # run only on failure.
-    rows_read, n_problems, last_date, *found = con.execute(
-        f"""SELECT count(*),
+    offsets = (has_offset_sql("trim(CAST(_raw_date AS VARCHAR))")
+               if types[datetime_col].upper() == "VARCHAR" and not datetime_format else "FALSE")
+    rows_read, n_problems, last_date, customers_read, ids_trimmed, with_offset, *found = \
+        con.execute(f"""SELECT count(*),
             -- A blank id sorts before '!': this cheap test also flags ids that merely start
             -- with a space or a control character, which the detailed check then lets pass.
             count(*) FILTER (WHERE customer_id IS NULL OR customer_id < '!' OR ts IS NULL
                              {"OR amount IS NULL" if monetary_value_col else ""}),
-            max(ts)::DATE, {', '.join(counts)}
-        FROM tx_parsed"""
-    ).fetchall()[0]
+            max(ts) FILTER (WHERE NOT {implausible})::DATE, count(DISTINCT customer_id),
+            count(*) FILTER (WHERE customer_id <> _raw_id), count(*) FILTER (WHERE {offsets}),
+            {', '.join(counts)}
+        FROM tx_parsed""").fetchall()[0]
     if rows_read == 0:
         raise ClvInputError(
             "The transaction log has no data rows.", source=label,
@@ -289,7 +343,8 @@ def read_transactions(
         if policy == "error" and n:
             raise_if_rows(
                 con, "tx_parsed", " AND ".join(keep + [cond]), problem=problem, source=label,
-                column=datetime_col if name == "after_observation_end" else monetary_value_col,
+                column=datetime_col if name.endswith("_dates") or name.startswith("after")
+                else monetary_value_col,
                 show=["customer_id", date_col] + (["amount"] if monetary_value_col else []),
                 advice=advice,
             )
@@ -301,9 +356,13 @@ def read_transactions(
         "CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT *, ts::DATE AS date, 1 AS n_rows "
         f"FROM tx_parsed WHERE {' AND '.join(keep) or 'TRUE'}"
     )
+    reading = {"customers_read": int(customers_read), "ids_stripped": int(ids_trimmed),
+               "timezone": {"setting": timezone, "rows_with_utc_offset": int(with_offset)},
+               "plausible": bounds.as_dict()}
     if not summarise:
         quality = {"source": label, "files": files, "rows_read": int(rows_read),
-                   "excluded_by_reason": excluded, "observation_end": obs_end.isoformat()}
+                   "excluded_by_reason": excluded, "observation_end": obs_end.isoformat(),
+                   **reading}
         return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
     # fsum (Kahan-Babuska): the same day's amounts give the same total in any order, so a run
     # is reproducible to the last bit whatever DuckDB's threads do (see rfm.py)
@@ -383,6 +442,9 @@ def read_transactions(
         "duplicate_rows_policy": policies.duplicate_rows,
         "same_day_rows_combined": int(merged or 0),
         "customers": int(n_customers),
+        # customers all of whose rows were left out (refunds only, implausible dates, ...)
+        "customers_excluded": int(customers_read) - int(n_customers),
+        **reading,
         "purchase_occasions": int(n_occasions),
         "first_date": first.isoformat(),
         "last_date": last.isoformat(),
@@ -397,9 +459,10 @@ def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col,
     cid, dcol = quote_ident(customer_id_col), quote_ident(datetime_col)
     raw = "tx_source"
     raise_if_rows(
-        con, raw, f"{cid} IS NULL OR trim(CAST({cid} AS VARCHAR)) = ''",
+        con, "tx_parsed", "customer_id IS NULL OR customer_id = ''",
         problem="Customer ids are missing.", source=label, column=customer_id_col,
-        show=[cid, dcol], advice="Remove these rows or fill in their customer id.",
+        show=[f"_raw_id AS {cid}", f"_raw_date AS {dcol}"],
+        advice="Remove these rows or fill in their customer id.",
     )
     raise_if_rows(
         con, raw, f"{dcol} IS NULL",
@@ -423,9 +486,29 @@ def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col,
             con, "tx_parsed", "amount IS NULL",
             problem="Amounts are missing or not numbers.", source=label, column=monetary_value_col,
             show=[f"customer_id AS {cid}", f"_raw_amount AS {mcol}"],
-            advice="Amounts must be plain numbers such as 12.50 (no currency signs or thousands "
-            "separators). Fix or remove these rows, or run without an amount column.",
+            advice=_amount_advice(con, mcol),
         )
+
+
+def _amount_advice(con, mcol: str) -> str:
+    """What to do about amounts that are not numbers, from what the first of them look like."""
+    values = [str(v).strip() for (v,) in con.execute(
+        f"SELECT _raw_amount FROM tx_parsed WHERE amount IS NULL AND _raw_amount IS NOT NULL "
+        "ORDER BY _file, _line LIMIT 20").fetchall()]
+    seen = []
+    if any(re.fullmatch(r"-?\d+,\d{1,2}", v) for v in values):
+        seen.append("decimal commas (12,50: write 12.50)")
+    if any(re.search(r"\d[,.' ]\d{3}([,.]|$)", v) for v in values):
+        seen.append("thousands separators (1,250.00: write 1250.00)")
+    if any(re.search(r"[^\d.,+\-eE\s]", v) and re.search(r"\d", v) for v in values):
+        seen.append("currency signs or units (EUR 12.50 or $12.50: write 12.50)")
+    if any(v.lower().lstrip("+-") in ("nan", "inf", "infinity") for v in values):
+        seen.append("NaN or infinite values (fix or remove these rows)")
+    found = f"The amounts hold {'; '.join(seen)}. " if seen else ""
+    return (found + "Amounts must be plain numbers with a point as the decimal mark, such as "
+            "12.50 (in Excel: format the column as a number without a currency or thousands "
+            "separator before saving as CSV). Fix or remove these rows, or run without an "
+            "amount column (monetary_value_col = \"\").")
 
 
 def data_fingerprint(log: TransactionLog) -> dict:

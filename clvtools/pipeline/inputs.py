@@ -69,7 +69,10 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
             negative_amounts=s.negative_amounts, zero_amounts=s.zero_amounts,
             duplicate_rows=s.duplicate_rows, same_day=s.same_day,
             after_observation_end=s.after_observation_end,
+            implausible_dates=s.implausible_dates, date_window=s.date_window,
+            amount_outliers=s.amount_outliers, amount_outlier_factor=s.amount_outlier_factor,
         ),
+        timezone=s.timezone,
     )
     attributes = None
     if customers is not None:
@@ -84,6 +87,6 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
         contract_table = read_contracts(
             log, contracts, customer_id_col=s.customer_id_col, start_col=s.contract_start_col,
             end_col=s.contract_end_col, reason_col=s.end_reason_col,
-            datetime_format=s.datetime_format,
+            datetime_format=s.datetime_format, timezone=s.timezone,
         )
     return Inputs(log, attributes, contract_table)

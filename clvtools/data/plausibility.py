@@ -1,0 +1,108 @@
+"""Plausible dates and amounts: where a row stops looking like a purchase and starts looking
+like a slip of the export (a date of 9999-12-31 or 0001-01-01, an amount of 1e200).
+
+The bounds are relative to the data itself, so that they hold for a shop open since last
+spring and for a dealer with twenty years of history alike, and robust, so that the rows they
+are meant to catch cannot move them:
+
+- **dates**: the central 90 % of the rows' dates (5th to 95th percentile) widened on each side
+  by ``date_window`` times their span (at least a year). A log of three years accepts rows up
+  to about three years before its bulk and three years after it; one row in year 9999 moves
+  neither percentile, and is left out before the observation end (the last date) is taken.
+- **amounts**: ``amount_outlier_factor`` times the median positive amount. A single amount
+  of 1e200 cannot move the median, and a real basket 10,000 times the typical one is rare
+  enough to deserve a look.
+
+Both are exact percentiles (``quantile_disc``), so the same data always give the same bounds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+__all__ = ["PlausibleBounds", "plausible_bounds", "DATE_QUANTILES", "MIN_DATE_SPAN_DAYS"]
+
+#: The percentiles of the rows' dates whose span sets the date window.
+DATE_QUANTILES = (0.05, 0.95)
+#: The narrowest span the window is widened by, in days: a log of a few weeks still accepts
+#: rows a year around it.
+MIN_DATE_SPAN_DAYS = 365
+
+
+@dataclass(frozen=True)
+class PlausibleBounds:
+    """The window of plausible dates and the largest plausible amount of one log.
+
+    Attributes
+    ----------
+    earliest, latest : datetime.date or None
+        First and last plausible day (inclusive); None when the log has no parsable date.
+    amount_limit : float or None
+        Largest plausible absolute amount, in the log's currency; None without amounts.
+    """
+
+    earliest: dt.date | None
+    latest: dt.date | None
+    amount_limit: float | None
+
+    def date_condition(self, day: str) -> str:
+        """SQL: the DATE expression ``day`` lies outside the window."""
+        if self.earliest is None:
+            return "FALSE"
+        return (f"({day} < DATE '{self.earliest.isoformat()}' "
+                f"OR {day} > DATE '{self.latest.isoformat()}')")
+
+    def amount_condition(self, amount: str) -> str:
+        """SQL: the DOUBLE expression ``amount`` is larger than plausible."""
+        return "FALSE" if self.amount_limit is None else f"abs({amount}) > {self.amount_limit!r}"
+
+    def as_dict(self) -> dict:
+        """The bounds for data_quality.json (ISO dates)."""
+        return {"earliest_date": None if self.earliest is None else self.earliest.isoformat(),
+                "latest_date": None if self.latest is None else self.latest.isoformat(),
+                "amount_limit": self.amount_limit}
+
+
+def _shift(day: dt.date, days: int) -> dt.date:
+    """``day + days``, clamped to the calendar Python can hold (years 1 to 9999)."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.min if days < 0 else dt.date.max
+
+
+def plausible_bounds(con: duckdb.DuckDBPyConnection, view: str, *, date_window: float,
+                     amount_outlier_factor: float, has_amounts: bool) -> PlausibleBounds:
+    """Compute the plausible window of ``view`` (columns ``ts TIMESTAMP``, ``amount DOUBLE``).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    view : str
+        The parsed rows (unparsable dates and amounts are NULL and ignored here).
+    date_window : float
+        Widening of the central 90 % of dates on each side, in multiples of their span
+        (at least :data:`MIN_DATE_SPAN_DAYS` days).
+    amount_outlier_factor : float
+        The largest plausible amount, in multiples of the median positive amount.
+    has_amounts : bool
+        Whether the log has an amount column.
+
+    Returns
+    -------
+    PlausibleBounds
+    """
+    low, high = DATE_QUANTILES
+    amount = ("quantile_disc(amount, 0.5) FILTER (WHERE amount > 0)" if has_amounts
+              else "NULL::DOUBLE")
+    first, last, median = con.execute(
+        f"SELECT quantile_disc(ts::DATE, {low}), quantile_disc(ts::DATE, {high}), {amount} "
+        f"FROM {view} WHERE ts IS NOT NULL").fetchone()
+    earliest = latest = None
+    if first is not None:
+        margin = round(max((last - first).days, MIN_DATE_SPAN_DAYS) * date_window)
+        earliest, latest = _shift(first, -margin), _shift(last, margin)
+    limit = None if median is None else float(median) * amount_outlier_factor
+    return PlausibleBounds(earliest, latest, limit)
