@@ -314,11 +314,22 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (ClvInputError, ConvergenceError) as exc:
+        message = str(exc) if isinstance(exc, ClvInputError) else _convergence_message(exc)
         err_console.print(
-            "Error: " + str(exc), highlight=False, markup=False, style="red", soft_wrap=True
+            "Error: " + message, highlight=False, markup=False, style="red", soft_wrap=True
         )
         return 2
     return 0
+
+
+def _convergence_message(exc: ConvergenceError) -> str:
+    """A model that did not converge, with advice a command-line user can follow: the API's
+    checklist names constructor arguments (penalizer_coef) that are no settings."""
+    what = str(exc).splitlines()[0].replace(" Try, in this order:", "")
+    return (what.replace(" Try, in order:", "") + "\nWhat to do: try another value model (--value-model bgnbd, "
+        "mbgnbd or pnbd), leave the attributes out of it (--no-value-covariates), a coarser "
+        "--time-unit (week or month), or a customers file with fewer or coarser attributes; "
+        "and check that the log has enough repeat buyers.")
 
 
 def run() -> None:

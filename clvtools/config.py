@@ -20,6 +20,8 @@ from .errors import ClvInputError
 
 __all__ = ["Settings", "load_settings", "parse_cut", "settings_to_toml"]
 
+#: Most landmarks a run stacks (one horizon apart, each one more copy of the customer base).
+MAX_LANDMARKS = 100
 _CUT = re.compile(r"^q(0(\.\d+)?|1(\.0+)?)$")
 
 
@@ -202,6 +204,8 @@ class Settings(BaseModel):
     def _landmarks(cls, v: int) -> int:
         if v < 1:
             raise ValueError(f"must be at least 1. Got {v} instead")
+        if v > MAX_LANDMARKS:  # each stacks the base once more in the survival table
+            raise ValueError(f"must be at most {MAX_LANDMARKS}. Got {v} instead")
         return v
 
     @field_validator("discount_rate")
@@ -315,6 +319,14 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise ClvInputError(
                 "Config file not found.", source=origin, advice="Check the path."
             ) from None
+        except IsADirectoryError:
+            raise ClvInputError("The config path is a folder, not a file.", source=origin,
+                                advice="Give the TOML file itself.") from None
+        except UnicodeDecodeError as exc:
+            raise ClvInputError(
+                f"The config file is not UTF-8 text (byte {exc.start} is 0x"
+                f"{exc.object[exc.start:exc.start + 1].hex().upper()}).", source=origin,
+                advice="Save it as UTF-8 (TOML files must be UTF-8).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ClvInputError(f"The config file is not valid TOML: {exc}.", source=origin,
                                 advice="Check the line named; strings need quotes.") from None

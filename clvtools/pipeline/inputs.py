@@ -8,11 +8,16 @@ from ..config import Settings
 from ..data.attributes import CustomerAttributes, read_customers
 from ..data.contracts import Contracts, read_contracts
 from ..data.transactions import DataPolicies, TransactionLog, read_transactions
+from ..errors import ClvInputError
 
-__all__ = ["CONTACTABLE", "Inputs", "read_inputs"]
+__all__ = ["CONTACTABLE", "MIN_CUSTOMERS", "Inputs", "read_inputs"]
 
 #: Column of the customers file marking who may be contacted (false: never targeted).
 CONTACTABLE = "contactable"
+#: Fewest customers with purchases a run fits its models on: with fewer, the value model's
+#: four parameters are not identified (one customer gave negative variances) and no
+#: quantile of the matrix means anything.
+MIN_CUSTOMERS = 20
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
         ),
         timezone=s.timezone,
     )
+    _require_customers(log)
     attributes = None
     if customers is not None:
         step("Reading customer attributes")
@@ -90,3 +96,20 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
             datetime_format=s.datetime_format, timezone=s.timezone,
         )
     return Inputs(log, attributes, contract_table)
+
+
+def _require_customers(log: TransactionLog) -> None:
+    """Refuse a log with fewer than :data:`MIN_CUSTOMERS` customers, before any fit."""
+    q = log.quality
+    if q["customers"] >= MIN_CUSTOMERS:
+        return
+    excluded = ", ".join(f"{n:,} {reason.replace('_', ' ')}"
+                         for reason, n in q["excluded_by_reason"].items() if n)
+    raise ClvInputError(
+        f"The transaction log has {q['customers']:,} customer(s) with purchases"
+        + (f" ({q['customers_excluded']:,} more had only rows left out: {excluded})"
+           if q.get("customers_excluded") else "")
+        + f"; the value and churn models need at least {MIN_CUSTOMERS} to be fitted.",
+        source=q["source"],
+        advice="Give the log of the whole customer base: a customer's figures come from "
+               "models fitted on everyone (then read that customer's row of customers.csv).")
