@@ -326,10 +326,11 @@ def _convergence_message(exc: ConvergenceError) -> str:
     """A model that did not converge, with advice a command-line user can follow: the API's
     checklist names constructor arguments (penalizer_coef) that are no settings."""
     what = str(exc).splitlines()[0].replace(" Try, in this order:", "")
-    return (what.replace(" Try, in order:", "") + "\nWhat to do: try another value model (--value-model bgnbd, "
-        "mbgnbd or pnbd), leave the attributes out of it (--no-value-covariates), a coarser "
-        "--time-unit (week or month), or a customers file with fewer or coarser attributes; "
-        "and check that the log has enough repeat buyers.")
+    return (what.replace(" Try, in order:", "")
+            + "\nWhat to do: try another value model (--value-model bgnbd, mbgnbd or pnbd), "
+            "leave the attributes out of it (--no-value-covariates), a coarser --time-unit "
+            "(week or month), or a customers file with fewer or coarser attributes; and check "
+            "that the log has enough repeat buyers.")
 
 
 def run() -> None:

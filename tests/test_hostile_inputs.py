@@ -325,7 +325,8 @@ CASES = [
     Case("several rows on one day", "rows", _tx("C001,2023-01-02,1\n"),
          check=lambda q: tx(q)["same_day_rows_combined"] == 1),
     # ---------------------------------------------------------------- ids
-    Case("ids with spaces around them", "ids", _tx(" C001 ,2024-06-01,3.5\n", "\tC002,2024-06-01,3\n"),
+    Case("ids with spaces around them", "ids",
+         _tx(" C001 ,2024-06-01,3.5\n", "\tC002,2024-06-01,3\n"),
          check=lambda q: tx(q)["customers"] == 30 and tx(q)["ids_stripped"] == 2),
     Case("a blank id", "ids", _tx("  ,2024-06-01,3.5\n"), error=("Customer ids are missing",),
          line=NEXT_LINE),
@@ -355,9 +356,10 @@ CASES = [
          and q["customers"]["matching"]["only_in_transactions"] == 2),
     Case("one customer", "too few customers", _tx(rows=[r for r in BASE if r.startswith("C001")]),
          error=("1 customer(s)", "at least 20"), names="transactions"),
-    Case("nineteen customers", "too few customers", _tx(rows=_base_rows(19)), error=("at least 20",)),
+    Case("nineteen customers", "too few customers", _tx(rows=_base_rows(19)),
+         error=("at least 20",)),
     Case("customers left with refunds only", "too few customers",
-         _tx(rows=_base_rows(19), *[f"R{c},2024-06-01,-5\n" for c in range(3)]),
+         _tx(*[f"R{c},2024-06-01,-5\n" for c in range(3)], rows=_base_rows(19)),
          error=("3 more had only rows left out", "negative amounts")),
     # ---------------------------------------------------------------- companion files
     Case("customers file with a repeated id", "companion files",

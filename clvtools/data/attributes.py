@@ -19,7 +19,12 @@ from ..errors import ClvInputError
 from .attribute_types import TypedColumn, type_column
 from .engine import quote_ident, register_source, source_label
 from .schema import (
-    column_types, id_expr, match_customers, raise_if_no_match, raise_if_rows, require_columns,
+    column_types,
+    id_expr,
+    match_customers,
+    raise_if_no_match,
+    raise_if_rows,
+    require_columns,
 )
 from .transactions import TransactionLog
 

@@ -104,7 +104,8 @@ def read_contracts(
     if not n:
         raise ClvInputError("The contracts table has no data rows.", source=label,
                             advice="Check the export that wrote it, or run without --contracts.")
-    cid, s, e = quote_ident(customer_id_col), quote_ident(start_col), quote_ident(end_col)
+    s, e = quote_ident(start_col), quote_ident(end_col)
+    key = id_expr(customer_id_col, types[customer_id_col])  # as the transactions' ids
     start = date_expr(start_col, types[start_col], datetime_format, setting="start_col",
                       timezone=timezone)
     end = date_expr(end_col, types[end_col], datetime_format, setting="end_col",
@@ -112,7 +113,7 @@ def read_contracts(
     reason = f"CAST({quote_ident(reason_col)} AS VARCHAR)" if reason_col else "NULL"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW contracts_parsed AS SELECT _file, _line,
-        {id_expr(customer_id_col, types[customer_id_col])} AS customer_id, {start}::DATE AS start, {end}::DATE AS "end",
+        {key} AS customer_id, {start}::DATE AS start, {end}::DATE AS "end",
         {reason} AS end_reason, {s} AS _raw_start, {e} AS _raw_end FROM contracts_source"""
     )
     hint = f"Check the dates against datetime_format {datetime_format!r}." if datetime_format else (

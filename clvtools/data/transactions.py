@@ -21,7 +21,12 @@ from ..errors import ClvInputError, format_choices
 from .engine import connect, quote_ident, register_source, source_label
 from .plausibility import plausible_bounds
 from .schema import (
-    column_types, date_expr, has_offset_sql, id_expr, number_expr, raise_if_rows,
+    column_types,
+    date_expr,
+    has_offset_sql,
+    id_expr,
+    number_expr,
+    raise_if_rows,
     require_columns,
 )
 
@@ -493,7 +498,7 @@ def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col,
 def _amount_advice(con, mcol: str) -> str:
     """What to do about amounts that are not numbers, from what the first of them look like."""
     values = [str(v).strip() for (v,) in con.execute(
-        f"SELECT _raw_amount FROM tx_parsed WHERE amount IS NULL AND _raw_amount IS NOT NULL "
+        "SELECT _raw_amount FROM tx_parsed WHERE amount IS NULL AND _raw_amount IS NOT NULL "
         "ORDER BY _file, _line LIMIT 20").fetchall()]
     seen = []
     if any(re.fullmatch(r"-?\d+,\d{1,2}", v) for v in values):
