@@ -217,7 +217,9 @@ def contract_table(
         if n:
             rows = con.execute(f'SELECT customer_id, "start", "end", end_reason FROM {q} '
                                f"WHERE {where} LIMIT 5", bound).df()
-            raise ClvInputError(problem, source=table, column=column, rows=rows, n_rows=n,
+            # the file the user gave, not the table's name, where the contracts came from one
+            raise ClvInputError(problem, source=contracts.quality.get("source", table),
+                                column=column, rows=rows, n_rows=n,
                                 advice=advice)
     sql = f"""
         WITH t AS (

@@ -142,7 +142,7 @@ class TransactionLog:
         first = self.con.execute(f"SELECT min(date) FROM {self.occasions}").fetchone()[0]
         if first is None:
             raise ClvInputError("The transaction log has no purchase occasions.",
-                                source=self.occasions)
+                                source=self.quality.get("source", self.occasions))
         return first
 
     def until(self, date) -> TransactionLog:
