@@ -156,7 +156,7 @@ class Settings(BaseModel):
                             "drop (counted, before the observation end is taken) or error")
     date_window: float = Field(
         1.0, description="the plausible window: the central 90 % of the dates widened on each "
-                         "side by this many times their span (at least a year)")
+                         "side by this many times their span (at least two years)")
     amount_outliers: Literal["drop", "keep", "error"] = Field(
         "drop", description="amounts above amount_outlier_factor times the median positive "
                             "amount (1e200): drop (counted), keep or error")

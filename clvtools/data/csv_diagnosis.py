@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import ClvInputError
 
-__all__ = ["explain_read_error", "physical_lines", "single_column_problem"]
+__all__ = ["explain_read_error", "open_bytes", "physical_lines", "single_column_problem"]
 
 #: How far into a file the checks read before giving up, in bytes.
 SCAN_LIMIT = 2**31
@@ -22,14 +22,15 @@ SCAN_LIMIT = 2**31
 SHOWN = 60
 
 
-def _open(path: str):
+def open_bytes(path: str):
+    """The file as bytes, decompressed when it ends in ``.gz``."""
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
     """(line number from 1, bytes) of the file, up to :data:`SCAN_LIMIT` bytes."""
     read = 0
-    with _open(path) as fh:
+    with open_bytes(path) as fh:
         for number, line in enumerate(fh, start=1):
             yield number, line
             read += len(line)
@@ -118,7 +119,7 @@ def single_column_problem(path: str, header: str) -> ClvInputError | None:
     if delimiter is None:
         return None
     expected = len(next(csv.reader([header], delimiter=delimiter)))
-    with _open(path) as fh:
+    with open_bytes(path) as fh:
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
         reader = csv.reader(text, delimiter=delimiter)
         for fields in reader:

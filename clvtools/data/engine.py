@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError
-from .csv_diagnosis import explain_read_error, single_column_problem
+from .csv_diagnosis import explain_read_error, open_bytes, single_column_problem
 
 __all__ = ["connect", "quote_ident", "register_source", "source_label", "fetch_frame", "Source"]
 
@@ -208,7 +208,7 @@ def _check_header(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -
     columns = [c for (c, *_) in con.execute(f"DESCRIBE {name}").fetchall()
                if c not in ("_file", "_line")]
     for f in files:
-        with open(f, "rb") as fh:
+        with open_bytes(f) as fh:
             header = fh.readline().decode("utf-8", errors="replace").lstrip("\ufeff").strip()
         if len(columns) == 1:
             problem = single_column_problem(f, header)

@@ -6,7 +6,7 @@ spring and for a dealer with twenty years of history alike, and robust, so that 
 are meant to catch cannot move them:
 
 - **dates**: the central 90 % of the rows' dates (5th to 95th percentile) widened on each side
-  by ``date_window`` times their span (at least a year). A log of three years accepts rows up
+  by ``date_window`` times their span (at least two years). A log of three years accepts rows up
   to about three years before its bulk and three years after it; one row in year 9999 moves
   neither percentile, and is left out before the observation end (the last date) is taken.
 - **amounts**: ``amount_outlier_factor`` times the median positive amount. A single amount
@@ -26,9 +26,9 @@ __all__ = ["PlausibleBounds", "plausible_bounds", "DATE_QUANTILES", "MIN_DATE_SP
 
 #: The percentiles of the rows' dates whose span sets the date window.
 DATE_QUANTILES = (0.05, 0.95)
-#: The narrowest span the window is widened by, in days: a log of a few weeks still accepts
-#: rows a year around it.
-MIN_DATE_SPAN_DAYS = 365
+#: The narrowest span the window is widened by, in days: a log whose rows crowd into a few
+#: months still accepts a customer who came back a year and a half later.
+MIN_DATE_SPAN_DAYS = 730
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class DataPolicies:
         They are left out (counted) before the observation end is taken.
     date_window : float
         Width of that window on each side of the central 90 % of dates, in multiples of
-        their span (at least a year).
+        their span (at least two years).
     amount_outliers : {"drop", "keep", "error"}
         Amounts larger (in absolute value) than ``amount_outlier_factor`` times the median
         positive amount: ``"drop"`` leaves them out (counted), so that one absurd amount
