@@ -588,6 +588,26 @@ def test_hostile_run_keeps_the_ids_and_a_sane_spend_model(hostile_run):
         assert all(p > 0 for p in model["params"]) and all(v >= 0 for v in variances), model
 
 
+@pytest.fixture(scope="module")
+def degenerate_run(tmp_path_factory):
+    """29 customers who each bought three times, on the same days of January, March and June:
+    every customer alike, a flat likelihood, a fit on the edge of the parameter space."""
+    tmp = tmp_path_factory.mktemp("degenerate")
+    path = _write(tmp / "tx.csv", HEADER + "".join(
+        f"{c},2023-{m:02d}-0{1 + c % 7},{10 + c}\n" for c in range(1, 30) for m in (1, 3, 6)))
+    return main(["analyze", str(path), "--out", str(tmp / "out")]), tmp / "out"
+
+
+def test_a_degenerate_fit_says_so_and_writes_no_negative_variance(degenerate_run):
+    status, out = degenerate_run
+    assert status == 0
+    for name in ("value", "spend"):
+        model = json.loads((out / "models" / f"{name}.json").read_text())
+        variances = [row[i] for i, row in enumerate(model["variance_matrix"])]
+        assert all(v is None or v >= 0 for v in variances), (name, variances)
+    assert "parameter variances are unknown" in (out / "run.log").read_text()
+
+
 def test_docs_count_the_cases():
     """docs/robustness.rst's table: per kind, the inputs, the errors and the policies."""
     text = (ROOT / "docs" / "robustness.rst").read_text()

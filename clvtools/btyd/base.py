@@ -118,6 +118,21 @@ class InfiniteMeanWarning(UserWarning):
 # ----------------------------------------------------------------------------------------
 # The base class
 # ----------------------------------------------------------------------------------------
+def covariance_or_nan(cov: np.ndarray) -> np.ndarray:
+    """``cov`` if it is a covariance matrix (symmetric part positive definite), else NaN.
+
+    A degenerate fit (a single customer, or every customer with the same purchases) ends where
+    the likelihood is flat or on a boundary: the inverse Hessian there has negative variances,
+    which are no variances at all; NaN says they are unknown (standard errors and the
+    intervals built on them are NaN too, and model files write null).
+    """
+    cov = np.asarray(cov, dtype=float)
+    symmetric = (cov + cov.T) / 2
+    if np.all(np.isfinite(symmetric)) and np.linalg.eigvalsh(symmetric).min() > 0:
+        return cov
+    return np.full(cov.shape, np.nan)
+
+
 class BTYDFitter(ModelFileMixin):
     """Base class of the BTYD fitters; see the module docstring for the subclass contract.
 
@@ -393,7 +408,7 @@ class BTYDFitter(ModelFileMixin):
         H_nat = H / np.outer(params, params)
         self._hessian_ = H_nat
         try:
-            cov = np.linalg.inv(H_nat)
+            cov = covariance_or_nan(np.linalg.inv(H_nat))
         except np.linalg.LinAlgError:
             cov = np.full((k, k), np.nan)
         names = list(self._param_names)

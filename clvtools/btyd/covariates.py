@@ -45,7 +45,7 @@ from ..encoding import CovariateEncoder
 from ..errors import ClvInputError, ConvergenceError
 from . import _optimise
 from ._optimise import subset_rows
-from .base import BTYDFitter, _single_threaded_blas
+from .base import BTYDFitter, _single_threaded_blas, covariance_or_nan
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
 
 __all__ = ["CovariateBTYDFitter"]
@@ -275,7 +275,7 @@ class CovariateBTYDFitter(BTYDFitter):
         # covariance: delta method from the internal (log, scaled) coordinates
         J = np.concatenate([np.exp(theta[:4]), 1.0 / scale[4:]])
         try:
-            cov = np.linalg.inv(H) * np.outer(J, J)
+            cov = covariance_or_nan(np.linalg.inv(H) * np.outer(J, J))
         except np.linalg.LinAlgError:
             cov = np.full((k, k), np.nan)
         ll_total = -(f_end - pen * (np.sum(params[:4] ** 2) + np.sum(params[4:] ** 2))) * n_total

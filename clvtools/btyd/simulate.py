@@ -105,6 +105,22 @@ def _last_of(x: np.ndarray, m: np.ndarray, T: np.ndarray, rng) -> np.ndarray:
     return tx
 
 
+def _dropout_probabilities(rng, a: float, b: float, n: int) -> np.ndarray:
+    """n draws of Beta(a, b), each in (0, 1].
+
+    A degenerate fit (every customer with the same purchases: a near 0, b huge) makes numpy's
+    sampler return exact zeros, or NaN where both are tiny (0/0), and the geometric dropout
+    refuses p = 0. The distribution is then nearly Bernoulli(a / (a + b)) on {0, 1}: NaN
+    draws take that, and p = 0 (never drops out) becomes the smallest positive double, whose
+    geometric draw is as good as never.
+    """
+    p = rng.beta(a, b, n)
+    lost = np.isnan(p)
+    if lost.any():
+        p[lost] = (rng.random(int(lost.sum())) < a / (a + b)).astype(float)
+    return np.maximum(p, np.finfo(float).tiny)
+
+
 def _beta_geo(params, n_customers, T, seed, holdout, modified: bool) -> pd.DataFrame:
     r, alpha, a, b = _params(params, ("r", "alpha", "a", "b"))
     n = _n(n_customers)
@@ -112,7 +128,7 @@ def _beta_geo(params, n_customers, T, seed, holdout, modified: bool) -> pd.DataF
     h = _holdout(holdout)
     rng = np.random.default_rng(seed)
     lam = rng.gamma(r, 1.0 / alpha, n)
-    p = rng.beta(a, b, n)
+    p = _dropout_probabilities(rng, a, b, n)
     # purchase events of a customer who never drops out: m1 in (0, T], m2 in (T, T + h]
     m1 = rng.poisson(lam * T)
     m2 = rng.poisson(lam * h) if h > 0 else np.zeros(n, dtype=np.int64)

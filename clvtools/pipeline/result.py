@@ -128,6 +128,17 @@ class AnalysisResult:
             out.append(f"{q['rows_excluded']:,} of the {q['rows_read']:,} rows of the "
                        f"transaction log were left out ({reasons}); data_quality.json counts "
                        "them by reason.")
+        models = self.value.models
+        fitted = {"purchase": getattr(models.purchases, "model", models.purchases),
+                  "spend": models.spend}
+        degenerate = [name for name, fitter in fitted.items()
+                      if getattr(fitter, "variance_matrix_", None) is not None
+                      and fitter.variance_matrix_.isna().all().all()]
+        if degenerate:
+            whose = " and ".join(degenerate) + (" models'" if len(degenerate) > 1 else " model's")
+            out.append(f"The {whose} parameter variances are unknown (a degenerate fit: too few "
+                       "or too alike customers): standard errors and intervals built on them "
+                       "are empty, and models/*.json hold null for them.")
         source = self.risk.scores["churn_model"]
         fallback = source.isin(FALLBACKS)
         if fallback.any():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -122,8 +123,10 @@ def _forecast_chart(book, sheet, months: pd.DataFrame, header: int, columns, *,
     for i, (_, row) in enumerate(months.iterrows()):
         low, high = row["expected_revenue_lo80"], row["expected_revenue_hi80"]
         band.write_string(i + 1, 0, str(row["month"]))
-        band.write_number(i + 1, 1, float(low))
-        band.write_number(i + 1, 2, float(high - low))
+        # an interval a degenerate fit could not give (NaN) is a gap in the band, not an error
+        for column, value in ((1, float(low)), (2, float(high - low))):
+            if math.isfinite(value):
+                band.write_number(i + 1, column, value)
     n = len(months)
     top = header + 1 + int(months.index[0])     # the months' first row on the Forecast sheet
     area = book.add_chart({"type": "area", "subtype": "stacked"})
