@@ -20,9 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
-
-__all__ = ["PlausibleBounds", "plausible_bounds", "DATE_QUANTILES", "MIN_DATE_SPAN_DAYS"]
+__all__ = ["PlausibleBounds", "bounds_sql", "bounds_from", "DATE_QUANTILES",
+           "MIN_DATE_SPAN_DAYS"]
 
 #: The percentiles of the rows' dates whose span sets the date window.
 DATE_QUANTILES = (0.05, 0.95)
@@ -46,17 +45,23 @@ class PlausibleBounds:
     earliest: dt.date | None
     latest: dt.date | None
     amount_limit: float | None
+    #: Whether some row lies outside the window, or above the limit (the log's extremes say
+    #: it): without any, the conditions are FALSE, and no later scan pays for them.
+    dates_outside: bool = True
+    amounts_above: bool = True
 
     def date_condition(self, day: str) -> str:
         """SQL: the DATE expression ``day`` lies outside the window."""
-        if self.earliest is None:
+        if self.earliest is None or not self.dates_outside:
             return "FALSE"
         return (f"({day} < DATE '{self.earliest.isoformat()}' "
                 f"OR {day} > DATE '{self.latest.isoformat()}')")
 
     def amount_condition(self, amount: str) -> str:
         """SQL: the DOUBLE expression ``amount`` is larger than plausible."""
-        return "FALSE" if self.amount_limit is None else f"abs({amount}) > {self.amount_limit!r}"
+        if self.amount_limit is None or not self.amounts_above:
+            return "FALSE"
+        return f"abs({amount}) > {self.amount_limit!r}"
 
     def as_dict(self) -> dict:
         """The bounds for data_quality.json (ISO dates)."""
@@ -73,36 +78,46 @@ def _shift(day: dt.date, days: int) -> dt.date:
         return dt.date.min if days < 0 else dt.date.max
 
 
-def plausible_bounds(con: duckdb.DuckDBPyConnection, view: str, *, date_window: float,
-                     amount_outlier_factor: float, has_amounts: bool) -> PlausibleBounds:
-    """Compute the plausible window of ``view`` (columns ``ts TIMESTAMP``, ``amount DOUBLE``).
+def bounds_sql(has_amounts: bool) -> str:
+    """The select list (six columns) that :func:`bounds_from` reads, over a view with the
+    columns ``ts TIMESTAMP`` and ``amount DOUBLE`` (NULL where unparsable, ignored here)."""
+    low, high = DATE_QUANTILES
+    amount = ("quantile_disc(amount, 0.5) FILTER (WHERE amount > 0), max(abs(amount))"
+              if has_amounts else "NULL::DOUBLE, NULL::DOUBLE")
+    return (f"quantile_disc(ts::DATE, {low}), quantile_disc(ts::DATE, {high}), "
+            f"min(ts)::DATE, max(ts)::DATE, {amount}")
+
+
+def bounds_from(first: dt.date | None, last: dt.date | None, oldest: dt.date | None,
+                newest: dt.date | None, median: float | None, largest: float | None, *,
+                date_window: float, amount_outlier_factor: float) -> PlausibleBounds:
+    """The plausible window from the row of :func:`bounds_sql`.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-    view : str
-        The parsed rows (unparsable dates and amounts are NULL and ignored here).
+    first, last : datetime.date or None
+        The 5th and 95th percentiles of the rows' dates (None without any date).
+    oldest, newest : datetime.date or None
+        The first and last of the rows' dates.
+    median, largest : float or None
+        The median positive amount and the largest absolute one, in the log's currency
+        (None without amounts).
     date_window : float
         Widening of the central 90 % of dates on each side, in multiples of their span
         (at least :data:`MIN_DATE_SPAN_DAYS` days).
     amount_outlier_factor : float
         The largest plausible amount, in multiples of the median positive amount.
-    has_amounts : bool
-        Whether the log has an amount column.
 
     Returns
     -------
     PlausibleBounds
     """
-    low, high = DATE_QUANTILES
-    amount = ("quantile_disc(amount, 0.5) FILTER (WHERE amount > 0)" if has_amounts
-              else "NULL::DOUBLE")
-    first, last, median = con.execute(
-        f"SELECT quantile_disc(ts::DATE, {low}), quantile_disc(ts::DATE, {high}), {amount} "
-        f"FROM {view} WHERE ts IS NOT NULL").fetchone()
     earliest = latest = None
     if first is not None:
         margin = round(max((last - first).days, MIN_DATE_SPAN_DAYS) * date_window)
         earliest, latest = _shift(first, -margin), _shift(last, margin)
     limit = None if median is None else float(median) * amount_outlier_factor
-    return PlausibleBounds(earliest, latest, limit)
+    return PlausibleBounds(
+        earliest, latest, limit,
+        dates_outside=earliest is not None and (oldest < earliest or newest > latest),
+        amounts_above=limit is not None and largest is not None and largest > limit)

@@ -19,13 +19,14 @@ import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 from .engine import connect, quote_ident, register_source, source_label
-from .plausibility import plausible_bounds
+from .plausibility import bounds_from, bounds_sql
 from .schema import (
     column_types,
     date_expr,
     has_offset_sql,
     id_expr,
     number_expr,
+    padded_id_sql,
     raise_if_rows,
     require_columns,
 )
@@ -269,19 +270,28 @@ def read_transactions(
         number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col
         else "NULL"
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW tx_parsed AS
-        SELECT _file, _line, {id_expr(customer_id_col, types[customer_id_col])} AS customer_id,
-               {raw_id} AS _raw_id, {ts} AS ts,
-               CAST({amount} AS DOUBLE) AS amount,
-               {quote_ident(datetime_col)} AS _raw_date,
-               {quote_ident(monetary_value_col) if monetary_value_col else "NULL"} AS _raw_amount
-        FROM tx_source"""
-    )
+    def parse(strip: bool) -> None:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW tx_parsed AS
+            SELECT _file, _line,
+                   {id_expr(customer_id_col, types[customer_id_col], strip=strip)} AS customer_id,
+                   {raw_id} AS _raw_id, {ts} AS ts, CAST({amount} AS DOUBLE) AS amount,
+                   {quote_ident(datetime_col)} AS _raw_date,
+                   {quote_ident(monetary_value_col) if monetary_value_col else "NULL"}
+                   AS _raw_amount
+            FROM tx_source""")
+
+    # One scan for the plausible window and for padded ids: ids are stripped (a cost on every
+    # later scan) only in a log that has some.
+    parse(strip=False)
+    *extremes, padded = con.execute(
+        f"SELECT {bounds_sql(bool(monetary_value_col))}, "
+        f"count(*) FILTER (WHERE {padded_id_sql('customer_id')}) FROM tx_parsed").fetchone()
+    if padded:
+        parse(strip=True)
+    bounds = bounds_from(*extremes, date_window=policies.date_window,
+                         amount_outlier_factor=policies.amount_outlier_factor)
     given_end = None if observation_end is None else parse_date(observation_end, "observation_end")
-    bounds = plausible_bounds(con, "tx_parsed", date_window=policies.date_window,
-                              amount_outlier_factor=policies.amount_outlier_factor,
-                              has_amounts=bool(monetary_value_col))
     implausible = bounds.date_condition("ts::DATE")
     # Exclusion rules in the order they apply: each row is counted under the first that excludes
     # it. Without a given observation end it is the last plausible date, so no row kept can be
@@ -322,14 +332,15 @@ def read_transactions(
     # run only on failure.
     offsets = (has_offset_sql("trim(CAST(_raw_date AS VARCHAR))")
                if types[datetime_col].upper() == "VARCHAR" and not datetime_format else "FALSE")
-    rows_read, n_problems, last_date, customers_read, ids_trimmed, with_offset, *found = \
+    stripped = "customer_id <> _raw_id" if padded else "FALSE"
+    rows_read, n_problems, last_date, ids_trimmed, with_offset, *found = \
         con.execute(f"""SELECT count(*),
             -- A blank id sorts before '!': this cheap test also flags ids that merely start
             -- with a space or a control character, which the detailed check then lets pass.
             count(*) FILTER (WHERE customer_id IS NULL OR customer_id < '!' OR ts IS NULL
                              {"OR amount IS NULL" if monetary_value_col else ""}),
-            max(ts) FILTER (WHERE NOT {implausible})::DATE, count(DISTINCT customer_id),
-            count(*) FILTER (WHERE customer_id <> _raw_id), count(*) FILTER (WHERE {offsets}),
+            max(ts) FILTER (WHERE NOT {implausible})::DATE,
+            count(*) FILTER (WHERE {stripped}), count(*) FILTER (WHERE {offsets}),
             {', '.join(counts)}
         FROM tx_parsed""").fetchall()[0]
     if rows_read == 0:
@@ -355,13 +366,14 @@ def read_transactions(
             )
         if policy != "keep":
             excluded[name] = int(n)
-            keep.append(f"NOT ({cond})")
+            if n:  # a condition no row meets would cost every later scan for nothing
+                keep.append(f"NOT ({cond})")
 
     con.execute(
         "CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT *, ts::DATE AS date, 1 AS n_rows "
         f"FROM tx_parsed WHERE {' AND '.join(keep) or 'TRUE'}"
     )
-    reading = {"customers_read": int(customers_read), "ids_stripped": int(ids_trimmed),
+    reading = {"ids_stripped": int(ids_trimmed),
                "timezone": {"setting": timezone, "rows_with_utc_offset": int(with_offset)},
                "plausible": bounds.as_dict()}
     if not summarise:
@@ -431,6 +443,7 @@ def read_transactions(
             "(amounts summed).",
         )
     excluded = {k: int(v) for k, v in excluded.items()}
+    lost_customers = _lost_customers(con, keep) if keep and any(excluded.values()) else 0
     # Whatever is neither used nor excluded by a policy would be a silent loss: refuse it.
     assert rows_read == rows_used + sum(excluded.values()), (rows_read, rows_used, excluded)
     quality = {
@@ -448,7 +461,8 @@ def read_transactions(
         "same_day_rows_combined": int(merged or 0),
         "customers": int(n_customers),
         # customers all of whose rows were left out (refunds only, implausible dates, ...)
-        "customers_excluded": int(customers_read) - int(n_customers),
+        "customers_excluded": lost_customers,
+        "customers_read": int(n_customers) + lost_customers,
         **reading,
         "purchase_occasions": int(n_occasions),
         "first_date": first.isoformat(),
@@ -457,6 +471,15 @@ def read_transactions(
         "policies": asdict(policies),
     }
     return TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
+
+
+def _lost_customers(con, keep: list[str]) -> int:
+    """Customers every row of whom a policy left out (``keep``: the conditions of a kept row)."""
+    return int(con.execute(
+        f"""SELECT count(*) FROM (SELECT DISTINCT customer_id FROM tx_parsed
+                                  WHERE NOT ({' AND '.join(keep)})) AS e
+            ANTI JOIN (SELECT DISTINCT customer_id FROM occasions) AS o USING (customer_id)"""
+    ).fetchone()[0])
 
 
 def _check_parsed(con, label, customer_id_col, datetime_col, monetary_value_col, datetime_format):
