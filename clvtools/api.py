@@ -16,16 +16,13 @@ from .data.generator import generate_customer_base
 from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
 from .pipeline.campaign import CampaignEvaluation, evaluate_campaign
-from .report.campaign import write_evaluation
 from .report.headline import Figure, headline
-from .report.outputs import OUTPUTS, check_output_folder, write_outputs
+from .report.campaign import check_evaluation_folder, write_evaluation
+from .report.outputs import OUTPUT_NAMES, check_output_folder, write_outputs
 from .report.pseudonymise import pseudonym_key
 
 __all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "demo", "evaluate",
-           "resolve_config", "check_output_folder"]
-
-#: Every file a run may write (the manifest's names), for the command line's summary.
-OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
+           "resolve_config", "check_output_folder", "check_evaluation_folder"]
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -124,13 +121,23 @@ class Results:
         return self.analysis.data_quality()
 
     def write(self, out: str | os.PathLike) -> Path:
-        """Write every output file into the folder ``out`` atomically (see the README's table)."""
-        return write_outputs(self.analysis, out, self.attachments)
+        """Write every output file into the folder ``out`` atomically (see the README's table).
+
+        Only a folder of clvtools' own outputs is replaced: one that holds other files, or an
+        input of this run, is refused with a :class:`ClvInputError`."""
+        return write_outputs(self.analysis, out, self.attachments,
+                             inputs=_input_files(self.analysis.inputs.quality()))
 
     def __repr__(self) -> str:
         q = self.analysis.inputs.log.quality
         return (f"Results({q['customers']:,} customers, observation end "
                 f"{self.analysis.timeline.observation_end})")
+
+
+def _input_files(quality: Mapping[str, dict]) -> list[str]:
+    """The files a run read, from its inputs' quality counts ("DataFrame" is no file)."""
+    return [f for q in quality.values() for f in (q.get("files") or [q.get("source")])
+            if f and f != "DataFrame"]
 
 
 def resolve_config(config: Settings | Mapping | str | os.PathLike | None = None,

@@ -154,14 +154,14 @@ def _locations(folder: Path) -> list[str]:
     return lines
 
 
-def _run(job, out: Path, epilogue=lambda _folder: ()) -> None:
+def _run(job, out: Path, epilogue=lambda _folder: (), inputs=()) -> None:
     """Run ``job(on_step) -> Results`` with a progress display, report, write into ``out``.
 
     Everything printed up to the writing is kept in run.log, written with the other files
     (atomically, through the manifest): the folder never exists without its log. The last
     line, which says the files are there, is the only one that cannot be in it.
     """
-    check_output_folder(out)  # fail before the work, not after
+    check_output_folder(out, inputs)  # fail before the work, not after
     folder = out.resolve()
     run = _Transcript(console)
     with _progress(console, "Starting ...") as update:
@@ -204,7 +204,7 @@ def analyze(
     settings = load_settings(config, **flags)
     _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
                                      config=settings, on_step=on_step, evaluation=evaluation),
-         out)
+         out, inputs=[transactions, customers, contracts, evaluation])
 
 
 analyze.__signature__ = inspect.Signature(
@@ -253,7 +253,7 @@ def evaluate(
                                                           "last date in the log)."),
 ) -> None:
     """Measure what a retention plan saved: treatment against control, per action and cell."""
-    check_output_folder(out, marker="evaluation.json")
+    api.check_evaluation_folder(out, inputs=[plan, transactions])
     started = time.perf_counter()
     results = api.evaluate(plan, transactions, end=end)
     folder = results.write(out)
