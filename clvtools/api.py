@@ -16,13 +16,17 @@ from .data.generator import generate_customer_base
 from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
 from .pipeline.campaign import CampaignEvaluation, evaluate_campaign
+from .pipeline.inputs import read_inputs
+from .pipeline.timeline import build_timeline
 from .report.headline import Figure, headline
+from .report.input_check import InputCheck
 from .report.campaign import check_evaluation_folder, write_evaluation
 from .report.outputs import OUTPUT_NAMES, check_output_folder, write_outputs
 from .report.pseudonymise import pseudonym_key
 
 __all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "demo", "evaluate",
-           "resolve_config", "check_output_folder", "check_evaluation_folder"]
+           "resolve_config", "check_output_folder", "check_evaluation_folder", "validate",
+           "InputCheck"]
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -186,6 +190,39 @@ def analyze(transactions, *, customers=None, contracts=None,
         pseudonym_key()   # no key is an error before the work, not after it
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
                                 settings=settings, on_step=on_step, evaluation=evaluation))
+
+
+def validate(transactions, *, customers=None, contracts=None,
+             config: Settings | Mapping | str | os.PathLike | None = None,
+             **overrides) -> InputCheck:
+    """Check the inputs and the settings as :func:`analyze` would, without fitting a model.
+
+    The tables are read, validated and counted by the same functions as in
+    :func:`analyze`, and the run's dates scheduled, so that what passes here passes there and
+    what it would exclude is counted the same way.
+
+    Parameters
+    ----------
+    transactions, customers, contracts, config, **overrides
+        As for :func:`analyze`.
+
+    Returns
+    -------
+    InputCheck
+        ``.lines()`` says what would be read and excluded and why; ``.quality()`` holds the
+        counts of data_quality.json's input sections.
+
+    Raises
+    ------
+    ClvInputError
+        The error :func:`analyze` would stop with, while reading.
+    """
+    settings = resolve_config(config, **overrides)
+    if settings.pseudonymise:
+        pseudonym_key()
+    inputs = read_inputs(transactions, customers, contracts, settings)
+    return InputCheck(settings, inputs,
+                      build_timeline(inputs.log.first_date, inputs.log.observation_end, settings))
 
 
 def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",
