@@ -18,9 +18,9 @@ from .pipeline import AnalysisResult, run_analysis
 from .pipeline.campaign import CampaignEvaluation, evaluate_campaign
 from .pipeline.inputs import read_inputs
 from .pipeline.timeline import build_timeline
+from .report.campaign import check_evaluation_folder, write_evaluation
 from .report.headline import Figure, headline
 from .report.input_check import InputCheck
-from .report.campaign import check_evaluation_folder, write_evaluation
 from .report.outputs import OUTPUT_NAMES, check_output_folder, write_outputs
 from .report.pseudonymise import pseudonym_key
 

@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..errors import ClvInputError
 
-__all__ = ["connect", "process_exists", "quote_ident", "register_source", "source_label", "fetch_frame", "Source"]
+__all__ = ["connect", "process_exists", "quote_ident", "register_source", "source_label",
+           "fetch_frame", "Source"]
 
 Source = "pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike]"
 
