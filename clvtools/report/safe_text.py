@@ -97,8 +97,10 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _neutralise_strings(values: pa.Array) -> tuple[pa.Array, int]:
     """A string array with risky cells quoted, and how many were."""
-    risky = pc.and_kleene(pc.match_substring_regex(values, _RISKY_RE2),
-                          pc.invert(pc.match_substring_regex(values, _KEPT_RE2)))
+    begins = pc.match_substring_regex(values, _RISKY_RE2)
+    if not pc.any(begins).as_py():   # the usual case: one scan of the column
+        return values, 0
+    risky = pc.and_kleene(begins, pc.invert(pc.match_substring_regex(values, _KEPT_RE2)))
     n = pc.sum(risky).as_py() or 0
     if not n:
         return values, 0
