@@ -31,7 +31,7 @@ from pathlib import Path
 from ..data.engine import process_exists
 from ..errors import ClvInputError
 
-__all__ = ["OWNERSHIP_FILE", "check_output_folder", "exchange", "write_folder"]
+__all__ = ["OWNERSHIP_FILE", "check_output_folder", "exchange", "remove_leftovers", "write_folder"]
 
 #: Written last into every output folder: proves the folder is the tool's and lists its files.
 OWNERSHIP_FILE = ".clvtools-output.json"
