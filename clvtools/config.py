@@ -16,9 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ClvInputError
+from .units import DAYS_PER_YEAR, unit_days
 
 __all__ = ["Settings", "load_settings", "parse_cut", "settings_to_toml"]
 
+#: Longest duration a setting may give (churn_after, at_risk_after, horizon), in years.
+MAX_DURATION_YEARS = 100
 #: Most landmarks a survival table may stack (each one copies the live customers).
 MAX_LANDMARKS = 100
 
@@ -257,6 +260,11 @@ class Settings(BaseModel):
                 f"at_risk_after ({self.at_risk_after}) must be less than churn_after "
                 f"({self.churn_after}): 'at risk' is a band before churn is declared"
             )
+        for key in ("churn_after", "at_risk_after", "horizon"):
+            years = getattr(self, key) * unit_days(self.time_unit) / DAYS_PER_YEAR
+            if not years <= MAX_DURATION_YEARS:   # dates beyond the calendar, or NaN
+                raise ValueError(f"{key} ({getattr(self, key)} {self.time_unit}s) must be at "
+                                 f"most {MAX_DURATION_YEARS} years")
         limits = [k for k in ("push_capacity", "push_budget", "total_budget")
                   if getattr(self, k) is not None]
         if len(limits) > 1:

@@ -84,6 +84,7 @@ def config_files(tmp_path):
     (["--config", "{root}/huge.toml"], "'landmarks' setting must be a whole number from 1 to"),
     (["--landmarks", "99999999999"], "'landmarks' setting must be a whole number from 1 to"),
     (["--memory-limit", "plenty"], "'memory_limit' setting must be a size"),
+    (["--horizon", "1e9"], "horizon (1000000000.0 weeks) must be at most 100 years"),
     (["--out", "{root}/a_file/out"], "cannot be written"),
     (["--out", "{root}/busy"], "did not write: notes.txt"),
 ])
