@@ -99,5 +99,9 @@ def test_integer_ids_keep_their_dtype():
 
 
 def test_unsupported_freq_is_a_clear_error(cdnow_master):
-    with pytest.raises(ValueError, match="freq must be 'D', 'W' or 'M'"):
-        clv_utils.summary_data_from_transaction_data(cdnow_master, "customer_id", "date", freq="H")
+    # hours are accepted (tests/test_lifetimes_dropin.py); a quarter is no numpy time unit
+    with pytest.raises(ValueError, match="freq must be 'M' or a numpy time unit"):
+        clv_utils.summary_data_from_transaction_data(cdnow_master, "customer_id", "date", freq="Q")
+    with pytest.raises(ValueError, match="calibration_and_holdout_data takes freq 'D', 'W'"):
+        clv_utils.calibration_and_holdout_data(cdnow_master, "customer_id", "date", "19970930",
+                                               freq="h", datetime_format="%Y%m%d")
