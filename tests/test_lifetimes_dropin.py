@@ -103,8 +103,8 @@ def test_hours_in_the_model_based_utils(cdnow_timestamps):
         path = btyd_utils.calculate_alive_path(model, one, "date", 24 * 30, freq=freq)
         assert len(path) >= 24 * 30 + 1 and path.iloc[0] == 1.0
         clv = clv_utils._customer_lifetime_value(
-            model, summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"],
-            time=3, freq=freq)
+            model, summary["frequency"], summary["recency"], summary["T"],
+            summary["monetary_value"], time=3, freq=freq)
         assert (clv >= 0).all() and clv.sum() > 0
     reference = lifetimes.BetaGeoFitter()
     reference.params_ = model.params_.copy()

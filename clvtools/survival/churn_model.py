@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError as LifelinesConvergenceError
-from lifelines.exceptions import StatisticalWarning
+from lifelines.exceptions import ConvergenceWarning, StatisticalWarning
 from lifelines.utils import concordance_index
 
 from ..encoding import MAX_LEVELS, CovariateEncoder
@@ -33,6 +33,7 @@ from ..units import unit_days
 from ._cox_math import clustered_sandwich, tail_slope
 from ._params import check_choice, check_columns, check_number, event_column, positive_column
 from .churn_prediction import ALL_STRATA, ChurnPrediction
+from .convergence import ADVICE, check_cox_convergence, cox_optimum
 from .features import BehaviourFeatures, has_landmark_columns
 from .proportional_hazards import ph_check
 
@@ -235,22 +236,21 @@ class ChurnModel(ChurnPrediction, ModelFile):
             frame[_STRATUM] = keys
         cph = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio, alpha=self.alpha)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
                 # lifelines warns that its naive variance is biased under non-integer weights;
                 # clvtools then uses the sandwich variance (robust defaults to True).
                 warnings.filterwarnings("ignore", category=StatisticalWarning,
                                         message="It appears your weights are not integers")
+                # its convergence warnings are recorded, to be judged below, not raised
+                warnings.filterwarnings("always", category=ConvergenceWarning)
                 cph.fit(frame, duration_col=self.duration_col, event_col=self.event_col,
                         weights_col=wcol, strata=_STRATUM if keys is not None else None)
         except LifelinesConvergenceError as exc:
             raise ConvergenceError(
-                "The Cox churn model did not converge. Try, in order:\n"
-                "1. a penalty: ChurnModel(penalizer=0.01);\n"
-                "2. drop covariates that are (nearly) collinear or that predict the event "
-                "perfectly (a level where every or no customer churned);\n"
-                "3. merge rare levels of categorical attributes;\n"
-                f"4. rescale covariates with very large values.\nlifelines said: {exc}"
+                f"The Cox churn model did not converge. {ADVICE}\nlifelines said: {exc}"
             ) from exc
+        codes = None if keys is None else np.unique(keys, return_inverse=True)[1]
+        self._judge_convergence(cph, x, t, e, w, codes, caught)
 
         self.feature_names_ = list(names)
         self.params_ = pd.Series(cph.params_.to_numpy(), index=pd.Index(names, name="covariate"),
@@ -262,7 +262,6 @@ class ChurnModel(ChurnPrediction, ModelFile):
         repeated = ids is not None and pd.Series(ids).duplicated().any()
         non_integer = w is not None and bool(np.any(w != np.round(w)))
         self.robust_ = bool(repeated or non_integer) if self.robust is None else bool(self.robust)
-        codes = None if keys is None else np.unique(keys, return_inverse=True)[1]
         if self.robust_:
             var = clustered_sandwich(x, t, e, np.ones_like(t) if w is None else w,
                                      self.params_.to_numpy(), naive,
@@ -291,6 +290,28 @@ class ChurnModel(ChurnPrediction, ModelFile):
         else:
             self.ph_test_ = None
         return self
+
+    def _judge_convergence(self, cph: CoxPHFitter, x, t, e, w, codes, caught) -> None:
+        """Accept or refuse the fit by :func:`~.convergence.accept_cox`, and pass lifelines'
+        other warnings on.
+
+        lifelines' "failed to converge" warning is dropped when the fit is at its optimum
+        (a step-size limit reached there, on some BLAS kernels and not others); a fit away
+        from it raises :class:`~clvtools.errors.ConvergenceError`. With an L1 penalty
+        (``l1_ratio > 0``, a smoothed absolute value whose sharpness lifelines raises with
+        the iterations) the gradient is not reproducible here, and lifelines' verdict stands.
+        """
+        failed = [c for c in caught if issubclass(c.category, ConvergenceWarning)
+                  and "failed to converge" in str(c.message)]
+        if self.l1_ratio == 0:
+            check_cox_convergence(cox_optimum(
+                x, t, e, np.ones_like(t) if w is None else w, cph.params_.to_numpy(),
+                cph.variance_matrix_.to_numpy(dtype=float), penalizer=self.penalizer,
+                scale=cph._norm_std.to_numpy(dtype=float), strata=codes,
+                success=not failed, message=" ".join(str(c.message) for c in failed)))
+            caught = [c for c in caught if c not in failed]
+        for c in caught:
+            warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
 
     def _store_baselines(self, cph: CoxPHFitter, t: np.ndarray, e: np.ndarray,
                          w: np.ndarray | None, keys: np.ndarray | None) -> None:
