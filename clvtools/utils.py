@@ -25,9 +25,9 @@ from .btyd.utils import (
 )
 from .data.engine import fetch_frame
 from .data.rfm import calibration_and_holdout, rfm_query
-from .data.rfm_periods import parse_freq, summary_at_freq
+from .data.rfm_periods import calibration_and_holdout_at_freq, parse_freq, summary_at_freq
 from .data.transactions import DataPolicies, parse_date, read_transactions
-from .errors import ClvInputError, ConvergenceError
+from .errors import ConvergenceError
 from .units import UNIT_DAYS
 
 __all__ = [
@@ -47,16 +47,6 @@ _LIFETIMES_POLICIES = DataPolicies(
     negative_amounts="keep", zero_amounts="keep", duplicate_rows="keep", same_day="combine",
     after_observation_end="drop",
 )
-
-
-def _grain(freq: str) -> str:
-    try:
-        return _FREQ_GRAIN[freq]
-    except KeyError:
-        raise ClvInputError(
-            f"calibration_and_holdout_data takes freq 'D', 'W' or 'M'. Got {freq!r} instead.",
-            advice="Use freq='D' with freq_multiplier=7 for weeks counted in days.",
-        ) from None
 
 
 def _read(transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format):
@@ -125,7 +115,7 @@ def summary_data_from_transaction_data(
             include_first_transaction=include_first_transaction,
             with_monetary=monetary_value_col is not None)
         return _restore_index(result, transactions, customer_id_col)
-    grain = _grain(freq)
+    grain = _FREQ_GRAIN[freq]
     log = _read(transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format)
     end = (
         log.observation_end
@@ -166,7 +156,17 @@ def calibration_and_holdout_data(
         (``monetary_value_cal``), ``frequency_holdout``, (``monetary_value_holdout``: the
         mean of the holdout transactions, as in lifetimes), ``duration_holdout``.
     """
-    grain = _grain(freq)
+    if freq not in _FREQ_GRAIN:  # periods finer than a day, or multiples: on the timestamps
+        parse_freq(freq)
+        log = _read(transactions, customer_id_col, datetime_col, monetary_value_col,
+                    datetime_format)
+        result = calibration_and_holdout_at_freq(
+            log, freq=freq, calibration_end=calibration_period_end,
+            observation_end=observation_period_end, datetime_format=datetime_format,
+            multiplier=freq_multiplier, include_first_transaction=include_first_transaction,
+            with_monetary=monetary_value_col is not None)
+        return _restore_index(result, transactions, customer_id_col)
+    grain = _FREQ_GRAIN[freq]
     log = _read(transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format)
     result = calibration_and_holdout(
         log,

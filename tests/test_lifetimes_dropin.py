@@ -70,6 +70,32 @@ def test_every_lifetimes_freq_gives_lifetimes_summary(cdnow_timestamps, kwargs):
         assert (actual["recency"] % (24 / kwargs.get("freq_multiplier", 1)) != 0).any()
 
 
+HOLDOUT_CASES = [
+    dict(freq="h"),
+    dict(freq="h", freq_multiplier=24, monetary_value_col="amount"),
+    dict(freq="s", monetary_value_col="amount", include_first_transaction=True),
+    dict(freq="5D", freq_multiplier=2, monetary_value_col="amount"),
+]
+
+
+@pytest.mark.parametrize("kwargs", HOLDOUT_CASES, ids=lambda k: "-".join(map(str, k.values())))
+def test_calibration_and_holdout_at_every_freq(cdnow_timestamps, kwargs):
+    args = (cdnow_timestamps, "customer_id", "date")
+    ends = dict(calibration_period_end="1997-09-30 12:00:00",
+                observation_period_end="1998-03-31 18:30:00")
+    expected = lifetimes_utils.calibration_and_holdout_data(*args, **ends, **kwargs)
+    actual = clv_utils.calibration_and_holdout_data(*args, **ends, **kwargs)
+    assert_same_summary(expected, actual)
+    assert actual["frequency_holdout"].sum() > 0
+
+
+@pytest.mark.parametrize("freq", ["h", "D"])
+def test_an_empty_holdout_keeps_lifetimes_phrase(cdnow_timestamps, freq):
+    with pytest.raises(ValueError, match="There is no data available"):
+        clv_utils.calibration_and_holdout_data(cdnow_timestamps, "customer_id", "date",
+                                               "1998-07-01", "1998-07-05", freq=freq)
+
+
 def test_capital_h_means_hours(cdnow_timestamps):
     # lifetimes itself raises a TypeError for "H" (numpy has no such unit); pandas spelled
     # hours "H" until 2.2, so lifetimes users' code has it
