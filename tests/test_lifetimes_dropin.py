@@ -145,8 +145,8 @@ PREDICTIONS = {
 
 #: Pareto/NBD sums its hypergeometric series per block of customers of one frequency (Horner
 #: on shared coefficients, as many terms as the block's largest argument needs); one customer
-#: alone takes the per-row recurrence, which rounds differently in the last bit (seen: 1 ulp).
-ULPS = {"BetaGeoFitter": 0, "ModifiedBetaGeoFitter": 0, "ParetoNBDFitter": 4}
+#: alone takes the per-row recurrence, which rounds differently (at most 5 ulp on all of CDNOW).
+ULPS = {"BetaGeoFitter": 0, "ModifiedBetaGeoFitter": 0, "ParetoNBDFitter": 8}
 
 
 @pytest.mark.parametrize("model", sorted(ULPS))
