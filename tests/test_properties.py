@@ -64,7 +64,7 @@ def summary(log: pd.DataFrame, **kwargs) -> pd.DataFrame:
 
 
 # ---- the RFM summary --------------------------------------------------------------------
-@profile(25)
+@profile(15)
 @given(rows=rows_strategy, freq=st.sampled_from(["D", "W", "h"]), data=st.data())
 def test_rfm_summary_ignores_row_order(rows, freq, data):
     order = data.draw(st.permutations(range(len(rows))))
@@ -73,7 +73,7 @@ def test_rfm_summary_ignores_row_order(rows, freq, data):
     pd.testing.assert_frame_equal(actual, expected, check_exact=True)
 
 
-@profile(25)
+@profile(15)
 @given(rows=rows_strategy, weeks=st.integers(-2_000, 2_000), freq=st.sampled_from(["D", "W"]))
 def test_shifting_dates_changes_nothing_but_dates(rows, weeks, freq):
     # whole weeks, so that week periods move with the dates
@@ -85,7 +85,7 @@ def test_shifting_dates_changes_nothing_but_dates(rows, weeks, freq):
     pd.testing.assert_frame_equal(actual, expected, check_exact=True)
 
 
-@profile(25)
+@profile(15)
 @given(rows=rows_strategy, scale=st.floats(1e-3, 1e6))
 def test_scaling_amounts_scales_the_monetary_value(rows, scale):
     expected = summary(as_log(rows))
@@ -217,13 +217,18 @@ late_rows = st.lists(
     min_size=1, max_size=15)
 
 
+def landmark_rows(rows, shift_days: int = 0) -> pd.DataFrame:
+    log = read_transactions(as_log(rows, shift_days=shift_days))
+    landmark = LANDMARK + dt.timedelta(days=shift_days)
+    return landmark_table(log, landmarks=[landmark], churn_after=4, time_unit="week")
+
+
 def landmark_covariates(rows) -> pd.DataFrame:
-    log = read_transactions(as_log(rows))
-    table = landmark_table(log, landmarks=[LANDMARK], churn_after=4, time_unit="week")
+    table = landmark_rows(rows)
     return table.drop(columns=["duration", "event"]).set_index("customer_id").sort_index()
 
 
-@profile(20)
+@profile(15)
 @given(rows=rows_strategy, late=late_rows)
 def test_covariates_never_see_past_the_landmark(rows, late):
     # the history ends after the landmark, so that the landmark is inside the data
@@ -295,3 +300,15 @@ def test_allocation_respects_limits_and_pays_and_ignores_order(plan, data):
     again = allocate(customers.iloc[list(order)], push, pull, **options).plan
     assert again["expected_net_benefit"].sum() == pytest.approx(
         out["expected_net_benefit"].sum(), rel=1e-9, abs=1e-9)
+
+
+@profile(10)
+@given(rows=rows_strategy, weeks=st.integers(-2_000, 2_000))
+def test_shifting_dates_moves_only_the_landmark(rows, weeks):
+    rows = rows + [("zz", 0, 100), ("zz", 61, 100)]   # the landmark inside the data
+    expected = landmark_rows(rows)
+    actual = landmark_rows(rows, shift_days=7 * weeks)
+    np.testing.assert_array_equal(actual.pop("landmark").to_numpy("datetime64[D]"),
+                                  (expected.pop("landmark") + pd.Timedelta(weeks=weeks))
+                                  .to_numpy("datetime64[D]"))
+    pd.testing.assert_frame_equal(actual, expected, check_exact=True)
