@@ -1,5 +1,5 @@
-"""The rule that accepts or refuses a Cox fit, judged at the point lifelines returns rather
-than by lifelines' own verdict.
+"""The rule that tells whether a Cox fit is at its optimum, judged at the point lifelines
+returns rather than by lifelines' own verdict.
 
 lifelines' Newton-Raphson never refuses a fit: where its step size has shrunk below 1e-5 or it
 has run 50 steps, it warns "Newton-Raphson failed to converge sufficiently" and returns the last
@@ -9,6 +9,8 @@ machine and not on another. Away from the optimum the warning is the only sign o
 is wrong. The rule here judges the point itself: the Newton decrement g' H^-1 g / 2 of the
 penalised negative log partial likelihood (g its gradient, H its Hessian, both totals over
 the rows) must be below :data:`NEWTON_DECREMENT_TOL`, whatever lifelines said.
+:class:`~clvtools.survival.ChurnModel` drops lifelines' warning at an optimum and replaces it
+by :func:`shortfall_message` away from one; :func:`check_cox_convergence` refuses such a fit.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ..errors import ConvergenceError
 from ._cox_math import score_residuals
 
 __all__ = ["ADVICE", "NEWTON_DECREMENT_TOL", "accept_cox", "check_cox_convergence",
-           "cox_optimum"]
+           "cox_optimum", "shortfall_message"]
 
 #: What to try when a Cox fit fails, in order.
 ADVICE = (
@@ -100,14 +102,18 @@ def accept_cox(result: OptimizeResult, tol: float = NEWTON_DECREMENT_TOL) -> boo
     return newton_decrement(result) < tol
 
 
-def check_cox_convergence(result: OptimizeResult, tol: float = NEWTON_DECREMENT_TOL) -> None:
-    """Raise :class:`~clvtools.errors.ConvergenceError` unless :func:`accept_cox` accepts."""
-    if accept_cox(result, tol):
-        return
+def shortfall_message(result: OptimizeResult, tol: float = NEWTON_DECREMENT_TOL) -> str:
+    """What a fit that :func:`accept_cox` refuses falls short by, and what to try."""
     decrement = newton_decrement(result)
     gmax = float(np.max(np.abs(result.jac), initial=0.0))
     said = f" lifelines said: {result.message}" if result.message else ""
-    raise ConvergenceError(
-        "The Cox churn model did not converge: the fit stopped short of the maximum of its "
-        f"likelihood (Newton decrement {decrement:.3g}, at most {tol:g} at an optimum; largest "
-        f"gradient {gmax:.3g}).{said} " + ADVICE)
+    return ("The Cox churn model did not converge: the fit stopped short of the maximum of its "
+            f"likelihood (Newton decrement {decrement:.3g}, about the log-likelihood still to "
+            f"gain; at most {tol:g} at an optimum; largest gradient {gmax:.3g}).{said} "
+            + ADVICE)
+
+
+def check_cox_convergence(result: OptimizeResult, tol: float = NEWTON_DECREMENT_TOL) -> None:
+    """Raise :class:`~clvtools.errors.ConvergenceError` unless :func:`accept_cox` accepts."""
+    if not accept_cox(result, tol):
+        raise ConvergenceError(shortfall_message(result, tol))
