@@ -66,8 +66,12 @@ class ClvInputError(ValueError):
         return "\n".join(parts)
 
 
-class ConvergenceError(RuntimeError):
-    """An optimiser did not converge; the message lists what to try."""
+class ConvergenceError(RuntimeError, ValueError):
+    """An optimiser did not converge; the message lists what to try.
+
+    Also a ``ValueError``, as ``lifetimes.utils.ConvergenceError`` is: code written for
+    lifetimes that catches ``ValueError`` around a fit keeps catching it.
+    """
 
 
 def format_choices(choices: Sequence[str]) -> str:

@@ -5,8 +5,11 @@ A lifetimes user switches by changing ``from lifetimes.utils import ...`` to
 
 Differences from lifetimes 0.11.3, all deliberate:
 
-- Timestamps are compared at day resolution: a calibration or observation end is a day,
-  and every transaction on that day belongs to it.
+- Timestamps are compared at day resolution for ``freq`` 'D', 'W' and 'M': a calibration or
+  observation end is a day, and every transaction on that day belongs to it. Finer periods
+  (``freq="h"``, ``"m"``, ``"s"``, ... and multiples such as ``"5D"``, every ``freq`` that
+  lifetimes accepts) use the timestamps, as lifetimes does (:mod:`clvtools.data.rfm_periods`;
+  ``"H"`` is read as hours and ``"m"`` as minutes, where lifetimes raises or counts months).
 - Customer ids keep the input's dtype (strings keep their leading zeros).
 - Bad input (a missing column, an unparsable date or amount, a missing id) raises
   :class:`clvtools.errors.ClvInputError` naming the rows, instead of a pandas error.
@@ -22,11 +25,13 @@ from .btyd.utils import (
 )
 from .data.engine import fetch_frame
 from .data.rfm import calibration_and_holdout, rfm_query
+from .data.rfm_periods import calibration_and_holdout_at_freq, parse_freq, summary_at_freq
 from .data.transactions import DataPolicies, parse_date, read_transactions
-from .errors import ClvInputError
+from .errors import ConvergenceError
 from .units import UNIT_DAYS
 
 __all__ = [
+    "ConvergenceError",
     "summary_data_from_transaction_data",
     "calibration_and_holdout_data",
     "calculate_alive_path",
@@ -42,16 +47,6 @@ _LIFETIMES_POLICIES = DataPolicies(
     negative_amounts="keep", zero_amounts="keep", duplicate_rows="keep", same_day="combine",
     after_observation_end="drop",
 )
-
-
-def _grain(freq: str) -> str:
-    try:
-        return _FREQ_GRAIN[freq]
-    except KeyError:
-        raise ClvInputError(
-            f"freq must be 'D', 'W' or 'M'. Got {freq!r} instead.",
-            advice="Use freq='D' with freq_multiplier=7 for weeks counted in days.",
-        ) from None
 
 
 def _read(transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format):
@@ -96,8 +91,10 @@ def summary_data_from_transaction_data(
     datetime_format : str, optional
     observation_period_end : date-like, optional
         Default: the last date in the data.
-    freq : {"D", "W", "M"}
-        Period of a purchase and unit of the result.
+    freq : str
+        Period of a purchase and unit of the result: ``"D"``, ``"W"``, ``"M"``, or any
+        ``freq`` lifetimes accepts (``"h"`` or ``"H"``, ``"m"``, ``"s"``, ``"ms"``, ``"us"``,
+        ``"ns"``, multiples such as ``"5D"``), counted on the timestamps.
     freq_multiplier : float
         Divides the times (``freq="D", freq_multiplier=7`` gives weeks counted in days).
     include_first_transaction : bool
@@ -108,7 +105,17 @@ def summary_data_from_transaction_data(
         Indexed by customer id: ``frequency``, ``recency``, ``T`` and, with a monetary
         column, ``monetary_value`` (mean of the repeat purchases, 0 without repeats).
     """
-    grain = _grain(freq)
+    if freq not in _FREQ_GRAIN:
+        parse_freq(freq)  # a bad freq is refused before the file is read
+        log = _read(transactions, customer_id_col, datetime_col, monetary_value_col,
+                    datetime_format)
+        result = summary_at_freq(
+            log, freq=freq, observation_end=observation_period_end,
+            datetime_format=datetime_format, multiplier=freq_multiplier,
+            include_first_transaction=include_first_transaction,
+            with_monetary=monetary_value_col is not None)
+        return _restore_index(result, transactions, customer_id_col)
+    grain = _FREQ_GRAIN[freq]
     log = _read(transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format)
     end = (
         log.observation_end
@@ -149,7 +156,17 @@ def calibration_and_holdout_data(
         (``monetary_value_cal``), ``frequency_holdout``, (``monetary_value_holdout``: the
         mean of the holdout transactions, as in lifetimes), ``duration_holdout``.
     """
-    grain = _grain(freq)
+    if freq not in _FREQ_GRAIN:  # periods finer than a day, or multiples: on the timestamps
+        parse_freq(freq)
+        log = _read(transactions, customer_id_col, datetime_col, monetary_value_col,
+                    datetime_format)
+        result = calibration_and_holdout_at_freq(
+            log, freq=freq, calibration_end=calibration_period_end,
+            observation_end=observation_period_end, datetime_format=datetime_format,
+            multiplier=freq_multiplier, include_first_transaction=include_first_transaction,
+            with_monetary=monetary_value_col is not None)
+        return _restore_index(result, transactions, customer_id_col)
+    grain = _FREQ_GRAIN[freq]
     log = _read(transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format)
     result = calibration_and_holdout(
         log,

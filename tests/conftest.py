@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,3 +48,16 @@ def cdnow_master() -> pd.DataFrame:
     spec = importlib.util.find_spec("lifetimes")
     path = Path(spec.origin).parent / "datasets" / "CDNOW_master.txt"
     return pd.read_csv(path, sep=r"\s+", dtype={"customer_id": str, "date": str})
+
+
+def assert_summaries_match(expected: pd.DataFrame, actual: pd.DataFrame) -> None:
+    """An RFM summary equals lifetimes': counts and times exactly; monetary values (summed in
+    another order by DuckDB and pandas) to 1e-12 relative."""
+    expected = expected.sort_index()
+    assert list(actual.columns) == list(expected.columns)
+    assert actual.index.equals(expected.index)
+    for column in expected:
+        if column.startswith("monetary"):
+            np.testing.assert_allclose(actual[column], expected[column], rtol=1e-12, atol=1e-9)
+        else:
+            np.testing.assert_array_equal(actual[column].to_numpy(), expected[column].to_numpy())

@@ -396,12 +396,12 @@ CASES = [
     Case("a discount rate of 150 %", "settings", _base_with(config="discount_rate = 1.5\n"),
          error=("[0, 1)",), names="config"),
     Case("a huge landmarks", "settings", _base_with(config="landmarks = 1000000000000\n"),
-         error=("at most 100",), names="config"),
+         error=("from 1 to 100",), names="config"),
     Case("a zero date_window", "settings", _base_with(config="date_window = 0\n"),
          error=("'date_window' setting must be a positive number",), names="config"),
     Case("config not UTF-8", "settings",
          _base_with(config='value_model = "caf\xe9"\n'.encode("latin-1")),
-         error=("not UTF-8", "0xE9"), names="config"),
+         error=("not UTF-8", "byte 19"), names="config"),
     Case("config not TOML", "settings", _base_with(config="horizon: 26\n"),
          error=("not valid TOML",), names="config"),
     Case("config path is a folder", "settings",
@@ -601,10 +601,14 @@ def degenerate_run(tmp_path_factory):
 def test_a_degenerate_fit_says_so_and_writes_no_negative_variance(degenerate_run):
     status, out = degenerate_run
     assert status == 0
-    for name in ("value", "spend"):
-        model = json.loads((out / "models" / f"{name}.json").read_text())
+    assert (out / "models" / "value.json").exists()
+    # spend.json is absent when Gamma-Gamma gave way to the observed mean spend
+    for path in [out / "models" / f"{name}.json" for name in ("value", "spend")]:
+        if not path.exists():
+            continue
+        model = json.loads(path.read_text())
         variances = [row[i] for i, row in enumerate(model["variance_matrix"])]
-        assert all(v is None or v >= 0 for v in variances), (name, variances)
+        assert all(v is None or v >= 0 for v in variances), (path.name, variances)
     assert "parameter variances are unknown" in (out / "run.log").read_text()
 
 

@@ -34,16 +34,18 @@ def model(tables):
     return ChurnModel(time_unit="week", tail="constant_hazard").fit(tables[0])
 
 
-def _old_recipe(table):
+def _old_recipe(table, scale):
     """The feature construction the pipeline did itself before (pipeline.risk.model_covariates,
-    weekly windows), frozen here to show the model derives exactly the same columns."""
+    weekly windows), frozen here to show the model derives exactly the same columns; spend
+    now over its training median ``scale``, so that the currency unit does not matter."""
     out = pd.DataFrame({
         "time_since_last_purchase": table["time_since_last_purchase"].astype("float64"),
         "tenure": table["tenure"].astype("float64"),
         "log_frequency": np.log1p(table["frequency"].astype("float64")),
         "log_purchases_last_13": np.log1p(table["purchases_last_13"].astype("float64")),
         "purchase_trend": table["purchase_trend"].astype("float64"),
-        "log_average_spend": np.log1p(table["average_spend"].clip(lower=0).astype("float64")),
+        "log_average_spend": np.log1p(table["average_spend"].clip(lower=0).astype("float64")
+                                      / scale),
     })
     for column in ("channel", "region", "plan"):
         out[column] = table[column]
@@ -55,10 +57,25 @@ def test_the_recipe_is_the_pipelines_former_one(tables):
     assert has_landmark_columns(survival.columns) and has_landmark_columns(scoring.columns)
     recipe = BehaviourFeatures(exclude=["customer_id", "landmark", "duration", "event"])
     recipe.fit(survival)
+    scale = float(survival["average_spend"][survival["average_spend"] > 0].median())
     assert recipe.to_dict() == {"kind": "landmark", "window_column": "purchases_last_13",
-                                "log_spend": True, "attributes": ["channel", "region", "plan"]}
+                                "log_spend": True, "spend_scale": scale,
+                                "attributes": ["channel", "region", "plan"]}
     for table in (survival, scoring):
-        pd.testing.assert_frame_equal(recipe.transform(table), _old_recipe(table))
+        pd.testing.assert_frame_equal(recipe.transform(table), _old_recipe(table, scale))
+
+
+@pytest.mark.parametrize("scale", [0.01, 1_000.0])
+def test_the_currency_unit_changes_no_churn_probability(model, tables, scale):
+    # amounts in cents, or in thousands: every spend column scaled alike
+    survival, scoring = (t.assign(**{c: t[c] * scale for c in t.columns
+                                     if c.startswith("spend_") or c.endswith("_spend")})
+                         for t in tables)
+    scaled = ChurnModel(time_unit="week", tail="constant_hazard").fit(survival)
+    assert scaled.features_.spend_scale_ == pytest.approx(scale * model.features_.spend_scale_)
+    np.testing.assert_allclose(scaled.params_, model.params_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(scaled.churn_probability(scoring, 26.0),
+                               model.churn_probability(tables[1], 26.0), rtol=1e-7, atol=1e-10)
 
 
 def test_default_fit_on_a_raw_landmark_table_just_works(model, tables):

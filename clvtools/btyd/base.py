@@ -430,7 +430,9 @@ class BTYDFitter(ModelFileMixin):
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
             raise ClvInputError(
-                f"This {type(self).__name__} has not been fitted yet.",
+                # lifetimes' phrase, which code written for it may match
+                f"This {type(self).__name__} has not been fitted yet (Model has not been fit "
+                "yet. Please call the .fit method first).",
                 advice="call .fit(...) or .load_model(path) first.",
             )
 

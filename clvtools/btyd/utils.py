@@ -170,18 +170,27 @@ def distinct_rows(columns) -> tuple[np.ndarray, np.ndarray]:
 def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
     """Merge identical rows into one weighted row (sufficient statistics).
 
-    Returns ``(distinct, counts)``: a dict of the distinct rows' columns and the summed weights.
-    Rows with zero weight are dropped.
+    Returns ``(distinct, counts)``: a dict of the distinct rows' columns, sorted by their
+    values (the first column first), and the summed weights. Rows with zero weight are dropped.
     """
     keep = weights > 0
     cols = [np.asarray(v, dtype=float)[keep] for v in columns.values()]
     first, key = distinct_rows(cols)
     counts = np.bincount(key, weights=weights[keep], minlength=len(first))
-    return {k: col[first] for k, col in zip(columns, cols, strict=True)}, counts
+    # Sorted, not in order of first appearance: a fit's sums then run in the same order
+    # whatever the order of the customers, so that reordering them leaves the parameters
+    # unchanged to the last bit (in order of appearance they moved by ~1e-13)
+    order = np.lexsort([col[first] for col in reversed(cols)])
+    return {k: col[first][order] for k, col in zip(columns, cols, strict=True)}, counts[order]
 
 
 #: Time units per month in lifetimes' discrete CLV (30 days, 4.345 weeks a month).
-CLV_FREQ_FACTOR = {"W": 4.345, "M": 1.0, "D": 30.0, "H": 30.0 * 24}
+CLV_FREQ_FACTOR = {"W": 4.345, "M": 1.0, "D": 30.0, "H": 30.0 * 24, "h": 30.0 * 24}
+
+
+def _pandas_freq(freq: str) -> str:
+    """pandas' spelling of a period: ``"H"`` (hours, which pandas 2.2 deprecated) -> ``"h"``."""
+    return freq[:-1] + "h" if isinstance(freq, str) and freq.endswith("H") else freq
 
 
 def calculate_alive_path(model, transactions, datetime_col, t, freq="D"):
@@ -205,7 +214,8 @@ def calculate_alive_path(model, transactions, datetime_col, t, freq="D"):
         P(alive) at T = 0, 1, ..., indexed by the period number.
     """
     dates = pd.to_datetime(transactions[datetime_col])
-    counts = pd.Series(1, index=pd.DatetimeIndex(dates)).resample(freq).sum().to_numpy()
+    counts = pd.Series(1, index=pd.DatetimeIndex(dates)).resample(_pandas_freq(freq)).sum()
+    counts = counts.to_numpy()
     bought = np.zeros(max(t + 1, len(counts)), dtype=bool)
     bought[: len(counts)] = counts > 0
     age = np.arange(len(bought), dtype=float)
@@ -232,7 +242,7 @@ def _customer_lifetime_value(transaction_prediction_model, frequency, recency, T
         Months.
     discount_rate : float, default 0.01
         MONTHLY discount rate.
-    freq : {"D", "W", "M", "H"}, default "D"
+    freq : {"D", "W", "M", "H", "h"}, default "D"
         Time unit of the data; a month is 30 days / 4.345 weeks / 720 hours, as in lifetimes.
 
     Returns
@@ -290,6 +300,7 @@ def expected_cumulative_transactions(model, transactions, datetime_col, customer
     pandas.DataFrame, columns ``actual`` and ``predicted``, t // freq_multiplier rows
     """
     dates = pd.to_datetime(transactions[datetime_col], format=datetime_format)
+    freq = _pandas_freq(freq)
     periods = dates.dt.to_period(freq)
     start = periods.min()
     ids = transactions[customer_id_col].to_numpy()

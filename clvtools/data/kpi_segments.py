@@ -10,15 +10,13 @@ base by that revenue (strictly above its quantile) is ``high``, the others ``low
 """
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pandas as pd
 
 from .attributes import CustomerAttributes
 from .contracts import Contracts
 from .engine import quote_ident
-from .kpis import _LABEL_SQL, _common_sql, _params
+from .kpis import _LABEL_SQL, _params, spell_tables
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
@@ -63,24 +61,14 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
     params = {"period": base_params["period"], "quantile": 1.0 - value_share,
               "has_amounts": check_occasions(con, occasions, observation_end),
               "year": _PERIODS_PER_YEAR[period]}
-    # the spells and periods once, for every breakdown
-    sp, pe = (f"_kpi_{name}_{uuid.uuid4().hex}" for name in ("spells", "periods"))
-    for table, cte in ((sp, "spells"), (pe, "periods")):
-        con.execute(f"CREATE TEMP TABLE {table} AS WITH {_common_sql(occasions)} "
-                    f"SELECT * FROM {cte}", base_params)
-    try:
-        frames = [con.execute(_value_tier_sql(occasions, sp, pe), params).df()]
-        if attributes is not None and segments:
-            frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
-        periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
-                              {"period": base_params["period"]}).df()
-    finally:
-        for table in (sp, pe):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+    # the spells and periods of the KPIs, shared by every breakdown
+    sp, pe = spell_tables(log, base_params)
+    frames = [con.execute(_value_tier_sql(occasions, sp, pe), params).df()]
+    if attributes is not None and segments:
+        frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
+    periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
+                          {"period": base_params["period"]}).df()
     counts = pd.concat(frames, ignore_index=True)
-    periods = con.execute(f"""
-        WITH {_common_sql(occasions)} SELECT p.ps, {_LABEL_SQL} AS label FROM periods AS p""",
-        _params(period, churn_after, time_unit, observation_end)).df()
     out = periods.merge(counts, on="ps").rename(columns={"ps": "period"})
     out["active_start"] = out["active_start"].astype("int64")
     out["churned"] = out["churned"].astype("int64")
@@ -93,7 +81,11 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
 
 def _value_tier_sql(occasions: str, spells: str, periods: str) -> str:
     """Base and churners per period by value tier: each base customer's spend over the year
-    of periods before the period (a join on the customer's periods with purchases)."""
+    of periods before the period (a join on the customer's periods with purchases).
+
+    The spend is rounded to 1e-6: a parallel sum adds in whatever order the threads meet the
+    rows, and customers tied at the tier's threshold (equal spend in cents) fell on either
+    side of it from one run to the next."""
     return f"""
         WITH base AS (SELECT p.idx, p.ps, s.customer_id,
                              coalesce(s.declared_ps = p.ps, FALSE) AS churned
@@ -104,7 +96,7 @@ def _value_tier_sql(occasions: str, spells: str, periods: str) -> str:
                   FROM {quote_ident(occasions)} AS o
                   JOIN {periods} AS p ON p.ps = date_trunc($period, o.date)::DATE GROUP BY ALL),
         valued AS (SELECT b.ps, b.customer_id, any_value(b.churned) AS churned,
-                          coalesce(sum(v.spent), 0) AS value
+                          round(coalesce(sum(v.spent), 0), 6) AS value
                    FROM base AS b LEFT JOIN spent AS v ON v.customer_id = b.customer_id
                     AND v.idx < b.idx AND v.idx >= b.idx - $year
                    GROUP BY b.ps, b.customer_id),

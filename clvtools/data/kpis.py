@@ -16,6 +16,8 @@ counted once by exactly one of ``new``, ``reactivated`` and ``churned``.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 
 import pandas as pd
 
@@ -81,6 +83,42 @@ def _common_sql(occasions: str) -> str:
                       date_trunc($period, $end::DATE)::TIMESTAMP, $step::INTERVAL) AS g(p)))"""
 
 
+def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
+    """Temporary tables of the spells and periods of :func:`_common_sql` for ``log`` and
+    ``params`` (:func:`_params`), built on the first call and reused after: the KPIs, the
+    cohorts and the churn by segment all count the same spells, and building them is one
+    window pass over every purchase occasion (the costly part of each table).
+
+    Returns
+    -------
+    (str, str)
+        The names of the spells and periods tables on ``log.con`` (kept in
+        ``log.derived``: a new log, even of a table of the same name, builds its own).
+    """
+    own = {k: params[k] for k in ("cd", "end", "period", "step")}
+    key = ("kpi_spells", *own.values())
+    if key not in log.derived:
+        suffix = uuid.uuid4().hex
+        names = (f"_kpi_spells_{suffix}", f"_kpi_periods_{suffix}")
+        for table, cte in zip(names, ("spells", "periods"), strict=True):
+            log.con.execute(f"CREATE TEMP TABLE {table} AS "
+                            f"WITH {_common_sql(log.occasions)} SELECT * FROM {cte}", own)
+        log.derived[key] = names
+    return log.derived[key]
+
+
+def _spells_sql(log: TransactionLog, params: dict) -> str:
+    """The CTEs ``spells`` and ``periods`` read from :func:`spell_tables`."""
+    spells, periods = spell_tables(log, params)
+    return f"spells AS (FROM {spells}), periods AS (FROM {periods})"
+
+
+def _used(sql: str, params: dict) -> dict:
+    """The parameters ``sql`` names (DuckDB refuses any other)."""
+    names = set(re.findall(r"\$(\w+)", sql))
+    return {k: v for k, v in params.items() if k in names}
+
+
 def _params(period: str, churn_after: float, time_unit: str,
             observation_end: dt.date) -> dict:
     if period not in PERIODS:
@@ -142,7 +180,7 @@ def kpi_table(
     params = _params(period, churn_after, time_unit, observation_end)
     params["has_amounts"] = check_occasions(con, occasions, observation_end)
     sql = f"""
-        WITH {_common_sql(occasions)},
+        WITH {_spells_sql(log, params)},
         opened AS (SELECT start_ps AS ps, count(*) FILTER (WHERE first_spell) AS new,
                           count(*) FILTER (WHERE NOT first_spell) AS reactivated
                    FROM spells GROUP BY ALL),
@@ -207,7 +245,7 @@ def kpi_table(
         FROM stock AS p LEFT JOIN revenue AS r USING (ps) LEFT JOIN lost_revenue AS l USING (ps)
         LEFT JOIN trailing_year AS t USING (ps)
         ORDER BY p.idx"""
-    out = con.execute(sql, params).df()
+    out = con.execute(sql, _used(sql, params)).df()
     # Rates are NULL where active_start is 0; pandas shows them as NaN either way.
     for col in ("churn_rate", "retention_rate", "stock_retention", "growth_rate", "revenue",
                 "revenue_lost_to_churn", "revenue_lost_share"):
@@ -249,7 +287,7 @@ def cohort_table(
     params = _params(period, churn_after, time_unit, observation_end)
     check_occasions(con, occasions, observation_end)
     sql = f"""
-        WITH {_common_sql(occasions)},
+        WITH {_spells_sql(log, params)},
         -- +1 when a cohort member's spell opens, -1 when it is declared; the running sum
         -- over periods is the number of members active at each period's (cut) end.
         moves AS (SELECT cohort_ps, start_ps AS ps, count(*) AS n FROM spells GROUP BY ALL
@@ -269,7 +307,7 @@ def cohort_table(
                g.complete
         FROM grid AS g JOIN periods AS p ON p.idx = g.cohort_idx
         ORDER BY cohort, k"""
-    out = con.execute(sql, params).df()
+    out = con.execute(sql, _used(sql, params)).df()
     if not wide:
         return out
     table = out.pivot(index=["cohort", "label", "size"], columns="k", values="retention")

@@ -259,8 +259,9 @@ def calibration_and_holdout(
     ))
     if hold.empty:
         raise ClvInputError(
-            f"There are no transactions between the calibration end {cal_end} and the observation "
-            f"end {obs_end}.",
+            # lifetimes' phrase, which code written for it may match
+            f"There is no data available: no transactions between the calibration end {cal_end} "
+            f"and the observation end {obs_end}.",
             advice="Check calibration_end and observation_end against the dates in the data.",
         )
     combined = cal.join(hold, how="left").fillna(0.0)

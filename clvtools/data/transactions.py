@@ -118,6 +118,9 @@ class TransactionLog:
         False when the log has no amount column (``amount`` is then NULL).
     quality : dict
         Rows read, used and excluded by reason; see :meth:`quality_report`.
+    derived : dict
+        Temporary tables derived from this log's occasions, built once and reused (the
+        spells that the KPI tables share), by what they were built with; the data layer's.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -125,6 +128,7 @@ class TransactionLog:
     observation_end: dt.date
     has_amounts: bool
     quality: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_customers(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..data.attributes import CustomerAttributes, read_customers
 from ..data.contracts import Contracts, read_contracts
+from ..data.engine import connect
 from ..data.transactions import DataPolicies, TransactionLog, read_transactions
 from ..errors import ClvInputError
 
@@ -78,6 +79,7 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
             amount_outliers=s.amount_outliers, amount_outlier_factor=s.amount_outlier_factor,
         ),
         timezone=s.timezone,
+        con=connect(memory_limit=s.memory_limit, temp_directory=s.temp_directory),
     )
     _require_customers(log)
     attributes = None

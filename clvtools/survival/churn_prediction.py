@@ -112,7 +112,8 @@ class ChurnPrediction:
         if recipe is not None:
             header.append(f"features derived from the landmark table: log1p of frequency and "
                           f"{recipe.window_column_}"
-                          + (", log1p of average_spend" if recipe.log_spend_ else ""))
+                          + (f", log1p of average_spend / {recipe.spend_scale_:.4g}"
+                             if recipe.log_spend_ else ""))
         if self.ph_test_ is not None:
             header.append("PH check: Schoenfeld residuals (Efron), rank time transform, all rows")
         with pd.option_context("display.width", 200, "display.max_columns", 30):

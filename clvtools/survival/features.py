@@ -14,14 +14,18 @@ feature                                   from
 ``log_frequency``                         log1p(``frequency``), repeat purchases
 ``log_purchases_last_{w}``                log1p(``purchases_last_{w}``), one window ``w``
 ``purchase_trend``                        as is (purchases, recent minus earlier window)
-``log_average_spend``                     log1p(``average_spend`` clipped at 0), only when
-                                          every training row has a spend
+``log_average_spend``                     log1p(``average_spend`` clipped at 0, over its
+                                          training median), only when every training row
+                                          has a spend
 every attribute column                    as is (numeric ones as float64)
 ========================================  ===================================================
 
-Counts and spend are skewed, hence log1p. The recipe (the window, whether spend enters, the
-attribute columns) is decided once in :meth:`BehaviourFeatures.fit` and saved in the model
-file, so that a loaded model derives exactly the same columns from any later table.
+Counts and spend are skewed, hence log1p. Spend is first divided by its median over the
+training rows, so that the model does not depend on the currency unit (amounts in cents or in
+euros give the same churn probabilities; log1p of the amount itself did not). The recipe (the
+window, whether spend enters and its scale, the attribute columns) is decided once in
+:meth:`BehaviourFeatures.fit` and saved in the model file, so that a loaded model derives
+exactly the same columns from any later table.
 """
 from __future__ import annotations
 
@@ -82,6 +86,9 @@ class BehaviourFeatures:
         The ``purchases_last_*`` column used.
     log_spend_ : bool
         Whether ``log_average_spend`` enters (every training row had an ``average_spend``).
+    spend_scale_ : float
+        The median positive ``average_spend`` of the training rows (currency; 1 if none, and
+        in model files written before it existed), which spend is divided by.
     attributes_ : list of str
         The attribute columns passed through, in table order.
     feature_names_ : list of str
@@ -108,6 +115,9 @@ class BehaviourFeatures:
             # the second window is about 3 months with the default windows
             self.window_column_ = windows[min(1, len(windows) - 1)]
         self.log_spend_ = bool(table["average_spend"].notna().all())
+        spend = table["average_spend"].astype("float64")
+        positive = spend[spend > 0]
+        self.spend_scale_ = float(positive.median()) if len(positive) else 1.0
         skip = set(self.exclude)
         self.attributes_ = [c for c in table.columns
                             if c not in skip and not is_behaviour_column(c)]
@@ -152,7 +162,7 @@ class BehaviourFeatures:
         }, index=table.index)
         if self.log_spend_:
             out["log_average_spend"] = np.log1p(table["average_spend"].clip(lower=0)
-                                                .astype("float64"))
+                                                .astype("float64") / self.spend_scale_)
         for column in self.attributes_:
             values = table[column]
             # lifelines wants float64, not pandas' nullable integers
@@ -163,7 +173,8 @@ class BehaviourFeatures:
     def to_dict(self) -> dict:
         """The recipe as a JSON-ready dict (the model file's ``features``)."""
         return {"kind": self.kind, "window_column": self.window_column_,
-                "log_spend": self.log_spend_, "attributes": list(self.attributes_)}
+                "log_spend": self.log_spend_, "spend_scale": self.spend_scale_,
+                "attributes": list(self.attributes_)}
 
     @classmethod
     def from_dict(cls, d: dict) -> BehaviourFeatures:
@@ -174,5 +185,6 @@ class BehaviourFeatures:
         out = cls()
         out.window_column_ = str(d["window_column"])
         out.log_spend_ = bool(d["log_spend"])
+        out.spend_scale_ = float(d.get("spend_scale", 1.0))   # older files: the amount itself
         out.attributes_ = [str(c) for c in d["attributes"]]
         return out
