@@ -346,7 +346,10 @@ def read_transactions(
             max(ts) FILTER (WHERE NOT {implausible})::DATE,
             count(*) FILTER (WHERE {stripped}), count(*) FILTER (WHERE {offsets}),
             {', '.join(counts)}
-        FROM tx_parsed""").fetchall()[0]
+        -- OFFSET 0 keeps the parsed columns computed once per row: DuckDB would otherwise parse
+        -- the dates and amounts again for each FILTER that names them (three times slower)
+        FROM (SELECT customer_id, _raw_id, ts, amount, _raw_date FROM tx_parsed OFFSET 0)
+        """).fetchall()[0]
     if rows_read == 0:
         raise ClvInputError(
             "The transaction log has no data rows.", source=label,
