@@ -41,29 +41,43 @@ class BoundCovariates:
     frequency/recency/T signature of the plain fitters (row i of ``covariates`` is customer i).
     """
 
-    def __init__(self, model, covariates: pd.DataFrame):
+    def __init__(self, model, covariates: pd.DataFrame, encoded=None):
         self.model = model
         self.covariates = covariates
+        # encoded on first use, once: every prediction reads the same customers' attributes
+        self._encoded = encoded
 
     def __getattr__(self, name):
         # everything else (params_, summary, save_model, ...) is the fitter's
-        if name in ("model", "covariates"):
+        if name in ("model", "covariates", "_encoded"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
+    @property
+    def encoded(self):
+        """The covariates encoded by the model's encoders (:class:`EncodedCovariates`)."""
+        if self._encoded is None:
+            self._encoded = self.model.encode(self.covariates)
+        return self._encoded
+
+    def take(self, rows) -> BoundCovariates:
+        """The same model bound to the customers at positions ``rows`` only (a sample)."""
+        return BoundCovariates(self.model, self.covariates.iloc[rows],
+                               None if self._encoded is None else self._encoded.take(rows))
+
     def conditional_probability_alive(self, frequency, recency, T):
-        return self.model.conditional_probability_alive(frequency, recency, T, self.covariates)
+        return self.model.conditional_probability_alive(frequency, recency, T, self.encoded)
 
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
         return self.model.conditional_expected_number_of_purchases_up_to_time(
-            t, frequency, recency, T, self.covariates)
+            t, frequency, recency, T, self.encoded)
 
     def purchase_rate_if_alive(self, frequency, recency, T):
-        return self.model.purchase_rate_if_alive(frequency, recency, T, self.covariates)
+        return self.model.purchase_rate_if_alive(frequency, recency, T, self.encoded)
 
     def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
         return self.model.expected_purchases_by_horizon(horizons, frequency, recency, T,
-                                                        self.covariates)
+                                                        self.encoded)
 
 
 @dataclass
@@ -253,7 +267,9 @@ def with_params(model, values):
     """A copy of a fitted model with other parameter values (a bound covariate model keeps
     its customers' covariates)."""
     if isinstance(model, BoundCovariates):
-        return BoundCovariates(with_params(model.model, values), model.covariates)
+        # the copy keeps the fitter's encoders, so the encoding stays valid
+        return BoundCovariates(with_params(model.model, values), model.covariates,
+                               model.encoded)
     new = copy.copy(model)
     new.params_ = pd.Series(values, index=model.params_.index)
     return new
