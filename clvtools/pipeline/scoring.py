@@ -61,6 +61,10 @@ class Scorers:
     discount_rate : float
         Annual.
     seed : int
+    period_ends : tuple of float, optional
+        The horizon's month ends in time units after the scoring date (the forecast's
+        calendar months, :meth:`~clvtools.pipeline.timeline.Timeline.forecast_month_ends`),
+        over which the value is discounted month by month; default calendar-average months.
     """
 
     value: ValueModels
@@ -71,6 +75,7 @@ class Scorers:
     time_unit_days: float
     discount_rate: float
     seed: int = 0
+    period_ends: tuple[float, ...] | None = None
 
 
 def customer_scores(rfm: pd.DataFrame, value_scores: pd.DataFrame,
@@ -122,24 +127,28 @@ def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers) -> p
     """
     value = score_customers(scorers.value, rfm, horizon=scorers.horizon,
                             time_unit_days=scorers.time_unit_days,
-                            discount_rate=scorers.discount_rate)
-    if scorers.churn is not None:
-        scoring = _churn_inputs(scoring, rfm, scorers)
+                            discount_rate=scorers.discount_rate,
+                            period_ends=None if scorers.period_ends is None
+                            else np.asarray(scorers.period_ends, dtype=float))
+    scoring = _churn_inputs(scoring, rfm, scorers)
     risk = churn_scores(scorers.churn, scoring, scorers.horizon, customer_ids=rfm.index,
                         p_alive=value["p_alive"])
     return customer_scores(rfm, value, risk)
 
 
 def _churn_inputs(scoring: pd.DataFrame, rfm: pd.DataFrame, scorers: Scorers) -> pd.DataFrame:
-    """The scoring rows with the columns the churn model was fitted with: the structural term
-    (:func:`~clvtools.pipeline.structural.add_structural_term` at the scoring date, from the
-    chunk's own RFM rows) and the recency band, levels the model knows."""
+    """The scoring rows with the columns the churn model was fitted with (as
+    :func:`~clvtools.pipeline.structural.churn_model_inputs` adds them): the structural term
+    at the scoring date, from the chunk's own RFM rows (without a Cox model, the churn
+    probability itself), and the recency band, at levels the model knows."""
     scoring = scoring.copy()
     if scorers.structural is not None:
         p = structural_from_rfm(scorers.structural, rfm, horizon=scorers.horizon,
                                 churn_after=scorers.churn_after, seed=scorers.seed)
         found = p.reindex(scoring["customer_id"].astype(str).to_numpy()).to_numpy()
         scoring[STRUCTURAL_COLUMN] = cloglog(found)
+    if scorers.churn is None:
+        return scoring
     scoring = add_recency_band(scoring, scorers.churn_after)
     return known_levels(scorers.churn, scoring)[0]
 
