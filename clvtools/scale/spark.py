@@ -63,7 +63,7 @@ def score_customers(rfm, scoring, scorers: Scorers):
     def score(chunks):
         for chunk in chunks:
             frame = chunk.set_index("customer_id")
-            live = frame["live"].fillna(False).astype(bool).to_numpy()
+            live = frame["live"].notna().to_numpy()     # True, or NULL: not in the table
             table = (frame.loc[live, [_COVARIATE + c for c in covariates]]
                      .rename(columns=lambda c: c[len(_COVARIATE):]).reset_index())
             scored = score_chunk(frame[rfm_columns], table, scorers)

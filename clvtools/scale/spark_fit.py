@@ -120,8 +120,10 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
         when a landmark's or the end's could not be fitted), the survival table as fitted
         (sorted by landmark and customer, as DuckDB's) and the notes.
     """
+    from pyspark.sql import functions as F
+
     table = spark_landmark_table(log, landmarks=landmarks, churn_after=churn_after,
-                                 time_unit=time_unit)
+                                 time_unit=time_unit).persist()
     survival = table.toPandas().sort_values(["landmark", "customer_id"], ignore_index=True)
     survival["landmark"] = pd.to_datetime(survival["landmark"])
     notes: list[str] = []
@@ -132,11 +134,13 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             rows = (survival["landmark"].dt.date == mark).to_numpy()
             if not rows.any():
                 continue
-            at = spark_rfm(log.until(mark), time_unit=time_unit)
+            at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
             model = _structural_model(at)
             ids = survival.loc[rows, "customer_id"].astype(str).to_numpy()
-            rfm_rows = (at.where(at["customer_id"].isin(list(ids))).toPandas()
-                        .set_index("customer_id"))
+            # the RFM rows of the customers at risk at this landmark, joined in Spark
+            at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
+            rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
+            at.unpersist()
             p = structural_from_rfm(model, rfm_rows, horizon=horizon, churn_after=churn_after,
                                     seed=seed).reindex(ids)
             if p.isna().any():
@@ -149,6 +153,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
         structural = None
         notes.append(f"No structural churn term ({str(exc).splitlines()[0]}): the churn model "
                      "is stratified by time since the last purchase only.")
+    table.unpersist()
     survival = add_recency_band(survival, churn_after)
     model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed)
     return model, structural, survival, notes + fit_notes
