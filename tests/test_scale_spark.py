@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvtools import api
+from clvtools import api, btyd, survival
 from clvtools.cli import main
 from clvtools.datasets import generate_customer_base
 
@@ -58,6 +58,9 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     customers = pd.read_parquet(out / "customers.parquet")
     assert len(customers) == 1500 and customers["customer_id"].is_unique
     assert (customers["action"] == "push").sum() == SETTINGS["push_capacity"]
+    # the model files are the single-machine engine's documents (schema-checked on load)
+    assert btyd.load_model(out / "models" / "value.json").params_["r"] > 0
+    assert survival.load_model(out / "models" / "churn.json").hazard_ratios_.size > 3
     matrix = pd.read_csv(out / "matrix.csv").set_index("cell")
     assert matrix.loc["total", "customers"] == 1500
     np.testing.assert_allclose(matrix.loc["total", "revenue_at_risk"],
