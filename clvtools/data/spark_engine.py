@@ -118,10 +118,15 @@ def read_spark_source(spark, source, *, file_format: str | None = None):
             return spark.read.option("header", True).option("inferSchema", False).csv(paths)
         return spark.read.parquet(*paths)
     except Exception as exc:  # Spark's AnalysisException (path not found) and the like
-        raise ClvInputError(f"Spark could not read the transactions: "
-                            f"{str(exc).splitlines()[0]}", source=", ".join(paths),
-                            advice="Check the path (a glob, a folder of Parquet files or a "
-                                   "CSV file with a header row).") from None
+        first = str(exc).splitlines()[0]
+        advice = ("Check the path (a glob, a folder of Parquet files or a CSV file with a "
+                  "header row).")
+        if "NANOS" in first:
+            # pandas writes nanosecond timestamps by default, which Spark does not read
+            advice = ("Spark reads no nanosecond timestamps: write the file with "
+                      "df.to_parquet(path, coerce_timestamps='us') or the dates as DATE.")
+        raise ClvInputError(f"Spark could not read the transactions: {first}",
+                            source=", ".join(paths), advice=advice) from None
 
 
 def spark_occasions(
