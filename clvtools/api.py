@@ -205,6 +205,13 @@ def analyze_spark(transactions, *, config: Settings | Mapping | str | os.PathLik
     # pyspark is optional: imported only when a Spark run is asked for
     from .scale.spark_run import analyze_spark as run_on_spark
 
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ClvInputError("The Spark engine needs pyspark, which is not installed.",
+                            advice='pip install "clvtools[spark]" (and a Java 17 runtime), '
+                                   "or run with --engine duckdb.") from None
+
     settings = resolve_config(config, **overrides)
     return run_on_spark(transactions, settings=settings, spark=spark,
                         step=on_step or (lambda _msg: None))
