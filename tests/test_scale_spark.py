@@ -9,6 +9,7 @@ import pytest
 from clvtools import api, btyd, survival
 from clvtools.cli import main
 from clvtools.datasets import generate_customer_base
+from clvtools.pipeline.value_models import VALUE_MODELS
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -41,8 +42,13 @@ def spark_out(spark, transactions, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def single(transactions):
-    return api.analyze(transactions[0], **SETTINGS).customers.set_index("customer_id")
+def single_run(transactions):
+    return api.analyze(transactions[0], **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def single(single_run):
+    return single_run.customers.set_index("customer_id")
 
 
 def test_the_cli_runs_end_to_end_on_spark(spark_out):
@@ -92,3 +98,23 @@ def test_settings_spark_cannot_honour_are_errors(transactions, tmp_path, capsys)
     assert main(["analyze", str(transactions[1]), "--engine", "flink", "--out",
                  str(tmp_path / "b")]) == 2
     assert "--engine must be 'duckdb' or 'spark'" in capsys.readouterr().err
+
+
+def test_compressed_statistics_fit_the_single_machine_models(spark, single_run):
+    """The distinct RFM rows and their counts, in the order of their first customer, are the
+    arrays the single-machine fit collapses the customers into: the same estimates, to the
+    last bit; ``auto`` keeps the lowest BIC."""
+    from clvtools.scale.spark_fit import fit_value_from_spark
+
+    rfm = single_run.analysis.value.rfm
+    frame = spark.createDataFrame(rfm.reset_index())
+    models, chosen, _ = fit_value_from_spark(frame, "bgnbd")
+    expected = single_run.analysis.value.models
+    assert chosen == "bgnbd"
+    assert models.purchases.params_.equals(expected.purchases.params_)
+    assert models.spend.params_.equals(expected.spend.params_)
+    _, chosen, notes = fit_value_from_spark(frame, "auto")
+    bic = {name: fitter().fit(rfm["frequency"], rfm["recency"], rfm["T"]).BIC_
+           for name, fitter in VALUE_MODELS.items()}
+    assert chosen == min(bic, key=bic.get)
+    assert f"Purchase model {chosen} chosen by BIC" in " ".join(notes)

@@ -10,8 +10,11 @@ Two choices make its figures those of DuckDB, and reproducible on any cluster:
 
 - money is summed as ``DECIMAL(38, 18)``: a sum of decimals is exact, so it does not depend
   on the order in which executors add their partitions (a sum of doubles does, in the last
-  bit); 18 places hold a double amount's value closely enough that the sum, rounded to a
-  double once at the end, is DuckDB's compensated sum of the same doubles;
+  bit), and it is rounded to a double once, at the end. DuckDB adds the same doubles with a
+  compensated sum (``fsum``), also rounded once; the two differ only where the exact sum of
+  the doubles falls midway between two doubles (82.15 + 107.33 does: a sum of two doubles
+  has one bit more than either), where they give the two neighbours: money agrees to the
+  last place or the next one, everything else bit for bit;
 - the session's time zone is UTC (:func:`configure_session`), so that a timestamp falls on
   the same day on every machine, as in DuckDB's connection.
 """

@@ -6,8 +6,9 @@ rules; the text differs where Spark SQL has no equivalent: no ``ASOF JOIN`` (the
 declaration is the smallest spell end on or after the last purchase, a join and a ``min``),
 no ``fsum`` (money is summed as DECIMAL, exact: :mod:`clvtools.data.spark_engine`), dates
 subtract with ``datediff`` and ``date_sub``, and divisions are written in doubles (Spark
-would divide an integer by ``7.0`` in DECIMAL). The tests check that both engines give the
-same tables on the same log, to the last bit.
+would divide an integer by ``7.0`` in DECIMAL). The tests check on the same log that both
+engines give the same counts, dates and durations bit for bit and the same money to the last
+place or the next one (:mod:`clvtools.data.spark_engine` says why).
 
 The results are Spark DataFrames: they stay on the executors until a caller collects the
 (compressed) part it needs.
