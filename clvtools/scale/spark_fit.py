@@ -96,11 +96,12 @@ def fit_value_from_spark(rfm, value_model: str) -> tuple[ValueModels, str, list[
         notes.append(f"Purchase model {chosen} chosen by BIC (" + ", ".join(
             f"{k} {v:,.1f}" for k, v in bic.items()) + ").")
     if "monetary_value" not in rfm.columns:
-        return fit_spend_model(pd.DataFrame(index=purchase.index), fitted[chosen], notes), \
-            chosen, notes
-    spend = compressed(rfm, ["frequency", "monetary_value"])
-    models = fit_spend_model(spend.drop(columns="weights"), fitted[chosen], notes,
-                             weights=spend["weights"].to_numpy())
+        # no amounts: revenue counts purchases (fit_spend_model says so in its notes)
+        models = fit_spend_model(pd.DataFrame(index=purchase.index), fitted[chosen], notes)
+    else:
+        spend = compressed(rfm, ["frequency", "monetary_value"])
+        models = fit_spend_model(spend.drop(columns="weights"), fitted[chosen], notes,
+                                 weights=spend["weights"].to_numpy())
     return models, chosen, models.notes
 
 
