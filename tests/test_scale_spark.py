@@ -61,6 +61,7 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
                        "data_quality.json", "config.toml"}
     quality = json.loads((out / "data_quality.json").read_text())
     assert quality["engine"] == "spark" and quality["transactions"]["customers"] == 1500
+    assert quality["transactions"]["source"].endswith("transactions.csv")
     customers = pd.read_parquet(out / "customers.parquet")
     assert len(customers) == 1500 and customers["customer_id"].is_unique
     assert (customers["action"] == "push").sum() == SETTINGS["push_capacity"]

@@ -142,6 +142,7 @@ def spark_occasions(
     observation_end: dt.date | None = None,
     negative_amounts: str = "drop",
     after_observation_end: str = "error",
+    source: str = "Spark DataFrame",
 ) -> SparkLog:
     """Validate a Spark DataFrame of transactions and summarise it into purchase occasions.
 
@@ -161,6 +162,8 @@ def spark_occasions(
         Spark's datetime pattern of a text date column (``yyyyMMdd``); ISO dates need none.
     observation_end : datetime.date, optional
         Default: the last date in the data.
+    source : str
+        How the input is named in messages and in data_quality.json (the files read).
 
     Returns
     -------
@@ -173,7 +176,7 @@ def spark_occasions(
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ClvInputError(f"Columns {missing} are missing from the transactions.",
-                            source="Spark DataFrame",
+                            source=source,
                             advice=f"The columns are {frame.columns}; set customer_id_col, "
                                    "datetime_col and monetary_value_col to their names.")
     number = next(_view_numbers)
@@ -206,7 +209,7 @@ def spark_occasions(
             count_if(amount < 0 AND NOT coalesce(date > {end_sql}, FALSE)) AS negative
         FROM {raw}_parsed""").collect()[0]
     if row["rows_read"] == 0:
-        raise ClvInputError("The transaction log has no data rows.", source="Spark DataFrame")
+        raise ClvInputError("The transaction log has no data rows.", source=source)
     problems = [("no_id", "Customer ids are missing.", customer_id_col),
                 ("no_date", "Dates are missing or could not be parsed.", datetime_col)]
     if monetary_value_col:
@@ -214,7 +217,7 @@ def spark_occasions(
                      ("no_amount", "Amounts are missing.", monetary_value_col)]
     for key, problem, column in problems:
         if row[key]:
-            raise ClvInputError(problem, source="Spark DataFrame", column=column,
+            raise ClvInputError(problem, source=source, column=column,
                                 n_rows=int(row[key]),
                                 advice="Fix or remove these rows (dates in ISO form, or give "
                                        "datetime_format; amounts as plain numbers).")
@@ -223,7 +226,7 @@ def spark_occasions(
     if observation_end is not None and row["late"]:
         if after_observation_end == "error":
             raise ClvInputError(f"Transactions are dated after the observation end "
-                                f"{observation_end}.", source="Spark DataFrame",
+                                f"{observation_end}.", source=source,
                                 column=datetime_col, n_rows=int(row["late"]),
                                 advice="Set observation_end to the last day of the data, or "
                                        "after_observation_end = 'drop'.")
@@ -233,7 +236,7 @@ def spark_occasions(
     if monetary_value_col and negative_amounts != "keep":
         if negative_amounts == "error" and row["negative"]:
             raise ClvInputError("Amounts are negative (returns or refunds).",
-                                source="Spark DataFrame", column=monetary_value_col,
+                                source=source, column=monetary_value_col,
                                 n_rows=int(row["negative"]),
                                 advice="Set negative_amounts = 'drop' or 'keep'.")
         keep.append("amount >= 0")
@@ -247,10 +250,10 @@ def spark_occasions(
                                  max(date) AS last FROM {occasions}""").collect()[0]
     if stats["n"] == 0:
         raise ClvInputError("No transactions are left after filtering.",
-                            source="Spark DataFrame",
+                            source=source,
                             advice="Check observation_end and the negative amounts policy.")
     obs_end = observation_end or row["last_date"]
-    quality = {"source": "Spark DataFrame", "rows_read": int(row["rows_read"]),
+    quality = {"source": source, "rows_read": int(row["rows_read"]),
                "rows_used": int(stats["rows_used"]), "rows_excluded": sum(excluded.values()),
                "excluded_by_reason": excluded, "customers": int(stats["customers"]),
                "purchase_occasions": int(stats["n"]), "first_date": stats["first"].isoformat(),

@@ -177,15 +177,17 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
     _check_settings(s)
     step("Reading and validating transactions (Spark)")
     if isinstance(transactions, DataFrame):
-        frame = transactions
+        frame, label = transactions, "Spark DataFrame"
     else:
         spark = spark or SparkSession.builder.getOrCreate()
         frame = read_spark_source(spark, transactions)
+        label = (str(transactions) if isinstance(transactions, (str, Path))
+                 else ", ".join(map(str, transactions)))
     end = None if s.observation_end is None else pd.Timestamp(s.observation_end).date()
     log = spark_occasions(frame, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
                           monetary_value_col=s.monetary_value_col, observation_end=end,
                           negative_amounts=s.negative_amounts,
-                          after_observation_end=s.after_observation_end)
+                          after_observation_end=s.after_observation_end, source=label)
     timeline = build_timeline(dt.date.fromisoformat(log.quality["first_date"]),
                               log.observation_end, s)
     step("Summarising purchases (RFM) in Spark")
