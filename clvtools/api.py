@@ -16,17 +16,17 @@ from .data.generator import generate_customer_base
 from .errors import ClvInputError
 from .pipeline import AnalysisResult, run_analysis
 from .pipeline.campaign import CampaignEvaluation, evaluate_campaign
-from .report.campaign import write_evaluation
+from .pipeline.inputs import read_inputs
+from .pipeline.timeline import build_timeline
+from .report.campaign import check_evaluation_folder, write_evaluation
 from .report.headline import Figure, headline
-from .report.outputs import OUTPUTS, check_output_folder, write_outputs
+from .report.input_check import InputCheck
+from .report.outputs import OUTPUT_NAMES, check_output_folder, write_outputs
 from .report.pseudonymise import pseudonym_key
 
 __all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "analyze_spark", "demo",
-           "evaluate",
-           "resolve_config", "check_output_folder"]
-
-#: Every file a run may write (the manifest's names), for the command line's summary.
-OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
+           "evaluate", "resolve_config", "check_output_folder", "check_evaluation_folder",
+           "validate", "InputCheck"]
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -125,13 +125,23 @@ class Results:
         return self.analysis.data_quality()
 
     def write(self, out: str | os.PathLike) -> Path:
-        """Write every output file into the folder ``out`` atomically (see the README's table)."""
-        return write_outputs(self.analysis, out, self.attachments)
+        """Write every output file into the folder ``out`` atomically (see the README's table).
+
+        Only a folder of clvtools' own outputs is replaced: one that holds other files, or an
+        input of this run, is refused with a :class:`ClvInputError`."""
+        return write_outputs(self.analysis, out, self.attachments,
+                             inputs=_input_files(self.analysis.inputs.quality()))
 
     def __repr__(self) -> str:
         q = self.analysis.inputs.log.quality
         return (f"Results({q['customers']:,} customers, observation end "
                 f"{self.analysis.timeline.observation_end})")
+
+
+def _input_files(quality: Mapping[str, dict]) -> list[str]:
+    """The files a run read, from its inputs' quality counts ("DataFrame" is no file)."""
+    return [f for q in quality.values() for f in (q.get("files") or [q.get("source")])
+            if f and f != "DataFrame"]
 
 
 def resolve_config(config: Settings | Mapping | str | os.PathLike | None = None,
@@ -215,6 +225,39 @@ def analyze_spark(transactions, *, config: Settings | Mapping | str | os.PathLik
     settings = resolve_config(config, **overrides)
     return run_on_spark(transactions, settings=settings, spark=spark,
                         step=on_step or (lambda _msg: None))
+
+
+def validate(transactions, *, customers=None, contracts=None,
+             config: Settings | Mapping | str | os.PathLike | None = None,
+             **overrides) -> InputCheck:
+    """Check the inputs and the settings as :func:`analyze` would, without fitting a model.
+
+    The tables are read, validated and counted by the same functions as in
+    :func:`analyze`, and the run's dates scheduled, so that what passes here passes there and
+    what it would exclude is counted the same way.
+
+    Parameters
+    ----------
+    transactions, customers, contracts, config, **overrides
+        As for :func:`analyze`.
+
+    Returns
+    -------
+    InputCheck
+        ``.lines()`` says what would be read and excluded and why; ``.quality()`` holds the
+        counts of data_quality.json's input sections.
+
+    Raises
+    ------
+    ClvInputError
+        The error :func:`analyze` would stop with, while reading.
+    """
+    settings = resolve_config(config, **overrides)
+    if settings.pseudonymise:
+        pseudonym_key()
+    inputs = read_inputs(transactions, customers, contracts, settings)
+    return InputCheck(settings, inputs,
+                      build_timeline(inputs.log.first_date, inputs.log.observation_end, settings))
 
 
 def demo(n_customers: int = 20_000, *, seed: int = 0, model: str = "bgnbd",

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional, get_args, get_origin
 
+import duckdb
 import typer
 from rich import box
 from rich.console import Console
@@ -37,6 +38,9 @@ EXAMPLES = {
                "then open res/report.html and res/forecast.xlsx; the contacts are in "
                "res/targets.csv",
     "demo": "Example:\n\nclvtools demo --out clvtools-demo --customers 50000 --seed 1",
+    "validate": "Example:\n\n"
+                "clvtools validate sales.csv --customers customers.csv --config clvtools.toml\n\n"
+                "exit status 0: analyze can run on these files; 2: the error it would stop with",
     "evaluate": "Example:\n\n"
                 "clvtools evaluate res transactions-since.csv --out eval\n"
                 "clvtools analyze sales.csv --config eval/measured_settings.toml "
@@ -154,14 +158,14 @@ def _locations(folder: Path) -> list[str]:
     return lines
 
 
-def _run(job, out: Path, epilogue=lambda _folder: ()) -> None:
+def _run(job, out: Path, epilogue=lambda _folder: (), inputs=()) -> None:
     """Run ``job(on_step) -> Results`` with a progress display, report, write into ``out``.
 
     Everything printed up to the writing is kept in run.log, written with the other files
     (atomically, through the manifest): the folder never exists without its log. The last
     line, which says the files are there, is the only one that cannot be in it.
     """
-    check_output_folder(out)  # fail before the work, not after
+    check_output_folder(out, inputs)  # fail before the work, not after
     folder = out.resolve()
     run = _Transcript(console)
     with _progress(console, "Starting ...") as update:
@@ -232,7 +236,7 @@ def analyze(
         return
     _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
                                      config=settings, on_step=on_step, evaluation=evaluation),
-         out)
+         out, inputs=[transactions, customers, contracts, evaluation])
 
 
 analyze.__signature__ = inspect.Signature(
@@ -243,6 +247,40 @@ analyze.__signature__ = inspect.Signature(
     + _setting_options()
 )
 app.command("analyze", epilog=EXAMPLES["analyze"])(analyze)
+
+
+def validate(
+    transactions: str = typer.Argument(
+        ..., help="Transaction log: a CSV or Parquet file, or a glob."
+    ),
+    customers: Optional[str] = typer.Option(None, "--customers", help="Customer attributes file."),
+    contracts: Optional[str] = typer.Option(
+        None, "--contracts", help="Contracts file (start, end, end reason)."
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="TOML settings file; flags override it."
+    ),
+    **flags: Any,
+) -> None:
+    """Check the inputs and the settings in seconds (no model is fitted): what analyze would
+    read, and what it would exclude and why."""
+    settings = load_settings(config, **flags)
+    check = api.validate(transactions, customers=customers, contracts=contracts,
+                         config=settings)
+    for line in check.lines():
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    console.print("[green]Valid[/green]: clvtools analyze can run on these inputs with these "
+                  "settings.", highlight=False)
+
+
+validate.__signature__ = inspect.Signature(
+    [
+        p for p in inspect.signature(validate).parameters.values()
+        if p.kind != inspect.Parameter.VAR_KEYWORD
+    ]
+    + _setting_options()
+)
+app.command("validate", epilog=EXAMPLES["validate"])(validate)
 
 
 @app.command("demo", epilog=EXAMPLES["demo"])
@@ -281,7 +319,7 @@ def evaluate(
                                                           "last date in the log)."),
 ) -> None:
     """Measure what a retention plan saved: treatment against control, per action and cell."""
-    check_output_folder(out, marker="evaluation.json")
+    api.check_evaluation_folder(out, inputs=[plan, transactions])
     started = time.perf_counter()
     results = api.evaluate(plan, transactions, end=end)
     folder = results.write(out)
@@ -334,8 +372,9 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clvtools`` command; returns the exit status.
 
-    Usage errors are click's (exit 2, with the usage line); a :class:`ClvInputError` or
-    :class:`ConvergenceError` prints its message alone and exits 2.
+    Usage errors are click's (exit 2, with the usage line); a :class:`ClvInputError`, a
+    :class:`ConvergenceError` or DuckDB running out of its ``memory_limit`` prints its message
+    alone and exits 2.
     """
     try:
         app(args=argv, prog_name="clvtools", standalone_mode=True)
@@ -345,6 +384,13 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(
             "Error: " + str(exc), highlight=False, markup=False, style="red", soft_wrap=True
         )
+        return 2
+    except duckdb.OutOfMemoryException as exc:   # a memory_limit too small for the data
+        err_console.print(
+            f"Error: DuckDB ran out of memory: {str(exc).splitlines()[0]}\nWhat to do: raise "
+            "the memory_limit setting (unset, DuckDB takes 80 % of the memory), or give "
+            "temp_directory a disk with free space.",
+            highlight=False, markup=False, style="red", soft_wrap=True)
         return 2
     return 0
 

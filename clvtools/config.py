@@ -16,9 +16,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ClvInputError
+from .units import DAYS_PER_YEAR, unit_days
 
 __all__ = ["Settings", "load_settings", "parse_cut", "settings_to_toml"]
 
+#: Longest duration a setting may give (churn_after, at_risk_after, horizon), in years.
+MAX_DURATION_YEARS = 100
+#: Most landmarks a survival table may stack (each one copies the live customers).
+MAX_LANDMARKS = 100
+
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(%|b|[kmgtp]i?b)\s*$", re.IGNORECASE)
 _CUT = re.compile(r"^q(0(\.\d+)?|1(\.0+)?)$")
 
 
@@ -80,7 +87,8 @@ class Settings(BaseModel):
     kpi_period: Literal["week", "month", "quarter", "year"] = Field(
         "month", description="week, month, quarter or year: the period of the KPIs and cohorts")
     landmarks: int = Field(
-        1, description="landmarks stacked in the churn model's survival table, one horizon apart")
+        1, description="landmarks stacked in the churn model's survival table, one horizon apart "
+                   "(1 to 100)")
     discount_rate: float = Field(0.10, description="annual discount rate of revenue, in [0, 1)")
     # models
     value_model: Literal["auto", "bgnbd", "mbgnbd", "pnbd"] = Field(
@@ -149,6 +157,14 @@ class Settings(BaseModel):
     after_observation_end: Literal["error", "drop"] = Field(
         "error", description="rows dated after the observation end: error or drop (counted)")
     seed: int = Field(0, description="seed of every random draw of the run")
+    # resources of the data engine (DuckDB)
+    memory_limit: str | None = Field(
+        None, description="most memory DuckDB may use, such as 4GB or 50% (default: 80 % of "
+                          "the machine's memory); beyond it, it spills to temp_directory")
+    temp_directory: str | None = Field(
+        None, description="folder in which DuckDB's temporary files get a folder of their "
+                          "own, removed when the run ends (default: the system's temporary "
+                          "folder)")
     # sharing: report.html and forecast.xlsx travel further than the data should
     pseudonymise: bool = Field(
         False,
@@ -166,8 +182,17 @@ class Settings(BaseModel):
     @field_validator("landmarks")
     @classmethod
     def _landmarks(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be at least 1. Got {v} instead")
+        # each landmark adds a copy of the live customers to the survival table
+        if not 1 <= v <= MAX_LANDMARKS:
+            raise ValueError(f"must be a whole number from 1 to {MAX_LANDMARKS}. Got {v} instead")
+        return v
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not _MEMORY.match(v):
+            raise ValueError(f"must be a size such as '4GB', '512MiB' or '50%'. Got {v!r} "
+                             "instead")
         return v
 
     @field_validator("discount_rate")
@@ -235,6 +260,11 @@ class Settings(BaseModel):
                 f"at_risk_after ({self.at_risk_after}) must be less than churn_after "
                 f"({self.churn_after}): 'at risk' is a band before churn is declared"
             )
+        for key in ("churn_after", "at_risk_after", "horizon"):
+            years = getattr(self, key) * unit_days(self.time_unit) / DAYS_PER_YEAR
+            if not years <= MAX_DURATION_YEARS:   # dates beyond the calendar, or NaN
+                raise ValueError(f"{key} ({getattr(self, key)} {self.time_unit}s) must be at "
+                                 f"most {MAX_DURATION_YEARS} years")
         limits = [k for k in ("push_capacity", "push_budget", "total_budget")
                   if getattr(self, k) is not None]
         if len(limits) > 1:
@@ -281,6 +311,18 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise ClvInputError(
                 "Config file not found.", source=origin, advice="Check the path."
             ) from None
+        except IsADirectoryError:
+            raise ClvInputError("The config path is a folder, not a file.", source=origin,
+                                advice="Give the TOML file itself: --config FOLDER/clvtools.toml.",
+                                ) from None
+        except UnicodeDecodeError as exc:
+            raise ClvInputError(
+                f"The config file is not UTF-8 text (byte {exc.start + 1}).", source=origin,
+                advice="Save it as UTF-8 (TOML files are UTF-8 by definition).") from None
+        except OSError as exc:
+            raise ClvInputError(f"The config file cannot be read: {exc.strerror or exc}.",
+                                source=origin, advice="Check the path and its permissions.",
+                                ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ClvInputError(f"The config file is not valid TOML: {exc}.", source=origin,
                                 advice="Check the line named; strings need quotes.") from None

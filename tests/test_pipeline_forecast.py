@@ -170,6 +170,26 @@ def test_backtest_compares_forecast_and_actual_month_by_month(undiscounted):
     assert any("backtest" in n for n in undiscounted.data_quality()["forecast_notes"])
 
 
+def test_backtest_reuses_the_holdout_fit_at_its_origin(undiscounted):
+    """The backtest's first origin is the holdout's calibration end: the value step's fit
+    there is taken, and gives the table a refit gives (same customers, model, covariates)."""
+    from clvtools.pipeline.backtest import _one_origin
+
+    analysis = undiscounted
+    rfm, models = analysis.value.holdout_fit
+    origin = analysis.timeline.holdout_start
+    assert len(rfm) == int(analysis.value.holdout["holdout_summary"]["customers"].iloc[-1])
+    covariates = analysis.inputs.attributes.frame()
+    chosen = analysis.value.choice.chosen
+    reused = _one_origin(analysis.inputs, analysis.timeline, origin, covariates, chosen,
+                         (rfm, models))
+    refitted = _one_origin(analysis.inputs, analysis.timeline, origin, covariates, chosen)
+    pd.testing.assert_frame_equal(reused, refitted, rtol=1e-9)
+    table = analysis.backtest.table
+    pd.testing.assert_frame_equal(table[table["origin"] == origin].reset_index(drop=True),
+                                  reused, rtol=1e-9)
+
+
 def test_customer_variance_on_a_sample_estimates_the_full_sum(undiscounted, monkeypatch):
     """Above VARIANCE_SAMPLE_PER_SEGMENT customers in a segment, the sums of the customers'
     own variances come from a sample spread along expected revenue: here a sample of 150 per

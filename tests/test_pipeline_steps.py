@@ -312,6 +312,29 @@ def test_a_recency_band_without_training_rows_takes_the_nearest_baseline(result)
     assert model.churn_probability(aligned, 26).between(0, 1).all()
 
 
+def test_structural_term_reuses_the_value_steps_plain_bgnbd_fit(base):
+    """Seeded with the value step's plain BG/NBD (the same fit on the same RFM summary), the
+    structural term at the observation end equals a fresh fit's; a cached term is returned
+    as computed, and a covariate or other model is never taken as the term's fit."""
+    from clvtools.btyd import ParetoNBDFitter
+    from clvtools.data.rfm import rfm_summary
+    from clvtools.pipeline.structural import seed_structural_cache, structural_probability
+    from clvtools.pipeline.value import fit_value_models
+
+    log = read_transactions(base.transactions)
+    rfm = rfm_summary(log, time_unit="week")
+    models = fit_value_models(rfm, "bgnbd")
+    term = dict(horizon=26, churn_after=26, time_unit="week")
+    cache = seed_structural_cache(log, rfm, models.purchases, "week")
+    assert len(cache) == 1
+    seeded = structural_probability(log, cache=cache, **term)
+    fresh = structural_probability(log, **term)
+    np.testing.assert_array_equal(seeded.to_numpy(), fresh.to_numpy())
+    assert seeded.index.equals(fresh.index)
+    assert structural_probability(log, cache=cache, **term) is seeded
+    assert seed_structural_cache(log, rfm, ParetoNBDFitter(), "week") == {}
+
+
 def test_without_a_cox_model_churn_follows_the_value_models_declaration_probability(
         base, monkeypatch):
     """When no Cox model can be fitted, live customers get BG/NBD's probability of a

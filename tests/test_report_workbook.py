@@ -98,7 +98,7 @@ def test_text_from_the_data_is_text_never_a_formula(book, written):
     assert push["customer_id"].str.startswith("'@").all()
     targets = pd.read_csv(written / "targets.csv", dtype={"customer_id": str})
     assert "'=1+2" in set(_table(book["Pull list"])["channel"])
-    assert "=1+2" in set(targets["channel"])          # the CSV keeps the value as it was
+    assert "'=1+2" in set(targets["channel"])         # and so is the CSV's (safe_text.py)
     # a real negative number is a number, not neutralised text
     change = [c for c in _column_cells(book["KPIs"], "net_change") if c.value is not None]
     assert any(c.value < 0 for c in change) and all(c.data_type == "n" for c in change)
@@ -159,8 +159,9 @@ def test_pseudonymised_ids_are_keyed_hashes_stable_under_one_key(results, writte
     lists = {name: _table(openpyxl.load_workbook(out / "forecast.xlsx")["Pull list"])
              for name, out in (("first", first), ("again", again), ("other", other))}
     targets = pd.read_csv(first / "targets.csv", dtype={"customer_id": str})
-    real = targets.loc[targets["action"] == "pull", "customer_id"]
-    assert real.str.startswith("@").all()                 # the CSV keeps the real ids
+    quoted = targets.loc[targets["action"] == "pull", "customer_id"]
+    assert quoted.str.startswith("'@").all()    # the CSV keeps the real ids, quoted
+    real = quoted.str[1:]
     assert list(lists["first"]["customer_id"]) == [_expected_pseudonym(c, KEY_1) for c in real]
     assert list(lists["again"]["customer_id"]) == list(lists["first"]["customer_id"])
     assert not set(lists["other"]["customer_id"]) & set(lists["first"]["customer_id"])
@@ -171,7 +172,7 @@ def test_pseudonymised_ids_are_keyed_hashes_stable_under_one_key(results, writte
     # report.html the same: no real id of the lists, their pseudonyms instead
     page = (first / "report.html").read_text(encoding="utf-8")
     plain = (written / "report.html").read_text(encoding="utf-8")
-    shown = [c for c in targets["customer_id"] if c in plain]
+    shown = [c for c in targets["customer_id"].str[1:] if c in plain]   # the real ids
     assert shown, "the plain report shows ids of the contact list"
     assert not [c for c in shown if c in page]
     assert _expected_pseudonym(shown[0], KEY_1) in page

@@ -225,6 +225,34 @@ def conditional_expected_number_of_purchases_up_to_time(params, t, x, t_x, T):
     return out.reshape(shape)
 
 
+def expected_purchases_by_horizon(params, horizons, x, t_x, T):
+    """:func:`conditional_expected_number_of_purchases_up_to_time` at several horizons, with
+    P(alive) computed once per customer (the costly part) instead of once per horizon.
+
+    Parameters
+    ----------
+    horizons : numpy.ndarray, shape (k,)
+        Lengths of the prediction periods (time units), >= 0.
+    x, t_x, T : array_like, shape (n,)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, k)
+    """
+    params = _params4(params)
+    _, alpha, s, beta = params
+    _, (x, t_x, T) = _arrays(x, t_x, T)
+    out = np.empty((len(x), len(horizons)))
+    for idx, a, coefs in _units(x, t_x, params, False):
+        Ti = T[idx]
+        bT = beta + Ti
+        p_alive = _unit_p_alive(params, a, t_x[idx], Ti, coefs)
+        scale = p_alive * (a / (alpha + Ti) * bT)
+        for k, h in enumerate(horizons):
+            out[idx, k] = scale * _one_minus_pow_over(s - 1.0, np.log1p(h / bT))
+    return out
+
+
 def expected_number_of_purchases_up_to_time(params, t):
     """E[X(t)] for a new customer, eq. (27): r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)]."""
     r, alpha, s, beta = (float(v) for v in params)

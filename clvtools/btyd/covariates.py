@@ -46,6 +46,7 @@ from ..errors import ClvInputError, ConvergenceError
 from . import _optimise
 from ._optimise import subset_rows
 from .base import BTYDFitter, _single_threaded_blas
+from .prediction import check_horizons
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
 
 __all__ = ["CovariateBTYDFitter"]
@@ -411,7 +412,7 @@ class CovariateBTYDFitter(BTYDFitter):
         pandas.DataFrame, shape (n, k)
             One column per horizon (named by it), indexed like the inputs.
         """
-        horizons = _horizons(horizons)
+        horizons = check_horizons(horizons)
         (x, tx, TT), ep, ed, index, _, _ = self._predict_inputs(
             {"frequency": frequency, "recency": recency, "T": T}, covariates,
             "expected_purchases_by_horizon")
@@ -480,16 +481,3 @@ def _newton(objective, theta, H, tol, max_iter=50):
             return None, it
         theta, f, g = theta - t * step, f_new, g_new
     return (theta, max_iter) if np.max(np.abs(g)) < tol else (None, max_iter)
-
-
-def _horizons(horizons) -> np.ndarray:
-    """``horizons`` as a 1-d float array of positive finite numbers, or a clear error."""
-    try:
-        values = np.atleast_1d(np.asarray(horizons, dtype=float))
-    except (TypeError, ValueError):
-        values = np.array([np.nan])
-    if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values) & (values > 0)):
-        raise ClvInputError(
-            "The 'horizons' argument must be a non-empty 1-d array of positive numbers (time "
-            f"units). Got {horizons!r} instead.")
-    return values

@@ -78,16 +78,15 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
             Length of the future period, in time units.
         frequency, recency, T : scalar, array_like or Series, shape (n,)
         """
-        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
-
-        def per_customer(x, t, T):
-            c = a + b + x
-            z = t / (alpha + T + t)
-            hyp = special.hyp2f1(a + b - r, a - 1, c, z)
-            return c / (a - 1) * _one_minus_scaled((a - 1) * np.log1p(-z), hyp)
-
         p_alive = special.expit(-self._log_odds_dead(frequency, recency, T))
-        return p_alive * _on_distinct_pairs(per_customer, frequency, t, T)
+        return p_alive * _on_distinct_pairs(self._expected_if_alive, frequency, t, T)
+
+    def _expected_if_alive(self, x, t, T):
+        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        c = a + b + x
+        z = t / (alpha + T + t)
+        hyp = special.hyp2f1(a + b - r, a - 1, c, z)
+        return c / (a - 1) * _one_minus_scaled((a - 1) * np.log1p(-z), hyp)
 
     @prediction
     def expected_number_of_purchases_up_to_time(self, t):

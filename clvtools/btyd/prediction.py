@@ -13,9 +13,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..errors import ClvInputError
 from .utils import _to_float_array
 
-__all__ = ["prediction"]
+__all__ = ["by_horizon_inputs", "check_horizons", "prediction"]
 
 
 def prediction(func: Callable) -> Callable:
@@ -50,3 +51,26 @@ def prediction(func: Callable) -> Callable:
         return out
 
     return wrapper
+
+
+def check_horizons(horizons) -> np.ndarray:
+    """``horizons`` as a 1-d float array of positive finite numbers, or a clear error."""
+    try:
+        values = np.atleast_1d(np.asarray(horizons, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values) & (values > 0)):
+        raise ClvInputError(
+            "The 'horizons' argument must be a non-empty 1-d array of positive numbers (time "
+            f"units). Got {horizons!r} instead.")
+    return values
+
+
+def by_horizon_inputs(horizons, frequency, recency, T):
+    """The checked horizons, the RFM columns as flat float arrays of one length, and the
+    index of the first Series among them (None without one): the inputs of the models'
+    ``expected_purchases_by_horizon``."""
+    values = {"frequency": frequency, "recency": recency, "T": T}
+    index = next((v.index for v in values.values() if isinstance(v, pd.Series)), None)
+    arrays = np.broadcast_arrays(*(_to_float_array(v, n).reshape(-1) for n, v in values.items()))
+    return check_horizons(horizons), arrays, index

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import re
+import shutil
+import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,18 +20,33 @@ import pandas as pd
 
 from ..errors import ClvInputError
 
-__all__ = ["connect", "quote_ident", "register_source", "source_label", "fetch_frame", "Source"]
+__all__ = ["connect", "process_exists", "quote_ident", "register_source", "source_label",
+           "fetch_frame", "Source"]
 
 Source = "pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike]"
 
 
 def connect(
-    threads: int | None = None, memory_limit: str | None = None
+    threads: int | None = None, memory_limit: str | None = None,
+    temp_directory: str | os.PathLike | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB connection, set up for clvtools.
 
     Timestamps are read in UTC so that results never depend on the machine's time zone.
-    DuckDB spills to its temporary directory when a summary does not fit in memory.
+    DuckDB spills to disk when a summary does not fit in ``memory_limit``: into a folder of
+    its own, ``clvtools-duckdb-PID-XXXXXXXX``, made in ``temp_directory`` (default: the
+    system's temporary folder, never the working directory, DuckDB's own default). The folder
+    is removed when the connection is garbage-collected or Python exits, after a failed run
+    too; one left by a killed process is removed by the next connection.
+
+    Parameters
+    ----------
+    threads : int, optional
+        DuckDB's threads (default: one per core).
+    memory_limit : str, optional
+        DuckDB's ``memory_limit``, such as ``"4GB"`` or ``"50%"`` (default: 80 % of RAM).
+    temp_directory : path, optional
+        Where the spill folder is made.
     """
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
@@ -40,8 +59,51 @@ def connect(
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.execute("SET memory_limit = ?", [memory_limit])
+        try:
+            con.execute("SET memory_limit = ?", [memory_limit])
+        except duckdb.Error as exc:
+            raise ClvInputError(
+                f"The 'memory_limit' setting is not a size DuckDB understands: "
+                f"{str(exc).splitlines()[0]}", advice="Give a size such as '4GB' or '50%'.",
+            ) from None
+    con.execute("SET temp_directory = ?", [_spill_folder(temp_directory)])
+    spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    weakref.finalize(con, shutil.rmtree, spill, True)
     return con
+
+
+#: Name of a spill folder: the process id tells a live run's folder from a killed one's.
+_SPILL = re.compile(r"clvtools-duckdb-(\d+)-\w+")
+
+
+def _spill_folder(parent: str | os.PathLike | None) -> str:
+    """A fresh spill folder in ``parent`` (default: the system's temporary folder), after
+    removing those of processes that no longer run."""
+    parent = Path(parent if parent is not None else tempfile.gettempdir())
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for entry in parent.iterdir():
+            match = _SPILL.fullmatch(entry.name)
+            if match and not process_exists(int(match.group(1))) and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+        return tempfile.mkdtemp(prefix=f"clvtools-duckdb-{os.getpid()}-", dir=parent)
+    except OSError as exc:
+        raise ClvInputError(
+            f"The folder for DuckDB's temporary files cannot be written: "
+            f"{exc.strerror or exc}.", source=str(parent),
+            advice="Set temp_directory to a folder you may write to, on a disk with space.",
+        ) from None
+
+
+def process_exists(pid: int) -> bool:
+    """Whether the process ``pid`` runs (the owner of a working folder named after it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # it exists, under another user
+        return True
+    return True
 
 
 def fetch_frame(

@@ -31,7 +31,8 @@ def arrow_table(df: pd.DataFrame) -> pa.Table:
     return pa.table(columns)
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` (without its index) as CSV with a header row."""
+def write_csv(df: pd.DataFrame | pa.Table, path: str | Path) -> None:
+    """Write ``df`` (without its index; or an :func:`arrow_table`) as CSV with a header row."""
     options = pacsv.WriteOptions(quoting_style="needed")  # quote only values that need it
-    pacsv.write_csv(arrow_table(df), str(path), write_options=options)
+    table = df if isinstance(df, pa.Table) else arrow_table(df)
+    pacsv.write_csv(table, str(path), write_options=options)

@@ -23,7 +23,7 @@ from ..forecast import ALL_MONTHS, normal_bounds
 from .forecasting import money_totals
 from .inputs import Inputs
 from .timeline import Timeline, _calendar_months
-from .value import ValueResult, fit_value_models, score_customers_by_month
+from .value import ValueModels, ValueResult, fit_value_models, score_customers_by_month
 
 __all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS"]
 
@@ -69,7 +69,10 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
     covariates = None
     if inputs.attributes is not None and s.value_covariates:
         covariates = inputs.attributes.frame()
-    tables = [_one_origin(inputs, timeline, origin, covariates, chosen) for origin in origins]
+    reuse = value.holdout_fit if value is not None else None
+    tables = [_one_origin(inputs, timeline, origin, covariates, chosen,
+                          reuse if origin == timeline.holdout_start else None)
+              for origin in origins]
     table = pd.concat(tables, ignore_index=True)
     months = table[table["month"] != ALL_MONTHS]
     notes = [f"Forecast backtest at {len(origins)} origins ({', '.join(map(str, origins))}): "
@@ -80,11 +83,18 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
 
 
 def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
-                covariates: pd.DataFrame | None, value_model: str) -> pd.DataFrame:
-    """Fit at ``origin``, forecast one horizon of calendar months, compare."""
-    cal = calibration_and_holdout(inputs.log, origin, time_unit=timeline.time_unit)
-    rfm = cal.rename(columns=_RFM)[[c for c in _RFM.values() if c in cal.rename(columns=_RFM)]]
-    models = fit_value_models(rfm, value_model, covariates)
+                covariates: pd.DataFrame | None, value_model: str,
+                fitted: tuple[pd.DataFrame, ValueModels] | None = None) -> pd.DataFrame:
+    """Fit at ``origin``, forecast one horizon of calendar months, compare. ``fitted``: the
+    RFM at ``origin`` and the model fitted on it, when the value step's holdout already
+    fitted it there (the same fit: the same customers, model and covariates)."""
+    if fitted is None:
+        cal = calibration_and_holdout(inputs.log, origin, time_unit=timeline.time_unit)
+        rfm = cal.rename(columns=_RFM)[[c for c in _RFM.values()
+                                        if c in cal.rename(columns=_RFM)]]
+        models = fit_value_models(rfm, value_model, covariates)
+    else:
+        rfm, models = fitted
     months = _calendar_months(origin, timeline.horizon_days)
     ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
     scores, by_month = score_customers_by_month(models, rfm, horizon=ends[-1],

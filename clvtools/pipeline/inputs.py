@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..data.attributes import CustomerAttributes, read_customers
 from ..data.contracts import Contracts, read_contracts
+from ..data.engine import connect
 from ..data.transactions import DataPolicies, TransactionLog, read_transactions
 
 __all__ = ["CONTACTABLE", "Inputs", "read_inputs"]
@@ -70,6 +71,7 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
             duplicate_rows=s.duplicate_rows, same_day=s.same_day,
             after_observation_end=s.after_observation_end,
         ),
+        con=connect(memory_limit=s.memory_limit, temp_directory=s.temp_directory),
     )
     attributes = None
     if customers is not None:

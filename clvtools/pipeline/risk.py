@@ -25,7 +25,12 @@ from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
 from .inputs import Inputs
-from .structural import RECENCY_BAND, STRUCTURAL_COLUMN, churn_model_inputs
+from .structural import (
+    RECENCY_BAND,
+    STRUCTURAL_COLUMN,
+    churn_model_inputs,
+    seed_structural_cache,
+)
 from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 from .value import ValueResult
 
@@ -100,8 +105,9 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     tables.update(segment_survival(survival, inputs.categorical_attributes))
     scoring = scoring_table(log, attributes=attributes, **rule)
     step("Computing the structural churn term (BG/NBD at each landmark)")
+    cache = seed_structural_cache(log, value.rfm, value.models.purchases, s.time_unit)
     survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
-                                                  seed=s.seed, **rule)
+                                                  seed=s.seed, cache=cache, **rule)
     step("Fitting the churn model (Cox)")
     model, fit_notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
     notes += fit_notes
@@ -121,7 +127,7 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
             scores.loc[scored, "churn_probability"], value.scores.loc[scored, "p_alive"])
         step("Validating the churn model out of time")
         validation, note = validate_churn_model(inputs, timeline, settings,
-                                                score_at=timeline.holdout_start)
+                                                score_at=timeline.holdout_start, cache=cache)
         notes.append(note)
         tables.update(validation)
     as_scored = scoring.set_index("customer_id") if model is not None else None
@@ -250,7 +256,8 @@ def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, 
 
 
 def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings, *,
-                         score_at=None) -> tuple[dict[str, pd.DataFrame], str]:
+                         score_at=None, cache: dict | None = None
+                         ) -> tuple[dict[str, pd.DataFrame], str]:
     """Out-of-time validation: fit at the timeline's training landmark with outcomes censored
     at its evaluation landmark, evaluate there with outcomes up to the end, so that no
     evaluated outcome was seen in fitting.
@@ -261,6 +268,10 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
         A later date (on or after the evaluation landmark; the value model's holdout start)
         at which the same validation model also scores the customers live then, for the
         targeting evaluation: that model saw nothing after its evaluation landmark.
+    cache : dict, optional
+        The main fit's structural terms and BG/NBD fits by date
+        (:func:`~clvtools.pipeline.structural.structural_probability`): ``score_at`` is one
+        of its landmarks.
 
     Returns
     -------
@@ -288,7 +299,7 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
     # landmark) and recency strata
     train, evaluation, _ = churn_model_inputs(
         train, evaluation, before, horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed, scoring_log=log)
+        time_unit=s.time_unit, seed=s.seed, scoring_log=log, cache=cache)
     later = (pd.to_datetime(evaluation["landmark"]).dt.date != eval_at).to_numpy()
     evaluation, scoring = evaluation[~later], evaluation[later]
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)

@@ -29,8 +29,8 @@ from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
 
 __all__ = ["STRUCTURAL_COLUMN", "RECENCY_BAND", "structural_probability", "add_structural_term",
-           "add_recency_band", "churn_model_inputs", "cloglog", "fit_structural_model",
-           "structural_from_rfm"]
+           "add_recency_band", "churn_model_inputs", "cloglog", "seed_structural_cache",
+           "fit_structural_model", "structural_from_rfm"]
 
 #: The column the churn model takes: log(-log(1 - P_struct)), P_struct clipped.
 STRUCTURAL_COLUMN = "structural_churn_cloglog"
@@ -45,7 +45,8 @@ def cloglog(p) -> np.ndarray:
 
 
 def structural_probability(log: TransactionLog, *, horizon: float, churn_after: float,
-                           time_unit: str, seed: int = 0) -> pd.Series:
+                           time_unit: str, seed: int = 0, cache: dict | None = None
+                           ) -> pd.Series:
     """P(churn declared within ``horizon``) for every live customer at ``log``'s observation
     end, from a plain BG/NBD fitted on ``log``.
 
@@ -58,6 +59,11 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
     time_unit : {"day", "week", "month"}
     seed : int
         Seed of the posterior simulation (only for ``horizon > 2 churn_after``).
+    cache : dict, optional
+        One run's terms by date, shared by the main fit, the out-of-time validation and the
+        scoring (they meet the same dates: the holdout start is a landmark of both), and the
+        plain BG/NBD fits by date (:func:`seed_structural_cache` puts the value step's there).
+        Every log given with one cache must be a prefix of the same log.
 
     Returns
     -------
@@ -70,9 +76,18 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
     ConvergenceError, ClvInputError
         When BG/NBD cannot be fitted on this history.
     """
-    rfm = rfm_summary(log, time_unit=time_unit)
-    model = fit_structural_model(rfm)
-    return structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after, seed=seed)
+    cache = {} if cache is None else cache
+    key = ("term", log.observation_end, horizon, churn_after, time_unit, seed)
+    if key in cache:
+        return cache[key]
+    fit_key = ("fit", log.observation_end, time_unit)
+    if fit_key not in cache:
+        rfm = rfm_summary(log, time_unit=time_unit)
+        cache[fit_key] = (rfm, fit_structural_model(rfm))
+    rfm, model = cache[fit_key]
+    cache[key] = structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after,
+                                     seed=seed)
+    return cache[key]
 
 
 def fit_structural_model(rfm: pd.DataFrame, weights=None) -> BetaGeoFitter:
@@ -103,8 +118,19 @@ def structural_from_rfm(model: BetaGeoFitter, rfm: pd.DataFrame, *, horizon: flo
     return pd.Series(p, index=rfm.index[live], name="structural_churn_probability")
 
 
+def seed_structural_cache(log: TransactionLog, rfm: pd.DataFrame, purchases,
+                          time_unit: str) -> dict:
+    """A cache for :func:`structural_probability` holding the value step's fit when it is
+    the plain BG/NBD on ``log``'s RFM summary (the structural term's own fit at the
+    observation end: fitting it again would give the same model)."""
+    if type(purchases) is BetaGeoFitter:
+        return {("fit", log.observation_end, time_unit): (rfm, purchases)}
+    return {}
+
+
 def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,
-                        churn_after: float, time_unit: str, seed: int = 0) -> pd.DataFrame:
+                        churn_after: float, time_unit: str, seed: int = 0,
+                        cache: dict | None = None) -> pd.DataFrame:
     """``table`` with :data:`STRUCTURAL_COLUMN` added, computed at each row's landmark.
 
     Parameters
@@ -114,6 +140,8 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
         a scoring table (``landmark`` equal to the observation end).
     log : TransactionLog
         The full log; each landmark's term uses ``log.until(landmark)`` only.
+    cache : dict, optional
+        As in :func:`structural_probability`.
 
     Returns
     -------
@@ -133,7 +161,7 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
     for mark in sorted(marks.unique()):
         at = log if mark >= log.observation_end else log.until(mark)
         p = structural_probability(at, horizon=horizon, churn_after=churn_after,
-                                   time_unit=time_unit, seed=seed)
+                                   time_unit=time_unit, seed=seed, cache=cache)
         rows = (marks == mark).to_numpy()
         ids = out.loc[rows, "customer_id"].astype(str)
         found = p.reindex(ids.to_numpy())
@@ -162,7 +190,7 @@ def add_recency_band(table: pd.DataFrame, churn_after: float) -> pd.DataFrame:
 
 def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: TransactionLog, *,
                        horizon: float, churn_after: float, time_unit: str, seed: int = 0,
-                       scoring_log: TransactionLog | None = None
+                       scoring_log: TransactionLog | None = None, cache: dict | None = None
                        ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The survival and scoring tables with the structural term and the recency band added.
 
@@ -176,6 +204,8 @@ def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: Trans
         ``log.until(landmark)``.
     scoring_log : TransactionLog, optional
         The log of the scoring table when it differs from ``log``.
+    cache : dict, optional
+        As in :func:`structural_probability`.
 
     Returns
     -------
@@ -183,7 +213,8 @@ def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: Trans
         Both tables (with the band only, when BG/NBD cannot be fitted at a landmark) and the
         notes for data_quality.json.
     """
-    term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
+    term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed,
+                cache={} if cache is None else cache)
     notes = []
     try:
         # both tables or neither: a model fitted with the term cannot score a table without it

@@ -67,6 +67,10 @@ class ValueResult:
     months : RevenueByMonth or None
         The per-customer x calendar-month arrays of the horizon that ``scores`` sums
         (purchases undiscounted; revenue discounted), rows as ``rfm``: the forecast's input.
+    holdout_fit : tuple of (pandas.DataFrame, ValueModels) or None
+        The calibration window's RFM (at ``timeline.holdout_start``) and the chosen model
+        fitted on every customer of it, for the forecast backtest, whose first origin is
+        that date (None without a holdout, or when the holdout's model is not the one used).
     """
 
     rfm: pd.DataFrame
@@ -78,6 +82,7 @@ class ValueResult:
     checks: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     months: RevenueByMonth | None = None
+    holdout_fit: tuple[pd.DataFrame, ValueModels] | None = None
 
     @property
     def console_notes(self) -> list[str]:
@@ -129,6 +134,7 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     step(f"Fitting the value model ({s.value_model}{auto} and Gamma-Gamma)")
     notes: list[str] = []
     holdout: dict[str, pd.DataFrame] = {}
+    holdout_fit = None
     if timeline.holdout_start is None:
         notes.append("No holdout validation: the history before the holdout window is shorter "
                      "than half the horizon.")
@@ -141,6 +147,8 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
             log=inputs.log, timeline=timeline, seed=s.seed)
         models = _fit_chosen(rfm, choice, covariates)
         holdout_models, holdout = holdout_tables(choice, fitted, summary)
+        if holdout_models is not None:
+            holdout_fit = (window.rfm, holdout_models)
         holdout_notes = holdout_models.notes if holdout_models is not None else [
             "The holdout files of the model used are missing: it was not the holdout's "
             "choice (see the notes above) and was compared on a sample only."]
@@ -158,7 +166,8 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
             discount_rate=s.discount_rate))
     step("Checking the value model's assumptions and fit")
     checks, warnings = _checks(models, rfm, holdout, choice, s.seed)
-    return ValueResult(rfm, models, scores, holdout, notes, choice, checks, warnings, months)
+    return ValueResult(rfm, models, scores, holdout, notes, choice, checks, warnings, months,
+                       holdout_fit)
 
 
 def _fit_chosen(rfm: pd.DataFrame, choice: ValueChoice,

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..pipeline.campaign import CampaignEvaluation
+from .output_folder import OWNERSHIP_FILE, check_output_folder
 from .outputs import write_folder
 
-__all__ = ["EVALUATION_FILES", "write_evaluation"]
+__all__ = ["EVALUATION_FILES", "check_evaluation_folder", "write_evaluation"]
 
 #: The files ``clvtools evaluate`` writes, with their meaning.
 EVALUATION_FILES = {
@@ -22,7 +23,14 @@ EVALUATION_FILES = {
     "measured_settings.toml": "the plan's settings with the measured uplifts and reactivation "
                               "rates, for the next clvtools analyze --config",
     "evaluation.json": "the window, the read-out (final or early), the counts and the notes",
+    OWNERSHIP_FILE: "the files this run wrote: proves the folder is clvtools' own",
 }
+
+
+def check_evaluation_folder(out: str | os.PathLike, inputs=()) -> Path:
+    """Refuse, before the work, an output folder for evaluate that holds anything else than a
+    previous evaluation, or one of its ``inputs`` (the plan's folder, the transactions)."""
+    return check_output_folder(out, EVALUATION_FILES, marker="evaluation.json", inputs=inputs)
 
 
 def _cents(table: pd.DataFrame) -> pd.DataFrame:

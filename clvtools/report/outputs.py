@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,15 +16,17 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import settings_to_toml
-from ..data.export import write_csv
-from ..errors import ClvInputError
+from ..data.export import arrow_table, write_csv
 from ..pipeline import AnalysisResult
 from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
 from ..schemas import write_model_file
+from . import output_folder
 from .html import render_report
+from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
-__all__ = ["Output", "OUTPUTS", "write_outputs", "write_folder", "check_output_folder"]
+__all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
+           "check_output_folder"]
 
 
 @dataclass(frozen=True)
@@ -268,29 +268,32 @@ OUTPUTS: tuple[Output, ...] = (
            "demo only: the generated transaction log"),
     Output("demo_input/customers.csv", lambda _r, a: a.get("demo_input/customers.csv"),
            "demo only: the generated customer attributes"),
+    # written by write_folder itself, last, into every output folder
+    Output(output_folder.OWNERSHIP_FILE, lambda _r, _a: None,
+           "the files this run wrote: proves the folder is clvtools' own, so that the next "
+           "run replaces them and refuses a folder that holds anything else"),
 )
 
-
-def check_output_folder(out: str | os.PathLike, marker: str = "data_quality.json") -> Path:
-    """Refuse an output folder that exists and holds something other than a clvtools output
-    (recognised by its ``marker`` file)."""
-    out = Path(out).resolve()
-    if out.exists() and (
-        not out.is_dir()
-        or (any(out.iterdir()) and not (out / marker).exists())
-    ):
-        raise ClvInputError(
-            "The output folder exists and is not a clvtools output.", source=str(out),
-            advice="Choose another --out folder, or empty or remove this one.",
-        )
-    return out
+#: Every name of the manifest.
+OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
 
 
-def _write(content, path: Path) -> None:
+def check_output_folder(out: str | os.PathLike, inputs: Iterable = ()) -> Path:
+    """Refuse, before the work, an output folder that a run could not replace safely
+    (:func:`.output_folder.check_output_folder` with this manifest's names)."""
+    return output_folder.check_output_folder(out, OUTPUT_NAMES, marker="data_quality.json",
+                                             inputs=inputs)
+
+
+def _write(content, path: Path) -> int:
+    """Write one content; returns the number of text cells of a CSV file quoted against
+    formulas (:mod:`.safe_text`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, pd.DataFrame):
-        write_csv(content, path)
-    elif isinstance(content, str):
+        table, quoted = neutralise_arrow(arrow_table(content))
+        write_csv(table, path)
+        return quoted
+    if isinstance(content, str):
         path.write_text(content, encoding="utf-8")
     elif isinstance(content, Parquet):
         content.frame.to_parquet(path, index=False)
@@ -303,47 +306,45 @@ def _write(content, path: Path) -> None:
         content(path)
     else:
         path.write_text(json.dumps(content, indent=2, allow_nan=False, default=str) + "\n")
+    return 0
+
+
+def _safe_text_summary(quoted: Mapping[str, int]) -> dict:
+    """data_quality.json's ``safe_text``: cells quoted per CSV file, and how to undo it."""
+    return {"cells_quoted": sum(quoted.values()), "by_file": dict(sorted(quoted.items())),
+            "rule": "text from the data that begins with =, +, -, @, a tab or a carriage "
+                    "return gets a leading single quote, except plain numbers and phone "
+                    "numbers (+ and digits); remove that one quote to recover the original"}
 
 
 def write_outputs(result: AnalysisResult, out: str | os.PathLike,
-                  attachments: Mapping[str, pd.DataFrame | str] | None = None) -> Path:
+                  attachments: Mapping[str, pd.DataFrame | str] | None = None,
+                  inputs: Iterable = ()) -> Path:
     """Write every file of the manifest that ``result`` has into the folder ``out``, atomically
     (:func:`write_folder`). ``attachments`` maps manifest names to further content: tables
-    (the demo's generated input), text (the command line's run.log)."""
+    (the demo's generated input), text (the command line's run.log); ``inputs`` are the
+    run's input files, refused inside ``out``. data_quality.json is written last, with the
+    count of cells that the CSV files quote against formulas."""
     attachments = dict(attachments or {})
-    unknown = sorted(set(attachments) - {o.name for o in OUTPUTS})
+    unknown = sorted(set(attachments) - set(OUTPUT_NAMES))
     if unknown:
         raise ValueError(f"Attachments {unknown} are not in the manifest of outputs.")
-    return write_folder({o.name: (lambda o=o: o.content(result, attachments)) for o in OUTPUTS},
-                        out)
+    quoted: dict[str, int] = {}
+    files = {o.name: (lambda o=o: o.content(result, attachments)) for o in OUTPUTS
+             if o.name != "data_quality.json"}
+    files["data_quality.json"] = lambda: {**result.data_quality(),
+                                          "safe_text": _safe_text_summary(quoted)}
+    return write_folder(files, out, inputs=inputs, quoted=quoted)
 
 
 def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLike,
-                 marker: str = "data_quality.json") -> Path:
-    """Write ``files`` into ``out`` atomically: per name in the folder, a function giving the
-    content (None: not written), called one at a time so that one content is held at once.
-
-    The files go to a temporary folder beside ``out`` that is renamed at the end, so that a
-    failed run never leaves a half-written folder. An existing ``out`` is replaced only if
-    it is empty or a previous output of the same kind (it holds ``marker``).
-    """
-    out = check_output_folder(out, marker)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for name, content_of in files.items():
-            content = content_of()
-            if content is not None:
-                _write(content, tmp / name)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+                 marker: str = "data_quality.json", *, inputs: Iterable = (),
+                 quoted: dict[str, int] | None = None) -> Path:
+    """Write ``files`` (name -> content function) into ``out`` atomically with this module's
+    writers (:func:`.output_folder.write_folder`); ``quoted`` collects, per CSV file, the
+    number of cells quoted against formulas."""
+    def write(name: str, content, path: Path) -> None:
+        n = _write(content, path)
+        if n and quoted is not None:
+            quoted[name] = n
+    return output_folder.write_folder(files, out, marker, write=write, inputs=inputs)

@@ -7,21 +7,49 @@ carriage return hides such a prefix from a naive check. OWASP's rule for CSV inj
 (https://owasp.org/www-community/attacks/CSV_Injection) is to prefix such text with a single
 quote, which every spreadsheet shows as text. Only text is touched: a negative number stays a
 number, so that money columns keep adding up.
+
+Two kinds of text keep their leading sign, because a CRM must still match them as they are: a
+plain number (``-0042``, ``+12.5``, ``-1e3``) and a phone number in international form (``+``,
+digits and spaces: ``+4915112345678``, ``+49 151 1234 5678``). Neither holds a letter, a
+parenthesis or any other operator, so neither can call a function, refer to a cell or start
+a DDE link; everything else that begins like a formula is quoted, and so is text that already
+begins with quotes in front of such a prefix (``'=x`` becomes ``''=x``), so that the quoting
+can always be undone: to recover an original value from a CSV file, remove one leading single
+quote from every cell that begins with quotes followed by one of ``= + - @``, a tab or a
+carriage return and is no plain number or phone number after them.
 """
 from __future__ import annotations
 
-import pandas as pd
+import re
 
-__all__ = ["FORMULA_PREFIXES", "neutralise_formulas", "neutralise_text"]
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["FORMULA_PREFIXES", "KEPT_AS_IS", "neutralise_arrow", "neutralise_formulas",
+           "neutralise_text"]
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Text that begins like a formula but is kept: a plain number or an international phone number.
+KEPT_AS_IS = r"[+-]?\d+(?:[.,]\d+)?(?:[eE][+-]?\d+)?|\+\d[\d ]*\d"
+_KEPT = re.compile(KEPT_AS_IS)
+_RISKY_RE2 = "^'*[=+\\-@\t\r]"      # the same prefixes, for pyarrow's RE2
+_KEPT_RE2 = f"^'*(?:{KEPT_AS_IS})$"
+
+
+def _risky(value: str) -> bool:
+    """Whether ``value`` is quoted: it begins like a formula (after any quotes already there)
+    and is no plain number or phone number."""
+    core = value.lstrip("'")
+    return core.startswith(FORMULA_PREFIXES) and _KEPT.fullmatch(core) is None
 
 
 def neutralise_text(value: object) -> object:
     """``value`` with a single quote in front when it is text that begins like a formula;
-    anything else (numbers, dates, missing values, ordinary text) unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    anything else (numbers, dates, missing values, ordinary text, text numbers and phone
+    numbers) unchanged."""
+    if isinstance(value, str) and _risky(value):
         return "'" + value
     return value
 
@@ -58,14 +86,59 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
                     [neutralise_text(v) for v in cats])
             continue
         text = values.astype(object)
-        if pd.api.types.infer_dtype(text, skipna=True) in ("string", "empty"):
-            risky = text.str.startswith(FORMULA_PREFIXES, na=False).astype(bool)
-        else:   # text mixed with numbers: only the text cells
-            is_str = text.map(lambda v: isinstance(v, str)).astype(bool)
-            risky = is_str & text.where(is_str, "").astype(str).str.startswith(FORMULA_PREFIXES)
+        risky = text.map(lambda v: isinstance(v, str) and _risky(v)).astype(bool)
         if risky.any():
             text = text.copy()
             text[risky] = "'" + text[risky]
             out[column] = text.astype(values.dtype) if values.dtype != object else text
     out.columns = [neutralise_text(c) for c in out.columns]
     return out
+
+
+def _neutralise_strings(values: pa.Array) -> tuple[pa.Array, int]:
+    """A string array with risky cells quoted, and how many were."""
+    begins = pc.match_substring_regex(values, _RISKY_RE2)
+    if not pc.any(begins).as_py():   # the usual case: one scan of the column
+        return values, 0
+    risky = pc.and_kleene(begins, pc.invert(pc.match_substring_regex(values, _KEPT_RE2)))
+    n = pc.sum(risky).as_py() or 0
+    if not n:
+        return values, 0
+    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values), n
+
+
+def neutralise_arrow(table: pa.Table) -> tuple[pa.Table, int]:
+    """The CSV writer's version of :func:`neutralise_formulas`, in pyarrow's compute kernels
+    (a million ids in milliseconds): text and dictionary columns and column names.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+
+    Returns
+    -------
+    pyarrow.Table
+        Same schema but for the neutralised names.
+    int
+        The number of cells (and column names) that were quoted.
+    """
+    changed = 0
+    columns = []
+    for column in table.columns:
+        chunks = []
+        for chunk in column.chunks:
+            if pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type):
+                chunk, n = _neutralise_strings(chunk)
+                changed += n
+            elif (pa.types.is_dictionary(chunk.type)
+                  and pa.types.is_string(chunk.type.value_type)):
+                dictionary, n = _neutralise_strings(chunk.dictionary)
+                if n:   # count the cells that point at a quoted level
+                    quoted = pc.not_equal(dictionary, chunk.dictionary)
+                    changed += pc.sum(pc.take(quoted, chunk.indices)).as_py() or 0
+                    chunk = pa.DictionaryArray.from_arrays(chunk.indices, dictionary)
+            chunks.append(chunk)
+        columns.append(pa.chunked_array(chunks, type=chunks[0].type) if chunks else column)
+    names = [neutralise_text(name) for name in table.column_names]
+    changed += sum(new != old for new, old in zip(names, table.column_names, strict=True))
+    return pa.table(columns, names=names), changed
