@@ -10,6 +10,7 @@ from clvtools import api, btyd, survival
 from clvtools.cli import main
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline.value_models import VALUE_MODELS
+from clvtools.report.output_folder import OWNERSHIP_FILE
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -58,7 +59,8 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
                if p.is_file() and "customers.parquet" not in p.parts}
     assert written == {"matrix.csv", "plan_summary.csv", "kpis.csv", "churn_drivers.csv",
                        "models/value.json", "models/spend.json", "models/churn.json",
-                       "data_quality.json", "config.toml"}
+                       "data_quality.json", "config.toml", OWNERSHIP_FILE}
+    assert "customers.parquet" in json.loads((out / OWNERSHIP_FILE).read_text())["files"]
     quality = json.loads((out / "data_quality.json").read_text())
     assert quality["engine"] == "spark" and quality["transactions"]["customers"] == 1500
     assert quality["transactions"]["source"].endswith("transactions.csv")

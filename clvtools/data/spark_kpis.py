@@ -66,7 +66,10 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
     occ = log.occasions
     # without amounts every money column is NULL, as in DuckDB (the format ignores its argument)
     money = "CAST({} AS DOUBLE)" if log.has_amounts else "CAST(NULL AS DOUBLE)"
-    sql = f"""
+    # the spells are read by several clauses below: computed once and cached, as DuckDB
+    # materialises a CTE read more than once (Spark would compute it again for each)
+    spells = f"{occ}_spells_{unit}"
+    log.spark.sql(f"""
         WITH flagged AS (
             SELECT customer_id, date, amount,
                    first_value(date) OVER w AS first_date,
@@ -90,8 +93,10 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
                    CASE WHEN date_add(c.end_date, {cd}) <= {end}
                         THEN trunc(date_add(c.end_date, {cd}), '{unit}') END AS declared_ps
             FROM starts AS s JOIN closing AS c
-              ON s.customer_id = c.customer_id AND s.date = c.date),
-        starts_of_periods AS (
+              ON s.customer_id = c.customer_id AND s.date = c.date)
+        SELECT * FROM spells""").cache().createOrReplaceTempView(spells)
+    sql = f"""
+        WITH starts_of_periods AS (
             SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
                                     trunc({end}, '{unit}'), {step})) AS ps),
         periods AS (
@@ -101,14 +106,14 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
             FROM starts_of_periods),
         opened AS (SELECT start_ps AS ps, count_if(first_spell) AS new,
                           count_if(NOT first_spell) AS reactivated
-                   FROM spells GROUP BY start_ps),
+                   FROM {spells} GROUP BY start_ps),
         closed AS (SELECT declared_ps AS ps, count(*) AS churned
-                   FROM spells WHERE declared_ps IS NOT NULL GROUP BY declared_ps),
+                   FROM {spells} WHERE declared_ps IS NOT NULL GROUP BY declared_ps),
         lost AS (SELECT s.customer_id, s.declared, s.declared_ps AS ps, p.pe_obs
-                 FROM spells AS s JOIN periods AS p ON p.ps = s.declared_ps
+                 FROM {spells} AS s JOIN periods AS p ON p.ps = s.declared_ps
                  WHERE s.start < s.declared_ps),
         back AS (SELECT l.ps, count(*) AS came_back
-                 FROM lost AS l JOIN spells AS s ON s.customer_id = l.customer_id
+                 FROM lost AS l JOIN {spells} AS s ON s.customer_id = l.customer_id
                   AND s.start >= l.declared AND s.start < l.pe_obs AND s.declared >= l.pe_obs
                  GROUP BY l.ps),
         base_lost AS (SELECT ps, count(*) AS lost FROM lost GROUP BY ps),
@@ -127,7 +132,7 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
                     FROM {occ} GROUP BY trunc(date, '{unit}')),
         lost_revenue AS (
             SELECT s.declared_ps AS ps, sum(o.amount) AS revenue_lost
-            FROM spells AS s JOIN {occ} AS o
+            FROM {spells} AS s JOIN {occ} AS o
               ON o.customer_id = s.customer_id AND o.date <= date_sub(s.declared, {cd})
              AND o.date > date_sub(s.declared, {cd} + 365)
             WHERE s.declared_ps IS NOT NULL GROUP BY s.declared_ps),
