@@ -127,8 +127,13 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
 
 
 def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
-                       covariates: pd.DataFrame | None = None) -> tuple[object, list[str]]:
-    """The purchase model of :func:`fit_value_models` alone, and its notes."""
+                       covariates: pd.DataFrame | None = None,
+                       weights=None) -> tuple[object, list[str]]:
+    """The purchase model of :func:`fit_value_models` alone, and its notes.
+
+    ``weights`` (shape (n,), customers per row of ``rfm``) fits on compressed statistics,
+    as a Spark job collects them; without covariates only.
+    """
     if value_model not in VALUE_MODELS:
         raise ClvInputError(f"The 'value_model' setting must be one of {sorted(VALUE_MODELS)}. "
                             f"Got {value_model!r} instead.")
@@ -145,7 +150,7 @@ def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
         return BoundCovariates(model, covariates), notes
     if covariates is not None:
         notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
-    return VALUE_MODELS[value_model]().fit(x, tx, age), notes
+    return VALUE_MODELS[value_model]().fit(x, tx, age, weights=weights), notes
 
 
 def usable_covariates(rfm: pd.DataFrame, covariates: pd.DataFrame | None,
@@ -165,14 +170,19 @@ def usable_covariates(rfm: pd.DataFrame, covariates: pd.DataFrame | None,
     return covariates if covariates.shape[1] else None
 
 
-def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str]) -> ValueModels:
-    """Gamma-Gamma on the repeat buyers of ``rfm`` beside a fitted purchase model."""
+def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str],
+                    weights=None) -> ValueModels:
+    """Gamma-Gamma on the repeat buyers of ``rfm`` beside a fitted purchase model
+    (``weights``: customers per row, for compressed statistics)."""
     notes = list(notes)
+    weights = pd.Series(1.0 if weights is None else np.asarray(weights, dtype=float),
+                        index=rfm.index)
     if "monetary_value" not in rfm:
         notes.append("The log has no amounts: revenue figures count purchases (a spend of 1 each).")
         return ValueModels(purchases, None, notes)
-    repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
-    excluded = int((rfm["frequency"] > 0).sum() - len(repeat))
+    kept = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
+    repeat, repeat_weights = rfm[kept], weights[kept].to_numpy()
+    excluded = int(weights[rfm["frequency"] > 0].sum() - repeat_weights.sum())
     if excluded:
         notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were "
                      "left out of the Gamma-Gamma fit; they get the population mean spend.")
@@ -180,12 +190,13 @@ def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str]) -> ValueMode
         with warnings.catch_warnings():
             # q <= 1 is refitted below with the constraint, and said in the notes
             warnings.simplefilter("ignore", InfiniteMeanWarning)
-            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
+                                           weights=repeat_weights)
         if spend.params_["q"] <= 1:
             notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean "
                          "spend); refitted with q >= 1.")
             spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
-                                           q_constraint=True)
+                                           weights=repeat_weights, q_constraint=True)
     except (ConvergenceError, ClvInputError) as exc:
         # e.g. too few repeat buyers, or spend that does not vary within customers: value the
         # customers on observed spend rather than stop the whole analysis
