@@ -65,6 +65,8 @@ setup(
             # drives Debian's chromium (scripts/setup-test) to test report.html; never
             # `playwright install`, which downloads a browser of its own
             "playwright>=1.40",
+            # the Spark engine's tests run a real Spark in local mode (Java 17 on the machine)
+            "pyspark>=3.5",
         ],
         "spark": ["pyspark>=3.5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],

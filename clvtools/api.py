@@ -24,9 +24,9 @@ from .report.input_check import InputCheck
 from .report.outputs import OUTPUT_NAMES, check_output_folder, write_outputs
 from .report.pseudonymise import pseudonym_key
 
-__all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "demo", "evaluate",
-           "resolve_config", "check_output_folder", "check_evaluation_folder", "validate",
-           "InputCheck"]
+__all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "analyze_spark", "demo",
+           "evaluate", "resolve_config", "check_output_folder", "check_evaluation_folder",
+           "validate", "InputCheck"]
 
 #: The demo's purchase processes: the generator's.
 DEMO_MODELS = ("bgnbd", "pnbd")
@@ -190,6 +190,41 @@ def analyze(transactions, *, customers=None, contracts=None,
         pseudonym_key()   # no key is an error before the work, not after it
     return Results(run_analysis(transactions, customers=customers, contracts=contracts,
                                 settings=settings, on_step=on_step, evaluation=evaluation))
+
+
+def analyze_spark(transactions, *, config: Settings | Mapping | str | os.PathLike | None = None,
+                  spark=None, on_step=None, **overrides):
+    """The main job's summaries, models, scores and plan on a Spark session (the optional
+    extra ``clvtools[spark]``; docs/cluster.rst says what runs where).
+
+    Parameters
+    ----------
+    transactions : pyspark.sql.DataFrame, path, glob or list of paths
+        A Spark DataFrame, or Parquet or CSV files the Spark session can read.
+    config, on_step, **overrides
+        As for :func:`analyze`.
+    spark : pyspark.sql.SparkSession, optional
+        Default: the active session, or a new one.
+
+    Returns
+    -------
+    clvtools.scale.spark_run.SparkRun
+        ``.customers`` (a Spark DataFrame), ``.matrix``, ``.kpis``, ``.summary``,
+        ``.write(out)``.
+    """
+    # pyspark is optional: imported only when a Spark run is asked for
+    from .scale.spark_run import analyze_spark as run_on_spark
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ClvInputError("The Spark engine needs pyspark, which is not installed.",
+                            advice='pip install "clvtools[spark]" (and a Java 17 runtime), '
+                                   "or run with --engine duckdb.") from None
+
+    settings = resolve_config(config, **overrides)
+    return run_on_spark(transactions, settings=settings, spark=spark,
+                        step=on_step or (lambda _msg: None))
 
 
 def validate(transactions, *, customers=None, contracts=None,

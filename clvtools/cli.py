@@ -186,6 +186,27 @@ def _run(job, out: Path, epilogue=lambda _folder: (), inputs=()) -> None:
                   f"in {folder}", highlight=False)
 
 
+def _run_spark(engine: str, transactions: str, customers, contracts, settings: Settings,
+               out: Path) -> None:
+    """``analyze --engine spark``: the Spark run, its summary on the console, its files."""
+    if engine != "spark":
+        raise ClvInputError(f"--engine must be 'duckdb' or 'spark'. Got {engine!r} instead.")
+    if customers is not None or contracts is not None:
+        raise ClvInputError("The Spark engine reads transactions only.",
+                            advice="Leave out --customers and --contracts, or run with "
+                                   "--engine duckdb.")
+    check_output_folder(out)
+    started = time.perf_counter()
+    with _progress(console, "Starting Spark ...") as update:
+        run = api.analyze_spark(transactions, config=settings,
+                                on_step=lambda msg: update(msg + " ..."))
+    for line in run.summary_lines():
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    folder = run.write(out)
+    console.print(f"[green]Done[/green] in {time.perf_counter() - started:.1f} s: outputs in "
+                  f"{folder}", highlight=False)
+
+
 def analyze(
     transactions: str = typer.Argument(
         ..., help="Transaction log: a CSV or Parquet file, or a glob."
@@ -202,10 +223,17 @@ def analyze(
         None, "--evaluation", help="Output folder of `clvtools evaluate` on the last "
                                    "campaign: report.html shows it."
     ),
+    engine: str = typer.Option(
+        "duckdb", "--engine", help="duckdb (this machine) or spark (a Spark session: "
+                                   "the installed pyspark's, or spark-submit's)."
+    ),
     **flags: Any,
 ) -> None:
     """Analyse a transaction log and write every table into OUT."""
     settings = load_settings(config, **flags)
+    if engine != "duckdb":
+        _run_spark(engine, transactions, customers, contracts, settings, out)
+        return
     _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
                                      config=settings, on_step=on_step, evaluation=evaluation),
          out, inputs=[transactions, customers, contracts, evaluation])

@@ -61,3 +61,37 @@ def assert_summaries_match(expected: pd.DataFrame, actual: pd.DataFrame) -> None
             np.testing.assert_allclose(actual[column], expected[column], rtol=1e-12, atol=1e-9)
         else:
             np.testing.assert_array_equal(actual[column].to_numpy(), expected[column].to_numpy())
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark session (2 cores) for the Spark tests, stopped at the end.
+
+    Its scratch files and warehouse go to a temporary folder, never the working directory;
+    its log says warnings only. The tests that use it are marked ``spark`` and grouped on one
+    xdist worker (``xdist_group``), so that a test session starts one JVM.
+    """
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    import sys
+
+    scratch = tmp_path_factory.mktemp("spark")
+    session = (pyspark_sql.SparkSession.builder.master("local[2]").appName("clvtools-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.local.dir", str(scratch / "local"))
+               .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               # small data, many short queries: compiling them costs more than running them
+               # (a first query took 28 s with whole-stage code generation and the JVM's
+               # optimising compiler on a loaded machine, 8 s without)
+               .config("spark.sql.codegen.wholeStage", "false")
+               .config("spark.sql.adaptive.enabled", "false")
+               .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+               # the executors' Python is the tests' (with this clvtools on its path)
+               .config("spark.pyspark.python", sys.executable)
+               .config("spark.pyspark.driver.python", sys.executable)
+               .getOrCreate())
+    session.sparkContext.setLogLevel("WARN")
+    yield session
+    session.stop()

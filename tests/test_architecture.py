@@ -20,7 +20,7 @@ GROUND = ("clvtools.errors", "clvtools.units", "clvtools.encoding", "clvtools.sc
           "clvtools.config", "clvtools.model_io", "clvtools._version")
 #: What the model packages never import: they take arrays and frames.
 ABOVE_MODELS = ("clvtools.data", "clvtools.pipeline", "clvtools.cli", "clvtools.report",
-                "clvtools.api")
+                "clvtools.scale", "clvtools.api")
 MODEL_PACKAGES = ("clvtools.btyd", "clvtools.survival")
 #: The layers above the models, lowest first: each imports only from the layers below it
 #: (and the ground); the package's own __init__ and the lifetimes-compatible helpers aside.
@@ -28,6 +28,8 @@ LAYERS = (
     ("clvtools.data", "clvtools.targeting", "clvtools.forecast"),
     ("clvtools.pipeline",),
     ("clvtools.report",),
+    # Spark adapters: the pipeline's scoring mapped over partitions, files through the manifest
+    ("clvtools.scale",),
     ("clvtools.api",),
     ("clvtools.cli",),
 )

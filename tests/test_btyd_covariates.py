@@ -475,3 +475,37 @@ def test_rowwise_hessian_equals_forward_differences_of_the_gradient(model, monke
     ref = reference.variance_matrix_.to_numpy()
     np.testing.assert_allclose(rowwise.variance_matrix_.to_numpy(), ref, rtol=1e-4,
                                atol=1e-8 * np.abs(ref).max())
+
+
+def test_encoded_covariates_predict_as_the_dataframe(fitted):
+    """Covariates encoded once (EncodedCovariates) give the DataFrame's predictions exactly,
+    a row subset's encoding is the subset's, and a bound model copied with other parameter
+    values (the delta method's) keeps the encoding and predicts as a fresh bound model."""
+    from clvtools.pipeline.value_models import BoundCovariates, with_params
+
+    _, m, rfm, cov = fitted
+    x, tx, T = rfm["frequency"], rfm["recency"], rfm["T"]
+    encoded = m.encode(cov)
+    assert len(encoded) == len(cov) and encoded.index.equals(cov.index)
+    for method in ("conditional_probability_alive", "purchase_rate_if_alive"):
+        pd.testing.assert_series_equal(getattr(m, method)(x, tx, T, encoded),
+                                       getattr(m, method)(x, tx, T, cov))
+    pd.testing.assert_frame_equal(m.expected_purchases_by_horizon([4.0, 26.0], x, tx, T, encoded),
+                                  m.expected_purchases_by_horizon([4.0, 26.0], x, tx, T, cov))
+    rows = np.arange(0, len(cov), 7)
+    part = encoded.take(rows)
+    np.testing.assert_array_equal(part.purchase, m.encode(cov.iloc[rows]).purchase)
+    np.testing.assert_array_equal(part.dropout, m.encode(cov.iloc[rows]).dropout)
+    bound = BoundCovariates(m, cov)
+    moved = m.params_.to_numpy() * 1.01
+    copy = with_params(bound, moved)
+    assert copy.encoded is bound.encoded
+    fresh = BoundCovariates(with_params(m, moved), cov)
+    np.testing.assert_array_equal(copy.conditional_probability_alive(x, tx, T),
+                                  fresh.conditional_probability_alive(x, tx, T))
+    sample = bound.take(rows)
+    np.testing.assert_array_equal(
+        sample.purchase_rate_if_alive(x.iloc[rows], tx.iloc[rows], T.iloc[rows]),
+        m.purchase_rate_if_alive(x.iloc[rows], tx.iloc[rows], T.iloc[rows], cov.iloc[rows]))
+    with pytest.raises(ClvInputError, match="must be a pandas DataFrame"):
+        m.encode(cov.to_numpy())

@@ -89,6 +89,26 @@ def test_only_the_tools_own_files_are_replaced(old):
                                                                              - {"f5.csv"})
 
 
+def test_a_dataset_folder_the_tool_wrote_is_its_own_and_replaced_whole(tmp_path):
+    """A Spark run's customers.parquet is a folder of part files its writer names: recorded
+    as one entry, everything in it is the tool's; a foreign file beside it still is not."""
+    def dataset(path: Path) -> None:
+        path.mkdir()
+        for part in ("part-00000.parquet", "part-00001.parquet", "_SUCCESS"):
+            (path / part).write_text(part)
+
+    out = tmp_path / "out"
+    files = {"data.parquet": lambda: dataset, "f0.csv": lambda: "x\n"}
+    write_folder(files, out, marker="f0.csv")
+    assert json.loads((out / OWNERSHIP_FILE).read_text())["files"] == ["data.parquet", "f0.csv"]
+    write_folder(files, out, marker="f0.csv")          # the rerun replaces it
+    assert sorted(p.name for p in (out / "data.parquet").iterdir()) == [
+        "_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
+    (out / "mine.txt").write_text("mine")
+    with pytest.raises(ClvInputError, match="did not write: mine.txt"):
+        write_folder(files, out, marker="f0.csv")
+
+
 def test_the_demo_folder_is_refused_as_the_output_of_its_own_rerun(tmp_path, capsys):
     """The command the demo suggests, with --out at the demo folder: refused before the work,
     demo_input kept."""

@@ -35,6 +35,7 @@ derivatives with respect to the linear predictors eta_p = gamma_p' z and eta_d =
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -49,7 +50,36 @@ from .base import BTYDFitter, _single_threaded_blas, covariance_or_nan
 from .prediction import check_horizons
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
 
-__all__ = ["CovariateBTYDFitter"]
+__all__ = ["CovariateBTYDFitter", "EncodedCovariates"]
+
+
+@dataclass(frozen=True)
+class EncodedCovariates:
+    """Customers' covariates encoded once by a fitted covariate model's encoders.
+
+    Taken wherever a prediction method takes a DataFrame of covariates, it skips the
+    encoding: scoring a million customers reads their attributes once, not once per
+    prediction, and a copy of the model with other parameter values (the delta method's)
+    keeps the same encoders and so the same encoding.
+
+    Attributes
+    ----------
+    purchase, dropout : numpy.ndarray, shape (n, k_purchase) and (n, k_dropout)
+        The design matrices of the purchase and the dropout process.
+    index : pandas.Index, shape (n,)
+        The customers' index (the DataFrame's).
+    """
+
+    purchase: np.ndarray
+    dropout: np.ndarray
+    index: pd.Index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, rows) -> EncodedCovariates:
+        """The rows at positions ``rows`` (a sample of the customers)."""
+        return EncodedCovariates(self.purchase[rows], self.dropout[rows], self.index[rows])
 
 
 # ----------------------------------------------------------------------------------------
@@ -359,6 +389,19 @@ class CovariateBTYDFitter(BTYDFitter):
         c = self.params_.to_numpy()[4:]
         return c[:kp], c[kp:]
 
+    def encode(self, covariates: pd.DataFrame) -> EncodedCovariates:
+        """``covariates`` (one row per customer) encoded by this model's encoders, to pass
+        to its prediction methods in place of the DataFrame (:class:`EncodedCovariates`)."""
+        self._check_fitted()
+        if not isinstance(covariates, pd.DataFrame):
+            raise ClvInputError(
+                f"The 'covariates' argument of {type(self).__name__}.encode must be a pandas "
+                f"DataFrame. Got {type(covariates).__name__} instead.")
+        n = len(covariates)
+        return EncodedCovariates(self.purchase_encoder_.transform(covariates, n_rows=n),
+                                 self.dropout_encoder_.transform(covariates, n_rows=n),
+                                 covariates.index)
+
     def _predict_inputs(self, args: dict, covariates, what: str):
         """Broadcast float arrays, per-row linear predictors, the output index and scalar flag."""
         self._check_fitted()
@@ -367,12 +410,15 @@ class CovariateBTYDFitter(BTYDFitter):
         arrays = np.broadcast_arrays(*[_to_float_array(v, k) for k, v in args.items()])
         shape = arrays[0].shape
         n = int(np.prod(shape)) if shape else 1
-        if covariates is not None and not isinstance(covariates, pd.DataFrame):
+        if isinstance(covariates, EncodedCovariates):
+            Zp, Zd = covariates.purchase, covariates.dropout
+        elif covariates is not None and not isinstance(covariates, pd.DataFrame):
             raise ClvInputError(
                 f"The 'covariates' argument of {type(self).__name__}.{what} must be a pandas "
                 f"DataFrame. Got {type(covariates).__name__} instead.")
-        Zp = self.purchase_encoder_.transform(covariates, n_rows=n)
-        Zd = self.dropout_encoder_.transform(covariates, n_rows=n)
+        else:
+            Zp = self.purchase_encoder_.transform(covariates, n_rows=n)
+            Zd = self.dropout_encoder_.transform(covariates, n_rows=n)
         m = len(Zp) if Zp.shape[1] else (len(Zd) if Zd.shape[1] else None)
         gp, gd = self._coefs()
         eta_p = Zp @ gp if Zp.shape[1] else np.zeros(1)

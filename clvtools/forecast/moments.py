@@ -112,8 +112,8 @@ def purchase_posterior(model, frequency, recency, T, covariates=None) -> Purchas
         versions (BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter)
     frequency, recency, T : array_like, shape (n,)
         RFM summary in the model's time unit.
-    covariates : pandas.DataFrame, shape (n, ...), optional
-        The customers' attributes, for a covariate model.
+    covariates : pandas.DataFrame or EncodedCovariates, shape (n, ...), optional
+        The customers' attributes, for a covariate model (or their encoding by it).
 
     Returns
     -------

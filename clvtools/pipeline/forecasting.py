@@ -255,7 +255,7 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
              - (indicator * (saved_share * scale_e)) @ value.months.expected_purchases) * weight
 
     extra = {"saved": saved_share**2}
-    rfm, covariates, sample = value.rfm, getattr(value.models.purchases, "covariates", None), {}
+    purchases, rfm, sample = value.models.purchases, value.rfm, {}
     if np.bincount(codes).max() > VARIANCE_SAMPLE_PER_SEGMENT:
         # a million distinct posteriors (covariates) cost seconds: the sums of the customers'
         # variances are estimated on a sample spread along expected revenue, with its
@@ -263,15 +263,16 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
         rows, weight = stratified_sample(codes, value.scores["expected_revenue"].to_numpy(float),
                                          VARIANCE_SAMPLE_PER_SEGMENT)
         rfm, spend, codes = rfm.iloc[rows], spend[rows], codes[rows]
-        covariates = None if covariates is None else covariates.iloc[rows]
+        if isinstance(purchases, BoundCovariates):
+            purchases = purchases.take(rows)
         extra = {"saved": saved_share[rows] ** 2}
         sample = {"sample_weight": weight}
         if spread is not None:
             spread = replace(spread, expected_scale=spread.expected_scale[rows],
                              retained_scale=spread.retained_scale[rows])
     x, tx, age = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    purchases = value.models.purchases
-    post = purchase_posterior(getattr(purchases, "model", purchases), x, tx, age, covariates)
+    post = purchase_posterior(getattr(purchases, "model", purchases), x, tx, age,
+                              getattr(purchases, "encoded", None))
     monetary = rfm["monetary_value"].to_numpy(float) if "monetary_value" in rfm \
         else np.zeros(len(x))
     sm = spend_moments(value.models.spend, x, monetary, spend)
@@ -304,7 +305,7 @@ def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by,
     rows, weights = stratified_sample(codes, order_by, SAMPLE_PER_SEGMENT)
     sample = value.rfm.iloc[rows]
     if isinstance(purchases, BoundCovariates):
-        purchases = BoundCovariates(purchases.model, purchases.covariates.iloc[rows])
+        purchases = purchases.take(rows)
     x, tx, age = (sample[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     e_factor = v_factor = None
     if spread is not None:

@@ -29,7 +29,8 @@ from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
 
 __all__ = ["STRUCTURAL_COLUMN", "RECENCY_BAND", "structural_probability", "add_structural_term",
-           "add_recency_band", "churn_model_inputs", "cloglog", "seed_structural_cache"]
+           "add_recency_band", "churn_model_inputs", "cloglog", "seed_structural_cache",
+           "fit_structural_model", "structural_from_rfm"]
 
 #: The column the churn model takes: log(-log(1 - P_struct)), P_struct clipped.
 STRUCTURAL_COLUMN = "structural_churn_cloglog"
@@ -82,20 +83,39 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
     fit_key = ("fit", log.observation_end, time_unit)
     if fit_key not in cache:
         rfm = rfm_summary(log, time_unit=time_unit)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            model = BetaGeoFitter().fit(*(rfm[c].to_numpy(dtype=float)
-                                          for c in ("frequency", "recency", "T")))
-        cache[fit_key] = (rfm, model)
+        cache[fit_key] = (rfm, fit_structural_model(rfm))
     rfm, model = cache[fit_key]
+    cache[key] = structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after,
+                                     seed=seed)
+    return cache[key]
+
+
+def fit_structural_model(rfm: pd.DataFrame, weights=None) -> BetaGeoFitter:
+    """The plain BG/NBD of the structural term, fitted on an RFM summary (``frequency``,
+    ``recency``, ``T``; with ``weights``, the customers each row stands for: compressed
+    statistics, as a Spark job collects them)."""
+    x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return BetaGeoFitter().fit(x, tx, age, weights=weights)
+
+
+def structural_from_rfm(model: BetaGeoFitter, rfm: pd.DataFrame, *, horizon: float,
+                        churn_after: float, seed: int = 0) -> pd.Series:
+    """P(churn declared within ``horizon``) of the live customers of ``rfm`` (rows of an RFM
+    summary at the scoring date, any subset of its customers), from a fitted BG/NBD; indexed
+    like ``rfm``'s live rows, named ``structural_churn_probability``.
+
+    Without a posterior simulation (``horizon <= 2 churn_after``) a customer's probability
+    depends on their own row only, so that a chunk of customers scores as the whole would.
+    """
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     # declared on the day last purchase + churn_after: a gap of exactly churn_after (26 weeks
     # as 35.857 - 9.857 = 25.999...) is declared, as the day-based lifecycle rule says
     live = age - tx < churn_after - 1e-9
     p = declared_churn_probability(model, x[live], tx[live], age[live], horizon=horizon,
                                    churn_after=churn_after, seed=seed)
-    cache[key] = pd.Series(p, index=rfm.index[live], name="structural_churn_probability")
-    return cache[key]
+    return pd.Series(p, index=rfm.index[live], name="structural_churn_probability")
 
 
 def seed_structural_cache(log: TransactionLog, rfm: pd.DataFrame, purchases,

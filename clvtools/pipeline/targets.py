@@ -15,15 +15,15 @@ from ..targeting.allocation import Action, allocate
 from ..targeting.control import CONTROL, TREATMENT, assign_control, power_table
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
 from ..targeting.reasons import reason_codes, top_drivers
-from ..targeting.revenue_at_risk import involuntary_share, revenue_at_risk
+from ..targeting.revenue_at_risk import involuntary_share
 from ..targeting.sensitivity import plan_sensitivity
 from .attention import attention_lists
 from .drivers import baseline_centre, driver_labels, risk_drivers
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
+from .scoring import customer_scores
 from .timeline import Timeline
 from .value import ValueResult
-from .value_intervals import INTERVAL_COLUMNS
 
 __all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
 
@@ -91,19 +91,11 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     """The per-customer table, the matrix, the push/pull plan and the lists that need attention
     (early warning needs ``inputs`` and ``timeline``)."""
     s = settings or Settings()
-    scores = value.scores
-    at_risk = revenue_at_risk(
-        scores["p_alive"], scores["revenue_if_retained"], scores["expected_revenue"]
-    )
     lifecycle = risk.lifecycle.set_index("customer_id")
-    customers = (
-        value.rfm.join(scores[["p_alive", "expected_purchases", "expected_average_spend"]])
-        .join(risk.scores)
-        .join(scores[["revenue_if_retained", "expected_revenue",
-                      *[c for c in INTERVAL_COLUMNS if c in scores]]]).join(at_risk)
-        .join(lifecycle[["lifecycle"]])
-        .rename_axis("customer_id").reset_index()
-    )
+    # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
+    customers = (customer_scores(value.rfm, value.scores, risk.scores)
+                 .join(lifecycle[["lifecycle"]])
+                 .rename_axis("customer_id").reset_index())
     cells = value_risk_matrix(customers[s.value_axis], customers["churn_probability"],
                               value_cut=parse_cut(s.value_cut), risk_cut=parse_cut(s.risk_cut))
     customers["cell"] = cells["cell"].to_numpy()

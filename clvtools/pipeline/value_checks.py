@@ -72,7 +72,7 @@ def _simulated_frequencies(purchases, T: np.ndarray, rows: np.ndarray, seed: int
     """Repeat purchases of the customers ``rows`` (repeated), drawn from the fitted model."""
     model = getattr(purchases, "model", purchases)
     if model is not purchases:  # a covariate fitter bound to the customers' attributes
-        _, eta_p, eta_d, *_ = model._predict_inputs({"T": T}, purchases.covariates,
+        _, eta_p, eta_d, *_ = model._predict_inputs({"T": T}, purchases.encoded,
                                                     "frequency_fit")
         kind = "bgnbd" if isinstance(model, BetaGeoCovariatesFitter) else "pnbd"
         sim = simulate_rfm_with_covariates(kind, model.params_.to_numpy()[:4],

@@ -41,29 +41,43 @@ class BoundCovariates:
     frequency/recency/T signature of the plain fitters (row i of ``covariates`` is customer i).
     """
 
-    def __init__(self, model, covariates: pd.DataFrame):
+    def __init__(self, model, covariates: pd.DataFrame, encoded=None):
         self.model = model
         self.covariates = covariates
+        # encoded on first use, once: every prediction reads the same customers' attributes
+        self._encoded = encoded
 
     def __getattr__(self, name):
         # everything else (params_, summary, save_model, ...) is the fitter's
-        if name in ("model", "covariates"):
+        if name in ("model", "covariates", "_encoded"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
+    @property
+    def encoded(self):
+        """The covariates encoded by the model's encoders (:class:`EncodedCovariates`)."""
+        if self._encoded is None:
+            self._encoded = self.model.encode(self.covariates)
+        return self._encoded
+
+    def take(self, rows) -> BoundCovariates:
+        """The same model bound to the customers at positions ``rows`` only (a sample)."""
+        return BoundCovariates(self.model, self.covariates.iloc[rows],
+                               None if self._encoded is None else self._encoded.take(rows))
+
     def conditional_probability_alive(self, frequency, recency, T):
-        return self.model.conditional_probability_alive(frequency, recency, T, self.covariates)
+        return self.model.conditional_probability_alive(frequency, recency, T, self.encoded)
 
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
         return self.model.conditional_expected_number_of_purchases_up_to_time(
-            t, frequency, recency, T, self.covariates)
+            t, frequency, recency, T, self.encoded)
 
     def purchase_rate_if_alive(self, frequency, recency, T):
-        return self.model.purchase_rate_if_alive(frequency, recency, T, self.covariates)
+        return self.model.purchase_rate_if_alive(frequency, recency, T, self.encoded)
 
     def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
         return self.model.expected_purchases_by_horizon(horizons, frequency, recency, T,
-                                                        self.covariates)
+                                                        self.encoded)
 
 
 @dataclass
@@ -113,8 +127,13 @@ def fit_value_models(rfm: pd.DataFrame, value_model: str = "bgnbd",
 
 
 def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
-                       covariates: pd.DataFrame | None = None) -> tuple[object, list[str]]:
-    """The purchase model of :func:`fit_value_models` alone, and its notes."""
+                       covariates: pd.DataFrame | None = None,
+                       weights=None) -> tuple[object, list[str]]:
+    """The purchase model of :func:`fit_value_models` alone, and its notes.
+
+    ``weights`` (shape (n,), customers per row of ``rfm``) fits on compressed statistics,
+    as a Spark job collects them; without covariates only.
+    """
     if value_model not in VALUE_MODELS:
         raise ClvInputError(f"The 'value_model' setting must be one of {sorted(VALUE_MODELS)}. "
                             f"Got {value_model!r} instead.")
@@ -131,7 +150,7 @@ def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
         return BoundCovariates(model, covariates), notes
     if covariates is not None:
         notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
-    return VALUE_MODELS[value_model]().fit(x, tx, age), notes
+    return VALUE_MODELS[value_model]().fit(x, tx, age, weights=weights), notes
 
 
 def usable_covariates(rfm: pd.DataFrame, covariates: pd.DataFrame | None,
@@ -151,14 +170,19 @@ def usable_covariates(rfm: pd.DataFrame, covariates: pd.DataFrame | None,
     return covariates if covariates.shape[1] else None
 
 
-def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str]) -> ValueModels:
-    """Gamma-Gamma on the repeat buyers of ``rfm`` beside a fitted purchase model."""
+def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str],
+                    weights=None) -> ValueModels:
+    """Gamma-Gamma on the repeat buyers of ``rfm`` beside a fitted purchase model
+    (``weights``: customers per row, for compressed statistics)."""
     notes = list(notes)
+    weights = pd.Series(1.0 if weights is None else np.asarray(weights, dtype=float),
+                        index=rfm.index)
     if "monetary_value" not in rfm:
         notes.append("The log has no amounts: revenue figures count purchases (a spend of 1 each).")
         return ValueModels(purchases, None, notes)
-    repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
-    excluded = int((rfm["frequency"] > 0).sum() - len(repeat))
+    kept = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
+    repeat, repeat_weights = rfm[kept], weights[kept].to_numpy()
+    excluded = int(weights[rfm["frequency"] > 0].sum() - repeat_weights.sum())
     if excluded:
         notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were "
                      "left out of the Gamma-Gamma fit; they get the population mean spend.")
@@ -166,12 +190,13 @@ def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str]) -> ValueMode
         with warnings.catch_warnings():
             # q <= 1 is refitted below with the constraint, and said in the notes
             warnings.simplefilter("ignore", InfiniteMeanWarning)
-            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
+                                           weights=repeat_weights)
         if spend.params_["q"] <= 1:
             notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean "
                          "spend); refitted with q >= 1.")
             spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
-                                           q_constraint=True)
+                                           weights=repeat_weights, q_constraint=True)
     except (ConvergenceError, ClvInputError) as exc:
         # e.g. too few repeat buyers, or spend that does not vary within customers: value the
         # customers on observed spend rather than stop the whole analysis
@@ -253,7 +278,9 @@ def with_params(model, values):
     """A copy of a fitted model with other parameter values (a bound covariate model keeps
     its customers' covariates)."""
     if isinstance(model, BoundCovariates):
-        return BoundCovariates(with_params(model.model, values), model.covariates)
+        # the copy keeps the fitter's encoders, so the encoding stays valid
+        return BoundCovariates(with_params(model.model, values), model.covariates,
+                               model.encoded)
     new = copy.copy(model)
     new.params_ = pd.Series(values, index=model.params_.index)
     return new

@@ -158,7 +158,10 @@ def check_output_folder(out: str | os.PathLike, names: Iterable[str] = (), *,
         if present and not (recorded or (out / marker).is_file()):
             raise _refuse("The output folder exists and is not a clvtools output of this "
                           "kind.", out, "Choose another --out folder, or empty this one.")
-        foreign = sorted(p for p in present if p not in own)
+        # a recorded folder (a Spark run's Parquet dataset) holds what its writer put there
+        datasets = [name for name in recorded if (out / name).is_dir()]
+        foreign = sorted(p for p in present if p not in own
+                         and not any(p.startswith(d + "/") for d in datasets))
         if foreign:
             shown = ", ".join(foreign[:_SHOWN]) + (
                 f" and {len(foreign) - _SHOWN:,} more" if len(foreign) > _SHOWN else "")

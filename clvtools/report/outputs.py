@@ -40,8 +40,9 @@ class Output:
     content : callable
         ``content(result, attachments)`` gives what to write: a DataFrame (``.csv``), a dict
         (``.json``), a :class:`ModelDocument` (``models/*.json``), a string (``.toml``,
-        ``.html``, ``.log``), a :class:`WorkbookContent` (``.xlsx``), or None when the run has
-        nothing for this file.
+        ``.html``, ``.log``), a :class:`WorkbookContent` (``.xlsx``), a function that writes
+        the file itself given its path (a Spark run's Parquet dataset), or None when the run
+        has nothing for this file.
     meaning : str
         One line for the README and the report.
     """
@@ -260,6 +261,9 @@ OUTPUTS: tuple[Output, ...] = (
     Output("run.log", lambda _r, a: a.get("run.log"),
            "the command line only: what the console printed (steps, notes, warnings, the "
            "summary)"),
+    Output("customers.parquet", lambda _r, a: a.get("customers.parquet"),
+           "--engine spark only: customers.csv's figures as a Parquet dataset (a folder of "
+           "part files that the executors write), money at full precision"),
     Output("demo_input/transactions.csv", lambda _r, a: a.get("demo_input/transactions.csv"),
            "demo only: the generated transaction log"),
     Output("demo_input/customers.csv", lambda _r, a: a.get("demo_input/customers.csv"),
@@ -297,6 +301,9 @@ def _write(content, path: Path) -> int:
         write_model_file(content.doc, path)
     elif isinstance(content, WorkbookContent):
         write_workbook(content, path)
+    elif callable(content):
+        # a writer of its own: a Spark DataFrame's executors write a Parquet dataset there
+        content(path)
     else:
         path.write_text(json.dumps(content, indent=2, allow_nan=False, default=str) + "\n")
     return 0

@@ -25,7 +25,8 @@ import pandas as pd
 
 from .knapsack import knapsack_01, multiple_choice_knapsack
 
-__all__ = ["Action", "Allocation", "OFFERS", "action_economics", "allocate", "net_benefit"]
+__all__ = ["Action", "Allocation", "OFFERS", "action_economics", "allocate", "net_benefit",
+           "push_gain"]
 
 OFFERS = ("conditional", "unconditional")
 
@@ -155,6 +156,30 @@ class Allocation:
     summary: dict = field(default_factory=dict)
 
 
+def push_gain(nb_push: np.ndarray, nb_pull: np.ndarray,
+              contactable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The value of each open action and the gain of push over the best alternative.
+
+    Parameters
+    ----------
+    nb_push, nb_pull : numpy.ndarray, shape (n,)
+        Net benefit of push and of pull per customer (currency).
+    contactable : numpy.ndarray of bool, shape (n,)
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray), each shape (n,)
+        ``v_push`` and ``v_pull``: the net benefit where the action is open (it pays and the
+        customer may be contacted), -inf where it is closed; ``gain`` = v_push - max(v_pull,
+        0), the gain of push over pull or nothing (-inf where push is closed). A customer
+        depends on their own row only: a Spark job computes it per partition and ranks the
+        gains globally (clvtools.scale.spark).
+    """
+    v_push = np.where(contactable & (nb_push > 0), nb_push, -np.inf)
+    v_pull = np.where(contactable & (nb_pull > 0), nb_pull, -np.inf)
+    return v_push, v_pull, v_push - np.maximum(v_pull, 0.0)
+
+
 def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float = 1.0,
              offer: str = "conditional", capacity: int | None = None,
              push_budget: float | None = None, total_budget: float | None = None,
@@ -205,11 +230,8 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
     nb_pull = eco[pull.name]["net_benefit"].to_numpy()
     cost_push = eco[push.name]["expected_cost"].to_numpy()
     cost_pull = eco[pull.name]["expected_cost"].to_numpy()
-    # an action is open only where it pays and the customer may be contacted
-    v_push = np.where(ok & (nb_push > 0), nb_push, -np.inf)
-    v_pull = np.where(ok & (nb_pull > 0), nb_pull, -np.inf)
+    v_push, v_pull, gain = push_gain(nb_push, nb_pull, ok)
     alternative = np.maximum(v_pull, 0.0)
-    gain = v_push - alternative                     # -inf where push is closed
     choice = np.where(v_pull > 0, 1, 0)             # 0 none, 1 pull, 2 push
     bound = gap = 0.0
     if total_budget is not None:

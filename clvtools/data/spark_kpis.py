@@ -1,0 +1,161 @@
+"""Retention KPIs per calendar period in Spark SQL: :func:`clvtools.data.kpis.kpi_table`'s
+figures from a :class:`~clvtools.data.spark_engine.SparkLog`.
+
+The query is DuckDB's, clause by clause (active spells, their starts and declarations counted
+by period and summed cumulatively over the short list of periods), with Spark's spelling:
+``trunc`` for ``date_trunc``, ``sequence`` for ``generate_series``, a ``min`` over a join for
+the ``ASOF JOIN`` that closes a spell, and the trailing year's revenue summed directly over
+the daily totals (a few hundred days times a few dozen periods) instead of DuckDB's
+difference of running sums. Money is summed as DECIMAL (exact) and rounded to a double once.
+"""
+from __future__ import annotations
+
+from ..errors import ClvInputError, format_choices
+from .lifecycle import churn_days
+from .spark_engine import SparkLog
+
+__all__ = ["SPARK_PERIODS", "spark_kpi_table"]
+
+#: Calendar periods: Spark's ``trunc`` unit and the step between period starts.
+SPARK_PERIODS: dict[str, tuple[str, str]] = {
+    "week": ("week", "INTERVAL 7 DAYS"),
+    "month": ("month", "INTERVAL 1 MONTH"),
+    "quarter": ("quarter", "INTERVAL 3 MONTHS"),
+    "year": ("year", "INTERVAL 1 YEAR"),
+}
+
+#: Period labels as DuckDB writes them: 2024-W09 (ISO week), 2024-03, 2024Q1, 2024.
+_LABELS = {
+    "week": "concat(CAST(extract(YEAROFWEEK FROM p.ps) AS STRING), '-W', "
+            "lpad(CAST(weekofyear(p.ps) AS STRING), 2, '0'))",
+    "month": "date_format(p.ps, 'yyyy-MM')",
+    "quarter": "concat(CAST(year(p.ps) AS STRING), 'Q', CAST(quarter(p.ps) AS STRING))",
+    "year": "CAST(year(p.ps) AS STRING)",
+}
+
+
+def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week",
+                    period: str = "month"):
+    """Retention KPIs per calendar period, from the first purchase's to the observation end's.
+
+    Parameters
+    ----------
+    log : SparkLog
+    churn_after : float
+        Time units without a purchase after which churn is declared.
+    time_unit : {"day", "week", "month"}
+        Unit of ``churn_after``.
+    period : {"week", "month", "quarter", "year"}
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        One row per period (a few dozen: collect it), ordered, with the columns of
+        :func:`clvtools.data.kpis.kpi_table`: ``period`` (first day), ``label``,
+        ``active_start``, ``new``, ``reactivated``, ``churned``, ``active_end``,
+        ``churn_rate``, ``retention_rate``, ``stock_retention``, ``growth_rate``,
+        ``net_change``, ``revenue``, ``revenue_lost_to_churn``, ``revenue_lost_share``,
+        ``complete``.
+    """
+    if period not in SPARK_PERIODS:
+        raise ClvInputError(f"The 'period' parameter must be "
+                            f"{format_choices(list(SPARK_PERIODS))}. Got {period!r} instead.")
+    unit, step = SPARK_PERIODS[period]
+    cd = churn_days(churn_after, time_unit)
+    end = f"DATE '{log.observation_end.isoformat()}'"
+    occ = log.occasions
+    # without amounts every money column is NULL, as in DuckDB (the format ignores its argument)
+    money = "CAST({} AS DOUBLE)" if log.has_amounts else "CAST(NULL AS DOUBLE)"
+    # the spells are read by several clauses below: computed once and cached, as DuckDB
+    # materialises a CTE read more than once (Spark would compute it again for each)
+    spells = f"{occ}_spells_{unit}"
+    log.spark.sql(f"""
+        WITH flagged AS (
+            SELECT customer_id, date, amount,
+                   first_value(date) OVER w AS first_date,
+                   lag(date) OVER w IS NULL AS first_occasion,
+                   coalesce(datediff(date, lag(date) OVER w) >= {cd}, TRUE) AS spell_start,
+                   coalesce(datediff(lead(date) OVER w, date) >= {cd}, TRUE) AS spell_end
+            FROM {occ} WINDOW w AS (PARTITION BY customer_id ORDER BY date)),
+        starts AS (SELECT customer_id, date, first_date, first_occasion
+                   FROM flagged WHERE spell_start),
+        ends AS (SELECT customer_id, date FROM flagged WHERE spell_end),
+        -- a spell closes at the first spell end on or after its start
+        closing AS (SELECT s.customer_id, s.date, min(e.date) AS end_date
+                    FROM starts AS s JOIN ends AS e
+                      ON s.customer_id = e.customer_id AND e.date >= s.date
+                    GROUP BY s.customer_id, s.date),
+        spells AS (
+            SELECT s.customer_id, trunc(s.first_date, '{unit}') AS cohort_ps,
+                   s.first_occasion AS first_spell, s.date AS start,
+                   date_add(c.end_date, {cd}) AS declared,
+                   trunc(s.date, '{unit}') AS start_ps,
+                   CASE WHEN date_add(c.end_date, {cd}) <= {end}
+                        THEN trunc(date_add(c.end_date, {cd}), '{unit}') END AS declared_ps
+            FROM starts AS s JOIN closing AS c
+              ON s.customer_id = c.customer_id AND s.date = c.date)
+        SELECT * FROM spells""").cache().createOrReplaceTempView(spells)
+    sql = f"""
+        WITH starts_of_periods AS (
+            SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
+                                    trunc({end}, '{unit}'), {step})) AS ps),
+        periods AS (
+            SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, ps + {step} AS pe,
+                   least(ps + {step}, date_add({end}, 1)) AS pe_obs,
+                   ps + {step} <= date_add({end}, 1) AS complete
+            FROM starts_of_periods),
+        opened AS (SELECT start_ps AS ps, count_if(first_spell) AS new,
+                          count_if(NOT first_spell) AS reactivated
+                   FROM {spells} GROUP BY start_ps),
+        closed AS (SELECT declared_ps AS ps, count(*) AS churned
+                   FROM {spells} WHERE declared_ps IS NOT NULL GROUP BY declared_ps),
+        lost AS (SELECT s.customer_id, s.declared, s.declared_ps AS ps, p.pe_obs
+                 FROM {spells} AS s JOIN periods AS p ON p.ps = s.declared_ps
+                 WHERE s.start < s.declared_ps),
+        back AS (SELECT l.ps, count(*) AS came_back
+                 FROM lost AS l JOIN {spells} AS s ON s.customer_id = l.customer_id
+                  AND s.start >= l.declared AND s.start < l.pe_obs AND s.declared >= l.pe_obs
+                 GROUP BY l.ps),
+        base_lost AS (SELECT ps, count(*) AS lost FROM lost GROUP BY ps),
+        flow AS (
+            SELECT p.idx, p.ps, p.complete, coalesce(o.new, 0) AS new,
+                   coalesce(o.reactivated, 0) AS reactivated, coalesce(c.churned, 0) AS churned,
+                   coalesce(bl.lost, 0) - coalesce(b.came_back, 0) AS left_base
+            FROM periods AS p LEFT JOIN opened AS o USING (ps) LEFT JOIN closed AS c USING (ps)
+            LEFT JOIN base_lost AS bl USING (ps) LEFT JOIN back AS b USING (ps)),
+        stock AS (
+            SELECT *, CAST(coalesce(sum(new + reactivated - churned) OVER (
+                       ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                       AS BIGINT) AS active_start
+            FROM flow),
+        revenue AS (SELECT trunc(date, '{unit}') AS ps, sum(amount) AS revenue
+                    FROM {occ} GROUP BY trunc(date, '{unit}')),
+        lost_revenue AS (
+            SELECT s.declared_ps AS ps, sum(o.amount) AS revenue_lost
+            FROM {spells} AS s JOIN {occ} AS o
+              ON o.customer_id = s.customer_id AND o.date <= date_sub(s.declared, {cd})
+             AND o.date > date_sub(s.declared, {cd} + 365)
+            WHERE s.declared_ps IS NOT NULL GROUP BY s.declared_ps),
+        daily AS (SELECT date, sum(amount) AS amount FROM {occ} GROUP BY date),
+        trailing_year AS (
+            SELECT p.ps, coalesce(sum(d.amount), 0) AS revenue
+            FROM periods AS p LEFT JOIN daily AS d
+              ON d.date < p.pe_obs AND d.date >= date_sub(p.pe_obs, 365)
+            GROUP BY p.ps)
+        SELECT p.ps AS period, {_LABELS[period]} AS label, p.active_start, p.new,
+               p.reactivated, p.churned,
+               p.active_start + p.new + p.reactivated - p.churned AS active_end,
+               p.churned / nullif(p.active_start, 0) AS churn_rate,
+               1 - p.churned / nullif(p.active_start, 0) AS retention_rate,
+               (p.active_start - p.left_base) / nullif(p.active_start, 0) AS stock_retention,
+               p.new / nullif(p.active_start, 0) AS growth_rate,
+               p.new + p.reactivated - p.churned AS net_change,
+               {money.format('coalesce(r.revenue, 0)')} AS revenue,
+               {money.format('coalesce(l.revenue_lost, 0)')} AS revenue_lost_to_churn,
+               {money.format('coalesce(l.revenue_lost, 0)')}
+                   / nullif({money.format('t.revenue')}, 0) AS revenue_lost_share,
+               p.complete
+        FROM stock AS p LEFT JOIN revenue AS r USING (ps) LEFT JOIN lost_revenue AS l USING (ps)
+        LEFT JOIN trailing_year AS t USING (ps)
+        ORDER BY p.idx"""
+    return log.spark.sql(sql)

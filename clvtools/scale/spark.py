@@ -1,0 +1,182 @@
+"""Per-customer scoring and the retention plan on Spark: the pipeline's own scoring functions
+mapped over partitions.
+
+:func:`score_customers` maps :func:`clvtools.pipeline.scoring.score_chunk` over the
+partitions of the RFM summary joined to the scoring table (``mapInPandas``: each executor
+scores its chunk with the fitted models, shipped once with the function), then the matrix's
+cut points are found over the whole base (exact percentiles in Spark) and
+:func:`clvtools.pipeline.scoring.decide_chunk` adds each customer's cell and the economics
+of push and pull. :func:`allocate` gives push to the largest gains under a capacity by a
+global ranking, pull where it pays, and numbers the contacts in priority order, all in Spark.
+"""
+from __future__ import annotations
+
+from ..pipeline.scoring import DECISION_COLUMNS, SCORE_COLUMNS, Scorers, decide_chunk, score_chunk
+from ..targeting.allocation import Action
+
+__all__ = ["score_customers", "cut_points", "allocate", "PLAN_COLUMNS"]
+
+#: Prefix of the scoring table's columns inside a chunk (the table and the RFM summary both
+#: have a ``frequency``).
+_COVARIATE = "covariate__"
+#: The columns :func:`allocate` adds.
+PLAN_COLUMNS = ("action", "priority_rank", "expected_net_benefit", "saved_revenue",
+                "expected_cost")
+
+_TYPES = {"churn_model": "string", "cell": "string", "push_open": "boolean",
+          "pull_open": "boolean"}
+
+
+def _schema(columns) -> str:
+    return ", ".join(f"`{c}` {_TYPES.get(c, 'double')}" for c in columns)
+
+
+def score_customers(rfm, scoring, scorers: Scorers):
+    """Value, churn probability and revenue at risk of every customer, on the executors.
+
+    Parameters
+    ----------
+    rfm : pyspark.sql.DataFrame
+        The RFM summary at the scoring date (``customer_id``, ``frequency``, ``recency``,
+        ``T``, optionally ``monetary_value``), one row per customer.
+    scoring : pyspark.sql.DataFrame
+        The scoring table of the live customers (covariates at the scoring date).
+    scorers : Scorers
+        The fitted models and the run's constants.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        One row per customer: ``customer_id``, the RFM columns and
+        :data:`~clvtools.pipeline.scoring.SCORE_COLUMNS` (as the single-machine pipeline's
+        customers table has them).
+    """
+    from pyspark.sql import functions as F
+
+    rfm_columns = [c for c in rfm.columns if c != "customer_id"]
+    covariates = [c for c in scoring.columns if c != "customer_id"]
+    joined = rfm.join(
+        scoring.select("customer_id", F.lit(True).alias("live"),
+                       *[F.col(c).alias(_COVARIATE + c) for c in covariates]),
+        on="customer_id", how="left")
+
+    def score(chunks):
+        for chunk in chunks:
+            frame = chunk.set_index("customer_id")
+            live = frame["live"].notna().to_numpy()     # True, or NULL: not in the table
+            table = (frame.loc[live, [_COVARIATE + c for c in covariates]]
+                     .rename(columns=lambda c: c[len(_COVARIATE):]).reset_index())
+            scored = score_chunk(frame[rfm_columns], table, scorers)
+            yield scored.reset_index()
+
+    schema = "customer_id string, " + _schema([*rfm_columns, *SCORE_COLUMNS])
+    return joined.mapInPandas(score, schema=schema)
+
+
+def cut_points(scored, *, value_axis: str, value_cut, risk_cut) -> dict[str, float]:
+    """The matrix's cut points over the live customers of the whole base.
+
+    Parameters
+    ----------
+    scored : pyspark.sql.DataFrame
+        :func:`score_customers`'s rows.
+    value_axis : {"revenue_if_retained", "expected_revenue"}
+    value_cut, risk_cut : tuple or float
+        ``("quantile", q)`` or an absolute number (:func:`clvtools.config.parse_cut`).
+
+    Returns
+    -------
+    dict
+        ``value`` and ``risk``: a quantile by Spark's exact ``percentile`` (linear
+        interpolation between the closest ranks, numpy's default), an absolute cut as given.
+    """
+    from pyspark.sql import functions as F
+
+    live = scored.where(F.col("churn_probability").isNotNull())
+    out = {}
+    for name, column, cut in (("value", value_axis, value_cut),
+                              ("risk", "churn_probability", risk_cut)):
+        kind, number = cut if isinstance(cut, tuple) else ("absolute", cut)
+        if kind == "absolute":
+            out[name] = float(number)
+            continue
+        found = live.agg(F.percentile(F.col(column), F.lit(float(number)))).collect()[0][0]
+        out[name] = float("nan") if found is None else float(found)
+    return out
+
+
+def decide(scored, *, cut_points: dict, value_axis: str, push: Action, pull: Action,
+           margin: float, offer: str):
+    """:func:`clvtools.pipeline.scoring.decide_chunk` over the partitions: each customer's
+    cell and the economics of push and pull (columns added to ``scored``)."""
+    columns = scored.columns
+
+    def cells(chunks):
+        for chunk in chunks:
+            decided = decide_chunk(chunk, cut_points=cut_points, value_axis=value_axis,
+                                   push=push, pull=pull, margin=margin, offer=offer)
+            yield chunk.join(decided)
+
+    types = dict(scored.dtypes)
+    schema = ", ".join(f"`{c}` {types[c]}" for c in columns) + ", " + _schema(DECISION_COLUMNS)
+    return scored.mapInPandas(cells, schema=schema)
+
+
+def allocate(decided, *, capacity: int | None = None):
+    """Push, pull or nothing per customer, and the contacts' priority ranks, in Spark.
+
+    As :func:`clvtools.targeting.allocation.allocate` under a push capacity (or none): push
+    goes to the customers with the largest gain of push over their best alternative (ties
+    by customer id, the single-machine order), taken by a global ranking; everyone else
+    gets pull where it pays, nothing otherwise. Priority ranks run over push by expected
+    net benefit, then pull, ties by customer id.
+
+    Parameters
+    ----------
+    decided : pyspark.sql.DataFrame
+        :func:`decide`'s rows.
+    capacity : int, optional
+        Most customers to push.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``decided`` with :data:`PLAN_COLUMNS`; ``priority_rank`` is NULL for none.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    candidates = decided.where(F.col("push_gain") > 0)
+    if capacity is not None:
+        # Spark takes the top of each partition and merges them: no single-partition sort
+        candidates = candidates.orderBy(F.desc("push_gain"), "customer_id").limit(int(capacity))
+    chosen = candidates.select("customer_id", F.lit(True).alias("pushed"))
+    plan = (decided.join(chosen, on="customer_id", how="left")
+            .withColumn("action", F.when(F.col("pushed"), "push")
+                        .when(F.col("pull_open"), "pull").otherwise("none"))
+            .drop("pushed"))
+    for column, push_col, pull_col in (("expected_net_benefit", "net_benefit_push",
+                                        "net_benefit_pull"),
+                                       ("saved_revenue", "saved_revenue_push",
+                                        "saved_revenue_pull"),
+                                       ("expected_cost", "cost_push", "cost_pull")):
+        plan = plan.withColumn(column, F.when(F.col("action") == "push", F.col(push_col))
+                               .when(F.col("action") == "pull", F.col(pull_col))
+                               .otherwise(F.lit(0.0)))
+    # the contacts only are ranked; a range partitioning sorts them across the executors
+    contacted = plan.where(F.col("action") != "none").select(
+        "customer_id", (F.col("action") == "push").alias("is_push"), "expected_net_benefit")
+    order = [F.desc("is_push"), F.desc("expected_net_benefit"), F.asc("customer_id")]
+    ranked = (contacted.repartitionByRange(*order).sortWithinPartitions(*order)
+              .withColumn("partition", F.spark_partition_id())
+              .withColumn("within", F.row_number().over(
+                  Window.partitionBy("partition").orderBy(*order))))
+    offsets = (ranked.groupBy("partition").count()
+               .withColumn("offset", F.coalesce(F.sum("count").over(
+                   Window.orderBy("partition").rowsBetween(Window.unboundedPreceding, -1)),
+                   F.lit(0)))
+               .select("partition", "offset"))
+    ranks = (ranked.join(F.broadcast(offsets), on="partition")
+             .select("customer_id", (F.col("offset") + F.col("within")).cast("long")
+                     .alias("priority_rank")))
+    return plan.join(ranks, on="customer_id", how="left")

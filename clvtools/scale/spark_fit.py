@@ -1,0 +1,168 @@
+"""The models of a Spark run, fitted on the driver from statistics the executors compress.
+
+BTYD and Gamma-Gamma likelihoods depend on a customer only through a few numbers
+(frequency, recency, T; frequency and mean spend), so customers with identical rows collapse
+into one weighted row: the driver receives the distinct rows and their counts (thousands
+where the base has millions), in the order of their first customer id, which is the order
+in which the single-machine fit meets them, so that both fits run on the same arrays. The Cox
+model is fitted on the landmark table, collected to the driver (one row per customer at risk
+at each landmark: the largest collect of a run; see docs/cluster.rst).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..data.spark_engine import SparkLog
+from ..data.spark_summaries import spark_landmark_table, spark_rfm
+from ..errors import ClvInputError, ConvergenceError
+from ..pipeline.risk import fit_churn_model
+from ..pipeline.structural import (
+    STRUCTURAL_COLUMN,
+    add_recency_band,
+    cloglog,
+    fit_structural_model,
+    structural_from_rfm,
+)
+from ..pipeline.value_models import (
+    VALUE_MODELS,
+    ValueModels,
+    fit_purchase_model,
+    fit_spend_model,
+)
+
+__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark"]
+
+
+def compressed(frame, columns: list[str]) -> pd.DataFrame:
+    """The distinct rows of ``columns`` in a Spark DataFrame with the customers each stands
+    for, collected to the driver.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        One row per customer, with ``customer_id`` and ``columns``.
+    columns : list of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``columns`` and ``weights`` (customers per row, float), ordered by each row's smallest
+        customer id: the order of first appearance in an RFM summary sorted by customer.
+    """
+    from pyspark.sql import functions as F
+
+    rows = (frame.groupBy(*columns)
+            .agg(F.count("*").alias("weights"), F.min("customer_id").alias("first_customer"))
+            .orderBy("first_customer").toPandas())
+    return rows.drop(columns="first_customer").astype({"weights": float})
+
+
+def fit_value_from_spark(rfm, value_model: str) -> tuple[ValueModels, str, list[str]]:
+    """The purchase model and Gamma-Gamma, fitted on the driver from a Spark RFM summary.
+
+    Parameters
+    ----------
+    rfm : pyspark.sql.DataFrame
+        :func:`~clvtools.data.spark_summaries.spark_rfm`'s rows.
+    value_model : {"auto", "bgnbd", "mbgnbd", "pnbd"}
+        ``auto``: the lowest BIC among the three, each fitted on the compressed rows (a Spark
+        run has no holdout choice: that needs the models refitted on a calibration window).
+
+    Returns
+    -------
+    (ValueModels, str, list of str)
+        The fitted models, the purchase model's name and the notes for data_quality.json.
+    """
+    purchase = compressed(rfm, ["frequency", "recency", "T"])
+    notes = [f"Value model fitted on {len(purchase):,} distinct (frequency, recency, T) rows "
+             f"standing for {int(purchase['weights'].sum()):,} customers."]
+    weights = purchase.pop("weights").to_numpy()
+    candidates = list(VALUE_MODELS) if value_model == "auto" else [value_model]
+    fitted, bic = {}, {}
+    for name in candidates:
+        try:
+            fitted[name], _ = fit_purchase_model(purchase, name, weights=weights)
+        except ConvergenceError as exc:
+            notes.append(f"{name} did not converge ({str(exc).splitlines()[0]}).")
+            continue
+        bic[name] = fitted[name].BIC_
+    if not fitted:
+        raise ConvergenceError("No purchase model could be fitted: " + " ".join(notes[1:]))
+    chosen = min(bic, key=bic.get)
+    if value_model == "auto":
+        notes.append(f"Purchase model {chosen} chosen by BIC (" + ", ".join(
+            f"{k} {v:,.1f}" for k, v in bic.items()) + ").")
+    if "monetary_value" not in rfm.columns:
+        # no amounts: revenue counts purchases (fit_spend_model says so in its notes)
+        models = fit_spend_model(pd.DataFrame(index=purchase.index), fitted[chosen], notes)
+    else:
+        spend = compressed(rfm, ["frequency", "monetary_value"])
+        models = fit_spend_model(spend.drop(columns="weights"), fitted[chosen], notes,
+                                 weights=spend["weights"].to_numpy())
+    return models, chosen, models.notes
+
+
+def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_after: float,
+                         time_unit: str, seed: int = 0):
+    """The landmark table, the structural term at each landmark and the Cox churn model.
+
+    The table is built in Spark; each landmark's structural BG/NBD is fitted on the driver
+    from the compressed RFM of the log up to that landmark (as the single-machine
+    :func:`~clvtools.pipeline.structural.add_structural_term` fits it on ``log.until(L)``),
+    and the table, with each row's RFM at its landmark, is collected to fit the Cox model.
+
+    Returns
+    -------
+    (ChurnModel or None, BetaGeoFitter or None, pandas.DataFrame, list of str)
+        The churn model, the structural BG/NBD at the observation end (for scoring; None
+        when a landmark's or the end's could not be fitted), the survival table as fitted
+        (sorted by landmark and customer, as DuckDB's) and the notes.
+    """
+    from pyspark.sql import functions as F
+
+    table = spark_landmark_table(log, landmarks=landmarks, churn_after=churn_after,
+                                 time_unit=time_unit).persist()
+    survival = table.toPandas().sort_values(["landmark", "customer_id"], ignore_index=True)
+    survival["landmark"] = pd.to_datetime(survival["landmark"])
+    notes: list[str] = []
+    structural = None
+    try:
+        survival[STRUCTURAL_COLUMN] = np.nan
+        for mark in sorted(set(landmarks)):
+            rows = (survival["landmark"].dt.date == mark).to_numpy()
+            if not rows.any():
+                continue
+            at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
+            model = _structural_model(at)
+            ids = survival.loc[rows, "customer_id"].astype(str).to_numpy()
+            # the RFM rows of the customers at risk at this landmark, joined in Spark
+            at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
+            rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
+            at.unpersist()
+            p = structural_from_rfm(model, rfm_rows, horizon=horizon, churn_after=churn_after,
+                                    seed=seed).reindex(ids)
+            if p.isna().any():
+                raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
+                                    "have no structural churn probability.")
+            survival.loc[rows, STRUCTURAL_COLUMN] = cloglog(p.to_numpy())
+        structural = _structural_model(spark_rfm(log, time_unit=time_unit))
+    except (ConvergenceError, ClvInputError) as exc:
+        survival = survival.drop(columns=STRUCTURAL_COLUMN)
+        structural = None
+        notes.append(f"No structural churn term ({str(exc).splitlines()[0]}): the churn model "
+                     "is stratified by time since the last purchase only.")
+    table.unpersist()
+    survival = add_recency_band(survival, churn_after)
+    model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed)
+    return model, structural, survival, notes + fit_notes
+
+
+def _structural_model(rfm):
+    """The structural BG/NBD fitted on a Spark RFM summary's compressed rows."""
+    rows = compressed(rfm, ["frequency", "recency", "T"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fit_structural_model(rows, weights=rows["weights"].to_numpy())

@@ -1,0 +1,262 @@
+"""``clvtools analyze --engine spark``: the main job's summaries, fits, scoring and plan on a
+Spark session, for transaction files a cluster reads.
+
+What runs where (docs/cluster.rst): the summaries (occasions, RFM, landmark and scoring
+tables, KPIs) and the per-customer scoring and plan run on the executors; the driver fits the
+models on compressed statistics and the landmark table, and writes the small tables. The
+customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
+(``customers.parquet``); nothing per customer is collected.
+
+A Spark run covers the value axis, the churn model, the matrix and the push/pull plan under a
+push capacity, and the KPIs. What needs the whole base in one place (the holdout choice of
+the value model, the knapsacks under a budget, the control group, the lists, the forecast,
+report.html) stays with the single-machine engine, and the settings that ask for it are an
+error here rather than silently ignored.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .._version import __version__
+from ..config import Settings, parse_cut, settings_to_toml
+from ..data.spark_engine import SparkLog, read_spark_source, spark_occasions
+from ..data.spark_kpis import spark_kpi_table
+from ..data.spark_summaries import spark_rfm, spark_scoring_table
+from ..errors import ClvInputError
+from ..pipeline.scoring import Scorers
+from ..pipeline.timeline import Timeline, build_timeline
+from ..report.outputs import OUTPUTS, ModelDocument, write_folder
+from ..targeting.allocation import Action
+from ..targeting.matrix import CELL_ORDER, MONEY
+from .spark import allocate, cut_points, decide, score_customers
+from .spark_fit import fit_churn_from_spark, fit_value_from_spark
+
+__all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
+
+#: The manifest's files a Spark run writes (report/outputs.py describes each).
+SPARK_OUTPUTS = ("customers.parquet", "matrix.csv", "plan_summary.csv", "kpis.csv",
+                 "churn_drivers.csv", "models/value.json", "models/spend.json",
+                 "models/churn.json", "data_quality.json", "config.toml")
+#: customers.parquet's columns, in customers.csv's order (those a Spark run computes).
+CUSTOMER_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
+                    "expected_purchases", "expected_average_spend", "churn_probability",
+                    "churn_model", "revenue_if_retained", "expected_revenue", "revenue_at_risk",
+                    "lapsed_revenue", "preventable_revenue", "cell", "action", "priority_rank",
+                    "expected_net_benefit", "net_benefit_push", "net_benefit_pull")
+
+
+@dataclass
+class SparkRun:
+    """What a Spark run computed.
+
+    Attributes
+    ----------
+    settings : Settings
+    log : SparkLog
+    timeline : Timeline
+    scorers : Scorers
+        The fitted models and constants the executors scored with.
+    value_model : str
+        The purchase model used.
+    customers : pyspark.sql.DataFrame
+        One row per customer: :data:`CUSTOMER_COLUMNS` (money at full precision).
+    cut_points : dict
+        The matrix's ``value`` and ``risk`` cut points.
+    matrix, kpis : pandas.DataFrame
+        matrix.csv and kpis.csv.
+    summary : dict
+        plan_summary.csv's row.
+    survival_table : pandas.DataFrame
+        The landmark table the churn model was fitted on (on the driver).
+    notes : list of str
+    """
+
+    settings: Settings
+    log: SparkLog
+    timeline: Timeline
+    scorers: Scorers
+    value_model: str
+    customers: object
+    cut_points: dict
+    matrix: pd.DataFrame
+    kpis: pd.DataFrame
+    summary: dict
+    survival_table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def data_quality(self) -> dict:
+        """data_quality.json of a Spark run."""
+        return {"engine": "spark", "clvtools_version": __version__,
+                "transactions": self.log.quality, "timeline": self.timeline.as_dict(),
+                "value_model": self.value_model, "notes": self.notes}
+
+    def write(self, out) -> Path:
+        """Write :data:`SPARK_OUTPUTS` into ``out``, atomically (a folder the driver and the
+        executors both see: a local folder in local mode, a shared mount on a cluster)."""
+        s, models = self.settings, self.scorers
+        context = {"run_settings": s.model_dump(mode="json"),
+                   "provenance": {"engine": "spark", "clvtools_version": __version__}}
+
+        def model(fitted, **options):
+            if fitted is None:
+                return None
+            fitted = getattr(fitted, "model", fitted)
+            return ModelDocument({**fitted.to_dict(**options), **context})
+
+        churn = models.churn
+        files = {
+            # the executors write their partitions (the Parquet dataset is a folder)
+            "customers.parquet": lambda: (lambda path: self.customers.write.parquet(str(path))),
+            "matrix.csv": lambda: self.matrix,
+            "plan_summary.csv": lambda: pd.DataFrame([self.summary]),
+            "kpis.csv": lambda: self.kpis,
+            "churn_drivers.csv": lambda: None if churn is None else churn.summary.reset_index(),
+            "models/value.json": lambda: model(models.value.purchases, save_data=False),
+            "models/spend.json": lambda: model(models.value.spend, save_data=False),
+            "models/churn.json": lambda: model(churn),
+            "data_quality.json": self.data_quality,
+            "config.toml": lambda: settings_to_toml(s),
+        }
+        assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
+        return write_folder(files, out)
+
+    def summary_lines(self) -> list[str]:
+        """The run in a few lines for the console."""
+        m = self.summary
+        return [f"{m['customers']:,} customers; purchase model {self.value_model}; churn model "
+                f"{'Cox' if self.scorers.churn is not None else 'none (value model)'}.",
+                f"Plan: push {m['push']:,}, pull {m['pull']:,}, none {m['none']:,}; expected "
+                f"net benefit {m['expected_net_benefit']:,.0f} for a cost of {m['cost']:,.0f}.",
+                *self.notes]
+
+
+def _check_settings(s: Settings) -> None:
+    """Settings a Spark run cannot honour are an error, never ignored."""
+    single = {"push_budget": s.push_budget, "total_budget": s.total_budget,
+              "push_uplift_column": s.push_uplift_column,
+              "pull_uplift_column": s.pull_uplift_column,
+              "datetime_format": s.datetime_format}
+    given = sorted(k for k, v in single.items() if v is not None)
+    if s.customer_intervals:
+        given.append("customer_intervals")
+    defaults = Settings()
+    given += [k for k in ("zero_amounts", "duplicate_rows", "same_day")
+              if getattr(s, k) != getattr(defaults, k)]
+    if given:
+        raise ClvInputError(f"The Spark engine does not support the settings {given}.",
+                            source="settings",
+                            advice="Run them with the single-machine engine (--engine duckdb), "
+                                   "or leave them out (a push capacity is supported).")
+
+
+def analyze_spark(transactions, *, settings: Settings, spark=None,
+                  step=lambda _msg: None) -> SparkRun:
+    """The main job's Spark half on a transaction log.
+
+    Parameters
+    ----------
+    transactions : pyspark.sql.DataFrame, path, glob or list of paths
+        A Spark DataFrame, or Parquet or CSV files a Spark session can read.
+    settings : Settings
+    spark : pyspark.sql.SparkSession, optional
+        Default: the active session, or a new one (spark-submit and Databricks give theirs).
+    step : callable
+        Called with a short description as each step starts.
+
+    Returns
+    -------
+    SparkRun
+    """
+    from pyspark.sql import DataFrame, SparkSession
+
+    s = settings
+    _check_settings(s)
+    step("Reading and validating transactions (Spark)")
+    if isinstance(transactions, DataFrame):
+        frame, label = transactions, "Spark DataFrame"
+    else:
+        spark = spark or SparkSession.builder.getOrCreate()
+        frame = read_spark_source(spark, transactions)
+        label = (str(transactions) if isinstance(transactions, (str, Path))
+                 else ", ".join(map(str, transactions)))
+    end = None if s.observation_end is None else pd.Timestamp(s.observation_end).date()
+    log = spark_occasions(frame, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
+                          monetary_value_col=s.monetary_value_col, observation_end=end,
+                          negative_amounts=s.negative_amounts,
+                          after_observation_end=s.after_observation_end, source=label)
+    timeline = build_timeline(dt.date.fromisoformat(log.quality["first_date"]),
+                              log.observation_end, s)
+    step("Summarising purchases (RFM) in Spark")
+    rfm = spark_rfm(log, time_unit=s.time_unit).persist()
+    step(f"Fitting the value model ({s.value_model}) on compressed statistics")
+    value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model)
+    step("Building the landmark table and fitting the churn model")
+    churn, structural, survival, risk_notes = fit_churn_from_spark(
+        log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
+        time_unit=s.time_unit, seed=s.seed)
+    scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
+                      time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
+                      seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
+    step("Scoring every customer on the executors")
+    scoring = spark_scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit)
+    scored = score_customers(rfm, scoring, scorers).persist()
+    cuts = cut_points(scored, value_axis=s.value_axis, value_cut=parse_cut(s.value_cut),
+                      risk_cut=parse_cut(s.risk_cut))
+    step("Choosing retention targets (global ranking)")
+    push, pull = (Action(a, getattr(s, f"{a}_cost"), getattr(s, f"{a}_incentive"),
+                         getattr(s, f"{a}_uplift"), getattr(s, f"{a}_reactivation"))
+                  for a in ("push", "pull"))
+    decided = decide(scored, cut_points=cuts, value_axis=s.value_axis, push=push, pull=pull,
+                     margin=s.margin, offer=s.offer)
+    plan = allocate(decided, capacity=s.push_capacity).persist()
+    customers = plan.select(*[c for c in CUSTOMER_COLUMNS if c in plan.columns])
+    summary = _plan_summary(plan, s, cuts)
+    step("Computing KPIs (Spark)")
+    kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
+                           period=s.kpi_period).toPandas()
+    return SparkRun(s, log, timeline, scorers, chosen, customers, cuts, _matrix(plan), kpis,
+                    summary, survival, [*value_notes, *risk_notes])
+
+
+def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
+    """plan_summary.csv's figures, summed in Spark."""
+    from pyspark.sql import functions as F
+
+    row = plan.agg(
+        F.count("*").alias("customers"),
+        *[F.count_if(F.col("action") == a).alias(a) for a in ("push", "pull", "none")],
+        F.sum(F.when(F.col("action") == "push", F.col("expected_cost"))).alias("push_cost"),
+        F.sum(F.when(F.col("action") == "pull", F.col("expected_cost"))).alias("pull_cost"),
+        F.sum("expected_cost").alias("cost"),
+        F.sum("saved_revenue").alias("expected_saved_revenue"),
+        F.sum("expected_net_benefit").alias("expected_net_benefit"),
+    ).collect()[0].asDict()
+    out = {k: (float(v or 0.0) if k.endswith(("cost", "revenue", "benefit")) else int(v))
+           for k, v in row.items()}
+    out["return_on_spend"] = (out["expected_net_benefit"] / out["cost"] if out["cost"] > 0
+                              else float("nan"))
+    out.update({"constraint": "capacity" if s.push_capacity is not None else "none",
+                "limit": s.push_capacity,
+                "solver": "sort" if s.push_capacity is not None else "unconstrained",
+                "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
+                "value_cut_point": cuts["value"], "risk_cut_point": cuts["risk"],
+                "engine": "spark"})
+    return out
+
+
+def _matrix(plan) -> pd.DataFrame:
+    """matrix.csv from per-cell sums in Spark (the columns of
+    :func:`clvtools.targeting.matrix.matrix_table`)."""
+    from pyspark.sql import functions as F
+
+    sums = (plan.groupBy("cell").agg(F.count("*").alias("customers"),
+                                     *[F.sum(c).alias(c) for c in MONEY])
+            .toPandas().set_index("cell").reindex(list(CELL_ORDER)).fillna(0.0))
+    sums.loc["total"] = sums.sum()
+    sums["customers"] = sums["customers"].astype("int64")
+    sums.insert(1, "share_of_customers", sums["customers"] / max(sums.loc["total", "customers"], 1))
+    return sums.rename_axis("cell").reset_index()

@@ -1,0 +1,123 @@
+"""clvtools.scale on a real Spark in local mode: ``clvtools analyze --engine spark`` runs end
+to end, and its per-customer scores, cells and plan are the single-machine pipeline's."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools import api, btyd, survival
+from clvtools.cli import main
+from clvtools.datasets import generate_customer_base
+from clvtools.pipeline.value_models import VALUE_MODELS
+from clvtools.report.output_folder import OWNERSHIP_FILE
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
+#: Both engines run with these settings (a fixed purchase model: the single-machine engine
+#: chooses on a holdout, a Spark run by BIC; a capacity: the plan Spark ranks globally).
+SETTINGS = {"value_model": "bgnbd", "push_capacity": 10}
+SCORES = ["p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
+          "revenue_if_retained", "expected_revenue", "revenue_at_risk", "lapsed_revenue",
+          "preventable_revenue", "net_benefit_push", "net_benefit_pull",
+          "expected_net_benefit"]
+
+
+@pytest.fixture(scope="module")
+def transactions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spark_input")
+    tx = generate_customer_base(1500, seed=3).transactions
+    tx.to_csv(folder / "transactions.csv", index=False)
+    return tx, folder / "transactions.csv"
+
+
+@pytest.fixture(scope="module")
+def spark_out(spark, transactions, tmp_path_factory):
+    """``clvtools analyze FILE --engine spark`` (the session is the fixture's, which the CLI
+    finds active), and its exit status."""
+    out = tmp_path_factory.mktemp("spark_run") / "out"
+    status = main(["analyze", str(transactions[1]), "--engine", "spark", "--out", str(out),
+                   "--value-model", SETTINGS["value_model"],
+                   "--push-capacity", str(SETTINGS["push_capacity"])])
+    return status, out
+
+
+@pytest.fixture(scope="module")
+def single_run(transactions):
+    return api.analyze(transactions[0], **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def single(single_run):
+    return single_run.customers.set_index("customer_id")
+
+
+def test_the_cli_runs_end_to_end_on_spark(spark_out):
+    status, out = spark_out
+    assert status == 0
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*")
+               if p.is_file() and "customers.parquet" not in p.parts}
+    assert written == {"matrix.csv", "plan_summary.csv", "kpis.csv", "churn_drivers.csv",
+                       "models/value.json", "models/spend.json", "models/churn.json",
+                       "data_quality.json", "config.toml", OWNERSHIP_FILE}
+    assert "customers.parquet" in json.loads((out / OWNERSHIP_FILE).read_text())["files"]
+    quality = json.loads((out / "data_quality.json").read_text())
+    assert quality["engine"] == "spark" and quality["transactions"]["customers"] == 1500
+    assert quality["transactions"]["source"].endswith("transactions.csv")
+    customers = pd.read_parquet(out / "customers.parquet")
+    assert len(customers) == 1500 and customers["customer_id"].is_unique
+    assert (customers["action"] == "push").sum() == SETTINGS["push_capacity"]
+    # the model files are the single-machine engine's documents (schema-checked on load)
+    assert btyd.load_model(out / "models" / "value.json").params_["r"] > 0
+    assert survival.load_model(out / "models" / "churn.json").hazard_ratios_.size > 3
+    matrix = pd.read_csv(out / "matrix.csv").set_index("cell")
+    assert matrix.loc["total", "customers"] == 1500
+    np.testing.assert_allclose(matrix.loc["total", "revenue_at_risk"],
+                               customers["revenue_at_risk"].sum(), rtol=1e-12)
+
+
+def test_spark_scores_equal_the_single_machine_scores(spark_out, single):
+    customers = (pd.read_parquet(spark_out[1] / "customers.parquet").set_index("customer_id")
+                 .loc[single.index])
+    for column in SCORES:
+        np.testing.assert_allclose(customers[column].to_numpy(float),
+                                   single[column].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=column)
+    assert (customers["churn_model"] == single["churn_model"]).all()
+    assert single["churn_model"].eq("cox").any() and single["cell"].eq("churned").any()
+    assert (customers["cell"] == single["cell"]).all()
+    assert (customers["action"] == single["action"]).all()
+    # priority ranks: push by net benefit, then pull; the single machine renumbers them over
+    # the treatment after holding out its control group, which a Spark run does not draw
+    ranked = customers.dropna(subset=["priority_rank"]).sort_values("priority_rank")
+    assert ranked["priority_rank"].tolist() == list(range(1, len(ranked) + 1))
+    assert ranked["action"].tolist() == sorted(ranked["action"], key=lambda a: a != "push")
+
+
+def test_settings_spark_cannot_honour_are_errors(transactions, tmp_path, capsys):
+    assert main(["analyze", str(transactions[1]), "--engine", "spark", "--out",
+                 str(tmp_path / "a"), "--push-budget", "100"]) == 2
+    assert "does not support the settings ['push_budget']" in capsys.readouterr().err
+    assert main(["analyze", str(transactions[1]), "--engine", "flink", "--out",
+                 str(tmp_path / "b")]) == 2
+    assert "--engine must be 'duckdb' or 'spark'" in capsys.readouterr().err
+
+
+def test_compressed_statistics_fit_the_single_machine_models(spark, single_run):
+    """The distinct RFM rows and their counts, in the order of their first customer, are the
+    arrays the single-machine fit collapses the customers into: the same estimates, to the
+    last bit; ``auto`` keeps the lowest BIC."""
+    from clvtools.scale.spark_fit import fit_value_from_spark
+
+    rfm = single_run.analysis.value.rfm
+    frame = spark.createDataFrame(rfm.reset_index())
+    models, chosen, _ = fit_value_from_spark(frame, "bgnbd")
+    expected = single_run.analysis.value.models
+    assert chosen == "bgnbd"
+    assert models.purchases.params_.equals(expected.purchases.params_)
+    assert models.spend.params_.equals(expected.spend.params_)
+    _, chosen, notes = fit_value_from_spark(frame, "auto")
+    bic = {name: fitter().fit(rfm["frequency"], rfm["recency"], rfm["T"]).BIC_
+           for name, fitter in VALUE_MODELS.items()}
+    assert chosen == min(bic, key=bic.get)
+    assert f"Purchase model {chosen} chosen by BIC" in " ".join(notes)
