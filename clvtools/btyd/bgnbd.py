@@ -9,11 +9,10 @@ References
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy import special, stats
 
 from .base import BTYDFitter
-from .prediction import by_horizon_inputs, prediction
+from .prediction import ByHorizon, prediction
 
 __all__ = ["BetaGeoFitter"]
 
@@ -132,7 +131,7 @@ def _one_minus_scaled(log_scale: np.ndarray, hyp: np.ndarray) -> np.ndarray:
     return np.where(hyp > 0, near_one, 1.0 - np.exp(log_scale) * hyp)
 
 
-class BetaGeoFitter(BTYDFitter):
+class BetaGeoFitter(ByHorizon, BTYDFitter):
     """BG/NBD: Poisson purchases at rate lambda ~ Gamma(r, alpha) while alive; after each
     repeat purchase the customer drops out with probability p ~ Beta(a, b).
 
@@ -300,28 +299,11 @@ class BetaGeoFitter(BTYDFitter):
         hyp = special.hyp2f1(a + b - 1 - r, a - 1, c, z)
         return c / (a - 1) * _one_minus_scaled((a - 1) * np.log1p(-z), hyp)
 
-    def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
-        """E[X(T, T+h) | x, t_x, T] for several horizons h in one pass: P(alive) once per
-        customer and the hypergeometric function once per distinct (x, T) pair and horizon
-        (the values of :meth:`conditional_expected_number_of_purchases_up_to_time` at each
-        horizon).
-
-        Parameters
-        ----------
-        horizons : array_like, shape (k,)
-            Lengths of the periods (time units), e.g. the ends of each month of a forecast.
-        frequency, recency, T : array_like or Series, shape (n,)
-
-        Returns
-        -------
-        pandas.DataFrame, shape (n, k)
-            One column per horizon (named by it), indexed like the inputs.
-        """
-        self._check_fitted()
-        horizons, (x, tx, age), index = by_horizon_inputs(horizons, frequency, recency, T)
-        p_alive = special.expit(-self._log_odds_dead(x, tx, age))
-        values = _on_distinct_pairs_by_horizon(self._expected_if_alive, x, horizons, age)
-        return pd.DataFrame(p_alive[:, None] * values, index=index, columns=horizons)
+    def _by_horizon_plain(self, horizons, x, tx, T):
+        """P(alive) once, the rest once per distinct (x, T) pair (:class:`ByHorizon`)."""
+        p_alive = special.expit(-self._log_odds_dead(x, tx, T))
+        return p_alive[:, None] * _on_distinct_pairs_by_horizon(self._expected_if_alive, x,
+                                                                horizons, T)
 
     def predict(self, t, frequency, recency, T):
         """Alias of ``conditional_expected_number_of_purchases_up_to_time`` (as lifetimes)."""

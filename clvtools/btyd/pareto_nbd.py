@@ -37,18 +37,17 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ClvInputError, ConvergenceError
 from . import _pareto_nbd_math as pm
 from . import _pareto_nbd_series as series
 from .base import BTYDFitter
-from .prediction import by_horizon_inputs, prediction
+from .prediction import ByHorizon, prediction
 
 __all__ = ["ParetoNBDFitter"]
 
 
-class ParetoNBDFitter(BTYDFitter):
+class ParetoNBDFitter(ByHorizon, BTYDFitter):
     """Pareto/NBD: Poisson purchases at rate lambda ~ Gamma(r, alpha) while alive, and an
     exponential lifetime at rate mu ~ Gamma(s, beta), independent of lambda.
 
@@ -206,26 +205,9 @@ class ParetoNBDFitter(BTYDFitter):
         return pm.conditional_expected_number_of_purchases_up_to_time(
             self._params(), t, frequency, recency, T)
 
-    def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
-        """E[X(T, T+h) | x, t_x, T] for several horizons h in one pass: P(alive), the costly
-        part, once per customer (the values of
-        :meth:`conditional_expected_number_of_purchases_up_to_time` at each horizon).
-
-        Parameters
-        ----------
-        horizons : array_like, shape (k,)
-            Lengths of the periods (time units), e.g. the ends of each month of a forecast.
-        frequency, recency, T : array_like or Series, shape (n,)
-
-        Returns
-        -------
-        pandas.DataFrame, shape (n, k)
-            One column per horizon (named by it), indexed like the inputs.
-        """
-        self._check_fitted()
-        horizons, (x, tx, age), index = by_horizon_inputs(horizons, frequency, recency, T)
-        return pd.DataFrame(pm.expected_purchases_by_horizon(self._params(), horizons, x, tx, age),
-                            index=index, columns=horizons)
+    def _by_horizon_plain(self, horizons, x, tx, T):
+        """P(alive) once per customer (:class:`~clvtools.btyd.prediction.ByHorizon`)."""
+        return pm.expected_purchases_by_horizon(self._params(), horizons, x, tx, T)
 
     def predict(self, t, frequency, recency, T):
         """Alias of :meth:`conditional_expected_number_of_purchases_up_to_time` (lifetimes)."""

@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import ClvInputError
 from .utils import _to_float_array
 
-__all__ = ["by_horizon_inputs", "check_horizons", "prediction"]
+__all__ = ["ByHorizon", "by_horizon_inputs", "check_horizons", "prediction"]
 
 
 def prediction(func: Callable) -> Callable:
@@ -74,3 +74,34 @@ def by_horizon_inputs(horizons, frequency, recency, T):
     index = next((v.index for v in values.values() if isinstance(v, pd.Series)), None)
     arrays = np.broadcast_arrays(*(_to_float_array(v, n).reshape(-1) for n, v in values.items()))
     return check_horizons(horizons), arrays, index
+
+
+class ByHorizon:
+    """``expected_purchases_by_horizon`` for a plain fitter that computes the expectations at
+    several horizons in one pass (``_by_horizon_plain``)."""
+
+    def expected_purchases_by_horizon(self, horizons, frequency, recency, T):
+        """E[X(T, T+h) | x, t_x, T] for several horizons h in one pass: the values of
+        ``conditional_expected_number_of_purchases_up_to_time`` at each horizon, with the
+        costly parts (P(alive); BG/NBD's hypergeometric function, once per distinct (x, T)
+        pair and horizon) computed once.
+
+        Parameters
+        ----------
+        horizons : array_like, shape (k,)
+            Lengths of the periods (time units), e.g. the ends of each month of a forecast.
+        frequency, recency, T : array_like or Series, shape (n,)
+
+        Returns
+        -------
+        pandas.DataFrame, shape (n, k)
+            One column per horizon (named by it), indexed like the inputs.
+        """
+        self._check_fitted()
+        horizons, (x, tx, age), index = by_horizon_inputs(horizons, frequency, recency, T)
+        return pd.DataFrame(self._by_horizon_plain(horizons, x, tx, age), index=index,
+                            columns=horizons)
+
+    def _by_horizon_plain(self, horizons, x, tx, T):  # pragma: no cover - abstract
+        """Expected purchases in (T, T + h] per customer and horizon, shape (n, k)."""
+        raise NotImplementedError
