@@ -21,12 +21,12 @@ from scipy.special import betainc, betaincinv, betaln, digamma, gammaln
 from ._pareto_nbd_series import (
     SeriesTooLongError,
     _group_rows,
-    _horner_trimmed,
     _params4,
-    _series_rows,
     _unit_pieces,
     _units,
+    horner_per_row,
     log_F,
+    scoring_units,
 )
 from .simulate import simulate_pareto_nbd
 
@@ -145,7 +145,7 @@ def conditional_probability_alive(params, x, t_x, T):
     params = _params4(params)
     shape, (x, t_x, T) = _arrays(x, t_x, T)
     out = np.empty(len(x))
-    for idx, a, coefs in _units(x, t_x, params, False):
+    for idx, a, coefs in scoring_units(x, params):
         out[idx] = _unit_p_alive(params, a, t_x[idx], T[idx], coefs)
     return out.reshape(shape)
 
@@ -164,14 +164,8 @@ def _unit_p_alive(params, a, tx, T, coefs):
     m, mn = (alpha, beta) if big else (beta, alpha)
     d = m - mn
     z_tx, z_T = d / (m + tx), d / (m + T)
-    if coefs is not None:
-        S_tx = _horner_trimmed(coefs, z_tx, scoring=True)[0]
-        S_T = _horner_trimmed(coefs, z_T, scoring=True)[0]
-    else:
-        a2 = np.concatenate((a, a))
-        p, q = (a2, s + 1.0) if big else (s + 1.0, a2)
-        S = _series_rows(p, q, np.concatenate((z_tx, z_T)), False)[0]
-        S_tx, S_T = S[: len(tx)], S[len(tx):]
+    # each row with its own number of terms: the same value alone or among other customers
+    S_tx, S_T = horner_per_row(coefs[0], z_tx), horner_per_row(coefs[0], z_T)
     if not big:  # rho_u = (alpha+u)/(beta+u) = 1 - z_u
         S_tx *= 1.0 - z_tx
         S_T *= 1.0 - z_T
@@ -216,7 +210,7 @@ def conditional_expected_number_of_purchases_up_to_time(params, t, x, t_x, T):
     _, alpha, s, beta = params
     shape, (t, x, t_x, T) = _arrays(t, x, t_x, T)
     out = np.empty(len(x))
-    for idx, a, coefs in _units(x, t_x, params, False):
+    for idx, a, coefs in scoring_units(x, params):
         Ti = T[idx]
         bT = beta + Ti
         p_alive = _unit_p_alive(params, a, t_x[idx], Ti, coefs)
@@ -243,7 +237,7 @@ def expected_purchases_by_horizon(params, horizons, x, t_x, T):
     _, alpha, s, beta = params
     _, (x, t_x, T) = _arrays(x, t_x, T)
     out = np.empty((len(x), len(horizons)))
-    for idx, a, coefs in _units(x, t_x, params, False):
+    for idx, a, coefs in scoring_units(x, params):
         Ti = T[idx]
         bT = beta + Ti
         p_alive = _unit_p_alive(params, a, t_x[idx], Ti, coefs)

@@ -243,6 +243,62 @@ def _log_F_sums(u, p, q, m, mn, sums, grad):
     return out, (d_p, d_q, d_m, d_mn)
 
 
+def horner_per_row(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """S = sum_k c_k z^k to double precision, each row with its own number of terms.
+
+    A row takes the terms up to the first K with z^(K+1) / (1 - z) below 2^-53 (the tail
+    bound with c_k <= 1; S >= 1), at most those of ``coef``: a count of the row's own, so
+    that a customer's value is the same bit for bit whatever other rows share the call (one
+    customer alone, a column or a matrix of customers). Horner's rule from each row's last
+    term, the rows sorted by their count so that each step works on those still summing.
+
+    Parameters
+    ----------
+    coef : numpy.ndarray, shape (K + 1,)
+        The coefficients (:func:`_coefficients`), enough for every z given; their number
+        must not depend on the rows (:func:`scoring_units`).
+    z : numpy.ndarray, shape (n,)
+        Arguments in [0, 1).
+    """
+    if z.size > 1 and float(z.min()) == float(z.max()):   # e.g. t_x = 0 for a whole block
+        return np.full(z.shape, horner_per_row(coef, z[:1])[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.ceil((np.log1p(-z) - 53.0 * np.log(2.0)) / np.log(z)) - 1.0
+    terms = np.clip(np.where(z > 0.0, need, 0.0), 0, len(coef) - 1).astype(np.intp)
+    order = np.argsort(-terms, kind="stable")
+    zs, ks = z[order], terms[order]
+    # rows still summing at step k: the first (count of terms >= k) in that order
+    active = np.searchsorted(-ks, -np.arange(len(coef)), side="right")
+    out = np.zeros(z.shape)
+    for k in range(int(ks[0]) if len(ks) else -1, -1, -1):
+        head = out[: active[k]]
+        head *= zs[: active[k]]
+        head += coef[k]
+    result = np.empty(z.shape)
+    result[order] = out
+    return result
+
+
+def scoring_units(x, params):
+    """Units for scoring (no gradient): one per distinct frequency, never pooled, with that
+    frequency's coefficients, whose values depend on the frequency only; with
+    :func:`horner_per_row` a customer's prediction does not depend on the rows scored with
+    it. Yields ``(row indices, r + x, (coefficients,))``."""
+    r, alpha, s, beta = params
+    big = alpha >= beta
+    m, mn = (alpha, beta) if big else (beta, alpha)
+    ux, order, bounds = _group_rows(x)
+    for g in range(len(ux)):
+        idx = order[bounds[g] : bounds[g + 1]]
+        a = r + ux[g]
+        p, q = (a, s + 1.0) if big else (s + 1.0, a)
+        # as many coefficients as the frequency's largest possible z (t_x = 0) needs: their
+        # number then depends on the frequency only, not on the rows scored
+        coefs = _coefficients(p, q, (m - mn) / m, False)
+        for c0 in range(0, len(idx), _CH):
+            yield idx[c0 : c0 + _CH], a, coefs
+
+
 def _units(x, t_x, params, grad, groups=None):
     """Split the rows into units of work: (row indices, a scalar or per-row, coefficients).
 
