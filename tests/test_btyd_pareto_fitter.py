@@ -34,9 +34,18 @@ def fitted(cdnow):
 def lifetimes_fitted(cdnow):
     from lifetimes import ParetoNBDFitter as LifetimesPareto
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifetimes' deprecated pandas/numpy calls
-        return LifetimesPareto().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    # lifetimes starts its Pareto/NBD fit from np.random.normal draws of numpy's global
+    # generator: unseeded, its result depended on the tests run before it in the same worker
+    # (a fresh CI run met a start from which Nelder-Mead stopped 8 % away). Seeded here, and
+    # the generator's state given back.
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lifetimes' deprecated pandas/numpy calls
+            return LifetimesPareto().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    finally:
+        np.random.set_state(state)
 
 
 def test_cdnow_fit_reproduces_the_published_estimates(fitted, cdnow):

@@ -62,8 +62,10 @@ def test_a_killed_runs_spill_folder_is_removed_by_the_next_connection(tmp_path):
 
 
 def test_the_settings_reach_duckdb_and_a_failed_read_leaves_no_folder(tmp_path):
-    log = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [1.0, 2.0, 3.0],
-                        "date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-10"])})
+    # enough customers for the inputs to be usable (a run needs at least 20)
+    ids = [f"c{i}" for i in range(25)]
+    log = pd.DataFrame({"customer_id": ids * 2, "amount": [1.0, 2.0] * 25,
+                        "date": pd.to_datetime(["2024-01-01"] * 25 + ["2024-02-01"] * 25)})
     check = validate(log, memory_limit="1GB", temp_directory=str(tmp_path))
     con = check.inputs.log.con
     assert _setting(con, "memory_limit") == "953.6 MiB"
@@ -72,7 +74,7 @@ def test_the_settings_reach_duckdb_and_a_failed_read_leaves_no_folder(tmp_path):
     gc.collect()
     assert _spill_folders(tmp_path) == []
     with pytest.raises(ClvInputError, match="amount") as failed:
-        validate(log.assign(amount=["x", "1", "2"]), temp_directory=str(tmp_path))
+        validate(log.assign(amount=["x"] + ["1"] * 49), temp_directory=str(tmp_path))
     del failed
     gc.collect()
     assert _spill_folders(tmp_path) == []
