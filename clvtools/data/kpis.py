@@ -83,6 +83,28 @@ def _common_sql(occasions: str) -> str:
                       date_trunc($period, $end::DATE)::TIMESTAMP, $step::INTERVAL) AS g(p)))"""
 
 
+#: The CTEs ``lost``, ``back``, ``base_lost`` and ``flow`` of :func:`kpi_table`, read from the
+#: CTEs ``spells``, ``periods``, ``opened`` and ``closed``: plain SQL that DuckDB and Spark SQL
+#: both run (:mod:`clvtools.data.spark_kpis` takes the same text).
+FLOW_SQL = """
+        -- Base customers whose spell was declared in the period, and how many of them
+        -- came back within it (a later spell still running at the period's cut end).
+        lost AS (SELECT s.customer_id, s.declared, s.declared_ps AS ps, p.pe_obs
+                 FROM spells AS s JOIN periods AS p ON p.ps = s.declared_ps
+                 WHERE s.start < s.declared_ps),
+        back AS (SELECT l.ps, count(*) AS came_back
+                 FROM lost AS l JOIN spells AS s ON s.customer_id = l.customer_id
+                  AND s.start >= l.declared AND s.start < l.pe_obs AND s.declared >= l.pe_obs
+                 GROUP BY l.ps),
+        base_lost AS (SELECT ps, count(*) AS lost FROM lost GROUP BY ps),
+        flow AS (
+            SELECT p.idx, p.ps, p.complete, coalesce(o.new, 0) AS new,
+                   coalesce(o.reactivated, 0) AS reactivated, coalesce(c.churned, 0) AS churned,
+                   coalesce(bl.lost, 0) - coalesce(b.came_back, 0) AS left_base
+            FROM periods AS p LEFT JOIN opened AS o USING (ps) LEFT JOIN closed AS c USING (ps)
+            LEFT JOIN base_lost AS bl USING (ps) LEFT JOIN back AS b USING (ps))"""
+
+
 def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
     """Temporary tables of the spells and periods of :func:`_common_sql` for ``log`` and
     ``params`` (:func:`_params`), built on the first call and reused after: the KPIs, the
@@ -186,22 +208,7 @@ def kpi_table(
                    FROM spells GROUP BY ALL),
         closed AS (SELECT declared_ps AS ps, count(*) AS churned
                    FROM spells WHERE declared_ps IS NOT NULL GROUP BY ALL),
-        -- Base customers whose spell was declared in the period, and how many of them
-        -- came back within it (a later spell still running at the period's cut end).
-        lost AS (SELECT s.customer_id, s.declared, s.declared_ps AS ps, p.pe_obs
-                 FROM spells AS s JOIN periods AS p ON p.ps = s.declared_ps
-                 WHERE s.start < s.declared_ps),
-        back AS (SELECT l.ps, count(*) AS came_back
-                 FROM lost AS l JOIN spells AS s ON s.customer_id = l.customer_id
-                  AND s.start >= l.declared AND s.start < l.pe_obs AND s.declared >= l.pe_obs
-                 GROUP BY ALL),
-        base_lost AS (SELECT ps, count(*) AS lost FROM lost GROUP BY ALL),
-        flow AS (
-            SELECT p.idx, p.ps, p.complete, coalesce(o.new, 0) AS new,
-                   coalesce(o.reactivated, 0) AS reactivated, coalesce(c.churned, 0) AS churned,
-                   coalesce(bl.lost, 0) - coalesce(b.came_back, 0) AS left_base
-            FROM periods AS p LEFT JOIN opened AS o USING (ps) LEFT JOIN closed AS c USING (ps)
-            LEFT JOIN base_lost AS bl USING (ps) LEFT JOIN back AS b USING (ps)),
+        {FLOW_SQL},
         -- Active at a period's start = spells opened before it - spells declared before it.
         stock AS (
             SELECT *, coalesce(sum(new + reactivated - churned) OVER (

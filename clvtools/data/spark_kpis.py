@@ -11,6 +11,7 @@ difference of running sums. Money is summed as DECIMAL (exact) and rounded to a 
 from __future__ import annotations
 
 from ..errors import ClvInputError, format_choices
+from .kpis import FLOW_SQL
 from .lifecycle import churn_days
 from .spark_engine import SparkLog
 
@@ -96,7 +97,8 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
               ON s.customer_id = c.customer_id AND s.date = c.date)
         SELECT * FROM spells""").cache().createOrReplaceTempView(spells)
     sql = f"""
-        WITH starts_of_periods AS (
+        WITH spells AS (SELECT * FROM {spells}),
+        starts_of_periods AS (
             SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
                                     trunc({end}, '{unit}'), {step})) AS ps),
         periods AS (
@@ -109,20 +111,7 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
                    FROM {spells} GROUP BY start_ps),
         closed AS (SELECT declared_ps AS ps, count(*) AS churned
                    FROM {spells} WHERE declared_ps IS NOT NULL GROUP BY declared_ps),
-        lost AS (SELECT s.customer_id, s.declared, s.declared_ps AS ps, p.pe_obs
-                 FROM {spells} AS s JOIN periods AS p ON p.ps = s.declared_ps
-                 WHERE s.start < s.declared_ps),
-        back AS (SELECT l.ps, count(*) AS came_back
-                 FROM lost AS l JOIN {spells} AS s ON s.customer_id = l.customer_id
-                  AND s.start >= l.declared AND s.start < l.pe_obs AND s.declared >= l.pe_obs
-                 GROUP BY l.ps),
-        base_lost AS (SELECT ps, count(*) AS lost FROM lost GROUP BY ps),
-        flow AS (
-            SELECT p.idx, p.ps, p.complete, coalesce(o.new, 0) AS new,
-                   coalesce(o.reactivated, 0) AS reactivated, coalesce(c.churned, 0) AS churned,
-                   coalesce(bl.lost, 0) - coalesce(b.came_back, 0) AS left_base
-            FROM periods AS p LEFT JOIN opened AS o USING (ps) LEFT JOIN closed AS c USING (ps)
-            LEFT JOIN base_lost AS bl USING (ps) LEFT JOIN back AS b USING (ps)),
+        {FLOW_SQL},
         stock AS (
             SELECT *, CAST(coalesce(sum(new + reactivated - churned) OVER (
                        ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
