@@ -32,6 +32,15 @@ def _distinct(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inv.reshape(-1)
 
 
+def _distinct_pairs(x_codes, T_codes):
+    """The distinct (x, T) pairs from the distinct values and codes of each
+    (:func:`_distinct`): their x and T (shape (p,)) and each row's pair (shape (n,))."""
+    (ux, ix), (uT, iT) = x_codes, T_codes
+    used, inv = _distinct((ix * len(uT) + iT).astype(float))
+    used = used.astype(np.int64)
+    return ux[used // len(uT)], uT[used % len(uT)], inv
+
+
 def _on_distinct_pairs(func, x: np.ndarray, t: np.ndarray, T: np.ndarray) -> np.ndarray:
     """``func(x, t, T)`` evaluated once per distinct (x, T) pair when t is one number.
 
@@ -43,14 +52,10 @@ def _on_distinct_pairs(func, x: np.ndarray, t: np.ndarray, T: np.ndarray) -> np.
     # costs about what it saves
     if (x.ndim == 1 and len(x) > 10_000 and np.all(t == t.flat[0])
             and np.array_equal(T, np.floor(T))):
-        ux, ix = _distinct(x)
-        uT, iT = _distinct(T)
-        if len(ux) * len(uT) <= len(x):
-            pair = ix * len(uT) + iT
-            used, inv = _distinct(pair.astype(float))
-            used = used.astype(np.int64)
-            vals = func(ux[used // len(uT)], t.flat[0], uT[used % len(uT)])
-            return vals[inv]
+        x_codes, T_codes = _distinct(x), _distinct(T)
+        if len(x_codes[0]) * len(T_codes[0]) <= len(x):
+            px, pT, inv = _distinct_pairs(x_codes, T_codes)
+            return func(px, t.flat[0], pT)[inv]
     return func(x, t, T)
 
 
@@ -64,15 +69,9 @@ def _on_distinct_pairs_by_horizon(func, x: np.ndarray, horizons: np.ndarray,
     on a few tens of thousands of pairs per horizon instead of a million customers.
     """
     if len(x) > 10_000:
-        ux, ix = _distinct(x)
-        uT, iT = _distinct(T)
-        pair = ix * len(uT) + iT
-        used, inv = _distinct(pair.astype(float))
-        if len(used) < len(x) // 2:
-            used = used.astype(np.int64)
-            vals = func(ux[used // len(uT)][:, None], horizons[None, :],
-                        uT[used % len(uT)][:, None])
-            return vals[inv]
+        px, pT, inv = _distinct_pairs(_distinct(x), _distinct(T))
+        if len(px) < len(x) // 2:
+            return func(px[:, None], horizons[None, :], pT[:, None])[inv]
     return func(x[:, None], horizons[None, :], T[:, None])
 
 
