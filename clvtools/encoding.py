@@ -18,13 +18,14 @@ the customers).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .errors import ClvInputError
 
-__all__ = ["CovariateEncoder", "dummy_name", "MAX_LEVELS", "REFERENCE_RULES"]
+__all__ = ["CovariateEncoder", "EncodedCovariates", "dummy_name", "MAX_LEVELS", "REFERENCE_RULES"]
 
 #: Rules for the default reference level of a categorical column.
 REFERENCE_RULES = ("sorted", "most_frequent")
@@ -335,3 +336,32 @@ def _from_btyd_v0(d: Mapping) -> dict:
             levels[spec["column"]] = [ref] + [lv for lv in spec["levels"] if lv != ref]
     return {"covariates": d["columns"], "numeric": numeric, "levels": levels,
             "feature_names": d["names"]}
+
+
+@dataclass(frozen=True)
+class EncodedCovariates:
+    """Customers' covariates encoded once by a fitted covariate model's encoders.
+
+    Taken wherever a prediction method takes a DataFrame of covariates, it skips the
+    encoding: scoring a million customers reads their attributes once, not once per
+    prediction, and a copy of the model with other parameter values (the delta method's)
+    keeps the same encoders and so the same encoding.
+
+    Attributes
+    ----------
+    purchase, dropout : numpy.ndarray, shape (n, k_purchase) and (n, k_dropout)
+        The design matrices of the purchase and the dropout process.
+    index : pandas.Index, shape (n,)
+        The customers' index (the DataFrame's).
+    """
+
+    purchase: np.ndarray
+    dropout: np.ndarray
+    index: pd.Index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, rows) -> EncodedCovariates:
+        """The rows at positions ``rows`` (a sample of the customers)."""
+        return EncodedCovariates(self.purchase[rows], self.dropout[rows], self.index[rows])

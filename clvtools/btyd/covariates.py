@@ -35,14 +35,13 @@ derivatives with respect to the linear predictors eta_p = gamma_p' z and eta_d =
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..encoding import CovariateEncoder
+from ..encoding import CovariateEncoder, EncodedCovariates
 from ..errors import ClvInputError, ConvergenceError
 from . import _optimise
 from ._optimise import subset_rows
@@ -50,36 +49,7 @@ from .base import BTYDFitter, _single_threaded_blas, covariance_or_nan
 from .prediction import check_horizons
 from .utils import _check_weights, _to_float_array, check_rfm, collapse
 
-__all__ = ["CovariateBTYDFitter", "EncodedCovariates"]
-
-
-@dataclass(frozen=True)
-class EncodedCovariates:
-    """Customers' covariates encoded once by a fitted covariate model's encoders.
-
-    Taken wherever a prediction method takes a DataFrame of covariates, it skips the
-    encoding: scoring a million customers reads their attributes once, not once per
-    prediction, and a copy of the model with other parameter values (the delta method's)
-    keeps the same encoders and so the same encoding.
-
-    Attributes
-    ----------
-    purchase, dropout : numpy.ndarray, shape (n, k_purchase) and (n, k_dropout)
-        The design matrices of the purchase and the dropout process.
-    index : pandas.Index, shape (n,)
-        The customers' index (the DataFrame's).
-    """
-
-    purchase: np.ndarray
-    dropout: np.ndarray
-    index: pd.Index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def take(self, rows) -> EncodedCovariates:
-        """The rows at positions ``rows`` (a sample of the customers)."""
-        return EncodedCovariates(self.purchase[rows], self.dropout[rows], self.index[rows])
+__all__ = ["CovariateBTYDFitter"]
 
 
 # ----------------------------------------------------------------------------------------
