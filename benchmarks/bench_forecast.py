@@ -68,7 +68,7 @@ saved_share = np.where(rng.random(n) < 0.05, 0.2, 0.0)
 cox = ChurnModel(time_unit="week").fit(simulate_landmark_table(50_000, seed=3, follow_up=60.0))
 scoring = simulate_landmark_table(n, seed=4).drop(columns=["duration", "event"])
 live = cells != "churned"
-scoring = scoring.iloc[:int(live.sum())].assign(customer_id=rfm.index[live])
+scoring = scoring.iloc[:int(live.sum())].set_axis(pd.Index(rfm.index[live], name="customer_id"))
 customers = pd.DataFrame({{"cell": cells, "churn_model": np.where(live, COX, "declared_churned"),
                           "churn_probability": np.where(live, 0.3, np.nan)}}, index=rfm.index)
 risk = RiskResult(None, None, cox, customers[["churn_probability", "churn_model"]], {{}}, [],

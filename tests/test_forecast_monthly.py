@@ -15,6 +15,7 @@ from clvtools.forecast import (
     delta_variance,
     monthly_forecast,
     segment_sums,
+    size_sample,
     stratified_sample,
 )
 
@@ -87,3 +88,26 @@ def test_declared_at_date_places_the_probability_in_its_month():
     out = declared_at_date(np.array([0.4, 0.5, np.nan]), np.array([1.5, 9.0, 1.0]),
                            np.array([1.0, 2.0, 3.0]))
     np.testing.assert_allclose(out, [[0, 0.4, 0], [0, 0, 0], [0, 0, 0]])
+
+
+def test_size_sample_is_unbiased_and_takes_the_largest_with_certainty():
+    """Inclusion in proportion to size: the weighted sample sums a quantity that its size
+    tracks closely, the largest sizes are taken with weight 1, and each stratum's expected
+    size is the sample asked for."""
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 3, 30_000)
+    size = rng.pareto(1.5, len(codes)) + 0.01          # heavy-tailed, like big spenders
+    quantity = size * rng.uniform(0.8, 1.2, len(codes))
+    rows, weights = size_sample(codes, size, 400)
+    assert len(np.unique(rows)) == len(rows)
+    for code in range(3):
+        mine = codes[rows] == code
+        assert abs(mine.sum() - 400) <= 1
+        truth = quantity[codes == code].sum()
+        estimate = np.sum(quantity[rows[mine]] * weights[mine])
+        assert abs(estimate / truth - 1) < 0.02, (code, estimate / truth)
+        largest = np.flatnonzero(codes == code)[np.argmax(size[codes == code])]
+        assert largest in rows and weights[rows == largest][0] == 1.0
+    # a stratum no larger than the sample is taken whole
+    rows, weights = size_sample(np.zeros(50, dtype=int), np.ones(50), 400)
+    assert sorted(rows) == list(range(50)) and np.all(weights == 1.0)

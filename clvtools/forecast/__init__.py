@@ -3,7 +3,13 @@
 Pure arrays and frames; imports the model packages (btyd, survival) and nothing above them.
 """
 from .churners import bernoulli_variance, declared_at_date, declared_by_month
-from .intervals import LEVELS, delta_variance, normal_bounds, stratified_sample
+from .intervals import (
+    LEVELS,
+    delta_variance,
+    normal_bounds,
+    size_sample,
+    stratified_sample,
+)
 from .moments import (
     PurchasePosterior,
     SpendMoments,
@@ -30,5 +36,6 @@ __all__ = [
     "SpendMoments", "WindowMoments", "bernoulli_variance", "declared_at_date",
     "declared_by_month", "delta_variance", "grouped_revenue_variance", "monthly_forecast",
     "normal_bounds", "purchase_posterior", "revenue_variance", "segment_indicator",
-    "segment_sums", "spend_moments", "stratified_sample", "window_moments", "with_whole",
+    "segment_sums", "size_sample", "spend_moments", "stratified_sample", "window_moments",
+    "with_whole",
 ]

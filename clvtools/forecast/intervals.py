@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-__all__ = ["LEVELS", "delta_variance", "normal_bounds", "stratified_sample"]
+__all__ = ["LEVELS", "delta_variance", "normal_bounds", "size_sample", "stratified_sample"]
 
 #: Interval levels and their column suffixes.
 LEVELS = ((0.80, "80"), (0.95, "95"))
@@ -117,4 +117,60 @@ def stratified_sample(codes: np.ndarray, order_by: np.ndarray, per_stratum: int
         pick = members[((np.arange(k) + 0.5) * len(members) / k).astype(int)]
         rows.append(pick)
         weights.append(np.full(k, size / k))
+    return np.concatenate(rows), np.concatenate(weights)
+
+
+def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A sample within each stratum with inclusion probabilities proportional to ``size``
+    (the largest taken with certainty), and its Horvitz-Thompson weights.
+
+    For a sum of per-customer quantities that ``size`` roughly tracks (the customers' own
+    variances of revenue, which a few big spenders dominate), the weighted sum of the sample
+    is unbiased and its error is that of the ratio quantity / size, not of the quantity: the
+    big spenders that a sample spread evenly over the customers can miss are all in.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of int, shape (n,)
+        Stratum of each customer.
+    size : numpy.ndarray, shape (n,)
+        Non-negative size of each customer (a proxy of the quantity to be summed); a floor of
+        1e-6 of the stratum's mean keeps every customer's probability above 0.
+    per_stratum : int
+        Expected sample size per stratum (all of a smaller stratum).
+
+    Returns
+    -------
+    (numpy.ndarray of int, numpy.ndarray of float)
+        Row positions of the sample, and each one's weight (1 / inclusion probability).
+    """
+    rows, weights = [], []
+    rng = np.random.default_rng(0)  # fixed: the same run gives the same intervals
+    for code in np.unique(codes):
+        members = np.flatnonzero(codes == code)
+        if len(members) <= per_stratum:
+            rows.append(members)
+            weights.append(np.ones(len(members)))
+            continue
+        q = np.asarray(size, dtype=float)[members]
+        q = np.maximum(q, 1e-6 * max(q.mean(), np.finfo(float).tiny))
+        order = np.argsort(-q, kind="stable")
+        q_sorted = q[order]
+        # take-all: the t largest, for the smallest t at which the next one's probability
+        # (per_stratum - t) q / (the rest's total) falls below 1
+        rest = np.cumsum(q_sorted[::-1])[::-1]
+        t_all = np.arange(per_stratum)
+        certain = (per_stratum - t_all) * q_sorted[:per_stratum] >= rest[:per_stratum]
+        taken = int(np.argmin(certain)) if not certain.all() else per_stratum
+        probability = np.ones(len(members))
+        probability[taken:] = (per_stratum - taken) * q_sorted[taken:] / rest[taken]
+        # systematic selection on the probabilities' running sum, in random order
+        shuffled = taken + rng.permutation(len(members) - taken)
+        running = np.cumsum(probability[shuffled])
+        start = rng.random()
+        hits = np.floor(running - start) > np.floor(np.concatenate([[0.0], running[:-1]]) - start)
+        chosen = np.concatenate([np.arange(taken), shuffled[hits]])
+        rows.append(members[order[chosen]])
+        weights.append(1.0 / probability[chosen])
     return np.concatenate(rows), np.concatenate(weights)

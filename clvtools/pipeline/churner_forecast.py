@@ -32,12 +32,20 @@ def _stratum_codes(strata: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
                        probability: np.ndarray, times: np.ndarray, horizon: float
-                       ) -> np.ndarray:
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """P(declared in each month) of each customer, from their churn probability at the
     horizon: ``S(t) = exp(-H_0s(t) e^eta) = (1 - p)^(H_0s(t) / H_0s(h))`` within baseline
     stratum s, so the scoring table's design is not transformed again (a million rows); the
     baselines' ratios come from one row per stratum. ``rows`` are the customers' positions
-    in ``scoring`` (in ``probability``'s order); shape (n, len(times))."""
+    in ``scoring`` (in ``probability``'s order).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray), each shape (n, len(times))
+        The probabilities of a declaration in each month, and ``S log S`` at each month end:
+        the derivative of a customer's survival with respect to their log cumulative hazard
+        (the delta method's), from the same logarithms.
+    """
     codes, first = _stratum_codes(scoring[list(model.strata or [])].iloc[rows])
     representative = scoring.iloc[rows[first]]
     hazard = model.cumulative_hazard(representative, [*times, horizon], source="scoring table")
@@ -46,20 +54,15 @@ def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
         # a step baseline read at sorted times never decreases
         ratio = np.maximum.accumulate(ratio, axis=1)
         log_stay = np.log1p(-np.clip(probability, 0.0, 1.0))
-        survival = np.exp(log_stay[:, None] * ratio[codes])
-    survival[np.isnan(survival)] = 1.0  # p = 1 with a zero ratio: nothing declared yet
+        log_survival = log_stay[:, None] * ratio[codes]
+    # p = 1 with a zero ratio (nan): nothing declared yet; p = 1 otherwise (-inf): S = 0
+    log_survival[np.isnan(log_survival)] = 0.0
+    survival = np.exp(log_survival)
+    slopes = np.where(survival > 0, survival * log_survival, 0.0)
     by_month = survival
     by_month[:, 1:] = survival[:, :-1] - survival[:, 1:]
     by_month[:, 0] = 1.0 - by_month[:, 0]
-    return by_month
-
-
-def _survival_slopes(by_month: np.ndarray) -> np.ndarray:
-    """``S log S`` at each month end, from the probabilities of a declaration in each month:
-    the derivative of a customer's survival with respect to their log cumulative hazard."""
-    survival = 1.0 - np.cumsum(by_month, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(survival > 0, survival * np.log(survival), 0.0)
+    return by_month, slopes
 
 
 def _month_gradients(summed: np.ndarray) -> np.ndarray:
@@ -86,7 +89,7 @@ def _cox_parameter_variance(model, rows: pd.DataFrame, slopes: np.ndarray,
     rows : pandas.DataFrame, shape (n, ...)
         The live customers' scoring rows.
     slopes : numpy.ndarray, shape (n, M)
-        Their ``S log S`` at the month ends (:func:`_survival_slopes`).
+        Their ``S log S`` at the month ends (:func:`_churners_by_month`).
     codes : numpy.ndarray of int, shape (n,)
         Their segments, in ``range(n_seg)``.
 
@@ -195,9 +198,10 @@ def churner_totals(risk: RiskResult, customers: pd.DataFrame, codes: np.ndarray,
             kept = np.flatnonzero(customers["churn_model"].to_numpy()[position] == COX)
             position = position[kept]
         probability = customers["churn_probability"].to_numpy(float)[position]
-        by_month = _churners_by_month(risk.model, scoring, kept, probability, ends, s.horizon)
+        by_month, slopes = _churners_by_month(risk.model, scoring, kept, probability, ends,
+                                              s.horizon)
         live_codes = codes[position]
-        rows, slopes = scoring.iloc[kept], _survival_slopes(by_month)
+        rows = scoring.iloc[kept]
         param = (_cox_parameter_variance(risk.model, rows, slopes, live_codes, n_seg)
                  + _baseline_variance(risk.model, rows, slopes, live_codes, ends, n_seg))
         if not np.all(np.isfinite(risk.model.variance_matrix_.to_numpy(float))):

@@ -65,6 +65,21 @@ class BoundCovariates:
         return BoundCovariates(self.model, self.covariates.iloc[rows],
                                None if self._encoded is None else self._encoded.take(rows))
 
+    def rows_moved_by(self, positions) -> np.ndarray | None:
+        """Positions of the customers whose predictions depend on the parameters at
+        ``positions`` of ``params_``, or None when every customer's does (a parameter of the
+        base model). A coefficient moves only the customers whose design column is not zero:
+        for the others its term is an exact 0, so their predictions stay bit for bit."""
+        names = list(self.model.params_.index)
+        moved = np.zeros(len(self.encoded), dtype=bool)
+        for position in np.atleast_1d(positions):
+            process = names[position].partition(":")[0]
+            if process not in ("purchase", "dropout"):
+                return None
+            column = [n for n in names if n.startswith(process + ":")].index(names[position])
+            moved |= getattr(self.encoded, process)[:, column] != 0
+        return np.flatnonzero(moved)
+
     def conditional_probability_alive(self, frequency, recency, T):
         return self.model.conditional_probability_alive(frequency, recency, T, self.encoded)
 
