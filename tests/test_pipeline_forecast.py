@@ -193,9 +193,14 @@ def test_backtest_reuses_the_holdout_fit_at_its_origin(undiscounted):
 def test_customer_variance_on_a_sample_estimates_the_full_sum(undiscounted, monkeypatch):
     """Above VARIANCE_SAMPLE_PER_SEGMENT customers in a segment, the sums of the customers'
     own variances come from a sample drawn in proportion to a proxy of each one's variance:
-    here a sample of 150 per segment (a tenth to a fifth of each) against every customer,
-    with a plan that saves a share of the revenue of one customer in seven. (A sample spread
-    evenly along expected revenue missed the plan's saved revenue by 25 % here.)"""
+    here samples of 150 per segment (a tenth to a fifth of each) with 10 seeds against every
+    customer, with a plan that saves a share of the revenue of one customer in seven. The
+    error of the intervals' half-widths over the horizon, root mean square over the seeds,
+    stays under 4 % in every segment (a sample spread evenly along expected revenue missed
+    by 4 %, and the plan's saved revenue by 25 %, here)."""
+    from functools import partial
+
+    from clvtools.forecast import size_sample
     from clvtools.pipeline import forecasting
 
     r = undiscounted
@@ -206,14 +211,18 @@ def test_customer_variance_on_a_sample_estimates_the_full_sum(undiscounted, monk
     exact = forecasting._revenue_totals(r.value, ends, share, None, codes)
     monkeypatch.setattr(forecasting, "VARIANCE_SAMPLE_PER_SEGMENT", 150)
     assert np.bincount(codes).max() > 150
-    sampled = forecasting._revenue_totals(r.value, ends, share, None, codes)
-    for measure in ("expected_revenue", "revenue_if_retained", "expected_loss",
-                    "saved_by_plan"):
-        np.testing.assert_array_equal(sampled[measure][0], exact[measure][0])   # means exact
-        var, ref = sampled[measure][1], exact[measure][1]
-        # the whole base and each segment over the horizon: the interval's half-width
-        ratio = np.sqrt(var[:, -1] / ref[:, -1])
-        assert np.all(np.abs(ratio - 1) < 0.03), (measure, ratio)
+    measures = ("expected_revenue", "revenue_if_retained", "expected_loss", "saved_by_plan")
+    errors = {m: [] for m in measures}
+    for seed in range(10):
+        monkeypatch.setattr(forecasting, "size_sample", partial(size_sample, seed=seed))
+        sampled = forecasting._revenue_totals(r.value, ends, share, None, codes)
+        for measure in measures:
+            np.testing.assert_array_equal(sampled[measure][0], exact[measure][0])  # means
+            var, ref = sampled[measure][1], exact[measure][1]
+            errors[measure].append(np.sqrt(var[:, -1] / ref[:, -1]) - 1)
+    for measure, error in errors.items():
+        rms = np.sqrt(np.mean(np.square(error), axis=0))
+        assert np.all(rms < 0.04), (measure, rms)      # measured: 3.1 % at most
 
 
 def test_delta_method_moves_only_the_customers_a_coefficient_touches(undiscounted,

@@ -120,7 +120,7 @@ def stratified_sample(codes: np.ndarray, order_by: np.ndarray, per_stratum: int
     return np.concatenate(rows), np.concatenate(weights)
 
 
-def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int
+def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int, seed: int = 0
                 ) -> tuple[np.ndarray, np.ndarray]:
     """A sample within each stratum with inclusion probabilities proportional to ``size``
     (the largest taken with certainty), and its Horvitz-Thompson weights.
@@ -139,6 +139,9 @@ def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int
         1e-6 of the stratum's mean keeps every customer's probability above 0.
     per_stratum : int
         Expected sample size per stratum (all of a smaller stratum).
+    seed : int, default 0
+        Of the systematic selection's random starts (fixed: the same run gives the same
+        intervals).
 
     Returns
     -------
@@ -146,7 +149,7 @@ def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int
         Row positions of the sample, and each one's weight (1 / inclusion probability).
     """
     rows, weights = [], []
-    rng = np.random.default_rng(0)  # fixed: the same run gives the same intervals
+    rng = np.random.default_rng(seed)
     for code in np.unique(codes):
         members = np.flatnonzero(codes == code)
         if len(members) <= per_stratum:
@@ -155,22 +158,26 @@ def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int
             continue
         q = np.asarray(size, dtype=float)[members]
         q = np.maximum(q, 1e-6 * max(q.mean(), np.finfo(float).tiny))
-        order = np.argsort(-q, kind="stable")
-        q_sorted = q[order]
         # take-all: the t largest, for the smallest t at which the next one's probability
-        # (per_stratum - t) q / (the rest's total) falls below 1
-        rest = np.cumsum(q_sorted[::-1])[::-1]
-        t_all = np.arange(per_stratum)
-        certain = (per_stratum - t_all) * q_sorted[:per_stratum] >= rest[:per_stratum]
-        taken = int(np.argmin(certain)) if not certain.all() else per_stratum
-        probability = np.ones(len(members))
-        probability[taken:] = (per_stratum - taken) * q_sorted[taken:] / rest[taken]
-        # systematic selection on the probabilities' running sum, in random order
-        shuffled = taken + rng.permutation(len(members) - taken)
-        running = np.cumsum(probability[shuffled])
+        # (per_stratum - t) q / (the rest's total) falls below 1; they are among the
+        # per_stratum largest, the only ones sorted
+        top = np.argpartition(-q, per_stratum - 1)[:per_stratum]
+        top = top[np.argsort(-q[top], kind="stable")]
+        rest = q.sum() - np.concatenate([[0.0], np.cumsum(q[top])[:-1]])
+        certain = (per_stratum - np.arange(per_stratum)) * q[top] >= rest
+        # (one draw at least is left to the rest, so that every customer may be drawn)
+        taken = int(np.argmin(certain)) if not certain.all() else per_stratum - 1
+        probability = np.minimum((per_stratum - taken) * q / rest[taken], 1.0)
+        probability[top[:taken]] = 1.0
+        # systematic selection on the running sum of the others' probabilities (a random
+        # start: unbiased in any order of the customers)
+        others = np.ones(len(q), dtype=bool)
+        others[top[:taken]] = False
+        running = np.cumsum(np.where(others, probability, 0.0))
         start = rng.random()
-        hits = np.floor(running - start) > np.floor(np.concatenate([[0.0], running[:-1]]) - start)
-        chosen = np.concatenate([np.arange(taken), shuffled[hits]])
-        rows.append(members[order[chosen]])
+        hits = others & (np.floor(running - start)
+                         > np.floor(np.concatenate([[0.0], running[:-1]]) - start))
+        chosen = np.flatnonzero(hits | ~others)
+        rows.append(members[chosen])
         weights.append(1.0 / probability[chosen])
     return np.concatenate(rows), np.concatenate(weights)

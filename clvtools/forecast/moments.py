@@ -265,8 +265,10 @@ def _alive_moments(family, rows, u, e, t, n_nodes):
         n1 = lam1 * es
         n2 = lam1 * es + lam2 * es2
         yn = lam1 * es + lam2 * t * es
-    out = np.stack([n1, n2, yn], axis=1)                                       # (D, 3, K, W)
-    return np.einsum("dmkw,dk->dmw", out, w)
+    out = np.empty((len(rows), 3, len(t)))                                     # (D, 3, W)
+    for m, moment in enumerate((n1, n2, yn)):                                 # (D, K, W) each
+        out[:, m] = np.einsum("dkw,dk->dw", moment, w)
+    return out
 
 
 def _geometric_nodes(a, b_post, n_nodes):

@@ -50,8 +50,8 @@ from ..forecast import (
     purchase_posterior,
     segment_indicator,
     segment_sums,
-    spend_moments,
     size_sample,
+    spend_moments,
     stratified_sample,
     with_whole,
 )
