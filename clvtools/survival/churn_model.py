@@ -24,7 +24,6 @@ import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError as LifelinesConvergenceError
 from lifelines.exceptions import ConvergenceWarning, StatisticalWarning
-from lifelines.utils import concordance_index
 
 from ..encoding import MAX_LEVELS, CovariateEncoder
 from ..errors import ClvInputError, ConvergenceError
@@ -33,6 +32,7 @@ from ..units import unit_days
 from ._cox_math import clustered_sandwich, tail_slope
 from ._params import check_choice, check_columns, check_number, event_column, positive_column
 from .churn_prediction import ALL_STRATA, ChurnPrediction
+from .concordance import concordance_index
 from .convergence import ADVICE, accept_cox, cox_optimum, shortfall_message
 from .features import BehaviourFeatures, has_landmark_columns
 from .proportional_hazards import ph_check
@@ -89,7 +89,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
         Run the proportional-hazards check in ``fit``.
     diagnostic_rows : int
         Rows of the seeded subsample on which the training concordance runs (all rows if
-        fewer; lifelines' concordance is a Python loop). The PH check uses every row.
+        fewer). The PH check uses every row.
     tail : {"raise", "constant_hazard"}
         What to do when a horizon runs past the last duration observed in training, where the
         Breslow curve is flat and would silently cap the churn probability. ``"raise"`` refuses

