@@ -309,16 +309,20 @@ def purchases_by_period(
     acquired = ""
     if customers_acquired_by is not None:
         params["acquired_by"] = check_date(customers_acquired_by, "customers_acquired_by")
-        acquired = (f"AND o.customer_id IN (SELECT customer_id FROM {log.occasions} "
+        acquired = (f"WHERE customer_id IN (SELECT customer_id FROM {log.occasions} "
                     "WHERE date <= $acquired_by)")
-    # The periods' bounds are unnested side by side, one row per period; the LEFT JOIN keeps
-    # a period without occasions (0 purchases).
+    # The occasions are counted per day first (a few hundred rows): the join of the periods'
+    # bounds then compares days, not every occasion with every period (which took seconds
+    # on ten million occasions and three years of months). The bounds are unnested side by
+    # side, one row per period; the LEFT JOIN keeps a period without occasions (0 purchases).
     return log.con.execute(
         f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
-                                   unnest(range(1, {len(ends) + 1})) AS period)
-        SELECT b.period, count(o.customer_id) AS purchases, coalesce(fsum(o.amount), 0) AS revenue
-        FROM bounds b LEFT JOIN {log.occasions} o
-          ON o.date > b.start AND o.date <= b.stop {acquired}
+                                   unnest(range(1, {len(ends) + 1})) AS period),
+        daily AS (SELECT date, count(customer_id) AS purchases, fsum(amount) AS revenue
+                  FROM {log.occasions} {acquired} GROUP BY date)
+        SELECT b.period, coalesce(sum(d.purchases), 0)::BIGINT AS purchases,
+               coalesce(fsum(d.revenue), 0) AS revenue
+        FROM bounds b LEFT JOIN daily d ON d.date > b.start AND d.date <= b.stop
         GROUP BY b.period ORDER BY b.period""",
         params,
     ).df()
