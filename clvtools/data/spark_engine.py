@@ -6,15 +6,12 @@ a Spark session can read (Parquet or CSV, on a local disk or a cluster file syst
 summaries of :mod:`clvtools.data.spark_summaries`. pyspark is an optional extra
 (``pip install clvtools[spark]``): this module imports it only when it runs.
 
-Two choices make its figures those of DuckDB, and reproducible on any cluster:
+Two choices make its figures those of DuckDB bit for bit, and reproducible on any cluster:
 
-- money is summed as ``DECIMAL(38, 18)``: a sum of decimals is exact, so it does not depend
-  on the order in which executors add their partitions (a sum of doubles does, in the last
-  bit), and it is rounded to a double once, at the end. DuckDB adds the same doubles with a
-  compensated sum (``fsum``), also rounded once; the two differ only where the exact sum of
-  the doubles falls midway between two doubles (82.15 + 107.33 does: a sum of two doubles
-  has one bit more than either), where they give the two neighbours: money agrees to the
-  last place or the next one, everything else bit for bit;
+- amounts are read as doubles, as DuckDB reads them, and money is summed with
+  :func:`clvtools.data.money.money_sum`, the SQL text DuckDB runs: whole micro-units summed
+  exactly, so a total depends neither on the order in which executors add their partitions
+  nor on the engine, and is rounded to a double once;
 - the session's time zone is UTC (:func:`configure_session`), so that a timestamp falls on
   the same day on every machine, as in DuckDB's connection.
 """
@@ -26,11 +23,9 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import ClvInputError
+from .money import money_sum
 
-__all__ = ["MONEY", "SparkLog", "configure_session", "read_spark_source", "spark_occasions"]
-
-#: The SQL type money is summed in: exact, so order-independent (see the module docstring).
-MONEY = "DECIMAL(38, 18)"
+__all__ = ["SparkLog", "configure_session", "read_spark_source", "spark_occasions"]
 
 #: Each log registers its views under a name of its own, so that two logs share a session.
 _view_numbers = itertools.count(1)
@@ -56,8 +51,8 @@ class SparkLog:
     spark : pyspark.sql.SparkSession
     occasions : str
         Temporary view of the purchase occasions: ``customer_id STRING, date DATE,
-        amount DECIMAL(38, 18)`` (NULL without amounts), ``n_rows INT``; one row per
-        customer and day.
+        amount DOUBLE`` (the day's exact total, :mod:`clvtools.data.money`; NULL without
+        amounts), ``n_rows INT``; one row per customer and day.
     observation_end : datetime.date
         The last day of observation; every occasion is on or before it.
     has_amounts : bool
@@ -192,8 +187,10 @@ def spark_occasions(
         day = f"to_date(try_to_timestamp({q(datetime_col)}{fmt}))"
     else:
         day = f"CAST({q(datetime_col)} AS DATE)"
-    amount = (f"try_cast({q(monetary_value_col)} AS {MONEY})" if monetary_value_col
-              else f"CAST(NULL AS {MONEY})")
+    # a double as DuckDB reads it (schema.number_expr): NULL where not a finite number
+    parsed = f"try_cast({q(monetary_value_col)} AS DOUBLE)" if monetary_value_col else "NULL"
+    amount = (f"CASE WHEN NOT isnan({parsed}) AND abs({parsed}) < CAST('Infinity' AS DOUBLE) "
+              f"THEN {parsed} END" if monetary_value_col else "CAST(NULL AS DOUBLE)")
     spark.sql(f"""SELECT CAST({q(customer_id_col)} AS STRING) AS customer_id, {day} AS date,
                          {amount} AS amount,
                          {q(monetary_value_col) if monetary_value_col else 'NULL'} AS raw_amount
@@ -242,7 +239,8 @@ def spark_occasions(
         keep.append("amount >= 0")
         excluded["negative_amounts"] = int(row["negative"])
     occasions = f"clv_occasions_{number}"
-    spark.sql(f"""SELECT customer_id, date, sum(amount) AS amount, CAST(count(*) AS INT) AS n_rows
+    spark.sql(f"""SELECT customer_id, date, {money_sum('amount')} AS amount,
+                         CAST(count(*) AS INT) AS n_rows
                   FROM {raw}_parsed WHERE {' AND '.join(keep) or 'TRUE'}
                   GROUP BY customer_id, date""").cache().createOrReplaceTempView(occasions)
     stats = spark.sql(f"""SELECT count(*) AS n, sum(n_rows) AS rows_used,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 from .engine import connect, quote_ident, register_source, source_label
+from .money import MAX_AMOUNT, micro_units, money_sum
 from .plausibility import bounds_from, bounds_sql
 from .schema import (
     column_types,
@@ -376,6 +377,14 @@ def read_transactions(
             if n:  # a condition no row meets would cost every later scan for nothing
                 keep.append(f"NOT ({cond})")
 
+    if monetary_value_col and (extremes[-1] or 0) >= MAX_AMOUNT:
+        # money is summed in micro-units (money.py): a figure this large is an export's slip
+        raise_if_rows(
+            con, "tx_parsed", " AND ".join(keep + [f"abs(amount) >= {MAX_AMOUNT!r}"]),
+            problem=f"Amounts are {MAX_AMOUNT:.0e} or more in absolute value.", source=label,
+            column=monetary_value_col, show=["customer_id", date_col, "amount"],
+            advice="Correct these amounts, or set amount_outliers = 'drop' to exclude them "
+                   "(counted in data_quality.json).")
     con.execute(
         "CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT *, ts::DATE AS date, 1 AS n_rows "
         f"FROM tx_parsed WHERE {' AND '.join(keep) or 'TRUE'}"
@@ -388,11 +397,13 @@ def read_transactions(
                    "excluded_by_reason": excluded, "observation_end": obs_end.isoformat(),
                    **reading}
         return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
-    # fsum (Kahan-Babuska): the same day's amounts give the same total in any order, so a run
-    # is reproducible to the last bit whatever DuckDB's threads do (see rfm.py)
+    # summed exactly in micro-units (money.py): the same day's amounts give the same total in
+    # any order, so a run is reproducible to the last bit whatever DuckDB's threads do, and
+    # equal to Spark's (spark_engine.py)
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE occasions AS
-        SELECT customer_id, ts::DATE AS date, fsum(amount) AS amount, count(*)::INTEGER AS n_rows
+        f"""CREATE OR REPLACE TEMP TABLE occasions AS
+        SELECT customer_id, ts::DATE AS date, {money_sum('amount')} AS amount,
+               count(*)::INTEGER AS n_rows
         FROM tx_kept GROUP BY customer_id, ts::DATE"""
     )
     # Exact duplicates share a day, so only the (rare) days with several rows need a closer look.
@@ -416,9 +427,12 @@ def read_transactions(
         )
     if duplicates and policies.duplicate_rows == "drop":
         con.execute(
-            """UPDATE occasions o SET amount = o.amount - d.amount, n_rows = o.n_rows - d.extra
-            FROM (SELECT customer_id, ts::DATE AS date, fsum(amount * extra) AS amount,
-                         sum(extra)::INTEGER AS extra
+            # in micro-units, so that the day's total is the exact sum of the rows kept
+            f"""UPDATE occasions o
+            SET amount = CAST({micro_units('o.amount')} - d.micro AS DOUBLE) / 1e6,
+                n_rows = o.n_rows - d.extra
+            FROM (SELECT customer_id, ts::DATE AS date, sum({micro_units('amount')} * extra)
+                         AS micro, sum(extra)::INTEGER AS extra
                   FROM duplicate_groups GROUP BY ALL) d
             WHERE o.customer_id = d.customer_id AND o.date = d.date"""
         )
