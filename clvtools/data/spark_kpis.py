@@ -98,16 +98,20 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
             FROM starts AS s JOIN closing AS c
               ON s.customer_id = c.customer_id AND s.date = c.date)
         SELECT * FROM spells""").cache().createOrReplaceTempView(spells)
+    # the periods too (a few dozen rows, read by four clauses): inlined, each reading would
+    # scan the occasions for their first date and number the periods on one partition again
+    periods = f"{occ}_periods_{unit}"
+    log.spark.sql(f"""
+        WITH starts_of_periods AS (
+            SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
+                                    trunc({end}, '{unit}'), {step})) AS ps)
+        SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, ps + {step} AS pe,
+               least(ps + {step}, date_add({end}, 1)) AS pe_obs,
+               ps + {step} <= date_add({end}, 1) AS complete
+        FROM starts_of_periods""").cache().createOrReplaceTempView(periods)
     sql = f"""
         WITH spells AS (SELECT * FROM {spells}),
-        starts_of_periods AS (
-            SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
-                                    trunc({end}, '{unit}'), {step})) AS ps),
-        periods AS (
-            SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, ps + {step} AS pe,
-                   least(ps + {step}, date_add({end}, 1)) AS pe_obs,
-                   ps + {step} <= date_add({end}, 1) AS complete
-            FROM starts_of_periods),
+        periods AS (SELECT * FROM {periods}),
         opened AS (SELECT start_ps AS ps, count_if(first_spell) AS new,
                           count_if(NOT first_spell) AS reactivated
                    FROM {spells} GROUP BY start_ps),
