@@ -8,7 +8,7 @@ import pytest
 from clvtools.data.kpis import kpi_table
 from clvtools.data.rfm import rfm_summary
 from clvtools.data.survival_tables import landmark_table, scoring_table
-from clvtools.data.transactions import read_transactions
+from clvtools.data.transactions import DataPolicies, read_transactions
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 @pytest.fixture(scope="module")
 def logs(spark):
     """The same generated log in DuckDB and in Spark: 1,500 customers, 2 years."""
-    from clvtools.data.spark_engine import spark_occasions
+    from clvtools.data.spark_reader import spark_occasions
 
     tx = generate_customer_base(1500, seed=3).transactions
     return read_transactions(tx), spark_occasions(spark.createDataFrame(tx))
@@ -81,7 +81,7 @@ def test_money_is_summed_exactly_whatever_the_order(spark):
     """0.1 + 0.2 + 0.3 in doubles depends on the order of addition; in micro-units it is 0.6,
     in Spark as in DuckDB. 82.15 + 107.33 is a sum that fsum and an exact sum round to
     neighbouring doubles: both engines give the one nearest 189.48."""
-    from clvtools.data.spark_engine import spark_occasions
+    from clvtools.data.spark_reader import spark_occasions
     from clvtools.data.spark_summaries import spark_landmark_table
 
     rows = [("a", "2024-01-01", 0.1), ("a", "2024-01-02", 0.2), ("a", "2024-01-03", 0.3),
@@ -101,7 +101,7 @@ def test_money_is_summed_exactly_whatever_the_order(spark):
 
 
 def test_bad_rows_are_clear_errors(spark):
-    from clvtools.data.spark_engine import spark_occasions
+    from clvtools.data.spark_reader import spark_occasions
 
     frame = spark.createDataFrame(pd.DataFrame({"customer_id": ["a", "b"],
                                                 "date": ["2024-01-01", "not a date"],
@@ -110,3 +110,85 @@ def test_bad_rows_are_clear_errors(spark):
         spark_occasions(frame)
     with pytest.raises(ClvInputError, match="missing from the transactions"):
         spark_occasions(frame, monetary_value_col="price")
+
+
+#: A hostile log: a padded id, UTC offsets (one across midnight), same-day rows, a refund, a
+#: zero amount, dates in years 1900 and 9999 (one customer has nothing else), an absurd
+#: amount; and ordinary rows around them, so that the plausible bounds are the data's.
+HOSTILE = """customer_id,date,amount
+" C1 ",2024-01-05,10.00
+C1,2024-01-05 10:00:00+02:00,5.00
+C1,2024-03-01,-3.00
+C2,2024-01-10,0
+C2,2024-02-10,20.00
+C2,9999-12-31,15.00
+C3,1900-01-01,12.00
+C4,2024-02-01,1000000000
+C4,2024-02-02,11.00
+C5,2024-01-20 23:30:00-05:00,7.50
+""" + "".join(f"C{6 + i % 9},2024-{1 + i % 6:02d}-{1 + i % 27:02d},{12 + i % 7}.25\n"
+              for i in range(40))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hostile") / "tx.csv"
+    path.write_text(HOSTILE)
+    return path
+
+
+def _read_both(spark, path, **options):
+    """The log read by DuckDB and by Spark; their quality and occasions."""
+    from clvtools.data.spark_engine import read_spark_source
+    from clvtools.data.spark_reader import spark_occasions
+
+    duck = read_transactions(path, **options)
+    spark_log = spark_occasions(read_spark_source(spark, str(path)), source=str(path),
+                                **options)
+    occasions = (spark.table(spark_log.occasions).toPandas()
+                 .sort_values(["customer_id", "date"], ignore_index=True))
+    return duck, spark_log, occasions
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"policies": DataPolicies(negative_amounts="keep", zero_amounts="drop",
+                              amount_outliers="keep", date_window=50.0),
+     "timezone": "America/New_York"},
+], ids=["defaults", "other-policies"])
+def test_reading_policies_equal_duckdb_on_a_hostile_log(spark, hostile, options):
+    duck, spark_log, occasions = _read_both(spark, hostile, **options)
+    quality = dict(spark_log.quality)
+    assert quality.pop("engine") == "spark"
+    assert quality == {k: duck.quality[k] for k in quality}
+    assert set(duck.quality) - set(quality) == {"files", "duplicate_rows_found",
+                                                "duplicate_rows_policy"}
+    expected = duck.to_frame()
+    expected["date"] = expected["date"].dt.date
+    assert_same_table(expected, occasions)
+    # the policies did something: each exclusion is met by the hostile rows
+    assert quality["ids_stripped"] == 1 and quality["timezone"]["rows_with_utc_offset"] == 2
+    excluded = quality["excluded_by_reason"]
+    if not options:
+        assert excluded == {"implausible_dates": 2, "after_observation_end": 0,
+                            "negative_amounts": 1, "amount_outliers": 1}
+        assert quality["customers_excluded"] == 1
+    else:   # the window is 50 times wider (in "plausible"), still short of 1900 and 9999
+        assert excluded == {"implausible_dates": 2, "after_observation_end": 0,
+                            "zero_amounts": 1}
+
+
+@pytest.mark.parametrize("policy, message", [
+    (DataPolicies(implausible_dates="error"), "outside the plausible window"),
+    (DataPolicies(zero_amounts="error"), "Amounts are zero"),
+    (DataPolicies(amount_outliers="error"), "Amounts are larger than 150,000"),
+    (DataPolicies(same_day="error"), "several transactions on one day"),
+])
+def test_a_policy_set_to_error_stops_both_engines(spark, hostile, policy, message):
+    from clvtools.data.spark_engine import read_spark_source
+    from clvtools.data.spark_reader import spark_occasions
+
+    with pytest.raises(ClvInputError, match=message):
+        read_transactions(hostile, policies=policy)
+    with pytest.raises(ClvInputError, match=message):
+        spark_occasions(read_spark_source(spark, str(hostile)), policies=policy)

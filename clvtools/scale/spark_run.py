@@ -16,16 +16,18 @@ error here rather than silently ignored.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from .._version import __version__
 from ..config import Settings, parse_cut, settings_to_toml
-from ..data.spark_engine import SparkLog, read_spark_source, spark_occasions
+from ..data.spark_engine import SparkLog, read_spark_source
 from ..data.spark_kpis import spark_kpi_table
+from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_rfm, spark_scoring_table
+from ..data.transactions import DataPolicies
 from ..errors import ClvInputError
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
@@ -144,8 +146,8 @@ def _check_settings(s: Settings) -> None:
     if s.customer_intervals:
         given.append("customer_intervals")
     defaults = Settings()
-    given += [k for k in ("zero_amounts", "duplicate_rows", "same_day")
-              if getattr(s, k) != getattr(defaults, k)]
+    # duplicates are kept and not looked for (data/spark_reader.py says why)
+    given += [k for k in ("duplicate_rows",) if getattr(s, k) != getattr(defaults, k)]
     if given:
         raise ClvInputError(f"The Spark engine does not support the settings {given}.",
                             source="settings",
@@ -186,8 +188,9 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
     end = None if s.observation_end is None else pd.Timestamp(s.observation_end).date()
     log = spark_occasions(frame, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
                           monetary_value_col=s.monetary_value_col, observation_end=end,
-                          negative_amounts=s.negative_amounts,
-                          after_observation_end=s.after_observation_end, source=label)
+                          policies=DataPolicies(**{f.name: getattr(s, f.name)
+                                                   for f in fields(DataPolicies)}),
+                          timezone=s.timezone, source=label)
     timeline = build_timeline(dt.date.fromisoformat(log.quality["first_date"]),
                               log.observation_end, s)
     step("Summarising purchases (RFM) in Spark")
