@@ -192,3 +192,19 @@ def test_a_policy_set_to_error_stops_both_engines(spark, hostile, policy, messag
         read_transactions(hostile, policies=policy)
     with pytest.raises(ClvInputError, match=message):
         spark_occasions(read_spark_source(spark, str(hostile)), policies=policy)
+
+
+def test_float_ids_read_as_integers_as_in_duckdb(spark):
+    """A Parquet writer stores an id column with a gap as floats: 7.0 is the customer 7."""
+    from clvtools.data.spark_reader import spark_occasions
+
+    frame = pd.DataFrame({"customer_id": [7.0, 7.0, 12.0, 2.5],
+                          "date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-05",
+                                                  "2024-01-09"]),
+                          "amount": [1.0, 2.0, 3.0, 4.0]})
+    duck = read_transactions(frame)
+    spark_log = spark_occasions(spark.createDataFrame(frame))
+    ids = sorted(r[0] for r in spark.sql(
+        f"SELECT DISTINCT customer_id FROM {spark_log.occasions}").collect())
+    assert ids == sorted(duck.to_frame()["customer_id"].unique()) == ["12", "2.5", "7"]
+    assert spark_log.quality["ids_stripped"] == duck.quality["ids_stripped"] == 0

@@ -60,13 +60,14 @@ def _parse_sql(types: dict, customer_id_col: str, datetime_col: str,
     ``utc_offset`` (bool), ``amount`` (NULL where not a finite number) and ``raw_amount``."""
     cid, when, zone = _q(customer_id_col), _q(datetime_col), timezone.replace("'", "\\'")
     id_type = types[customer_id_col]
+    raw_id = f"CAST({cid} AS STRING)"
     if id_type in ("double", "float") or id_type.startswith("decimal"):
         # a Parquet writer stores an id column with a gap as floats: 1.0 is the customer 1
-        customer = (f"CASE WHEN {cid} = floor({cid}) AND abs({cid}) < 9e15 "
-                    f"THEN CAST(CAST({cid} AS BIGINT) AS STRING) ELSE CAST({cid} AS STRING) END")
+        # (not a stripped id: the raw text is the id's, as in DuckDB's count)
+        customer = raw_id = (f"CASE WHEN {cid} = floor({cid}) AND abs({cid}) < 9e15 "
+                             f"THEN CAST(CAST({cid} AS BIGINT) AS STRING) ELSE {raw_id} END")
     else:
-        text = f"CAST({cid} AS STRING)"
-        customer = f"trim(BOTH concat(' ', char(9), char(10), char(13)) FROM {text})"
+        customer = f"trim(BOTH concat(' ', char(9), char(10), char(13)) FROM {raw_id})"
     date_type = types[datetime_col]
     utc_offset = "FALSE"
     if date_type == "string":
@@ -93,7 +94,7 @@ def _parse_sql(types: dict, customer_id_col: str, datetime_col: str,
         raw_amount = _q(monetary_value_col)
     else:
         amount, raw_amount = "CAST(NULL AS DOUBLE)", "NULL"
-    return (f"{customer} AS customer_id, CAST({cid} AS STRING) AS raw_id, {ts} AS ts, "
+    return (f"{customer} AS customer_id, {raw_id} AS raw_id, {ts} AS ts, "
             f"{utc_offset} AS utc_offset, {amount} AS amount, {raw_amount} AS raw_amount")
 
 
