@@ -87,6 +87,7 @@ def spark(tmp_path_factory):
                # optimising compiler on a loaded machine, 8 s without)
                .config("spark.sql.codegen.wholeStage", "false")
                .config("spark.sql.adaptive.enabled", "false")
+               .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
                .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
                # the executors' Python is the tests' (with this clvtools on its path)
                .config("spark.pyspark.python", sys.executable)

@@ -55,18 +55,27 @@ def single(single_run):
 def test_the_cli_runs_end_to_end_on_spark(spark_out):
     status, out = spark_out
     assert status == 0
+    datasets = {"customers.parquet", "targets.parquet"}   # folders of part files
     written = {p.relative_to(out).as_posix() for p in out.rglob("*")
-               if p.is_file() and "customers.parquet" not in p.parts}
+               if p.is_file() and not datasets & set(p.parts)}
     assert written == {"matrix.csv", "plan_summary.csv", "kpis.csv", "churn_drivers.csv",
                        "models/value.json", "models/spend.json", "models/churn.json",
                        "data_quality.json", "config.toml", OWNERSHIP_FILE}
-    assert "customers.parquet" in json.loads((out / OWNERSHIP_FILE).read_text())["files"]
+    assert datasets <= set(json.loads((out / OWNERSHIP_FILE).read_text())["files"])
     quality = json.loads((out / "data_quality.json").read_text())
     assert quality["engine"] == "spark" and quality["transactions"]["customers"] == 1500
     assert quality["transactions"]["source"].endswith("transactions.csv")
     customers = pd.read_parquet(out / "customers.parquet")
     assert len(customers) == 1500 and customers["customer_id"].is_unique
     assert (customers["action"] == "push").sum() == SETTINGS["push_capacity"]
+    # the contact list: the push and pull customers, part files in priority order
+    targets = pd.read_parquet(out / "targets.parquet")
+    assert targets["priority_rank"].tolist() == list(range(1, len(targets) + 1))
+    contacted = customers[customers["action"] != "none"].set_index("customer_id")
+    assert set(targets["customer_id"]) == set(contacted.index)
+    assert targets.set_index("customer_id")["action"].equals(
+        contacted.loc[targets["customer_id"], "action"])
+    assert targets["action"].tolist() == sorted(targets["action"], key=lambda a: a != "push")
     # the model files are the single-machine engine's documents (schema-checked on load)
     assert btyd.load_model(out / "models" / "value.json").params_["r"] > 0
     assert survival.load_model(out / "models" / "churn.json").hazard_ratios_.size > 3

@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import ClvInputError, format_choices
 from .engine import quote_ident
 from .lifecycle import churn_days, spell_ends_sql
+from .money import micro_units, money, money_sum
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
@@ -216,25 +217,27 @@ def kpi_table(
                    AS active_start
             FROM flow),
         revenue AS (
-            SELECT date_trunc($period, date)::DATE AS ps, fsum(amount) AS revenue
+            SELECT date_trunc($period, date)::DATE AS ps, {money_sum('amount')} AS revenue
             FROM {quote_ident(occasions)} GROUP BY ALL),
         -- what the customers declared churned in a period brought in their last 12 months
         -- of activity (the year up to the spell's last purchase, declared - $cd)
         lost_revenue AS (
-            SELECT s.declared_ps AS ps, fsum(o.amount) AS revenue_lost
+            SELECT s.declared_ps AS ps, {money_sum('o.amount')} AS revenue_lost
             FROM spells AS s JOIN {quote_ident(occasions)} AS o
               ON o.customer_id = s.customer_id AND o.date <= s.declared - $cd
              AND o.date > s.declared - $cd - 365
             WHERE s.declared_ps IS NOT NULL GROUP BY ALL),
         -- the base's revenue over the 12 months up to each period's (cut) end, from the
-        -- running total of daily revenue
-        daily AS (SELECT date, sum(fsum(amount)) OVER (ORDER BY date) AS running
+        -- running total of daily revenue, in exact micro-units (money.py)
+        daily AS (SELECT date, sum(sum({micro_units('amount')})) OVER (ORDER BY date) AS running
                   FROM {quote_ident(occasions)} GROUP BY date),
         upto AS (SELECT p.ps, d.running FROM periods AS p
                  ASOF LEFT JOIN daily AS d ON p.pe_obs > d.date),
         before_year AS (SELECT p.ps, d.running FROM periods AS p
                         ASOF LEFT JOIN daily AS d ON p.pe_obs - 365 > d.date),
-        trailing_year AS (SELECT u.ps, coalesce(u.running, 0) - coalesce(b.running, 0) AS revenue
+        trailing_year AS (SELECT u.ps,
+                                 {money('coalesce(u.running, 0) - coalesce(b.running, 0)')}
+                                 AS revenue
                      FROM upto AS u JOIN before_year AS b USING (ps))
         SELECT p.ps AS period, {_LABEL_SQL} AS label, p.active_start, p.new, p.reactivated,
                p.churned, p.active_start + p.new + p.reactivated - p.churned AS active_end,

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import ClvInputError
 from ..units import to_days, unit_days
 from .engine import quote_ident
+from .money import money_sum
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
@@ -151,7 +152,7 @@ def lifecycle_status(
     sql = f"""
         WITH c AS (SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase,
                           count(*) AS purchases,
-                          CASE WHEN $has_amounts THEN fsum(amount) END AS lifetime_spend
+                          CASE WHEN $has_amounts THEN {money_sum('amount')} END AS lifetime_spend
                    FROM {quote_ident(log.occasions)} GROUP BY customer_id)
         SELECT customer_id, first_purchase, last_purchase, purchases, lifetime_spend,
                ($end - last_purchase) / $ud AS time_since_last_purchase,

@@ -17,6 +17,7 @@ import pandas as pd
 from ..errors import ClvInputError
 from ..units import unit_days
 from .engine import fetch_frame
+from .money import micro_units, money, money_sum
 from .schema import check_date
 from .transactions import TransactionLog, parse_date
 
@@ -85,7 +86,8 @@ def rfm_query(
         monetary = (
             ", coalesce((total - CASE WHEN n_periods = n_rows THEN "
             "amounts[list_position(periods, first_period)] ELSE "
-            "list_sum(list_sort(list_filter(amounts, lambda a, i: periods[i] = first_period)))"
+            f"list_sum(list_transform(list_filter(amounts, lambda a, i: periods[i] = first_period),"
+            f" lambda a: {micro_units('a')})) / 1e6"
             " END)"
             " / nullif(n_periods - 1, 0), 0) AS monetary_value"
         )
@@ -99,17 +101,18 @@ def rfm_query(
     # The row count and the first and last periods come from the lists, not from aggregates of
     # their own (fewer aggregate states: a tenth faster on 8M rows). Distinct periods are
     # counted on the sorted list (a period differing from the one before it), twice as fast
-    # in DuckDB as list_distinct, which hashes every list. Amounts are summed with fsum (Kahan-
-    # Babuska) or in sorted order: a plain parallel sum adds a customer's amounts in whatever
-    # order the threads meet them, so that two runs on the same data differed in the last bit
-    # (and Gamma-Gamma's flat likelihood turned that into 1e-7 in its variance).
+    # in DuckDB as list_distinct, which hashes every list. Amounts are summed exactly, in
+    # micro-units (money.py): a plain parallel sum of doubles adds a customer's amounts in
+    # whatever order the threads meet them, so that two runs on the same data differed in the
+    # last bit (and Gamma-Gamma's flat likelihood turned that into 1e-7 in its variance).
     amounts = (
         ", list(amount) AS amounts"
         if with_monetary and not include_first_transaction else ""
     )
     return f"""
         WITH customers AS (
-            SELECT customer_id, list({period}) AS periods{amounts}, fsum(amount) AS total
+            SELECT customer_id, list({period}) AS periods{amounts},
+                   {money_sum('amount')} AS total
             FROM {occasions}
             WHERE {period} <= {end}{cut}
             GROUP BY customer_id
@@ -144,7 +147,8 @@ def holdout_query(
     As in lifetimes, ``monetary_value_holdout`` is the mean of the individual transactions
     (not of the purchase periods) in the holdout window; ``occasions.n_rows`` keeps that count.
     """
-    monetary = ", fsum(amount) / sum(n_rows) AS monetary_value_holdout" if with_monetary else ""
+    monetary = (f", {money_sum('amount')} / sum(n_rows) AS monetary_value_holdout"
+                if with_monetary else "")
     return f"""
         SELECT customer_id,
                count(DISTINCT date_trunc('{grain}', date))::DOUBLE AS frequency_holdout
@@ -318,10 +322,11 @@ def purchases_by_period(
     return log.con.execute(
         f"""WITH bounds AS (SELECT unnest($starts::DATE[]) AS start, unnest($ends::DATE[]) AS stop,
                                    unnest(range(1, {len(ends) + 1})) AS period),
-        daily AS (SELECT date, count(customer_id) AS purchases, fsum(amount) AS revenue
+        daily AS (SELECT date, count(customer_id) AS purchases,
+                         sum({micro_units('amount')}) AS micro
                   FROM {log.occasions} {acquired} GROUP BY date)
         SELECT b.period, coalesce(sum(d.purchases), 0)::BIGINT AS purchases,
-               coalesce(fsum(d.revenue), 0) AS revenue
+               coalesce({money('sum(d.micro)')}, 0) AS revenue
         FROM bounds b LEFT JOIN daily d ON d.date > b.start AND d.date <= b.stop
         GROUP BY b.period ORDER BY b.period""",
         params,
@@ -345,7 +350,7 @@ def revenue_by_customer(log: TransactionLog, start: dt.date, end: dt.date) -> pd
         1 each, as the value model counts them).
     """
     params = {"start": check_date(start, "start"), "end": check_date(end, "end")}
-    total = "fsum(amount)" if log.has_amounts else "count(*)"
+    total = money_sum("amount") if log.has_amounts else "count(*)"
     frame = log.con.execute(
         f"""SELECT customer_id, {total}::DOUBLE AS revenue FROM {log.occasions}
         WHERE date > $start AND date <= $end GROUP BY customer_id""", params).df()

@@ -1,39 +1,30 @@
 """The Spark engine: a transaction log as purchase occasions in a Spark session.
 
 The second engine of the data layer, beside DuckDB (:mod:`clvtools.data.engine`): the same
-occasions (one row per customer and day, amounts summed) from a Spark DataFrame or from files
-a Spark session can read (Parquet or CSV, on a local disk or a cluster file system), for the
-summaries of :mod:`clvtools.data.spark_summaries`. pyspark is an optional extra
+occasions (one row per customer and day, amounts summed; read by
+:mod:`clvtools.data.spark_reader`) from a Spark DataFrame or from files a Spark session can
+read (Parquet or CSV, on a local disk or a cluster file system), for the summaries of
+:mod:`clvtools.data.spark_summaries`. pyspark is an optional extra
 (``pip install clvtools[spark]``): this module imports it only when it runs.
 
-Two choices make its figures those of DuckDB, and reproducible on any cluster:
+Two choices make its figures those of DuckDB bit for bit, and reproducible on any cluster:
 
-- money is summed as ``DECIMAL(38, 18)``: a sum of decimals is exact, so it does not depend
-  on the order in which executors add their partitions (a sum of doubles does, in the last
-  bit), and it is rounded to a double once, at the end. DuckDB adds the same doubles with a
-  compensated sum (``fsum``), also rounded once; the two differ only where the exact sum of
-  the doubles falls midway between two doubles (82.15 + 107.33 does: a sum of two doubles
-  has one bit more than either), where they give the two neighbours: money agrees to the
-  last place or the next one, everything else bit for bit;
+- amounts are read as doubles, as DuckDB reads them, and money is summed with
+  :func:`clvtools.data.money.money_sum`, the SQL text DuckDB runs: whole micro-units summed
+  exactly, so a total depends neither on the order in which executors add their partitions
+  nor on the engine, and is rounded to a double once;
 - the session's time zone is UTC (:func:`configure_session`), so that a timestamp falls on
   the same day on every machine, as in DuckDB's connection.
 """
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 from dataclasses import dataclass, field
 
 from ..errors import ClvInputError
 
-__all__ = ["MONEY", "SparkLog", "configure_session", "read_spark_source", "spark_occasions"]
-
-#: The SQL type money is summed in: exact, so order-independent (see the module docstring).
-MONEY = "DECIMAL(38, 18)"
-
-#: Each log registers its views under a name of its own, so that two logs share a session.
-_view_numbers = itertools.count(1)
+__all__ = ["SparkLog", "configure_session", "read_spark_source"]
 
 
 def configure_session(spark) -> None:
@@ -56,8 +47,8 @@ class SparkLog:
     spark : pyspark.sql.SparkSession
     occasions : str
         Temporary view of the purchase occasions: ``customer_id STRING, date DATE,
-        amount DECIMAL(38, 18)`` (NULL without amounts), ``n_rows INT``; one row per
-        customer and day.
+        amount DOUBLE`` (the day's exact total, :mod:`clvtools.data.money`; NULL without
+        amounts), ``n_rows INT``; one row per customer and day.
     observation_end : datetime.date
         The last day of observation; every occasion is on or before it.
     has_amounts : bool
@@ -130,133 +121,3 @@ def read_spark_source(spark, source, *, file_format: str | None = None):
                       "df.to_parquet(path, coerce_timestamps='us') or the dates as DATE.")
         raise ClvInputError(f"Spark could not read the transactions: {first}",
                             source=", ".join(paths), advice=advice) from None
-
-
-def spark_occasions(
-    frame,
-    *,
-    customer_id_col: str = "customer_id",
-    datetime_col: str = "date",
-    monetary_value_col: str | None = "amount",
-    datetime_format: str | None = None,
-    observation_end: dt.date | None = None,
-    negative_amounts: str = "drop",
-    after_observation_end: str = "error",
-    source: str = "Spark DataFrame",
-) -> SparkLog:
-    """Validate a Spark DataFrame of transactions and summarise it into purchase occasions.
-
-    The rules are those of :func:`~clvtools.data.transactions.read_transactions` with its
-    default policies: a missing id or date, an unparsable date or amount is an error;
-    negative amounts are dropped (``"keep"``: netted within the day; ``"error"``), zero
-    amounts kept, duplicates kept, several rows of a day combined; rows after a given
-    observation end are an error (``"drop"``: counted and left out).
-
-    Parameters
-    ----------
-    frame : pyspark.sql.DataFrame
-        One row per transaction.
-    customer_id_col, datetime_col, monetary_value_col : str
-        Column names; ``monetary_value_col=None`` reads no amounts.
-    datetime_format : str, optional
-        Spark's datetime pattern of a text date column (``yyyyMMdd``); ISO dates need none.
-    observation_end : datetime.date, optional
-        Default: the last date in the data.
-    source : str
-        How the input is named in messages and in data_quality.json (the files read).
-
-    Returns
-    -------
-    SparkLog
-    """
-    spark = frame.sparkSession
-    configure_session(spark)
-    wanted = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col
-                                                else [])
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise ClvInputError(f"Columns {missing} are missing from the transactions.",
-                            source=source,
-                            advice=f"The columns are {frame.columns}; set customer_id_col, "
-                                   "datetime_col and monetary_value_col to their names.")
-    number = next(_view_numbers)
-    raw = f"clv_tx_{number}"
-    frame.createOrReplaceTempView(raw)
-
-    def q(name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
-
-    date_type = dict(frame.dtypes)[datetime_col]
-    if date_type == "string":
-        fmt = f", '{datetime_format}'" if datetime_format else ""
-        day = f"to_date(try_to_timestamp({q(datetime_col)}{fmt}))"
-    else:
-        day = f"CAST({q(datetime_col)} AS DATE)"
-    amount = (f"try_cast({q(monetary_value_col)} AS {MONEY})" if monetary_value_col
-              else f"CAST(NULL AS {MONEY})")
-    spark.sql(f"""SELECT CAST({q(customer_id_col)} AS STRING) AS customer_id, {day} AS date,
-                         {amount} AS amount,
-                         {q(monetary_value_col) if monetary_value_col else 'NULL'} AS raw_amount
-                  FROM {raw}""").createOrReplaceTempView(f"{raw}_parsed")
-    end_sql = f"DATE '{observation_end.isoformat()}'" if observation_end else "NULL"
-    row = spark.sql(f"""SELECT count(*) AS rows_read,
-            count_if(customer_id IS NULL OR trim(customer_id) = '') AS no_id,
-            count_if(date IS NULL) AS no_date,
-            count_if(raw_amount IS NOT NULL AND amount IS NULL) AS bad_amount,
-            count_if(raw_amount IS NULL) AS no_amount,
-            max(date) AS last_date,
-            count_if(date > {end_sql}) AS late,
-            count_if(amount < 0 AND NOT coalesce(date > {end_sql}, FALSE)) AS negative
-        FROM {raw}_parsed""").collect()[0]
-    if row["rows_read"] == 0:
-        raise ClvInputError("The transaction log has no data rows.", source=source)
-    problems = [("no_id", "Customer ids are missing.", customer_id_col),
-                ("no_date", "Dates are missing or could not be parsed.", datetime_col)]
-    if monetary_value_col:
-        problems += [("bad_amount", "Amounts are not numbers.", monetary_value_col),
-                     ("no_amount", "Amounts are missing.", monetary_value_col)]
-    for key, problem, column in problems:
-        if row[key]:
-            raise ClvInputError(problem, source=source, column=column,
-                                n_rows=int(row[key]),
-                                advice="Fix or remove these rows (dates in ISO form, or give "
-                                       "datetime_format; amounts as plain numbers).")
-    excluded: dict[str, int] = {}
-    keep = []
-    if observation_end is not None and row["late"]:
-        if after_observation_end == "error":
-            raise ClvInputError(f"Transactions are dated after the observation end "
-                                f"{observation_end}.", source=source,
-                                column=datetime_col, n_rows=int(row["late"]),
-                                advice="Set observation_end to the last day of the data, or "
-                                       "after_observation_end = 'drop'.")
-    if observation_end is not None:
-        keep.append(f"date <= {end_sql}")
-        excluded["after_observation_end"] = int(row["late"])
-    if monetary_value_col and negative_amounts != "keep":
-        if negative_amounts == "error" and row["negative"]:
-            raise ClvInputError("Amounts are negative (returns or refunds).",
-                                source=source, column=monetary_value_col,
-                                n_rows=int(row["negative"]),
-                                advice="Set negative_amounts = 'drop' or 'keep'.")
-        keep.append("amount >= 0")
-        excluded["negative_amounts"] = int(row["negative"])
-    occasions = f"clv_occasions_{number}"
-    spark.sql(f"""SELECT customer_id, date, sum(amount) AS amount, CAST(count(*) AS INT) AS n_rows
-                  FROM {raw}_parsed WHERE {' AND '.join(keep) or 'TRUE'}
-                  GROUP BY customer_id, date""").cache().createOrReplaceTempView(occasions)
-    stats = spark.sql(f"""SELECT count(*) AS n, sum(n_rows) AS rows_used,
-                                 count(DISTINCT customer_id) AS customers, min(date) AS first,
-                                 max(date) AS last FROM {occasions}""").collect()[0]
-    if stats["n"] == 0:
-        raise ClvInputError("No transactions are left after filtering.",
-                            source=source,
-                            advice="Check observation_end and the negative amounts policy.")
-    obs_end = observation_end or row["last_date"]
-    quality = {"source": source, "rows_read": int(row["rows_read"]),
-               "rows_used": int(stats["rows_used"]), "rows_excluded": sum(excluded.values()),
-               "excluded_by_reason": excluded, "customers": int(stats["customers"]),
-               "purchase_occasions": int(stats["n"]), "first_date": stats["first"].isoformat(),
-               "last_date": stats["last"].isoformat(), "observation_end": obs_end.isoformat(),
-               "engine": "spark"}
-    return SparkLog(spark, occasions, obs_end, monetary_value_col is not None, quality)

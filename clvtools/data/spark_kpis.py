@@ -6,13 +6,15 @@ by period and summed cumulatively over the short list of periods), with Spark's 
 ``trunc`` for ``date_trunc``, ``sequence`` for ``generate_series``, a ``min`` over a join for
 the ``ASOF JOIN`` that closes a spell, and the trailing year's revenue summed directly over
 the daily totals (a few hundred days times a few dozen periods) instead of DuckDB's
-difference of running sums. Money is summed as DECIMAL (exact) and rounded to a double once.
+difference of running sums. Money is summed as DuckDB sums it, exactly in micro-units
+(:mod:`clvtools.data.money`), and rounded to a double once.
 """
 from __future__ import annotations
 
 from ..errors import ClvInputError, format_choices
 from .kpis import FLOW_SQL
 from .lifecycle import churn_days
+from .money import micro_units, money, money_sum
 from .spark_engine import SparkLog
 
 __all__ = ["SPARK_PERIODS", "spark_kpi_table"]
@@ -66,7 +68,7 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
     end = f"DATE '{log.observation_end.isoformat()}'"
     occ = log.occasions
     # without amounts every money column is NULL, as in DuckDB (the format ignores its argument)
-    money = "CAST({} AS DOUBLE)" if log.has_amounts else "CAST(NULL AS DOUBLE)"
+    when_amounts = "CAST({} AS DOUBLE)" if log.has_amounts else "CAST(NULL AS DOUBLE)"
     # the spells are read by several clauses below: computed once and cached, as DuckDB
     # materialises a CTE read more than once (Spark would compute it again for each)
     spells = f"{occ}_spells_{unit}"
@@ -96,16 +98,20 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
             FROM starts AS s JOIN closing AS c
               ON s.customer_id = c.customer_id AND s.date = c.date)
         SELECT * FROM spells""").cache().createOrReplaceTempView(spells)
+    # the periods too (a few dozen rows, read by four clauses): inlined, each reading would
+    # scan the occasions for their first date and number the periods on one partition again
+    periods = f"{occ}_periods_{unit}"
+    log.spark.sql(f"""
+        WITH starts_of_periods AS (
+            SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
+                                    trunc({end}, '{unit}'), {step})) AS ps)
+        SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, ps + {step} AS pe,
+               least(ps + {step}, date_add({end}, 1)) AS pe_obs,
+               ps + {step} <= date_add({end}, 1) AS complete
+        FROM starts_of_periods""").cache().createOrReplaceTempView(periods)
     sql = f"""
         WITH spells AS (SELECT * FROM {spells}),
-        starts_of_periods AS (
-            SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
-                                    trunc({end}, '{unit}'), {step})) AS ps),
-        periods AS (
-            SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, ps + {step} AS pe,
-                   least(ps + {step}, date_add({end}, 1)) AS pe_obs,
-                   ps + {step} <= date_add({end}, 1) AS complete
-            FROM starts_of_periods),
+        periods AS (SELECT * FROM {periods}),
         opened AS (SELECT start_ps AS ps, count_if(first_spell) AS new,
                           count_if(NOT first_spell) AS reactivated
                    FROM {spells} GROUP BY start_ps),
@@ -117,17 +123,17 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
                        ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
                        AS BIGINT) AS active_start
             FROM flow),
-        revenue AS (SELECT trunc(date, '{unit}') AS ps, sum(amount) AS revenue
+        revenue AS (SELECT trunc(date, '{unit}') AS ps, {money_sum('amount')} AS revenue
                     FROM {occ} GROUP BY trunc(date, '{unit}')),
         lost_revenue AS (
-            SELECT s.declared_ps AS ps, sum(o.amount) AS revenue_lost
+            SELECT s.declared_ps AS ps, {money_sum('o.amount')} AS revenue_lost
             FROM {spells} AS s JOIN {occ} AS o
               ON o.customer_id = s.customer_id AND o.date <= date_sub(s.declared, {cd})
              AND o.date > date_sub(s.declared, {cd} + 365)
             WHERE s.declared_ps IS NOT NULL GROUP BY s.declared_ps),
-        daily AS (SELECT date, sum(amount) AS amount FROM {occ} GROUP BY date),
+        daily AS (SELECT date, sum({micro_units('amount')}) AS micro FROM {occ} GROUP BY date),
         trailing_year AS (
-            SELECT p.ps, coalesce(sum(d.amount), 0) AS revenue
+            SELECT p.ps, {money('coalesce(sum(d.micro), 0)')} AS revenue
             FROM periods AS p LEFT JOIN daily AS d
               ON d.date < p.pe_obs AND d.date >= date_sub(p.pe_obs, 365)
             GROUP BY p.ps)
@@ -139,10 +145,10 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
                (p.active_start - p.left_base) / nullif(p.active_start, 0) AS stock_retention,
                p.new / nullif(p.active_start, 0) AS growth_rate,
                p.new + p.reactivated - p.churned AS net_change,
-               {money.format('coalesce(r.revenue, 0)')} AS revenue,
-               {money.format('coalesce(l.revenue_lost, 0)')} AS revenue_lost_to_churn,
-               {money.format('coalesce(l.revenue_lost, 0)')}
-                   / nullif({money.format('t.revenue')}, 0) AS revenue_lost_share,
+               {when_amounts.format('coalesce(r.revenue, 0)')} AS revenue,
+               {when_amounts.format('coalesce(l.revenue_lost, 0)')} AS revenue_lost_to_churn,
+               {when_amounts.format('coalesce(l.revenue_lost, 0)')}
+                   / nullif({when_amounts.format('t.revenue')}, 0) AS revenue_lost_share,
                p.complete
         FROM stock AS p LEFT JOIN revenue AS r USING (ps) LEFT JOIN lost_revenue AS l USING (ps)
         LEFT JOIN trailing_year AS t USING (ps)

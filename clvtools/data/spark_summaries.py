@@ -4,11 +4,10 @@ DuckDB (:mod:`clvtools.data.rfm`, :mod:`clvtools.data.survival_tables`).
 Each query follows its DuckDB twin clause by clause, with the same column names, windows and
 rules; the text differs where Spark SQL has no equivalent: no ``ASOF JOIN`` (the next churn
 declaration is the smallest spell end on or after the last purchase, a join and a ``min``),
-no ``fsum`` (money is summed as DECIMAL, exact: :mod:`clvtools.data.spark_engine`), dates
-subtract with ``datediff`` and ``date_sub``, and divisions are written in doubles (Spark
-would divide an integer by ``7.0`` in DECIMAL). The tests check on the same log that both
-engines give the same counts, dates and durations bit for bit and the same money to the last
-place or the next one (:mod:`clvtools.data.spark_engine` says why).
+dates subtract with ``datediff`` and ``date_sub``, and divisions are written in doubles (Spark
+would divide an integer by ``7.0`` in DECIMAL). Money is summed by the SQL text DuckDB runs,
+exactly (:func:`clvtools.data.money.money_sum`). The tests check on the same log that both
+engines give the same counts, dates, durations and money, bit for bit.
 
 The results are Spark DataFrames: they stay on the executors until a caller collects the
 (compressed) part it needs.
@@ -21,6 +20,7 @@ from collections.abc import Sequence
 from ..errors import ClvInputError
 from ..units import unit_days
 from .lifecycle import churn_days
+from .money import money_sum
 from .spark_engine import SparkLog
 from .survival_tables import _check_windows, _covariate_columns, _window_names
 
@@ -34,11 +34,6 @@ def _date(day: dt.date) -> str:
 def _double(x: float) -> str:
     """A double literal holding exactly ``x`` (Spark reads ``7.0`` as a DECIMAL)."""
     return f"{float(x)!r}D"
-
-
-def _money(expr: str) -> str:
-    """A DECIMAL sum's value as a double, rounded once (DuckDB's fsum of the same doubles)."""
-    return f"CAST({expr} AS DOUBLE)"
 
 
 def spark_rfm(log: SparkLog, *, time_unit: str = "week", observation_end: dt.date | None = None):
@@ -63,14 +58,14 @@ def spark_rfm(log: SparkLog, *, time_unit: str = "week", observation_end: dt.dat
     """
     end = _date(observation_end or log.observation_end)
     unit = f"{_double(unit_days(time_unit))} / {_double(1.0)}"
-    # total less the first day's amount, over the repeat days: both sums exact, rounded to a
-    # double once each and subtracted in doubles as DuckDB does
-    monetary = (f", coalesce(({_money('total')} - {_money('first_amount')}) "
-                "/ nullif(n_periods - 1, 0), 0D) AS monetary_value" if log.has_amounts else "")
+    # total less the first day's amount, over the repeat days: the total exact and rounded to
+    # a double once, the day's amount subtracted in doubles, as DuckDB does
+    monetary = (", coalesce((total - first_amount) / nullif(n_periods - 1, 0), 0D) "
+                "AS monetary_value" if log.has_amounts else "")
     return log.spark.sql(f"""
         WITH customers AS (
             SELECT customer_id, min(date) AS first_period, max(date) AS last_period,
-                   count(*) AS n_periods, sum(amount) AS total,
+                   count(*) AS n_periods, {money_sum('amount')} AS total,
                    min_by(amount, date) AS first_amount
             FROM {log.occasions} WHERE date <= {end}
             GROUP BY customer_id)
@@ -91,16 +86,16 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
         parts.append(f"count(*) FILTER (WHERE o.date > date_sub(l.landmark, {int(d)})) "
                      f"AS purchases_last_{name}")
     for name, d in zip(_window_names(windows), window_days, strict=True):
-        spend = (f"coalesce({_money(f'sum(o.amount) FILTER (WHERE o.date > date_sub(l.landmark, {int(d)}))')}, 0D)"  # noqa: E501
-                 if has_amounts else "CAST(NULL AS DOUBLE)")
+        spend = (f"coalesce({money_sum('o.amount', f'o.date > date_sub(l.landmark, {int(d)})')}"
+                 ", 0D)" if has_amounts else "CAST(NULL AS DOUBLE)")
         parts.append(f"{spend} AS spend_last_{name}")
-    total = f"coalesce({_money('sum(o.amount)')}, 0D)" if has_amounts else "CAST(NULL AS DOUBLE)"
+    total = f"coalesce({money_sum('o.amount')}, 0D)" if has_amounts else "CAST(NULL AS DOUBLE)"
     return f"""
         SELECT o.customer_id, l.landmark, count(*) AS n_purchases,
                min(o.date) AS first_purchase, max(o.date) AS last_purchase,
                {', '.join(parts)},
                {total} AS total_spend,
-               {_money('sum(o.amount)')} / count(o.amount) AS average_spend,
+               {money_sum('o.amount')} / count(o.amount) AS average_spend,
                count(*) FILTER (WHERE o.date > date_sub(l.landmark, {short}))
                  - count(*) FILTER (WHERE o.date > date_sub(l.landmark, {2 * short})
                                     AND o.date <= date_sub(l.landmark, {short}))

@@ -19,6 +19,7 @@ from ..units import to_days, unit_days
 from .attributes import CustomerAttributes
 from .engine import quote_ident
 from .lifecycle import churn_days
+from .money import money_sum
 from .schema import check_date, check_occasions, check_table
 from .transactions import TransactionLog
 
@@ -66,8 +67,8 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
         parts.append(f"count(*) FILTER (WHERE o.date > l.landmark - {int(d)}) "
                      f"AS purchases_last_{name}")
     for name, d in zip(_window_names(windows), window_days, strict=True):
-        parts.append(f"CASE WHEN $has_amounts THEN coalesce(fsum(o.amount) FILTER "
-                     f"(WHERE o.date > l.landmark - {int(d)}), 0) END AS spend_last_{name}")
+        spend = money_sum("o.amount", f"o.date > l.landmark - {int(d)}")
+        parts.append(f"CASE WHEN $has_amounts THEN coalesce({spend}, 0) END AS spend_last_{name}")
     windows_sql = ",\n               ".join(parts)
     return f"""
         SELECT o.customer_id, l.landmark,
@@ -75,8 +76,8 @@ def _covariates_sql(occasions: str, windows: Sequence[float], window_days: Seque
                min(o.date) AS first_purchase,
                max(o.date) AS last_purchase,
                {windows_sql},
-               CASE WHEN $has_amounts THEN coalesce(fsum(o.amount), 0) END AS total_spend,
-               fsum(o.amount) / count(o.amount) AS average_spend,
+               CASE WHEN $has_amounts THEN coalesce({money_sum('o.amount')}, 0) END AS total_spend,
+               {money_sum('o.amount')} / count(o.amount) AS average_spend,
                count(*) FILTER (WHERE o.date > l.landmark - {int(short)})
                  - count(*) FILTER (WHERE o.date > l.landmark - {2 * int(short)}
                                     AND o.date <= l.landmark - {int(short)}) AS purchase_trend

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 from .engine import connect, quote_ident, register_source, source_label
-from .plausibility import bounds_from, bounds_sql
+from .money import MAX_AMOUNT, micro_units, money_sum
+from .plausibility import PlausibleBounds, bounds_from, bounds_sql
 from .schema import (
     column_types,
     date_expr,
@@ -100,6 +101,61 @@ class DataPolicies:
             if not getattr(self, name) > 0:
                 raise ClvInputError(f"The {name!r} setting must be a positive number. "
                                     f"Got {getattr(self, name)!r} instead.")
+
+    def exclusion_rules(self, bounds: PlausibleBounds, given_end: dt.date | None, *,
+                        has_amounts: bool, day: str) -> list[tuple[str, str, str, str, str]]:
+        """The rules that exclude a row or stop the reading, in the order they apply: each
+        row is counted under the first that excludes it. The SQL conditions read the columns
+        ``amount`` (DOUBLE) and the DATE expression ``day``; DuckDB's reader and Spark's
+        (:mod:`.spark_reader`) apply the same rules.
+
+        Parameters
+        ----------
+        bounds : PlausibleBounds
+            The log's plausible dates and amounts.
+        given_end : datetime.date or None
+            The observation end the user gave; without one it is the last plausible date,
+            so that no row kept can be after it.
+        has_amounts : bool
+        day : str
+            SQL of a row's calendar day.
+
+        Returns
+        -------
+        list of (name, condition, policy, problem, advice)
+            ``name`` is the key of ``excluded_by_reason``; ``problem`` and ``advice`` make
+            the error when ``policy`` is ``"error"`` and rows meet ``condition``.
+        """
+        implausible = bounds.date_condition(day)
+        late = f"{day} > DATE '{given_end.isoformat()}'" if given_end else "FALSE"
+        rules = [("implausible_dates", implausible, self.implausible_dates,
+                  f"Transactions are dated outside the plausible window {bounds.earliest} "
+                  f"to {bounds.latest} (the central 90 % of the dates widened by date_window "
+                  "times their span).",
+                  "Correct these dates, or set implausible_dates = 'drop' to exclude them "
+                  "(counted in data_quality.json); a larger date_window widens the window."),
+                 ("after_observation_end", late, self.after_observation_end,
+                  f"Transactions are dated after the observation end {given_end}.",
+                  "Set observation_end to the last day of the data, or set "
+                  "after_observation_end = 'drop' to exclude these rows (they are counted in "
+                  "data_quality.json).")]
+        if has_amounts:
+            for name, cond, policy, word in (
+                ("negative_amounts", "amount < 0", self.negative_amounts,
+                 "negative (returns or refunds)"),
+                ("zero_amounts", "amount = 0", self.zero_amounts, "zero"),
+            ):
+                rules.append((name, cond, policy, f"Amounts are {word}.",
+                              f"Set {name} = 'drop' to exclude these rows or 'keep' to keep "
+                              "them."))
+            rules.append((
+                "amount_outliers", bounds.amount_condition("amount"), self.amount_outliers,
+                f"Amounts are larger than {bounds.amount_limit:,.6g} (amount_outlier_factor "
+                "times the median positive amount)." if bounds.amount_limit else "",
+                "Correct these amounts, or set amount_outliers = 'drop' to exclude them (counted "
+                "in data_quality.json) or 'keep' to use them; a larger amount_outlier_factor "
+                "raises the limit."))
+        return rules
 
 
 @dataclass
@@ -298,35 +354,9 @@ def read_transactions(
     given_end = None if observation_end is None else parse_date(observation_end, "observation_end")
     implausible = bounds.date_condition("ts::DATE")
     # Exclusion rules in the order they apply: each row is counted under the first that excludes
-    # it. Without a given observation end it is the last plausible date, so no row kept can be
-    # after it.
-    late = f"ts::DATE > DATE '{given_end.isoformat()}'" if given_end else "FALSE"
-    rules = [("implausible_dates", implausible, policies.implausible_dates,
-              f"Transactions are dated outside the plausible window {bounds.earliest} to "
-              f"{bounds.latest} (the central 90 % of the dates widened by date_window times "
-              "their span).",
-              "Correct these dates, or set implausible_dates = 'drop' to exclude them (counted "
-              "in data_quality.json); a larger date_window widens the window."),
-             ("after_observation_end", late, policies.after_observation_end,
-              f"Transactions are dated after the observation end {given_end}.",
-              "Set observation_end to the last day of the data, or set "
-              "after_observation_end = 'drop' to exclude these rows (they are counted in "
-              "data_quality.json).")]
-    if monetary_value_col:
-        for name, cond, policy, word in (
-            ("negative_amounts", "amount < 0", policies.negative_amounts,
-             "negative (returns or refunds)"),
-            ("zero_amounts", "amount = 0", policies.zero_amounts, "zero"),
-        ):
-            rules.append((name, cond, policy, f"Amounts are {word}.",
-                          f"Set {name} = 'drop' to exclude these rows or 'keep' to keep them."))
-        rules.append((
-            "amount_outliers", bounds.amount_condition("amount"), policies.amount_outliers,
-            f"Amounts are larger than {bounds.amount_limit:,.6g} (amount_outlier_factor times "
-            "the median positive amount)." if bounds.amount_limit else "",
-            "Correct these amounts, or set amount_outliers = 'drop' to exclude them (counted in "
-            "data_quality.json) or 'keep' to use them; a larger amount_outlier_factor raises "
-            "the limit."))
+    # it.
+    rules = policies.exclusion_rules(bounds, given_end, has_amounts=bool(monetary_value_col),
+                                     day="ts::DATE")
     counts, prior = [], []
     for _name, cond, policy, _problem, _advice in rules:
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(prior + [cond])})")
@@ -376,6 +406,14 @@ def read_transactions(
             if n:  # a condition no row meets would cost every later scan for nothing
                 keep.append(f"NOT ({cond})")
 
+    if monetary_value_col and (extremes[-1] or 0) >= MAX_AMOUNT:
+        # money is summed in micro-units (money.py): a figure this large is an export's slip
+        raise_if_rows(
+            con, "tx_parsed", " AND ".join(keep + [f"abs(amount) >= {MAX_AMOUNT!r}"]),
+            problem=f"Amounts are {MAX_AMOUNT:.0e} or more in absolute value.", source=label,
+            column=monetary_value_col, show=["customer_id", date_col, "amount"],
+            advice="Correct these amounts, or set amount_outliers = 'drop' to exclude them "
+                   "(counted in data_quality.json).")
     con.execute(
         "CREATE OR REPLACE TEMP VIEW tx_kept AS SELECT *, ts::DATE AS date, 1 AS n_rows "
         f"FROM tx_parsed WHERE {' AND '.join(keep) or 'TRUE'}"
@@ -388,11 +426,13 @@ def read_transactions(
                    "excluded_by_reason": excluded, "observation_end": obs_end.isoformat(),
                    **reading}
         return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
-    # fsum (Kahan-Babuska): the same day's amounts give the same total in any order, so a run
-    # is reproducible to the last bit whatever DuckDB's threads do (see rfm.py)
+    # summed exactly in micro-units (money.py): the same day's amounts give the same total in
+    # any order, so a run is reproducible to the last bit whatever DuckDB's threads do, and
+    # equal to Spark's (spark_engine.py)
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE occasions AS
-        SELECT customer_id, ts::DATE AS date, fsum(amount) AS amount, count(*)::INTEGER AS n_rows
+        f"""CREATE OR REPLACE TEMP TABLE occasions AS
+        SELECT customer_id, ts::DATE AS date, {money_sum('amount')} AS amount,
+               count(*)::INTEGER AS n_rows
         FROM tx_kept GROUP BY customer_id, ts::DATE"""
     )
     # Exact duplicates share a day, so only the (rare) days with several rows need a closer look.
@@ -416,9 +456,12 @@ def read_transactions(
         )
     if duplicates and policies.duplicate_rows == "drop":
         con.execute(
-            """UPDATE occasions o SET amount = o.amount - d.amount, n_rows = o.n_rows - d.extra
-            FROM (SELECT customer_id, ts::DATE AS date, fsum(amount * extra) AS amount,
-                         sum(extra)::INTEGER AS extra
+            # in micro-units, so that the day's total is the exact sum of the rows kept
+            f"""UPDATE occasions o
+            SET amount = CAST({micro_units('o.amount')} - d.micro AS DOUBLE) / 1e6,
+                n_rows = o.n_rows - d.extra
+            FROM (SELECT customer_id, ts::DATE AS date, sum({micro_units('amount')} * extra)
+                         AS micro, sum(extra)::INTEGER AS extra
                   FROM duplicate_groups GROUP BY ALL) d
             WHERE o.customer_id = d.customer_id AND o.date = d.date"""
         )

@@ -16,16 +16,18 @@ error here rather than silently ignored.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from .._version import __version__
 from ..config import Settings, parse_cut, settings_to_toml
-from ..data.spark_engine import SparkLog, read_spark_source, spark_occasions
+from ..data.spark_engine import SparkLog, read_spark_source
 from ..data.spark_kpis import spark_kpi_table
+from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_rfm, spark_scoring_table
+from ..data.transactions import DataPolicies
 from ..errors import ClvInputError
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
@@ -38,8 +40,8 @@ from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
 
 #: The manifest's files a Spark run writes (report/outputs.py describes each).
-SPARK_OUTPUTS = ("customers.parquet", "matrix.csv", "plan_summary.csv", "kpis.csv",
-                 "churn_drivers.csv", "models/value.json", "models/spend.json",
+SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "matrix.csv", "plan_summary.csv",
+                 "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml")
 #: customers.parquet's columns, in customers.csv's order (those a Spark run computes).
 CUSTOMER_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
@@ -47,6 +49,9 @@ CUSTOMER_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value"
                     "churn_model", "revenue_if_retained", "expected_revenue", "revenue_at_risk",
                     "lapsed_revenue", "preventable_revenue", "cell", "action", "priority_rank",
                     "expected_net_benefit", "net_benefit_push", "net_benefit_pull")
+#: targets.parquet's columns: targets.csv's, without the reasons and the attributes.
+TARGET_COLUMNS = ("customer_id", "priority_rank", "action", "expected_net_benefit",
+                  "saved_revenue", "expected_cost", "cell")
 
 
 @dataclass
@@ -64,6 +69,9 @@ class SparkRun:
         The purchase model used.
     customers : pyspark.sql.DataFrame
         One row per customer: :data:`CUSTOMER_COLUMNS` (money at full precision).
+    targets : pyspark.sql.DataFrame
+        The contact list: :data:`TARGET_COLUMNS` of the push and pull customers, sorted by
+        priority rank (a range partitioning: part files in rank order).
     cut_points : dict
         The matrix's ``value`` and ``risk`` cut points.
     matrix, kpis : pandas.DataFrame
@@ -81,6 +89,7 @@ class SparkRun:
     scorers: Scorers
     value_model: str
     customers: object
+    targets: object
     cut_points: dict
     matrix: pd.DataFrame
     kpis: pd.DataFrame
@@ -111,6 +120,7 @@ class SparkRun:
         files = {
             # the executors write their partitions (the Parquet dataset is a folder)
             "customers.parquet": lambda: (lambda path: self.customers.write.parquet(str(path))),
+            "targets.parquet": lambda: (lambda path: self.targets.write.parquet(str(path))),
             "matrix.csv": lambda: self.matrix,
             "plan_summary.csv": lambda: pd.DataFrame([self.summary]),
             "kpis.csv": lambda: self.kpis,
@@ -144,8 +154,8 @@ def _check_settings(s: Settings) -> None:
     if s.customer_intervals:
         given.append("customer_intervals")
     defaults = Settings()
-    given += [k for k in ("zero_amounts", "duplicate_rows", "same_day")
-              if getattr(s, k) != getattr(defaults, k)]
+    # duplicates are kept and not looked for (data/spark_reader.py says why)
+    given += [k for k in ("duplicate_rows",) if getattr(s, k) != getattr(defaults, k)]
     if given:
         raise ClvInputError(f"The Spark engine does not support the settings {given}.",
                             source="settings",
@@ -186,8 +196,9 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
     end = None if s.observation_end is None else pd.Timestamp(s.observation_end).date()
     log = spark_occasions(frame, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
                           monetary_value_col=s.monetary_value_col, observation_end=end,
-                          negative_amounts=s.negative_amounts,
-                          after_observation_end=s.after_observation_end, source=label)
+                          policies=DataPolicies(**{f.name: getattr(s, f.name)
+                                                   for f in fields(DataPolicies)}),
+                          timezone=s.timezone, source=label)
     timeline = build_timeline(dt.date.fromisoformat(log.quality["first_date"]),
                               log.observation_end, s)
     step("Summarising purchases (RFM) in Spark")
@@ -214,12 +225,14 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
                      margin=s.margin, offer=s.offer)
     plan = allocate(decided, capacity=s.push_capacity).persist()
     customers = plan.select(*[c for c in CUSTOMER_COLUMNS if c in plan.columns])
+    targets = (plan.filter(plan["action"] != "none").select(*TARGET_COLUMNS)
+               .orderBy("priority_rank"))
     summary = _plan_summary(plan, s, cuts)
     step("Computing KPIs (Spark)")
     kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                            period=s.kpi_period).toPandas()
-    return SparkRun(s, log, timeline, scorers, chosen, customers, cuts, _matrix(plan), kpis,
-                    summary, survival, [*value_notes, *risk_notes])
+    return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
+                    kpis, summary, survival, [*value_notes, *risk_notes])
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
