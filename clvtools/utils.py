@@ -24,8 +24,9 @@ from .btyd.utils import (
     expected_cumulative_transactions,
 )
 from .data.engine import fetch_frame
-from .data.rfm import calibration_and_holdout, rfm_query
+from .data.rfm import calibration_and_holdout
 from .data.rfm_periods import calibration_and_holdout_at_freq, parse_freq, summary_at_freq
+from .data.rfm_rows import rfm_rows_query
 from .data.transactions import DataPolicies, parse_date, read_transactions
 from .errors import ConvergenceError
 from .units import UNIT_DAYS
@@ -122,7 +123,7 @@ def summary_data_from_transaction_data(
         if observation_period_end is None
         else parse_date(observation_period_end, "observation_period_end", datetime_format)
     )
-    sql = rfm_query(
+    sql = rfm_rows_query(
         log.occasions,
         observation_end=end,
         grain=grain,

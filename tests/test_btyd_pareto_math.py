@@ -301,3 +301,37 @@ def test_the_three_summation_paths_agree_where_the_series_is_long():
                 - pm.loglik_and_grad(np.exp(th0 - h * e), x, tx, T)[0]) / (2 * h)
                for e in np.eye(4)]
     np.testing.assert_allclose(g0, central, rtol=1e-6, atol=1e-6 * np.abs(g0).max())
+
+
+@pytest.mark.parametrize("params", [CDNOW, (1.0, 2.0, 0.2, 200.0)], ids=["cdnow", "long-series"])
+def test_sums_on_distinct_recencies_and_ages_equal_the_per_row_sums_bit_for_bit(params):
+    """Whole days repeat within a frequency: the fit sums each frequency's series once per
+    distinct t_x and T (series.distinct_times); every row must get the same number, bit for
+    bit, as when each row is summed on its own, whether the series is short (stacked Horner)
+    or long (power sums, about 5,000 terms for beta = 100 alpha)."""
+    from clvtools.btyd import _pareto_nbd_series as series
+
+    rng = np.random.default_rng(11)
+    T = rng.integers(91, 365, 3000) / 7.0
+    x = np.minimum(rng.poisson(2.0, len(T)), 12).astype(float)
+    tx = np.where(x > 0, np.floor(T * 7.0 * rng.uniform(0, 1, len(T))) / 7.0, 0.0)
+    groups = series._group_rows(x)
+    distinct = series.distinct_times(tx, T, groups)
+    assert any(d is not None for d in distinct)  # the whole days do repeat
+    w = rng.integers(1, 5, len(x)).astype(float)
+    ll_rows, g_rows = pm.loglik_and_grad(params, x, tx, T, w, groups)
+    ll_distinct, g_distinct = pm.loglik_and_grad(params, x, tx, T, w, groups, distinct)
+    assert ll_distinct == ll_rows
+    np.testing.assert_array_equal(g_distinct, g_rows)
+
+
+def test_stacked_horner_equals_one_polynomial_at_a_time_bit_for_bit():
+    from clvtools.btyd import _pareto_nbd_series as series
+
+    rng = np.random.default_rng(3)
+    z = rng.uniform(0, 0.9, 500)
+    coefs = [rng.uniform(0, 1, 30), rng.normal(size=30), rng.normal(size=30),
+             rng.normal(size=29)]  # the derivative in z has one term fewer
+    stacked = series._horner_stacked(coefs, z)
+    for row, cf in zip(stacked, coefs, strict=True):
+        np.testing.assert_array_equal(row, series._horner(cf, z))

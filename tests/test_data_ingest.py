@@ -1,4 +1,5 @@
 """Reading transaction logs: every bad input gets a clear error, every row is accounted for."""
+import datetime as dt
 import json
 
 import numpy as np
@@ -177,3 +178,50 @@ def test_every_row_is_used_or_counted(rows, negative, duplicates):
     assert frame["n_rows"].sum() == q["rows_used"]
     assert not frame.duplicated(["customer_id", "date"]).any()
     assert np.isfinite(frame["amount"]).all()
+
+
+def test_date_percentiles_from_the_histogram_are_duckdbs_quantile_disc():
+    """The plausible window's percentiles come from rows per day (plausibility.bounds_from):
+    they must be the days quantile_disc picks, for small and large, even and odd counts."""
+    import duckdb
+
+    from clvtools.data.plausibility import DATE_QUANTILES, date_percentile
+
+    con = duckdb.connect()
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 3, 19, 20, 21, 40, 1000, 4321):
+        days = [dt.date(2020, 1, 1) + dt.timedelta(days=int(d))
+                for d in rng.integers(0, 30, n)]
+        frame = pd.DataFrame({"day": days})
+        counts = frame["day"].value_counts().sort_index()
+        for q in (*DATE_QUANTILES, 0.5):
+            want = con.execute("SELECT quantile_disc(day, ?) FROM frame", [q]).fetchone()[0]
+            assert date_percentile(list(counts.index), counts.to_list(), q) == want, (n, q)
+
+
+def test_the_first_scans_exclusion_counts_equal_the_full_count(tmp_path):
+    """Most logs are validated in one scan (no padded id, no implausible date or amount, no
+    given observation end); a given observation end takes the second, counting scan. Both
+    must count the same exclusions and keep the same rows, with integer ids in a Parquet
+    file as with text ids."""
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame({
+        "customer_id": rng.integers(1, 60, n),
+        "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200 * 86400, n), "s"),
+        "amount": rng.choice([-5.0, 0.0, 12.5, 20.0, 7.25], n),
+    })
+    for ids in ("int", "str"):
+        path = tmp_path / f"log_{ids}.parquet"
+        frame.assign(customer_id=frame["customer_id"].astype(str) if ids == "str"
+                     else frame["customer_id"]).to_parquet(path, index=False)
+        policies = DataPolicies(negative_amounts="drop", zero_amounts="drop")
+        one_scan = read_transactions(path, policies=policies)
+        end = one_scan.observation_end
+        two_scans = read_transactions(path, policies=policies, observation_end=end)
+        for log in (one_scan, two_scans):
+            excluded = log.quality["excluded_by_reason"]
+            assert excluded["negative_amounts"] == int((frame["amount"] < 0).sum())
+            assert excluded["zero_amounts"] == int((frame["amount"] == 0).sum())
+            assert log.quality["rows_used"] == int((frame["amount"] > 0).sum())
+        pd.testing.assert_frame_equal(rfm_summary(one_scan), rfm_summary(two_scans))

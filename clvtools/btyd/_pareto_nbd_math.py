@@ -14,6 +14,8 @@ The Gauss hypergeometric series that the likelihood needs lives in
 """
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 import pandas as pd
 from scipy.special import betainc, betaincinv, betaln, digamma, gammaln
@@ -85,7 +87,7 @@ def loglik(params, x, t_x, T):
     return (logC + logM).reshape(shape)
 
 
-def loglik_and_grad(params, x, t_x, T, weights=None, groups=None):
+def loglik_and_grad(params, x, t_x, T, weights=None, groups=None, distinct=None):
     """Total weighted log-likelihood and its analytic gradient w.r.t. log-parameters.
 
     Parameters
@@ -98,6 +100,9 @@ def loglik_and_grad(params, x, t_x, T, weights=None, groups=None):
         Number of customers per row (default 1).
     groups : tuple, optional
         ``_group_rows(x)``, precomputed once per fit.
+    distinct : list, optional
+        ``distinct_times(t_x, T, groups)``, precomputed once per fit: the series are summed
+        once per distinct recency and age of each frequency.
 
     Returns
     -------
@@ -114,8 +119,9 @@ def loglik_and_grad(params, x, t_x, T, weights=None, groups=None):
         groups = _group_rows(x)
     ll, g = 0.0, np.zeros(4)
     try:
-        for idx, a, coefs in _units(x, t_x, params, True, groups):
-            _, _, logM, grads = _unit_pieces(params, a, t_x[idx], T[idx], coefs, True)
+        units = _units(x, t_x, params, True, groups)
+        for (idx, a, coefs), dist in zip(units, distinct or repeat(None), strict=False):
+            _, _, logM, grads = _unit_pieces(params, a, t_x[idx], T[idx], coefs, True, dist)
             wi = w[idx]
             ll += float(wi @ logM)
             g += [float(wi @ gi) for gi in grads]

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConvergenceError
 
-__all__ = ["SeriesTooLongError", "log_F"]
+__all__ = ["SeriesTooLongError", "log_F", "distinct_times"]
 
 _EPS = 1e-17   # relative truncation error of the series (the sum is >= 1)
 _CH = 32768    # rows per unit of work: temporaries of 256 KiB (few numpy calls per row)
@@ -127,6 +127,21 @@ def _horner(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _horner_stacked(coefs, z: np.ndarray) -> np.ndarray:
+    """:func:`_horner` of several polynomials at once, shape (len(coefs), len(z)): one numpy
+    operation per term for all of them (a sum and its three derivative sums). A shorter
+    polynomial is padded with leading zeros, which Horner's rule passes through exactly, so
+    each row is the same number as :func:`_horner` gives, bit for bit."""
+    C = np.zeros((max(len(cf) for cf in coefs), len(coefs)))
+    for j, cf in enumerate(coefs):
+        C[: len(cf), j] = cf
+    out = np.repeat(C[-1][:, None], len(z), axis=1)
+    for ck in C[-2::-1]:
+        out *= z
+        out += ck[:, None]
+    return out
+
+
 def _series_rows(p, q, z, grad: bool):
     """The same sums with per-row p, q (pooled rare frequencies): the term recurrence."""
     K = _n_terms_bound(float(z.max(initial=0.0)))
@@ -185,8 +200,10 @@ def _horner_trimmed(coefs, z, scoring=False):
                for j, cf in enumerate(coefs)]
     if K > 64:
         vals = _power_sums(trimmed, zz)
+    elif len(trimmed) == 1:
+        vals = [_horner(trimmed[0], zz)]
     else:
-        vals = [_horner(cf, zz) for cf in trimmed]
+        vals = list(_horner_stacked(trimmed, zz))
     return [np.full(len(z), v[0]) for v in vals] if const else vals
 
 
@@ -299,6 +316,25 @@ def scoring_units(x, params):
             yield idx[c0 : c0 + _CH], a, coefs
 
 
+def _unit_rows(groups):
+    """The rows of each unit of work, in the order :func:`_units` yields them: ``(g, rows)``
+    for chunks of frequency group ``g``, then ``(None, rows)`` for the pooled rare ones."""
+    ux, order, bounds = groups
+    sizes = np.diff(bounds)
+    pooled = []
+    for g in range(len(ux)):
+        idx = order[bounds[g] : bounds[g + 1]]
+        if sizes[g] < _SMALL:
+            pooled.append(idx)
+            continue
+        for c0 in range(0, len(idx), _CH):
+            yield g, idx[c0 : c0 + _CH]
+    if pooled:
+        pooled = np.concatenate(pooled)
+        for c0 in range(0, len(pooled), _CH):
+            yield None, pooled[c0 : c0 + _CH]
+
+
 def _units(x, t_x, params, grad, groups=None):
     """Split the rows into units of work: (row indices, a scalar or per-row, coefficients).
 
@@ -309,43 +345,75 @@ def _units(x, t_x, params, grad, groups=None):
     r, alpha, s, beta = params
     big = alpha >= beta
     m, mn = (alpha, beta) if big else (beta, alpha)
-    ux, order, bounds = _group_rows(x) if groups is None else groups
-    sizes = np.diff(bounds)
+    groups = _group_rows(x) if groups is None else groups
+    ux, order, bounds = groups
     if len(ux):
         min_tx = np.minimum.reduceat(t_x[order], bounds[:-1]) if len(order) else ux
-    pooled = []
-    for g in range(len(ux)):
-        idx = order[bounds[g] : bounds[g + 1]]
-        if sizes[g] < _SMALL:
-            pooled.append(idx)
-            continue
-        a = r + ux[g]
-        p, q = (a, s + 1.0) if big else (s + 1.0, a)
-        coefs = _coefficients(p, q, (m - mn) / (m + min_tx[g]), grad)
-        for c0 in range(0, len(idx), _CH):
-            yield idx[c0 : c0 + _CH], a, coefs
-    if pooled:
-        pooled = np.concatenate(pooled)
-        for c0 in range(0, len(pooled), _CH):
-            idx = pooled[c0 : c0 + _CH]
+    coefs, last = None, None
+    for g, idx in _unit_rows(groups):
+        if g is None:
             yield idx, r + x[idx], None
+            continue
+        if g != last:
+            a = r + ux[g]
+            p, q = (a, s + 1.0) if big else (s + 1.0, a)
+            coefs, last = _coefficients(p, q, (m - mn) / (m + min_tx[g]), grad), g
+        yield idx, a, coefs
 
 
-def _unit_pieces(params, a, tx, T, coefs, grad):
-    """log E, log(s I), log M and (if grad) d log M / d(r, alpha, s, beta) for one unit."""
+def distinct_times(t_x, T, groups):
+    """For each unit of :func:`_units` (same order), its distinct recencies and ages.
+
+    A unit holds one frequency, so its series sums depend on the row only through t_x (and
+    T): with ages and recencies in whole days, a few hundred values serve thousands of rows.
+    Computed once per fit; a unit summed on its distinct values gives each row the same
+    number, bit for bit (the same terms: the largest z of a block is unchanged).
+
+    Returns
+    -------
+    list
+        Per unit ``(t_x values, inverse, T values, inverse)`` (:func:`numpy.unique`), or None
+        for a pooled unit or one whose values are nearly all distinct (nothing to save).
+    """
+    out = []
+    for g, idx in _unit_rows(groups):
+        if g is None:
+            out.append(None)
+            continue
+        tx_u, tx_i = np.unique(t_x[idx], return_inverse=True)
+        T_u, T_i = np.unique(T[idx], return_inverse=True)
+        out.append((tx_u, tx_i, T_u, T_i) if len(tx_u) + len(T_u) < 1.5 * len(idx) else None)
+    return out
+
+
+def _unit_pieces(params, a, tx, T, coefs, grad, distinct=None):
+    """log E, log(s I), log M and (if grad) d log M / d(r, alpha, s, beta) for one unit.
+
+    ``distinct``: the unit's entry of :func:`distinct_times`, to sum the series once per
+    distinct t_x and T rather than once per row.
+    """
     _, alpha, s, beta = params
     big = alpha >= beta
     m, mn = (alpha, beta) if big else (beta, alpha)
     n = len(tx)
     lat, lbt = np.log(alpha + T), np.log(beta + T)
     logE = -a * lat - s * lbt
-    u = np.concatenate((tx, T))
-    z = (m - mn) / (m + u)
     b = s + 1.0
-    a2 = np.concatenate((a, a)) if np.ndim(a) else a
-    p, q = (a2, b) if big else (b, a2)
-    sums = _sums(p, q, z, grad, coefs, split=n)
-    G, dG = _log_F_sums(u, p, q, m, mn, sums, grad)
+    if distinct is None:
+        u = np.concatenate((tx, T))
+        a2 = np.concatenate((a, a)) if np.ndim(a) else a
+        p, q = (a2, b) if big else (b, a2)
+        sums = _sums(p, q, (m - mn) / (m + u), grad, coefs, split=n)
+        G, dG = _log_F_sums(u, p, q, m, mn, sums, grad)
+    else:
+        tx_u, tx_i, T_u, T_i = distinct
+        u = np.concatenate((tx_u, T_u))
+        p, q = (a, b) if big else (b, a)
+        sums = _sums(p, q, (m - mn) / (m + u), grad, coefs, split=len(tx_u))
+        G, dG = _log_F_sums(u, p, q, m, mn, sums, grad)
+        rows = np.concatenate((tx_i, T_i + len(tx_u)))  # each row's two values, as above
+        G = G[rows]
+        dG = None if dG is None else tuple(d[rows] for d in dG)
     G_tx, G_T = G[:n], G[n:]
     diff = np.minimum(G_T - G_tx, 0.0)  # <= 0 (F decreases); == 0 where t_x == T
     with np.errstate(divide="ignore"):

@@ -159,12 +159,16 @@ class ParetoNBDFitter(ByHorizon, BTYDFitter):
         return np.array([1.0, 1.0 / max(rate, 1e-12), 1.0, mean_T])
 
     def _prepare_data(self, data, weights):
-        # rows sorted by frequency once per fit: the series coefficients depend on x only
-        return {**data, "groups": series._group_rows(data["frequency"])}
+        # rows sorted by frequency once per fit: the series coefficients depend on x only,
+        # and within a frequency the sums on t_x and T only (see series.distinct_times)
+        groups = series._group_rows(data["frequency"])
+        return {**data, "groups": groups,
+                "distinct": series.distinct_times(data["recency"], data["T"], groups)}
 
     def _loglik_and_grad(self, params, data, weights):
         ll, g_log = pm.loglik_and_grad(params, data["frequency"], data["recency"], data["T"],
-                                       weights, groups=data.get("groups"))
+                                       weights, groups=data.get("groups"),
+                                       distinct=data.get("distinct"))
         return ll, g_log / np.asarray(params, dtype=float)
 
     def _params(self):

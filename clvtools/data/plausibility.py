@@ -13,15 +13,18 @@ are meant to catch cannot move them:
   of 1e200 cannot move the median, and a real basket 10,000 times the typical one is rare
   enough to deserve a look.
 
-Both are exact percentiles (``quantile_disc``), so the same data always give the same bounds.
+Both are exact percentiles (those of ``quantile_disc``), so the same data always give the same
+bounds.
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["PlausibleBounds", "bounds_sql", "bounds_from", "DATE_QUANTILES",
-           "MIN_DATE_SPAN_DAYS"]
+           "MIN_DATE_SPAN_DAYS", "date_percentile"]
 
 #: The percentiles of the rows' dates whose span sets the date window.
 DATE_QUANTILES = (0.05, 0.95)
@@ -79,26 +82,54 @@ def _shift(day: dt.date, days: int) -> dt.date:
 
 
 def bounds_sql(has_amounts: bool) -> str:
-    """The select list (six columns) that :func:`bounds_from` reads, over a view with the
-    columns ``ts TIMESTAMP`` and ``amount DOUBLE`` (NULL where unparsable, ignored here)."""
-    low, high = DATE_QUANTILES
+    """The select list (three columns) that :func:`bounds_from` reads, over a view with the
+    columns ``ts TIMESTAMP`` and ``amount DOUBLE`` (NULL where unparsable, ignored here).
+
+    The dates come as a histogram (rows per day), from which :func:`bounds_from` takes the
+    exact percentiles: a log spans a few thousand days, and counting rows per day costs half
+    as much as the two ``quantile_disc`` sorts of every row's date it replaces.
+    """
     amount = ("quantile_disc(amount, 0.5) FILTER (WHERE amount > 0), max(abs(amount))"
               if has_amounts else "NULL::DOUBLE, NULL::DOUBLE")
-    return (f"quantile_disc(ts::DATE, {low}), quantile_disc(ts::DATE, {high}), "
-            f"min(ts)::DATE, max(ts)::DATE, {amount}")
+    return f"histogram(ts::DATE), {amount}"
 
 
-def bounds_from(first: dt.date | None, last: dt.date | None, oldest: dt.date | None,
-                newest: dt.date | None, median: float | None, largest: float | None, *,
-                date_window: float, amount_outlier_factor: float) -> PlausibleBounds:
+def date_percentile(days: Sequence[dt.date], counts: Sequence[int], q: float) -> dt.date:
+    """The ``q`` percentile of the rows' dates from their histogram, as ``quantile_disc``.
+
+    Parameters
+    ----------
+    days : sequence of datetime.date, length k
+        The distinct days, in increasing order.
+    counts : sequence of int, length k
+        Rows on each day (positive).
+    q : float
+        The percentile, in [0, 1].
+
+    Returns
+    -------
+    datetime.date
+        The day of the row at 0-based position ``ceil(n q) - 1`` (at least 0) of the n rows
+        in date order: the row ``quantile_disc(ts::DATE, q)`` gives.
+    """
+    position = max(math.ceil(sum(counts) * q) - 1, 0)
+    seen = 0
+    for day, count in zip(days, counts, strict=True):
+        seen += count
+        if seen > position:
+            return day
+    raise ValueError("the histogram holds no rows")
+
+
+def bounds_from(day_counts: dict[dt.date, int] | None, median: float | None,
+                largest: float | None, *, date_window: float,
+                amount_outlier_factor: float) -> PlausibleBounds:
     """The plausible window from the row of :func:`bounds_sql`.
 
     Parameters
     ----------
-    first, last : datetime.date or None
-        The 5th and 95th percentiles of the rows' dates (None without any date).
-    oldest, newest : datetime.date or None
-        The first and last of the rows' dates.
+    day_counts : dict of datetime.date to int, or None
+        Rows per day (DuckDB's ``histogram``; None or empty without any date).
     median, largest : float or None
         The median positive amount and the largest absolute one, in the log's currency
         (None without amounts).
@@ -113,7 +144,11 @@ def bounds_from(first: dt.date | None, last: dt.date | None, oldest: dt.date | N
     PlausibleBounds
     """
     earliest = latest = None
-    if first is not None:
+    if day_counts:
+        days = sorted(day_counts)
+        counts = [day_counts[day] for day in days]
+        first, last = (date_percentile(days, counts, q) for q in DATE_QUANTILES)
+        oldest, newest = days[0], days[-1]
         margin = round(max((last - first).days, MIN_DATE_SPAN_DAYS) * date_window)
         earliest, latest = _shift(first, -margin), _shift(last, margin)
     limit = None if median is None else float(median) * amount_outlier_factor

@@ -20,6 +20,7 @@ from .engine import quote_ident
 
 __all__ = [
     "column_types", "require_columns", "date_expr", "number_expr", "id_expr", "padded_id_sql",
+    "is_integer_type",
     "raise_if_rows",
     "check_date", "check_table", "check_occasions", "match_customers", "raise_if_no_match",
 ]
@@ -28,6 +29,8 @@ __all__ = [
 N_SHOWN = 5
 
 _TEMPORAL = ("DATE", "TIMESTAMP")
+_INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
@@ -130,6 +133,11 @@ def id_expr(column: str, col_type: str, *, strip: bool = True) -> str:
     # DuckDB's trim with characters is four times slower than a look at both ends
     return (f"CASE WHEN {padded_id_sql(text)} "
             f"THEN trim({text}, ' ' || chr(9) || chr(10) || chr(13)) ELSE {text} END")
+
+
+def is_integer_type(col_type: str) -> bool:
+    """Whether a column of DuckDB type ``col_type`` holds integers (its ids are their text)."""
+    return col_type.split("(")[0].strip("\"").upper() in _INTEGER
 
 
 def padded_id_sql(text: str) -> str:

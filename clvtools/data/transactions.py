@@ -26,6 +26,7 @@ from .schema import (
     date_expr,
     has_offset_sql,
     id_expr,
+    is_integer_type,
     number_expr,
     padded_id_sql,
     raise_if_rows,
@@ -330,26 +331,45 @@ def read_transactions(
         number_expr(monetary_value_col, types[monetary_value_col]) if monetary_value_col
         else "NULL"
     )
+    # _key: the id the summaries group by, its text only where needed (customer_id): an
+    # integer id's text is made once per customer instead of once per row
+    key, integer_ids = quote_ident(customer_id_col), is_integer_type(types[customer_id_col])
+
     def parse(strip: bool) -> None:
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW tx_parsed AS
             SELECT _file, _line,
                    {id_expr(customer_id_col, types[customer_id_col], strip=strip)} AS customer_id,
                    {raw_id} AS _raw_id, {ts} AS ts, CAST({amount} AS DOUBLE) AS amount,
+                   {key if integer_ids else id_expr(customer_id_col, types[customer_id_col],
+                                                    strip=strip)} AS _key,
                    {quote_ident(datetime_col)} AS _raw_date,
                    {quote_ident(monetary_value_col) if monetary_value_col else "NULL"}
                    AS _raw_amount
             FROM tx_source""")
 
-    # One scan for the plausible window and for padded ids: ids are stripped (a cost on every
-    # later scan) only in a log that has some.
+    # One scan for the plausible window, padded ids and the counts that need no bound: ids are
+    # stripped (a cost on every later scan) only in a log that has some. The text of an
+    # integer id is never blank nor padded: its checks look at the number, not at its text.
     parse(strip=False)
-    *extremes, padded = con.execute(
-        f"SELECT {bounds_sql(bool(monetary_value_col))}, "
-        f"count(*) FILTER (WHERE {padded_id_sql('customer_id')}) FROM tx_parsed").fetchone()
+    offsets = (has_offset_sql("trim(CAST(_raw_date AS VARCHAR))")
+               if types[datetime_col].upper() == "VARCHAR" and not datetime_format else "FALSE")
+    # A blank id sorts before '!': this cheap test also flags ids that merely start with a
+    # space or a control character, which the detailed check then lets pass.
+    problems = ("_key IS NULL" if integer_ids else "customer_id IS NULL OR customer_id < '!'")
+    problems += " OR ts IS NULL" + (" OR amount IS NULL" if monetary_value_col else "")
+    signs = ("count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE amount = 0)"
+             if monetary_value_col else "0, 0")
+    day_counts, median, largest, padded, rows_read, n_problems, with_offset, *signed = \
+        con.execute(
+            f"SELECT {bounds_sql(bool(monetary_value_col))}, "
+            f"count(*) FILTER (WHERE {'FALSE' if integer_ids else padded_id_sql('customer_id')}),"
+            f" count(*), count(*) FILTER (WHERE {problems}), count(*) FILTER (WHERE {offsets}), "
+            f"{signs} FROM (SELECT _key, customer_id, ts, amount, _raw_date FROM tx_parsed "
+            "OFFSET 0)").fetchone()
     if padded:
         parse(strip=True)
-    bounds = bounds_from(*extremes, date_window=policies.date_window,
+    bounds = bounds_from(day_counts, median, largest, date_window=policies.date_window,
                          amount_outlier_factor=policies.amount_outlier_factor)
     given_end = None if observation_end is None else parse_date(observation_end, "observation_end")
     implausible = bounds.date_condition("ts::DATE")
@@ -362,23 +382,24 @@ def read_transactions(
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(prior + [cond])})")
         if policy != "keep":
             prior.append(f"NOT ({cond})")
-    # One scan counts every problem and every exclusion; the detailed (slower) error queries
-    # run only on failure.
-    offsets = (has_offset_sql("trim(CAST(_raw_date AS VARCHAR))")
-               if types[datetime_col].upper() == "VARCHAR" and not datetime_format else "FALSE")
+    # In a log without padded ids, implausible dates or amounts and a given observation end
+    # (most logs), the first scan's counts are the exclusions (the sign rules, disjoint, are
+    # all that can apply) and the last plausible day is the last day. Otherwise one more scan
+    # counts every problem and every exclusion; the detailed (slower) error queries run only
+    # on failure.
     stripped = "customer_id <> _raw_id" if padded else "FALSE"
-    rows_read, n_problems, last_date, ids_trimmed, with_offset, *found = \
-        con.execute(f"""SELECT count(*),
-            -- A blank id sorts before '!': this cheap test also flags ids that merely start
-            -- with a space or a control character, which the detailed check then lets pass.
-            count(*) FILTER (WHERE customer_id IS NULL OR customer_id < '!' OR ts IS NULL
-                             {"OR amount IS NULL" if monetary_value_col else ""}),
+    if not (padded or bounds.dates_outside or bounds.amounts_above or given_end):
+        last_date, ids_trimmed = (max(day_counts) if day_counts else None), 0
+        found = [0, 0, *signed, 0] if monetary_value_col else [0, 0]
+    else:
+        rows_read, n_problems, last_date, ids_trimmed, with_offset, *found = \
+            con.execute(f"""SELECT count(*), count(*) FILTER (WHERE {problems}),
             max(ts) FILTER (WHERE NOT {implausible})::DATE,
             count(*) FILTER (WHERE {stripped}), count(*) FILTER (WHERE {offsets}),
             {', '.join(counts)}
         -- OFFSET 0 keeps the parsed columns computed once per row: DuckDB would otherwise parse
         -- the dates and amounts again for each FILTER that names them (three times slower)
-        FROM (SELECT customer_id, _raw_id, ts, amount, _raw_date FROM tx_parsed OFFSET 0)
+        FROM (SELECT _key, customer_id, _raw_id, ts, amount, _raw_date FROM tx_parsed OFFSET 0)
         """).fetchall()[0]
     if rows_read == 0:
         raise ClvInputError(
