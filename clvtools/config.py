@@ -92,6 +92,12 @@ class Settings(BaseModel):
                    "(1 to 100)")
     discount_rate: float = Field(0.10, description="annual discount rate of revenue, in [0, 1)")
     # models
+    churn_sample_rows: int = Field(
+        2_000_000,
+        description="largest survival table the Cox churn model is fitted on whole; a larger "
+                    "one is fitted on a stratified sample of this many rows (event x landmark "
+                    "x recency band, seeded), weighted by the inverse sampling fraction, with "
+                    "robust standard errors (docs/scaling.rst)")
     value_model: Literal["auto", "bgnbd", "mbgnbd", "pnbd"] = Field(
         "auto", description="the purchase model: auto (chosen by holdout error), bgnbd, "
                             "mbgnbd or pnbd")
@@ -219,6 +225,14 @@ class Settings(BaseModel):
         # each landmark adds a copy of the live customers to the survival table
         if not 1 <= v <= MAX_LANDMARKS:
             raise ValueError(f"must be a whole number from 1 to {MAX_LANDMARKS}. Got {v} instead")
+        return v
+
+    @field_validator("churn_sample_rows")
+    @classmethod
+    def _sample_rows(cls, v: int) -> int:
+        # fewer rows would leave strata (event x landmark x band) with a row or two
+        if v < 1000:
+            raise ValueError(f"must be a whole number of at least 1000. Got {v} instead")
         return v
 
     @field_validator("memory_limit")

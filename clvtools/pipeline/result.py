@@ -1,6 +1,7 @@
 """The result of one run: each step's own typed result, side by side."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -8,6 +9,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import Settings
+from ..data.export import frame_relation
 from ..data.transactions import data_fingerprint
 from .backtest import BacktestResult
 from .evaluation import EvaluationResult
@@ -19,11 +21,14 @@ from .targets import TargetsResult
 from .timeline import Timeline
 from .value import ValueResult
 
-__all__ = ["AnalysisResult", "CALIBRATION_WARNING"]
+__all__ = ["AnalysisResult", "CALIBRATION_WARNING", "CUSTOMER_CHUNK_ROWS"]
 
 #: Largest out-of-time gap between predicted and observed churn in a decile that passes
 #: without a warning.
 CALIBRATION_WARNING = 0.05
+#: Rows per chunk of the per-customer table (:meth:`AnalysisResult.iter_customers`): 27
+#: columns of 200,000 rows are about 60 MB as pandas, about as much again as arrow and CSV.
+CUSTOMER_CHUNK_ROWS = 200_000
 
 
 @dataclass
@@ -72,6 +77,40 @@ class AnalysisResult:
     forecast: ForecastResult | None = None
     backtest: BacktestResult | None = None
     last_campaign: pd.DataFrame | None = None
+
+    def iter_customers(self, chunk_rows: int = CUSTOMER_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The per-customer table (customers.csv's, ``targets.customers``) in chunks of
+        ``chunk_rows`` rows, in its order: for work whose copies or conversions (money to the
+        cent, arrow, CSV text) should hold one chunk at a time, not the base.
+
+        Yields
+        ------
+        pandas.DataFrame, shape (<= chunk_rows, n_columns)
+            Slices of the table (views where pandas can: do not modify them); an empty table
+            yields one empty chunk, so that a writer still writes the header.
+        """
+        if not (isinstance(chunk_rows, int) and chunk_rows >= 1):
+            raise ValueError(f"The 'chunk_rows' parameter of iter_customers must be a positive "
+                             f"whole number. Got {chunk_rows!r} instead.")
+        customers = self.targets.customers
+        for start in range(0, max(len(customers), 1), chunk_rows):
+            yield customers.iloc[start:start + chunk_rows]
+
+    def customers_relation(self, con=None):
+        """The per-customer table as a DuckDB relation
+        (:func:`~clvtools.data.export.frame_relation`), on the run's own connection unless
+        ``con`` is given: SQL over the base (filters, sums by cell, ``.write_csv``,
+        ``.write_parquet``) that DuckDB runs on the table's columns in place, without a second
+        copy in pandas.
+
+        Returns
+        -------
+        duckdb.DuckDBPyRelation
+            Columns as in customers.csv (before money is rounded to the cent), one row per
+            customer; valid while this result lives.
+        """
+        return frame_relation(self.targets.customers,
+                              self.inputs.log.con if con is None else con)
 
     def survival_tables(self) -> dict[str, pd.DataFrame]:
         """``survival_curves``, ``median_time_to_churn`` and ``logrank_tests``: the risk

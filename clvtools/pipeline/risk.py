@@ -24,6 +24,7 @@ from ..survival.competing_risks import cumulative_incidence
 from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
+from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
 from .inputs import Inputs
 from .structural import (
     RECENCY_BAND,
@@ -109,7 +110,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
                                                   seed=s.seed, cache=cache, **rule)
     step("Fitting the churn model (Cox)")
-    model, fit_notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed)
+    model, fit_notes = fit_churn_model(survival, time_unit=s.time_unit, seed=s.seed,
+                                       sample_rows=s.churn_sample_rows)
     notes += fit_notes
     if model is not None:
         scoring, replaced = known_levels(model, scoring)
@@ -134,8 +136,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     return RiskResult(lifecycle, survival, model, scores, tables, notes, as_scored)
 
 
-def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
-                    seed: int = 0) -> tuple[ChurnModel | None, list[str]]:
+def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int = 0,
+                    sample_rows: int | None = None) -> tuple[ChurnModel | None, list[str]]:
     """Fit the Cox churn model, or explain why it cannot be fitted.
 
     The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
@@ -145,6 +147,11 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     off the current declaration date is, which no proportional term carries (out of time,
     a single baseline was up to 0.18 off in a decile; see
     benchmarks/bench_churn_calibration.py).
+
+    A table of more than ``sample_rows`` rows is fitted on a stratified sample of that many
+    (:func:`~clvtools.survival.sampling.stratified_sample`: event x landmark x recency band,
+    seeded with ``seed``), weighted by the inverse sampling fraction, with robust errors; the
+    model's ``sample_`` and a note say so.
 
     Returns
     -------
@@ -167,15 +174,24 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
     strata = [RECENCY_BAND] if RECENCY_BAND in survival_table.columns else None
     # covariates are scored within their training range (clip_to_training): a base scored
     # later than its landmarks (older customers, a longer history) gets no extrapolated hazard
+    notes = []
+    sample = None
+    if sample_rows is not None and len(survival_table) > sample_rows:
+        by = [c for c in ("landmark", RECENCY_BAND) if c in survival_table.columns]
+        sample = stratified_sample(survival_table, sample_rows, by=by, seed=seed)
+        survival_table = sample.table
+        notes.append(sample.describe())
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
-                       features="landmark", strata=strata, clip_to_training=True)
+                       features="landmark", strata=strata, clip_to_training=True,
+                       # sample weights are no frequencies: only the sandwich variance holds
+                       **({} if sample is None else {"weights_col": SAMPLE_WEIGHT,
+                                                     "robust": True}))
     # attributes are typed on the whole customers file; among the customers at risk at the
     # landmarks an attribute may hold one value (a plan launched since), which no hazard
     # ratio can be estimated for: left out of this fit, and said so
-    outcome = {"customer_id", "landmark", "duration", "event", RECENCY_BAND}
+    outcome = {"customer_id", "landmark", "duration", "event", RECENCY_BAND, SAMPLE_WEIGHT}
     constant = [c for c in survival_table.columns if c not in outcome
                 and not is_behaviour_column(c) and survival_table[c].nunique(dropna=False) < 2]
-    notes = []
     if constant:
         notes.append("Attributes with a single value in the survival table, left out of the "
                      f"churn model: {', '.join(constant)}.")
@@ -192,6 +208,8 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str,
                           "declaration within the horizon)."]
     notes += sorted({f"Cox fit: {w.category.__name__}: {' '.join(str(w.message).split())[:300]}"
                      for w in caught})
+    if sample is not None:
+        model.sample_ = sample.as_dict()
     return model, notes
 
 
@@ -302,7 +320,8 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
         time_unit=s.time_unit, seed=s.seed, scoring_log=log, cache=cache)
     later = (pd.to_datetime(evaluation["landmark"]).dt.date != eval_at).to_numpy()
     evaluation, scoring = evaluation[~later], evaluation[later]
-    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed)
+    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed,
+                                sample_rows=s.churn_sample_rows)
     if fitted is None or evaluation["event"].sum() == 0:
         return {}, "No out-of-time validation of the churn model: too few churn events."
     try:

@@ -16,9 +16,10 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import settings_to_toml
-from ..data.export import arrow_table, write_csv
+from ..data.export import arrow_table, whole_day_columns, write_csv, write_csv_chunks
 from ..pipeline import AnalysisResult
 from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
+from ..pipeline.result import CUSTOMER_CHUNK_ROWS
 from ..schemas import write_model_file
 from . import output_folder
 from .html import render_report
@@ -38,11 +39,11 @@ class Output:
     name : str
         Path inside the output folder.
     content : callable
-        ``content(result, attachments)`` gives what to write: a DataFrame (``.csv``), a dict
-        (``.json``), a :class:`ModelDocument` (``models/*.json``), a string (``.toml``,
-        ``.html``, ``.log``), a :class:`WorkbookContent` (``.xlsx``), a function that writes
-        the file itself given its path (a Spark run's Parquet dataset), or None when the run
-        has nothing for this file.
+        ``content(result, attachments)`` gives what to write: a DataFrame or
+        :class:`CsvChunks` (``.csv``), a dict (``.json``), a :class:`ModelDocument`
+        (``models/*.json``), a string (``.toml``, ``.html``, ``.log``), a
+        :class:`WorkbookContent` (``.xlsx``), a function that writes the file itself given its
+        path (a Spark run's Parquet dataset), or None when the run has nothing for this file.
     meaning : str
         One line for the README and the report.
     """
@@ -71,6 +72,17 @@ def _plan_json(r: AnalysisResult) -> dict:
             "treated": {"push": summary["push"], "pull": summary["pull"]},
             "control": {"push": summary["push_control"], "pull": summary["pull_control"]},
             "settings": s.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class CsvChunks:
+    """A large table written as CSV chunk by chunk (the per-customer table), the same bytes
+    as the whole table's CSV: one chunk's copies (money to the cent, arrow, quoting) in memory
+    at a time."""
+
+    chunks: Iterable[pd.DataFrame]
+    #: datetime columns written as days, decided on the whole table
+    day_columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -117,12 +129,24 @@ def _cents(table_of: Callable[[AnalysisResult], pd.DataFrame | None]) -> Callabl
     """A decision table with its money columns rounded to the cent."""
     def content(r: AnalysisResult, _a):
         table = table_of(r)
-        if table is None:
-            return None
-        money = [c for c in table.columns if c in MONEY_COLUMNS
-                 and pd.api.types.is_float_dtype(table[c])]
-        return table.assign(**{c: table[c].round(2) for c in money})
+        return None if table is None else _to_cents(table)
     return content
+
+
+def _to_cents(table: pd.DataFrame) -> pd.DataFrame:
+    money = [c for c in table.columns if c in MONEY_COLUMNS
+             and pd.api.types.is_float_dtype(table[c])]
+    return table.assign(**{c: table[c].round(2) for c in money})
+
+
+#: Rows of customers.csv converted and written at once (:meth:`AnalysisResult.iter_customers`).
+CUSTOMERS_CHUNK_ROWS = CUSTOMER_CHUNK_ROWS
+
+
+def _customers_csv(r: AnalysisResult, _a) -> CsvChunks:
+    """customers.csv: the per-customer table to the cent, in chunks."""
+    return CsvChunks((_to_cents(chunk) for chunk in r.iter_customers(CUSTOMERS_CHUNK_ROWS)),
+                     tuple(whole_day_columns(r.targets.customers)))
 
 
 def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
@@ -162,7 +186,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("report.html", lambda r, _a: render_report(r, campaign_evaluation=r.last_campaign),
            "one self-contained page for everyone (opens offline): summary, data quality, KPIs "
            "and cohorts, model fit, survival curves, value-risk matrix, targets, forecast"),
-    Output("customers.csv", _cents(lambda r: r.targets.customers),
+    Output("customers.csv", _customers_csv,
            "one row per customer: RFM, value, churn probability, revenue at risk, lifecycle, "
            "matrix cell, action, priority rank, net benefits, attributes"),
     Output("targets.csv", _cents(lambda r: r.targets.targets),
@@ -297,6 +321,16 @@ def _write(content, path: Path) -> int:
         table, quoted = neutralise_arrow(arrow_table(content))
         write_csv(table, path)
         return quoted
+    if isinstance(content, CsvChunks):
+        counts = []
+
+        def tables():
+            for chunk in content.chunks:
+                table, n = neutralise_arrow(arrow_table(chunk, content.day_columns))
+                counts.append(n)
+                yield table
+        write_csv_chunks(tables(), path)
+        return sum(counts)
     if isinstance(content, str):
         path.write_text(content, encoding="utf-8")
     elif isinstance(content, Parquet):

@@ -114,6 +114,11 @@ class ChurnModel(ChurnPrediction, ModelFile):
 
     Notes
     -----
+    ``sample_`` (None after ``fit``) records a fit on a stratified, weighted sample of a larger
+    table (:func:`~clvtools.survival.sampling.stratified_sample`: fit with its weights column
+    and ``robust=True``, then set ``sample_`` to the sample's ``as_dict()``); it is saved in the
+    model file and printed in the summary header.
+
     Saved as JSON (never pickle), with its feature recipe: :meth:`save_model`, :meth:`load_model`
     or :func:`clvtools.survival.load_model`; :meth:`to_dict`/:meth:`from_dict` as a dict.
     """
@@ -207,6 +212,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
         self
         """
         self._validate()
+        self.sample_ = None  # set by whoever fitted on a sample (survival.sampling)
         check_columns(table, [self.duration_col, self.event_col, self.weights_col,
                               *(self.strata or [])], source)
         t = self._check_durations(table, source)
@@ -410,6 +416,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
             "features": None if self.features_ is None else self.features_.to_dict(),
             # files from before clip_to_training have no range (and cannot clip)
             **({} if self.feature_range_ is None else {"feature_range": self.feature_range_}),
+            # fitted on a stratified sample of a larger table: which rows, how weighted
+            **({} if getattr(self, "sample_", None) is None else {"sample": self.sample_}),
         }
 
     def _set_state(self, d: dict) -> ChurnModel:
@@ -451,6 +459,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
         self.concordance_ = float("nan") if d["concordance"] is None else float(d["concordance"])
         self.n_rows_, self.n_customers_ = d["n_rows"], d["n_customers"]
         self.n_events_ = d["n_events"]
+        self.sample_ = d.get("sample")
         self.ph_test_ = None
         if d["ph_test"] is not None:
             ph = pd.DataFrame(d["ph_test"]["table"], index=idx)

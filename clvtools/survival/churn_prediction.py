@@ -108,6 +108,11 @@ class ChurnPrediction:
             f"log partial likelihood: {self.log_likelihood_:.4f}   "
             f"concordance (Harrell): {self.concordance_:.4f}",
         ]
+        sample = getattr(self, "sample_", None)
+        if sample is not None:
+            header.append(f"fitted on a stratified sample of {sample['rows']:,} of "
+                          f"{sample['rows_total']:,} rows (strata: {' x '.join(sample['strata'])}),"
+                          " weighted by the inverse sampling fraction")
         recipe = getattr(self, "features_", None)
         if recipe is not None:
             header.append(f"features derived from the landmark table: log1p of frequency and "
