@@ -23,7 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PlausibleBounds", "bounds_sql", "bounds_from", "DATE_QUANTILES",
+__all__ = ["PlausibleBounds", "bounds_sql", "bounds_from", "bounds_from_dates", "DATE_QUANTILES",
            "MIN_DATE_SPAN_DAYS", "date_percentile"]
 
 #: The percentiles of the rows' dates whose span sets the date window.
@@ -143,12 +143,36 @@ def bounds_from(day_counts: dict[dt.date, int] | None, median: float | None,
     -------
     PlausibleBounds
     """
-    earliest = latest = None
+    dates = None
     if day_counts:
         days = sorted(day_counts)
         counts = [day_counts[day] for day in days]
-        first, last = (date_percentile(days, counts, q) for q in DATE_QUANTILES)
-        oldest, newest = days[0], days[-1]
+        dates = (*(date_percentile(days, counts, q) for q in DATE_QUANTILES), days[0], days[-1])
+    return bounds_from_dates(dates, median, largest, date_window=date_window,
+                             amount_outlier_factor=amount_outlier_factor)
+
+
+def bounds_from_dates(dates: tuple[dt.date, dt.date, dt.date, dt.date] | None,
+                      median: float | None, largest: float | None, *, date_window: float,
+                      amount_outlier_factor: float) -> PlausibleBounds:
+    """The plausible window from the dates' percentiles and extremes (an engine that computes
+    ``quantile_disc`` itself, Spark's ``percentile_disc``, gives them directly).
+
+    Parameters
+    ----------
+    dates : (datetime.date, datetime.date, datetime.date, datetime.date) or None
+        The :data:`DATE_QUANTILES` percentiles of the rows' dates, then the oldest and the
+        newest date (None without any date).
+    median, largest, date_window, amount_outlier_factor
+        As for :func:`bounds_from`.
+
+    Returns
+    -------
+    PlausibleBounds
+    """
+    earliest = latest = None
+    if dates is not None:
+        first, last, oldest, newest = dates
         margin = round(max((last - first).days, MIN_DATE_SPAN_DAYS) * date_window)
         earliest, latest = _shift(first, -margin), _shift(last, margin)
     limit = None if median is None else float(median) * amount_outlier_factor

@@ -30,7 +30,7 @@ from dataclasses import asdict
 
 from ..errors import ClvInputError
 from .money import MAX_AMOUNT, money_sum
-from .plausibility import DATE_QUANTILES, bounds_from
+from .plausibility import DATE_QUANTILES, bounds_from_dates
 from .spark_engine import SparkLog, configure_session
 from .transactions import DataPolicies
 
@@ -196,10 +196,11 @@ def spark_occasions(
     def as_date(days):
         return None if days is None else dt.date(1970, 1, 1) + dt.timedelta(days=int(days))
 
-    bounds = bounds_from(as_date(row["first"]), as_date(row["last"]), row["oldest"],
-                         row["newest"], row["median"], row["largest"],
-                         date_window=policies.date_window,
-                         amount_outlier_factor=policies.amount_outlier_factor)
+    dates = None if row["oldest"] is None else (
+        as_date(row["first"]), as_date(row["last"]), row["oldest"], row["newest"])
+    bounds = bounds_from_dates(dates, row["median"], row["largest"],
+                               date_window=policies.date_window,
+                               amount_outlier_factor=policies.amount_outlier_factor)
     rules = policies.exclusion_rules(bounds, observation_end,
                                      has_amounts=bool(monetary_value_col), day="date")
     counts, prior = [], []

@@ -427,7 +427,7 @@ def read_transactions(
             if n:  # a condition no row meets would cost every later scan for nothing
                 keep.append(f"NOT ({cond})")
 
-    if monetary_value_col and (extremes[-1] or 0) >= MAX_AMOUNT:
+    if monetary_value_col and (largest or 0) >= MAX_AMOUNT:
         # money is summed in micro-units (money.py): a figure this large is an export's slip
         raise_if_rows(
             con, "tx_parsed", " AND ".join(keep + [f"abs(amount) >= {MAX_AMOUNT!r}"]),
