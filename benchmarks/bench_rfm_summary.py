@@ -64,6 +64,7 @@ out.to_parquet({out!r})
 BARE = """
 import duckdb, pandas as pd
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # stdout carries the result
 _w, _c = time.perf_counter(), time.process_time()
 out = con.execute('''
     WITH days AS (SELECT customer_id, date::DATE AS day, sum(amount) AS amount

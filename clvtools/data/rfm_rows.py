@@ -6,9 +6,9 @@ lists, which is fastest when a customer's rows lie together (a log sorted by cus
 written, usually time order, where appending to a million lists scattered over memory costs
 twice as much as two plain aggregations: one per customer and period, then one per customer
 over those periods, each with fixed-size states. On 9.4M time-ordered rows of 1M customers
-this query takes about half the CPU time of the lists (``benchmarks/bench_rfm_summary.py``)
-and gives the same counts and times, and amounts equal to about 1e-13 relative (the sums
-are compensated, fsum, in both).
+this query took about half the CPU time of the lists (3.5 s against 6.8 s; on the same rows
+sorted by customer a fifth more, 3.8 s against 3.2 s), with the same counts and times and
+amounts equal to about 1e-13 relative (the sums are compensated, fsum, in both).
 """
 from __future__ import annotations
 
@@ -38,17 +38,8 @@ def rfm_rows_query(
         Table or view with ``date DATE`` and ``amount DOUBLE`` (NULL without amounts) and the
         column ``key``: the log's valid rows (``TransactionLog.occasions`` of a log read with
         ``summarise=False``).
-    observation_end : datetime.date
-        Purchases after its period are ignored; ``T`` runs to its period's start.
-    grain : {"day", "week", "month"}
-        Purchases within one period are one purchase (amounts summed).
-    days_per_unit : float
-        Length of the output time unit in days (7 for weeks).
-    multiplier : float
-        lifetimes' ``freq_multiplier``: times are divided by it after the unit conversion
-        (two divisions, in lifetimes' order, as in :func:`~clvtools.data.rfm.rfm_query`).
-    include_first_transaction : bool
-        As in lifetimes: count the first purchase in ``frequency`` and ``monetary_value``.
+    observation_end, grain, days_per_unit, multiplier, include_first_transaction
+        As in :func:`~clvtools.data.rfm.rfm_query` (times divided twice, in lifetimes' order).
     with_monetary : bool
         Add ``monetary_value``: the mean amount of the repeat periods (0 without repeats), or
         of every period with ``include_first_transaction``.
