@@ -86,6 +86,7 @@ def _watch():
         if rss > {guard_gb} * 1024:
             step("stopped by the watchdog")
             result["stopped"] = f"resident memory {{rss:.0f}} MB above {guard_gb} GB"
+            result["seconds"] = time.perf_counter() - _t0
             print(json.dumps(result), flush=True)
             os._exit(0)
         n += 1
