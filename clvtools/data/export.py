@@ -82,10 +82,8 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame | pa.Table], path: str | Path
 
 
 def frame_relation(df: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
-    """A DataFrame as a DuckDB relation on a connection, without a copy.
-
-    DuckDB scans the frame's columns in place when the relation is queried, so SQL (filters,
-    sums, writing with ``write_csv`` or ``write_parquet``) runs over a per-customer table
-    without a second one in memory. The relation reads ``df`` as it is when queried: keep
-    ``df`` unchanged and alive while the relation is in use."""
+    """``df`` as a DuckDB relation on ``con``: DuckDB scans the frame's columns in place (no
+    copy) when the relation is queried, so SQL (filters, sums, ``COPY ... TO``) runs over a
+    per-customer table without a second one in memory. The relation reads ``df`` as it is
+    when queried: keep ``df`` unchanged and alive while the relation is in use."""
     return con.from_df(df)
