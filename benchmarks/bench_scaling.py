@@ -25,8 +25,10 @@ outside it) and DuckDB's spill folder under ``--data``:
 
 A run whose resident memory passes ``--guard-gb`` is stopped by its own watchdog, which
 reports the step it was in (so that a run that cannot fit says where, instead of taking the
-machine's memory from everyone else). The machine's load average is printed beside the
-figures: on this shared 2-core machine, wall times under a load above 2 are slower.
+machine's memory from everyone else); each step's figures are also appended, as it ends, to
+``progress_KIND_SIZE.jsonl`` under ``--data``, to follow a long run. The machine's load
+average is printed beside the figures: on this shared 2-core machine, wall times under a load
+above 2 are slower.
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ def _watch():
         if rss > {guard_gb} * 1024:
             step("stopped by the watchdog")
             result["stopped"] = f"resident memory {{rss:.0f}} MB above {guard_gb} GB"
+            result["seconds"] = time.perf_counter() - _t0
             print(json.dumps(result), flush=True)
             os._exit(0)
         n += 1
@@ -94,6 +97,9 @@ def step(name):
         result["steps"].append([_state["step"], now - _state["t"], _state["peak"],
                                 _state["spill"]])
     _state.update(step=name, t=now, peak=_rss_mb(), spill=0.0)
+    with open("{progress}", "a") as progress:  # read while a long run goes on
+        progress.write(json.dumps([name, time.strftime("%H:%M:%S"), result["steps"][-1:]])
+                       + "\\n")
 threading.Thread(target=_watch, daemon=True).start()
 """
 
@@ -132,6 +138,9 @@ kpis = kpi_table(log, churn_after=26, time_unit="week", period="month")
 step("end")
 result["customers"] = len(rfm)
 result["landmark_rows"] = len(table)
+# the summaries' results live in pandas, outside memory_limit
+result["rfm_mb"] = rfm.memory_usage(deep=True).sum() / 2**20
+result["landmark_mb"] = table.memory_usage(deep=True).sum() / 2**20
 result["kpi_rows"] = len(kpis)
 result["transactions"] = log.quality.get("rows_read")
 """
@@ -169,7 +178,9 @@ def measure(kind: str, size: str, glob: str, args) -> dict:
     body = (ANALYZE if kind == "analyze" else SUMMARIES).format(
         glob=glob, memory_limit=args.memory_limit, spill=spill,
         out=Path(args.data) / f"out_{size}")
-    watch = WATCH.format(spill=spill, guard_gb=args.guard_gb)
+    progress = Path(args.data) / f"progress_{kind}_{size}.jsonl"
+    progress.unlink(missing_ok=True)
+    watch = WATCH.format(spill=spill, guard_gb=args.guard_gb, progress=progress)
     load = os.getloadavg()
     result = run_isolated(watch + body)
     shutil.rmtree(spill, ignore_errors=True)

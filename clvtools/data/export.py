@@ -63,14 +63,15 @@ def write_csv(df: pd.DataFrame | pa.Table, path: str | Path) -> None:
 
 
 def write_csv_chunks(chunks: Iterable[pd.DataFrame | pa.Table], path: str | Path) -> None:
-    """Write the chunks of one table (DataFrames without their index, or :func:`arrow_table`
-    s), in order, as one CSV file with the header of the first: the bytes of the whole
-    table's :func:`write_csv`, holding one chunk in memory at a time.
+    """Write the chunks of one table, in order, as one CSV file with one header row.
 
-    The chunks must have the same columns; a column's arrow type may differ between them
-    (text in one, all null in another) without changing a byte: CSV writes nulls as empty
-    fields whatever the type. Datetime columns must be written alike in every chunk: give
-    :func:`arrow_table` the whole table's ``day_columns``.
+    The chunks are DataFrames (written without their index) or tables made by
+    :func:`arrow_table`; the file holds the bytes of the whole table's :func:`write_csv`,
+    and only one chunk's conversion is in memory at a time (at least one chunk: the first
+    writes the header). The chunks must have the same columns; a column's arrow type may
+    differ between them (text in one, all null in another) without changing a byte: CSV
+    writes nulls as empty fields whatever the type. Datetime columns must be written alike in
+    every chunk: give :func:`arrow_table` the whole table's ``day_columns``.
     """
     with pa.OSFile(str(path), "wb") as sink:
         for i, chunk in enumerate(chunks):

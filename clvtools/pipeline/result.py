@@ -79,9 +79,11 @@ class AnalysisResult:
     last_campaign: pd.DataFrame | None = None
 
     def iter_customers(self, chunk_rows: int = CUSTOMER_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-        """The per-customer table (customers.csv's, ``targets.customers``) in chunks of
-        ``chunk_rows`` rows, in its order: for work whose copies or conversions (money to the
-        cent, arrow, CSV text) should hold one chunk at a time, not the base.
+        """The per-customer table in chunks of ``chunk_rows`` rows, in its order.
+
+        The table is customers.csv's (``targets.customers``); chunks serve work whose copies
+        or conversions (money to the cent, arrow, CSV text) should hold one chunk at a time,
+        not the base.
 
         Yields
         ------
@@ -97,11 +99,12 @@ class AnalysisResult:
             yield customers.iloc[start:start + chunk_rows]
 
     def customers_relation(self, con=None):
-        """The per-customer table as a DuckDB relation
-        (:func:`~clvtools.data.export.frame_relation`), on the run's own connection unless
-        ``con`` is given: SQL over the base (filters, sums by cell, ``.write_csv``,
-        ``.write_parquet``) that DuckDB runs on the table's columns in place, without a second
-        copy in pandas.
+        """The per-customer table as a DuckDB relation, without a copy.
+
+        On the run's own connection unless ``con`` is given
+        (:func:`~clvtools.data.export.frame_relation`): SQL over the base (filters, sums by
+        cell, writing with ``write_csv`` or ``write_parquet``) that DuckDB runs on the
+        table's columns in place, without a second copy in pandas.
 
         Returns
         -------

@@ -164,6 +164,14 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
             f"{int(survival_table['event'].sum()) if len(survival_table) else 0} "
             "churn events in the survival table (at least 10 are needed); churn probabilities "
             "come from the value model (its probability of a declaration within the horizon)."]
+    notes = []
+    # lifelines' time and memory grow with the rows: past sample_rows, a weighted sample
+    sample = None
+    if sample_rows is not None and len(survival_table) > sample_rows:
+        by = [c for c in ("landmark", RECENCY_BAND) if c in survival_table.columns]
+        sample = stratified_sample(survival_table, sample_rows, by=by, seed=seed)
+        survival_table = sample.table
+        notes.append(sample.describe())
     # A small ridge penalty keeps the fit finite under the separation that declared churn
     # creates by construction: whoever is declared churned within the horizon had been idle
     # for at least churn_after - horizon, so a short purchase window is exactly 0 for every
@@ -174,13 +182,6 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     strata = [RECENCY_BAND] if RECENCY_BAND in survival_table.columns else None
     # covariates are scored within their training range (clip_to_training): a base scored
     # later than its landmarks (older customers, a longer history) gets no extrapolated hazard
-    notes = []
-    sample = None
-    if sample_rows is not None and len(survival_table) > sample_rows:
-        by = [c for c in ("landmark", RECENCY_BAND) if c in survival_table.columns]
-        sample = stratified_sample(survival_table, sample_rows, by=by, seed=seed)
-        survival_table = sample.table
-        notes.append(sample.describe())
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
                        features="landmark", strata=strata, clip_to_training=True,
                        # sample weights are no frequencies: only the sandwich variance holds
