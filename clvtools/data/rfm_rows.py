@@ -67,7 +67,9 @@ def rfm_rows_query(
         monetary = (", coalesce((total - first_amount) / nullif(n_periods - 1, 0), 0) "
                     "AS monetary_value")
     # fsum (Kahan-Babuska): a period's total does not depend on the order DuckDB's threads
-    # meet its rows, so that two runs agree to the last bit (see rfm.py)
+    # meet its rows, so that two runs agree to the last bit. Not the pipeline's micro-units
+    # (money.py): this is lifetimes' summary, whose amounts are not rounded, and scaling every
+    # amount must scale the monetary value exactly (tests/test_properties.py)
     return f"""
         WITH periods AS (
             SELECT {key} AS _key, {period} AS period, fsum(amount) AS amount
