@@ -187,6 +187,15 @@ def test_grouped_variances_are_the_customers_variances_summed(cls, spec):
         expected = np.vstack([[values[groups == g].sum(axis=0) for g in range(3)],
                               values.sum(axis=0)])
         np.testing.assert_allclose(grouped[name], expected, rtol=1e-9)
+    # the horizon's whole beside the spread months, in the same call: unscaled there
+    both = grouped_revenue_variance(post, [0.0, 4.0, 0.0], [4.0, 9.0, 9.0], spend, groups, 3,
+                                    customer_scale=scale, window_scale=np.append(window, 1.0),
+                                    unscaled=np.array([False, False, True]),
+                                    weights={"w": weight})
+    whole = grouped_revenue_variance(post, [0.0], [9.0], spend, groups, 3, weights={"w": weight})
+    for name in per:
+        np.testing.assert_allclose(both[name][:, :2], grouped[name], rtol=1e-12)
+        np.testing.assert_allclose(both[name][:, 2:], whole[name], rtol=1e-12)
 
 
 def test_batched_beta_nodes_agree_with_scipys_rule_one_pair_at_a_time():

@@ -374,6 +374,7 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
                              groups: np.ndarray, n_groups: int, *,
                              customer_scale: np.ndarray | None = None,
                              window_scale: np.ndarray | None = None,
+                             unscaled: np.ndarray | None = None,
                              weights: dict[str, np.ndarray] | None = None,
                              sample_weight: np.ndarray | None = None,
                              n_nodes: int = N_NODES) -> dict[str, np.ndarray]:
@@ -398,6 +399,9 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
     customer_scale, window_scale : numpy.ndarray, shapes (n,) and (W,), optional
         A factor ``customer_scale[i] * window_scale[w]`` on customer i's counts in window w
         (the seasonal spread); default 1.
+    unscaled : numpy.ndarray of bool, shape (W,), optional
+        Windows that neither scale applies to (the horizon's whole, beside its spread
+        months): one call computes the posteriors' moments for both.
     weights : dict of numpy.ndarray, shape (n,), optional
         Extra measures: the loss's variance weighted by ``weights[name]`` per customer (the
         plan's saved share squared, for the revenue it saves).
@@ -440,6 +444,10 @@ def grouped_revenue_variance(post: PurchasePosterior, starts, ends, spend: Spend
             summed = np.bincount(key, weights=scalar * g**power * sw,
                                  minlength=n_groups * n_distinct).reshape(n_groups, n_distinct)
             by_group = summed @ moment * ws[None, :] ** power
+            if unscaled is not None and np.any(unscaled):
+                plain = np.bincount(key, weights=scalar * sw, minlength=n_groups * n_distinct)
+                by_group[:, unscaled] = (plain.reshape(n_groups, n_distinct)
+                                         @ moment[:, unscaled])
             total[:n_groups] += by_group
             total[n_groups] += by_group.sum(axis=0)
         out[name] = np.maximum(total, 0.0)

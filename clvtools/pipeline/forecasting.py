@@ -287,13 +287,11 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
         var = grouped_revenue_variance(post, np.append(starts, 0.0), np.append(ends, ends[-1]),
                                        sm, codes, n_seg, weights=extra, **sample)
     else:  # the months spread, the horizon's total not
-        by_month = grouped_revenue_variance(post, starts, ends, sm, codes, n_seg,
-                                            customer_scale=spread.expected_scale,
-                                            window_scale=spread.month_weight, weights=extra,
-                                            **sample)
-        whole = grouped_revenue_variance(post, [0.0], ends[-1:], sm, codes, n_seg,
-                                         weights=extra, **sample)
-        var = {k: np.hstack([by_month[k], whole[k]]) for k in by_month}
+        var = grouped_revenue_variance(post, np.append(starts, 0.0), np.append(ends, ends[-1]),
+                                       sm, codes, n_seg, customer_scale=spread.expected_scale,
+                                       window_scale=np.append(spread.month_weight, 1.0),
+                                       unscaled=np.append(np.zeros(len(ends), bool), True),
+                                       weights=extra, **sample)
     return {"expected_revenue": (with_whole(expected), var["expected"]),
             "revenue_if_retained": (with_whole(retained), var["retained"]),
             "expected_loss": (with_whole(retained - expected), var["loss"]),
