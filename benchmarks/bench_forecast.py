@@ -1,7 +1,7 @@
 """Benchmark: what the forecast with intervals adds to ``analyze`` on 1M customers, 12 months.
 
 Run: ``python benchmarks/bench_forecast.py [--n 1000000] [--model bgnbd] [--repeat 3]
-[--covariates]`` (with ``--covariates``, three random attributes and the value model fitted
+[--covariates] [--seasonal]`` (with ``--covariates``, three random attributes and the value model fitted
 with them: nearly every customer's posterior is then distinct).
 
 Each repeat runs in a fresh process (:func:`_common.run_isolated`). Set up first, untimed: an
@@ -36,7 +36,7 @@ import threading, time, types
 import numpy as np, pandas as pd
 from clvtools.btyd.simulate import simulate_{model}, simulate_gamma_gamma
 from clvtools.pipeline.churner_forecast import churner_totals
-from clvtools.pipeline.forecasting import SEGMENTS, money_totals
+from clvtools.pipeline.forecasting import SEGMENTS, Spread, _seasonal_levels, money_totals
 from clvtools.forecast import monthly_forecast
 from clvtools.pipeline.risk import RiskResult, COX
 from clvtools.pipeline.value import ValueResult, fit_value_models, score_customers_by_month
@@ -93,7 +93,12 @@ start_rss = peak = rss()
 thread = threading.Thread(target=watch, daemon=True)
 thread.start()
 t0 = time.perf_counter()
-totals = money_totals(value, ends, codes, saved_share=saved_share)
+spread = None
+if {seasonal}:  # as forecast_step spreads the months by an observed seasonal index
+    weights = 1.0 + 0.2 * np.sin(np.arange(12) / 12 * 2 * np.pi)
+    spread = Spread(weights, _seasonal_levels(months.expected_purchases, weights),
+                    _seasonal_levels(months.purchases_if_retained, weights))
+totals = money_totals(value, ends, codes, saved_share=saved_share, spread=spread)
 t1 = time.perf_counter()
 mean, var, param = churner_totals(risk, customers, codes, ends, horizon, [], len(SEGMENTS))
 totals["expected_churners"] = (mean, var + param)
@@ -117,17 +122,22 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--model", choices=["bgnbd", "pnbd"], default="bgnbd")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seasonal", action="store_true",
+                        help="the months spread by a seasonal index, as with two years of "
+                             "history (the index's own query is not timed)")
     parser.add_argument("--covariates", action="store_true",
                         help="customers with attributes (channel, region, plan) and the "
                              "value model fitted with them")
     args = parser.parse_args()
     sim = "bgnbd" if args.model == "bgnbd" else "pareto_nbd"
     code = CHILD.replace("simulate_{model}", f"simulate_{sim}").format(
-        n=args.n, model=args.model, params=PARAMS[sim], covariates=args.covariates)
+        n=args.n, model=args.model, params=PARAMS[sim], covariates=args.covariates,
+        seasonal=args.seasonal)
     runs = [run_isolated(code) for _ in range(args.repeat)]
     med = {k: statistics.median(r[k] for r in runs)
            for k in ("seconds", "money_seconds", "churners_seconds")}
-    with_covariates = ", with attributes" if args.covariates else ""
+    with_covariates = (", with attributes" if args.covariates else "") + (
+        ", seasonal spread" if args.seasonal else "")
     print(f"{args.n:,} customers, {args.model}{with_covariates}, 12 calendar months, "
           f"{runs[0]['rows']} rows")
     each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
