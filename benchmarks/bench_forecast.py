@@ -1,8 +1,9 @@
 """Benchmark: what the forecast with intervals adds to ``analyze`` on 1M customers, 12 months.
 
 Run: ``python benchmarks/bench_forecast.py [--n 1000000] [--model bgnbd] [--repeat 3]
-[--covariates] [--seasonal]`` (with ``--covariates``, three random attributes and the value model fitted
-with them: nearly every customer's posterior is then distinct).
+[--covariates] [--seasonal]`` (with ``--covariates``, three random attributes and the value
+model fitted with them: nearly every customer's posterior is then distinct; with
+``--seasonal``, the months spread by a seasonal index).
 
 Each repeat runs in a fresh process (:func:`_common.run_isolated`). Set up first, untimed: an
 RFM summary of ``--n`` customers simulated from the model (weeks, ages of 1 to 104 weeks),
