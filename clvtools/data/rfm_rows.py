@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .rfm import GRAINS
+from .rfm import GRAINS, _period
 
 __all__ = ["rfm_rows_query"]
 
@@ -55,7 +55,7 @@ def rfm_rows_query(
     """
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {GRAINS}, got {grain!r}")
-    end = f"date_trunc('{grain}', DATE '{observation_end.isoformat()}')::DATE"
+    end = _period(observation_end, grain)
     period = "date" if grain == "day" else f"date_trunc('{grain}', date)::DATE"
     first = "" if include_first_transaction else " - 1"
     unit = f"{float(days_per_unit)!r} / {float(multiplier)!r}"
