@@ -1,6 +1,6 @@
 """Reading a transaction log: validation, explicit policies, and purchase occasions.
 
-The result, :class:`TransactionLog`, holds the clean log in DuckDB as the table
+The result, :class:`~.transaction_log.TransactionLog`, holds the clean log in DuckDB as the table
 ``occasions`` with one row per customer and day (``customer_id VARCHAR, date DATE,
 amount DOUBLE, n_rows INTEGER``): transactions on the same day are one purchase occasion
 and their amounts are summed, as in lifetimes. Every row read is either used or counted
@@ -8,19 +8,16 @@ under a named reason in :attr:`TransactionLog.quality`.
 """
 from __future__ import annotations
 
-import copy
-import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict
 
 import duckdb
-import pandas as pd
 
-from ..errors import ClvInputError, format_choices
+from ..errors import ClvInputError
 from .engine import connect, quote_ident, register_source, source_label
 from .money import MAX_AMOUNT, micro_units, money_sum
-from .plausibility import PlausibleBounds, bounds_from, bounds_sql
+from .plausibility import bounds_from, bounds_sql
+from .policies import DataPolicies
 from .schema import (
     column_types,
     date_expr,
@@ -32,239 +29,9 @@ from .schema import (
     raise_if_rows,
     require_columns,
 )
+from .transaction_log import TransactionLog, data_fingerprint, parse_date
 
 __all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date", "data_fingerprint"]
-
-
-@dataclass(frozen=True)
-class DataPolicies:
-    """What to do with rows that are valid but need a decision.
-
-    Every choice is reported in ``data_quality.json``, whatever it is.
-
-    Attributes
-    ----------
-    negative_amounts : {"drop", "keep", "error"}
-        Returns and refunds. ``"drop"`` excludes them (counted); ``"keep"`` nets them
-        against the same day's purchases.
-    zero_amounts : {"keep", "drop", "error"}
-        A zero-amount row is still a purchase occasion under ``"keep"``.
-    duplicate_rows : {"keep", "drop", "error"}
-        Rows equal in customer id, timestamp and amount. lifetimes keeps them (their
-        amounts add up within the day); ``"drop"`` keeps one of each.
-    same_day : {"combine", "error"}
-        Several transactions of a customer on one day form one purchase occasion with
-        the amounts summed (``"combine"``, as lifetimes does), or are an error.
-    after_observation_end : {"error", "drop"}
-        Rows dated after the observation end.
-    implausible_dates : {"drop", "error"}
-        Rows dated outside the plausible window (:mod:`.plausibility`): 9999-12-31, 1900-01-01.
-        They are left out (counted) before the observation end is taken.
-    date_window : float
-        Width of that window on each side of the central 90 % of dates, in multiples of
-        their span (at least two years).
-    amount_outliers : {"drop", "keep", "error"}
-        Amounts larger (in absolute value) than ``amount_outlier_factor`` times the median
-        positive amount: ``"drop"`` leaves them out (counted), so that one absurd amount
-        cannot ruin the spend model of every customer.
-    amount_outlier_factor : float
-        That multiple of the median positive amount.
-    """
-
-    negative_amounts: Literal["drop", "keep", "error"] = "drop"
-    zero_amounts: Literal["keep", "drop", "error"] = "keep"
-    duplicate_rows: Literal["keep", "drop", "error"] = "keep"
-    same_day: Literal["combine", "error"] = "combine"
-    after_observation_end: Literal["error", "drop"] = "error"
-    implausible_dates: Literal["drop", "error"] = "drop"
-    date_window: float = 1.0
-    amount_outliers: Literal["drop", "keep", "error"] = "drop"
-    amount_outlier_factor: float = 10_000.0
-
-    def __post_init__(self):
-        allowed = {
-            "negative_amounts": ("drop", "keep", "error"),
-            "zero_amounts": ("keep", "drop", "error"),
-            "duplicate_rows": ("keep", "drop", "error"),
-            "same_day": ("combine", "error"),
-            "after_observation_end": ("error", "drop"),
-            "implausible_dates": ("drop", "error"),
-            "amount_outliers": ("drop", "keep", "error"),
-        }
-        for name, choices in allowed.items():
-            value = getattr(self, name)
-            if value not in choices:
-                raise ClvInputError(
-                    f"The {name!r} setting must be {format_choices(choices)}. "
-                    f"Got {value!r} instead."
-                )
-        for name in ("date_window", "amount_outlier_factor"):
-            if not getattr(self, name) > 0:
-                raise ClvInputError(f"The {name!r} setting must be a positive number. "
-                                    f"Got {getattr(self, name)!r} instead.")
-
-    def exclusion_rules(self, bounds: PlausibleBounds, given_end: dt.date | None, *,
-                        has_amounts: bool, day: str) -> list[tuple[str, str, str, str, str]]:
-        """The rules that exclude a row or stop the reading, in the order they apply: each
-        row is counted under the first that excludes it. The SQL conditions read the columns
-        ``amount`` (DOUBLE) and the DATE expression ``day``; DuckDB's reader and Spark's
-        (:mod:`.spark_reader`) apply the same rules.
-
-        Parameters
-        ----------
-        bounds : PlausibleBounds
-            The log's plausible dates and amounts.
-        given_end : datetime.date or None
-            The observation end the user gave; without one it is the last plausible date,
-            so that no row kept can be after it.
-        has_amounts : bool
-        day : str
-            SQL of a row's calendar day.
-
-        Returns
-        -------
-        list of (name, condition, policy, problem, advice)
-            ``name`` is the key of ``excluded_by_reason``; ``problem`` and ``advice`` make
-            the error when ``policy`` is ``"error"`` and rows meet ``condition``.
-        """
-        implausible = bounds.date_condition(day)
-        late = f"{day} > DATE '{given_end.isoformat()}'" if given_end else "FALSE"
-        rules = [("implausible_dates", implausible, self.implausible_dates,
-                  f"Transactions are dated outside the plausible window {bounds.earliest} "
-                  f"to {bounds.latest} (the central 90 % of the dates widened by date_window "
-                  "times their span).",
-                  "Correct these dates, or set implausible_dates = 'drop' to exclude them "
-                  "(counted in data_quality.json); a larger date_window widens the window."),
-                 ("after_observation_end", late, self.after_observation_end,
-                  f"Transactions are dated after the observation end {given_end}.",
-                  "Set observation_end to the last day of the data, or set "
-                  "after_observation_end = 'drop' to exclude these rows (they are counted in "
-                  "data_quality.json).")]
-        if has_amounts:
-            for name, cond, policy, word in (
-                ("negative_amounts", "amount < 0", self.negative_amounts,
-                 "negative (returns or refunds)"),
-                ("zero_amounts", "amount = 0", self.zero_amounts, "zero"),
-            ):
-                rules.append((name, cond, policy, f"Amounts are {word}.",
-                              f"Set {name} = 'drop' to exclude these rows or 'keep' to keep "
-                              "them."))
-            rules.append((
-                "amount_outliers", bounds.amount_condition("amount"), self.amount_outliers,
-                f"Amounts are larger than {bounds.amount_limit:,.6g} (amount_outlier_factor "
-                "times the median positive amount)." if bounds.amount_limit else "",
-                "Correct these amounts, or set amount_outliers = 'drop' to exclude them (counted "
-                "in data_quality.json) or 'keep' to use them; a larger amount_outlier_factor "
-                "raises the limit."))
-        return rules
-
-
-@dataclass
-class TransactionLog:
-    """A validated transaction log held in DuckDB.
-
-    Attributes
-    ----------
-    con : duckdb.DuckDBPyConnection
-        The connection that holds the tables.
-    occasions : str
-        Table of purchase occasions: ``customer_id, date, amount, n_rows``.
-    observation_end : datetime.date
-        The last day of observation; every occasion is on or before it.
-    has_amounts : bool
-        False when the log has no amount column (``amount`` is then NULL).
-    quality : dict
-        Rows read, used and excluded by reason; see :meth:`quality_report`.
-    derived : dict
-        Temporary tables derived from this log's occasions, built once and reused (the
-        spells that the KPI tables share), by what they were built with; the data layer's.
-    """
-
-    con: duckdb.DuckDBPyConnection
-    occasions: str
-    observation_end: dt.date
-    has_amounts: bool
-    quality: dict = field(default_factory=dict)
-    derived: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def n_customers(self) -> int:
-        """Customers with at least one occasion in the log."""
-        if "customers" in self.quality and "until" not in self.quality:
-            return self.quality["customers"]
-        return self.con.execute(
-            f"SELECT count(DISTINCT customer_id) FROM {self.occasions}").fetchone()[0]
-
-    @property
-    def first_date(self) -> dt.date:
-        """Day of the first purchase in the log."""
-        # A truncated log (until) starts on the same day: until() refuses dates before it.
-        if "first_date" in self.quality:
-            return dt.date.fromisoformat(self.quality["first_date"])
-        first = self.con.execute(f"SELECT min(date) FROM {self.occasions}").fetchone()[0]
-        if first is None:
-            raise ClvInputError("The transaction log has no purchase occasions.",
-                                source=self.quality.get("source", self.occasions))
-        return first
-
-    def until(self, date) -> TransactionLog:
-        """The log as it stood at an earlier date: the occasions dated on or before ``date``.
-
-        Use it to build a table that must not see past ``date`` (outcomes included), such as
-        the training table of an out-of-time validation.
-
-        Parameters
-        ----------
-        date : date-like
-            The new observation end, from the log's first purchase to its observation end.
-
-        Returns
-        -------
-        TransactionLog
-            On the same connection: ``occasions`` names the temporary view
-            ``<occasions>_until_<yyyymmdd>`` (created or replaced; the name depends only on the
-            two arguments), ``observation_end`` is ``date``, ``has_amounts`` is unchanged and
-            ``quality`` is a copy of this log's with ``"until": "<iso date>"`` added (its
-            counts remain those of the whole log).
-
-        Raises
-        ------
-        ClvInputError
-            ``date`` is after the observation end or before the first purchase.
-        """
-        end = parse_date(date, "until")
-        if end > self.observation_end:
-            raise ClvInputError(
-                f"The log cannot be cut at {end}: it ends on {self.observation_end}.",
-                advice="Give a date on or before the observation end.")
-        if end < self.first_date:
-            raise ClvInputError(
-                f"The log cannot be cut at {end}: its first purchase is on {self.first_date}.",
-                advice="Give a date on or after the first purchase.")
-        view = f"{self.occasions}_until_{end:%Y%m%d}"
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS "
-            f"SELECT * FROM {quote_ident(self.occasions)} WHERE date <= DATE '{end.isoformat()}'")
-        quality = {**copy.deepcopy(self.quality), "until": end.isoformat()}
-        return TransactionLog(self.con, view, end, self.has_amounts, quality)
-
-    def to_frame(self) -> pd.DataFrame:
-        """The occasions as a pandas DataFrame (customer_id, date, amount, n_rows)."""
-        return self.con.execute(f"SELECT * FROM {self.occasions} ORDER BY customer_id, date").df()
-
-
-def parse_date(value, setting: str, datetime_format: str | None = None) -> dt.date:
-    """Parse a date setting (string, date or timestamp) to :class:`datetime.date`."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return pd.to_datetime(value, format=datetime_format).date()
-    except (ValueError, TypeError):
-        raise ClvInputError(
-            f"The {setting!r} setting must be a date such as 2024-12-31. Got {value!r} instead."
-        ) from None
 
 
 def read_transactions(
@@ -608,18 +375,3 @@ def _amount_advice(con, mcol: str) -> str:
             "12.50 (in Excel: format the column as a number without a currency or thousands "
             "separator before saving as CSV). Fix or remove these rows, or run without an "
             "amount column (monetary_value_col = \"\").")
-
-
-def data_fingerprint(log: TransactionLog) -> dict:
-    """An order-independent fingerprint of the purchase occasions, stored with fitted models.
-
-    Two logs with the same occasions (customer, day, amount) have the same fingerprint,
-    whatever their file format or row order.
-    """
-    n, customers, digest = log.con.execute(
-        f"SELECT count(*), count(DISTINCT customer_id), bit_xor(hash(customer_id, date, amount)) "
-        f"FROM {log.occasions}"
-    ).fetchall()[0]
-    return {"occasions": int(n), "customers": int(customers), "hash": f"{int(digest or 0):016x}",
-            "first_date": log.quality.get("first_date"),
-            "observation_end": log.observation_end.isoformat()}
