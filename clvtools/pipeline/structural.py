@@ -178,6 +178,7 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
 #: time is set by how far off the current declaration date is; a baseline per band carries
 #: it, the structural term and the covariates scale it.
 RECENCY_BAND, RECENCY_BANDS = "recency_band", 26
+_BAND_LABELS = np.array([f"{b:02d}" for b in range(RECENCY_BANDS + 1)], dtype=object)
 
 
 def add_recency_band(table: pd.DataFrame, churn_after: float) -> pd.DataFrame:
@@ -185,7 +186,8 @@ def add_recency_band(table: pd.DataFrame, churn_after: float) -> pd.DataFrame:
     edges = np.linspace(0.0, churn_after, RECENCY_BANDS + 1)
     band = np.searchsorted(edges, table["time_since_last_purchase"].to_numpy(float), "right")
     band = np.clip(band, 1, RECENCY_BANDS)
-    return table.assign(**{RECENCY_BAND: [f"{b:02d}" for b in band]})
+    # the labels looked up, not formatted per row (seconds on a landmark table of millions)
+    return table.assign(**{RECENCY_BAND: _BAND_LABELS[band]})
 
 
 def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: TransactionLog, *,
