@@ -80,6 +80,8 @@ SAMPLE_PER_SEGMENT = 500
 #: 64-98 % of the total's); a sample of 10,000 spread along expected revenue had missed by
 #: 3 % and, for the plan's saved revenue, by 17 %.
 VARIANCE_SAMPLE_PER_SEGMENT = 5_000
+#: The per-customer columns of the targets step the forecast reads.
+_CUSTOMER_COLUMNS = ["cell", "revenue_at_risk", "churn_model", "churn_probability"]
 #: History needed for a seasonal index: two years of complete calendar months.
 SEASONAL_MONTHS = 24
 
@@ -110,7 +112,12 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     months = timeline.forecast_months
     ends = timeline.forecast_month_ends()
     rfm = value.rfm
-    customers = targets.customers.set_index("customer_id").reindex(rfm.index)
+    # the columns the forecast reads, in the value step's order (a copy of four, not forty)
+    customers = targets.customers[["customer_id", *_CUSTOMER_COLUMNS]]
+    if not np.array_equal(customers["customer_id"].to_numpy(), rfm.index.to_numpy()):
+        customers = customers.set_index("customer_id").reindex(rfm.index)
+    else:
+        customers = customers.set_index("customer_id")
     codes = pd.Categorical(customers["cell"], categories=SEGMENTS).codes.astype(np.intp)
     notes = [f"forecast.csv covers the {len(rfm):,} customers who exist at the observation "
              "end (scope): customers acquired later are not in it.",
@@ -194,13 +201,15 @@ def _seasonal_levels(by_month: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def _saved_share(customers: pd.DataFrame, targets: TargetsResult) -> np.ndarray:
     """Each customer's saved revenue under the plan as a share of their revenue at risk."""
-    saved = pd.Series(0.0, index=customers.index)
+    saved = np.zeros(len(customers))
     if targets.targets is not None and len(targets.targets):
-        chosen = targets.targets.set_index("customer_id")["saved_revenue"]
-        saved.loc[chosen.index] = chosen.to_numpy(float)
+        position = customers.index.get_indexer(targets.targets["customer_id"])
+        if (position < 0).any():  # the plan's customers are the scored ones, always
+            raise ValueError("targets holds customers that the customers table does not.")
+        saved[position] = targets.targets["saved_revenue"].to_numpy(float)
     at_risk = customers["revenue_at_risk"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(at_risk > 0, saved.to_numpy() / at_risk, 0.0)
+        return np.where(at_risk > 0, saved / at_risk, 0.0)
 
 
 def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
