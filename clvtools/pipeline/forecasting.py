@@ -33,6 +33,7 @@ It covers the customers who exist at the observation end (``scope``): no new cus
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -114,17 +115,24 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     rfm = value.rfm
     # the columns the forecast reads, in the value step's order (a copy of four, not forty)
     customers = targets.customers[["customer_id", *_CUSTOMER_COLUMNS]]
-    if not np.array_equal(customers["customer_id"].to_numpy(), rfm.index.to_numpy()):
-        customers = customers.set_index("customer_id").reindex(rfm.index)
+    if np.array_equal(customers["customer_id"].to_numpy(), rfm.index.to_numpy()):
+        customers = customers.set_axis(rfm.index)  # the value step's index, already hashed
     else:
-        customers = customers.set_index("customer_id")
+        customers = customers.set_index("customer_id").reindex(rfm.index)
     codes = pd.Categorical(customers["cell"], categories=SEGMENTS).codes.astype(np.intp)
     notes = [f"forecast.csv covers the {len(rfm):,} customers who exist at the observation "
              "end (scope): customers acquired later are not in it.",
              "forecast.csv's money is nominal (undiscounted); customers.csv's is discounted."]
 
+    # the seasonal index's query over the log runs in DuckDB's threads while numpy forecasts
+    # the churners (they need no season)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        season_query = pool.submit(seasonal_index, inputs, timeline)
+        churner_notes: list[str] = []
+        churn_mean, churn_var, churn_param = churner_totals(
+            risk, customers, codes, ends, s, churner_notes, len(SEGMENTS))
+        season = season_query.result()
     spread = None
-    season = seasonal_index(inputs, timeline)
     if season is None:
         notes.append("No seasonality applied in forecast.csv: the history holds fewer than "
                      f"{SEASONAL_MONTHS} complete calendar months.")
@@ -141,8 +149,7 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     saved_share = _saved_share(customers, targets)
     totals = money_totals(value, ends, codes, saved_share=saved_share, spread=spread,
                           notes=notes)
-    churn_mean, churn_var, churn_param = churner_totals(risk, customers, codes, ends, s, notes,
-                                                        len(SEGMENTS))
+    notes.extend(churner_notes)
     totals["expected_churners"] = (churn_mean, churn_var + churn_param)
     counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
     ordered = {m: totals[m] for m in (*MEASURES, *SCENARIOS)}
