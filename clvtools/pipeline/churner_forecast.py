@@ -58,7 +58,8 @@ def _churners_by_month(model, scoring: pd.DataFrame, rows: np.ndarray,
     # p = 1 with a zero ratio (nan): nothing declared yet; p = 1 otherwise (-inf): S = 0
     log_survival[np.isnan(log_survival)] = 0.0
     survival = np.exp(log_survival)
-    slopes = np.where(survival > 0, survival * log_survival, 0.0)
+    with np.errstate(invalid="ignore"):  # 0 * -inf where S = 0, replaced by 0
+        slopes = np.where(survival > 0, survival * log_survival, 0.0)
     by_month = survival
     by_month[:, 1:] = survival[:, :-1] - survival[:, 1:]
     by_month[:, 0] = 1.0 - by_month[:, 0]

@@ -33,6 +33,7 @@ It covers the customers who exist at the observation end (``scope``): no new cus
 """
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -124,14 +125,28 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
              "end (scope): customers acquired later are not in it.",
              "forecast.csv's money is nominal (undiscounted); customers.csv's is discounted."]
 
-    # the seasonal index's query over the log runs in DuckDB's threads while numpy forecasts
-    # the churners (they need no season)
+    # the churners (numpy, no season needed) are forecast in a second thread while DuckDB
+    # computes the seasonal index and numpy the money: both mostly release the GIL
+    churner_notes: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        season_query = pool.submit(seasonal_index, inputs, timeline)
-        churner_notes: list[str] = []
-        churn_mean, churn_var, churn_param = churner_totals(
-            risk, customers, codes, ends, s, churner_notes, len(SEGMENTS))
-        season = season_query.result()
+        # in the caller's context: numpy's error state is a context variable
+        churners = pool.submit(contextvars.copy_context().run, churner_totals, risk,
+                               customers, codes, ends, s, churner_notes, len(SEGMENTS))
+        season = seasonal_index(inputs, timeline)
+        totals = _money_forecast(value, targets, customers, codes, months, ends, season, notes)
+        churn_mean, churn_var, churn_param = churners.result()
+    notes.extend(churner_notes)
+    totals["expected_churners"] = (churn_mean, churn_var + churn_param)
+    counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
+    ordered = {m: totals[m] for m in (*MEASURES, *SCENARIOS)}
+    table = monthly_forecast(ordered, counts, SEGMENTS, months)
+    table["scope"] = SCOPE
+    table["seasonality"] = "observed_index" if season is not None else "none"
+    return ForecastResult(table, season, notes)
+
+
+def _money_forecast(value, targets, customers, codes, months, ends, season, notes):
+    """:func:`money_totals` with the plan's savings and the seasonal spread, if any."""
     spread = None
     if season is None:
         notes.append("No seasonality applied in forecast.csv: the history holds fewer than "
@@ -146,17 +161,8 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
         spread = Spread(weights, _seasonal_levels(value.months.expected_purchases, weights),
                         _seasonal_levels(value.months.purchases_if_retained, weights))
 
-    saved_share = _saved_share(customers, targets)
-    totals = money_totals(value, ends, codes, saved_share=saved_share, spread=spread,
-                          notes=notes)
-    notes.extend(churner_notes)
-    totals["expected_churners"] = (churn_mean, churn_var + churn_param)
-    counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
-    ordered = {m: totals[m] for m in (*MEASURES, *SCENARIOS)}
-    table = monthly_forecast(ordered, counts, SEGMENTS, months)
-    table["scope"] = SCOPE
-    table["seasonality"] = "observed_index" if season is not None else "none"
-    return ForecastResult(table, season, notes)
+    return money_totals(value, ends, codes, saved_share=_saved_share(customers, targets),
+                        spread=spread, notes=notes)
 
 
 def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
