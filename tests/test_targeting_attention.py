@@ -7,9 +7,11 @@ import pytest
 
 from clvtools.api import analyze
 from clvtools.config import Settings
+from clvtools.data.rfm import rfm_summary
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline.attention import score_at
 from clvtools.pipeline.drivers import baseline_centre, risk_drivers
+from clvtools.pipeline.structural import STRUCTURAL_COLUMN, cloglog, structural_from_rfm
 from clvtools.targeting.early_warning import early_warning_list
 from clvtools.targeting.win_back import NO_VALUE, win_back_list
 
@@ -97,3 +99,25 @@ def test_win_back_reuses_the_plans_net_benefits(run):
     assert win_back["net_benefit"].is_monotonic_decreasing
     assert (win_back["lifetime_spend"] > 0).all() and (win_back["purchases"] >= 1).all()
     assert (win_back["declared_at"] > win_back["last_purchase"]).all()
+
+
+def test_early_warning_scores_the_same_bgnbd_on_the_history_then(run):
+    """The structural term one period back is the observation end's BG/NBD (the one behind
+    the main scoring table's term) on each customer's RFM as it stood then."""
+    a = run.analysis
+    s, model = a.settings, a.risk.structural_model
+    assert model is not None
+    term = dict(horizon=s.horizon, churn_after=s.churn_after, seed=s.seed)
+    now = rfm_summary(a.inputs.log, time_unit=s.time_unit)
+    np.testing.assert_allclose(
+        a.risk.scoring[STRUCTURAL_COLUMN],
+        cloglog(structural_from_rfm(model, now, **term).loc[a.risk.scoring.index]), rtol=1e-10)
+    previous = a.timeline.previous_scoring
+    then = score_at(a.risk, a.inputs, previous, s)
+    history = rfm_summary(a.inputs.log.until(previous), time_unit=s.time_unit)
+    expected = cloglog(structural_from_rfm(model, history, **term).loc[then.index])
+    np.testing.assert_allclose(then[STRUCTURAL_COLUMN], expected, rtol=1e-10)
+    # the customers' histories moved: the terms then are not the terms now
+    both = then.index.intersection(a.risk.scoring.index)
+    assert (then.loc[both, STRUCTURAL_COLUMN]
+            != a.risk.scoring.loc[both, STRUCTURAL_COLUMN]).mean() > 0.5

@@ -20,7 +20,7 @@ from ..targeting.win_back import win_back_list
 from .drivers import driver_labels, risk_drivers
 from .inputs import Inputs
 from .risk import RiskResult, known_levels
-from .structural import STRUCTURAL_COLUMN, add_recency_band, add_structural_term
+from .structural import STRUCTURAL_COLUMN, add_recency_band, cloglog, structural_from_rfm
 from .timeline import Timeline
 
 __all__ = ["Attention", "attention_lists", "score_at"]
@@ -37,17 +37,40 @@ class Attention:
 
 def score_at(risk: RiskResult, inputs: Inputs, date, settings: Settings) -> pd.DataFrame:
     """The scoring table at an earlier ``date`` (through ``log.until(date)``), prepared as the
-    main scoring table was (structural term, recency band, known levels), indexed by id."""
+    main scoring table was (structural term, recency band, known levels), indexed by id.
+
+    The structural term comes from the same BG/NBD as at the observation end
+    (``risk.structural_model``), scored on each customer's purchases up to ``date``: the
+    same models at both dates, so that a rise is the customer's own history moving, not a
+    refit a period earlier (and no second RFM summary and fit of the whole base).
+    """
     s = settings
-    log = inputs.log.until(date)
-    table = scoring_table(log, attributes=inputs.attributes, churn_after=s.churn_after,
-                          time_unit=s.time_unit)
+    table = scoring_table(inputs.log.until(date), attributes=inputs.attributes,
+                          churn_after=s.churn_after, time_unit=s.time_unit)
     if STRUCTURAL_COLUMN in risk.scoring.columns:
-        table = add_structural_term(table, log, horizon=s.horizon, churn_after=s.churn_after,
-                                    time_unit=s.time_unit, seed=s.seed)
+        if risk.structural_model is None:
+            raise ClvInputError("The churn model has a structural term but no BG/NBD "
+                                "to compute it at the earlier date.")
+        table = _structural_term_at(table, risk.structural_model, s)
     table = add_recency_band(table, s.churn_after)
     table, _ = known_levels(risk.model, table)
     return table.set_index("customer_id")
+
+
+def _structural_term_at(table: pd.DataFrame, model, s: Settings) -> pd.DataFrame:
+    """``table`` (a scoring table) with :data:`STRUCTURAL_COLUMN` from the fitted BG/NBD
+    ``model``, each customer's (frequency, recency, T) read off the table's own columns
+    (occasions, tenure and time since the last purchase at its date, time units)."""
+    tenure = table["tenure"].to_numpy(dtype=float)
+    rfm = pd.DataFrame({"frequency": table["frequency"].to_numpy(dtype=float),
+                        "recency": tenure - table["time_since_last_purchase"].to_numpy(float),
+                        "T": tenure}, index=table["customer_id"].astype(str).to_numpy())
+    p = structural_from_rfm(model, rfm, horizon=s.horizon, churn_after=s.churn_after,
+                            seed=s.seed).reindex(rfm.index)
+    if p.isna().any():
+        raise ClvInputError(f"{int(p.isna().sum())} customers of the scoring table at "
+                            f"{table['landmark'].iloc[0]} have no structural churn probability.")
+    return table.assign(**{STRUCTURAL_COLUMN: cloglog(p.to_numpy())})
 
 
 def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,

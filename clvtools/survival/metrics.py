@@ -77,11 +77,26 @@ def check_out_of_time(model, train_table: pd.DataFrame, eval_table: pd.DataFrame
                 "landmark.")
 
 
-def harrell_concordance(model, table: pd.DataFrame, source: str = "DataFrame") -> float:
+def _risk(model, table, source, eta):
+    """The log partial hazard of each row of ``table``: ``eta`` when given (computed once
+    for every metric), else the model's."""
+    return model.log_partial_hazard(table, source).to_numpy() if eta is None else eta
+
+
+def _cumulative_hazard(model, table, horizon, source, cumhaz):
+    """H(horizon | x) of each row of ``table``: ``cumhaz`` when given, else the model's."""
+    if cumhaz is None:
+        return model.cumulative_hazard(table, [horizon], source)[:, 0]
+    return cumhaz
+
+
+def harrell_concordance(model, table: pd.DataFrame, source: str = "DataFrame", *,
+                        eta: np.ndarray | None = None) -> float:
     """Harrell's C of the model's risk on ``table`` (lifelines' count; ties in risk count
-    1/2)."""
+    1/2); ``eta`` (shape (n_rows,)), when given, is the model's log partial hazard of the
+    rows."""
     t, e = _outcomes(model, table, source)
-    eta = model.log_partial_hazard(table, source).to_numpy()
+    eta = _risk(model, table, source, eta)
     return float(concordance_index(t, -eta, e))
 
 
@@ -106,37 +121,43 @@ def _test_y(model, table, Surv, horizon, source):
 
 
 def ipcw_concordance(model, train_table, table, horizon, *, max_rows_ipcw=20_000, seed=0,
-                     source="DataFrame") -> float:
+                     source="DataFrame", eta: np.ndarray | None = None) -> float:
     """Uno's IPCW concordance truncated at ``horizon`` (scikit-survival), on a seeded
-    subsample of at most ``max_rows_ipcw`` evaluation rows."""
+    subsample of at most ``max_rows_ipcw`` evaluation rows; ``eta`` as in
+    :func:`harrell_concordance`."""
     metrics, Surv = _sksurv_metrics()
     if len(table) > max_rows_ipcw:
         rng = np.random.default_rng(seed)
-        table = table.iloc[np.sort(rng.choice(len(table), max_rows_ipcw, replace=False))]
-    eta = model.log_partial_hazard(table, source).to_numpy()
+        rows = np.sort(rng.choice(len(table), max_rows_ipcw, replace=False))
+        table, eta = table.iloc[rows], None if eta is None else eta[rows]
+    eta = _risk(model, table, source, eta)
     return float(metrics.concordance_index_ipcw(_train_y(model, train_table, Surv, horizon),
                                                 _test_y(model, table, Surv, horizon, source), eta,
                                                 tau=horizon)[0])
 
 
-def dynamic_auc(model, train_table, table, horizon, source="DataFrame") -> float:
+def dynamic_auc(model, train_table, table, horizon, source="DataFrame", *,
+                eta: np.ndarray | None = None) -> float:
     """Cumulative/dynamic AUC at ``horizon`` (scikit-survival): churners by ``horizon`` against
-    customers still active then, IPCW-weighted."""
+    customers still active then, IPCW-weighted; ``eta`` as in :func:`harrell_concordance`."""
     metrics, Surv = _sksurv_metrics()
-    eta = model.log_partial_hazard(table, source).to_numpy()
+    eta = _risk(model, table, source, eta)
     auc, _ = metrics.cumulative_dynamic_auc(_train_y(model, train_table, Surv, horizon),
                                             _test_y(model, table, Surv, horizon, source), eta,
                                             [horizon])
     return float(np.atleast_1d(auc)[0])
 
 
-def brier_score(model, train_table, table, horizon, source="DataFrame") -> tuple[float, float]:
+def brier_score(model, train_table, table, horizon, source="DataFrame", *,
+                cumhaz: np.ndarray | None = None) -> tuple[float, float]:
     """IPCW Brier score at ``horizon`` (scikit-survival) of the model, and of the
-    covariate-free Kaplan-Meier prediction of the training table (the reference to beat)."""
+    covariate-free Kaplan-Meier prediction of the training table (the reference to beat);
+    ``cumhaz`` (shape (n_rows,)), when given, is the model's cumulative hazard of the rows
+    at ``horizon``."""
     metrics, Surv = _sksurv_metrics()
     y_train = _train_y(model, train_table, Surv, horizon)
     y_test = _test_y(model, table, Surv, horizon, source)
-    s = model.survival_function(table, [horizon], source).to_numpy()
+    s = np.exp(-_cumulative_hazard(model, table, horizon, source, cumhaz))[:, None]
     _, bs = metrics.brier_score(y_train, y_test, s, [horizon])
     tt, te = _outcomes(model, train_table, "training table")
     km = KaplanMeierFitter().fit(tt, te).survival_function_at_times([horizon]).to_numpy()
@@ -145,8 +166,10 @@ def brier_score(model, train_table, table, horizon, source="DataFrame") -> tuple
 
 
 def calibration_by_decile(model, table: pd.DataFrame, horizon: float, *, n_bins: int = 10,
-                          source: str = "DataFrame") -> pd.DataFrame:
-    """Predicted against observed churn within ``horizon`` per bin of predicted risk.
+                          source: str = "DataFrame",
+                          cumhaz: np.ndarray | None = None) -> pd.DataFrame:
+    """Predicted against observed churn within ``horizon`` per bin of predicted risk
+    (``cumhaz`` as in :func:`brier_score`).
 
     Returns
     -------
@@ -157,7 +180,7 @@ def calibration_by_decile(model, table: pd.DataFrame, horizon: float, *, n_bins:
     """
     check_number(n_bins, "n_bins", "calibration_by_decile", low=2, integer=True)
     t, e = _outcomes(model, table, source)
-    p = model.churn_probability(table, horizon, source).to_numpy()
+    p = -np.expm1(-_cumulative_hazard(model, table, horizon, source, cumhaz))
     order = np.argsort(p, kind="stable")
     bins = np.empty(len(p), dtype=int)
     bins[order] = np.arange(len(p)) * n_bins // len(p)
@@ -191,17 +214,23 @@ def validate_out_of_time(model, train_table: pd.DataFrame, eval_table: pd.DataFr
     """
     check_number(horizon, "horizon", "validate_out_of_time", low=0, low_open=True)
     check_out_of_time(model, train_table, eval_table)
-    cal = calibration_by_decile(model, eval_table, horizon, n_bins=n_bins,
-                                source="evaluation table")
-    bs, bs0 = brier_score(model, train_table, eval_table, horizon, "evaluation table")
+    # the model's predictions of the evaluation rows, once for every metric
+    source = "evaluation table"
+    eta = model.log_partial_hazard(eval_table, source).to_numpy()
+    cumhaz = model.cumulative_hazard(eval_table, [horizon], source)[:, 0]
+    cal = calibration_by_decile(model, eval_table, horizon, n_bins=n_bins, source=source,
+                                cumhaz=cumhaz)
+    bs, bs0 = brier_score(model, train_table, eval_table, horizon, source, cumhaz=cumhaz)
     n_ipcw = min(len(eval_table), max_rows_ipcw)
     rows = [
-        ("concordance_harrell", harrell_concordance(model, eval_table, "evaluation table"),
+        ("concordance_harrell", harrell_concordance(model, eval_table, source, eta=eta),
          "lifelines"),
         ("concordance_ipcw", ipcw_concordance(model, train_table, eval_table, horizon,
-                                              max_rows_ipcw=max_rows_ipcw, seed=seed),
+                                              max_rows_ipcw=max_rows_ipcw, seed=seed,
+                                              source=source, eta=eta),
          f"Uno, tau = horizon, scikit-survival, {n_ipcw:,} rows"),
-        ("auc_at_horizon", dynamic_auc(model, train_table, eval_table, horizon),
+        ("auc_at_horizon", dynamic_auc(model, train_table, eval_table, horizon, source,
+                                       eta=eta),
          "cumulative/dynamic, scikit-survival"),
         ("brier_at_horizon", bs, "IPCW, scikit-survival"),
         ("brier_km_reference", bs0, "Kaplan-Meier of the training table, no covariates"),

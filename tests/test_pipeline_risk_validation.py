@@ -1,0 +1,58 @@
+"""The churn model's out-of-time validation reads its tables off the risk step's one landmark
+query: the training table censored at the evaluation landmark equals the table built from the
+log cut there, and the validation equals the one built from its own queries."""
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools.config import Settings
+from clvtools.data.survival_tables import landmark_table
+from clvtools.data.transactions import read_transactions
+from clvtools.datasets import generate_customer_base
+from clvtools.pipeline import build_timeline
+from clvtools.pipeline.inputs import read_inputs
+from clvtools.pipeline.risk import censored_at, validate_churn_model, validation_landmarks
+
+
+@pytest.fixture(scope="module")
+def base():
+    # weekly buyers over three years: spells that end before, across and after the cut
+    return generate_customer_base(1500, seed=8, start="2022-01-01", observation_end="2024-12-31")
+
+
+@pytest.mark.parametrize("time_unit, churn_after", [("week", 26), ("day", 60)])
+def test_censoring_the_full_logs_outcomes_gives_the_cut_logs_table(base, time_unit, churn_after):
+    log = read_transactions(base.transactions)
+    train_at, end = dt.date(2023, 2, 14), dt.date(2023, 11, 2)
+    rule = dict(churn_after=churn_after, time_unit=time_unit)
+    cut = landmark_table(log.until(end), landmarks=[train_at], **rule)
+    full = landmark_table(log, landmarks=[train_at, end], **rule)
+    censored = censored_at(full[full["landmark"] == pd.Timestamp(train_at)], end, time_unit)
+    # some outcomes differ before censoring (a declaration after the cut): the test bites
+    assert (full.loc[full["landmark"] == pd.Timestamp(train_at), "duration"].to_numpy()
+            != cut["duration"].to_numpy()).sum() > 10
+    pd.testing.assert_frame_equal(censored.reset_index(drop=True), cut)
+    assert censored["event"].sum() > 50 and (censored["event"] == 0).sum() > 10
+
+
+def test_validation_from_the_shared_table_equals_its_own_queries(base):
+    s = Settings()
+    inputs = read_inputs(base.transactions, None, None, s)
+    timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
+    score_at = timeline.holdout_start
+    marks = sorted({*timeline.landmarks, *validation_landmarks(timeline, score_at)})
+    assert len(marks) == 3            # the main landmark is the scoring date of the evaluation
+    shared = landmark_table(inputs.log, landmarks=marks, churn_after=s.churn_after,
+                            time_unit=s.time_unit)
+    own, note = validate_churn_model(inputs, timeline, s, score_at=score_at)
+    from_shared, _ = validate_churn_model(inputs, timeline, s, score_at=score_at,
+                                          landmark_rows=shared)
+    assert "validated out of time" in note
+    assert set(own) == {"churn_validation", "churn_calibration", "churn_scores_at_holdout"}
+    for name, table in own.items():
+        pd.testing.assert_frame_equal(from_shared[name], table, rtol=1e-12)
+    metrics = own["churn_validation"].set_index("metric")["value"]
+    assert 0.5 < metrics["concordance_harrell"] < 1
+    assert np.isfinite(metrics["brier_at_horizon"])
