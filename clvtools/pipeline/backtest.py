@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings
-from ..data.rfm import calibration_and_holdout, purchases_by_period
+from ..data.rfm import purchases_by_period, rfm_summary
 from ..forecast import ALL_MONTHS, normal_bounds
 from .forecasting import money_totals
 from .inputs import Inputs
@@ -29,8 +29,6 @@ __all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS"]
 
 #: Origins of the backtest, at most, and the days between them.
 N_ORIGINS, STEP_DAYS = 2, 91
-_RFM = {"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
-        "monetary_value_cal": "monetary_value"}
 
 
 @dataclass
@@ -89,9 +87,8 @@ def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
     RFM at ``origin`` and the model fitted on it, when the value step's holdout already
     fitted it there (the same fit: the same customers, model and covariates)."""
     if fitted is None:
-        cal = calibration_and_holdout(inputs.log, origin, time_unit=timeline.time_unit)
-        rfm = cal.rename(columns=_RFM)[[c for c in _RFM.values()
-                                        if c in cal.rename(columns=_RFM)]]
+        # the calibration window's RFM alone (the holdout columns are not needed here)
+        rfm = rfm_summary(inputs.log, time_unit=timeline.time_unit, observation_end=origin)
         models = fit_value_models(rfm, value_model, covariates)
     else:
         rfm, models = fitted
