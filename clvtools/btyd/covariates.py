@@ -263,9 +263,12 @@ class CovariateBTYDFitter(BTYDFitter):
                 return th, f, g, False  # success said nothing about the polished point
 
             H, theta, f_end, grad = polish(theta, f_end, grad)
+            # the acceptance rule's Hessian is polish's, at most three short Newton steps away
+            # (the covariance below uses it too): a second one would cost seven evaluations of
+            # every row's gradient
             theta, f_end, grad, converged = _optimise.settle(
                 objective, theta, restart=restart, fg=(f_end, grad), n_total=n_total,
-                gtol=max(1e-5, 100 * tol), hessian=hessian)
+                gtol=max(1e-5, 100 * tol), hessian=lambda _theta: H / n_total)
             gmax = float(np.max(np.abs(grad)))
             if not converged:
                 what = (f"L-BFGS-B stopped after {res.nit} iterations ({res.message})"
