@@ -222,9 +222,13 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
             out[one] = closed
             one[one] = np.isfinite(closed).all(axis=1)
         rest = np.flatnonzero(~one)
-        # The quadrature runs once per distinct (alpha_i, m_i, x, T, t): customers share
-        # attribute levels and (frequency, age), a quarter as many rows on a million customers.
-        first, inverse = distinct_rows([a_i[rest], m[rest], x[rest], T[rest], *horizons[rest].T])
+        # The quadrature runs once per distinct (alpha_i + T, m_i, x, t), all it reads of a
+        # row: customers share attribute levels and (frequency, age), a quarter as many rows
+        # on a million customers. Horizons shared by every row (a forecast's month ends) are
+        # left out of the key.
+        shared = bool(np.all(horizons[rest] == horizons[rest[:1]]))
+        first, inverse = distinct_rows([a_i[rest] + T[rest], m[rest], x[rest],
+                                        *([] if shared else horizons[rest].T)])
         rows = rest[first]
         values = np.empty((len(rows), horizons.shape[1]))
         for c0 in range(0, len(rows), 16384):  # bounds the (rows x nodes) temporaries
