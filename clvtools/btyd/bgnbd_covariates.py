@@ -48,7 +48,31 @@ def _log1mexp(d):
     return np.where(d > -0.6931471805599453, np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
 
 
-def bgnbd_rows(params, alpha, m, x, tx, T, grad=True):
+def _pairs(m, x, pattern=None):
+    """The distinct (m_i, x) pairs of the rows: the first row of each, shape (g,), and each
+    row's pair, shape (n,).
+
+    ``pattern`` (integer codes of the rows' dropout covariate patterns, shape (n,)) finds them
+    by integer arithmetic instead of hashing the floats m_i, the dominant cost of a fit's
+    evaluation once the beta functions are per pair; it is used only where every row's m_i
+    is exactly its pair's (a matrix product may round one row's eta_d differently).
+    """
+    if pattern is not None and len(x):
+        codes = pattern * (int(x.max()) + 1) + x.astype(np.int64)
+        first_of = np.full(int(codes.max()) + 1, len(codes))
+        # each code keeps one of its rows (which one does not matter: they share x, and
+        # m_i is checked below)
+        first_of[codes[::-1]] = np.arange(len(codes))[::-1]
+        present = np.flatnonzero(first_of < len(codes))
+        renumber = np.empty(len(first_of), dtype=np.int64)
+        renumber[present] = np.arange(len(present))
+        first, pair = first_of[present], renumber[codes]
+        if np.array_equal(m[first][pair], m):
+            return first, pair
+    return distinct_rows([m, x])
+
+
+def bgnbd_rows(params, alpha, m, x, tx, T, grad=True, pattern=None):
     """Per-customer BG/NBD log-likelihood with per-row alpha_i and dropout multiplier m_i.
 
     Parameters
@@ -59,6 +83,8 @@ def bgnbd_rows(params, alpha, m, x, tx, T, grad=True):
         alpha_i (time units) and m_i = exp(gamma_d' w_i) (no unit).
     x, tx, T : numpy.ndarray, shape (n,)
     grad : bool
+    pattern : numpy.ndarray of int, shape (n,), optional
+        The rows' dropout covariate patterns (:func:`_pairs`); the same figures without.
 
     Returns
     -------
@@ -73,7 +99,7 @@ def bgnbd_rows(params, alpha, m, x, tx, T, grad=True):
     # distinct pairs (dropout covariate patterns x frequencies) against up to a million rows.
     # They are evaluated once per pair and gathered, in the same order of operations as
     # row by row, so every row's figures are bit for bit those of the direct evaluation.
-    first, pair = distinct_rows([m, x])
+    first, pair = _pairs(m, x, pattern)
     mu, xu = m[first], x[first]
     pos_u = xu > 0
     xm1 = np.maximum(xu - 1.0, 0.0)
@@ -195,7 +221,8 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         a_i = np.broadcast_to(alpha * np.exp(-eta_p), (n,))
         m_i = np.broadcast_to(np.exp(eta_d), (n,))
         ll, (g_r, g_la, g_a, g_b, g_m) = bgnbd_rows(params, a_i, m_i, data["frequency"],
-                                                    data["recency"], data["T"], True)
+                                                    data["recency"], data["T"], True,
+                                                    data.get("dropout_pattern"))
         return ll, np.vstack([g_r, g_la, g_a, g_b]), -g_la, g_m
 
     def _per_customer(self, eta_p, eta_d):

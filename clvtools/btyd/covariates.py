@@ -47,7 +47,7 @@ from . import _optimise
 from ._optimise import subset_rows
 from .base import BTYDFitter, _single_threaded_blas, covariance_or_nan
 from .prediction import check_horizons
-from .utils import _check_weights, _to_float_array, check_rfm, collapse
+from .utils import _check_weights, _to_float_array, check_rfm, collapse, distinct_rows
 
 __all__ = ["CovariateBTYDFitter"]
 
@@ -162,6 +162,10 @@ class CovariateBTYDFitter(BTYDFitter):
         sp = _scales(zp)
         sd = _scales(zd)
         data = self._prepare({k: distinct[k] for k in ("frequency", "recency", "T")})
+        # each row's dropout covariate pattern (integer codes): the rows that share the
+        # per-pattern terms of a likelihood (BG/NBD's beta functions)
+        data["dropout_pattern"] = (distinct_rows(list(zd.T))[1] if kd
+                                   else np.zeros(len(counts), dtype=np.int64))
         names = (list(self._param_names)
                  + [f"purchase:{c}" for c in self.purchase_encoder_.feature_names_]
                  + [f"dropout:{c}" for c in self.dropout_encoder_.feature_names_])
