@@ -32,6 +32,9 @@ class GammaGammaFitter(BTYDFitter):
 
     _param_names = ("p", "q", "v")
     _fit_columns = ("frequency", "monetary_value")
+    #: Warn (InfiniteMeanWarning) when the fit gives q <= 1; a caller that refits with the
+    #: constraint then sets it to False on its instance.
+    warn_infinite_mean: bool = True
 
     def fit(self, frequency, monetary_value, weights=None, initial_params=None, verbose=False,
             tol=1e-7, index=None, q_constraint=False, **kwargs):
@@ -135,7 +138,7 @@ class GammaGammaFitter(BTYDFitter):
 
     def _after_fit(self):
         q = float(self.params_["q"])
-        if q <= 1:
+        if q <= 1 and self.warn_infinite_mean:
             warnings.warn(
                 f"GammaGammaFitter: q = {q:.4g} <= 1, so the mean spend p v / (q - 1) is "
                 "infinite and conditional_expected_average_profit and customer_lifetime_value "
