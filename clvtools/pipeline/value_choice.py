@@ -177,23 +177,34 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
     compare = window if len(rows) == len(window.cal) else window.subset(rows)
     spend = fit_spend_model(compare.rfm, None, [])  # shared: it does not depend on the model
     spend_per_purchase = expected_spend(spend, compare.rfm)
-    figures, fitted = {}, {}
-    for model in candidates:
+    full = compare is window
+
+    def candidate(model):  # its holdout figures, and its models and tables (None if failed)
         try:
             purchases, fit_notes = fit_purchase_model(compare.rfm, model, covariates)
         except ConvergenceError as exc:
             if len(candidates) == 1:
                 raise
-            figures[model] = _failed(exc, "holdout_error")
-            continue
+            return _failed(exc, "holdout_error"), None
         models = ValueModels(purchases, spend.spend, fit_notes + spend.notes,
                              spend.observed_spend)
-        full = compare is window
-        figures[model], tables = evaluate_candidate(
+        row, tables = evaluate_candidate(
             models, compare, horizon=horizon, unit_days=unit_days,
             expected_spend=spend_per_purchase, log=log if full else None,
             timeline=timeline if full else None)
-        fitted[model] = (models, tables)
+        return row, (models, tables)
+
+    # On a sample (a large base), the last candidate (Pareto/NBD, the costliest fit) in a
+    # second thread beside the others: no query then (the sample's evaluation reads no
+    # log), and each fit is what it is alone. On every customer of a small window, in turn.
+    beside_work = (lambda: candidate(candidates[-1])) if not full and len(candidates) > 1 \
+        else None
+    with alongside_thread(beside_work) as beside:
+        results = {m: candidate(m) for m in (candidates[:-1] if beside_work else candidates)}
+    if beside_work is not None:
+        results[candidates[-1]] = beside.result()
+    figures = {m: results[m][0] for m in candidates}
+    fitted = {m: results[m][1] for m in candidates if results[m][1] is not None}
     criterion = "holdout_error" if len(candidates) > 1 else "setting"
     choice = ValueChoice.pick(setting, figures, "holdout_error", covariates=covariates is not None,
                               compared_on=len(compare.cal), customers=len(window.cal),
