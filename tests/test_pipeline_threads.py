@@ -31,3 +31,12 @@ def test_without_work_the_result_is_none():
     with alongside_thread(None) as beside:
         pass
     assert beside.result() is None
+
+
+def test_the_work_sees_the_callers_numpy_error_state():
+    import numpy as np
+
+    with np.errstate(divide="raise"):
+        with alongside_thread(lambda: np.geterr()["divide"]) as beside:
+            pass
+    assert beside.result() == "raise"

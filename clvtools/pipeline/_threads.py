@@ -8,6 +8,7 @@ their time. Each piece computes exactly what it computes alone: only the wall ti
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -32,6 +33,7 @@ def alongside_thread(work: Callable | None, *args):
         yield done
         return
     with _single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(work, *args)
+        # in the caller's context: numpy's error state (np.errstate) is a context variable
+        future = pool.submit(contextvars.copy_context().run, work, *args)
         yield future
         future.exception()  # wait for it here, inside the BLAS limit
