@@ -40,3 +40,14 @@ def test_the_work_sees_the_callers_numpy_error_state():
         with alongside_thread(lambda: np.geterr()["divide"]) as beside:
             pass
     assert beside.result() == "raise"
+
+
+def test_without_overlap_the_work_runs_after_the_block_in_the_callers_thread(monkeypatch):
+    from clvtools.pipeline import _threads
+
+    monkeypatch.setattr(_threads, "OVERLAP", False)
+    order = []
+    with alongside_thread(lambda: order.append("work") or threading.get_ident()) as beside:
+        order.append("block")
+    assert order == ["block", "work"]
+    assert beside.result() == threading.get_ident()
