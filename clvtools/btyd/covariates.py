@@ -47,7 +47,7 @@ from . import _optimise
 from ._optimise import subset_rows
 from .base import BTYDFitter, _single_threaded_blas, covariance_or_nan
 from .prediction import check_horizons
-from .utils import _check_weights, _to_float_array, check_rfm, collapse
+from .utils import _check_weights, _to_float_array, check_rfm, collapse, distinct_rows
 
 __all__ = ["CovariateBTYDFitter"]
 
@@ -162,6 +162,10 @@ class CovariateBTYDFitter(BTYDFitter):
         sp = _scales(zp)
         sd = _scales(zd)
         data = self._prepare({k: distinct[k] for k in ("frequency", "recency", "T")})
+        # each row's dropout covariate pattern (integer codes): the rows that share the
+        # per-pattern terms of a likelihood (BG/NBD's beta functions)
+        data["dropout_pattern"] = (distinct_rows(list(zd.T))[1] if kd
+                                   else np.zeros(len(counts), dtype=np.int64))
         names = (list(self._param_names)
                  + [f"purchase:{c}" for c in self.purchase_encoder_.feature_names_]
                  + [f"dropout:{c}" for c in self.dropout_encoder_.feature_names_])
@@ -263,9 +267,12 @@ class CovariateBTYDFitter(BTYDFitter):
                 return th, f, g, False  # success said nothing about the polished point
 
             H, theta, f_end, grad = polish(theta, f_end, grad)
+            # the acceptance rule's Hessian is polish's, at most three short Newton steps away
+            # (the covariance below uses it too): a second one would cost seven evaluations of
+            # every row's gradient
             theta, f_end, grad, converged = _optimise.settle(
                 objective, theta, restart=restart, fg=(f_end, grad), n_total=n_total,
-                gtol=max(1e-5, 100 * tol), hessian=hessian)
+                gtol=max(1e-5, 100 * tol), hessian=lambda _theta: H / n_total)
             gmax = float(np.max(np.abs(grad)))
             if not converged:
                 what = (f"L-BFGS-B stopped after {res.nit} iterations ({res.message})"

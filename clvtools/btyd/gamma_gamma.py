@@ -32,6 +32,9 @@ class GammaGammaFitter(BTYDFitter):
 
     _param_names = ("p", "q", "v")
     _fit_columns = ("frequency", "monetary_value")
+    #: Warn (InfiniteMeanWarning) when the fit gives q <= 1; a caller that refits with the
+    #: constraint then sets it to False on its instance.
+    warn_infinite_mean: bool = True
 
     def fit(self, frequency, monetary_value, weights=None, initial_params=None, verbose=False,
             tol=1e-7, index=None, q_constraint=False, **kwargs):
@@ -91,25 +94,51 @@ class GammaGammaFitter(BTYDFitter):
         mean = np.sum(weights * data["monetary_value"]) / np.sum(weights)
         return np.array([1.0, 2.0, mean])
 
-    def _loglik_and_grad(self, params, data, weights):
-        """[FHL05g] eq. (4): likelihood of the mean spend m of x purchases, and its gradient."""
-        p, q, v = params
+    def _prepare_data(self, data, weights):
+        """Per-fit constants of the likelihood (:meth:`_loglik_and_grad`).
+
+        The gamma functions of eq. (4) depend on a row only through its frequency x, a few
+        dozen distinct values against hundreds of thousands of rows (mean spends are
+        continuous and hardly collapse): they are evaluated once per distinct x, and the
+        terms linear in p and q are summed over the rows once per fit. What is left per row
+        and evaluation is log(x m + v) and 1 / (x m + v).
+        """
         x, m = data["frequency"], data["monetary_value"]
-        px = p * x
-        lxmv = np.log(x * m + v)
-        ll_i = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q)
-                + q * np.log(v) + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * lxmv)
-        psi = special.digamma(px + q)
+        w = np.asarray(weights, dtype=float)
+        xs, group = np.unique(x, return_inverse=True)
+        log_m, log_x = np.log(m), np.log(x)
+        return {**data, "xm": x * m, "w": w, "wx": w * x, "xs": xs,
+                "w_by_x": np.bincount(group.reshape(-1), w, minlength=len(xs)),
+                "n": float(w.sum()), "sum_w_log_m": float(w @ log_m),
+                "sum_wx_log_mx": float((w * x) @ (log_m + log_x))}
+
+    def _loglik_and_grad(self, params, data, weights):
+        """[FHL05g] eq. (4): likelihood of the mean spend m of x purchases, and its gradient.
+
+        Per row, log L = lgamma(px + q) - lgamma(px) - lgamma(q) + q log v + (px - 1) log m
+        + px log x - (px + q) log(xm + v); summed with the weights, by distinct x for the
+        gamma functions (``data`` from :meth:`_prepare_data`).
+        """
+        p, q, v = params
+        xs, w_by_x, n = data["xs"], data["w_by_x"], data["n"]
+        pxs = p * xs
+        lxmv = np.log(data["xm"] + v)
+        inv = 1.0 / (data["xm"] + v)
+        sum_wx_l, sum_w_l = data["wx"] @ lxmv, data["w"] @ lxmv
+        psi = special.digamma(pxs + q)
+        ll = (w_by_x @ (special.gammaln(pxs + q) - special.gammaln(pxs)) - n * special.gammaln(q)
+              + n * q * np.log(v) + p * data["sum_wx_log_mx"] - data["sum_w_log_m"]
+              - p * sum_wx_l - q * sum_w_l)
         g = np.array([
-            np.sum(weights * x * (psi - special.digamma(px) + np.log(m) + np.log(x) - lxmv)),
-            np.sum(weights * (psi - special.digamma(q) + np.log(v) - lxmv)),
-            np.sum(weights * (q / v - (px + q) / (x * m + v))),
+            (w_by_x * xs) @ (psi - special.digamma(pxs)) + data["sum_wx_log_mx"] - sum_wx_l,
+            w_by_x @ psi - n * special.digamma(q) + n * np.log(v) - sum_w_l,
+            n * q / v - p * (data["wx"] @ inv) - q * (data["w"] @ inv),
         ])
-        return float(np.sum(weights * ll_i)), g
+        return float(ll), g
 
     def _after_fit(self):
         q = float(self.params_["q"])
-        if q <= 1:
+        if q <= 1 and self.warn_infinite_mean:
             warnings.warn(
                 f"GammaGammaFitter: q = {q:.4g} <= 1, so the mean spend p v / (q - 1) is "
                 "infinite and conditional_expected_average_profit and customer_lifetime_value "

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings
-from ..data.rfm import calibration_and_holdout, purchases_by_period
+from ..data.rfm import purchases_by_period, rfm_summary
 from ..forecast import ALL_MONTHS, normal_bounds
+from ._threads import alongside_thread
 from .forecasting import money_totals
 from .inputs import Inputs
 from .timeline import Timeline, _calendar_months
@@ -29,8 +30,6 @@ __all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS"]
 
 #: Origins of the backtest, at most, and the days between them.
 N_ORIGINS, STEP_DAYS = 2, 91
-_RFM = {"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
-        "monetary_value_cal": "monetary_value"}
 
 
 @dataclass
@@ -70,10 +69,19 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
     if inputs.attributes is not None and s.value_covariates:
         covariates = inputs.attributes.frame()
     reuse = value.holdout_fit if value is not None else None
-    tables = [_one_origin(inputs, timeline, origin, covariates, chosen,
-                          reuse if origin == timeline.holdout_start else None)
-              for origin in origins]
-    table = pd.concat(tables, ignore_index=True)
+    fits = [reuse if origin == timeline.holdout_start else None for origin in origins]
+    # the queries in turn (one DuckDB connection), then the origins' fits and forecasts
+    # side by side on the two cores (pipeline/_threads.py): the first origin's here, the
+    # others' in a second thread
+    observed = [_origin_data(inputs, timeline, o, f) for o, f in zip(origins, fits, strict=True)]
+
+    def table(j):
+        models = None if fits[j] is None else fits[j][1]
+        return _origin_table(timeline, origins[j], *observed[j], covariates, chosen, models)
+
+    with alongside_thread(lambda: [table(j) for j in range(1, len(origins))]) as beside:
+        first = table(0)
+    table = pd.concat([first, *beside.result()], ignore_index=True)
     months = table[table["month"] != ALL_MONTHS]
     notes = [f"Forecast backtest at {len(origins)} origins ({', '.join(map(str, origins))}): "
              f"the 95 % interval covered {int(months['covered_95'].sum())} of {len(months)} "
@@ -88,14 +96,36 @@ def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
     """Fit at ``origin``, forecast one horizon of calendar months, compare. ``fitted``: the
     RFM at ``origin`` and the model fitted on it, when the value step's holdout already
     fitted it there (the same fit: the same customers, model and covariates)."""
+    observed = _origin_data(inputs, timeline, origin, fitted)
+    return _origin_table(timeline, origin, *observed, covariates, value_model,
+                         None if fitted is None else fitted[1])
+
+
+def _origin_data(inputs: Inputs, timeline: Timeline, origin: dt.date,
+                 fitted: tuple[pd.DataFrame, ValueModels] | None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """What the log says of one origin (its queries): the RFM at ``origin`` (``fitted``'s
+    when given), the calendar months of one horizon after it and the revenue its customers
+    brought in each of them then in total, shape (M + 1,), currency."""
     if fitted is None:
-        cal = calibration_and_holdout(inputs.log, origin, time_unit=timeline.time_unit)
-        rfm = cal.rename(columns=_RFM)[[c for c in _RFM.values()
-                                        if c in cal.rename(columns=_RFM)]]
-        models = fit_value_models(rfm, value_model, covariates)
+        # the calibration window's RFM alone (the holdout columns are not needed here)
+        rfm = rfm_summary(inputs.log, time_unit=timeline.time_unit, observation_end=origin)
     else:
-        rfm, models = fitted
+        rfm = fitted[0]
     months = _calendar_months(origin, timeline.horizon_days)
+    starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
+    actual = purchases_by_period(inputs.log, starts, list(months["end"]),
+                                 customers_acquired_by=origin)["revenue"].to_numpy(float)
+    return rfm, months, np.append(actual, actual.sum())
+
+
+def _origin_table(timeline: Timeline, origin: dt.date, rfm: pd.DataFrame,
+                  months: pd.DataFrame, actual: np.ndarray, covariates: pd.DataFrame | None,
+                  value_model: str, models: ValueModels | None = None) -> pd.DataFrame:
+    """The model's part of one origin (no query): fit on ``rfm`` (unless ``models`` are
+    given), forecast the ``months``, and set the forecast beside ``actual``."""
+    if models is None:
+        models = fit_value_models(rfm, value_model, covariates)
     ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
     scores, by_month = score_customers_by_month(models, rfm, horizon=ends[-1],
                                                 time_unit_days=timeline.unit_days,
@@ -104,10 +134,6 @@ def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
     mean, var = money_totals(value, ends, np.zeros(len(rfm), dtype=np.intp))["expected_revenue"]
     mean, var = mean[-1], var[-1]  # the total row: months, then the horizon
     bounds = normal_bounds(mean, var)
-    starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
-    actual = purchases_by_period(inputs.log, starts, list(months["end"]),
-                                 customers_acquired_by=origin)["revenue"].to_numpy(float)
-    actual = np.append(actual, actual.sum())
     out = pd.DataFrame({
         "origin": origin,
         "month": [*months["month"], ALL_MONTHS],

@@ -139,13 +139,19 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
         notes.append("No holdout validation: the history before the holdout window is shorter "
                      "than half the horizon.")
         choice, models = choose_by_bic(rfm, s.value_model, covariates, segments, seed=s.seed)
-        notes = list(models.notes) + notes
+        notes, scored = list(models.notes) + notes, None
     else:
         window = calibration_window(inputs.log, timeline, segments)
-        choice, fitted, summary = choose_on_holdout(
+
+        def whole_history(choice):  # beside the window's refit, on the second core
+            models = _fit_chosen(rfm, choice, covariates)
+            return models, score_customers_by_month(
+                models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
+                discount_rate=s.discount_rate, period_ends=timeline.forecast_month_ends())
+
+        choice, fitted, summary, (models, scored) = choose_on_holdout(
             window, s.value_model, covariates, horizon=s.horizon, unit_days=timeline.unit_days,
-            log=inputs.log, timeline=timeline, seed=s.seed)
-        models = _fit_chosen(rfm, choice, covariates)
+            log=inputs.log, timeline=timeline, seed=s.seed, alongside=whole_history)
         holdout_models, holdout = holdout_tables(choice, fitted, summary)
         if holdout_models is not None:
             holdout_fit = (window.rfm, holdout_models)
@@ -155,10 +161,12 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
         notes = list(models.notes) + [f"Holdout fit: {note}" for note in holdout_notes
                                       if note not in models.notes]
     notes = [*choice.notes, choice.note, *notes]
-    # the forecast's calendar months: customers.csv's value is their sum, discounted
-    scores, months = score_customers_by_month(
-        models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
-        discount_rate=s.discount_rate, period_ends=timeline.forecast_month_ends())
+    if scored is None:
+        # the forecast's calendar months: customers.csv's value is their sum, discounted
+        scored = score_customers_by_month(
+            models, rfm, horizon=s.horizon, time_unit_days=timeline.unit_days,
+            discount_rate=s.discount_rate, period_ends=timeline.forecast_month_ends())
+    scores, months = scored
     if s.customer_intervals:
         step("Intervals of each customer's value (delta method)")
         scores = scores.join(value_intervals(

@@ -20,12 +20,14 @@ is then fitted on every customer, so that the run's figures never rest on the sa
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ClvInputError, ConvergenceError
+from ._threads import alongside_thread
 from .holdout import FREQUENCY_BINS, CalibrationWindow, evaluate_candidate
 from .value_models import (
     COVARIATE_MODELS,
@@ -145,18 +147,29 @@ def _comparison_rows(index: pd.Index, frequency: np.ndarray, segments: pd.DataFr
 
 def choose_on_holdout(window: CalibrationWindow, setting: str,
                       covariates: pd.DataFrame | None, *, horizon: float, unit_days: float,
-                      log, timeline, seed: int = 0
-                      ) -> tuple[ValueChoice, dict, pd.DataFrame]:
+                      log, timeline, seed: int = 0, alongside: Callable | None = None
+                      ) -> tuple[ValueChoice, dict, pd.DataFrame, object]:
     """Fit the candidates on the calibration window, choose by holdout error.
+
+    Parameters
+    ----------
+    alongside : callable, optional
+        ``alongside(choice)``, run once the choice is made, in a second thread while the
+        chosen model is refitted on every customer of the window (the value step fits it on
+        the whole history there: the two fits are independent, and numpy and scipy release
+        the interpreter's lock in their array loops, so they share the machine's cores).
+        It may change ``choice.chosen`` (a model that does not converge on the whole
+        history); the window's refit is that of the holdout's choice either way.
 
     Returns
     -------
-    (ValueChoice, dict, pandas.DataFrame)
+    (ValueChoice, dict, pandas.DataFrame, object)
         The choice; per candidate fitted on the whole window, its models and holdout tables
         (``holdout_by_frequency``, ``holdout_by_month``, ``holdout_by_segment`` with
         attributes); the summary, one row per candidate (on a sample, ``basis`` says so and
-        the chosen model, refitted on every customer of the window, has a second row).
-        :func:`holdout_tables` gives the files of the model finally used.
+        the chosen model, refitted on every customer of the window, has a second row);
+        what ``alongside`` returned (None without it). :func:`holdout_tables` gives the
+        files of the model finally used.
     """
     candidates, notes = candidate_models(setting, covariates)
     rows = _comparison_rows(window.cal.index, window.cal["frequency_cal"].to_numpy(),
@@ -164,23 +177,34 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
     compare = window if len(rows) == len(window.cal) else window.subset(rows)
     spend = fit_spend_model(compare.rfm, None, [])  # shared: it does not depend on the model
     spend_per_purchase = expected_spend(spend, compare.rfm)
-    figures, fitted = {}, {}
-    for model in candidates:
+    full = compare is window
+
+    def candidate(model):  # its holdout figures, and its models and tables (None if failed)
         try:
             purchases, fit_notes = fit_purchase_model(compare.rfm, model, covariates)
         except ConvergenceError as exc:
             if len(candidates) == 1:
                 raise
-            figures[model] = _failed(exc, "holdout_error")
-            continue
+            return _failed(exc, "holdout_error"), None
         models = ValueModels(purchases, spend.spend, fit_notes + spend.notes,
                              spend.observed_spend)
-        full = compare is window
-        figures[model], tables = evaluate_candidate(
+        row, tables = evaluate_candidate(
             models, compare, horizon=horizon, unit_days=unit_days,
             expected_spend=spend_per_purchase, log=log if full else None,
             timeline=timeline if full else None)
-        fitted[model] = (models, tables)
+        return row, (models, tables)
+
+    # On a sample (a large base), the last candidate (Pareto/NBD, the costliest fit) in a
+    # second thread beside the others: no query then (the sample's evaluation reads no
+    # log), and each fit is what it is alone. On every customer of a small window, in turn.
+    beside_work = (lambda: candidate(candidates[-1])) if not full and len(candidates) > 1 \
+        else None
+    with alongside_thread(beside_work) as beside:
+        results = {m: candidate(m) for m in (candidates[:-1] if beside_work else candidates)}
+    if beside_work is not None:
+        results[candidates[-1]] = beside.result()
+    figures = {m: results[m][0] for m in candidates}
+    fitted = {m: results[m][1] for m in candidates if results[m][1] is not None}
     criterion = "holdout_error" if len(candidates) > 1 else "setting"
     choice = ValueChoice.pick(setting, figures, "holdout_error", covariates=covariates is not None,
                               compared_on=len(compare.cal), customers=len(window.cal),
@@ -188,15 +212,17 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
     choice.criterion = criterion
     basis = "all customers" if compare is window else "stratified sample"
     summary = [{"model": m, "basis": basis, **f} for m, f in figures.items()]
-    if compare is not window:  # the run's holdout files rest on every customer of the window
-        models = fit_value_models(window.rfm, choice.chosen, covariates)
-        row, tables = evaluate_candidate(
-            models, window, horizon=horizon, unit_days=unit_days,
-            expected_spend=expected_spend(models, window.rfm), log=log, timeline=timeline)
-        fitted = {choice.chosen: (models, tables)}
-        summary.append({"model": choice.chosen, "basis": "all customers", **row})
+    chosen = choice.chosen  # read before ``alongside`` may change it
+    with alongside_thread(alongside, choice) as beside:
+        if compare is not window:  # the run's holdout files rest on every customer of it
+            models = fit_value_models(window.rfm, chosen, covariates)
+            row, tables = evaluate_candidate(
+                models, window, horizon=horizon, unit_days=unit_days,
+                expected_spend=expected_spend(models, window.rfm), log=log, timeline=timeline)
+            fitted = {chosen: (models, tables)}
+            summary.append({"model": chosen, "basis": "all customers", **row})
     head = {"calibration_end": timeline.holdout_start, "observation_end": log.observation_end}
-    return choice, fitted, pd.DataFrame([{**head, **r} for r in summary])
+    return choice, fitted, pd.DataFrame([{**head, **r} for r in summary]), beside.result()
 
 
 def holdout_tables(choice: ValueChoice, fitted: dict, summary: pd.DataFrame

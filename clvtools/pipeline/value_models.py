@@ -8,13 +8,11 @@ revenue (E) lives in :mod:`clvtools.btyd.clv`.
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from ..btyd.base import InfiniteMeanWarning
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.bgnbd_covariates import BetaGeoCovariatesFitter
 from ..btyd.clv import RevenueByMonth, revenue_by_month
@@ -202,11 +200,12 @@ def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str],
         notes.append(f"{excluded:,} repeat buyers with a mean repeat spend <= 0 (returns) were "
                      "left out of the Gamma-Gamma fit; they get the population mean spend.")
     try:
-        with warnings.catch_warnings():
-            # q <= 1 is refitted below with the constraint, and said in the notes
-            warnings.simplefilter("ignore", InfiniteMeanWarning)
-            spend = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"],
-                                           weights=repeat_weights)
+        # q <= 1 is refitted below with the constraint, and said in the notes: no warning
+        # (asked of the fitter, not by warnings.catch_warnings, whose save and restore of the
+        # process-wide filters is unsafe when two threads fit: pipeline/_threads.py)
+        spend = GammaGammaFitter()
+        spend.warn_infinite_mean = False
+        spend.fit(repeat["frequency"], repeat["monetary_value"], weights=repeat_weights)
         if spend.params_["q"] <= 1:
             notes.append(f"Gamma-Gamma gave q = {spend.params_['q']:.3g} <= 1 (infinite mean "
                          "spend); refitted with q >= 1.")
