@@ -19,6 +19,8 @@ __all__ = ["score_customers", "cut_points", "allocate", "PLAN_COLUMNS"]
 #: Prefix of the scoring table's columns inside a chunk (the table and the RFM summary both
 #: have a ``frequency``).
 _COVARIATE = "covariate__"
+#: Prefix of the attributes' columns inside a chunk (the value model's covariates).
+_ATTRIBUTE = "attribute__"
 #: The columns :func:`allocate` adds.
 PLAN_COLUMNS = ("action", "priority_rank", "expected_net_benefit", "saved_revenue",
                 "expected_cost")
@@ -31,7 +33,7 @@ def _schema(columns) -> str:
     return ", ".join(f"`{c}` {_TYPES.get(c, 'double')}" for c in columns)
 
 
-def score_customers(rfm, scoring, scorers: Scorers):
+def score_customers(rfm, scoring, scorers: Scorers, attributes=None):
     """Value, churn probability and revenue at risk of every customer, on the executors.
 
     Parameters
@@ -43,6 +45,9 @@ def score_customers(rfm, scoring, scorers: Scorers):
         The scoring table of the live customers (covariates at the scoring date).
     scorers : Scorers
         The fitted models and the run's constants.
+    attributes : pyspark.sql.DataFrame, optional
+        ``customer_id`` and the attributes at the scoring date, for a purchase model fitted
+        with covariates (each chunk's model is bound to its customers' attributes).
 
     Returns
     -------
@@ -59,14 +64,25 @@ def score_customers(rfm, scoring, scorers: Scorers):
         scoring.select("customer_id", F.lit(True).alias("live"),
                        *[F.col(c).alias(_COVARIATE + c) for c in covariates]),
         on="customer_id", how="left")
+    attribute_columns = [] if attributes is None else [c for c in attributes.columns
+                                                       if c != "customer_id"]
+    if attribute_columns:
+        joined = joined.join(attributes.select(
+            "customer_id", *[F.col(c).alias(_ATTRIBUTE + c) for c in attribute_columns]),
+            on="customer_id", how="left")
+
+    def unprefixed(frame, prefix):
+        return frame.rename(columns=lambda c: c[len(prefix):])
 
     def score(chunks):
         for chunk in chunks:
             frame = chunk.set_index("customer_id")
             live = frame["live"].notna().to_numpy()     # True, or NULL: not in the table
-            table = (frame.loc[live, [_COVARIATE + c for c in covariates]]
-                     .rename(columns=lambda c: c[len(_COVARIATE):]).reset_index())
-            scored = score_chunk(frame[rfm_columns], table, scorers)
+            table = unprefixed(frame.loc[live, [_COVARIATE + c for c in covariates]],
+                               _COVARIATE).reset_index()
+            attrs = (unprefixed(frame[[_ATTRIBUTE + c for c in attribute_columns]], _ATTRIBUTE)
+                     if attribute_columns else None)
+            scored = score_chunk(frame[rfm_columns], table, scorers, attrs)
             yield scored.reset_index()
 
     schema = "customer_id string, " + _schema([*rfm_columns, *SCORE_COLUMNS])

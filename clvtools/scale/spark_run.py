@@ -23,6 +23,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import Settings, parse_cut, settings_to_toml
+from ..data.spark_attributes import spark_read_customers
 from ..data.spark_engine import SparkLog, read_spark_source
 from ..data.spark_kpis import spark_kpi_table
 from ..data.spark_reader import spark_occasions
@@ -81,6 +82,8 @@ class SparkRun:
     survival_table : pandas.DataFrame
         The landmark table the churn model was fitted on (on the driver).
     notes : list of str
+    attributes_quality : dict, optional
+        data_quality.json's ``customers`` entry, when attributes were read.
     """
 
     settings: Settings
@@ -96,12 +99,16 @@ class SparkRun:
     summary: dict
     survival_table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    attributes_quality: dict | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
+        customers = {} if self.attributes_quality is None else {
+            "customers": self.attributes_quality}
         return {"engine": "spark", "clvtools_version": __version__,
-                "transactions": self.log.quality, "timeline": self.timeline.as_dict(),
-                "value_model": self.value_model, "notes": self.notes}
+                "transactions": self.log.quality, **customers,
+                "timeline": self.timeline.as_dict(), "value_model": self.value_model,
+                "notes": self.notes}
 
     def write(self, out) -> Path:
         """Write :data:`SPARK_OUTPUTS` into ``out``, atomically (a folder the driver and the
@@ -149,7 +156,9 @@ def _check_settings(s: Settings) -> None:
     single = {"push_budget": s.push_budget, "total_budget": s.total_budget,
               "push_uplift_column": s.push_uplift_column,
               "pull_uplift_column": s.pull_uplift_column,
-              "datetime_format": s.datetime_format}
+              "datetime_format": s.datetime_format,
+              # validity dates per attributes row: the single-machine landmark tables only
+              "attributes_valid_from_col": s.attributes_valid_from_col}
     given = sorted(k for k, v in single.items() if v is not None)
     if s.customer_intervals:
         given.append("customer_intervals")
@@ -163,7 +172,7 @@ def _check_settings(s: Settings) -> None:
                                    "or leave them out (a push capacity is supported).")
 
 
-def analyze_spark(transactions, *, settings: Settings, spark=None,
+def analyze_spark(transactions, *, settings: Settings, spark=None, customers=None,
                   step=lambda _msg: None) -> SparkRun:
     """The main job's Spark half on a transaction log.
 
@@ -174,6 +183,10 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
     settings : Settings
     spark : pyspark.sql.SparkSession, optional
         Default: the active session, or a new one (spark-submit and Databricks give theirs).
+    customers : pyspark.sql.DataFrame, path or glob, optional
+        Customer attributes, one row per customer: covariates of the value model (with
+        ``value_covariates``) and of the churn model, typed as the single-machine engine
+        types them (:mod:`clvtools.data.spark_attributes`).
     step : callable
         Called with a short description as each step starts.
 
@@ -201,20 +214,27 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
                           timezone=s.timezone, source=label)
     timeline = build_timeline(dt.date.fromisoformat(log.quality["first_date"]),
                               log.observation_end, s)
+    attributes = attributes_now = None
+    if customers is not None:
+        step("Reading customer attributes (Spark)")
+        attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col)
+        attributes_now = attributes.frame_at(log.spark, log.observation_end).persist()
+    covariates = attributes_now if s.value_covariates else None
     step("Summarising purchases (RFM) in Spark")
     rfm = spark_rfm(log, time_unit=s.time_unit).persist()
     step(f"Fitting the value model ({s.value_model}) on compressed statistics")
-    value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model)
+    value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model, covariates)
     step("Building the landmark table and fitting the churn model")
     churn, structural, survival, risk_notes = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed)
+        time_unit=s.time_unit, seed=s.seed, attributes=attributes)
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
     step("Scoring every customer on the executors")
-    scoring = spark_scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit)
-    scored = score_customers(rfm, scoring, scorers).persist()
+    scoring = spark_scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
+                                  attributes=attributes)
+    scored = score_customers(rfm, scoring, scorers, covariates).persist()
     cuts = cut_points(scored, value_axis=s.value_axis, value_cut=parse_cut(s.value_cut),
                       risk_cut=parse_cut(s.risk_cut))
     step("Choosing retention targets (global ranking)")
@@ -231,8 +251,10 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
     step("Computing KPIs (Spark)")
     kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                            period=s.kpi_period).toPandas()
+    attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, survival, [*value_notes, *risk_notes])
+                    kpis, summary, survival, [*attribute_notes, *value_notes, *risk_notes],
+                    None if attributes is None else attributes.quality)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:

@@ -1,0 +1,83 @@
+"""Customer attributes on Spark: ``clvtools analyze --engine spark --customers FILE`` types
+the attributes as the single-machine reader does, fits the value and churn models with them
+as covariates (the value model on compressed statistics per attribute pattern) and scores
+every customer as a single-machine run does."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools import api
+from clvtools.cli import main
+from clvtools.datasets import generate_customer_base
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
+#: Both engines fit BG/NBD with the attributes (the single machine would otherwise choose on
+#: a holdout); a capacity: the plan Spark ranks globally.
+SETTINGS = {"value_model": "bgnbd", "push_capacity": 10}
+SCORES = ["p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
+          "revenue_if_retained", "expected_revenue", "revenue_at_risk", "net_benefit_push",
+          "net_benefit_pull", "expected_net_benefit"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A demo base with its attributes (channel, region, plan and a date), as CSV files;
+    the customers file lacks a few buyers, whom both engines fill in."""
+    folder = tmp_path_factory.mktemp("spark_attributes")
+    base = generate_customer_base(1500, seed=3)
+    base.transactions.to_csv(folder / "transactions.csv", index=False)
+    base.customers.iloc[5:].to_csv(folder / "customers.csv", index=False)
+    return folder / "transactions.csv", folder / "customers.csv"
+
+
+@pytest.fixture(scope="module")
+def single(files):
+    return api.analyze(files[0], customers=files[1], **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def spark_out(spark, files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("spark_attributes_run") / "out"
+    status = main(["analyze", str(files[0]), "--customers", str(files[1]), "--engine", "spark",
+                   "--out", str(out), "--value-model", SETTINGS["value_model"],
+                   "--push-capacity", str(SETTINGS["push_capacity"])])
+    assert status == 0
+    return out
+
+
+def test_attributes_are_typed_and_completed_as_on_one_machine(spark_out, single):
+    quality = json.loads((spark_out / "data_quality.json").read_text())["customers"]
+    expected = single.analysis.data_quality()["customers"]
+    assert quality["typed"] == expected["typed"]
+    assert quality["typed"]["acquisition_date"]["action"] == "duration_days"
+    assert quality["matching"] == expected["matching"]
+    assert quality["filled_for_models"] == expected["filled_for_models"]
+    assert quality["filled_for_models"]["filled_customers"] == 5
+
+
+def test_models_with_attributes_equal_the_single_machine_fits(spark_out, single):
+    from clvtools import btyd, survival
+
+    value = btyd.load_model(spark_out / "models" / "value.json")
+    expected = single.analysis.value.models.purchases.model
+    assert any(name.startswith("dropout:plan=") for name in value.params_.index)
+    pd.testing.assert_series_equal(value.params_, expected.params_, rtol=1e-9)
+    churn = survival.load_model(spark_out / "models" / "churn.json")
+    reference = single.analysis.risk.model
+    assert "plan=premium" in churn.hazard_ratios_.index
+    pd.testing.assert_series_equal(churn.hazard_ratios_, reference.hazard_ratios_, rtol=1e-9)
+
+
+def test_spark_scores_with_attributes_equal_the_single_machine_scores(spark_out, single):
+    expected = single.customers.set_index("customer_id")
+    customers = (pd.read_parquet(spark_out / "customers.parquet").set_index("customer_id")
+                 .loc[expected.index])
+    for column in SCORES:
+        np.testing.assert_allclose(customers[column].to_numpy(float),
+                                   expected[column].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=column)
+    assert (customers["cell"] == expected["cell"]).all()
+    assert (customers["action"] == expected["action"]).all()
