@@ -16,15 +16,13 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 
-from ..encoding import MAX_LEVELS
 from ..errors import ClvInputError
 from .attribute_types import (
     FREE_TEXT_MIN_LEVELS,
     FREE_TEXT_MIN_SHARE,
     OTHER_LEVEL,
-    RARE_MIN_CUSTOMERS,
-    RARE_MIN_SHARE,
     TypedColumn,
+    pooled_categories,
 )
 from .attributes import MISSING_LEVEL
 from .spark_engine import SparkLog, read_spark_source
@@ -211,13 +209,7 @@ def _type_column(spark, source: str, column: str, spark_type: str, n: int) -> Ty
                        "GROUP BY 1").collect()
     # the single-machine order: most frequent first, then by level (code point order)
     counts = sorted(((r["level"], int(r["n"])) for r in counts), key=lambda r: (-r[1], r[0]))
-    floor = max(RARE_MIN_CUSTOMERS, RARE_MIN_SHARE * n)
-    kept = tuple(level for level, c in counts if c >= floor)[:MAX_LEVELS - 1]
-    rare = [c for level, c in counts if level not in set(kept)]
-    remaining = len(kept) + (1 if rare else 0)
-    return TypedColumn(column, "categorical", "used" if remaining > 1 else "dropped_constant",
-                       levels, pooled_levels=len(rare), pooled_customers=sum(rare),
-                       kept_levels=kept)
+    return pooled_categories(column, counts)
 
 
 def _typed_sql(typed: TypedColumn, spark_type: str) -> str:

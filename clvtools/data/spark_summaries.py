@@ -25,7 +25,7 @@ from .spark_attributes import SparkAttributes
 from .spark_engine import SparkLog
 from .survival_tables import _check_windows, _covariate_columns, _window_names
 
-__all__ = ["spark_rfm", "spark_landmark_table", "spark_scoring_table"]
+__all__ = ["spark_rfm", "spark_landmark_table", "spark_scoring_table", "spark_lifecycle"]
 
 
 def _date(day: dt.date) -> str:
@@ -229,6 +229,29 @@ def spark_scoring_table(log: SparkLog, *, churn_after: float, time_unit: str = "
     return log.spark.sql(_tables_sql(log, [log.observation_end], churn_after=churn_after,
                                      time_unit=time_unit, windows=windows, with_outcome=False,
                                      attributes=attributes))
+
+
+def spark_lifecycle(log: SparkLog, *, churn_after: float, time_unit: str = "week"):
+    """Each customer's purchases, lifetime spend, last purchase and the date churn was
+    declared (:func:`clvtools.data.lifecycle.lifecycle_status`'s columns that the win-back
+    list carries), in Spark.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``customer_id``, ``last_purchase`` (date), ``purchases`` (occasions), ``lifetime_spend``
+        (currency, exact; NULL without amounts), ``declared_at`` (date, NULL unless declared
+        churned by the observation end), unordered.
+    """
+    cd = churn_days(churn_after, time_unit)
+    end = _date(log.observation_end)
+    spend = money_sum("amount") if log.has_amounts else "CAST(NULL AS DOUBLE)"
+    return log.spark.sql(f"""
+        SELECT customer_id, max(date) AS last_purchase, count(*) AS purchases,
+               {spend} AS lifetime_spend,
+               CASE WHEN datediff({end}, max(date)) >= {cd} THEN date_add(max(date), {cd})
+               END AS declared_at
+        FROM {log.occasions} GROUP BY customer_id""")
 
 
 def covariate_columns(windows: Sequence[float] | None, time_unit: str) -> list[str]:

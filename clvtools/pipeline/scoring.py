@@ -29,7 +29,7 @@ from .value_intervals import INTERVAL_COLUMNS
 from .value_models import BoundCovariates, ValueModels, score_customers
 
 __all__ = ["SCORE_COLUMNS", "DECISION_COLUMNS", "Scorers", "customer_scores", "score_chunk",
-           "decide_chunk"]
+           "churn_inputs", "decide_chunk"]
 
 #: The columns :func:`score_chunk` adds to a chunk's RFM columns, in customers.csv's order.
 SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
@@ -136,7 +136,7 @@ def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers,
                             discount_rate=scorers.discount_rate,
                             period_ends=None if scorers.period_ends is None
                             else np.asarray(scorers.period_ends, dtype=float))
-    scoring = _churn_inputs(scoring, rfm, scorers)
+    scoring = churn_inputs(scoring, rfm, scorers)
     risk = churn_scores(scorers.churn, scoring, scorers.horizon, customer_ids=rfm.index,
                         p_alive=value["p_alive"])
     return customer_scores(rfm, value, risk)
@@ -153,7 +153,7 @@ def _bound(models: ValueModels, rfm: pd.DataFrame,
                                                      covariates.loc[rfm.index]))
 
 
-def _churn_inputs(scoring: pd.DataFrame, rfm: pd.DataFrame, scorers: Scorers) -> pd.DataFrame:
+def churn_inputs(scoring: pd.DataFrame, rfm: pd.DataFrame, scorers: Scorers) -> pd.DataFrame:
     """The scoring rows with the columns the churn model was fitted with (as
     :func:`~clvtools.pipeline.structural.churn_model_inputs` adds them): the structural term
     at the scoring date, from the chunk's own RFM rows (without a Cox model, the churn

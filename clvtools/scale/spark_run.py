@@ -26,22 +26,27 @@ from ..config import Settings, parse_cut, settings_to_toml
 from ..data.spark_attributes import spark_read_customers
 from ..data.spark_engine import SparkLog, read_spark_source
 from ..data.spark_kpis import spark_kpi_table
+from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
-from ..data.spark_summaries import spark_rfm, spark_scoring_table
+from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
 from ..errors import ClvInputError
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, ModelDocument, write_folder
 from ..targeting.allocation import Action
-from ..targeting.matrix import CELL_ORDER, MONEY
+from ..targeting.matrix import MONEY, matrix_from_totals
+from ..targeting.reasons import REASON_COLUMNS
 from .spark import allocate, cut_points, decide, score_customers
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
+from .spark_reasons import contact_list_reasons, reason_centre, value_shares
+from .spark_win_back import spark_win_back
 
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
 
 #: The manifest's files a Spark run writes (report/outputs.py describes each).
-SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "matrix.csv", "plan_summary.csv",
+SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet", "matrix.csv",
+                 "plan_summary.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml")
 #: customers.parquet's columns, in customers.csv's order (those a Spark run computes).
@@ -50,9 +55,9 @@ CUSTOMER_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value"
                     "churn_model", "revenue_if_retained", "expected_revenue", "revenue_at_risk",
                     "lapsed_revenue", "preventable_revenue", "cell", "action", "priority_rank",
                     "expected_net_benefit", "net_benefit_push", "net_benefit_pull")
-#: targets.parquet's columns: targets.csv's, without the reasons and the attributes.
+#: targets.parquet's columns: targets.csv's, without the attributes.
 TARGET_COLUMNS = ("customer_id", "priority_rank", "action", "expected_net_benefit",
-                  "saved_revenue", "expected_cost", "cell")
+                  "saved_revenue", "expected_cost", "cell", *REASON_COLUMNS)
 
 
 @dataclass
@@ -81,6 +86,8 @@ class SparkRun:
         plan_summary.csv's row.
     survival_table : pandas.DataFrame
         The landmark table the churn model was fitted on (on the driver).
+    win_back : pyspark.sql.DataFrame
+        The win-back list, sorted by rank (:func:`~clvtools.scale.spark_win_back.spark_win_back`).
     notes : list of str
     attributes_quality : dict, optional
         data_quality.json's ``customers`` entry, when attributes were read.
@@ -98,6 +105,7 @@ class SparkRun:
     kpis: pd.DataFrame
     summary: dict
     survival_table: pd.DataFrame
+    win_back: object = None
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
 
@@ -128,7 +136,9 @@ class SparkRun:
             # the executors write their partitions (the Parquet dataset is a folder)
             "customers.parquet": lambda: (lambda path: self.customers.write.parquet(str(path))),
             "targets.parquet": lambda: (lambda path: self.targets.write.parquet(str(path))),
-            "matrix.csv": lambda: self.matrix,
+            "win_back.parquet": lambda: (lambda path: self.win_back.write.parquet(str(path))),
+            # to the cent, as the single machine writes it
+            "matrix.csv": lambda: self.matrix.round({c: 2 for c in MONEY}),
             "plan_summary.csv": lambda: pd.DataFrame([self.summary]),
             "kpis.csv": lambda: self.kpis,
             "churn_drivers.csv": lambda: None if churn is None else churn.summary.reset_index(),
@@ -245,15 +255,27 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                      margin=s.margin, offer=s.offer)
     plan = allocate(decided, capacity=s.push_capacity).persist()
     customers = plan.select(*[c for c in CUSTOMER_COLUMNS if c in plan.columns])
-    targets = (plan.filter(plan["action"] != "none").select(*TARGET_COLUMNS)
+    step("Giving each contact its reasons (Spark)")
+    contacted = (plan.filter(plan["action"] != "none")
+                 .join(value_shares(plan, s.value_axis), on="customer_id", how="left"))
+    reasons = contact_list_reasons(
+        contacted, scoring, log.spark.table(log.occasions), scorers, value_axis=s.value_axis,
+        time_unit=s.time_unit, centre=reason_centre(scoring, scorers))
+    targets = (contacted.join(reasons, on="customer_id").select(*TARGET_COLUMNS)
                .orderBy("priority_rank"))
     summary = _plan_summary(plan, s, cuts)
+    step("Listing churned customers worth winning back (Spark)")
+    win_back, left_off = spark_win_back(
+        plan, spark_lifecycle(log, churn_after=s.churn_after, time_unit=s.time_unit),
+        attributes_now)
+    summary.update(win_back_listed=win_back.count(), win_back_no_value=left_off)
     step("Computing KPIs (Spark)")
     kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                            period=s.kpi_period).toPandas()
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, survival, [*attribute_notes, *value_notes, *risk_notes],
+                    kpis, summary, survival, win_back,
+                    [*attribute_notes, *value_notes, *risk_notes],
                     None if attributes is None else attributes.quality)
 
 
@@ -284,14 +306,8 @@ def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
 
 
 def _matrix(plan) -> pd.DataFrame:
-    """matrix.csv from per-cell sums in Spark (the columns of
-    :func:`clvtools.targeting.matrix.matrix_table`)."""
-    from pyspark.sql import functions as F
-
-    sums = (plan.groupBy("cell").agg(F.count("*").alias("customers"),
-                                     *[F.sum(c).alias(c) for c in MONEY])
-            .toPandas().set_index("cell").reindex(list(CELL_ORDER)).fillna(0.0))
-    sums.loc["total"] = sums.sum()
-    sums["customers"] = sums["customers"].astype("int64")
-    sums.insert(1, "share_of_customers", sums["customers"] / max(sums.loc["total", "customers"], 1))
-    return sums.rename_axis("cell").reset_index()
+    """matrix.csv from per-cell sums in Spark, exact: micro-units summed as DECIMAL, made
+    into the table by the single-machine :func:`clvtools.targeting.matrix.matrix_from_totals`,
+    so that both engines give the same figures."""
+    counts, micro = spark_micro_sums(plan, "cell", MONEY)
+    return matrix_from_totals(counts, micro)
