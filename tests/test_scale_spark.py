@@ -56,7 +56,8 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     status, out = spark_out
     assert status == 0
     # folders of part files
-    datasets = {"customers.parquet", "targets.parquet", "win_back.parquet"}
+    datasets = {"customers.parquet", "targets.parquet", "win_back.parquet",
+                "early_warning.parquet"}
     written = {p.relative_to(out).as_posix() for p in out.rglob("*")
                if p.is_file() and not datasets & set(p.parts)}
     assert written == {"matrix.csv", "plan_summary.csv", "kpis.csv", "churn_drivers.csv",

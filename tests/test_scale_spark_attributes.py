@@ -122,3 +122,19 @@ def test_the_win_back_list_is_the_single_machine_list(spark_out, single):
         assert (found[column] == expected[column]).all(), column
     for column in ["last_purchase", "declared_at"]:
         assert (pd.to_datetime(found[column]) == pd.to_datetime(expected[column])).all()
+
+
+def test_the_early_warning_list_is_the_single_machine_list(spark_out, single):
+    """early_warning.parquet holds early_warning.csv's rows in its order: the churn model
+    scored again through the log one KPI period earlier, per partition."""
+    expected = single.analysis.targets.early_warning
+    found = pd.read_parquet(spark_out / "early_warning.parquet")
+    assert len(expected) > 20 and list(found.columns) == list(expected.columns)
+    assert found["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert found["early_warning_rank"].tolist() == list(range(1, len(found) + 1))
+    for column in ["churn_probability", "churn_probability_before", "rise", "value_at_stake"]:
+        np.testing.assert_allclose(found[column].to_numpy(float),
+                                   expected[column].to_numpy(float), rtol=1e-9, err_msg=column)
+    for column in ["driver_1", "driver_2"]:
+        assert (found[column] == expected[column].fillna("")).all(), column
+    assert found["driver_1"].str.contains("was").any()

@@ -292,6 +292,10 @@ OUTPUTS: tuple[Output, ...] = (
            "--engine spark only: the contact list (targets.csv's columns with the reasons, "
            "without the attributes), push then pull customers sorted by priority rank, a Parquet "
            "dataset that the executors write, money at full precision"),
+    Output("early_warning.parquet", lambda _r, a: a.get("early_warning.parquet"),
+           "--engine spark only: early_warning.csv's list (live customers whose churn "
+           "probability rose since the previous KPI period, largest rise first), a Parquet "
+           "dataset that the executors write"),
     Output("win_back.parquet", lambda _r, a: a.get("win_back.parquet"),
            "--engine spark only: win_back.csv's list (declared-churned customers by the net "
            "benefit of a reactivation offer, best first), a Parquet dataset that the executors "

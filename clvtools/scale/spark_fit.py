@@ -36,7 +36,7 @@ from ..pipeline.value_models import (
     usable_covariates,
 )
 
-__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark"]
+__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_from_spark"]
 
 
 def compressed(frame, columns: list[str]) -> pd.DataFrame:
@@ -174,7 +174,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             if not rows.any():
                 continue
             at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
-            model = _structural_model(at)
+            model = structural_from_spark(at)
             ids = survival.loc[rows, "customer_id"].astype(str).to_numpy()
             # the RFM rows of the customers at risk at this landmark, joined in Spark
             at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
@@ -186,7 +186,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
                 raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
                                     "have no structural churn probability.")
             survival.loc[rows, STRUCTURAL_COLUMN] = cloglog(p.to_numpy())
-        structural = _structural_model(spark_rfm(log, time_unit=time_unit))
+        structural = structural_from_spark(spark_rfm(log, time_unit=time_unit))
     except (ConvergenceError, ClvInputError) as exc:
         survival = survival.drop(columns=STRUCTURAL_COLUMN)
         structural = None
@@ -198,7 +198,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     return model, structural, survival, notes + fit_notes
 
 
-def _structural_model(rfm):
+def structural_from_spark(rfm):
     """The structural BG/NBD fitted on a Spark RFM summary's compressed rows."""
     rows = compressed(rfm, ["frequency", "recency", "T"])
     with warnings.catch_warnings():

@@ -38,6 +38,7 @@ from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY, matrix_from_totals
 from ..targeting.reasons import REASON_COLUMNS
 from .spark import allocate, cut_points, decide, score_customers
+from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
 from .spark_win_back import spark_win_back
@@ -45,8 +46,8 @@ from .spark_win_back import spark_win_back
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
 
 #: The manifest's files a Spark run writes (report/outputs.py describes each).
-SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet", "matrix.csv",
-                 "plan_summary.csv",
+SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
+                 "early_warning.parquet", "matrix.csv", "plan_summary.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml")
 #: customers.parquet's columns, in customers.csv's order (those a Spark run computes).
@@ -88,6 +89,9 @@ class SparkRun:
         The landmark table the churn model was fitted on (on the driver).
     win_back : pyspark.sql.DataFrame
         The win-back list, sorted by rank (:func:`~clvtools.scale.spark_win_back.spark_win_back`).
+    early_warning : pyspark.sql.DataFrame or None
+        The early-warning list, sorted by rank; None without a Cox model or a previous KPI
+        period (:func:`~clvtools.scale.spark_early_warning.spark_early_warning`).
     notes : list of str
     attributes_quality : dict, optional
         data_quality.json's ``customers`` entry, when attributes were read.
@@ -106,6 +110,7 @@ class SparkRun:
     summary: dict
     survival_table: pd.DataFrame
     win_back: object = None
+    early_warning: object = None
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
 
@@ -137,6 +142,9 @@ class SparkRun:
             "customers.parquet": lambda: (lambda path: self.customers.write.parquet(str(path))),
             "targets.parquet": lambda: (lambda path: self.targets.write.parquet(str(path))),
             "win_back.parquet": lambda: (lambda path: self.win_back.write.parquet(str(path))),
+            "early_warning.parquet": lambda: (
+                None if self.early_warning is None
+                else lambda path: self.early_warning.write.parquet(str(path))),
             # to the cent, as the single machine writes it
             "matrix.csv": lambda: self.matrix.round({c: 2 for c in MONEY}),
             "plan_summary.csv": lambda: pd.DataFrame([self.summary]),
@@ -256,11 +264,12 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     plan = allocate(decided, capacity=s.push_capacity).persist()
     customers = plan.select(*[c for c in CUSTOMER_COLUMNS if c in plan.columns])
     step("Giving each contact its reasons (Spark)")
+    centre = reason_centre(scoring, scorers)
     contacted = (plan.filter(plan["action"] != "none")
                  .join(value_shares(plan, s.value_axis), on="customer_id", how="left"))
     reasons = contact_list_reasons(
         contacted, scoring, log.spark.table(log.occasions), scorers, value_axis=s.value_axis,
-        time_unit=s.time_unit, centre=reason_centre(scoring, scorers))
+        time_unit=s.time_unit, centre=centre)
     targets = (contacted.join(reasons, on="customer_id").select(*TARGET_COLUMNS)
                .orderBy("priority_rank"))
     summary = _plan_summary(plan, s, cuts)
@@ -269,12 +278,19 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
         plan, spark_lifecycle(log, churn_after=s.churn_after, time_unit=s.time_unit),
         attributes_now)
     summary.update(win_back_listed=win_back.count(), win_back_no_value=left_off)
+    early = None
+    if scorers.churn is not None and timeline.previous_scoring is not None:
+        step("Listing customers whose churn risk rose (Spark)")
+        early, counts = spark_early_warning(
+            plan, rfm, scoring, log, timeline.previous_scoring, scorers,
+            value_axis=s.value_axis, time_unit=s.time_unit, centre=centre, attributes=attributes)
+        summary.update({f"early_warning_{k}": v for k, v in counts.items()})
     step("Computing KPIs (Spark)")
     kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                            period=s.kpi_period).toPandas()
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, survival, win_back,
+                    kpis, summary, survival, win_back, early,
                     [*attribute_notes, *value_notes, *risk_notes],
                     None if attributes is None else attributes.quality)
 
