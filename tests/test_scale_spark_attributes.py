@@ -138,3 +138,16 @@ def test_the_early_warning_list_is_the_single_machine_list(spark_out, single):
     for column in ["driver_1", "driver_2"]:
         assert (found[column] == expected[column].fillna("")).all(), column
     assert found["driver_1"].str.contains("was").any()
+
+
+def test_a_column_for_the_decisions_stops_a_spark_run(spark, files, tmp_path, capsys):
+    """``contactable`` restricts the single machine's plan; a Spark run does not honour it,
+    so the CLI refuses the file (exit 2) rather than ignore the column or model it."""
+    from clvtools.cli import main
+
+    customers = pd.read_csv(files[1]).assign(contactable=True)
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    assert main(["analyze", str(files[0]), "--customers", str(tmp_path / "customers.csv"),
+                 "--engine", "spark", "--out", str(tmp_path / "out")]) == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert "does not support the customers file's columns ['contactable']" in message

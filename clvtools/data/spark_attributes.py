@@ -87,7 +87,8 @@ def repr_date(day: dt.date) -> str:
 
 
 def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "customer_id",
-                         columns: list[str] | None = None) -> SparkAttributes:
+                         columns: list[str] | None = None,
+                         unsupported: tuple[str, ...] = ()) -> SparkAttributes:
     """Read customer attributes beside a Spark log, typed and completed for the models.
 
     Parameters
@@ -98,6 +99,9 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
     customer_id_col : str
     columns : list of str, optional
         Attributes to keep; default every column but the id.
+    unsupported : tuple of str
+        Columns the single-machine engine reads for the decisions (``contactable``), which
+        a Spark run does not honour: present in the file, they stop the run.
 
     Returns
     -------
@@ -107,7 +111,7 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
     ------
     ClvInputError
         Missing id or attribute column, empty table, missing or duplicate ids, missing
-        attribute values, no customer in common with the log.
+        attribute values, no customer in common with the log, an unsupported column.
     """
     from pyspark.sql import DataFrame
 
@@ -121,6 +125,11 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
         raise ClvInputError(f"Column {customer_id_col!r} is missing.", source=label,
                             column=customer_id_col,
                             advice=f"The columns are {list(types)}; set customer_id_col.")
+    refused = [c for c in unsupported if c in types]
+    if refused:
+        raise ClvInputError(f"The Spark engine does not support the customers file's columns "
+                            f"{refused}.", source=label, column=refused[0],
+                            advice="Run with --engine duckdb, or leave the columns out.")
     attrs = columns or [c for c in types if c != customer_id_col]
     for column in attrs:
         if column not in types:

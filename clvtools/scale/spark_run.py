@@ -7,11 +7,12 @@ models on compressed statistics and the landmark table, and writes the small tab
 customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
 (``customers.parquet``); nothing per customer is collected.
 
-A Spark run covers the value axis, the churn model, the matrix and the push/pull plan under a
-push capacity, and the KPIs. What needs the whole base in one place (the holdout choice of
-the value model, the knapsacks under a budget, the control group, the lists, the forecast,
-report.html) stays with the single-machine engine, and the settings that ask for it are an
-error here rather than silently ignored.
+A Spark run covers the customer attributes (covariates of both models), the value axis, the
+churn model, the matrix and the push/pull plan under a push capacity with the contacts'
+reasons, the early-warning and win-back lists, and the KPIs. What needs the whole base in
+one place (the holdout choice of the value model, the knapsacks under a budget, the control
+group, the forecast, report.html) stays with the single-machine engine, and the settings
+that ask for it are an error here rather than silently ignored.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
 from ..errors import ClvInputError
+from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, ModelDocument, write_folder
@@ -235,7 +237,9 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     attributes = attributes_now = None
     if customers is not None:
         step("Reading customer attributes (Spark)")
-        attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col)
+        # a contactable column restricts the single machine's plan: not honoured here
+        attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col,
+                                          unsupported=(CONTACTABLE,))
         attributes_now = attributes.frame_at(log.spark, log.observation_end).persist()
     covariates = attributes_now if s.value_covariates else None
     step("Summarising purchases (RFM) in Spark")
