@@ -192,7 +192,8 @@ def analyze(transactions, *, customers=None, contracts=None,
                                 settings=settings, on_step=on_step, evaluation=evaluation))
 
 
-def analyze_spark(transactions, *, config: Settings | Mapping | str | os.PathLike | None = None,
+def analyze_spark(transactions, *, customers=None,
+                  config: Settings | Mapping | str | os.PathLike | None = None,
                   spark=None, on_step=None, **overrides):
     """The main job's summaries, models, scores and plan on a Spark session (the optional
     extra ``clvtools[spark]``; docs/cluster.rst says what runs where).
@@ -201,6 +202,9 @@ def analyze_spark(transactions, *, config: Settings | Mapping | str | os.PathLik
     ----------
     transactions : pyspark.sql.DataFrame, path, glob or list of paths
         A Spark DataFrame, or Parquet or CSV files the Spark session can read.
+    customers : pyspark.sql.DataFrame, path or glob, optional
+        Customer attributes (one row per customer), covariates of the value and churn
+        models as in :func:`analyze`.
     config, on_step, **overrides
         As for :func:`analyze`.
     spark : pyspark.sql.SparkSession, optional
@@ -223,7 +227,7 @@ def analyze_spark(transactions, *, config: Settings | Mapping | str | os.PathLik
                                    "or run with --engine duckdb.") from None
 
     settings = resolve_config(config, **overrides)
-    return run_on_spark(transactions, settings=settings, spark=spark,
+    return run_on_spark(transactions, settings=settings, spark=spark, customers=customers,
                         step=on_step or (lambda _msg: None))
 
 

@@ -191,14 +191,13 @@ def _run_spark(engine: str, transactions: str, customers, contracts, settings: S
     """``analyze --engine spark``: the Spark run, its summary on the console, its files."""
     if engine != "spark":
         raise ClvInputError(f"--engine must be 'duckdb' or 'spark'. Got {engine!r} instead.")
-    if customers is not None or contracts is not None:
-        raise ClvInputError("The Spark engine reads transactions only.",
-                            advice="Leave out --customers and --contracts, or run with "
-                                   "--engine duckdb.")
+    if contracts is not None:
+        raise ClvInputError("The Spark engine reads transactions and customers only.",
+                            advice="Leave out --contracts, or run with --engine duckdb.")
     check_output_folder(out)
     started = time.perf_counter()
     with _progress(console, "Starting Spark ...") as update:
-        run = api.analyze_spark(transactions, config=settings,
+        run = api.analyze_spark(transactions, customers=customers, config=settings,
                                 on_step=lambda msg: update(msg + " ..."))
     for line in run.summary_lines():
         console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -50,7 +50,8 @@ def test_a_run_writes_only_manifest_files(small_run, tmp_path):
     assert written <= manifest
     # without contracts, demo input or the command line's log, everything else is there
     absent = {n for n in manifest if n.startswith(("contract", "demo_input/"))} | {
-        "run.log", "customers.parquet", "targets.parquet"}
+        "run.log", "customers.parquet", "targets.parquet", "win_back.parquet",
+        "early_warning.parquet"}
     assert written == manifest - absent
 
 
@@ -67,7 +68,8 @@ def test_the_demo_writes_its_input_with_the_outputs(tmp_path):
     written = _written(results.write(tmp_path / "demo"))
     manifest = {o.name for o in OUTPUTS}
     assert written == manifest - {n for n in manifest if n.startswith("contract")} - {
-        "run.log", "customers.parquet", "targets.parquet"}
+        "run.log", "customers.parquet", "targets.parquet", "win_back.parquet",
+        "early_warning.parquet"}
     with pytest.raises(ClvInputError, match="'bgnbd' or 'pnbd'"):
         demo(1000, model="gamma")
 

@@ -67,7 +67,9 @@ def test_matrix_table_counts_and_sums_add_up():
         part = df[df["cell"] == cell]
         assert table.loc[cell, "customers"] == len(part)
         for col in MONEY:
-            assert table.loc[cell, col] == pytest.approx(part[col].sum(), rel=1e-12)
+            # summed in whole micro-units: each figure is off by half a millionth at most
+            assert table.loc[cell, col] == pytest.approx(part[col].sum(),
+                                                         abs=0.5e-6 * len(part) + 1e-9)
     assert table.loc["total", "customers"] == len(df)
     assert table.loc["total", "share_of_customers"] == pytest.approx(1.0)
     np.testing.assert_allclose(table["revenue_at_risk"],

@@ -29,7 +29,7 @@ from ..encoding import MAX_LEVELS
 from .engine import quote_ident
 
 __all__ = ["FREE_TEXT_MIN_LEVELS", "FREE_TEXT_MIN_SHARE", "OTHER_LEVEL", "RARE_MIN_CUSTOMERS",
-           "RARE_MIN_SHARE", "TypedColumn", "type_column"]
+           "RARE_MIN_SHARE", "TypedColumn", "pooled_categories", "type_column"]
 
 #: A categorical column with more levels than this ... (a model with more dummies than this
 #: is slow to fit and a segment chart with more bars unreadable; the covariate encoder refuses
@@ -189,6 +189,25 @@ def type_column(con: duckdb.DuckDBPyConnection, source: str, column: str,
     if levels > FREE_TEXT_MIN_LEVELS and levels > FREE_TEXT_MIN_SHARE * n:
         action = "dropped_id_like" if levels == n else "dropped_free_text"
         return TypedColumn(column, "categorical", action, levels)
+    return pooled_categories(column, counts)
+
+
+def pooled_categories(column: str, counts: list[tuple[str, int]]) -> TypedColumn:
+    """A categorical column with few enough levels to keep: its rare levels pooled into
+    :data:`OTHER_LEVEL`, or dropped when one level would remain.
+
+    Parameters
+    ----------
+    column : str
+    counts : list of (str, int)
+        Each level and its customers, most frequent first, ties by level.
+
+    Returns
+    -------
+    TypedColumn
+    """
+    n = sum(c for _, c in counts)
+    levels = len(counts)
     floor = max(RARE_MIN_CUSTOMERS, RARE_MIN_SHARE * n)
     # the most frequent levels first; beyond MAX_LEVELS - 1 of them the rest joins "(other)"
     kept = tuple(level for level, c in counts if c >= floor)[:MAX_LEVELS - 1]

@@ -34,7 +34,7 @@ from .plausibility import DATE_QUANTILES, bounds_from_dates
 from .spark_engine import SparkLog, configure_session
 from .transactions import DataPolicies
 
-__all__ = ["spark_occasions"]
+__all__ = ["spark_occasions", "customer_id_sql"]
 
 #: Each log registers its views under a name of its own, so that two logs share a session.
 _view_numbers = itertools.count(1)
@@ -53,21 +53,31 @@ def _has_offset(text: str) -> str:
     return f"(length({text}) > 16 AND (substr({text}, -1, 1) = 'Z' OR {signs}))"
 
 
+def customer_id_sql(column: str, spark_type: str) -> tuple[str, str]:
+    """Spark SQL of the customer id ``column`` as the text every table is matched on, and
+    of its raw text (:func:`clvtools.data.schema.id_expr`'s rules).
+
+    Surrounding spaces, tabs and line ends are stripped; whole-number floats, as a Parquet
+    writer stores an id column with a gap, read as integers (``1.0`` is ``1``).
+    """
+    cid = _q(column)
+    raw_id = f"CAST({cid} AS STRING)"
+    if spark_type in ("double", "float") or spark_type.startswith("decimal"):
+        # a Parquet writer stores an id column with a gap as floats: 1.0 is the customer 1
+        # (not a stripped id: the raw text is the id's, as in DuckDB's count)
+        raw_id = (f"CASE WHEN {cid} = floor({cid}) AND abs({cid}) < 9e15 "
+                  f"THEN CAST(CAST({cid} AS BIGINT) AS STRING) ELSE {raw_id} END")
+        return raw_id, raw_id
+    return f"trim(BOTH concat(' ', char(9), char(10), char(13)) FROM {raw_id})", raw_id
+
+
 def _parse_sql(types: dict, customer_id_col: str, datetime_col: str,
                monetary_value_col: str | None, datetime_format: str | None,
                timezone: str) -> str:
     """The select list that parses one transaction: ``customer_id``, ``raw_id``, ``ts``,
     ``utc_offset`` (bool), ``amount`` (NULL where not a finite number) and ``raw_amount``."""
-    cid, when, zone = _q(customer_id_col), _q(datetime_col), timezone.replace("'", "\\'")
-    id_type = types[customer_id_col]
-    raw_id = f"CAST({cid} AS STRING)"
-    if id_type in ("double", "float") or id_type.startswith("decimal"):
-        # a Parquet writer stores an id column with a gap as floats: 1.0 is the customer 1
-        # (not a stripped id: the raw text is the id's, as in DuckDB's count)
-        customer = raw_id = (f"CASE WHEN {cid} = floor({cid}) AND abs({cid}) < 9e15 "
-                             f"THEN CAST(CAST({cid} AS BIGINT) AS STRING) ELSE {raw_id} END")
-    else:
-        customer = f"trim(BOTH concat(' ', char(9), char(10), char(13)) FROM {raw_id})"
+    when, zone = _q(datetime_col), timezone.replace("'", "\\'")
+    customer, raw_id = customer_id_sql(customer_id_col, types[customer_id_col])
     date_type = types[datetime_col]
     utc_offset = "FALSE"
     if date_type == "string":

@@ -21,10 +21,11 @@ from ..errors import ClvInputError
 from ..units import unit_days
 from .lifecycle import churn_days
 from .money import money_sum
+from .spark_attributes import SparkAttributes
 from .spark_engine import SparkLog
 from .survival_tables import _check_windows, _covariate_columns, _window_names
 
-__all__ = ["spark_rfm", "spark_landmark_table", "spark_scoring_table"]
+__all__ = ["spark_rfm", "spark_landmark_table", "spark_scoring_table", "spark_lifecycle"]
 
 
 def _date(day: dt.date) -> str:
@@ -116,10 +117,27 @@ def _covariate_select(windows: Sequence[float], ud: str) -> str:
     return ", ".join(cols)
 
 
+def _attributes_sql(attributes: SparkAttributes | None,
+                    windows: Sequence[float]) -> tuple[str, str]:
+    """The SELECT items and the JOIN that add the attributes at each row's landmark (as
+    survival_tables._attributes, every attribute known at every landmark)."""
+    if attributes is None:
+        return "", ""
+    clash = sorted(set(attributes.kinds) & {"customer_id", "landmark", "duration", "event",
+                                            *_covariate_columns(windows)})
+    if clash:
+        raise ClvInputError(f"Customer attribute columns {clash} clash with computed columns.",
+                            source="customers", advice="Rename those attribute columns.")
+    return (attributes.select_sql("a", "c.landmark"),
+            f" LEFT JOIN {attributes.view} AS a ON a.customer_id = c.customer_id")
+
+
 def _tables_sql(log: SparkLog, marks: Sequence[dt.date], *, churn_after: float, time_unit: str,
-                windows: Sequence[float] | None, with_outcome: bool) -> str:
+                windows: Sequence[float] | None, with_outcome: bool,
+                attributes: SparkAttributes | None = None) -> str:
     cd = churn_days(churn_after, time_unit)
     windows, window_days = _check_windows(windows, time_unit)
+    attr_select, attr_join = _attributes_sql(attributes, windows)
     ud = _double(unit_days(time_unit))
     occ = log.occasions
     landmarks = ", ".join(f"({_date(m)})" for m in marks)
@@ -131,7 +149,8 @@ def _tables_sql(log: SparkLog, marks: Sequence[dt.date], *, churn_after: float, 
         cov AS ({_covariates_sql(occ, windows, window_days, log.has_amounts)})"""
     covs = _covariate_select(windows, ud)
     if not with_outcome:
-        return f"{common} SELECT c.customer_id, c.landmark, {covs} FROM cov AS c"
+        return (f"{common} SELECT c.customer_id, c.landmark, {covs}{attr_select} "
+                f"FROM cov AS c{attr_join}")
     end = _date(log.observation_end)
     # the spell ends (no purchase within churn days after) of the at-risk customers, from
     # the earliest date their last purchase can have; the next declaration after a landmark
@@ -151,15 +170,16 @@ def _tables_sql(log: SparkLog, marks: Sequence[dt.date], *, churn_after: float, 
         SELECT c.customer_id, c.landmark,
                CAST(datediff(least(x.declared, {end}), c.landmark) AS DOUBLE) / {ud}
                    AS duration,
-               CAST(x.declared <= {end} AS BIGINT) AS event, {covs}
+               CAST(x.declared <= {end} AS BIGINT) AS event, {covs}{attr_select}
         FROM cov AS c JOIN out AS x ON x.customer_id = c.customer_id
-         AND x.landmark = c.landmark"""
+         AND x.landmark = c.landmark{attr_join}"""
 
 
 def spark_landmark_table(log: SparkLog, *, landmarks: Sequence[dt.date], churn_after: float,
-                         time_unit: str = "week", windows: Sequence[float] | None = None):
+                         time_unit: str = "week", windows: Sequence[float] | None = None,
+                         attributes: SparkAttributes | None = None):
     """The stacked landmark survival table of
-    :func:`clvtools.data.survival_tables.landmark_table`, without attributes, in Spark.
+    :func:`clvtools.data.survival_tables.landmark_table`, in Spark.
 
     Parameters
     ----------
@@ -172,13 +192,15 @@ def spark_landmark_table(log: SparkLog, *, landmarks: Sequence[dt.date], churn_a
     time_unit : {"day", "week", "month"}
     windows : sequence of float, optional
         Covariate windows in time units; default ``DEFAULT_WINDOWS[time_unit]``.
+    attributes : SparkAttributes, optional
+        Joined after the covariates, a date as days from it to the landmark.
 
     Returns
     -------
     pyspark.sql.DataFrame
         One row per (customer, landmark) at risk, unordered: ``customer_id``, ``landmark``
         (date), ``duration`` (time units), ``event`` (1 = churn declared by the observation
-        end) and the covariates of ``landmark_table``, in its column order.
+        end), the covariates of ``landmark_table``, in its column order, and the attributes.
     """
     marks = sorted(set(landmarks))
     if not marks:
@@ -188,21 +210,48 @@ def spark_landmark_table(log: SparkLog, *, landmarks: Sequence[dt.date], churn_a
         raise ClvInputError(f"Landmarks must fall before the observation end "
                             f"{log.observation_end}. Got {[str(m) for m in late]}.")
     return log.spark.sql(_tables_sql(log, marks, churn_after=churn_after, time_unit=time_unit,
-                                     windows=windows, with_outcome=True))
+                                     windows=windows, with_outcome=True,
+                                     attributes=attributes))
 
 
 def spark_scoring_table(log: SparkLog, *, churn_after: float, time_unit: str = "week",
-                        windows: Sequence[float] | None = None):
-    """The covariates at the observation end of every customer not yet declared churned
-    (:func:`clvtools.data.survival_tables.scoring_table` without attributes), in Spark.
+                        windows: Sequence[float] | None = None,
+                        attributes: SparkAttributes | None = None):
+    """The covariates (and attributes) at the observation end of every customer not yet
+    declared churned (:func:`clvtools.data.survival_tables.scoring_table`), in Spark.
 
     Returns
     -------
     pyspark.sql.DataFrame
-        ``customer_id``, ``landmark`` (the observation end) and the covariates, unordered.
+        ``customer_id``, ``landmark`` (the observation end), the covariates and the
+        attributes, unordered.
     """
     return log.spark.sql(_tables_sql(log, [log.observation_end], churn_after=churn_after,
-                                     time_unit=time_unit, windows=windows, with_outcome=False))
+                                     time_unit=time_unit, windows=windows, with_outcome=False,
+                                     attributes=attributes))
+
+
+def spark_lifecycle(log: SparkLog, *, churn_after: float, time_unit: str = "week"):
+    """Each customer's purchases, lifetime spend, last purchase and the date churn was
+    declared (:func:`clvtools.data.lifecycle.lifecycle_status`'s columns that the win-back
+    list carries), in Spark.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``customer_id``, ``last_purchase`` (date), ``purchases`` (occasions), ``lifetime_spend``
+        (currency, exact; NULL without amounts), ``declared_at`` (date, NULL unless declared
+        churned by the observation end), unordered.
+    """
+    cd = churn_days(churn_after, time_unit)
+    end = _date(log.observation_end)
+    spend = money_sum("amount") if log.has_amounts else "CAST(NULL AS DOUBLE)"
+    return log.spark.sql(f"""
+        SELECT customer_id, max(date) AS last_purchase, count(*) AS purchases,
+               {spend} AS lifetime_spend,
+               CASE WHEN datediff({end}, max(date)) >= {cd} THEN date_add(max(date), {cd})
+               END AS declared_at
+        FROM {log.occasions} GROUP BY customer_id""")
 
 
 def covariate_columns(windows: Sequence[float] | None, time_unit: str) -> list[str]:

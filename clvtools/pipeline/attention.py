@@ -23,7 +23,7 @@ from .risk import RiskResult, known_levels
 from .structural import STRUCTURAL_COLUMN, add_recency_band, cloglog, structural_from_rfm
 from .timeline import Timeline
 
-__all__ = ["Attention", "attention_lists", "score_at"]
+__all__ = ["Attention", "attention_lists", "moved_drivers", "score_at"]
 
 @dataclass
 class Attention:
@@ -73,6 +73,37 @@ def _structural_term_at(table: pd.DataFrame, model, s: Settings) -> pd.DataFrame
     return table.assign(**{STRUCTURAL_COLUMN: cloglog(p.to_numpy())})
 
 
+def moved_drivers(model, now: pd.DataFrame, before: pd.DataFrame, *, horizon: float,
+                  centre: float, time_unit: str) -> pd.DataFrame:
+    """The two drivers that raised each customer's risk most since the earlier date, as text.
+
+    Parameters
+    ----------
+    model : ChurnModel
+    now, before : pandas.DataFrame
+        The customers' scoring rows at the observation end and at the earlier date, as the
+        model scores them, indexed alike by ``customer_id``.
+    horizon, centre : float
+        As :func:`~clvtools.pipeline.drivers.risk_drivers` takes them.
+    time_unit : str
+
+    Returns
+    -------
+    pandas.DataFrame of str
+        ``driver_1``, ``driver_2``, indexed like ``now`` (per row: a Spark job maps it).
+    """
+    # what moved the risk of the listed customers: each driver's change of the log cumulative
+    # hazard (the recency band's baseline inside time since the last purchase), which add up
+    # to the whole change
+    terms = dict(horizon=horizon, centre=centre)
+    moved = risk_drivers(model, now, **terms) - risk_drivers(model, before, **terms)
+    labels = driver_labels(now, list(moved.columns), time_unit=time_unit)
+    was = before["time_since_last_purchase"].astype(float).round(1)
+    labels["time_since_last_purchase"] += (" (was " + was.map(lambda v: f"{v:,g}")
+                                           + f" {time_unit}s)")
+    return top_drivers(moved, labels, k=2)
+
+
 def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
                    timeline: Timeline, s: Settings,
                    centre: float) -> tuple[pd.DataFrame | None, dict, str]:
@@ -91,17 +122,8 @@ def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
     now = indexed["churn_probability"]
     rise = (now - before.reindex(now.index)).dropna()
     listed = rise.index[rise.to_numpy() > 0]
-    # what moved the risk of the listed customers: each driver's change of the log cumulative
-    # hazard (the recency band's baseline inside time since the last purchase), which add up
-    # to the whole change
-    terms = dict(horizon=s.horizon, centre=centre)
-    moved = (risk_drivers(risk.model, risk.scoring.loc[listed], **terms)
-             - risk_drivers(risk.model, before_table.loc[listed], **terms))
-    labels = driver_labels(risk.scoring.loc[listed], list(moved.columns), time_unit=s.time_unit)
-    was = before_table.loc[listed, "time_since_last_purchase"].astype(float).round(1)
-    labels["time_since_last_purchase"] += (" (was " + was.map(lambda v: f"{v:,g}")
-                                           + f" {s.time_unit}s)")
-    drivers = top_drivers(moved, labels, k=2)
+    drivers = moved_drivers(risk.model, risk.scoring.loc[listed], before_table.loc[listed],
+                            horizon=s.horizon, centre=centre, time_unit=s.time_unit)
     early, counts = early_warning_list(now, before, indexed[s.value_axis], drivers,
                                        min_rise=0.0)
     note = (f"Early warning: {counts['listed']:,} live customers' churn probability rose since "

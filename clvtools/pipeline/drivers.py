@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..survival.churn_model import ChurnModel
+from ..targeting.reasons import reason_codes, top_drivers
 from .structural import RECENCY_BAND, STRUCTURAL_COLUMN
 
-__all__ = ["baseline_centre", "driver_labels", "risk_drivers"]
+__all__ = ["baseline_centre", "contact_reasons", "driver_labels", "risk_drivers"]
 
 
 def _log_baseline(model: ChurnModel, table: pd.DataFrame, horizon: float) -> np.ndarray:
@@ -26,12 +27,16 @@ def _log_baseline(model: ChurnModel, table: pd.DataFrame, horizon: float) -> np.
     return np.log(np.maximum(per_band, 1e-300))[inverse]
 
 
-def baseline_centre(model: ChurnModel, table: pd.DataFrame, horizon: float) -> float:
+def baseline_centre(model: ChurnModel, table: pd.DataFrame, horizon: float,
+                    weights=None) -> float:
     """The average customer's log baseline at the horizon over ``table`` (0 without recency
-    strata): the reference of :func:`risk_drivers`."""
+    strata): the reference of :func:`risk_drivers`. ``weights`` (shape (n,), customers per
+    row) averages a table of counts by band, as a Spark job collects it."""
     if model.strata != [RECENCY_BAND]:
         return 0.0
-    return float(np.mean(_log_baseline(model, table, horizon))) if len(table) else 0.0
+    if not len(table):
+        return 0.0
+    return float(np.average(_log_baseline(model, table, horizon), weights=weights))
 
 
 def risk_drivers(model: ChurnModel, scoring: pd.DataFrame, *, horizon: float,
@@ -107,3 +112,43 @@ def driver_labels(scoring: pd.DataFrame, variables: list[str], *, time_unit: str
             text = f"{variable}: " + scoring[variable].astype("string").fillna("(missing)")
         out[variable] = text.astype(object)
     return pd.DataFrame(out, index=scoring.index)
+
+
+def contact_reasons(contacted: pd.DataFrame, model: ChurnModel | None,
+                    scoring: pd.DataFrame | None, *, horizon: float, centre: float,
+                    time_unit: str, value_axis: str) -> pd.DataFrame:
+    """targets.csv's reason columns of the contacted customers: value at stake and risk, then
+    the two churn drivers that raise the customer's risk most (live customers scored by the
+    Cox model). Each row's reasons depend on that row, ``centre`` and the model only, so a
+    Spark job computes them chunk by chunk.
+
+    Parameters
+    ----------
+    contacted : pandas.DataFrame, shape (n, k)
+        Indexed by ``customer_id``: ``value_axis``, ``churn_probability``, ``value_share``
+        (the share of live customers with a value at least as large), ``last_purchase``,
+        ``lapsed_revenue``.
+    model : ChurnModel or None
+    scoring : pandas.DataFrame or None
+        The scoring rows as the model scored them, indexed by ``customer_id`` (may hold
+        other customers; the contacted churned have none).
+    horizon : float
+        Time units.
+    centre : float
+        :func:`baseline_centre` over every live customer scored.
+    time_unit : str
+    value_axis : str
+
+    Returns
+    -------
+    pandas.DataFrame of str, shape (n, 3)
+        :data:`~clvtools.targeting.reasons.REASON_COLUMNS`, indexed like ``contacted``.
+    """
+    drivers = None
+    if model is not None and scoring is not None:
+        ids = contacted.index[contacted.index.isin(scoring.index)]
+        rows = scoring.loc[ids]
+        parts = risk_drivers(model, rows, horizon=horizon, centre=centre)
+        labels = driver_labels(rows, list(parts.columns), time_unit=time_unit)
+        drivers = top_drivers(parts, labels, k=2)
+    return reason_codes(contacted, drivers, value_column=value_axis)

@@ -12,12 +12,13 @@ customers of the chunk: scored in chunks, the base gets the figures it gets scor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ..btyd.bgnbd import BetaGeoFitter
+from ..btyd.covariates import CovariateBTYDFitter
 from ..survival.churn_model import ChurnModel
 from ..targeting.allocation import Action, action_economics, push_gain
 from ..targeting.matrix import value_risk_matrix
@@ -25,10 +26,10 @@ from ..targeting.revenue_at_risk import revenue_at_risk
 from .risk import churn_scores, known_levels
 from .structural import STRUCTURAL_COLUMN, add_recency_band, cloglog, structural_from_rfm
 from .value_intervals import INTERVAL_COLUMNS
-from .value_models import ValueModels, score_customers
+from .value_models import BoundCovariates, ValueModels, score_customers
 
 __all__ = ["SCORE_COLUMNS", "DECISION_COLUMNS", "Scorers", "customer_scores", "score_chunk",
-           "decide_chunk"]
+           "churn_inputs", "decide_chunk"]
 
 #: The columns :func:`score_chunk` adds to a chunk's RFM columns, in customers.csv's order.
 SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
@@ -107,7 +108,8 @@ def customer_scores(rfm: pd.DataFrame, value_scores: pd.DataFrame,
             .join(at_risk))
 
 
-def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers) -> pd.DataFrame:
+def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers,
+                covariates: pd.DataFrame | None = None) -> pd.DataFrame:
     """Value, churn probability and revenue at risk of a chunk of customers.
 
     Parameters
@@ -119,24 +121,39 @@ def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers) -> p
         covariates at the scoring date, :func:`~clvtools.data.survival_tables.scoring_table`),
         m <= n; the customers of ``rfm`` absent from it are already declared churned.
     scorers : Scorers
+    covariates : pandas.DataFrame, optional
+        The chunk's attributes at the scoring date, indexed like ``rfm``: a purchase model
+        fitted with covariates (``scorers.value.purchases`` a covariate fitter, as a Spark
+        run ships it) is bound to them.
 
     Returns
     -------
     pandas.DataFrame
         :func:`customer_scores` of the chunk.
     """
-    value = score_customers(scorers.value, rfm, horizon=scorers.horizon,
+    value = score_customers(_bound(scorers.value, rfm, covariates), rfm, horizon=scorers.horizon,
                             time_unit_days=scorers.time_unit_days,
                             discount_rate=scorers.discount_rate,
                             period_ends=None if scorers.period_ends is None
                             else np.asarray(scorers.period_ends, dtype=float))
-    scoring = _churn_inputs(scoring, rfm, scorers)
+    scoring = churn_inputs(scoring, rfm, scorers)
     risk = churn_scores(scorers.churn, scoring, scorers.horizon, customer_ids=rfm.index,
                         p_alive=value["p_alive"])
     return customer_scores(rfm, value, risk)
 
 
-def _churn_inputs(scoring: pd.DataFrame, rfm: pd.DataFrame, scorers: Scorers) -> pd.DataFrame:
+def _bound(models: ValueModels, rfm: pd.DataFrame,
+           covariates: pd.DataFrame | None) -> ValueModels:
+    """The value models with a covariate purchase model bound to the chunk's customers."""
+    if not isinstance(models.purchases, CovariateBTYDFitter):
+        return models
+    if covariates is None:
+        raise ValueError("A purchase model with covariates scores a chunk with its attributes.")
+    return replace(models, purchases=BoundCovariates(models.purchases,
+                                                     covariates.loc[rfm.index]))
+
+
+def churn_inputs(scoring: pd.DataFrame, rfm: pd.DataFrame, scorers: Scorers) -> pd.DataFrame:
     """The scoring rows with the columns the churn model was fitted with (as
     :func:`~clvtools.pipeline.structural.churn_model_inputs` adds them): the structural term
     at the scoring date, from the chunk's own RFM rows (without a Cox model, the churn

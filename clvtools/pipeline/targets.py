@@ -14,11 +14,10 @@ from ..errors import ClvInputError
 from ..targeting.allocation import Action, allocate
 from ..targeting.control import CONTROL, TREATMENT, assign_control, power_table
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
-from ..targeting.reasons import reason_codes, top_drivers
 from ..targeting.revenue_at_risk import involuntary_share
 from ..targeting.sensitivity import plan_sensitivity
 from .attention import attention_lists
-from .drivers import baseline_centre, driver_labels, risk_drivers
+from .drivers import baseline_centre, contact_reasons
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
 from .scoring import customer_scores
@@ -244,14 +243,8 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     value = contacted[s.value_axis].to_numpy(dtype=float)
     share = (len(ranked) - np.searchsorted(ranked, value, side="left")) / max(len(ranked), 1)
     frame = contacted.assign(value_share=share).set_index("customer_id")
-    drivers = None
-    if risk.model is not None and risk.scoring is not None:
-        ids = frame.index[frame.index.isin(risk.scoring.index)]
-        rows = risk.scoring.loc[ids]
-        parts = risk_drivers(risk.model, rows, horizon=s.horizon, centre=centre)
-        labels = driver_labels(rows, list(parts.columns), time_unit=s.time_unit)
-        drivers = top_drivers(parts, labels, k=2)
-    return reason_codes(frame, drivers, value_column=s.value_axis)
+    return contact_reasons(frame, risk.model, risk.scoring, horizon=s.horizon, centre=centre,
+                           time_unit=s.time_unit, value_axis=s.value_axis)
 
 
 def _action(s: Settings, name: str, customers: pd.DataFrame,

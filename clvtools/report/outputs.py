@@ -289,9 +289,17 @@ OUTPUTS: tuple[Output, ...] = (
            "--engine spark only: customers.csv's figures as a Parquet dataset (a folder of "
            "part files that the executors write), money at full precision"),
     Output("targets.parquet", lambda _r, a: a.get("targets.parquet"),
-           "--engine spark only: the contact list (targets.csv's columns without the reasons "
-           "and attributes), push then pull customers sorted by priority rank, a Parquet "
+           "--engine spark only: the contact list (targets.csv's columns with the reasons, "
+           "without the attributes), push then pull customers sorted by priority rank, a Parquet "
            "dataset that the executors write, money at full precision"),
+    Output("early_warning.parquet", lambda _r, a: a.get("early_warning.parquet"),
+           "--engine spark only: early_warning.csv's list (live customers whose churn "
+           "probability rose since the previous KPI period, largest rise first), a Parquet "
+           "dataset that the executors write"),
+    Output("win_back.parquet", lambda _r, a: a.get("win_back.parquet"),
+           "--engine spark only: win_back.csv's list (declared-churned customers by the net "
+           "benefit of a reactivation offer, best first), a Parquet dataset that the executors "
+           "write, money at full precision"),
     Output("demo_input/transactions.csv", lambda _r, a: a.get("demo_input/transactions.csv"),
            "demo only: the generated transaction log"),
     Output("demo_input/customers.csv", lambda _r, a: a.get("demo_input/customers.csv"),

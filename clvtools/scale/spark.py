@@ -14,11 +14,13 @@ from __future__ import annotations
 from ..pipeline.scoring import DECISION_COLUMNS, SCORE_COLUMNS, Scorers, decide_chunk, score_chunk
 from ..targeting.allocation import Action
 
-__all__ = ["score_customers", "cut_points", "allocate", "PLAN_COLUMNS"]
+__all__ = ["score_customers", "cut_points", "allocate", "global_row_number", "PLAN_COLUMNS"]
 
 #: Prefix of the scoring table's columns inside a chunk (the table and the RFM summary both
 #: have a ``frequency``).
 _COVARIATE = "covariate__"
+#: Prefix of the attributes' columns inside a chunk (the value model's covariates).
+_ATTRIBUTE = "attribute__"
 #: The columns :func:`allocate` adds.
 PLAN_COLUMNS = ("action", "priority_rank", "expected_net_benefit", "saved_revenue",
                 "expected_cost")
@@ -31,7 +33,7 @@ def _schema(columns) -> str:
     return ", ".join(f"`{c}` {_TYPES.get(c, 'double')}" for c in columns)
 
 
-def score_customers(rfm, scoring, scorers: Scorers):
+def score_customers(rfm, scoring, scorers: Scorers, attributes=None):
     """Value, churn probability and revenue at risk of every customer, on the executors.
 
     Parameters
@@ -43,6 +45,9 @@ def score_customers(rfm, scoring, scorers: Scorers):
         The scoring table of the live customers (covariates at the scoring date).
     scorers : Scorers
         The fitted models and the run's constants.
+    attributes : pyspark.sql.DataFrame, optional
+        ``customer_id`` and the attributes at the scoring date, for a purchase model fitted
+        with covariates (each chunk's model is bound to its customers' attributes).
 
     Returns
     -------
@@ -59,14 +64,25 @@ def score_customers(rfm, scoring, scorers: Scorers):
         scoring.select("customer_id", F.lit(True).alias("live"),
                        *[F.col(c).alias(_COVARIATE + c) for c in covariates]),
         on="customer_id", how="left")
+    attribute_columns = [] if attributes is None else [c for c in attributes.columns
+                                                       if c != "customer_id"]
+    if attribute_columns:
+        joined = joined.join(attributes.select(
+            "customer_id", *[F.col(c).alias(_ATTRIBUTE + c) for c in attribute_columns]),
+            on="customer_id", how="left")
+
+    def unprefixed(frame, prefix):
+        return frame.rename(columns=lambda c: c[len(prefix):])
 
     def score(chunks):
         for chunk in chunks:
             frame = chunk.set_index("customer_id")
             live = frame["live"].notna().to_numpy()     # True, or NULL: not in the table
-            table = (frame.loc[live, [_COVARIATE + c for c in covariates]]
-                     .rename(columns=lambda c: c[len(_COVARIATE):]).reset_index())
-            scored = score_chunk(frame[rfm_columns], table, scorers)
+            table = unprefixed(frame.loc[live, [_COVARIATE + c for c in covariates]],
+                               _COVARIATE).reset_index()
+            attrs = (unprefixed(frame[[_ATTRIBUTE + c for c in attribute_columns]], _ATTRIBUTE)
+                     if attribute_columns else None)
+            scored = score_chunk(frame[rfm_columns], table, scorers, attrs)
             yield scored.reset_index()
 
     schema = "customer_id string, " + _schema([*rfm_columns, *SCORE_COLUMNS])
@@ -143,7 +159,6 @@ def allocate(decided, *, capacity: int | None = None):
     pyspark.sql.DataFrame
         ``decided`` with :data:`PLAN_COLUMNS`; ``priority_rank`` is NULL for none.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     candidates = decided.where(F.col("push_gain") > 0)
@@ -163,11 +178,32 @@ def allocate(decided, *, capacity: int | None = None):
         plan = plan.withColumn(column, F.when(F.col("action") == "push", F.col(push_col))
                                .when(F.col("action") == "pull", F.col(pull_col))
                                .otherwise(F.lit(0.0)))
-    # the contacts only are ranked; a range partitioning sorts them across the executors
+    # the contacts only are ranked
     contacted = plan.where(F.col("action") != "none").select(
         "customer_id", (F.col("action") == "push").alias("is_push"), "expected_net_benefit")
     order = [F.desc("is_push"), F.desc("expected_net_benefit"), F.asc("customer_id")]
-    ranked = (contacted.repartitionByRange(*order).sortWithinPartitions(*order)
+    ranks = global_row_number(contacted, order, "priority_rank").select("customer_id",
+                                                                        "priority_rank")
+    return plan.join(ranks, on="customer_id", how="left")
+
+
+def global_row_number(frame, order, name: str):
+    """``frame`` with its row number (1, 2, ...) in ``order`` over the whole frame, as the
+    column ``name``: a range partitioning sorts the rows across the executors, each
+    partition numbers its own, offset by the counts of the partitions before it (no
+    single-partition sort).
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+    order : list of pyspark.sql.Column
+        A total order (end with a unique column).
+    name : str
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ranked = (frame.repartitionByRange(*order).sortWithinPartitions(*order)
               .withColumn("partition", F.spark_partition_id())
               .withColumn("within", F.row_number().over(
                   Window.partitionBy("partition").orderBy(*order))))
@@ -176,7 +212,6 @@ def allocate(decided, *, capacity: int | None = None):
                    Window.orderBy("partition").rowsBetween(Window.unboundedPreceding, -1)),
                    F.lit(0)))
                .select("partition", "offset"))
-    ranks = (ranked.join(F.broadcast(offsets), on="partition")
-             .select("customer_id", (F.col("offset") + F.col("within")).cast("long")
-                     .alias("priority_rank")))
-    return plan.join(ranks, on="customer_id", how="left")
+    return (ranked.join(F.broadcast(offsets), on="partition")
+            .withColumn(name, (F.col("offset") + F.col("within")).cast("long"))
+            .drop("partition", "within", "offset"))

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..data.spark_attributes import SparkAttributes
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_landmark_table, spark_rfm
 from ..errors import ClvInputError, ConvergenceError
@@ -26,14 +27,16 @@ from ..pipeline.structural import (
     fit_structural_model,
     structural_from_rfm,
 )
+from ..pipeline.value_choice import candidate_models
 from ..pipeline.value_models import (
+    COVARIATE_MODELS,
     VALUE_MODELS,
     ValueModels,
-    fit_purchase_model,
     fit_spend_model,
+    usable_covariates,
 )
 
-__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark"]
+__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_from_spark"]
 
 
 def compressed(frame, columns: list[str]) -> pd.DataFrame:
@@ -60,7 +63,8 @@ def compressed(frame, columns: list[str]) -> pd.DataFrame:
     return rows.drop(columns="first_customer").astype({"weights": float})
 
 
-def fit_value_from_spark(rfm, value_model: str) -> tuple[ValueModels, str, list[str]]:
+def fit_value_from_spark(rfm, value_model: str, attributes=None
+                         ) -> tuple[ValueModels, str, list[str]]:
     """The purchase model and Gamma-Gamma, fitted on the driver from a Spark RFM summary.
 
     Parameters
@@ -68,23 +72,36 @@ def fit_value_from_spark(rfm, value_model: str) -> tuple[ValueModels, str, list[
     rfm : pyspark.sql.DataFrame
         :func:`~clvtools.data.spark_summaries.spark_rfm`'s rows.
     value_model : {"auto", "bgnbd", "mbgnbd", "pnbd"}
-        ``auto``: the lowest BIC among the three, each fitted on the compressed rows (a Spark
-        run has no holdout choice: that needs the models refitted on a calibration window).
+        ``auto``: the lowest BIC among the candidates, each fitted on the compressed rows (a
+        Spark run has no holdout choice: that needs the models refitted on a calibration
+        window).
+    attributes : pyspark.sql.DataFrame, optional
+        ``customer_id`` and the attributes at the observation end
+        (:meth:`~clvtools.data.spark_attributes.SparkAttributes.frame_at`): the covariates of
+        BG/NBD and Pareto/NBD on purchase and dropout, as the single-machine
+        :func:`~clvtools.pipeline.value_models.fit_purchase_model` fits them; compressed per
+        (frequency, recency, T, attributes). The purchase model is then the covariate fitter
+        itself, which scoring binds to each chunk's attributes.
 
     Returns
     -------
     (ValueModels, str, list of str)
         The fitted models, the purchase model's name and the notes for data_quality.json.
     """
-    purchase = compressed(rfm, ["frequency", "recency", "T"])
-    notes = [f"Value model fitted on {len(purchase):,} distinct (frequency, recency, T) rows "
-             f"standing for {int(purchase['weights'].sum()):,} customers."]
+    columns = [] if attributes is None else [c for c in attributes.columns if c != "customer_id"]
+    keyed = rfm if not columns else rfm.join(attributes, on="customer_id")
+    purchase = compressed(keyed, ["frequency", "recency", "T", *columns])
+    notes = [f"Value model fitted on {len(purchase):,} distinct (frequency, recency, T"
+             + (", attributes" if columns else "")
+             + f") rows standing for {int(purchase['weights'].sum()):,} customers."]
     weights = purchase.pop("weights").to_numpy()
-    candidates = list(VALUE_MODELS) if value_model == "auto" else [value_model]
+    covariates = usable_covariates(purchase, purchase[columns], notes) if columns else None
+    candidates, why = candidate_models(value_model, covariates)
+    notes += why
     fitted, bic = {}, {}
     for name in candidates:
         try:
-            fitted[name], _ = fit_purchase_model(purchase, name, weights=weights)
+            fitted[name] = _purchase_model(purchase, name, covariates, weights, notes)
         except ConvergenceError as exc:
             notes.append(f"{name} did not converge ({str(exc).splitlines()[0]}).")
             continue
@@ -105,14 +122,35 @@ def fit_value_from_spark(rfm, value_model: str) -> tuple[ValueModels, str, list[
     return models, chosen, models.notes
 
 
+def _purchase_model(rows: pd.DataFrame, name: str, covariates: pd.DataFrame | None,
+                    weights: np.ndarray, notes: list[str]):
+    """One purchase model on compressed rows: with the attributes on purchase and dropout
+    where it has a covariate version (the covariate fitter collapses the rows again, into
+    the distinct rows and counts the single-machine fit collapses its customers into)."""
+    if covariates is None or name not in COVARIATE_MODELS:
+        if covariates is not None:
+            notes.append(f"{name} has no covariate version: fitted without the attributes.")
+        return VALUE_MODELS[name]().fit(rows["frequency"], rows["recency"], rows["T"],
+                                        weights=weights)
+    columns = list(covariates.columns)
+    model = COVARIATE_MODELS[name]().fit(
+        rows["frequency"], rows["recency"], rows["T"], covariates=covariates,
+        purchase_covariates=columns, dropout_covariates=columns, weights=weights)
+    notes.append(f"{name} with covariates on purchase and dropout: {', '.join(columns)}.")
+    return model
+
+
 def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_after: float,
-                         time_unit: str, seed: int = 0):
+                         time_unit: str, seed: int = 0, attributes: SparkAttributes | None = None):
     """The landmark table, the structural term at each landmark and the Cox churn model.
 
     The table is built in Spark; each landmark's structural BG/NBD is fitted on the driver
     from the compressed RFM of the log up to that landmark (as the single-machine
     :func:`~clvtools.pipeline.structural.add_structural_term` fits it on ``log.until(L)``),
     and the table, with each row's RFM at its landmark, is collected to fit the Cox model.
+
+    ``attributes`` (optional) are joined to the table, as the single-machine landmark
+    table joins them: the Cox model encodes them from the collected table.
 
     Returns
     -------
@@ -124,7 +162,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     from pyspark.sql import functions as F
 
     table = spark_landmark_table(log, landmarks=landmarks, churn_after=churn_after,
-                                 time_unit=time_unit).persist()
+                                 time_unit=time_unit, attributes=attributes).persist()
     survival = table.toPandas().sort_values(["landmark", "customer_id"], ignore_index=True)
     survival["landmark"] = pd.to_datetime(survival["landmark"])
     notes: list[str] = []
@@ -136,7 +174,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             if not rows.any():
                 continue
             at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
-            model = _structural_model(at)
+            model = structural_from_spark(at)
             ids = survival.loc[rows, "customer_id"].astype(str).to_numpy()
             # the RFM rows of the customers at risk at this landmark, joined in Spark
             at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
@@ -148,7 +186,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
                 raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
                                     "have no structural churn probability.")
             survival.loc[rows, STRUCTURAL_COLUMN] = cloglog(p.to_numpy())
-        structural = _structural_model(spark_rfm(log, time_unit=time_unit))
+        structural = structural_from_spark(spark_rfm(log, time_unit=time_unit))
     except (ConvergenceError, ClvInputError) as exc:
         survival = survival.drop(columns=STRUCTURAL_COLUMN)
         structural = None
@@ -160,7 +198,7 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     return model, structural, survival, notes + fit_notes
 
 
-def _structural_model(rfm):
+def structural_from_spark(rfm):
     """The structural BG/NBD fitted on a Spark RFM summary's compressed rows."""
     rows = compressed(rfm, ["frequency", "recency", "T"])
     with warnings.catch_warnings():

@@ -7,11 +7,12 @@ models on compressed statistics and the landmark table, and writes the small tab
 customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
 (``customers.parquet``); nothing per customer is collected.
 
-A Spark run covers the value axis, the churn model, the matrix and the push/pull plan under a
-push capacity, and the KPIs. What needs the whole base in one place (the holdout choice of
-the value model, the knapsacks under a budget, the control group, the lists, the forecast,
-report.html) stays with the single-machine engine, and the settings that ask for it are an
-error here rather than silently ignored.
+A Spark run covers the customer attributes (covariates of both models), the value axis, the
+churn model, the matrix and the push/pull plan under a push capacity with the contacts'
+reasons, the early-warning and win-back lists, and the KPIs. What needs the whole base in
+one place (the holdout choice of the value model, the knapsacks under a budget, the control
+group, the forecast, report.html) stays with the single-machine engine, and the settings
+that ask for it are an error here rather than silently ignored.
 """
 from __future__ import annotations
 
@@ -23,24 +24,32 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import Settings, parse_cut, settings_to_toml
+from ..data.spark_attributes import spark_read_customers
 from ..data.spark_engine import SparkLog, read_spark_source
 from ..data.spark_kpis import spark_kpi_table
+from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
-from ..data.spark_summaries import spark_rfm, spark_scoring_table
+from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
 from ..errors import ClvInputError
+from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, ModelDocument, write_folder
 from ..targeting.allocation import Action
-from ..targeting.matrix import CELL_ORDER, MONEY
+from ..targeting.matrix import MONEY, matrix_from_totals
+from ..targeting.reasons import REASON_COLUMNS
 from .spark import allocate, cut_points, decide, score_customers
+from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
+from .spark_reasons import contact_list_reasons, reason_centre, value_shares
+from .spark_win_back import spark_win_back
 
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
 
 #: The manifest's files a Spark run writes (report/outputs.py describes each).
-SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "matrix.csv", "plan_summary.csv",
+SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
+                 "early_warning.parquet", "matrix.csv", "plan_summary.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml")
 #: customers.parquet's columns, in customers.csv's order (those a Spark run computes).
@@ -49,9 +58,9 @@ CUSTOMER_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value"
                     "churn_model", "revenue_if_retained", "expected_revenue", "revenue_at_risk",
                     "lapsed_revenue", "preventable_revenue", "cell", "action", "priority_rank",
                     "expected_net_benefit", "net_benefit_push", "net_benefit_pull")
-#: targets.parquet's columns: targets.csv's, without the reasons and the attributes.
+#: targets.parquet's columns: targets.csv's, without the attributes.
 TARGET_COLUMNS = ("customer_id", "priority_rank", "action", "expected_net_benefit",
-                  "saved_revenue", "expected_cost", "cell")
+                  "saved_revenue", "expected_cost", "cell", *REASON_COLUMNS)
 
 
 @dataclass
@@ -80,7 +89,14 @@ class SparkRun:
         plan_summary.csv's row.
     survival_table : pandas.DataFrame
         The landmark table the churn model was fitted on (on the driver).
+    win_back : pyspark.sql.DataFrame
+        The win-back list, sorted by rank (:func:`~clvtools.scale.spark_win_back.spark_win_back`).
+    early_warning : pyspark.sql.DataFrame or None
+        The early-warning list, sorted by rank; None without a Cox model or a previous KPI
+        period (:func:`~clvtools.scale.spark_early_warning.spark_early_warning`).
     notes : list of str
+    attributes_quality : dict, optional
+        data_quality.json's ``customers`` entry, when attributes were read.
     """
 
     settings: Settings
@@ -95,13 +111,19 @@ class SparkRun:
     kpis: pd.DataFrame
     summary: dict
     survival_table: pd.DataFrame
+    win_back: object = None
+    early_warning: object = None
     notes: list[str] = field(default_factory=list)
+    attributes_quality: dict | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
+        customers = {} if self.attributes_quality is None else {
+            "customers": self.attributes_quality}
         return {"engine": "spark", "clvtools_version": __version__,
-                "transactions": self.log.quality, "timeline": self.timeline.as_dict(),
-                "value_model": self.value_model, "notes": self.notes}
+                "transactions": self.log.quality, **customers,
+                "timeline": self.timeline.as_dict(), "value_model": self.value_model,
+                "notes": self.notes}
 
     def write(self, out) -> Path:
         """Write :data:`SPARK_OUTPUTS` into ``out``, atomically (a folder the driver and the
@@ -121,7 +143,12 @@ class SparkRun:
             # the executors write their partitions (the Parquet dataset is a folder)
             "customers.parquet": lambda: (lambda path: self.customers.write.parquet(str(path))),
             "targets.parquet": lambda: (lambda path: self.targets.write.parquet(str(path))),
-            "matrix.csv": lambda: self.matrix,
+            "win_back.parquet": lambda: (lambda path: self.win_back.write.parquet(str(path))),
+            "early_warning.parquet": lambda: (
+                None if self.early_warning is None
+                else lambda path: self.early_warning.write.parquet(str(path))),
+            # to the cent, as the single machine writes it
+            "matrix.csv": lambda: self.matrix.round({c: 2 for c in MONEY}),
             "plan_summary.csv": lambda: pd.DataFrame([self.summary]),
             "kpis.csv": lambda: self.kpis,
             "churn_drivers.csv": lambda: None if churn is None else churn.summary.reset_index(),
@@ -149,7 +176,9 @@ def _check_settings(s: Settings) -> None:
     single = {"push_budget": s.push_budget, "total_budget": s.total_budget,
               "push_uplift_column": s.push_uplift_column,
               "pull_uplift_column": s.pull_uplift_column,
-              "datetime_format": s.datetime_format}
+              "datetime_format": s.datetime_format,
+              # validity dates per attributes row: the single-machine landmark tables only
+              "attributes_valid_from_col": s.attributes_valid_from_col}
     given = sorted(k for k, v in single.items() if v is not None)
     if s.customer_intervals:
         given.append("customer_intervals")
@@ -163,7 +192,7 @@ def _check_settings(s: Settings) -> None:
                                    "or leave them out (a push capacity is supported).")
 
 
-def analyze_spark(transactions, *, settings: Settings, spark=None,
+def analyze_spark(transactions, *, settings: Settings, spark=None, customers=None,
                   step=lambda _msg: None) -> SparkRun:
     """The main job's Spark half on a transaction log.
 
@@ -174,6 +203,10 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
     settings : Settings
     spark : pyspark.sql.SparkSession, optional
         Default: the active session, or a new one (spark-submit and Databricks give theirs).
+    customers : pyspark.sql.DataFrame, path or glob, optional
+        Customer attributes, one row per customer: covariates of the value model (with
+        ``value_covariates``) and of the churn model, typed as the single-machine engine
+        types them (:mod:`clvtools.data.spark_attributes`).
     step : callable
         Called with a short description as each step starts.
 
@@ -201,20 +234,29 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
                           timezone=s.timezone, source=label)
     timeline = build_timeline(dt.date.fromisoformat(log.quality["first_date"]),
                               log.observation_end, s)
+    attributes = attributes_now = None
+    if customers is not None:
+        step("Reading customer attributes (Spark)")
+        # a contactable column restricts the single machine's plan: not honoured here
+        attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col,
+                                          unsupported=(CONTACTABLE,))
+        attributes_now = attributes.frame_at(log.spark, log.observation_end).persist()
+    covariates = attributes_now if s.value_covariates else None
     step("Summarising purchases (RFM) in Spark")
     rfm = spark_rfm(log, time_unit=s.time_unit).persist()
     step(f"Fitting the value model ({s.value_model}) on compressed statistics")
-    value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model)
+    value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model, covariates)
     step("Building the landmark table and fitting the churn model")
     churn, structural, survival, risk_notes = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed)
+        time_unit=s.time_unit, seed=s.seed, attributes=attributes)
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
     step("Scoring every customer on the executors")
-    scoring = spark_scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit)
-    scored = score_customers(rfm, scoring, scorers).persist()
+    scoring = spark_scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
+                                  attributes=attributes)
+    scored = score_customers(rfm, scoring, scorers, covariates).persist()
     cuts = cut_points(scored, value_axis=s.value_axis, value_cut=parse_cut(s.value_cut),
                       risk_cut=parse_cut(s.risk_cut))
     step("Choosing retention targets (global ranking)")
@@ -225,14 +267,36 @@ def analyze_spark(transactions, *, settings: Settings, spark=None,
                      margin=s.margin, offer=s.offer)
     plan = allocate(decided, capacity=s.push_capacity).persist()
     customers = plan.select(*[c for c in CUSTOMER_COLUMNS if c in plan.columns])
-    targets = (plan.filter(plan["action"] != "none").select(*TARGET_COLUMNS)
+    step("Giving each contact its reasons (Spark)")
+    centre = reason_centre(scoring, scorers)
+    contacted = (plan.filter(plan["action"] != "none")
+                 .join(value_shares(plan, s.value_axis), on="customer_id", how="left"))
+    reasons = contact_list_reasons(
+        contacted, scoring, log.spark.table(log.occasions), scorers, value_axis=s.value_axis,
+        time_unit=s.time_unit, centre=centre)
+    targets = (contacted.join(reasons, on="customer_id").select(*TARGET_COLUMNS)
                .orderBy("priority_rank"))
     summary = _plan_summary(plan, s, cuts)
+    step("Listing churned customers worth winning back (Spark)")
+    win_back, left_off = spark_win_back(
+        plan, spark_lifecycle(log, churn_after=s.churn_after, time_unit=s.time_unit),
+        attributes_now)
+    summary.update(win_back_listed=win_back.count(), win_back_no_value=left_off)
+    early = None
+    if scorers.churn is not None and timeline.previous_scoring is not None:
+        step("Listing customers whose churn risk rose (Spark)")
+        early, counts = spark_early_warning(
+            plan, rfm, scoring, log, timeline.previous_scoring, scorers,
+            value_axis=s.value_axis, time_unit=s.time_unit, centre=centre, attributes=attributes)
+        summary.update({f"early_warning_{k}": v for k, v in counts.items()})
     step("Computing KPIs (Spark)")
     kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                            period=s.kpi_period).toPandas()
+    attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, survival, [*value_notes, *risk_notes])
+                    kpis, summary, survival, win_back, early,
+                    [*attribute_notes, *value_notes, *risk_notes],
+                    None if attributes is None else attributes.quality)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
@@ -262,14 +326,8 @@ def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
 
 
 def _matrix(plan) -> pd.DataFrame:
-    """matrix.csv from per-cell sums in Spark (the columns of
-    :func:`clvtools.targeting.matrix.matrix_table`)."""
-    from pyspark.sql import functions as F
-
-    sums = (plan.groupBy("cell").agg(F.count("*").alias("customers"),
-                                     *[F.sum(c).alias(c) for c in MONEY])
-            .toPandas().set_index("cell").reindex(list(CELL_ORDER)).fillna(0.0))
-    sums.loc["total"] = sums.sum()
-    sums["customers"] = sums["customers"].astype("int64")
-    sums.insert(1, "share_of_customers", sums["customers"] / max(sums.loc["total", "customers"], 1))
-    return sums.rename_axis("cell").reset_index()
+    """matrix.csv from per-cell sums in Spark, exact: micro-units summed as DECIMAL, made
+    into the table by the single-machine :func:`clvtools.targeting.matrix.matrix_from_totals`,
+    so that both engines give the same figures."""
+    counts, micro = spark_micro_sums(plan, "cell", MONEY)
+    return matrix_from_totals(counts, micro)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .money_totals import from_micro, micro_sums
+
 __all__ = ["CELLS", "CELL_ORDER", "CHURNED", "MONEY", "concentration", "cut_point",
-           "matrix_table", "value_risk_matrix"]
+           "matrix_from_totals", "matrix_table", "value_risk_matrix"]
 
 #: (value tier, risk tier) -> cell.
 CELLS = {("high", "high"): "protect", ("high", "low"): "maintain",
@@ -116,15 +118,37 @@ def matrix_table(customers: pd.DataFrame) -> pd.DataFrame:
         ``total`` row: ``cell``, ``customers``, ``share_of_customers``, then the sums of
         :data:`MONEY`. Revenue at risk = lapsed + preventable in every row.
     """
-    sums = customers.groupby("cell", observed=True)[list(MONEY)].sum()
     counts = customers.groupby("cell", observed=True).size()
-    table = pd.DataFrame({"customers": counts}).join(sums).reindex(list(CELL_ORDER))
-    table = table.fillna(0.0)
-    table.loc["total"] = table.sum()
+    return matrix_from_totals(counts, micro_sums(customers, "cell", MONEY))
+
+
+def matrix_from_totals(counts: pd.Series, micro: pd.DataFrame) -> pd.DataFrame:
+    """:func:`matrix_table` from each cell's count and exact sums of micro-units
+    (:mod:`clvtools.targeting.money_totals`), however they were summed (pandas, Spark).
+
+    Parameters
+    ----------
+    counts : pandas.Series of int
+        Customers per cell, indexed by cell.
+    micro : pandas.DataFrame of int
+        Per cell (same index), the micro-units of each column of :data:`MONEY`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`matrix_table`'s table: each sum, the total's included, converted to currency
+        once from its exact integer.
+    """
+    cells = list(CELL_ORDER)
+    exact = {c: [int(micro[c].get(cell, 0)) for cell in cells] for c in MONEY}
+    customers = [int(counts.get(cell, 0)) for cell in cells]
+    table = pd.DataFrame(
+        {"customers": customers + [sum(customers)],
+         **{c: [from_micro(v) for v in [*totals, sum(totals)]] for c, totals in exact.items()}},
+        index=pd.Index([*cells, "total"], name="cell"))
     table["customers"] = table["customers"].astype("int64")
-    n = max(len(customers), 1)
-    table.insert(1, "share_of_customers", table["customers"] / n)
-    return table.rename_axis("cell").reset_index()
+    table.insert(1, "share_of_customers", table["customers"] / max(int(counts.sum()), 1))
+    return table.reset_index()
 
 
 def concentration(expected_revenue: pd.Series) -> pd.DataFrame:

@@ -1,0 +1,153 @@
+"""The Spark engine's gaps closed, on a demo with customer attributes: ``analyze_spark(...,
+customers=FILE)`` (``--customers`` of ``clvtools analyze --engine spark``) types the
+attributes as the single-machine reader does, fits the value and churn models with them as
+covariates (the value model on compressed statistics per attribute pattern) and scores every
+customer as a single-machine run does; the contact reasons, the win-back list and matrix.csv
+are the single machine's."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools import api
+from clvtools.datasets import generate_customer_base
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
+#: Both engines fit BG/NBD with the attributes (the single machine would otherwise choose on
+#: a holdout); a capacity: the plan Spark ranks globally.
+SETTINGS = {"value_model": "bgnbd", "push_capacity": 10}
+SCORES = ["p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
+          "revenue_if_retained", "expected_revenue", "revenue_at_risk", "net_benefit_push",
+          "net_benefit_pull", "expected_net_benefit"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A demo base with its attributes (channel, region, plan and a date), as CSV files;
+    the customers file lacks a few buyers, whom both engines fill in."""
+    folder = tmp_path_factory.mktemp("spark_attributes")
+    base = generate_customer_base(1500, seed=3)
+    base.transactions.to_csv(folder / "transactions.csv", index=False)
+    base.customers.iloc[5:].to_csv(folder / "customers.csv", index=False)
+    return folder / "transactions.csv", folder / "customers.csv"
+
+
+@pytest.fixture(scope="module")
+def single(files):
+    return api.analyze(files[0], customers=files[1], **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def spark_run(spark, files):
+    return api.analyze_spark(str(files[0]), customers=str(files[1]), spark=spark, **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def spark_out(spark_run, tmp_path_factory):
+    return spark_run.write(tmp_path_factory.mktemp("spark_attributes_run") / "out")
+
+
+def test_attributes_are_typed_and_completed_as_on_one_machine(spark_out, single):
+    quality = json.loads((spark_out / "data_quality.json").read_text())["customers"]
+    expected = single.analysis.data_quality()["customers"]
+    assert quality["typed"] == expected["typed"]
+    assert quality["typed"]["acquisition_date"]["action"] == "duration_days"
+    assert quality["matching"] == expected["matching"]
+    assert quality["filled_for_models"] == expected["filled_for_models"]
+    assert quality["filled_for_models"]["filled_customers"] == 5
+
+
+def test_models_with_attributes_equal_the_single_machine_fits(spark_out, single):
+    from clvtools import btyd, survival
+
+    value = btyd.load_model(spark_out / "models" / "value.json")
+    expected = single.analysis.value.models.purchases.model
+    assert any(name.startswith("dropout:plan=") for name in value.params_.index)
+    pd.testing.assert_series_equal(value.params_, expected.params_, rtol=1e-9)
+    churn = survival.load_model(spark_out / "models" / "churn.json")
+    reference = single.analysis.risk.model
+    assert "plan=premium" in churn.hazard_ratios_.index
+    pd.testing.assert_series_equal(churn.hazard_ratios_, reference.hazard_ratios_, rtol=1e-9)
+
+
+def test_spark_scores_with_attributes_equal_the_single_machine_scores(spark_out, single):
+    expected = single.customers.set_index("customer_id")
+    customers = (pd.read_parquet(spark_out / "customers.parquet").set_index("customer_id")
+                 .loc[expected.index])
+    for column in SCORES:
+        np.testing.assert_allclose(customers[column].to_numpy(float),
+                                   expected[column].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=column)
+    assert (customers["cell"] == expected["cell"]).all()
+    assert (customers["action"] == expected["action"]).all()
+
+
+def test_contact_reasons_equal_the_single_machine_reasons(spark_out, single):
+    """targets.parquet's reasons are targets.csv's (the single machine holds out a control
+    group, so its list is the treated part of Spark's)."""
+    reasons = ["reason_1", "reason_2", "reason_3"]
+    spark_targets = pd.read_parquet(spark_out / "targets.parquet").set_index("customer_id")
+    expected = single.targets.set_index("customer_id")
+    assert len(expected) > 20 and expected.index.isin(spark_targets.index).all()
+    found = spark_targets.loc[expected.index, reasons]
+    pd.testing.assert_frame_equal(found, expected[reasons].astype(object), check_dtype=False)
+    assert found["reason_2"].str.contains("risk ×").any()
+
+
+def test_matrix_money_sums_equal_the_single_machine_matrix(spark_run, spark_out, single):
+    """Both engines sum each cell's micro-units exactly: the same doubles, bit for bit, and
+    the same file (money to the cent)."""
+    expected = single.analysis.targets.matrix
+    pd.testing.assert_frame_equal(spark_run.matrix, expected, check_exact=True)
+    written = pd.read_csv(spark_out / "matrix.csv")
+    np.testing.assert_array_equal(written["revenue_at_risk"],
+                                  expected["revenue_at_risk"].round(2))
+
+
+def test_the_win_back_list_is_the_single_machine_list(spark_out, single):
+    """win_back.parquet holds win_back.csv's rows in its order: the single machine's list
+    function per partition, ranked over the whole base."""
+    expected = single.analysis.targets.win_back
+    found = pd.read_parquet(spark_out / "win_back.parquet")
+    assert len(expected) > 20 and list(found.columns) == list(expected.columns)
+    assert found["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert found["win_back_rank"].tolist() == list(range(1, len(found) + 1))
+    for column in ["net_benefit", "net_benefit_push", "net_benefit_pull", "lapsed_revenue",
+                   "lifetime_spend", "purchases", "acquisition_date"]:
+        np.testing.assert_allclose(found[column].to_numpy(float),
+                                   expected[column].to_numpy(float), rtol=1e-9, err_msg=column)
+    for column in ["best_offer", "action", "channel", "plan"]:
+        assert (found[column] == expected[column]).all(), column
+    for column in ["last_purchase", "declared_at"]:
+        assert (pd.to_datetime(found[column]) == pd.to_datetime(expected[column])).all()
+
+
+def test_the_early_warning_list_is_the_single_machine_list(spark_out, single):
+    """early_warning.parquet holds early_warning.csv's rows in its order: the churn model
+    scored again through the log one KPI period earlier, per partition."""
+    expected = single.analysis.targets.early_warning
+    found = pd.read_parquet(spark_out / "early_warning.parquet")
+    assert len(expected) > 20 and list(found.columns) == list(expected.columns)
+    assert found["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert found["early_warning_rank"].tolist() == list(range(1, len(found) + 1))
+    for column in ["churn_probability", "churn_probability_before", "rise", "value_at_stake"]:
+        np.testing.assert_allclose(found[column].to_numpy(float),
+                                   expected[column].to_numpy(float), rtol=1e-9, err_msg=column)
+    for column in ["driver_1", "driver_2"]:
+        assert (found[column] == expected[column].fillna("")).all(), column
+    assert found["driver_1"].str.contains("was").any()
+
+
+def test_a_column_for_the_decisions_stops_a_spark_run(spark, files, tmp_path, capsys):
+    """``contactable`` restricts the single machine's plan; a Spark run does not honour it,
+    so the CLI refuses the file (exit 2) rather than ignore the column or model it."""
+    from clvtools.cli import main
+
+    customers = pd.read_csv(files[1]).assign(contactable=True)
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    assert main(["analyze", str(files[0]), "--customers", str(tmp_path / "customers.csv"),
+                 "--engine", "spark", "--out", str(tmp_path / "out")]) == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert "does not support the customers file's columns ['contactable']" in message
