@@ -33,8 +33,6 @@ It covers the customers who exist at the observation end (``scope``): no new cus
 """
 from __future__ import annotations
 
-import contextvars
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -58,6 +56,7 @@ from ..forecast import (
     with_whole,
 )
 from ..targeting.matrix import CELLS, CHURNED
+from ._threads import alongside_thread
 from .churner_forecast import churner_totals
 from .inputs import Inputs
 from .risk import RiskResult
@@ -128,13 +127,11 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     # the churners (numpy, no season needed) are forecast in a second thread while DuckDB
     # computes the seasonal index and numpy the money: both mostly release the GIL
     churner_notes: list[str] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # in the caller's context: numpy's error state is a context variable
-        churners = pool.submit(contextvars.copy_context().run, churner_totals, risk,
-                               customers, codes, ends, s, churner_notes, len(SEGMENTS))
+    with alongside_thread(churner_totals, risk, customers, codes, ends, s, churner_notes,
+                          len(SEGMENTS)) as churners:
         season = seasonal_index(inputs, timeline)
         totals = _money_forecast(value, targets, customers, codes, months, ends, season, notes)
-        churn_mean, churn_var, churn_param = churners.result()
+    churn_mean, churn_var, churn_param = churners.result()
     notes.extend(churner_notes)
     totals["expected_churners"] = (churn_mean, churn_var + churn_param)
     counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
