@@ -17,16 +17,18 @@ next run into the same folder.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import errno
 import glob
+import itertools
 import json
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -242,8 +244,16 @@ def _write_files(files: Mapping[str, Callable[[], object]], new: Path, marker: s
     """Write ``files`` into the working folder ``new`` (:func:`write_folder`'s rules: the
     ``background`` names on a worker thread, ``marker`` last); returns the names written."""
     stop = threading.Event()
+    queue = collections.deque(n for n in files if n in background and n != marker)
 
-    def write_all(names: list[str]) -> list[str]:
+    def queued() -> Iterator[str]:
+        while queue:
+            try:
+                yield queue.popleft()   # atomic: each name goes to one thread
+            except IndexError:
+                return
+
+    def write_all(names: Iterable[str]) -> list[str]:
         done = []
         for name in names:
             if stop.is_set():   # the other thread failed: the folder is being removed
@@ -254,13 +264,13 @@ def _write_files(files: Mapping[str, Callable[[], object]], new: Path, marker: s
                 done.append(name)
         return done
 
-    aside = [n for n in files if n in background and n != marker]
-    here = [n for n in files if n not in aside and n != marker]
+    here = [n for n in files if n not in background and n != marker]
     # the worker's exit is awaited however this thread leaves: the folder is removed after
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvtools-write") as pool:
-        worker = pool.submit(write_all, aside) if aside else None
+        worker = pool.submit(write_all, queued()) if queue else None
         try:
-            written = write_all(here)
+            # this thread's own files, then the worker's that are left, if any
+            written = write_all(itertools.chain(here, queued()))
         except BaseException:
             stop.set()
             raise
@@ -292,9 +302,10 @@ def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLi
         The run's input files, refused inside ``out``.
     background : collection of str
         Names whose content and writing run, in their order, on one worker thread while this
-        thread writes the others: writers that release the GIL (pyarrow's CSV and Parquet)
-        then overlap with those that hold it (figures, the workbook). ``marker``, if written
-        at all, is written last, once the worker has finished.
+        thread writes the others (and then takes the worker's next ones, if any are left):
+        writers that release the GIL (pyarrow's CSV and Parquet) then overlap with those that
+        hold it (figures, the workbook). ``marker``, if written at all, is written last, once
+        both threads have finished.
 
     Raises
     ------
