@@ -17,7 +17,6 @@ from .attributes import CustomerAttributes
 from .contracts import Contracts
 from .engine import quote_ident
 from .kpis import _LABEL_SQL, _params, spell_tables
-from .money import micro_units
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
@@ -96,14 +95,20 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
         ``ps``, ``by`` (``value_tier``), ``segment`` (``high``/``low``), ``active_start``
         and ``churned``: one row per period and tier with a base customer.
     """
-    amount = f"{micro_units('o.amount')}::BIGINT" if params["has_amounts"] else "1"
+    # micro-units fit a BIGINT up to 9e12 in the currency: a DECIMAL sum is slower
+    amount = "CAST(round(o.amount * 1e6) AS BIGINT)" if params["has_amounts"] else "1"
+    part = params["period"]         # one of PERIODS' parts: written into the SQL as it is
+    # the period's index counted from the first period's first day: arithmetic on the date
+    # instead of a join with the periods (weeks: days / 7; the others: boundaries crossed)
+    index = ("(date_trunc('week', o.date)::DATE - $first) // 7" if part == "week"
+             else f"datediff('{part}', $first, o.date)")
     # customers numbered 0.. (every customer of the log has a spell), spend per period
     spend = con.execute(f"""
         WITH codes AS (SELECT customer_id, (row_number() OVER () - 1)::BIGINT AS code
                        FROM (SELECT DISTINCT customer_id FROM {spells})),
-        spent AS (SELECT o.customer_id, p.idx, coalesce(sum({amount}), 0)::BIGINT AS spent
-                  FROM {quote_ident(occasions)} AS o
-                  JOIN {periods} AS p ON p.ps = date_trunc($period, o.date)::DATE GROUP BY ALL),
+        spent AS (SELECT o.customer_id, {index} AS idx,
+                         coalesce(sum({amount}), 0)::BIGINT AS spent
+                  FROM {quote_ident(occasions)} AS o GROUP BY ALL),
         coded AS (SELECT c.code, s.idx, s.spent FROM spent AS s JOIN codes AS c
                   USING (customer_id)),
         -- the spell is in the base of the periods that start after its start, up to the one
@@ -118,7 +123,7 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
         SELECT 0::TINYINT AS kind, code, idx AS a, -1 AS b, spent AS n FROM coded
         UNION ALL SELECT 1 + declared::TINYINT, code, first, last, 0 FROM ranges
         ORDER BY kind > 0, code, a""",
-        {"period": params["period"]}).fetchnumpy()
+        {"first": con.execute(f"SELECT min(ps) FROM {periods}").fetchone()[0]}).fetchnumpy()
     ps = con.execute(f"SELECT ps FROM {periods} ORDER BY idx").df()["ps"]
     return _tier_counts(spend, ps, params["quantile"], params["year"])
 
@@ -133,6 +138,8 @@ def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.D
     first = np.asarray(parts["a"], dtype=np.int64)
     width = len(ps) + 1            # a key per (customer, period): code * width + idx
     spent_key = code[:n_spent] * width + first[:n_spent]     # sorted: ORDER BY code, idx
+    # a running total over every customer may wrap around int64 on a large base in a small
+    # currency unit; the differences below, each within one customer's year, stay exact
     running = np.concatenate([[0], np.cumsum(np.asarray(parts["n"][:n_spent], np.int64))])
     r_code, r_first = code[n_spent:], first[n_spent:]
     r_last = np.asarray(parts["b"][n_spent:], dtype=np.int64)
