@@ -374,12 +374,13 @@ def write_outputs(result: AnalysisResult, out: str | os.PathLike,
                                           "safe_text": _safe_text_summary(quoted)}
     # the tables' files are written by pyarrow, which releases the GIL: on a worker thread
     # they overlap with the report's figures and the workbook, written here
-    tables = [name for name in files if name.endswith(TABLE_SUFFIXES)]
+    tables = [name for name in files if name.endswith(".csv") or name in PYARROW_PARQUET]
     return write_folder(files, out, inputs=inputs, quoted=quoted, background=tables)
 
 
-#: Files written by pyarrow (CSV, Parquet), which releases the GIL while it writes.
-TABLE_SUFFIXES = (".csv", ".parquet")
+#: Parquet files that pyarrow writes here, releasing the GIL (the Parquet datasets of a Spark
+#: run are written by its executors and stay on the calling thread).
+PYARROW_PARQUET = frozenset({"plan.parquet"})
 
 
 def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLike,
