@@ -195,3 +195,57 @@ def test_churn_by_value_tier_uses_the_revenue_before_each_period():
                                    check_names=False)
     pd.testing.assert_series_equal(tiers["churned"], k.loc[tiers.index, "churned"],
                                    check_names=False)
+
+
+def _value_tiers_by_hand(rows, end, period: str, churn_days: int, share: float,
+                         year: int) -> pd.DataFrame:
+    """churn_by_segment's value tiers counted customer by customer and period by period."""
+    log = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    log["date"] = pd.to_datetime(log["date"])
+    freq = {"week": "W-MON", "quarter": "QS"}[period]
+    start = {"week": lambda d: d - pd.Timedelta(days=d.weekday()),
+             "quarter": lambda d: pd.Timestamp(d.year, 3 * ((d.month - 1) // 3) + 1, 1)}[period]
+    starts = pd.date_range(start(log["date"].min()), pd.Timestamp(end), freq=freq)
+    starts = starts[starts >= start(log["date"].min())]
+    log["idx"] = np.searchsorted(starts, log["date"], side="right") - 1
+    out = []
+    for i, ps in enumerate(starts):
+        base = []
+        for _, own in log.groupby("customer_id"):
+            dates = own["date"].sort_values().tolist()
+            for k, d in enumerate(dates):   # spells: a gap of churn_days or more opens one
+                if k > 0 and (d - dates[k - 1]).days < churn_days:
+                    continue
+                last = next((e for j, e in enumerate(dates[k:], k) if j + 1 == len(dates)
+                             or (dates[j + 1] - e).days >= churn_days))
+                declared = last + pd.Timedelta(days=churn_days)
+                if d < ps <= declared:
+                    value = own.loc[own["idx"].between(i - year, i - 1), "amount"].sum()
+                    lost = declared <= pd.Timestamp(end) and start(declared) == ps
+                    base.append((round(value, 6), lost))
+        if base:
+            values = np.array([v for v, _ in base])
+            high = values > np.quantile(values, 1 - share)
+            for name, chosen in (("high", high), ("low", ~high)):
+                if chosen.any():
+                    lost = np.array([c for _, c in base])[chosen]
+                    out.append((ps, name, int(chosen.sum()), int(lost.sum())))
+    return pd.DataFrame(out, columns=["period", "segment", "active_start", "churned"])
+
+
+@pytest.mark.parametrize("period, year", [("week", 52), ("quarter", 4)])
+def test_value_tiers_match_a_count_by_hand(period, year):
+    from clvtools.data.kpi_segments import churn_by_segment
+
+    rng = np.random.default_rng(7)
+    start, end = D(2023, 1, 1), D(2024, 6, 30)
+    rows = sorted({(f"c{c}", start + dt.timedelta(days=int(day)), float(rng.integers(1, 40)))
+                   for c in range(40) for day in rng.choice(546, rng.integers(1, 9))})
+    rows = list({(c, d): (c, d, a) for c, d, a in rows}.values())   # one occasion a day
+    got = churn_by_segment(connect(rows, end), period=period, churn_after=45,
+                           time_unit="day", value_share=0.25)
+    got = got[got["by"] == "value_tier"]
+    want = _value_tiers_by_hand(rows, end, period, 45, 0.25, year)
+    pd.testing.assert_frame_equal(
+        got[["period", "segment", "active_start", "churned"]].reset_index(drop=True),
+        want.sort_values(["period", "segment"], ignore_index=True), check_dtype=False)

@@ -254,3 +254,40 @@ def test_a_run_killed_at_any_point_leaves_complete_old_or_new_results(old, line,
     assert len(_leftovers(old)) == 1      # the killed run's working folder
     write_folder(_files("old"), old, marker="f0.csv")   # the next run removes it
     assert _state(old) == "old" and _leftovers(old) == []
+
+
+def test_background_files_are_written_on_a_worker_thread_and_the_marker_after_them(old):
+    import threading
+    seen: dict[str, str] = {}
+    worker_wrote = threading.Event()
+    main = threading.current_thread().name
+
+    def content(name: str):
+        def make():
+            seen[name] = threading.current_thread().name
+            if name == "f3.csv":   # this thread's own: waits for the worker to write one
+                assert worker_wrote.wait(timeout=30)
+            if name == "f1.csv" and seen[name] != main:
+                worker_wrote.set()
+            if name == "f0.csv":   # the marker: every other file is already in the folder
+                work = next(p for p in old.parent.iterdir() if p.name.startswith(".out."))
+                assert all((work / n).is_file() for n in NAMES if n != "f0.csv")
+            return f"new {name}\n"
+        return make
+
+    files = {name: content(name) for name in NAMES}
+    write_folder(files, old, marker="f0.csv", background=["f0.csv", "f1.csv", "f2.csv"])
+    assert _state(old) == "new"
+    assert seen["f1.csv"].startswith("clvtools-write")
+    assert seen["f2.csv"] in {seen["f1.csv"], main}   # whichever thread was free first
+    assert seen["f3.csv"] == seen["f0.csv"] == main
+
+
+def test_a_failure_on_the_worker_thread_leaves_the_previous_results_whole(old):
+    def broken():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    files = {**_files("new"), "f2.csv": broken}
+    with pytest.raises(ClvInputError, match="No space left"):
+        write_folder(files, old, marker="f0.csv", background=["f1.csv", "f2.csv"])
+    assert _state(old) == "old" and _leftovers(old) == []

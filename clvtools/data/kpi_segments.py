@@ -63,7 +63,7 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
               "year": _PERIODS_PER_YEAR[period]}
     # the spells and periods of the KPIs, shared by every breakdown
     sp, pe = spell_tables(log, base_params)
-    frames = [con.execute(_value_tier_sql(occasions, sp, pe), params).df()]
+    frames = [_value_tiers(con, occasions, sp, pe, params)]
     if attributes is not None and segments:
         frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
     periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
@@ -79,32 +79,101 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
     return out.sort_values(["period", "by", "segment"], ignore_index=True)[_COLUMNS]
 
 
-def _value_tier_sql(occasions: str, spells: str, periods: str) -> str:
+def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -> pd.DataFrame:
     """Base and churners per period by value tier: each base customer's spend over the year
-    of periods before the period (a join on the customer's periods with purchases).
+    of periods before the period.
 
-    The spend is rounded to 1e-6: a parallel sum adds in whatever order the threads meet the
-    rows, and customers tied at the tier's threshold (equal spend in cents) fell on either
-    side of it from one run to the next."""
-    return f"""
-        WITH base AS (SELECT p.idx, p.ps, s.customer_id,
-                             coalesce(s.declared_ps = p.ps, FALSE) AS churned
-                      FROM {spells} AS s JOIN {periods} AS p
-                        ON s.start < p.ps AND s.declared >= p.ps),
-        spent AS (SELECT o.customer_id, p.idx,
-                         sum(CASE WHEN $has_amounts THEN o.amount ELSE 1 END) AS spent
-                  FROM {quote_ident(occasions)} AS o
-                  JOIN {periods} AS p ON p.ps = date_trunc($period, o.date)::DATE GROUP BY ALL),
-        valued AS (SELECT b.ps, b.customer_id, any_value(b.churned) AS churned,
-                          round(coalesce(sum(v.spent), 0), 6) AS value
-                   FROM base AS b LEFT JOIN spent AS v ON v.customer_id = b.customer_id
-                    AND v.idx < b.idx AND v.idx >= b.idx - $year
-                   GROUP BY b.ps, b.customer_id),
-        cut AS (SELECT ps, quantile_cont(value, $quantile) AS threshold FROM valued GROUP BY ps)
-        SELECT v.ps, 'value_tier' AS by,
-               CASE WHEN v.value > c.threshold THEN 'high' ELSE 'low' END AS segment,
-               count(*) AS active_start, count(*) FILTER (WHERE v.churned) AS churned
-        FROM valued AS v JOIN cut AS c USING (ps) GROUP BY ALL"""
+    DuckDB sums each customer's spend per period (in exact integer micro-units, money.py:
+    customers tied at the tier's threshold stay tied whatever order the threads add in) and
+    lists each spell's first and last base period; numpy then reads a base customer's
+    trailing year as the difference of two running totals (one lookup each, no join of
+    the base against the purchases) and cuts each period at its quantile.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ps``, ``by`` (``value_tier``), ``segment`` (``high``/``low``), ``active_start``
+        and ``churned``: one row per period and tier with a base customer.
+    """
+    # micro-units fit a BIGINT up to 9e12 in the currency: a DECIMAL sum is slower
+    amount = "CAST(round(o.amount * 1e6) AS BIGINT)" if params["has_amounts"] else "1"
+    part = params["period"]         # one of PERIODS' parts: written into the SQL as it is
+    # the period's index counted from the first period's first day: arithmetic on the date
+    # instead of a join with the periods (weeks: days / 7; the others: boundaries crossed)
+    index = ("(date_trunc('week', o.date)::DATE - $first) // 7" if part == "week"
+             else f"datediff('{part}', $first, o.date)")
+    # customers numbered 0.. (every customer of the log has a spell), spend per period
+    spend = con.execute(f"""
+        WITH codes AS (SELECT customer_id, (row_number() OVER () - 1)::BIGINT AS code
+                       FROM (SELECT DISTINCT customer_id FROM {spells})),
+        spent AS (SELECT o.customer_id, {index} AS idx,
+                         coalesce(sum({amount}), 0)::BIGINT AS spent
+                  FROM {quote_ident(occasions)} AS o GROUP BY ALL),
+        coded AS (SELECT c.code, s.idx, s.spent FROM spent AS s JOIN codes AS c
+                  USING (customer_id)),
+        -- the spell is in the base of the periods that start after its start, up to the one
+        -- in which it is declared (the last period when declared after the observation end)
+        ranges AS (SELECT c.code, a.idx + 1 AS first,
+                          coalesce(d.idx, (SELECT max(idx) FROM {periods})) AS last,
+                          d.idx IS NOT NULL AS declared
+                   FROM {spells} AS s JOIN codes AS c USING (customer_id)
+                   JOIN {periods} AS a ON a.ps = s.start_ps
+                   LEFT JOIN {periods} AS d ON d.ps = s.declared_ps)
+        -- one array per column, no NULL: kind 0 = spend (n), 1 = a range, 2 = a declared one
+        SELECT 0::TINYINT AS kind, code, idx AS a, -1 AS b, spent AS n FROM coded
+        UNION ALL SELECT 1 + declared::TINYINT, code, first, last, 0 FROM ranges
+        ORDER BY kind > 0, code, a""",
+        {"first": con.execute(f"SELECT min(ps) FROM {periods}").fetchone()[0]}).fetchnumpy()
+    ps = con.execute(f"SELECT ps FROM {periods} ORDER BY idx").df()["ps"]
+    return _tier_counts(spend, ps, params["quantile"], params["year"])
+
+
+def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.DataFrame:
+    """:func:`_value_tiers`' arithmetic on its fetched rows (``parts``: spend per customer and
+    period, then spell ranges of base periods, each sorted by customer and period) for the
+    periods starting on ``ps`` (in order)."""
+    kind = np.asarray(parts["kind"])
+    n_spent = int((kind == 0).sum())     # the spend rows come first
+    code = np.asarray(parts["code"], dtype=np.int64)
+    first = np.asarray(parts["a"], dtype=np.int64)
+    width = len(ps) + 1            # a key per (customer, period): code * width + idx
+    spent_key = code[:n_spent] * width + first[:n_spent]     # sorted: ORDER BY code, idx
+    # a running total over every customer may wrap around int64 on a large base in a small
+    # currency unit; the differences below, each within one customer's year, stay exact
+    running = np.concatenate([[0], np.cumsum(np.asarray(parts["n"][:n_spent], np.int64))])
+    r_code, r_first = code[n_spent:], first[n_spent:]
+    r_last = np.asarray(parts["b"][n_spent:], dtype=np.int64)
+    length = np.clip(r_last - r_first + 1, 0, None)
+    # one base row per spell and period it covers: idx runs from the spell's first to last
+    starts = np.cumsum(length) - length
+    idx = np.arange(int(length.sum())) + np.repeat(r_first - starts, length)
+    churned = idx == np.repeat(np.where(kind[n_spent:] == 2, r_last, -1), length)
+    base_code = np.repeat(r_code * width, length)
+    # spend in the periods [idx - year, idx): running total before idx less that before
+    # idx - year (clamped at the customer's first key, so no other customer's spend enters)
+    upto = np.searchsorted(spent_key, base_code + idx, side="left")
+    since = np.searchsorted(spent_key, base_code + np.maximum(idx - year, 0), side="left")
+    value = running[upto] - running[since]
+    del upto, since, base_code
+    # numpy sorts 16-bit integers by radix: linear in the base
+    idx = idx.astype(np.int16 if len(ps) < 2**15 else np.int64)
+    by_period = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[by_period], np.arange(len(ps) + 1))
+    rows = []
+    for i in range(len(ps)):
+        members = by_period[bounds[i]:bounds[i + 1]]
+        if not len(members):
+            continue
+        values = value[members]
+        # DuckDB's quantile_cont: linear between the order statistics
+        high = values > np.quantile(values.astype(np.float64), quantile)
+        lost = churned[members]
+        for segment, chosen in (("high", high), ("low", ~high)):
+            if chosen.any():
+                rows.append((ps.iloc[i], "value_tier", segment, int(chosen.sum()),
+                             int((lost & chosen).sum())))
+    out = pd.DataFrame(rows, columns=["ps", "by", "segment", "active_start", "churned"])
+    return out.astype({"ps": ps.dtype})
 
 
 def _attribute_sql(spells: str, periods: str, attributes: str, columns) -> str:

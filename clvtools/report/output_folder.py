@@ -17,15 +17,19 @@ next run into the same folder.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import errno
 import glob
+import itertools
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..data.engine import process_exists
@@ -234,11 +238,54 @@ def _replace(new: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_files(files: Mapping[str, Callable[[], object]], new: Path, marker: str,
+                 write: Callable[[str, object, Path], None],
+                 background: Collection[str]) -> list[str]:
+    """Write ``files`` into the working folder ``new`` (:func:`write_folder`'s rules: the
+    ``background`` names on a worker thread, ``marker`` last); returns the names written."""
+    stop = threading.Event()
+    queue = collections.deque(n for n in files if n in background and n != marker)
+
+    def queued() -> Iterator[str]:
+        while queue:
+            try:
+                yield queue.popleft()   # atomic: each name goes to one thread
+            except IndexError:
+                return
+
+    def write_all(names: Iterable[str]) -> list[str]:
+        done = []
+        for name in names:
+            if stop.is_set():   # the other thread failed: the folder is being removed
+                break
+            content = files[name]()
+            if content is not None:
+                write(name, content, new / name)
+                done.append(name)
+        return done
+
+    here = [n for n in files if n not in background and n != marker]
+    # the worker's exit is awaited however this thread leaves: the folder is removed after
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvtools-write") as pool:
+        worker = pool.submit(write_all, queued()) if queue else None
+        try:
+            # this thread's own files, then the worker's that are left, if any
+            written = write_all(itertools.chain(here, queued()))
+        except BaseException:
+            stop.set()
+            raise
+        if worker is not None:
+            written += worker.result()
+    return written + write_all([marker] if marker in files else [])
+
+
 def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLike,
                  marker: str = "data_quality.json", *,
-                 write: Callable[[str, object, Path], None], inputs: Iterable = ()) -> Path:
+                 write: Callable[[str, object, Path], None], inputs: Iterable = (),
+                 background: Collection[str] = ()) -> Path:
     """Write ``files`` into ``out`` atomically: per name in the folder, a function giving the
-    content (None: not written), called one at a time so that one content is held at once.
+    content (None: not written), called one at a time on each thread so that one content per
+    thread is held at once.
 
     Parameters
     ----------
@@ -253,6 +300,12 @@ def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLi
         ``name``).
     inputs : iterable
         The run's input files, refused inside ``out``.
+    background : collection of str
+        Names whose content and writing run, in their order, on one worker thread while this
+        thread writes the others (and then takes the worker's next ones, if any are left):
+        writers that release the GIL (pyarrow's CSV and Parquet) then overlap with those that
+        hold it (figures, the workbook). ``marker``, if written at all, is written last, once
+        both threads have finished.
 
     Raises
     ------
@@ -268,12 +321,7 @@ def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLi
         raise _refuse(f"The output folder cannot be written: {exc.strerror or exc}.", out,
                       "Choose a folder you may write to (--out).") from None
     try:
-        written = []
-        for name, content_of in files.items():
-            content = content_of()
-            if content is not None:
-                write(name, content, new / name)
-                written.append(name)
+        written = _write_files(files, new, marker, write, background)
         (new / OWNERSHIP_FILE).write_text(
             json.dumps({"written_by": "clvtools", "files": sorted(written)}, indent=1) + "\n",
             encoding="utf-8")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -380,17 +380,26 @@ def write_outputs(result: AnalysisResult, out: str | os.PathLike,
              if o.name != "data_quality.json"}
     files["data_quality.json"] = lambda: {**result.data_quality(),
                                           "safe_text": _safe_text_summary(quoted)}
-    return write_folder(files, out, inputs=inputs, quoted=quoted)
+    # the tables' files are written by pyarrow, which releases the GIL: on a worker thread
+    # they overlap with the report's figures and the workbook, written here
+    tables = [name for name in files if name.endswith(".csv") or name in PYARROW_PARQUET]
+    return write_folder(files, out, inputs=inputs, quoted=quoted, background=tables)
+
+
+#: Parquet files that pyarrow writes here, releasing the GIL (the Parquet datasets of a Spark
+#: run are written by its executors and stay on the calling thread).
+PYARROW_PARQUET = frozenset({"plan.parquet"})
 
 
 def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLike,
                  marker: str = "data_quality.json", *, inputs: Iterable = (),
-                 quoted: dict[str, int] | None = None) -> Path:
+                 quoted: dict[str, int] | None = None, background: Collection[str] = ()) -> Path:
     """Write ``files`` (name -> content function) into ``out`` atomically with this module's
-    writers (:func:`.output_folder.write_folder`); ``quoted`` collects, per CSV file, the
-    number of cells quoted against formulas."""
+    writers (:func:`.output_folder.write_folder`, ``background`` names on its worker
+    thread); ``quoted`` collects, per CSV file, the number of cells quoted against formulas."""
     def write(name: str, content, path: Path) -> None:
         n = _write(content, path)
         if n and quoted is not None:
             quoted[name] = n
-    return output_folder.write_folder(files, out, marker, write=write, inputs=inputs)
+    return output_folder.write_folder(files, out, marker, write=write, inputs=inputs,
+                                      background=background)
