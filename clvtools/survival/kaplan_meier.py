@@ -31,13 +31,29 @@ def segment_labels(table: pd.DataFrame, by: str | Sequence[str] | None) -> pd.Se
     return lab.rename("segment")
 
 
+def _compressed(table, seg, duration_col, event_col, weights_col) -> pd.DataFrame:
+    """One row per segment, duration and event: ``rows`` (how many rows it stands for) and
+    ``weight`` (their count, or the sum of their weights). lifelines' estimates and tests are
+    sums over such rows, so the curves and statistics are those of the rows themselves, on a
+    few hundred rows per segment instead of the landmark table's hundreds of thousands."""
+    frame = pd.DataFrame({"segment": seg.to_numpy(),
+                          "duration": table[duration_col].to_numpy(dtype=float),
+                          "event": table[event_col].to_numpy(dtype=float),
+                          "weight": 1 if weights_col is None
+                          else table[weights_col].to_numpy(dtype=float)})
+    return (frame.groupby(["segment", "duration", "event"], sort=True)
+            .agg(rows=("weight", "size"), weight=("weight", "sum")).reset_index())
+
+
 def _groups(table, by, duration_col, event_col, weights_col):
+    """Per segment (sorted): its name, the compressed rows' durations, events and weights,
+    the number of rows and of rows with the event."""
     check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
-    seg = segment_labels(table, by)
-    for name, idx in seg.groupby(seg, sort=True).groups.items():
-        sub = table.loc[idx]
-        w = None if weights_col is None else sub[weights_col].to_numpy(dtype=float)
-        yield name, sub[duration_col].to_numpy(dtype=float), sub[event_col].to_numpy(dtype=float), w
+    rows = _compressed(table, segment_labels(table, by), duration_col, event_col, weights_col)
+    for name, sub in rows.groupby("segment", sort=True):
+        event = sub["event"].to_numpy()
+        yield (name, sub["duration"].to_numpy(), event, sub["weight"].to_numpy(),
+               int(sub["rows"].sum()), int(sub["rows"].to_numpy()[event > 0].sum()))
 
 
 def km_curves(
@@ -68,7 +84,7 @@ def km_curves(
     """
     check_number(alpha, "alpha", "km_curves", low=0, high=0.5, low_open=True)
     frames = []
-    for name, t, e, w in _groups(table, by, duration_col, event_col, weights_col):
+    for name, t, e, w, _, _ in _groups(table, by, duration_col, event_col, weights_col):
         kmf = KaplanMeierFitter(alpha=alpha).fit(t, e, weights=w)
         sf = kmf.survival_function_.iloc[:, 0]
         ci = kmf.confidence_interval_survival_function_
@@ -104,10 +120,10 @@ def median_survival(
         (time units; ``inf`` when the curve never falls to 0.5 within the follow-up).
     """
     rows = []
-    for name, t, e, w in _groups(table, by, duration_col, event_col, weights_col):
+    for name, t, e, w, n, events in _groups(table, by, duration_col, event_col, weights_col):
         kmf = KaplanMeierFitter(alpha=alpha).fit(t, e, weights=w)
         ci = median_survival_times(kmf.confidence_interval_survival_function_)
-        rows.append({"segment": name, "n": len(t), "events": int(e.sum()),
+        rows.append({"segment": name, "n": n, "events": events,
                      "median": float(kmf.median_survival_time_),
                      "median_lower": float(ci.iloc[0, 0]), "median_upper": float(ci.iloc[0, 1])})
     return pd.DataFrame(rows)
@@ -131,10 +147,9 @@ def logrank_tests(
         p-values are not adjusted for multiplicity.
     """
     check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
-    seg = segment_labels(table, by).to_numpy()
-    t = table[duration_col].to_numpy(dtype=float)
-    e = table[event_col].to_numpy(dtype=float)
-    w = None if weights_col is None else table[weights_col].to_numpy(dtype=float)
+    rows = _compressed(table, segment_labels(table, by), duration_col, event_col, weights_col)
+    seg = rows["segment"].to_numpy()
+    t, e, w = (rows[c].to_numpy() for c in ("duration", "event", "weight"))
     levels = np.unique(seg)
     overall = multivariate_logrank_test(t, seg, e, weights=w)
     rows = [{"segment_a": "all segments", "segment_b": "", "test_statistic": overall.test_statistic,
@@ -143,9 +158,7 @@ def logrank_tests(
         # lifelines' pairwise_logrank_test passes weights twice (0.30.3): loop over pairs here
         for a, b in combinations(levels, 2):
             ma, mb = seg == a, seg == b
-            r = logrank_test(t[ma], t[mb], e[ma], e[mb],
-                             weights_A=None if w is None else w[ma],
-                             weights_B=None if w is None else w[mb])
+            r = logrank_test(t[ma], t[mb], e[ma], e[mb], weights_A=w[ma], weights_B=w[mb])
             rows.append({"segment_a": a, "segment_b": b, "test_statistic": r.test_statistic,
                          "degrees_of_freedom": 1, "p_value": r.p_value})
     elif len(levels) == 2:
