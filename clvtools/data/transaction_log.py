@@ -38,6 +38,9 @@ class TransactionLog:
     derived : dict
         Temporary tables derived from this log's occasions, built once and reused (the
         spells that the KPI tables share), by what they were built with; the data layer's.
+    one_row_per_day : bool
+        ``occasions`` holds at most one row per customer and day (a summarised log); False
+        for the valid rows of a log read without its occasions table.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -46,6 +49,7 @@ class TransactionLog:
     has_amounts: bool
     quality: dict = field(default_factory=dict)
     derived: dict = field(default_factory=dict, repr=False, compare=False)
+    one_row_per_day: bool = True
 
     @property
     def n_customers(self) -> int:
@@ -106,7 +110,8 @@ class TransactionLog:
             f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS "
             f"SELECT * FROM {quote_ident(self.occasions)} WHERE date <= DATE '{end.isoformat()}'")
         quality = {**copy.deepcopy(self.quality), "until": end.isoformat()}
-        return TransactionLog(self.con, view, end, self.has_amounts, quality)
+        return TransactionLog(self.con, view, end, self.has_amounts, quality,
+                              one_row_per_day=self.one_row_per_day)
 
     def to_frame(self) -> pd.DataFrame:
         """The occasions as a pandas DataFrame (customer_id, date, amount, n_rows)."""

@@ -213,23 +213,31 @@ def read_transactions(
         quality = {"source": label, "files": files, "rows_read": int(rows_read),
                    "excluded_by_reason": excluded, "observation_end": obs_end.isoformat(),
                    **reading}
-        return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
+        return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality,
+                              one_row_per_day=False)
     # summed exactly in micro-units (money.py): the same day's amounts give the same total in
     # any order, so a run is reproducible to the last bit whatever DuckDB's threads do, and
     # equal to Spark's (spark_engine.py)
+    # grouped by _key: an integer id is hashed as a number and made text once per occasion
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE occasions AS
-        SELECT customer_id, ts::DATE AS date, {money_sum('amount')} AS amount,
-               count(*)::INTEGER AS n_rows
-        FROM tx_kept GROUP BY customer_id, ts::DATE"""
+        SELECT CAST(_key AS VARCHAR) AS customer_id, date, amount, n_rows FROM (
+            SELECT _key, ts::DATE AS date, {money_sum('amount')} AS amount,
+                   count(*)::INTEGER AS n_rows
+            FROM tx_kept GROUP BY _key, ts::DATE)"""
     )
-    # Exact duplicates share a day, so only the (rare) days with several rows need a closer look.
+    # Exact duplicates share a day, so only the (rare) days with several rows need a closer
+    # look; they are matched on _key (the text of an integer id is made for those rows only).
+    days_key = (f"CAST(customer_id AS {types[customer_id_col]})" if integer_ids
+                else "customer_id")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE duplicate_groups AS
-        SELECT customer_id, ts, amount, count(*) - 1 AS extra FROM tx_kept
-        WHERE (customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions
-                                          WHERE n_rows > 1)
-        GROUP BY ALL HAVING count(*) > 1"""
+        f"""CREATE OR REPLACE TEMP TABLE duplicate_groups AS
+        SELECT customer_id, ts, amount, extra FROM (
+            SELECT _key, any_value(customer_id) AS customer_id, ts, amount,
+                   count(*) - 1 AS extra FROM tx_kept
+            WHERE (_key, ts::DATE) IN (SELECT ({days_key}, date) FROM occasions
+                                       WHERE n_rows > 1)
+            GROUP BY _key, ts, amount HAVING count(*) > 1)"""
     )
     duplicates = con.execute(
         "SELECT coalesce(sum(extra), 0) FROM duplicate_groups"
