@@ -72,3 +72,4 @@ def test_day_level_occasions_give_the_lists_figures_bit_for_bit(include_first, l
     pd.testing.assert_frame_equal(frames[1], frames[0], check_exact=True)
     # a log read without its occasions table has several rows a day: the list form only
     assert not read_transactions(tx, summarise=False).one_row_per_day
+

@@ -29,7 +29,7 @@ from .schema import (
     raise_if_rows,
     require_columns,
 )
-from .transaction_log import TransactionLog, data_fingerprint, parse_date
+from .transaction_log import FINGERPRINT_DIGEST, TransactionLog, data_fingerprint, parse_date
 
 __all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date", "data_fingerprint"]
 
@@ -264,11 +264,13 @@ def read_transactions(
     if policies.duplicate_rows == "drop":
         excluded["duplicate_rows"] = int(duplicates)
 
+    # the fingerprint's digest (transaction_log.data_fingerprint) rides on the same scan
     stats = con.execute(
         "SELECT count(*), sum(n_rows), count(DISTINCT customer_id), min(date), max(date), "
-        "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1) FROM occasions"
+        "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1), "
+        f"{FINGERPRINT_DIGEST} FROM occasions"
     ).fetchall()[0]
-    n_occasions, rows_used, n_customers, first, last, multi_days, merged = stats
+    n_occasions, rows_used, n_customers, first, last, multi_days, merged, digest = stats
     rows_used = int(rows_used or 0)
     if n_occasions == 0:
         raise ClvInputError(
@@ -316,7 +318,9 @@ def read_transactions(
         "observation_end": obs_end.isoformat(),
         "policies": asdict(policies),
     }
-    return TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
+    log = TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
+    log.derived[FINGERPRINT_DIGEST] = digest
+    return log
 
 
 def _lost_customers(con, keep: list[str]) -> int:
