@@ -172,9 +172,7 @@ class ChunkedRun:
         """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
         written by DuckDB from the part files, without a pandas copy."""
         con = self.log.con
-        targets = (f"SELECT {', '.join(_present(TARGET_COLUMNS, self.work))} FROM "
-                   f"({_customers_sql(self.work)}) WHERE action <> 'none' "
-                   "ORDER BY priority_rank")
+        targets = _customers_sql(self.work, TARGET_COLUMNS, contacts=True)
         files = {
             "customers.parquet": lambda: (
                 lambda path: copy_parquet(con, _customers_sql(self.work), path)),
@@ -196,12 +194,17 @@ class ChunkedRun:
                 *self.notes]
 
 
-def _customers_sql(work: Path) -> str:
-    """customers.parquet's SELECT: the decided parts' scores beside the plan's actions."""
-    columns = ", ".join(f"d.{quote_ident(c)}" if c not in _PLAN_OWN else f"p.{quote_ident(c)}"
-                        for c in _present(CUSTOMER_COLUMNS, work))
-    return (f"SELECT {columns} FROM {parts(work / 'decided')} AS d "
-            f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id ORDER BY d.customer_id")
+def _customers_sql(work: Path, columns=CUSTOMER_COLUMNS, *, contacts: bool = False) -> str:
+    """SELECT of ``columns`` (those the run has): the decided parts' scores beside the
+    plan's actions, sorted by customer; ``contacts``: push and pull only, in priority
+    order (targets.parquet)."""
+    select = ", ".join(f"d.{quote_ident(c)}" if c not in _PLAN_OWN else f"p.{quote_ident(c)}"
+                       for c in _present(columns, work))
+    where, order = (("p.action <> 'none'", "p.priority_rank") if contacts
+                    else ("TRUE", "d.customer_id"))
+    return (f"SELECT {select} FROM {parts(work / 'decided')} AS d "
+            f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id WHERE {where} "
+            f"ORDER BY {order}")
 
 
 #: The columns the plan table gives (the rest are the decided parts').
@@ -220,9 +223,9 @@ def _check_settings(s: Settings) -> None:
         s, "chunked",
         {"push_budget": s.push_budget, "total_budget": s.total_budget,
          "push_uplift_column": s.push_uplift_column,
-         "pull_uplift_column": s.pull_uplift_column},
-        # the control group is drawn over the whole plan at once by the standard engine
-        changed=() if s.control_share == 0 else ("control_share",),
+         "pull_uplift_column": s.pull_uplift_column,
+         # the control group is drawn over the whole plan at once by the standard engine
+         "control_share": s.control_share or None},
         advice="Run them with the standard engine (--engine duckdb), or leave them out "
                "(a push capacity is supported; --control-share 0: no control group).")
 
@@ -336,7 +339,7 @@ def _fit_value(con, covariates: str | None, value_model: str, has_amounts: bool)
     columns: list[str] = []
     source = _RFM
     if covariates is not None:
-        columns = [c for c in con.execute(f"SELECT * FROM {covariates} LIMIT 0").columns
+        columns = [c for c in con.sql(f"SELECT * FROM {covariates} LIMIT 0").columns
                    if c != "customer_id"]
         source = (f"(SELECT r.customer_id, r.frequency, r.recency, r.\"T\", "
                   f"{', '.join('a.' + quote_ident(c) for c in columns)} FROM {_RFM} AS r "
