@@ -9,11 +9,12 @@ same weights as the standard engine's, row for row. Only the drawn rows are then
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from ..btyd.bgnbd import BetaGeoFitter
 from ..data.chunked_tables import (
     compressed_rows,
     fetch_rows,
@@ -33,20 +34,52 @@ from ..pipeline.structural import (
     cloglog,
     structural_from_rfm,
 )
-from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
+from ..survival.sampling import SAMPLE_WEIGHT, SurvivalSample, stratified_sample
 from .compressed_fit import structural_on_rows
 
-__all__ = ["LANDMARK_TABLE", "fit_churn_chunked"]
+__all__ = ["LANDMARK_TABLE", "ChurnTraining", "churn_training"]
 
 #: The DuckDB table of the stacked landmark rows.
 LANDMARK_TABLE = "chunked_landmarks"
 
 
-def fit_churn_chunked(log: TransactionLog, landmarks, *, rfm_table: str, horizon: float,
-                      churn_after: float, time_unit: str, seed: int, sample_rows: int,
-                      attributes=None):
-    """The Cox churn model and the structural BG/NBD at the observation end, from tables
-    kept in DuckDB.
+@dataclass
+class ChurnTraining:
+    """The rows the Cox churn model is fitted on, and what scoring needs beside it.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The landmark table, or its sample (with the weight column), with the structural term
+        (unless it could not be fitted) and the recency band: what
+        :func:`~clvtools.pipeline.risk.fit_churn_model` takes.
+    drawn : SurvivalSample or None
+        The sample ``table`` is, past ``churn_sample_rows``.
+    rows_total : int
+        Rows of the whole landmark table.
+    structural : BetaGeoFitter or None
+        The structural BG/NBD at the observation end (None when a landmark's or the end's
+        could not be fitted).
+    notes : list of str
+    """
+
+    table: pd.DataFrame
+    drawn: SurvivalSample | None
+    rows_total: int
+    structural: object
+    notes: list[str]
+
+    def fit(self, *, time_unit: str, seed: int):
+        """The Cox churn model on these rows: (ChurnModel or None, notes)."""
+        model, notes = fit_churn_model(self.table, time_unit=time_unit, seed=seed,
+                                       drawn=self.drawn)
+        return model, self.notes + notes
+
+
+def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: float,
+                   churn_after: float, time_unit: str, seed: int, sample_rows: int,
+                   attributes=None, value_purchases=None) -> ChurnTraining:
+    """The Cox model's training rows from a landmark table kept in DuckDB.
 
     Parameters
     ----------
@@ -63,12 +96,13 @@ def fit_churn_chunked(log: TransactionLog, landmarks, *, rfm_table: str, horizon
         ``churn_sample_rows``: a larger table is fitted on a stratified sample of this many.
     attributes : CustomerAttributes, optional
         Joined to the landmark table as the standard engine joins them.
+    value_purchases : fitted purchase model, optional
+        The value step's; when it is the plain BG/NBD on the same RFM summary, it is the
+        structural model at the observation end (as the standard engine's cache takes it).
 
     Returns
     -------
-    (ChurnModel or None, BetaGeoFitter or None, int, list of str)
-        The churn model, the structural BG/NBD at the observation end (None when a
-        landmark's or the end's could not be fitted), the landmark table's rows and the notes.
+    ChurnTraining
     """
     con = log.con
     landmark_table(log, landmarks=list(landmarks), churn_after=churn_after, time_unit=time_unit,
@@ -82,7 +116,7 @@ def fit_churn_chunked(log: TransactionLog, landmarks, *, rfm_table: str, horizon
         del strata
         table = fetch_rows(con, LANDMARK_TABLE, sample.table["row"].to_numpy())
         table[SAMPLE_WEIGHT] = sample.table[SAMPLE_WEIGHT].to_numpy()
-        drawn = sample = replace(sample, table=table)
+        drawn = replace(sample, table=table)
     else:
         table = con.execute(f"SELECT * FROM {quote_ident(LANDMARK_TABLE)} ORDER BY rowid").df()
     con.execute(f"DROP TABLE {quote_ident(LANDMARK_TABLE)}")
@@ -91,8 +125,9 @@ def fit_churn_chunked(log: TransactionLog, landmarks, *, rfm_table: str, horizon
     try:
         table = _with_structural_term(table, log, horizon=horizon, churn_after=churn_after,
                                       time_unit=time_unit, seed=seed)
-        structural = structural_on_rows(compressed_rows(con, quote_ident(rfm_table),
-                                                        ["frequency", "recency", "T"]))
+        structural = (value_purchases if type(value_purchases) is BetaGeoFitter
+                      else structural_on_rows(compressed_rows(
+                          con, quote_ident(rfm_table), ["frequency", "recency", "T"])))
     except (ConvergenceError, ClvInputError) as exc:
         table = table.drop(columns=STRUCTURAL_COLUMN, errors="ignore")
         notes.append(f"No structural churn term ({str(exc).splitlines()[0]}): the churn model "
@@ -100,9 +135,7 @@ def fit_churn_chunked(log: TransactionLog, landmarks, *, rfm_table: str, horizon
     table = add_recency_band(table, churn_after)
     if drawn is not None:
         drawn = replace(drawn, table=table)
-    model, fit_notes = fit_churn_model(table, time_unit=time_unit, seed=seed,
-                                       sample_rows=sample_rows, drawn=drawn)
-    return model, structural, rows_total, notes + fit_notes
+    return ChurnTraining(table, drawn, rows_total, structural, notes)
 
 
 def _with_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,

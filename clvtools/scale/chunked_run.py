@@ -53,7 +53,7 @@ from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, write_folder
 from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY, matrix_from_totals
-from .chunked_churn import fit_churn_chunked
+from .chunked_churn import churn_training
 from .compressed_fit import fit_value_on_rows
 from .run_files import (
     CUSTOMER_COLUMNS,
@@ -275,14 +275,19 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     value, chosen, value_notes = _fit_value(con, covariates, s.value_model, log.has_amounts)
     step("Building the landmark table and fitting the churn model")
     _limit(con, budget.sql_limit)
-    churn, structural, survival_rows, risk_notes = fit_churn_chunked(
+    training = churn_training(
         log, timeline.landmarks, rfm_table=_RFM, horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
-        attributes=attributes)
+        attributes=attributes, value_purchases=value.purchases)
+    _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
+    churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
+    survival_rows, structural = training.rows_total, training.structural
+    del training
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
     step("Scoring every customer, a chunk at a time")
+    _limit(con, budget.sql_limit)
     scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit, attributes=attributes,
                   into=_SCORING)
     bounds = chunk_bounds(con, _RFM, budget.chunk_rows)
