@@ -31,11 +31,9 @@ from ..pipeline.structural import (
     RECENCY_BAND,
     STRUCTURAL_COLUMN,
     add_recency_band,
-    cloglog,
-    structural_from_rfm,
 )
 from ..survival.sampling import SAMPLE_WEIGHT, SurvivalSample, stratified_sample
-from .compressed_fit import structural_on_rows
+from .compressed_fit import structural_at_landmark, structural_on_rows
 
 __all__ = ["LANDMARK_TABLE", "ChurnTraining", "churn_training"]
 
@@ -153,11 +151,7 @@ def _with_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: 
             log.con, f"({rfm_at_sql(at, time_unit=time_unit)})", ["frequency", "recency", "T"]))
         rows = (marks == mark).to_numpy()
         ids = table.loc[rows, "customer_id"].astype(str).to_numpy()
-        rfm = rfm_of_customers(at, ids, time_unit=time_unit)
-        p = structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after,
-                                seed=seed).reindex(ids)
-        if p.isna().any():
-            raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
-                                "have no structural churn probability.")
-        table.loc[rows, STRUCTURAL_COLUMN] = cloglog(p.to_numpy())
+        table.loc[rows, STRUCTURAL_COLUMN] = structural_at_landmark(
+            model, rfm_of_customers(at, ids, time_unit=time_unit), ids, mark, horizon=horizon,
+            churn_after=churn_after, seed=seed)
     return table

@@ -62,6 +62,7 @@ from .run_files import (
     refuse_settings,
     run_data_quality,
     small_files,
+    summary_lines,
 )
 
 __all__ = ["ChunkedRun", "MemoryPlan", "analyze_chunked", "memory_plan", "CHUNKED_OUTPUTS"]
@@ -185,13 +186,8 @@ class ChunkedRun:
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
-        m = self.summary
-        return [f"{m['customers']:,} customers in {self.chunks} chunks; purchase model "
-                f"{self.value_model}; churn model "
-                f"{'Cox' if self.scorers.churn is not None else 'none (value model)'}.",
-                f"Plan: push {m['push']:,}, pull {m['pull']:,}, none {m['none']:,}; expected "
-                f"net benefit {m['expected_net_benefit']:,.0f} for a cost of {m['cost']:,.0f}.",
-                *self.notes]
+        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
+                             self.notes, f" in {self.chunks} chunks")
 
 
 def _customers_sql(work: Path, columns=CUSTOMER_COLUMNS, *, contacts: bool = False) -> str:

@@ -15,8 +15,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceError
-from ..pipeline.structural import fit_structural_model
+from ..errors import ClvInputError, ConvergenceError
+from ..pipeline.structural import cloglog, fit_structural_model, structural_from_rfm
 from ..pipeline.value_choice import candidate_models
 from ..pipeline.value_models import (
     COVARIATE_MODELS,
@@ -26,7 +26,7 @@ from ..pipeline.value_models import (
     usable_covariates,
 )
 
-__all__ = ["fit_value_on_rows", "structural_on_rows"]
+__all__ = ["fit_value_on_rows", "structural_on_rows", "structural_at_landmark"]
 
 
 def fit_value_on_rows(purchase: pd.DataFrame, spend: pd.DataFrame | None, value_model: str,
@@ -110,3 +110,21 @@ def structural_on_rows(rows: pd.DataFrame):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return fit_structural_model(rows, weights=rows["weights"].to_numpy())
+
+
+def structural_at_landmark(model, rfm: pd.DataFrame, ids: np.ndarray, mark, *, horizon: float,
+                           churn_after: float, seed: int) -> np.ndarray:
+    """The structural column (cloglog of P(churn declared within ``horizon``)) of the
+    landmark rows of customers ``ids`` from their RFM rows at the landmark ``mark``.
+
+    Raises
+    ------
+    ClvInputError
+        A customer has no probability (not live by the RFM rows).
+    """
+    p = structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after,
+                            seed=seed).reindex(ids)
+    if p.isna().any():
+        raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
+                            "have no structural churn probability.")
+    return cloglog(p.to_numpy())

@@ -18,7 +18,7 @@ from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 
 __all__ = ["CUSTOMER_COLUMNS", "TARGET_COLUMNS", "refuse_settings", "plan_summary_fields",
-           "run_data_quality", "small_files"]
+           "run_data_quality", "small_files", "summary_lines"]
 
 #: customers.parquet's columns, in customers.csv's order (those a Spark or chunked run
 #: computes).
@@ -111,3 +111,15 @@ def small_files(s: Settings, models: Scorers, *, matrix: pd.DataFrame, summary: 
         "data_quality.json": data_quality,
         "config.toml": lambda: settings_to_toml(s),
     }
+
+
+def summary_lines(summary: dict, value_model: str, has_churn_model: bool, notes: list[str],
+                  how: str = "") -> list[str]:
+    """The run in a few lines for the console (``how``: after the customers' count, such as
+    " in 22 chunks")."""
+    m = summary
+    return [f"{m['customers']:,} customers{how}; purchase model {value_model}; churn model "
+            f"{'Cox' if has_churn_model else 'none (value model)'}.",
+            f"Plan: push {m['push']:,}, pull {m['pull']:,}, none {m['none']:,}; expected "
+            f"net benefit {m['expected_net_benefit']:,.0f} for a cost of {m['cost']:,.0f}.",
+            *notes]

@@ -21,11 +21,9 @@ from ..pipeline.risk import fit_churn_model
 from ..pipeline.structural import (
     STRUCTURAL_COLUMN,
     add_recency_band,
-    cloglog,
-    structural_from_rfm,
 )
 from ..pipeline.value_models import ValueModels
-from .compressed_fit import fit_value_on_rows, structural_on_rows
+from .compressed_fit import fit_value_on_rows, structural_at_landmark, structural_on_rows
 
 __all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_from_spark"]
 
@@ -127,12 +125,8 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
             rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
             at.unpersist()
-            p = structural_from_rfm(model, rfm_rows, horizon=horizon, churn_after=churn_after,
-                                    seed=seed).reindex(ids)
-            if p.isna().any():
-                raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
-                                    "have no structural churn probability.")
-            survival.loc[rows, STRUCTURAL_COLUMN] = cloglog(p.to_numpy())
+            survival.loc[rows, STRUCTURAL_COLUMN] = structural_at_landmark(
+                model, rfm_rows, ids, mark, horizon=horizon, churn_after=churn_after, seed=seed)
         structural = structural_from_spark(spark_rfm(log, time_unit=time_unit))
     except (ConvergenceError, ClvInputError) as exc:
         survival = survival.drop(columns=STRUCTURAL_COLUMN)

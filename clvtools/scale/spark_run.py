@@ -43,6 +43,7 @@ from .run_files import (
     refuse_settings,
     run_data_quality,
     small_files,
+    summary_lines,
 )
 from .spark import allocate, cut_points, decide, score_customers
 from .spark_early_warning import spark_early_warning
@@ -135,12 +136,8 @@ class SparkRun:
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
-        m = self.summary
-        return [f"{m['customers']:,} customers; purchase model {self.value_model}; churn model "
-                f"{'Cox' if self.scorers.churn is not None else 'none (value model)'}.",
-                f"Plan: push {m['push']:,}, pull {m['pull']:,}, none {m['none']:,}; expected "
-                f"net benefit {m['expected_net_benefit']:,.0f} for a cost of {m['cost']:,.0f}.",
-                *self.notes]
+        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
+                             self.notes)
 
 
 def _check_settings(s: Settings) -> None:
