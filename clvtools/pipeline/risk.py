@@ -24,7 +24,7 @@ from ..survival.competing_risks import cumulative_incidence
 from ..survival.features import is_behaviour_column
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
 from ..survival.metrics import validate_out_of_time
-from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
+from ..survival.sampling import SAMPLE_WEIGHT, SurvivalSample, stratified_sample
 from ..units import unit_days
 from .inputs import Inputs
 from .structural import (
@@ -145,7 +145,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
 
 
 def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int = 0,
-                    sample_rows: int | None = None) -> tuple[ChurnModel | None, list[str]]:
+                    sample_rows: int | None = None, drawn: SurvivalSample | None = None
+                    ) -> tuple[ChurnModel | None, list[str]]:
     """Fit the Cox churn model, or explain why it cannot be fitted.
 
     The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
@@ -159,7 +160,9 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     A table of more than ``sample_rows`` rows is fitted on a stratified sample of that many
     (:func:`~clvtools.survival.sampling.stratified_sample`: event x landmark x recency band,
     seeded with ``seed``), weighted by the inverse sampling fraction, with robust errors; the
-    model's ``sample_`` and a note say so.
+    model's ``sample_`` and a note say so. ``drawn``: ``survival_table`` is already that
+    sample (with its weight column), drawn by the caller (the chunked run draws it in DuckDB
+    from the same strata); it is fitted as such.
 
     Returns
     -------
@@ -174,8 +177,10 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
             "come from the value model (its probability of a declaration within the horizon)."]
     notes = []
     # lifelines' time and memory grow with the rows: past sample_rows, a weighted sample
-    sample = None
-    if sample_rows is not None and len(survival_table) > sample_rows:
+    sample = drawn
+    if drawn is not None:
+        notes.append(drawn.describe())
+    elif sample_rows is not None and len(survival_table) > sample_rows:
         by = [c for c in ("landmark", RECENCY_BAND) if c in survival_table.columns]
         sample = stratified_sample(survival_table, sample_rows, by=by, seed=seed)
         survival_table = sample.table
