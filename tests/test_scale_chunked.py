@@ -129,13 +129,15 @@ def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):
     (["--push-budget", "100"], "push_budget"),
     ([], "control_share"),                      # the default control group is not drawn
     (["--control-share", "0", "--customer-intervals"], "customer_intervals"),
+    (["--control-share", "0", "--config", "{tmp}/valid_from.toml"], "attributes_valid_from_col"),
 ])
 def test_the_cli_refuses_what_the_chunked_run_cannot_honour(base, tmp_path, capsys, flags,
                                                             named):
     tx, _ = base
     tx.head(50).to_csv(tmp_path / "tx.csv", index=False)
+    (tmp_path / "valid_from.toml").write_text('attributes_valid_from_col = "since"\n')
     status = main(["analyze", str(tmp_path / "tx.csv"), "--engine", "chunked",
-                   "--out", str(tmp_path / "out"), *flags])
+                   "--out", str(tmp_path / "out"), *[f.format(tmp=tmp_path) for f in flags]])
     err = capsys.readouterr().err
     assert status == 2 and named in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()

@@ -30,7 +30,8 @@ def rfm_at_sql(log: TransactionLog, *, time_unit: str) -> str:
     """SQL of the RFM summary of ``log`` at its observation end (sorted by customer), as
     :func:`~clvtools.data.rfm.rfm_summary` computes it."""
     return rfm_query(log.occasions, observation_end=log.observation_end,
-                     days_per_unit=unit_days(time_unit), with_monetary=log.has_amounts)
+                     days_per_unit=unit_days(time_unit), with_monetary=log.has_amounts,
+                     one_row_per_day=log.one_row_per_day)
 
 
 def store_rfm(log: TransactionLog, *, time_unit: str, into: str = "chunked_rfm") -> int:
@@ -128,7 +129,8 @@ def rfm_of_customers(log: TransactionLog, ids: Sequence[str], *, time_unit: str)
         occasions = (f"(SELECT o.* FROM {quote_ident(log.occasions)} AS o "
                      "SEMI JOIN _chunked_picked_ids AS p ON o.customer_id = p.customer_id)")
         sql = rfm_query(occasions, observation_end=log.observation_end,
-                        days_per_unit=unit_days(time_unit), with_monetary=log.has_amounts)
+                        days_per_unit=unit_days(time_unit), with_monetary=log.has_amounts,
+                        one_row_per_day=log.one_row_per_day)
         return fetch_frame(log.con, sql)
     finally:
         log.con.unregister("_chunked_picked_ids")

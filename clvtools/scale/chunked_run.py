@@ -223,7 +223,9 @@ def _check_settings(s: Settings) -> None:
          "push_uplift_column": s.push_uplift_column,
          "pull_uplift_column": s.pull_uplift_column,
          # the control group is drawn over the whole plan at once by the standard engine
-         "control_share": s.control_share or None},
+         "control_share": s.control_share or None,
+         # validity dates per attributes row: not yet checked against the standard engine
+         "attributes_valid_from_col": s.attributes_valid_from_col},
         advice="Run them with the standard engine (--engine duckdb), or leave them out "
                "(a push capacity is supported; --control-share 0: no control group).")
 
