@@ -53,12 +53,17 @@ def fit_covariate_model(fitter, cols: dict, index, w: np.ndarray, Zp: np.ndarray
     kp, kd = Zp.shape[1], Zd.shape[1]
     table = dict(cols)
     table.update({f"p{j}": Zp[:, j] for j in range(kp)})
-    table.update({f"d{j}": Zd[:, j] for j in range(kd)})
+    # one design for both processes (the same encoders): its columns once in the rows'
+    # key; the same distinct rows in the same order, since the dropout columns then repeat
+    # the purchase columns
+    shared = Zd is Zp
+    if not shared:
+        table.update({f"d{j}": Zd[:, j] for j in range(kd)})
     distinct, counts = collapse(table, w)
     zp = np.column_stack([distinct[f"p{j}"] for j in range(kp)]) if kp else np.zeros(
         (len(counts), 0))
-    zd = np.column_stack([distinct[f"d{j}"] for j in range(kd)]) if kd else np.zeros(
-        (len(counts), 0))
+    zd = zp if shared else np.column_stack([distinct[f"d{j}"] for j in range(kd)]) if kd \
+        else np.zeros((len(counts), 0))
     # internal scaling of the covariates (exact: gamma = gamma_scaled / scale)
     sp = _scales(zp)
     sd = _scales(zd)
