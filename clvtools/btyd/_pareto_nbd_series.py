@@ -46,6 +46,11 @@ _EPS = 1e-17   # relative truncation error of the series (the sum is >= 1)
 _CH = 32768    # rows per unit of work: temporaries of 256 KiB (few numpy calls per row)
 _SMALL = 32    # frequencies with fewer rows are pooled and summed row by row
 _MAX_TERMS = 200_000  # beyond this the parameters are absurd for the data (see below)
+#: From this many rows a long series is summed by Horner's rule (two numpy calls per term, a
+#: few ns per row and term); below it by powers of z (:func:`_power_sums`: no Python work
+#: per term, about 15 ns per row and term), which wins only while the per-call overhead of
+#: Horner's terms dominates.
+_HORNER_ROWS = 1024
 
 
 class SeriesTooLongError(ConvergenceError):
@@ -198,13 +203,49 @@ def _horner_trimmed(coefs, z, scoring=False):
     zz = z[:1] if const else z
     trimmed = [cf[: K + 1] if j < 3 else (cf[:K] if K > 0 else np.zeros(1))
                for j, cf in enumerate(coefs)]
-    if K > 64:
+    if K > 64 and len(zz) >= _HORNER_ROWS:
+        vals = _horner_by_terms(trimmed, zz, scoring)
+    elif K > 64:
         vals = _power_sums(trimmed, zz)
     elif len(trimmed) == 1:
         vals = [_horner(trimmed[0], zz)]
     else:
         vals = list(_horner_stacked(trimmed, zz))
     return [np.full(len(z), v[0]) for v in vals] if const else vals
+
+
+def _tail_bound(c_k: float, k: int, log_z: np.ndarray, log1m_z: np.ndarray,
+                scoring: bool) -> np.ndarray:
+    """The log of :func:`_horner_trimmed`'s tail bound after the terms up to ``k``, per row
+    (below 0: those terms are enough for the row)."""
+    if scoring:
+        return np.log(c_k) + k * log_z - log1m_z - np.log(2.0**-53)
+    return np.log(c_k) + k * log_z + np.log1p(k) - 2.0 * log1m_z - np.log(_EPS)
+
+
+def _horner_by_terms(coefs, z, scoring):
+    """:func:`_horner_trimmed`'s sums of a long series (K > 64 terms) over many rows, each
+    row with only the terms its own z needs, by the same tail bound, in four classes (up to
+    K/8, K/4, K/2 and K terms): z = (m - n) / (m + u) falls with u, and on a covariate fit's
+    rows about a quarter of the block's terms are needed on average. A row's sum differs from
+    the whole block's by the terms left out, below the bound (2^-53 or 1e-17 of the sum)."""
+    K = len(coefs[0]) - 1
+    with np.errstate(divide="ignore"):
+        log_z, log1m_z = np.log(z), np.log1p(-z)
+    edges = [K // 8, K // 4, K // 2]
+    terms_class = np.full(len(z), len(edges))
+    for j, k in reversed(list(enumerate(edges))):
+        terms_class[_tail_bound(coefs[0][k], k, log_z, log1m_z, scoring) < 0] = j
+    out = np.empty((len(coefs), len(z)))
+    for j, k in enumerate([*edges, K]):
+        rows = np.flatnonzero(terms_class == j)
+        if not len(rows):
+            continue
+        part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
+        zr = z[rows]
+        out[:, rows] = ([_horner(part[0], zr)] if len(part) == 1
+                        else _horner_stacked(part, zr))
+    return list(out)
 
 
 def _power_sums(coefs, z):
