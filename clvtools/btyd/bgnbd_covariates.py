@@ -186,8 +186,12 @@ def _expected_if_alive(r, alpha, a, b, m, t, x, T, n_nodes=_N_NODES):
     neg_rp = -(r + x)[:, None]
     horizons = t.reshape(len(x), -1) / (alpha + T)[:, None]  # t / alpha'
     out = np.empty(horizons.shape)
+    g = np.empty(p.shape)  # one buffer for every horizon: the same operations, in place
     for k in range(horizons.shape[1]):
-        g = np.expm1(neg_rp * np.log1p(p * horizons[:, k, None]))
+        np.multiply(p, horizons[:, k, None], out=g)
+        np.log1p(g, out=g)
+        g *= neg_rp
+        np.expm1(g, out=g)
         out[:, k] = np.einsum("ij,ij->i", weight, g) / norm
     return out.reshape(t.shape)
 
