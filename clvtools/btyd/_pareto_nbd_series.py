@@ -187,13 +187,8 @@ def _horner_trimmed(coefs, z, scoring=False):
         if zmax == 0.0:
             K = 0
         else:
-            k = np.arange(K + 1)
             with np.errstate(divide="ignore"):
-                if scoring:
-                    bound = np.log(c) + k * np.log(zmax) - np.log1p(-zmax) - np.log(2.0**-53)
-                else:
-                    bound = (np.log(c) + k * np.log(zmax) + np.log1p(k) - 2.0 * np.log1p(-zmax)
-                             - np.log(_EPS))
+                bound = _tail_bound(c, np.arange(K + 1), np.log(zmax), np.log1p(-zmax), scoring)
             hit = np.flatnonzero(bound < 0)
             K = int(hit[0]) if hit.size else K
     const = len(z) > 1 and float(z.min()) == zmax
@@ -209,10 +204,9 @@ def _horner_trimmed(coefs, z, scoring=False):
     return [np.full(len(z), v[0]) for v in vals] if const else vals
 
 
-def _tail_bound(c_k: float, k: int, log_z: np.ndarray, log1m_z: np.ndarray,
-                scoring: bool) -> np.ndarray:
-    """The log of :func:`_horner_trimmed`'s tail bound after the terms up to ``k``, per row
-    (below 0: those terms are enough for the row)."""
+def _tail_bound(c_k, k, log_z, log1m_z, scoring: bool):
+    """The log of :func:`_horner_trimmed`'s tail bound after the terms up to ``k`` (arrays
+    broadcast: per term or per row); below 0, those terms are enough."""
     if scoring:
         return np.log(c_k) + k * log_z - log1m_z - np.log(2.0**-53)
     return np.log(c_k) + k * log_z + np.log1p(k) - 2.0 * log1m_z - np.log(_EPS)
@@ -225,10 +219,9 @@ def _horner_by_terms(coefs, z, scoring):
     quarter of the block's terms are needed on average. A row's sum differs from the whole
     block's by the terms left out, below the bound (2^-53 or 1e-17 of the sum), and depends
     on its z and K alone: any subset of the rows with the same largest z (a unit's distinct
-    times, :func:`distinct_times`) gets the same numbers bit for bit.
-    Horner's rule, two numpy calls per term: on 32,768 rows and 300 terms four times faster
-    than the powers of z by cumulative products it replaces (which cost about 15 ns per row
-    and term against 3)."""
+    times, :func:`distinct_times`) gets the same numbers bit for bit. (On 32,768 rows and
+    300 terms, Horner's rule was four times faster than powers of z by cumulative products.)
+    """
     K = len(coefs[0]) - 1
     with np.errstate(divide="ignore"):
         log_z, log1m_z = np.log(z), np.log1p(-z)
@@ -239,12 +232,9 @@ def _horner_by_terms(coefs, z, scoring):
     out = np.empty((len(coefs), len(z)))
     for j, k in enumerate([*edges, K]):
         rows = np.flatnonzero(terms_class == j)
-        if not len(rows):
-            continue
-        part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
-        zr = z[rows]
-        out[:, rows] = ([_horner(part[0], zr)] if len(part) == 1
-                        else _horner_stacked(part, zr))
+        if len(rows):  # (one polynomial stacked: the same numbers as _horner's)
+            part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
+            out[:, rows] = _horner_stacked(part, z[rows])
     return list(out)
 
 
