@@ -24,8 +24,8 @@ from .risk import RiskResult, known_levels
 from .structural import STRUCTURAL_COLUMN, add_recency_band, cloglog, structural_from_rfm
 from .timeline import Timeline
 
-__all__ = ["Attention", "EarlierScores", "attention_lists", "earlier_scores", "lifecycle_columns",
-           "moved_drivers", "score_at"]
+__all__ = ["Attention", "EarlierScores", "EarlyWarning", "attention_lists", "early_warning",
+           "earlier_scores", "lifecycle_columns", "moved_drivers", "score_at"]
 
 @dataclass
 class Attention:
@@ -163,42 +163,64 @@ def moved_drivers(model, now: pd.DataFrame, before: pd.DataFrame, *, horizon: fl
     return top_drivers(moved, labels, k=2)
 
 
-def _early_warning(customers: pd.DataFrame, risk: RiskResult, earlier: EarlierScores,
-                   s: Settings, centre: float) -> tuple[pd.DataFrame | None, dict, str]:
-    """The early-warning list, its counts and a note; ``centre`` is the drivers' reference
-    (:func:`~clvtools.pipeline.drivers.baseline_centre`)."""
+@dataclass
+class EarlyWarning:
+    """The early-warning list (None when there is none), its counts and a note."""
+
+    table: pd.DataFrame | None
+    counts: dict
+    note: str
+
+
+def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings: Settings,
+                  now: pd.Series, value_at_stake: pd.Series, centre: float) -> EarlyWarning:
+    """The early-warning list: the churn model scored one KPI period back
+    (:func:`earlier_scores`) against ``now``.
+
+    It reads the scores, not the plan, so that the targets step computes it on the second core
+    while it builds the plan.
+
+    Parameters
+    ----------
+    risk : RiskResult
+    inputs : Inputs
+    timeline : Timeline
+    settings : Settings
+    now : pandas.Series
+        Churn probability at the observation end per customer (NaN: declared churned),
+        indexed by ``customer_id`` in the order of ``customers.csv``.
+    value_at_stake : pandas.Series
+        The value axis per customer (currency), indexed like ``now``.
+    centre : float
+        The drivers' reference (:func:`~clvtools.pipeline.drivers.baseline_centre`).
+    """
+    s = settings
+    earlier = earlier_scores(risk, inputs, timeline, s)
     if earlier.table is None:
-        return None, {}, earlier.note
+        return EarlyWarning(None, {}, earlier.note)
     before_table, before = earlier.table, earlier.probability
-    indexed = customers.set_index("customer_id")
-    now = indexed["churn_probability"]
     rise = (now - before.reindex(now.index)).dropna()
     listed = rise.index[rise.to_numpy() > 0]
     drivers = moved_drivers(risk.model, risk.scoring.loc[listed], before_table.loc[listed],
                             horizon=s.horizon, centre=centre, time_unit=s.time_unit)
-    early, counts = early_warning_list(now, before, indexed[s.value_axis], drivers,
-                                       min_rise=0.0)
+    early, counts = early_warning_list(now, before, value_at_stake, drivers, min_rise=0.0)
     note = (f"Early warning: {counts['listed']:,} live customers' churn probability rose since "
             f"{earlier.date} (the same model scored through the log as it stood then; "
             "attributes as the customers file has them now); "
             f"{counts['not_scored_before']:,} live customers had no score then (acquired "
             "since, or back after a declared churn).")
-    return early, counts, note
+    return EarlyWarning(early, counts, note)
 
 
-def attention_lists(customers: pd.DataFrame, risk: RiskResult, earlier: EarlierScores | None,
-                    settings: Settings, attribute_columns=(), *,
-                    centre: float = 0.0) -> Attention:
-    """Both lists from the plan's customers table (``customers.csv``'s columns); ``earlier``
-    is the model scored one KPI period back (:func:`earlier_scores`; None: no early-warning
-    list), ``centre`` the drivers' reference
-    (:func:`~clvtools.pipeline.drivers.baseline_centre`)."""
-    s = settings
+def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarning | None,
+                    attribute_columns=()) -> Attention:
+    """Both lists: the early warning as computed (:func:`early_warning`; None: no list) and
+    the win-back list from the plan's customers table (``customers.csv``'s columns)."""
     notes: list[str] = []
-    early, counts = None, {}
-    if earlier is not None:
-        early, counts, note = _early_warning(customers, risk, earlier, s, centre)
-        notes.append(note)
+    table, counts = None, {}
+    if early is not None:
+        table, counts = early.table, early.counts
+        notes.append(early.note)
     extra = customers.assign(**lifecycle_columns(
         customers, risk.lifecycle.set_index("customer_id"),
         ["declared_at", "purchases", "lifetime_spend"]))
@@ -209,4 +231,4 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, earlier: EarlierS
     notes.append(f"Win-back: {len(win_back):,} customers already declared churned, ranked by the "
                  f"net benefit of a reactivation offer; {left_off:,} more are lapsed so long "
                  "that the value model gives them no value, and are left off.")
-    return Attention(early, win_back, counts, notes)
+    return Attention(table, win_back, counts, notes)

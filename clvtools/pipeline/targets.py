@@ -17,7 +17,7 @@ from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, valu
 from ..targeting.revenue_at_risk import involuntary_share
 from ..targeting.sensitivity import plan_sensitivity
 from ._threads import alongside_thread
-from .attention import attention_lists, earlier_scores, lifecycle_columns
+from .attention import attention_lists, early_warning, lifecycle_columns
 from .drivers import baseline_centre, contact_reasons
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
@@ -91,11 +91,18 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     """The per-customer table, the matrix, the push/pull plan and the lists that need attention
     (early warning needs ``inputs`` and ``timeline``)."""
     s = settings or Settings()
-    scored_before = (earlier_scores if inputs is not None and timeline is not None
-                     else None)
-    # the churn model scored one KPI period back (SQL over the log, then the structural
-    # term) on the second core while the plan, its sensitivity and the reasons are built
-    with alongside_thread(scored_before, risk, inputs, timeline, s) as earlier:
+    # the average customer's log baseline, the reference of every driver (reasons and early
+    # warning alike), over the live customers scored
+    centre = (baseline_centre(risk.model, risk.scoring, s.horizon)
+              if risk.model is not None and risk.scoring is not None else 0.0)
+    warn = early_warning if inputs is not None and timeline is not None else None
+    ids = value.rfm.index
+    now, at_stake = (risk.scores["churn_probability"].reindex(ids),
+                     value.scores[s.value_axis].reindex(ids))
+    # the early warning (the churn model scored one KPI period back: SQL over the log, the
+    # structural term, the drivers that moved) on the second core while the plan, its
+    # sensitivity and the reasons are built here
+    with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre) as early:
         lifecycle = risk.lifecycle.set_index("customer_id")
         # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
         customers = (customer_scores(value.rfm, value.scores, risk.scores)
@@ -143,10 +150,6 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
             "cell": customers["cell"].to_numpy()[order],
         })
         targets["priority_rank"] = targets["priority_rank"].astype("Int64")
-        # the average customer's log baseline, the reference of every driver (reasons and early
-        # warning alike), over the live customers scored
-        centre = (baseline_centre(risk.model, risk.scoring, s.horizon)
-                  if risk.model is not None and risk.scoring is not None else 0.0)
         reasons = _reasons(customers.iloc[order], customers, risk, s, centre)
         for column in reasons.columns:
             targets[column] = reasons[column].to_numpy()
@@ -158,8 +161,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                    "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
                    "involuntary_share": None, "involuntary_reasons": None}
         summary.update(_involuntary(risk, customers, s))
-    attention = attention_lists(customers, risk, earlier.result(), s, attribute_columns,
-                                centre=centre)
+    attention = attention_lists(customers, risk, early.result(), attribute_columns)
     summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity,
