@@ -58,3 +58,15 @@ def test_chunks_score_as_the_main_job(run):
     action = np.where(decided["push_gain"] > 0, "push",
                       np.where(decided["pull_open"], "pull", "none"))
     assert (action == expected["action"]).all()
+
+
+def test_customer_scores_join_by_id_whatever_the_order(run):
+    from clvtools.pipeline.scoring import customer_scores
+
+    value, risk = run.analysis.value, run.analysis.risk
+    aligned = customer_scores(value.rfm, value.scores, risk.scores)   # columns side by side
+    shuffled = risk.scores.sample(frac=1.0, random_state=0)
+    assert not shuffled.index.equals(value.rfm.index)
+    pd.testing.assert_frame_equal(customer_scores(value.rfm, value.scores, shuffled), aligned)
+    assert list(aligned.columns[:4]) == list(value.rfm.columns)
+    assert aligned["churn_model"].equals(risk.scores["churn_model"].reindex(aligned.index))

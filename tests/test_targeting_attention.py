@@ -121,3 +121,20 @@ def test_early_warning_scores_the_same_bgnbd_on_the_history_then(run):
     both = then.index.intersection(a.risk.scoring.index)
     assert (then.loc[both, STRUCTURAL_COLUMN]
             != a.risk.scoring.loc[both, STRUCTURAL_COLUMN]).mean() > 0.5
+
+
+def test_lifecycle_columns_by_id_whatever_the_order(run):
+    from clvtools.pipeline.attention import lifecycle_columns
+
+    customers = run.customers
+    lifecycle = run.analysis.risk.lifecycle.set_index("customer_id")
+    columns = ["last_purchase", "purchases", "declared_at"]
+    aligned = lifecycle_columns(customers, lifecycle, columns)
+    shuffled = lifecycle_columns(customers, lifecycle.sample(frac=1.0, random_state=1), columns)
+    missing = lifecycle_columns(customers, lifecycle.iloc[1:], columns)
+    for column in columns:
+        want = customers["customer_id"].map(lifecycle[column]).to_numpy()
+        np.testing.assert_array_equal(aligned[column], want)
+        np.testing.assert_array_equal(shuffled[column], want)
+    first = customers["customer_id"] == lifecycle.index[0]
+    assert pd.isna(missing["last_purchase"][first.to_numpy()]).all()

@@ -128,10 +128,18 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
     return _tier_counts(spend, ps, params["quantile"], params["year"])
 
 
+#: Base rows (customer x period) expanded at once by :func:`_tier_counts`: each costs about 50
+#: bytes while expanded (period, key, two look-ups, value), and a million customers make
+#: about 15 million of them; kept, a row is its value and churn flag (9 bytes).
+TIER_CHUNK_ROWS = 2_000_000
+
+
 def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.DataFrame:
     """:func:`_value_tiers`' arithmetic on its fetched rows (``parts``: spend per customer and
     period, then spell ranges of base periods, each sorted by customer and period) for the
-    periods starting on ``ps`` (in order)."""
+    periods starting on ``ps`` (in order); the spells are expanded into base rows about
+    :data:`TIER_CHUNK_ROWS` at a time, each chunk's rows filed by period."""
+    chunk_rows = TIER_CHUNK_ROWS
     kind = np.asarray(parts["kind"])
     n_spent = int((kind == 0).sum())     # the spend rows come first
     code = np.asarray(parts["code"], dtype=np.int64)
@@ -143,35 +151,50 @@ def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.D
     running = np.concatenate([[0], np.cumsum(np.asarray(parts["n"][:n_spent], np.int64))])
     r_code, r_first = code[n_spent:], first[n_spent:]
     r_last = np.asarray(parts["b"][n_spent:], dtype=np.int64)
+    r_churn = np.where(kind[n_spent:] == 2, r_last, -1)
     length = np.clip(r_last - r_first + 1, 0, None)
-    # one base row per spell and period it covers: idx runs from the spell's first to last
-    starts = np.cumsum(length) - length
-    idx = np.arange(int(length.sum())) + np.repeat(r_first - starts, length)
-    churned = idx == np.repeat(np.where(kind[n_spent:] == 2, r_last, -1), length)
-    base_code = np.repeat(r_code * width, length)
-    # spend in the periods [idx - year, idx): running total before idx less that before
-    # idx - year (clamped at the customer's first key, so no other customer's spend enters)
-    upto = np.searchsorted(spent_key, base_code + idx, side="left")
-    since = np.searchsorted(spent_key, base_code + np.maximum(idx - year, 0), side="left")
-    value = running[upto] - running[since]
-    del upto, since, base_code
-    # numpy sorts 16-bit integers by radix: linear in the base
-    idx = idx.astype(np.int16 if len(ps) < 2**15 else np.int64)
-    by_period = np.argsort(idx, kind="stable")
-    bounds = np.searchsorted(idx[by_period], np.arange(len(ps) + 1))
+    ends = np.cumsum(length)
+    # each period's base values and churn flags, a piece per chunk of spells
+    values: list[list[np.ndarray]] = [[] for _ in range(len(ps))]
+    lost: list[list[np.ndarray]] = [[] for _ in range(len(ps))]
+    cut = np.searchsorted(ends, np.arange(chunk_rows, int(ends[-1]) if len(ends) else 0,
+                                          chunk_rows), side="right")
+    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(length)], strict=True):
+        if lo == hi:
+            continue
+        size = length[lo:hi]
+        # one base row per spell and period it covers: idx runs from the spell's first to last
+        idx = np.arange(int(size.sum())) + np.repeat(r_first[lo:hi] - (np.cumsum(size) - size),
+                                                      size)
+        churned = idx == np.repeat(r_churn[lo:hi], size)
+        base_code = np.repeat(r_code[lo:hi] * width, size)
+        # spend in the periods [idx - year, idx): running total before idx less that before
+        # idx - year (clamped at the customer's first key, so no other customer's spend enters)
+        value = (running[np.searchsorted(spent_key, base_code + idx, side="left")]
+                 - running[np.searchsorted(spent_key, base_code + np.maximum(idx - year, 0),
+                                           side="left")])
+        del base_code
+        # numpy sorts 16-bit integers by radix: linear in the chunk
+        idx = idx.astype(np.int16 if len(ps) < 2**15 else np.int64)
+        by_period = np.argsort(idx, kind="stable")
+        bounds = np.searchsorted(idx[by_period], np.arange(len(ps) + 1))
+        for i in np.flatnonzero(np.diff(bounds)):
+            members = by_period[bounds[i]:bounds[i + 1]]
+            values[i].append(value[members])
+            lost[i].append(churned[members])
     rows = []
     for i in range(len(ps)):
-        members = by_period[bounds[i]:bounds[i + 1]]
-        if not len(members):
+        if not values[i]:
             continue
-        values = value[members]
+        period_values = np.concatenate(values[i])
+        period_lost = np.concatenate(lost[i])
+        values[i] = lost[i] = []
         # DuckDB's quantile_cont: linear between the order statistics
-        high = values > np.quantile(values.astype(np.float64), quantile)
-        lost = churned[members]
+        high = period_values > np.quantile(period_values.astype(np.float64), quantile)
         for segment, chosen in (("high", high), ("low", ~high)):
             if chosen.any():
                 rows.append((ps.iloc[i], "value_tier", segment, int(chosen.sum()),
-                             int((lost & chosen).sum())))
+                             int((period_lost & chosen).sum())))
     out = pd.DataFrame(rows, columns=["ps", "by", "segment", "active_start", "churned"])
     return out.astype({"ps": ps.dtype})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..config import Settings
@@ -23,7 +24,8 @@ from .risk import RiskResult, known_levels
 from .structural import STRUCTURAL_COLUMN, add_recency_band, cloglog, structural_from_rfm
 from .timeline import Timeline
 
-__all__ = ["Attention", "attention_lists", "moved_drivers", "score_at"]
+__all__ = ["Attention", "EarlierScores", "EarlyWarning", "attention_lists", "early_warning",
+           "earlier_scores", "lifecycle_columns", "moved_drivers", "score_at"]
 
 @dataclass
 class Attention:
@@ -33,6 +35,63 @@ class Attention:
     win_back: pd.DataFrame | None = None
     counts: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def lifecycle_columns(customers: pd.DataFrame, lifecycle: pd.DataFrame,
+                      columns: list[str]) -> dict[str, np.ndarray]:
+    """``columns`` of the lifecycle table (indexed by ``customer_id``) for the rows of
+    ``customers`` (its ``customer_id`` column), missing where a customer has no row.
+
+    Returns
+    -------
+    dict of numpy.ndarray, each shape (n_customers,)
+    """
+    ids = customers["customer_id"]
+    if lifecycle.index.equals(pd.Index(ids)):
+        # the same customers in the same order (the pipeline's case): no look-up by text id
+        return {c: lifecycle[c].to_numpy() for c in columns}
+    return {c: ids.map(lifecycle[c]).to_numpy() for c in columns}
+
+
+@dataclass
+class EarlierScores:
+    """The churn model scored one KPI period before the observation end, for the early warning.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame or None
+        The scoring table then (:func:`score_at`), indexed by ``customer_id``.
+    probability : pandas.Series or None
+        Each customer's churn probability then, indexed like ``table``.
+    date : datetime.date or None
+        The earlier date (``timeline.previous_scoring``).
+    note : str or None
+        Why there is no early-warning list (then ``table`` is None).
+    """
+
+    table: pd.DataFrame | None = None
+    probability: pd.Series | None = None
+    date: object = None
+    note: str | None = None
+
+
+def earlier_scores(risk: RiskResult, inputs: Inputs, timeline: Timeline,
+                   settings: Settings) -> EarlierScores:
+    """The churn model scored at ``timeline.previous_scoring`` (:func:`score_at`): SQL over
+    the log and the structural term, independent of the plan, so that the targets step runs it
+    on the second core while it builds the plan; an input that cannot be scored then gives a
+    note, not an error (the run goes on without the list)."""
+    previous = timeline.previous_scoring
+    if risk.model is None or risk.scoring is None or previous is None:
+        return EarlierScores(note="No early-warning list: it needs the Cox churn model and a "
+                                  "history of one KPI period before the observation end.")
+    s = settings
+    try:
+        table = score_at(risk, inputs, previous, s)
+    except (ClvInputError, ConvergenceError) as exc:
+        return EarlierScores(note=f"No early-warning list: {str(exc).splitlines()[0]}")
+    return EarlierScores(table, risk.model.churn_probability(table, s.horizon,
+                                                             source="scoring table"), previous)
 
 
 def score_at(risk: RiskResult, inputs: Inputs, date, settings: Settings) -> pd.DataFrame:
@@ -104,51 +163,67 @@ def moved_drivers(model, now: pd.DataFrame, before: pd.DataFrame, *, horizon: fl
     return top_drivers(moved, labels, k=2)
 
 
-def _early_warning(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
-                   timeline: Timeline, s: Settings,
-                   centre: float) -> tuple[pd.DataFrame | None, dict, str]:
-    """The early-warning list, its counts and a note; ``centre`` is the drivers' reference
-    (:func:`~clvtools.pipeline.drivers.baseline_centre`)."""
-    previous = timeline.previous_scoring
-    if risk.model is None or risk.scoring is None or previous is None:
-        return None, {}, ("No early-warning list: it needs the Cox churn model and a history "
-                          "of one KPI period before the observation end.")
-    try:
-        before_table = score_at(risk, inputs, previous, s)
-    except (ClvInputError, ConvergenceError) as exc:
-        return None, {}, f"No early-warning list: {str(exc).splitlines()[0]}"
-    before = risk.model.churn_probability(before_table, s.horizon, source="scoring table")
-    indexed = customers.set_index("customer_id")
-    now = indexed["churn_probability"]
+@dataclass
+class EarlyWarning:
+    """The early-warning list (None when there is none), its counts and a note."""
+
+    table: pd.DataFrame | None
+    counts: dict
+    note: str
+
+
+def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings: Settings,
+                  now: pd.Series, value_at_stake: pd.Series, centre: float) -> EarlyWarning:
+    """The early-warning list: the churn model scored one KPI period back
+    (:func:`earlier_scores`) against ``now``.
+
+    It reads the scores, not the plan, so that the targets step computes it on the second core
+    while it builds the plan.
+
+    Parameters
+    ----------
+    risk : RiskResult
+    inputs : Inputs
+    timeline : Timeline
+    settings : Settings
+    now : pandas.Series
+        Churn probability at the observation end per customer (NaN: declared churned),
+        indexed by ``customer_id`` in the order of ``customers.csv``.
+    value_at_stake : pandas.Series
+        The value axis per customer (currency), indexed like ``now``.
+    centre : float
+        The drivers' reference (:func:`~clvtools.pipeline.drivers.baseline_centre`).
+    """
+    s = settings
+    earlier = earlier_scores(risk, inputs, timeline, s)
+    if earlier.table is None:
+        return EarlyWarning(None, {}, earlier.note)
+    before_table, before = earlier.table, earlier.probability
     rise = (now - before.reindex(now.index)).dropna()
     listed = rise.index[rise.to_numpy() > 0]
     drivers = moved_drivers(risk.model, risk.scoring.loc[listed], before_table.loc[listed],
                             horizon=s.horizon, centre=centre, time_unit=s.time_unit)
-    early, counts = early_warning_list(now, before, indexed[s.value_axis], drivers,
-                                       min_rise=0.0)
+    early, counts = early_warning_list(now, before, value_at_stake, drivers, min_rise=0.0)
     note = (f"Early warning: {counts['listed']:,} live customers' churn probability rose since "
-            f"{previous} (the same model scored through the log as it stood then; attributes "
-            f"as the customers file has them now); {counts['not_scored_before']:,} live "
-            "customers had no score then (acquired since, or back after a declared churn).")
-    return early, counts, note
+            f"{earlier.date} (the same model scored through the log as it stood then; "
+            "attributes as the customers file has them now); "
+            f"{counts['not_scored_before']:,} live customers had no score then (acquired "
+            "since, or back after a declared churn).")
+    return EarlyWarning(early, counts, note)
 
 
-def attention_lists(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
-                    timeline: Timeline | None, settings: Settings,
-                    attribute_columns=(), *, centre: float = 0.0) -> Attention:
-    """Both lists from the plan's customers table (``customers.csv``'s columns); ``centre``
-    is the drivers' reference (:func:`~clvtools.pipeline.drivers.baseline_centre`)."""
-    s = settings
+def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarning | None,
+                    attribute_columns=()) -> Attention:
+    """Both lists: the early warning as computed (:func:`early_warning`; None: no list) and
+    the win-back list from the plan's customers table (``customers.csv``'s columns)."""
     notes: list[str] = []
-    early, counts = None, {}
-    if timeline is not None:
-        early, counts, note = _early_warning(customers, risk, inputs, timeline, s, centre)
-        notes.append(note)
-    lifecycle = risk.lifecycle.set_index("customer_id")
-    extra = customers.assign(
-        declared_at=customers["customer_id"].map(lifecycle["declared_at"]),
-        purchases=customers["customer_id"].map(lifecycle["purchases"]),
-        lifetime_spend=customers["customer_id"].map(lifecycle["lifetime_spend"]))
+    table, counts = None, {}
+    if early is not None:
+        table, counts = early.table, early.counts
+        notes.append(early.note)
+    extra = customers.assign(**lifecycle_columns(
+        customers, risk.lifecycle.set_index("customer_id"),
+        ["declared_at", "purchases", "lifetime_spend"]))
     win_back, left_off = win_back_list(
         extra, extra_columns=["declared_at", "purchases", "lifetime_spend", *attribute_columns])
     counts = {**{f"early_warning_{k}": v for k, v in counts.items()},
@@ -156,4 +231,4 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, inputs: Inputs,
     notes.append(f"Win-back: {len(win_back):,} customers already declared churned, ranked by the "
                  f"net benefit of a reactivation offer; {left_off:,} more are lapsed so long "
                  "that the value model gives them no value, and are left off.")
-    return Attention(early, win_back, counts, notes)
+    return Attention(table, win_back, counts, notes)

@@ -102,10 +102,16 @@ def customer_scores(rfm: pd.DataFrame, value_scores: pd.DataFrame,
     at_risk = revenue_at_risk(value_scores["p_alive"], value_scores["revenue_if_retained"],
                               value_scores["expected_revenue"])
     intervals = [c for c in INTERVAL_COLUMNS if c in value_scores]
-    return (rfm.join(value_scores[["p_alive", "expected_purchases", "expected_average_spend"]])
-            .join(risk_scores)
-            .join(value_scores[["revenue_if_retained", "expected_revenue", *intervals]])
-            .join(at_risk))
+    parts = [rfm, value_scores[["p_alive", "expected_purchases", "expected_average_spend"]],
+             risk_scores, value_scores[["revenue_if_retained", "expected_revenue", *intervals]],
+             at_risk]
+    names = [c for part in parts for c in part.columns]
+    if len(set(names)) == len(names) and all(p.index.equals(rfm.index) for p in parts[1:]):
+        # the same rows in the same order (the pipeline's case): the columns side by side in
+        # one copy, where each join would copy every column joined so far again
+        return pd.DataFrame({c: part[c] for part in parts for c in part.columns},
+                            index=rfm.index)
+    return (rfm.join(parts[1]).join(risk_scores).join(parts[3]).join(at_risk))
 
 
 def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers,

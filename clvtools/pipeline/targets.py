@@ -16,7 +16,8 @@ from ..targeting.control import CONTROL, TREATMENT, assign_control, power_table
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
 from ..targeting.revenue_at_risk import involuntary_share
 from ..targeting.sensitivity import plan_sensitivity
-from .attention import attention_lists
+from ._threads import alongside_thread
+from .attention import attention_lists, early_warning, lifecycle_columns
 from .drivers import baseline_centre, contact_reasons
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
@@ -90,67 +91,77 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     """The per-customer table, the matrix, the push/pull plan and the lists that need attention
     (early warning needs ``inputs`` and ``timeline``)."""
     s = settings or Settings()
-    lifecycle = risk.lifecycle.set_index("customer_id")
-    # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
-    customers = (customer_scores(value.rfm, value.scores, risk.scores)
-                 .join(lifecycle[["lifecycle"]])
-                 .rename_axis("customer_id").reset_index())
-    cells = value_risk_matrix(customers[s.value_axis], customers["churn_probability"],
-                              value_cut=parse_cut(s.value_cut), risk_cut=parse_cut(s.risk_cut))
-    customers["cell"] = cells["cell"].to_numpy()
-    attributes = inputs.attributes if inputs is not None else None
-    aside = attributes.set_aside if attributes is not None else None
-    push, pull = (_action(s, name, customers, aside) for name in ("push", "pull"))
-    contactable = _contactable(customers, aside)
-    terms = dict(margin=s.margin, offer=s.offer, capacity=s.push_capacity,
-                 push_budget=s.push_budget, total_budget=s.total_budget, contactable=contactable)
-    plan = allocate(customers, push, pull, **terms)
-    sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
-    p, order = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()), s)
-    customers["last_purchase"] = customers["customer_id"].map(lifecycle["last_purchase"])
-    for column in PLAN_COLUMNS[1:]:
-        if column != "last_purchase":
-            customers[column] = p[column].to_numpy()
-    customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
-                          + list(PLAN_COLUMNS)]
-    plan_table = _plan_table(customers, p, push, pull)
-    power = power_table(plan_table.rename(columns={"assumed_reactivation": "reactivation"}),
-                        plan_table["group"].to_numpy())
-    attribute_columns: list[str] = []
-    if attributes is not None:
-        frame = attributes.frame()
-        # an attribute named like a column of ours keeps its name with a suffix
-        frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
-                                      if c in customers.columns})
-        attribute_columns = list(frame.columns)
-        customers = customers.join(frame, on="customer_id")
-    targets = pd.DataFrame({
-        "customer_id": customers["customer_id"].to_numpy()[order],
-        "priority_rank": p["priority_rank"].to_numpy()[order],
-        "action": p["action"].to_numpy()[order],
-        "expected_net_benefit": p["expected_net_benefit"].to_numpy()[order],
-        "saved_revenue": p["saved_revenue"].to_numpy()[order],
-        "expected_cost": p["expected_cost"].to_numpy()[order],
-        "cell": customers["cell"].to_numpy()[order],
-    })
-    targets["priority_rank"] = targets["priority_rank"].astype("Int64")
     # the average customer's log baseline, the reference of every driver (reasons and early
     # warning alike), over the live customers scored
     centre = (baseline_centre(risk.model, risk.scoring, s.horizon)
               if risk.model is not None and risk.scoring is not None else 0.0)
-    reasons = _reasons(customers.iloc[order], customers, risk, s, centre)
-    for column in reasons.columns:
-        targets[column] = reasons[column].to_numpy()
-    for column in attribute_columns:
-        targets[column] = customers[column].to_numpy()[order]
-    cut_points = cells.attrs["cut_points"]
-    summary = {**plan.summary, **_treated_part(p, s.control_share),
-               "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
-               "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
-               "involuntary_share": None, "involuntary_reasons": None}
-    summary.update(_involuntary(risk, customers, s))
-    attention = attention_lists(customers, risk, inputs, timeline if inputs else None, s,
-                                attribute_columns, centre=centre)
+    warn = early_warning if inputs is not None and timeline is not None else None
+    ids = value.rfm.index
+    now, at_stake = (risk.scores["churn_probability"].reindex(ids),
+                     value.scores[s.value_axis].reindex(ids))
+    # the early warning (the churn model scored one KPI period back: SQL over the log, the
+    # structural term, the drivers that moved) on the second core while the plan, its
+    # sensitivity and the reasons are built here
+    with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre) as early:
+        lifecycle = risk.lifecycle.set_index("customer_id")
+        # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
+        customers = (customer_scores(value.rfm, value.scores, risk.scores)
+                     .rename_axis("customer_id").reset_index())
+        customers["lifecycle"] = lifecycle_columns(customers, lifecycle,
+                                                   ["lifecycle"])["lifecycle"]
+        cells = value_risk_matrix(customers[s.value_axis], customers["churn_probability"],
+                                  value_cut=parse_cut(s.value_cut), risk_cut=parse_cut(s.risk_cut))
+        customers["cell"] = cells["cell"].to_numpy()
+        attributes = inputs.attributes if inputs is not None else None
+        aside = attributes.set_aside if attributes is not None else None
+        push, pull = (_action(s, name, customers, aside) for name in ("push", "pull"))
+        contactable = _contactable(customers, aside)
+        terms = dict(margin=s.margin, offer=s.offer, capacity=s.push_capacity,
+                     push_budget=s.push_budget, total_budget=s.total_budget,
+                     contactable=contactable)
+        plan = allocate(customers, push, pull, **terms)
+        sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
+        p, order = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()), s)
+        customers["last_purchase"] = lifecycle_columns(customers, lifecycle,
+                                                       ["last_purchase"])["last_purchase"]
+        for column in PLAN_COLUMNS[1:]:
+            if column != "last_purchase":
+                customers[column] = p[column].to_numpy()
+        customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
+                              + list(PLAN_COLUMNS)]
+        plan_table = _plan_table(customers, p, push, pull)
+        power = power_table(plan_table.rename(columns={"assumed_reactivation": "reactivation"}),
+                            plan_table["group"].to_numpy())
+        attribute_columns: list[str] = []
+        if attributes is not None:
+            frame = attributes.frame()
+            # an attribute named like a column of ours keeps its name with a suffix
+            frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
+                                          if c in customers.columns})
+            attribute_columns = list(frame.columns)
+            customers = customers.join(frame, on="customer_id")
+        targets = pd.DataFrame({
+            "customer_id": customers["customer_id"].to_numpy()[order],
+            "priority_rank": p["priority_rank"].to_numpy()[order],
+            "action": p["action"].to_numpy()[order],
+            "expected_net_benefit": p["expected_net_benefit"].to_numpy()[order],
+            "saved_revenue": p["saved_revenue"].to_numpy()[order],
+            "expected_cost": p["expected_cost"].to_numpy()[order],
+            "cell": customers["cell"].to_numpy()[order],
+        })
+        targets["priority_rank"] = targets["priority_rank"].astype("Int64")
+        reasons = _reasons(customers.iloc[order], customers, risk, s, centre)
+        for column in reasons.columns:
+            targets[column] = reasons[column].to_numpy()
+        for column in attribute_columns:
+            targets[column] = customers[column].to_numpy()[order]
+        cut_points = cells.attrs["cut_points"]
+        summary = {**plan.summary, **_treated_part(p, s.control_share),
+                   "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
+                   "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
+                   "involuntary_share": None, "involuntary_reasons": None}
+        summary.update(_involuntary(risk, customers, s))
+    attention = attention_lists(customers, risk, early.result(), attribute_columns)
     summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity,

@@ -25,8 +25,8 @@ import pandas as pd
 
 from .knapsack import knapsack_01, multiple_choice_knapsack
 
-__all__ = ["Action", "Allocation", "OFFERS", "action_economics", "allocate", "net_benefit",
-           "push_gain"]
+__all__ = ["Action", "Allocation", "ECONOMICS_COLUMNS", "OFFERS", "action_economics", "allocate",
+           "net_benefit", "push_gain"]
 
 OFFERS = ("conditional", "unconditional")
 
@@ -84,6 +84,11 @@ class Action:
             raise ValueError(f"The {self.name} uplift must be a fraction in [0, 1] for every "
                              "customer.")
         return out
+
+
+#: The columns of the customers table that :func:`action_economics` reads (``cell`` only for
+#: an uplift given by cell).
+ECONOMICS_COLUMNS = ("churn_probability", "preventable_revenue", "lapsed_revenue", "cell")
 
 
 def action_economics(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,

@@ -75,13 +75,17 @@ def reason_codes(customers: pd.DataFrame, drivers: pd.DataFrame | None, *,
     value = customers[value_column].to_numpy(dtype=float)
     p = customers["churn_probability"].to_numpy(dtype=float)
     top = np.maximum(np.ceil(customers["value_share"].to_numpy(dtype=float) * 100), 1)
-    live = [f"value at stake {v:,.0f} (top {t:.0f} %), churn risk {q:.0%}"
-            for v, t, q in zip(value, top, p, strict=True)]
-    gone = ("declared churned, last purchase " + customers["last_purchase"].astype(str)
-            + ", lapsed revenue " + customers["lapsed_revenue"].map(lambda v: f"{v:,.0f}"))
-    out = pd.DataFrame({REASON_COLUMNS[0]: np.where(np.isnan(p), gone.to_numpy(object),
-                                                    np.array(live, dtype=object))},
-                       index=customers.index)
+    # each row's text formatted once, by the rule of its kind (live or declared churned)
+    churned = np.isnan(p)
+    first = np.empty(len(customers), dtype=object)
+    first[~churned] = [f"value at stake {v:,.0f} (top {t:.0f} %), churn risk {q:.0%}"
+                       for v, t, q in zip(value[~churned], top[~churned], p[~churned],
+                                          strict=True)]
+    gone = customers[churned]    # last_purchase: whole days, so printed alike in any subset
+    first[churned] = ("declared churned, last purchase " + gone["last_purchase"].astype(str)
+                      + ", lapsed revenue "
+                      + gone["lapsed_revenue"].map(lambda v: f"{v:,.0f}")).to_numpy(object)
+    out = pd.DataFrame({REASON_COLUMNS[0]: first}, index=customers.index)
     for j, column in enumerate(REASON_COLUMNS[1:], start=1):
         if drivers is None or f"driver_{j}" not in drivers:
             out[column] = ""

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .allocation import Action, Allocation, action_economics, allocate
+from .allocation import ECONOMICS_COLUMNS, Action, Allocation, action_economics, allocate
 
 __all__ = ["FACTORS", "plan_sensitivity", "scaled"]
 
@@ -71,7 +71,8 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
             eco = action_economics(customers, action, margin=margin, offer=offer)
             candidate |= eco["net_benefit"].to_numpy() > 0
     candidate &= ok
-    sub = customers[candidate]
+    # the candidates' rows of the columns the economics read, not of the whole table
+    sub = customers.loc[candidate, [c for c in ECONOMICS_COLUMNS if c in customers]]
 
     def plan_of(push_action, pull_action, **limit) -> np.ndarray:
         uplifts = [replace(a, uplift=a.uplift[candidate]) if isinstance(a.uplift, pd.Series)
