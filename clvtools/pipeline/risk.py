@@ -22,7 +22,7 @@ from ..errors import ClvInputError, ConvergenceError
 from ..survival.churn_model import ChurnModel
 from ..survival.competing_risks import cumulative_incidence
 from ..survival.features import is_behaviour_column
-from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival
+from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival, segment_rows
 from ..survival.metrics import validate_out_of_time
 from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
 from ..units import unit_days
@@ -443,10 +443,11 @@ def segment_survival(survival_table: pd.DataFrame, segments: list[str]) -> dict[
     curves, medians, tests = [], [], []
     for by in [None, *segments]:
         label = by or "all"
-        curves.append(km_curves(survival_table, by).assign(by=label))
-        medians.append(median_survival(survival_table, by).assign(by=label))
+        rows = segment_rows(survival_table, by)      # compressed once for all three
+        curves.append(km_curves(None, rows=rows).assign(by=label))
+        medians.append(median_survival(None, rows=rows).assign(by=label))
         if by is not None and survival_table[by].nunique() > 1:
-            tests.append(logrank_tests(survival_table, by).assign(by=label))
+            tests.append(logrank_tests(None, None, rows=rows).assign(by=label))
     out = {"survival_curves": pd.concat(curves, ignore_index=True),
            "median_time_to_churn": pd.concat(medians, ignore_index=True)}
     if tests:
