@@ -135,7 +135,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
             scores.loc[scored, "churn_probability"], value.scores.loc[scored, "p_alive"])
         step("Validating the churn model out of time")
         validation, note = validate_churn_model(inputs, timeline, settings,
-                                                score_at=timeline.holdout_start, cache=cache)
+                                                score_at=timeline.holdout_start, cache=cache,
+                                                model_rows=survival)
         notes.append(note)
         tables.update(validation)
     as_scored = scoring.set_index("customer_id") if model is not None else None
@@ -341,7 +342,8 @@ def censored_at(table: pd.DataFrame, end, time_unit: str) -> pd.DataFrame:
 
 def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings, *,
                          score_at=None, cache: dict | None = None,
-                         landmark_rows: pd.DataFrame | None = None
+                         landmark_rows: pd.DataFrame | None = None,
+                         model_rows: pd.DataFrame | None = None,
                          ) -> tuple[dict[str, pd.DataFrame], str]:
     """Out-of-time validation: fit at the timeline's training landmark with outcomes censored
     at its evaluation landmark, evaluate there with outcomes up to the end, so that no
@@ -362,6 +364,11 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
         :func:`validation_landmarks`; built here (one query) when omitted. (Stacking them
         onto the main fit's query raised the step's peak memory by about 0.4 GB at a
         million customers, for no clear saving of time.)
+    model_rows : pandas.DataFrame, optional
+        The main fit's survival table as :func:`~clvtools.pipeline.structural.churn_model_inputs`
+        made it (structural term and recency band added, from the same log and
+        attributes): when ``score_at`` is one of its landmarks, its rows there are the rows
+        to score, neither queried nor given their structural term again.
 
     Returns
     -------
@@ -380,20 +387,31 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
     s, log = settings, inputs.log
     marks = validation_landmarks(timeline, score_at)
     score_at = marks[2] if len(marks) > 2 else None
+    # the main fit's rows at score_at are the rows to score there: the same log, landmark
+    # and attributes give the same rows (and the same cached structural term)
+    reuse = (score_at is not None and model_rows is not None
+             and STRUCTURAL_COLUMN in model_rows
+             and (model_rows["landmark"] == pd.Timestamp(score_at)).any())
+    queried = marks[:2] if reuse else marks
     if landmark_rows is None:
-        landmark_rows = landmark_table(log, landmarks=marks, attributes=inputs.attributes,
+        landmark_rows = landmark_table(log, landmarks=queried, attributes=inputs.attributes,
                                        churn_after=s.churn_after, time_unit=s.time_unit)
     # the training table must not see past the evaluation landmark, outcomes included
     train = censored_at(_at_landmarks(landmark_rows, [train_at]), eval_at, s.time_unit)
-    evaluation = _at_landmarks(landmark_rows, marks[1:])
+    evaluation = _at_landmarks(landmark_rows, queried[1:])
     del landmark_rows       # its rows live on in the two tables: not held twice from here
     # the same model as the main job's: structural term (each from the log up to its
     # landmark) and recency strata
     train, evaluation, _ = churn_model_inputs(
         train, evaluation, log.until(eval_at), horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, scoring_log=log, cache=cache)
-    later = (pd.to_datetime(evaluation["landmark"]).dt.date != eval_at).to_numpy()
-    evaluation, scoring = evaluation[~later], evaluation[later]
+    if reuse:
+        scoring = _at_landmarks(model_rows, [score_at])
+        if STRUCTURAL_COLUMN not in evaluation:   # no BG/NBD at the validation's dates
+            scoring = scoring.drop(columns=STRUCTURAL_COLUMN)
+    else:
+        later = (pd.to_datetime(evaluation["landmark"]).dt.date != eval_at).to_numpy()
+        evaluation, scoring = evaluation[~later], evaluation[later]
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed,
                                 sample_rows=s.churn_sample_rows)
     if fitted is None or evaluation["event"].sum() == 0:
