@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import CoxPHFitter
-from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 from lifelines.datasets import load_rossi
+from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 from lifelines.statistics import proportional_hazard_test
 
 from clvtools.errors import ClvInputError

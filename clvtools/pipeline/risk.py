@@ -26,12 +26,14 @@ from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival, s
 from ..survival.metrics import validate_out_of_time
 from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
 from ..units import unit_days
+from ._threads import alongside_thread
 from .inputs import Inputs
 from .structural import (
     RECENCY_BAND,
     STRUCTURAL_COLUMN,
     churn_model_inputs,
     seed_structural_cache,
+    structural_work,
 )
 from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 from .value import ValueResult
@@ -107,12 +109,24 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         tables["contract_cumulative_incidence"] = cumulative_incidence(durations)
 
     step("Building the landmark survival table")
-    survival = landmark_table(log, landmarks=list(timeline.landmarks), attributes=attributes,
-                              **rule)
-    tables.update(segment_survival(survival, inputs.categorical_attributes))
-    scoring = scoring_table(log, attributes=attributes, **rule)
-    step("Computing the structural churn term (BG/NBD at each landmark)")
     cache = seed_structural_cache(log, value.rfm, value.models.purchases, s.time_unit)
+    # every date's structural BG/NBD fit and term (numpy, a second thread) beside the
+    # landmark queries (DuckDB): the main fit's and the out-of-time validation's dates;
+    # the RFM summaries they need are queried first, on this thread
+    validation_marks = validation_landmarks(timeline, timeline.holdout_start)
+    work = structural_work(log, [*timeline.landmarks, log.observation_end,
+                                 *validation_marks[:2]], horizon=s.horizon, seed=s.seed,
+                           cache=cache, **rule)
+    with alongside_thread(work) as terms:
+        survival = landmark_table(log, landmarks=list(timeline.landmarks),
+                                  attributes=attributes, **rule)
+        tables.update(segment_survival(survival, inputs.categorical_attributes))
+        scoring = scoring_table(log, attributes=attributes, **rule)
+        # the validation's own landmarks (its scoring date is the main fit's landmark)
+        validation_rows = None if not validation_marks else landmark_table(
+            log, landmarks=validation_marks[:2], attributes=attributes, **rule)
+    terms.result()
+    step("Computing the structural churn term (BG/NBD at each landmark)")
     survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
                                                   seed=s.seed, cache=cache, **rule)
     step("Fitting the churn model (Cox)")
@@ -136,9 +150,11 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         step("Validating the churn model out of time")
         validation, note = validate_churn_model(inputs, timeline, settings,
                                                 score_at=timeline.holdout_start, cache=cache,
+                                                landmark_rows=validation_rows,
                                                 model_rows=survival)
         notes.append(note)
         tables.update(validation)
+    del validation_rows     # not held through the rest of the run
     as_scored = scoring.set_index("customer_id") if model is not None else None
     fitted = cache.get(("fit", log.observation_end, s.time_unit))
     return RiskResult(lifecycle, survival, model, scores, tables, notes, as_scored,
@@ -361,7 +377,8 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
         of its landmarks.
     landmark_rows : pandas.DataFrame, optional
         A landmark table of the full log holding every landmark of
-        :func:`validation_landmarks`; built here (one query) when omitted. (Stacking them
+        :func:`validation_landmarks` (the first two are enough with ``model_rows``); built
+        here (one query) when omitted or short of one. (Stacking them
         onto the main fit's query raised the step's peak memory by about 0.4 GB at a
         million customers, for no clear saving of time.)
     model_rows : pandas.DataFrame, optional
@@ -393,7 +410,7 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
              and STRUCTURAL_COLUMN in model_rows
              and (model_rows["landmark"] == pd.Timestamp(score_at)).any())
     queried = marks[:2] if reuse else marks
-    if landmark_rows is None:
+    if landmark_rows is None or not set(pd.to_datetime(queried)) <= set(landmark_rows["landmark"]):
         landmark_rows = landmark_table(log, landmarks=queried, attributes=inputs.attributes,
                                        churn_after=s.churn_after, time_unit=s.time_unit)
     # the training table must not see past the evaluation landmark, outcomes included

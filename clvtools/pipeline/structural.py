@@ -17,7 +17,7 @@ and a plain fit on compressed rows costs well under a second.
 """
 from __future__ import annotations
 
-import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from ..errors import ClvInputError, ConvergenceError
 
 __all__ = ["STRUCTURAL_COLUMN", "RECENCY_BAND", "structural_probability", "add_structural_term",
            "add_recency_band", "churn_model_inputs", "cloglog", "seed_structural_cache",
-           "fit_structural_model", "structural_from_rfm"]
+           "fit_structural_model", "structural_from_rfm", "structural_work"]
 
 #: The column the churn model takes: log(-log(1 - P_struct)), P_struct clipped.
 STRUCTURAL_COLUMN = "structural_churn_cloglog"
@@ -82,7 +82,10 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
         return cache[key]
     fit_key = ("fit", log.observation_end, time_unit)
     if fit_key not in cache:
-        rfm = rfm_summary(log, time_unit=time_unit)
+        # the summary queried ahead (structural_work), or now
+        rfm = cache.pop(("rfm", log.observation_end, time_unit), None)
+        if rfm is None:
+            rfm = rfm_summary(log, time_unit=time_unit)
         cache[fit_key] = (rfm, fit_structural_model(rfm))
     rfm, model = cache[fit_key]
     cache[key] = structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after,
@@ -90,13 +93,55 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
     return cache[key]
 
 
+def structural_work(log: TransactionLog, dates, *, horizon: float, churn_after: float,
+                    time_unit: str, seed: int = 0, cache: dict) -> Callable[[], None]:
+    """Query the RFM summary at each of ``dates`` not yet in ``cache`` (here, on the calling
+    thread: the log's one DuckDB connection), and return the rest of the structural terms'
+    work at those dates, each BG/NBD fit and term into ``cache``, as a function that runs
+    no SQL: numpy for a second thread (:func:`~clvtools.pipeline._threads.alongside_thread`)
+    while the caller's thread queries the landmark tables.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The full log; the term at a date sees only ``log.until(date)`` (the summary stops
+        there).
+    dates : iterable of datetime.date
+        On or before the log's observation end.
+    horizon, churn_after, time_unit, seed, cache
+        As in :func:`structural_probability`.
+
+    Returns
+    -------
+    callable
+        Without arguments, returning None. A date whose BG/NBD fit fails is left out of the
+        cache, so that :func:`churn_model_inputs` meets the error there and notes it.
+    """
+    logs = []
+    for date in sorted(set(dates)):
+        at = log if date >= log.observation_end else log.until(date)
+        if ("fit", at.observation_end, time_unit) not in cache:
+            cache[("rfm", at.observation_end, time_unit)] = rfm_summary(at, time_unit=time_unit)
+        logs.append(at)
+
+    def fit_and_score() -> None:
+        for at in logs:
+            try:
+                structural_probability(at, horizon=horizon, churn_after=churn_after,
+                                       time_unit=time_unit, seed=seed, cache=cache)
+            except (ConvergenceError, ClvInputError):
+                pass    # met again, and noted, where the tables take their terms
+    return fit_and_score
+
+
 def fit_structural_model(rfm: pd.DataFrame, weights=None) -> BetaGeoFitter:
     """The plain BG/NBD of the structural term, fitted on an RFM summary (``frequency``,
     ``recency``, ``T``; with ``weights``, the customers each row stands for: compressed
     statistics, as a Spark job collects them)."""
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # numpy's error state, not a warnings filter: it is the thread's own, where
+    # warnings.catch_warnings swaps the process's filters under a thread running beside it
+    with np.errstate(all="ignore"):
         return BetaGeoFitter().fit(x, tx, age, weights=weights)
 
 
