@@ -410,7 +410,8 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
              and STRUCTURAL_COLUMN in model_rows
              and (model_rows["landmark"] == pd.Timestamp(score_at)).any())
     queried = marks[:2] if reuse else marks
-    if landmark_rows is None or not set(pd.to_datetime(queried)) <= set(landmark_rows["landmark"]):
+    if landmark_rows is None or not set(pd.to_datetime(queried)) <= set(
+            pd.to_datetime(landmark_rows["landmark"].unique())):
         landmark_rows = landmark_table(log, landmarks=queried, attributes=inputs.attributes,
                                        churn_after=s.churn_after, time_unit=s.time_unit)
     # the training table must not see past the evaluation landmark, outcomes included

@@ -202,12 +202,14 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
     out[STRUCTURAL_COLUMN] = np.nan
     if out.empty:
         return out
-    marks = pd.to_datetime(out["landmark"]).dt.date
-    for mark in sorted(marks.unique()):
+    # days as numbers, not a date object per row (a million rows)
+    days = pd.to_datetime(out["landmark"]).to_numpy(dtype="datetime64[D]")
+    for day in np.unique(days):
+        mark = day.astype(object)      # datetime.date
         at = log if mark >= log.observation_end else log.until(mark)
         p = structural_probability(at, horizon=horizon, churn_after=churn_after,
                                    time_unit=time_unit, seed=seed, cache=cache)
-        rows = (marks == mark).to_numpy()
+        rows = days == day
         ids = out.loc[rows, "customer_id"].astype(str)
         found = p.reindex(ids.to_numpy())
         if found.isna().any():
