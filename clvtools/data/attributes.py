@@ -44,8 +44,8 @@ class CustomerAttributes:
     Attributes
     ----------
     table : str
-        View on the log's connection: ``customer_id VARCHAR`` and one column per attribute the
-        models use (DOUBLE when numeric, DATE for a duration, VARCHAR otherwise), one row per
+        Table (or view) on the log's connection: ``customer_id VARCHAR`` and one column per
+        attribute the models use (DOUBLE when numeric, DATE for a duration, VARCHAR otherwise), one row per
         customer with purchases; the gaps filled as ``quality["filled_for_models"]["rule"]``
         says; plus ``_valid_from`` (DATE) when the rows' validity dates were given.
     kinds : dict of str to str
@@ -291,7 +291,7 @@ def _read_attributes(
 def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, customers: str,
                          kinds: dict[str, str], *, valid_from: bool = False
                          ) -> tuple[str, dict, dict[str, str]]:
-    """A view of attributes for every customer with purchases, for the models.
+    """A table of attributes for every customer with purchases, for the models.
 
     Customers with purchases but no row in the attributes table get the level ``"(missing)"``
     for categorical attributes and the median for numeric ones and dates, so that no customer
@@ -300,7 +300,7 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
     Returns
     -------
     (str, dict, dict)
-        The view's name (``customers_complete``), ``{"filled_customers": n, "rule": ...}`` and
+        The table's name (``customers_complete``), ``{"filled_customers": n, "rule": ...}`` and
         each column's fill as an SQL literal.
     """
     fills = {}
@@ -319,8 +319,11 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
                for col, fill in fills.items()]
     if valid_from:
         selects.append(f"c.{VALID_FROM}")
+    # a table, not a view: the view ran the DISTINCT over every occasion again at each read
+    # (the landmark, scoring and validation queries, the value model's frame, the KPIs):
+    # at a million customers and three attributes, seconds each time
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW customers_complete AS
+        f"""CREATE OR REPLACE TEMP TABLE customers_complete AS
         SELECT t.customer_id{''.join(', ' + x for x in selects)}
         FROM (SELECT DISTINCT customer_id FROM {occasions}) t
         LEFT JOIN {customers} c USING (customer_id)"""
