@@ -47,7 +47,8 @@ class CustomerAttributes:
         Table (or view) on the log's connection: ``customer_id VARCHAR`` and one column per
         attribute the models use (DOUBLE when numeric, DATE for a duration, VARCHAR
         otherwise), one row per customer with purchases; the gaps filled as
-        ``quality["filled_for_models"]["rule"]`` says; plus ``_valid_from`` (DATE) when the rows' validity dates were given.
+        ``quality["filled_for_models"]["rule"]`` says; plus ``_valid_from`` (DATE) when the
+        rows' validity dates were given.
     kinds : dict of str to str
         Attribute column the models use -> ``"numeric"``, ``"categorical"`` or
         ``"duration"`` (a date, given to the models as days since it), in column order.
