@@ -280,11 +280,13 @@ def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, 
     landmark sees only the customers acquired by then: a level held only by newer customers
     (a new plan, a new store) would otherwise stop the run at scoring.
     """
-    replaced, table = 0, table.copy()
+    replaced, table = 0, table.copy(deep=False)    # columns are replaced, never written into
     for column, levels in model.encoder_.levels_.items():
         if column not in table:
             continue
-        unseen = ~table[column].astype(str).isin(levels)
+        # each distinct value checked once, not its text made for every row
+        codes, values = pd.factorize(table[column], use_na_sentinel=False)
+        unseen = ~np.asarray(pd.Index(values).astype(str).isin(levels))[codes]
         if unseen.any():
             replaced += int(unseen.sum())
             table[column] = table[column].astype(object).where(~unseen, levels[0])
@@ -299,7 +301,9 @@ def known_levels(model: ChurnModel, table: pd.DataFrame) -> tuple[pd.DataFrame, 
         moved = nearest != bands
         if moved.any():
             replaced += int(moved.sum())
-            table.loc[moved, RECENCY_BAND] = [f"{band:02d}" for band in nearest[moved]]
+            relabelled = table[RECENCY_BAND].to_numpy(dtype=object, copy=True)
+            relabelled[moved] = [f"{band:02d}" for band in nearest[moved]]
+            table[RECENCY_BAND] = relabelled
     return table, replaced
 
 
