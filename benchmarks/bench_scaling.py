@@ -2,7 +2,7 @@
 ``memory_limit`` (issue 20; docs/scaling.rst quotes the figures).
 
 Run: ``python benchmarks/bench_scaling.py [--analyze 1M 10M] [--summaries 1M 10M 100M]
-[--memory-limit 6GB] [--data DIR] [--guard-gb 14]``
+[--chunked 1M 10M 100M] [--memory-limit 6GB] [--data DIR] [--guard-gb 14]``
 
 Data, generated once into ``--data`` (default ``/tmp/clvtools_bench/scaling``) and reused: for
 each size, a folder of Parquet files (a glob, ``part-*.parquet``), made in chunks of 500,000
@@ -19,6 +19,10 @@ outside it) and DuckDB's spill folder under ``--data``:
 * ``--analyze``: ``clvtools.analyze(glob, memory_limit=...)`` and writing every output, per
   step (the progress callback's steps): wall time and peak resident memory of the process
   during the step (VmRSS sampled every 20 ms), and the largest size of DuckDB's spill folder.
+* ``--chunked``: ``clvtools analyze --engine chunked`` (:func:`clvtools.scale.chunked_run.
+  analyze_chunked`, BG/NBD named, no control group, a push capacity of 1 % of the customers)
+  and its ``write``, where ``memory_limit`` is the whole process's budget; the same per-step
+  figures.
 * ``--summaries``: the data layer alone on the same glob: reading and validating into
   purchase occasions (``read_transactions``), the RFM summary, the landmark survival table at
   one landmark a year before the end, and the monthly KPI table; the same per-step figures.
@@ -118,6 +122,26 @@ model = results.analysis.risk.model
 result["churn_sample"] = None if model is None else model.sample_
 """
 
+CHUNKED = """
+import shutil
+from clvtools.config import Settings
+from clvtools.scale.chunked_run import analyze_chunked
+# BG/NBD named (auto chooses by BIC among three fits here); no control group (not drawn in
+# chunks); a push capacity of 1 % of the customers, ranked over the whole base
+settings = Settings(memory_limit="{memory_limit}", temp_directory="{spill}",
+                    value_model="bgnbd", control_share=0, push_capacity={capacity})
+run = analyze_chunked("{glob}", settings=settings, step=step)
+step("Writing customers.parquet, targets.parquet and the small files")
+shutil.rmtree("{out}", ignore_errors=True)
+run.write("{out}")
+step("end")
+result["customers"] = run.summary["customers"]
+result["chunks"] = run.chunks
+result["survival_rows"] = run.survival_rows
+model = run.scorers.churn
+result["churn_sample"] = None if model is None else model.sample_
+"""
+
 SUMMARIES = """
 import datetime as dt
 from clvtools.data.engine import connect
@@ -175,9 +199,10 @@ def measure(kind: str, size: str, glob: str, args) -> dict:
     spill = Path(args.data) / f"spill_{kind}_{size}"
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(parents=True)
-    body = (ANALYZE if kind == "analyze" else SUMMARIES).format(
+    body = {"analyze": ANALYZE, "chunked": CHUNKED, "summaries": SUMMARIES}[kind].format(
         glob=glob, memory_limit=args.memory_limit, spill=spill,
-        out=Path(args.data) / f"out_{size}")
+        out=Path(args.data) / f"out_{kind}_{size}",
+        capacity=SIZES[size] // int(TX_PER_CUSTOMER * 100))
     progress = Path(args.data) / f"progress_{kind}_{size}.jsonl"
     progress.unlink(missing_ok=True)
     watch = WATCH.format(spill=spill, guard_gb=args.guard_gb, progress=progress)
@@ -202,6 +227,7 @@ def main() -> None:
     parser.add_argument("--analyze", nargs="*", default=["1M", "10M"], choices=list(SIZES))
     parser.add_argument("--summaries", nargs="*", default=["1M", "10M", "100M"],
                         choices=list(SIZES))
+    parser.add_argument("--chunked", nargs="*", default=[], choices=list(SIZES))
     parser.add_argument("--memory-limit", default="6GB")
     parser.add_argument("--guard-gb", type=float, default=14.0)
     parser.add_argument("--data", default="/tmp/clvtools_bench/scaling")
@@ -214,6 +240,8 @@ def main() -> None:
         measure("summaries", size, generate(size, data), args)
     for size in args.analyze:
         measure("analyze", size, generate(size, data), args)
+    for size in args.chunked:
+        measure("chunked", size, generate(size, data), args)
 
 
 if __name__ == "__main__":

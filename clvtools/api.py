@@ -24,7 +24,8 @@ from .report.input_check import InputCheck
 from .report.outputs import OUTPUT_NAMES, check_output_folder, write_outputs
 from .report.pseudonymise import pseudonym_key
 
-__all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "analyze_spark", "demo",
+__all__ = ["OUTPUT_NAMES", "EvaluationResults", "Results", "analyze", "analyze_chunked",
+           "analyze_spark", "demo",
            "evaluate", "resolve_config", "check_output_folder", "check_evaluation_folder",
            "validate", "InputCheck"]
 
@@ -229,6 +230,36 @@ def analyze_spark(transactions, *, customers=None,
     settings = resolve_config(config, **overrides)
     return run_on_spark(transactions, settings=settings, spark=spark, customers=customers,
                         step=on_step or (lambda _msg: None))
+
+
+def analyze_chunked(transactions, *, customers=None,
+                    config: Settings | Mapping | str | os.PathLike | None = None,
+                    on_step=None, chunk_rows: int | None = None, **overrides):
+    """The main job on this machine for a base larger than its memory: the summaries in
+    DuckDB, the models on compressed statistics, the customers scored in chunks, the whole
+    process within ``memory_limit`` (``clvtools analyze --engine chunked``; docs/scaling.rst
+    says what it covers).
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, path, glob or list of paths
+    customers : pandas.DataFrame or path, optional
+    config, on_step, **overrides
+        As for :func:`analyze`.
+    chunk_rows : int, optional
+        Customers scored at a time (default: from ``memory_limit``).
+
+    Returns
+    -------
+    clvtools.scale.chunked_run.ChunkedRun
+        ``.customers_relation()`` (a DuckDB relation), ``.matrix``, ``.kpis``, ``.summary``,
+        ``.write(out)``.
+    """
+    from .scale.chunked_run import analyze_chunked as run_in_chunks
+
+    settings = resolve_config(config, **overrides)
+    return run_in_chunks(transactions, settings=settings, customers=customers,
+                         step=on_step or (lambda _msg: None), chunk_rows=chunk_rows)
 
 
 def validate(transactions, *, customers=None, contracts=None,

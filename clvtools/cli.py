@@ -186,19 +186,23 @@ def _run(job, out: Path, epilogue=lambda _folder: (), inputs=()) -> None:
                   f"in {folder}", highlight=False)
 
 
-def _run_spark(engine: str, transactions: str, customers, contracts, settings: Settings,
-               out: Path) -> None:
-    """``analyze --engine spark``: the Spark run, its summary on the console, its files."""
-    if engine != "spark":
-        raise ClvInputError(f"--engine must be 'duckdb' or 'spark'. Got {engine!r} instead.")
-    if contracts is not None:
-        raise ClvInputError("The Spark engine reads transactions and customers only.",
-                            advice="Leave out --contracts, or run with --engine duckdb.")
+def _run_engine(engine: str, transactions: str, customers, contracts, settings: Settings,
+                out: Path, evaluation=None) -> None:
+    """``analyze --engine spark`` or ``--engine chunked``: the run, its summary on the
+    console, its files."""
+    runs = {"spark": api.analyze_spark, "chunked": api.analyze_chunked}
+    if engine not in runs:
+        raise ClvInputError(f"--engine must be 'duckdb', 'chunked' or 'spark'. Got {engine!r} "
+                            "instead.")
+    if contracts is not None or evaluation is not None:
+        raise ClvInputError(f"The {engine} engine reads transactions and customers only.",
+                            advice="Leave out --contracts and --evaluation, or run with "
+                                   "--engine duckdb.")
     check_output_folder(out)
     started = time.perf_counter()
-    with _progress(console, "Starting Spark ...") as update:
-        run = api.analyze_spark(transactions, customers=customers, config=settings,
-                                on_step=lambda msg: update(msg + " ..."))
+    with _progress(console, f"Starting the {engine} engine ...") as update:
+        run = runs[engine](transactions, customers=customers, config=settings,
+                           on_step=lambda msg: update(msg + " ..."))
     for line in run.summary_lines():
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     folder = run.write(out)
@@ -223,7 +227,8 @@ def analyze(
                                    "campaign: report.html shows it."
     ),
     engine: str = typer.Option(
-        "duckdb", "--engine", help="duckdb (this machine) or spark (a Spark session: "
+        "duckdb", "--engine", help="duckdb (this machine), chunked (this machine, customers "
+                                   "in chunks within memory_limit) or spark (a Spark session: "
                                    "the installed pyspark's, or spark-submit's)."
     ),
     **flags: Any,
@@ -231,7 +236,7 @@ def analyze(
     """Analyse a transaction log and write every table into OUT."""
     settings = load_settings(config, **flags)
     if engine != "duckdb":
-        _run_spark(engine, transactions, customers, contracts, settings, out)
+        _run_engine(engine, transactions, customers, contracts, settings, out, evaluation)
         return
     _run(lambda on_step: api.analyze(transactions, customers=customers, contracts=contracts,
                                      config=settings, on_step=on_step, evaluation=evaluation),

@@ -279,7 +279,8 @@ def test_simulate_rfm_is_seeded_and_consistent():
 
 def test_the_three_summation_paths_agree_where_the_series_is_long():
     """beta = 100 alpha: z = 0.99 at t_x = 0, ~5,000 terms. Groups of >= 32 rows per frequency
-    use Horner (short series) or power sums (long series); single rows use the recurrence."""
+    use Horner (short series: the block's terms; long ones: each row's own); single rows use
+    the recurrence."""
     params = (1.0, 2.0, 0.2, 200.0)
     rng = np.random.default_rng(5)
     x = np.repeat([0.0, 1.0, 3.0, 40.0], 40)
@@ -308,7 +309,7 @@ def test_sums_on_distinct_recencies_and_ages_equal_the_per_row_sums_bit_for_bit(
     """Whole days repeat within a frequency: the fit sums each frequency's series once per
     distinct t_x and T (series.distinct_times); every row must get the same number, bit for
     bit, as when each row is summed on its own, whether the series is short (stacked Horner)
-    or long (power sums, about 5,000 terms for beta = 100 alpha)."""
+    or long (each row's own terms, up to about 5,000 for beta = 100 alpha)."""
     from clvtools.btyd import _pareto_nbd_series as series
 
     rng = np.random.default_rng(11)
@@ -335,3 +336,26 @@ def test_stacked_horner_equals_one_polynomial_at_a_time_bit_for_bit():
     stacked = series._horner_stacked(coefs, z)
     for row, cf in zip(stacked, coefs, strict=True):
         np.testing.assert_array_equal(row, series._horner(cf, z))
+
+
+@pytest.mark.parametrize("scoring", [False, True], ids=["fit", "scoring"])
+def test_long_series_with_each_rows_own_terms_equal_the_whole_blocks_sums(scoring):
+    """A long series (beta = 20 alpha: z up to 0.95, hundreds of terms) summed with only the
+    terms each row's z needs equals the block's sums with every term to 1e-15, and a subset of
+    the rows with the same largest z gets the same numbers bit for bit (a row's sum depends on
+    its z and the block's number of terms alone: the fit sums a unit on its distinct times)."""
+    from clvtools.btyd import _pareto_nbd_series as series
+
+    alpha, beta, p, q = 2.0, 40.0, 3.4, 1.6
+    u = np.random.default_rng(8).uniform(0, 150, 5000)
+    z = (beta - alpha) / (beta + u)
+    coefs = series._coefficients(p, q, float(z.max()), grad=not scoring)
+    full = series._horner_stacked(coefs, z) if not scoring else [series._horner(coefs[0], z)]
+    own = series._horner_trimmed(coefs, z, scoring=scoring)
+    assert len(coefs[0]) > 200  # long: the per-row path
+    for a, b in zip(own, full, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-15 * np.abs(b).max())
+    subset = np.union1d(np.flatnonzero(u > 100), [np.argmax(z)])
+    part = series._horner_trimmed(coefs, z[subset], scoring=scoring)
+    for a, b in zip(part, own, strict=True):
+        np.testing.assert_array_equal(a, b[subset])

@@ -8,7 +8,7 @@ import pytest
 
 from clvtools.data.generator import generate_customer_base
 from clvtools.data.rfm import rfm_summary
-from clvtools.data.transactions import TransactionLog, read_transactions
+from clvtools.data.transactions import TransactionLog, data_fingerprint, read_transactions
 from clvtools.errors import ClvInputError
 
 D = dt.date
@@ -69,3 +69,20 @@ def test_until_refuses_dates_outside_the_log(log):
         log.until(log.first_date - dt.timedelta(days=1))
     with pytest.raises(ClvInputError, match="must be a date"):
         log.until("someday")
+
+
+def test_fingerprint_found_while_reading_equals_a_scan_of_the_occasions():
+    """The digest the reading step computes equals data_fingerprint's own scan, and does not
+    depend on the rows' order; a log cut at an earlier date scans its own occasions."""
+    tx = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b", "c"],
+        "date": pd.to_datetime(["2024-01-01", "2024-01-10", "2024-02-05", "2024-01-20",
+                                "2024-02-01", "2024-02-10"]),
+        "amount": [10.123, 5.0, 7.5, 3.25, 4.0, 100.0]})
+    log = read_transactions(tx, observation_end="2024-03-31")
+    found = data_fingerprint(log)
+    log.derived.clear()
+    assert data_fingerprint(log) == found
+    assert data_fingerprint(read_transactions(tx.iloc[::-1], observation_end="2024-03-31")) == found
+    cut = data_fingerprint(log.until(dt.date(2024, 1, 31)))
+    assert cut["occasions"] == 3 and cut["hash"] != found["hash"]

@@ -112,7 +112,7 @@ def test_settings_spark_cannot_honour_are_errors(transactions, tmp_path, capsys)
     assert "does not support the settings ['push_budget']" in capsys.readouterr().err
     assert main(["analyze", str(transactions[1]), "--engine", "flink", "--out",
                  str(tmp_path / "b")]) == 2
-    assert "--engine must be 'duckdb' or 'spark'" in capsys.readouterr().err
+    assert "--engine must be 'duckdb', 'chunked' or 'spark'" in capsys.readouterr().err
 
 
 def test_compressed_statistics_fit_the_single_machine_models(spark, single_run):

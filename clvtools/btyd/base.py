@@ -75,7 +75,6 @@ Differences from lifetimes 0.11.3 (documented on purpose)
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,30 +84,13 @@ from scipy import optimize, stats
 from ..errors import ClvInputError, ConvergenceError
 from . import _optimise
 from ._optimise import forward_hessian, subset_rows
+from ._optimise import single_threaded_blas as _single_threaded_blas
 from .model_file import _REGISTRY, ModelFileMixin, load_model
 from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse  # noqa: F401
-
-try:  # optional (installed with scikit-learn); see _single_threaded_blas
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
 
 # check_rfm and collapse live in utils (beside lifetimes' model-based utilities) and are
 # re-exported here, where the subclass contract documents them.
 __all__ = ["BTYDFitter", "InfiniteMeanWarning", "check_rfm", "collapse", "load_model"]
-
-
-
-def _single_threaded_blas():
-    """Limit BLAS to one thread while fitting.
-
-    The only BLAS work in a fit is L-BFGS-B's algebra on matrices a few rows wide; OpenBLAS
-    threads made each of its iterations ~10 times slower (0.6 ms against 0.06 ms) on a busy
-    machine, a fifth of the whole fit on 1M customers. A no-op without threadpoolctl.
-    """
-    if threadpool_limits is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 class InfiniteMeanWarning(UserWarning):

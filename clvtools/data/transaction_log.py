@@ -37,7 +37,11 @@ class TransactionLog:
         Rows read, used and excluded by reason; see :meth:`quality_report`.
     derived : dict
         Temporary tables derived from this log's occasions, built once and reused (the
-        spells that the KPI tables share), by what they were built with; the data layer's.
+        spells that the KPI tables share) and the occasions' digest found while reading, by
+        what they were built with; the data layer's.
+    one_row_per_day : bool
+        ``occasions`` holds at most one row per customer and day (a summarised log); False
+        for the valid rows of a log read without its occasions table.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -46,6 +50,7 @@ class TransactionLog:
     has_amounts: bool
     quality: dict = field(default_factory=dict)
     derived: dict = field(default_factory=dict, repr=False, compare=False)
+    one_row_per_day: bool = True
 
     @property
     def n_customers(self) -> int:
@@ -106,7 +111,8 @@ class TransactionLog:
             f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS "
             f"SELECT * FROM {quote_ident(self.occasions)} WHERE date <= DATE '{end.isoformat()}'")
         quality = {**copy.deepcopy(self.quality), "until": end.isoformat()}
-        return TransactionLog(self.con, view, end, self.has_amounts, quality)
+        return TransactionLog(self.con, view, end, self.has_amounts, quality,
+                              one_row_per_day=self.one_row_per_day)
 
     def to_frame(self) -> pd.DataFrame:
         """The occasions as a pandas DataFrame (customer_id, date, amount, n_rows)."""
@@ -127,16 +133,24 @@ def parse_date(value, setting: str, datetime_format: str | None = None) -> dt.da
         ) from None
 
 
+#: SQL aggregate of the occasions' order-independent digest (:func:`data_fingerprint`).
+FINGERPRINT_DIGEST = "bit_xor(hash(customer_id, date, amount))"
+
+
 def data_fingerprint(log: TransactionLog) -> dict:
     """An order-independent fingerprint of the purchase occasions, stored with fitted models.
 
     Two logs with the same occasions (customer, day, amount) have the same fingerprint,
     whatever their file format or row order.
     """
-    n, customers, digest = log.con.execute(
-        f"SELECT count(*), count(DISTINCT customer_id), bit_xor(hash(customer_id, date, amount)) "
-        f"FROM {log.occasions}"
-    ).fetchall()[0]
+    q = log.quality
+    if FINGERPRINT_DIGEST in log.derived and "until" not in q:   # found while reading
+        n, customers = q["purchase_occasions"], q["customers"]
+        digest = log.derived[FINGERPRINT_DIGEST]
+    else:
+        n, customers, digest = log.con.execute(
+            f"SELECT count(*), count(DISTINCT customer_id), {FINGERPRINT_DIGEST} "
+            f"FROM {log.occasions}").fetchall()[0]
     return {"occasions": int(n), "customers": int(customers), "hash": f"{int(digest or 0):016x}",
             "first_date": log.quality.get("first_date"),
             "observation_end": log.observation_end.isoformat()}

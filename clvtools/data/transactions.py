@@ -29,7 +29,7 @@ from .schema import (
     raise_if_rows,
     require_columns,
 )
-from .transaction_log import TransactionLog, data_fingerprint, parse_date
+from .transaction_log import FINGERPRINT_DIGEST, TransactionLog, data_fingerprint, parse_date
 
 __all__ = ["DataPolicies", "TransactionLog", "read_transactions", "parse_date", "data_fingerprint"]
 
@@ -213,23 +213,31 @@ def read_transactions(
         quality = {"source": label, "files": files, "rows_read": int(rows_read),
                    "excluded_by_reason": excluded, "observation_end": obs_end.isoformat(),
                    **reading}
-        return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality)
+        return TransactionLog(con, "tx_kept", obs_end, monetary_value_col is not None, quality,
+                              one_row_per_day=False)
     # summed exactly in micro-units (money.py): the same day's amounts give the same total in
     # any order, so a run is reproducible to the last bit whatever DuckDB's threads do, and
     # equal to Spark's (spark_engine.py)
+    # grouped by _key: an integer id is hashed as a number and made text once per occasion
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE occasions AS
-        SELECT customer_id, ts::DATE AS date, {money_sum('amount')} AS amount,
-               count(*)::INTEGER AS n_rows
-        FROM tx_kept GROUP BY customer_id, ts::DATE"""
+        SELECT CAST(_key AS VARCHAR) AS customer_id, date, amount, n_rows FROM (
+            SELECT _key, ts::DATE AS date, {money_sum('amount')} AS amount,
+                   count(*)::INTEGER AS n_rows
+            FROM tx_kept GROUP BY _key, ts::DATE)"""
     )
-    # Exact duplicates share a day, so only the (rare) days with several rows need a closer look.
+    # Exact duplicates share a day, so only the (rare) days with several rows need a closer
+    # look; they are matched on _key (the text of an integer id is made for those rows only).
+    days_key = (f"CAST(customer_id AS {types[customer_id_col]})" if integer_ids
+                else "customer_id")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE duplicate_groups AS
-        SELECT customer_id, ts, amount, count(*) - 1 AS extra FROM tx_kept
-        WHERE (customer_id, ts::DATE) IN (SELECT (customer_id, date) FROM occasions
-                                          WHERE n_rows > 1)
-        GROUP BY ALL HAVING count(*) > 1"""
+        f"""CREATE OR REPLACE TEMP TABLE duplicate_groups AS
+        SELECT customer_id, ts, amount, extra FROM (
+            SELECT _key, any_value(customer_id) AS customer_id, ts, amount,
+                   count(*) - 1 AS extra FROM tx_kept
+            WHERE (_key, ts::DATE) IN (SELECT ({days_key}, date) FROM occasions
+                                       WHERE n_rows > 1)
+            GROUP BY _key, ts, amount HAVING count(*) > 1)"""
     )
     duplicates = con.execute(
         "SELECT coalesce(sum(extra), 0) FROM duplicate_groups"
@@ -256,11 +264,13 @@ def read_transactions(
     if policies.duplicate_rows == "drop":
         excluded["duplicate_rows"] = int(duplicates)
 
+    # the fingerprint's digest (transaction_log.data_fingerprint) rides on the same scan
     stats = con.execute(
         "SELECT count(*), sum(n_rows), count(DISTINCT customer_id), min(date), max(date), "
-        "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1) FROM occasions"
+        "count(*) FILTER (WHERE n_rows > 1), sum(n_rows - 1), "
+        f"{FINGERPRINT_DIGEST} FROM occasions"
     ).fetchall()[0]
-    n_occasions, rows_used, n_customers, first, last, multi_days, merged = stats
+    n_occasions, rows_used, n_customers, first, last, multi_days, merged, digest = stats
     rows_used = int(rows_used or 0)
     if n_occasions == 0:
         raise ClvInputError(
@@ -308,7 +318,9 @@ def read_transactions(
         "observation_end": obs_end.isoformat(),
         "policies": asdict(policies),
     }
-    return TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
+    log = TransactionLog(con, "occasions", obs_end, monetary_value_col is not None, quality)
+    log.derived[FINGERPRINT_DIGEST] = digest
+    return log
 
 
 def _lost_customers(con, keep: list[str]) -> int:

@@ -12,7 +12,7 @@ import contextvars
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..btyd.base import _single_threaded_blas
+from ..btyd._optimise import single_threaded_blas
 
 __all__ = ["OVERLAP", "alongside_thread"]
 
@@ -41,7 +41,7 @@ def alongside_thread(work: Callable | None, *args):
         except Exception as exc:  # noqa: BLE001 - handed to the caller by result()
             done.set_exception(exc)
         return
-    with _single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as pool:
         # in the caller's context: numpy's error state (np.errstate) is a context variable
         future = pool.submit(contextvars.copy_context().run, work, *args)
         yield future

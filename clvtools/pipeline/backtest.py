@@ -66,7 +66,11 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
         return BacktestResult(None, ["No forecast backtest: the history before one horizon "
                                      "from the end is shorter than the horizon."])
     covariates = None
-    if inputs.attributes is not None and s.value_covariates:
+    if value is not None:
+        # the whole history's attributes as its fit used them (each origin's customers are
+        # among them), rather than a second query for the attributes of a million customers
+        covariates = getattr(value.models.purchases, "covariates", None)
+    elif inputs.attributes is not None and s.value_covariates:
         covariates = inputs.attributes.frame()
     reuse = value.holdout_fit if value is not None else None
     fits = [reuse if origin == timeline.holdout_start else None for origin in origins]

@@ -13,7 +13,7 @@ import pandas as pd
 from ..errors import ClvInputError, ConvergenceError
 from ..survival.churn_model import ChurnModel
 from ..survival.features import is_behaviour_column
-from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
+from ..survival.sampling import SAMPLE_WEIGHT, SurvivalSample, stratified_sample
 from .structural import RECENCY_BAND
 
 __all__ = ["PENALIZER", "fit_churn_model", "known_levels"]
@@ -23,7 +23,8 @@ PENALIZER = 1e-3
 
 
 def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int = 0,
-                    sample_rows: int | None = None) -> tuple[ChurnModel | None, list[str]]:
+                    sample_rows: int | None = None, drawn: SurvivalSample | None = None
+                    ) -> tuple[ChurnModel | None, list[str]]:
     """Fit the Cox churn model, or explain why it cannot be fitted.
 
     The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
@@ -37,7 +38,9 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     A table of more than ``sample_rows`` rows is fitted on a stratified sample of that many
     (:func:`~clvtools.survival.sampling.stratified_sample`: event x landmark x recency band,
     seeded with ``seed``), weighted by the inverse sampling fraction, with robust errors; the
-    model's ``sample_`` and a note say so.
+    model's ``sample_`` and a note say so. ``drawn``: ``survival_table`` is already that
+    sample (with its weight column), drawn by the caller (the chunked run draws it in DuckDB
+    from the same strata); it is fitted as such.
 
     Returns
     -------
@@ -52,8 +55,10 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
             "come from the value model (its probability of a declaration within the horizon)."]
     notes = []
     # lifelines' time and memory grow with the rows: past sample_rows, a weighted sample
-    sample = None
-    if sample_rows is not None and len(survival_table) > sample_rows:
+    sample = drawn
+    if drawn is not None:
+        notes.append(drawn.describe())
+    elif sample_rows is not None and len(survival_table) > sample_rows:
         by = [c for c in ("landmark", RECENCY_BAND) if c in survival_table.columns]
         sample = stratified_sample(survival_table, sample_rows, by=by, seed=seed)
         survival_table = sample.table

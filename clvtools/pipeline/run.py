@@ -15,6 +15,7 @@ from .evaluation import evaluation_step
 from .forecasting import forecast_step
 from .inputs import read_inputs
 from .kpis import kpi_step
+from .memory_budget import check_standard_engine_fits
 from .provenance import run_provenance
 from .result import AnalysisResult
 from .risk import risk_step
@@ -54,6 +55,7 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     step = on_step or (lambda _msg: None)
     campaign = None if evaluation is None else last_campaign(evaluation)  # fail early
     inputs = read_inputs(transactions, customers, contracts, s, step)
+    check_standard_engine_fits(inputs.log.quality["customers"], s.memory_limit)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
     value = value_step(inputs, timeline, s, step)
     risk = risk_step(inputs, timeline, value, s, step)

@@ -287,11 +287,13 @@ OUTPUTS: tuple[Output, ...] = (
            "summary)"),
     Output("customers.parquet", lambda _r, a: a.get("customers.parquet"),
            "--engine spark only: customers.csv's figures as a Parquet dataset (a folder of "
-           "part files that the executors write), money at full precision"),
+           "part files that the executors write), money at full precision; --engine chunked: "
+           "the same columns as one Parquet file that DuckDB writes from the scored chunks"),
     Output("targets.parquet", lambda _r, a: a.get("targets.parquet"),
            "--engine spark only: the contact list (targets.csv's columns with the reasons, "
            "without the attributes), push then pull customers sorted by priority rank, a Parquet "
-           "dataset that the executors write, money at full precision"),
+           "dataset that the executors write, money at full precision; --engine chunked: "
+           "one Parquet file, without the reasons"),
     Output("early_warning.parquet", lambda _r, a: a.get("early_warning.parquet"),
            "--engine spark only: early_warning.csv's list (live customers whose churn "
            "probability rose since the previous KPI period, largest rise first), a Parquet "

@@ -10,8 +10,6 @@ at each landmark: the largest collect of a run; see docs/cluster.rst).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -23,18 +21,9 @@ from ..pipeline.risk import fit_churn_model
 from ..pipeline.structural import (
     STRUCTURAL_COLUMN,
     add_recency_band,
-    cloglog,
-    fit_structural_model,
-    structural_from_rfm,
 )
-from ..pipeline.value_choice import candidate_models
-from ..pipeline.value_models import (
-    COVARIATE_MODELS,
-    VALUE_MODELS,
-    ValueModels,
-    fit_spend_model,
-    usable_covariates,
-)
+from ..pipeline.value_models import ValueModels
+from .compressed_fit import fit_value_on_rows, structural_at_landmark, structural_on_rows
 
 __all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_from_spark"]
 
@@ -91,53 +80,9 @@ def fit_value_from_spark(rfm, value_model: str, attributes=None
     columns = [] if attributes is None else [c for c in attributes.columns if c != "customer_id"]
     keyed = rfm if not columns else rfm.join(attributes, on="customer_id")
     purchase = compressed(keyed, ["frequency", "recency", "T", *columns])
-    notes = [f"Value model fitted on {len(purchase):,} distinct (frequency, recency, T"
-             + (", attributes" if columns else "")
-             + f") rows standing for {int(purchase['weights'].sum()):,} customers."]
-    weights = purchase.pop("weights").to_numpy()
-    covariates = usable_covariates(purchase, purchase[columns], notes) if columns else None
-    candidates, why = candidate_models(value_model, covariates)
-    notes += why
-    fitted, bic = {}, {}
-    for name in candidates:
-        try:
-            fitted[name] = _purchase_model(purchase, name, covariates, weights, notes)
-        except ConvergenceError as exc:
-            notes.append(f"{name} did not converge ({str(exc).splitlines()[0]}).")
-            continue
-        bic[name] = fitted[name].BIC_
-    if not fitted:
-        raise ConvergenceError("No purchase model could be fitted: " + " ".join(notes[1:]))
-    chosen = min(bic, key=bic.get)
-    if value_model == "auto":
-        notes.append(f"Purchase model {chosen} chosen by BIC (" + ", ".join(
-            f"{k} {v:,.1f}" for k, v in bic.items()) + ").")
-    if "monetary_value" not in rfm.columns:
-        # no amounts: revenue counts purchases (fit_spend_model says so in its notes)
-        models = fit_spend_model(pd.DataFrame(index=purchase.index), fitted[chosen], notes)
-    else:
-        spend = compressed(rfm, ["frequency", "monetary_value"])
-        models = fit_spend_model(spend.drop(columns="weights"), fitted[chosen], notes,
-                                 weights=spend["weights"].to_numpy())
-    return models, chosen, models.notes
-
-
-def _purchase_model(rows: pd.DataFrame, name: str, covariates: pd.DataFrame | None,
-                    weights: np.ndarray, notes: list[str]):
-    """One purchase model on compressed rows: with the attributes on purchase and dropout
-    where it has a covariate version (the covariate fitter collapses the rows again, into
-    the distinct rows and counts the single-machine fit collapses its customers into)."""
-    if covariates is None or name not in COVARIATE_MODELS:
-        if covariates is not None:
-            notes.append(f"{name} has no covariate version: fitted without the attributes.")
-        return VALUE_MODELS[name]().fit(rows["frequency"], rows["recency"], rows["T"],
-                                        weights=weights)
-    columns = list(covariates.columns)
-    model = COVARIATE_MODELS[name]().fit(
-        rows["frequency"], rows["recency"], rows["T"], covariates=covariates,
-        purchase_covariates=columns, dropout_covariates=columns, weights=weights)
-    notes.append(f"{name} with covariates on purchase and dropout: {', '.join(columns)}.")
-    return model
+    spend = (None if "monetary_value" not in rfm.columns
+             else compressed(rfm, ["frequency", "monetary_value"]))
+    return fit_value_on_rows(purchase, spend, value_model, columns)
 
 
 def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_after: float,
@@ -180,12 +125,8 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
             rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
             at.unpersist()
-            p = structural_from_rfm(model, rfm_rows, horizon=horizon, churn_after=churn_after,
-                                    seed=seed).reindex(ids)
-            if p.isna().any():
-                raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
-                                    "have no structural churn probability.")
-            survival.loc[rows, STRUCTURAL_COLUMN] = cloglog(p.to_numpy())
+            survival.loc[rows, STRUCTURAL_COLUMN] = structural_at_landmark(
+                model, rfm_rows, ids, mark, horizon=horizon, churn_after=churn_after, seed=seed)
         structural = structural_from_spark(spark_rfm(log, time_unit=time_unit))
     except (ConvergenceError, ClvInputError) as exc:
         survival = survival.drop(columns=STRUCTURAL_COLUMN)
@@ -200,7 +141,4 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
 
 def structural_from_spark(rfm):
     """The structural BG/NBD fitted on a Spark RFM summary's compressed rows."""
-    rows = compressed(rfm, ["frequency", "recency", "T"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return fit_structural_model(rows, weights=rows["weights"].to_numpy())
+    return structural_on_rows(compressed(rfm, ["frequency", "recency", "T"]))

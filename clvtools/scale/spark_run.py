@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._version import __version__
-from ..config import Settings, parse_cut, settings_to_toml
+from ..config import Settings, parse_cut
 from ..data.spark_attributes import spark_read_customers
 from ..data.spark_engine import SparkLog, read_spark_source
 from ..data.spark_kpis import spark_kpi_table
@@ -31,14 +30,21 @@ from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
-from ..errors import ClvInputError
 from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, ModelDocument, write_folder
+from ..report.outputs import OUTPUTS, write_folder
 from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY, matrix_from_totals
-from ..targeting.reasons import REASON_COLUMNS
+from .run_files import (
+    CUSTOMER_COLUMNS,
+    TARGET_COLUMNS,
+    plan_summary_fields,
+    refuse_settings,
+    run_data_quality,
+    small_files,
+    summary_lines,
+)
 from .spark import allocate, cut_points, decide, score_customers
 from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
@@ -52,16 +58,6 @@ SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "early_warning.parquet", "matrix.csv", "plan_summary.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml")
-#: customers.parquet's columns, in customers.csv's order (those a Spark run computes).
-CUSTOMER_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
-                    "expected_purchases", "expected_average_spend", "churn_probability",
-                    "churn_model", "revenue_if_retained", "expected_revenue", "revenue_at_risk",
-                    "lapsed_revenue", "preventable_revenue", "cell", "action", "priority_rank",
-                    "expected_net_benefit", "net_benefit_push", "net_benefit_pull")
-#: targets.parquet's columns: targets.csv's, without the attributes.
-TARGET_COLUMNS = ("customer_id", "priority_rank", "action", "expected_net_benefit",
-                  "saved_revenue", "expected_cost", "cell", *REASON_COLUMNS)
-
 
 @dataclass
 class SparkRun:
@@ -118,27 +114,12 @@ class SparkRun:
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
-        customers = {} if self.attributes_quality is None else {
-            "customers": self.attributes_quality}
-        return {"engine": "spark", "clvtools_version": __version__,
-                "transactions": self.log.quality, **customers,
-                "timeline": self.timeline.as_dict(), "value_model": self.value_model,
-                "notes": self.notes}
+        return run_data_quality("spark", self.log.quality, self.attributes_quality,
+                                self.timeline, self.value_model, self.notes)
 
     def write(self, out) -> Path:
         """Write :data:`SPARK_OUTPUTS` into ``out``, atomically (a folder the driver and the
         executors both see: a local folder in local mode, a shared mount on a cluster)."""
-        s, models = self.settings, self.scorers
-        context = {"run_settings": s.model_dump(mode="json"),
-                   "provenance": {"engine": "spark", "clvtools_version": __version__}}
-
-        def model(fitted, **options):
-            if fitted is None:
-                return None
-            fitted = getattr(fitted, "model", fitted)
-            return ModelDocument({**fitted.to_dict(**options), **context})
-
-        churn = models.churn
         files = {
             # the executors write their partitions (the Parquet dataset is a folder)
             "customers.parquet": lambda: (lambda path: self.customers.write.parquet(str(path))),
@@ -147,49 +128,32 @@ class SparkRun:
             "early_warning.parquet": lambda: (
                 None if self.early_warning is None
                 else lambda path: self.early_warning.write.parquet(str(path))),
-            # to the cent, as the single machine writes it
-            "matrix.csv": lambda: self.matrix.round({c: 2 for c in MONEY}),
-            "plan_summary.csv": lambda: pd.DataFrame([self.summary]),
-            "kpis.csv": lambda: self.kpis,
-            "churn_drivers.csv": lambda: None if churn is None else churn.summary.reset_index(),
-            "models/value.json": lambda: model(models.value.purchases, save_data=False),
-            "models/spend.json": lambda: model(models.value.spend, save_data=False),
-            "models/churn.json": lambda: model(churn),
-            "data_quality.json": self.data_quality,
-            "config.toml": lambda: settings_to_toml(s),
+            **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
+                          kpis=self.kpis, data_quality=self.data_quality, engine="spark"),
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
-        m = self.summary
-        return [f"{m['customers']:,} customers; purchase model {self.value_model}; churn model "
-                f"{'Cox' if self.scorers.churn is not None else 'none (value model)'}.",
-                f"Plan: push {m['push']:,}, pull {m['pull']:,}, none {m['none']:,}; expected "
-                f"net benefit {m['expected_net_benefit']:,.0f} for a cost of {m['cost']:,.0f}.",
-                *self.notes]
+        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
+                             self.notes)
 
 
 def _check_settings(s: Settings) -> None:
     """Settings a Spark run cannot honour are an error, never ignored."""
-    single = {"push_budget": s.push_budget, "total_budget": s.total_budget,
-              "push_uplift_column": s.push_uplift_column,
-              "pull_uplift_column": s.pull_uplift_column,
-              "datetime_format": s.datetime_format,
-              # validity dates per attributes row: the single-machine landmark tables only
-              "attributes_valid_from_col": s.attributes_valid_from_col}
-    given = sorted(k for k, v in single.items() if v is not None)
-    if s.customer_intervals:
-        given.append("customer_intervals")
-    defaults = Settings()
-    # duplicates are kept and not looked for (data/spark_reader.py says why)
-    given += [k for k in ("duplicate_rows",) if getattr(s, k) != getattr(defaults, k)]
-    if given:
-        raise ClvInputError(f"The Spark engine does not support the settings {given}.",
-                            source="settings",
-                            advice="Run them with the single-machine engine (--engine duckdb), "
-                                   "or leave them out (a push capacity is supported).")
+    refuse_settings(
+        s, "Spark",
+        {"push_budget": s.push_budget, "total_budget": s.total_budget,
+         "push_uplift_column": s.push_uplift_column,
+         "pull_uplift_column": s.pull_uplift_column,
+         "datetime_format": s.datetime_format,
+         # validity dates per attributes row: the single-machine landmark tables only
+         "attributes_valid_from_col": s.attributes_valid_from_col},
+        # duplicates are kept and not looked for (data/spark_reader.py says why)
+        changed=("duplicate_rows",),
+        advice="Run them with the single-machine engine (--engine duckdb), "
+               "or leave them out (a push capacity is supported).")
 
 
 def analyze_spark(transactions, *, settings: Settings, spark=None, customers=None,
@@ -312,17 +276,9 @@ def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
         F.sum("saved_revenue").alias("expected_saved_revenue"),
         F.sum("expected_net_benefit").alias("expected_net_benefit"),
     ).collect()[0].asDict()
-    out = {k: (float(v or 0.0) if k.endswith(("cost", "revenue", "benefit")) else int(v))
-           for k, v in row.items()}
-    out["return_on_spend"] = (out["expected_net_benefit"] / out["cost"] if out["cost"] > 0
-                              else float("nan"))
-    out.update({"constraint": "capacity" if s.push_capacity is not None else "none",
-                "limit": s.push_capacity,
-                "solver": "sort" if s.push_capacity is not None else "unconstrained",
-                "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
-                "value_cut_point": cuts["value"], "risk_cut_point": cuts["risk"],
-                "engine": "spark"})
-    return out
+    sums = {k: (float(v or 0.0) if k.endswith(("cost", "revenue", "benefit")) else int(v))
+            for k, v in row.items()}
+    return plan_summary_fields(sums, s, cuts, "spark")
 
 
 def _matrix(plan) -> pd.DataFrame:

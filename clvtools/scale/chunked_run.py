@@ -1,0 +1,363 @@
+"""``clvtools analyze --engine chunked``: the main job's summaries, fits, scoring and plan on
+this machine for a base larger than its memory, within ``memory_limit``.
+
+What runs how (docs/scaling.rst): the summaries (purchase occasions, RFM, the scoring and
+landmark tables, KPIs) stay DuckDB tables, which spill to disk; the value models and the
+structural BG/NBD fit on their compressed rows (a GROUP BY); the Cox model on the landmark
+table, or on its stratified weighted sample, the standard engine's draw
+(:mod:`.chunked_churn`); then the customers are scored a range of ids at a time by the
+pipeline's own :func:`~clvtools.pipeline.scoring.score_chunk`, each chunk written to a
+Parquet part file; the matrix's cut points are DuckDB's exact quantiles over the parts; a
+second pass gives each chunk its cells and economics
+(:func:`~clvtools.pipeline.scoring.decide_chunk`); the allocation under a push capacity,
+the priority ranks, the plan summary and the matrix (exact micro-unit sums) are SQL over the
+parts (:mod:`clvtools.data.chunked_plan`).
+
+It covers what a Spark run covers but the contacts' reasons and the two lists (early
+warning, win-back): the value axis, the customer attributes, the churn model, the matrix, the
+plan under a push capacity, the KPIs. What needs the whole base in pandas (the holdout choice
+of the value model, which ``value_model = "auto"`` replaces by BIC as on Spark; the budgets'
+knapsacks, the control group, per-customer uplifts, the forecast, report.html, contracts) is
+the standard engine's, and the settings that ask for it are an error here.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..config import Settings, parse_cut
+from ..data.chunked_plan import copy_parquet, micro_sums_by, parts, plan_sums, quantile, store_plan
+from ..data.chunked_tables import (
+    attributes_sql,
+    chunk_bounds,
+    chunk_frame,
+    compressed_rows,
+    store_rfm,
+)
+from ..data.engine import quote_ident
+from ..data.kpis import kpi_table
+from ..data.survival_tables import scoring_table
+from ..data.transactions import TransactionLog
+from ..errors import ClvInputError
+from ..pipeline.inputs import CONTACTABLE, read_inputs
+from ..pipeline.memory_budget import memory_bytes
+from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
+from ..pipeline.timeline import Timeline, build_timeline
+from ..report.outputs import OUTPUTS, write_folder
+from ..targeting.allocation import Action
+from ..targeting.matrix import MONEY, matrix_from_totals
+from .chunked_churn import churn_training
+from .compressed_fit import fit_value_on_rows
+from .run_files import (
+    CUSTOMER_COLUMNS,
+    TARGET_COLUMNS,
+    plan_summary_fields,
+    refuse_settings,
+    run_data_quality,
+    small_files,
+    summary_lines,
+)
+
+__all__ = ["ChunkedRun", "MemoryPlan", "analyze_chunked", "memory_plan", "CHUNKED_OUTPUTS"]
+
+#: The manifest's files a chunked run writes (report/outputs.py describes each).
+CHUNKED_OUTPUTS = ("customers.parquet", "targets.parquet", "matrix.csv", "plan_summary.csv",
+                   "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
+                   "models/churn.json", "data_quality.json", "config.toml")
+#: Resident memory of the process before the first chunk (Python, numpy, pandas, lifelines,
+#: the fitted models), bytes.
+BASELINE = 800_000_000
+#: Resident memory allowed per customer of a chunk being scored and decided (the chunk's
+#: frames, the month-by-month value arrays, the Parquet conversion), bytes: a generous
+#: allowance (at 1.06M customers in chunks of 500,000, scoring peaked 330 MB, 0.7 kB a
+#: customer, above the step before it).
+BYTES_PER_CHUNK_CUSTOMER = 4_000
+#: Chunks are at most this large: beyond it a larger chunk saves no time.
+MOST_CHUNK_ROWS = 500_000
+_RFM, _SCORING, _PLAN = "chunked_rfm", "chunked_scoring", "chunked_plan"
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a chunked run shares ``memory_limit`` between DuckDB and Python.
+
+    Attributes
+    ----------
+    sql_limit, python_limit : str or None
+        DuckDB's ``memory_limit`` during the SQL steps (most of the budget: the summaries'
+        aggregations and joins) and while Python fits and scores (DuckDB evicts its buffers
+        to disk to get under it); None: DuckDB's default.
+    chunk_rows : int
+        Customers scored at a time.
+    """
+
+    sql_limit: str | None
+    python_limit: str | None
+    chunk_rows: int
+
+
+def memory_plan(memory_limit: str | None, chunk_rows: int | None = None) -> MemoryPlan:
+    """The chunked run's :class:`MemoryPlan` for ``memory_limit`` (the whole process's).
+
+    DuckDB gets 60 % of it for the SQL steps and 25 % while Python fits and scores; a chunk
+    is what the rest holds beside :data:`BASELINE` at :data:`BYTES_PER_CHUNK_CUSTOMER`, at
+    most :data:`MOST_CHUNK_ROWS` (``chunk_rows`` overrides it).
+    """
+    if memory_limit is None:
+        return MemoryPlan(None, None, chunk_rows or MOST_CHUNK_ROWS)
+    total = memory_bytes(memory_limit)
+    free = 0.75 * total - BASELINE
+    rows = chunk_rows or int(min(MOST_CHUNK_ROWS, max(10_000, free / BYTES_PER_CHUNK_CUSTOMER)))
+    return MemoryPlan(f"{int(0.6 * total / 1e6)}MB", f"{int(0.25 * total / 1e6)}MB", rows)
+
+
+@dataclass
+class ChunkedRun:
+    """What a chunked run computed.
+
+    Attributes
+    ----------
+    settings : Settings
+    log : TransactionLog
+        The purchase occasions, in DuckDB; the run's tables are on its connection.
+    timeline : Timeline
+    scorers : Scorers
+    value_model : str
+    cut_points : dict
+        The matrix's ``value`` and ``risk`` cut points.
+    matrix, kpis : pandas.DataFrame
+    summary : dict
+        plan_summary.csv's row.
+    chunks : int
+        Chunks of customers scored.
+    survival_rows : int
+        Rows of the landmark table (the Cox model's sample is smaller past
+        ``churn_sample_rows``).
+    work : pathlib.Path
+        The folder of the scored part files (removed with the run).
+    notes : list of str
+    attributes_quality : dict, optional
+    """
+
+    settings: Settings
+    log: TransactionLog
+    timeline: Timeline
+    scorers: Scorers
+    value_model: str
+    cut_points: dict
+    matrix: pd.DataFrame
+    kpis: pd.DataFrame
+    summary: dict
+    chunks: int
+    survival_rows: int
+    work: Path
+    notes: list[str] = field(default_factory=list)
+    attributes_quality: dict | None = None
+
+    def customers_relation(self):
+        """customers.parquet's rows as a DuckDB relation (sorted by customer), for SQL over
+        them without a pandas copy of the base."""
+        return self.log.con.sql(_customers_sql(self.work))
+
+    def data_quality(self) -> dict:
+        """data_quality.json of a chunked run."""
+        return run_data_quality("chunked", self.log.quality, self.attributes_quality,
+                                self.timeline, self.value_model, self.notes)
+
+    def write(self, out) -> Path:
+        """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
+        written by DuckDB from the part files, without a pandas copy."""
+        con = self.log.con
+        targets = _customers_sql(self.work, TARGET_COLUMNS, contacts=True)
+        files = {
+            "customers.parquet": lambda: (
+                lambda path: copy_parquet(con, _customers_sql(self.work), path)),
+            "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
+            **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
+                          kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
+        }
+        assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
+        return write_folder(files, out)
+
+    def summary_lines(self) -> list[str]:
+        """The run in a few lines for the console."""
+        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
+                             self.notes, f" in {self.chunks} chunks")
+
+
+def _customers_sql(work: Path, columns=CUSTOMER_COLUMNS, *, contacts: bool = False) -> str:
+    """SELECT of ``columns`` (those the run has): the decided parts' scores beside the
+    plan's actions, sorted by customer; ``contacts``: push and pull only, in priority
+    order (targets.parquet)."""
+    select = ", ".join(f"d.{quote_ident(c)}" if c not in _PLAN_OWN else f"p.{quote_ident(c)}"
+                       for c in _present(columns, work))
+    where, order = (("p.action <> 'none'", "p.priority_rank") if contacts
+                    else ("TRUE", "d.customer_id"))
+    return (f"SELECT {select} FROM {parts(work / 'decided')} AS d "
+            f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id WHERE {where} "
+            f"ORDER BY {order}")
+
+
+#: The columns the plan table gives (the rest are the decided parts').
+_PLAN_OWN = {"action", "priority_rank", "expected_net_benefit", "saved_revenue", "expected_cost"}
+
+
+def _present(columns, work: Path) -> list[str]:
+    """``columns`` that a run has (``monetary_value`` only with amounts; no reasons)."""
+    have = set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
+    return [c for c in columns if c in have]
+
+
+def _check_settings(s: Settings) -> None:
+    """Settings a chunked run cannot honour are an error, never ignored."""
+    refuse_settings(
+        s, "chunked",
+        {"push_budget": s.push_budget, "total_budget": s.total_budget,
+         "push_uplift_column": s.push_uplift_column,
+         "pull_uplift_column": s.pull_uplift_column,
+         # the control group is drawn over the whole plan at once by the standard engine
+         "control_share": s.control_share or None,
+         # validity dates per attributes row: not yet checked against the standard engine
+         "attributes_valid_from_col": s.attributes_valid_from_col},
+        advice="Run them with the standard engine (--engine duckdb), or leave them out "
+               "(a push capacity is supported; --control-share 0: no control group).")
+
+
+def analyze_chunked(transactions, *, settings: Settings, customers=None,
+                    step=lambda _msg: None, chunk_rows: int | None = None) -> ChunkedRun:
+    """The main job in chunks of customers, within ``settings.memory_limit``.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, path, glob or list of paths
+        As for :func:`clvtools.analyze` (a glob of Parquet files for the largest logs).
+    settings : Settings
+        ``memory_limit`` is the whole process's budget here (:func:`memory_plan`).
+    customers : pandas.DataFrame or path, optional
+        Customer attributes: covariates of the churn model, and of the value model with
+        ``value_covariates``.
+    step : callable
+        Called with a short description as each step starts.
+    chunk_rows : int, optional
+        Customers scored at a time (default: from the memory budget).
+
+    Returns
+    -------
+    ChunkedRun
+    """
+    s = settings
+    _check_settings(s)
+    budget = memory_plan(s.memory_limit, chunk_rows)
+    inputs = read_inputs(transactions, customers, None,
+                         s.model_copy(update={"memory_limit": budget.sql_limit}), step)
+    log, attributes = inputs.log, inputs.attributes
+    if attributes is not None and attributes.set_aside is not None \
+            and CONTACTABLE in attributes.set_aside.columns:
+        raise ClvInputError(f"The chunked engine does not honour the customers file's "
+                            f"{CONTACTABLE!r} column.", source="customers",
+                            advice="Drop the column, or run with --engine duckdb.")
+    con = log.con
+    timeline = build_timeline(log.first_date, log.observation_end, s)
+    step("Summarising purchases (RFM) in DuckDB")
+    store_rfm(log, time_unit=s.time_unit, into=_RFM)
+    covariates = None
+    if attributes is not None and s.value_covariates and attributes.columns():
+        covariates = attributes_sql(attributes, attributes.observation_end or log.observation_end)
+    step(f"Fitting the value model ({s.value_model}) on compressed statistics")
+    _limit(con, budget.python_limit)
+    value, chosen, value_notes = _fit_value(con, covariates, s.value_model, log.has_amounts)
+    step("Building the landmark table and fitting the churn model")
+    _limit(con, budget.sql_limit)
+    training = churn_training(
+        log, timeline.landmarks, rfm_table=_RFM, horizon=s.horizon, churn_after=s.churn_after,
+        time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
+        attributes=attributes, value_purchases=value.purchases)
+    _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
+    churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
+    survival_rows, structural = training.rows_total, training.structural
+    del training
+    scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
+                      time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
+                      seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
+    step("Scoring every customer, a chunk at a time")
+    _limit(con, budget.sql_limit)
+    scoring_table(log, churn_after=s.churn_after, time_unit=s.time_unit, attributes=attributes,
+                  into=_SCORING)
+    bounds = chunk_bounds(con, _RFM, budget.chunk_rows)
+    work = Path(tempfile.mkdtemp(prefix="clvtools-chunks-", dir=s.temp_directory))
+    _limit(con, budget.python_limit)
+    for k in range(len(bounds)):
+        rfm = chunk_frame(con, _RFM, bounds, k)
+        table = chunk_frame(con, _SCORING, bounds, k).reset_index()
+        attrs = None if covariates is None else chunk_frame(con, covariates, bounds, k)
+        _write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
+    con.execute(f"DROP TABLE {_SCORING}")
+    scored = parts(work / "scored")
+    cuts = {}
+    for name, column, cut in (("value", s.value_axis, parse_cut(s.value_cut)),
+                              ("risk", "churn_probability", parse_cut(s.risk_cut))):
+        kind, number = cut if isinstance(cut, tuple) else ("absolute", cut)
+        cuts[name] = (float(number) if kind == "absolute" else
+                      quantile(con, scored, column, number, "churn_probability IS NOT NULL"))
+    step("Choosing retention targets (cells per chunk, a global ranking in DuckDB)")
+    push, pull = (Action(a, getattr(s, f"{a}_cost"), getattr(s, f"{a}_incentive"),
+                         getattr(s, f"{a}_uplift"), getattr(s, f"{a}_reactivation"))
+                  for a in ("push", "pull"))
+    for k, part in enumerate(sorted((work / "scored").glob("*.parquet"))):
+        chunk = pq.read_table(part).to_pandas().set_index("customer_id")
+        decided = decide_chunk(chunk, cut_points=cuts, value_axis=s.value_axis, push=push,
+                               pull=pull, margin=s.margin, offer=s.offer)
+        _write_part(chunk.join(decided), work / "decided", k)
+    shutil.rmtree(work / "scored")
+    _limit(con, budget.sql_limit)
+    decided = parts(work / "decided")
+    store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
+    summary = plan_summary_fields(plan_sums(con, _PLAN), s, cuts, "chunked")
+    matrix = matrix_from_totals(*micro_sums_by(con, decided, "cell", MONEY))
+    step("Computing KPIs in DuckDB")
+    kpis = kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
+    attribute_notes = [] if attributes is None else list(attributes.notes)
+    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, summary,
+                     len(bounds), survival_rows, work,
+                     [*attribute_notes, *value_notes, *risk_notes],
+                     None if attributes is None else attributes.quality)
+    weakref.finalize(run, shutil.rmtree, work, True)
+    return run
+
+
+def _limit(con, limit: str | None) -> None:
+    """DuckDB's memory limit for the next steps (it evicts buffers to disk to get under)."""
+    if limit is not None:
+        con.execute("SET memory_limit = ?", [limit])
+
+
+def _fit_value(con, covariates: str | None, value_model: str, has_amounts: bool):
+    """The value models on the RFM table's compressed rows (with the attribute pattern when
+    the value model takes covariates)."""
+    columns: list[str] = []
+    source = _RFM
+    if covariates is not None:
+        columns = [c for c in con.sql(f"SELECT * FROM {covariates} LIMIT 0").columns
+                   if c != "customer_id"]
+        source = (f"(SELECT r.customer_id, r.frequency, r.recency, r.\"T\", "
+                  f"{', '.join('a.' + quote_ident(c) for c in columns)} FROM {_RFM} AS r "
+                  f"JOIN {covariates} AS a ON r.customer_id = a.customer_id)")
+    purchase = compressed_rows(con, source, ["frequency", "recency", "T", *columns])
+    spend = (compressed_rows(con, _RFM, ["frequency", "monetary_value"]) if has_amounts
+             else None)
+    return fit_value_on_rows(purchase, spend, value_model, columns)
+
+
+def _write_part(frame: pd.DataFrame, folder: Path, k: int) -> None:
+    """One chunk as the Parquet part file ``folder/part-<k>.parquet`` (``customer_id`` a
+    column; names sort in chunk order)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(frame.reset_index(), preserve_index=False),
+                   folder / f"part-{k:06d}.parquet")

@@ -1,0 +1,177 @@
+"""``clvtools analyze --engine chunked``: the customers scored a chunk at a time from tables kept
+in DuckDB give the standard engine's scores, cells, actions, ranks, matrix, plan and KPIs; the
+Cox sample is the standard engine's draw; unsupported settings are refused; and the standard
+engine refuses early a base that clearly exceeds ``memory_limit``."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools import api
+from clvtools.cli import main
+from clvtools.config import Settings
+from clvtools.data.survival_tables import landmark_table, scoring_table
+from clvtools.datasets import generate_customer_base
+from clvtools.errors import ClvInputError
+from clvtools.pipeline.inputs import read_inputs
+from clvtools.pipeline.memory_budget import check_standard_engine_fits, memory_bytes
+from clvtools.pipeline.risk import fit_churn_model
+from clvtools.pipeline.structural import churn_model_inputs
+from clvtools.pipeline.timeline import build_timeline
+from clvtools.scale.chunked_run import CHUNKED_OUTPUTS, memory_plan
+
+#: Both engines: BG/NBD named (the standard engine would choose on a holdout), a capacity
+#: (ranked over the whole base), no control group (not drawn in chunks).
+SETTINGS = {"value_model": "bgnbd", "push_capacity": 25, "control_share": 0.0}
+#: Customers a chunk: several chunks on the demo.
+CHUNK_ROWS = 400
+SCORES = ["frequency", "recency", "T", "monetary_value", "p_alive", "expected_purchases",
+          "expected_average_spend", "churn_probability", "revenue_if_retained",
+          "expected_revenue", "revenue_at_risk", "lapsed_revenue", "preventable_revenue",
+          "net_benefit_push", "net_benefit_pull", "expected_net_benefit"]
+
+
+@pytest.fixture(scope="module")
+def base():
+    """A demo base with timestamps holding a time of day and string ids, and its attributes."""
+    demo = generate_customer_base(1800, seed=5)
+    tx = demo.transactions.copy()
+    seconds = np.random.default_rng(5).integers(0, 86_400, len(tx))
+    tx["date"] = pd.to_datetime(tx["date"]) + pd.to_timedelta(seconds, "s")
+    return tx, demo.customers
+
+
+@pytest.fixture(scope="module", params=["without", "with"])
+def runs(request, base):
+    """The standard run and the chunked run, without and with the customer attributes."""
+    tx, customers = base
+    attributes = customers if request.param == "with" else None
+    standard = api.analyze(tx, customers=attributes, **SETTINGS)
+    chunked = api.analyze_chunked(tx, customers=attributes, chunk_rows=CHUNK_ROWS, **SETTINGS)
+    return standard, chunked
+
+
+def test_chunked_scores_cells_actions_and_ranks_equal_the_standard_run(runs):
+    standard, chunked = runs
+    assert chunked.chunks >= 4
+    expected = standard.customers.set_index("customer_id")
+    got = chunked.customers_relation().df().set_index("customer_id")
+    assert list(got.index) == sorted(expected.index)
+    expected = expected.loc[got.index]
+    for column in SCORES:
+        np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float),
+                                   rtol=1e-9, atol=1e-9, err_msg=column)
+    for column in ("churn_model", "cell", "action"):
+        assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
+    np.testing.assert_array_equal(got["priority_rank"].to_numpy(float),
+                                  expected["priority_rank"].to_numpy(float))
+    assert (got["action"] == "push").sum() == SETTINGS["push_capacity"]
+
+
+def test_chunked_matrix_plan_and_kpis_equal_the_standard_run(runs):
+    standard, chunked = runs
+    targets = standard.analysis.targets
+    pd.testing.assert_frame_equal(chunked.matrix.reset_index(drop=True),
+                                  targets.matrix.reset_index(drop=True), check_dtype=False)
+    plan = targets.summary
+    for key in ("customers", "push", "pull", "none"):
+        assert chunked.summary[key] == plan[key], key
+    for key in ("cost", "push_cost", "pull_cost", "expected_saved_revenue",
+                "expected_net_benefit"):
+        # exact micro-unit sums: half a millionth per customer at most from a plain sum
+        assert chunked.summary[key] == pytest.approx(plan[key], abs=1e-6 * plan["customers"])
+    for key in ("value_cut_point", "risk_cut_point"):
+        assert chunked.summary[key] == pytest.approx(plan[key], rel=1e-12)
+    pd.testing.assert_frame_equal(chunked.kpis, standard.analysis.kpi.kpis)
+
+
+def test_the_cox_sample_is_the_standard_engines_draw(base):
+    """Past churn_sample_rows, the chunked run draws from four fetched columns the sample the
+    standard engine (risk_step) draws from its whole table: the same model."""
+    tx, _ = base
+    # three landmarks a quarter apart: a table of about 3,000 rows
+    s = Settings(**SETTINGS, landmarks=3, horizon=13, churn_sample_rows=1000)
+    inputs = read_inputs(tx, None, None, s)
+    timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
+    rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
+    table, _, _ = churn_model_inputs(
+        landmark_table(inputs.log, landmarks=list(timeline.landmarks), **rule),
+        scoring_table(inputs.log, **rule), inputs.log, horizon=s.horizon, seed=s.seed, **rule)
+    assert len(table) > 2 * s.churn_sample_rows
+    expected, _ = fit_churn_model(table, time_unit=s.time_unit, seed=s.seed,
+                                  sample_rows=s.churn_sample_rows)
+    chunked = api.analyze_chunked(tx, config=s, chunk_rows=CHUNK_ROWS)
+    got = chunked.scorers.churn
+    assert chunked.survival_rows == len(table)
+    assert got.sample_ == expected.sample_ and got.sample_["rows"] < len(table)
+    pd.testing.assert_series_equal(got.params_, expected.params_, rtol=1e-9)
+
+
+def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):
+    tx, _ = base
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    out = tmp_path / "out"
+    status = main(["analyze", str(tmp_path / "tx.csv"), "--engine", "chunked", "--out", str(out),
+                   "--value-model", "bgnbd", "--control-share", "0", "--push-capacity", "25",
+                   "--memory-limit", "2GB"])
+    assert status == 0
+    assert {p.name for p in out.iterdir()} >= {n.split("/")[0] for n in CHUNKED_OUTPUTS}
+    customers = pd.read_parquet(out / "customers.parquet")
+    assert len(customers) == customers["customer_id"].nunique() == tx["customer_id"].nunique()
+    targets = pd.read_parquet(out / "targets.parquet")
+    assert targets["priority_rank"].tolist() == list(range(1, len(targets) + 1))
+    quality = json.loads((out / "data_quality.json").read_text())
+    assert quality["engine"] == "chunked" and quality["transactions"]["rows_read"] == len(tx)
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--push-budget", "100"], "push_budget"),
+    ([], "control_share"),                      # the default control group is not drawn
+    (["--control-share", "0", "--customer-intervals"], "customer_intervals"),
+    (["--control-share", "0", "--config", "{tmp}/valid_from.toml"], "attributes_valid_from_col"),
+])
+def test_the_cli_refuses_what_the_chunked_run_cannot_honour(base, tmp_path, capsys, flags,
+                                                            named):
+    tx, _ = base
+    tx.head(50).to_csv(tmp_path / "tx.csv", index=False)
+    (tmp_path / "valid_from.toml").write_text('attributes_valid_from_col = "since"\n')
+    status = main(["analyze", str(tmp_path / "tx.csv"), "--engine", "chunked",
+                   "--out", str(tmp_path / "out"), *[f.format(tmp=tmp_path) for f in flags]])
+    err = capsys.readouterr().err
+    assert status == 2 and named in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_memory_limits_read_as_duckdb_reads_them():
+    assert memory_bytes("6GB") == 6_000_000_000
+    assert memory_bytes("512MiB") == 512 * 2**20
+    assert 0 < memory_bytes("50%") < memory_bytes("100%")
+    plan = memory_plan("6GB")
+    assert plan.sql_limit == "3600MB" and plan.python_limit == "1500MB"
+    assert 10_000 <= plan.chunk_rows <= 500_000
+    assert memory_plan(None, 123).chunk_rows == 123
+
+
+def test_the_standard_engine_refuses_early_a_base_larger_than_its_limit(base, capsys,
+                                                                        tmp_path):
+    check_standard_engine_fits(1_000_000, "6GB")          # 4 GB: fits
+    check_standard_engine_fits(10_000_000, None)          # no limit: no check
+    with pytest.raises(ClvInputError, match="--engine chunked"):
+        check_standard_engine_fits(10_600_000, "6GB")     # about 42 GB
+    tx, _ = base
+    # 18,000 customers at 4 kB: 72 MB, against 32 MB (within which DuckDB reads the file)
+    copies = [tx.assign(customer_id=tx["customer_id"] + f"-{k}") for k in range(10)]
+    pd.concat(copies).to_csv(tmp_path / "tx.csv", index=False)
+    status = main(["analyze", str(tmp_path / "tx.csv"), "--out", str(tmp_path / "out"),
+                   "--memory-limit", "32MB"])
+    err = capsys.readouterr()
+    assert status == 2 and "--engine chunked" in err.err and "Traceback" not in err.err
+    assert "Fitting" not in err.out                        # stopped before any fit
+
+
+def test_settings_default_keeps_the_chunked_refusal_explicit():
+    """The refusal names the way out (a control share of 0) rather than ignoring it."""
+    with pytest.raises(ClvInputError, match="control-share 0"):
+        api.analyze_chunked(pd.DataFrame({"customer_id": [], "date": [], "amount": []}),
+                            config=Settings())
