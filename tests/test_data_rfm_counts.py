@@ -40,3 +40,14 @@ def test_fit_on_the_counts_is_the_fit_on_the_customers(log):
     on_customers = fit_structural_model(summary)
     on_counts = fit_structural_model(counts, weights=counts["customers"].to_numpy(dtype=float))
     pd.testing.assert_series_equal(on_counts.params_, on_customers.params_, rtol=0, atol=0)
+
+
+def test_counts_of_a_log_of_raw_rows_count_each_day_once():
+    base = generate_customer_base(300, seed=5, start="2023-01-01", observation_end="2024-06-30")
+    # a second purchase on the same day for a hundred rows (another amount: no duplicate row)
+    again = base.transactions.head(100).assign(amount=lambda t: t["amount"] + 1.0)
+    rows = pd.concat([base.transactions, again], ignore_index=True)
+    raw = read_transactions(rows, summarise=False)
+    assert not raw.one_row_per_day
+    summarised = read_transactions(rows)
+    pd.testing.assert_frame_equal(rfm_counts(raw), rfm_counts(summarised))

@@ -28,7 +28,8 @@ def rfm_counts(log: TransactionLog, *, time_unit: str = "week") -> pd.DataFrame:
     Parameters
     ----------
     log : TransactionLog
-        Its occasions (one row per customer and day) up to its observation end.
+        Its occasions up to its observation end (several rows a day when
+        ``log.one_row_per_day`` is False: each day counts once).
     time_unit : {"day", "week", "month"}
         Unit of ``recency`` and ``T``.
 
@@ -40,9 +41,11 @@ def rfm_counts(log: TransactionLog, *, time_unit: str = "week") -> pd.DataFrame:
         (float, time units: the days divided by the unit's days, as ``rfm_summary`` does)
         and ``customers`` (int64, > 0).
     """
+    # purchase days: the rows themselves in a summarised log (one row per customer and day)
+    days_bought = "count(*)" if log.one_row_per_day else "count(DISTINCT date)"
     sql = f"""
         WITH per_customer AS (
-            SELECT count(*) - 1 AS frequency,
+            SELECT {days_bought} - 1 AS frequency,
                    datediff('day', min(date), max(date)) AS recency_days,
                    datediff('day', min(date), $end) AS T_days
             FROM {log.occasions} WHERE date <= $end GROUP BY customer_id)
