@@ -5,7 +5,7 @@
 pooled; ids, free text and constants left out) into ``customers`` (``customer_id VARCHAR`` +
 one column per attribute the models use), counts the customers present in only one of the two
 tables (never dropped silently), and completes the attributes for every customer with
-purchases in the view ``customers_complete``, the one the models use.
+purchases in the temporary table ``customers_complete``, the one the models use.
 """
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def read_customers(
     Returns
     -------
     CustomerAttributes
-        The completed attributes (view ``customers_complete``), their kinds, the quality
+        The completed attributes (temporary table ``customers_complete``), their kinds, the quality
         summary (rows read, customers matched across the two tables, customers filled, columns
         typed) and the notes.
 
@@ -310,7 +310,7 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
         if kind == "categorical":
             fills[column] = f"'{MISSING_LEVEL}'"
             continue
-        # the median once, as a literal: the view is read at every landmark
+        # the median once, as a literal: the table is read at every landmark
         median = "median" if kind == "numeric" else "quantile_disc"
         arg = "" if kind == "numeric" else ", 0.5"
         value = con.execute(f"SELECT {median}({q}{arg}) FROM {customers}").fetchall()[0][0]
