@@ -14,6 +14,7 @@ from clvtools.datasets import generate_customer_base
 from clvtools.pipeline import build_timeline
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.risk import censored_at, validate_churn_model, validation_landmarks
+from clvtools.pipeline.structural import STRUCTURAL_COLUMN, churn_model_inputs
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,24 @@ def test_validation_from_the_shared_table_equals_its_own_queries(base):
     metrics = own["churn_validation"].set_index("metric")["value"]
     assert 0.5 < metrics["concordance_harrell"] < 1
     assert np.isfinite(metrics["brier_at_horizon"])
+
+
+def test_validation_scores_the_main_fits_rows_at_its_landmark(base):
+    s = Settings()
+    inputs = read_inputs(base.transactions, None, None, s)
+    timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
+    score_at = timeline.holdout_start
+    assert score_at in timeline.landmarks     # the main fit's landmark is the scoring date
+    rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
+    main = landmark_table(inputs.log, landmarks=list(timeline.landmarks), **rule)
+    cache = {}
+    main, _, _ = churn_model_inputs(main, main.head(0), inputs.log, horizon=s.horizon,
+                                    seed=s.seed, cache=cache, **rule)
+    # what the validation takes: the term is there, and so are rows at the scoring date
+    assert STRUCTURAL_COLUMN in main and (main["landmark"] == pd.Timestamp(score_at)).all()
+    own, _ = validate_churn_model(inputs, timeline, s, score_at=score_at)
+    reused, _ = validate_churn_model(inputs, timeline, s, score_at=score_at, cache=cache,
+                                     model_rows=main)
+    assert len(own["churn_scores_at_holdout"]) > 100
+    for name, table in own.items():
+        pd.testing.assert_frame_equal(reused[name], table, rtol=1e-12)

@@ -309,6 +309,7 @@ def test_a_recency_band_without_training_rows_takes_the_nearest_baseline(result)
     table[RECENCY_BAND] = "99"
     aligned, replaced = known_levels(model, table)
     assert replaced == 3 and (aligned[RECENCY_BAND] == highest).all()
+    assert (table[RECENCY_BAND] == "99").all()     # the caller's table is left as it was
     assert model.churn_probability(aligned, 26).between(0, 1).all()
 
 

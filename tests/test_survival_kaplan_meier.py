@@ -1,11 +1,13 @@
 """Kaplan-Meier curves, medians and log-rank tests by segment, against lifelines."""
 import numpy as np
+import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.datasets import load_rossi
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 
 from clvtools.survival import km_curves, logrank_tests, median_survival, simulate_landmark_table
+from clvtools.survival.kaplan_meier import segment_rows
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +64,11 @@ def test_logrank_matches_lifelines(table):
     assert pair["p_value"] == pytest.approx(ref2.p_value, rel=1e-10)
     two = logrank_tests(table, "region")
     assert len(two) == 2 and two.iloc[1]["segment_a"] == "north"
+
+
+def test_rows_compressed_once_give_the_same_tables(table):
+    rows = segment_rows(table, "channel")
+    # fewer rows than the table: the compression bites
+    assert len(rows) < len(table) and rows["rows"].sum() == len(table)
+    for fn in (km_curves, median_survival, logrank_tests):
+        pd.testing.assert_frame_equal(fn(None, None, rows=rows), fn(table, "channel"))

@@ -5,7 +5,7 @@
 pooled; ids, free text and constants left out) into ``customers`` (``customer_id VARCHAR`` +
 one column per attribute the models use), counts the customers present in only one of the two
 tables (never dropped silently), and completes the attributes for every customer with
-purchases in the view ``customers_complete``, the one the models use.
+purchases in the temporary table ``customers_complete``, the one the models use.
 """
 from __future__ import annotations
 
@@ -44,10 +44,11 @@ class CustomerAttributes:
     Attributes
     ----------
     table : str
-        View on the log's connection: ``customer_id VARCHAR`` and one column per attribute the
-        models use (DOUBLE when numeric, DATE for a duration, VARCHAR otherwise), one row per
-        customer with purchases; the gaps filled as ``quality["filled_for_models"]["rule"]``
-        says; plus ``_valid_from`` (DATE) when the rows' validity dates were given.
+        Table (or view) on the log's connection: ``customer_id VARCHAR`` and one column per
+        attribute the models use (DOUBLE when numeric, DATE for a duration, VARCHAR
+        otherwise), one row per customer with purchases; the gaps filled as
+        ``quality["filled_for_models"]["rule"]`` says; plus ``_valid_from`` (DATE) when the
+        rows' validity dates were given.
     kinds : dict of str to str
         Attribute column the models use -> ``"numeric"``, ``"categorical"`` or
         ``"duration"`` (a date, given to the models as days since it), in column order.
@@ -166,7 +167,7 @@ def read_customers(
     Returns
     -------
     CustomerAttributes
-        The completed attributes (view ``customers_complete``), their kinds, the quality
+        The completed attributes (temporary table ``customers_complete``), their kinds, the quality
         summary (rows read, customers matched across the two tables, customers filled, columns
         typed) and the notes.
 
@@ -291,7 +292,7 @@ def _read_attributes(
 def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, customers: str,
                          kinds: dict[str, str], *, valid_from: bool = False
                          ) -> tuple[str, dict, dict[str, str]]:
-    """A view of attributes for every customer with purchases, for the models.
+    """A table of attributes for every customer with purchases, for the models.
 
     Customers with purchases but no row in the attributes table get the level ``"(missing)"``
     for categorical attributes and the median for numeric ones and dates, so that no customer
@@ -300,7 +301,7 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
     Returns
     -------
     (str, dict, dict)
-        The view's name (``customers_complete``), ``{"filled_customers": n, "rule": ...}`` and
+        The table's name (``customers_complete``), ``{"filled_customers": n, "rule": ...}`` and
         each column's fill as an SQL literal.
     """
     fills = {}
@@ -309,7 +310,7 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
         if kind == "categorical":
             fills[column] = f"'{MISSING_LEVEL}'"
             continue
-        # the median once, as a literal: the view is read at every landmark
+        # the median once, as a literal: the table is read at every landmark
         median = "median" if kind == "numeric" else "quantile_disc"
         arg = "" if kind == "numeric" else ", 0.5"
         value = con.execute(f"SELECT {median}({q}{arg}) FROM {customers}").fetchall()[0][0]
@@ -319,8 +320,11 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
                for col, fill in fills.items()]
     if valid_from:
         selects.append(f"c.{VALID_FROM}")
+    # a table, not a view: the view ran the DISTINCT over every occasion again at each read
+    # (the landmark, scoring and validation queries, the value model's frame, the KPIs):
+    # at a million customers and three attributes, seconds each time
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW customers_complete AS
+        f"""CREATE OR REPLACE TEMP TABLE customers_complete AS
         SELECT t.customer_id{''.join(', ' + x for x in selects)}
         FROM (SELECT DISTINCT customer_id FROM {occasions}) t
         LEFT JOIN {customers} c USING (customer_id)"""

@@ -17,7 +17,7 @@ and a plain fit on compressed rows costs well under a second.
 """
 from __future__ import annotations
 
-import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,12 +25,14 @@ import pandas as pd
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.declared_churn import declared_churn_probability
 from ..data.rfm import rfm_summary
+from ..data.rfm_counts import rfm_counts
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
+from ..units import unit_days
 
 __all__ = ["STRUCTURAL_COLUMN", "RECENCY_BAND", "structural_probability", "add_structural_term",
            "add_recency_band", "churn_model_inputs", "cloglog", "seed_structural_cache",
-           "fit_structural_model", "structural_from_rfm"]
+           "fit_structural_model", "structural_from_rfm", "structural_work"]
 
 #: The column the churn model takes: log(-log(1 - P_struct)), P_struct clipped.
 STRUCTURAL_COLUMN = "structural_churn_cloglog"
@@ -81,13 +83,88 @@ def structural_probability(log: TransactionLog, *, horizon: float, churn_after: 
     if key in cache:
         return cache[key]
     fit_key = ("fit", log.observation_end, time_unit)
-    if fit_key not in cache:
+    rfm, model = cache.get(fit_key, (None, None))
+    if rfm is None:     # no fit yet, or one fitted on distinct rows (structural_work)
         rfm = rfm_summary(log, time_unit=time_unit)
-        cache[fit_key] = (rfm, fit_structural_model(rfm))
+        cache[fit_key] = (rfm, model if model is not None else fit_structural_model(rfm))
     rfm, model = cache[fit_key]
     cache[key] = structural_from_rfm(model, rfm, horizon=horizon, churn_after=churn_after,
                                      seed=seed)
     return cache[key]
+
+
+def _row_keys(frequency, recency_days, age_days) -> np.ndarray:
+    """One int64 per (frequency, recency, T) row of an RFM summary, in whole days: 21 bits
+    each for the days (5,700 years), the rest for the frequency; increasing with the row
+    in that order."""
+    return ((np.asarray(frequency).astype(np.int64) << 42)
+            | (np.asarray(recency_days, dtype=np.int64) << 21)
+            | np.asarray(age_days, dtype=np.int64))
+
+
+def _distinct_term(rows: pd.DataFrame, end, *, horizon: float, churn_after: float,
+                   time_unit: str, seed: int, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The structural term at ``end`` on the distinct rows of its RFM summary
+    (:func:`~clvtools.data.rfm_counts.rfm_counts`): the plain BG/NBD (cached, or fitted on
+    the rows weighted by their customers: the same fit as on the customers, whose likelihood
+    it collapses to the same rows) and the probability of each live row, as (row keys,
+    probabilities), both sorted by key."""
+    fit_key = ("fit", end, time_unit)
+    if fit_key not in cache:
+        cache[fit_key] = (None, fit_structural_model(
+            rows, weights=rows["customers"].to_numpy(dtype=float)))
+    model = cache[fit_key][1]
+    p = structural_from_rfm(model, rows, horizon=horizon, churn_after=churn_after, seed=seed)
+    live = rows.loc[p.index]
+    return (_row_keys(live["frequency"], live["recency_days"], live["T_days"]),
+            p.to_numpy())
+
+
+def _term_key(end, horizon, churn_after, time_unit, seed) -> tuple:
+    return ("rows", end, horizon, churn_after, time_unit, seed)
+
+
+def structural_work(log: TransactionLog, dates, *, horizon: float, churn_after: float,
+                    time_unit: str, seed: int = 0, cache: dict) -> Callable[[], None]:
+    """Query the distinct rows of the RFM summary at each of ``dates`` whose term is not in
+    ``cache`` (here, on the calling thread: the log's one DuckDB connection), and return the
+    rest of the structural terms' work at those dates, each BG/NBD fit and term into
+    ``cache``, as a function that runs no SQL: numpy for a second thread
+    (:func:`~clvtools.pipeline._threads.alongside_thread`) while the caller's thread queries
+    the landmark tables. :func:`add_structural_term` then reads the terms off the cache.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The full log; the term at a date sees only ``log.until(date)`` (the summary stops
+        there).
+    dates : iterable of datetime.date
+        On or before the log's observation end.
+    horizon, churn_after, time_unit, seed, cache
+        As in :func:`structural_probability`.
+
+    Returns
+    -------
+    callable
+        Without arguments, returning None. A date whose BG/NBD fit fails is left out of the
+        cache, so that :func:`add_structural_term` meets the error there (and
+        :func:`churn_model_inputs` notes it).
+    """
+    term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
+    jobs = []
+    for date in sorted(set(dates)):
+        end = min(date, log.observation_end)
+        if _term_key(end, **term) not in cache:
+            at = log if end >= log.observation_end else log.until(end)
+            jobs.append((end, rfm_counts(at, time_unit=time_unit)))
+
+    def fit_and_score() -> None:
+        for end, rows in jobs:
+            try:
+                cache[_term_key(end, **term)] = _distinct_term(rows, end, cache=cache, **term)
+            except (ConvergenceError, ClvInputError):
+                pass    # met again, and noted, where the tables take their terms
+    return fit_and_score
 
 
 def fit_structural_model(rfm: pd.DataFrame, weights=None) -> BetaGeoFitter:
@@ -95,8 +172,9 @@ def fit_structural_model(rfm: pd.DataFrame, weights=None) -> BetaGeoFitter:
     ``recency``, ``T``; with ``weights``, the customers each row stands for: compressed
     statistics, as a Spark job collects them)."""
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # numpy's error state, not a warnings filter: it is the thread's own, where
+    # warnings.catch_warnings swaps the process's filters under a thread running beside it
+    with np.errstate(all="ignore"):
         return BetaGeoFitter().fit(x, tx, age, weights=weights)
 
 
@@ -157,19 +235,32 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
     out[STRUCTURAL_COLUMN] = np.nan
     if out.empty:
         return out
-    marks = pd.to_datetime(out["landmark"]).dt.date
-    for mark in sorted(marks.unique()):
-        at = log if mark >= log.observation_end else log.until(mark)
-        p = structural_probability(at, horizon=horizon, churn_after=churn_after,
-                                   time_unit=time_unit, seed=seed, cache=cache)
-        rows = (marks == mark).to_numpy()
-        ids = out.loc[rows, "customer_id"].astype(str)
-        found = p.reindex(ids.to_numpy())
-        if found.isna().any():
+    cache = {} if cache is None else cache
+    term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
+    # each row's RFM summary at its landmark, in whole days, from the table's own columns
+    # (the same days as the summary's SQL: tenure is the age T, tenure less the time since
+    # the last purchase the recency), looked up among the summary's distinct rows
+    per_unit = unit_days(time_unit)
+    age = np.rint(out["tenure"].to_numpy(dtype=float) * per_unit).astype(np.int64)
+    idle = np.rint(out["time_since_last_purchase"].to_numpy(dtype=float) * per_unit)
+    keys = _row_keys(out["frequency"].to_numpy(), age - idle.astype(np.int64), age)
+    # days as numbers, not a date object per row (a million rows)
+    days = pd.to_datetime(out["landmark"]).to_numpy(dtype="datetime64[D]")
+    for day in np.unique(days):
+        end = min(day.astype(object), log.observation_end)     # a datetime.date
+        if _term_key(end, **term) not in cache:
+            at = log if end >= log.observation_end else log.until(end)
+            cache[_term_key(end, **term)] = _distinct_term(
+                rfm_counts(at, time_unit=time_unit), end, cache=cache, **term)
+        live_keys, p = cache[_term_key(end, **term)]
+        rows = days == day
+        at_rows = np.minimum(np.searchsorted(live_keys, keys[rows]), max(len(live_keys) - 1, 0))
+        found = (live_keys[at_rows] == keys[rows]) if len(live_keys) else np.zeros(rows.sum(), bool)
+        if not found.all():
             raise ClvInputError(
-                f"{int(found.isna().sum())} customers of the table at {mark} have no "
+                f"{int((~found).sum())} customers of the table at {end} have no "
                 "structural churn probability (not live by the RFM summary).")
-        out.loc[rows, STRUCTURAL_COLUMN] = cloglog(found.to_numpy())
+        out.loc[rows, STRUCTURAL_COLUMN] = cloglog(p[at_rows])
     return out
 
 

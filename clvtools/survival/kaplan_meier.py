@@ -14,7 +14,7 @@ from lifelines.utils import median_survival_times
 
 from ._params import check_columns, check_number
 
-__all__ = ["km_curves", "median_survival", "logrank_tests", "segment_labels"]
+__all__ = ["km_curves", "median_survival", "logrank_tests", "segment_labels", "segment_rows"]
 
 
 def segment_labels(table: pd.DataFrame, by: str | Sequence[str] | None) -> pd.Series:
@@ -45,11 +45,34 @@ def _compressed(table, seg, duration_col, event_col, weights_col) -> pd.DataFram
             .agg(rows=("weight", "size"), weight=("weight", "sum")).reset_index())
 
 
-def _groups(table, by, duration_col, event_col, weights_col):
-    """Per segment (sorted): its name, the compressed rows' durations, events and weights,
-    the number of rows and of rows with the event."""
+def segment_rows(table: pd.DataFrame, by: str | Sequence[str] | None = None, *,
+                 duration_col: str = "duration", event_col: str = "event",
+                 weights_col: str | None = None) -> pd.DataFrame:
+    """``table`` compressed for :func:`km_curves`, :func:`median_survival` and
+    :func:`logrank_tests`: compress once, hand the rows to all three.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment (a label of :func:`segment_labels`), duration and event, sorted:
+        ``segment``, ``duration``, ``event`` (float 0/1), ``rows`` (rows of ``table``) and
+        ``weight`` (their count, or the sum of their weights).
+    """
     check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
-    rows = _compressed(table, segment_labels(table, by), duration_col, event_col, weights_col)
+    return _compressed(table, segment_labels(table, by), duration_col, event_col, weights_col)
+
+
+def _rows_of(table, by, duration_col, event_col, weights_col, rows):
+    """``rows`` when given (the output of :func:`segment_rows`), else ``table`` compressed."""
+    if rows is not None:
+        return rows
+    return segment_rows(table, by, duration_col=duration_col, event_col=event_col,
+                        weights_col=weights_col)
+
+
+def _groups(rows):
+    """Per segment of compressed ``rows`` (sorted): its name, the rows' durations, events and
+    weights, the number of rows and of rows with the event."""
     for name, sub in rows.groupby("segment", sort=True):
         event = sub["event"].to_numpy()
         yield (name, sub["duration"].to_numpy(), event, sub["weight"].to_numpy(),
@@ -57,13 +80,14 @@ def _groups(table, by, duration_col, event_col, weights_col):
 
 
 def km_curves(
-    table: pd.DataFrame,
+    table: pd.DataFrame | None,
     by: str | Sequence[str] | None = None,
     *,
     duration_col: str = "duration",
     event_col: str = "event",
     weights_col: str | None = None,
     alpha: float = 0.05,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Kaplan-Meier survival curves per segment.
 
@@ -75,6 +99,9 @@ def km_curves(
         Segment column(s) (an attribute, a matrix cell, any column); None: one curve.
     alpha : float
         1 - level of the pointwise intervals (exponential Greenwood, lifelines' default).
+    rows : pandas.DataFrame, optional
+        ``table`` already compressed by :func:`segment_rows` (then ``table`` and ``by`` are
+        not read): several of these functions on one table compress it once.
 
     Returns
     -------
@@ -84,7 +111,8 @@ def km_curves(
     """
     check_number(alpha, "alpha", "km_curves", low=0, high=0.5, low_open=True)
     frames = []
-    for name, t, e, w, _, _ in _groups(table, by, duration_col, event_col, weights_col):
+    rows = _rows_of(table, by, duration_col, event_col, weights_col, rows)
+    for name, t, e, w, _, _ in _groups(rows):
         kmf = KaplanMeierFitter(alpha=alpha).fit(t, e, weights=w)
         sf = kmf.survival_function_.iloc[:, 0]
         ci = kmf.confidence_interval_survival_function_
@@ -103,15 +131,24 @@ def km_curves(
 
 
 def median_survival(
-    table: pd.DataFrame,
+    table: pd.DataFrame | None,
     by: str | Sequence[str] | None = None,
     *,
     duration_col: str = "duration",
     event_col: str = "event",
     weights_col: str | None = None,
     alpha: float = 0.05,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Median survival time per segment with its confidence interval.
+
+    Parameters
+    ----------
+    table, by, alpha
+        As in :func:`km_curves`.
+    rows : pandas.DataFrame, optional
+        ``table`` already compressed by :func:`segment_rows` (then ``table`` and ``by`` are
+        not read): several of these functions on one table compress it once.
 
     Returns
     -------
@@ -119,25 +156,35 @@ def median_survival(
         Columns ``segment``, ``n``, ``events``, ``median``, ``median_lower``, ``median_upper``
         (time units; ``inf`` when the curve never falls to 0.5 within the follow-up).
     """
-    rows = []
-    for name, t, e, w, n, events in _groups(table, by, duration_col, event_col, weights_col):
+    medians = []
+    rows = _rows_of(table, by, duration_col, event_col, weights_col, rows)
+    for name, t, e, w, n, events in _groups(rows):
         kmf = KaplanMeierFitter(alpha=alpha).fit(t, e, weights=w)
         ci = median_survival_times(kmf.confidence_interval_survival_function_)
-        rows.append({"segment": name, "n": n, "events": events,
+        medians.append({"segment": name, "n": n, "events": events,
                      "median": float(kmf.median_survival_time_),
                      "median_lower": float(ci.iloc[0, 0]), "median_upper": float(ci.iloc[0, 1])})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(medians)
 
 
 def logrank_tests(
-    table: pd.DataFrame,
-    by: str | Sequence[str],
+    table: pd.DataFrame | None,
+    by: str | Sequence[str] | None,
     *,
     duration_col: str = "duration",
     event_col: str = "event",
     weights_col: str | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Log-rank tests between segments: all segments at once, then every pair.
+
+    Parameters
+    ----------
+    table, by
+        As in :func:`km_curves`.
+    rows : pandas.DataFrame, optional
+        ``table`` already compressed by :func:`segment_rows` (then ``table`` and ``by`` are
+        not read): several of these functions on one table compress it once.
 
     Returns
     -------
@@ -146,21 +193,20 @@ def logrank_tests(
         test), ``test_statistic`` (chi-square), ``degrees_of_freedom``, ``p_value``. Pairwise
         p-values are not adjusted for multiplicity.
     """
-    check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
-    rows = _compressed(table, segment_labels(table, by), duration_col, event_col, weights_col)
+    rows = _rows_of(table, by, duration_col, event_col, weights_col, rows)
     seg = rows["segment"].to_numpy()
     t, e, w = (rows[c].to_numpy() for c in ("duration", "event", "weight"))
     levels = np.unique(seg)
     overall = multivariate_logrank_test(t, seg, e, weights=w)
-    rows = [{"segment_a": "all segments", "segment_b": "", "test_statistic": overall.test_statistic,
-             "degrees_of_freedom": len(levels) - 1, "p_value": overall.p_value}]
+    out = [{"segment_a": "all segments", "segment_b": "", "test_statistic": overall.test_statistic,
+            "degrees_of_freedom": len(levels) - 1, "p_value": overall.p_value}]
     if len(levels) > 2:
         # lifelines' pairwise_logrank_test passes weights twice (0.30.3): loop over pairs here
         for a, b in combinations(levels, 2):
             ma, mb = seg == a, seg == b
             r = logrank_test(t[ma], t[mb], e[ma], e[mb], weights_A=w[ma], weights_B=w[mb])
-            rows.append({"segment_a": a, "segment_b": b, "test_statistic": r.test_statistic,
-                         "degrees_of_freedom": 1, "p_value": r.p_value})
+            out.append({"segment_a": a, "segment_b": b, "test_statistic": r.test_statistic,
+                        "degrees_of_freedom": 1, "p_value": r.p_value})
     elif len(levels) == 2:
-        rows.append({**rows[0], "segment_a": levels[0], "segment_b": levels[1]})
-    return pd.DataFrame(rows)
+        out.append({**out[0], "segment_a": levels[0], "segment_b": levels[1]})
+    return pd.DataFrame(out)
