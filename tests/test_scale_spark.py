@@ -37,7 +37,7 @@ def spark_out(spark, transactions, tmp_path_factory):
     finds active), and its exit status."""
     out = tmp_path_factory.mktemp("spark_run") / "out"
     status = main(["analyze", str(transactions[1]), "--engine", "spark", "--out", str(out),
-                   "--value-model", SETTINGS["value_model"],
+                   "--control-share", "0", "--value-model", SETTINGS["value_model"],
                    "--push-capacity", str(SETTINGS["push_capacity"])])
     return status, out
 
@@ -100,7 +100,7 @@ def test_spark_scores_equal_the_single_machine_scores(spark_out, single):
     assert (customers["cell"] == single["cell"]).all()
     assert (customers["action"] == single["action"]).all()
     # priority ranks: push by net benefit, then pull; the single machine renumbers them over
-    # the treatment after holding out its control group, which a Spark run does not draw
+    # the treatment after holding out its control group, which a Spark run is told not to draw
     ranked = customers.dropna(subset=["priority_rank"]).sort_values("priority_rank")
     assert ranked["priority_rank"].tolist() == list(range(1, len(ranked) + 1))
     assert ranked["action"].tolist() == sorted(ranked["action"], key=lambda a: a != "push")
@@ -109,7 +109,12 @@ def test_spark_scores_equal_the_single_machine_scores(spark_out, single):
 def test_settings_spark_cannot_honour_are_errors(transactions, tmp_path, capsys):
     assert main(["analyze", str(transactions[1]), "--engine", "spark", "--out",
                  str(tmp_path / "a"), "--push-budget", "100"]) == 2
-    assert "does not support the settings ['push_budget']" in capsys.readouterr().err
+    assert "does not support the settings ['control_share', 'push_budget']" \
+        in capsys.readouterr().err
+    # the default control group is refused too, never silently not drawn
+    assert main(["analyze", str(transactions[1]), "--engine", "spark", "--out",
+                 str(tmp_path / "c")]) == 2
+    assert "--control-share 0" in " ".join(capsys.readouterr().err.split())
     assert main(["analyze", str(transactions[1]), "--engine", "flink", "--out",
                  str(tmp_path / "b")]) == 2
     assert "--engine must be 'duckdb', 'chunked' or 'spark'" in capsys.readouterr().err

@@ -41,7 +41,8 @@ def single(files):
 
 @pytest.fixture(scope="module")
 def spark_run(spark, files):
-    return api.analyze_spark(str(files[0]), customers=str(files[1]), spark=spark, **SETTINGS)
+    return api.analyze_spark(str(files[0]), customers=str(files[1]), spark=spark,
+                             control_share=0, **SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +149,7 @@ def test_a_column_for_the_decisions_stops_a_spark_run(spark, files, tmp_path, ca
     customers = pd.read_csv(files[1]).assign(contactable=True)
     customers.to_csv(tmp_path / "customers.csv", index=False)
     assert main(["analyze", str(files[0]), "--customers", str(tmp_path / "customers.csv"),
-                 "--engine", "spark", "--out", str(tmp_path / "out")]) == 2
+                 "--engine", "spark", "--control-share", "0", "--out",
+                 str(tmp_path / "out")]) == 2
     message = " ".join(capsys.readouterr().err.split())
     assert "does not support the customers file's columns ['contactable']" in message

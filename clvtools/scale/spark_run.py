@@ -149,11 +149,14 @@ def _check_settings(s: Settings) -> None:
          "pull_uplift_column": s.pull_uplift_column,
          "datetime_format": s.datetime_format,
          # validity dates per attributes row: the single-machine landmark tables only
-         "attributes_valid_from_col": s.attributes_valid_from_col},
+         "attributes_valid_from_col": s.attributes_valid_from_col,
+         # the control group is drawn over the whole plan at once, by the single machine
+         "control_share": s.control_share or None},
         # duplicates are kept and not looked for (data/spark_reader.py says why)
         changed=("duplicate_rows",),
         advice="Run them with the single-machine engine (--engine duckdb), "
-               "or leave them out (a push capacity is supported).")
+               "or leave them out (a push capacity is supported; --control-share 0: no "
+               "control group).")
 
 
 def analyze_spark(transactions, *, settings: Settings, spark=None, customers=None,
