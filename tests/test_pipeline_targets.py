@@ -120,3 +120,52 @@ def test_limits_are_mutually_exclusive_and_uplift_tables_load(tmp_path):
     assert s.push_uplift["protect"] == 0.3 and s.margin == 0.4
     with pytest.raises(ClvInputError, match="fraction"):
         load_settings(None, push_uplift=1.5)
+
+
+class _Guarded:
+    """A DuckDB connection that refuses calls while ``busy["thread"]`` is set: what DuckDB
+    itself does (ResourceInUseException) when a second thread calls a busy connection,
+    made certain instead of a matter of timing."""
+
+    def __init__(self, con, busy):
+        self._con, self._busy = con, busy
+
+    def __getattr__(self, name):
+        if self._busy["thread"]:
+            raise AssertionError(f"con.{name} called while the early warning's thread "
+                                 "holds the connection")
+        return getattr(self._con, name)
+
+
+def test_the_targets_step_runs_no_sql_beside_the_early_warning_thread(capped, monkeypatch):
+    """The early warning queries the log in a second thread while the targets step builds the
+    plan: one DuckDB connection serves one thread at a time, so the step itself must run no
+    SQL inside that block (the attributes' query once raced it: 'connection is busy')."""
+    import contextlib
+    import dataclasses
+    from concurrent.futures import Future
+
+    from clvtools.pipeline import targets
+
+    busy = {"thread": False}
+
+    @contextlib.contextmanager
+    def held(work, *args):   # the thread holds the connection for the whole block
+        busy["thread"] = True
+        done = Future()
+        try:
+            yield done
+        finally:
+            busy["thread"] = False
+        done.set_result(None if work is None else work(*args))
+
+    monkeypatch.setattr(targets, "alongside_thread", held)
+    run = capped.analysis
+    con = _Guarded(run.inputs.log.con, busy)
+    inputs = dataclasses.replace(
+        run.inputs, log=dataclasses.replace(run.inputs.log, con=con),
+        attributes=dataclasses.replace(run.inputs.attributes, con=con))
+    again = targets.targets_step(run.value, run.risk, inputs, run.settings, run.timeline)
+    pd.testing.assert_frame_equal(again.targets, run.targets.targets)
+    assert again.early_warning is not None
+    pd.testing.assert_frame_equal(again.early_warning, run.targets.early_warning)

@@ -31,7 +31,9 @@ def alongside_thread(work: Callable | None, *args):
     held to one thread over the whole block: both pieces' fits ask for that, and limits set
     and restored by two threads in an interleaved order would leave it at the wrong count.
     Without ``work``, the future holds None; with :data:`OVERLAP` off, ``work`` runs on
-    leaving the block, in the caller's thread.
+    leaving the block, in the caller's thread. At most one of the two pieces may run SQL on
+    the run's DuckDB connection: a connection serves one thread at a time, and refuses a
+    second caller (``ResourceInUseException``) rather than waiting.
     """
     if work is None or not OVERLAP:
         done: Future = Future()

@@ -96,6 +96,11 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     centre = (baseline_centre(risk.model, risk.scoring, s.horizon)
               if risk.model is not None and risk.scoring is not None else 0.0)
     warn = early_warning if inputs is not None and timeline is not None else None
+    attributes = inputs.attributes if inputs is not None else None
+    # the attributes' query before the early warning's thread takes the DuckDB connection:
+    # a connection serves one thread at a time (it refuses a second caller), so this thread
+    # runs no SQL inside the block below
+    attribute_frame = attributes.frame() if attributes is not None else None
     ids = value.rfm.index
     now, at_stake = (risk.scores["churn_probability"].reindex(ids),
                      value.scores[s.value_axis].reindex(ids))
@@ -112,7 +117,6 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         cells = value_risk_matrix(customers[s.value_axis], customers["churn_probability"],
                                   value_cut=parse_cut(s.value_cut), risk_cut=parse_cut(s.risk_cut))
         customers["cell"] = cells["cell"].to_numpy()
-        attributes = inputs.attributes if inputs is not None else None
         aside = attributes.set_aside if attributes is not None else None
         push, pull = (_action(s, name, customers, aside) for name in ("push", "pull"))
         contactable = _contactable(customers, aside)
@@ -133,8 +137,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         power = power_table(plan_table.rename(columns={"assumed_reactivation": "reactivation"}),
                             plan_table["group"].to_numpy())
         attribute_columns: list[str] = []
-        if attributes is not None:
-            frame = attributes.frame()
+        if attribute_frame is not None:
+            frame = attribute_frame
             # an attribute named like a column of ours keeps its name with a suffix
             frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
                                           if c in customers.columns})
