@@ -63,6 +63,18 @@ def assert_summaries_match(expected: pd.DataFrame, actual: pd.DataFrame) -> None
             np.testing.assert_array_equal(actual[column].to_numpy(), expected[column].to_numpy())
 
 
+def assert_scores_match(got: pd.DataFrame, expected: pd.DataFrame, scores,
+                        labels=("cell", "action")) -> None:
+    """Another engine's per-customer figures equal the single machine's, rows in the same
+    order: the ``scores`` to 1e-9 (relative and absolute, NaN where NaN), the ``labels``
+    exactly."""
+    for column in scores:
+        np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float),
+                                   rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=column)
+    for column in labels:
+        assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """One local Spark session (2 cores) for the Spark tests, stopped at the end.

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_scores_match
 
 from clvtools import api
 from clvtools.cli import main
@@ -59,11 +60,7 @@ def test_chunked_scores_cells_actions_and_ranks_equal_the_standard_run(runs):
     got = chunked.customers_relation().df().set_index("customer_id")
     assert list(got.index) == sorted(expected.index)
     expected = expected.loc[got.index]
-    for column in SCORES:
-        np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float),
-                                   rtol=1e-9, atol=1e-9, err_msg=column)
-    for column in ("churn_model", "cell", "action"):
-        assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
+    assert_scores_match(got, expected, SCORES, ("churn_model", "cell", "action"))
     np.testing.assert_array_equal(got["priority_rank"].to_numpy(float),
                                   expected["priority_rank"].to_numpy(float))
     assert (got["action"] == "push").sum() == SETTINGS["push_capacity"]

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_scores_match
 
 from clvtools import api
 from clvtools.datasets import generate_customer_base
@@ -77,12 +78,7 @@ def test_spark_scores_with_attributes_equal_the_single_machine_scores(spark_out,
     expected = single.customers.set_index("customer_id")
     customers = (pd.read_parquet(spark_out / "customers.parquet").set_index("customer_id")
                  .loc[expected.index])
-    for column in SCORES:
-        np.testing.assert_allclose(customers[column].to_numpy(float),
-                                   expected[column].to_numpy(float), rtol=1e-9, atol=1e-9,
-                                   equal_nan=True, err_msg=column)
-    assert (customers["cell"] == expected["cell"]).all()
-    assert (customers["action"] == expected["action"]).all()
+    assert_scores_match(customers, expected, SCORES)
 
 
 def test_contact_reasons_equal_the_single_machine_reasons(spark_out, single):
