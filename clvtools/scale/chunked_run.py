@@ -51,13 +51,13 @@ from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, write_folder
-from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .chunked_churn import churn_training
 from .compressed_fit import fit_value_on_rows
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
+    actions,
     plan_summary_fields,
     refuse_settings,
     run_data_quality,
@@ -307,9 +307,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         cuts[name] = (float(number) if kind == "absolute" else
                       quantile(con, scored, column, number, "churn_probability IS NOT NULL"))
     step("Choosing retention targets (cells per chunk, a global ranking in DuckDB)")
-    push, pull = (Action(a, getattr(s, f"{a}_cost"), getattr(s, f"{a}_incentive"),
-                         getattr(s, f"{a}_uplift"), getattr(s, f"{a}_reactivation"))
-                  for a in ("push", "pull"))
+    push, pull = actions(s)
     for k, part in enumerate(sorted((work / "scored").glob("*.parquet"))):
         chunk = pq.read_table(part).to_pandas().set_index("customer_id")
         decided = decide_chunk(chunk, cut_points=cuts, value_axis=s.value_axis, push=push,

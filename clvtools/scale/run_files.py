@@ -14,11 +14,12 @@ from ..errors import ClvInputError
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline
 from ..report.outputs import ModelDocument
+from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 
-__all__ = ["CUSTOMER_COLUMNS", "TARGET_COLUMNS", "refuse_settings", "plan_summary_fields",
-           "run_data_quality", "small_files", "summary_lines"]
+__all__ = ["CUSTOMER_COLUMNS", "TARGET_COLUMNS", "refuse_settings", "actions",
+           "plan_summary_fields", "run_data_quality", "small_files", "summary_lines"]
 
 #: customers.parquet's columns, in customers.csv's order (those a Spark or chunked run
 #: computes).
@@ -55,6 +56,15 @@ def refuse_settings(s: Settings, engine: str, single: Mapping[str, object], *,
     if given:
         raise ClvInputError(f"The {engine} engine does not support the settings {given}.",
                             source="settings", advice=advice)
+
+
+def actions(s: Settings) -> tuple[Action, Action]:
+    """Push and pull as the settings price them (cost, incentive, uplift, reactivation; no
+    per-customer uplift column, which these runs refuse)."""
+    push, pull = (Action(a, getattr(s, f"{a}_cost"), getattr(s, f"{a}_incentive"),
+                         getattr(s, f"{a}_uplift"), getattr(s, f"{a}_reactivation"))
+                  for a in ("push", "pull"))
+    return push, pull
 
 
 def plan_summary_fields(sums: Mapping[str, float], s: Settings, cuts: Mapping[str, float],

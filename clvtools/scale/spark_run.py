@@ -34,11 +34,11 @@ from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, write_folder
-from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
+    actions,
     plan_summary_fields,
     refuse_settings,
     run_data_quality,
@@ -227,9 +227,7 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     cuts = cut_points(scored, value_axis=s.value_axis, value_cut=parse_cut(s.value_cut),
                       risk_cut=parse_cut(s.risk_cut))
     step("Choosing retention targets (global ranking)")
-    push, pull = (Action(a, getattr(s, f"{a}_cost"), getattr(s, f"{a}_incentive"),
-                         getattr(s, f"{a}_uplift"), getattr(s, f"{a}_reactivation"))
-                  for a in ("push", "pull"))
+    push, pull = actions(s)
     decided = decide(scored, cut_points=cuts, value_axis=s.value_axis, push=push, pull=pull,
                      margin=s.margin, offer=s.offer)
     plan = allocate(decided, capacity=s.push_capacity).persist()
