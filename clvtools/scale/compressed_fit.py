@@ -10,7 +10,6 @@ run on the same arrays.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -107,9 +106,7 @@ def _purchase_model(rows: pd.DataFrame, name: str, covariates: pd.DataFrame | No
 
 def structural_on_rows(rows: pd.DataFrame):
     """The structural BG/NBD fitted on compressed (frequency, recency, T, weights) rows."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return fit_structural_model(rows, weights=rows["weights"].to_numpy())
+    return fit_structural_model(rows, weights=rows["weights"].to_numpy())
 
 
 def structural_at_landmark(model, rfm: pd.DataFrame, ids: np.ndarray, mark, *, horizon: float,
