@@ -62,6 +62,18 @@ def test_rfm_of_a_truncated_log_equals_rfm_at_that_date(log):
                 rfm_summary(log, time_unit=unit, observation_end=cut), check_exact=True)
 
 
+def test_customer_ids_table_is_built_once_per_log(log, transactions):
+    table = log.customer_ids()
+    assert log.customer_ids() == table   # the same table, not built again
+    ids = log.con.execute(f"SELECT customer_id FROM {table}").df()["customer_id"]
+    assert ids.is_unique and set(ids) == set(transactions["customer_id"].astype(str))
+    # a truncated log has its own: fewer customers by the earlier date
+    early = log.until(D(2023, 3, 31))
+    assert early.customer_ids() != table
+    n_early = log.con.execute(f"SELECT count(*) FROM {early.customer_ids()}").fetchone()[0]
+    assert n_early == early.n_customers < log.n_customers
+
+
 def test_until_refuses_dates_outside_the_log(log):
     with pytest.raises(ClvInputError, match="cannot be cut at 2024-07-01: it ends on 2024-06-30"):
         log.until(D(2024, 7, 1))

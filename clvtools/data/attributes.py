@@ -190,10 +190,11 @@ def read_customers(
         ).df().set_index("customer_id")
     kinds = {t.name: "duration" if t.action == "duration_days" else t.kind
              for t in typed if t.used}
-    quality["matching"] = match_customers(log.con, log.occasions, "customers")
+    quality["matching"] = match_customers(log.con, log.customer_ids(), "customers")
     raise_if_no_match(quality["matching"], "customers", quality["source"], customer_id_col)
     table, quality["filled_for_models"], fills = _complete_attributes(
-        log.con, log.occasions, "customers", kinds, valid_from=valid_from_col is not None)
+        log.con, log.customer_ids(), "customers", kinds, valid_from=valid_from_col is not None,
+        filled=quality["matching"]["only_in_transactions"])
     quality["typed"] = {t.name: t.as_dict() for t in typed}
     if valid_from_col is not None:
         quality["valid_from"] = {
@@ -289,14 +290,29 @@ def _read_attributes(
     return {"source": label, "rows_read": int(n), "customers": int(n), "attributes": kinds}, typed
 
 
-def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, customers: str,
-                         kinds: dict[str, str], *, valid_from: bool = False
+def _complete_attributes(con: duckdb.DuckDBPyConnection, customer_ids: str, customers: str,
+                         kinds: dict[str, str], *, valid_from: bool = False, filled: int
                          ) -> tuple[str, dict, dict[str, str]]:
     """A table of attributes for every customer with purchases, for the models.
 
     Customers with purchases but no row in the attributes table get the level ``"(missing)"``
     for categorical attributes and the median for numeric ones and dates, so that no customer
     drops out of a model; how many were filled is returned (and reported in data_quality.json).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    customer_ids : str
+        Table of the log's customer ids, one row each (``TransactionLog.customer_ids()``).
+    customers : str
+        The typed attributes, one row per customer id.
+    kinds : dict
+        Each model attribute's kind (``categorical``, ``numeric``, ``duration``).
+    valid_from : bool
+        Carry the rows' validity dates.
+    filled : int
+        Customers of the log without a row in ``customers`` (``match_customers``'s
+        ``only_in_transactions``: the ids of ``customers`` are unique), reported as filled.
 
     Returns
     -------
@@ -326,13 +342,8 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, occasions: str, custome
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE customers_complete AS
         SELECT t.customer_id{''.join(', ' + x for x in selects)}
-        FROM (SELECT DISTINCT customer_id FROM {occasions}) t
-        LEFT JOIN {customers} c USING (customer_id)"""
+        FROM {customer_ids} t LEFT JOIN {customers} c USING (customer_id)"""
     )
-    filled = con.execute(
-        f"SELECT count(*) FROM (SELECT DISTINCT customer_id FROM {occasions}) t "
-        f"ANTI JOIN {customers} c USING (customer_id)"
-    ).fetchall()[0][0]
     rule = (f"categorical attributes -> '{MISSING_LEVEL}', numeric attributes -> median"
             + (", dates -> median date" if "duration" in kinds.values() else ""))
     return "customers_complete", {"filled_customers": int(filled), "rule": rule}, fills

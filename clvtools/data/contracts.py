@@ -159,7 +159,7 @@ def read_contracts(
         "reasons": {str(k): int(v) for k, v in reasons.items()},
         "unspecified_reasons": int(unspecified),
         # the key names follow the table's name: only_in_contracts, examples_only_in_contracts
-        "matching": match_customers(con, log.occasions, "contracts"),
+        "matching": match_customers(con, log.customer_ids(), "contracts"),
     }
     raise_if_no_match(quality["matching"], "contracts", label, customer_id_col)
     return Contracts("contracts", quality)

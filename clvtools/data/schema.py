@@ -264,8 +264,16 @@ def check_occasions(con: duckdb.DuckDBPyConnection, occasions: str,
     return con.execute(f"SELECT count(amount) > 0 FROM {q}").fetchone()[0]
 
 
-def match_customers(con: duckdb.DuckDBPyConnection, occasions: str, other: str) -> dict:
+def match_customers(con: duckdb.DuckDBPyConnection, customer_ids: str, other: str) -> dict:
     """Count customers present in one table and absent from the other.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    customer_ids : str
+        Table of the log's customer ids, one row each (``TransactionLog.customer_ids()``).
+    other : str
+        Table with ``customer_id`` (repeats allowed), named as the counts' keys name it.
 
     Returns
     -------
@@ -274,15 +282,14 @@ def match_customers(con: duckdb.DuckDBPyConnection, occasions: str, other: str) 
         "examples_only_in_<other>"}`` (up to five example ids each).
     """
     row = con.execute(
-        f"""WITH t AS (SELECT DISTINCT customer_id FROM {occasions}),
-                 o AS (SELECT DISTINCT customer_id FROM {other})
-        SELECT (SELECT count(*) FROM t SEMI JOIN o USING (customer_id)),
-               (SELECT count(*) FROM t ANTI JOIN o USING (customer_id)),
-               (SELECT count(*) FROM o ANTI JOIN t USING (customer_id)),
-               (SELECT list(customer_id ORDER BY customer_id)[1:5]
-                FROM t ANTI JOIN o USING (customer_id)),
-               (SELECT list(customer_id ORDER BY customer_id)[1:5]
-                FROM o ANTI JOIN t USING (customer_id))"""
+        # one full join instead of a join per count: each join hashed a million ids again
+        f"""WITH o AS (SELECT DISTINCT customer_id FROM {other})
+        SELECT count(*) FILTER (WHERE t.customer_id IS NOT NULL AND o.customer_id IS NOT NULL),
+               count(*) FILTER (WHERE o.customer_id IS NULL),
+               count(*) FILTER (WHERE t.customer_id IS NULL),
+               min(t.customer_id, 5) FILTER (WHERE o.customer_id IS NULL),
+               min(o.customer_id, 5) FILTER (WHERE t.customer_id IS NULL)
+        FROM {customer_ids} t FULL JOIN o ON t.customer_id = o.customer_id"""
     ).fetchall()[0]
     return {
         "in_both": int(row[0]),

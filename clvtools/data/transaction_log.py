@@ -72,6 +72,26 @@ class TransactionLog:
                                 source=self.quality.get("source", self.occasions))
         return first
 
+    def customer_ids(self) -> str:
+        """Name of a temporary table of the log's customer ids, one row each (built once).
+
+        Matching another table's customers, and completing its rows, each needed a DISTINCT
+        over every occasion (about 0.6 s at 9.4M occasions); they share this table instead.
+
+        Returns
+        -------
+        str
+            ``<occasions>_customer_ids``, one column ``customer_id VARCHAR``.
+        """
+        key = ("customer_ids", self.occasions)
+        if key not in self.derived:
+            table = f"{self.occasions}_customer_ids"
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS "
+                f"SELECT DISTINCT customer_id FROM {quote_ident(self.occasions)}")
+            self.derived[key] = table
+        return quote_ident(self.derived[key])
+
     def until(self, date) -> TransactionLog:
         """The log as it stood at an earlier date: the occasions dated on or before ``date``.
 
