@@ -10,7 +10,6 @@ run on the same arrays.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
