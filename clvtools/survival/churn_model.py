@@ -74,7 +74,7 @@ class _EfronCox(SemiParametricPHFitter):
         while the same objects come back (the Newton loop passes the same table each step)."""
         tables = (X, T, E, entries, weights)
         cached = getattr(self, "_strata_parts", None)
-        if cached is None or any(a is not b for a, b in zip(cached[0], tables)):
+        if cached is None or any(a is not b for a, b in zip(cached[0], tables, strict=True)):
             parts = list(super()._partition_by_strata(X, T, E, entries, weights))
             self._strata_parts = cached = (tables, parts)
         yield from cached[1]
