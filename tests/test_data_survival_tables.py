@@ -303,3 +303,14 @@ def test_spell_ends_are_built_once_and_serve_later_landmarks():
         pd.testing.assert_frame_equal(built, table(marks), check_exact=True)
     # a's last purchase, Mar 1, is declared churned on Mar 29: 24 days after the landmark
     assert row(again, "a", D(2024, 3, 5))[OUTCOME].tolist() == [24 / 7, 1]
+
+
+def test_a_table_kept_in_duckdb_does_not_hold_its_spell_ends():
+    # the chunked run keeps its one landmark table in DuckDB: the spell ends are dropped
+    log = occasions_log(ROWS, END)
+    landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4, into="kept")
+    assert not [k for k in log.derived if k[0] == "landmark_spell_ends"]
+    assert log.con.execute("SELECT count(*) FROM duckdb_tables() "
+                           "WHERE table_name LIKE '_spell_ends_%'").fetchone()[0] == 0
+    kept = log.con.execute("SELECT * FROM kept").df()
+    pd.testing.assert_frame_equal(kept, table([D(2024, 1, 10)]), check_exact=True)

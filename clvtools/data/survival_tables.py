@@ -277,8 +277,10 @@ def landmark_table(
     params = {"landmarks": marks, "cd": cd,
               "ud": unit_days(time_unit), "end": observation_end, "has_amounts": has_amounts}
     if into is not None:
-        # the chunked run keeps the table in DuckDB (larger than memory at 10M customers)
+        # the chunked run keeps the table in DuckDB (larger than memory at 10M customers);
+        # it asks for one set of landmarks: its spell ends are not held for another
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
+        con.execute(f"DROP TABLE {log.derived.pop(('landmark_spell_ends', cd))[0]}")
         return None
     return con.execute(sql, params).df()
 
