@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from clvtools.data.rfm import rfm_summary
-from clvtools.data.rfm_counts import rfm_counts
+from clvtools.data.rfm_counts import rfm_counts, rfm_counts_at
 from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline.structural import fit_structural_model
@@ -51,3 +51,21 @@ def test_counts_of_a_log_of_raw_rows_count_each_day_once():
     assert not raw.one_row_per_day
     summarised = read_transactions(rows)
     pd.testing.assert_frame_equal(rfm_counts(raw), rfm_counts(summarised))
+
+
+def test_counts_at_several_ends_from_one_query_are_each_end_summary_grouped(log):
+    # one aggregation for every end: each end's rows are those of the summary of the log cut
+    # there (customers acquired later left out), the same doubles
+    ends = [dt.date(2022, 2, 1), dt.date(2022, 5, 1), log.observation_end]
+    at_ends = rfm_counts_at(log, ends + [ends[1]], time_unit="week")
+    assert list(at_ends) == ends
+    sizes = []
+    for end in ends:
+        summary = rfm_summary(log.until(end), time_unit="week")
+        grouped = (summary.groupby(["frequency", "recency", "T"]).size()
+                   .rename("customers").reset_index())
+        sizes.append(at_ends[end]["customers"].sum())
+        for column in ("frequency", "recency", "T", "customers"):
+            np.testing.assert_array_equal(at_ends[end][column].to_numpy(),
+                                          grouped[column].to_numpy(), err_msg=f"{end} {column}")
+    assert sizes[0] < sizes[1] < sizes[2]      # the early end sees fewer customers

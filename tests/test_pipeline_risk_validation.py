@@ -12,6 +12,7 @@ from clvtools.data.survival_tables import landmark_table
 from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline import build_timeline
+from clvtools.pipeline.churn_fit import fit_churn_model
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.risk import censored_at, validate_churn_model, validation_landmarks
 from clvtools.pipeline.structural import STRUCTURAL_COLUMN, churn_model_inputs
@@ -78,3 +79,16 @@ def test_validation_scores_the_main_fits_rows_at_its_landmark(base):
     assert len(own["churn_scores_at_holdout"]) > 100
     for name, table in own.items():
         pd.testing.assert_frame_equal(reused[name], table, rtol=1e-12)
+
+
+def test_a_fit_without_the_ph_test_has_the_same_model(base):
+    # the validation's fit skips the proportional-hazards test, which leaves the fit alone
+    log = read_transactions(base.transactions)
+    table = landmark_table(log, landmarks=[dt.date(2023, 6, 1)], churn_after=26)
+    tested, _ = fit_churn_model(table, time_unit="week")
+    untested, _ = fit_churn_model(table, time_unit="week", check_ph=False)
+    assert tested.ph_test_ is not None and untested.ph_test_ is None
+    pd.testing.assert_series_equal(untested.params_, tested.params_, rtol=0, atol=0)
+    probe = table.head(200)
+    np.testing.assert_array_equal(untested.churn_probability(probe, 26).to_numpy(),
+                                  tested.churn_probability(probe, 26).to_numpy())

@@ -1,4 +1,6 @@
 """ChurnModel: R reference values on Rossi, agreement with lifelines, encoding, guards."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -327,3 +329,30 @@ def test_clip_to_training_scores_within_the_training_range(tmp_path):
     assert loaded.clip_to_training
     np.testing.assert_allclose(loaded.churn_probability(far, 4.0),
                                clipped.churn_probability(far, 4.0), rtol=1e-12)
+
+
+def test_stratified_fit_with_the_partition_made_once_equals_lifelines_own():
+    # _EfronCox keeps lifelines' per-stratum partition for the whole Newton loop instead of
+    # remaking it at every step: the same frames, so the same fit bit for bit
+    from clvtools.survival.churn_model import _EfronCox
+    rng = np.random.default_rng(4)
+    n = 3000
+    x = rng.normal(size=(n, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(
+        band=rng.integers(0, 4, n), w=rng.uniform(0.5, 3.0, n),
+        duration=np.ceil(rng.exponential(np.exp(-0.5 * x[:, 0]) * 20)).clip(max=30),
+        event=lambda d: (d["duration"] < 30).astype(int))
+    fits = []
+    for cls in (SemiParametricPHFitter, _EfronCox):
+        cph = cls(penalizer=1e-3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # non-integer weights: lifelines' variance note
+            cph.fit(frame, "duration", "event", weights_col="w", strata="band")
+        fits.append(cph)
+    lifelines_own, once = fits
+    assert getattr(once, "_strata_parts", None) is None    # not held past the fit
+    assert np.array_equal(lifelines_own.params_.to_numpy(), once.params_.to_numpy())
+    assert lifelines_own.log_likelihood_ == once.log_likelihood_
+    pd.testing.assert_frame_equal(lifelines_own.baseline_cumulative_hazard_,
+                                  once.baseline_cumulative_hazard_, check_exact=True)
+    assert abs(once.params_["a"] - 0.5) < 0.1          # the fit found the effect it should

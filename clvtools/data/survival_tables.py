@@ -9,6 +9,7 @@ docs/concepts.rst, "Definitions"): ``churn_days`` after the last purchase.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 
 import duckdb
@@ -143,6 +144,34 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes |
     return select, f"LEFT JOIN {q} AS a ON a.customer_id = c.customer_id"
 
 
+def _spell_ends(log: TransactionLog, cd: int, since: dt.date) -> str:
+    """The name of a temporary table of the log's spell ends after ``since``: the
+    ``(customer_id, date)`` of every occasion dated after ``since`` that no purchase of the
+    customer follows within ``cd`` days.
+
+    One window pass over the occasions, the costliest part of a landmark table's query: built
+    on the first call and kept in ``log.derived``, so that the main fit's landmarks and the
+    out-of-time validation's (asked for first: the earliest ``since`` serves every later one)
+    share it. An occasion's next purchase is the same whatever earlier occasions are left out,
+    so a table from an earlier ``since`` holds every end after a later one.
+    """
+    key = ("landmark_spell_ends", cd)
+    held = log.derived.get(key)
+    if held is None or held[1] > since:
+        name = f"_spell_ends_{uuid.uuid4().hex}"
+        log.con.execute(f"""
+            CREATE TEMP TABLE {name} AS
+            SELECT customer_id, date FROM (
+                SELECT customer_id, date,
+                       lead(date) OVER (PARTITION BY customer_id ORDER BY date) AS next
+                FROM {quote_ident(log.occasions)} WHERE date > $since)
+            WHERE coalesce(next - date >= $cd, TRUE)""", {"since": since, "cd": cd})
+        if held is not None:
+            log.con.execute(f"DROP TABLE {held[0]}")
+        log.derived[key] = held = (name, since)
+    return held[0]
+
+
 def landmark_table(
     log: TransactionLog,
     *,
@@ -231,15 +260,9 @@ def landmark_table(
         at_risk AS ({_at_risk_sql(occasions)}),
         cov AS ({_covariates_sql(occasions, windows, window_days)}),
         -- Outcome. The last purchase p up to L of an at-risk customer is after
-        -- min(L) - churn days, so the occasions of at-risk customers from then on hold p and
-        -- everything after it: their spell ends (no purchase within churn days after) are
-        -- the same as in the full history, for a fraction of the window's cost.
-        tail AS (SELECT customer_id, date,
-                        lead(date) OVER (PARTITION BY customer_id ORDER BY date) AS next
-                 FROM {quote_ident(occasions)}
-                 WHERE date > $first_landmark - $cd
-                   AND customer_id IN (SELECT customer_id FROM at_risk)),
-        ends AS (SELECT customer_id, date FROM tail WHERE coalesce(next - date >= $cd, TRUE)),
+        -- min(L) - churn days: the spell ends from then on (no purchase within churn days
+        -- after) hold the one that follows p (built once per log, _spell_ends).
+        ends AS (FROM {_spell_ends(log, cd, marks[0] - dt.timedelta(days=cd))}),
         -- The next spell end on or after the last purchase up to L: walking forward through
         -- later purchases until a gap of churn days. Later purchases reach no covariate.
         out AS (SELECT c.*, e.date + $cd AS declared
@@ -251,11 +274,13 @@ def landmark_table(
                {covs}{attr_select}
         FROM out AS c {attr_join}
         ORDER BY c.landmark, c.customer_id"""
-    params = {"landmarks": marks, "first_landmark": marks[0], "cd": cd,
+    params = {"landmarks": marks, "cd": cd,
               "ud": unit_days(time_unit), "end": observation_end, "has_amounts": has_amounts}
     if into is not None:
-        # the chunked run keeps the table in DuckDB (larger than memory at 10M customers)
+        # the chunked run keeps the table in DuckDB (larger than memory at 10M customers);
+        # it asks for one set of landmarks: its spell ends are not held for another
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
+        con.execute(f"DROP TABLE {log.derived.pop(('landmark_spell_ends', cd))[0]}")
         return None
     return con.execute(sql, params).df()
 

@@ -23,8 +23,8 @@ PENALIZER = 1e-3
 
 
 def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int = 0,
-                    sample_rows: int | None = None, drawn: SurvivalSample | None = None
-                    ) -> tuple[ChurnModel | None, list[str]]:
+                    sample_rows: int | None = None, drawn: SurvivalSample | None = None,
+                    check_ph: bool = True) -> tuple[ChurnModel | None, list[str]]:
     """Fit the Cox churn model, or explain why it cannot be fitted.
 
     The constant-hazard tail is used so that a horizon equal to the follow-up (the landmark
@@ -40,7 +40,9 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     seeded with ``seed``), weighted by the inverse sampling fraction, with robust errors; the
     model's ``sample_`` and a note say so. ``drawn``: ``survival_table`` is already that
     sample (with its weight column), drawn by the caller (the chunked run draws it in DuckDB
-    from the same strata); it is fitted as such.
+    from the same strata); it is fitted as such. ``check_ph``: run the model's
+    proportional-hazards test (``ph_test_``, read by the report and the model file); a model
+    that is only evaluated (the out-of-time validation's) skips it.
 
     Returns
     -------
@@ -75,6 +77,7 @@ def fit_churn_model(survival_table: pd.DataFrame, *, time_unit: str, seed: int =
     # later than its landmarks (older customers, a longer history) gets no extrapolated hazard
     model = ChurnModel(time_unit=time_unit, tail="constant_hazard", seed=seed, penalizer=PENALIZER,
                        features="landmark", strata=strata, clip_to_training=True,
+                       check_ph=check_ph,
                        # sample weights are no frequencies: only the sandwich variance holds
                        **({} if sample is None else {"weights_col": SAMPLE_WEIGHT,
                                                      "robust": True}))

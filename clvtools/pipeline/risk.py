@@ -113,13 +113,14 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
                                  *validation_marks[:2]], horizon=s.horizon, seed=s.seed,
                            cache=cache, **rule)
     with alongside_thread(work) as terms:
+        # the validation's own landmarks (its scoring date is the main fit's landmark),
+        # first: the earliest landmarks build the spell ends that the later ones reuse
+        validation_rows = None if not validation_marks else landmark_table(
+            log, landmarks=validation_marks[:2], attributes=attributes, **rule)
         survival = landmark_table(log, landmarks=list(timeline.landmarks),
                                   attributes=attributes, **rule)
         tables.update(segment_survival(survival, inputs.categorical_attributes))
         scoring = scoring_table(log, attributes=attributes, **rule)
-        # the validation's own landmarks (its scoring date is the main fit's landmark)
-        validation_rows = None if not validation_marks else landmark_table(
-            log, landmarks=validation_marks[:2], attributes=attributes, **rule)
     terms.result()
     step("Computing the structural churn term (BG/NBD at each landmark)")
     survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,

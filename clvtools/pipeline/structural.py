@@ -25,7 +25,7 @@ import pandas as pd
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.declared_churn import declared_churn_probability
 from ..data.rfm import rfm_summary
-from ..data.rfm_counts import rfm_counts
+from ..data.rfm_counts import rfm_counts, rfm_counts_at
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
 from ..units import unit_days
@@ -127,11 +127,11 @@ def _term_key(end, horizon, churn_after, time_unit, seed) -> tuple:
 def structural_work(log: TransactionLog, dates, *, horizon: float, churn_after: float,
                     time_unit: str, seed: int = 0, cache: dict) -> Callable[[], None]:
     """Query the distinct rows of the RFM summary at each of ``dates`` whose term is not in
-    ``cache`` (here, on the calling thread: the log's one DuckDB connection), and return the
-    rest of the structural terms' work at those dates, each BG/NBD fit and term into
-    ``cache``, as a function that runs no SQL: numpy for a second thread
-    (:func:`~clvtools.pipeline._threads.alongside_thread`) while the caller's thread queries
-    the landmark tables. :func:`add_structural_term` then reads the terms off the cache.
+    ``cache`` (one query for them all, here, on the calling thread: the log's one DuckDB
+    connection), and return the rest of the structural terms' work at those dates, each
+    BG/NBD fit and term into ``cache``, as a function that runs no SQL: numpy for a second
+    thread (:func:`~clvtools.pipeline._threads.alongside_thread`) while the caller's thread
+    queries the landmark tables. :func:`add_structural_term` then reads the terms off the cache.
 
     Parameters
     ----------
@@ -151,12 +151,10 @@ def structural_work(log: TransactionLog, dates, *, horizon: float, churn_after: 
         :func:`churn_model_inputs` notes it).
     """
     term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
-    jobs = []
-    for date in sorted(set(dates)):
-        end = min(date, log.observation_end)
-        if _term_key(end, **term) not in cache:
-            at = log if end >= log.observation_end else log.until(end)
-            jobs.append((end, rfm_counts(at, time_unit=time_unit)))
+    ends = {min(date, log.observation_end) for date in dates}
+    # every date's distinct rows from one aggregation of the occasions
+    missing = [end for end in ends if _term_key(end, **term) not in cache]
+    jobs = sorted(rfm_counts_at(log, missing, time_unit=time_unit).items()) if missing else []
 
     def fit_and_score() -> None:
         for end, rows in jobs:

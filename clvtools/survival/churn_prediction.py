@@ -157,16 +157,19 @@ class ChurnPrediction:
         return pd.DataFrame({v: values[:, variables == v].sum(axis=1) for v in names},
                             index=covariates.index)
 
-    def cumulative_hazard(self, covariates: pd.DataFrame, times, source: str = "DataFrame"
-                          ) -> np.ndarray:
-        """:math:`H(t \\mid x) = H_{0,s}(t) \\exp((x - \\bar x)\\beta)`, shape (n_rows, n_times)."""
+    def cumulative_hazard(self, covariates: pd.DataFrame, times, source: str = "DataFrame", *,
+                          eta: np.ndarray | None = None) -> np.ndarray:
+        """:math:`H(t \\mid x) = H_{0,s}(t) \\exp((x - \\bar x)\\beta)`, shape (n_rows, n_times);
+        ``eta`` (shape (n_rows,)), when given, is :meth:`log_partial_hazard` of the rows,
+        already computed by the caller (the design matrix is then not built again)."""
         self._check_fitted()
         times = np.atleast_1d(np.asarray(times, dtype=float))
         if times.size == 0 or not np.all(np.isfinite(times)) or np.any(times < 0):
             raise ClvInputError(
                 "The 'times' (or 'horizon') parameter of ChurnModel must be non-negative "
                 f"numbers. Got {times.tolist()!r} instead.")
-        eta = self.log_partial_hazard(covariates, source).to_numpy()
+        if eta is None:
+            eta = self.log_partial_hazard(covariates, source).to_numpy()
         rel = np.exp(eta)
         if not self.strata:
             base = self._baseline_at(ALL_STRATA, times)

@@ -217,7 +217,7 @@ def validate_out_of_time(model, train_table: pd.DataFrame, eval_table: pd.DataFr
     # the model's predictions of the evaluation rows, once for every metric
     source = "evaluation table"
     eta = model.log_partial_hazard(eval_table, source).to_numpy()
-    cumhaz = model.cumulative_hazard(eval_table, [horizon], source)[:, 0]
+    cumhaz = model.cumulative_hazard(eval_table, [horizon], source, eta=eta)[:, 0]
     cal = calibration_by_decile(model, eval_table, horizon, n_bins=n_bins, source=source,
                                 cumhaz=cumhaz)
     bs, bs0 = brier_score(model, train_table, eval_table, horizon, source, cumhaz=cumhaz)
