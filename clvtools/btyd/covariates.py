@@ -36,6 +36,7 @@ derivatives with respect to the linear predictors eta_p = gamma_p' z and eta_d =
 """
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -138,9 +139,12 @@ class CovariateBTYDFitter(BTYDFitter):
         self.purchase_encoder_ = CovariateEncoder(
             pcols, reference="sorted", reference_levels={k: v for k, v in ref.items() if k in pcols}
         ).fit(covariates)
-        self.dropout_encoder_ = CovariateEncoder(
-            dcols, reference="sorted", reference_levels={k: v for k, v in ref.items() if k in dcols}
-        ).fit(covariates)
+        # the same columns on both processes (as the pipeline puts them): the same encoder,
+        # fitted once (its levels of a million text values took about a second to learn)
+        self.dropout_encoder_ = copy.deepcopy(self.purchase_encoder_) if dcols == pcols else \
+            CovariateEncoder(dcols, reference="sorted",
+                             reference_levels={k: v for k, v in ref.items() if k in dcols}
+                             ).fit(covariates)
         missing = set(ref) - set(pcols) - set(dcols)
         if missing:
             raise ClvInputError(
