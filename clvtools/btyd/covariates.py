@@ -109,6 +109,8 @@ class CovariateBTYDFitter(BTYDFitter):
         Returns
         -------
         self
+            With ``encoded_``, the design matrices of ``covariates``
+            (:class:`~clvtools.encoding.EncodedCovariates`, None without ``covariates``).
         """
         self._validate_settings(tol)
         name = type(self).__name__
@@ -150,6 +152,10 @@ class CovariateBTYDFitter(BTYDFitter):
             raise ClvInputError(
                 f"reference_levels names columns that are not covariates: {sorted(missing)}.")
         Zp, Zd = self._design(covariates, n)
+        # the fit's customers encoded, kept for their scoring (a caller that scores the same
+        # customers passes it back instead of encoding a million rows again)
+        self.encoded_ = (None if covariates is None
+                         else EncodedCovariates(Zp, Zd, covariates.index))
         w = _check_weights(weights, n)
         return fit_covariate_model(self, cols, index, w, Zp, Zd,
                                    initial_params=initial_params, verbose=verbose,

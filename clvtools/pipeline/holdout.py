@@ -76,7 +76,10 @@ def calibration_window(log: TransactionLog, timeline: Timeline,
     revenue = (revenue_by_customer(log, timeline.holdout_start, log.observation_end)
                .reindex(cal.index, fill_value=0.0).to_numpy(float))
     if segments is not None:
-        segments = rows_of(segments, cal.index) if segments.shape[1] else None
+        # as categories: each candidate's holdout error and the segment table group by them,
+        # and grouping codes beats hashing a million strings again each time
+        segments = (rows_of(segments, cal.index).astype("category") if segments.shape[1]
+                    else None)
     return CalibrationWindow(cal, rfm[["frequency", "recency", "T"]
                                       + (["monetary_value"] if "monetary_value" in rfm else [])],
                              revenue, segments)

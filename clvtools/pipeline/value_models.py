@@ -160,7 +160,7 @@ def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
             dropout_covariates=columns)
         notes.append("Value model with covariates on purchase and dropout: "
                      f"{', '.join(covariates.columns)}.")
-        return BoundCovariates(model, covariates), notes
+        return BoundCovariates(model, covariates, model.encoded_), notes
     if covariates is not None:
         notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
     return VALUE_MODELS[value_model]().fit(x, tx, age, weights=weights), notes
