@@ -36,6 +36,7 @@ derivatives with respect to the linear predictors eta_p = gamma_p' z and eta_d =
 """
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -108,6 +109,8 @@ class CovariateBTYDFitter(BTYDFitter):
         Returns
         -------
         self
+            With ``encoded_``, the design matrices of ``covariates``
+            (:class:`~clvtools.encoding.EncodedCovariates`, None without ``covariates``).
         """
         self._validate_settings(tol)
         name = type(self).__name__
@@ -138,14 +141,21 @@ class CovariateBTYDFitter(BTYDFitter):
         self.purchase_encoder_ = CovariateEncoder(
             pcols, reference="sorted", reference_levels={k: v for k, v in ref.items() if k in pcols}
         ).fit(covariates)
-        self.dropout_encoder_ = CovariateEncoder(
-            dcols, reference="sorted", reference_levels={k: v for k, v in ref.items() if k in dcols}
-        ).fit(covariates)
+        # the same columns on both processes (as the pipeline puts them): the same encoder,
+        # fitted once (its levels of a million text values took about a second to learn)
+        self.dropout_encoder_ = copy.deepcopy(self.purchase_encoder_) if dcols == pcols else \
+            CovariateEncoder(dcols, reference="sorted",
+                             reference_levels={k: v for k, v in ref.items() if k in dcols}
+                             ).fit(covariates)
         missing = set(ref) - set(pcols) - set(dcols)
         if missing:
             raise ClvInputError(
                 f"reference_levels names columns that are not covariates: {sorted(missing)}.")
         Zp, Zd = self._design(covariates, n)
+        # the fit's customers encoded, kept for their scoring (a caller that scores the same
+        # customers passes it back instead of encoding a million rows again)
+        self.encoded_ = (None if covariates is None
+                         else EncodedCovariates(Zp, Zd, covariates.index))
         w = _check_weights(weights, n)
         return fit_covariate_model(self, cols, index, w, Zp, Zd,
                                    initial_params=initial_params, verbose=verbose,

@@ -74,18 +74,24 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
         covariates = inputs.attributes.frame()
     reuse = value.holdout_fit if value is not None else None
     fits = [reuse if origin == timeline.holdout_start else None for origin in origins]
-    # the queries in turn (one DuckDB connection), then the origins' fits and forecasts
-    # side by side on the two cores (pipeline/_threads.py): the first origin's here, the
-    # others' in a second thread
-    observed = [_origin_data(inputs, timeline, o, f) for o, f in zip(origins, fits, strict=True)]
+    # Each origin's RFM first (queries), then the later origins' fits and forecasts in a
+    # second thread (no query there: pipeline/_threads.py), while this thread queries the
+    # revenue each origin's customers brought and forecasts the first origin (whose fit is
+    # usually the value step's holdout fit).
+    rfms = [_origin_rfm(inputs, timeline, o, f) for o, f in zip(origins, fits, strict=True)]
+    calendars = [_calendar_months(o, timeline.horizon_days) for o in origins]
 
-    def table(j):
+    def forecast(j):
         models = None if fits[j] is None else fits[j][1]
-        return _origin_table(timeline, origins[j], *observed[j], covariates, chosen, models)
+        return _origin_forecast(timeline, rfms[j], calendars[j], covariates, chosen, models)
 
-    with alongside_thread(lambda: [table(j) for j in range(1, len(origins))]) as beside:
-        first = table(0)
-    table = pd.concat([first, *beside.result()], ignore_index=True)
+    with alongside_thread(lambda: [forecast(j) for j in range(1, len(origins))]) as beside:
+        actual = [_actual_revenue(inputs, o, c) for o, c in zip(origins, calendars, strict=True)]
+        forecasts = [forecast(0)]
+    forecasts += beside.result()
+    table = pd.concat([_origin_table(origins[j], rfms[j], calendars[j], actual[j],
+                                     *forecasts[j])
+                       for j in range(len(origins))], ignore_index=True)
     months = table[table["month"] != ALL_MONTHS]
     notes = [f"Forecast backtest at {len(origins)} origins ({', '.join(map(str, origins))}): "
              f"the 95 % interval covered {int(months['covered_95'].sum())} of {len(months)} "
@@ -100,34 +106,39 @@ def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
     """Fit at ``origin``, forecast one horizon of calendar months, compare. ``fitted``: the
     RFM at ``origin`` and the model fitted on it, when the value step's holdout already
     fitted it there (the same fit: the same customers, model and covariates)."""
-    observed = _origin_data(inputs, timeline, origin, fitted)
-    return _origin_table(timeline, origin, *observed, covariates, value_model,
-                         None if fitted is None else fitted[1])
-
-
-def _origin_data(inputs: Inputs, timeline: Timeline, origin: dt.date,
-                 fitted: tuple[pd.DataFrame, ValueModels] | None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """What the log says of one origin (its queries): the RFM at ``origin`` (``fitted``'s
-    when given), the calendar months of one horizon after it and the revenue its customers
-    brought in each of them then in total, shape (M + 1,), currency."""
-    if fitted is None:
-        # the calibration window's RFM alone (the holdout columns are not needed here)
-        rfm = rfm_summary(inputs.log, time_unit=timeline.time_unit, observation_end=origin)
-    else:
-        rfm = fitted[0]
+    rfm = _origin_rfm(inputs, timeline, origin, fitted)
     months = _calendar_months(origin, timeline.horizon_days)
+    forecast = _origin_forecast(timeline, rfm, months, covariates, value_model,
+                                None if fitted is None else fitted[1])
+    return _origin_table(origin, rfm, months, _actual_revenue(inputs, origin, months),
+                         *forecast)
+
+
+def _origin_rfm(inputs: Inputs, timeline: Timeline, origin: dt.date,
+                fitted: tuple[pd.DataFrame, ValueModels] | None) -> pd.DataFrame:
+    """The RFM at ``origin`` (a query), or ``fitted``'s when given."""
+    if fitted is not None:
+        return fitted[0]
+    # the calibration window's RFM alone (the holdout columns are not needed here)
+    return rfm_summary(inputs.log, time_unit=timeline.time_unit, observation_end=origin)
+
+
+def _actual_revenue(inputs: Inputs, origin: dt.date, months: pd.DataFrame) -> np.ndarray:
+    """The revenue the customers of ``origin`` brought in each of the calendar ``months``
+    after it, then in total, shape (M + 1,), currency (a query)."""
     starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
     actual = purchases_by_period(inputs.log, starts, list(months["end"]),
                                  customers_acquired_by=origin)["revenue"].to_numpy(float)
-    return rfm, months, np.append(actual, actual.sum())
+    return np.append(actual, actual.sum())
 
 
-def _origin_table(timeline: Timeline, origin: dt.date, rfm: pd.DataFrame,
-                  months: pd.DataFrame, actual: np.ndarray, covariates: pd.DataFrame | None,
-                  value_model: str, models: ValueModels | None = None) -> pd.DataFrame:
+def _origin_forecast(timeline: Timeline, rfm: pd.DataFrame, months: pd.DataFrame,
+                     covariates: pd.DataFrame | None, value_model: str,
+                     models: ValueModels | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The model's part of one origin (no query): fit on ``rfm`` (unless ``models`` are
-    given), forecast the ``months``, and set the forecast beside ``actual``."""
+    given) and forecast the ``months``' expected revenue: per month then in total, its mean
+    and variance, shape (M + 1,), and its interval bounds (``lo80`` ... ``hi95``)."""
     if models is None:
         models = fit_value_models(rfm, value_model, covariates)
     ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
@@ -137,7 +148,13 @@ def _origin_table(timeline: Timeline, origin: dt.date, rfm: pd.DataFrame,
     value = ValueResult(rfm, models, scores, {}, [], months=by_month)
     mean, var = money_totals(value, ends, np.zeros(len(rfm), dtype=np.intp))["expected_revenue"]
     mean, var = mean[-1], var[-1]  # the total row: months, then the horizon
-    bounds = normal_bounds(mean, var)
+    return mean, var, normal_bounds(mean, var)
+
+
+def _origin_table(origin: dt.date, rfm: pd.DataFrame, months: pd.DataFrame,
+                  actual: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                  bounds: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One origin's rows: the forecast (:func:`_origin_forecast`) beside ``actual``."""
     out = pd.DataFrame({
         "origin": origin,
         "month": [*months["month"], ALL_MONTHS],

@@ -30,6 +30,7 @@ from .value_models import (  # noqa: F401 - the value axis's public names, re-ex
     GammaGammaFitter,
     ValueModels,
     fit_value_models,
+    rows_of,
     score_customers,
     score_customers_by_month,
 )
@@ -127,6 +128,9 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     step("Summarising purchases (RFM)")
     rfm = rfm_summary(inputs.log, time_unit=s.time_unit)
     frame = inputs.attributes.frame() if inputs.attributes is not None else None
+    if frame is not None and frame.shape[1]:
+        # in the RFM's order once: every fit below then takes its rows without a look-up
+        frame = rows_of(frame, rfm.index)
     covariates = frame if frame is not None and s.value_covariates and frame.shape[1] else None
     categorical = inputs.categorical_attributes
     segments = frame[categorical] if frame is not None and categorical else None

@@ -36,6 +36,7 @@ from .value_models import (
     fit_purchase_model,
     fit_spend_model,
     fit_value_models,
+    rows_of,
 )
 
 __all__ = ["AUTO", "CANDIDATES", "SAMPLE_ABOVE", "ValueChoice", "candidate_models",
@@ -145,7 +146,7 @@ def _comparison_rows(index: pd.Index, frequency: np.ndarray, segments: pd.DataFr
         return index
     strata = pd.DataFrame({"frequency": np.minimum(frequency, FREQUENCY_BINS)}, index=index)
     if segments is not None:
-        strata = strata.join(segments.loc[index])
+        strata = strata.join(rows_of(segments, index))
     return stratified_sample(index, strata, SAMPLE_ABOVE, seed)
 
 
@@ -290,7 +291,7 @@ def stratified_sample(index: pd.Index, strata: pd.DataFrame, size: int,
     ``strata``, aligned with ``index``) in proportion to its share (seeded)."""
     if len(index) <= size:
         return index
-    key = pd.Series(pd.MultiIndex.from_frame(strata.astype(str)).factorize()[0], index=index)
+    key = pd.Series(_stratum_codes(strata), index=index)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(index))
     # a random permutation, then the first share of each stratum in that order
@@ -299,3 +300,23 @@ def stratified_sample(index: pd.Index, strata: pd.DataFrame, size: int,
     sizes = shuffled.map(shuffled.value_counts()).to_numpy()
     keep = rank < np.ceil(sizes * size / len(index))
     return index[np.sort(order[keep])]
+
+
+def _stratum_codes(strata: pd.DataFrame) -> np.ndarray:
+    """One integer per row, equal for rows equal in every column of ``strata`` (a missing
+    value is a level of its own), shape (n,).
+
+    Each column is factorised on its own and the codes are combined by mixed radix: the
+    same grouping as factorising the rows' text, which cost about 3 s of CPU on a million
+    customers (a million rows made text, then hashed as tuples), against a tenth of that.
+    The numbers differ but the sample does not: it reads only which rows share a stratum.
+    """
+    key = np.zeros(len(strata), dtype=np.int64)
+    for column in strata.columns:
+        codes, uniques = pd.factorize(strata[column], use_na_sentinel=False)
+        if len(key) and int(key.max()) >= np.iinfo(np.int64).max // max(len(uniques), 1):
+            # the product of the levels beyond int64 (never with a few attributes):
+            # renumbered densely first, which keeps the grouping
+            key = pd.factorize(key)[0].astype(np.int64)
+        key = key * len(uniques) + codes
+    return key

@@ -25,7 +25,7 @@ from ..errors import ClvInputError, ConvergenceError
 __all__ = [
     "VALUE_MODELS", "COVARIATE_MODELS", "BoundCovariates", "ValueModels", "fit_value_models",
     "fit_purchase_model", "fit_spend_model", "usable_covariates", "expected_spend",
-    "score_customers",
+    "score_customers", "rows_of",
 ]
 
 #: ``value_model`` setting -> purchase-process fitter.
@@ -160,7 +160,7 @@ def fit_purchase_model(rfm: pd.DataFrame, value_model: str,
             dropout_covariates=columns)
         notes.append("Value model with covariates on purchase and dropout: "
                      f"{', '.join(covariates.columns)}.")
-        return BoundCovariates(model, covariates), notes
+        return BoundCovariates(model, covariates, model.encoded_), notes
     if covariates is not None:
         notes.append(f"{value_model} has no covariate version: fitted without the attributes.")
     return VALUE_MODELS[value_model]().fit(x, tx, age, weights=weights), notes
@@ -174,13 +174,20 @@ def usable_covariates(rfm: pd.DataFrame, covariates: pd.DataFrame | None,
     # attributes are typed on the whole customers file; among the customers of this fit
     # (the holdout's calibration window sees only the earlier ones) a column may hold one
     # value, which no model can estimate: left out of this fit, and said so
-    covariates = covariates.loc[rfm.index]
+    covariates = rows_of(covariates, rfm.index)
     constant = [c for c in covariates.columns if covariates[c].nunique(dropna=False) < 2]
     if constant:
         notes.append(f"Attributes with a single value among these {len(rfm):,} customers, "
                      f"left out of this fit: {', '.join(constant)}.")
         covariates = covariates.drop(columns=constant)
     return covariates if covariates.shape[1] else None
+
+
+def rows_of(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """``frame.loc[index]``, or ``frame`` itself when its index is already ``index`` (the
+    value step aligns the attributes with the RFM once: each look-up of a million text ids
+    cost about a second and a half, and every fit, the window and the sample made one)."""
+    return frame if frame.index.equals(index) else frame.loc[index]
 
 
 def fit_spend_model(rfm: pd.DataFrame, purchases, notes: list[str],
