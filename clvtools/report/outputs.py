@@ -27,7 +27,7 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder"]
+           "check_output_folder", "customers_csv"]
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,15 @@ CUSTOMERS_CHUNK_ROWS = CUSTOMER_CHUNK_ROWS
 
 def _customers_csv(r: AnalysisResult, _a) -> CsvChunks:
     """customers.csv: the per-customer table to the cent, in chunks."""
-    return CsvChunks((_to_cents(chunk) for chunk in r.iter_customers(CUSTOMERS_CHUNK_ROWS)),
-                     tuple(whole_day_columns(r.targets.customers)))
+    return customers_csv(r.iter_customers(CUSTOMERS_CHUNK_ROWS),
+                         whole_day_columns(r.targets.customers))
+
+
+def customers_csv(chunks: Iterable[pd.DataFrame], day_columns: Iterable[str]) -> CsvChunks:
+    """customers.csv's content from the per-customer table's chunks (in order): money to the
+    cent, ``day_columns`` (decided on the whole table) written as days; the chunked run's
+    too (:mod:`clvtools.scale.chunked_run`)."""
+    return CsvChunks((_to_cents(chunk) for chunk in chunks), tuple(day_columns))
 
 
 def _plan_summary(r: AnalysisResult) -> pd.DataFrame:

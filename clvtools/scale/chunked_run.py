@@ -33,26 +33,38 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import Settings, parse_cut
-from ..data.chunked_plan import copy_parquet, micro_sums_by, parts, plan_sums, quantile, store_plan
+from ..data.chunked_plan import (
+    copy_parquet,
+    micro_sums_by,
+    parts,
+    plan_sums,
+    quantile,
+    store_plan,
+    whole_day_columns_of,
+)
 from ..data.chunked_tables import (
     attributes_sql,
     chunk_bounds,
     chunk_frame,
+    chunk_where,
     compressed_rows,
     store_rfm,
 )
 from ..data.engine import quote_ident
 from ..data.kpis import kpi_table
+from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
+from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, write_folder
+from ..report.outputs import OUTPUTS, customers_csv, write_folder
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .chunked_churn import churn_training
+from .chunked_control import draw_control_group
 from .compressed_fit import fit_value_on_rows
 from .run_files import (
     CUSTOMER_COLUMNS,
@@ -68,9 +80,10 @@ from .run_files import (
 __all__ = ["ChunkedRun", "MemoryPlan", "analyze_chunked", "memory_plan", "CHUNKED_OUTPUTS"]
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
-CHUNKED_OUTPUTS = ("customers.parquet", "targets.parquet", "matrix.csv", "plan_summary.csv",
-                   "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
-                   "models/churn.json", "data_quality.json", "config.toml")
+CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.parquet", "matrix.csv",
+                   "plan_summary.csv", "control_power.csv", "kpis.csv", "churn_drivers.csv",
+                   "models/value.json", "models/spend.json", "models/churn.json",
+                   "data_quality.json", "config.toml")
 #: Resident memory of the process before the first chunk (Python, numpy, pandas, lifelines,
 #: the fitted models), bytes.
 BASELINE = 800_000_000
@@ -81,7 +94,11 @@ BASELINE = 800_000_000
 BYTES_PER_CHUNK_CUSTOMER = 4_000
 #: Chunks are at most this large: beyond it a larger chunk saves no time.
 MOST_CHUNK_ROWS = 500_000
-_RFM, _SCORING, _PLAN = "chunked_rfm", "chunked_scoring", "chunked_plan"
+_RFM, _SCORING, _PLAN, _LIFECYCLE = ("chunked_rfm", "chunked_scoring", "chunked_plan",
+                                     "chunked_lifecycle")
+#: customers.csv's columns in the standard file's order (the attributes follow them).
+CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
+                         *PLAN_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -133,10 +150,14 @@ class ChunkedRun:
     cut_points : dict
         The matrix's ``value`` and ``risk`` cut points.
     matrix, kpis : pandas.DataFrame
+    control_power : pandas.DataFrame
+        control_power.csv: per action and cell, the treated and control counts and the
+        smallest effect the control group can detect.
     summary : dict
         plan_summary.csv's row.
-    chunks : int
-        Chunks of customers scored.
+    bounds : list
+        The first customer id of each chunk (:func:`~clvtools.data.chunked_tables.
+        chunk_bounds`).
     survival_rows : int
         Rows of the landmark table (the Cox model's sample is smaller past
         ``churn_sample_rows``).
@@ -144,6 +165,9 @@ class ChunkedRun:
         The folder of the scored part files (removed with the run).
     notes : list of str
     attributes_quality : dict, optional
+    attributes : str, optional
+        SQL of the customer attributes at the observation end (one row per customer), the
+        columns customers.csv carries after its own.
     """
 
     settings: Settings
@@ -154,17 +178,61 @@ class ChunkedRun:
     cut_points: dict
     matrix: pd.DataFrame
     kpis: pd.DataFrame
+    control_power: pd.DataFrame
     summary: dict
-    chunks: int
+    bounds: list
     survival_rows: int
     work: Path
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
+    attributes: str | None = None
+
+    @property
+    def chunks(self) -> int:
+        """Chunks of customers scored."""
+        return len(self.bounds)
 
     def customers_relation(self):
         """customers.parquet's rows as a DuckDB relation (sorted by customer), for SQL over
         them without a pandas copy of the base."""
-        return self.log.con.sql(_customers_sql(self.work))
+        return self.log.con.sql(self._customers_sql())
+
+    def iter_customers(self):
+        """customers.csv's rows a chunk of customers at a time, in order (as the run scored
+        them).
+
+        Yields
+        ------
+        pandas.DataFrame, shape (<= chunk rows, n_columns)
+        """
+        for k in range(len(self.bounds)):
+            yield self.log.con.execute(
+                self._customers_sql(where=chunk_where(self.bounds, k, "d.customer_id"))).df()
+
+    def _customers_sql(self, columns=CUSTOMERS_CSV_COLUMNS, *, contacts: bool = False,
+                       where: str = "TRUE") -> str:
+        """SELECT of ``columns`` (those the run has) and the attributes: the decided parts'
+        scores beside the plan's actions and each customer's lifecycle, sorted by customer;
+        ``contacts``: the treatment only, in priority order (targets.parquet)."""
+        own = {**{c: "p" for c in _PLAN_OWN}, **{c: "l" for c in _LIFECYCLE_OWN}}
+        present = _present(columns, self.work)
+        select = [f"{own.get(c, 'd')}.{quote_ident(c)}" for c in present]
+        joins = (f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id "
+                 f"JOIN {_LIFECYCLE} AS l ON d.customer_id = l.customer_id")
+        if self.attributes is not None:
+            names = [c for c in self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0")
+                     .columns if c != "customer_id"]
+            # an attribute named like a column of ours keeps its name with a suffix, as in
+            # the standard file
+            select += [f"a.{quote_ident(c)} AS "
+                       f"{quote_ident(c + '_attribute' if c in _ALL_OWN else c)}" for c in names]
+            joins += f" LEFT JOIN {self.attributes} AS a ON d.customer_id = a.customer_id"
+        if contacts:
+            where, order = f"{where} AND p.\"group\" = 'treatment'", "p.priority_rank"
+        else:
+            order = "d.customer_id"
+        return (f"SELECT {', '.join(select)} FROM {parts(self.work / 'decided')} AS d "
+                f"{joins} WHERE {where} ORDER BY {order}")
 
     def data_quality(self) -> dict:
         """data_quality.json of a chunked run."""
@@ -175,11 +243,14 @@ class ChunkedRun:
         """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
         written by DuckDB from the part files, without a pandas copy."""
         con = self.log.con
-        targets = _customers_sql(self.work, TARGET_COLUMNS, contacts=True)
+        customers = self._customers_sql()
+        targets = self._customers_sql(TARGET_COLUMNS, contacts=True)
         files = {
-            "customers.parquet": lambda: (
-                lambda path: copy_parquet(con, _customers_sql(self.work), path)),
+            "customers.csv": lambda: customers_csv(self.iter_customers(),
+                                                   whole_day_columns_of(con, customers)),
+            "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
             "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
+            "control_power.csv": lambda: self.control_power,
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
                           kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
         }
@@ -192,26 +263,19 @@ class ChunkedRun:
                              self.notes, f" in {self.chunks} chunks")
 
 
-def _customers_sql(work: Path, columns=CUSTOMER_COLUMNS, *, contacts: bool = False) -> str:
-    """SELECT of ``columns`` (those the run has): the decided parts' scores beside the
-    plan's actions, sorted by customer; ``contacts``: push and pull only, in priority
-    order (targets.parquet)."""
-    select = ", ".join(f"d.{quote_ident(c)}" if c not in _PLAN_OWN else f"p.{quote_ident(c)}"
-                       for c in _present(columns, work))
-    where, order = (("p.action <> 'none'", "p.priority_rank") if contacts
-                    else ("TRUE", "d.customer_id"))
-    return (f"SELECT {select} FROM {parts(work / 'decided')} AS d "
-            f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id WHERE {where} "
-            f"ORDER BY {order}")
-
-
 #: The columns the plan table gives (the rest are the decided parts').
-_PLAN_OWN = {"action", "priority_rank", "expected_net_benefit", "saved_revenue", "expected_cost"}
+_PLAN_OWN = {"action", "group", "priority_rank", "expected_net_benefit", "saved_revenue",
+             "expected_cost"}
+#: The columns the lifecycle table gives.
+_LIFECYCLE_OWN = {"lifecycle", "last_purchase"}
+#: Every column of customers.csv but the attributes.
+_ALL_OWN = {*CUSTOMERS_CSV_COLUMNS, *TARGET_COLUMNS}
 
 
 def _present(columns, work: Path) -> list[str]:
     """``columns`` that a run has (``monetary_value`` only with amounts; no reasons)."""
-    have = set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
+    have = (set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
+            | _LIFECYCLE_OWN)
     return [c for c in columns if c in have]
 
 
@@ -222,12 +286,10 @@ def _check_settings(s: Settings) -> None:
         {"push_budget": s.push_budget, "total_budget": s.total_budget,
          "push_uplift_column": s.push_uplift_column,
          "pull_uplift_column": s.pull_uplift_column,
-         # the control group is drawn over the whole plan at once by the standard engine
-         "control_share": s.control_share or None,
          # validity dates per attributes row: not yet checked against the standard engine
          "attributes_valid_from_col": s.attributes_valid_from_col},
         advice="Run them with the standard engine (--engine duckdb), or leave them out "
-               "(a push capacity is supported; --control-share 0: no control group).")
+               "(a push capacity and a control group are supported).")
 
 
 def analyze_chunked(transactions, *, settings: Settings, customers=None,
@@ -317,15 +379,25 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     _limit(con, budget.sql_limit)
     decided = parts(work / "decided")
     store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
-    summary = plan_summary_fields(plan_sums(con, _PLAN), s, cuts, "chunked")
+    power = draw_control_group(con, _PLAN, decided, share=s.control_share, seed=s.seed,
+                               push=push, pull=pull)
+    summary = plan_summary_fields({**plan_sums(con, _PLAN), "control_share": s.control_share},
+                                  s, cuts, "chunked")
+    sql, params = lifecycle_query(log, churn_after=s.churn_after, at_risk_after=s.at_risk_after,
+                                  time_unit=s.time_unit)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_LIFECYCLE} AS {sql}", params)
     matrix = matrix_from_totals(*micro_sums_by(con, decided, "cell", MONEY))
     step("Computing KPIs in DuckDB")
     kpis = kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
     attribute_notes = [] if attributes is None else list(attributes.notes)
-    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, summary,
-                     len(bounds), survival_rows, work,
+    shown = None
+    if attributes is not None and attributes.columns():
+        shown = covariates or attributes_sql(attributes, attributes.observation_end
+                                             or log.observation_end)
+    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, power, summary,
+                     bounds, survival_rows, work,
                      [*attribute_notes, *value_notes, *risk_notes],
-                     None if attributes is None else attributes.quality)
+                     None if attributes is None else attributes.quality, shown)
     weakref.finalize(run, shutil.rmtree, work, True)
     return run
 
