@@ -137,11 +137,11 @@ def whole_day_columns_of(con: duckdb.DuckDBPyConnection, select: str) -> list[st
     aside) are all whole days: :func:`clvtools.data.export.whole_day_columns` over the rows
     in DuckDB, which a chunked CSV writes as days in every chunk."""
     relation = con.sql(select)
-    stamps = [c for c, kind in zip(relation.columns, relation.types)
+    stamps = [c for c, kind in zip(relation.columns, relation.types, strict=True)
               if str(kind).startswith(("DATE", "TIMESTAMP"))]
     if not stamps:
         return []
     whole = ", ".join(f"coalesce(bool_and({quote_ident(c)} = date_trunc('day', {quote_ident(c)})"
                       f"), TRUE)" for c in stamps)
     found = con.execute(f"SELECT {whole} FROM ({select})").fetchone()
-    return [c for c, is_whole in zip(stamps, found) if is_whole]
+    return [c for c, is_whole in zip(stamps, found, strict=True) if is_whole]

@@ -27,7 +27,7 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder", "customers_csv"]
+           "check_output_folder", "csv_in_chunks"]
 
 
 @dataclass(frozen=True)
@@ -145,14 +145,14 @@ CUSTOMERS_CHUNK_ROWS = CUSTOMER_CHUNK_ROWS
 
 def _customers_csv(r: AnalysisResult, _a) -> CsvChunks:
     """customers.csv: the per-customer table to the cent, in chunks."""
-    return customers_csv(r.iter_customers(CUSTOMERS_CHUNK_ROWS),
+    return csv_in_chunks(r.iter_customers(CUSTOMERS_CHUNK_ROWS),
                          whole_day_columns(r.targets.customers))
 
 
-def customers_csv(chunks: Iterable[pd.DataFrame], day_columns: Iterable[str]) -> CsvChunks:
-    """customers.csv's content from the per-customer table's chunks (in order): money to the
-    cent, ``day_columns`` (decided on the whole table) written as days; the chunked run's
-    too (:mod:`clvtools.scale.chunked_run`)."""
+def csv_in_chunks(chunks: Iterable[pd.DataFrame], day_columns: Iterable[str]) -> CsvChunks:
+    """A decision table's CSV content from its chunks (in order): money to the cent,
+    ``day_columns`` (decided on the whole table) written as days; customers.csv, and the
+    chunked run's tables (:mod:`clvtools.scale.chunked_run`)."""
     return CsvChunks((_to_cents(chunk) for chunk in chunks), tuple(day_columns))
 
 

@@ -61,8 +61,10 @@ from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, customers_csv, write_folder
+from ..report.outputs import OUTPUTS, csv_in_chunks, write_folder
 from ..targeting.matrix import MONEY, matrix_from_totals
+from ..targeting.reasons import REASON_COLUMNS
+from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists, attention_lists
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
 from .compressed_fit import fit_value_on_rows
@@ -81,7 +83,8 @@ __all__ = ["ChunkedRun", "MemoryPlan", "analyze_chunked", "memory_plan", "CHUNKE
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
 CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.parquet", "matrix.csv",
-                   "plan_summary.csv", "control_power.csv", "kpis.csv", "churn_drivers.csv",
+                   "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
+                   "kpis.csv", "churn_drivers.csv",
                    "models/value.json", "models/spend.json", "models/churn.json",
                    "data_quality.json", "config.toml")
 #: Resident memory of the process before the first chunk (Python, numpy, pandas, lifelines,
@@ -168,6 +171,8 @@ class ChunkedRun:
     attributes : str, optional
         SQL of the customer attributes at the observation end (one row per customer), the
         columns customers.csv carries after its own.
+    lists : ChunkedLists, optional
+        The contacts' reasons and the two lists (:mod:`.chunked_attention`).
     """
 
     settings: Settings
@@ -186,6 +191,7 @@ class ChunkedRun:
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
     attributes: str | None = None
+    lists: ChunkedLists | None = None
 
     @property
     def chunks(self) -> int:
@@ -195,7 +201,7 @@ class ChunkedRun:
     def customers_relation(self):
         """customers.parquet's rows as a DuckDB relation (sorted by customer), for SQL over
         them without a pandas copy of the base."""
-        return self.log.con.sql(self._customers_sql())
+        return self.log.con.sql(self.customers_sql())
 
     def iter_customers(self):
         """customers.csv's rows a chunk of customers at a time, in order (as the run scored
@@ -207,32 +213,51 @@ class ChunkedRun:
         """
         for k in range(len(self.bounds)):
             yield self.log.con.execute(
-                self._customers_sql(where=chunk_where(self.bounds, k, "d.customer_id"))).df()
+                self.customers_sql(where=chunk_where(self.bounds, k, "d.customer_id"))).df()
 
-    def _customers_sql(self, columns=CUSTOMERS_CSV_COLUMNS, *, contacts: bool = False,
-                       where: str = "TRUE") -> str:
+    def customer_columns(self) -> list[str]:
+        """customers.csv's columns that the run computes, the attributes aside."""
+        return _present(CUSTOMERS_CSV_COLUMNS, self.work)
+
+    def attribute_columns(self) -> list[str]:
+        """The attributes' columns in customers.csv (an attribute named like a column of
+        ours keeps its name with a suffix, as in the standard file)."""
+        if self.attributes is None:
+            return []
+        names = self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0").columns
+        return [c + "_attribute" if c in _ALL_OWN else c for c in names if c != "customer_id"]
+
+    def customers_sql(self, columns=CUSTOMERS_CSV_COLUMNS, *, contacts: bool = False,
+                      where: str = "TRUE", order: str | None = None,
+                      with_attributes: bool = True, more: tuple[str, str] = ("", "")) -> str:
         """SELECT of ``columns`` (those the run has) and the attributes: the decided parts'
-        scores beside the plan's actions and each customer's lifecycle, sorted by customer;
-        ``contacts``: the treatment only, in priority order (targets.parquet)."""
-        own = {**{c: "p" for c in _PLAN_OWN}, **{c: "l" for c in _LIFECYCLE_OWN}}
-        present = _present(columns, self.work)
+        scores beside the plan's actions and group and each customer's lifecycle, sorted by
+        customer.
+
+        ``contacts``: the treatment only, in priority order (targets.parquet), with the
+        reasons when the run has them; ``where``: a further condition on ``d`` (the decided
+        parts), ``p`` (the plan) and ``l`` (the lifecycle); ``order``: another order;
+        ``more``: further select items and joins.
+        """
+        own = {**{c: "p" for c in _PLAN_OWN}, **{c: "l" for c in _LIFECYCLE_OWN},
+               **{c: "r" for c in REASON_COLUMNS}}
+        present = _present(columns, self.work, reasons=contacts and self.lists is not None)
         select = [f"{own.get(c, 'd')}.{quote_ident(c)}" for c in present]
         joins = (f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id "
                  f"JOIN {_LIFECYCLE} AS l ON d.customer_id = l.customer_id")
-        if self.attributes is not None:
+        if contacts and self.lists is not None:
+            joins += f" LEFT JOIN {self.lists.reasons} AS r ON d.customer_id = r.customer_id"
+        if with_attributes and self.attributes is not None:
             names = [c for c in self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0")
                      .columns if c != "customer_id"]
-            # an attribute named like a column of ours keeps its name with a suffix, as in
-            # the standard file
-            select += [f"a.{quote_ident(c)} AS "
-                       f"{quote_ident(c + '_attribute' if c in _ALL_OWN else c)}" for c in names]
+            select += [f"a.{quote_ident(c)} AS {quote_ident(named)}"
+                       for c, named in zip(names, self.attribute_columns(), strict=True)]
             joins += f" LEFT JOIN {self.attributes} AS a ON d.customer_id = a.customer_id"
         if contacts:
-            where, order = f"{where} AND p.\"group\" = 'treatment'", "p.priority_rank"
-        else:
-            order = "d.customer_id"
-        return (f"SELECT {', '.join(select)} FROM {parts(self.work / 'decided')} AS d "
-                f"{joins} WHERE {where} ORDER BY {order}")
+            where = f"{where} AND p.\"group\" = 'treatment'"
+        order = order or ("p.priority_rank" if contacts else "d.customer_id")
+        return (f"SELECT {', '.join(select)}{more[0]} FROM {parts(self.work / 'decided')} AS d "
+                f"{joins}{more[1]} WHERE {where} ORDER BY {order}")
 
     def data_quality(self) -> dict:
         """data_quality.json of a chunked run."""
@@ -243,11 +268,14 @@ class ChunkedRun:
         """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
         written by DuckDB from the part files, without a pandas copy."""
         con = self.log.con
-        customers = self._customers_sql()
-        targets = self._customers_sql(TARGET_COLUMNS, contacts=True)
+        customers = self.customers_sql()
+        targets = self.customers_sql(TARGET_COLUMNS, contacts=True)
         files = {
-            "customers.csv": lambda: customers_csv(self.iter_customers(),
+            "customers.csv": lambda: csv_in_chunks(self.iter_customers(),
                                                    whole_day_columns_of(con, customers)),
+            "early_warning.csv": lambda: self._ranked_csv(self.lists.early_warning,
+                                                          "early_warning_rank"),
+            "win_back.csv": lambda: self._ranked_csv(self.lists.win_back, "win_back_rank"),
             "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
             "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
             "control_power.csv": lambda: self.control_power,
@@ -256,6 +284,20 @@ class ChunkedRun:
         }
         assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
+
+    def _ranked_csv(self, table: str | None, rank: str):
+        """A ranked list's CSV content, read from its table a page of ranks at a time
+        (None: no such list)."""
+        if table is None:
+            return None
+        con = self.log.con
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+        def pages():
+            for start in range(0, max(rows, 1), MOST_CHUNK_ROWS):
+                yield con.execute(f"SELECT * FROM {table} WHERE {rank} > ? AND {rank} <= ? "
+                                  f"ORDER BY {rank}", [start, start + MOST_CHUNK_ROWS]).df()
+        return csv_in_chunks(pages(), whole_day_columns_of(con, f"SELECT * FROM {table}"))
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
@@ -267,15 +309,16 @@ class ChunkedRun:
 _PLAN_OWN = {"action", "group", "priority_rank", "expected_net_benefit", "saved_revenue",
              "expected_cost"}
 #: The columns the lifecycle table gives.
-_LIFECYCLE_OWN = {"lifecycle", "last_purchase"}
+_LIFECYCLE_OWN = {"lifecycle", "last_purchase", *WIN_BACK_EXTRA}
 #: Every column of customers.csv but the attributes.
 _ALL_OWN = {*CUSTOMERS_CSV_COLUMNS, *TARGET_COLUMNS}
 
 
-def _present(columns, work: Path) -> list[str]:
-    """``columns`` that a run has (``monetary_value`` only with amounts; no reasons)."""
+def _present(columns, work: Path, *, reasons: bool = False) -> list[str]:
+    """``columns`` that a run has (``monetary_value`` only with amounts; the reasons once
+    computed)."""
     have = (set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
-            | _LIFECYCLE_OWN)
+            | _LIFECYCLE_OWN | (set(REASON_COLUMNS) if reasons else set()))
     return [c for c in columns if c in have]
 
 
@@ -360,7 +403,6 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         table = chunk_frame(con, _SCORING, bounds, k).reset_index()
         attrs = None if covariates is None else chunk_frame(con, covariates, bounds, k)
         _write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
-    con.execute(f"DROP TABLE {_SCORING}")
     scored = parts(work / "scored")
     cuts = {}
     for name, column, cut in (("value", s.value_axis, parse_cut(s.value_cut)),
@@ -399,6 +441,14 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
                      [*attribute_notes, *value_notes, *risk_notes],
                      None if attributes is None else attributes.quality, shown)
     weakref.finalize(run, shutil.rmtree, work, True)
+    step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
+    _limit(con, budget.python_limit)
+    run.lists = attention_lists(run, scoring=_SCORING, rfm=_RFM, decided=decided,
+                                attributes=attributes)
+    _limit(con, budget.sql_limit)
+    con.execute(f"DROP TABLE {_SCORING}")
+    run.summary.update(run.lists.counts)
+    run.notes += run.lists.notes
     return run
 
 
