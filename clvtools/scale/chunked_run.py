@@ -13,19 +13,24 @@ second pass gives each chunk its cells and economics
 the priority ranks, the plan summary and the matrix (exact micro-unit sums) are SQL over the
 parts (:mod:`clvtools.data.chunked_plan`).
 
-It covers what a Spark run covers but the contacts' reasons and the two lists (early
-warning, win-back): the value axis, the customer attributes, the churn model, the matrix, the
-plan under a push capacity, the KPIs. What needs the whole base in pandas (the holdout choice
-of the value model, which ``value_model = "auto"`` replaces by BIC as on Spark; the budgets'
-knapsacks, the control group, per-customer uplifts, the forecast, report.html, contracts) is
-the standard engine's, and the settings that ask for it are an error here.
+Then the control group is the standard engine's draw (:mod:`.chunked_control`), and the
+contacts' reasons and the early-warning and win-back lists are computed per chunk by the
+pipeline's own functions and ranked in DuckDB (:mod:`.chunked_attention`); what the run
+computed and the files it writes are :class:`~.chunked_result.ChunkedRun`'s.
+
+It covers the value axis, the customer attributes, the churn model, the matrix, the plan
+under a push capacity, the control group, the reasons, the two lists and the KPIs. What needs
+the whole base in pandas (the holdout choice of the value model, which
+``value_model = "auto"`` replaces by BIC as on Spark; the budgets' knapsacks, per-customer
+uplifts, the forecast, report.html, contracts) is the standard engine's, and the settings
+that ask for it are an error here.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -34,19 +39,16 @@ import pyarrow.parquet as pq
 
 from ..config import Settings, parse_cut
 from ..data.chunked_plan import (
-    copy_parquet,
     micro_sums_by,
     parts,
     plan_sums,
     quantile,
     store_plan,
-    whole_day_columns_of,
 )
 from ..data.chunked_tables import (
     attributes_sql,
     chunk_bounds,
     chunk_frame,
-    chunk_where,
     compressed_rows,
     store_rfm,
 )
@@ -54,39 +56,25 @@ from ..data.engine import quote_ident
 from ..data.kpis import kpi_table
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
-from ..data.transactions import TransactionLog
 from ..errors import ClvInputError
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
-from ..pipeline.targets import PLAN_COLUMNS
-from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, csv_in_chunks, write_folder
+from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
-from ..targeting.reasons import REASON_COLUMNS
-from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists, attention_lists
+from .chunked_attention import attention_lists
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
+from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .compressed_fit import fit_value_on_rows
 from .run_files import (
-    CUSTOMER_COLUMNS,
-    TARGET_COLUMNS,
     actions,
     plan_summary_fields,
     refuse_settings,
-    run_data_quality,
-    small_files,
-    summary_lines,
 )
 
 __all__ = ["ChunkedRun", "MemoryPlan", "analyze_chunked", "memory_plan", "CHUNKED_OUTPUTS"]
 
-#: The manifest's files a chunked run writes (report/outputs.py describes each).
-CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.parquet", "matrix.csv",
-                   "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
-                   "kpis.csv", "churn_drivers.csv",
-                   "models/value.json", "models/spend.json", "models/churn.json",
-                   "data_quality.json", "config.toml")
 #: Resident memory of the process before the first chunk (Python, numpy, pandas, lifelines,
 #: the fitted models), bytes.
 BASELINE = 800_000_000
@@ -97,11 +85,8 @@ BASELINE = 800_000_000
 BYTES_PER_CHUNK_CUSTOMER = 4_000
 #: Chunks are at most this large: beyond it a larger chunk saves no time.
 MOST_CHUNK_ROWS = 500_000
-_RFM, _SCORING, _PLAN, _LIFECYCLE = ("chunked_rfm", "chunked_scoring", "chunked_plan",
-                                     "chunked_lifecycle")
-#: customers.csv's columns in the standard file's order (the attributes follow them).
-CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
-                         *PLAN_COLUMNS)
+_RFM, _SCORING = "chunked_rfm", "chunked_scoring"
+_PLAN, _LIFECYCLE = PLAN_TABLE, LIFECYCLE_TABLE
 
 
 @dataclass(frozen=True)
@@ -136,190 +121,6 @@ def memory_plan(memory_limit: str | None, chunk_rows: int | None = None) -> Memo
     free = 0.75 * total - BASELINE
     rows = chunk_rows or int(min(MOST_CHUNK_ROWS, max(10_000, free / BYTES_PER_CHUNK_CUSTOMER)))
     return MemoryPlan(f"{int(0.6 * total / 1e6)}MB", f"{int(0.25 * total / 1e6)}MB", rows)
-
-
-@dataclass
-class ChunkedRun:
-    """What a chunked run computed.
-
-    Attributes
-    ----------
-    settings : Settings
-    log : TransactionLog
-        The purchase occasions, in DuckDB; the run's tables are on its connection.
-    timeline : Timeline
-    scorers : Scorers
-    value_model : str
-    cut_points : dict
-        The matrix's ``value`` and ``risk`` cut points.
-    matrix, kpis : pandas.DataFrame
-    control_power : pandas.DataFrame
-        control_power.csv: per action and cell, the treated and control counts and the
-        smallest effect the control group can detect.
-    summary : dict
-        plan_summary.csv's row.
-    bounds : list
-        The first customer id of each chunk (:func:`~clvtools.data.chunked_tables.
-        chunk_bounds`).
-    survival_rows : int
-        Rows of the landmark table (the Cox model's sample is smaller past
-        ``churn_sample_rows``).
-    work : pathlib.Path
-        The folder of the scored part files (removed with the run).
-    notes : list of str
-    attributes_quality : dict, optional
-    attributes : str, optional
-        SQL of the customer attributes at the observation end (one row per customer), the
-        columns customers.csv carries after its own.
-    lists : ChunkedLists, optional
-        The contacts' reasons and the two lists (:mod:`.chunked_attention`).
-    """
-
-    settings: Settings
-    log: TransactionLog
-    timeline: Timeline
-    scorers: Scorers
-    value_model: str
-    cut_points: dict
-    matrix: pd.DataFrame
-    kpis: pd.DataFrame
-    control_power: pd.DataFrame
-    summary: dict
-    bounds: list
-    survival_rows: int
-    work: Path
-    notes: list[str] = field(default_factory=list)
-    attributes_quality: dict | None = None
-    attributes: str | None = None
-    lists: ChunkedLists | None = None
-
-    @property
-    def chunks(self) -> int:
-        """Chunks of customers scored."""
-        return len(self.bounds)
-
-    def customers_relation(self):
-        """customers.parquet's rows as a DuckDB relation (sorted by customer), for SQL over
-        them without a pandas copy of the base."""
-        return self.log.con.sql(self.customers_sql())
-
-    def iter_customers(self):
-        """customers.csv's rows a chunk of customers at a time, in order (as the run scored
-        them).
-
-        Yields
-        ------
-        pandas.DataFrame, shape (<= chunk rows, n_columns)
-        """
-        for k in range(len(self.bounds)):
-            yield self.log.con.execute(
-                self.customers_sql(where=chunk_where(self.bounds, k, "d.customer_id"))).df()
-
-    def customer_columns(self) -> list[str]:
-        """customers.csv's columns that the run computes, the attributes aside."""
-        return _present(CUSTOMERS_CSV_COLUMNS, self.work)
-
-    def attribute_columns(self) -> list[str]:
-        """The attributes' columns in customers.csv (an attribute named like a column of
-        ours keeps its name with a suffix, as in the standard file)."""
-        if self.attributes is None:
-            return []
-        names = self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0").columns
-        return [c + "_attribute" if c in _ALL_OWN else c for c in names if c != "customer_id"]
-
-    def customers_sql(self, columns=CUSTOMERS_CSV_COLUMNS, *, contacts: bool = False,
-                      where: str = "TRUE", order: str | None = None,
-                      with_attributes: bool = True, more: tuple[str, str] = ("", "")) -> str:
-        """SELECT of ``columns`` (those the run has) and the attributes: the decided parts'
-        scores beside the plan's actions and group and each customer's lifecycle, sorted by
-        customer.
-
-        ``contacts``: the treatment only, in priority order (targets.parquet), with the
-        reasons when the run has them; ``where``: a further condition on ``d`` (the decided
-        parts), ``p`` (the plan) and ``l`` (the lifecycle); ``order``: another order;
-        ``more``: further select items and joins.
-        """
-        own = {**{c: "p" for c in _PLAN_OWN}, **{c: "l" for c in _LIFECYCLE_OWN},
-               **{c: "r" for c in REASON_COLUMNS}}
-        present = _present(columns, self.work, reasons=contacts and self.lists is not None)
-        select = [f"{own.get(c, 'd')}.{quote_ident(c)}" for c in present]
-        joins = (f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id "
-                 f"JOIN {_LIFECYCLE} AS l ON d.customer_id = l.customer_id")
-        if contacts and self.lists is not None:
-            joins += f" LEFT JOIN {self.lists.reasons} AS r ON d.customer_id = r.customer_id"
-        if with_attributes and self.attributes is not None:
-            names = [c for c in self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0")
-                     .columns if c != "customer_id"]
-            select += [f"a.{quote_ident(c)} AS {quote_ident(named)}"
-                       for c, named in zip(names, self.attribute_columns(), strict=True)]
-            joins += f" LEFT JOIN {self.attributes} AS a ON d.customer_id = a.customer_id"
-        if contacts:
-            where = f"{where} AND p.\"group\" = 'treatment'"
-        order = order or ("p.priority_rank" if contacts else "d.customer_id")
-        return (f"SELECT {', '.join(select)}{more[0]} FROM {parts(self.work / 'decided')} AS d "
-                f"{joins}{more[1]} WHERE {where} ORDER BY {order}")
-
-    def data_quality(self) -> dict:
-        """data_quality.json of a chunked run."""
-        return run_data_quality("chunked", self.log.quality, self.attributes_quality,
-                                self.timeline, self.value_model, self.notes)
-
-    def write(self, out) -> Path:
-        """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
-        written by DuckDB from the part files, without a pandas copy."""
-        con = self.log.con
-        customers = self.customers_sql()
-        targets = self.customers_sql(TARGET_COLUMNS, contacts=True)
-        files = {
-            "customers.csv": lambda: csv_in_chunks(self.iter_customers(),
-                                                   whole_day_columns_of(con, customers)),
-            "early_warning.csv": lambda: self._ranked_csv(self.lists.early_warning,
-                                                          "early_warning_rank"),
-            "win_back.csv": lambda: self._ranked_csv(self.lists.win_back, "win_back_rank"),
-            "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
-            "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
-            "control_power.csv": lambda: self.control_power,
-            **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
-                          kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
-        }
-        assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
-        return write_folder(files, out)
-
-    def _ranked_csv(self, table: str | None, rank: str):
-        """A ranked list's CSV content, read from its table a page of ranks at a time
-        (None: no such list)."""
-        if table is None:
-            return None
-        con = self.log.con
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-        def pages():
-            for start in range(0, max(rows, 1), MOST_CHUNK_ROWS):
-                yield con.execute(f"SELECT * FROM {table} WHERE {rank} > ? AND {rank} <= ? "
-                                  f"ORDER BY {rank}", [start, start + MOST_CHUNK_ROWS]).df()
-        return csv_in_chunks(pages(), whole_day_columns_of(con, f"SELECT * FROM {table}"))
-
-    def summary_lines(self) -> list[str]:
-        """The run in a few lines for the console."""
-        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
-                             self.notes, f" in {self.chunks} chunks")
-
-
-#: The columns the plan table gives (the rest are the decided parts').
-_PLAN_OWN = {"action", "group", "priority_rank", "expected_net_benefit", "saved_revenue",
-             "expected_cost"}
-#: The columns the lifecycle table gives.
-_LIFECYCLE_OWN = {"lifecycle", "last_purchase", *WIN_BACK_EXTRA}
-#: Every column of customers.csv but the attributes.
-_ALL_OWN = {*CUSTOMERS_CSV_COLUMNS, *TARGET_COLUMNS}
-
-
-def _present(columns, work: Path, *, reasons: bool = False) -> list[str]:
-    """``columns`` that a run has (``monetary_value`` only with amounts; the reasons once
-    computed)."""
-    have = (set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
-            | _LIFECYCLE_OWN | (set(REASON_COLUMNS) if reasons else set()))
-    return [c for c in columns if c in have]
 
 
 def _check_settings(s: Settings) -> None:
