@@ -300,7 +300,7 @@ OUTPUTS: tuple[Output, ...] = (
            "--engine spark only: the contact list (targets.csv's columns with the reasons, "
            "without the attributes), push then pull customers sorted by priority rank, a Parquet "
            "dataset that the executors write, money at full precision; --engine chunked: "
-           "one Parquet file, without the reasons"),
+           "one Parquet file, with the reasons and the attributes"),
     Output("early_warning.parquet", lambda _r, a: a.get("early_warning.parquet"),
            "--engine spark only: early_warning.csv's list (live customers whose churn "
            "probability rose since the previous KPI period, largest rise first), a Parquet "
