@@ -111,7 +111,7 @@ def attention_lists(run, *, scoring: str, rfm: str, decided: str, attributes) ->
         if scorers.churn is not None and len(table):
             rows = churn_inputs(table, chunk_frame(con, rfm, bounds, k), scorers
                                 ).set_index("customer_id")
-        where = chunk_where(bounds, k, "d.customer_id")
+        where = run.chunk_condition(k)
         contacted = con.execute(run.customers_sql(
             ("customer_id", s.value_axis, "churn_probability", "lapsed_revenue",
              "last_purchase"), contacts=True, where=where, order="d.customer_id",

@@ -123,8 +123,14 @@ class ChunkedRun:
         pandas.DataFrame, shape (<= chunk rows, n_columns)
         """
         for k in range(len(self.bounds)):
-            yield self.log.con.execute(
-                self.customers_sql(where=chunk_where(self.bounds, k, "d.customer_id"))).df()
+            yield self.log.con.execute(self.customers_sql(where=self.chunk_condition(k))).df()
+
+    def chunk_condition(self, k: int) -> str:
+        """SQL condition of chunk ``k``'s customers in :meth:`customers_sql`, on each of its
+        tables: every one is sorted by customer, so each reads only the chunk's row groups
+        and no join builds over the whole base."""
+        return " AND ".join(chunk_where(self.bounds, k, f"{alias}.customer_id")
+                            for alias in ("d", "p", "l"))
 
     def customer_columns(self) -> list[str]:
         """customers.csv's columns that the run computes, the attributes aside."""
