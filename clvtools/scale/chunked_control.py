@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..data.engine import quote_ident
 from ..targeting.allocation import Action
-from ..targeting.control import CONTROL, assign_control, power_table
+from ..targeting.control import TREATMENT, assign_control, power_table
 
 __all__ = ["draw_control_group"]
 
@@ -52,8 +52,9 @@ def draw_control_group(con: duckdb.DuckDBPyConnection, plan: str, decided: str, 
     # (the labels below are references to one string per action and cell)
     chosen = con.execute(
         f"SELECT p.rowid AS row, list_position($actions, p.action)::TINYINT - 1 AS action, "
-        f"list_position($cells, d.cell)::SMALLINT - 1 AS cell, d.churn_probability "
-        f"FROM {quote_ident(plan)} AS p JOIN {decided} AS d ON p.customer_id = d.customer_id "
+        f"list_position($cells, d.cell)::SMALLINT - 1 AS cell, d.churn_probability, "
+        f"p.priority_rank FROM {quote_ident(plan)} AS p "
+        f"JOIN {decided} AS d ON p.customer_id = d.customer_id "
         f"WHERE p.action <> 'none' ORDER BY p.customer_id",
         {"actions": actions, "cells": cells}).df()
     strata = pd.DataFrame({
@@ -66,23 +67,23 @@ def draw_control_group(con: duckdb.DuckDBPyConnection, plan: str, decided: str, 
     strata["reactivation"] = np.where(strata["action"] == "push", push.reactivation,
                                       pull.reactivation)
     power = power_table(strata, group)
-    control = pd.DataFrame({"row": chosen["row"].to_numpy()[group == CONTROL]})
-    con.register("_chunked_control_rows", control)
+    # the contact list's ranks over the treatment in priority order, as the standard
+    # engine renumbers them (pipeline.targets._hold_out); 0: the control, no rank
+    treated = group == TREATMENT
+    order = np.argsort(chosen["priority_rank"].to_numpy(dtype=float), kind="stable")
+    order = order[treated[order]]
+    rank = np.zeros(len(chosen), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    held = pd.DataFrame({"row": chosen["row"].to_numpy(), "control": ~treated, "rank": rank})
+    del chosen, strata, group
+    con.register("_chunked_held_out", held)
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {quote_ident(plan)} AS
-            WITH grouped AS (
-                SELECT p.* EXCLUDE (priority_rank), p.priority_rank AS planned_rank,
-                       CASE WHEN p.action = 'none' THEN ''
-                            WHEN c.row IS NOT NULL THEN 'control'
-                            ELSE 'treatment' END AS "group"
-                FROM {quote_ident(plan)} AS p
-                LEFT JOIN _chunked_control_rows AS c ON p.rowid = c.row)
-            SELECT * EXCLUDE (planned_rank),
-                   CASE WHEN "group" = 'treatment' THEN row_number() OVER (
-                       PARTITION BY "group" = 'treatment' ORDER BY planned_rank)
-                   END AS priority_rank
-            FROM grouped ORDER BY customer_id""")
+        # the chosen rows updated in place: the plan keeps its order, no sort of the base
+        con.execute(f"ALTER TABLE {quote_ident(plan)} ADD COLUMN \"group\" VARCHAR "
+                    "DEFAULT ''")
+        con.execute(f"UPDATE {quote_ident(plan)} AS p SET \"group\" = CASE WHEN h.control "
+                    "THEN 'control' ELSE 'treatment' END, priority_rank = NULLIF(h.rank, 0) "
+                    "FROM _chunked_held_out AS h WHERE p.rowid = h.row")
     finally:
-        con.unregister("_chunked_control_rows")
+        con.unregister("_chunked_held_out")
     return power
