@@ -105,6 +105,8 @@ def attention_lists(run, *, scoring: str, rfm: str, decided: str, attributes) ->
                    f" LEFT JOIN {_AT_LEAST} AS a_l ON d.churn_probability IS NOT NULL "
                    f"AND d.{axis} = a_l.v")
     attributes_named = run.attribute_columns()
+    # the scores' types (customer_id's above all) for every part, an empty chunk's included
+    scored = pq.read_schema(next((folder / "decided").glob("*.parquet")))
     for k in range(len(bounds)):
         table = chunk_frame(con, scoring, bounds, k).reset_index()
         rows = None
@@ -119,11 +121,11 @@ def attention_lists(run, *, scoring: str, rfm: str, decided: str, attributes) ->
         contacted["value_share"] = contacted["value_share"].fillna(0.0)
         found = contact_reasons(contacted, scorers.churn, rows, horizon=s.horizon,
                                 centre=centre, time_unit=s.time_unit, value_axis=s.value_axis)
-        _write_part(found.reset_index(), folder / "reasons", k, None)
+        _write_part(found.reset_index(), folder / "reasons", k, scored)
         if before is not None:
             entries, chunk_counts = _early_warning(con, run, decided, before, rows, k, centre)
             counts = {key: counts[key] + chunk_counts[key] for key in counts}
-            _write_part(entries, folder / "early_warning", k, None)
+            _write_part(entries, folder / "early_warning", k, scored)
         churned = con.sql(run.customers_sql(
             (*run.customer_columns(), *WIN_BACK_EXTRA),
             where=f"{where} AND d.churn_probability IS NULL")).to_arrow_table()
@@ -181,14 +183,14 @@ def _early_warning(con, run, decided: str, before: str, now_rows, k: int, centre
                                before_rows, scorers, centre=centre, time_unit=s.time_unit)
 
 
-def _write_part(frame: pd.DataFrame, folder: Path, k: int, like: pa.Schema | None) -> None:
+def _write_part(frame: pd.DataFrame, folder: Path, k: int, like: pa.Schema) -> None:
     """One chunk's entries as ``folder/part-<k>.parquet``: the columns of ``like`` with its
     types (a chunk whose text column is all empty keeps the column's type), other text
     columns as strings."""
     folder.mkdir(parents=True, exist_ok=True)
     fields = []
     for column in frame.columns:
-        if like is not None and column in like.names:
+        if column in like.names:
             fields.append(like.field(column))
         elif frame[column].dtype == object:
             fields.append(pa.field(column, pa.string()))
