@@ -20,7 +20,8 @@ outside it) and DuckDB's spill folder under ``--data``:
   step (the progress callback's steps): wall time and peak resident memory of the process
   during the step (VmRSS sampled every 20 ms), and the largest size of DuckDB's spill folder.
 * ``--chunked``: ``clvtools analyze --engine chunked`` (:func:`clvtools.scale.chunked_run.
-  analyze_chunked`, BG/NBD named, no control group, a push capacity of 1 % of the customers)
+  analyze_chunked`, BG/NBD named, the default control group, a push capacity of 1 % of the
+  customers)
   and its ``write``, where ``memory_limit`` is the whole process's budget; the same per-step
   figures.
 * ``--summaries``: the data layer alone on the same glob: reading and validating into
@@ -126,12 +127,12 @@ CHUNKED = """
 import shutil
 from clvtools.config import Settings
 from clvtools.scale.chunked_run import analyze_chunked
-# BG/NBD named (auto chooses by BIC among three fits here); no control group (not drawn in
-# chunks); a push capacity of 1 % of the customers, ranked over the whole base
+# BG/NBD named (auto chooses by BIC among three fits here); the default control group (10 %);
+# a push capacity of 1 % of the customers, ranked over the whole base
 settings = Settings(memory_limit="{memory_limit}", temp_directory="{spill}",
-                    value_model="bgnbd", control_share=0, push_capacity={capacity})
+                    value_model="bgnbd", push_capacity={capacity})
 run = analyze_chunked("{glob}", settings=settings, step=step)
-step("Writing customers.parquet, targets.parquet and the small files")
+step("Writing customers.csv, the Parquet files, the lists and the small files")
 shutil.rmtree("{out}", ignore_errors=True)
 run.write("{out}")
 step("end")

@@ -1,7 +1,8 @@
 """``clvtools analyze --engine chunked``: the customers scored a chunk at a time from tables kept
-in DuckDB give the standard engine's scores, cells, actions, ranks, matrix, plan and KPIs; the
-Cox sample is the standard engine's draw; unsupported settings are refused; and the standard
-engine refuses early a base that clearly exceeds ``memory_limit``."""
+in DuckDB give the standard engine's scores, cells, actions, control group, ranks, matrix,
+plan, customers.csv and KPIs; the Cox sample is the standard engine's draw; unsupported
+settings are refused; and the standard engine refuses early a base that clearly exceeds
+``memory_limit``."""
 import json
 
 import numpy as np
@@ -20,11 +21,12 @@ from clvtools.pipeline.memory_budget import check_standard_engine_fits, memory_b
 from clvtools.pipeline.risk import fit_churn_model
 from clvtools.pipeline.structural import churn_model_inputs
 from clvtools.pipeline.timeline import build_timeline
+from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.scale.chunked_run import CHUNKED_OUTPUTS, memory_plan
 
 #: Both engines: BG/NBD named (the standard engine would choose on a holdout), a capacity
-#: (ranked over the whole base), no control group (not drawn in chunks).
-SETTINGS = {"value_model": "bgnbd", "push_capacity": 25, "control_share": 0.0}
+#: (ranked over the whole base), the default control group (drawn over the whole plan).
+SETTINGS = {"value_model": "bgnbd", "push_capacity": 25}
 #: Customers a chunk: several chunks on the demo.
 CHUNK_ROWS = 400
 SCORES = ["frequency", "recency", "T", "monetary_value", "p_alive", "expected_purchases",
@@ -60,27 +62,73 @@ def test_chunked_scores_cells_actions_and_ranks_equal_the_standard_run(runs):
     got = chunked.customers_relation().df().set_index("customer_id")
     assert list(got.index) == sorted(expected.index)
     expected = expected.loc[got.index]
-    assert_scores_match(got, expected, SCORES, ("churn_model", "cell", "action"))
+    assert_scores_match(got, expected, SCORES,
+                        ("churn_model", "cell", "action", "group", "lifecycle", "last_purchase"))
     np.testing.assert_array_equal(got["priority_rank"].to_numpy(float),
                                   expected["priority_rank"].to_numpy(float))
     assert (got["action"] == "push").sum() == SETTINGS["push_capacity"]
+    assert list(got.columns) == list(expected.columns)      # the attributes included
 
 
-def test_chunked_matrix_plan_and_kpis_equal_the_standard_run(runs):
+def test_the_control_group_is_the_standard_draw(runs):
     standard, chunked = runs
+    got = chunked.customers_relation().df()
+    assert (got["group"] == "control").sum() > 0
     targets = standard.analysis.targets
-    pd.testing.assert_frame_equal(chunked.matrix.reset_index(drop=True),
-                                  targets.matrix.reset_index(drop=True), check_dtype=False)
-    plan = targets.summary
-    for key in ("customers", "push", "pull", "none"):
-        assert chunked.summary[key] == plan[key], key
-    for key in ("cost", "push_cost", "pull_cost", "expected_saved_revenue",
-                "expected_net_benefit"):
-        # exact micro-unit sums: half a millionth per customer at most from a plain sum
-        assert chunked.summary[key] == pytest.approx(plan[key], abs=1e-6 * plan["customers"])
-    for key in ("value_cut_point", "risk_cut_point"):
-        assert chunked.summary[key] == pytest.approx(plan[key], rel=1e-12)
-    pd.testing.assert_frame_equal(chunked.kpis, standard.analysis.kpi.kpis)
+    pd.testing.assert_frame_equal(chunked.control_power, targets.control_power)
+    for key in ("control_share", "push_control", "pull_control"):
+        assert chunked.summary[key] == targets.summary[key], key
+    assert chunked.summary["control_forgone_net_benefit"] == pytest.approx(
+        targets.summary["control_forgone_net_benefit"], abs=1e-6 * len(got))
+
+
+def _read_both(name: str, root) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return tuple(pd.read_csv(root / engine / name, keep_default_na=False, na_values=[""])
+                 for engine in ("chunked", "standard"))
+
+
+@pytest.fixture(scope="module")
+def written(runs, tmp_path_factory):
+    """Both runs' files: the chunked run's folder, and the standard run's customers.csv,
+    early_warning.csv and win_back.csv as its manifest writes them."""
+    standard, chunked = runs
+    root = tmp_path_factory.mktemp("written")
+    chunked.write(root / "chunked")
+    names = ("customers.csv", "early_warning.csv", "win_back.csv")
+    write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
+                  if o.name in names}, root / "standard")
+    return root
+
+
+@pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv"])
+def test_the_chunked_csv_files_equal_the_standard_files(written, name):
+    got, expected = _read_both(name, written)
+    assert len(expected) > 100 and list(got.columns) == list(expected.columns)
+    numbers = [c for c in got.columns if pd.api.types.is_float_dtype(expected[c])]
+    # money is written to the cent: a figure 1e-9 away may round to the next cent
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=0.0100001,
+                                   equal_nan=True, err_msg=column)
+    text = [c for c in got.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text], check_dtype=False)
+
+
+def test_the_contacts_and_their_reasons_equal_the_standard_list(runs, written):
+    standard, _ = runs
+    contacts = pd.read_parquet(written / "chunked" / "targets.parquet")
+    listed = standard.analysis.targets.targets
+    assert list(contacts.columns) == list(listed.columns)
+    labels = ["customer_id", "action", "cell", "reason_1", "reason_2", "reason_3"]
+    pd.testing.assert_frame_equal(contacts[labels], listed[labels])
+    assert contacts["priority_rank"].tolist() == list(range(1, len(listed) + 1))
+
+
+def test_the_lists_counts_equal_the_standard_run(runs):
+    standard, chunked = runs
+    expected = standard.analysis.targets.summary
+    counted = [k for k in expected if k.startswith(("early_warning_", "win_back_"))]
+    assert len(counted) == 6
+    assert {k: chunked.summary[k] for k in counted} == {k: expected[k] for k in counted}
 
 
 def test_the_cox_sample_is_the_standard_engines_draw(base):
@@ -110,7 +158,7 @@ def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):
     tx.to_csv(tmp_path / "tx.csv", index=False)
     out = tmp_path / "out"
     status = main(["analyze", str(tmp_path / "tx.csv"), "--engine", "chunked", "--out", str(out),
-                   "--value-model", "bgnbd", "--control-share", "0", "--push-capacity", "25",
+                   "--value-model", "bgnbd", "--push-capacity", "25",
                    "--memory-limit", "2GB"])
     assert status == 0
     assert {p.name for p in out.iterdir()} >= {n.split("/")[0] for n in CHUNKED_OUTPUTS}
@@ -124,9 +172,8 @@ def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):
 
 @pytest.mark.parametrize("flags, named", [
     (["--push-budget", "100"], "push_budget"),
-    ([], "control_share"),                      # the default control group is not drawn
-    (["--control-share", "0", "--customer-intervals"], "customer_intervals"),
-    (["--control-share", "0", "--config", "{tmp}/valid_from.toml"], "attributes_valid_from_col"),
+    (["--customer-intervals"], "customer_intervals"),
+    (["--config", "{tmp}/valid_from.toml"], "attributes_valid_from_col"),
 ])
 def test_the_cli_refuses_what_the_chunked_run_cannot_honour(base, tmp_path, capsys, flags,
                                                             named):
@@ -165,10 +212,3 @@ def test_the_standard_engine_refuses_early_a_base_larger_than_its_limit(base, ca
     err = capsys.readouterr()
     assert status == 2 and "--engine chunked" in err.err and "Traceback" not in err.err
     assert "Fitting" not in err.out                        # stopped before any fit
-
-
-def test_settings_default_keeps_the_chunked_refusal_explicit():
-    """The refusal names the way out (a control share of 0) rather than ignoring it."""
-    with pytest.raises(ClvInputError, match="control-share 0"):
-        api.analyze_chunked(pd.DataFrame({"customer_id": [], "date": [], "amount": []}),
-                            config=Settings())

@@ -17,7 +17,8 @@ import pandas as pd
 from .engine import quote_ident
 from .money import micro_units
 
-__all__ = ["parts", "quantile", "store_plan", "plan_sums", "micro_sums_by", "copy_parquet"]
+__all__ = ["parts", "quantile", "store_plan", "plan_sums", "micro_sums_by", "copy_parquet",
+           "whole_day_columns_of"]
 
 
 def parts(folder: str | Path) -> str:
@@ -73,20 +74,28 @@ def store_plan(con: duckdb.DuckDBPyConnection, decided: str, *, capacity: int | 
 
 
 def plan_sums(con: duckdb.DuckDBPyConnection, plan: str) -> dict:
-    """plan_summary.csv's counts and sums over the plan table (money summed exactly)."""
+    """plan_summary.csv's counts and sums over the plan table (money summed exactly), its
+    control group drawn (a ``group`` column, :mod:`clvtools.scale.chunked_control`): push,
+    pull and the money are the treatment's, beside ``push_control``, ``pull_control`` and
+    ``control_forgone_net_benefit`` (the control's expected net benefit), as the standard
+    engine counts them."""
     def total(column: str, where: str = "TRUE") -> str:
         return f"coalesce(sum({micro_units(column)}) FILTER (WHERE {where}), 0)"
 
+    treated, control = "\"group\" = 'treatment'", "\"group\" = 'control'"
     row = con.execute(f"""
         SELECT count(*) AS customers,
-               count(*) FILTER (WHERE action = 'push') AS push,
-               count(*) FILTER (WHERE action = 'pull') AS pull,
+               count(*) FILTER (WHERE action = 'push' AND {treated}) AS push,
+               count(*) FILTER (WHERE action = 'pull' AND {treated}) AS pull,
                count(*) FILTER (WHERE action = 'none') AS none,
-               {total('expected_cost', "action = 'push'")} AS push_cost,
-               {total('expected_cost', "action = 'pull'")} AS pull_cost,
-               {total('expected_cost')} AS cost,
-               {total('saved_revenue')} AS expected_saved_revenue,
-               {total('expected_net_benefit')} AS expected_net_benefit
+               {total('expected_cost', f"action = 'push' AND {treated}")} AS push_cost,
+               {total('expected_cost', f"action = 'pull' AND {treated}")} AS pull_cost,
+               {total('expected_cost', treated)} AS cost,
+               {total('saved_revenue', treated)} AS expected_saved_revenue,
+               {total('expected_net_benefit', treated)} AS expected_net_benefit,
+               count(*) FILTER (WHERE action = 'push' AND {control}) AS push_control,
+               count(*) FILTER (WHERE action = 'pull' AND {control}) AS pull_control,
+               {total('expected_net_benefit', control)} AS control_forgone_net_benefit
         FROM {quote_ident(plan)}""").df().iloc[0]
     return {k: (float(int(v)) / 1e6 if k.endswith(("cost", "revenue", "benefit")) else int(v))
             for k, v in row.items()}
@@ -121,3 +130,18 @@ def copy_parquet(con: duckdb.DuckDBPyConnection, select: str, path: str | Path) 
     """Write the rows of ``select`` (a SELECT statement) as one Parquet file at ``path``."""
     target = str(path).replace("'", "''")
     con.execute(f"COPY ({select}) TO '{target}' (FORMAT parquet)")
+
+
+def whole_day_columns_of(con: duckdb.DuckDBPyConnection, select: str) -> list[str]:
+    """The date and timestamp columns of ``select`` (a SELECT statement) whose values (NULL
+    aside) are all whole days: :func:`clvtools.data.export.whole_day_columns` over the rows
+    in DuckDB, which a chunked CSV writes as days in every chunk."""
+    relation = con.sql(select)
+    stamps = [c for c, kind in zip(relation.columns, relation.types, strict=True)
+              if str(kind).startswith(("DATE", "TIMESTAMP"))]
+    if not stamps:
+        return []
+    whole = ", ".join(f"coalesce(bool_and({quote_ident(c)} = date_trunc('day', {quote_ident(c)})"
+                      f"), TRUE)" for c in stamps)
+    found = con.execute(f"SELECT {whole} FROM ({select})").fetchone()
+    return [c for c, is_whole in zip(stamps, found, strict=True) if is_whole]

@@ -25,7 +25,8 @@ from .money import money_sum
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
-__all__ = ["churn_days", "first_declaration", "spell_ends_sql", "lifecycle_status"]
+__all__ = ["churn_days", "first_declaration", "spell_ends_sql", "lifecycle_status",
+           "lifecycle_query"]
 
 
 def churn_days(churn_after: float, time_unit: str) -> int:
@@ -140,6 +141,16 @@ def lifecycle_status(
         (``observation_end - last >= churn_days``), ``at_risk`` (``>= at_risk_days``),
         ``new``, ``active``.
     """
+    sql, params = lifecycle_query(log, churn_after=churn_after, at_risk_after=at_risk_after,
+                                  time_unit=time_unit, new_within=new_within)
+    return log.con.execute(sql, params).df()
+
+
+def lifecycle_query(log: TransactionLog, *, churn_after: float, at_risk_after: float,
+                    time_unit: str = "week", new_within: float | None = None
+                    ) -> tuple[str, dict]:
+    """:func:`lifecycle_status`'s query and its named parameters, for SQL over its rows
+    without a pandas copy (the chunked run keeps them as a table)."""
     observation_end = check_date(log.observation_end, "observation_end")
     cd = churn_days(churn_after, time_unit)
     rd = to_days(at_risk_after, time_unit, "at_risk_after")
@@ -164,4 +175,4 @@ def lifecycle_status(
         FROM c ORDER BY customer_id"""
     params = {"end": observation_end, "ud": unit_days(time_unit), "cd": cd, "rd": rd, "nd": nd,
               "has_amounts": log.has_amounts}
-    return log.con.execute(sql, params).df()
+    return sql, params

@@ -27,7 +27,7 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder"]
+           "check_output_folder", "csv_in_chunks"]
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,15 @@ CUSTOMERS_CHUNK_ROWS = CUSTOMER_CHUNK_ROWS
 
 def _customers_csv(r: AnalysisResult, _a) -> CsvChunks:
     """customers.csv: the per-customer table to the cent, in chunks."""
-    return CsvChunks((_to_cents(chunk) for chunk in r.iter_customers(CUSTOMERS_CHUNK_ROWS)),
-                     tuple(whole_day_columns(r.targets.customers)))
+    return csv_in_chunks(r.iter_customers(CUSTOMERS_CHUNK_ROWS),
+                         whole_day_columns(r.targets.customers))
+
+
+def csv_in_chunks(chunks: Iterable[pd.DataFrame], day_columns: Iterable[str]) -> CsvChunks:
+    """A decision table's CSV content from its chunks (in order): money to the cent,
+    ``day_columns`` (decided on the whole table) written as days; customers.csv, and the
+    chunked run's tables (:mod:`clvtools.scale.chunked_run`)."""
+    return CsvChunks((_to_cents(chunk) for chunk in chunks), tuple(day_columns))
 
 
 def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
@@ -293,7 +300,7 @@ OUTPUTS: tuple[Output, ...] = (
            "--engine spark only: the contact list (targets.csv's columns with the reasons, "
            "without the attributes), push then pull customers sorted by priority rank, a Parquet "
            "dataset that the executors write, money at full precision; --engine chunked: "
-           "one Parquet file, without the reasons"),
+           "one Parquet file, with the reasons and the attributes"),
     Output("early_warning.parquet", lambda _r, a: a.get("early_warning.parquet"),
            "--engine spark only: early_warning.csv's list (live customers whose churn "
            "probability rose since the previous KPI period, largest rise first), a Parquet "

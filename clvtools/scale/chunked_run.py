@@ -13,19 +13,24 @@ second pass gives each chunk its cells and economics
 the priority ranks, the plan summary and the matrix (exact micro-unit sums) are SQL over the
 parts (:mod:`clvtools.data.chunked_plan`).
 
-It covers what a Spark run covers but the contacts' reasons and the two lists (early
-warning, win-back): the value axis, the customer attributes, the churn model, the matrix, the
-plan under a push capacity, the KPIs. What needs the whole base in pandas (the holdout choice
-of the value model, which ``value_model = "auto"`` replaces by BIC as on Spark; the budgets'
-knapsacks, the control group, per-customer uplifts, the forecast, report.html, contracts) is
-the standard engine's, and the settings that ask for it are an error here.
+Then the control group is the standard engine's draw (:mod:`.chunked_control`), and the
+contacts' reasons and the early-warning and win-back lists are computed per chunk by the
+pipeline's own functions and ranked in DuckDB (:mod:`.chunked_attention`); what the run
+computed and the files it writes are :class:`~.chunked_result.ChunkedRun`'s.
+
+It covers the value axis, the customer attributes, the churn model, the matrix, the plan
+under a push capacity, the control group, the reasons, the two lists and the KPIs. What needs
+the whole base in pandas (the holdout choice of the value model, which
+``value_model = "auto"`` replaces by BIC as on Spark; the budgets' knapsacks, per-customer
+uplifts, the forecast, report.html, contracts) is the standard engine's, and the settings
+that ask for it are an error here.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +38,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import Settings, parse_cut
-from ..data.chunked_plan import copy_parquet, micro_sums_by, parts, plan_sums, quantile, store_plan
+from ..data.chunked_plan import (
+    micro_sums_by,
+    parts,
+    plan_sums,
+    quantile,
+    store_plan,
+)
 from ..data.chunked_tables import (
     attributes_sql,
     chunk_bounds,
@@ -43,34 +54,27 @@ from ..data.chunked_tables import (
 )
 from ..data.engine import quote_ident
 from ..data.kpis import kpi_table
+from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
-from ..data.transactions import TransactionLog
 from ..errors import ClvInputError
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
-from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, write_folder
+from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
+from .chunked_attention import attention_lists
 from .chunked_churn import churn_training
+from .chunked_control import draw_control_group
+from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .compressed_fit import fit_value_on_rows
 from .run_files import (
-    CUSTOMER_COLUMNS,
-    TARGET_COLUMNS,
     actions,
     plan_summary_fields,
     refuse_settings,
-    run_data_quality,
-    small_files,
-    summary_lines,
 )
 
 __all__ = ["ChunkedRun", "MemoryPlan", "analyze_chunked", "memory_plan", "CHUNKED_OUTPUTS"]
 
-#: The manifest's files a chunked run writes (report/outputs.py describes each).
-CHUNKED_OUTPUTS = ("customers.parquet", "targets.parquet", "matrix.csv", "plan_summary.csv",
-                   "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
-                   "models/churn.json", "data_quality.json", "config.toml")
 #: Resident memory of the process before the first chunk (Python, numpy, pandas, lifelines,
 #: the fitted models), bytes.
 BASELINE = 800_000_000
@@ -81,7 +85,8 @@ BASELINE = 800_000_000
 BYTES_PER_CHUNK_CUSTOMER = 4_000
 #: Chunks are at most this large: beyond it a larger chunk saves no time.
 MOST_CHUNK_ROWS = 500_000
-_RFM, _SCORING, _PLAN = "chunked_rfm", "chunked_scoring", "chunked_plan"
+_RFM, _SCORING = "chunked_rfm", "chunked_scoring"
+_PLAN, _LIFECYCLE = PLAN_TABLE, LIFECYCLE_TABLE
 
 
 @dataclass(frozen=True)
@@ -118,103 +123,6 @@ def memory_plan(memory_limit: str | None, chunk_rows: int | None = None) -> Memo
     return MemoryPlan(f"{int(0.6 * total / 1e6)}MB", f"{int(0.25 * total / 1e6)}MB", rows)
 
 
-@dataclass
-class ChunkedRun:
-    """What a chunked run computed.
-
-    Attributes
-    ----------
-    settings : Settings
-    log : TransactionLog
-        The purchase occasions, in DuckDB; the run's tables are on its connection.
-    timeline : Timeline
-    scorers : Scorers
-    value_model : str
-    cut_points : dict
-        The matrix's ``value`` and ``risk`` cut points.
-    matrix, kpis : pandas.DataFrame
-    summary : dict
-        plan_summary.csv's row.
-    chunks : int
-        Chunks of customers scored.
-    survival_rows : int
-        Rows of the landmark table (the Cox model's sample is smaller past
-        ``churn_sample_rows``).
-    work : pathlib.Path
-        The folder of the scored part files (removed with the run).
-    notes : list of str
-    attributes_quality : dict, optional
-    """
-
-    settings: Settings
-    log: TransactionLog
-    timeline: Timeline
-    scorers: Scorers
-    value_model: str
-    cut_points: dict
-    matrix: pd.DataFrame
-    kpis: pd.DataFrame
-    summary: dict
-    chunks: int
-    survival_rows: int
-    work: Path
-    notes: list[str] = field(default_factory=list)
-    attributes_quality: dict | None = None
-
-    def customers_relation(self):
-        """customers.parquet's rows as a DuckDB relation (sorted by customer), for SQL over
-        them without a pandas copy of the base."""
-        return self.log.con.sql(_customers_sql(self.work))
-
-    def data_quality(self) -> dict:
-        """data_quality.json of a chunked run."""
-        return run_data_quality("chunked", self.log.quality, self.attributes_quality,
-                                self.timeline, self.value_model, self.notes)
-
-    def write(self, out) -> Path:
-        """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
-        written by DuckDB from the part files, without a pandas copy."""
-        con = self.log.con
-        targets = _customers_sql(self.work, TARGET_COLUMNS, contacts=True)
-        files = {
-            "customers.parquet": lambda: (
-                lambda path: copy_parquet(con, _customers_sql(self.work), path)),
-            "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
-            **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
-                          kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
-        }
-        assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
-        return write_folder(files, out)
-
-    def summary_lines(self) -> list[str]:
-        """The run in a few lines for the console."""
-        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
-                             self.notes, f" in {self.chunks} chunks")
-
-
-def _customers_sql(work: Path, columns=CUSTOMER_COLUMNS, *, contacts: bool = False) -> str:
-    """SELECT of ``columns`` (those the run has): the decided parts' scores beside the
-    plan's actions, sorted by customer; ``contacts``: push and pull only, in priority
-    order (targets.parquet)."""
-    select = ", ".join(f"d.{quote_ident(c)}" if c not in _PLAN_OWN else f"p.{quote_ident(c)}"
-                       for c in _present(columns, work))
-    where, order = (("p.action <> 'none'", "p.priority_rank") if contacts
-                    else ("TRUE", "d.customer_id"))
-    return (f"SELECT {select} FROM {parts(work / 'decided')} AS d "
-            f"JOIN {_PLAN} AS p ON d.customer_id = p.customer_id WHERE {where} "
-            f"ORDER BY {order}")
-
-
-#: The columns the plan table gives (the rest are the decided parts').
-_PLAN_OWN = {"action", "priority_rank", "expected_net_benefit", "saved_revenue", "expected_cost"}
-
-
-def _present(columns, work: Path) -> list[str]:
-    """``columns`` that a run has (``monetary_value`` only with amounts; no reasons)."""
-    have = set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
-    return [c for c in columns if c in have]
-
-
 def _check_settings(s: Settings) -> None:
     """Settings a chunked run cannot honour are an error, never ignored."""
     refuse_settings(
@@ -222,12 +130,10 @@ def _check_settings(s: Settings) -> None:
         {"push_budget": s.push_budget, "total_budget": s.total_budget,
          "push_uplift_column": s.push_uplift_column,
          "pull_uplift_column": s.pull_uplift_column,
-         # the control group is drawn over the whole plan at once by the standard engine
-         "control_share": s.control_share or None,
          # validity dates per attributes row: not yet checked against the standard engine
          "attributes_valid_from_col": s.attributes_valid_from_col},
         advice="Run them with the standard engine (--engine duckdb), or leave them out "
-               "(a push capacity is supported; --control-share 0: no control group).")
+               "(a push capacity and a control group are supported).")
 
 
 def analyze_chunked(transactions, *, settings: Settings, customers=None,
@@ -298,7 +204,6 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         table = chunk_frame(con, _SCORING, bounds, k).reset_index()
         attrs = None if covariates is None else chunk_frame(con, covariates, bounds, k)
         _write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
-    con.execute(f"DROP TABLE {_SCORING}")
     scored = parts(work / "scored")
     cuts = {}
     for name, column, cut in (("value", s.value_axis, parse_cut(s.value_cut)),
@@ -317,16 +222,34 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     _limit(con, budget.sql_limit)
     decided = parts(work / "decided")
     store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
-    summary = plan_summary_fields(plan_sums(con, _PLAN), s, cuts, "chunked")
+    power = draw_control_group(con, _PLAN, decided, share=s.control_share, seed=s.seed,
+                               push=push, pull=pull)
+    summary = plan_summary_fields({**plan_sums(con, _PLAN), "control_share": s.control_share},
+                                  s, cuts, "chunked")
+    sql, params = lifecycle_query(log, churn_after=s.churn_after, at_risk_after=s.at_risk_after,
+                                  time_unit=s.time_unit)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_LIFECYCLE} AS {sql}", params)
     matrix = matrix_from_totals(*micro_sums_by(con, decided, "cell", MONEY))
     step("Computing KPIs in DuckDB")
     kpis = kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
     attribute_notes = [] if attributes is None else list(attributes.notes)
-    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, summary,
-                     len(bounds), survival_rows, work,
+    shown = None
+    if attributes is not None and attributes.columns():
+        shown = covariates or attributes_sql(attributes, attributes.observation_end
+                                             or log.observation_end)
+    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, power, summary,
+                     bounds, survival_rows, work,
                      [*attribute_notes, *value_notes, *risk_notes],
-                     None if attributes is None else attributes.quality)
+                     None if attributes is None else attributes.quality, shown)
     weakref.finalize(run, shutil.rmtree, work, True)
+    step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
+    _limit(con, budget.python_limit)
+    run.lists = attention_lists(run, scoring=_SCORING, rfm=_RFM, decided=decided,
+                                attributes=attributes)
+    _limit(con, budget.sql_limit)
+    con.execute(f"DROP TABLE {_SCORING}")
+    run.summary.update(run.lists.counts)
+    run.notes += run.lists.notes
     return run
 
 

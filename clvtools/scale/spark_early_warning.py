@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
-
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_rfm, spark_scoring_table
-from ..pipeline.attention import moved_drivers
 from ..pipeline.scoring import Scorers, churn_inputs
-from ..targeting.early_warning import early_warning_list
+from .list_chunks import EARLY_WARNING_COLUMNS as COLUMNS
+from .list_chunks import early_warning_chunk
 from .spark import global_row_number
 
 __all__ = ["spark_early_warning"]
 
 _NOW, _BEFORE, _RFM_NOW, _RFM_BEFORE = "now__", "before__", "rfm_now__", "rfm_before__"
-#: The list's columns (early_warning.csv's).
-COLUMNS = ("customer_id", "early_warning_rank", "churn_probability", "churn_probability_before",
-           "rise", "value_at_stake", "driver_1", "driver_2")
 
 
 def spark_early_warning(plan, rfm, scoring, log: SparkLog, previous: dt.date,
@@ -83,8 +78,6 @@ def spark_early_warning(plan, rfm, scoring, log: SparkLog, previous: dt.date,
     now_columns = [c for c in scoring.columns if c != "customer_id"]
     before_columns = [c for c in scoring_before.columns if c != "customer_id"]
     rfm_columns = [c for c in rfm.columns if c != "customer_id"]
-    model = scorers.churn
-
     def part(frame, prefix, columns):
         return frame[[prefix + c for c in columns]].rename(columns=lambda c: c[len(prefix):])
 
@@ -95,24 +88,16 @@ def spark_early_warning(plan, rfm, scoring, log: SparkLog, previous: dt.date,
                                     part(frame, _RFM_NOW, rfm_columns), scorers
                                     ).set_index("customer_id")
             scored = frame[_BEFORE + "landmark"].notna().to_numpy()
-            before = pd.Series(float("nan"), index=frame.index)
             before_rows = None
             if scored.any():
                 seen = frame[scored]
                 before_rows = churn_inputs(part(seen, _BEFORE, before_columns).reset_index(),
                                            part(seen, _RFM_BEFORE, rfm_columns), scorers
                                            ).set_index("customer_id")
-                before.loc[before_rows.index] = model.churn_probability(
-                    before_rows, scorers.horizon, source="scoring table").to_numpy()
-            now = frame["churn_probability"]
-            ids = now.index[((now - before) > 0).to_numpy()]
-            drivers = None if not len(ids) else moved_drivers(
-                model, now_rows.loc[ids], before_rows.loc[ids], horizon=scorers.horizon,
-                centre=centre, time_unit=time_unit)
-            found, _ = early_warning_list(now, before, frame["value_at_stake"], drivers,
-                                          min_rise=0.0)
-            out = found.reindex(columns=[c for c in COLUMNS if c != "early_warning_rank"])
-            yield out.fillna({"driver_1": "", "driver_2": ""})
+            found, _ = early_warning_chunk(frame["churn_probability"], frame["value_at_stake"],
+                                           now_rows, before_rows, scorers, centre=centre,
+                                           time_unit=time_unit)
+            yield found
 
     schema = ("customer_id string, churn_probability double, churn_probability_before double, "
               "rise double, value_at_stake double, driver_1 string, driver_2 string")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..pipeline.drivers import baseline_centre, contact_reasons
-from ..pipeline.risk import known_levels
+from ..pipeline.drivers import contact_reasons
 from ..pipeline.scoring import Scorers, churn_inputs
-from ..pipeline.structural import RECENCY_BAND, add_recency_band
+from ..pipeline.structural import RECENCY_BAND
 from ..targeting.reasons import REASON_COLUMNS
+from .list_chunks import band_counts, centre_of_bands
 from .spark import global_row_number
 
 __all__ = ["reason_centre", "value_shares", "contact_list_reasons"]
@@ -49,18 +49,14 @@ def reason_centre(scoring, scorers: Scorers) -> float:
 
     def bands(chunks):
         for chunk in chunks:
-            table = known_levels(model, add_recency_band(chunk, scorers.churn_after))[0]
-            counts = table[RECENCY_BAND].value_counts()
-            yield pd.DataFrame({"band": counts.index.astype(str),
-                                "customers": counts.to_numpy(dtype="int64")})
+            counts = band_counts(chunk, scorers)
+            yield pd.DataFrame({"band": counts.index, "customers": counts.to_numpy()})
 
     counts = (scoring.select("time_since_last_purchase")
               .mapInPandas(bands, schema="band string, customers long")
               .groupBy("band").sum("customers").toPandas())
-    if counts.empty:
-        return 0.0
-    return baseline_centre(model, pd.DataFrame({RECENCY_BAND: counts["band"]}),
-                           scorers.horizon, weights=counts["sum(customers)"].to_numpy())
+    return centre_of_bands(pd.Series(counts["sum(customers)"].to_numpy(),
+                                     index=counts["band"].to_numpy()), scorers)
 
 
 def value_shares(plan, value_axis: str):

@@ -1,0 +1,239 @@
+"""What a chunked run computed (:mod:`.chunked_run`), and the files it writes from its
+DuckDB tables and Parquet part files: the per-customer rows (customers.csv's columns) as SQL
+over the decided parts, the plan and the lifecycle tables, handed out as a DuckDB relation or
+a chunk of customers at a time, and the ranked lists read a page of ranks at a time; no
+per-customer table is ever whole in pandas.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ..config import Settings
+from ..data.chunked_plan import copy_parquet, parts, whole_day_columns_of
+from ..data.chunked_tables import chunk_where
+from ..data.engine import quote_ident
+from ..data.transactions import TransactionLog
+from ..pipeline.scoring import Scorers
+from ..pipeline.targets import PLAN_COLUMNS
+from ..pipeline.timeline import Timeline
+from ..report.outputs import OUTPUTS, csv_in_chunks, write_folder
+from ..targeting.reasons import REASON_COLUMNS
+from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
+from .run_files import (
+    CUSTOMER_COLUMNS,
+    TARGET_COLUMNS,
+    run_data_quality,
+    small_files,
+    summary_lines,
+)
+
+__all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE",
+           "LIFECYCLE_TABLE"]
+
+#: The manifest's files a chunked run writes (report/outputs.py describes each).
+CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.parquet", "matrix.csv",
+                   "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
+                   "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
+                   "models/churn.json", "data_quality.json", "config.toml")
+#: customers.csv's columns in the standard file's order (the attributes follow them).
+CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
+                         *PLAN_COLUMNS)
+#: The run's DuckDB tables of the plan (one row per customer, sorted by id: action, group,
+#: priority rank, the chosen action's economics) and of the lifecycle.
+PLAN_TABLE, LIFECYCLE_TABLE = "chunked_plan", "chunked_lifecycle"
+#: Rows of a ranked list read at a time to write its CSV file.
+PAGE_ROWS = 500_000
+
+
+@dataclass
+class ChunkedRun:
+    """What a chunked run computed.
+
+    Attributes
+    ----------
+    settings : Settings
+    log : TransactionLog
+        The purchase occasions, in DuckDB; the run's tables are on its connection.
+    timeline : Timeline
+    scorers : Scorers
+    value_model : str
+    cut_points : dict
+        The matrix's ``value`` and ``risk`` cut points.
+    matrix, kpis : pandas.DataFrame
+    control_power : pandas.DataFrame
+        control_power.csv: per action and cell, the treated and control counts and the
+        smallest effect the control group can detect.
+    summary : dict
+        plan_summary.csv's row.
+    bounds : list
+        The first customer id of each chunk (:func:`~clvtools.data.chunked_tables.
+        chunk_bounds`).
+    survival_rows : int
+        Rows of the landmark table (the Cox model's sample is smaller past
+        ``churn_sample_rows``).
+    work : pathlib.Path
+        The folder of the scored part files (removed with the run).
+    notes : list of str
+    attributes_quality : dict, optional
+    attributes : str, optional
+        SQL of the customer attributes at the observation end (one row per customer), the
+        columns customers.csv carries after its own.
+    lists : ChunkedLists, optional
+        The contacts' reasons and the two lists (:mod:`.chunked_attention`).
+    """
+
+    settings: Settings
+    log: TransactionLog
+    timeline: Timeline
+    scorers: Scorers
+    value_model: str
+    cut_points: dict
+    matrix: pd.DataFrame
+    kpis: pd.DataFrame
+    control_power: pd.DataFrame
+    summary: dict
+    bounds: list
+    survival_rows: int
+    work: Path
+    notes: list[str] = field(default_factory=list)
+    attributes_quality: dict | None = None
+    attributes: str | None = None
+    lists: ChunkedLists | None = None
+
+    @property
+    def chunks(self) -> int:
+        """Chunks of customers scored."""
+        return len(self.bounds)
+
+    def customers_relation(self):
+        """customers.parquet's rows as a DuckDB relation (sorted by customer), for SQL over
+        them without a pandas copy of the base."""
+        return self.log.con.sql(self.customers_sql())
+
+    def iter_customers(self):
+        """customers.csv's rows a chunk of customers at a time, in order (as the run scored
+        them).
+
+        Yields
+        ------
+        pandas.DataFrame, shape (<= chunk rows, n_columns)
+        """
+        for k in range(len(self.bounds)):
+            yield self.log.con.execute(self.customers_sql(where=self.chunk_condition(k))).df()
+
+    def chunk_condition(self, k: int) -> str:
+        """SQL condition of chunk ``k``'s customers in :meth:`customers_sql`, on each of its
+        tables: every one is sorted by customer, so each reads only the chunk's row groups
+        and no join builds over the whole base."""
+        return " AND ".join(chunk_where(self.bounds, k, f"{alias}.customer_id")
+                            for alias in ("d", "p", "l"))
+
+    def customer_columns(self) -> list[str]:
+        """customers.csv's columns that the run computes, the attributes aside."""
+        return _present(CUSTOMERS_CSV_COLUMNS, self.work)
+
+    def attribute_columns(self) -> list[str]:
+        """The attributes' columns in customers.csv (an attribute named like a column of
+        ours keeps its name with a suffix, as in the standard file)."""
+        if self.attributes is None:
+            return []
+        names = self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0").columns
+        return [c + "_attribute" if c in _ALL_OWN else c for c in names if c != "customer_id"]
+
+    def customers_sql(self, columns=CUSTOMERS_CSV_COLUMNS, *, contacts: bool = False,
+                      where: str = "TRUE", order: str | None = None,
+                      with_attributes: bool = True, more: tuple[str, str] = ("", "")) -> str:
+        """SELECT of ``columns`` (those the run has) and the attributes: the decided parts'
+        scores beside the plan's actions and group and each customer's lifecycle, sorted by
+        customer.
+
+        ``contacts``: the treatment only, in priority order (targets.parquet), with the
+        reasons when the run has them; ``where``: a further condition on ``d`` (the decided
+        parts), ``p`` (the plan) and ``l`` (the lifecycle); ``order``: another order;
+        ``more``: further select items and joins.
+        """
+        own = {**{c: "p" for c in _PLAN_OWN}, **{c: "l" for c in _LIFECYCLE_OWN},
+               **{c: "r" for c in REASON_COLUMNS}}
+        present = _present(columns, self.work, reasons=contacts and self.lists is not None)
+        select = [f"{own.get(c, 'd')}.{quote_ident(c)}" for c in present]
+        joins = (f"JOIN {PLAN_TABLE} AS p ON d.customer_id = p.customer_id "
+                 f"JOIN {LIFECYCLE_TABLE} AS l ON d.customer_id = l.customer_id")
+        if contacts and self.lists is not None:
+            joins += f" LEFT JOIN {self.lists.reasons} AS r ON d.customer_id = r.customer_id"
+        if with_attributes and self.attributes is not None:
+            names = [c for c in self.log.con.sql(f"SELECT * FROM {self.attributes} LIMIT 0")
+                     .columns if c != "customer_id"]
+            select += [f"a.{quote_ident(c)} AS {quote_ident(named)}"
+                       for c, named in zip(names, self.attribute_columns(), strict=True)]
+            joins += f" LEFT JOIN {self.attributes} AS a ON d.customer_id = a.customer_id"
+        if contacts:
+            where = f"{where} AND p.\"group\" = 'treatment'"
+        order = order or ("p.priority_rank" if contacts else "d.customer_id")
+        return (f"SELECT {', '.join(select)}{more[0]} FROM {parts(self.work / 'decided')} AS d "
+                f"{joins}{more[1]} WHERE {where} ORDER BY {order}")
+
+    def data_quality(self) -> dict:
+        """data_quality.json of a chunked run."""
+        return run_data_quality("chunked", self.log.quality, self.attributes_quality,
+                                self.timeline, self.value_model, self.notes)
+
+    def write(self, out) -> Path:
+        """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
+        written by DuckDB from the part files, without a pandas copy."""
+        con = self.log.con
+        customers = self.customers_sql()
+        targets = self.customers_sql(TARGET_COLUMNS, contacts=True)
+        files = {
+            "customers.csv": lambda: csv_in_chunks(self.iter_customers(),
+                                                   whole_day_columns_of(con, customers)),
+            "early_warning.csv": lambda: self._ranked_csv(self.lists.early_warning,
+                                                          "early_warning_rank"),
+            "win_back.csv": lambda: self._ranked_csv(self.lists.win_back, "win_back_rank"),
+            "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
+            "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
+            "control_power.csv": lambda: self.control_power,
+            **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
+                          kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
+        }
+        assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
+        return write_folder(files, out)
+
+    def _ranked_csv(self, table: str | None, rank: str):
+        """A ranked list's CSV content, read from its table a page of ranks at a time
+        (None: no such list)."""
+        if table is None:
+            return None
+        con = self.log.con
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+        def pages():
+            for start in range(0, max(rows, 1), PAGE_ROWS):
+                yield con.execute(f"SELECT * FROM {table} WHERE {rank} > ? AND {rank} <= ? "
+                                  f"ORDER BY {rank}", [start, start + PAGE_ROWS]).df()
+        return csv_in_chunks(pages(), whole_day_columns_of(con, f"SELECT * FROM {table}"))
+
+    def summary_lines(self) -> list[str]:
+        """The run in a few lines for the console."""
+        return summary_lines(self.summary, self.value_model, self.scorers.churn is not None,
+                             self.notes, f" in {self.chunks} chunks")
+
+
+#: The columns the plan table gives (the rest are the decided parts').
+_PLAN_OWN = {"action", "group", "priority_rank", "expected_net_benefit", "saved_revenue",
+             "expected_cost"}
+#: The columns the lifecycle table gives.
+_LIFECYCLE_OWN = {"lifecycle", "last_purchase", *WIN_BACK_EXTRA}
+#: Every column of customers.csv but the attributes.
+_ALL_OWN = {*CUSTOMERS_CSV_COLUMNS, *TARGET_COLUMNS}
+
+
+def _present(columns, work: Path, *, reasons: bool = False) -> list[str]:
+    """``columns`` that a run has (``monetary_value`` only with amounts; the reasons once
+    computed)."""
+    have = (set(pq.read_schema(next((work / "decided").glob("*.parquet"))).names) | _PLAN_OWN
+            | _LIFECYCLE_OWN | (set(REASON_COLUMNS) if reasons else set()))
+    return [c for c in columns if c in have]
