@@ -401,7 +401,8 @@ def plan_by_ranking(score, *, push: int, pull: int, eligible=None, order=None) -
         bytes each).
     """
     order = ranking_order(score) if order is None else order
-    action = np.full(len(order), "none", dtype=object)
+    action = np.empty(len(order), dtype=object)
+    action.fill("none")     # one object for every row (np.full would copy it into each)
     if eligible is not None:
         order = order[np.asarray(eligible, dtype=bool)[order]]
     action[order[:push]] = "push"
