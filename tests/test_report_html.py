@@ -19,6 +19,9 @@ import pytest
 from clvtools.api import analyze
 from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base
+from clvtools.report import figures
+from clvtools.report.figures import png_bytes
+from clvtools.report.html import render_report
 from clvtools.report.sections import campaign
 from clvtools.report.sections.summary import churn_trend
 
@@ -34,8 +37,8 @@ SECTIONS = ("summary", "data", "kpis", "models", "survival", "matrix", "targets"
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory) -> Path:
-    """The report of the demo's base with hostile ids, attribute values and column name."""
+def analysed():
+    """The analysis of the demo's base with hostile ids, attribute values and column name."""
     base = generate_customer_base(2000, seed=3, start="2022-01-01",
                                   observation_end="2024-12-31")
     ids = {c: f"{c}{HOSTILE_ID_TAIL}" for c in base.customers["customer_id"]}
@@ -45,8 +48,13 @@ def written(tmp_path_factory) -> Path:
                  .rename(columns={"plan": HOSTILE_COLUMN}))
     transactions = base.transactions.assign(
         customer_id=base.transactions["customer_id"].map(ids))
-    results = analyze(transactions, customers=customers, config=Settings(seed=3))
-    return results.write(tmp_path_factory.mktemp("report") / "out") / "report.html"
+    return analyze(transactions, customers=customers, config=Settings(seed=3))
+
+
+@pytest.fixture(scope="module")
+def written(analysed, tmp_path_factory) -> Path:
+    """The report of :func:`analysed`."""
+    return analysed.write(tmp_path_factory.mktemp("report") / "out") / "report.html"
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +114,31 @@ def test_every_figure_renders_with_a_size_and_a_caption(loaded):
     for f in figures:
         assert f["complete"] and f["w"] > 300 and f["h"] > 200 and f["shown"] > 300, f
         assert f["alt"] and f["caption"].strip().endswith("."), f
+
+
+def test_every_figure_keeps_its_text_inside_the_image(analysed, monkeypatch):
+    """The figures are laid out once and then fixed (figures.lay_out): every title, axis
+    label, tick label, legend and colorbar label drawn lies inside the image, long labels
+    from the data included (the attribute level is a script tag)."""
+    drawn = []
+
+    def keep(figure):
+        png = png_bytes(figure)
+        drawn.append(figure)
+        return png
+    monkeypatch.setattr(figures, "png_bytes", keep)
+    render_report(analysed.analysis)
+    assert len(drawn) >= 13
+    one_pixel = 1 / figures.DPI
+    for figure in drawn:
+        box = figure.get_tightbbox(figure.canvas.get_renderer())   # inches
+        width, height = figure.get_size_inches()
+        title = figure.get_suptitle()
+        assert box.x0 >= -one_pixel and box.y0 >= -one_pixel, title
+        assert box.x1 <= width + one_pixel and box.y1 <= height + one_pixel, title
+        # laid out, not merely shrunk: the text reaches two of the image's margins (a
+        # square plot, such as the calibration's, leaves room at the sides)
+        assert box.width > 0.9 * width or box.height > 0.9 * height, title
 
 
 def test_text_from_the_data_is_escaped_not_run(loaded, written):

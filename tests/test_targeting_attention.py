@@ -44,6 +44,7 @@ def test_win_back_list_by_hand():
     assert left_off == 1
     assert out["customer_id"].tolist() == ["g2", "g1"]
     assert out["best_offer"].tolist() == ["push", "pull"]
+    assert len({id(o) for o in win_back_list(customers.iloc[[1, 1, 2, 2]])[0]["best_offer"]}) == 2
     assert out["net_benefit"].tolist() == [5.0, 1.5]
     assert out["win_back_rank"].tolist() == [1, 2] and out["region"].tolist() == ["e", "s"]
 

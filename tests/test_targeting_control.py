@@ -33,6 +33,8 @@ def test_split_holds_out_the_share_of_each_stratum_at_random():
         assert (part["group"] == CONTROL).sum() == int(np.floor(0.2 * len(part) + 0.5))
     # seeded: the same seed the same customers, another seed others
     np.testing.assert_array_equal(group, assign_control(plan, 0.2, seed=7))
+    # one str object per label, shared by the rows (memory at a million customers)
+    assert len({id(g) for g in group}) == 3
     assert (group != assign_control(plan, 0.2, seed=8)).any()
     # no control group
     none = assign_control(plan, 0.0)

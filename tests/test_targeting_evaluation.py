@@ -207,6 +207,8 @@ def test_plan_by_ranking():
     action = plan_by_ranking([0.1, 0.9, 0.5, 0.7, 0.3], push=1, pull=2,
                              eligible=[True, False, True, True, True])
     assert list(action) == ["none", "none", "pull", "push", "pull"]
+    # one str object per label, shared by the rows (memory at a million customers)
+    assert action.dtype == object and len({id(a) for a in action}) == 3
 
 
 def test_bad_outcomes_are_refused():

@@ -39,7 +39,11 @@ def assign_control(plan: pd.DataFrame, share: float, seed: int = 0) -> np.ndarra
     if not 0 <= share < 1:
         raise ValueError(f"share must be in [0, 1). Got {share!r} instead.")
     action = plan["action"].to_numpy(dtype=object)
-    group = np.where(action == "none", "", TREATMENT).astype(object)
+    # one str object per label, shared by the rows (np.where(...).astype(object) and
+    # np.full make one per row)
+    group = np.empty(len(action), dtype=object)
+    group.fill(TREATMENT)
+    group[action == "none"] = ""
     if share == 0:
         return group
     rng = np.random.default_rng(seed)

@@ -395,11 +395,14 @@ def plan_by_ranking(score, *, push: int, pull: int, eligible=None, order=None) -
 
     Returns
     -------
-    numpy.ndarray of str (``<U4``), shape (n,)
-        ``"push"``, ``"pull"`` or ``"none"`` per customer.
+    numpy.ndarray of object, shape (n,)
+        ``"push"``, ``"pull"`` or ``"none"`` per customer: three str objects shared by every
+        row (a ``<U4`` array put in a DataFrame becomes one str object per row, about 50
+        bytes each).
     """
     order = ranking_order(score) if order is None else order
-    action = np.full(len(order), "none")
+    action = np.empty(len(order), dtype=object)
+    action.fill("none")     # one object for every row (np.full would copy it into each)
     if eligible is not None:
         order = order[np.asarray(eligible, dtype=bool)[order]]
     action[order[:push]] = "push"

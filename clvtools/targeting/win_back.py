@@ -48,7 +48,8 @@ def win_back_list(customers: pd.DataFrame, *, extra_columns=()) -> tuple[pd.Data
     rows = churned[valued]
     push = rows["net_benefit_push"].to_numpy(dtype=float)
     pull = rows["net_benefit_pull"].to_numpy(dtype=float)
-    best = np.where(push > pull, "push", "pull")
+    # two str objects shared by the rows (a str array in a frame becomes one object per row)
+    best = np.array(["pull", "push"], dtype=object)[(push > pull).astype(np.intp)]
     benefit = np.maximum(push, pull)
     # best first; ties by the customers' order, so the list is reproducible
     order = np.argsort(-benefit, kind="stable")
