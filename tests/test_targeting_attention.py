@@ -15,6 +15,12 @@ from clvtools.pipeline.structural import STRUCTURAL_COLUMN, cloglog, structural_
 from clvtools.targeting.early_warning import early_warning_list
 from clvtools.targeting.win_back import NO_VALUE, win_back_list
 
+# One xdist worker for the module: its analysed base is built once, not once per worker.
+# (Its value step is slow: the calibration window's Pareto/NBD estimate sits where the
+# dropout heterogeneity vanishes, s ~ 300 and beta ~ 25,000, and each likelihood sums
+# thousands of series terms; issue 18's note.)
+pytestmark = pytest.mark.xdist_group("attention_run")
+
 
 def test_early_warning_list_by_hand():
     now = pd.Series([0.5, 0.2, np.nan, 0.9, 0.4], index=list("abcde"))
