@@ -332,9 +332,9 @@ def test_clip_to_training_scores_within_the_training_range(tmp_path):
 
 
 def test_stratified_fit_with_the_partition_made_once_equals_lifelines_own():
-    # _EfronCox keeps lifelines' per-stratum partition for the whole Newton loop instead of
+    # EfronCox keeps lifelines' per-stratum partition for the whole Newton loop instead of
     # remaking it at every step: the same frames, so the same fit bit for bit
-    from clvtools.survival.churn_model import _EfronCox
+    from clvtools.survival._efron_cox import EfronCox
     rng = np.random.default_rng(4)
     n = 3000
     x = rng.normal(size=(n, 3))
@@ -343,7 +343,7 @@ def test_stratified_fit_with_the_partition_made_once_equals_lifelines_own():
         duration=np.ceil(rng.exponential(np.exp(-0.5 * x[:, 0]) * 20)).clip(max=30),
         event=lambda d: (d["duration"] < 30).astype(int))
     fits = []
-    for cls in (SemiParametricPHFitter, _EfronCox):
+    for cls in (SemiParametricPHFitter, EfronCox):
         cph = cls(penalizer=1e-3)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # non-integer weights: lifelines' variance note

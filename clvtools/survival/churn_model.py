@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 from lifelines.exceptions import ConvergenceError as LifelinesConvergenceError
 from lifelines.exceptions import ConvergenceWarning, StatisticalWarning
-from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 
 from ..encoding import MAX_LEVELS, CovariateEncoder
 from ..errors import ClvInputError, ConvergenceError
 from ..model_io import ModelFile
 from ..units import unit_days
 from ._cox_math import clustered_sandwich, tail_slope
+from ._efron_cox import EfronCox
 from ._params import check_choice, check_columns, check_number, event_column, positive_column
 from .churn_prediction import ALL_STRATA, ChurnPrediction
 from .concordance import concordance_index
@@ -47,37 +47,6 @@ _SETTINGS = ("covariates", "features", "purchase_window", "categorical", "refere
              "weights_col", "penalizer", "l1_ratio", "robust", "alpha", "check_ph",
              "diagnostic_rows", "tail", "tail_window", "clip_to_training", "id_col",
              "duration_col", "event_col", "time_unit", "seed")
-
-
-class _EfronCox(SemiParametricPHFitter):
-    """lifelines' Cox fit as ``CoxPHFitter`` runs it by default (Efron ties, Breslow baseline:
-    the class it delegates to), without the per-stratum summary of the training table that
-    only lifelines' partial-effect plots read (a pandas ``describe`` of every column in every
-    stratum: about a sixth of a fit of 600k rows in 26 strata)."""
-
-    def _compute_central_values_of_raw_training_data(self, df, strata=None, name="baseline"):
-        return pd.DataFrame(index=[name])
-
-    def fit(self, *args, **kwargs):
-        try:
-            return super().fit(*args, **kwargs)
-        finally:
-            self._strata_parts = None      # the partition's copies are not held past the fit
-
-    def _partition_by_strata(self, X, T, E, entries, weights):
-        """lifelines' partition of its (duration-sorted) table by stratum, made once per
-        table instead of at every Newton step.
-
-        lifelines selects each stratum with ``.loc[[stratum]]`` on a non-unique index at every
-        step: about a third of a stratified fit of 600k rows in 26 strata. Its own partition
-        (the same frames, so the same arithmetic, bit for bit) is kept and handed out again
-        while the same objects come back (the Newton loop passes the same table each step)."""
-        tables = (X, T, E, entries, weights)
-        cached = getattr(self, "_strata_parts", None)
-        if cached is None or any(a is not b for a, b in zip(cached[0], tables, strict=True)):
-            parts = list(super()._partition_by_strata(X, T, E, entries, weights))
-            self._strata_parts = cached = (tables, parts)
-        yield from cached[1]
 
 
 class ChurnModel(ChurnPrediction, ModelFile):
@@ -328,7 +297,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
 
     def _lifelines_fit(self, frame, wcol, strata):
         """lifelines' fit, and the warnings it gave (recorded, to be judged by the caller)."""
-        cph = _EfronCox(penalizer=self.penalizer, l1_ratio=self.l1_ratio, alpha=self.alpha)
+        cph = EfronCox(penalizer=self.penalizer, l1_ratio=self.l1_ratio, alpha=self.alpha)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 # lifelines warns that its naive variance is biased under non-integer weights;
@@ -344,7 +313,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
             ) from exc
         return cph, list(caught)
 
-    def _stop(self, cph: SemiParametricPHFitter, x, t, e, w, codes, caught):
+    def _stop(self, cph: EfronCox, x, t, e, w, codes, caught):
         """Where lifelines stopped, for :func:`~.convergence.accept_cox` to judge whether its
         "failed to converge" warning means anything (without an L1 penalty only: with one, a
         smoothed absolute value whose sharpness lifelines raises with the iterations, the
@@ -356,7 +325,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
             scale=cph._norm_std.to_numpy(dtype=float), strata=codes,
             success=not failed, message=" ".join(str(c.message) for c in failed))
 
-    def _store_baselines(self, cph: SemiParametricPHFitter, t: np.ndarray, e: np.ndarray,
+    def _store_baselines(self, cph: EfronCox, t: np.ndarray, e: np.ndarray,
                          w: np.ndarray | None, keys: np.ndarray | None) -> None:
         """Each stratum's Breslow baseline at its jump times, and its variance: with d_j
         events at a jump of size dH_j = d_j / sum_R exp(eta), Var(H_0(t)) = sum over the jumps
