@@ -238,14 +238,10 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
                          "expected_net_benefit": taken, "net_benefit_push": nb_push,
                          "net_benefit_pull": nb_pull, "saved_revenue": saved,
                          "expected_cost": spent}, index=customers.index)
-    total, cost = float(taken.sum()), float(spent.sum())
+    totals = solution.totals(taken, saved, spent)
+    total, cost = totals["expected_net_benefit"], totals["cost"]
     summary = {
-        "customers": len(choice), "push": int((choice == 2).sum()),
-        "pull": int((choice == 1).sum()), "none": int((choice == 0).sum()),
-        "not_contactable": solution.not_contactable,
-        "push_cost": float(spent[choice == 2].sum()), "pull_cost": float(spent[choice == 1].sum()),
-        "cost": cost, "expected_saved_revenue": float(saved.sum()),
-        "expected_net_benefit": total,
+        "customers": len(choice), **totals,
         "return_on_spend": total / cost if cost > 0 else float("nan"),
         "constraint": solution.constraint, "limit": solution.limit,
         "solver": solution.solver,
@@ -295,6 +291,17 @@ class Solution:
             return np.where(push, pair[0], np.where(pull, pair[1], 0.0))
 
         return of(self.net_benefit), of(self.saved_revenue), of(self.expected_cost)
+
+    def totals(self, taken: np.ndarray, saved: np.ndarray, spent: np.ndarray) -> dict:
+        """The plan's counts (``push``, ``pull``, ``none``, ``not_contactable``) and money
+        (``push_cost``, ``pull_cost``, ``cost``, ``expected_saved_revenue``,
+        ``expected_net_benefit``: currency), from :meth:`taken`'s arrays."""
+        push, pull = self.choice == 2, self.choice == 1
+        return {"push": int(push.sum()), "pull": int(pull.sum()),
+                "none": int((self.choice == 0).sum()), "not_contactable": self.not_contactable,
+                "push_cost": float(spent[push].sum()), "pull_cost": float(spent[pull].sum()),
+                "cost": float(spent.sum()), "expected_saved_revenue": float(saved.sum()),
+                "expected_net_benefit": float(taken.sum())}
 
 
 def solve(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float = 1.0,

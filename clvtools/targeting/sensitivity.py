@@ -79,11 +79,7 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
         # the plan's figures without its table (ranks, labels): eight plans on up to a
         # million candidates
         solution = solve(sub, *uplifts, margin=margin, offer=offer, **limit)
-        taken, saved, spent = solution.taken()
-        pushed_now = solution.choice == 2
-        return {"push": int(pushed_now.sum()), "pull": int((solution.choice == 1).sum()),
-                "cost": float(spent.sum()), "expected_saved_revenue": float(saved.sum()),
-                "expected_net_benefit": float(taken.sum())}, pushed_now
+        return solution.totals(*solution.taken()), solution.choice == 2
 
     limit_name, limit = next(((n, v) for n, v in (("push_capacity", capacity),
                                                     ("push_budget", push_budget),
