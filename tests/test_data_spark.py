@@ -208,3 +208,54 @@ def test_float_ids_read_as_integers_as_in_duckdb(spark):
         f"SELECT DISTINCT customer_id FROM {spark_log.occasions}").collect())
     assert ids == sorted(duck.to_frame()["customer_id"].unique()) == ["12", "2.5", "7"]
     assert spark_log.quality["ids_stripped"] == duck.quality["ids_stripped"] == 0
+
+
+def _formatted_log() -> pd.DataFrame:
+    """Ordinary rows at times of day, one across midnight in UTC, for the formats below."""
+    times = [dt.datetime(2024, 1 + i % 6, 1 + i % 27, (5 * i) % 24, (7 * i) % 60)
+             for i in range(60)]
+    return pd.DataFrame({"customer_id": [f"C{i % 11}" for i in range(60)], "when": times,
+                         "amount": [10.0 + i % 7 for i in range(60)]})
+
+
+@pytest.mark.parametrize("datetime_format, write, options", [
+    # single-digit days, months and hours, as strptime reads them
+    ("%d/%m/%Y %H:%M", lambda t: f"{t.day}/{t.month}/{t.year} {t.hour}:{t.minute:02d}", {}),
+    # quoted letters and a literal %
+    ("%Y-%m-%dT%H:%M %%", lambda t: t.strftime("%Y-%m-%dT%H:%M %%"), {}),
+    # fields that touch: fixed widths; an integer column
+    ("%Y%m%d", lambda t: int(t.strftime("%Y%m%d")), {}),
+    # instants: the wall-clock time in the zone
+    ("%Y-%m-%d %H:%M:%S%z", lambda t: t.strftime("%Y-%m-%d %H:%M:%S") + "+0530",
+     {"timezone": "America/New_York"}),
+], ids=["unpadded", "literals", "integers", "offsets"])
+def test_a_datetime_format_reads_the_dates_duckdb_reads(spark, datetime_format, write,
+                                                       options):
+    """``datetime_format``'s strptime codes through Spark's pattern: the same dates, counts
+    and occasions as DuckDB's ``strptime``."""
+    from clvtools.data.spark_reader import spark_occasions
+
+    frame = _formatted_log()
+    frame["date"] = frame.pop("when").map(write)
+    duck = read_transactions(frame, datetime_format=datetime_format, **options)
+    spark_log = spark_occasions(spark.createDataFrame(frame), datetime_format=datetime_format,
+                                **options)
+    quality = dict(spark_log.quality)
+    assert quality["rows_read"] == 60 and quality["rows_used"] == 60
+    assert quality["purchase_occasions"] == duck.quality["purchase_occasions"] > 40
+    assert spark_log.observation_end == duck.observation_end
+    occasions = (spark.table(spark_log.occasions).toPandas()
+                 .sort_values(["customer_id", "date"], ignore_index=True))
+    expected = duck.to_frame()
+    expected["date"] = expected["date"].dt.date
+    assert_same_table(expected, occasions)
+
+
+def test_a_datetime_format_spark_cannot_read_is_named(spark):
+    from clvtools.data.spark_dates import spark_datetime_pattern
+
+    assert spark_datetime_pattern("%Y%m%d") == "yyyyMMdd"
+    assert spark_datetime_pattern("%d.%m.%Y") == "d'.'M'.'y"
+    assert spark_datetime_pattern("%H:%M %% o'clock") == "H':'m' % o''clock'"
+    with pytest.raises(ClvInputError, match="holds %y, which the Spark engine cannot read"):
+        spark_datetime_pattern("%d/%m/%y")

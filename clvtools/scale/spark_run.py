@@ -163,7 +163,6 @@ def _check_settings(s: Settings) -> None:
         s, "Spark",
         {"push_uplift_column": s.push_uplift_column,
          "pull_uplift_column": s.pull_uplift_column,
-         "datetime_format": s.datetime_format,
          # validity dates per attributes row: the single-machine landmark tables only
          "attributes_valid_from_col": s.attributes_valid_from_col},
         # duplicates are kept and not looked for (data/spark_reader.py says why)
@@ -208,7 +207,8 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                  else ", ".join(map(str, transactions)))
     end = None if s.observation_end is None else pd.Timestamp(s.observation_end).date()
     log = spark_occasions(frame, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
-                          monetary_value_col=s.monetary_value_col, observation_end=end,
+                          monetary_value_col=s.monetary_value_col,
+                          datetime_format=s.datetime_format, observation_end=end,
                           policies=DataPolicies(**{f.name: getattr(s, f.name)
                                                    for f in fields(DataPolicies)}),
                           timezone=s.timezone, source=label)
