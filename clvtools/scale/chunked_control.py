@@ -34,11 +34,8 @@ def draw_control_group(con: duckdb.DuckDBPyConnection, plan: str, decided: str, 
         rows with ``group`` and the priority ranks of the treatment only.
     decided : str
         SQL of the decided parts (``customer_id``, ``cell``, ``churn_probability``).
-    share : float
-        ``control_share``, in [0, 1).
-    seed : int
-    push, pull : Action
-        Their reactivation rates (the power table's base for the declared churned).
+    share, seed, push, pull
+        As :func:`~clvtools.targeting.control.hold_out_contacts` takes them.
 
     Returns
     -------

@@ -27,11 +27,8 @@ def spark_control_group(plan, *, share: float, seed: int, push: Action, pull: Ac
     plan : pyspark.sql.DataFrame
         :func:`clvtools.scale.spark.allocate`'s rows (``customer_id``, ``action``, ``cell``,
         ``churn_probability``, ``priority_rank``), one per customer.
-    share : float
-        ``control_share``, in [0, 1).
-    seed : int
-    push, pull : Action
-        Their reactivation rates (the power table's base for the declared churned).
+    share, seed, push, pull
+        As :func:`~clvtools.targeting.control.hold_out_contacts` takes them.
 
     Returns
     -------

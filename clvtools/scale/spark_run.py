@@ -162,9 +162,7 @@ def _check_settings(s: Settings) -> None:
     refuse_settings(
         s, "Spark",
         {"push_uplift_column": s.push_uplift_column,
-         "pull_uplift_column": s.pull_uplift_column,
-         # validity dates per attributes row: the single-machine landmark tables only
-         "attributes_valid_from_col": s.attributes_valid_from_col},
+         "pull_uplift_column": s.pull_uplift_column},
         # duplicates are kept and not looked for (data/spark_reader.py says why)
         changed=("duplicate_rows",),
         advice="Run them with the single-machine engine (--engine duckdb), "
@@ -219,6 +217,7 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
         step("Reading customer attributes (Spark)")
         # a contactable column restricts the single machine's plan: not honoured here
         attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col,
+                                          valid_from_col=s.attributes_valid_from_col,
                                           unsupported=(CONTACTABLE,))
         attributes_now = attributes.frame_at(log.spark, log.observation_end).persist()
     covariates = attributes_now if s.value_covariates else None
