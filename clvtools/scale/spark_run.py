@@ -6,7 +6,8 @@ tables, KPIs) and the per-customer scoring and plan run on the executors; the dr
 models on compressed statistics and the landmark table, and writes the small tables. The
 customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
 (``customers.parquet``); nothing per customer is collected to the driver but the chosen
-customers' strata for the control group's draw (a few small columns).
+customers' strata for the control group's draw (a few small columns) and, under a budget,
+up to 2,000 candidates for the exact knapsack.
 
 A Spark run covers the customer attributes (covariates of both models), the value axis, the
 churn model, the matrix and the push/pull plan under a push capacity with the contacts'
