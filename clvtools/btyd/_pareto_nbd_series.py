@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConvergenceError
+from ._series_blocks import BLOCKED_TERMS, blocked_sums
 
 __all__ = ["SeriesTooLongError", "log_F", "distinct_times"]
 
@@ -145,8 +146,12 @@ def _horner_stacked(coefs, z: np.ndarray) -> np.ndarray:
 
 
 def _series_rows(p, q, z, grad: bool):
-    """The same sums with per-row p, q (pooled rare frequencies): the term recurrence."""
+    """The same sums with per-row p, q (pooled rare frequencies): the term recurrence, or
+    for series of thousands of terms the rows grouped by (p, q), each group with its own
+    coefficients (:func:`_sums_by_pair`)."""
     K = _n_terms_bound(float(z.max(initial=0.0)))
+    if K > BLOCKED_TERMS:
+        return _sums_by_pair(p, q, z, grad)
     t = np.ones(z.shape)
     S = np.ones(z.shape)
     if grad:
@@ -170,6 +175,21 @@ def _series_rows(p, q, z, grad: bool):
         if k % 16 == 15 and np.all(t < _EPS * 1e-3 * (1 - z) ** 2):
             break
     return (S, Sp, Sq, Sz) if grad else (S,)
+
+
+def _sums_by_pair(p, q, z, grad: bool):
+    """:func:`_series_rows`'s sums for long series: the rows of each distinct (p, q) summed
+    with that pair's coefficients (:func:`_horner_trimmed`), rather than a per-row
+    recurrence of one numpy operation per term. p and q depend on the row only through its
+    frequency (and, with covariates, which of alpha and beta is larger): few pairs."""
+    pairs, inverse = np.unique(np.column_stack(np.broadcast_arrays(p, q, z)[:2]), axis=0,
+                               return_inverse=True)
+    out = np.empty((4 if grad else 1, len(z)))
+    for j, (p_j, q_j) in enumerate(pairs):
+        rows = np.flatnonzero(inverse.reshape(-1) == j)
+        coefs = _coefficients(p_j, q_j, float(z[rows].max()), grad)
+        out[:, rows] = _horner_trimmed(coefs, z[rows])
+    return tuple(out)
 
 
 def _horner_trimmed(coefs, z, scoring=False):
@@ -234,7 +254,9 @@ def _horner_by_terms(coefs, z, scoring):
         rows = np.flatnonzero(terms_class == j)
         if len(rows):  # (one polynomial stacked: the same numbers as _horner's)
             part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
-            out[:, rows] = _horner_stacked(part, z[rows])
+            # thousands of terms (z near 1): one numpy operation per term would dominate
+            sums = blocked_sums if k > BLOCKED_TERMS else _horner_stacked
+            out[:, rows] = sums(part, z[rows])
     return list(out)
 
 
