@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConvergenceError
-from ._series_blocks import BLOCKED_TERMS, blocked_sums
+from ._series_blocks import BLOCKED_TERMS, blocked_sums, coefficient_blocks
 
 __all__ = ["SeriesTooLongError", "log_F", "distinct_times"]
 
@@ -250,13 +250,18 @@ def _horner_by_terms(coefs, z, scoring):
     for j, k in reversed(list(enumerate(edges))):
         terms_class[_tail_bound(coefs[0][k], k, log_z, log1m_z, scoring) < 0] = j
     out = np.empty((len(coefs), len(z)))
+    blocks = None
     for j, k in enumerate([*edges, K]):
         rows = np.flatnonzero(terms_class == j)
-        if len(rows):  # (one polynomial stacked: the same numbers as _horner's)
+        if not len(rows):
+            continue
+        if k > BLOCKED_TERMS:  # thousands of terms (z near 1): Horner's loop would dominate
+            if blocks is None:
+                blocks = coefficient_blocks(coefs)
+            out[:, rows] = blocked_sums(blocks, len(coefs), k, z[rows])
+        else:  # (one polynomial stacked: the same numbers as _horner's)
             part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
-            # thousands of terms (z near 1): one numpy operation per term would dominate
-            sums = blocked_sums if k > BLOCKED_TERMS else _horner_stacked
-            out[:, rows] = sums(part, z[rows])
+            out[:, rows] = _horner_stacked(part, z[rows])
     return list(out)
 
 
