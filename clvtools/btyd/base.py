@@ -239,7 +239,7 @@ class BTYDFitter(ModelFileMixin):
         f0, _ = objective(x0)
         if not np.isfinite(f0):
             raise ConvergenceError(self._advice("the log-likelihood is not finite at the start"))
-        L = None
+        L, at_theta = None, None  # at_theta: objective(theta) where the optimiser stopped
         if bounds is None and initial_params is None and len(counts) > 2 * _optimise.SUBSET_ROWS:
             x0, L = self._precondition(x0, distinct, counts, make_objective)
         if L is None:
@@ -260,10 +260,11 @@ class BTYDFitter(ModelFileMixin):
             # The whitened run can report success at a point where the full-data gradient is
             # still ~1e-3 (it was seen a few log-likelihood units short of the optimum):
             # finish in plain coordinates whenever the gradient says so.
-            if np.max(np.abs(objective(theta)[1])) > max(1e-6, 10 * tol):
+            at_theta = objective(theta)
+            if np.max(np.abs(at_theta[1])) > max(1e-6, 10 * tol):
                 res = optimize.minimize(objective, theta, jac=True, method="L-BFGS-B",
                                         options=options)
-                theta = res.x
+                theta, at_theta = res.x, None
         if verbose:
             print(res)
         n_iter = res.nit
@@ -280,7 +281,7 @@ class BTYDFitter(ModelFileMixin):
         # L-BFGS-B often stops with "ABNORMAL_TERMINATION_IN_LNSRCH" when it is already at the
         # optimum to machine precision: the optimum is judged by _optimise.accept instead.
         theta, f_end, grad, converged = _optimise.settle(
-            objective, theta, restart=restart, success=res.success, n_total=n_total,
+            objective, theta, restart=restart, fg=at_theta, success=res.success, n_total=n_total,
             gtol=max(1e-4, 100 * tol), bounds=bounds,
             hessian=lambda th: forward_hessian(lambda t: objective(t)[1], th))
         gmax = float(np.max(np.abs(grad)))
@@ -295,7 +296,7 @@ class BTYDFitter(ModelFileMixin):
             # L-BFGS-B stops within ~1e-5 of the optimum along flat directions (Gamma-Gamma's
             # p, q, gamma), where the BLAS kernel's last bits then move the estimate by ~1e-8;
             # Newton steps on the forward-difference Hessian land on the optimum itself
-            H = forward_hessian(lambda t: objective(t)[1], theta) * n_total
+            H = forward_hessian(lambda t: objective(t)[1], theta, grad) * n_total
             theta, f_end, grad = _optimise.newton_polish(objective, theta, f_end, grad, H,
                                                          n_total)
             gmax = float(np.max(np.abs(grad)))
