@@ -96,6 +96,10 @@ def _frequency_groups(data: dict, weights: np.ndarray) -> dict:
     for key in ("frequency", "inv", "iT", "itx"):
         out[key + "_pos"] = out[key][pos]
     out["w_pos"] = weights[pos]
+    # sum_i w_i (r + x_i) f(T_i) over the repeat buyers = (r wT + wxT) @ f(uT): by T
+    out["wT_pos"] = np.bincount(out["iT_pos"], weights=out["w_pos"], minlength=len(out["uT"]))
+    out["wxT_pos"] = np.bincount(out["iT_pos"], weights=out["w_pos"] * out["frequency_pos"],
+                                 minlength=len(out["uT"]))
     return out
 
 
@@ -213,34 +217,30 @@ class BetaGeoFitter(ByHorizon, BTYDFitter):
         ])
         lTu, ltxu = np.log(alpha + data["uT"]), np.log(alpha + data["utx"])
         iaTu, iatxu = 1.0 / (alpha + data["uT"]), 1.0 / (alpha + data["utx"])
-        # x = 0: L has the single term (alpha+T)^-r
-        w0T = data["w0T"]
-        ll -= r * np.sum(w0T * lTu)
-        g[0] -= np.sum(w0T * lTu)
-        g[1] -= r * np.sum(w0T * iaTu)
+        # the terms in (alpha+T) alone, by distinct T: x = 0 gives L = (alpha+T)^-r, x > 0
+        # the factor (alpha+T)^-(r+x) taken out below
+        wT = data["w0T"] * r + data["wT_pos"] * r + data["wxT_pos"]  # sum of w (r + x) by T
+        ll -= wT @ lTu
+        g[0] -= (data["w0T"] + data["wT_pos"]) @ lTu
+        g[1] -= wT @ iaTu
         # x > 0: log[(alpha+T)^-(r+x) + a/(b+x-1) (alpha+t_x)^-(r+x)] = A3 + softplus(A4 - A3)
+        # with A3 = -(r+x) log(alpha+T) (above) and
+        # A4 - A3 = (r+x) log((alpha+T)/(alpha+t_x)) + log(a/(b+x-1))
         x, w = data["frequency_pos"], data["w_pos"]
         iT, itx, inv = data["iT_pos"], data["itx_pos"], data["inv_pos"]
-        safe = np.where(ux > 0, b + ux - 1, 1.0)
-        lT = lTu[iT]
-        diff = lT - ltxu[itx]  # log((alpha+T)/(alpha+t_x)) >= 0
-        rx = r + x
+        inv_safe = 1.0 / np.where(ux > 0, b + ux - 1, 1.0)
+        diff = lTu[iT]
+        diff -= ltxu[itx]  # log((alpha+T)/(alpha+t_x)) >= 0
+        rx = x + r
         d = rx * diff
-        d += (np.log(a) - np.log(safe))[inv]
-        sp, w4 = _softplus_sigmoid(d)
-        rxlT = rx * lT
-        sp -= rxlT
-        ww4 = w4
+        d += (np.log(a) + np.log(inv_safe))[inv]
+        sp, ww4 = _softplus_sigmoid(d)
+        ll += w @ sp
         ww4 *= w
-        iaT = iaTu[iT]
-        wrx = w * rx
-        g += np.array([
-            -np.sum(w * lT) + np.sum(ww4 * diff),
-            -np.sum(wrx * iaT) + np.sum(ww4 * rx * (iaT - iatxu[itx])),
-            np.sum(ww4) / a,
-            -np.sum(ww4 * (1.0 / safe)[inv]),
-        ])
-        ll += np.sum(w * sp)
+        d_alpha = iaTu[iT]  # d(A4 - A3)/d alpha = (r+x) (1/(alpha+T) - 1/(alpha+t_x))
+        d_alpha -= iatxu[itx]
+        d_alpha *= rx
+        g += np.array([ww4 @ diff, ww4 @ d_alpha, ww4.sum() / a, -(ww4 @ inv_safe[inv])])
         return float(ll), g
 
     # ---- predictions -----------------------------------------------------------------------
