@@ -261,7 +261,7 @@ def _horner_by_terms(coefs, z, scoring):
         if k > BLOCKED_TERMS:  # thousands of terms (z near 1): Horner's loop would dominate
             if blocks is None:
                 blocks = coefficient_blocks(coefs)
-            out[:, rows] = blocked_sums(blocks, len(coefs), k, z[rows])
+            out[:, rows] = blocked_sums(blocks, k, z[rows])
         else:  # (one polynomial stacked: the same numbers as _horner's)
             part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
             out[:, rows] = _horner_stacked(part, z[rows])

@@ -18,7 +18,9 @@ term and coefficient of the sum S is positive (the derivative sums have terms of
 per coefficient sequence), so the sum keeps that relative error, about 1e-14 where terms
 still matter (|k log z| < 45), against 1e-16 for Horner's rule. Each row is computed from
 its own z and the coefficients alone, with the same operations whatever the other rows, so
-a subset of the rows gets the same numbers bit for bit (:func:`_tiled_product`).
+a subset of the rows gets the same numbers bit for bit: the rows are padded to a multiple of
+eight, as one row alone would make a matrix-vector product, whose sums BLAS orders
+differently from a matrix product's (tested).
 """
 from __future__ import annotations
 
@@ -28,12 +30,13 @@ __all__ = ["BLOCKED_TERMS", "blocked_sums", "coefficient_blocks"]
 
 BLOCKED_TERMS = 1024   # longer series are summed in blocks (shorter ones: Horner's rule)
 _BLOCK = 128           # terms per block: the inner dimension of the matrix product
-_CELLS = 1 << 20       # rows per step such that the (rows, blocks, polynomials) array is 8 MiB
-_TILE = 8              # rows padded to a multiple of this (see _tiled_product)
+_CELLS = 1 << 20       # rows per step such that a (blocks, rows) array is 8 MiB
+_TILE = 8              # rows padded to a multiple of this (see blocked_sums)
 
 
 def coefficient_blocks(coefs) -> np.ndarray:
-    """The coefficients of several polynomials as the right factor of :func:`blocked_sums`.
+    """The coefficients of several polynomials in blocks, the left factor of
+    :func:`blocked_sums`.
 
     Parameters
     ----------
@@ -42,27 +45,24 @@ def coefficient_blocks(coefs) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray, shape (B, n_blocks * L)
-        Column ``j * L + l`` holds coefficients ``jB`` to ``jB + B - 1`` of polynomial l:
-        the first columns are the first blocks, so a shorter sum uses a leading slice.
+    numpy.ndarray, shape (L, n_blocks, B)
+        Entry ``[l, j, i]`` is coefficient ``jB + i`` of polynomial l: a shorter sum takes
+        the leading blocks, each polynomial's a contiguous (blocks, B) matrix.
     """
-    n_poly = len(coefs)
     n_blocks = -(-max(len(cf) for cf in coefs) // _BLOCK)
-    padded = np.zeros((n_poly, n_blocks * _BLOCK))
+    padded = np.zeros((len(coefs), n_blocks * _BLOCK))
     for j, cf in enumerate(coefs):
         padded[j, : len(cf)] = cf
-    return padded.reshape(n_poly, n_blocks, _BLOCK).transpose(2, 1, 0).reshape(_BLOCK, -1)
+    return padded.reshape(len(coefs), n_blocks, _BLOCK)
 
 
-def blocked_sums(blocks: np.ndarray, n_poly: int, n_terms: int, z: np.ndarray) -> np.ndarray:
+def blocked_sums(blocks: np.ndarray, n_terms: int, z: np.ndarray) -> np.ndarray:
     """Sums ``sum_k c_k z^k`` of the L polynomials of ``blocks`` at the same z.
 
     Parameters
     ----------
-    blocks : numpy.ndarray, shape (B, n_blocks * L)
-        :func:`coefficient_blocks` of the L = ``n_poly`` polynomials.
-    n_poly : int
-        L.
+    blocks : numpy.ndarray, shape (L, n_blocks, B)
+        :func:`coefficient_blocks` of the L polynomials.
     n_terms : int
         Sum the terms k <= n_terms, rounded up to whole blocks (the terms after are
         below the caller's bound; whole blocks keep a row's sum a function of its own z and
@@ -75,37 +75,27 @@ def blocked_sums(blocks: np.ndarray, n_poly: int, n_terms: int, z: np.ndarray) -
     numpy.ndarray, shape (L, n)
         Row l holds polynomial l at every z.
     """
-    n_blocks = min(-(-(n_terms + 1) // _BLOCK), blocks.shape[1] // n_poly)
-    # the first blocks of each polynomial (contiguous: a strided factor is multiplied slower)
-    C = np.ascontiguousarray(blocks[:, : n_blocks * n_poly])
+    n_poly = blocks.shape[0]
+    n_blocks = min(-(-(n_terms + 1) // _BLOCK), blocks.shape[1])
     with np.errstate(divide="ignore"):
         log_z = np.log(z)
-    inner_exp = np.arange(_BLOCK, dtype=float)
-    block_exp = _BLOCK * np.arange(n_blocks, dtype=float)
+    inner_exp = np.arange(_BLOCK, dtype=float)[:, None]
+    block_exp = _BLOCK * np.arange(n_blocks, dtype=float)[:, None]
     out = np.empty((n_poly, len(z)))
-    step = max(1, _CELLS // (n_poly * n_blocks))
+    step = max(_TILE, _CELLS // n_blocks // _TILE * _TILE)
     for r0 in range(0, len(z), step):
-        lz = log_z[r0 : r0 + step, None]
+        lz = log_z[None, r0 : r0 + step]
+        n = lz.shape[1]
+        # columns padded to a multiple of _TILE with z = 0 (see _column_product)
+        lz = np.concatenate((lz, np.full((1, -n % _TILE), -np.inf)), axis=1)
         with np.errstate(invalid="ignore"):  # z = 0: 0 * log 0; z^0 = 1 is set below
-            powers = np.exp(lz * inner_exp)
-            starts = np.exp(lz * block_exp)
-        powers[:, 0] = 1.0
-        starts[:, 0] = 1.0
-        inner = _tiled_product(powers, C).reshape(len(lz), n_blocks, n_poly)
-        inner *= starts[:, :, None]
-        # each row's blocks added in the same order whatever the other rows (last axis)
-        out[:, r0 : r0 + step] = np.ascontiguousarray(inner.transpose(0, 2, 1)).sum(axis=2).T
+            powers = np.exp(inner_exp * lz)   # (B, columns): z^i
+            starts = np.exp(block_exp * lz)   # (blocks, columns): z^(jB)
+        powers[0] = 1.0
+        starts[0] = 1.0
+        for poly in range(n_poly):
+            inner = blocks[poly, :n_blocks] @ powers  # (blocks, columns): each block's sum
+            inner *= starts
+            # each column's blocks added in order j = 0, 1, ... whatever the other columns
+            out[poly, r0 : r0 + n] = inner.sum(axis=0)[:n]
     return out
-
-
-def _tiled_product(powers: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """``powers @ C`` with the rows padded to a multiple of ``_TILE``.
-
-    One row alone would be a matrix-vector product, whose sums BLAS orders differently from
-    a matrix product's; padded, every row is summed by the same kernel whatever the other
-    rows (tested), so a subset of the rows gets the same numbers bit for bit.
-    """
-    n = len(powers)
-    padded = np.zeros((-(-n // _TILE) * _TILE, powers.shape[1]))
-    padded[:n] = powers
-    return (padded @ C)[:n]
