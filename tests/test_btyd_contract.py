@@ -195,3 +195,27 @@ def test_subset_start_reaches_the_direct_optimum(cls, params, monkeypatch):
     assert calls == [direct.n_distinct_]  # the subset path was taken
     np.testing.assert_allclose(via_subset.params_, direct.params_, rtol=1e-5)
     assert via_subset.log_likelihood_ == pytest.approx(direct.log_likelihood_, abs=1e-6)
+
+
+def test_collapse_by_ordered_keys_equals_the_lexicographic_sort(monkeypatch):
+    """Whole-number columns are collapsed by sorting their distinct mixed-radix keys; the
+    general path sorts the distinct rows lexicographically: the same rows, weights and order
+    (whole days, weeks as sevenths, negative values, zero weights)."""
+    from clvtools.btyd import utils
+
+    rng = np.random.default_rng(6)
+    x = rng.poisson(1.5, 5000).astype(float)
+    T = rng.integers(1, 200, 5000).astype(float)
+    cases = [({"x": x, "t": np.floor(T * rng.uniform(0, 1, 5000)), "T": T}, np.ones(5000)),
+             ({"x": x - 3, "T": T}, rng.integers(0, 3, 5000).astype(float)),
+             ({"x": x, "T": T / 7.0}, np.ones(5000))]  # not whole numbers: the general path
+    fast = [utils.collapse(cols, w) for cols, w in cases]
+    assert utils._ordered_key(list(cases[0][0].values())) is not None
+    assert utils._ordered_key(list(cases[2][0].values())) is None
+    monkeypatch.setattr(utils, "_ordered_key", lambda cols: None)
+    for (cols, w), (rows, counts) in zip(cases, fast, strict=True):
+        ref_rows, ref_counts = utils.collapse(cols, w)
+        assert len(ref_counts) < len(w)
+        np.testing.assert_array_equal(counts, ref_counts)
+        for k in cols:
+            np.testing.assert_array_equal(rows[k], ref_rows[k])

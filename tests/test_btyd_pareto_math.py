@@ -7,6 +7,8 @@ Independent routes used as references:
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import mpmath as mp
 import numpy as np
 import pandas as pd
@@ -359,3 +361,78 @@ def test_long_series_with_each_rows_own_terms_equal_the_whole_blocks_sums(scorin
     part = series._horner_trimmed(coefs, z[subset], scoring=scoring)
     for a, b in zip(part, own, strict=True):
         np.testing.assert_array_equal(a, b[subset])
+
+
+# ---- z near 1: a fit whose dropout heterogeneity vanishes (s ~ 307, beta ~ 24,600) ------------
+# The estimate of the calibration window of tests/test_targeting_attention.py's base (weeks):
+# 1 - z = (alpha + u) / (beta + u) is 4.4e-4 at u = 0, up to 130,000 series terms.
+NEAR_Z1 = (0.8726784179589073, 10.796012639945967, 307.2503803088342, 24644.503905521495)
+
+
+def test_long_series_in_blocks_equal_horners_rule():
+    """The blocked matrix-product sums equal Horner's rule to 1e-13 (relative to the largest
+    sum of each polynomial), and a subset of the rows gets the same numbers bit for bit."""
+    from clvtools.btyd import _pareto_nbd_series as series
+    from clvtools.btyd._series_blocks import blocked_sums, coefficient_blocks
+
+    z = (24644.5 - 10.8) / (24644.5 + np.random.default_rng(4).uniform(0, 52, 40))
+    coefs = series._coefficients(308.25, 1.87, float(z.max()), grad=True)
+    assert len(coefs[0]) > 20_000
+    blocks, n_terms = coefficient_blocks(coefs), len(coefs[0]) - 1
+    blocked = blocked_sums(blocks, n_terms, z)
+    for got, cf in zip(blocked, coefs, strict=True):
+        ref = series._horner(cf, z)
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13 * np.abs(ref).max())
+    np.testing.assert_array_equal(blocked_sums(blocks, n_terms, z[5:9]), blocked[:, 5:9])
+    np.testing.assert_array_equal(blocked_sums(blocks, n_terms, z[7:8]), blocked[:, 7:8])
+
+
+@pytest.mark.parametrize("x, tx, T", [(0, 0.0, 52.0), (0, 0.0, 1 / 7), (2, 3 / 7, 40.0),
+                                      (7, 30.0, 50.0), (39, 51.0, 52.0)])
+def test_likelihood_near_z_one_matches_mpmath(x, tx, T):
+    """log L of single customers (the pooled path, per (p, q) pair) against mpmath.quad."""
+    assert float(pm.loglik(NEAR_Z1, x, tx, T)) == pytest.approx(
+        _mp_loglik(NEAR_Z1, x, tx, T)[0], rel=1e-11)
+
+
+def test_log_F_and_its_gradient_near_z_one_match_mpmath():
+    """log F and d log F / d(a, b, alpha, beta) at z = 0.99956 against mpmath's hyp2f1
+    (its own transformation near z = 1) and numerical derivatives at 30 digits."""
+    a, b, alpha, beta, u = 1.87, 308.25, 10.796, 24644.5, 0.0
+    got, grad = pm.log_F(u, a, b, alpha, beta, grad=True)
+    with mp.workdps(30):
+        ref = _mp_log_F(u, a, b, alpha, beta)
+        point = [mp.mpf(v) for v in (a, b, alpha, beta)]
+        ref_grad = [mp.diff(lambda v, j=j: _mp_log_F_mp(u, *(point[:j] + [v] + point[j + 1:])),
+                            point[j]) for j in range(4)]
+    assert float(got) == pytest.approx(ref, rel=1e-12)
+    np.testing.assert_allclose([float(g) for g in grad], [float(g) for g in ref_grad], rtol=1e-12)
+
+
+def _mp_log_F_mp(u, a, b, alpha, beta):
+    """:func:`_mp_log_F` at mpmath precision (for mp.diff)."""
+    m, n = max(alpha, beta), min(alpha, beta)
+    p, q = (a, b) if alpha >= beta else (b, a)
+    z = (m - n) / (m + u)
+    return (1 - p - q) * mp.log(m + u) - mp.log(p + q - 1) + mp.log(
+        mp.hyp2f1(q, p + q - 1, p + q, z, maxterms=10**7))
+
+
+def test_likelihood_and_gradient_near_z_one_equal_horners_rule(monkeypatch):
+    """The fit's likelihood and gradient on rows of that base, blocked sums against the
+    one-term-at-a-time Horner and recurrence paths (the code before the blocks). Both give
+    log F and its derivatives to 4e-14 of mpmath's (test above); the totals' s and beta
+    components are differences of F(t_x) and F(T) terms that nearly cancel here, so they
+    agree to 1e-10 relative, the log-likelihood to 1e-13."""
+    from clvtools.btyd import _pareto_nbd_series as series
+
+    rows = pd.read_csv(Path(__file__).parent / "data" / "pareto_nbd_near_z1.csv")
+    rows = pd.concat([rows[rows.frequency == 0].iloc[::20].head(40),  # a Horner unit
+                      rows[rows.frequency > 0].drop_duplicates("frequency").head(8)])  # pooled
+    x, tx, T = rows.frequency.to_numpy(float), rows.recency_days / 7.0, rows.T_days / 7.0
+    args = (x, tx.to_numpy(), T.to_numpy(), rows.weight.to_numpy(float))
+    ll, grad = pm.loglik_and_grad(NEAR_Z1, *args)
+    monkeypatch.setattr(series, "BLOCKED_TERMS", 10**9)
+    ll_ref, grad_ref = pm.loglik_and_grad(NEAR_Z1, *args)
+    assert ll == pytest.approx(ll_ref, rel=1e-13)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-10)

@@ -31,16 +31,20 @@ Horner evaluations over blocks of 32,768 rows (no per-row division);
 frequencies with fewer than 32 rows are pooled and use the per-row term recurrence. The number
 of terms is chosen per group from the largest z and the actual coefficients: about 20 for
 CDNOW-like parameters. It grows like 1/(1 - z), 1 - z = (n + u)/(m + u): thousands when one of
-alpha, beta is hundreds of times the other and u is small (correct, but slow), and above
-200,000 terms :class:`SeriesTooLongError` is raised (the optimiser sees -inf and backs off).
-A series of more than 64 terms gives each row only the terms its own z needs
-(:func:`_horner_by_terms`).
+alpha, beta is hundreds of times the other and u is small, and above 200,000 terms
+:class:`SeriesTooLongError` is raised (the optimiser sees -inf and backs off). A series of
+more than 64 terms gives each row only the terms its own z needs (:func:`_horner_by_terms`),
+and one of more than a thousand is summed in blocks of terms as a matrix product
+(:mod:`clvtools.btyd._series_blocks`), as are the pooled rows' long series, grouped by
+(p, q): a fit whose dropout heterogeneity vanishes (s ~ 300, beta ~ 25,000 weeks) needs up
+to 130,000 terms, which one numpy operation per term took 98 s to fit.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ConvergenceError
+from ._series_blocks import BLOCKED_TERMS, blocked_sums, coefficient_blocks
 
 __all__ = ["SeriesTooLongError", "log_F", "distinct_times"]
 
@@ -145,8 +149,12 @@ def _horner_stacked(coefs, z: np.ndarray) -> np.ndarray:
 
 
 def _series_rows(p, q, z, grad: bool):
-    """The same sums with per-row p, q (pooled rare frequencies): the term recurrence."""
+    """The same sums with per-row p, q (pooled rare frequencies): the term recurrence, or
+    for series of thousands of terms the rows grouped by (p, q), each group with its own
+    coefficients (:func:`_sums_by_pair`)."""
     K = _n_terms_bound(float(z.max(initial=0.0)))
+    if K > BLOCKED_TERMS:
+        return _sums_by_pair(p, q, z, grad)
     t = np.ones(z.shape)
     S = np.ones(z.shape)
     if grad:
@@ -170,6 +178,21 @@ def _series_rows(p, q, z, grad: bool):
         if k % 16 == 15 and np.all(t < _EPS * 1e-3 * (1 - z) ** 2):
             break
     return (S, Sp, Sq, Sz) if grad else (S,)
+
+
+def _sums_by_pair(p, q, z, grad: bool):
+    """:func:`_series_rows`'s sums for long series: the rows of each distinct (p, q) summed
+    with that pair's coefficients (:func:`_horner_trimmed`), rather than a per-row
+    recurrence of one numpy operation per term. p and q depend on the row only through its
+    frequency (and, with covariates, which of alpha and beta is larger): few pairs."""
+    pairs, inverse = np.unique(np.column_stack(np.broadcast_arrays(p, q, z)[:2]), axis=0,
+                               return_inverse=True)
+    out = np.empty((4 if grad else 1, len(z)))
+    for j, (p_j, q_j) in enumerate(pairs):
+        rows = np.flatnonzero(inverse.reshape(-1) == j)
+        coefs = _coefficients(p_j, q_j, float(z[rows].max()), grad)
+        out[:, rows] = _horner_trimmed(coefs, z[rows])
+    return tuple(out)
 
 
 def _horner_trimmed(coefs, z, scoring=False):
@@ -230,9 +253,16 @@ def _horner_by_terms(coefs, z, scoring):
     for j, k in reversed(list(enumerate(edges))):
         terms_class[_tail_bound(coefs[0][k], k, log_z, log1m_z, scoring) < 0] = j
     out = np.empty((len(coefs), len(z)))
+    blocks = None
     for j, k in enumerate([*edges, K]):
         rows = np.flatnonzero(terms_class == j)
-        if len(rows):  # (one polynomial stacked: the same numbers as _horner's)
+        if not len(rows):
+            continue
+        if k > BLOCKED_TERMS:  # thousands of terms (z near 1): Horner's loop would dominate
+            if blocks is None:
+                blocks = coefficient_blocks(coefs)
+            out[:, rows] = blocked_sums(blocks, k, z[rows])
+        else:  # (one polynomial stacked: the same numbers as _horner's)
             part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
             out[:, rows] = _horner_stacked(part, z[rows])
     return list(out)

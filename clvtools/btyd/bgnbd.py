@@ -96,6 +96,10 @@ def _frequency_groups(data: dict, weights: np.ndarray) -> dict:
     for key in ("frequency", "inv", "iT", "itx"):
         out[key + "_pos"] = out[key][pos]
     out["w_pos"] = weights[pos]
+    # sum_i w_i (r + x_i) f(T_i) over the repeat buyers = (r wT + wxT) @ f(uT): by T
+    out["wT_pos"] = np.bincount(out["iT_pos"], weights=out["w_pos"], minlength=len(out["uT"]))
+    out["wxT_pos"] = np.bincount(out["iT_pos"], weights=out["w_pos"] * out["frequency_pos"],
+                                 minlength=len(out["uT"]))
     return out
 
 
@@ -213,35 +217,82 @@ class BetaGeoFitter(ByHorizon, BTYDFitter):
         ])
         lTu, ltxu = np.log(alpha + data["uT"]), np.log(alpha + data["utx"])
         iaTu, iatxu = 1.0 / (alpha + data["uT"]), 1.0 / (alpha + data["utx"])
-        # x = 0: L has the single term (alpha+T)^-r
-        w0T = data["w0T"]
-        ll -= r * np.sum(w0T * lTu)
-        g[0] -= np.sum(w0T * lTu)
-        g[1] -= r * np.sum(w0T * iaTu)
+        # the terms in (alpha+T) alone, by distinct T: x = 0 gives L = (alpha+T)^-r, x > 0
+        # the factor (alpha+T)^-(r+x) taken out below
+        wT = data["w0T"] * r + data["wT_pos"] * r + data["wxT_pos"]  # sum of w (r + x) by T
+        ll -= wT @ lTu
+        g[0] -= (data["w0T"] + data["wT_pos"]) @ lTu
+        g[1] -= wT @ iaTu
         # x > 0: log[(alpha+T)^-(r+x) + a/(b+x-1) (alpha+t_x)^-(r+x)] = A3 + softplus(A4 - A3)
+        # with A3 = -(r+x) log(alpha+T) (above) and
+        # A4 - A3 = (r+x) log((alpha+T)/(alpha+t_x)) + log(a/(b+x-1))
         x, w = data["frequency_pos"], data["w_pos"]
         iT, itx, inv = data["iT_pos"], data["itx_pos"], data["inv_pos"]
-        safe = np.where(ux > 0, b + ux - 1, 1.0)
-        lT = lTu[iT]
-        diff = lT - ltxu[itx]  # log((alpha+T)/(alpha+t_x)) >= 0
-        rx = r + x
+        inv_safe = 1.0 / np.where(ux > 0, b + ux - 1, 1.0)
+        diff = lTu[iT]
+        diff -= ltxu[itx]  # log((alpha+T)/(alpha+t_x)) >= 0
+        rx = x + r
         d = rx * diff
-        d += (np.log(a) - np.log(safe))[inv]
-        sp, w4 = _softplus_sigmoid(d)
-        rxlT = rx * lT
-        sp -= rxlT
-        ww4 = w4
+        d += (np.log(a) + np.log(inv_safe))[inv]
+        sp, ww4 = _softplus_sigmoid(d)
+        ll += w @ sp
         ww4 *= w
-        iaT = iaTu[iT]
-        wrx = w * rx
-        g += np.array([
-            -np.sum(w * lT) + np.sum(ww4 * diff),
-            -np.sum(wrx * iaT) + np.sum(ww4 * rx * (iaT - iatxu[itx])),
-            np.sum(ww4) / a,
-            -np.sum(ww4 * (1.0 / safe)[inv]),
-        ])
-        ll += np.sum(w * sp)
+        d_alpha = iaTu[iT]  # d(A4 - A3)/d alpha = (r+x) (1/(alpha+T) - 1/(alpha+t_x))
+        d_alpha -= iatxu[itx]
+        d_alpha *= rx
+        g += np.array([ww4 @ diff, ww4 @ d_alpha, ww4.sum() / a, -(ww4 @ inv_safe[inv])])
         return float(ll), g
+
+    def _loglik_hessian(self, params, data, weights):
+        """Hessian of :meth:`_loglik_and_grad`'s total log-likelihood, natural parameters.
+
+        With d = A4 - A3 (above), sigma = sigmoid(d), v = sigma (1 - sigma), a repeat buyer's
+        term A3 + softplus(d) has Hessian A3'' + sigma d'' + v d' d'^T, where
+        d' = (D, (r+x) E, 1/a, -1/(b+x-1)), D = log((alpha+T)/(alpha+t_x)),
+        E = 1/(alpha+T) - 1/(alpha+t_x).
+        """
+        r, alpha, a, b = params
+        ux, wx = data["ux"], data["wx"]
+        tg = special.polygamma(1, [r, a + b, b])
+        t_ab, t_abx = tg[1], special.polygamma(1, a + b + ux)
+        H = np.zeros((4, 4))
+        # per distinct frequency: lgamma(r+x) - lgamma(r) + r log alpha + log B(a,b+x)/B(a,b)
+        H[0, 0] = wx @ (special.polygamma(1, r + ux) - tg[0])
+        H[0, 1] = wx.sum() / alpha
+        H[1, 1] = -wx.sum() * r / alpha**2
+        H[2, 2] = H[2, 3] = wx @ (t_ab - t_abx)
+        H[3, 3] = wx @ (t_ab + special.polygamma(1, b + ux) - tg[2] - t_abx)
+        # the (alpha+T) terms: -sum w (r+x) log(alpha+T)
+        iaTu, iatxu = 1.0 / (alpha + data["uT"]), 1.0 / (alpha + data["utx"])
+        wT = data["w0T"] * r + data["wT_pos"] * r + data["wxT_pos"]
+        H[0, 1] -= (data["w0T"] + data["wT_pos"]) @ iaTu
+        H[1, 1] += wT @ iaTu**2
+        # repeat buyers: sigma d'' + v d' d'^T
+        x, w = data["frequency_pos"], data["w_pos"]
+        iT, itx, inv = data["iT_pos"], data["itx_pos"], data["inv_pos"]
+        inv_safe = 1.0 / np.where(ux > 0, b + ux - 1, 1.0)
+        diff = np.log(alpha + data["uT"])[iT] - np.log(alpha + data["utx"])[itx]
+        rx = x + r
+        d = rx * diff
+        d += (np.log(a) + np.log(inv_safe))[inv]
+        _, sig = _softplus_sigmoid(d)
+        ws = w * sig
+        wv = ws * (1.0 - sig)
+        E = iaTu[iT] - iatxu[itx]
+        s_x = inv_safe[inv]
+        dd = {0: diff, 1: rx * E, 3: -s_x}  # d' by row (d/da = 1/a is the same for all)
+        for i, j in ((0, 0), (0, 1), (0, 3), (1, 1), (1, 3), (3, 3)):
+            H[i, j] += wv @ (dd[i] * dd[j])
+        for i in (0, 1, 3):
+            H[min(i, 2), max(i, 2)] += (wv @ dd[i]) / a
+        H[2, 2] += wv.sum() / a**2
+        # sigma d'': d_r d_alpha = E, d_alpha^2 = -(r+x)(1/(alpha+T)^2 - 1/(alpha+t_x)^2),
+        # d_a^2 = -1/a^2, d_b^2 = 1/(b+x-1)^2
+        H[0, 1] += ws @ E
+        H[1, 1] -= ws @ (rx * (iaTu[iT] ** 2 - iatxu[itx] ** 2))
+        H[2, 2] -= ws.sum() / a**2
+        H[3, 3] += ws @ (s_x * s_x)
+        return np.triu(H) + np.triu(H, 1).T
 
     # ---- predictions -----------------------------------------------------------------------
     def _log_odds_dead(self, x, tx, T):

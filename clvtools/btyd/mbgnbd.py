@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from .base import BTYDFitter
 from .bgnbd import BetaGeoFitter, _on_distinct_pairs, _one_minus_scaled, _softplus_sigmoid
 from .prediction import prediction
 
@@ -25,6 +26,8 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
 
     ``fit`` and every prediction method take the arguments of :class:`BetaGeoFitter`.
     """
+
+    _loglik_hessian = BTYDFitter._loglik_hessian  # BG/NBD's is not this likelihood's
 
     def _loglik_and_grad(self, params, data, weights):
         """[BDF07] likelihood with the [WH08] correction, in log space, and its gradient."""

@@ -174,14 +174,43 @@ def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
     values (the first column first), and the summed weights. Rows with zero weight are dropped.
     """
     keep = weights > 0
-    cols = [np.asarray(v, dtype=float)[keep] for v in columns.values()]
-    first, key = distinct_rows(cols)
-    counts = np.bincount(key, weights=weights[keep], minlength=len(first))
+    cols = [np.asarray(v, dtype=float) for v in columns.values()]
+    if not keep.all():
+        cols, weights = [col[keep] for col in cols], weights[keep]
+    key = _ordered_key(cols)
+    if key is None:
+        first, key = distinct_rows(cols)
+        order = np.lexsort([col[first] for col in reversed(cols)])
+    else:  # the key orders the rows as their values do: sort the distinct keys alone
+        key, uniques = pd.factorize(key)
+        running = np.maximum.accumulate(key)
+        first = np.flatnonzero(np.concatenate([[True], key[1:] > running[:-1]]))
+        order = np.argsort(uniques)
+    counts = np.bincount(key, weights=weights, minlength=len(first))
     # Sorted, not in order of first appearance: a fit's sums then run in the same order
     # whatever the order of the customers, so that reordering them leaves the parameters
     # unchanged to the last bit (in order of appearance they moved by ~1e-13)
-    order = np.lexsort([col[first] for col in reversed(cols)])
     return {k: col[first][order] for k, col in zip(columns, cols, strict=True)}, counts[order]
+
+
+def _ordered_key(cols) -> np.ndarray | None:
+    """A mixed-radix int64 key per row that sorts as the rows' values do (first column
+    first), when every column holds whole numbers in a modest range (days, weeks, counts);
+    else None. Sorting the few hundred thousand distinct keys then replaces a lexicographic
+    sort of the distinct rows (a third of :func:`collapse`'s time on 1M customers)."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    size = 1
+    for col in cols:
+        if not len(col) or not np.all(np.isfinite(col)):
+            return None
+        lo, hi = col.min(), col.max()
+        n_codes = int(hi - lo) + 1
+        if hi - lo >= 2**24 or size * n_codes >= 2**62 or not np.array_equal(col, np.floor(col)):
+            return None
+        key *= n_codes
+        key += (col - lo).astype(np.int64)
+        size *= n_codes
+    return key
 
 
 #: Time units per month in lifetimes' discrete CLV (30 days, 4.345 weeks a month).
