@@ -16,6 +16,7 @@ from clvtools.config import Settings
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
+from clvtools.pipeline.campaign import read_plan
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.memory_budget import check_standard_engine_fits, memory_bytes
 from clvtools.pipeline.risk import fit_churn_model
@@ -90,17 +91,19 @@ def _read_both(name: str, root) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def written(runs, tmp_path_factory):
     """Both runs' files: the chunked run's folder, and the standard run's customers.csv,
-    early_warning.csv and win_back.csv as its manifest writes them."""
+    early_warning.csv, win_back.csv, targets.csv and its plan as its manifest writes them."""
     standard, chunked = runs
     root = tmp_path_factory.mktemp("written")
     chunked.write(root / "chunked")
-    names = ("customers.csv", "early_warning.csv", "win_back.csv")
+    names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
+             "plan.parquet", "plan.json")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
 
 
-@pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv"])
+@pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv",
+                                  "targets.csv"])
 def test_the_chunked_csv_files_equal_the_standard_files(written, name):
     got, expected = _read_both(name, written)
     assert len(expected) > 100 and list(got.columns) == list(expected.columns)
@@ -121,6 +124,36 @@ def test_the_contacts_and_their_reasons_equal_the_standard_list(runs, written):
     labels = ["customer_id", "action", "cell", "reason_1", "reason_2", "reason_3"]
     pd.testing.assert_frame_equal(contacts[labels], listed[labels])
     assert contacts["priority_rank"].tolist() == list(range(1, len(listed) + 1))
+
+
+def test_the_saved_plan_equals_the_standard_plan(written):
+    got, expected = (read_plan(written / engine) for engine in ("chunked", "standard"))
+    assert got[1] == expected[1]                              # plan.json
+    got, expected = got[0], expected[0]
+    assert list(got.columns) == list(expected.columns)
+    assert got["assumed_uplift"].notna().sum() > 100
+    numbers = [c for c in got.columns if pd.api.types.is_float_dtype(expected[c])]
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=column)
+    text = [c for c in got.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text], check_dtype=False)
+
+
+@pytest.fixture(scope="module")
+def follow_up():
+    """The purchases of the base's customers in the 200 days after its observation end (the
+    generator's other tables do not depend on the follow-up)."""
+    return generate_customer_base(1800, seed=5, follow_up=200).future_transactions
+
+
+def test_evaluate_reads_a_chunked_plan_as_the_standard_one(written, follow_up):
+    got, expected = (api.evaluate(written / engine, follow_up)
+                     for engine in ("chunked", "standard"))
+    assert got.summary["evaluated_customers"] == 1800
+    assert (got.measures["treated"] > 0).any()
+    pd.testing.assert_frame_equal(got.measures, expected.measures, rtol=1e-9)
+    pd.testing.assert_frame_equal(got.customers, expected.customers)
 
 
 def test_the_lists_counts_equal_the_standard_run(runs):

@@ -6,6 +6,7 @@ for a run (no contracts given, no churn model fitted, ...) is not written.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._version import __version__
-from ..config import settings_to_toml
+from ..config import Settings, settings_to_toml
 from ..data.export import arrow_table, whole_day_columns, write_csv, write_csv_chunks
 from ..pipeline import AnalysisResult
 from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
@@ -27,7 +28,7 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder", "csv_in_chunks"]
+           "check_output_folder", "csv_in_chunks", "plan_document"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,16 @@ class Parquet:
 
 
 def _plan_json(r: AnalysisResult) -> dict:
-    """What a saved plan needs besides its table: the date its predictions refer to, the
-    settings and the counts (no wall-clock time: reruns stay byte-identical)."""
-    s, summary = r.settings, r.targets.summary
+    """plan.json of a standard run (:func:`plan_document`)."""
+    return plan_document(r.settings, r.timeline.observation_end, r.targets.summary)
+
+
+def plan_document(s: Settings, observation_end: dt.date, summary: Mapping) -> dict:
+    """What a saved plan needs besides its table (plan.json): the date its predictions refer
+    to (``observation_end``, a date), the settings ``s`` and the counts of ``summary``
+    (plan_summary.csv's row); no wall-clock time: reruns stay byte-identical."""
     return {"format": PLAN_FORMAT, "version": PLAN_VERSION, "clvtools_version": __version__,
-            "observation_end": r.timeline.observation_end.isoformat(),
+            "observation_end": observation_end.isoformat(),
             "horizon": s.horizon, "churn_after": s.churn_after, "time_unit": s.time_unit,
             "control_share": s.control_share, "seed": s.seed,
             "customers": summary["customers"],

@@ -23,6 +23,7 @@ from ..pipeline.timeline import Timeline
 from ..report.outputs import OUTPUTS, csv_in_chunks, write_folder
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
+from .chunked_plan_files import plan_files, ranked_pages
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -35,7 +36,8 @@ __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE
            "LIFECYCLE_TABLE"]
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
-CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.parquet", "matrix.csv",
+CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets.parquet",
+                   "plan.parquet", "plan.json", "matrix.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                    "models/churn.json", "data_quality.json", "config.toml")
@@ -45,8 +47,6 @@ CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS]
 #: The run's DuckDB tables of the plan (one row per customer, sorted by id: action, group,
 #: priority rank, the chosen action's economics) and of the lifecycle.
 PLAN_TABLE, LIFECYCLE_TABLE = "chunked_plan", "chunked_lifecycle"
-#: Rows of a ranked list read at a time to write its CSV file.
-PAGE_ROWS = 500_000
 
 
 @dataclass
@@ -196,6 +196,8 @@ class ChunkedRun:
             "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
             "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
             "control_power.csv": lambda: self.control_power,
+            **plan_files(con, self.customers_sql, self.settings,
+                         self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
                           kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
         }
@@ -209,12 +211,10 @@ class ChunkedRun:
             return None
         con = self.log.con
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-        def pages():
-            for start in range(0, max(rows, 1), PAGE_ROWS):
-                yield con.execute(f"SELECT * FROM {table} WHERE {rank} > ? AND {rank} <= ? "
-                                  f"ORDER BY {rank}", [start, start + PAGE_ROWS]).df()
-        return csv_in_chunks(pages(), whole_day_columns_of(con, f"SELECT * FROM {table}"))
+        return ranked_pages(
+            con, lambda first, last: (f"SELECT * FROM {table} WHERE {rank} > {first} AND "
+                                      f"{rank} <= {last} ORDER BY {rank}"),
+            rows, whole_day_columns_of(con, f"SELECT * FROM {table}"))
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
