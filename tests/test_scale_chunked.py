@@ -91,22 +91,25 @@ def _read_both(name: str, root) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def written(runs, tmp_path_factory):
     """Both runs' files: the chunked run's folder, and the standard run's customers.csv,
-    early_warning.csv, win_back.csv, targets.csv and its plan as its manifest writes them."""
+    early_warning.csv, win_back.csv, targets.csv, its plan, forecast.csv, cohorts.csv and
+    churn_by_segment.csv as its manifest writes them."""
     standard, chunked = runs
     root = tmp_path_factory.mktemp("written")
     chunked.write(root / "chunked")
     names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
-             "plan.parquet", "plan.json")
+             "plan.parquet", "plan.json", "forecast.csv", "cohorts.csv",
+             "churn_by_segment.csv")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
 
 
 @pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv",
-                                  "targets.csv"])
+                                  "targets.csv", "forecast.csv", "cohorts.csv",
+                                  "churn_by_segment.csv"])
 def test_the_chunked_csv_files_equal_the_standard_files(written, name):
     got, expected = _read_both(name, written)
-    assert len(expected) > 100 and list(got.columns) == list(expected.columns)
+    assert len(expected) > 40 and list(got.columns) == list(expected.columns)
     numbers = [c for c in got.columns if pd.api.types.is_float_dtype(expected[c])]
     # money is written to the cent: a figure 1e-9 away may round to the next cent
     for column in numbers:
@@ -154,6 +157,22 @@ def test_evaluate_reads_a_chunked_plan_as_the_standard_one(written, follow_up):
     assert (got.measures["treated"] > 0).any()
     pd.testing.assert_frame_equal(got.measures, expected.measures, rtol=1e-9)
     pd.testing.assert_frame_equal(got.customers, expected.customers)
+
+
+def test_the_forecast_summed_over_chunks_equals_the_standard_forecast(runs):
+    """Means, the customers' variances and the churners' gradients summed over the chunks,
+    the value models' delta method on the same sample: every figure and interval to 1e-9."""
+    standard, chunked = runs
+    got, expected = chunked.forecast.table, standard.analysis.forecast.table
+    assert chunked.chunks >= 4 and list(got.columns) == list(expected.columns)
+    numbers = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+    assert (expected["expected_revenue_hi95"] > expected["expected_revenue"]).all()
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    text = [c for c in expected.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text])
+    assert chunked.forecast.notes == standard.analysis.forecast.notes
 
 
 def test_the_lists_counts_equal_the_standard_run(runs):

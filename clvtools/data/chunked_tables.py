@@ -23,7 +23,8 @@ from .rfm import rfm_query
 from .transactions import TransactionLog
 
 __all__ = ["store_rfm", "rfm_at_sql", "chunk_bounds", "chunk_where", "chunk_frame",
-           "attributes_sql", "compressed_rows", "landmark_strata", "fetch_rows", "rfm_of_customers"]
+           "attributes_sql", "compressed_rows", "landmark_strata", "fetch_rows", "rfm_of_customers",
+           "rows_of_customers"]
 
 
 def rfm_at_sql(log: TransactionLog, *, time_unit: str) -> str:
@@ -134,3 +135,18 @@ def rfm_of_customers(log: TransactionLog, ids: Sequence[str], *, time_unit: str)
         return fetch_frame(log.con, sql)
     finally:
         log.con.unregister("_chunked_picked_ids")
+
+
+def rows_of_customers(con: duckdb.DuckDBPyConnection, source: str,
+                      ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of the table or subquery ``source`` (one row per customer) of the customers
+    ``ids`` (distinct), indexed by ``customer_id``, in the order of ``ids``."""
+    picked = pd.DataFrame({"customer_id": np.asarray(ids, dtype=object)})
+    con.register("_chunked_picked_customers", picked)
+    try:
+        found = fetch_frame(con, f"SELECT s.* FROM {source} AS s SEMI JOIN "
+                                 "_chunked_picked_customers AS p ON s.customer_id = "
+                                 "p.customer_id")
+    finally:
+        con.unregister("_chunked_picked_customers")
+    return found.loc[picked["customer_id"]]

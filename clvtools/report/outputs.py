@@ -28,7 +28,7 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder", "csv_in_chunks", "plan_document"]
+           "check_output_folder", "csv_in_chunks", "plan_document", "forecast_to_cents"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame([r.targets.summary])
 
 
-def _forecast_table(table: pd.DataFrame | None) -> pd.DataFrame | None:
+def forecast_to_cents(table: pd.DataFrame | None) -> pd.DataFrame | None:
     """A forecast table with its money (every float but churner counts and relative errors)
     to the cent."""
     if table is None:
@@ -181,7 +181,7 @@ def _workbook(r: AnalysisResult, a) -> WorkbookContent:
     """forecast.xlsx: the tables of forecast.csv, plan_summary.csv, targets.csv, kpis.csv and
     matrix.csv as written (money to the cent), and the settings."""
     return WorkbookContent(
-        forecast=_forecast_table(None if r.forecast is None else r.forecast.table),
+        forecast=forecast_to_cents(None if r.forecast is None else r.forecast.table),
         plan_summary=_cents(_plan_summary)(r, a),
         targets=_cents(lambda r: r.targets.targets)(r, a),
         kpis=r.kpi.kpis, matrix=_cents(lambda r: r.targets.matrix)(r, a),
@@ -230,7 +230,7 @@ OUTPUTS: tuple[Output, ...] = (
            lambda r, _a: r.evaluation.profit_curve if r.evaluation is not None else None,
            "realised net benefit of pushing the top share of each ranking, out of time"),
     Output("forecast.csv",
-           lambda r, _a: _forecast_table(None if r.forecast is None else r.forecast.table),
+           lambda r, _a: forecast_to_cents(None if r.forecast is None else r.forecast.table),
            "per calendar month (and all) and matrix cell (and total): expected revenue, "
            "revenue if retained, expected loss, expected churners, saved by the plan, with "
            "80 % and 95 % intervals; nominal money; customers existing at the observation end"),
@@ -239,7 +239,7 @@ OUTPUTS: tuple[Output, ...] = (
            "cell) and its chart, the plan, the top of the push and pull lists, KPIs, the "
            "matrix, the settings"),
     Output("forecast_backtest.csv",
-           lambda r, _a: _forecast_table(None if r.backtest is None else r.backtest.table),
+           lambda r, _a: forecast_to_cents(None if r.backtest is None else r.backtest.table),
            "the forecast refitted at earlier origins: expected versus actual revenue per month, "
            "error and interval coverage"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),

@@ -17,10 +17,11 @@ from ..data.chunked_plan import copy_parquet, parts, whole_day_columns_of
 from ..data.chunked_tables import chunk_where
 from ..data.engine import quote_ident
 from ..data.transactions import TransactionLog
+from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline
-from ..report.outputs import OUTPUTS, csv_in_chunks, write_folder
+from ..report.outputs import OUTPUTS, csv_in_chunks, forecast_to_cents, write_folder
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
 from .chunked_plan_files import plan_files, ranked_pages
@@ -37,7 +38,8 @@ __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
 CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets.parquet",
-                   "plan.parquet", "plan.json", "matrix.csv",
+                   "plan.parquet", "plan.json", "forecast.csv", "cohorts.csv",
+                   "churn_by_segment.csv", "matrix.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                    "models/churn.json", "data_quality.json", "config.toml")
@@ -84,6 +86,11 @@ class ChunkedRun:
         columns customers.csv carries after its own.
     lists : ChunkedLists, optional
         The contacts' reasons and the two lists (:mod:`.chunked_attention`).
+    forecast : ForecastResult, optional
+        forecast.csv (:mod:`.chunked_forecast`).
+    cohorts, churn_by_segment : pandas.DataFrame, optional
+        Retention by acquisition cohort and churn rates by segment (the KPI step's, SQL over
+        the log).
     """
 
     settings: Settings
@@ -103,6 +110,9 @@ class ChunkedRun:
     attributes_quality: dict | None = None
     attributes: str | None = None
     lists: ChunkedLists | None = None
+    forecast: ForecastResult | None = None
+    cohorts: pd.DataFrame | None = None
+    churn_by_segment: pd.DataFrame | None = None
 
     @property
     def chunks(self) -> int:
@@ -196,6 +206,10 @@ class ChunkedRun:
             "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
             "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
             "control_power.csv": lambda: self.control_power,
+            "forecast.csv": lambda: forecast_to_cents(None if self.forecast is None
+                                                      else self.forecast.table),
+            "cohorts.csv": lambda: self.cohorts,
+            "churn_by_segment.csv": lambda: self.churn_by_segment,
             **plan_files(con, self.customers_sql, self.settings,
                          self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,

@@ -13,16 +13,18 @@ second pass gives each chunk its cells and economics
 the priority ranks, the plan summary and the matrix (exact micro-unit sums) are SQL over the
 parts (:mod:`clvtools.data.chunked_plan`).
 
-Then the control group is the standard engine's draw (:mod:`.chunked_control`), and the
+Then the control group is the standard engine's draw (:mod:`.chunked_control`), the
 contacts' reasons and the early-warning and win-back lists are computed per chunk by the
-pipeline's own functions and ranked in DuckDB (:mod:`.chunked_attention`); what the run
-computed and the files it writes are :class:`~.chunked_result.ChunkedRun`'s.
+pipeline's own functions and ranked in DuckDB (:mod:`.chunked_attention`), and the forecast
+is the standard step's sums added over the chunks (:mod:`.chunked_forecast`); what the run
+computed and the files it writes (the plan's, :mod:`.chunked_plan_files`) are
+:class:`~.chunked_result.ChunkedRun`'s.
 
 It covers the value axis, the customer attributes, the churn model, the matrix, the plan
-under a push capacity, the control group, the reasons, the two lists and the KPIs. What needs
-the whole base in pandas (the holdout choice of the value model, which
+under a push capacity, the control group, the reasons, the two lists, the forecast, the KPIs
+and cohorts. What needs the whole base in pandas (the holdout choice of the value model, which
 ``value_model = "auto"`` replaces by BIC as on Spark; the budgets' knapsacks, per-customer
-uplifts, the forecast, report.html, contracts) is the standard engine's, and the settings
+uplifts, the backtest, report.html, contracts) is the standard engine's, and the settings
 that ask for it are an error here.
 """
 from __future__ import annotations
@@ -53,11 +55,11 @@ from ..data.chunked_tables import (
     store_rfm,
 )
 from ..data.engine import quote_ident
-from ..data.kpis import kpi_table
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
 from ..errors import ClvInputError
 from ..pipeline.inputs import CONTACTABLE, read_inputs
+from ..pipeline.kpis import kpi_step
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.timeline import build_timeline
@@ -65,6 +67,7 @@ from ..targeting.matrix import MONEY, matrix_from_totals
 from .chunked_attention import attention_lists
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
+from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .compressed_fit import fit_value_on_rows
 from .run_files import (
@@ -230,26 +233,33 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
                                   time_unit=s.time_unit)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_LIFECYCLE} AS {sql}", params)
     matrix = matrix_from_totals(*micro_sums_by(con, decided, "cell", MONEY))
-    step("Computing KPIs in DuckDB")
-    kpis = kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
+    step("Computing KPIs, cohorts and churn by segment in DuckDB")
+    kpis = kpi_step(inputs, s)     # SQL over the log, as the standard engine runs it
     attribute_notes = [] if attributes is None else list(attributes.notes)
     shown = None
     if attributes is not None and attributes.columns():
         shown = covariates or attributes_sql(attributes, attributes.observation_end
                                              or log.observation_end)
-    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, power, summary,
-                     bounds, survival_rows, work,
+    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis.kpis, power,
+                     summary, bounds, survival_rows, work,
                      [*attribute_notes, *value_notes, *risk_notes],
-                     None if attributes is None else attributes.quality, shown)
+                     None if attributes is None else attributes.quality, shown,
+                     cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment)
     weakref.finalize(run, shutil.rmtree, work, True)
     step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
     _limit(con, budget.python_limit)
     run.lists = attention_lists(run, scoring=_SCORING, rfm=_RFM, decided=decided,
                                 attributes=attributes)
-    _limit(con, budget.sql_limit)
-    con.execute(f"DROP TABLE {_SCORING}")
     run.summary.update(run.lists.counts)
     run.notes += run.lists.notes
+    step("Forecasting revenue and churn by month, a chunk at a time")
+    _limit(con, budget.python_limit)
+    run.forecast = chunked_forecast(con, inputs, timeline, scorers, s, bounds, rfm=_RFM,
+                                    scoring=_SCORING, covariates=covariates, decided=decided,
+                                    plan=_PLAN, lifecycle=_LIFECYCLE)
+    run.notes += run.forecast.notes
+    _limit(con, budget.sql_limit)
+    con.execute(f"DROP TABLE {_SCORING}")
     return run
 
 
