@@ -309,12 +309,8 @@ def churner_totals(risk: RiskResult, customers: pd.DataFrame, codes: np.ndarray,
     ----------
     risk : RiskResult
         The churn model and its scoring table (or, without a Cox model, the lifecycle).
-    customers : pandas.DataFrame, shape (n, k)
-        ``churn_model`` and ``churn_probability``, indexed by customer id.
-    codes : numpy.ndarray of int, shape (n,)
-        Each customer's segment, in ``range(n_segments)``.
-    ends : numpy.ndarray, shape (M,)
-        Month ends, time units after the observation end.
+    customers, codes, ends
+        As :func:`churner_sums` takes them.
     settings : Settings
         ``horizon`` and ``churn_after``.
     notes : list of str

@@ -44,7 +44,7 @@ from ..pipeline.timeline import Timeline
 from ..pipeline.value import ValueResult
 from ..pipeline.value_models import score_customers_by_month
 
-__all__ = ["chunked_forecast"]
+__all__ = ["chunked_forecast", "fetch_sample", "scored_months"]
 
 
 def chunked_forecast(con: duckdb.DuckDBPyConnection, inputs: Inputs, timeline: Timeline,
@@ -126,9 +126,10 @@ def _codes_and_share(customers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return codes, share
 
 
-def _scored_months(scorers: Scorers, rfm: pd.DataFrame, attributes: pd.DataFrame | None):
-    """The value models bound to ``rfm``'s customers, and their scores and months (as the
-    value step computes them)."""
+def scored_months(scorers: Scorers, rfm: pd.DataFrame, attributes: pd.DataFrame | None):
+    """The value models bound to ``rfm``'s customers (``attributes``: theirs, for a covariate
+    model), and their scores and months (:func:`~clvtools.pipeline.value_models.
+    score_customers_by_month` at the scorers' horizon, discount rate and month ends)."""
     models = bound_models(scorers.value, rfm, attributes)
     scores, by_month = score_customers_by_month(
         models, rfm, horizon=scorers.horizon, time_unit_days=scorers.time_unit_days,
@@ -145,7 +146,7 @@ def _chunk_parts(con, k, bounds, scorers, settings, ends, months, season, *, rfm
     customers = con.execute(_customers_sql(decided, plan, chunk_where(bounds, k, "d.customer_id"))
                             ).df().set_index("customer_id")
     codes, share = _codes_and_share(customers)
-    models, scores, by_month = _scored_months(scorers, rows, attributes)
+    models, scores, by_month = scored_months(scorers, rows, attributes)
     value = ValueResult(rows, models, scores, {}, [], months=by_month)
     money = revenue_totals(value, ends, share, seasonal_spread(by_month, season, months), codes,
                            sample_per_segment=None)
@@ -167,17 +168,34 @@ def _value_parameter_variance(con, codes, order_by, scorers, ends, months, seaso
     """The value and spend models' delta method on the standard engine's stratified sample
     (drawn over the whole base), its customers fetched by position and scored again."""
     positions, weights = stratified_sample(codes.astype(np.intp), order_by, SAMPLE_PER_SEGMENT)
-    # the RFM table is sorted by customer: a row's position is the customer's
+    models, sample, by_month = fetch_sample(con, positions, order_by, scorers, rfm=rfm,
+                                            covariates=covariates)
+    customers = rows_of_customers(con, f"({_customers_sql(decided, plan, 'TRUE')})",
+                                  sample.index.to_numpy())
+    sample_codes, share = _codes_and_share(customers)
+    return sample_parameter_variance(models, sample, weights, sample_codes, share,
+                                     seasonal_spread(by_month, season, months), ends, notes)
+
+
+def fetch_sample(con: duckdb.DuckDBPyConnection, positions: np.ndarray, order_by: np.ndarray,
+                 scorers: Scorers, *, rfm: str, covariates: str | None):
+    """The customers at ``positions`` of the RFM table ``rfm`` (sorted by customer: the order
+    the chunks were read in), in that order, scored again.
+
+    Returns
+    -------
+    (ValueModels, pandas.DataFrame, RevenueByMonth)
+        The value models bound to the sample, its RFM rows and its months
+        (:func:`scored_months`).
+    """
     ascending = np.sort(positions)
     fetched = fetch_rows(con, rfm, ascending).set_index("customer_id")
     sample = fetched.iloc[np.searchsorted(ascending, positions)]
-    ids = sample.index.to_numpy()
-    attributes = None if covariates is None else rows_of_customers(con, covariates, ids)
-    customers = rows_of_customers(con, f"({_customers_sql(decided, plan, 'TRUE')})", ids)
-    sample_codes, share = _codes_and_share(customers)
-    if not np.array_equal(customers["expected_revenue"].to_numpy(float), order_by[positions]):
-        # the RFM table's row positions must be the customer order the chunks were read in
+    attributes = (None if covariates is None else
+                  rows_of_customers(con, covariates, sample.index.to_numpy()))
+    models, scores, by_month = scored_months(scorers, sample, attributes)
+    if not np.allclose(scores["expected_revenue"].to_numpy(float), order_by[positions],
+                       rtol=1e-9, atol=0.0):
+        # a row's position in the table must be the customer's in the chunks' order
         raise RuntimeError("The forecast's sample fetched other customers than it drew.")
-    models, _, by_month = _scored_months(scorers, sample, attributes)
-    return sample_parameter_variance(models, sample, weights, sample_codes, share,
-                                     seasonal_spread(by_month, season, months), ends, notes)
+    return models, sample, by_month

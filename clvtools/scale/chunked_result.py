@@ -17,6 +17,7 @@ from ..data.chunked_plan import copy_parquet, parts, whole_day_columns_of
 from ..data.chunked_tables import chunk_where
 from ..data.engine import quote_ident
 from ..data.transactions import TransactionLog
+from ..pipeline.backtest import BacktestResult
 from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
@@ -38,7 +39,8 @@ __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
 CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets.parquet",
-                   "plan.parquet", "plan.json", "forecast.csv", "cohorts.csv",
+                   "plan.parquet", "plan.json", "forecast.csv", "forecast_backtest.csv",
+                   "cohorts.csv",
                    "churn_by_segment.csv", "matrix.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
@@ -88,6 +90,8 @@ class ChunkedRun:
         The contacts' reasons and the two lists (:mod:`.chunked_attention`).
     forecast : ForecastResult, optional
         forecast.csv (:mod:`.chunked_forecast`).
+    backtest : BacktestResult, optional
+        forecast_backtest.csv (:mod:`.chunked_backtest`).
     cohorts, churn_by_segment : pandas.DataFrame, optional
         Retention by acquisition cohort and churn rates by segment (the KPI step's, SQL over
         the log).
@@ -111,6 +115,7 @@ class ChunkedRun:
     attributes: str | None = None
     lists: ChunkedLists | None = None
     forecast: ForecastResult | None = None
+    backtest: BacktestResult | None = None
     cohorts: pd.DataFrame | None = None
     churn_by_segment: pd.DataFrame | None = None
 
@@ -208,6 +213,8 @@ class ChunkedRun:
             "control_power.csv": lambda: self.control_power,
             "forecast.csv": lambda: forecast_to_cents(None if self.forecast is None
                                                       else self.forecast.table),
+            "forecast_backtest.csv": lambda: forecast_to_cents(None if self.backtest is None
+                                                               else self.backtest.table),
             "cohorts.csv": lambda: self.cohorts,
             "churn_by_segment.csv": lambda: self.churn_by_segment,
             **plan_files(con, self.customers_sql, self.settings,
