@@ -193,6 +193,7 @@ def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
 
 
 def seasonality_note(season: pd.DataFrame | None) -> str:
+    """What forecast.csv's notes say about the seasonal index ``season`` (or its absence)."""
     if season is None:
         return ("No seasonality applied in forecast.csv: the history holds fewer than "
                 f"{SEASONAL_MONTHS} complete calendar months.")

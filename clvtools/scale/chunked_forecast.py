@@ -128,8 +128,8 @@ def _codes_and_share(customers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def scored_months(scorers: Scorers, rfm: pd.DataFrame, attributes: pd.DataFrame | None):
     """The value models bound to ``rfm``'s customers (``attributes``: theirs, for a covariate
-    model), and their scores and months (:func:`~clvtools.pipeline.value_models.
-    score_customers_by_month` at the scorers' horizon, discount rate and month ends)."""
+    model), and their scores and months at the scorers' horizon, discount rate and month ends
+    (:func:`~clvtools.pipeline.value_models.score_customers_by_month`)."""
     models = bound_models(scorers.value, rfm, attributes)
     scores, by_month = score_customers_by_month(
         models, rfm, horizon=scorers.horizon, time_unit_days=scorers.time_unit_days,
