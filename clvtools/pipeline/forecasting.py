@@ -40,7 +40,6 @@ import pandas as pd
 
 from ..btyd.clv import revenue_by_month
 from ..config import Settings
-from ..data.rfm import purchases_by_period
 from ..forecast import (
     MEASURES,
     SCENARIOS,
@@ -60,6 +59,12 @@ from ._threads import alongside_thread
 from .churner_forecast import churner_totals
 from .inputs import Inputs
 from .risk import RiskResult
+from .seasonality import (
+    Spread,
+    seasonal_index,
+    seasonal_spread,
+    seasonality_note,
+)
 from .targets import TargetsResult
 from .timeline import Timeline
 from .value import BoundCovariates, ValueResult
@@ -85,8 +90,6 @@ SAMPLE_PER_SEGMENT = 500
 VARIANCE_SAMPLE_PER_SEGMENT = 5_000
 #: The per-customer columns of the targets step the forecast reads.
 _CUSTOMER_COLUMNS = ["cell", "revenue_at_risk", "churn_model", "churn_probability"]
-#: History needed for a seasonal index: two years of complete calendar months.
-SEASONAL_MONTHS = 24
 
 
 @dataclass
@@ -163,76 +166,6 @@ def _money_forecast(value, targets, customers, codes, months, ends, season, note
     spread = seasonal_spread(value.months, season, months)
     return money_totals(value, ends, codes, saved_share=_saved_share(customers, targets),
                         spread=spread, notes=notes)
-
-
-def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
-    """The observed seasonal index of purchases by month of the year, or None.
-
-    Purchases per day in each complete calendar month of the history, divided by their
-    centred 12-month moving average (2 x 12, so that a growing or shrinking base does not
-    read as a season); the ratios averaged by month of the year and scaled to a mean of 1.
-    Needs :data:`SEASONAL_MONTHS` complete months.
-    """
-    first = pd.Timestamp(timeline.first_date)
-    end = pd.Timestamp(timeline.observation_end)
-    periods = pd.period_range(first, end, freq="M")
-    periods = [p for p in periods if p.start_time >= first and p.end_time.normalize() <= end]
-    if len(periods) < SEASONAL_MONTHS:
-        return None
-    starts = [(p.start_time - pd.Timedelta(days=1)).date() for p in periods]
-    ends = [p.end_time.normalize().date() for p in periods]
-    counts = purchases_by_period(inputs.log, starts, ends)["purchases"].to_numpy(float)
-    rate = pd.Series(counts / np.array([p.days_in_month for p in periods], float))
-    trend = rate.rolling(12, center=True).mean().rolling(2).mean().shift(-1)
-    ratio = (rate / trend).replace([np.inf, -np.inf], np.nan)
-    by_month = ratio.groupby([p.month for p in periods]).mean().reindex(range(1, 13))
-    if by_month.isna().any() or not np.isfinite(by_month).all() or by_month.mean() <= 0:
-        return None
-    return pd.DataFrame({"month_of_year": range(1, 13),
-                         "index": (by_month / by_month.mean()).to_numpy()})
-
-
-def seasonality_note(season: pd.DataFrame | None) -> str:
-    """What forecast.csv's notes say about the seasonal index ``season`` (or its absence)."""
-    if season is None:
-        return ("No seasonality applied in forecast.csv: the history holds fewer than "
-                f"{SEASONAL_MONTHS} complete calendar months.")
-    return ("forecast.csv spreads each customer's expected purchases over the months by the "
-            "observed seasonal index of purchases (seasonal_index in data_quality.json); each "
-            "customer's total over the horizon stays the value model's.")
-
-
-def seasonal_spread(by_month, season: pd.DataFrame | None, months: pd.DataFrame
-                    ) -> Spread | None:
-    """The seasonal spread of customers' purchases (``by_month``, a
-    :class:`~clvtools.btyd.clv.RevenueByMonth` of n customers) over the forecast's
-    ``months`` by the seasonal index ``season``; None without one."""
-    if season is None:
-        return None
-    moy = pd.PeriodIndex(months["month"], freq="M").month.to_numpy()
-    weights = season.set_index("month_of_year")["index"].reindex(moy).to_numpy()
-    return Spread(weights, _seasonal_levels(by_month.expected_purchases, weights),
-                  _seasonal_levels(by_month.purchases_if_retained, weights))
-
-
-@dataclass(frozen=True)
-class Spread:
-    """The seasonal spread: customer i's purchases in month m are multiplied by
-    ``month_weight[m] * expected_scale[i]`` (``retained_scale[i]`` for purchases if
-    retained), which keeps each customer's total over the horizon."""
-
-    month_weight: np.ndarray
-    expected_scale: np.ndarray
-    retained_scale: np.ndarray
-
-
-def _seasonal_levels(by_month: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per customer, the scale that keeps the row's sum when month m is weighted by
-    ``weights[m]``: ``sum_k x_k / sum_k x_k w_k`` (1 for an all-zero row)."""
-    total = by_month.sum(axis=1)
-    weighted = by_month @ weights
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((total > 0) & (weighted > 0), total / weighted, 1.0)
 
 
 def _saved_share(customers: pd.DataFrame, targets: TargetsResult) -> np.ndarray:
