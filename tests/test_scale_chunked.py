@@ -6,6 +6,7 @@ settings are refused; and the standard engine refuses early a base that clearly 
 import json
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from conftest import assert_scores_match
@@ -97,7 +98,8 @@ def written(runs, tmp_path_factory):
     root = tmp_path_factory.mktemp("written")
     chunked.write(root / "chunked")
     names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
-             "plan.parquet", "plan.json", "forecast.csv", "forecast_backtest.csv", "cohorts.csv",
+             "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
+             "forecast_backtest.csv", "cohorts.csv",
              "churn_by_segment.csv")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
@@ -186,6 +188,31 @@ def test_the_backtest_refitted_on_compressed_rows_equals_the_standard_backtest(r
                                    err_msg=column)
     text = [c for c in expected.columns if c not in numbers]
     pd.testing.assert_frame_equal(got[text], expected[text])
+
+
+def _sheets(path) -> dict[str, list[tuple]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book}
+    finally:
+        book.close()
+
+
+def test_the_workbook_shows_the_standard_forecast_lists_kpis_and_matrix(written):
+    """forecast.xlsx read back with openpyxl: the forecast, the two lists (the first rows of
+    each, read by rank), the KPIs and the matrix are the standard workbook's, cell by cell
+    (money to the cent); the plan sheet shows the chunked run's own summary."""
+    got, expected = (_sheets(written / engine / "forecast.xlsx")
+                     for engine in ("chunked", "standard"))
+    assert list(got) == list(expected)
+    for name in ("Forecast", "Forecast by cell", "Push list", "Pull list", "KPIs", "Matrix"):
+        assert len(got[name]) == len(expected[name]) > 5, name
+        for row, wanted in zip(got[name], expected[name], strict=True):
+            for cell, other in zip(row, wanted, strict=True):
+                if isinstance(other, float):
+                    assert cell == pytest.approx(other, rel=1e-9, abs=0.0100001), name
+                else:
+                    assert cell == other, name
 
 
 def test_the_lists_counts_equal_the_standard_run(runs):

@@ -28,7 +28,8 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder", "csv_in_chunks", "plan_document", "forecast_to_cents"]
+           "check_output_folder", "csv_in_chunks", "plan_document", "forecast_to_cents",
+           "to_cents", "MONEY_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,12 @@ def _cents(table_of: Callable[[AnalysisResult], pd.DataFrame | None]) -> Callabl
     """A decision table with its money columns rounded to the cent."""
     def content(r: AnalysisResult, _a):
         table = table_of(r)
-        return None if table is None else _to_cents(table)
+        return None if table is None else to_cents(table)
     return content
 
 
-def _to_cents(table: pd.DataFrame) -> pd.DataFrame:
+def to_cents(table: pd.DataFrame) -> pd.DataFrame:
+    """A decision table with its money columns (:data:`MONEY_COLUMNS`) rounded to the cent."""
     money = [c for c in table.columns if c in MONEY_COLUMNS
              and pd.api.types.is_float_dtype(table[c])]
     return table.assign(**{c: table[c].round(2) for c in money})
@@ -159,7 +161,7 @@ def csv_in_chunks(chunks: Iterable[pd.DataFrame], day_columns: Iterable[str]) ->
     """A decision table's CSV content from its chunks (in order): money to the cent,
     ``day_columns`` (decided on the whole table) written as days; customers.csv, and the
     chunked run's tables (:mod:`clvtools.scale.chunked_run`)."""
-    return CsvChunks((_to_cents(chunk) for chunk in chunks), tuple(day_columns))
+    return CsvChunks((to_cents(chunk) for chunk in chunks), tuple(day_columns))
 
 
 def _plan_summary(r: AnalysisResult) -> pd.DataFrame:

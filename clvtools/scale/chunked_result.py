@@ -22,7 +22,16 @@ from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline
-from ..report.outputs import OUTPUTS, csv_in_chunks, forecast_to_cents, write_folder
+from ..report.outputs import (
+    MONEY_COLUMNS,
+    OUTPUTS,
+    csv_in_chunks,
+    forecast_to_cents,
+    to_cents,
+    write_folder,
+)
+from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
+from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
 from .chunked_plan_files import plan_files, ranked_pages
@@ -39,7 +48,8 @@ __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
 CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets.parquet",
-                   "plan.parquet", "plan.json", "forecast.csv", "forecast_backtest.csv",
+                   "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
+                   "forecast_backtest.csv",
                    "cohorts.csv",
                    "churn_by_segment.csv", "matrix.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
@@ -215,6 +225,7 @@ class ChunkedRun:
                                                       else self.forecast.table),
             "forecast_backtest.csv": lambda: forecast_to_cents(None if self.backtest is None
                                                                else self.backtest.table),
+            "forecast.xlsx": self._workbook,
             "cohorts.csv": lambda: self.cohorts,
             "churn_by_segment.csv": lambda: self.churn_by_segment,
             **plan_files(con, self.customers_sql, self.settings,
@@ -224,6 +235,21 @@ class ChunkedRun:
         }
         assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
+
+    def _workbook(self) -> WorkbookContent:
+        """forecast.xlsx as the standard run writes it; its contact lists, the first
+        :data:`~clvtools.report.workbook.MAX_LIST_ROWS` of each action, read by rank."""
+        push, pull = int(self.summary["push"]), int(self.summary["pull"])
+        first = (f"(p.priority_rank <= {MAX_LIST_ROWS} OR (p.priority_rank > {push} "
+                 f"AND p.priority_rank <= {push + MAX_LIST_ROWS}))")
+        top = self.log.con.execute(self.customers_sql(TARGET_COLUMNS, contacts=True,
+                                                      where=first)).df()
+        return WorkbookContent(
+            forecast=forecast_to_cents(None if self.forecast is None else self.forecast.table),
+            plan_summary=to_cents(pd.DataFrame([self.summary])), targets=to_cents(top),
+            kpis=self.kpis, matrix=self.matrix.round({c: 2 for c in MONEY}),
+            settings=self.settings, observation_end=self.timeline.observation_end,
+            money=MONEY_COLUMNS, list_sizes={"push": push, "pull": pull})
 
     def _ranked_csv(self, table: str | None, rank: str):
         """A ranked list's CSV content, read from its table a page of ranks at a time
