@@ -3,6 +3,7 @@ memory."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -84,3 +85,28 @@ def time_phase(run, repeat: int) -> tuple[float, float, object]:
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return min(times), peak, out
+
+
+def blas_kernel() -> str:
+    """The BLAS library and its kernel (numpy's build info and OPENBLAS_CORETYPE)."""
+    import numpy as np
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{info.get('name')} {info.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - the report is informative only
+        name = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+        cores = {i.get("internal_api"): i.get("architecture") for i in threadpool_info()}
+        name += f", kernel {cores.get('openblas') or next(iter(cores.values()), '?')}"
+    except Exception:  # noqa: BLE001
+        pass
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return name + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+
+
+def machine_line() -> str:
+    """The conditions a benchmark's figures were measured in: the load average and the BLAS
+    kernel (printed first by every script)."""
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"load average {load}; BLAS: {blas_kernel()}"

@@ -33,7 +33,7 @@ import json
 import os
 from pathlib import Path
 
-from _common import run_isolated
+from _common import blas_kernel, run_isolated
 
 GENERATE = """
 import numpy as np, pandas as pd
@@ -124,24 +124,6 @@ marks = [t for _, t in steps] + [end]
 result["steps"] = [[m, marks[i + 1] - t] for i, (m, t) in enumerate(steps)]
 result["seconds"] = end - start
 """
-
-
-def blas_kernel() -> str:
-    """The BLAS library and its kernel (numpy's build info and OPENBLAS_CORETYPE)."""
-    import numpy as np
-    try:
-        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        name = f"{info.get('name')} {info.get('version', '')}".strip()
-    except Exception:  # noqa: BLE001 - the report is informative only
-        name = "unknown"
-    try:
-        from threadpoolctl import threadpool_info
-        cores = {i.get("internal_api"): i.get("architecture") for i in threadpool_info()}
-        name += f", kernel {cores.get('openblas') or next(iter(cores.values()), '?')}"
-    except Exception:  # noqa: BLE001
-        pass
-    forced = os.environ.get("OPENBLAS_CORETYPE")
-    return name + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
 
 
 def print_run(title: str, run: dict) -> None:

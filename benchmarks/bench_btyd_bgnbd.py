@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from _common import machine_line  # the script's folder is on sys.path
 
 from clvtools.btyd import BetaGeoFitter
 
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--max-age", type=int, default=600, help="oldest customer, days")
     ap.add_argument("--no-memory", action="store_true")
     args = ap.parse_args()
+    print(machine_line(), flush=True)
     import lifetimes  # the reference; imported here only
 
     warnings.simplefilter("ignore")  # lifetimes' deprecation noise on current pandas/numpy

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _common import machine_line  # the script's folder is on sys.path
 
 from clvtools.btyd.bgnbd import BetaGeoFitter
 from clvtools.btyd.bgnbd_covariates import BetaGeoCovariatesFitter
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--models", default="pnbd,bgnbd")
     ns = parser.parse_args()
+    print(machine_line(), flush=True)
     for model in ns.models.split(","):
         run(model, ns.n)
 

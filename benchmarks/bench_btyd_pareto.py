@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_analyze import blas_kernel  # noqa: E402
+from _common import blas_kernel  # noqa: E402
 
 from clvtools.btyd import _pareto_nbd_math as pm
 from clvtools.btyd.pareto_nbd import ParetoNBDFitter

@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _common import machine_line  # the script's folder is on sys.path
 from sklearn.metrics import roc_auc_score
 
 from clvtools.config import Settings
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--skip-cdnow", action="store_true")
     parser.add_argument("--csv", help="write every row of figures to this CSV file")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     rows, t0 = [], time.perf_counter()
     if not args.skip_cdnow:
         rows += cdnow()

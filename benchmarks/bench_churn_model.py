@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _common import machine_line  # the script's folder is on sys.path
 from lifelines import CoxPHFitter
 
 from clvtools.survival import ChurnModel, simulate_landmark_table
@@ -87,6 +88,7 @@ def main(argv=None):
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--stacked", action="store_true")
     args = ap.parse_args(argv)
+    print(machine_line(), flush=True)
     sim = dict(shape=1.0, scale=200.0, follow_up=180.0, grid=1.0, n_numeric_noise=6)
     table = simulate_landmark_table(args.customers, seed=7, **sim)
     design = _design(table)

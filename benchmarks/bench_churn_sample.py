@@ -27,7 +27,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import run_isolated
+from _common import machine_line, run_isolated
 
 GENERATE = """
 from clvtools.survival import simulate_landmark_table
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="sample fits, seeds 0, 1, ...")
     parser.add_argument("--data", default="/tmp/clvtools_bench")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     # two landmarks four weeks apart: about 1.82 rows per customer at this hazard
     customers = int(args.rows / 1.82)
     path = Path(args.data) / f"landmark_table_{customers}.parquet"

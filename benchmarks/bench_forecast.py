@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _common import run_isolated
+from _common import machine_line, run_isolated
 
 CHILD = """
 import threading, time, types
@@ -130,6 +130,7 @@ def main() -> None:
                         help="customers with attributes (channel, region, plan) and the "
                              "value model fitted with them")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     sim = "bgnbd" if args.model == "bgnbd" else "pareto_nbd"
     code = CHILD.replace("simulate_{model}", f"simulate_{sim}").format(
         n=args.n, model=args.model, params=PARAMS[sim], covariates=args.covariates,

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from _common import machine_line  # the script's folder is on sys.path
 
 from clvtools.data.survival_tables import landmark_table
 from clvtools.data.transactions import TransactionLog
@@ -116,6 +117,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--build", metavar="PARQUET", help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
+    print(machine_line(), flush=True)
     if args.build:
         build(args.build, args.landmarks)
         return

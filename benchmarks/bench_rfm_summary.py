@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import run_isolated  # noqa: E402
+from _common import machine_line, run_isolated  # noqa: E402
 
 ORDERS = ("time", "customer")
 IDS = ("int", "str")
@@ -141,8 +141,8 @@ def main() -> None:
     parser.add_argument("--lifetimes-max", type=int, default=1_000_000)
     parser.add_argument("--data", default="/tmp/clvtools_bench_rfm")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     folder = Path(args.data)
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("seconds: wall / CPU (process + DuckDB threads), medians of "
           f"{args.repeats} runs (lifetimes: one run)")
     header = (f"{'customers':>9} {'rows':>10} {'order':>8} {'ids':>3} {'clock':>9} | "

@@ -43,7 +43,7 @@ import os
 import shutil
 from pathlib import Path
 
-from _common import run_isolated
+from _common import machine_line, run_isolated
 
 #: Customers per generated file: a chunk's generation holds about 1 GB.
 CHUNK_CUSTOMERS = 500_000
@@ -233,6 +233,7 @@ def main() -> None:
     parser.add_argument("--guard-gb", type=float, default=14.0)
     parser.add_argument("--data", default="/tmp/clvtools_bench/scaling")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(data).free / 2**30

@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from _common import time_phase
+from _common import machine_line, time_phase
 
 from clvtools.targeting import (
     Action,
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     df = matrix_phase(customers(args.n, args.seed))
     # limits scaled to the base: about 2 % pushed, budgets of the same order
     limits = {"capacity": {"capacity": args.n // 50},

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from _common import time_phase
+from _common import machine_line, time_phase
 
 from clvtools.config import Settings
 from clvtools.pipeline.evaluation import evaluation_step
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     holdout, scores = holdout_frames(args.n, args.seed)
     y = scores["churned"].to_numpy()
     rng = np.random.default_rng(args.seed + 1)

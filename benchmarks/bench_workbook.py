@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _common import machine_line  # the script's folder is on sys.path
 
 from clvtools import api
 from clvtools.report.outputs import OUTPUTS
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tile", type=int, default=1)
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     start = time.perf_counter()
     analysis = api.demo(args.n, seed=1).analysis
     print(f"demo({args.n:,}): {time.perf_counter() - start:.1f} s (untimed set-up)")

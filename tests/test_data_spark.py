@@ -208,3 +208,94 @@ def test_float_ids_read_as_integers_as_in_duckdb(spark):
         f"SELECT DISTINCT customer_id FROM {spark_log.occasions}").collect())
     assert ids == sorted(duck.to_frame()["customer_id"].unique()) == ["12", "2.5", "7"]
     assert spark_log.quality["ids_stripped"] == duck.quality["ids_stripped"] == 0
+
+
+def _formatted_log() -> pd.DataFrame:
+    """Ordinary rows at times of day, one across midnight in UTC, for the formats below."""
+    times = [dt.datetime(2024, 1 + i % 6, 1 + i % 27, (5 * i) % 24, (7 * i) % 60)
+             for i in range(60)]
+    return pd.DataFrame({"customer_id": [f"C{i % 11}" for i in range(60)], "when": times,
+                         "amount": [10.0 + i % 7 for i in range(60)]})
+
+
+@pytest.mark.parametrize("datetime_format, write, options", [
+    # single-digit days, months and hours, as strptime reads them
+    ("%d/%m/%Y %H:%M", lambda t: f"{t.day}/{t.month}/{t.year} {t.hour}:{t.minute:02d}", {}),
+    # quoted letters and a literal %
+    ("%Y-%m-%dT%H:%M %%", lambda t: t.strftime("%Y-%m-%dT%H:%M %%"), {}),
+    # fields that touch: fixed widths; an integer column
+    ("%Y%m%d", lambda t: int(t.strftime("%Y%m%d")), {}),
+    # instants: the wall-clock time in the zone
+    ("%Y-%m-%d %H:%M:%S%z", lambda t: t.strftime("%Y-%m-%d %H:%M:%S") + "+0530",
+     {"timezone": "America/New_York"}),
+], ids=["unpadded", "literals", "integers", "offsets"])
+def test_a_datetime_format_reads_the_dates_duckdb_reads(spark, datetime_format, write,
+                                                       options):
+    """``datetime_format``'s strptime codes through Spark's pattern: the same dates, counts
+    and occasions as DuckDB's ``strptime``."""
+    from clvtools.data.spark_reader import spark_occasions
+
+    frame = _formatted_log()
+    frame["date"] = frame.pop("when").map(write)
+    duck = read_transactions(frame, datetime_format=datetime_format, **options)
+    spark_log = spark_occasions(spark.createDataFrame(frame), datetime_format=datetime_format,
+                                **options)
+    quality = dict(spark_log.quality)
+    assert quality["rows_read"] == 60 and quality["rows_used"] == 60
+    assert quality["purchase_occasions"] == duck.quality["purchase_occasions"] > 40
+    assert spark_log.observation_end == duck.observation_end
+    occasions = (spark.table(spark_log.occasions).toPandas()
+                 .sort_values(["customer_id", "date"], ignore_index=True))
+    expected = duck.to_frame()
+    expected["date"] = expected["date"].dt.date
+    assert_same_table(expected, occasions)
+
+
+def test_a_datetime_format_spark_cannot_read_is_named(spark):
+    from clvtools.data.spark_dates import spark_datetime_pattern
+
+    assert spark_datetime_pattern("%Y%m%d") == "yyyyMMdd"
+    assert spark_datetime_pattern("%d.%m.%Y") == "d'.'M'.'y"
+    assert spark_datetime_pattern("%H:%M %% o'clock") == "H':'m' % o''clock'"
+    with pytest.raises(ClvInputError, match="holds %y, which the Spark engine cannot read"):
+        spark_datetime_pattern("%d/%m/%y")
+
+
+def test_attribute_validity_dates_hold_rows_back_at_the_landmarks_as_in_duckdb(
+        spark, logs, tmp_path):
+    """``attributes_valid_from_col``: at a landmark before a row's date the row gives the
+    fills (as on the single machine), in Spark's landmark table as in DuckDB's; the scoring
+    table takes the file as it stands."""
+    from clvtools.data.attributes import read_customers
+    from clvtools.data.spark_attributes import spark_read_customers
+    from clvtools.data.spark_summaries import spark_landmark_table, spark_scoring_table
+
+    duck_log, spark_log = logs
+    customers = generate_customer_base(1500, seed=3).customers
+    # a third of the rows hold from mid-2024 on, the others from the start
+    customers["valid"] = ["2024-06-15" if i % 3 == 0 else "2020-01-01"
+                          for i in range(len(customers))]
+    path = tmp_path / "customers.csv"
+    customers.to_csv(path, index=False)
+    duck = read_customers(duck_log, path, valid_from_col="valid")
+    spark_attributes = spark_read_customers(spark_log, str(path), valid_from_col="valid")
+    assert spark_attributes.quality["valid_from"] == duck.quality["valid_from"]
+    marks = [dt.date(2024, 3, 1), dt.date(2024, 7, 1)]
+    expected = landmark_table(duck_log, landmarks=marks, churn_after=26, attributes=duck)
+    found = (spark_landmark_table(spark_log, landmarks=marks, churn_after=26,
+                                  attributes=spark_attributes).toPandas()
+             .sort_values(["landmark", "customer_id"], ignore_index=True))
+    assert_same_table(expected, found)
+    # held back: at the first landmark the late rows have the fill, at the second their own
+    late = expected["customer_id"].isin(customers["customer_id"][::3])
+    first = pd.to_datetime(expected["landmark"]) == pd.Timestamp(marks[0])
+    assert (expected.loc[late & first, "plan"] == "(missing)").all()
+    assert not (expected.loc[late & ~first, "plan"] == "(missing)").any()
+    assert_same_table(
+        scoring_table(duck_log, churn_after=26, attributes=duck),
+        spark_scoring_table(spark_log, churn_after=26, attributes=spark_attributes).toPandas()
+        .sort_values("customer_id", ignore_index=True))
+    bad = spark.createDataFrame(pd.DataFrame({"customer_id": ["C0000001", "C0000002"],
+                                              "age": [30, 31], "valid": ["2024-01-01", "soon"]}))
+    with pytest.raises(ClvInputError, match="Validity dates are missing or not dates"):
+        spark_read_customers(spark_log, bad, valid_from_col="valid")

@@ -38,7 +38,7 @@ def spark_out(spark, transactions, tmp_path_factory):
     finds active), and its exit status."""
     out = tmp_path_factory.mktemp("spark_run") / "out"
     status = main(["analyze", str(transactions[1]), "--engine", "spark", "--out", str(out),
-                   "--control-share", "0", "--value-model", SETTINGS["value_model"],
+                   "--value-model", SETTINGS["value_model"],
                    "--push-capacity", str(SETTINGS["push_capacity"])])
     return status, out
 
@@ -61,7 +61,8 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
                 "early_warning.parquet"}
     written = {p.relative_to(out).as_posix() for p in out.rglob("*")
                if p.is_file() and not datasets & set(p.parts)}
-    assert written == {"matrix.csv", "plan_summary.csv", "kpis.csv", "churn_drivers.csv",
+    assert written == {"matrix.csv", "plan_summary.csv", "control_power.csv", "kpis.csv",
+                       "churn_drivers.csv",
                        "models/value.json", "models/spend.json", "models/churn.json",
                        "data_quality.json", "config.toml", OWNERSHIP_FILE}
     assert datasets <= set(json.loads((out / OWNERSHIP_FILE).read_text())["files"])
@@ -71,10 +72,12 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     customers = pd.read_parquet(out / "customers.parquet")
     assert len(customers) == 1500 and customers["customer_id"].is_unique
     assert (customers["action"] == "push").sum() == SETTINGS["push_capacity"]
-    # the contact list: the push and pull customers, part files in priority order
+    # the contact list: the push and pull customers of the treatment (the default control
+    # group held out), part files in priority order
     targets = pd.read_parquet(out / "targets.parquet")
     assert targets["priority_rank"].tolist() == list(range(1, len(targets) + 1))
-    contacted = customers[customers["action"] != "none"].set_index("customer_id")
+    assert customers["group"].eq("control").any()
+    contacted = customers[customers["group"] == "treatment"].set_index("customer_id")
     assert set(targets["customer_id"]) == set(contacted.index)
     assert targets.set_index("customer_id")["action"].equals(
         contacted.loc[targets["customer_id"], "action"])
@@ -94,22 +97,34 @@ def test_spark_scores_equal_the_single_machine_scores(spark_out, single):
                  .loc[single.index])
     assert_scores_match(customers, single, SCORES, ("churn_model", "cell", "action"))
     assert single["churn_model"].eq("cox").any() and single["cell"].eq("churned").any()
-    # priority ranks: push by net benefit, then pull; the single machine renumbers them over
-    # the treatment after holding out its control group, which a Spark run is told not to draw
-    ranked = customers.dropna(subset=["priority_rank"]).sort_values("priority_rank")
-    assert ranked["priority_rank"].tolist() == list(range(1, len(ranked) + 1))
-    assert ranked["action"].tolist() == sorted(ranked["action"], key=lambda a: a != "push")
+
+
+def test_the_control_group_is_the_standard_draw(spark_out, single, single_run):
+    """The default control group: the single machine's groups, ranks over the treatment,
+    control_power.csv and plan_summary.csv's control fields, drawn on the driver over the
+    chosen customers that Spark collects."""
+    out = spark_out[1]
+    customers = (pd.read_parquet(out / "customers.parquet").set_index("customer_id")
+                 .loc[single.index])
+    assert customers["group"].eq("control").sum() >= 5
+    assert (customers["group"] == single["group"]).all()
+    np.testing.assert_array_equal(customers["priority_rank"].to_numpy(float),
+                                  single["priority_rank"].to_numpy(float))
+    targets = single_run.analysis.targets
+    power = pd.read_csv(out / "control_power.csv")
+    pd.testing.assert_frame_equal(power, targets.control_power, check_dtype=False, rtol=1e-12)
+    summary = pd.read_csv(out / "plan_summary.csv").iloc[0]
+    for key in ("control_share", "push", "pull", "push_control", "pull_control"):
+        assert summary[key] == targets.summary[key], key
+    for key in ("cost", "expected_net_benefit", "control_forgone_net_benefit"):
+        assert summary[key] == pytest.approx(targets.summary[key], rel=1e-9), key
 
 
 def test_settings_spark_cannot_honour_are_errors(transactions, tmp_path, capsys):
+    # per-customer uplifts are read by the single machine's plan only
     assert main(["analyze", str(transactions[1]), "--engine", "spark", "--out",
-                 str(tmp_path / "a"), "--push-budget", "100"]) == 2
-    assert "does not support the settings ['control_share', 'push_budget']" \
-        in capsys.readouterr().err
-    # the default control group is refused too, never silently not drawn
-    assert main(["analyze", str(transactions[1]), "--engine", "spark", "--out",
-                 str(tmp_path / "c")]) == 2
-    assert "--control-share 0" in " ".join(capsys.readouterr().err.split())
+                 str(tmp_path / "a"), "--push-uplift-column", "uplift"]) == 2
+    assert "does not support the settings ['push_uplift_column']" in capsys.readouterr().err
     assert main(["analyze", str(transactions[1]), "--engine", "flink", "--out",
                  str(tmp_path / "b")]) == 2
     assert "--engine must be 'duckdb', 'chunked' or 'spark'" in capsys.readouterr().err
@@ -133,3 +148,58 @@ def test_compressed_statistics_fit_the_single_machine_models(spark, single_run):
            for name, fitter in VALUE_MODELS.items()}
     assert chosen == min(bic, key=bic.get)
     assert f"Purchase model {chosen} chosen by BIC" in " ".join(notes)
+
+
+@pytest.fixture(scope="module")
+def decisions(spark, single, single_run):
+    """The demo's decisions as a Spark run's plan step receives them: the single machine's
+    scores through the pipeline's own ``decide_chunk``, in pandas (customer order) and as a
+    Spark DataFrame."""
+    from clvtools.config import Settings
+    from clvtools.pipeline.scoring import decide_chunk
+    from clvtools.scale.run_files import actions
+
+    # push and pull cheaper than the defaults, so that about 190 customers gain by push and
+    # 140 by pull (the defaults' 20 pushes of 1,500 would leave the knapsacks little to
+    # choose)
+    push, pull = actions(Settings(push_cost=5.0, pull_incentive=1.0))
+    summary = single_run.analysis.targets.summary
+    customers = single.sort_index()
+    frame = decide_chunk(customers, cut_points={"value": summary["value_cut_point"],
+                                                "risk": summary["risk_cut_point"]},
+                         value_axis="revenue_if_retained", push=push, pull=pull, margin=1.0,
+                         offer="conditional")
+    return (customers.assign(cell=frame["cell"]), spark.createDataFrame(frame.reset_index()),
+            push, pull)
+
+
+@pytest.mark.parametrize("limit", ["push_budget", "total_budget"])
+@pytest.mark.parametrize("solver", ["milp", "greedy_lp", "all_fit"])
+def test_the_plan_under_a_budget_is_the_standard_engines(decisions, limit, solver,
+                                                         monkeypatch):
+    """Under a push or total budget a Spark run's plan is the standard engine's: the exact
+    knapsack on the candidates collected to the driver up to EXACT_MAX_CUSTOMERS, its greedy
+    LP solution by a global ranking with a running cost in Spark beyond (made to apply here
+    by lowering the limit for both engines), every candidate when all fit."""
+    from clvtools.scale.spark_budget import plan_under_limit
+    from clvtools.targeting import knapsack
+    from clvtools.targeting.allocation import allocate
+
+    customers, decided, push, pull = decisions
+    unconstrained = allocate(customers, push, pull).summary
+    spent = unconstrained["push_cost" if limit == "push_budget" else "cost"]
+    budget = 1e9 if solver == "all_fit" else 0.3 * spent
+    if solver != "milp":
+        monkeypatch.setattr(knapsack, "EXACT_MAX_CUSTOMERS", 0)
+    expected = allocate(customers, push, pull, **{limit: budget})
+    assert expected.summary["solver"] == solver
+    plan, solved = plan_under_limit(decided, **{limit: budget})
+    got = (plan.select("customer_id", "action", "priority_rank").toPandas()
+           .set_index("customer_id").loc[customers.index])
+    assert (got["action"] == expected.plan["action"]).all()
+    assert got["action"].eq("push").sum() > 10 and got["action"].eq("pull").sum() > 10
+    np.testing.assert_array_equal(got["priority_rank"].to_numpy(float),
+                                  expected.plan["priority_rank"].to_numpy(float))
+    assert solved["constraint"] == limit and solved["solver"] == solver
+    for key in ("bound", "gap"):
+        assert solved[key] == pytest.approx(expected.summary[key], rel=1e-9, abs=1e-6), key

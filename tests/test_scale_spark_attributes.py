@@ -17,8 +17,9 @@ from clvtools.datasets import generate_customer_base
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
 #: Both engines fit BG/NBD with the attributes (the single machine would otherwise choose on
-#: a holdout); a capacity: the plan Spark ranks globally.
-SETTINGS = {"value_model": "bgnbd", "push_capacity": 10}
+#: a holdout); a push budget: the standard engine's knapsack, solved on the driver; the
+#: default control group.
+SETTINGS = {"value_model": "bgnbd", "push_budget": 150.0}
 SCORES = ["p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
           "revenue_if_retained", "expected_revenue", "revenue_at_risk", "net_benefit_push",
           "net_benefit_pull", "expected_net_benefit"]
@@ -43,7 +44,7 @@ def single(files):
 @pytest.fixture(scope="module")
 def spark_run(spark, files):
     return api.analyze_spark(str(files[0]), customers=str(files[1]), spark=spark,
-                             control_share=0, **SETTINGS)
+                             **SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +82,33 @@ def test_spark_scores_with_attributes_equal_the_single_machine_scores(spark_out,
     assert_scores_match(customers, expected, SCORES)
 
 
+def test_the_plan_under_a_push_budget_is_the_single_machines(spark_run, single):
+    """The knapsack's plan and the control group drawn over it: the same actions, groups
+    and ranks, and plan_summary.csv's constraint and solver."""
+    expected = single.customers.set_index("customer_id")
+    found = spark_run.customers.toPandas().set_index("customer_id").loc[expected.index]
+    for column in ("action", "group"):
+        assert (found[column] == expected[column]).all(), column
+    np.testing.assert_array_equal(found["priority_rank"].to_numpy(float),
+                                  expected["priority_rank"].to_numpy(float))
+    assert found["action"].eq("push").sum() >= 3
+    summary, reference = spark_run.summary, single.analysis.targets.summary
+    for key in ("constraint", "limit", "solver", "push", "pull", "push_control",
+                "pull_control"):
+        assert summary[key] == reference[key], key
+    assert summary["bound"] == pytest.approx(reference["bound"], rel=1e-9)
+
+
 def test_contact_reasons_equal_the_single_machine_reasons(spark_out, single):
-    """targets.parquet's reasons are targets.csv's (the single machine holds out a control
-    group, so its list is the treated part of Spark's)."""
+    """targets.parquet is targets.csv's list (the treatment, in priority order), with its
+    reasons."""
     reasons = ["reason_1", "reason_2", "reason_3"]
-    spark_targets = pd.read_parquet(spark_out / "targets.parquet").set_index("customer_id")
-    expected = single.targets.set_index("customer_id")
-    assert len(expected) > 20 and expected.index.isin(spark_targets.index).all()
+    spark_targets = pd.read_parquet(spark_out / "targets.parquet")
+    expected = single.targets
+    assert len(expected) > 20
+    assert spark_targets["customer_id"].tolist() == expected["customer_id"].tolist()
+    spark_targets = spark_targets.set_index("customer_id")
+    expected = expected.set_index("customer_id")
     found = spark_targets.loc[expected.index, reasons]
     pd.testing.assert_frame_equal(found, expected[reasons].astype(object), check_dtype=False)
     assert found["reason_2"].str.contains("risk ×").any()

@@ -7,8 +7,9 @@ counts of a column with few levels), never from the column collected: a column o
 ids costs a scan. The thresholds and the :class:`~clvtools.data.attribute_types.TypedColumn`
 that records the decision are the single-machine reader's, so both engines type a file alike.
 Customers with purchases but no row get the single-machine fills (``"(missing)"``, the median).
-Validity dates (``attributes_valid_from_col``) are the single-machine engine's only: a Spark
-run takes every attribute as known at every landmark.
+With validity dates (``attributes_valid_from_col``), a row is not used at a landmark before
+its date: the landmark table gets the column's fill instead, as the single-machine landmark
+table does (:meth:`clvtools.data.attributes.CustomerAttributes.column_sql`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .attribute_types import (
     TypedColumn,
     pooled_categories,
 )
-from .attributes import MISSING_LEVEL
+from .attributes import MISSING_LEVEL, VALID_FROM
 from .spark_engine import SparkLog, read_spark_source
 from .spark_reader import customer_id_sql
 
@@ -58,19 +59,34 @@ class SparkAttributes:
     quality : dict
         data_quality.json's ``customers`` entry (the single-machine reader's keys).
     notes : tuple of str
+    fills : dict of str to str
+        Each attribute's fill for a customer without a row, as a Spark SQL literal.
+
+    With validity dates, the view also holds ``_valid_from`` (DATE; NULL for the filled).
     """
 
     view: str
     kinds: dict[str, str]
     quality: dict
     notes: tuple[str, ...] = field(default=())
+    fills: dict[str, str] = field(default_factory=dict)
 
-    def select_sql(self, alias: str, at: str) -> str:
+    @property
+    def has_valid_from(self) -> bool:
+        """Whether each row carries the date from which it is valid."""
+        return "valid_from" in self.quality
+
+    def select_sql(self, alias: str, at: str, *, as_of: bool = False) -> str:
         """The attributes as the models get them at the date ``at`` (an SQL expression):
-        ``, a.x AS x, ...``, a duration as days from its date to ``at``."""
+        ``, a.x AS x, ...``, a duration as days from its date to ``at``; with ``as_of``, a
+        row not yet valid at ``at`` gives the column's fill (when validity dates were
+        given), so that the future does not reach a landmark."""
         items = []
         for column, kind in self.kinds.items():
             value = f"{alias}.{_q(column)}"
+            if as_of and self.has_valid_from:
+                value = (f"CASE WHEN {alias}.{VALID_FROM} <= {at} THEN {value} "
+                         f"ELSE {self.fills[column]} END")
             if kind == "duration":
                 value = f"CAST(datediff({at}, {value}) AS DOUBLE)"
             items.append(f", {value} AS {_q(column)}")
@@ -87,7 +103,7 @@ def repr_date(day: dt.date) -> str:
 
 
 def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "customer_id",
-                         columns: list[str] | None = None,
+                         columns: list[str] | None = None, valid_from_col: str | None = None,
                          unsupported: tuple[str, ...] = ()) -> SparkAttributes:
     """Read customer attributes beside a Spark log, typed and completed for the models.
 
@@ -98,7 +114,10 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
         One row per customer, CSV (read as text) or Parquet.
     customer_id_col : str
     columns : list of str, optional
-        Attributes to keep; default every column but the id.
+        Attributes to keep; default every column but the id (and ``valid_from_col``).
+    valid_from_col : str, optional
+        Column with the date from which each row is valid (setting
+        ``attributes_valid_from_col``).
     unsupported : tuple of str
         Columns the single-machine engine reads for the decisions (``contactable``), which
         a Spark run does not honour: present in the file, they stop the run.
@@ -111,7 +130,8 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
     ------
     ClvInputError
         Missing id or attribute column, empty table, missing or duplicate ids, missing
-        attribute values, no customer in common with the log, an unsupported column.
+        attribute values, no customer in common with the log, an unsupported column,
+        missing or unreadable validity dates.
     """
     from pyspark.sql import DataFrame
 
@@ -130,7 +150,12 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
         raise ClvInputError(f"The Spark engine does not support the customers file's columns "
                             f"{refused}.", source=label, column=refused[0],
                             advice="Run with --engine duckdb, or leave the columns out.")
-    attrs = columns or [c for c in types if c != customer_id_col]
+    if valid_from_col is not None and valid_from_col not in types:
+        raise ClvInputError(f"Column {valid_from_col!r} is missing.", source=label,
+                            column=valid_from_col,
+                            advice=f"The columns are {list(types)}; set "
+                                   "attributes_valid_from_col.")
+    attrs = columns or [c for c in types if c not in (customer_id_col, valid_from_col)]
     for column in attrs:
         if column not in types:
             raise ClvInputError(
@@ -138,11 +163,16 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
                 advice="Check the attribute names in the settings against the file's header.")
     raw = f"clvtools_customers_raw_{next(_views)}"
     key, _ = customer_id_sql(customer_id_col, types[customer_id_col])
-    frame.selectExpr(f"{key} AS customer_id", *[_q(c) for c in attrs]
+    # DuckDB's CAST(TRY_CAST(v AS TIMESTAMP) AS DATE): a date or a date and time
+    valid = ([] if valid_from_col is None else
+             [f"CAST(try_to_timestamp(CAST({_q(valid_from_col)} AS STRING)) AS DATE) "
+              f"AS {VALID_FROM}"])
+    frame.selectExpr(f"{key} AS customer_id", *[_q(c) for c in attrs], *valid
                      ).createOrReplaceTempView(raw)
     checks = ", ".join(
         ["count(*) AS n", "count_if(customer_id IS NULL OR customer_id = '') AS no_id",
          "count(*) - count(DISTINCT customer_id) AS repeated"]
+        + [f"count_if({VALID_FROM} IS NULL) AS no_valid_from" for _ in valid]
         + [f"count_if({_q(c)} IS NULL OR isnan(try_cast({_q(c)} AS DOUBLE))) AS m{i}"
            for i, c in enumerate(attrs)])
     row = spark.sql(f"SELECT {checks} FROM {raw}").collect()[0]
@@ -158,6 +188,12 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
             f"Customer ids appear more than once in the customers table ({row['repeated']:,} "
             "repeated rows).", source=label, column=customer_id_col,
             advice="Keep one row per customer (the attributes at the observation end).")
+    if valid and row["no_valid_from"]:
+        raise ClvInputError(
+            f"Validity dates are missing or not dates (YYYY-MM-DD) ({row['no_valid_from']:,} "
+            "rows).", source=label, column=valid_from_col,
+            advice=f"Fill in the date from which each row holds, or leave out the setting "
+                   f"attributes_valid_from_col = {valid_from_col!r}.")
     for i, column in enumerate(attrs):
         if row[f"m{i}"]:
             raise ClvInputError(
@@ -170,6 +206,7 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
     typed_view = f"clvtools_customers_{next(_views)}"
     spark.sql("SELECT customer_id" + "".join(
         f", {_typed_sql(t, types[t.name])} AS {_q(t.name)}" for t in typed if t.used)
+        + "".join(f", {VALID_FROM}" for _ in valid)
         + f" FROM {raw}").createOrReplaceTempView(typed_view)
     quality = {"source": label, "rows_read": int(row["n"]), "customers": int(row["n"]),
                "attributes": {t.name: t.kind for t in typed}}
@@ -179,10 +216,15 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
             "No customer id of the customers file appears in the transaction log.",
             source=label, column=customer_id_col,
             advice="Check that both files name the same id column (customer_id_col).")
-    view, quality["filled_for_models"] = _complete(spark, log.occasions, typed_view, kinds)
+    view, quality["filled_for_models"], fills = _complete(spark, log.occasions, typed_view,
+                                                          kinds, valid_from=bool(valid))
     quality["typed"] = {t.name: t.as_dict() for t in typed}
+    if valid_from_col is not None:
+        quality["valid_from"] = {
+            "column": valid_from_col,
+            "rule": "a row is not used at a landmark before its date (filled instead)"}
     notes = tuple(n for n in (t.note() for t in typed) if n)
-    return SparkAttributes(view, kinds, quality, notes)
+    return SparkAttributes(view, kinds, quality, notes, fills)
 
 
 def _type_column(spark, source: str, column: str, spark_type: str, n: int) -> TypedColumn:
@@ -257,10 +299,12 @@ def _match(spark, occasions: str, customers: str) -> dict:
             "examples_only_in_customers": examples(customers, occasions)}
 
 
-def _complete(spark, occasions: str, customers: str, kinds: dict[str, str]
-              ) -> tuple[str, dict]:
+def _complete(spark, occasions: str, customers: str, kinds: dict[str, str], *,
+              valid_from: bool = False) -> tuple[str, dict, dict[str, str]]:
     """:func:`clvtools.data.attributes._complete_attributes` in Spark SQL: every customer with
-    purchases, the missing ones filled ("(missing)", the median; a date's lower median)."""
+    purchases, the missing ones filled ("(missing)", the median; a date's lower median);
+    the rows' validity dates carried with ``valid_from``. Returns the view, the
+    ``filled_for_models`` entry and each column's fill."""
     fills = {}
     for column, kind in kinds.items():
         q = _q(column)
@@ -280,10 +324,11 @@ def _complete(spark, occasions: str, customers: str, kinds: dict[str, str]
     view = f"clvtools_customers_complete_{next(_views)}"
     spark.sql("SELECT t.customer_id" + "".join(
         f", coalesce(c.{_q(col)}, {fill}) AS {_q(col)}" for col, fill in fills.items())
+        + (f", c.{VALID_FROM}" if valid_from else "")
         + f""" FROM (SELECT DISTINCT customer_id FROM {occasions}) t
         LEFT JOIN {customers} c USING (customer_id)""").createOrReplaceTempView(view)
     filled = spark.sql(f"""SELECT count(*) FROM (SELECT DISTINCT customer_id FROM {occasions}) t
                            LEFT ANTI JOIN {customers} c USING (customer_id)""").collect()[0][0]
     rule = (f"categorical attributes -> '{MISSING_LEVEL}', numeric attributes -> median"
             + (", dates -> median date" if "duration" in kinds.values() else ""))
-    return view, {"filled_customers": int(filled), "rule": rule}
+    return view, {"filled_customers": int(filled), "rule": rule}, fills

@@ -19,8 +19,9 @@ Spark SQL, on a Spark DataFrame, with the same counts in ``data_quality.json``:
 
 Duplicate rows are kept and not counted: finding them needs a shuffle of every row by
 customer, time and amount, which the single-machine engine affords and a cluster job should
-not pay by default; ``duplicate_rows = "drop"`` or ``"error"`` stops a Spark run (as does a
-``datetime_format``, whose strptime codes Spark does not read).
+not pay by default; ``duplicate_rows = "drop"`` or ``"error"`` stops a Spark run. A
+``datetime_format`` is read through Spark's pattern for the same strptime codes
+(:mod:`.spark_dates`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from dataclasses import asdict
 from ..errors import ClvInputError
 from .money import MAX_AMOUNT, money_sum
 from .plausibility import DATE_QUANTILES, bounds_from_dates
+from .spark_dates import spark_datetime_pattern
 from .spark_engine import SparkLog, configure_session
 from .transactions import DataPolicies
 
@@ -71,6 +73,10 @@ def customer_id_sql(column: str, spark_type: str) -> tuple[str, str]:
     return f"trim(BOTH concat(' ', char(9), char(10), char(13)) FROM {raw_id})", raw_id
 
 
+#: Spark's integer types: read as text through ``datetime_format`` (20240131).
+_INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
+
+
 def _parse_sql(types: dict, customer_id_col: str, datetime_col: str,
                monetary_value_col: str | None, datetime_format: str | None,
                timezone: str) -> str:
@@ -80,10 +86,16 @@ def _parse_sql(types: dict, customer_id_col: str, datetime_col: str,
     customer, raw_id = customer_id_sql(customer_id_col, types[customer_id_col])
     date_type = types[datetime_col]
     utc_offset = "FALSE"
-    if date_type == "string":
-        text = f"trim({when})"
+    # numbers such as 20240131 are dates with a format, as in DuckDB
+    if date_type == "string" or (datetime_format and date_type in _INTEGER_TYPES):
+        text = f"trim(CAST({when} AS STRING))"
         if datetime_format:
-            ts = f"try_to_timestamp({text}, '{datetime_format}')"
+            pattern = spark_datetime_pattern(datetime_format)
+            pattern = pattern.replace("\\", "\\\\").replace("'", "\\'")
+            ts = f"try_to_timestamp({text}, '{pattern}')"
+            if "%z" in datetime_format:
+                # an instant: the wall-clock time in the zone, as DuckDB's timezone()
+                ts = f"from_utc_timestamp({ts}, '{zone}')"
         else:
             # Spark reads the offset and gives the instant in the session's zone (UTC)
             utc_offset = _has_offset(text)
@@ -129,7 +141,8 @@ def spark_occasions(
     customer_id_col, datetime_col, monetary_value_col : str
         Column names; ``monetary_value_col=None`` reads no amounts.
     datetime_format : str, optional
-        Spark's datetime pattern of a text date column (``yyyyMMdd``); ISO dates need none.
+        strptime codes of a text or integer date column (``%Y%m%d``), as the single-machine
+        engine reads them (:mod:`clvtools.data.spark_dates`); ISO dates need none.
     observation_end : datetime.date, optional
         Default: the last plausible date in the data.
     policies : DataPolicies, optional

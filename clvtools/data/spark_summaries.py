@@ -117,10 +117,11 @@ def _covariate_select(windows: Sequence[float], ud: str) -> str:
     return ", ".join(cols)
 
 
-def _attributes_sql(attributes: SparkAttributes | None,
-                    windows: Sequence[float]) -> tuple[str, str]:
+def _attributes_sql(attributes: SparkAttributes | None, windows: Sequence[float], *,
+                    as_of: bool) -> tuple[str, str]:
     """The SELECT items and the JOIN that add the attributes at each row's landmark (as
-    survival_tables._attributes, every attribute known at every landmark)."""
+    survival_tables._attributes; with ``as_of``, rows not yet valid at the landmark give
+    the fill)."""
     if attributes is None:
         return "", ""
     clash = sorted(set(attributes.kinds) & {"customer_id", "landmark", "duration", "event",
@@ -128,7 +129,7 @@ def _attributes_sql(attributes: SparkAttributes | None,
     if clash:
         raise ClvInputError(f"Customer attribute columns {clash} clash with computed columns.",
                             source="customers", advice="Rename those attribute columns.")
-    return (attributes.select_sql("a", "c.landmark"),
+    return (attributes.select_sql("a", "c.landmark", as_of=as_of),
             f" LEFT JOIN {attributes.view} AS a ON a.customer_id = c.customer_id")
 
 
@@ -137,7 +138,8 @@ def _tables_sql(log: SparkLog, marks: Sequence[dt.date], *, churn_after: float, 
                 attributes: SparkAttributes | None = None) -> str:
     cd = churn_days(churn_after, time_unit)
     windows, window_days = _check_windows(windows, time_unit)
-    attr_select, attr_join = _attributes_sql(attributes, windows)
+    # validity dates hold back a row at the landmarks only, as on the single machine
+    attr_select, attr_join = _attributes_sql(attributes, windows, as_of=with_outcome)
     ud = _double(unit_days(time_unit))
     occ = log.occasions
     landmarks = ", ".join(f"({_date(m)})" for m in marks)

@@ -221,7 +221,10 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarni
     if early is not None:
         table, counts = early.table, early.counts
         notes.append(early.note)
-    extra = customers.assign(**lifecycle_columns(
+    # the columns the list reads, not a copy of the whole customers table
+    read = ["customer_id", "churn_probability", "lapsed_revenue", "net_benefit_push",
+            "net_benefit_pull", "action", "last_purchase", *attribute_columns]
+    extra = customers[read].assign(**lifecycle_columns(
         customers, risk.lifecycle.set_index("customer_id"),
         ["declared_at", "purchases", "lifetime_spend"]))
     win_back, left_off = win_back_list(

@@ -147,9 +147,11 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
                               + list(PLAN_COLUMNS)]
         plan_parts = _plan_parts(customers, p, push, pull)
-        power = power_table(_plan_table(customers, plan_parts)
-                            .rename(columns={"assumed_reactivation": "reactivation"}),
-                            p["group"].to_numpy())
+        power = power_table(pd.DataFrame({
+            "action": p["action"].to_numpy(), "cell": customers["cell"].to_numpy(),
+            "churn_probability": customers["churn_probability"].to_numpy(),
+            "reactivation": plan_parts["assumed_reactivation"].to_numpy()}),
+            p["group"].to_numpy())
         attribute_columns: list[str] = []
         if attribute_frame is not None:
             frame = attribute_frame
@@ -168,7 +170,10 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
             "cell": customers["cell"].to_numpy()[order],
         })
         targets["priority_rank"] = targets["priority_rank"].astype("Int64")
-        reasons = _reasons(customers.iloc[order], customers, risk, s, centre)
+        # the columns the reasons read (contact_reasons), for the contacted rows only
+        read = ["customer_id", s.value_axis, "churn_probability", "last_purchase",
+                "lapsed_revenue"]
+        reasons = _reasons(customers[read].iloc[order], customers, risk, s, centre)
         for column in reasons.columns:
             targets[column] = reasons[column].to_numpy()
         for column in attribute_columns:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..data.engine import quote_ident
 from ..targeting.allocation import Action
-from ..targeting.control import TREATMENT, assign_control, power_table
+from ..targeting.control import hold_out_contacts
 
 __all__ = ["draw_control_group"]
 
@@ -34,11 +34,8 @@ def draw_control_group(con: duckdb.DuckDBPyConnection, plan: str, decided: str, 
         rows with ``group`` and the priority ranks of the treatment only.
     decided : str
         SQL of the decided parts (``customer_id``, ``cell``, ``churn_probability``).
-    share : float
-        ``control_share``, in [0, 1).
-    seed : int
-    push, pull : Action
-        Their reactivation rates (the power table's base for the declared churned).
+    share, seed, push, pull
+        As :func:`~clvtools.targeting.control.hold_out_contacts` takes them.
 
     Returns
     -------
@@ -57,25 +54,16 @@ def draw_control_group(con: duckdb.DuckDBPyConnection, plan: str, decided: str, 
         f"JOIN {decided} AS d ON p.customer_id = d.customer_id "
         f"WHERE p.action <> 'none' ORDER BY p.customer_id",
         {"actions": actions, "cells": cells}).df()
-    strata = pd.DataFrame({
-        "action": np.asarray(actions, dtype=object)[chosen["action"].to_numpy()],
-        "cell": np.asarray(cells, dtype=object)[chosen["cell"].to_numpy()],
-        "churn_probability": chosen["churn_probability"].to_numpy(dtype=float)})
-    # the standard draw over the chosen customers in plan order: the customers without
-    # action form no stratum, so leaving them out changes no draw
-    group = assign_control(strata, share, seed)
-    strata["reactivation"] = np.where(strata["action"] == "push", push.reactivation,
-                                      pull.reactivation)
-    power = power_table(strata, group)
-    # the contact list's ranks over the treatment in priority order, as the standard
-    # engine renumbers them (pipeline.targets._hold_out); 0: the control, no rank
-    treated = group == TREATMENT
-    order = np.argsort(chosen["priority_rank"].to_numpy(dtype=float), kind="stable")
-    order = order[treated[order]]
-    rank = np.zeros(len(chosen), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    held = pd.DataFrame({"row": chosen["row"].to_numpy(), "control": ~treated, "rank": rank})
-    del chosen, strata, group
+    # the standard draw over the chosen customers in plan order
+    drawn = hold_out_contacts(
+        np.asarray(actions, dtype=object)[chosen["action"].to_numpy()],
+        np.asarray(cells, dtype=object)[chosen["cell"].to_numpy()],
+        chosen["churn_probability"].to_numpy(dtype=float),
+        chosen["priority_rank"].to_numpy(dtype=float), share=share, seed=seed, push=push,
+        pull=pull)
+    held = pd.DataFrame({"row": chosen["row"].to_numpy(), "control": drawn.control,
+                         "rank": drawn.rank})
+    del chosen
     con.register("_chunked_held_out", held)
     try:
         # the chosen rows updated in place: the plan keeps its order, no sort of the base
@@ -86,4 +74,4 @@ def draw_control_group(con: duckdb.DuckDBPyConnection, plan: str, decided: str, 
                     "FROM _chunked_held_out AS h WHERE p.rowid = h.row")
     finally:
         con.unregister("_chunked_held_out")
-    return power
+    return drawn.power

@@ -14,7 +14,8 @@ from __future__ import annotations
 from ..pipeline.scoring import DECISION_COLUMNS, SCORE_COLUMNS, Scorers, decide_chunk, score_chunk
 from ..targeting.allocation import Action
 
-__all__ = ["score_customers", "cut_points", "allocate", "global_row_number", "PLAN_COLUMNS"]
+__all__ = ["score_customers", "cut_points", "allocate", "global_row_number",
+           "global_running_sum", "PLAN_COLUMNS"]
 
 #: Prefix of the scoring table's columns inside a chunk (the table and the RFM summary both
 #: have a ``frequency``).
@@ -138,14 +139,16 @@ def decide(scored, *, cut_points: dict, value_axis: str, push: Action, pull: Act
     return scored.mapInPandas(cells, schema=schema)
 
 
-def allocate(decided, *, capacity: int | None = None):
+def allocate(decided, *, capacity: int | None = None, pushed=None, chosen=None):
     """Push, pull or nothing per customer, and the contacts' priority ranks, in Spark.
 
     As :func:`clvtools.targeting.allocation.allocate` under a push capacity (or none): push
     goes to the customers with the largest gain of push over their best alternative (ties
     by customer id, the single-machine order), taken by a global ranking; everyone else
-    gets pull where it pays, nothing otherwise. Priority ranks run over push by expected
-    net benefit, then pull, ties by customer id.
+    gets pull where it pays, nothing otherwise. Under a budget, the customers to push
+    (``pushed``) or every contact's action (``chosen``) come from the knapsacks
+    (:mod:`clvtools.scale.spark_budget`). Priority ranks run over push by expected net
+    benefit, then pull, ties by customer id.
 
     Parameters
     ----------
@@ -153,6 +156,12 @@ def allocate(decided, *, capacity: int | None = None):
         :func:`decide`'s rows.
     capacity : int, optional
         Most customers to push.
+    pushed : pyspark.sql.DataFrame, optional
+        ``customer_id`` of the customers to push (a push budget's); pull for the others
+        where it pays.
+    chosen : pyspark.sql.DataFrame, optional
+        ``customer_id`` and ``action`` (``push`` or ``pull``) of every contact (a total
+        budget's); nothing for the others.
 
     Returns
     -------
@@ -161,15 +170,23 @@ def allocate(decided, *, capacity: int | None = None):
     """
     from pyspark.sql import functions as F
 
-    candidates = decided.where(F.col("push_gain") > 0)
-    if capacity is not None:
-        # Spark takes the top of each partition and merges them: no single-partition sort
-        candidates = candidates.orderBy(F.desc("push_gain"), "customer_id").limit(int(capacity))
-    chosen = candidates.select("customer_id", F.lit(True).alias("pushed"))
-    plan = (decided.join(chosen, on="customer_id", how="left")
-            .withColumn("action", F.when(F.col("pushed"), "push")
-                        .when(F.col("pull_open"), "pull").otherwise("none"))
-            .drop("pushed"))
+    if chosen is not None:
+        plan = (decided.join(chosen.withColumnRenamed("action", "chosen_action"),
+                             on="customer_id", how="left")
+                .withColumn("action", F.coalesce(F.col("chosen_action"), F.lit("none")))
+                .drop("chosen_action"))
+    else:
+        if pushed is None:
+            pushed = decided.where(F.col("push_gain") > 0)
+            if capacity is not None:
+                # Spark takes the top of each partition and merges them: no
+                # single-partition sort
+                pushed = pushed.orderBy(F.desc("push_gain"), "customer_id").limit(int(capacity))
+        flagged = pushed.select("customer_id", F.lit(True).alias("pushed"))
+        plan = (decided.join(flagged, on="customer_id", how="left")
+                .withColumn("action", F.when(F.col("pushed"), "push")
+                            .when(F.col("pull_open"), "pull").otherwise("none"))
+                .drop("pushed"))
     for column, push_col, pull_col in (("expected_net_benefit", "net_benefit_push",
                                         "net_benefit_pull"),
                                        ("saved_revenue", "saved_revenue_push",
@@ -200,18 +217,44 @@ def global_row_number(frame, order, name: str):
         A total order (end with a unique column).
     name : str
     """
+    from pyspark.sql import functions as F
+
+    numbered = _running(frame, order, lambda w: F.row_number().over(w), F.count("*"))
+    return numbered.withColumn(name, F.col("running").cast("long")).drop("running")
+
+
+def global_running_sum(frame, order, column: str, name: str):
+    """``frame`` with the running sum of ``column`` in ``order`` over the whole frame, as
+    the column ``name`` (the first row's value, then the first two rows' sum, ...): as
+    :func:`global_row_number`, each partition sums its own rows, offset by the totals of
+    the partitions before it.
+
+    A double's running sum is added in another order than one pass over the rows would add
+    it (numpy's ``cumsum``): the two differ in the last bits only.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    summed = _running(frame, order, lambda w: F.sum(column).over(
+        w.rowsBetween(Window.unboundedPreceding, Window.currentRow)), F.sum(column))
+    return summed.withColumnRenamed("running", name)
+
+
+def _running(frame, order, within, total):
+    """``frame`` with ``running``: ``within`` over the rows before and at each row of its
+    partition after a range partitioning in ``order``, plus ``total`` over the partitions
+    before it."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     ranked = (frame.repartitionByRange(*order).sortWithinPartitions(*order)
               .withColumn("partition", F.spark_partition_id())
-              .withColumn("within", F.row_number().over(
-                  Window.partitionBy("partition").orderBy(*order))))
-    offsets = (ranked.groupBy("partition").count()
-               .withColumn("offset", F.coalesce(F.sum("count").over(
+              .withColumn("within", within(Window.partitionBy("partition").orderBy(*order))))
+    offsets = (ranked.groupBy("partition").agg(total.alias("total"))
+               .withColumn("offset", F.coalesce(F.sum("total").over(
                    Window.orderBy("partition").rowsBetween(Window.unboundedPreceding, -1)),
                    F.lit(0)))
                .select("partition", "offset"))
     return (ranked.join(F.broadcast(offsets), on="partition")
-            .withColumn(name, (F.col("offset") + F.col("within")).cast("long"))
+            .withColumn("running", F.col("offset") + F.col("within"))
             .drop("partition", "within", "offset"))

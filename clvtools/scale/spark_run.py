@@ -5,14 +5,18 @@ What runs where (docs/cluster.rst): the summaries (occasions, RFM, landmark and 
 tables, KPIs) and the per-customer scoring and plan run on the executors; the driver fits the
 models on compressed statistics and the landmark table, and writes the small tables. The
 customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
-(``customers.parquet``); nothing per customer is collected.
+(``customers.parquet``); nothing per customer is collected to the driver but the chosen
+customers' strata for the control group's draw (a few small columns) and, under a budget,
+up to 2,000 candidates for the exact knapsack.
 
 A Spark run covers the customer attributes (covariates of both models), the value axis, the
 churn model, the matrix and the push/pull plan under a push capacity with the contacts'
-reasons, the early-warning and win-back lists, and the KPIs. What needs the whole base in
-one place (the holdout choice of the value model, the knapsacks under a budget, the control
-group, the forecast, report.html) stays with the single-machine engine, and the settings
-that ask for it are an error here rather than silently ignored.
+reasons, the control group (the standard engine's draw over the chosen customers, collected
+to the driver: :mod:`.spark_control`), the early-warning and win-back lists, and the KPIs.
+The plan under a push or total budget is the standard engine's knapsack
+(:mod:`.spark_budget`). What needs the whole base in one place (the holdout choice of the
+value model, the forecast, report.html) stays with the single-machine engine, and the
+settings that ask for it are an error here rather than silently ignored.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, write_folder
+from ..targeting.control import CONTROL, TREATMENT
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .run_files import (
     CUSTOMER_COLUMNS,
@@ -45,7 +50,9 @@ from .run_files import (
     small_files,
     summary_lines,
 )
-from .spark import allocate, cut_points, decide, score_customers
+from .spark import cut_points, decide, score_customers
+from .spark_budget import plan_under_limit
+from .spark_control import spark_control_group
 from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
@@ -53,9 +60,14 @@ from .spark_win_back import spark_win_back
 
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
 
+#: customers.parquet's columns: customers.csv's that a Spark run computes, the group after
+#: the action as customers.csv has it.
+_CUSTOMER_COLUMNS = tuple(c for name in CUSTOMER_COLUMNS
+                          for c in ((name, "group") if name == "action" else (name,)))
+
 #: The manifest's files a Spark run writes (report/outputs.py describes each).
 SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
-                 "early_warning.parquet", "matrix.csv", "plan_summary.csv",
+                 "early_warning.parquet", "matrix.csv", "plan_summary.csv", "control_power.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml")
 
@@ -73,16 +85,20 @@ class SparkRun:
     value_model : str
         The purchase model used.
     customers : pyspark.sql.DataFrame
-        One row per customer: :data:`CUSTOMER_COLUMNS` (money at full precision).
+        One row per customer: :data:`CUSTOMER_COLUMNS` and ``group`` after ``action``
+        (money at full precision).
     targets : pyspark.sql.DataFrame
-        The contact list: :data:`TARGET_COLUMNS` of the push and pull customers, sorted by
-        priority rank (a range partitioning: part files in rank order).
+        The contact list: :data:`TARGET_COLUMNS` of the push and pull customers of the
+        treatment, sorted by priority rank (a range partitioning: part files in rank order).
     cut_points : dict
         The matrix's ``value`` and ``risk`` cut points.
     matrix, kpis : pandas.DataFrame
         matrix.csv and kpis.csv.
     summary : dict
         plan_summary.csv's row.
+    control_power : pandas.DataFrame
+        control_power.csv: per action and cell, the treated and control counts and the
+        smallest effect the control group can detect.
     survival_table : pandas.DataFrame
         The landmark table the churn model was fitted on (on the driver).
     win_back : pyspark.sql.DataFrame
@@ -106,6 +122,7 @@ class SparkRun:
     matrix: pd.DataFrame
     kpis: pd.DataFrame
     summary: dict
+    control_power: pd.DataFrame
     survival_table: pd.DataFrame
     win_back: object = None
     early_warning: object = None
@@ -130,6 +147,7 @@ class SparkRun:
                 else lambda path: self.early_warning.write.parquet(str(path))),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
                           kpis=self.kpis, data_quality=self.data_quality, engine="spark"),
+            "control_power.csv": lambda: self.control_power,
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
@@ -144,19 +162,12 @@ def _check_settings(s: Settings) -> None:
     """Settings a Spark run cannot honour are an error, never ignored."""
     refuse_settings(
         s, "Spark",
-        {"push_budget": s.push_budget, "total_budget": s.total_budget,
-         "push_uplift_column": s.push_uplift_column,
-         "pull_uplift_column": s.pull_uplift_column,
-         "datetime_format": s.datetime_format,
-         # validity dates per attributes row: the single-machine landmark tables only
-         "attributes_valid_from_col": s.attributes_valid_from_col,
-         # the control group is drawn over the whole plan at once, by the single machine
-         "control_share": s.control_share or None},
+        {"push_uplift_column": s.push_uplift_column,
+         "pull_uplift_column": s.pull_uplift_column},
         # duplicates are kept and not looked for (data/spark_reader.py says why)
         changed=("duplicate_rows",),
         advice="Run them with the single-machine engine (--engine duckdb), "
-               "or leave them out (a push capacity is supported; --control-share 0: no "
-               "control group).")
+               "or leave them out (a push capacity, budgets and a control group are supported).")
 
 
 def analyze_spark(transactions, *, settings: Settings, spark=None, customers=None,
@@ -195,7 +206,8 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                  else ", ".join(map(str, transactions)))
     end = None if s.observation_end is None else pd.Timestamp(s.observation_end).date()
     log = spark_occasions(frame, customer_id_col=s.customer_id_col, datetime_col=s.datetime_col,
-                          monetary_value_col=s.monetary_value_col, observation_end=end,
+                          monetary_value_col=s.monetary_value_col,
+                          datetime_format=s.datetime_format, observation_end=end,
                           policies=DataPolicies(**{f.name: getattr(s, f.name)
                                                    for f in fields(DataPolicies)}),
                           timezone=s.timezone, source=label)
@@ -206,6 +218,7 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
         step("Reading customer attributes (Spark)")
         # a contactable column restricts the single machine's plan: not honoured here
         attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col,
+                                          valid_from_col=s.attributes_valid_from_col,
                                           unsupported=(CONTACTABLE,))
         attributes_now = attributes.frame_at(log.spark, log.observation_end).persist()
     covariates = attributes_now if s.value_covariates else None
@@ -230,18 +243,25 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     push, pull = actions(s)
     decided = decide(scored, cut_points=cuts, value_axis=s.value_axis, push=push, pull=pull,
                      margin=s.margin, offer=s.offer)
-    plan = allocate(decided, capacity=s.push_capacity).persist()
-    customers = plan.select(*[c for c in CUSTOMER_COLUMNS if c in plan.columns])
+    allocated, solved = plan_under_limit(decided, capacity=s.push_capacity,
+                                         push_budget=s.push_budget,
+                                         total_budget=s.total_budget)
+    allocated = allocated.persist()
+    step("Drawing the control group (on the driver, over the chosen customers)")
+    plan, power = spark_control_group(allocated, share=s.control_share, seed=s.seed,
+                                      push=push, pull=pull)
+    plan = plan.persist()
+    customers = plan.select(*[c for c in _CUSTOMER_COLUMNS if c in plan.columns])
     step("Giving each contact its reasons (Spark)")
     centre = reason_centre(scoring, scorers)
-    contacted = (plan.filter(plan["action"] != "none")
+    contacted = (plan.filter(plan["group"] == TREATMENT)
                  .join(value_shares(plan, s.value_axis), on="customer_id", how="left"))
     reasons = contact_list_reasons(
         contacted, scoring, log.spark.table(log.occasions), scorers, value_axis=s.value_axis,
         time_unit=s.time_unit, centre=centre)
     targets = (contacted.join(reasons, on="customer_id").select(*TARGET_COLUMNS)
                .orderBy("priority_rank"))
-    summary = _plan_summary(plan, s, cuts)
+    summary = {**_plan_summary(plan, s, cuts), **solved}
     step("Listing churned customers worth winning back (Spark)")
     win_back, left_off = spark_win_back(
         plan, spark_lifecycle(log, churn_after=s.churn_after, time_unit=s.time_unit),
@@ -259,27 +279,40 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                            period=s.kpi_period).toPandas()
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, survival, win_back, early,
+                    kpis, summary, power, survival, win_back, early,
                     [*attribute_notes, *value_notes, *risk_notes],
                     None if attributes is None else attributes.quality)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
-    """plan_summary.csv's figures, summed in Spark."""
+    """plan_summary.csv's figures, summed in Spark: push, pull and the money are the
+    treatment's, beside ``push_control``, ``pull_control`` and
+    ``control_forgone_net_benefit`` (the control's expected net benefit), as the standard
+    engine counts them."""
     from pyspark.sql import functions as F
+
+    treated, control = F.col("group") == TREATMENT, F.col("group") == CONTROL
+    push, pull = F.col("action") == "push", F.col("action") == "pull"
+
+    def total(column: str, where):
+        return F.sum(F.when(where, F.col(column)))
 
     row = plan.agg(
         F.count("*").alias("customers"),
-        *[F.count_if(F.col("action") == a).alias(a) for a in ("push", "pull", "none")],
-        F.sum(F.when(F.col("action") == "push", F.col("expected_cost"))).alias("push_cost"),
-        F.sum(F.when(F.col("action") == "pull", F.col("expected_cost"))).alias("pull_cost"),
-        F.sum("expected_cost").alias("cost"),
-        F.sum("saved_revenue").alias("expected_saved_revenue"),
-        F.sum("expected_net_benefit").alias("expected_net_benefit"),
+        F.count_if(push & treated).alias("push"), F.count_if(pull & treated).alias("pull"),
+        F.count_if(F.col("action") == "none").alias("none"),
+        total("expected_cost", push & treated).alias("push_cost"),
+        total("expected_cost", pull & treated).alias("pull_cost"),
+        total("expected_cost", treated).alias("cost"),
+        total("saved_revenue", treated).alias("expected_saved_revenue"),
+        total("expected_net_benefit", treated).alias("expected_net_benefit"),
+        F.count_if(push & control).alias("push_control"),
+        F.count_if(pull & control).alias("pull_control"),
+        total("expected_net_benefit", control).alias("control_forgone_net_benefit"),
     ).collect()[0].asDict()
     sums = {k: (float(v or 0.0) if k.endswith(("cost", "revenue", "benefit")) else int(v))
             for k, v in row.items()}
-    return plan_summary_fields(sums, s, cuts, "spark")
+    return plan_summary_fields({**sums, "control_share": s.control_share}, s, cuts, "spark")
 
 
 def _matrix(plan) -> pd.DataFrame:

@@ -25,8 +25,8 @@ import pandas as pd
 
 from .knapsack import knapsack_01, multiple_choice_knapsack
 
-__all__ = ["Action", "Allocation", "ECONOMICS_COLUMNS", "OFFERS", "action_economics", "allocate",
-           "net_benefit", "push_gain"]
+__all__ = ["Action", "Allocation", "ECONOMICS_COLUMNS", "OFFERS", "Solution", "action_economics",
+           "allocate", "economics_arrays", "net_benefit", "push_gain", "solve"]
 
 OFFERS = ("conditional", "unconditional")
 
@@ -112,6 +112,16 @@ def action_economics(customers: pd.DataFrame, action: Action, *, margin: float =
         ``saved_revenue`` (currency, before margin), ``expected_cost`` (f plus the expected
         incentive, currency) and ``net_benefit`` = margin * saved_revenue - expected_cost.
     """
+    saved, cost, net = economics_arrays(customers, action, margin=margin, offer=offer)
+    return pd.DataFrame({"saved_revenue": saved, "expected_cost": cost, "net_benefit": net},
+                        index=customers.index)
+
+
+def economics_arrays(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,
+                     offer: str = "conditional") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`action_economics` as three arrays, shape (n,) each: ``saved_revenue``,
+    ``expected_cost`` and ``net_benefit`` (currency), for callers that solve many plans
+    (:mod:`.sensitivity`) and need no table."""
     if offer not in OFFERS:
         raise ValueError(f"offer must be one of {OFFERS}. Got {offer!r} instead.")
     p = customers["churn_probability"].to_numpy(dtype=float)
@@ -126,8 +136,7 @@ def action_economics(customers: pd.DataFrame, action: Action, *, margin: float =
     else:
         pays = np.ones_like(p)
     cost = action.cost + action.incentive * pays
-    return pd.DataFrame({"saved_revenue": saved, "expected_cost": cost,
-                         "net_benefit": margin * saved - cost}, index=customers.index)
+    return saved, cost, margin * saved - cost
 
 
 def net_benefit(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,
@@ -219,6 +228,93 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
     -------
     Allocation
     """
+    solution = solve(customers, push, pull, margin=margin, offer=offer, capacity=capacity,
+                     push_budget=push_budget, total_budget=total_budget,
+                     contactable=contactable)
+    choice, (nb_push, nb_pull) = solution.choice, solution.net_benefit
+    taken, saved, spent = solution.taken()
+    plan = pd.DataFrame({"action": np.array(["none", "pull", "push"], dtype=object)[choice],
+                         "priority_rank": _priority(choice, taken),
+                         "expected_net_benefit": taken, "net_benefit_push": nb_push,
+                         "net_benefit_pull": nb_pull, "saved_revenue": saved,
+                         "expected_cost": spent}, index=customers.index)
+    totals = solution.totals(taken, saved, spent)
+    total, cost = totals["expected_net_benefit"], totals["cost"]
+    summary = {
+        "customers": len(choice), **totals,
+        "return_on_spend": total / cost if cost > 0 else float("nan"),
+        "constraint": solution.constraint, "limit": solution.limit,
+        "solver": solution.solver,
+        "bound": total if solution.solver in ("unconstrained", "sort") else solution.bound,
+        "gap": solution.gap,
+    }
+    return Allocation(plan, summary)
+
+
+@dataclass
+class Solution:
+    """The choice :func:`solve` makes, before it becomes a plan table.
+
+    Attributes
+    ----------
+    choice : numpy.ndarray of int8, shape (n,)
+        0 nothing, 1 pull, 2 push.
+    net_benefit, saved_revenue, expected_cost : (numpy.ndarray, numpy.ndarray)
+        Push's and pull's figures per customer (currency), shape (n,) each.
+    solver : str
+    bound, gap : float
+        The LP bound on the net benefit and the gap to it (currency; 0 when exact). The bound
+        of an exact sort is the plan's own total, which :func:`allocate` fills in.
+    constraint : str
+        ``capacity``, ``push_budget``, ``total_budget`` or ``none``.
+    limit : float or None
+    not_contactable : int
+    """
+
+    choice: np.ndarray
+    net_benefit: tuple[np.ndarray, np.ndarray]
+    saved_revenue: tuple[np.ndarray, np.ndarray]
+    expected_cost: tuple[np.ndarray, np.ndarray]
+    solver: str
+    bound: float
+    gap: float
+    constraint: str
+    limit: float | None
+    not_contactable: int
+
+    def taken(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Net benefit, saved revenue and expected cost of the action taken (0 for none),
+        shape (n,) each."""
+        push, pull = self.choice == 2, self.choice == 1
+
+        def of(pair):
+            return np.where(push, pair[0], np.where(pull, pair[1], 0.0))
+
+        return of(self.net_benefit), of(self.saved_revenue), of(self.expected_cost)
+
+    def totals(self, taken: np.ndarray, saved: np.ndarray, spent: np.ndarray) -> dict:
+        """The plan's counts (``push``, ``pull``, ``none``, ``not_contactable``) and money
+        (``push_cost``, ``pull_cost``, ``cost``, ``expected_saved_revenue``,
+        ``expected_net_benefit``: currency), from :meth:`taken`'s arrays."""
+        push, pull = self.choice == 2, self.choice == 1
+        return {"push": int(push.sum()), "pull": int(pull.sum()),
+                "none": int((self.choice == 0).sum()), "not_contactable": self.not_contactable,
+                "push_cost": float(spent[push].sum()), "pull_cost": float(spent[pull].sum()),
+                "cost": float(spent.sum()), "expected_saved_revenue": float(saved.sum()),
+                "expected_net_benefit": float(taken.sum())}
+
+
+def solve(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float = 1.0,
+          offer: str = "conditional", capacity: int | None = None,
+          push_budget: float | None = None, total_budget: float | None = None,
+          contactable=None) -> Solution:
+    """The choice of :func:`allocate` (same parameters) without its table: what a caller
+    that solves many plans needs (:func:`~clvtools.targeting.sensitivity.plan_sensitivity`).
+
+    Returns
+    -------
+    Solution
+    """
     limits = {"capacity": capacity, "push_budget": push_budget, "total_budget": total_budget}
     given = {k: v for k, v in limits.items() if v is not None}
     if len(given) > 1:
@@ -229,20 +325,16 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
     n = len(customers)
     ok = (np.ones(n, dtype=bool) if contactable is None
           else np.asarray(contactable, dtype=bool).reshape(n))
-    eco = {a.name: action_economics(customers, a, margin=margin, offer=offer)
-           for a in (push, pull)}
-    nb_push = eco[push.name]["net_benefit"].to_numpy()
-    nb_pull = eco[pull.name]["net_benefit"].to_numpy()
-    cost_push = eco[push.name]["expected_cost"].to_numpy()
-    cost_pull = eco[pull.name]["expected_cost"].to_numpy()
+    saved_push, cost_push, nb_push = economics_arrays(customers, push, margin=margin, offer=offer)
+    saved_pull, cost_pull, nb_pull = economics_arrays(customers, pull, margin=margin, offer=offer)
     v_push, v_pull, gain = push_gain(nb_push, nb_pull, ok)
     alternative = np.maximum(v_pull, 0.0)
-    choice = np.where(v_pull > 0, 1, 0)             # 0 none, 1 pull, 2 push
+    choice = np.where(v_pull > 0, 1, 0).astype(np.int8)     # 0 none, 1 pull, 2 push
     bound = gap = 0.0
     if total_budget is not None:
         res = multiple_choice_knapsack(np.stack([v_pull, v_push], axis=1),
                                        np.stack([cost_pull, cost_push], axis=1), total_budget)
-        choice, solver, bound, gap = res.choice, res.solver, res.bound, res.gap
+        choice, solver, bound, gap = res.choice.astype(np.int8), res.solver, res.bound, res.gap
     else:
         candidates = np.flatnonzero(gain > 0)
         if push_budget is not None:
@@ -257,31 +349,9 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
             chosen = order[:k]
             solver = "unconstrained" if capacity is None else "sort"
         choice[chosen] = 2
-    action = np.array(["none", "pull", "push"], dtype=object)[choice]
-    taken = np.select([choice == 2, choice == 1], [nb_push, nb_pull], 0.0)
-    saved = np.select([choice == 2, choice == 1], [eco[push.name]["saved_revenue"].to_numpy(),
-                                                   eco[pull.name]["saved_revenue"].to_numpy()],
-                      0.0)
-    spent = np.select([choice == 2, choice == 1], [cost_push, cost_pull], 0.0)
-    plan = pd.DataFrame({"action": action, "priority_rank": _priority(choice, taken),
-                         "expected_net_benefit": taken, "net_benefit_push": nb_push,
-                         "net_benefit_pull": nb_pull, "saved_revenue": saved,
-                         "expected_cost": spent}, index=customers.index)
-    total = float(taken.sum())
-    if solver in ("unconstrained", "sort"):
-        bound = total
-    cost = float(spent.sum())
-    summary = {
-        "customers": n, "push": int((choice == 2).sum()), "pull": int((choice == 1).sum()),
-        "none": int((choice == 0).sum()), "not_contactable": int((~ok).sum()),
-        "push_cost": float(spent[choice == 2].sum()), "pull_cost": float(spent[choice == 1].sum()),
-        "cost": cost, "expected_saved_revenue": float(saved.sum()),
-        "expected_net_benefit": total,
-        "return_on_spend": total / cost if cost > 0 else float("nan"),
-        "constraint": next(iter(given), "none"), "limit": next(iter(given.values()), None),
-        "solver": solver, "bound": float(bound), "gap": float(gap),
-    }
-    return Allocation(plan, summary)
+    return Solution(choice, (nb_push, nb_pull), (saved_push, saved_pull), (cost_push, cost_pull),
+                    solver, float(bound), float(gap), next(iter(given), "none"),
+                    next(iter(given.values()), None), int((~ok).sum()))
 
 
 def _priority(choice: np.ndarray, benefit: np.ndarray) -> pd.Series:

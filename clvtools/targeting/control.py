@@ -8,11 +8,16 @@ campaign, how small an uplift the hold-out will be able to tell from none.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["CONTROL", "TREATMENT", "assign_control", "power_table"]
+from .allocation import Action
+
+__all__ = ["CONTROL", "TREATMENT", "HeldOut", "assign_control", "hold_out_contacts",
+           "power_table"]
 
 TREATMENT, CONTROL = "treatment", "control"
 
@@ -106,3 +111,69 @@ def power_table(plan: pd.DataFrame, group: np.ndarray, *, alpha: float = 0.05,
     return pd.DataFrame(rows, columns=["action", "cell", "treated", "control", "expected_churn",
                                        "min_detectable_uplift",
                                        "min_detectable_reactivation"])
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The control group drawn over the chosen customers (:func:`hold_out_contacts`).
+
+    Attributes
+    ----------
+    control : numpy.ndarray of bool, shape (n,)
+        True for the customers held out.
+    rank : numpy.ndarray of int64, shape (n,)
+        The priority ranks renumbered over the treatment (1 = first to contact); 0 for the
+        control, who have none.
+    power : pandas.DataFrame
+        :func:`power_table`'s rows (control_power.csv).
+    """
+
+    control: np.ndarray
+    rank: np.ndarray
+    power: pd.DataFrame
+
+
+def hold_out_contacts(action: np.ndarray, cell: np.ndarray, churn_probability: np.ndarray,
+                      priority_rank: np.ndarray, *, share: float, seed: int, push: Action,
+                      pull: Action) -> HeldOut:
+    """The standard engine's control group over the chosen customers only, for the runs
+    that keep their plan elsewhere (in DuckDB, :mod:`clvtools.scale.chunked_control`; in
+    Spark, :mod:`clvtools.scale.spark_control`) and fetch just these columns.
+
+    The draw depends only on each chosen customer's stratum (action, cell) and on their
+    order in the plan: the customers without action form no stratum, so leaving them out
+    changes no draw, and the groups equal :func:`assign_control`'s over the whole plan.
+
+    Parameters
+    ----------
+    action, cell : numpy.ndarray of object, shape (n,)
+        The chosen customers' action (``push`` or ``pull``) and matrix cell, in plan order
+        (by customer id).
+    churn_probability : numpy.ndarray of float, shape (n,)
+        NaN for the declared churned (the power table's base).
+    priority_rank : numpy.ndarray of float, shape (n,)
+        The plan's priority ranks before the hold-out.
+    share : float
+        ``control_share``, in [0, 1).
+    seed : int
+    push, pull : Action
+        Their reactivation rates (the power table's base for the declared churned).
+
+    Returns
+    -------
+    HeldOut
+    """
+    strata = pd.DataFrame({"action": action, "cell": cell,
+                           "churn_probability": np.asarray(churn_probability, dtype=float)})
+    group = assign_control(strata, share, seed)
+    strata["reactivation"] = np.where(strata["action"] == "push", push.reactivation,
+                                      pull.reactivation)
+    power = power_table(strata, group)
+    # the contact list's ranks over the treatment in priority order, as the standard
+    # engine renumbers them (pipeline.targets._hold_out)
+    treated = group == TREATMENT
+    order = np.argsort(np.asarray(priority_rank, dtype=float), kind="stable")
+    order = order[treated[order]]
+    rank = np.zeros(len(group), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return HeldOut(~treated, rank, power)

@@ -18,7 +18,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-__all__ = ["EXACT_MAX_CUSTOMERS", "KnapsackResult", "knapsack_01", "multiple_choice_knapsack"]
+__all__ = ["EXACT_MAX_CUSTOMERS", "KnapsackResult", "budget_with_slack", "hull_edges",
+           "knapsack_01", "multiple_choice_knapsack"]
 
 #: Most candidate customers for which the knapsacks are solved exactly (MILP).
 EXACT_MAX_CUSTOMERS = 2_000
@@ -57,8 +58,14 @@ class KnapsackResult:
         return np.flatnonzero(self.choice)
 
 
+def budget_with_slack(capacity: float) -> float:
+    """The most total weight that fits ``capacity``, floating-point sums allowed for (same
+    unit as ``capacity``)."""
+    return capacity * (1 + _SLACK) + _SLACK
+
+
 def _fits(total: float, capacity: float) -> bool:
-    return total <= capacity * (1 + _SLACK) + _SLACK
+    return total <= budget_with_slack(capacity)
 
 
 def knapsack_01(value: np.ndarray, weight: np.ndarray, capacity: float) -> KnapsackResult:
@@ -92,7 +99,7 @@ def knapsack_01(value: np.ndarray, weight: np.ndarray, capacity: float) -> Knaps
         ratio = np.where(weight > 0, value / weight, np.inf)
     order = np.argsort(-ratio, kind="stable")
     used = np.cumsum(weight[order])
-    k = int(np.searchsorted(used, capacity * (1 + _SLACK) + _SLACK, side="right"))
+    k = int(np.searchsorted(used, budget_with_slack(capacity), side="right"))
     x = np.zeros(n, dtype=int)
     x[order[:k]] = 1
     objective = float(value[order[:k]].sum())
@@ -176,8 +183,46 @@ def _mck_milp(value, cost, open_, budget) -> np.ndarray | None:
 
 def _mck_greedy(value, cost, open_, budget) -> KnapsackResult:
     """Greedy LP relaxation on each customer's upper convex hull of (cost, value) points,
-    (0, 0) included: the hull's edges (at most two per customer with two options), taken by
-    falling value per unit of cost; at most one is fractional, and it is rounded down."""
+    (0, 0) included: the hull's edges (:func:`hull_edges`), taken by falling value per unit
+    of cost; at most one is fractional, and it is rounded down."""
+    n = len(value)
+    cust, num, target, dc, dv, eff = hull_edges(value, cost, open_)
+    # by falling efficiency; a customer's two edges in hull order (its efficiencies fall)
+    order = np.lexsort((num, cust, -eff))
+    used = np.cumsum(dc[order])
+    k = int(np.searchsorted(used, budget_with_slack(budget), side="right"))
+    taken = order[:k]
+    choice = np.zeros(n, dtype=int)
+    for edge in (0, 1):     # a customer's second edge, when taken, is where it ends
+        t = taken[num[taken] == edge]
+        choice[cust[t]] = 1 + target[t]
+    objective = float(dv[taken].sum())
+    bound = objective
+    if k < len(order):
+        room = budget - (used[k - 1] if k else 0.0)
+        bound += dv[order[k]] * max(room, 0.0) / dc[order[k]]
+    return KnapsackResult(choice, "greedy_lp", objective, bound, bound - objective)
+
+
+def hull_edges(value: np.ndarray, cost: np.ndarray, open_: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The edges of each customer's upper convex hull of (cost, value) points, (0, 0)
+    included, which the greedy multiple-choice knapsack takes by falling efficiency. A
+    customer's edges depend on their own row only: a Spark run computes them per partition
+    and ranks them globally (:mod:`clvtools.scale.spark_budget`).
+
+    Parameters
+    ----------
+    value, cost : numpy.ndarray, shape (n, 2)
+        Each customer's two options, as :func:`multiple_choice_knapsack` takes them.
+    open_ : numpy.ndarray of bool, shape (n, 2)
+
+    Returns
+    -------
+    tuple of numpy.ndarray, each shape (e,)
+        Per edge: its customer's row, its number along the hull (0, then 1), the option it
+        ends at (column of ``value``), its cost and value increments (currency) and its
+        efficiency (value per unit of cost; inf when free).
+    """
     n, m = value.shape
     if m != 2:
         raise ValueError(f"The greedy multiple-choice knapsack takes two options. Got {m}.")
@@ -207,18 +252,4 @@ def _mck_greedy(value, cost, open_, budget) -> KnapsackResult:
     dv = np.concatenate([v1[i1], ve[i2] - vc[i2]])
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.where(dc > 0, dv / np.where(dc > 0, dc, 1.0), np.inf)
-    # by falling efficiency; a customer's two edges in hull order (its efficiencies fall)
-    order = np.lexsort((num, cust, -eff))
-    used = np.cumsum(dc[order])
-    k = int(np.searchsorted(used, budget * (1 + _SLACK) + _SLACK, side="right"))
-    taken = order[:k]
-    choice = np.zeros(n, dtype=int)
-    for edge in (0, 1):     # a customer's second edge, when taken, is where it ends
-        t = taken[num[taken] == edge]
-        choice[cust[t]] = 1 + target[t]
-    objective = float(dv[taken].sum())
-    bound = objective
-    if k < len(order):
-        room = budget - (used[k - 1] if k else 0.0)
-        bound += dv[order[k]] * max(room, 0.0) / dc[order[k]]
-    return KnapsackResult(choice, "greedy_lp", objective, bound, bound - objective)
+    return cust, num, target, dc, dv, eff

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .allocation import ECONOMICS_COLUMNS, Action, Allocation, action_economics, allocate
+from .allocation import ECONOMICS_COLUMNS, Action, Allocation, economics_arrays, solve
 
 __all__ = ["FACTORS", "plan_sensitivity", "scaled"]
 
@@ -68,17 +68,18 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
     candidate = np.zeros(n, bool)
     for pair in actions.values():
         for action in pair:
-            eco = action_economics(customers, action, margin=margin, offer=offer)
-            candidate |= eco["net_benefit"].to_numpy() > 0
+            candidate |= economics_arrays(customers, action, margin=margin, offer=offer)[2] > 0
     candidate &= ok
     # the candidates' rows of the columns the economics read, not of the whole table
     sub = customers.loc[candidate, [c for c in ECONOMICS_COLUMNS if c in customers]]
 
-    def plan_of(push_action, pull_action, **limit) -> np.ndarray:
+    def plan_of(push_action, pull_action, **limit) -> tuple[dict, np.ndarray]:
         uplifts = [replace(a, uplift=a.uplift[candidate]) if isinstance(a.uplift, pd.Series)
                    else a for a in (push_action, pull_action)]
-        chosen = allocate(sub, *uplifts, margin=margin, offer=offer, **limit)
-        return chosen.summary, (chosen.plan["action"] == "push").to_numpy()
+        # the plan's figures without its table (ranks, labels): eight plans on up to a
+        # million candidates
+        solution = solve(sub, *uplifts, margin=margin, offer=offer, **limit)
+        return solution.totals(*solution.taken()), solution.choice == 2
 
     limit_name, limit = next(((n, v) for n, v in (("push_capacity", capacity),
                                                     ("push_budget", push_budget),
