@@ -252,8 +252,8 @@ def analyze_chunked(transactions, *, customers=None,
     Returns
     -------
     clvtools.scale.chunked_run.ChunkedRun
-        ``.customers_relation()`` (a DuckDB relation), ``.matrix``, ``.kpis``, ``.summary``,
-        ``.write(out)``.
+        ``.customers_relation()`` (a DuckDB relation), ``.matrix``, ``.kpis``, ``.cohorts``,
+        ``.forecast`` and ``.backtest`` (their ``.table``), ``.summary``, ``.write(out)``.
     """
     from .scale.chunked_run import analyze_chunked as run_in_chunks
 

@@ -208,14 +208,15 @@ def test_customer_variance_on_a_sample_estimates_the_full_sum(undiscounted, monk
     customers = r.targets.customers.set_index("customer_id").reindex(r.value.rfm.index)
     codes = pd.Categorical(customers["cell"], categories=SEGMENTS).codes.astype(np.intp)
     share = np.where(np.arange(len(codes)) % 7 == 0, 0.2, 0.0)
-    exact = forecasting._revenue_totals(r.value, ends, share, None, codes)
-    monkeypatch.setattr(forecasting, "VARIANCE_SAMPLE_PER_SEGMENT", 150)
+    exact = forecasting.revenue_totals(r.value, ends, share, None, codes,
+                                       sample_per_segment=None)
     assert np.bincount(codes).max() > 150
     measures = ("expected_revenue", "revenue_if_retained", "expected_loss", "saved_by_plan")
     errors = {m: [] for m in measures}
     for seed in range(10):
         monkeypatch.setattr(forecasting, "size_sample", partial(size_sample, seed=seed))
-        sampled = forecasting._revenue_totals(r.value, ends, share, None, codes)
+        sampled = forecasting.revenue_totals(r.value, ends, share, None, codes,
+                                             sample_per_segment=150)
         for measure in measures:
             np.testing.assert_array_equal(sampled[measure][0], exact[measure][0])  # means
             var, ref = sampled[measure][1], exact[measure][1]

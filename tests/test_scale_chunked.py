@@ -6,6 +6,7 @@ settings are refused; and the standard engine refuses early a base that clearly 
 import json
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from conftest import assert_scores_match
@@ -16,6 +17,7 @@ from clvtools.config import Settings
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
+from clvtools.pipeline.campaign import read_plan
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.memory_budget import check_standard_engine_fits, memory_bytes
 from clvtools.pipeline.risk import fit_churn_model
@@ -90,20 +92,27 @@ def _read_both(name: str, root) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def written(runs, tmp_path_factory):
     """Both runs' files: the chunked run's folder, and the standard run's customers.csv,
-    early_warning.csv and win_back.csv as its manifest writes them."""
+    early_warning.csv, win_back.csv, targets.csv, its plan, forecast.csv, cohorts.csv and
+    churn_by_segment.csv as its manifest writes them."""
     standard, chunked = runs
     root = tmp_path_factory.mktemp("written")
     chunked.write(root / "chunked")
-    names = ("customers.csv", "early_warning.csv", "win_back.csv")
+    names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
+             "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
+             "forecast_backtest.csv", "cohorts.csv",
+             "churn_by_segment.csv")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
 
 
-@pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv"])
+@pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv",
+                                  "targets.csv", "forecast.csv", "forecast_backtest.csv",
+                                  "cohorts.csv",
+                                  "churn_by_segment.csv"])
 def test_the_chunked_csv_files_equal_the_standard_files(written, name):
     got, expected = _read_both(name, written)
-    assert len(expected) > 100 and list(got.columns) == list(expected.columns)
+    assert len(expected) > 10 and list(got.columns) == list(expected.columns)
     numbers = [c for c in got.columns if pd.api.types.is_float_dtype(expected[c])]
     # money is written to the cent: a figure 1e-9 away may round to the next cent
     for column in numbers:
@@ -123,12 +132,116 @@ def test_the_contacts_and_their_reasons_equal_the_standard_list(runs, written):
     assert contacts["priority_rank"].tolist() == list(range(1, len(listed) + 1))
 
 
+def test_the_saved_plan_equals_the_standard_plan(written):
+    got, expected = (read_plan(written / engine) for engine in ("chunked", "standard"))
+    assert got[1] == expected[1]                              # plan.json
+    got, expected = got[0], expected[0]
+    assert list(got.columns) == list(expected.columns)
+    assert got["assumed_uplift"].notna().sum() > 100
+    numbers = [c for c in got.columns if pd.api.types.is_float_dtype(expected[c])]
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=column)
+    text = [c for c in got.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text], check_dtype=False)
+
+
+@pytest.fixture(scope="module")
+def follow_up():
+    """The purchases of the base's customers in the 200 days after its observation end (the
+    generator's other tables do not depend on the follow-up)."""
+    return generate_customer_base(1800, seed=5, follow_up=200).future_transactions
+
+
+def test_evaluate_reads_a_chunked_plan_as_the_standard_one(written, follow_up):
+    got, expected = (api.evaluate(written / engine, follow_up)
+                     for engine in ("chunked", "standard"))
+    assert got.summary["evaluated_customers"] == 1800
+    assert (got.measures["treated"] > 0).any()
+    pd.testing.assert_frame_equal(got.measures, expected.measures, rtol=1e-9)
+    pd.testing.assert_frame_equal(got.customers, expected.customers)
+
+
+def test_the_forecast_summed_over_chunks_equals_the_standard_forecast(runs):
+    """Means, the customers' variances and the churners' gradients summed over the chunks,
+    the value models' delta method on the same sample: every figure and interval to 1e-9."""
+    standard, chunked = runs
+    got, expected = chunked.forecast.table, standard.analysis.forecast.table
+    assert chunked.chunks >= 4 and list(got.columns) == list(expected.columns)
+    numbers = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+    assert (expected["expected_revenue_hi95"] > expected["expected_revenue"]).all()
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    text = [c for c in expected.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text])
+    assert chunked.forecast.notes == standard.analysis.forecast.notes
+
+
+def test_the_backtest_refitted_on_compressed_rows_equals_the_standard_backtest(runs):
+    standard, chunked = runs
+    got, expected = chunked.backtest.table, standard.analysis.backtest.table
+    assert len(expected) > 10 and list(got.columns) == list(expected.columns)
+    numbers = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    text = [c for c in expected.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text])
+
+
+def _sheets(path) -> dict[str, list[tuple]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book}
+    finally:
+        book.close()
+
+
+def test_the_workbook_shows_the_standard_forecast_lists_kpis_and_matrix(written):
+    """forecast.xlsx read back with openpyxl: the forecast, the two lists (the first rows of
+    each, read by rank), the KPIs and the matrix are the standard workbook's, cell by cell
+    (money to the cent); the plan sheet shows the chunked run's own summary."""
+    got, expected = (_sheets(written / engine / "forecast.xlsx")
+                     for engine in ("chunked", "standard"))
+    assert list(got) == list(expected)
+    for name in ("Forecast", "Forecast by cell", "Push list", "Pull list", "KPIs", "Matrix"):
+        assert len(got[name]) == len(expected[name]) > 5, name
+        for row, wanted in zip(got[name], expected[name], strict=True):
+            for cell, other in zip(row, wanted, strict=True):
+                if isinstance(other, float):
+                    assert cell == pytest.approx(other, rel=1e-9, abs=0.0100001), name
+                else:
+                    assert cell == other, name
+
+
 def test_the_lists_counts_equal_the_standard_run(runs):
     standard, chunked = runs
     expected = standard.analysis.targets.summary
     counted = [k for k in expected if k.startswith(("early_warning_", "win_back_"))]
     assert len(counted) == 6
     assert {k: chunked.summary[k] for k in counted} == {k: expected[k] for k in counted}
+
+
+@pytest.mark.parametrize("budget", [{"push_budget": 150.0}, {"total_budget": 400.0}])
+def test_the_plan_under_a_budget_is_the_standard_knapsacks(base, budget):
+    """Under a push or total budget the chunked run hands the standard knapsack the same
+    candidates in the same order: the same actions, solver, bound and gap."""
+    tx, _ = base
+    settings = {"value_model": "bgnbd", "control_share": 0.0, **budget}
+    standard = api.analyze(tx, **settings)
+    chunked = api.analyze_chunked(tx, chunk_rows=CHUNK_ROWS, **settings)
+    expected = standard.analysis.targets.summary
+    assert expected["solver"] == "milp" and expected["push"] > 0
+    got = chunked.customers_relation().df().set_index("customer_id")
+    wanted = standard.customers.set_index("customer_id").loc[got.index]
+    pd.testing.assert_series_equal(got["action"], wanted["action"])
+    for key in ("constraint", "limit", "solver", "push", "pull"):
+        assert chunked.summary[key] == expected[key], key
+    # the chunked plan's money is summed in micro-units: within 1e-6 a customer
+    for key in ("bound", "gap", "cost", "expected_net_benefit"):
+        assert chunked.summary[key] == pytest.approx(expected[key], rel=1e-9,
+                                                     abs=1e-6 * len(got)), key
 
 
 def test_the_cox_sample_is_the_standard_engines_draw(base):
@@ -171,7 +284,7 @@ def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):
 
 
 @pytest.mark.parametrize("flags, named", [
-    (["--push-budget", "100"], "push_budget"),
+    (["--push-uplift-column", "uplift"], "push_uplift_column"),
     (["--customer-intervals"], "customer_intervals"),
     (["--config", "{tmp}/valid_from.toml"], "attributes_valid_from_col"),
 ])

@@ -38,7 +38,8 @@ def quantile(con: duckdb.DuckDBPyConnection, source: str, column: str, q: float,
 
 
 def store_plan(con: duckdb.DuckDBPyConnection, decided: str, *, capacity: int | None,
-               into: str = "chunked_plan") -> None:
+               into: str = "chunked_plan", choices: str | None = None,
+               pull_rest: bool = True) -> None:
     """Push, pull or nothing per customer and the contacts' priority ranks, as the table
     ``into`` (``customer_id``, ``action``, ``expected_net_benefit``, ``saved_revenue``,
     ``expected_cost``, ``priority_rank``; sorted by customer).
@@ -48,8 +49,23 @@ def store_plan(con: duckdb.DuckDBPyConnection, decided: str, *, capacity: int | 
     the largest gain of push over their best alternative (ties by customer id), everyone else
     gets pull where it pays, nothing otherwise; the contacts are numbered push first, by
     expected net benefit, ties by customer id.
+
+    Under a budget the knapsack's decisions are given instead: ``choices`` names a table of
+    ``pos`` (a customer's position in id order, from 0) and ``choice`` (2 push, 1 pull) of
+    the customers it chose; the others get pull where it pays (``pull_rest``, a push budget)
+    or nothing (a total budget, which chose the pulls too).
     """
     limit = "" if capacity is None else f" LIMIT {int(capacity)}"
+    rule = ("CASE WHEN p.customer_id IS NOT NULL THEN 'push' WHEN d.pull_open THEN 'pull' "
+            "ELSE 'none' END")
+    source, pushed_join = decided, "LEFT JOIN pushed AS p ON d.customer_id = p.customer_id"
+    if choices is not None:
+        rest = "WHEN d.pull_open THEN 'pull' " if pull_rest else ""
+        rule = (f"CASE WHEN c.choice = 2 THEN 'push' WHEN c.choice = 1 THEN 'pull' {rest}"
+                "ELSE 'none' END")
+        source = (f"(SELECT *, row_number() OVER (ORDER BY customer_id) - 1 AS pos "
+                  f"FROM {decided})")
+        pushed_join = f"LEFT JOIN {quote_ident(choices)} AS c ON d.pos = c.pos"
     picked = {"expected_net_benefit": ("net_benefit_push", "net_benefit_pull"),
               "saved_revenue": ("saved_revenue_push", "saved_revenue_pull"),
               "expected_cost": ("cost_push", "cost_pull")}
@@ -57,14 +73,13 @@ def store_plan(con: duckdb.DuckDBPyConnection, decided: str, *, capacity: int | 
                        f"ELSE 0.0 END AS {name}" for name, (push, pull) in picked.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS
-        WITH decided AS (SELECT * FROM {decided}),
+        WITH decided AS (SELECT * FROM {source}),
         pushed AS (SELECT customer_id FROM decided WHERE push_gain > 0
                    ORDER BY push_gain DESC, customer_id{limit}),
         acted AS (SELECT d.customer_id, d.net_benefit_push, d.net_benefit_pull,
                          d.saved_revenue_push, d.saved_revenue_pull, d.cost_push, d.cost_pull,
-                         CASE WHEN p.customer_id IS NOT NULL THEN 'push'
-                                   WHEN d.pull_open THEN 'pull' ELSE 'none' END AS action
-                  FROM decided AS d LEFT JOIN pushed AS p ON d.customer_id = p.customer_id),
+                         {rule} AS action
+                  FROM decided AS d {pushed_join}),
         valued AS (SELECT customer_id, action, {chosen} FROM acted)
         SELECT *, CASE WHEN action <> 'none' THEN row_number() OVER (
                       PARTITION BY action <> 'none'

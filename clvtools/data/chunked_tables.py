@@ -23,22 +23,25 @@ from .rfm import rfm_query
 from .transactions import TransactionLog
 
 __all__ = ["store_rfm", "rfm_at_sql", "chunk_bounds", "chunk_where", "chunk_frame",
-           "attributes_sql", "compressed_rows", "landmark_strata", "fetch_rows", "rfm_of_customers"]
+           "attributes_sql", "compressed_rows", "landmark_strata", "fetch_rows", "rfm_of_customers",
+           "rows_of_customers"]
 
 
-def rfm_at_sql(log: TransactionLog, *, time_unit: str) -> str:
-    """SQL of the RFM summary of ``log`` at its observation end (sorted by customer), as
+def rfm_at_sql(log: TransactionLog, *, time_unit: str, at: dt.date | None = None) -> str:
+    """SQL of the RFM summary of ``log`` at its observation end (or at the date ``at``: the
+    customers acquired by then, their purchases up to it), sorted by customer, as
     :func:`~clvtools.data.rfm.rfm_summary` computes it."""
-    return rfm_query(log.occasions, observation_end=log.observation_end,
+    return rfm_query(log.occasions, observation_end=at or log.observation_end,
                      days_per_unit=unit_days(time_unit), with_monetary=log.has_amounts,
                      one_row_per_day=log.one_row_per_day)
 
 
-def store_rfm(log: TransactionLog, *, time_unit: str, into: str = "chunked_rfm") -> int:
-    """Keep the RFM summary at the observation end as the DuckDB table ``into`` (sorted by
-    customer); returns its number of customers."""
+def store_rfm(log: TransactionLog, *, time_unit: str, into: str = "chunked_rfm",
+              at: dt.date | None = None) -> int:
+    """Keep the RFM summary at the observation end (or at ``at``) as the DuckDB table
+    ``into`` (sorted by customer); returns its number of customers."""
     log.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS "
-                    f"{rfm_at_sql(log, time_unit=time_unit)}")
+                    f"{rfm_at_sql(log, time_unit=time_unit, at=at)}")
     return int(log.con.execute(f"SELECT count(*) FROM {quote_ident(into)}").fetchone()[0])
 
 
@@ -134,3 +137,18 @@ def rfm_of_customers(log: TransactionLog, ids: Sequence[str], *, time_unit: str)
         return fetch_frame(log.con, sql)
     finally:
         log.con.unregister("_chunked_picked_ids")
+
+
+def rows_of_customers(con: duckdb.DuckDBPyConnection, source: str,
+                      ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of the table or subquery ``source`` (one row per customer) of the customers
+    ``ids`` (distinct), indexed by ``customer_id``, in the order of ``ids``."""
+    picked = pd.DataFrame({"customer_id": np.asarray(ids, dtype=object)})
+    con.register("_chunked_picked_customers", picked)
+    try:
+        found = fetch_frame(con, f"SELECT s.* FROM {source} AS s SEMI JOIN "
+                                 "_chunked_picked_customers AS p ON s.customer_id = "
+                                 "p.customer_id")
+    finally:
+        con.unregister("_chunked_picked_customers")
+    return found.loc[picked["customer_id"]]

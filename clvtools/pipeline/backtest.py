@@ -26,7 +26,8 @@ from .inputs import Inputs
 from .timeline import Timeline, _calendar_months
 from .value import ValueModels, ValueResult, fit_value_models, score_customers_by_month
 
-__all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS"]
+__all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS", "backtest_origins",
+           "NO_BACKTEST"]
 
 #: Origins of the backtest, at most, and the days between them.
 N_ORIGINS, STEP_DAYS = 2, 91
@@ -58,13 +59,9 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
     s = settings
     chosen = (value.choice.chosen if value is not None and value.choice is not None
               else s.value_model)
-    h = timeline.horizon_days
-    origins = [timeline.observation_end - dt.timedelta(days=h + j * STEP_DAYS)
-               for j in range(N_ORIGINS)]
-    origins = [o for o in origins if (o - timeline.first_date).days >= h]
+    origins = backtest_origins(timeline)
     if not origins:
-        return BacktestResult(None, ["No forecast backtest: the history before one horizon "
-                                     "from the end is shorter than the horizon."])
+        return BacktestResult(None, [NO_BACKTEST])
     covariates = None
     if value is not None:
         # the whole history's attributes as its fit used them (each origin's customers are
@@ -98,6 +95,21 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
              f"months and the 80 % interval {int(months['covered_80'].sum())}; median "
              f"absolute error per month {months['relative_error'].abs().median():.1%}."]
     return BacktestResult(table, notes)
+
+
+#: The note of a history too short for a backtest.
+NO_BACKTEST = ("No forecast backtest: the history before one horizon from the end is shorter "
+               "than the horizon.")
+
+
+def backtest_origins(timeline: Timeline) -> list[dt.date]:
+    """The backtest's origins: one horizon before the observation end, then every
+    :data:`STEP_DAYS` days earlier, :data:`N_ORIGINS` at most, each with at least one horizon
+    of history before it (none for a shorter history)."""
+    h = timeline.horizon_days
+    origins = [timeline.observation_end - dt.timedelta(days=h + j * STEP_DAYS)
+               for j in range(N_ORIGINS)]
+    return [o for o in origins if (o - timeline.first_date).days >= h]
 
 
 def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,

@@ -10,6 +10,7 @@ declaration date, with the customers' randomness only.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,8 @@ import pandas as pd
 from ..forecast import declared_at_date, segment_indicator, segment_sums, with_whole
 from .risk import COX, RiskResult
 
-__all__ = ["churner_totals"]
+__all__ = ["ChurnerSums", "churner_notes", "churner_sums", "churner_totals",
+           "churner_variance"]
 
 
 def _stratum_codes(strata: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -73,10 +75,11 @@ def _month_gradients(summed: np.ndarray) -> np.ndarray:
     return np.concatenate([before - summed, -summed[..., -1:]], axis=-1)
 
 
-def _cox_parameter_variance(model, rows: pd.DataFrame, slopes: np.ndarray,
-                            codes: np.ndarray, n_seg: int) -> np.ndarray:
-    """Delta-method variance of the churner totals from the Cox coefficients, over every live
-    customer.
+def _cox_gradient_sums(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.ndarray,
+                       n_seg: int) -> np.ndarray:
+    """Sums by segment (then in total) of the customers' ``dS_i(t_m) / dbeta``, shape
+    (n_seg + 1, P, M): the Cox coefficients' delta method (:func:`_cox_parameter_variance`)
+    needs only these sums, which add over chunks of customers.
 
     With ``S_i(t) = exp(-H_0s(t) exp(c_i beta))``, c_i the centred covariates (the
     contributions of a copy whose coefficients are all 1), the gradient is analytic:
@@ -93,31 +96,62 @@ def _cox_parameter_variance(model, rows: pd.DataFrame, slopes: np.ndarray,
         Their ``S log S`` at the month ends (:func:`_churners_by_month`).
     codes : numpy.ndarray of int, shape (n,)
         Their segments, in ``range(n_seg)``.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_seg + 1, M + 1)
     """
     unit = copy.copy(model)
     unit.params_ = pd.Series(1.0, index=model.params_.index)
     centred = unit.contributions(rows, source="scoring table").to_numpy(float)
-    months = slopes.shape[1]
-    summed = np.zeros((n_seg + 1, centred.shape[1], months))
+    summed = np.zeros((n_seg + 1, centred.shape[1], slopes.shape[1]))
     for code in range(n_seg):
         mine = codes == code
         if mine.any():
             summed[code] = centred[mine].T @ slopes[mine]                      # (P, M)
     summed[n_seg] = summed[:n_seg].sum(axis=0)
+    return summed
+
+
+def _cox_parameter_variance(model, summed: np.ndarray) -> np.ndarray:
+    """Delta-method variance of the churner totals from the Cox coefficients, over every live
+    customer, from their gradients' sums (:func:`_cox_gradient_sums`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_seg + 1, M + 1)
+    """
     grads = _month_gradients(summed)                                            # (G, P, M+1)
     covariance = model.variance_matrix_.to_numpy(float)
     if not np.all(np.isfinite(covariance)):
-        return np.zeros((n_seg + 1, months + 1))
+        return np.zeros((summed.shape[0], summed.shape[2] + 1))
     return np.maximum(np.einsum("gjm,jk,gkm->gm", grads, covariance, grads), 0.0)
 
 
-def _baseline_variance(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.ndarray,
-                       times: np.ndarray, n_seg: int) -> np.ndarray:
-    """Variance of the churner totals from the baseline hazard's estimation error.
+def _baseline_slope_sums(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.ndarray,
+                         times: np.ndarray, n_seg: int) -> dict:
+    """Per baseline stratum (keyed by its strata columns' values), the sums by segment (then
+    in total) of the customers' ``S log S`` at the month ends, shape (n_seg + 1, M), with
+    the stratum's baseline cumulative hazard and its variance at the month ends: what
+    :func:`_baseline_variance` needs, added over chunks of customers by key."""
+    strata, hazard, variance = model.baseline_variance(rows, times, source="scoring table")
+    columns = list(model.strata or [])
+    months = len(times)
+    out = {}
+    for s in range(len(hazard)):
+        mine = strata == s
+        if not mine.any():
+            continue
+        key = tuple(rows[columns].iloc[int(np.argmax(mine))]) if columns else ()
+        summed = np.zeros((n_seg + 1, months))
+        mine_codes, mine_slopes = codes[mine], slopes[mine]
+        for m in range(months):
+            summed[:n_seg, m] = np.bincount(mine_codes, weights=mine_slopes[:, m],
+                                            minlength=n_seg)[:n_seg]
+        summed[n_seg] = summed[:n_seg].sum(axis=0)
+        out[key] = (summed, hazard[s], variance[s])
+    return out
+
+
+def _baseline_variance(by_stratum: dict, n_seg: int, months: int) -> np.ndarray:
+    """Variance of the churner totals from the baseline hazard's estimation error, from the
+    slopes' sums per stratum (:func:`_baseline_slope_sums`).
 
     Within a stratum every customer's hazard is the stratum's baseline times their own
     factor, so an error ``e(t)`` in the baseline's log moves all their survivals together,
@@ -129,23 +163,14 @@ def _baseline_variance(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.
     -------
     numpy.ndarray, shape (n_seg + 1, M + 1)
     """
-    strata, hazard, variance = model.baseline_variance(rows, times, source="scoring table")
-    months = len(times)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # covariance of the relative errors at the month ends (and none at time 0)
-        earlier = np.minimum.outer(np.arange(months), np.arange(months))
-        relative = np.where(hazard[:, :, None] * hazard[:, None, :] > 0,
-                            variance[:, earlier] / (hazard[:, :, None] * hazard[:, None, :]),
-                            0.0)                                                # (S, M, M)
+    earlier = np.minimum.outer(np.arange(months), np.arange(months))
     out = np.zeros((n_seg + 1, months + 1))
-    for s in range(len(hazard)):
-        mine = strata == s
-        summed = np.zeros((n_seg + 1, months))
-        mine_codes, mine_slopes = codes[mine], slopes[mine]
-        for m in range(months):
-            summed[:n_seg, m] = np.bincount(mine_codes, weights=mine_slopes[:, m],
-                                            minlength=n_seg)[:n_seg]
-        summed[n_seg] = summed[:n_seg].sum(axis=0)
+    for summed, hazard, variance in by_stratum.values():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # covariance of the relative errors at the month ends (and none at time 0)
+            relative = np.where(hazard[:, None] * hazard[None, :] > 0,
+                                variance[earlier] / (hazard[:, None] * hazard[None, :]),
+                                0.0)                                            # (M, M)
         # the churners' derivatives with respect to e(t_m), month by month and for the horizon
         weights = np.zeros((n_seg + 1, months + 1, months))
         for m in range(months):
@@ -153,8 +178,125 @@ def _baseline_variance(model, rows: pd.DataFrame, slopes: np.ndarray, codes: np.
             if m:
                 weights[:, m, m - 1] = summed[:, m - 1]
         weights[:, months, months - 1] = -summed[:, months - 1]
-        out += np.einsum("gma,ab,gmb->gm", weights, relative[s], weights)
+        out += np.einsum("gma,ab,gmb->gm", weights, relative, weights)
     return np.maximum(out, 0.0)
+
+
+@dataclass
+class ChurnerSums:
+    """The churner forecast's sums over customers, which add over chunks of them
+    (``a + b``); :func:`churner_variance` turns them into the parameter variance.
+
+    Attributes
+    ----------
+    mean, variance : numpy.ndarray, shape (n_seg + 1, M + 1)
+        Expected churners and their Bernoulli variance, by segment (then in total), by month
+        (then for the horizon).
+    gradients : numpy.ndarray or None, shape (n_seg + 1, P, M)
+        The Cox coefficients' gradient sums (:func:`_cox_gradient_sums`); None without a Cox
+        model.
+    baseline : dict
+        Per baseline stratum, :func:`_baseline_slope_sums`'s entry.
+    """
+
+    mean: np.ndarray
+    variance: np.ndarray
+    gradients: np.ndarray | None = None
+    baseline: dict = field(default_factory=dict)
+
+    def __add__(self, other: ChurnerSums) -> ChurnerSums:
+        baseline = dict(self.baseline)
+        for key, (summed, hazard, variance) in other.baseline.items():
+            if key in baseline:
+                summed = baseline[key][0] + summed
+            baseline[key] = (summed, hazard, variance)
+        gradients = (self.gradients if other.gradients is None else other.gradients
+                     if self.gradients is None else self.gradients + other.gradients)
+        return ChurnerSums(self.mean + other.mean, self.variance + other.variance, gradients,
+                           baseline)
+
+
+def churner_sums(model, scoring: pd.DataFrame | None, lifecycle: pd.DataFrame | None,
+                 customers: pd.DataFrame, codes: np.ndarray, ends: np.ndarray, *,
+                 horizon: float, churn_after: float | None, n_segments: int) -> ChurnerSums:
+    """:class:`ChurnerSums` of ``customers`` (the whole base, or a chunk of it).
+
+    Parameters
+    ----------
+    model : ChurnModel or None
+        The Cox churn model; None: 1 - P(alive) placed on each live customer's current
+        declaration date.
+    scoring : pandas.DataFrame or None
+        The live customers' scoring rows (as the churn model scores them), indexed by
+        customer id.
+    lifecycle : pandas.DataFrame or None
+        Without a Cox model: ``customer_id`` and ``time_since_last_purchase``.
+    customers : pandas.DataFrame, shape (n, k)
+        ``churn_model`` and ``churn_probability``, indexed by customer id.
+    codes : numpy.ndarray of int, shape (n,)
+        Each customer's segment, in ``range(n_segments)``.
+    ends : numpy.ndarray, shape (M,)
+        Month ends, time units after the observation end.
+    horizon, churn_after : float
+        Time units (``churn_after`` read only without a Cox model).
+    n_segments : int
+    """
+    n_seg = n_segments
+    sums = ChurnerSums(np.zeros(0), np.zeros(0))
+    if scoring is not None and model is not None:
+        ids = scoring.index.to_numpy()
+        scored = np.flatnonzero(customers["churn_model"].to_numpy() == COX)
+        if len(ids) == len(scored) and np.array_equal(ids, customers.index.to_numpy()[scored]):
+            position, kept = scored, np.arange(len(ids))  # the usual case: the same order
+        else:
+            position = customers.index.get_indexer(ids)
+            kept = np.flatnonzero(customers["churn_model"].to_numpy()[position] == COX)
+            position = position[kept]
+        probability = customers["churn_probability"].to_numpy(float)[position]
+        by_month, slopes = _churners_by_month(model, scoring, kept, probability, ends, horizon)
+        live_codes = codes[position]
+        rows = scoring.iloc[kept]
+        sums.gradients = _cox_gradient_sums(model, rows, slopes, live_codes, n_seg)
+        sums.baseline = _baseline_slope_sums(model, rows, slopes, live_codes, ends, n_seg)
+    else:
+        lifecycle = lifecycle.set_index("customer_id").reindex(customers.index)
+        declaration = churn_after - lifecycle["time_since_last_purchase"].to_numpy(float)
+        by_month = declared_at_date(customers["churn_probability"].to_numpy(float),
+                                    declaration, ends)
+        live_codes = codes
+    indicator = segment_indicator(live_codes, n_seg)
+    mean = segment_sums(by_month, live_codes, n_seg, indicator)
+    whole = by_month.sum(axis=1)
+    var = segment_sums(by_month * (1.0 - by_month), live_codes, n_seg, indicator)
+    whole_var = indicator @ (whole * (1.0 - whole))
+    sums.mean, sums.variance = with_whole(mean), np.hstack([var, whole_var[:, None]])
+    return sums
+
+
+def churner_variance(model, sums: ChurnerSums) -> np.ndarray:
+    """The parameter variance of the churner totals (the Cox coefficients' and the baseline
+    hazard's) from their sums, shape (n_seg + 1, M + 1); zero without a Cox model."""
+    n_seg, windows = sums.mean.shape[0] - 1, sums.mean.shape[1]
+    if sums.gradients is None:
+        return np.zeros((n_seg + 1, windows))
+    return (_cox_parameter_variance(model, sums.gradients)
+            + _baseline_variance(sums.baseline, n_seg, windows - 1))
+
+
+def churner_notes(model, cox: bool) -> list[str]:
+    """How the churners were forecast (``cox``: from the Cox model ``model``)."""
+    if not cox:
+        return ["Expected churners per month: no Cox model, so 1 - P(alive) of each live "
+                "customer placed on their current declaration date; intervals with the "
+                "customers' randomness only."]
+    notes = []
+    if not np.all(np.isfinite(model.variance_matrix_.to_numpy(float))):
+        notes.append("The Cox coefficients' covariance is not finite: the churner "
+                     "intervals carry the customers' randomness only.")
+    notes.append("Expected churners per month: the Cox churn model's survival curve of "
+                 "each live customer read at the month ends; intervals with the "
+                 "coefficients' and the baseline hazard's estimation error.")
+    return notes
 
 
 def churner_totals(risk: RiskResult, customers: pd.DataFrame, codes: np.ndarray,
@@ -167,12 +309,8 @@ def churner_totals(risk: RiskResult, customers: pd.DataFrame, codes: np.ndarray,
     ----------
     risk : RiskResult
         The churn model and its scoring table (or, without a Cox model, the lifecycle).
-    customers : pandas.DataFrame, shape (n, k)
-        ``churn_model`` and ``churn_probability``, indexed by customer id.
-    codes : numpy.ndarray of int, shape (n,)
-        Each customer's segment, in ``range(n_segments)``.
-    ends : numpy.ndarray, shape (M,)
-        Month ends, time units after the observation end.
+    customers, codes, ends
+        As :func:`churner_sums` takes them.
     settings : Settings
         ``horizon`` and ``churn_after``.
     notes : list of str
@@ -185,44 +323,10 @@ def churner_totals(risk: RiskResult, customers: pd.DataFrame, codes: np.ndarray,
         The means, the customers' Bernoulli variance and the models' (coefficients and
         baseline hazard), by segment then in total, by month then for the horizon.
     """
-    s, n_seg = settings, n_segments
-    param = np.zeros((n_seg + 1, len(ends) + 1))
-    live = risk.scoring is not None and risk.model is not None
-    if live:
-        scoring = risk.scoring              # indexed by customer_id
-        ids = scoring.index.to_numpy()
-        scored = np.flatnonzero(customers["churn_model"].to_numpy() == COX)
-        if len(ids) == len(scored) and np.array_equal(ids, customers.index.to_numpy()[scored]):
-            position, kept = scored, np.arange(len(ids))  # the usual case: the same order
-        else:
-            position = customers.index.get_indexer(ids)
-            kept = np.flatnonzero(customers["churn_model"].to_numpy()[position] == COX)
-            position = position[kept]
-        probability = customers["churn_probability"].to_numpy(float)[position]
-        by_month, slopes = _churners_by_month(risk.model, scoring, kept, probability, ends,
-                                              s.horizon)
-        live_codes = codes[position]
-        rows = scoring.iloc[kept]
-        param = (_cox_parameter_variance(risk.model, rows, slopes, live_codes, n_seg)
-                 + _baseline_variance(risk.model, rows, slopes, live_codes, ends, n_seg))
-        if not np.all(np.isfinite(risk.model.variance_matrix_.to_numpy(float))):
-            notes.append("The Cox coefficients' covariance is not finite: the churner "
-                         "intervals carry the customers' randomness only.")
-        notes.append("Expected churners per month: the Cox churn model's survival curve of "
-                     "each live customer read at the month ends; intervals with the "
-                     "coefficients' and the baseline hazard's estimation error.")
-    else:
-        lifecycle = risk.lifecycle.set_index("customer_id").reindex(customers.index)
-        declaration = s.churn_after - lifecycle["time_since_last_purchase"].to_numpy(float)
-        by_month = declared_at_date(customers["churn_probability"].to_numpy(float),
-                                    declaration, ends)
-        live_codes = codes
-        notes.append("Expected churners per month: no Cox model, so 1 - P(alive) of each live "
-                     "customer placed on their current declaration date; intervals with the "
-                     "customers' randomness only.")
-    indicator = segment_indicator(live_codes, n_seg)
-    mean = segment_sums(by_month, live_codes, n_seg, indicator)
-    whole = by_month.sum(axis=1)
-    var = segment_sums(by_month * (1.0 - by_month), live_codes, n_seg, indicator)
-    whole_var = indicator @ (whole * (1.0 - whole))
-    return with_whole(mean), np.hstack([var, whole_var[:, None]]), param
+    cox = risk.scoring is not None and risk.model is not None
+    sums = churner_sums(risk.model if cox else None, risk.scoring if cox else None,
+                        risk.lifecycle, customers, codes, ends, horizon=settings.horizon,
+                        churn_after=None if cox else settings.churn_after,
+                        n_segments=n_segments)
+    notes.extend(churner_notes(risk.model, cox))
+    return sums.mean, sums.variance, churner_variance(risk.model, sums)

@@ -40,7 +40,6 @@ import pandas as pd
 
 from ..btyd.clv import revenue_by_month
 from ..config import Settings
-from ..data.rfm import purchases_by_period
 from ..forecast import (
     MEASURES,
     SCENARIOS,
@@ -60,13 +59,21 @@ from ._threads import alongside_thread
 from .churner_forecast import churner_totals
 from .inputs import Inputs
 from .risk import RiskResult
+from .seasonality import (
+    Spread,
+    seasonal_index,
+    seasonal_spread,
+    seasonality_note,
+)
 from .targets import TargetsResult
 from .timeline import Timeline
 from .value import BoundCovariates, ValueResult
-from .value_models import expected_spend, models_at, parameters, with_params
+from .value_models import ValueModels, expected_spend, models_at, parameters, with_params
 
 __all__ = ["ForecastResult", "forecast_step", "money_totals", "seasonal_index", "SCOPE",
-           "SEGMENTS"]
+           "SEGMENTS", "Spread", "seasonal_spread", "revenue_totals",
+           "sample_parameter_variance", "forecast_table", "forecast_notes", "spend_notes",
+           "seasonality_note"]
 
 #: Segments of the forecast, in the order of the table (then ``total``).
 SEGMENTS = [*CELLS.values(), CHURNED]
@@ -83,8 +90,6 @@ SAMPLE_PER_SEGMENT = 500
 VARIANCE_SAMPLE_PER_SEGMENT = 5_000
 #: The per-customer columns of the targets step the forecast reads.
 _CUSTOMER_COLUMNS = ["cell", "revenue_at_risk", "churn_model", "churn_probability"]
-#: History needed for a seasonal index: two years of complete calendar months.
-SEASONAL_MONTHS = 24
 
 
 @dataclass
@@ -120,9 +125,7 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     else:
         customers = customers.set_index("customer_id").reindex(rfm.index)
     codes = pd.Categorical(customers["cell"], categories=SEGMENTS).codes.astype(np.intp)
-    notes = [f"forecast.csv covers the {len(rfm):,} customers who exist at the observation "
-             "end (scope): customers acquired later are not in it.",
-             "forecast.csv's money is nominal (undiscounted); customers.csv's is discounted."]
+    notes = forecast_notes(len(rfm))
 
     # the churners (numpy, no season needed) are forecast in a second thread while DuckDB
     # computes the seasonal index and numpy the money: both mostly release the GIL
@@ -135,78 +138,34 @@ def forecast_step(value: ValueResult, risk: RiskResult, targets: TargetsResult,
     notes.extend(churner_notes)
     totals["expected_churners"] = (churn_mean, churn_var + churn_param)
     counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
+    return ForecastResult(forecast_table(totals, counts, months, season), season, notes)
+
+
+def forecast_notes(customers: int) -> list[str]:
+    """The forecast's first notes: its scope (``customers`` at the observation end) and its
+    money."""
+    return [f"forecast.csv covers the {customers:,} customers who exist at the observation "
+            "end (scope): customers acquired later are not in it.",
+            "forecast.csv's money is nominal (undiscounted); customers.csv's is discounted."]
+
+
+def forecast_table(totals: dict[str, tuple[np.ndarray, np.ndarray]], counts: np.ndarray,
+                   months: pd.DataFrame, season: pd.DataFrame | None) -> pd.DataFrame:
+    """forecast.csv from the totals' means and variances (every measure and scenario, shape
+    (len(SEGMENTS) + 1, M + 1) each) and the customers per segment (then in total)."""
     ordered = {m: totals[m] for m in (*MEASURES, *SCENARIOS)}
     table = monthly_forecast(ordered, counts, SEGMENTS, months)
     table["scope"] = SCOPE
     table["seasonality"] = "observed_index" if season is not None else "none"
-    return ForecastResult(table, season, notes)
+    return table
 
 
 def _money_forecast(value, targets, customers, codes, months, ends, season, notes):
     """:func:`money_totals` with the plan's savings and the seasonal spread, if any."""
-    spread = None
-    if season is None:
-        notes.append("No seasonality applied in forecast.csv: the history holds fewer than "
-                     f"{SEASONAL_MONTHS} complete calendar months.")
-    else:
-        notes.append("forecast.csv spreads each customer's expected purchases over the months "
-                     "by the observed seasonal index of purchases (seasonal_index in "
-                     "data_quality.json); each customer's total over the horizon stays the "
-                     "value model's.")
-        moy = pd.PeriodIndex(months["month"], freq="M").month.to_numpy()
-        weights = season.set_index("month_of_year")["index"].reindex(moy).to_numpy()
-        spread = Spread(weights, _seasonal_levels(value.months.expected_purchases, weights),
-                        _seasonal_levels(value.months.purchases_if_retained, weights))
-
+    notes.append(seasonality_note(season))
+    spread = seasonal_spread(value.months, season, months)
     return money_totals(value, ends, codes, saved_share=_saved_share(customers, targets),
                         spread=spread, notes=notes)
-
-
-def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
-    """The observed seasonal index of purchases by month of the year, or None.
-
-    Purchases per day in each complete calendar month of the history, divided by their
-    centred 12-month moving average (2 x 12, so that a growing or shrinking base does not
-    read as a season); the ratios averaged by month of the year and scaled to a mean of 1.
-    Needs :data:`SEASONAL_MONTHS` complete months.
-    """
-    first = pd.Timestamp(timeline.first_date)
-    end = pd.Timestamp(timeline.observation_end)
-    periods = pd.period_range(first, end, freq="M")
-    periods = [p for p in periods if p.start_time >= first and p.end_time.normalize() <= end]
-    if len(periods) < SEASONAL_MONTHS:
-        return None
-    starts = [(p.start_time - pd.Timedelta(days=1)).date() for p in periods]
-    ends = [p.end_time.normalize().date() for p in periods]
-    counts = purchases_by_period(inputs.log, starts, ends)["purchases"].to_numpy(float)
-    rate = pd.Series(counts / np.array([p.days_in_month for p in periods], float))
-    trend = rate.rolling(12, center=True).mean().rolling(2).mean().shift(-1)
-    ratio = (rate / trend).replace([np.inf, -np.inf], np.nan)
-    by_month = ratio.groupby([p.month for p in periods]).mean().reindex(range(1, 13))
-    if by_month.isna().any() or not np.isfinite(by_month).all() or by_month.mean() <= 0:
-        return None
-    return pd.DataFrame({"month_of_year": range(1, 13),
-                         "index": (by_month / by_month.mean()).to_numpy()})
-
-
-@dataclass(frozen=True)
-class Spread:
-    """The seasonal spread: customer i's purchases in month m are multiplied by
-    ``month_weight[m] * expected_scale[i]`` (``retained_scale[i]`` for purchases if
-    retained), which keeps each customer's total over the horizon."""
-
-    month_weight: np.ndarray
-    expected_scale: np.ndarray
-    retained_scale: np.ndarray
-
-
-def _seasonal_levels(by_month: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per customer, the scale that keeps the row's sum when month m is weighted by
-    ``weights[m]``: ``sum_k x_k / sum_k x_k w_k`` (1 for an all-zero row)."""
-    total = by_month.sum(axis=1)
-    weighted = by_month @ weights
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((total > 0) & (weighted > 0), total / weighted, 1.0)
 
 
 def _saved_share(customers: pd.DataFrame, targets: TargetsResult) -> np.ndarray:
@@ -251,20 +210,35 @@ def money_totals(value: ValueResult, ends: np.ndarray, codes: np.ndarray, *,
     """
     n = len(value.rfm)
     share = np.zeros(n) if saved_share is None else saved_share
-    spend = value.models.spend
-    if notes is not None and spend is not None and float(spend.params_["q"]) <= 2.1:
-        notes.append(f"Gamma-Gamma's q = {float(spend.params_['q']):.3g}: the spend of "
-                     "customers without repeat purchases has no finite variance; their "
-                     "spend's second moment is taken at q' = 2.1 in the intervals.")
-    totals = _revenue_totals(value, ends, share, spread, codes)
+    if notes is not None:
+        notes.extend(spend_notes(value.models.spend))
+    totals = revenue_totals(value, ends, share, spread, codes)
     param = _value_parameter_variance(value, ends, share, spread, codes,
                                       value.scores["expected_revenue"].to_numpy(float),
                                       notes if notes is not None else [])
     return {m: (mean, var + param[m]) for m, (mean, var) in totals.items()}
 
 
-def _revenue_totals(value, ends, saved_share, spread, codes):
-    """Means and customer-level variances of the money measures, summed by segment."""
+def spend_notes(spend) -> list[str]:
+    """What the money intervals must say about the Gamma-Gamma spend model ``spend`` (or
+    None)."""
+    if spend is None or float(spend.params_["q"]) > 2.1:
+        return []
+    return [f"Gamma-Gamma's q = {float(spend.params_['q']):.3g}: the spend of customers "
+            "without repeat purchases has no finite variance; their spend's second moment is "
+            "taken at q' = 2.1 in the intervals."]
+
+
+def revenue_totals(value: ValueResult, ends: np.ndarray, saved_share: np.ndarray,
+                   spread: Spread | None, codes: np.ndarray, *,
+                   sample_per_segment: int | None = VARIANCE_SAMPLE_PER_SEGMENT
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Means and customer-level variances of the money measures, summed by segment (shapes
+    (len(SEGMENTS) + 1, M + 1)): sums over the customers, which add over chunks of them.
+
+    ``sample_per_segment``: past this many customers in a segment, the variances are summed
+    over a sample of them (:data:`VARIANCE_SAMPLE_PER_SEGMENT`); None: over every one.
+    """
     n_seg = len(SEGMENTS)
     spend = value.scores["expected_average_spend"].to_numpy(float)
     indicator = segment_indicator(codes, n_seg)
@@ -280,13 +254,13 @@ def _revenue_totals(value, ends, saved_share, spread, codes):
 
     extra = {"saved": saved_share**2}
     purchases, rfm, sample = value.models.purchases, value.rfm, {}
-    if np.bincount(codes).max() > VARIANCE_SAMPLE_PER_SEGMENT:
+    if sample_per_segment is not None and np.bincount(codes).max() > sample_per_segment:
         # a million distinct posteriors (covariates) cost seconds: the sums of the customers'
         # variances are estimated on a sample drawn in proportion to a proxy of each one's
         # variance, the big spenders that dominate them taken with certainty (its error in
         # the intervals: tests/test_pipeline_forecast.py)
         rows, weight = size_sample(codes, _variance_proxy(value, spend, saved_share),
-                                   VARIANCE_SAMPLE_PER_SEGMENT)
+                                   sample_per_segment)
         rfm, spend, codes = rfm.iloc[rows], spend[rows], codes[rows]
         if isinstance(purchases, BoundCovariates):
             purchases = purchases.take(rows)
@@ -330,23 +304,60 @@ def _variance_proxy(value, spend, saved_share):
 
 
 def _value_parameter_variance(value, ends, saved_share, spread, codes, order_by, notes):
-    """Delta-method variance of the money totals from the value and spend models."""
+    """Delta-method variance of the money totals from the value and spend models, on a
+    stratified sample along ``order_by`` (:func:`sample_parameter_variance`)."""
+    rows, weights = stratified_sample(codes, order_by, SAMPLE_PER_SEGMENT)
     models = value.models
+    if isinstance(models.purchases, BoundCovariates):
+        models = replace(models, purchases=models.purchases.take(rows))
+    if spread is not None:
+        spread = replace(spread, expected_scale=spread.expected_scale[rows],
+                         retained_scale=spread.retained_scale[rows])
+    return sample_parameter_variance(models, value.rfm.iloc[rows], weights, codes[rows],
+                                     saved_share[rows], spread, ends, notes)
+
+
+def sample_parameter_variance(models: ValueModels, sample: pd.DataFrame, weights: np.ndarray,
+                              sample_codes: np.ndarray, saved_share: np.ndarray,
+                              spread: Spread | None, ends: np.ndarray, notes: list[str]
+                              ) -> dict[str, np.ndarray]:
+    """Delta-method variance of the money totals from the value and spend models, on a sample
+    of customers.
+
+    Parameters
+    ----------
+    models : ValueModels
+        A covariate purchase model bound to the sample's customers.
+    sample : pandas.DataFrame, shape (n, 3 or 4)
+        The sample's RFM rows.
+    weights : numpy.ndarray, shape (n,)
+        Customers each sampled one stands for (:func:`clvtools.forecast.stratified_sample`).
+    sample_codes : numpy.ndarray of int, shape (n,)
+        Their segments.
+    saved_share : numpy.ndarray, shape (n,)
+        Their saved revenue under the plan as a share of their revenue at risk.
+    spread : Spread, optional
+        The seasonal spread, its scales the sample's.
+    ends : numpy.ndarray, shape (M,)
+    notes : list of str
+        Appended to when the parameter covariance is unusable.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Per money measure, the variance of each total, shape (len(SEGMENTS) + 1, M + 1).
+    """
     purchases = models.purchases
     theta, cov, k = parameters(models)
     if not np.all(np.isfinite(cov)):
         notes.append("The value or spend model's parameter covariance is not finite: the "
                      "forecast's money intervals carry the customers' randomness only.")
-    rows, weights = stratified_sample(codes, order_by, SAMPLE_PER_SEGMENT)
-    sample = value.rfm.iloc[rows]
-    if isinstance(purchases, BoundCovariates):
-        purchases = purchases.take(rows)
     x, tx, age = (sample[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     e_factor = v_factor = None
     if spread is not None:
-        e_factor = spread.month_weight[None, :] * spread.expected_scale[rows, None]
-        v_factor = spread.month_weight[None, :] * spread.retained_scale[rows, None]
-    share, sample_codes = saved_share[rows, None], codes[rows]
+        e_factor = spread.month_weight[None, :] * spread.expected_scale[:, None]
+        v_factor = spread.month_weight[None, :] * spread.retained_scale[:, None]
+    share = saved_share[:, None]
     unit = 1.0  # the ends are already in time units
 
     def months_of(model, rows=slice(None)):

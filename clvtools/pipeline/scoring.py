@@ -29,7 +29,7 @@ from .value_intervals import INTERVAL_COLUMNS
 from .value_models import BoundCovariates, ValueModels, score_customers
 
 __all__ = ["SCORE_COLUMNS", "DECISION_COLUMNS", "Scorers", "customer_scores", "score_chunk",
-           "churn_inputs", "decide_chunk"]
+           "churn_inputs", "decide_chunk", "bound_models"]
 
 #: The columns :func:`score_chunk` adds to a chunk's RFM columns, in customers.csv's order.
 SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_average_spend", "churn_probability",
@@ -137,7 +137,8 @@ def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers,
     pandas.DataFrame
         :func:`customer_scores` of the chunk.
     """
-    value = score_customers(_bound(scorers.value, rfm, covariates), rfm, horizon=scorers.horizon,
+    value = score_customers(bound_models(scorers.value, rfm, covariates), rfm,
+                            horizon=scorers.horizon,
                             time_unit_days=scorers.time_unit_days,
                             discount_rate=scorers.discount_rate,
                             period_ends=None if scorers.period_ends is None
@@ -148,7 +149,7 @@ def score_chunk(rfm: pd.DataFrame, scoring: pd.DataFrame, scorers: Scorers,
     return customer_scores(rfm, value, risk)
 
 
-def _bound(models: ValueModels, rfm: pd.DataFrame,
+def bound_models(models: ValueModels, rfm: pd.DataFrame,
            covariates: pd.DataFrame | None) -> ValueModels:
     """The value models with a covariate purchase model bound to the chunk's customers."""
     if not isinstance(models.purchases, CovariateBTYDFitter):

@@ -6,6 +6,7 @@ for a run (no contracts given, no churn model fitted, ...) is not written.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._version import __version__
-from ..config import settings_to_toml
+from ..config import Settings, settings_to_toml
 from ..data.export import arrow_table, whole_day_columns, write_csv, write_csv_chunks
 from ..pipeline import AnalysisResult
 from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
@@ -27,7 +28,8 @@ from .safe_text import neutralise_arrow
 from .workbook import WorkbookContent, write_workbook
 
 __all__ = ["Output", "OUTPUTS", "OUTPUT_NAMES", "write_outputs", "write_folder",
-           "check_output_folder", "csv_in_chunks"]
+           "check_output_folder", "csv_in_chunks", "plan_document", "forecast_to_cents",
+           "to_cents", "MONEY_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,16 @@ class Parquet:
 
 
 def _plan_json(r: AnalysisResult) -> dict:
-    """What a saved plan needs besides its table: the date its predictions refer to, the
-    settings and the counts (no wall-clock time: reruns stay byte-identical)."""
-    s, summary = r.settings, r.targets.summary
+    """plan.json of a standard run (:func:`plan_document`)."""
+    return plan_document(r.settings, r.timeline.observation_end, r.targets.summary)
+
+
+def plan_document(s: Settings, observation_end: dt.date, summary: Mapping) -> dict:
+    """What a saved plan needs besides its table (plan.json): the date its predictions refer
+    to (``observation_end``, a date), the settings ``s`` and the counts of ``summary``
+    (plan_summary.csv's row); no wall-clock time: reruns stay byte-identical."""
     return {"format": PLAN_FORMAT, "version": PLAN_VERSION, "clvtools_version": __version__,
-            "observation_end": r.timeline.observation_end.isoformat(),
+            "observation_end": observation_end.isoformat(),
             "horizon": s.horizon, "churn_after": s.churn_after, "time_unit": s.time_unit,
             "control_share": s.control_share, "seed": s.seed,
             "customers": summary["customers"],
@@ -129,11 +136,12 @@ def _cents(table_of: Callable[[AnalysisResult], pd.DataFrame | None]) -> Callabl
     """A decision table with its money columns rounded to the cent."""
     def content(r: AnalysisResult, _a):
         table = table_of(r)
-        return None if table is None else _to_cents(table)
+        return None if table is None else to_cents(table)
     return content
 
 
-def _to_cents(table: pd.DataFrame) -> pd.DataFrame:
+def to_cents(table: pd.DataFrame) -> pd.DataFrame:
+    """A decision table with its money columns (:data:`MONEY_COLUMNS`) rounded to the cent."""
     money = [c for c in table.columns if c in MONEY_COLUMNS
              and pd.api.types.is_float_dtype(table[c])]
     return table.assign(**{c: table[c].round(2) for c in money})
@@ -153,7 +161,7 @@ def csv_in_chunks(chunks: Iterable[pd.DataFrame], day_columns: Iterable[str]) ->
     """A decision table's CSV content from its chunks (in order): money to the cent,
     ``day_columns`` (decided on the whole table) written as days; customers.csv, and the
     chunked run's tables (:mod:`clvtools.scale.chunked_run`)."""
-    return CsvChunks((_to_cents(chunk) for chunk in chunks), tuple(day_columns))
+    return CsvChunks((to_cents(chunk) for chunk in chunks), tuple(day_columns))
 
 
 def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
@@ -161,7 +169,7 @@ def _plan_summary(r: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame([r.targets.summary])
 
 
-def _forecast_table(table: pd.DataFrame | None) -> pd.DataFrame | None:
+def forecast_to_cents(table: pd.DataFrame | None) -> pd.DataFrame | None:
     """A forecast table with its money (every float but churner counts and relative errors)
     to the cent."""
     if table is None:
@@ -175,7 +183,7 @@ def _workbook(r: AnalysisResult, a) -> WorkbookContent:
     """forecast.xlsx: the tables of forecast.csv, plan_summary.csv, targets.csv, kpis.csv and
     matrix.csv as written (money to the cent), and the settings."""
     return WorkbookContent(
-        forecast=_forecast_table(None if r.forecast is None else r.forecast.table),
+        forecast=forecast_to_cents(None if r.forecast is None else r.forecast.table),
         plan_summary=_cents(_plan_summary)(r, a),
         targets=_cents(lambda r: r.targets.targets)(r, a),
         kpis=r.kpi.kpis, matrix=_cents(lambda r: r.targets.matrix)(r, a),
@@ -224,7 +232,7 @@ OUTPUTS: tuple[Output, ...] = (
            lambda r, _a: r.evaluation.profit_curve if r.evaluation is not None else None,
            "realised net benefit of pushing the top share of each ranking, out of time"),
     Output("forecast.csv",
-           lambda r, _a: _forecast_table(None if r.forecast is None else r.forecast.table),
+           lambda r, _a: forecast_to_cents(None if r.forecast is None else r.forecast.table),
            "per calendar month (and all) and matrix cell (and total): expected revenue, "
            "revenue if retained, expected loss, expected churners, saved by the plan, with "
            "80 % and 95 % intervals; nominal money; customers existing at the observation end"),
@@ -233,7 +241,7 @@ OUTPUTS: tuple[Output, ...] = (
            "cell) and its chart, the plan, the top of the push and pull lists, KPIs, the "
            "matrix, the settings"),
     Output("forecast_backtest.csv",
-           lambda r, _a: _forecast_table(None if r.backtest is None else r.backtest.table),
+           lambda r, _a: forecast_to_cents(None if r.backtest is None else r.backtest.table),
            "the forecast refitted at earlier origins: expected versus actual revenue per month, "
            "error and interval coverage"),
     Output("rfm.csv", lambda r, _a: r.value.rfm.reset_index(),

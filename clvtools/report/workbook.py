@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import math
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -65,6 +65,10 @@ class WorkbookContent:
         on the whole base (see :func:`~clvtools.report.pseudonymise.identifying_columns`).
     money : collection of str
         Money columns of the decision tables (``clvtools.report.outputs.MONEY_COLUMNS``).
+    list_sizes : mapping, optional
+        Customers per action (``push``, ``pull``) in targets.csv, when ``targets`` holds only
+        the first :data:`MAX_LIST_ROWS` of each (a chunked run's); default: counted in
+        ``targets``.
     """
 
     forecast: pd.DataFrame | None
@@ -76,6 +80,7 @@ class WorkbookContent:
     observation_end: dt.date
     customers: pd.DataFrame | None = field(default=None, repr=False)
     money: Collection[str] = frozenset()
+    list_sizes: Mapping[str, int] | None = None
 
 
 def _money(content: WorkbookContent) -> frozenset:
@@ -191,11 +196,12 @@ def _list_sheets(book, formats: Formats, content: WorkbookContent) -> None:
     for action in ("push", "pull"):
         rows = targets[targets["action"] == action]
         shown = rows.head(MAX_LIST_ROWS)
+        listed = len(rows) if content.list_sizes is None else content.list_sizes[action]
         if key is not None:     # only the rows shown: a million HMACs would cost seconds
             shown = pseudonymise_frame(shown, columns, key)
-        more = (f"The first {len(shown):,} of {len(rows):,} {action} customers; the full list "
-                "is in targets.csv." if len(rows) > len(shown)
-                else f"All {len(rows):,} {action} customers (targets.csv has them too).")
+        more = (f"The first {len(shown):,} of {listed:,} {action} customers; the full list "
+                "is in targets.csv." if listed > len(shown)
+                else f"All {listed:,} {action} customers (targets.csv has them too).")
         # the sheet's name says the action: its column would repeat it on every row
         write_table(book.add_worksheet(f"{action.capitalize()} list"),
                     shown.drop(columns="action"), formats,

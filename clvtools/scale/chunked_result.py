@@ -17,12 +17,24 @@ from ..data.chunked_plan import copy_parquet, parts, whole_day_columns_of
 from ..data.chunked_tables import chunk_where
 from ..data.engine import quote_ident
 from ..data.transactions import TransactionLog
+from ..pipeline.backtest import BacktestResult
+from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline
-from ..report.outputs import OUTPUTS, csv_in_chunks, write_folder
+from ..report.outputs import (
+    MONEY_COLUMNS,
+    OUTPUTS,
+    csv_in_chunks,
+    forecast_to_cents,
+    to_cents,
+    write_folder,
+)
+from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
+from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
+from .chunked_plan_files import plan_files, ranked_pages
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -35,7 +47,11 @@ __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE
            "LIFECYCLE_TABLE"]
 
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
-CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.parquet", "matrix.csv",
+CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets.parquet",
+                   "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
+                   "forecast_backtest.csv",
+                   "cohorts.csv",
+                   "churn_by_segment.csv", "matrix.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                    "models/churn.json", "data_quality.json", "config.toml")
@@ -45,8 +61,6 @@ CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS]
 #: The run's DuckDB tables of the plan (one row per customer, sorted by id: action, group,
 #: priority rank, the chosen action's economics) and of the lifecycle.
 PLAN_TABLE, LIFECYCLE_TABLE = "chunked_plan", "chunked_lifecycle"
-#: Rows of a ranked list read at a time to write its CSV file.
-PAGE_ROWS = 500_000
 
 
 @dataclass
@@ -84,6 +98,13 @@ class ChunkedRun:
         columns customers.csv carries after its own.
     lists : ChunkedLists, optional
         The contacts' reasons and the two lists (:mod:`.chunked_attention`).
+    forecast : ForecastResult, optional
+        forecast.csv (:mod:`.chunked_forecast`).
+    backtest : BacktestResult, optional
+        forecast_backtest.csv (:mod:`.chunked_backtest`).
+    cohorts, churn_by_segment : pandas.DataFrame, optional
+        Retention by acquisition cohort and churn rates by segment (the KPI step's, SQL over
+        the log).
     """
 
     settings: Settings
@@ -103,6 +124,10 @@ class ChunkedRun:
     attributes_quality: dict | None = None
     attributes: str | None = None
     lists: ChunkedLists | None = None
+    forecast: ForecastResult | None = None
+    backtest: BacktestResult | None = None
+    cohorts: pd.DataFrame | None = None
+    churn_by_segment: pd.DataFrame | None = None
 
     @property
     def chunks(self) -> int:
@@ -196,11 +221,35 @@ class ChunkedRun:
             "customers.parquet": lambda: (lambda path: copy_parquet(con, customers, path)),
             "targets.parquet": lambda: (lambda path: copy_parquet(con, targets, path)),
             "control_power.csv": lambda: self.control_power,
+            "forecast.csv": lambda: forecast_to_cents(None if self.forecast is None
+                                                      else self.forecast.table),
+            "forecast_backtest.csv": lambda: forecast_to_cents(None if self.backtest is None
+                                                               else self.backtest.table),
+            "forecast.xlsx": self._workbook,
+            "cohorts.csv": lambda: self.cohorts,
+            "churn_by_segment.csv": lambda: self.churn_by_segment,
+            **plan_files(con, self.customers_sql, self.settings,
+                         self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
                           kpis=self.kpis, data_quality=self.data_quality, engine="chunked"),
         }
         assert set(files) == set(CHUNKED_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
+
+    def _workbook(self) -> WorkbookContent:
+        """forecast.xlsx as the standard run writes it; its contact lists, the first
+        :data:`~clvtools.report.workbook.MAX_LIST_ROWS` of each action, read by rank."""
+        push, pull = int(self.summary["push"]), int(self.summary["pull"])
+        first = (f"(p.priority_rank <= {MAX_LIST_ROWS} OR (p.priority_rank > {push} "
+                 f"AND p.priority_rank <= {push + MAX_LIST_ROWS}))")
+        top = self.log.con.execute(self.customers_sql(TARGET_COLUMNS, contacts=True,
+                                                      where=first)).df()
+        return WorkbookContent(
+            forecast=forecast_to_cents(None if self.forecast is None else self.forecast.table),
+            plan_summary=to_cents(pd.DataFrame([self.summary])), targets=to_cents(top),
+            kpis=self.kpis, matrix=self.matrix.round({c: 2 for c in MONEY}),
+            settings=self.settings, observation_end=self.timeline.observation_end,
+            money=MONEY_COLUMNS, list_sizes={"push": push, "pull": pull})
 
     def _ranked_csv(self, table: str | None, rank: str):
         """A ranked list's CSV content, read from its table a page of ranks at a time
@@ -209,12 +258,10 @@ class ChunkedRun:
             return None
         con = self.log.con
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-        def pages():
-            for start in range(0, max(rows, 1), PAGE_ROWS):
-                yield con.execute(f"SELECT * FROM {table} WHERE {rank} > ? AND {rank} <= ? "
-                                  f"ORDER BY {rank}", [start, start + PAGE_ROWS]).df()
-        return csv_in_chunks(pages(), whole_day_columns_of(con, f"SELECT * FROM {table}"))
+        return ranked_pages(
+            con, lambda first, last: (f"SELECT * FROM {table} WHERE {rank} > {first} AND "
+                                      f"{rank} <= {last} ORDER BY {rank}"),
+            rows, whole_day_columns_of(con, f"SELECT * FROM {table}"))
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""

@@ -13,17 +13,20 @@ second pass gives each chunk its cells and economics
 the priority ranks, the plan summary and the matrix (exact micro-unit sums) are SQL over the
 parts (:mod:`clvtools.data.chunked_plan`).
 
-Then the control group is the standard engine's draw (:mod:`.chunked_control`), and the
+Then the control group is the standard engine's draw (:mod:`.chunked_control`), the
 contacts' reasons and the early-warning and win-back lists are computed per chunk by the
-pipeline's own functions and ranked in DuckDB (:mod:`.chunked_attention`); what the run
-computed and the files it writes are :class:`~.chunked_result.ChunkedRun`'s.
+pipeline's own functions and ranked in DuckDB (:mod:`.chunked_attention`), and the forecast
+is the standard step's sums added over the chunks (:mod:`.chunked_forecast`), its backtest
+refitted on compressed rows at earlier origins (:mod:`.chunked_backtest`); what the run
+computed and the files it writes (the plan's, :mod:`.chunked_plan_files`) are
+:class:`~.chunked_result.ChunkedRun`'s.
 
 It covers the value axis, the customer attributes, the churn model, the matrix, the plan
-under a push capacity, the control group, the reasons, the two lists and the KPIs. What needs
-the whole base in pandas (the holdout choice of the value model, which
-``value_model = "auto"`` replaces by BIC as on Spark; the budgets' knapsacks, per-customer
-uplifts, the forecast, report.html, contracts) is the standard engine's, and the settings
-that ask for it are an error here.
+under a push capacity or a budget (:mod:`.chunked_budget`), the control group, the reasons,
+the two lists, the forecast and its backtest, the KPIs and cohorts. What needs the whole base
+in pandas (the holdout choice of the value model, which ``value_model = "auto"`` replaces by
+BIC as on Spark; per-customer uplifts, report.html, contracts) is the standard engine's, and
+the settings that ask for it are an error here.
 """
 from __future__ import annotations
 
@@ -49,24 +52,25 @@ from ..data.chunked_tables import (
     attributes_sql,
     chunk_bounds,
     chunk_frame,
-    compressed_rows,
     store_rfm,
 )
-from ..data.engine import quote_ident
-from ..data.kpis import kpi_table
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
 from ..errors import ClvInputError
 from ..pipeline.inputs import CONTACTABLE, read_inputs
+from ..pipeline.kpis import kpi_step
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .chunked_attention import attention_lists
+from .chunked_backtest import chunked_backtest
+from .chunked_budget import CHOICES_TABLE, budget_choices
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
+from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
-from .compressed_fit import fit_value_on_rows
+from .compressed_fit import fit_value_on_table
 from .run_files import (
     actions,
     plan_summary_fields,
@@ -127,13 +131,12 @@ def _check_settings(s: Settings) -> None:
     """Settings a chunked run cannot honour are an error, never ignored."""
     refuse_settings(
         s, "chunked",
-        {"push_budget": s.push_budget, "total_budget": s.total_budget,
-         "push_uplift_column": s.push_uplift_column,
+        {"push_uplift_column": s.push_uplift_column,
          "pull_uplift_column": s.pull_uplift_column,
          # validity dates per attributes row: not yet checked against the standard engine
          "attributes_valid_from_col": s.attributes_valid_from_col},
         advice="Run them with the standard engine (--engine duckdb), or leave them out "
-               "(a push capacity and a control group are supported).")
+               "(a push capacity or budget and a control group are supported).")
 
 
 def analyze_chunked(transactions, *, settings: Settings, customers=None,
@@ -178,7 +181,8 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         covariates = attributes_sql(attributes, attributes.observation_end or log.observation_end)
     step(f"Fitting the value model ({s.value_model}) on compressed statistics")
     _limit(con, budget.python_limit)
-    value, chosen, value_notes = _fit_value(con, covariates, s.value_model, log.has_amounts)
+    value, chosen, value_notes = fit_value_on_table(con, _RFM, covariates, s.value_model,
+                                                    log.has_amounts)
     step("Building the landmark table and fitting the churn model")
     _limit(con, budget.sql_limit)
     training = churn_training(
@@ -221,59 +225,71 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     shutil.rmtree(work / "scored")
     _limit(con, budget.sql_limit)
     decided = parts(work / "decided")
-    store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
+    allocation = _store_plan(con, decided, s)
     power = draw_control_group(con, _PLAN, decided, share=s.control_share, seed=s.seed,
                                push=push, pull=pull)
     summary = plan_summary_fields({**plan_sums(con, _PLAN), "control_share": s.control_share},
-                                  s, cuts, "chunked")
+                                  s, cuts, "chunked", allocation)
     sql, params = lifecycle_query(log, churn_after=s.churn_after, at_risk_after=s.at_risk_after,
                                   time_unit=s.time_unit)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_LIFECYCLE} AS {sql}", params)
     matrix = matrix_from_totals(*micro_sums_by(con, decided, "cell", MONEY))
-    step("Computing KPIs in DuckDB")
-    kpis = kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
+    step("Computing KPIs, cohorts and churn by segment in DuckDB")
+    kpis = kpi_step(inputs, s)     # SQL over the log, as the standard engine runs it
     attribute_notes = [] if attributes is None else list(attributes.notes)
     shown = None
     if attributes is not None and attributes.columns():
         shown = covariates or attributes_sql(attributes, attributes.observation_end
                                              or log.observation_end)
-    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis, power, summary,
-                     bounds, survival_rows, work,
+    run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis.kpis, power,
+                     summary, bounds, survival_rows, work,
                      [*attribute_notes, *value_notes, *risk_notes],
-                     None if attributes is None else attributes.quality, shown)
+                     None if attributes is None else attributes.quality, shown,
+                     cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment)
     weakref.finalize(run, shutil.rmtree, work, True)
     step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
     _limit(con, budget.python_limit)
     run.lists = attention_lists(run, scoring=_SCORING, rfm=_RFM, decided=decided,
                                 attributes=attributes)
-    _limit(con, budget.sql_limit)
-    con.execute(f"DROP TABLE {_SCORING}")
     run.summary.update(run.lists.counts)
     run.notes += run.lists.notes
+    step("Forecasting revenue and churn by month, a chunk at a time")
+    _limit(con, budget.python_limit)
+    run.forecast = chunked_forecast(con, inputs, timeline, scorers, s, bounds, rfm=_RFM,
+                                    scoring=_SCORING, covariates=covariates, decided=decided,
+                                    plan=_PLAN, lifecycle=_LIFECYCLE)
+    run.notes += run.forecast.notes
+    step("Backtesting the forecast at earlier origins, a chunk at a time")
+    run.backtest = chunked_backtest(con, inputs, timeline, scorers, value_model=chosen,
+                                    covariates=covariates, chunk_rows=budget.chunk_rows)
+    run.notes += run.backtest.notes
+    _limit(con, budget.sql_limit)
+    con.execute(f"DROP TABLE {_SCORING}")
     return run
+
+
+def _store_plan(con, decided: str, s: Settings) -> dict | None:
+    """The plan table: under a push capacity (or none) by a global ranking in DuckDB; under a
+    budget by the standard engine's knapsack (:mod:`.chunked_budget`), whose summary fields
+    are returned."""
+    if s.push_budget is None and s.total_budget is None:
+        store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
+        return None
+    choices, allocation = budget_choices(con, decided, push_budget=s.push_budget,
+                                         total_budget=s.total_budget)
+    con.register(CHOICES_TABLE, choices)
+    try:
+        store_plan(con, decided, capacity=None, into=_PLAN, choices=CHOICES_TABLE,
+                   pull_rest=s.total_budget is None)
+    finally:
+        con.unregister(CHOICES_TABLE)
+    return allocation
 
 
 def _limit(con, limit: str | None) -> None:
     """DuckDB's memory limit for the next steps (it evicts buffers to disk to get under)."""
     if limit is not None:
         con.execute("SET memory_limit = ?", [limit])
-
-
-def _fit_value(con, covariates: str | None, value_model: str, has_amounts: bool):
-    """The value models on the RFM table's compressed rows (with the attribute pattern when
-    the value model takes covariates)."""
-    columns: list[str] = []
-    source = _RFM
-    if covariates is not None:
-        columns = [c for c in con.sql(f"SELECT * FROM {covariates} LIMIT 0").columns
-                   if c != "customer_id"]
-        source = (f"(SELECT r.customer_id, r.frequency, r.recency, r.\"T\", "
-                  f"{', '.join('a.' + quote_ident(c) for c in columns)} FROM {_RFM} AS r "
-                  f"JOIN {covariates} AS a ON r.customer_id = a.customer_id)")
-    purchase = compressed_rows(con, source, ["frequency", "recency", "T", *columns])
-    spend = (compressed_rows(con, _RFM, ["frequency", "monetary_value"]) if has_amounts
-             else None)
-    return fit_value_on_rows(purchase, spend, value_model, columns)
 
 
 def _write_part(frame: pd.DataFrame, folder: Path, k: int) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.chunked_tables import compressed_rows
+from ..data.engine import quote_ident
 from ..errors import ClvInputError, ConvergenceError
 from ..pipeline.structural import cloglog, fit_structural_model, structural_from_rfm
 from ..pipeline.value_choice import candidate_models
@@ -24,7 +26,8 @@ from ..pipeline.value_models import (
     usable_covariates,
 )
 
-__all__ = ["fit_value_on_rows", "structural_on_rows", "structural_at_landmark"]
+__all__ = ["fit_value_on_rows", "fit_value_on_table", "structural_on_rows",
+           "structural_at_landmark"]
 
 
 def fit_value_on_rows(purchase: pd.DataFrame, spend: pd.DataFrame | None, value_model: str,
@@ -124,3 +127,22 @@ def structural_at_landmark(model, rfm: pd.DataFrame, ids: np.ndarray, mark, *, h
         raise ClvInputError(f"{int(p.isna().sum())} customers of the table at {mark} "
                             "have no structural churn probability.")
     return cloglog(p.to_numpy())
+
+
+def fit_value_on_table(con, rfm: str, covariates: str | None, value_model: str,
+                       has_amounts: bool) -> tuple[ValueModels, str, list[str]]:
+    """:func:`fit_value_on_rows` on the compressed rows of the RFM table ``rfm`` (one row per
+    customer, in DuckDB), with the attribute pattern of ``covariates`` (SQL of the attributes,
+    one row per customer) when the value model takes covariates."""
+    columns: list[str] = []
+    source = rfm
+    if covariates is not None:
+        columns = [c for c in con.sql(f"SELECT * FROM {covariates} LIMIT 0").columns
+                   if c != "customer_id"]
+        source = (f"(SELECT r.customer_id, r.frequency, r.recency, r.\"T\", "
+                  f"{', '.join('a.' + quote_ident(c) for c in columns)} FROM {rfm} AS r "
+                  f"JOIN {covariates} AS a ON r.customer_id = a.customer_id)")
+    purchase = compressed_rows(con, source, ["frequency", "recency", "T", *columns])
+    spend = (compressed_rows(con, rfm, ["frequency", "monetary_value"]) if has_amounts
+             else None)
+    return fit_value_on_rows(purchase, spend, value_model, columns)

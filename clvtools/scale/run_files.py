@@ -68,11 +68,11 @@ def actions(s: Settings) -> tuple[Action, Action]:
 
 
 def plan_summary_fields(sums: Mapping[str, float], s: Settings, cuts: Mapping[str, float],
-                        engine: str) -> dict:
+                        engine: str, allocation: Mapping[str, object] | None = None) -> dict:
     """plan_summary.csv's row from the plan's counts and sums (``customers``, ``push``,
     ``pull``, ``none``, ``push_cost``, ``pull_cost``, ``cost``, ``expected_saved_revenue``,
     ``expected_net_benefit``): the return on spend, the constraint and the cut points
-    added."""
+    added; ``allocation``: a budget's constraint, limit, solver, bound and gap."""
     out = dict(sums)
     out["return_on_spend"] = (out["expected_net_benefit"] / out["cost"] if out["cost"] > 0
                               else float("nan"))
@@ -82,6 +82,7 @@ def plan_summary_fields(sums: Mapping[str, float], s: Settings, cuts: Mapping[st
                 "offer": s.offer, "margin": s.margin, "value_axis": s.value_axis,
                 "value_cut_point": cuts["value"], "risk_cut_point": cuts["risk"],
                 "engine": engine})
+    out.update(allocation or {})
     return out
 
 
