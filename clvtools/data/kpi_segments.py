@@ -131,63 +131,68 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
 
 
 #: Base rows (customer x period) expanded at once by :func:`_tier_counts`: each costs about 50
-#: bytes while expanded (period, key, two look-ups, value), and a million customers make
-#: about 15 million of them; kept, a row is its value and churn flag (9 bytes).
+#: bytes while expanded (period, customer, two look-ups, value), and a million customers make
+#: about 15 million of them; kept, a row is its value and churn flag (9 bytes). The chunk's
+#: customers' running spend is a dense table of 8 bytes per customer and period beside it
+#: (about 40 MB at monthly periods over three years).
 TIER_CHUNK_ROWS = 2_000_000
 
 
 def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.DataFrame:
     """:func:`_value_tiers`' arithmetic on its fetched rows (``parts``: spend per customer and
     period, and spell ranges of base periods, in any order) for the periods starting on
-    ``ps`` (in order); the spells are expanded into base rows about :data:`TIER_CHUNK_ROWS`
-    at a time, each chunk's rows filed by period. The counts do not depend on the rows'
-    order: a period's quantile and counts are taken over the set of its base rows."""
-    chunk_rows = TIER_CHUNK_ROWS
+    ``ps`` (in order).
+
+    The spells, in customer order, are expanded into base rows about
+    :data:`TIER_CHUNK_ROWS` at a time; each chunk's customers get a dense table of their
+    running spend by period (its cumulative sum along the periods), from which a base row's
+    trailing year is the difference of two entries; each chunk's rows are then filed by
+    period. The counts do not depend on the rows' order: a period's quantile and counts are
+    taken over the set of its base rows."""
+    n_periods = len(ps)
     # each array is taken out of ``parts`` (and freed) once read
     kind = np.asarray(parts.pop("kind"))
     spends = kind == 0
-    code = np.asarray(parts.pop("code"))        # 32-bit: widened where keys are made
+    code = np.asarray(parts.pop("code"))        # 32-bit customer codes and period indexes
     first = np.asarray(parts.pop("a"))
-    width = len(ps) + 1            # a key per (customer, period): code * width + idx
-    spent_key = code[spends].astype(np.int64) * width + first[spends]
-    by_key = np.argsort(spent_key)          # keys are distinct: one row per customer and period
-    spent_key = spent_key[by_key]
-    # a running total over every customer may wrap around int64 on a large base in a small
-    # currency unit; the differences below, each within one customer's year, stay exact
-    spent = np.asarray(parts.pop("n"), np.int64)[spends][by_key]
-    running = np.concatenate([[0], np.cumsum(spent)])
-    del by_key, spent
+    s_code, s_idx = code[spends], first[spends]
+    s_spent = np.asarray(parts.pop("n"), np.int64)[spends]
     ranges = ~spends
-    r_code, r_first = code[ranges], first[ranges]
-    r_last = np.asarray(parts.pop("b"))[ranges]
-    r_churn = np.where(kind[ranges] == 2, r_last, -1)
-    del code, first, kind, spends, ranges
+    by_customer = np.argsort(code[ranges], kind="stable")
+    r_code, r_first = code[ranges][by_customer], first[ranges][by_customer]
+    r_last = np.asarray(parts.pop("b"))[ranges][by_customer]
+    r_churn = np.where(kind[ranges][by_customer] == 2, r_last, -1)
+    del code, first, kind, spends, ranges, by_customer
     length = np.clip(r_last - r_first + 1, 0, None)
     ends = np.cumsum(length)
     # each period's base values and churn flags, a piece per chunk of spells
-    values: list[list[np.ndarray]] = [[] for _ in range(len(ps))]
-    lost: list[list[np.ndarray]] = [[] for _ in range(len(ps))]
-    cut = np.searchsorted(ends, np.arange(chunk_rows, int(ends[-1]) if len(ends) else 0,
-                                          chunk_rows), side="right")
+    values: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
+    lost: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
+    cut = np.searchsorted(ends, np.arange(TIER_CHUNK_ROWS, int(ends[-1]) if len(ends) else 0,
+                                          TIER_CHUNK_ROWS), side="right")
     for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(length)], strict=True):
         if lo == hi:
             continue
         size = length[lo:hi]
+        # the chunk's customers' spend: column k + 1 holds period k's, then the running sum
+        # along the periods makes column k their spend before period k (exact integers)
+        low, high = int(r_code[lo]), int(r_code[hi - 1]) + 1
+        mine = (s_code >= low) & (s_code < high)
+        running = np.zeros((high - low, n_periods + 1), dtype=np.int64)
+        running[s_code[mine] - low, s_idx[mine] + 1] = s_spent[mine]
+        np.cumsum(running, axis=1, out=running)
         # one base row per spell and period it covers: idx runs from the spell's first to last
         idx = np.arange(int(size.sum())) + np.repeat(r_first[lo:hi] - (np.cumsum(size) - size),
                                                       size)
         churned = idx == np.repeat(r_churn[lo:hi], size)
-        base_code = np.repeat(r_code[lo:hi].astype(np.int64) * width, size)
-        # spend in the periods [idx - year, idx): running total before idx less that before
-        # idx - year (clamped at the customer's first key, so no other customer's spend enters)
-        value = (running[np.searchsorted(spent_key, base_code + idx, side="left")]
-                 - running[np.searchsorted(spent_key, base_code + np.maximum(idx - year, 0),
-                                           side="left")])
-        del base_code
+        customer = np.repeat(r_code[lo:hi] - low, size)
+        # spend in the periods [idx - year, idx)
+        value = running[customer, idx] - running[customer, np.maximum(idx - year, 0)]
+        del customer, running
         # numpy sorts 16-bit integers by radix: linear in the chunk
-        idx = idx.astype(np.int16 if len(ps) < 2**15 else np.int64)
+        idx = idx.astype(np.int16 if n_periods < 2**15 else np.int64)
         by_period = np.argsort(idx, kind="stable")
-        bounds = np.searchsorted(idx[by_period], np.arange(len(ps) + 1))
+        bounds = np.searchsorted(idx[by_period], np.arange(n_periods + 1))
         for i in np.flatnonzero(np.diff(bounds)):
             members = by_period[bounds[i]:bounds[i + 1]]
             values[i].append(value[members])
