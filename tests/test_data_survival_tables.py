@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from clvtools.data.attributes import CustomerAttributes
 from clvtools.data.generator import generate_customer_base
+from clvtools.data.kpis import kpi_table
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.data.transactions import TransactionLog, read_transactions
 from clvtools.errors import ClvInputError
@@ -283,34 +284,39 @@ def test_a_table_on_log_until_equals_one_from_the_truncated_transactions():
                                            churn_after=13))
 
 
-def test_spell_ends_are_built_once_and_serve_later_landmarks():
-    # the landmark tables share one spell-ends table per log and churn rule: asked for an
-    # earlier landmark after a later one, it is rebuilt from the earlier date (the old one
-    # dropped); the rows are those of a fresh log either way
+def test_spell_bounds_are_built_once_and_serve_every_landmark_and_the_kpis():
+    # the landmark tables and the KPIs share one table of spell starts and ends per log and
+    # churn rule, whatever order the landmarks come in; the rows are those of a fresh log
     log = occasions_log(ROWS, END)
     late = landmark_table(log, landmarks=[D(2024, 3, 5)], churn_after=4)
-    first = [k for k in log.derived if k[0] == "landmark_spell_ends"]
+    first = dict(log.derived)
     early = landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4)
+    kpi_table(log, churn_after=4)
     again = landmark_table(log, landmarks=[D(2024, 3, 5)], churn_after=4)
-    held = [v for k, v in log.derived.items() if k[0] == "landmark_spell_ends"]
-    assert len(first) == 1 and len(held) == 1 and held[0][1] == D(2024, 1, 10) - dt.timedelta(28)
+    held = [v for k, v in log.derived.items() if k[0] == "spell_bounds"]
+    assert [k for k in first if k[0] == "spell_bounds"] == [("spell_bounds", 28)]
+    assert held == [first[("spell_bounds", 28)]]
     tables = {name for (name,) in log.con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_spell_ends_%'"
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_spell_bounds_%'"
     ).fetchall()}
-    assert tables == {held[0][0]}
+    assert tables == set(held)
     for marks, built in (([D(2024, 3, 5)], late), ([D(2024, 1, 10)], early),
                          ([D(2024, 3, 5)], again)):
         pd.testing.assert_frame_equal(built, table(marks), check_exact=True)
     # a's last purchase, Mar 1, is declared churned on Mar 29: 24 days after the landmark
     assert row(again, "a", D(2024, 3, 5))[OUTCOME].tolist() == [24 / 7, 1]
+    # the KPIs from the shared table equal a fresh log's, built without a landmark table
+    pd.testing.assert_frame_equal(kpi_table(log, churn_after=4),
+                                  kpi_table(occasions_log(ROWS, END), churn_after=4),
+                                  check_exact=True)
 
 
 def test_a_table_kept_in_duckdb_does_not_hold_its_spell_ends():
-    # the chunked run keeps its one landmark table in DuckDB: the spell ends are dropped
+    # the chunked run keeps its one landmark table in DuckDB: no spell table is kept
     log = occasions_log(ROWS, END)
     landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4, into="kept")
-    assert not [k for k in log.derived if k[0] == "landmark_spell_ends"]
+    assert not [k for k in log.derived if k[0] == "spell_bounds"]
     assert log.con.execute("SELECT count(*) FROM duckdb_tables() "
-                           "WHERE table_name LIKE '_spell_ends_%'").fetchone()[0] == 0
+                           "WHERE table_name LIKE '_spell_%'").fetchone()[0] == 0
     kept = log.con.execute("SELECT * FROM kept").df()
     pd.testing.assert_frame_equal(kept, table([D(2024, 1, 10)]), check_exact=True)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ClvInputError, format_choices
 from .engine import quote_ident
-from .lifecycle import churn_days, spell_ends_sql
+from .lifecycle import churn_days, spell_bounds
 from .money import micro_units, money, money_sum
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
@@ -46,8 +46,9 @@ _LABEL_SQL = """CASE $period
         ELSE strftime(p.ps, '%Y') END"""
 
 
-def _common_sql(occasions: str) -> str:
-    """CTEs ``spells`` and ``periods`` shared by both tables.
+def _common_sql(occasions: str, bounds: str) -> str:
+    """CTEs ``spells`` and ``periods`` shared by both tables, from the spell starts and ends
+    of the occasions (``bounds``: the table :func:`~clvtools.data.lifecycle.spell_bounds`).
 
     ``spells(customer_id, cohort_ps, first_spell, start, declared, start_ps, declared_ps)``:
     one row per active spell, with the periods (first days) of the customer's first purchase,
@@ -61,7 +62,7 @@ def _common_sql(occasions: str) -> str:
     join of customers against periods.
     """
     return f"""
-        flagged AS ({spell_ends_sql(occasions)}),
+        flagged AS (FROM {quote_ident(bounds)}),
         starts AS (SELECT customer_id, date, first_date, first_occasion
                    FROM flagged WHERE spell_start),
         ends AS (SELECT customer_id, date FROM flagged WHERE spell_end),
@@ -110,7 +111,8 @@ def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
     """Temporary tables of the spells and periods of :func:`_common_sql` for ``log`` and
     ``params`` (:func:`_params`), built on the first call and reused after: the KPIs, the
     cohorts and the churn by segment all count the same spells, and building them is one
-    window pass over every purchase occasion (the costly part of each table).
+    window pass over every purchase occasion (the costly part of each table), itself shared
+    with the landmark tables (:func:`~clvtools.data.lifecycle.spell_bounds`).
 
     Returns
     -------
@@ -123,9 +125,10 @@ def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
     if key not in log.derived:
         suffix = uuid.uuid4().hex
         names = (f"_kpi_spells_{suffix}", f"_kpi_periods_{suffix}")
+        common = _common_sql(log.occasions, spell_bounds(log, own["cd"]))
         for table, cte in zip(names, ("spells", "periods"), strict=True):
-            log.con.execute(f"CREATE TEMP TABLE {table} AS "
-                            f"WITH {_common_sql(log.occasions)} SELECT * FROM {cte}", own)
+            log.con.execute(f"CREATE TEMP TABLE {table} AS WITH {common} SELECT * FROM {cte}",
+                            _used(common, own))
         log.derived[key] = names
     return log.derived[key]
 

@@ -9,7 +9,6 @@ docs/concepts.rst, "Definitions"): ``churn_days`` after the last purchase.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 
 import duckdb
@@ -19,7 +18,7 @@ from ..errors import ClvInputError
 from ..units import to_days, unit_days
 from .attributes import CustomerAttributes
 from .engine import quote_ident
-from .lifecycle import churn_days
+from .lifecycle import churn_days, spell_bounds
 from .money import money_sum
 from .schema import check_date, check_occasions, check_table
 from .transactions import TransactionLog
@@ -144,32 +143,28 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes |
     return select, f"LEFT JOIN {q} AS a ON a.customer_id = c.customer_id"
 
 
-def _spell_ends(log: TransactionLog, cd: int, since: dt.date) -> str:
-    """The name of a temporary table of the log's spell ends after ``since``: the
-    ``(customer_id, date)`` of every occasion dated after ``since`` that no purchase of the
-    customer follows within ``cd`` days.
+def _spell_ends_sql(log: TransactionLog, cd: int, *, shared: bool) -> str:
+    """SQL of the log's spell ends after ``$since``: the ``(customer_id, date)`` of every
+    occasion dated after ``$since`` that no purchase of the customer follows within ``cd``
+    days (``$cd`` in the query).
 
-    One window pass over the occasions, the costliest part of a landmark table's query: built
-    on the first call and kept in ``log.derived``, so that the main fit's landmarks and the
-    out-of-time validation's (asked for first: the earliest ``since`` serves every later one)
-    share it. An occasion's next purchase is the same whatever earlier occasions are left out,
-    so a table from an earlier ``since`` holds every end after a later one.
+    ``shared``: read from the run's table of spell starts and ends
+    (:func:`~clvtools.data.lifecycle.spell_bounds`: one window pass over the occasions, the
+    costliest part of a landmark table's query, made once for the main fit's landmarks, the
+    out-of-time validation's and the KPIs). Otherwise (the chunked run's one table, kept in
+    DuckDB, with no KPIs to share with), the window pass over the occasions after ``$since``
+    only. An occasion's next purchase is the same whatever earlier occasions are left out, so
+    both give the same rows.
     """
-    key = ("landmark_spell_ends", cd)
-    held = log.derived.get(key)
-    if held is None or held[1] > since:
-        name = f"_spell_ends_{uuid.uuid4().hex}"
-        log.con.execute(f"""
-            CREATE TEMP TABLE {name} AS
-            SELECT customer_id, date FROM (
-                SELECT customer_id, date,
-                       lead(date) OVER (PARTITION BY customer_id ORDER BY date) AS next
-                FROM {quote_ident(log.occasions)} WHERE date > $since)
-            WHERE coalesce(next - date >= $cd, TRUE)""", {"since": since, "cd": cd})
-        if held is not None:
-            log.con.execute(f"DROP TABLE {held[0]}")
-        log.derived[key] = held = (name, since)
-    return held[0]
+    if shared:
+        return f"""SELECT customer_id, date FROM {spell_bounds(log, cd)}
+                   WHERE spell_end AND date > $since"""
+    return f"""
+        SELECT customer_id, date FROM (
+            SELECT customer_id, date,
+                   lead(date) OVER (PARTITION BY customer_id ORDER BY date) AS next
+            FROM {quote_ident(log.occasions)} WHERE date > $since)
+        WHERE coalesce(next - date >= $cd, TRUE)"""
 
 
 def landmark_table(
@@ -261,8 +256,8 @@ def landmark_table(
         cov AS ({_covariates_sql(occasions, windows, window_days)}),
         -- Outcome. The last purchase p up to L of an at-risk customer is after
         -- min(L) - churn days: the spell ends from then on (no purchase within churn days
-        -- after) hold the one that follows p (built once per log, _spell_ends).
-        ends AS (FROM {_spell_ends(log, cd, marks[0] - dt.timedelta(days=cd))}),
+        -- after) hold the one that follows p (built once per log, _spell_ends_sql).
+        ends AS ({_spell_ends_sql(log, cd, shared=into is None)}),
         -- The next spell end on or after the last purchase up to L: walking forward through
         -- later purchases until a gap of churn days. Later purchases reach no covariate.
         out AS (SELECT c.*, e.date + $cd AS declared
@@ -274,13 +269,12 @@ def landmark_table(
                {covs}{attr_select}
         FROM out AS c {attr_join}
         ORDER BY c.landmark, c.customer_id"""
-    params = {"landmarks": marks, "cd": cd,
+    params = {"landmarks": marks, "cd": cd, "since": marks[0] - dt.timedelta(days=cd),
               "ud": unit_days(time_unit), "end": observation_end, "has_amounts": has_amounts}
     if into is not None:
         # the chunked run keeps the table in DuckDB (larger than memory at 10M customers);
-        # it asks for one set of landmarks: its spell ends are not held for another
+        # it asks for one set of landmarks and no KPIs: its spell ends are not held
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
-        con.execute(f"DROP TABLE {log.derived.pop(('landmark_spell_ends', cd))[0]}")
         return None
     return con.execute(sql, params).df()
 

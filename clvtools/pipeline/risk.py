@@ -113,8 +113,9 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
                                  *validation_marks[:2]], horizon=s.horizon, seed=s.seed,
                            cache=cache, **rule)
     with alongside_thread(work) as terms:
-        # the validation's own landmarks (its scoring date is the main fit's landmark),
-        # first: the earliest landmarks build the spell ends that the later ones reuse
+        # the validation's own landmarks (its scoring date is the main fit's landmark); the
+        # first table builds the run's spell starts and ends (data.lifecycle.spell_bounds),
+        # which the other landmark tables and the KPIs read
         validation_rows = None if not validation_marks else landmark_table(
             log, landmarks=validation_marks[:2], attributes=attributes, **rule)
         survival = landmark_table(log, landmarks=list(timeline.landmarks),
