@@ -509,3 +509,56 @@ def test_encoded_covariates_predict_as_the_dataframe(fitted):
         m.purchase_rate_if_alive(x.iloc[rows], tx.iloc[rows], T.iloc[rows], cov.iloc[rows]))
     with pytest.raises(ClvInputError, match="must be a pandas DataFrame"):
         m.encode(cov.to_numpy())
+
+
+@pytest.mark.parametrize("model", ["pnbd", "bgnbd"])
+def test_shared_evaluations_leave_the_fit_unchanged(model, monkeypatch):
+    """A fit reuses, within itself, the rows' gradients of its last evaluation as the
+    Hessian's starting point and (BG/NBD) its rows' (pattern, frequency) pairs: fewer passes
+    over the rows, and parameters, variance and log-likelihood equal to the last bit to a
+    fit that shares nothing (here on the subset-start path, with its Newton iterations)."""
+    from clvtools.btyd import _optimise
+
+    monkeypatch.setattr(_optimise, "SUBSET_ROWS", 600)
+    rfm, cov = make_data(model, n=1500, seed=4)
+    args = (rfm["frequency"], rfm["recency"], rfm["T"], cov, COLS, COLS)
+    cls = MODELS[model][0]
+
+    class Counted(cls):
+        row_passes = 0
+
+        def _rows(self, *args, **kwargs):
+            type(self).row_passes += 1
+            return super()._rows(*args, **kwargs)
+
+    class SharesNothing(Counted):
+        row_passes = 0
+        _fit_memo = property(lambda self: None, lambda self, value: None)
+
+    shared, alone = Counted().fit(*args), SharesNothing().fit(*args)
+    assert shared.optimizer_message_ == "Newton"
+    assert Counted.row_passes < SharesNothing.row_passes
+    np.testing.assert_array_equal(shared.params_.to_numpy(), alone.params_.to_numpy())
+    np.testing.assert_array_equal(shared.variance_matrix_.to_numpy(),
+                                  alone.variance_matrix_.to_numpy())
+    assert shared.log_likelihood_ == alone.log_likelihood_
+    assert shared._fit_memo is None  # the fit's row arrays are not kept with the model
+
+
+def test_newton_returns_the_objective_where_it_stops():
+    """The Newton iterations hand back the objective and gradient at their stopping point,
+    as an evaluation there gives them (the fit then does not evaluate every row again)."""
+    from clvtools.btyd._covariate_fit import _newton
+
+    A = np.array([[3.0, 0.5], [0.5, 1.0]])
+    target = np.array([0.3, -1.2])
+
+    def objective(theta):
+        d = theta - target
+        return float(d @ A @ d) / 2 + np.sin(theta[0]) * 1e-3, A @ d + [np.cos(theta[0]) * 1e-3, 0]
+
+    theta, iterations, f, grad = _newton(objective, np.zeros(2), A, tol=1e-10)
+    assert theta is not None and iterations > 0
+    f_there, grad_there = objective(theta)
+    assert f == f_there
+    np.testing.assert_array_equal(grad, grad_there)

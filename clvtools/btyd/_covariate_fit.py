@@ -145,10 +145,11 @@ def fit_covariate_model(fitter, cols: dict, index, w: np.ndarray, Zp: np.ndarray
             sub_obj = make_objective(*sub)
             rs = optimize.minimize(sub_obj, theta0, jac=True, method="L-BFGS-B",
                                    options={**options, "gtol": 1e-6})
-            theta_n, n_iter = _newton(objective, rs.x, make_hessian(*sub)(rs.x), tol)
+            theta_n, n_iter, f_n, g_n = _newton(objective, rs.x, make_hessian(*sub)(rs.x), tol)
             if theta_n is not None:
-                theta = theta_n
-                f_end, grad = objective(theta)
+                # the objective and gradient where the iterations stopped, as they computed
+                # them: evaluating every row again there cost a full pass
+                theta, f_end, grad = theta_n, f_n, g_n
         if theta is None:
             res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B",
                                     options=options)
@@ -211,27 +212,36 @@ def _scales(z: np.ndarray) -> np.ndarray:
 
 def _newton(objective, theta, H, tol, max_iter=50):
     """Minimise ``objective`` by Newton steps with a fixed Hessian ``H`` (of the same mean
-    scale) and backtracking; ``(theta, iterations)`` at a gradient below ``tol``, or
-    ``(None, iterations)`` if that fails (the caller then runs L-BFGS-B)."""
+    scale) and backtracking.
+
+    Returns
+    -------
+    (theta, iterations, f, grad)
+        At a gradient below ``tol``: the point, the iterations, and the objective and its
+        gradient there (shape (k,)); ``theta`` is None if that fails (the caller then runs
+        L-BFGS-B).
+    """
     try:
         Hinv = np.linalg.inv(H)
     except np.linalg.LinAlgError:
-        return None, 0
+        return None, 0, None, None
     f, g = objective(theta)
     for it in range(max_iter):
         if np.max(np.abs(g)) < tol:
-            return theta, it
+            return theta, it, f, g
         step = Hinv @ g
         decrease = float(g @ step)
         if not (np.all(np.isfinite(step)) and decrease > 0):
-            return None, it
+            return None, it, None, None
         t = 1.0
         while t > 1e-3:
-            f_new, g_new = objective(theta - t * step)
+            trial = theta - t * step
+            f_new, g_new = objective(trial)
             if np.isfinite(f_new) and f_new <= f - 1e-4 * t * decrease:
                 break
             t /= 2
         else:
-            return None, it
-        theta, f, g = theta - t * step, f_new, g_new
-    return (theta, max_iter) if np.max(np.abs(g)) < tol else (None, max_iter)
+            return None, it, None, None
+        theta, f, g = trial, f_new, g_new
+    converged = np.max(np.abs(g)) < tol
+    return (theta, max_iter, f, g) if converged else (None, max_iter, None, None)

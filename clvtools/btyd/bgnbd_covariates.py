@@ -58,18 +58,28 @@ def _pairs(m, x, pattern=None):
     is exactly its pair's (a matrix product may round one row's eta_d differently).
     """
     if pattern is not None and len(x):
-        codes = pattern * (int(x.max()) + 1) + x.astype(np.int64)
-        first_of = np.full(int(codes.max()) + 1, len(codes))
-        # each code keeps one of its rows (which one does not matter: they share x, and
-        # m_i is checked below)
-        first_of[codes[::-1]] = np.arange(len(codes))[::-1]
-        present = np.flatnonzero(first_of < len(codes))
-        renumber = np.empty(len(first_of), dtype=np.int64)
-        renumber[present] = np.arange(len(present))
-        first, pair = first_of[present], renumber[codes]
+        first, pair = pattern if isinstance(pattern, tuple) else pattern_pairs(pattern, x)
         if np.array_equal(m[first][pair], m):
             return first, pair
     return distinct_rows([m, x])
+
+
+def pattern_pairs(pattern, x):
+    """The distinct (dropout pattern, x) pairs of the rows: the first row of each, shape
+    (g,), and each row's pair, shape (n,); ``pattern`` and ``x`` of shape (n,), n > 0.
+
+    They do not change during a fit: :class:`BetaGeoCovariatesFitter` finds them once and
+    passes them to :func:`bgnbd_rows` as its ``pattern`` (a pass over every row per
+    evaluation otherwise)."""
+    codes = pattern * (int(x.max()) + 1) + x.astype(np.int64)
+    first_of = np.full(int(codes.max()) + 1, len(codes))
+    # each code keeps one of its rows (which one does not matter: they share x, and
+    # m_i is checked by _pairs)
+    first_of[codes[::-1]] = np.arange(len(codes))[::-1]
+    present = np.flatnonzero(first_of < len(codes))
+    renumber = np.empty(len(first_of), dtype=np.int64)
+    renumber[present] = np.arange(len(present))
+    return first_of[present], renumber[codes]
 
 
 def bgnbd_rows(params, alpha, m, x, tx, T, grad=True, pattern=None):
@@ -83,8 +93,9 @@ def bgnbd_rows(params, alpha, m, x, tx, T, grad=True, pattern=None):
         alpha_i (time units) and m_i = exp(gamma_d' w_i) (no unit).
     x, tx, T : numpy.ndarray, shape (n,)
     grad : bool
-    pattern : numpy.ndarray of int, shape (n,), optional
-        The rows' dropout covariate patterns (:func:`_pairs`); the same figures without.
+    pattern : numpy.ndarray of int, shape (n,), or tuple, optional
+        The rows' dropout covariate patterns (:func:`_pairs`), or their
+        :func:`pattern_pairs`; the same figures without.
 
     Returns
     -------
@@ -231,8 +242,21 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         m_i = np.broadcast_to(np.exp(eta_d), (n,))
         ll, (g_r, g_la, g_a, g_b, g_m) = bgnbd_rows(params, a_i, m_i, data["frequency"],
                                                     data["recency"], data["T"], True,
-                                                    data.get("dropout_pattern"))
+                                                    self._pattern_pairs(data))
         return ll, np.vstack([g_r, g_la, g_a, g_b]), -g_la, g_m
+
+    def _pattern_pairs(self, data):
+        """The rows' :func:`pattern_pairs`, found once per fit's table (``data``), or their
+        dropout patterns outside a fit (None without)."""
+        pattern = data.get("dropout_pattern")
+        memo = getattr(self, "_fit_memo", None)
+        if pattern is None or memo is None or not len(pattern):
+            return pattern
+        known = memo.get("pairs")
+        if known is None or known[0] is not pattern or known[1] is not data["frequency"]:
+            known = memo["pairs"] = (pattern, data["frequency"],
+                                     pattern_pairs(pattern, data["frequency"]))
+        return known[2]
 
     def _per_customer(self, eta_p, eta_d):
         r, alpha, a, b = self.params_.to_numpy()[:4]

@@ -157,9 +157,14 @@ class CovariateBTYDFitter(BTYDFitter):
         self.encoded_ = (None if covariates is None
                          else EncodedCovariates(Zp, Zd, covariates.index))
         w = _check_weights(weights, n)
-        return fit_covariate_model(self, cols, index, w, Zp, Zd,
-                                   initial_params=initial_params, verbose=verbose,
-                                   tol=tol, maxiter=maxiter)
+        # what the fit's evaluations share (``_fit_memo``): not kept with the fitted model
+        self._fit_memo = {}
+        try:
+            return fit_covariate_model(self, cols, index, w, Zp, Zd,
+                                       initial_params=initial_params, verbose=verbose,
+                                       tol=tol, maxiter=maxiter)
+        finally:
+            self._fit_memo = None
 
     def _start(self, distinct, counts):
         """The plain model's optimum (a good start for the base parameters)."""
@@ -178,6 +183,11 @@ class CovariateBTYDFitter(BTYDFitter):
         eta_p = zps @ theta[4 : 4 + kp]
         eta_d = zds @ theta[4 + kp :]
         ll, g4, dp, dd = self._rows(params, eta_p, eta_d, data, True)
+        # kept for the Hessian, whose forward differences start from these row gradients
+        # at the same point (the fit asks for the Hessian where it last evaluated)
+        memo = getattr(self, "_fit_memo", None)
+        if memo is not None:
+            memo["rows"] = (theta.tobytes(), data, zps, zds, (g4, dp, dd))
         ll = float(counts @ ll)
         g = np.concatenate([g4 @ counts, zps.T @ (counts * dp), zds.T @ (counts * dd)])
         return ll, g
@@ -205,7 +215,13 @@ class CovariateBTYDFitter(BTYDFitter):
             _, g4, dp, dd = self._rows(np.exp(lp), ep, ed, data, True)
             return np.vstack([g4, dp, dd])  # (6, n): d ll_i / d (log-parameters, eta_p, eta_d)
 
-        q0 = row_gradients(log_params, eta_p, eta_d)
+        last = (getattr(self, "_fit_memo", None) or {}).get("rows")
+        if (last is not None and last[0] == np.asarray(theta, dtype=float).tobytes()
+                and last[1] is data and last[2] is zps and last[3] is zds):
+            # the objective's rows at this very point: the same figures, one pass fewer
+            q0 = np.vstack(last[4])
+        else:
+            q0 = row_gradients(log_params, eta_p, eta_d)
         W = np.empty((6, 6, q0.shape[1]))
         for j in range(6):
             lp = log_params + h * (np.arange(4) == j)
