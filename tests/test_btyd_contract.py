@@ -198,9 +198,10 @@ def test_subset_start_reaches_the_direct_optimum(cls, params, monkeypatch):
 
 
 def test_collapse_by_ordered_keys_equals_the_lexicographic_sort(monkeypatch):
-    """Whole-number columns are collapsed by sorting their distinct mixed-radix keys; the
-    general path sorts the distinct rows lexicographically: the same rows, weights and order
-    (whole days, weeks as sevenths, negative values, zero weights)."""
+    """Columns on a grid (whole numbers, whole days in weeks: sevenths) are collapsed by
+    sorting their distinct mixed-radix keys; the general path sorts the distinct rows
+    lexicographically: the same rows, weights and order (whole days, weeks as sevenths,
+    negative values, zero weights)."""
     from clvtools.btyd import utils
 
     rng = np.random.default_rng(6)
@@ -208,10 +209,13 @@ def test_collapse_by_ordered_keys_equals_the_lexicographic_sort(monkeypatch):
     T = rng.integers(1, 200, 5000).astype(float)
     cases = [({"x": x, "t": np.floor(T * rng.uniform(0, 1, 5000)), "T": T}, np.ones(5000)),
              ({"x": x - 3, "T": T}, rng.integers(0, 3, 5000).astype(float)),
-             ({"x": x, "T": T / 7.0}, np.ones(5000))]  # not whole numbers: the general path
+             ({"x": x, "t": np.floor(T * rng.uniform(0, 1, 5000)) / 7.0, "T": T / 7.0},
+              np.ones(5000)),  # weeks of whole days (the default unit), the ordered path
+             ({"x": x, "T": T / 7.3}, np.ones(5000))]  # on no grid: the general path
     fast = [utils.collapse(cols, w) for cols, w in cases]
     assert utils._ordered_key(list(cases[0][0].values())) is not None
-    assert utils._ordered_key(list(cases[2][0].values())) is None
+    assert utils._ordered_key(list(cases[2][0].values())) is not None
+    assert utils._ordered_key(list(cases[3][0].values())) is None
     monkeypatch.setattr(utils, "_ordered_key", lambda cols: None)
     for (cols, w), (rows, counts) in zip(cases, fast, strict=True):
         ref_rows, ref_counts = utils.collapse(cols, w)

@@ -193,22 +193,47 @@ def collapse(columns: dict[str, np.ndarray], weights: np.ndarray):
     return {k: col[first][order] for k, col in zip(columns, cols, strict=True)}, counts[order]
 
 
+#: Steps per unit of the grids :func:`_ordered_key` recognises: whole numbers, then whole
+#: days in weeks (the default time unit: recency and age are days / 7), hours in days, and
+#: days in 30-day months.
+_GRID_STEPS = (1, 7, 24, 30)
+
+
+def _grid_codes(col: np.ndarray) -> np.ndarray | None:
+    """``round(col * s)`` for the first step ``s`` of :data:`_GRID_STEPS` on whose grid
+    every value lies exactly (``round(col * s) / s == col``), shape (n,); else None.
+
+    On its grid a column's codes are in the order of its values and equal only for equal
+    values (two values with one code would both equal code / s), so they key the rows as
+    the values would."""
+    for steps in _GRID_STEPS:
+        scaled = col * steps if steps != 1 else col
+        codes = np.round(scaled)
+        if np.array_equal(codes if steps == 1 else codes / steps, col):
+            return codes
+    return None
+
+
 def _ordered_key(cols) -> np.ndarray | None:
     """A mixed-radix int64 key per row that sorts as the rows' values do (first column
-    first), when every column holds whole numbers in a modest range (days, weeks, counts);
-    else None. Sorting the few hundred thousand distinct keys then replaces a lexicographic
-    sort of the distinct rows (a third of :func:`collapse`'s time on 1M customers)."""
+    first), when every column lies on a grid of :data:`_GRID_STEPS` in a modest range (days,
+    weeks of whole days, counts); else None. Sorting the few hundred thousand distinct keys
+    then replaces a lexicographic sort of the distinct rows (a third of :func:`collapse`'s
+    time on 1M customers)."""
     key = np.zeros(len(cols[0]), dtype=np.int64)
     size = 1
     for col in cols:
         if not len(col) or not np.all(np.isfinite(col)):
             return None
-        lo, hi = col.min(), col.max()
+        codes = _grid_codes(col)
+        if codes is None:
+            return None
+        lo, hi = codes.min(), codes.max()
         n_codes = int(hi - lo) + 1
-        if hi - lo >= 2**24 or size * n_codes >= 2**62 or not np.array_equal(col, np.floor(col)):
+        if hi - lo >= 2**24 or size * n_codes >= 2**62:
             return None
         key *= n_codes
-        key += (col - lo).astype(np.int64)
+        key += (codes - lo).astype(np.int64)
         size *= n_codes
     return key
 
