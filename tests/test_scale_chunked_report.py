@@ -6,12 +6,10 @@ stated in one line where it would be."""
 from __future__ import annotations
 
 import pytest
-from test_report_html import CHROMIUM, CHROMIUM_ARGS
+from test_report_html import CHROMIUM, CHROMIUM_ARGS, assert_text_inside, record_figures
 
 from clvtools import api
 from clvtools.datasets import generate_customer_base
-from clvtools.report import figures
-from clvtools.report.figures import png_bytes
 from clvtools.scale.chunked_report import NOT_COMPUTED, NOT_COMPUTED_LINE, chunked_sections
 
 #: The standard page's sections; the chunked page has them all (survival only to say it was
@@ -79,21 +77,10 @@ def test_every_figure_renders_with_a_size_and_a_caption(pages):
 
 
 def test_every_figure_keeps_its_text_inside_the_image(runs, monkeypatch):
-    drawn = []
-
-    def keep(figure):
-        png = png_bytes(figure)
-        drawn.append(figure)
-        return png
-    monkeypatch.setattr(figures, "png_bytes", keep)
+    drawn = record_figures(monkeypatch)
     chunked_sections(runs[1])
     assert len(drawn) >= 4
-    one_pixel = 1 / figures.DPI
-    for figure in drawn:
-        box = figure.get_tightbbox(figure.canvas.get_renderer())   # inches
-        width, height = figure.get_size_inches()
-        assert box.x0 >= -one_pixel and box.y0 >= -one_pixel, figure.get_suptitle()
-        assert box.x1 <= width + one_pixel and box.y1 <= height + one_pixel
+    assert_text_inside(drawn)
 
 
 def test_the_headline_and_the_matrix_equal_the_standard_report(pages):
