@@ -207,7 +207,8 @@ def _grid_codes(col: np.ndarray) -> np.ndarray | None:
     values (two values with one code would both equal code / s), so they key the rows as
     the values would."""
     for steps in _GRID_STEPS:
-        scaled = col * steps if steps != 1 else col
+        with np.errstate(over="ignore"):  # a huge value scaled to inf is on no grid
+            scaled = col * steps if steps != 1 else col
         codes = np.round(scaled)
         if np.array_equal(codes if steps == 1 else codes / steps, col):
             return codes
@@ -229,8 +230,12 @@ def _ordered_key(cols) -> np.ndarray | None:
         if codes is None:
             return None
         lo, hi = codes.min(), codes.max()
+        # the range first, without hi - lo, which overflows for -1e308 and 1e308 (large
+        # values whose spacing exceeds 1 fall back too: lo + 2**24 rounds to lo)
+        if hi >= lo + 2**24:
+            return None
         n_codes = int(hi - lo) + 1
-        if hi - lo >= 2**24 or size * n_codes >= 2**62:
+        if size * n_codes >= 2**62:
             return None
         key *= n_codes
         key += (codes - lo).astype(np.int64)
