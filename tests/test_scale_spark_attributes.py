@@ -75,6 +75,21 @@ def test_models_with_attributes_equal_the_single_machine_fits(spark_out, single)
     pd.testing.assert_series_equal(churn.hazard_ratios_, reference.hazard_ratios_, rtol=1e-9)
 
 
+def test_the_forecast_with_attributes_equals_the_single_machine_forecast(spark_run, single):
+    """The covariate purchase model bound to each partition's customers and to the delta
+    method's sample: every figure and interval of forecast.csv to 1e-9, the same notes."""
+    got, expected = spark_run.forecast.table, single.analysis.forecast.table
+    assert list(got.columns) == list(expected.columns)
+    numbers = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+    assert (expected["expected_churners_hi95"] > expected["expected_churners"]).any()
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    text = [c for c in expected.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text])
+    assert spark_run.forecast.notes == single.analysis.forecast.notes
+
+
 def test_spark_scores_with_attributes_equal_the_single_machine_scores(spark_out, single):
     expected = single.customers.set_index("customer_id")
     customers = (pd.read_parquet(spark_out / "customers.parquet").set_index("customer_id")
