@@ -14,9 +14,11 @@ churn model, the matrix and the push/pull plan under a push capacity with the co
 reasons, the control group (the standard engine's draw over the chosen customers, collected
 to the driver: :mod:`.spark_control`), the early-warning and win-back lists, and the KPIs.
 The plan under a push or total budget is the standard engine's knapsack
-(:mod:`.spark_budget`). What needs the whole base in one place (the holdout choice of the
-value model, the forecast, report.html) stays with the single-machine engine, and the
-settings that ask for it are an error here rather than silently ignored.
+(:mod:`.spark_budget`). forecast.csv is the standard forecast's sums per partition, added on
+the driver (:mod:`.spark_forecast`). What needs the whole base in one place (the holdout
+choice of the value model, the forecast's backtest, report.html) stays with the
+single-machine engine, and the settings that ask for it are an error here rather than
+silently ignored.
 """
 from __future__ import annotations
 
