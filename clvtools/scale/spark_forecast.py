@@ -90,7 +90,8 @@ def spark_forecast(log: SparkLog, rfm, scoring, plan, scorers: Scorers, settings
     season = seasonal_index(None, timeline,
                             count=lambda starts, stops: spark_purchases_by_period(
                                 log, starts, stops))
-    rows = _joined_rows(log, rfm, scoring, plan, scorers, settings, covariates)
+    # read three times (the sums, the sample's draw, its rows): joined once
+    rows = _joined_rows(log, rfm, scoring, plan, scorers, settings, covariates).persist()
     parts = rows.mapInPandas(_partition_parts(rfm, scoring, covariates, scorers, settings,
                                               ends, months, season), schema="part binary")
     per_partition = [pickle.loads(row["part"]) for row in parts.collect()]
@@ -99,7 +100,7 @@ def spark_forecast(log: SparkLog, rfm, scoring, plan, scorers: Scorers, settings
     churners = per_partition[0][1]
     for part in per_partition[1:]:
         churners = churners + part[1]
-    whole = (plan.select("customer_id", "cell", "expected_revenue").orderBy("customer_id")
+    whole = (rows.select("customer_id", "cell", "expected_revenue").orderBy("customer_id")
              .toPandas())
     codes = pd.Categorical(whole["cell"], categories=SEGMENTS).codes.astype(np.intp)
     order_by = whole["expected_revenue"].to_numpy(float)
@@ -107,6 +108,7 @@ def spark_forecast(log: SparkLog, rfm, scoring, plan, scorers: Scorers, settings
              *spend_notes(scorers.value.spend)]
     param = _value_parameter_variance(rows, whole["customer_id"].to_numpy(), codes, order_by,
                                       rfm, covariates, scorers, ends, months, season, notes)
+    rows.unpersist()
     totals = {m: (mean, var + param[m]) for m, (mean, var) in money.items()}
     notes.extend(churner_notes(scorers.churn, scorers.churn is not None))
     totals["expected_churners"] = (churners.mean, churners.variance
