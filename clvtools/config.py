@@ -284,14 +284,14 @@ class Settings(BaseModel):
     @field_validator("push_capacity", "push_budget", "total_budget")
     @classmethod
     def _limit(cls, v):
-        if v is not None and v < 0:
+        if v is not None and not v >= 0:   # NaN is no limit either
             raise ValueError(f"must be zero or more. Got {v} instead")
         return v
 
     @field_validator("push_cost", "push_incentive", "pull_cost", "pull_incentive")
     @classmethod
     def _non_negative(cls, v: float) -> float:
-        if v < 0:
+        if not v >= 0:
             raise ValueError(f"must be zero or more. Got {v} instead")
         return v
 

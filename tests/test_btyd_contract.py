@@ -212,6 +212,8 @@ def test_collapse_by_ordered_keys_equals_the_lexicographic_sort(monkeypatch):
     fast = [utils.collapse(cols, w) for cols, w in cases]
     assert utils._ordered_key(list(cases[0][0].values())) is not None
     assert utils._ordered_key(list(cases[2][0].values())) is None
+    # a range too wide for the key (here even for a float subtraction): the general path
+    assert utils._ordered_key([np.array([-1e308, 1e308, 1.0])]) is None
     monkeypatch.setattr(utils, "_ordered_key", lambda cols: None)
     for (cols, w), (rows, counts) in zip(cases, fast, strict=True):
         ref_rows, ref_counts = utils.collapse(cols, w)

@@ -101,3 +101,30 @@ def test_bgnbd_analytic_hessian_matches_central_differences():
                              - model._loglik_and_grad(p - h, prepared, counts)[1]) / (2 * h[j])
         np.testing.assert_allclose(H, central, rtol=1e-6, atol=1e-6 * np.abs(central).max())
     assert ModifiedBetaGeoFitter()._loglik_hessian(p, prepared, counts) is None
+
+
+@pytest.mark.parametrize("pen", [0.0, 0.3])
+def test_bgnbd_polish_hessian_is_the_penalised_objectives(pen):
+    """The Newton polish's Hessian in log-parameters, assembled from the analytic Hessian,
+    the gradient and the penalty, against central differences of the total objective's
+    gradient n f'(theta), f = -ll / n + pen * sum(exp(theta)^2)."""
+    cls, cols, _ = DATA["BetaGeoFitter"]
+    model = cls()
+    distinct, counts = collapse({k: np.asarray(v, float) for k, v in cols.items()},
+                                np.ones(len(cols["T"])))
+    prepared = model._prepare_data(distinct, counts)
+    n = float(counts.sum())
+
+    def gradient(theta):   # of the mean objective, in log-parameters
+        p = np.exp(theta)
+        g = model._loglik_and_grad(p, prepared, counts)[1]
+        return -np.asarray(g) * p / n + 2 * pen * p**2
+
+    theta = np.log(CENTRES["BetaGeoFitter"])
+    H = model._polish_hessian(theta, prepared, counts, gradient(theta), n, pen)
+    central = np.empty((4, 4))
+    for j in range(4):
+        h = np.zeros(4)
+        h[j] = 1e-5
+        central[:, j] = n * (gradient(theta + h) - gradient(theta - h)) / 2e-5
+    np.testing.assert_allclose(H, central, rtol=1e-6, atol=1e-7 * np.abs(central).max())

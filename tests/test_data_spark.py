@@ -244,7 +244,15 @@ def _formatted_log() -> pd.DataFrame:
     # instants: the wall-clock time in the zone
     ("%Y-%m-%d %H:%M:%S%z", lambda t: t.strftime("%Y-%m-%d %H:%M:%S") + "+0530",
      {"timezone": "America/New_York"}),
-], ids=["unpadded", "literals", "integers", "offsets"])
+    # a month name and AM/PM end the numbers beside them (5Jan2024, 5PM)
+    ("%d%b%Y %I%p", lambda t: f"{t.day}{t.strftime('%b%Y')} {(t.hour % 12) or 12}"
+                              f"{t.strftime('%p')}", {}),
+    # DuckDB's unpadded codes
+    ("%-d/%-m/%Y", lambda t: f"{t.day}/{t.month}/{t.year}", {}),
+    # an offset in hours only
+    ("%Y-%m-%d %H:%M%z", lambda t: t.strftime("%Y-%m-%d %H:%M") + "+05",
+     {"timezone": "Europe/Paris"}),
+], ids=["unpadded", "literals", "integers", "offsets", "names", "dash-codes", "hour-offsets"])
 def test_a_datetime_format_reads_the_dates_duckdb_reads(spark, datetime_format, write,
                                                        options):
     """``datetime_format``'s strptime codes through Spark's pattern: the same dates, counts
@@ -265,16 +273,6 @@ def test_a_datetime_format_reads_the_dates_duckdb_reads(spark, datetime_format, 
     expected = duck.to_frame()
     expected["date"] = expected["date"].dt.date
     assert_same_table(expected, occasions)
-
-
-def test_a_datetime_format_spark_cannot_read_is_named(spark):
-    from clvtools.data.spark_dates import spark_datetime_pattern
-
-    assert spark_datetime_pattern("%Y%m%d") == "yyyyMMdd"
-    assert spark_datetime_pattern("%d.%m.%Y") == "d'.'M'.'y"
-    assert spark_datetime_pattern("%H:%M %% o'clock") == "H':'m' % o''clock'"
-    with pytest.raises(ClvInputError, match="holds %y, which the Spark engine cannot read"):
-        spark_datetime_pattern("%d/%m/%y")
 
 
 def test_attribute_validity_dates_hold_rows_back_at_the_landmarks_as_in_duckdb(

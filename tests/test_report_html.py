@@ -116,10 +116,8 @@ def test_every_figure_renders_with_a_size_and_a_caption(loaded):
         assert f["alt"] and f["caption"].strip().endswith("."), f
 
 
-def test_every_figure_keeps_its_text_inside_the_image(analysed, monkeypatch):
-    """The figures are laid out once and then fixed (figures.lay_out): every title, axis
-    label, tick label, legend and colorbar label drawn lies inside the image, long labels
-    from the data included (the attribute level is a script tag)."""
+def record_figures(monkeypatch) -> list:
+    """The figures drawn from now on (each still rendered to PNG), in order."""
     drawn = []
 
     def keep(figure):
@@ -127,8 +125,11 @@ def test_every_figure_keeps_its_text_inside_the_image(analysed, monkeypatch):
         drawn.append(figure)
         return png
     monkeypatch.setattr(figures, "png_bytes", keep)
-    render_report(analysed.analysis)
-    assert len(drawn) >= 13
+    return drawn
+
+
+def assert_text_inside(drawn: list) -> None:
+    """Every text drawn on each figure lies inside its image (to a pixel)."""
     one_pixel = 1 / figures.DPI
     for figure in drawn:
         box = figure.get_tightbbox(figure.canvas.get_renderer())   # inches
@@ -136,6 +137,20 @@ def test_every_figure_keeps_its_text_inside_the_image(analysed, monkeypatch):
         title = figure.get_suptitle()
         assert box.x0 >= -one_pixel and box.y0 >= -one_pixel, title
         assert box.x1 <= width + one_pixel and box.y1 <= height + one_pixel, title
+
+
+def test_every_figure_keeps_its_text_inside_the_image(analysed, monkeypatch):
+    """The figures are laid out once and then fixed (figures.lay_out): every title, axis
+    label, tick label, legend and colorbar label drawn lies inside the image, long labels
+    from the data included (the attribute level is a script tag)."""
+    drawn = record_figures(monkeypatch)
+    render_report(analysed.analysis)
+    assert len(drawn) >= 13
+    assert_text_inside(drawn)
+    for figure in drawn:
+        box = figure.get_tightbbox(figure.canvas.get_renderer())   # inches
+        width, height = figure.get_size_inches()
+        title = figure.get_suptitle()
         # laid out, not merely shrunk: the text reaches two of the image's margins (a
         # square plot, such as the calibration's, leaves room at the sides)
         assert box.width > 0.9 * width or box.height > 0.9 * height, title

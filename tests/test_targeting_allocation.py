@@ -10,6 +10,7 @@ import pytest
 
 from clvtools.targeting import Action, action_economics, allocate, net_benefit
 from clvtools.targeting import knapsack as ks
+from clvtools.targeting.allocation import economics_arrays, solve
 
 PUSH = Action("push", cost=20.0, incentive=10.0, uplift=0.2, reactivation=0.05)
 PULL = Action("pull", cost=1.0, incentive=5.0, uplift=0.05, reactivation=0.01)
@@ -196,3 +197,36 @@ def test_unconstrained_takes_each_customers_best_action():
 def test_only_one_limit_at_a_time():
     with pytest.raises(ValueError, match="at most one"):
         allocate(_instance(0), PUSH, PULL, capacity=3, push_budget=10.0)
+
+
+@pytest.mark.parametrize("limit", [float("nan"), -1.0])
+def test_a_limit_that_is_not_a_number_or_negative_is_refused(limit):
+    """NaN compares false with everything: without the check a NaN budget took every
+    customer in one engine and none in another."""
+    from clvtools.config import Settings
+
+    for name in ("capacity", "push_budget", "total_budget"):
+        with pytest.raises(ValueError, match="zero or more"):
+            allocate(_instance(0), PUSH, PULL, **{name: limit})
+    for name in ("push_budget", "total_budget", "push_cost"):
+        with pytest.raises(ValueError, match="must be zero or more"):
+            Settings(**{name: limit})
+
+
+@pytest.mark.parametrize("limit", [{}, {"capacity": 3}, {"push_budget": 40.0},
+                                   {"total_budget": 60.0}])
+def test_solve_is_the_plan_without_its_table(limit):
+    """What the sensitivity's scenarios read (solve, totals, the economics as arrays) is the
+    plan allocate returns: the same choice per customer and the same summary figures."""
+    df = _instance(3, n=40)
+    contactable = np.arange(40) % 7 != 0
+    plan = allocate(df, PUSH, PULL, contactable=contactable, **limit)
+    solution = solve(df, PUSH, PULL, contactable=contactable, **limit)
+    codes = np.array(["none", "pull", "push"], dtype=object)[solution.choice]
+    np.testing.assert_array_equal(codes, plan.plan["action"].to_numpy())
+    totals = solution.totals()
+    assert totals == {k: plan.summary[k] for k in totals}
+    assert solution.not_contactable == plan.summary["not_contactable"] == 6
+    eco = action_economics(df, PUSH, margin=1.5)
+    for array, column in zip(economics_arrays(df, PUSH, margin=1.5), eco.columns, strict=True):
+        np.testing.assert_array_equal(array, eco[column].to_numpy())

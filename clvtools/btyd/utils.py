@@ -204,8 +204,12 @@ def _ordered_key(cols) -> np.ndarray | None:
         if not len(col) or not np.all(np.isfinite(col)):
             return None
         lo, hi = col.min(), col.max()
+        # the range first, without hi - lo, which overflows for -1e308 and 1e308 (large
+        # values whose spacing exceeds 1 fall back too: lo + 2**24 rounds to lo)
+        if hi >= lo + 2**24 or not np.array_equal(col, np.floor(col)):
+            return None
         n_codes = int(hi - lo) + 1
-        if hi - lo >= 2**24 or size * n_codes >= 2**62 or not np.array_equal(col, np.floor(col)):
+        if size * n_codes >= 2**62:
             return None
         key *= n_codes
         key += (col - lo).astype(np.int64)

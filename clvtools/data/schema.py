@@ -9,6 +9,7 @@ guard the summaries' SQL against a table of the wrong shape.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 import duckdb
@@ -20,7 +21,7 @@ from .engine import quote_ident
 
 __all__ = [
     "column_types", "require_columns", "date_expr", "number_expr", "id_expr", "padded_id_sql",
-    "is_integer_type",
+    "is_integer_type", "format_has_offset",
     "raise_if_rows",
     "check_date", "check_table", "check_occasions", "match_customers", "raise_if_no_match",
 ]
@@ -77,6 +78,13 @@ def has_offset_sql(text: str) -> str:
     return f"(length({text}) > 16 AND ({text}[-1] = 'Z' OR {signs}))"
 
 
+def format_has_offset(datetime_format: str) -> bool:
+    """Whether a strptime format reads a UTC offset or zone (``%z``, ``%Z``): its dates are
+    instants, shown as the wall-clock time in the run's zone. ``%%z`` is the text "%z"."""
+    # codes read left to right, two characters each, as strptime does: "%%" is one code
+    return any(code in "zZ" for code in re.findall(r"%(.)", datetime_format))
+
+
 def date_expr(column: str, col_type: str, datetime_format: str | None, *, setting: str,
               timezone: str = "UTC") -> str:
     """SQL that parses ``column`` to TIMESTAMP, NULL where it cannot be parsed.
@@ -99,7 +107,7 @@ def date_expr(column: str, col_type: str, datetime_format: str | None, *, settin
         text = f"trim({q if base == 'VARCHAR' else f'CAST({q} AS VARCHAR)'})"
         if datetime_format:
             fmt = datetime_format.replace("'", "''")
-            if "%z" in datetime_format or "%Z" in datetime_format:
+            if format_has_offset(datetime_format):
                 return f"timezone('{zone}', try_strptime({text}, '{fmt}'))"
             return f"try_strptime({text}, '{fmt}')"
         return (f"CASE WHEN {has_offset_sql(text)} "

@@ -26,10 +26,12 @@ _CODES = {
     "Y": ("y", "yyyy"), "m": ("M", "MM"), "d": ("d", "dd"), "H": ("H", "HH"),
     "I": ("h", "hh"), "M": ("m", "mm"), "S": ("s", "ss"), "f": ("SSSSSS", "SSSSSS"),
     "p": ("a", "a"), "b": ("MMM", "MMM"), "B": ("MMMM", "MMMM"),
-    # an offset written +02:00 or +0200 (strptime's %z reads both)
-    "z": ("[XXX][Z]", "[XXX][Z]"),
+    # an offset written +02:00, +0200 or +02 (DuckDB's %z reads the three, not Z)
+    "z": ("[xxx][x]", "[xxx][x]"),
 }
-_TOKEN = re.compile(r"%(.)|([^%]+)|(%$)")
+#: Codes of numbers: only these need a fixed width where they touch each other.
+_NUMERIC = set("YmdHIMSf")
+_TOKEN = re.compile(r"%(-?.)|([^%]+)|(%$)")
 
 
 def spark_datetime_pattern(datetime_format: str) -> str:
@@ -64,18 +66,27 @@ def spark_datetime_pattern(datetime_format: str) -> str:
                 tokens.append(("text", text or "%"))
         elif code in _CODES:
             tokens.append(("code", code))
+        elif code[:1] == "-" and code[1:] in _NUMERIC:
+            # DuckDB's unpadded %-d, %-m, ...: the one-letter form, which reads any width
+            tokens.append(("unpadded", code[1:]))
         else:
             raise ClvInputError(
                 f"datetime_format {datetime_format!r} holds %{code}, which the Spark engine "
                 "cannot read.", source="settings",
-                advice=f"Use the codes {' '.join('%' + c for c in _CODES)}, or run the "
+                advice=f"Use the codes {' '.join('%' + c for c in _CODES)} (and %-d, %-m, "
+                       "... for unpadded numbers), or run the "
                        "single-machine engine (--engine duckdb).")
     pieces = []
     for i, (kind, value) in enumerate(tokens):
         if kind == "text":
             pieces.append("'" + value.replace("'", "''") + "'")
+        elif kind == "unpadded":
+            pieces.append(_CODES[value][0])
         else:
-            adjacent = any(0 <= j < len(tokens) and tokens[j][0] == "code"
-                           for j in (i - 1, i + 1))
+            # a fixed width only between two numbers: text (a month name, AM/PM, an offset)
+            # ends a number by itself (5Jan2024, 5PM)
+            adjacent = value in _NUMERIC and any(
+                0 <= j < len(tokens) and tokens[j][0] != "text" and tokens[j][1] in _NUMERIC
+                for j in (i - 1, i + 1))
             pieces.append(_CODES[value][adjacent])
     return "".join(pieces)

@@ -32,6 +32,7 @@ from dataclasses import asdict
 from ..errors import ClvInputError
 from .money import MAX_AMOUNT, money_sum
 from .plausibility import DATE_QUANTILES, bounds_from_dates
+from .schema import format_has_offset
 from .spark_dates import spark_datetime_pattern
 from .spark_engine import SparkLog, configure_session
 from .transactions import DataPolicies
@@ -93,7 +94,7 @@ def _parse_sql(types: dict, customer_id_col: str, datetime_col: str,
             pattern = spark_datetime_pattern(datetime_format)
             pattern = pattern.replace("\\", "\\\\").replace("'", "\\'")
             ts = f"try_to_timestamp({text}, '{pattern}')"
-            if "%z" in datetime_format:
+            if format_has_offset(datetime_format):
                 # an instant: the wall-clock time in the zone, as DuckDB's timezone()
                 ts = f"from_utc_timestamp({ts}, '{zone}')"
         else:

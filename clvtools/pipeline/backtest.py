@@ -23,11 +23,11 @@ from ..forecast import ALL_MONTHS, normal_bounds
 from ._threads import alongside_thread
 from .forecasting import money_totals
 from .inputs import Inputs
-from .timeline import Timeline, _calendar_months
+from .timeline import Timeline, calendar_months
 from .value import ValueModels, ValueResult, fit_value_models, score_customers_by_month
 
 __all__ = ["BacktestResult", "forecast_backtest", "N_ORIGINS", "STEP_DAYS", "backtest_origins",
-           "NO_BACKTEST"]
+           "NO_BACKTEST", "actual_revenue", "origin_table"]
 
 #: Origins of the backtest, at most, and the days between them.
 N_ORIGINS, STEP_DAYS = 2, 91
@@ -76,17 +76,17 @@ def forecast_backtest(inputs: Inputs, timeline: Timeline, settings: Settings,
     # revenue each origin's customers brought and forecasts the first origin (whose fit is
     # usually the value step's holdout fit).
     rfms = [_origin_rfm(inputs, timeline, o, f) for o, f in zip(origins, fits, strict=True)]
-    calendars = [_calendar_months(o, timeline.horizon_days) for o in origins]
+    calendars = [calendar_months(o, timeline.horizon_days) for o in origins]
 
     def forecast(j):
         models = None if fits[j] is None else fits[j][1]
         return _origin_forecast(timeline, rfms[j], calendars[j], covariates, chosen, models)
 
     with alongside_thread(lambda: [forecast(j) for j in range(1, len(origins))]) as beside:
-        actual = [_actual_revenue(inputs, o, c) for o, c in zip(origins, calendars, strict=True)]
+        actual = [actual_revenue(inputs, o, c) for o, c in zip(origins, calendars, strict=True)]
         forecasts = [forecast(0)]
     forecasts += beside.result()
-    table = pd.concat([_origin_table(origins[j], rfms[j], calendars[j], actual[j],
+    table = pd.concat([origin_table(origins[j], rfms[j], calendars[j], actual[j],
                                      *forecasts[j])
                        for j in range(len(origins))], ignore_index=True)
     months = table[table["month"] != ALL_MONTHS]
@@ -119,10 +119,10 @@ def _one_origin(inputs: Inputs, timeline: Timeline, origin: dt.date,
     RFM at ``origin`` and the model fitted on it, when the value step's holdout already
     fitted it there (the same fit: the same customers, model and covariates)."""
     rfm = _origin_rfm(inputs, timeline, origin, fitted)
-    months = _calendar_months(origin, timeline.horizon_days)
+    months = calendar_months(origin, timeline.horizon_days)
     forecast = _origin_forecast(timeline, rfm, months, covariates, value_model,
                                 None if fitted is None else fitted[1])
-    return _origin_table(origin, rfm, months, _actual_revenue(inputs, origin, months),
+    return origin_table(origin, rfm, months, actual_revenue(inputs, origin, months),
                          *forecast)
 
 
@@ -135,7 +135,7 @@ def _origin_rfm(inputs: Inputs, timeline: Timeline, origin: dt.date,
     return rfm_summary(inputs.log, time_unit=timeline.time_unit, observation_end=origin)
 
 
-def _actual_revenue(inputs: Inputs, origin: dt.date, months: pd.DataFrame) -> np.ndarray:
+def actual_revenue(inputs: Inputs, origin: dt.date, months: pd.DataFrame) -> np.ndarray:
     """The revenue the customers of ``origin`` brought in each of the calendar ``months``
     after it, then in total, shape (M + 1,), currency (a query)."""
     starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
@@ -163,9 +163,9 @@ def _origin_forecast(timeline: Timeline, rfm: pd.DataFrame, months: pd.DataFrame
     return mean, var, normal_bounds(mean, var)
 
 
-def _origin_table(origin: dt.date, rfm: pd.DataFrame, months: pd.DataFrame,
-                  actual: np.ndarray, mean: np.ndarray, var: np.ndarray,
-                  bounds: dict[str, np.ndarray]) -> pd.DataFrame:
+def origin_table(origin: dt.date, rfm: pd.DataFrame, months: pd.DataFrame,
+                 actual: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                 bounds: dict[str, np.ndarray]) -> pd.DataFrame:
     """One origin's rows: the forecast (:func:`_origin_forecast`) beside ``actual``."""
     out = pd.DataFrame({
         "origin": origin,

@@ -12,7 +12,7 @@ import pandas as pd
 from ..config import Settings, parse_cut
 from ..errors import ClvInputError
 from ..targeting.allocation import Action, allocate
-from ..targeting.control import CONTROL, TREATMENT, assign_control, power_table
+from ..targeting.control import CONTROL, TREATMENT, hold_out_contacts
 from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, value_risk_matrix
 from ..targeting.revenue_at_risk import involuntary_share
 from ..targeting.sensitivity import plan_sensitivity
@@ -138,7 +138,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                      contactable=contactable)
         plan = allocate(customers, push, pull, **terms)
         sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
-        p, order = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()), s)
+        p, order, power = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()),
+                                    customers, s, push, pull)
         customers["last_purchase"] = lifecycle_columns(customers, lifecycle,
                                                        ["last_purchase"])["last_purchase"]
         for column in PLAN_COLUMNS[1:]:
@@ -147,11 +148,6 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
                               + list(PLAN_COLUMNS)]
         plan_parts = _plan_parts(customers, p, push, pull)
-        power = power_table(pd.DataFrame({
-            "action": p["action"].to_numpy(), "cell": customers["cell"].to_numpy(),
-            "churn_probability": customers["churn_probability"].to_numpy(),
-            "reactivation": plan_parts["assumed_reactivation"].to_numpy()}),
-            p["group"].to_numpy())
         attribute_columns: list[str] = []
         if attribute_frame is not None:
             frame = attribute_frame
@@ -192,19 +188,29 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                          summary, _notes(s, summary) + attention.notes)
 
 
-def _hold_out(plan: pd.DataFrame, s: Settings) -> tuple[pd.DataFrame, np.ndarray]:
-    """The plan with each customer's ``group`` (the control group drawn) and the priority
-    ranks renumbered over the treatment, the contact list; and the treatment's positions in
-    priority order."""
-    plan["group"] = assign_control(plan, s.control_share, s.seed)
-    treated = (plan["group"] == TREATMENT).to_numpy()
-    order = np.argsort(plan["priority_rank"].to_numpy(dtype=float, na_value=np.inf),
-                       kind="stable")
-    order = order[treated[order]]
+def _hold_out(plan: pd.DataFrame, customers: pd.DataFrame, s: Settings, push: Action,
+              pull: Action) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The plan with each customer's ``group`` (the control group drawn over the chosen
+    customers, as the chunked and Spark runs draw it) and the priority ranks renumbered over
+    the treatment, the contact list; the treatment's positions in priority order; and the
+    power table (control_power.csv)."""
+    action = plan["action"].to_numpy(dtype=object)
+    chosen = np.flatnonzero(action != "none")
+    held = hold_out_contacts(
+        action[chosen], plan["cell"].to_numpy(dtype=object)[chosen],
+        customers["churn_probability"].to_numpy(dtype=float)[chosen],
+        plan["priority_rank"].to_numpy(dtype=float, na_value=np.inf)[chosen],
+        share=s.control_share, seed=s.seed, push=push, pull=pull)
+    # one str object per label, shared by the rows
+    group = np.empty(len(plan), dtype=object)
+    group.fill("")
+    group[chosen] = np.array([TREATMENT, CONTROL], dtype=object)[held.control.astype(np.intp)]
     rank = np.zeros(len(plan), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    plan["priority_rank"] = pd.arrays.IntegerArray(rank, mask=~treated)
-    return plan, order
+    rank[chosen] = held.rank
+    plan["group"] = group
+    plan["priority_rank"] = pd.arrays.IntegerArray(rank, mask=rank == 0)
+    treated = chosen[~held.control]
+    return plan, treated[np.argsort(held.rank[~held.control], kind="stable")], held.power
 
 
 def _involuntary(risk: RiskResult, customers: pd.DataFrame, s: Settings) -> dict:

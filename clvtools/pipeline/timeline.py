@@ -17,7 +17,7 @@ from ..config import Settings
 from ..errors import ClvInputError
 from ..units import month_ends, to_days, unit_days
 
-__all__ = ["Timeline", "build_timeline"]
+__all__ = ["Timeline", "build_timeline", "calendar_months"]
 
 #: Out-of-time validation of the churn model: the evaluation landmark sits 1.1 horizons
 #: before the end and the training landmark 1.25 horizons before that. Both follow-ups run
@@ -163,7 +163,7 @@ def build_timeline(first_date: dt.date, observation_end: dt.date, settings: Sett
         holdout_months=holdout_months, validation_training=training,
         validation_evaluation=evaluation,
         previous_scoring=previous if previous >= first_date else None,
-        forecast_months=_calendar_months(observation_end, horizon_days), notes=tuple(notes),
+        forecast_months=calendar_months(observation_end, horizon_days), notes=tuple(notes),
     )
 
 
@@ -172,7 +172,7 @@ def _period_offset(period: str) -> pd.DateOffset:
             "quarter": pd.DateOffset(months=3), "year": pd.DateOffset(years=1)}[period]
 
 
-def _calendar_months(observation_end: dt.date, horizon_days: int) -> pd.DataFrame:
+def calendar_months(observation_end: dt.date, horizon_days: int) -> pd.DataFrame:
     """Calendar months from the day after ``observation_end`` for ``horizon_days`` days."""
     first = pd.Timestamp(observation_end) + pd.Timedelta(days=1)
     last = pd.Timestamp(observation_end) + pd.Timedelta(days=horizon_days)

@@ -17,7 +17,7 @@ from .blocks import Section
 from .sections import SECTIONS, campaign
 from .tables import shared_population
 
-__all__ = ["render_report", "report_sections"]
+__all__ = ["render_report", "render_page", "report_sections"]
 
 TEMPLATE = "report.html.j2"
 
@@ -52,10 +52,15 @@ def render_report(result: AnalysisResult, *,
     """The HTML of report.html (see :func:`report_sections` for the parameters)."""
     with shared_population(result.targets.customers):
         sections = report_sections(result, campaign_evaluation=campaign_evaluation)
-    timeline = result.timeline
+    return render_page(sections, result.inputs.log.quality["customers"], result.timeline)
+
+
+def render_page(sections: list[Section], customers: int, timeline) -> str:
+    """The HTML of report.html from its sections, for a base of ``customers`` over
+    ``timeline`` (any engine's run)."""
     return _environment().get_template(TEMPLATE).render(
         title="Customer value and churn report",
-        subtitle=(f"{result.inputs.log.quality['customers']:,} customers, data from "
+        subtitle=(f"{customers:,} customers, data from "
                   f"{timeline.first_date.isoformat()} to {timeline.observation_end.isoformat()}"),
         sections=sections,
         footer=(f"Written by clvtools {__version__}. Every figure on this page is in the CSV "

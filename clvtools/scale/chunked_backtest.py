@@ -18,14 +18,14 @@ from ..forecast import ALL_MONTHS, normal_bounds, stratified_sample
 from ..pipeline.backtest import (
     NO_BACKTEST,
     BacktestResult,
-    _actual_revenue,
-    _origin_table,
+    actual_revenue,
     backtest_origins,
+    origin_table,
 )
 from ..pipeline.forecasting import SAMPLE_PER_SEGMENT, revenue_totals, sample_parameter_variance
 from ..pipeline.inputs import Inputs
 from ..pipeline.scoring import Scorers
-from ..pipeline.timeline import Timeline, _calendar_months
+from ..pipeline.timeline import Timeline, calendar_months
 from ..pipeline.value import ValueResult
 from .chunked_forecast import fetch_sample, scored_months
 from .compressed_fit import fit_value_on_table
@@ -82,7 +82,7 @@ def _one_origin(con, inputs, timeline, scorers, origin, *, value_model, covariat
                           at=origin)
     models, _, _ = fit_value_on_table(con, _ORIGIN_RFM, covariates, value_model,
                                       inputs.log.has_amounts)
-    months = _calendar_months(origin, timeline.horizon_days)
+    months = calendar_months(origin, timeline.horizon_days)
     ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
     at_origin = replace(scorers, value=models, horizon=float(ends[-1]), discount_rate=0.0,
                         period_ends=tuple(ends))
@@ -107,6 +107,6 @@ def _one_origin(con, inputs, timeline, scorers, origin, *, value_model, covariat
     param = sample_parameter_variance(sampled, sample, weights, codes[positions],
                                       np.zeros(len(positions)), None, ends, [])
     mean, var = mean[-1], (var + param["expected_revenue"])[-1]   # the total row
-    return _origin_table(origin, pd.DataFrame(index=pd.RangeIndex(customers)), months,
-                         _actual_revenue(inputs, origin, months), mean, var,
+    return origin_table(origin, pd.DataFrame(index=pd.RangeIndex(customers)), months,
+                         actual_revenue(inputs, origin, months), mean, var,
                          normal_bounds(mean, var))

@@ -35,6 +35,7 @@ from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
 from .chunked_plan_files import plan_files, ranked_pages
+from .chunked_report import render_chunked_report
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -49,7 +50,7 @@ __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE
 #: The manifest's files a chunked run writes (report/outputs.py describes each).
 CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets.parquet",
                    "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
-                   "forecast_backtest.csv",
+                   "forecast_backtest.csv", "report.html",
                    "cohorts.csv",
                    "churn_by_segment.csv", "matrix.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
@@ -226,6 +227,7 @@ class ChunkedRun:
             "forecast_backtest.csv": lambda: forecast_to_cents(None if self.backtest is None
                                                                else self.backtest.table),
             "forecast.xlsx": self._workbook,
+            "report.html": lambda: render_chunked_report(self),
             "cohorts.csv": lambda: self.cohorts,
             "churn_by_segment.csv": lambda: self.churn_by_segment,
             **plan_files(con, self.customers_sql, self.settings,

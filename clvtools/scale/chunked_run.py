@@ -25,8 +25,9 @@ It covers the value axis, the customer attributes, the churn model, the matrix, 
 under a push capacity or a budget (:mod:`.chunked_budget`), the control group, the reasons,
 the two lists, the forecast and its backtest, the KPIs and cohorts. What needs the whole base
 in pandas (the holdout choice of the value model, which ``value_model = "auto"`` replaces by
-BIC as on Spark; per-customer uplifts, report.html, contracts) is the standard engine's, and
-the settings that ask for it are an error here.
+BIC as on Spark; per-customer uplifts, contracts) is the standard engine's, and the settings
+that ask for it are an error here; report.html states the parts it leaves out
+(:mod:`.chunked_report`).
 """
 from __future__ import annotations
 

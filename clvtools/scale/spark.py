@@ -170,6 +170,10 @@ def allocate(decided, *, capacity: int | None = None, pushed=None, chosen=None):
     """
     from pyspark.sql import functions as F
 
+    given = [n for n, v in (("capacity", capacity), ("pushed", pushed), ("chosen", chosen))
+             if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"Give at most one of capacity, pushed, chosen. Got {given}.")
     if chosen is not None:
         plan = (decided.join(chosen.withColumnRenamed("action", "chosen_action"),
                              on="customer_id", how="left")

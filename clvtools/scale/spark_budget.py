@@ -51,7 +51,7 @@ def plan_under_limit(decided, *, capacity: int | None = None, push_budget: float
         return allocate(decided, capacity=capacity), {}
     if capacity is not None or (push_budget is not None and total_budget is not None):
         raise ValueError("Give at most one of capacity, push_budget, total_budget.")
-    if min(b for b in (push_budget, total_budget) if b is not None) < 0:
+    if not min(b for b in (push_budget, total_budget) if b is not None) >= 0:  # NaN too
         raise ValueError("A budget must be zero or more.")
     decided = decided.persist()
     if push_budget is not None:

@@ -68,5 +68,7 @@ def _shared_labels(labels: pd.Series):
     """The labels as an object array with one string object per distinct label (Arrow
     makes one per row): the draw groups them, and a few million rows keep a few bytes
     each."""
-    codes, uniques = pd.factorize(labels)
+    # a missing label keeps its own code (the draw leaves an empty cell in the treatment, it
+    # must not join the last label's stratum)
+    codes, uniques = pd.factorize(labels, use_na_sentinel=False)
     return uniques.to_numpy(dtype=object)[codes]

@@ -119,9 +119,19 @@ def action_economics(customers: pd.DataFrame, action: Action, *, margin: float =
 
 def economics_arrays(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,
                      offer: str = "conditional") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`action_economics` as three arrays, shape (n,) each: ``saved_revenue``,
-    ``expected_cost`` and ``net_benefit`` (currency), for callers that solve many plans
-    (:mod:`.sensitivity`) and need no table."""
+    """:func:`action_economics` as three arrays, for callers that solve many plans
+    (:mod:`.sensitivity`) and need no table.
+
+    Parameters
+    ----------
+    customers, action, margin, offer
+        As for :func:`action_economics`.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray), each shape (n,)
+        ``saved_revenue``, ``expected_cost`` and ``net_benefit`` (currency).
+    """
     if offer not in OFFERS:
         raise ValueError(f"offer must be one of {OFFERS}. Got {offer!r} instead.")
     p = customers["churn_probability"].to_numpy(dtype=float)
@@ -238,7 +248,7 @@ def allocate(customers: pd.DataFrame, push: Action, pull: Action, *, margin: flo
                          "expected_net_benefit": taken, "net_benefit_push": nb_push,
                          "net_benefit_pull": nb_pull, "saved_revenue": saved,
                          "expected_cost": spent}, index=customers.index)
-    totals = solution.totals(taken, saved, spent)
+    totals = solution.totals()
     total, cost = totals["expected_net_benefit"], totals["cost"]
     summary = {
         "customers": len(choice), **totals,
@@ -262,13 +272,17 @@ class Solution:
     net_benefit, saved_revenue, expected_cost : (numpy.ndarray, numpy.ndarray)
         Push's and pull's figures per customer (currency), shape (n,) each.
     solver : str
+        ``unconstrained``, ``sort`` (a capacity), ``milp`` (an exact knapsack) or
+        ``greedy_lp`` (the LP relaxation's greedy solution, beyond the exact solver's size).
     bound, gap : float
         The LP bound on the net benefit and the gap to it (currency; 0 when exact). The bound
         of an exact sort is the plan's own total, which :func:`allocate` fills in.
     constraint : str
         ``capacity``, ``push_budget``, ``total_budget`` or ``none``.
     limit : float or None
+        The capacity (customers) or budget (currency) in force; None without one.
     not_contactable : int
+        Customers who must not be contacted (never chosen).
     """
 
     choice: np.ndarray
@@ -292,10 +306,11 @@ class Solution:
 
         return of(self.net_benefit), of(self.saved_revenue), of(self.expected_cost)
 
-    def totals(self, taken: np.ndarray, saved: np.ndarray, spent: np.ndarray) -> dict:
+    def totals(self) -> dict:
         """The plan's counts (``push``, ``pull``, ``none``, ``not_contactable``) and money
         (``push_cost``, ``pull_cost``, ``cost``, ``expected_saved_revenue``,
-        ``expected_net_benefit``: currency), from :meth:`taken`'s arrays."""
+        ``expected_net_benefit``: currency)."""
+        taken, saved, spent = self.taken()
         push, pull = self.choice == 2, self.choice == 1
         return {"push": int(push.sum()), "pull": int(pull.sum()),
                 "none": int((self.choice == 0).sum()), "not_contactable": self.not_contactable,
@@ -320,7 +335,7 @@ def solve(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float 
     if len(given) > 1:
         raise ValueError(f"Give at most one of capacity, push_budget, total_budget. Got "
                          f"{sorted(given)}.")
-    if any(v < 0 for v in given.values()):
+    if any(not v >= 0 for v in given.values()):     # NaN included
         raise ValueError(f"A capacity or budget must be zero or more. Got {given}.")
     n = len(customers)
     ok = (np.ones(n, dtype=bool) if contactable is None

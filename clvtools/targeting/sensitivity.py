@@ -79,7 +79,7 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
         # the plan's figures without its table (ranks, labels): eight plans on up to a
         # million candidates
         solution = solve(sub, *uplifts, margin=margin, offer=offer, **limit)
-        return solution.totals(*solution.taken()), solution.choice == 2
+        return solution.totals(), solution.choice == 2
 
     limit_name, limit = next(((n, v) for n, v in (("push_capacity", capacity),
                                                     ("push_budget", push_budget),

@@ -11,7 +11,7 @@ from ...pipeline import AnalysisResult
 from ..blocks import Items, Paragraph, Section
 from ..tables import count, key_values, table
 
-__all__ = ["section"]
+__all__ = ["section", "section_from"]
 
 
 def _transactions(q: dict, settings):
@@ -77,8 +77,27 @@ def _setting_text(value) -> str:
 
 def section(r: AnalysisResult) -> Section:
     """The data quality and settings section."""
-    s = r.settings
-    quality = r.inputs.quality()
+    dq = r.data_quality()
+    notes = [n for key in ("value_model_notes", "churn_model_notes", "targeting_notes",
+                           "targeting_evaluation_notes", "forecast_notes")
+             for n in dq.get(key) or []]
+    return section_from(r.settings, r.inputs.quality(), [*notes, *r.inputs.notes],
+                        r.timeline)
+
+
+def section_from(s, quality: dict, notes: list[str], timeline) -> Section:
+    """The data quality and settings section of any run.
+
+    Parameters
+    ----------
+    s : Settings
+    quality : dict
+        data_quality.json's input parts: ``transactions`` and, when given, ``customers``,
+        ``matching``, ``contracts``.
+    notes : list of str
+        The notes of each step.
+    timeline : Timeline
+    """
     q = quality["transactions"]
     out = Section("data", "Data quality and settings")
     out.add(Paragraph(
@@ -89,14 +108,9 @@ def section(r: AnalysisResult) -> Section:
     out.add(_matching(quality, s))
     out.add(_attributes(quality, s))
     out.add(_contracts(quality, s))
-    dq = r.data_quality()
-    notes = [n for key in ("value_model_notes", "churn_model_notes", "targeting_notes",
-                           "targeting_evaluation_notes", "forecast_notes")
-             for n in dq.get(key) or []]
-    notes += list(r.inputs.notes)
     if notes:
         out.add(Items(notes, title="Notes from each step"))
-    dates = [(k.replace("_", " "), _setting_text(v)) for k, v in r.timeline.as_dict().items()
+    dates = [(k.replace("_", " "), _setting_text(v)) for k, v in timeline.as_dict().items()
              if k != "notes"]
     out.add(key_values(dates, s, "The run's dates (data_quality.json, timeline)."))
     settings = [(k, _setting_text(v)) for k, v in s.model_dump(mode="json").items()]

@@ -12,7 +12,7 @@ from ..figures import MONEY, PALETTE, draw_chart, money_axis
 from ..tables import count, money, table
 from ._words import horizon
 
-__all__ = ["section", "fan_chart"]
+__all__ = ["section", "section_from", "fan_chart"]
 
 _TOTAL, _ALL = "total", "all"
 
@@ -86,9 +86,15 @@ def _span(months: pd.DataFrame) -> str:
 
 def section(r: AnalysisResult) -> Section | None:
     """The forecast section; None when the run has no forecast."""
-    if r.forecast is None or r.forecast.table is None or r.forecast.table.empty:
+    return section_from(r.settings, r.forecast, r.backtest)
+
+
+def section_from(s, forecast, backtest_result) -> Section | None:
+    """The forecast section of any run, from its forecast and backtest results (each with a
+    ``table``: forecast.csv and forecast_backtest.csv); None without a forecast."""
+    if forecast is None or forecast.table is None or forecast.table.empty:
         return None
-    s, frame = r.settings, r.forecast.table
+    frame = forecast.table
     total = frame[frame["segment"] == _TOTAL]
     months, whole = total[total["month"] != _ALL], total[total["month"] == _ALL]
     out = Section("forecast", "Forecast")
@@ -113,7 +119,7 @@ def section(r: AnalysisResult) -> Section | None:
                                           "month": "text"},
                   headers={"expected_revenue_lo80": "80 % low",
                            "expected_revenue_hi80": "80 % high"}))
-    backtest = r.backtest.table if r.backtest is not None else None
+    backtest = backtest_result.table if backtest_result is not None else None
     if backtest is not None and len(backtest):
         whole_backtest = backtest[backtest["month"] == _ALL]
         covered = backtest[backtest["month"] != _ALL]

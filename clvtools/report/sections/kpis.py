@@ -10,7 +10,7 @@ from ..blocks import Paragraph, Section
 from ..figures import PALETTE, draw_chart, percent_axis
 from ..tables import table
 
-__all__ = ["section", "kpi_chart", "cohort_chart"]
+__all__ = ["section", "section_from", "kpi_chart", "cohort_chart"]
 
 #: KPI periods shown in the table (the latest).
 _TABLE_PERIODS = 12
@@ -92,11 +92,9 @@ def cohort_chart(cohorts: pd.DataFrame, period: str):
         height=min(6.5, 2.5 + 0.09 * len(labels)))
 
 
-def _segment_churn(r: AnalysisResult) -> pd.DataFrame | None:
-    by = r.kpi.churn_by_segment
+def _segment_churn(by: pd.DataFrame | None, kpis: pd.DataFrame) -> pd.DataFrame | None:
     if by is None or by.empty:
         return None
-    kpis = r.kpi.kpis
     done = kpis.loc[kpis["complete"].astype(bool) & kpis["churn_rate"].notna(), "label"]
     recent = by[by["label"].isin(done.tail(_SEGMENT_PERIODS))]
     if recent.empty:
@@ -109,7 +107,12 @@ def _segment_churn(r: AnalysisResult) -> pd.DataFrame | None:
 
 def section(r: AnalysisResult) -> Section:
     """The KPI section."""
-    s, kpis = r.settings, r.kpi.kpis
+    return section_from(r.settings, r.kpi.kpis, r.kpi.cohorts, r.kpi.churn_by_segment)
+
+
+def section_from(s, kpis: pd.DataFrame, cohorts: pd.DataFrame | None,
+                 churn_by_segment: pd.DataFrame | None) -> Section:
+    """The KPI section of any run, from kpis.csv, cohorts.csv and churn_by_segment.csv."""
     out = Section("kpis", "KPIs and cohorts")
     period = s.kpi_period
     out.add(Paragraph(f"Retention as management reads it, per {period}: a customer counts as "
@@ -126,12 +129,12 @@ def section(r: AnalysisResult) -> Section:
                                "stock_retention": "percent", "growth_rate": "percent",
                                "revenue": "money", "revenue_lost_to_churn": "money"},
                       headers={"label": period}))
-    segments = _segment_churn(r)
+    segments = _segment_churn(churn_by_segment, kpis)
     if segments is not None:
         out.add(table(segments, s, f"Churn rate by segment over the last {_SEGMENT_PERIODS} "
                       f"complete {period}s (churned / active at each start, pooled); value "
                       "tiers by each customer's trailing 12 months' revenue at the time.",
                       formats={"churn_rate": "percent"}, headers={"by": "segment of"}))
-    if len(r.kpi.cohorts):
-        out.add(cohort_chart(r.kpi.cohorts, period))
+    if cohorts is not None and len(cohorts):
+        out.add(cohort_chart(cohorts, period))
     return out

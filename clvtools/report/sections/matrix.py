@@ -13,7 +13,8 @@ from ..figures import MONEY, PALETTE, draw_chart, log_labels, percent_axis, shor
 from ..tables import count, fmt, money, percent, table
 from ._words import horizon, units
 
-__all__ = ["section", "matrix_chart", "p_alive_chart", "lorenz_chart"]
+__all__ = ["section", "cells_table", "cuts_in_words", "matrix_chart", "p_alive_chart",
+           "lorenz_chart"]
 
 #: Hexagons across the risk axis.
 _GRID = 40
@@ -30,13 +31,18 @@ _VALUE_AXIS = {"revenue_if_retained": "revenue if retained", "expected_revenue":
 
 
 def matrix_chart(live: pd.DataFrame, value_axis: str, value_cut: float, risk_cut: float,
-                 cells: pd.DataFrame, settings):
+                 cells: pd.DataFrame, settings, weight: str | None = None):
     """Live customers on churn probability (x) and value (y, log scale), binned as hexagons,
-    with the cut lines and each cell's customers and revenue at risk."""
+    with the cut lines and each cell's customers and revenue at risk.
+
+    ``weight``: a column of ``live`` counting the customers each row stands for (rows already
+    binned finely elsewhere, e.g. in DuckDB); None: a row per customer.
+    """
     risk = live["churn_probability"].to_numpy(float)
     value = live[value_axis].to_numpy(float)
     keep = np.isfinite(risk) & np.isfinite(value)
     risk, value = risk[keep], value[keep]
+    counts = None if weight is None else live[weight].to_numpy(float)[keep]
     floor = max(0.01, float(np.nanmin(value[value > 0])) if (value > 0).any() else 0.01)
     value = np.maximum(value, floor)
     by_cell = cells.set_index("cell")
@@ -44,7 +50,8 @@ def matrix_chart(live: pd.DataFrame, value_axis: str, value_cut: float, risk_cut
 
     def draw(fig):
         ax = fig.subplots()
-        bins = ax.hexbin(risk, value, gridsize=_GRID, yscale="log", bins="log", mincnt=1,
+        bins = ax.hexbin(risk, value, C=counts, reduce_C_function=np.sum, gridsize=_GRID,
+                         yscale="log", bins="log", mincnt=1,
                          cmap="Blues", linewidths=0.2, extent=(0, 1, np.log10(floor),
                                                                np.log10(value.max() * 1.05)))
         bar = fig.colorbar(bins, ax=ax, fraction=0.04)
@@ -142,7 +149,8 @@ def lorenz_chart(expected_revenue: pd.Series, settings):
         draw, height=4.2, width=6.5)
 
 
-def _cuts_in_words(settings, value_cut: float | None, risk_cut: float | None) -> str:
+def cuts_in_words(settings, value_cut: float | None, risk_cut: float | None) -> str:
+    """How the live customers are cut into the four cells, in words."""
     cells = ", ".join(f"{cell.replace('_', ' ')} ({v} value, {k} risk)"
                       for (v, k), cell in CELLS.items())
     value = money(value_cut) if value_cut is not None else settings.value_cut
@@ -154,24 +162,29 @@ def _cuts_in_words(settings, value_cut: float | None, risk_cut: float | None) ->
             f"'{CHURNED}', the win-back population.")
 
 
+def cells_table(matrix: pd.DataFrame, s):
+    """matrix.csv as a table: per cell and in total."""
+    return table(matrix, s, "Per cell and in total: customers, and money over the next "
+                 f"{horizon(s)} (revenue at risk = lapsed + preventable).",
+                 formats={"share_of_customers": "percent", "revenue_if_retained": "money",
+                          "expected_revenue": "money", "revenue_at_risk": "money",
+                          "lapsed_revenue": "money", "preventable_revenue": "money"})
+
+
 def section(r: AnalysisResult) -> Section:
     """The matrix section."""
     s, t = r.settings, r.targets
     customers = t.customers
     out = Section("matrix", "Value and risk")
     value_cut, risk_cut = t.summary.get("value_cut_point"), t.summary.get("risk_cut_point")
-    out.add(Paragraph(_cuts_in_words(s, value_cut, risk_cut)))
+    out.add(Paragraph(cuts_in_words(s, value_cut, risk_cut)))
     live = customers[customers["cell"] != CHURNED]
     if (len(live) and value_cut is not None and risk_cut is not None
             and live["churn_probability"].notna().any()):
         out.add(matrix_chart(live, s.value_axis, float(value_cut), float(risk_cut), t.matrix,
                              s))
     if t.matrix is not None:
-        out.add(table(t.matrix, s, "Per cell and in total: customers, and money over the "
-                      f"next {horizon(s)} (revenue at risk = lapsed + preventable).",
-                      formats={"share_of_customers": "percent", "revenue_if_retained": "money",
-                               "expected_revenue": "money", "revenue_at_risk": "money",
-                               "lapsed_revenue": "money", "preventable_revenue": "money"}))
+        out.add(cells_table(t.matrix, s))
     if len(customers):
         out.add(p_alive_chart(customers, s))
         out.add(lorenz_chart(customers["expected_revenue"], s))

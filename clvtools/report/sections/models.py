@@ -12,14 +12,15 @@ from ..figures import PALETTE, draw_chart, label_text, log_labels, percent_axis
 from ..tables import table
 from ._words import horizon, units
 
-__all__ = ["section", "holdout_frequency_chart", "tracking_chart", "forest_chart",
-           "calibration_chart"]
+__all__ = ["section", "parameters_table", "holdout_frequency_chart", "tracking_chart",
+           "forest_chart", "calibration_chart"]
 
 _PARAMETERS = {"coef": "estimate", "se(coef)": "standard error",
                "lower 95% bound": "95 % lower", "upper 95% bound": "95 % upper"}
 
 
-def _parameters(model, name: str, settings):
+def parameters_table(model, name: str, settings):
+    """A fitted model's parameters with standard errors and intervals (None without)."""
     summary = getattr(model, "summary", None)
     if not isinstance(summary, pd.DataFrame) or summary.empty:
         return None
@@ -136,8 +137,8 @@ def _value_part(r: AnalysisResult, out: Section) -> None:
     if value.choice is not None:
         out.add(Paragraph(value.choice.note))
     name = type(getattr(purchases, "model", purchases)).__name__
-    out.add(_parameters(purchases, f"Purchase model ({name})", s))
-    out.add(_parameters(value.models.spend, "Spend model (Gamma-Gamma)", s))
+    out.add(parameters_table(purchases, f"Purchase model ({name})", s))
+    out.add(parameters_table(value.models.spend, "Spend model (Gamma-Gamma)", s))
     holdout = value.holdout
     summary = holdout.get("holdout_summary")
     if summary is not None and len(summary):

@@ -14,7 +14,7 @@ from ..blocks import Headline, Items, Note, Number, Paragraph, Section
 from ..tables import count, money, percent
 from ._words import horizon
 
-__all__ = ["section", "churn_trend", "things_to_do"]
+__all__ = ["section", "headline_section", "churn_trend", "things_to_do"]
 
 #: A change of the churn rate smaller than this share of its level reads as "stable".
 _STABLE = 0.10
@@ -117,13 +117,26 @@ def things_to_do(r: AnalysisResult) -> list[str]:
 
 def section(r: AnalysisResult) -> Section:
     """The summary section."""
-    s, t = r.settings, r.targets
-    total = t.matrix.set_index("cell").loc["total"]
-    live = int(total["customers"] - t.matrix.set_index("cell")["customers"].get("churned", 0))
+    out = headline_section(r.settings, r.timeline, r.targets.matrix, r.kpi.kpis,
+                           r.targets.summary)
+    todo = things_to_do(r)
+    if todo:
+        out.add(Items(todo, numbered=True, title="Three things to do this month"))
+    for warning in r.warnings():
+        out.add(Note(warning))
+    return out
+
+
+def headline_section(s, timeline, matrix: pd.DataFrame, kpis: pd.DataFrame,
+                     plan_summary: dict) -> Section:
+    """The summary section's opening of any run: the base's date, the four numbers and the
+    plan in a sentence, from matrix.csv, kpis.csv and plan_summary.csv."""
+    total = matrix.set_index("cell").loc["total"]
+    live = int(total["customers"] - matrix.set_index("cell")["customers"].get("churned", 0))
     out = Section("summary", "Summary")
     out.add(Paragraph(
-        f"Customer base as of {r.timeline.observation_end.isoformat()} (data from "
-        f"{r.timeline.first_date.isoformat()}); money over the next {horizon(s)}, discounted "
+        f"Customer base as of {timeline.observation_end.isoformat()} (data from "
+        f"{timeline.first_date.isoformat()}); money over the next {horizon(s)}, discounted "
         f"at {percent(s.discount_rate, 0)} a year, in the data's currency."))
     numbers = [
         Number("Customers", count(total["customers"]),
@@ -135,17 +148,12 @@ def section(r: AnalysisResult) -> Section:
                f"lapsed {money(total['lapsed_revenue'])} (already quietly gone: win back), "
                f"preventable {money(total['preventable_revenue'])} (still buying: retain)"),
     ]
-    trend = churn_trend(r.kpi.kpis, s.kpi_period)
+    trend = churn_trend(kpis, s.kpi_period)
     if trend is not None:
         rate, label, words = trend
         numbers.append(Number(f"Churn rate per {s.kpi_period}", percent(rate),
                               f"in {label}, the last complete {s.kpi_period}; {words}"))
     out.add(Headline(numbers))
-    out.add(Paragraph(_plan_sentence(t.summary)))
-    todo = things_to_do(r)
-    if todo:
-        out.add(Items(todo, numbered=True, title="Three things to do this month"))
-    for warning in r.warnings():
-        out.add(Note(warning))
+    out.add(Paragraph(_plan_sentence(plan_summary)))
     return out
 

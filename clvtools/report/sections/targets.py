@@ -13,7 +13,8 @@ from ..blocks import Paragraph, Section
 from ..figures import MONEY, PALETTE, draw_chart, label_text, money_axis, percent_axis
 from ..tables import count, fmt, key_values, money, percent, table
 
-__all__ = ["section", "sensitivity_chart", "profit_chart", "TOP"]
+__all__ = ["section", "assumptions", "plan_figures", "control_power_table",
+           "sensitivity_chart", "profit_chart", "TOP"]
 
 #: Rows shown of each list (the files hold them all).
 TOP = 10
@@ -27,7 +28,8 @@ _SCENARIOS = {"uplift_and_reactivation": "uplifts and reactivation rates scaled"
               "total_budget": "total budget moved", "push_count": "push count capped"}
 
 
-def _plan(summary: dict, settings):
+def plan_figures(summary: dict, settings):
+    """plan_summary.csv's figures in words, as a key-value table."""
     limit = summary.get("limit")
     pairs = [
         ("push customers (contacted)", count(summary.get("push", 0))),
@@ -189,21 +191,37 @@ def _evaluation(r: AnalysisResult, out: Section) -> None:
                       headers={"mp": "MP", "empc": "EMPC"}))
 
 
-def section(r: AnalysisResult) -> Section:
-    """The targets section."""
-    s, t = r.settings, r.targets
-    out = Section("targets", "Targets")
+def assumptions(s) -> Paragraph:
+    """The plan's costs and uplift assumptions in a paragraph."""
     uplifts = (f"push keeps {percent(s.push_uplift, 0)} of would-be churners"
                if isinstance(s.push_uplift, float) else "push uplift set per cell")
-    out.add(Paragraph(
+    return Paragraph(
         f"Push costs {money(s.push_cost)} per contact plus an incentive of "
         f"{money(s.push_incentive)}, pull {money(s.pull_cost)} plus {money(s.pull_incentive)}; "
         f"the assumptions ({uplifts}, pull "
         + (f"{percent(s.pull_uplift, 0)}" if isinstance(s.pull_uplift, float) else "per cell")
         + ") decide who is worth contacting. With constant uplifts the plan targets by value "
-        "at stake: uplift measured in an experiment is what makes the lists causal."))
+        "at stake: uplift measured in an experiment is what makes the lists causal.")
+
+
+def control_power_table(power: pd.DataFrame | None, s):
+    """control_power.csv as a table (None without a control group)."""
+    if power is None or not len(power):
+        return None
+    return table(power, s, "The control group: per action and cell, the customers treated "
+                 "and held out, and the smallest uplift (or reactivation rate) it can detect "
+                 "(empty: none under 100 %).",
+                 formats={"expected_churn": "percent", "min_detectable_uplift": "percent",
+                          "min_detectable_reactivation": "percent"})
+
+
+def section(r: AnalysisResult) -> Section:
+    """The targets section."""
+    s, t = r.settings, r.targets
+    out = Section("targets", "Targets")
+    out.add(assumptions(s))
     if t.summary:
-        out.add(_plan(t.summary, s))
+        out.add(plan_figures(t.summary, s))
     if t.sensitivity is not None and len(t.sensitivity):
         out.add(sensitivity_chart(t.sensitivity))
         frame = t.sensitivity.assign(scenario=t.sensitivity["scenario"].map(
@@ -216,12 +234,7 @@ def section(r: AnalysisResult) -> Section:
                       formats={"cost": "money", "expected_net_benefit": "money",
                                "push_kept": "percent"}))
     _lists(r, out)
-    if t.control_power is not None and len(t.control_power):
-        out.add(table(t.control_power, s, "The control group: per action and cell, the "
-                      "customers treated and held out, and the smallest uplift (or reactivation "
-                      "rate) it can detect (empty: none under 100 %).",
-                      formats={"expected_churn": "percent", "min_detectable_uplift": "percent",
-                               "min_detectable_reactivation": "percent"}))
+    out.add(control_power_table(t.control_power, s))
     _evaluation(r, out)
     return out
 
