@@ -75,6 +75,19 @@ def assert_scores_match(got: pd.DataFrame, expected: pd.DataFrame, scores,
         assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
 
 
+def assert_tables_match(got: pd.DataFrame, expected: pd.DataFrame, *, atol: float) -> None:
+    """Another engine's table (e.g. forecast.csv) equals the single machine's: the same
+    columns, the text exactly, the figures to 1e-9 relative or ``atol`` (one cent and a hair
+    for money written to the cent), NaN where NaN."""
+    assert list(got.columns) == list(expected.columns)
+    numbers = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+    for column in numbers:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=atol,
+                                   equal_nan=True, err_msg=column)
+    text = [c for c in expected.columns if c not in numbers]
+    pd.testing.assert_frame_equal(got[text], expected[text], check_dtype=False)
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """One local Spark session (2 cores) for the Spark tests, stopped at the end.

@@ -77,6 +77,22 @@ def test_kpis_equal_duckdb(logs):
     assert_same_table(duck, spark_rows)
 
 
+def test_purchases_by_period_equal_duckdb(logs):
+    """The seasonal index's counts (forecast.csv on Spark): occasions in ``(start, end]``,
+    months and overlapping periods alike."""
+    from clvtools.data.rfm import purchases_by_period
+    from clvtools.data.spark_summaries import spark_purchases_by_period
+
+    duck, spark_log = logs
+    months = pd.period_range("2023-01", "2024-12", freq="M")
+    starts = [(m.start_time - pd.Timedelta(days=1)).date() for m in months] + [
+        dt.date(2023, 3, 10)]
+    ends = [m.end_time.date() for m in months] + [dt.date(2024, 6, 1)]
+    expected = purchases_by_period(duck, starts, ends)["purchases"].tolist()
+    assert min(expected) > 0
+    assert spark_purchases_by_period(spark_log, starts, ends) == expected
+
+
 def test_money_is_summed_exactly_whatever_the_order(spark):
     """0.1 + 0.2 + 0.3 in doubles depends on the order of addition; in micro-units it is 0.6,
     in Spark as in DuckDB. 82.15 + 107.33 is a sum that fsum and an exact sum round to

@@ -5,13 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_scores_match
+from conftest import assert_scores_match, assert_tables_match
 
 from clvtools import api, btyd, survival
 from clvtools.cli import main
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline.value_models import VALUE_MODELS
 from clvtools.report.output_folder import OWNERSHIP_FILE
+from clvtools.report.outputs import OUTPUTS, write_folder
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -62,7 +63,7 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     written = {p.relative_to(out).as_posix() for p in out.rglob("*")
                if p.is_file() and not datasets & set(p.parts)}
     assert written == {"matrix.csv", "plan_summary.csv", "control_power.csv", "kpis.csv",
-                       "churn_drivers.csv",
+                       "churn_drivers.csv", "forecast.csv",
                        "models/value.json", "models/spend.json", "models/churn.json",
                        "data_quality.json", "config.toml", OWNERSHIP_FILE}
     assert datasets <= set(json.loads((out / OWNERSHIP_FILE).read_text())["files"])
@@ -97,6 +98,20 @@ def test_spark_scores_equal_the_single_machine_scores(spark_out, single):
                  .loc[single.index])
     assert_scores_match(customers, single, SCORES, ("churn_model", "cell", "action"))
     assert single["churn_model"].eq("cox").any() and single["cell"].eq("churned").any()
+
+
+def test_forecast_csv_equals_the_standard_engines_file(spark_out, single_run, tmp_path):
+    """forecast.csv summed over Spark's partitions, the value models' delta method on the
+    standard engine's sample: the standard engine's file, text exactly, figures to 1e-9
+    or one cent (money is written to the cent)."""
+    write_folder({o.name: (lambda o=o: o.content(single_run.analysis, {})) for o in OUTPUTS
+                  if o.name == "forecast.csv"}, tmp_path / "standard")
+    got, expected = (pd.read_csv(folder / "forecast.csv", keep_default_na=False,
+                                 na_values=[""])
+                     for folder in (spark_out[1], tmp_path / "standard"))
+    assert len(expected) > 10
+    assert (expected["expected_revenue_hi95"] > expected["expected_revenue"]).all()
+    assert_tables_match(got, expected, atol=0.0100001)
 
 
 def test_the_control_group_is_the_standard_draw(spark_out, single, single_run):

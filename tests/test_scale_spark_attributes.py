@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_scores_match
+from conftest import assert_scores_match, assert_tables_match
 
 from clvtools import api
 from clvtools.datasets import generate_customer_base
@@ -73,6 +73,15 @@ def test_models_with_attributes_equal_the_single_machine_fits(spark_out, single)
     reference = single.analysis.risk.model
     assert "plan=premium" in churn.hazard_ratios_.index
     pd.testing.assert_series_equal(churn.hazard_ratios_, reference.hazard_ratios_, rtol=1e-9)
+
+
+def test_the_forecast_with_attributes_equals_the_single_machine_forecast(spark_run, single):
+    """The covariate purchase model bound to each partition's customers and to the delta
+    method's sample: every figure and interval of forecast.csv to 1e-9, the same notes."""
+    got, expected = spark_run.forecast.table, single.analysis.forecast.table
+    assert (expected["expected_churners_hi95"] > expected["expected_churners"]).any()
+    assert_tables_match(got, expected, atol=1e-9)
+    assert spark_run.forecast.notes == single.analysis.forecast.notes
 
 
 def test_spark_scores_with_attributes_equal_the_single_machine_scores(spark_out, single):

@@ -25,7 +25,8 @@ from .spark_attributes import SparkAttributes
 from .spark_engine import SparkLog
 from .survival_tables import _check_windows, _covariate_columns, _window_names
 
-__all__ = ["spark_rfm", "spark_landmark_table", "spark_scoring_table", "spark_lifecycle"]
+__all__ = ["spark_rfm", "spark_landmark_table", "spark_scoring_table", "spark_lifecycle",
+           "spark_purchases_by_period"]
 
 
 def _date(day: dt.date) -> str:
@@ -254,6 +255,21 @@ def spark_lifecycle(log: SparkLog, *, churn_after: float, time_unit: str = "week
                CASE WHEN datediff({end}, max(date)) >= {cd} THEN date_add(max(date), {cd})
                END AS declared_at
         FROM {log.occasions} GROUP BY customer_id""")
+
+
+def spark_purchases_by_period(log: SparkLog, starts: Sequence[dt.date],
+                              ends: Sequence[dt.date]) -> list[int]:
+    """Purchase occasions dated in each period ``(starts[i], ends[i]]`` (the start day
+    excluded, the end day included), in Spark: the ``purchases`` column of
+    :func:`clvtools.data.rfm.purchases_by_period`, in period order.
+
+    The occasions are counted per day first (a few thousand rows reach the driver), then
+    summed into the periods there.
+    """
+    days = log.spark.sql(f"SELECT date, count(*) AS n FROM {log.occasions} GROUP BY date"
+                         ).collect()
+    return [sum(int(n) for day, n in days if start < day <= end)
+            for start, end in zip(starts, ends, strict=True)]
 
 
 def covariate_columns(windows: Sequence[float] | None, time_unit: str) -> list[str]:

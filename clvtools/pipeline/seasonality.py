@@ -20,13 +20,17 @@ __all__ = ["SEASONAL_MONTHS", "Spread", "seasonal_index", "seasonal_spread",
 SEASONAL_MONTHS = 24
 
 
-def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
+def seasonal_index(inputs: Inputs | None, timeline: Timeline, *,
+                   count=None) -> pd.DataFrame | None:
     """The observed seasonal index of purchases by month of the year, or None.
 
     Purchases per day in each complete calendar month of the history, divided by their
     centred 12-month moving average (2 x 12, so that a growing or shrinking base does not
     read as a season); the ratios averaged by month of the year and scaled to a mean of 1.
     Needs :data:`SEASONAL_MONTHS` complete months.
+
+    ``count``: the purchases in each period ``(starts[i], ends[i]]``, called with the two
+    lists of dates (another engine's, e.g. Spark's); default: ``inputs.log``'s, in DuckDB.
     """
     first = pd.Timestamp(timeline.first_date)
     end = pd.Timestamp(timeline.observation_end)
@@ -36,7 +40,8 @@ def seasonal_index(inputs: Inputs, timeline: Timeline) -> pd.DataFrame | None:
         return None
     starts = [(p.start_time - pd.Timedelta(days=1)).date() for p in periods]
     ends = [p.end_time.normalize().date() for p in periods]
-    counts = purchases_by_period(inputs.log, starts, ends)["purchases"].to_numpy(float)
+    counts = (purchases_by_period(inputs.log, starts, ends)["purchases"].to_numpy(float)
+              if count is None else np.asarray(count(starts, ends), dtype=float))
     rate = pd.Series(counts / np.array([p.days_in_month for p in periods], float))
     trend = rate.rolling(12, center=True).mean().rolling(2).mean().shift(-1)
     ratio = (rate / trend).replace([np.inf, -np.inf], np.nan)

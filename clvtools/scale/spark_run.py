@@ -14,9 +14,11 @@ churn model, the matrix and the push/pull plan under a push capacity with the co
 reasons, the control group (the standard engine's draw over the chosen customers, collected
 to the driver: :mod:`.spark_control`), the early-warning and win-back lists, and the KPIs.
 The plan under a push or total budget is the standard engine's knapsack
-(:mod:`.spark_budget`). What needs the whole base in one place (the holdout choice of the
-value model, the forecast, report.html) stays with the single-machine engine, and the
-settings that ask for it are an error here rather than silently ignored.
+(:mod:`.spark_budget`). forecast.csv is the standard forecast's sums per partition, added on
+the driver (:mod:`.spark_forecast`). What needs the whole base in one place (the holdout
+choice of the value model, the forecast's backtest, report.html) stays with the
+single-machine engine, and the settings that ask for it are an error here rather than
+silently ignored.
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
+from ..pipeline.forecasting import ForecastResult
 from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, write_folder
+from ..report.outputs import OUTPUTS, forecast_to_cents, write_folder
 from ..targeting.control import CONTROL, TREATMENT
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .run_files import (
@@ -55,6 +58,7 @@ from .spark_budget import plan_under_limit
 from .spark_control import spark_control_group
 from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
+from .spark_forecast import spark_forecast
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
 from .spark_win_back import spark_win_back
 
@@ -69,7 +73,7 @@ _CUSTOMER_COLUMNS = tuple(c for name in CUSTOMER_COLUMNS
 SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "early_warning.parquet", "matrix.csv", "plan_summary.csv", "control_power.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
-                 "models/churn.json", "data_quality.json", "config.toml")
+                 "models/churn.json", "data_quality.json", "config.toml", "forecast.csv")
 
 @dataclass
 class SparkRun:
@@ -106,6 +110,8 @@ class SparkRun:
     early_warning : pyspark.sql.DataFrame or None
         The early-warning list, sorted by rank; None without a Cox model or a previous KPI
         period (:func:`~clvtools.scale.spark_early_warning.spark_early_warning`).
+    forecast : ForecastResult, optional
+        forecast.csv (:mod:`.spark_forecast`).
     notes : list of str
     attributes_quality : dict, optional
         data_quality.json's ``customers`` entry, when attributes were read.
@@ -126,6 +132,7 @@ class SparkRun:
     survival_table: pd.DataFrame
     win_back: object = None
     early_warning: object = None
+    forecast: ForecastResult | None = None
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
 
@@ -148,6 +155,8 @@ class SparkRun:
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
                           kpis=self.kpis, data_quality=self.data_quality, engine="spark"),
             "control_power.csv": lambda: self.control_power,
+            "forecast.csv": lambda: forecast_to_cents(None if self.forecast is None
+                                                      else self.forecast.table),
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
@@ -274,13 +283,15 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
             plan, rfm, scoring, log, timeline.previous_scoring, scorers,
             value_axis=s.value_axis, time_unit=s.time_unit, centre=centre, attributes=attributes)
         summary.update({f"early_warning_{k}": v for k, v in counts.items()})
+    step("Forecasting revenue, churners and the plan's savings per month (Spark)")
+    forecast = spark_forecast(log, rfm, scoring, plan, scorers, s, timeline, covariates)
     step("Computing KPIs (Spark)")
     kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                            period=s.kpi_period).toPandas()
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, power, survival, win_back, early,
-                    [*attribute_notes, *value_notes, *risk_notes],
+                    kpis, summary, power, survival, win_back, early, forecast,
+                    [*attribute_notes, *value_notes, *risk_notes, *forecast.notes],
                     None if attributes is None else attributes.quality)
 
 
