@@ -44,7 +44,7 @@ from ..pipeline.timeline import Timeline
 from ..pipeline.value import ValueResult
 from ..pipeline.value_models import score_customers_by_month
 
-__all__ = ["chunked_forecast", "fetch_sample", "scored_months"]
+__all__ = ["chunked_forecast", "codes_and_share", "fetch_sample", "scored_months"]
 
 
 def chunked_forecast(con: duckdb.DuckDBPyConnection, inputs: Inputs, timeline: Timeline,
@@ -116,7 +116,7 @@ def _customers_sql(decided: str, plan: str, where: str) -> str:
             f"WHERE {where} ORDER BY d.customer_id")
 
 
-def _codes_and_share(customers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def codes_and_share(customers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Each customer's segment code (in :data:`SEGMENTS`) and saved revenue as a share of
     the revenue at risk, as the standard forecast step takes them."""
     codes = pd.Categorical(customers["cell"], categories=SEGMENTS).codes.astype(np.intp)
@@ -145,7 +145,7 @@ def _chunk_parts(con, k, bounds, scorers, settings, ends, months, season, *, rfm
     attributes = None if covariates is None else chunk_frame(con, covariates, bounds, k)
     customers = con.execute(_customers_sql(decided, plan, chunk_where(bounds, k, "d.customer_id"))
                             ).df().set_index("customer_id")
-    codes, share = _codes_and_share(customers)
+    codes, share = codes_and_share(customers)
     models, scores, by_month = scored_months(scorers, rows, attributes)
     value = ValueResult(rows, models, scores, {}, [], months=by_month)
     money = revenue_totals(value, ends, share, seasonal_spread(by_month, season, months), codes,
@@ -172,7 +172,7 @@ def _value_parameter_variance(con, codes, order_by, scorers, ends, months, seaso
                                             covariates=covariates)
     customers = rows_of_customers(con, f"({_customers_sql(decided, plan, 'TRUE')})",
                                   sample.index.to_numpy())
-    sample_codes, share = _codes_and_share(customers)
+    sample_codes, share = codes_and_share(customers)
     return sample_parameter_variance(models, sample, weights, sample_codes, share,
                                      seasonal_spread(by_month, season, months), ends, notes)
 

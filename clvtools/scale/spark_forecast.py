@@ -47,7 +47,7 @@ from ..pipeline.timeline import Timeline
 from ..pipeline.value import ValueResult
 from ..targeting.control import TREATMENT
 from ..units import unit_days
-from .chunked_forecast import _codes_and_share, scored_months
+from .chunked_forecast import codes_and_share, scored_months
 
 __all__ = ["spark_forecast"]
 
@@ -172,7 +172,7 @@ def _partition_parts(rfm, scoring, covariates, scorers: Scorers, settings: Setti
                 continue
             frame, rows, attributes, customers = _chunk_inputs(chunk, rfm_columns,
                                                                with_covariates)
-            codes, share = _codes_and_share(customers)
+            codes, share = codes_and_share(customers)
             models, scores, by_month = scored_months(scorers, rows, attributes)
             value = ValueResult(rows, models, scores, {}, [], months=by_month)
             money = revenue_totals(value, ends, share,
@@ -213,6 +213,6 @@ def _value_parameter_variance(rows, ids: np.ndarray, codes: np.ndarray, order_by
     if not np.allclose(scores["expected_revenue"].to_numpy(float), order_by[positions],
                        rtol=1e-9, atol=0.0):
         raise RuntimeError("The forecast's sample fetched other customers than it drew.")
-    sample_codes, share = _codes_and_share(customers)
+    sample_codes, share = codes_and_share(customers)
     return sample_parameter_variance(models, sample, weights, sample_codes, share,
                                      seasonal_spread(by_month, season, months), ends, notes)
