@@ -42,7 +42,7 @@ def test_the_relation_runs_sql_over_the_same_rows(results):
 def test_customers_csv_in_chunks_is_the_whole_tables_bytes(results, tmp_path, monkeypatch):
     customers = results.analysis.targets.customers
     whole = tmp_path / "whole.csv"
-    table, _ = neutralise_arrow(arrow_table(outputs._to_cents(customers)))
+    table, _ = neutralise_arrow(arrow_table(outputs.to_cents(customers)))
     write_csv(table, whole)
     # 7 chunks of 300 (and a last of 200) through the run's own writer
     monkeypatch.setattr(outputs, "CUSTOMERS_CHUNK_ROWS", 300)
