@@ -5,7 +5,7 @@
 pooled; ids, free text and constants left out) into ``customers`` (``customer_id VARCHAR`` +
 one column per attribute the models use), counts the customers present in only one of the two
 tables (never dropped silently), and completes the attributes for every customer with
-purchases in the temporary table ``customers_complete``, the one the models use.
+purchases in the table ``customers_complete``, the one the models use.
 """
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def read_customers(
     Returns
     -------
     CustomerAttributes
-        The completed attributes (temporary table ``customers_complete``), their kinds, the quality
+        The completed attributes (the table ``customers_complete``), their kinds, the quality
         summary (rows read, customers matched across the two tables, customers filled, columns
         typed) and the notes.
 
@@ -340,7 +340,7 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, customer_ids: str, cust
     # (the landmark, scoring and validation queries, the value model's frame, the KPIs):
     # at a million customers and three attributes, seconds each time
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE customers_complete AS
+        f"""CREATE OR REPLACE TABLE customers_complete AS
         SELECT t.customer_id{''.join(', ' + x for x in selects)}
         FROM {customer_ids} t LEFT JOIN {customers} c USING (customer_id)"""
     )

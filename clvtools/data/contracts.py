@@ -141,7 +141,7 @@ def read_contracts(
                   source=label, column=start_col, show=["customer_id", f"_raw_start AS {s}"],
                   advice="Drop them, or move the 'observation_end' setting later.")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE contracts AS SELECT customer_id, start, "end",
+        """CREATE OR REPLACE TABLE contracts AS SELECT customer_id, start, "end",
         CASE WHEN "end" IS NOT NULL THEN coalesce(nullif(trim(end_reason), ''), 'unspecified') END
             AS end_reason
         FROM contracts_parsed ORDER BY customer_id, start"""

@@ -1,7 +1,13 @@
-"""The DuckDB engine: one connection per analysis, and sources registered into it.
+"""The DuckDB engine: one in-memory database per analysis, and sources registered into it.
 
 Every summary in clvtools is a SQL query run here, whatever the input was: a pandas
 DataFrame, a CSV file or a Parquet file (one file, a glob, or a list of files).
+
+The tables a run reads in several steps (the sources, the occasions, the attributes, the
+contracts, the spells) are ordinary tables of the run's database, not TEMP ones: a step run in
+a second thread queries them through its own :func:`cursor` (a connection serves one thread at
+a time), and a TEMP table is seen only by the connection that made it. Each run has a database
+of its own (``connect``), so the same names in two runs never meet.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import pandas as pd
 from ..errors import ClvInputError
 from .csv_diagnosis import explain_read_error, open_bytes, single_column_problem
 
-__all__ = ["connect", "process_exists", "quote_ident", "register_source", "source_label",
+__all__ = ["connect", "cursor", "process_exists", "quote_ident", "register_source", "source_label",
            "fetch_frame", "Source"]
 
 Source = "pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike]"
@@ -50,13 +56,7 @@ def connect(
         Where the spill folder is made.
     """
     con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    # clvtools reports progress itself; DuckDB's own bar would write into stdout. In Jupyter,
-    # DuckDB refuses to touch the setting without ipywidgets (and draws no text bar there).
-    try:
-        con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:
-        pass
+    _session(con)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
@@ -71,6 +71,30 @@ def connect(
     spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
     weakref.finalize(con, shutil.rmtree, spill, True)
     return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A second connection to the database of ``con``, for a step run in another thread.
+
+    It sees the run's ordinary tables and views (not ``con``'s TEMP ones), shares the
+    database's threads, ``memory_limit`` and spill folder, and has clvtools' session settings
+    (time zone UTC, no progress bar), which DuckDB keeps per connection. Close it when the
+    step ends: the TEMP tables it made go with it.
+    """
+    second = con.cursor()
+    _session(second)
+    return second
+
+
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """clvtools' settings of one connection (DuckDB keeps them per connection, a cursor too)."""
+    con.execute("SET TimeZone = 'UTC'")
+    # clvtools reports progress itself; DuckDB's own bar would write into stdout. In Jupyter,
+    # DuckDB refuses to touch the setting without ipywidgets (and draws no text bar there).
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
 
 
 #: Name of a spill folder: the process id tells a live run's folder from a killed one's.
@@ -193,7 +217,7 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
         df = source
         con.register(f"{name}_df", df)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, 'DataFrame' AS _file, "
+            f"CREATE OR REPLACE TABLE {name} AS SELECT *, 'DataFrame' AS _file, "
             f"(row_number() OVER ())::BIGINT AS _line FROM {name}_df"
         )
         con.unregister(f"{name}_df")
@@ -236,17 +260,17 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
         if line is None:
             # A materialised table keeps insertion order, so rowid orders rows as in the files.
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT * FROM {reader}"
+                f"CREATE OR REPLACE TABLE {name}_raw AS SELECT * FROM {reader}"
             )
             con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (filename), "
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * EXCLUDE (filename), "
                 "filename AS _file, "
                 "(rowid - min(rowid) OVER (PARTITION BY filename) + 2)::BIGINT AS _line "
                 f"FROM {name}_raw"
             )
         else:
             con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {name} AS "
+                f"CREATE OR REPLACE VIEW {name} AS "
                 "SELECT * EXCLUDE (filename, file_row_number), "
                 f"filename AS _file, ({line})::BIGINT AS _line FROM {reader}"
             )

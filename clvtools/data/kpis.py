@@ -108,7 +108,7 @@ FLOW_SQL = """
 
 
 def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
-    """Temporary tables of the spells and periods of :func:`_common_sql` for ``log`` and
+    """Tables of the spells and periods of :func:`_common_sql` for ``log`` and
     ``params`` (:func:`_params`), built on the first call and reused after: the KPIs, the
     cohorts and the churn by segment all count the same spells, and building them is one
     window pass over every purchase occasion (the costly part of each table), itself shared
@@ -127,7 +127,7 @@ def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
         names = (f"_kpi_spells_{suffix}", f"_kpi_periods_{suffix}")
         common = _common_sql(log.occasions, spell_bounds(log, own["cd"]))
         for table, cte in zip(names, ("spells", "periods"), strict=True):
-            log.con.execute(f"CREATE TEMP TABLE {table} AS WITH {common} SELECT * FROM {cte}",
+            log.con.execute(f"CREATE TABLE {table} AS WITH {common} SELECT * FROM {cte}",
                             _used(common, own))
         log.derived[key] = names
     return log.derived[key]

@@ -106,7 +106,7 @@ def spell_ends_sql(occasions: str) -> str:
 
 
 def spell_bounds(log: TransactionLog, cd: int) -> str:
-    """The name of a temporary table of the occasions of ``log`` that open or close an active
+    """The name of a table of the occasions of ``log`` that open or close an active
     spell: :func:`spell_ends_sql`'s rows (without ``amount``) where ``spell_start`` or
     ``spell_end`` holds, for the churn delay ``cd`` in days.
 
@@ -119,7 +119,7 @@ def spell_bounds(log: TransactionLog, cd: int) -> str:
     if key not in log.derived:
         name = f"_spell_bounds_{uuid.uuid4().hex}"
         log.con.execute(f"""
-            CREATE TEMP TABLE {name} AS
+            CREATE TABLE {name} AS
             SELECT customer_id, date, first_date, first_occasion, spell_start, spell_end
             FROM ({spell_ends_sql(log.occasions)})
             WHERE spell_start OR spell_end""", {"cd": cd})

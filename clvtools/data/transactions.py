@@ -220,7 +220,7 @@ def read_transactions(
     # equal to Spark's (spark_engine.py)
     # grouped by _key: an integer id is hashed as a number and made text once per occasion
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE occasions AS
+        f"""CREATE OR REPLACE TABLE occasions AS
         SELECT CAST(_key AS VARCHAR) AS customer_id, date, amount, n_rows FROM (
             SELECT _key, ts::DATE AS date, {money_sum('amount')} AS amount,
                    count(*)::INTEGER AS n_rows

@@ -3,25 +3,33 @@
 The CLI (``clvtools analyze`` / ``clvtools demo``) and the Python API (:func:`clvtools.analyze`)
 call the same :func:`run_analysis`; writing the files is the report's job
 (:mod:`clvtools.report.outputs`).
+
+The steps that read only the inputs and the value step (the KPIs and cohorts, SQL in DuckDB;
+the forecast backtest, its queries then its refits) run in a second thread on their own
+cursor of the run's database, beside the decisions, the evaluation and the forecast (pandas
+and numpy, mostly one core): :data:`._threads.OVERLAP` turns this off, for the same results.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from ..config import Settings
-from .backtest import forecast_backtest
+from ..data.engine import cursor
+from ._threads import alongside_thread
+from .backtest import BacktestResult, forecast_backtest
 from .campaign import last_campaign
 from .evaluation import evaluation_step
 from .forecasting import forecast_step
-from .inputs import read_inputs
-from .kpis import kpi_step
+from .inputs import Inputs, read_inputs
+from .kpis import KpiResult, kpi_step
 from .memory_budget import check_standard_engine_fits
 from .provenance import run_provenance
 from .result import AnalysisResult
 from .risk import risk_step
 from .targets import targets_step
-from .timeline import build_timeline
-from .value import value_step
+from .timeline import Timeline, build_timeline
+from .value import ValueResult, value_step
 
 __all__ = ["run_analysis"]
 
@@ -59,15 +67,40 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
     value = value_step(inputs, timeline, s, step)
     risk = risk_step(inputs, timeline, value, s, step)
-    step("Choosing retention targets; early warning and win-back lists")
-    targets = targets_step(value, risk, inputs, s, timeline)
-    step("Evaluating the targeting out of time")
-    evaluation = evaluation_step(value, risk, inputs, timeline, s)
-    step("Forecasting revenue and churn by month")
-    forecast = forecast_step(value, risk, targets, inputs, timeline, s)
-    step("Backtesting the forecast at earlier origins")
-    backtest = forecast_backtest(inputs, timeline, s, value)
+    # after the risk step: the KPIs read the spell bounds its landmark table built
+    with alongside_thread(_beside_decisions, inputs, timeline, s, value) as beside:
+        step("Choosing retention targets; early warning and win-back lists")
+        targets = targets_step(value, risk, inputs, s, timeline)
+        step("Evaluating the targeting out of time")
+        evaluation = evaluation_step(value, risk, inputs, timeline, s)
+        step("Forecasting revenue and churn by month")
+        forecast = forecast_step(value, risk, targets, inputs, timeline, s)
+        # what is left of the second thread's work (all of it with the overlap off) is
+        # timed under these two steps' names
+        step("Backtesting the forecast at earlier origins")
     step("Computing KPIs and cohorts")
-    kpi = kpi_step(inputs, s)
+    backtest, kpi = beside.result()
     return AnalysisResult(s, inputs, timeline, value, risk, targets, kpi, run_provenance(s),
                           evaluation, forecast, backtest, campaign)
+
+
+def _beside_decisions(inputs: Inputs, timeline: Timeline, settings: Settings,
+                      value: ValueResult) -> tuple[BacktestResult, KpiResult]:
+    """The backtest, then the KPIs, on a cursor of their own (the run's connection serves the
+    decisions' thread meanwhile). Each reads the run's ordinary tables (data.engine); the
+    TEMP views the backtest's queries may make are the cursor's, and close with it."""
+    own = cursor(inputs.log.con)
+    try:
+        inputs = _on_connection(inputs, own)
+        return forecast_backtest(inputs, timeline, settings, value), kpi_step(inputs, settings)
+    finally:
+        own.close()
+
+
+def _on_connection(inputs: Inputs, con) -> Inputs:
+    """``inputs`` querying through ``con`` (a cursor of the same database): the same tables,
+    and the same ``log.derived`` (the spells built once are found by either)."""
+    log = dataclasses.replace(inputs.log, con=con, derived=inputs.log.derived)
+    attributes = (None if inputs.attributes is None
+                  else dataclasses.replace(inputs.attributes, con=con))
+    return dataclasses.replace(inputs, log=log, attributes=attributes)

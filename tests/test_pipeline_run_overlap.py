@@ -1,0 +1,89 @@
+"""The main job's run-level overlap (pipeline/run.py): the backtest and the KPIs on their own
+cursor of the run's database beside the decisions give the results of the steps run in turn."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools.config import Settings
+from clvtools.data.engine import connect, cursor
+from clvtools.datasets import generate_customer_base
+from clvtools.pipeline import _threads
+from clvtools.pipeline.run import run_analysis
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    """600 generated customers with attributes, and contracts for every fourth of them."""
+    base = generate_customer_base(600, seed=8, start="2022-01-01", observation_end="2024-06-30")
+    first = base.transactions.groupby("customer_id")["date"].min().dt.normalize()
+    ids = first.index[::4]
+    end = first.loc[ids] + pd.to_timedelta(np.arange(len(ids)) % 500 + 30, unit="D")
+    end = end.where(end <= pd.Timestamp("2024-06-30"))
+    contracts = pd.DataFrame({"customer_id": ids, "start": first.loc[ids].to_numpy(),
+                              "end": end.to_numpy(),
+                              "end_reason": np.where(end.isna(), None, "voluntary")})
+    return base.transactions, base.customers.drop(columns="acquisition_date"), contracts
+
+
+@pytest.fixture(scope="module")
+def runs(inputs):
+    """The run with the overlap on, then off: each result and its progress messages."""
+    transactions, customers, contracts = inputs
+    out = []
+    for overlap in (True, False):
+        steps: list[str] = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_threads, "OVERLAP", overlap)
+            out += [run_analysis(transactions, customers=customers, contracts=contracts,
+                                 settings=Settings(horizon=26, churn_after=20, seed=3),
+                                 on_step=steps.append), steps]
+    return out
+
+
+def test_overlap_on_and_off_give_the_same_results_and_steps(runs):
+    on, steps_on, off, steps_off = runs
+    assert steps_on == steps_off
+    assert steps_on[-2:] == ["Backtesting the forecast at earlier origins",
+                             "Computing KPIs and cohorts"]
+    # the second thread's steps, bit for bit (contracts: the end reasons' churn by segment)
+    for name in ("kpis", "cohorts", "churn_by_segment"):
+        pd.testing.assert_frame_equal(getattr(on.kpi, name), getattr(off.kpi, name),
+                                      check_exact=True)
+    assert on.kpi.churn_by_segment.isin(["voluntary"]).any().any()
+    assert on.backtest.table is not None
+    pd.testing.assert_frame_equal(on.backtest.table, off.backtest.table, check_exact=True)
+    assert on.backtest.notes == off.backtest.notes
+    # and those of the decisions' thread, run beside them
+    pd.testing.assert_frame_equal(on.targets.customers, off.targets.customers,
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(on.forecast.table, off.forecast.table, check_exact=True)
+
+
+def test_a_cursor_sees_the_runs_tables_with_the_runs_session_settings():
+    con = connect()
+    con.execute("CREATE TABLE shared AS SELECT 1 AS x")
+    con.execute("CREATE TEMP TABLE own AS SELECT 2 AS x")
+    second = cursor(con)
+    assert second.execute("SELECT x FROM shared").fetchall() == [(1,)]
+    # a TEMP table is its connection's alone: the run's tables must not be TEMP ones
+    with pytest.raises(Exception, match="own"):
+        second.execute("SELECT x FROM own")
+    # DuckDB keeps the time zone per connection: dates of instants would shift otherwise
+    assert second.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "UTC"
+    assert (second.execute("SELECT current_setting('temp_directory')").fetchone()
+            == con.execute("SELECT current_setting('temp_directory')").fetchone())
+    second.close()
+    assert con.execute("SELECT x FROM own").fetchall() == [(2,)]
+
+
+def test_the_tables_the_second_thread_reads_are_visible_to_a_cursor(runs):
+    result = runs[0]
+    log = result.inputs.log
+    second = cursor(log.con)
+    for table in (log.occasions, result.inputs.attributes.table,
+                  result.inputs.contracts.table, *[name for key, name in log.derived.items()
+                                                   if key[0] == "spell_bounds"]):
+        assert second.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+    second.close()
