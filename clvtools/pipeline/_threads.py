@@ -33,7 +33,9 @@ def alongside_thread(work: Callable | None, *args):
     Without ``work``, the future holds None; with :data:`OVERLAP` off, ``work`` runs on
     leaving the block, in the caller's thread. At most one of the two pieces may run SQL on
     the run's DuckDB connection: a connection serves one thread at a time, and refuses a
-    second caller (``ResourceInUseException``) rather than waiting.
+    second caller (``ResourceInUseException``) rather than waiting. The other piece may query
+    through a cursor of its own (:func:`clvtools.data.engine.cursor`), which sees the run's
+    ordinary tables but not the connection's TEMP ones.
     """
     if work is None or not OVERLAP:
         done: Future = Future()
