@@ -1,5 +1,5 @@
-"""The main job's run-level overlap (pipeline/run.py): the backtest and the KPIs on their own
-cursor of the run's database beside the decisions give the results of the steps run in turn."""
+"""The main job's run-level overlap (pipeline/run.py): the KPIs on their own cursor of the run's
+database beside the decisions give the results of the steps run in turn."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,9 +45,9 @@ def runs(inputs):
 def test_overlap_on_and_off_give_the_same_results_and_steps(runs):
     on, steps_on, off, steps_off = runs
     assert steps_on == steps_off
-    assert steps_on[-2:] == ["Backtesting the forecast at earlier origins",
-                             "Computing KPIs and cohorts"]
-    # the second thread's steps, bit for bit (contracts: the end reasons' churn by segment)
+    assert steps_on[-2:] == ["Computing KPIs and cohorts",
+                             "Backtesting the forecast at earlier origins"]
+    # the second thread's step, bit for bit (contracts: the end reasons' churn by segment)
     for name in ("kpis", "cohorts", "churn_by_segment"):
         pd.testing.assert_frame_equal(getattr(on.kpi, name), getattr(off.kpi, name),
                                       check_exact=True)
