@@ -46,3 +46,50 @@ def test_no_comparable_pair_and_bad_values_raise_as_lifelines_does():
         concordance_index([1.0, 2.0], [0.5, 0.3], [0, 0])       # no event: nothing to compare
     with pytest.raises(ValueError):
         concordance_index([1.0, np.nan], [0.5, 0.3], [1, 1])
+
+
+# ---------------------------------------------------------------- Uno's IPCW concordance
+def _surv(event, time):
+    from sksurv.util import Surv
+    return Surv.from_arrays(event=np.asarray(event, bool), time=np.asarray(time, float))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ipcw_equals_scikit_survival_with_ties_in_times_and_scores(seed):
+    from sksurv.metrics import concordance_index_ipcw
+    rng = np.random.default_rng(seed)
+    train = _surv(rng.random(400) < 0.6, rng.integers(1, 40, 400))
+    n = 600
+    # whole-number times (many ties, censored and events at the same time), scores drawn from
+    # few values (ties in risk), some 1e-9 apart (within the tolerance, not equal)
+    time = rng.integers(1, 30, n).astype(float)
+    event = rng.random(n) < 0.5
+    risk = rng.integers(0, 12, n) / 4 + np.where(rng.random(n) < 0.2, 1e-9, 0.0)
+    tau = 20.0
+    ours = concordance.ipcw_concordance_index(train, _surv(event, time), risk, tau)
+    theirs = concordance_index_ipcw(train, _surv(event, time), risk, tau=tau)[0]
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=0)
+
+
+def test_ipcw_equals_scikit_survival_on_continuous_scores():
+    from sksurv.metrics import concordance_index_ipcw
+    rng = np.random.default_rng(5)
+    train = _surv(rng.random(300) < 0.7, rng.exponential(10, 300))
+    risk = rng.normal(size=500)
+    time = np.round(rng.exponential(np.exp(-risk) * 10), 1) + 0.1
+    event = rng.random(500) < 0.8
+    ours = concordance.ipcw_concordance_index(train, _surv(event, time), risk, 8.0)
+    theirs = concordance_index_ipcw(train, _surv(event, time), risk, tau=8.0)[0]
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=0)
+    assert ours > 0.6   # a real ranking, not a degenerate 0.5
+
+
+def test_ipcw_bad_input_raises_as_scikit_survival_does():
+    from sksurv.exceptions import NoComparablePairException
+    train = _surv([True, False, True], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):      # all censored
+        concordance.ipcw_concordance_index(train, _surv([False, False], [1.0, 2.0]),
+                                           [0.1, 0.2], 2.5)
+    with pytest.raises(NoComparablePairException):   # one event, nothing exits after it
+        concordance.ipcw_concordance_index(train, _surv([False, True], [1.0, 2.0]),
+                                           [0.1, 0.2], 2.5)

@@ -8,6 +8,13 @@ queries and insertions vectorised over a Fenwick tree of the predicted scores: t
 counts (tested equal to lifelines on tied and untied data), in a small fraction of the time.
 With many distinct durations (over :data:`MAX_GROUPS`) lifelines does it.
 
+Uno's IPCW concordance (:func:`ipcw_concordance_index`) is scikit-survival's
+``concordance_index_ipcw`` counted the same way: scikit-survival compares each event with every
+later row in a Python loop over the events (about 1.7 CPU-s on the 20,000 rows an out-of-time
+validation draws at a million customers); here the events of each group of tied durations
+query a Fenwick tree of the later rows' scores at once. Its censoring weights are
+scikit-survival's own.
+
 The counts (lifelines' definition): a row that exits at time ``t`` (by the event or by
 censoring) is compared with every row whose event came earlier, and a censored row also with
 the events at ``t`` itself; the pair is concordant when the earlier event has the lower
@@ -18,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from lifelines.utils import concordance_index as lifelines_concordance_index
 
-__all__ = ["MAX_GROUPS", "concordance_index"]
+__all__ = ["MAX_GROUPS", "concordance_index", "ipcw_concordance_index"]
 
 #: Distinct durations above which the grouped walk hands over to lifelines (its cost grows
 #: with the groups: about 60 array operations each).
@@ -115,3 +122,85 @@ def _add(tree: np.ndarray, index: np.ndarray) -> None:
         np.add.at(tree, index, 1)
         index = index + (index & -index)
         index = index[index <= size]
+
+
+def ipcw_concordance_index(survival_train, survival_test, estimate, tau: float,
+                           tied_tol: float = 1e-8) -> float:
+    """Uno's concordance truncated at ``tau``, as scikit-survival's
+    ``sksurv.metrics.concordance_index_ipcw(survival_train, survival_test, estimate, tau)[0]``.
+
+    An event at time ``t_i`` (weight ``1 / G(t_i)^2``, ``G`` the Kaplan-Meier censoring
+    survival of ``survival_train``; 0 from ``tau`` on) is compared with every row that exits
+    later and with the censored rows exiting at ``t_i``; the pair is concordant when the event
+    has the higher risk ``estimate``, and scores within ``tied_tol`` count 1/2. The same counts
+    as scikit-survival's; the weighted sums are added in another order (a last-bit
+    difference), and a pair whose scores lie within a rounding error of ``tied_tol`` apart may
+    be judged tied where scikit-survival does not (far below any reported digit).
+
+    Parameters
+    ----------
+    survival_train, survival_test : numpy structured array, shape (n_train,), (n_test,)
+        ``sksurv.util.Surv`` arrays (event, time); the training one estimates the censoring
+        distribution.
+    estimate : array_like, shape (n_test,)
+        Risk scores: higher means an earlier event (the log partial hazard of a Cox model).
+    tau : float
+        Truncation time (time units of the survival arrays).
+    tied_tol : float
+        Scores at most this far apart are tied.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0.5 is no better than chance.
+
+    Raises
+    ------
+    ValueError, sksurv.exceptions.NoComparablePairException
+        As scikit-survival raises them (invalid arrays, a censoring survival of zero, no
+        comparable pair): it runs itself in those cases.
+    """
+    from sksurv.metrics import concordance_index_ipcw
+    from sksurv.nonparametric import CensoringDistributionEstimator
+    from sksurv.util import check_y_survival
+
+    event, time = check_y_survival(survival_test)
+    risk = np.asarray(estimate, dtype=float).ravel()
+    truncated = time < tau
+    if (len(risk) != len(time) or len(time) < 2 or not np.all(np.isfinite(risk))
+            or not event.any()):
+        # scikit-survival's own checks and messages
+        return float(concordance_index_ipcw(survival_train, survival_test, estimate, tau=tau)[0])
+    censoring = CensoringDistributionEstimator().fit(survival_train)
+    weights = np.zeros(len(time))
+    weights[truncated] = np.square(censoring.predict_ipcw(survival_test[truncated]))
+    times, group = np.unique(time, return_inverse=True)
+    group = group.ravel()
+    # scores of every row, sorted: the tree counts the later rows' scores by rank
+    scores = np.sort(risk)
+    tree = np.zeros(len(scores) + 1, dtype=np.int64)
+    rank = np.searchsorted(scores, risk, side="left") + 1       # 1-based tree position
+    below = np.searchsorted(scores, risk - tied_tol, side="left")   # scores < risk - tol
+    upto = np.searchsorted(scores, risk + tied_tol, side="right")   # scores <= risk + tol
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(times) + 1))
+    numerator = denominator = 0.0
+    compared = pooled = 0
+    for g in range(len(times) - 1, -1, -1):        # latest first: the pool is the later rows
+        rows = order[bounds[g]:bounds[g + 1]]
+        censored, events = rows[~event[rows]], rows[event[rows]]
+        if len(censored):                         # comparable with this time's events too
+            _add(tree, rank[censored])
+            pooled += len(censored)
+        if len(events) and pooled:
+            lower = _prefix(tree, below[events])
+            tied = _prefix(tree, upto[events]) - lower
+            w = weights[events]
+            numerator += float(w @ lower + 0.5 * (w @ tied))
+            denominator += float(w.sum() * pooled)
+            compared += len(events)
+        _add(tree, rank[events])                  # earlier times compare with both
+        pooled += len(events)
+    if compared == 0:
+        return float(concordance_index_ipcw(survival_train, survival_test, estimate, tau=tau)[0])
+    return numerator / denominator

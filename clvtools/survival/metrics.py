@@ -6,8 +6,9 @@ Each metric comes from the library that does it well:
   (:mod:`clvtools.survival.concordance`: equal to lifelines, 17x faster at 600k rows);
 * Uno's IPCW concordance, the cumulative/dynamic AUC and the Brier score at the horizon:
   scikit-survival (lifelines has none of them), with the censoring distribution estimated on the
-  training table. IPCW concordance is quadratic in rows, so it runs on a seeded subsample of at
-  most ``max_rows_ipcw`` rows;
+  training table; the IPCW concordance counted as scikit-survival counts it, by groups of tied
+  durations (:func:`~clvtools.survival.concordance.ipcw_concordance_index`). It runs on a
+  seeded subsample of at most ``max_rows_ipcw`` rows (scikit-survival's count was quadratic);
 * calibration per decile of predicted risk: predicted mean churn probability against the
   Kaplan-Meier observed churn within the horizon (lifelines), here.
 
@@ -23,7 +24,7 @@ from lifelines import KaplanMeierFitter
 from ..errors import ClvInputError
 from ..units import unit_days
 from ._params import check_columns, check_number
-from .concordance import concordance_index
+from .concordance import concordance_index, ipcw_concordance_index
 
 __all__ = [
     "check_out_of_time", "harrell_concordance", "ipcw_concordance", "dynamic_auc",
@@ -125,15 +126,14 @@ def ipcw_concordance(model, train_table, table, horizon, *, max_rows_ipcw=20_000
     """Uno's IPCW concordance truncated at ``horizon`` (scikit-survival), on a seeded
     subsample of at most ``max_rows_ipcw`` evaluation rows; ``eta`` as in
     :func:`harrell_concordance`."""
-    metrics, Surv = _sksurv_metrics()
+    _, Surv = _sksurv_metrics()
     if len(table) > max_rows_ipcw:
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(table), max_rows_ipcw, replace=False))
         table, eta = table.iloc[rows], None if eta is None else eta[rows]
     eta = _risk(model, table, source, eta)
-    return float(metrics.concordance_index_ipcw(_train_y(model, train_table, Surv, horizon),
-                                                _test_y(model, table, Surv, horizon, source), eta,
-                                                tau=horizon)[0])
+    return ipcw_concordance_index(_train_y(model, train_table, Surv, horizon),
+                                  _test_y(model, table, Surv, horizon, source), eta, tau=horizon)
 
 
 def dynamic_auc(model, train_table, table, horizon, source="DataFrame", *,
