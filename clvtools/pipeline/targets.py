@@ -154,7 +154,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
             frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
                                           if c in customers.columns})
             attribute_columns = list(frame.columns)
-            customers = customers.join(frame, on="customer_id")
+            customers = _join_attributes(customers, frame)
         targets = pd.DataFrame({
             "customer_id": customers["customer_id"].to_numpy()[order],
             "priority_rank": p["priority_rank"].to_numpy()[order],
@@ -193,6 +193,18 @@ def _with_ids(scores: pd.DataFrame) -> pd.DataFrame:
     columns = {"customer_id": scores.index.to_numpy(),
                **{c: scores[c].to_numpy() for c in scores.columns}}
     return pd.DataFrame(columns, copy=False)
+
+
+def _join_attributes(customers: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``customers`` with the columns of ``frame`` (indexed by id) for its ids, as
+    ``customers.join(frame, on="customer_id")`` gives them (missing where a customer has no
+    row), added in place: a join would copy every column of the customers table too."""
+    if not frame.index.is_unique:
+        return customers.join(frame, on="customer_id")
+    ids = customers["customer_id"].to_numpy()
+    for column in frame.columns:
+        customers[column] = frame[column].reindex(ids).array
+    return customers
 
 
 def _rows(table: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
@@ -274,8 +286,10 @@ def _plan_parts(customers: pd.DataFrame, plan: pd.DataFrame, push: Action,
 def _plan_table(customers: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
     """The saved plan (:data:`PLAN_TABLE_COLUMNS`): decisions, the economics behind them and
     the predictions, from the customers table and the plan's own columns."""
+    # the columns as they are (copy=False): a consolidated copy of a million rows would cost
+    # seconds for a table only written to Parquet, column by column
     return pd.DataFrame({c: parts[c].array if c in parts else customers[c].to_numpy()
-                         for c in PLAN_TABLE_COLUMNS})
+                         for c in PLAN_TABLE_COLUMNS}, copy=False)
 
 
 def _treated_part(plan: pd.DataFrame, share: float) -> dict:
