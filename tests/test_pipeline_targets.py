@@ -9,7 +9,7 @@ from clvtools.api import analyze
 from clvtools.config import Settings, load_settings
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
-from clvtools.pipeline.targets import PLAN_COLUMNS
+from clvtools.pipeline.targets import PLAN_COLUMNS, _join_attributes
 
 CELL_UPLIFT = {"protect": 0.4, "maintain": 0.1, "retain_cheaply": 0.2, "monitor": 0.0}
 
@@ -169,3 +169,19 @@ def test_the_targets_step_runs_no_sql_beside_the_early_warning_thread(capped, mo
     pd.testing.assert_frame_equal(again.targets, run.targets.targets)
     assert again.early_warning is not None
     pd.testing.assert_frame_equal(again.early_warning, run.targets.early_warning)
+
+
+def test_attributes_join_the_customers_as_a_join_would():
+    """The attributes are added column by column (no copy of the customers table): the same
+    values and dtypes as ``join(on="customer_id")``, customers without a row included (ints
+    become floats, booleans objects), and a join where ids repeat."""
+    customers = pd.DataFrame({"customer_id": ["c3", "c1", "c2", "c9"], "x": [1.0, 2, 3, 4]})
+    frame = pd.DataFrame({"n": [1, 2, 3], "b": [True, False, True], "s": ["a", None, "c"],
+                          "cat": pd.Categorical(["u", "v", "u"]), "f": [0.5, 1.5, np.nan]},
+                         index=pd.Index(["c1", "c2", "c3"], name="customer_id"))
+    for rows in (customers, customers.iloc[:3]):
+        expected = rows.join(frame, on="customer_id")
+        pd.testing.assert_frame_equal(_join_attributes(rows.copy(), frame), expected)
+    twice = pd.concat([frame, frame.iloc[:1]])
+    pd.testing.assert_frame_equal(_join_attributes(customers.copy(), twice),
+                                  customers.join(twice, on="customer_id"))

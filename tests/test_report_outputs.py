@@ -3,13 +3,15 @@ nothing else, and attachments outside it are refused."""
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from clvtools.api import analyze, demo
 from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
-from clvtools.report.outputs import OUTPUTS, write_outputs
+from clvtools.report.outputs import OUTPUTS, to_cents, write_outputs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -97,3 +99,18 @@ def test_the_same_input_and_seed_give_byte_identical_outputs(small_run, tmp_path
     assert names == sorted(_written(second))
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_money_to_the_cent_keeps_every_other_column_as_it_is():
+    """to_cents rounds the money columns and passes the others through uncopied: the same
+    table as assigning the rounded columns, index, order and dtypes included."""
+    table = pd.DataFrame({"customer_id": ["a", "b", "c"],
+                          "expected_revenue": [1.234, np.nan, 2.005],
+                          "priority_rank": pd.array([1, None, 2], dtype="Int64"),
+                          "last_purchase": pd.to_datetime(["2024-01-01", None, "2024-02-01"]),
+                          "cell": pd.Categorical(["x", "y", "x"]), "cost": [1, 2, 3]},
+                         index=[5, 6, 7])
+    cents = to_cents(table)
+    pd.testing.assert_frame_equal(cents, table.assign(expected_revenue=[1.23, np.nan, 2.0]))
+    assert np.shares_memory(cents["customer_id"].to_numpy(), table["customer_id"].to_numpy())
+    assert table["expected_revenue"].iloc[0] == 1.234      # the caller's table is untouched

@@ -10,7 +10,7 @@ import pytest
 
 from clvtools.targeting import Action, action_economics, allocate, net_benefit
 from clvtools.targeting import knapsack as ks
-from clvtools.targeting.allocation import economics_arrays, solve
+from clvtools.targeting.allocation import EconomicsInputs, economics_arrays, solve, solve_economics
 
 PUSH = Action("push", cost=20.0, incentive=10.0, uplift=0.2, reactivation=0.05)
 PULL = Action("pull", cost=1.0, incentive=5.0, uplift=0.05, reactivation=0.01)
@@ -230,3 +230,27 @@ def test_solve_is_the_plan_without_its_table(limit):
     eco = action_economics(df, PUSH, margin=1.5)
     for array, column in zip(economics_arrays(df, PUSH, margin=1.5), eco.columns, strict=True):
         np.testing.assert_array_equal(array, eco[column].to_numpy())
+
+
+@pytest.mark.parametrize("limit", [{}, {"capacity": 3}, {"push_budget": 40.0},
+                                   {"total_budget": 60.0}])
+def test_solve_economics_on_a_subset_is_solve_on_those_rows(limit):
+    """The sensitivity prices each scenario once over the base and solves it on the
+    candidates' rows (EconomicsInputs.subset, solve_economics): the same economics, choice
+    and totals as solve on a table of those rows."""
+    df = _instance(5, n=40)
+    rows = np.arange(40) % 3 != 1
+    inputs = EconomicsInputs.of(df).subset(rows)
+    pair = [inputs.economics(a.uplift_of(df)[rows], a.reactivation, a, margin=1.5)
+            for a in (PUSH, PULL)]
+    for got, want in zip(pair[0], economics_arrays(df[rows], PUSH, margin=1.5), strict=True):
+        np.testing.assert_array_equal(got, want)
+    solution = solve_economics(*pair, **limit)
+    expected = solve(df[rows], PUSH, PULL, margin=1.5, **limit)
+    np.testing.assert_array_equal(solution.choice, expected.choice)
+    assert solution.totals() == expected.totals()
+    assert solution.taken() is solution.taken()     # computed once, shared by the totals
+    with pytest.raises(ValueError, match="at most one"):
+        solve_economics(*pair, capacity=1, push_budget=1.0)
+    with pytest.raises(ValueError, match="offer"):
+        inputs.economics(np.zeros(rows.sum()), 0.0, PUSH, offer="sometimes")

@@ -123,8 +123,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre) as early:
         lifecycle = risk.lifecycle.set_index("customer_id")
         # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
-        customers = (customer_scores(value.rfm, value.scores, risk.scores)
-                     .rename_axis("customer_id").reset_index())
+        customers = _with_ids(customer_scores(value.rfm, value.scores, risk.scores))
         customers["lifecycle"] = lifecycle_columns(customers, lifecycle,
                                                    ["lifecycle"])["lifecycle"]
         cells = value_risk_matrix(customers[s.value_axis], customers["churn_probability"],
@@ -140,13 +139,13 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
         p, order, power = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()),
                                     customers, s, push, pull)
-        customers["last_purchase"] = lifecycle_columns(customers, lifecycle,
-                                                       ["last_purchase"])["last_purchase"]
+        last_purchase = lifecycle_columns(customers, lifecycle,
+                                          ["last_purchase"])["last_purchase"]
+        # added in PLAN_COLUMNS' order after ``cell``, the table's last column so far: the
+        # table is in its final order without a copy of every column
         for column in PLAN_COLUMNS[1:]:
-            if column != "last_purchase":
-                customers[column] = p[column].to_numpy()
-        customers = customers[[c for c in customers.columns if c not in PLAN_COLUMNS]
-                              + list(PLAN_COLUMNS)]
+            customers[column] = (last_purchase if column == "last_purchase"
+                                 else p[column].to_numpy())
         plan_parts = _plan_parts(customers, p, push, pull)
         attribute_columns: list[str] = []
         if attribute_frame is not None:
@@ -155,7 +154,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
             frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
                                           if c in customers.columns})
             attribute_columns = list(frame.columns)
-            customers = customers.join(frame, on="customer_id")
+            customers = _join_attributes(customers, frame)
         targets = pd.DataFrame({
             "customer_id": customers["customer_id"].to_numpy()[order],
             "priority_rank": p["priority_rank"].to_numpy()[order],
@@ -169,7 +168,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         # the columns the reasons read (contact_reasons), for the contacted rows only
         read = ["customer_id", s.value_axis, "churn_probability", "last_purchase",
                 "lapsed_revenue"]
-        reasons = _reasons(customers[read].iloc[order], customers, risk, s, centre)
+        reasons = _reasons(_rows(customers, read, order), customers, risk, s, centre)
         for column in reasons.columns:
             targets[column] = reasons[column].to_numpy()
         for column in attribute_columns:
@@ -186,6 +185,32 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                          concentration(customers["expected_revenue"]), sensitivity,
                          attention.early_warning, attention.win_back, power, plan_parts,
                          summary, _notes(s, summary) + attention.notes)
+
+
+def _with_ids(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` (indexed by id) with the id as its first column, ``customer_id``, and a
+    range index: the columns are not copied (``reset_index`` would copy every one)."""
+    columns = {"customer_id": scores.index.to_numpy(),
+               **{c: scores[c].to_numpy() for c in scores.columns}}
+    return pd.DataFrame(columns, copy=False)
+
+
+def _join_attributes(customers: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``customers`` with the columns of ``frame`` (indexed by id) for its ids, as
+    ``customers.join(frame, on="customer_id")`` gives them (missing where a customer has no
+    row), added in place: a join would copy every column of the customers table too."""
+    if not frame.index.is_unique:
+        return customers.join(frame, on="customer_id")
+    ids = customers["customer_id"].to_numpy()
+    for column in frame.columns:
+        customers[column] = frame[column].reindex(ids).array
+    return customers
+
+
+def _rows(table: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
+    """The ``rows`` (positions) of ``columns``, column by column: selecting a list of
+    columns first would consolidate the whole table (a copy of every column) on the way."""
+    return pd.DataFrame({c: table[c].array[rows] for c in columns})
 
 
 def _hold_out(plan: pd.DataFrame, customers: pd.DataFrame, s: Settings, push: Action,
@@ -261,8 +286,10 @@ def _plan_parts(customers: pd.DataFrame, plan: pd.DataFrame, push: Action,
 def _plan_table(customers: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
     """The saved plan (:data:`PLAN_TABLE_COLUMNS`): decisions, the economics behind them and
     the predictions, from the customers table and the plan's own columns."""
+    # the columns as they are (copy=False): a consolidated copy of a million rows would cost
+    # seconds for a table only written to Parquet, column by column
     return pd.DataFrame({c: parts[c].array if c in parts else customers[c].to_numpy()
-                         for c in PLAN_TABLE_COLUMNS})
+                         for c in PLAN_TABLE_COLUMNS}, copy=False)
 
 
 def _treated_part(plan: pd.DataFrame, share: float) -> dict:

@@ -142,9 +142,14 @@ def _cents(table_of: Callable[[AnalysisResult], pd.DataFrame | None]) -> Callabl
 
 def to_cents(table: pd.DataFrame) -> pd.DataFrame:
     """A decision table with its money columns (:data:`MONEY_COLUMNS`) rounded to the cent."""
-    money = [c for c in table.columns if c in MONEY_COLUMNS
-             and pd.api.types.is_float_dtype(table[c])]
-    return table.assign(**{c: table[c].round(2) for c in money})
+    money = {c for c in table.columns if c in MONEY_COLUMNS
+             and pd.api.types.is_float_dtype(table[c])}
+    if not money or not table.columns.is_unique:
+        return table.assign(**{c: table[c].round(2) for c in money})
+    # the other columns as they are (copy=False): assign would copy every column of a
+    # million-row table (or chunk) that is only converted to text
+    return pd.DataFrame({c: (table[c].round(2) if c in money else table[c]).array
+                         for c in table.columns}, index=table.index, copy=False)
 
 
 #: Rows of customers.csv converted and written at once (:meth:`AnalysisResult.iter_customers`).

@@ -25,8 +25,9 @@ import pandas as pd
 
 from .knapsack import knapsack_01, multiple_choice_knapsack
 
-__all__ = ["Action", "Allocation", "ECONOMICS_COLUMNS", "OFFERS", "Solution", "action_economics",
-           "allocate", "economics_arrays", "net_benefit", "push_gain", "solve"]
+__all__ = ["Action", "Allocation", "ECONOMICS_COLUMNS", "EconomicsInputs", "OFFERS", "Solution",
+           "action_economics", "allocate", "economics_arrays", "net_benefit", "push_gain",
+           "solve", "solve_economics"]
 
 OFFERS = ("conditional", "unconditional")
 
@@ -134,19 +135,65 @@ def economics_arrays(customers: pd.DataFrame, action: Action, *, margin: float =
     """
     if offer not in OFFERS:
         raise ValueError(f"offer must be one of {OFFERS}. Got {offer!r} instead.")
-    p = customers["churn_probability"].to_numpy(dtype=float)
-    churned = np.isnan(p)
-    u = np.where(churned, 0.0, action.uplift_of(customers))
-    w = float(action.reactivation)
-    preventable = np.where(churned, 0.0, customers["preventable_revenue"].to_numpy(float))
-    saved = u * preventable + w * customers["lapsed_revenue"].to_numpy(dtype=float)
-    if offer == "conditional":
-        # paid by those who stay; for the declared churned, by those who come back
-        pays = np.where(churned, w, 1.0 - np.where(churned, 0.0, p) * (1.0 - u))
-    else:
-        pays = np.ones_like(p)
-    cost = action.cost + action.incentive * pays
-    return saved, cost, margin * saved - cost
+    inputs = EconomicsInputs.of(customers)
+    return inputs.economics(action.uplift_of(customers), action.reactivation, action,
+                            margin=margin, offer=offer)
+
+
+@dataclass(frozen=True)
+class EconomicsInputs:
+    """The customers' columns that the economics read, as arrays of shape (n,): read once by
+    a caller that prices many actions (:mod:`.sensitivity`: eight plans on up to a million
+    customers) instead of once per action.
+
+    Attributes
+    ----------
+    churn_probability : numpy.ndarray of float
+        NaN for the declared churned.
+    churned : numpy.ndarray of bool
+    preventable_revenue : numpy.ndarray of float
+        Currency, 0 for the declared churned (uplift does not apply to them).
+    lapsed_revenue : numpy.ndarray of float
+        Currency.
+    """
+
+    churn_probability: np.ndarray
+    churned: np.ndarray
+    preventable_revenue: np.ndarray
+    lapsed_revenue: np.ndarray
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame) -> EconomicsInputs:
+        """The arrays of ``customers`` (:data:`ECONOMICS_COLUMNS` but ``cell``)."""
+        p = customers["churn_probability"].to_numpy(dtype=float)
+        churned = np.isnan(p)
+        preventable = np.where(churned, 0.0, customers["preventable_revenue"].to_numpy(float))
+        return cls(p, churned, preventable, customers["lapsed_revenue"].to_numpy(dtype=float))
+
+    def subset(self, rows: np.ndarray) -> EconomicsInputs:
+        """The rows ``rows`` (a boolean mask or positions) of every array."""
+        return EconomicsInputs(self.churn_probability[rows], self.churned[rows],
+                               self.preventable_revenue[rows], self.lapsed_revenue[rows])
+
+    def economics(self, uplift: np.ndarray, reactivation: float, action: Action, *,
+                  margin: float = 1.0,
+                  offer: str = "conditional") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Saved revenue, expected cost and net benefit of ``action`` (its cost and incentive)
+        with the uplift ``uplift`` (shape (n,), as :meth:`Action.uplift_of` gives it) and
+        the reactivation rate ``reactivation``: :func:`economics_arrays`' arrays."""
+        p, churned = self.churn_probability, self.churned
+        u = np.where(churned, 0.0, uplift)
+        w = float(reactivation)
+        saved = u * self.preventable_revenue + w * self.lapsed_revenue
+        if offer == "conditional":
+            # paid by those who stay; for the declared churned, by those who come back
+            pays = np.where(churned, w, 1.0 - np.where(churned, 0.0, p) * (1.0 - u))
+        elif offer == "unconditional":
+            pays = np.ones_like(p)
+        else:
+            raise ValueError(f"offer must be one of {OFFERS}. Got {offer!r} instead.")
+        cost = action.cost + action.incentive * pays
+        return saved, cost, margin * saved - cost
 
 
 def net_benefit(customers: pd.DataFrame, action: Action, *, margin: float = 1.0,
@@ -295,16 +342,21 @@ class Solution:
     constraint: str
     limit: float | None
     not_contactable: int
+    _taken: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def taken(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Net benefit, saved revenue and expected cost of the action taken (0 for none),
-        shape (n,) each."""
-        push, pull = self.choice == 2, self.choice == 1
+        shape (n,) each; computed once (the plan table and its totals both read them)."""
+        if self._taken is None:
+            push, pull = self.choice == 2, self.choice == 1
 
-        def of(pair):
-            return np.where(push, pair[0], np.where(pull, pair[1], 0.0))
+            def of(pair):
+                return np.where(push, pair[0], np.where(pull, pair[1], 0.0))
 
-        return of(self.net_benefit), of(self.saved_revenue), of(self.expected_cost)
+            self._taken = (of(self.net_benefit), of(self.saved_revenue),
+                           of(self.expected_cost))
+        return self._taken
 
     def totals(self) -> dict:
         """The plan's counts (``push``, ``pull``, ``none``, ``not_contactable``) and money
@@ -330,6 +382,45 @@ def solve(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float 
     -------
     Solution
     """
+    given = _limits(capacity, push_budget, total_budget)
+    n = len(customers)
+    ok = (np.ones(n, dtype=bool) if contactable is None
+          else np.asarray(contactable, dtype=bool).reshape(n))
+    if offer not in OFFERS:
+        raise ValueError(f"offer must be one of {OFFERS}. Got {offer!r} instead.")
+    inputs = EconomicsInputs.of(customers)      # read once for both actions
+    push_economics, pull_economics = (
+        inputs.economics(a.uplift_of(customers), a.reactivation, a, margin=margin, offer=offer)
+        for a in (push, pull))
+    return _solve(push_economics, pull_economics, ok, given)
+
+
+def solve_economics(push_economics: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    pull_economics: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+                    capacity: int | None = None, push_budget: float | None = None,
+                    total_budget: float | None = None) -> Solution:
+    """:func:`solve` from the economics already computed, every customer contactable.
+
+    Parameters
+    ----------
+    push_economics, pull_economics : (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Saved revenue, expected cost and net benefit of push and of pull per customer
+        (currency, shape (n,) each), as :func:`economics_arrays` or
+        :meth:`EconomicsInputs.economics` give them.
+    capacity, push_budget, total_budget
+        As for :func:`allocate`.
+
+    Returns
+    -------
+    Solution
+    """
+    given = _limits(capacity, push_budget, total_budget)
+    n = len(push_economics[2])
+    return _solve(push_economics, pull_economics, np.ones(n, dtype=bool), given)
+
+
+def _limits(capacity, push_budget, total_budget) -> dict:
+    """The limit given (none or one of them), checked."""
     limits = {"capacity": capacity, "push_budget": push_budget, "total_budget": total_budget}
     given = {k: v for k, v in limits.items() if v is not None}
     if len(given) > 1:
@@ -337,11 +428,15 @@ def solve(customers: pd.DataFrame, push: Action, pull: Action, *, margin: float 
                          f"{sorted(given)}.")
     if any(not v >= 0 for v in given.values()):     # NaN included
         raise ValueError(f"A capacity or budget must be zero or more. Got {given}.")
-    n = len(customers)
-    ok = (np.ones(n, dtype=bool) if contactable is None
-          else np.asarray(contactable, dtype=bool).reshape(n))
-    saved_push, cost_push, nb_push = economics_arrays(customers, push, margin=margin, offer=offer)
-    saved_pull, cost_pull, nb_pull = economics_arrays(customers, pull, margin=margin, offer=offer)
+    return given
+
+
+def _solve(push_economics, pull_economics, ok: np.ndarray, given: dict) -> Solution:
+    """The choice under the limit ``given`` (:func:`_limits`) for the customers ``ok``."""
+    saved_push, cost_push, nb_push = push_economics
+    saved_pull, cost_pull, nb_pull = pull_economics
+    capacity, push_budget, total_budget = (given.get(k) for k in
+                                           ("capacity", "push_budget", "total_budget"))
     v_push, v_pull, gain = push_gain(nb_push, nb_pull, ok)
     alternative = np.maximum(v_pull, 0.0)
     choice = np.where(v_pull > 0, 1, 0).astype(np.int8)     # 0 none, 1 pull, 2 push

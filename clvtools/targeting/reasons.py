@@ -44,10 +44,16 @@ def top_drivers(contributions: pd.DataFrame, labels: pd.DataFrame, *, k: int = 2
     ratio = np.exp(sign * strongest)
     out = {}
     for j in range(min(k, values.shape[1])):
-        named = strongest[:, j] >= np.log(min_ratio)
-        phrase = [f"{t} (risk ×{r:.2g})" for t, r in zip(text[rows[:, 0], order[:, j]],
-                                                          ratio[:, j], strict=True)]
-        out[f"driver_{j + 1}"] = np.where(named, np.array(phrase, dtype=object), "")
+        named = np.flatnonzero(strongest[:, j] >= np.log(min_ratio))
+        # the phrases of the named drivers only, each distinct ratio formatted once (two
+        # significant digits: a few hundred among a million rows)
+        distinct, which = np.unique(ratio[named, j], return_inverse=True)
+        shown = [f"{r:.2g}" for r in distinct]
+        column = np.empty(len(values), dtype=object)
+        column.fill("")
+        column[named] = [f"{t} (risk ×{shown[i]})"
+                         for t, i in zip(text[named, order[named, j]], which, strict=True)]
+        out[f"driver_{j + 1}"] = column
     return pd.DataFrame(out, index=contributions.index)
 
 

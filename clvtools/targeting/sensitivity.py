@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .allocation import ECONOMICS_COLUMNS, Action, Allocation, economics_arrays, solve
+from .allocation import Action, Allocation, EconomicsInputs, solve_economics
 
 __all__ = ["FACTORS", "plan_sensitivity", "scaled"]
 
@@ -61,24 +61,36 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
     """
     n = len(customers)
     ok = np.ones(n, bool) if contactable is None else np.asarray(contactable, bool).reshape(n)
-    actions = {f: (push, pull) if f == 1 else (scaled(push, customers, f),
-                                                scaled(pull, customers, f)) for f in factors}
+    # the columns the economics read and each action's uplift per customer, read once; a
+    # scenario scales the uplift arrays (as scaled() does) instead of building actions
+    inputs = EconomicsInputs.of(customers)
+    uplifts = {action.name: action.uplift_of(customers) for action in (push, pull)}
+    scenarios = {f: tuple(_scaled_terms(a, uplifts[a.name], f) for a in (push, pull))
+                 for f in factors}
+
+    def economics(of: EconomicsInputs, action: Action, uplift, reactivation, rows=None):
+        return of.economics(uplift if rows is None else uplift[rows], reactivation, action,
+                            margin=margin, offer=offer)
+
     # a customer for whom no action pays under any scenario gets none in all of them: the
     # scenarios are solved on the others only (the same plans, a fraction of the time)
     candidate = np.zeros(n, bool)
-    for pair in actions.values():
-        for action in pair:
-            candidate |= economics_arrays(customers, action, margin=margin, offer=offer)[2] > 0
+    for terms in scenarios.values():
+        for action, (uplift, reactivation) in zip((push, pull), terms, strict=True):
+            candidate |= economics(inputs, action, uplift, reactivation)[2] > 0
     candidate &= ok
-    # the candidates' rows of the columns the economics read, not of the whole table
-    sub = customers.loc[candidate, [c for c in ECONOMICS_COLUMNS if c in customers]]
+    # the candidates' rows only: each scenario's economics, elementwise, are the same numbers
+    # as over the whole base
+    sub = inputs.subset(candidate)
 
-    def plan_of(push_action, pull_action, **limit) -> tuple[dict, np.ndarray]:
-        uplifts = [replace(a, uplift=a.uplift[candidate]) if isinstance(a.uplift, pd.Series)
-                   else a for a in (push_action, pull_action)]
+    def economics_of(terms) -> tuple:
+        return tuple(economics(sub, action, uplift, reactivation, candidate)
+                     for action, (uplift, reactivation) in zip((push, pull), terms, strict=True))
+
+    def plan_of(pair: tuple, **limit) -> tuple[dict, np.ndarray]:
         # the plan's figures without its table (ranks, labels): eight plans on up to a
         # million candidates
-        solution = solve(sub, *uplifts, margin=margin, offer=offer, **limit)
+        solution = solve_economics(*pair, **limit)
         return solution.totals(), solution.choice == 2
 
     limit_name, limit = next(((n, v) for n, v in (("push_capacity", capacity),
@@ -89,16 +101,31 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
     pushed = (base.plan["action"] == "push").to_numpy()[candidate]
     stated = (base.summary, pushed)
     rows = []
-    for factor, pair in actions.items():
-        plan = stated if factor == 1 else plan_of(*pair, **limits)
+    for factor, terms in scenarios.items():
+        plan = stated if factor == 1 else plan_of(economics_of(terms), **limits)
         rows.append(_row("uplift_and_reactivation", factor, limit, plan, pushed))
     at = limit if limit is not None else int(pushed.sum())
     key = {"push_capacity": "capacity"}.get(limit_name, limit_name)
+    # the stated actions' economics, shared by the moved limits
+    stated_economics = economics_of(scenarios.get(1.0) or _stated_terms(push, pull, uplifts))
     for factor in factors:
         moved = int(np.floor(at * factor)) if limit_name == "push_capacity" else at * factor
-        plan = stated if factor == 1 else plan_of(push, pull, **{key: moved})
+        plan = stated if factor == 1 else plan_of(stated_economics, **{key: moved})
         rows.append(_row(limit_name, factor, moved, plan, pushed))
     return pd.DataFrame(rows)
+
+
+def _scaled_terms(action: Action, uplift: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
+    """The uplift per customer and the reactivation rate of :func:`scaled` ``(action,
+    factor)``, from the action's uplift per customer ``uplift`` (factor 1: as stated)."""
+    if factor == 1:
+        return uplift, action.reactivation
+    return np.minimum(uplift * factor, 1.0), min(action.reactivation * factor, 1.0)
+
+
+def _stated_terms(push: Action, pull: Action, uplifts: dict) -> tuple:
+    """Both actions' terms as stated (factor 1), when the factors leave 1 out."""
+    return tuple(_scaled_terms(a, uplifts[a.name], 1) for a in (push, pull))
 
 
 def _row(scenario: str, factor: float, limit, plan, pushed: np.ndarray) -> dict:
