@@ -285,8 +285,9 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         # The quadrature runs once per distinct (alpha_i + T, m_i, x, t), all it reads of a
         # row: customers share attribute levels and (frequency, age), a quarter as many rows
         # on a million customers. Horizons shared by every row (a forecast's month ends) are
-        # left out of the key.
-        shared = bool(np.all(horizons[rest] == horizons[rest[:1]]))
+        # left out of the key (known without a look when broadcast from one row, as
+        # _by_horizon's are: the look copies an (n, k) array).
+        shared = horizons.strides[0] == 0 or bool(np.all(horizons[rest] == horizons[rest[:1]]))
         first, inverse = distinct_rows([a_i[rest] + T[rest], m[rest], x[rest],
                                         *([] if shared else horizons[rest].T)])
         rows = rest[first]
@@ -345,7 +346,9 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         # P(alive) once; the quadrature shares its node weights across horizons
         p, r, a_i, a, b, m = self._p_alive(x, tx, T, ep, ed)
         t = np.broadcast_to(horizons, (len(x), len(horizons)))
-        return p[:, None] * self._if_alive(t, x, T, r, a_i, a, b, m)
+        expected = self._if_alive(t, x, T, r, a_i, a, b, m)
+        expected *= p[:, None]  # in place: no second (n, k) array
+        return p, expected
 
     def predict(self, t, frequency, recency, T, covariates=None):
         """Alias of :meth:`conditional_expected_number_of_purchases_up_to_time`."""

@@ -40,6 +40,9 @@ class RevenueByMonth:
         Discounted revenue per month (currency).
     index : pandas.Index or None
         The customers' index when Series were given.
+    p_alive : numpy.ndarray or None, shape (n,)
+        P(alive) of each customer (``conditional_probability_alive``), when the model
+        computed it on the way to the expectations (covariate models), else None.
     """
 
     period_end: np.ndarray
@@ -49,6 +52,7 @@ class RevenueByMonth:
     revenue_if_retained: np.ndarray
     expected_revenue: np.ndarray
     index: pd.Index | None = None
+    p_alive: np.ndarray | None = None
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> float:
@@ -110,8 +114,12 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
 
     rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
     retained = rate_alive * lengths[None, :]
-    if hasattr(model, "expected_purchases_by_horizon"):
-        # covariate models: one pass over all month ends (the BG/NBD quadrature shares its work)
+    p_alive = None
+    if hasattr(model, "alive_and_expected_by_horizon"):
+        # covariate models: one pass over all month ends (the BG/NBD quadrature shares its
+        # work), and P(alive), which it needs, kept for the caller's scores
+        p_alive, cumulative = model.alive_and_expected_by_horizon(ends, x, tx, age)
+    elif hasattr(model, "expected_purchases_by_horizon"):
         cumulative = np.asarray(model.expected_purchases_by_horizon(ends, x, tx, age), dtype=float)
     else:
         cumulative = np.column_stack([
@@ -122,7 +130,7 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
     expected = np.diff(cumulative, axis=1, prepend=0.0)
     value = spend[:, None] * discount[None, :]
     return RevenueByMonth(ends, discount, retained, expected, retained * value, expected * value,
-                          index)
+                          index, p_alive)
 
 
 def project_revenue(model, frequency, recency, T, expected_spend, horizon, time_unit_days,

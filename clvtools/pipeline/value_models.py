@@ -92,6 +92,10 @@ class BoundCovariates:
         return self.model.expected_purchases_by_horizon(horizons, frequency, recency, T,
                                                         self.encoded)
 
+    def alive_and_expected_by_horizon(self, horizons, frequency, recency, T):
+        return self.model.alive_and_expected_by_horizon(horizons, frequency, recency, T,
+                                                        self.encoded)
+
 
 @dataclass
 class ValueModels:
@@ -282,9 +286,11 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
     spend = expected_spend(models, rfm)
     months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate,
                               period_ends=period_ends)
+    p_alive = months.p_alive if months.p_alive is not None else np.asarray(
+        model.conditional_probability_alive(x, tx, age), dtype=float)
     scores = pd.DataFrame(
         {
-            "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
+            "p_alive": p_alive,
             "expected_purchases": months.expected_purchases.sum(axis=1),
             "expected_average_spend": spend,
             "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
