@@ -36,8 +36,11 @@ class RevenueByMonth:
         Discount factor applied to each month.
     purchases_if_retained, expected_purchases : numpy.ndarray, shape (n, M)
         Purchases per month if the customer keeps buying / as the model expects.
-    revenue_if_retained, expected_revenue : numpy.ndarray, shape (n, M)
-        Discounted revenue per month (currency).
+    revenue_if_retained, expected_revenue : numpy.ndarray, shape (n, M), or None
+        Discounted revenue per month (currency); None in the months that
+        :func:`clvtools.pipeline.value_models.score_customers_by_month` returns, which has
+        summed them into its scores (all that reads them: two (n, M) arrays of about 100 MB
+        each on a million customers, not held through a run).
     index : pandas.Index or None
         The customers' index when Series were given.
     p_alive : numpy.ndarray or None, shape (n,)
@@ -49,8 +52,8 @@ class RevenueByMonth:
     discount: np.ndarray
     purchases_if_retained: np.ndarray
     expected_purchases: np.ndarray
-    revenue_if_retained: np.ndarray
-    expected_revenue: np.ndarray
+    revenue_if_retained: np.ndarray | None
+    expected_revenue: np.ndarray | None
     index: pd.Index | None = None
     p_alive: np.ndarray | None = None
 
@@ -114,23 +117,48 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
 
     rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
     retained = rate_alive * lengths[None, :]
-    p_alive = None
+    p_alive, own = None, True  # own: the cumulative array is this function's to change
     if hasattr(model, "alive_and_expected_by_horizon"):
         # covariate models: one pass over all month ends (the BG/NBD quadrature shares its
         # work), and P(alive), which it needs, kept for the caller's scores
         p_alive, cumulative = model.alive_and_expected_by_horizon(ends, x, tx, age)
     elif hasattr(model, "expected_purchases_by_horizon"):
-        cumulative = np.asarray(model.expected_purchases_by_horizon(ends, x, tx, age), dtype=float)
+        cumulative, own = np.asarray(model.expected_purchases_by_horizon(ends, x, tx, age),
+                                     dtype=float), False
     else:
         cumulative = np.column_stack([
             np.asarray(model.conditional_expected_number_of_purchases_up_to_time(e, x, tx, age),
                        dtype=float).reshape(-1)
             for e in ends
         ])
-    expected = np.diff(cumulative, axis=1, prepend=0.0)
-    value = spend[:, None] * discount[None, :]
-    return RevenueByMonth(ends, discount, retained, expected, retained * value, expected * value,
+    expected = _increments(cumulative, in_place=own and cumulative.flags.writeable)
+    revenue_retained, revenue_expected = np.empty(retained.shape), np.empty(expected.shape)
+    for rows in _row_blocks(len(x)):  # the (n, M) discounted spend a block at a time
+        value = spend[rows, None] * discount[None, :]
+        np.multiply(retained[rows], value, out=revenue_retained[rows])
+        np.multiply(expected[rows], value, out=revenue_expected[rows])
+    return RevenueByMonth(ends, discount, retained, expected, revenue_retained, revenue_expected,
                           index, p_alive)
+
+
+_BLOCK_ROWS = 32_768  # rows per block of the (n, M) arithmetic: temporaries of a few MB
+
+
+def _row_blocks(n: int):
+    """Slices of ``_BLOCK_ROWS`` rows covering ``range(n)``."""
+    return (slice(i, i + _BLOCK_ROWS) for i in range(0, n, _BLOCK_ROWS))
+
+
+def _increments(cumulative: np.ndarray, in_place: bool) -> np.ndarray:
+    """``np.diff(cumulative, axis=1, prepend=0)``, shape (n, M): the same numbers, written
+    over ``cumulative`` a block of rows at a time when ``in_place`` (no second (n, M) array
+    on a million customers: about 100 MB each)."""
+    if not in_place:
+        return np.diff(cumulative, axis=1, prepend=0.0)
+    for rows in _row_blocks(len(cumulative)):
+        block = cumulative[rows]
+        block[:, 1:] = np.diff(block, axis=1)
+    return cumulative
 
 
 def project_revenue(model, frequency, recency, T, expected_spend, horizon, time_unit_days,

@@ -278,8 +278,8 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
     Returns
     -------
     (pandas.DataFrame, RevenueByMonth)
-        The scores, and the months: purchases per customer and month (undiscounted) and
-        revenue (discounted), which the forecast sums.
+        The scores, and the months: purchases per customer and month (undiscounted), which
+        the forecast sums; their revenue arrays, summed into the scores, are dropped (None).
     """
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     model = models.purchases
@@ -298,7 +298,7 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
         },
         index=rfm.index,
     )
-    return scores, months
+    return scores, replace(months, revenue_if_retained=None, expected_revenue=None)
 
 
 def with_params(model, values):
