@@ -109,8 +109,9 @@ def test_purchase_rate_if_alive():
 def test_month_arithmetic_in_blocks_equals_whole_arrays(model, monkeypatch):
     """The months computed a block of rows at a time (blocks of 500 here, CDNOW's 2,357
     customers: five blocks, the last one short) are the whole-array arithmetic's, bit for
-    bit: increments of the cumulative expectations (written in place over them), and
-    revenue = purchases x spend x discount."""
+    bit: increments of the cumulative expectations (written in place over them), revenue =
+    purchases x spend x discount, and each customer's totals its row sums (also when the
+    per-month revenue is not kept)."""
     from clvtools.btyd import clv
 
     monkeypatch.setattr(clv, "_BLOCK_ROWS", 500)
@@ -128,6 +129,14 @@ def test_month_arithmetic_in_blocks_equals_whole_arrays(model, monkeypatch):
                                   months.purchases_if_retained * value)
     blocked = clv._increments(cumulative.copy(), in_place=True)
     np.testing.assert_array_equal(blocked, increments)
+    # the totals, summed a block at a time, kept with or without the per-month arrays
+    totals = revenue_by_month(model, *COLS, spend, horizon=52, time_unit_days=7,
+                              annual_discount_rate=0.1, per_month_revenue=False)
+    assert totals.revenue_if_retained is None and totals.expected_revenue is None
+    for name in ("revenue_if_retained", "expected_revenue"):
+        row_sums = getattr(months, name).sum(axis=1)
+        np.testing.assert_array_equal(getattr(months, f"{name}_total"), row_sums)
+        np.testing.assert_array_equal(getattr(totals, f"{name}_total"), row_sums)
 
 
 def test_scored_months_drop_the_revenue_arrays_summed_into_the_scores(model):

@@ -37,15 +37,17 @@ class RevenueByMonth:
     purchases_if_retained, expected_purchases : numpy.ndarray, shape (n, M)
         Purchases per month if the customer keeps buying / as the model expects.
     revenue_if_retained, expected_revenue : numpy.ndarray, shape (n, M), or None
-        Discounted revenue per month (currency); None in the months that
-        :func:`clvtools.pipeline.value_models.score_customers_by_month` returns, which has
-        summed them into its scores (all that reads them: two (n, M) arrays of about 100 MB
-        each on a million customers, not held through a run).
+        Discounted revenue per month (currency); None when not asked for
+        (``per_month_revenue=False``: the scores need only their totals, and on a million
+        customers each is an array of about 100 MB).
     index : pandas.Index or None
         The customers' index when Series were given.
     p_alive : numpy.ndarray or None, shape (n,)
         P(alive) of each customer (``conditional_probability_alive``), when the model
         computed it on the way to the expectations (covariate models), else None.
+    revenue_if_retained_total, expected_revenue_total : numpy.ndarray, shape (n,)
+        Each customer's discounted revenue over all the months (the row sums of the two
+        arrays above, bit for bit), currency.
     """
 
     period_end: np.ndarray
@@ -56,6 +58,8 @@ class RevenueByMonth:
     expected_revenue: np.ndarray | None
     index: pd.Index | None = None
     p_alive: np.ndarray | None = None
+    revenue_if_retained_total: np.ndarray | None = None
+    expected_revenue_total: np.ndarray | None = None
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> float:
@@ -70,7 +74,7 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
 
 
 def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time_unit_days,
-                     annual_discount_rate, period_ends=None):
+                     annual_discount_rate, period_ends=None, per_month_revenue=True):
     """V and E per customer and month (the forecast sums these across customers).
 
     Parameters
@@ -94,6 +98,9 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
         Ends of the periods in time units after T, increasing (e.g. calendar months: the
         forecast's); default the calendar-average months of :func:`~clvtools.units.month_ends`
         over ``horizon``. The periods cover (0, period_ends[-1]].
+    per_month_revenue : bool, default True
+        False: the revenue per customer and month is summed a block of customers at a time
+        and not kept (only its totals), two (n, M) arrays fewer.
 
     Returns
     -------
@@ -132,13 +139,18 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
             for e in ends
         ])
     expected = _increments(cumulative, in_place=own and cumulative.flags.writeable)
-    revenue_retained, revenue_expected = np.empty(retained.shape), np.empty(expected.shape)
+    revenue_retained = np.empty(retained.shape) if per_month_revenue else None
+    revenue_expected = np.empty(expected.shape) if per_month_revenue else None
+    total_retained, total_expected = np.empty(len(x)), np.empty(len(x))
     for rows in _row_blocks(len(x)):  # the (n, M) discounted spend a block at a time
         value = spend[rows, None] * discount[None, :]
-        np.multiply(retained[rows], value, out=revenue_retained[rows])
-        np.multiply(expected[rows], value, out=revenue_expected[rows])
+        for purchases, kept, total in ((retained, revenue_retained, total_retained),
+                                       (expected, revenue_expected, total_expected)):
+            revenue = np.multiply(purchases[rows], value,
+                                  out=None if kept is None else kept[rows])
+            np.sum(revenue, axis=1, out=total[rows])
     return RevenueByMonth(ends, discount, retained, expected, revenue_retained, revenue_expected,
-                          index, p_alive)
+                          index, p_alive, total_retained, total_expected)
 
 
 _BLOCK_ROWS = 32_768  # rows per block of the (n, M) arithmetic: temporaries of a few MB

@@ -279,13 +279,13 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
     -------
     (pandas.DataFrame, RevenueByMonth)
         The scores, and the months: purchases per customer and month (undiscounted), which
-        the forecast sums; their revenue arrays, summed into the scores, are dropped (None).
+        the forecast sums; their revenue per month is summed into the scores, not kept (None).
     """
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     model = models.purchases
     spend = expected_spend(models, rfm)
     months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate,
-                              period_ends=period_ends)
+                              period_ends=period_ends, per_month_revenue=False)
     p_alive = months.p_alive if months.p_alive is not None else np.asarray(
         model.conditional_probability_alive(x, tx, age), dtype=float)
     scores = pd.DataFrame(
@@ -293,12 +293,12 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
             "p_alive": p_alive,
             "expected_purchases": months.expected_purchases.sum(axis=1),
             "expected_average_spend": spend,
-            "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
-            "expected_revenue": months.expected_revenue.sum(axis=1),
+            "revenue_if_retained": months.revenue_if_retained_total,
+            "expected_revenue": months.expected_revenue_total,
         },
         index=rfm.index,
     )
-    return scores, replace(months, revenue_if_retained=None, expected_revenue=None)
+    return scores, months
 
 
 def with_params(model, values):
