@@ -104,3 +104,52 @@ def test_purchase_rate_if_alive():
     e = m.conditional_expected_number_of_purchases_up_to_time(t, *COLS) / t
     want = m.conditional_probability_alive(*COLS) * m.purchase_rate_if_alive(*COLS)
     np.testing.assert_allclose(e, want, rtol=1e-4)
+
+
+def test_month_arithmetic_in_blocks_equals_whole_arrays(model, monkeypatch):
+    """The months computed a block of rows at a time (blocks of 500 here, CDNOW's 2,357
+    customers: five blocks, the last one short) are the whole-array arithmetic's, bit for
+    bit: increments of the cumulative expectations (written in place over them), revenue =
+    purchases x spend x discount, and each customer's totals its row sums (also when the
+    per-month revenue is not kept)."""
+    from clvtools.btyd import clv
+
+    monkeypatch.setattr(clv, "_BLOCK_ROWS", 500)
+    spend = np.linspace(5, 80, len(CDNOW))
+    months = revenue_by_month(model, *COLS, spend, horizon=52, time_unit_days=7,
+                              annual_discount_rate=0.1)
+    cumulative = np.column_stack([
+        np.asarray(model.conditional_expected_number_of_purchases_up_to_time(e, *COLS), float)
+        for e in months.period_end])
+    increments = np.diff(cumulative, axis=1, prepend=0.0)
+    np.testing.assert_allclose(months.expected_purchases, increments, rtol=1e-12, atol=0)
+    value = spend[:, None] * months.discount[None, :]
+    np.testing.assert_array_equal(months.expected_revenue, months.expected_purchases * value)
+    np.testing.assert_array_equal(months.revenue_if_retained,
+                                  months.purchases_if_retained * value)
+    blocked = clv._increments(cumulative.copy(), in_place=True)
+    np.testing.assert_array_equal(blocked, increments)
+    # the totals, summed a block at a time, kept with or without the per-month arrays
+    totals = revenue_by_month(model, *COLS, spend, horizon=52, time_unit_days=7,
+                              annual_discount_rate=0.1, per_month_revenue=False)
+    assert totals.revenue_if_retained is None and totals.expected_revenue is None
+    for name in ("revenue_if_retained", "expected_revenue"):
+        row_sums = getattr(months, name).sum(axis=1)
+        np.testing.assert_array_equal(getattr(months, f"{name}_total"), row_sums)
+        np.testing.assert_array_equal(getattr(totals, f"{name}_total"), row_sums)
+
+
+def test_scored_months_drop_the_revenue_arrays_summed_into_the_scores(model):
+    """score_customers_by_month's months hold the purchases (what the forecast reads) and
+    not the revenue arrays; the scores are those arrays' row sums, bit for bit."""
+    from clvtools.pipeline.value_models import ValueModels, score_customers_by_month
+
+    rfm = CDNOW[["frequency", "recency", "T"]].assign(monetary_value=0.0)
+    scores, months = score_customers_by_month(ValueModels(model, None, []), rfm, horizon=52,
+                                              time_unit_days=7, discount_rate=0.1)
+    assert months.revenue_if_retained is None and months.expected_revenue is None
+    full = revenue_by_month(model, *COLS, 1.0, 52, 7, 0.1)
+    np.testing.assert_array_equal(months.expected_purchases, full.expected_purchases)
+    np.testing.assert_array_equal(scores["expected_revenue"], full.expected_revenue.sum(axis=1))
+    np.testing.assert_array_equal(scores["revenue_if_retained"],
+                                  full.revenue_if_retained.sum(axis=1))

@@ -433,6 +433,24 @@ def test_expected_purchases_by_horizon_equals_one_call_per_horizon(fitted):
             m.expected_purchases_by_horizon(bad, rfm["frequency"], rfm["recency"], rfm["T"], cov)
 
 
+def test_alive_and_expected_by_horizon_equal_the_two_calls_bit_for_bit(fitted):
+    """The pair the revenue months take (P(alive) computed once) is
+    ``conditional_probability_alive`` and ``expected_purchases_by_horizon``, bit for bit,
+    and revenue_by_month keeps that P(alive) for the scores."""
+    from clvtools.btyd.clv import revenue_by_month
+    from clvtools.pipeline.value_models import BoundCovariates
+
+    _, m, rfm, cov = fitted
+    x, tx, T = rfm["frequency"], rfm["recency"], rfm["T"]
+    horizons = np.array([4.3, 8.7, 13.0, 52.0])
+    p_alive, expected = m.alive_and_expected_by_horizon(horizons, x, tx, T, cov)
+    np.testing.assert_array_equal(p_alive, m.conditional_probability_alive(x, tx, T, cov))
+    np.testing.assert_array_equal(expected,
+                                  m.expected_purchases_by_horizon(horizons, x, tx, T, cov))
+    months = revenue_by_month(BoundCovariates(m, cov), x, tx, T, 1.0, 52.0, 7.0, 0.0)
+    np.testing.assert_array_equal(months.p_alive, p_alive)
+
+
 def test_bgnbd_horizons_fall_back_to_quadrature_row_by_row():
     """A reference-level row whose closed form is NaN at a long horizon (a + b < 1) goes to
     the quadrature for all its horizons; a row with a finite closed form keeps it."""

@@ -424,7 +424,7 @@ def test_likelihood_and_gradient_near_z_one_equal_horners_rule(monkeypatch):
     log F and its derivatives to 4e-14 of mpmath's (test above); the totals' s and beta
     components are differences of F(t_x) and F(T) terms that nearly cancel here, so they
     agree to 1e-10 relative, the log-likelihood to 1e-13."""
-    from clvtools.btyd import _pareto_nbd_series as series
+    from clvtools.btyd import _series_pooled, _series_terms
 
     rows = pd.read_csv(Path(__file__).parent / "data" / "pareto_nbd_near_z1.csv")
     rows = pd.concat([rows[rows.frequency == 0].iloc[::20].head(40),  # a Horner unit
@@ -432,7 +432,8 @@ def test_likelihood_and_gradient_near_z_one_equal_horners_rule(monkeypatch):
     x, tx, T = rows.frequency.to_numpy(float), rows.recency_days / 7.0, rows.T_days / 7.0
     args = (x, tx.to_numpy(), T.to_numpy(), rows.weight.to_numpy(float))
     ll, grad = pm.loglik_and_grad(NEAR_Z1, *args)
-    monkeypatch.setattr(series, "BLOCKED_TERMS", 10**9)
+    for module in (_series_terms, _series_pooled):  # the Horner and the pooled rows' sums
+        monkeypatch.setattr(module, "BLOCKED_TERMS", 10**9)
     ll_ref, grad_ref = pm.loglik_and_grad(NEAR_Z1, *args)
     assert ll == pytest.approx(ll_ref, rel=1e-13)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-10)

@@ -17,8 +17,8 @@ from scipy import optimize
 
 from ..errors import ClvInputError, ConvergenceError
 from . import _optimise
+from ._curvature import covariance_or_nan
 from ._optimise import single_threaded_blas, subset_rows
-from .base import covariance_or_nan
 from .utils import collapse, distinct_rows
 
 __all__ = ["fit_covariate_model"]

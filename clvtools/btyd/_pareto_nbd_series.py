@@ -1,7 +1,9 @@
 """The Gauss hypergeometric series behind the Pareto/NBD likelihood, stable for any frequency.
 
 Used by :mod:`clvtools.btyd._pareto_nbd_math` (the closed forms) and
-:mod:`clvtools.btyd.pareto_nbd_covariates` (which reuses its coefficients and sums).
+:mod:`clvtools.btyd.pareto_nbd_covariates` (which reuses its coefficients and sums). The sums
+for one (p, q) are in :mod:`clvtools.btyd._series_terms`, those of the pooled rare
+frequencies in :mod:`clvtools.btyd._series_pooled`; this module groups the rows.
 
 How the Gauss hypergeometric function is evaluated
 --------------------------------------------------
@@ -43,34 +45,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConvergenceError
-from ._series_blocks import BLOCKED_TERMS, blocked_sums, coefficient_blocks
+from ._series_pooled import _series_rows
+from ._series_terms import (  # noqa: F401 - the series' sums, re-exported for its readers
+    SeriesTooLongError,
+    _coefficients,
+    _horner,
+    _horner_stacked,
+    _horner_trimmed,
+    horner_per_row,
+)
 
 __all__ = ["SeriesTooLongError", "log_F", "distinct_times"]
 
-_EPS = 1e-17   # relative truncation error of the series (the sum is >= 1)
 _CH = 32768    # rows per unit of work: temporaries of 256 KiB (few numpy calls per row)
 _SMALL = 32    # frequencies with fewer rows are pooled and summed row by row
-_MAX_TERMS = 200_000  # beyond this the parameters are absurd for the data (see below)
-
-
-class SeriesTooLongError(ConvergenceError):
-    """The hypergeometric series would need more than ``_MAX_TERMS`` terms."""
-
-    def __init__(self, zmax: float):
-        super().__init__(
-            f"The Pareto/NBD likelihood needs more than {_MAX_TERMS:,} series terms here "
-            f"(z = {zmax:.10f}: max(alpha, beta) is about {1 / max(1 - zmax, 1e-300):.3g} times "
-            "min(alpha, beta) + recency). Try, in this order:\n"
-            "  1. check the parameters: alpha and beta should be of comparable size in the "
-            "time unit of recency and T;\n"
-            "  2. refit, or use a coarser time unit (weeks rather than days or hours);\n"
-            "  3. fit with a small penalizer, e.g. ParetoNBDFitter(penalizer_coef=0.001)."
-        )
 
 
 # ----------------------------------------------------------------------------------------
-# 2F1(1, p; p+q; z) = sum_k c_k z^k and its derivatives
+# Rows grouped by frequency; the sums (:mod:`clvtools.btyd._series_terms`) per group
 # ----------------------------------------------------------------------------------------
 def _group_rows(key):
     """Sort rows by ``key`` (the frequency): ``(distinct keys, order, bounds)``.
@@ -86,186 +78,6 @@ def _group_rows(key):
     ks = key[order]
     starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]]) if ks.size else np.zeros(0, int)
     return ks[starts], order, np.r_[starts, ks.size]
-
-
-def _n_terms_bound(zmax: float) -> int:
-    """K with z^K (1 + K) / (1 - z)^2 < eps: enough terms whatever p, q (c_k <= 1)."""
-    if zmax <= 0.0:
-        return 1
-    k = (np.log(_EPS) + 2.0 * np.log1p(-zmax)) / np.log(zmax)
-    if not k < _MAX_TERMS:
-        raise SeriesTooLongError(zmax)
-    return int(np.ceil(1.05 * k + 4))
-
-
-def _coefficients(p: float, q: float, zmax: float, grad: bool):
-    """Coefficients of S = sum c_k z^k up to the last one that matters for z <= zmax.
-
-    Returns ``c`` and, if ``grad``, the coefficients of dS/dp, dS/dq and dS/dz (as
-    polynomials in z). dc_k/dp = c_k sum_{j<k} [1/(p+j) - 1/(p+q+j)],
-    dc_k/dq = -c_k sum_{j<k} 1/(p+q+j).
-    """
-    kmax = _n_terms_bound(zmax)
-    kk = np.arange(kmax + 1, dtype=float)
-    inv_b = 1.0 / (p + q + kk)
-    logc = np.concatenate(([0.0], np.cumsum(np.log((p + kk[:-1]) * inv_b[:-1]))))
-    if zmax > 0:
-        bound = logc + kk * np.log(zmax) + np.log1p(kk) - 2.0 * np.log1p(-zmax)
-        hit = np.flatnonzero(bound < np.log(_EPS))
-        K = int(hit[0]) if hit.size else kmax
-    else:
-        K = 0
-    c = np.exp(logc[: K + 1])
-    if not grad:
-        return (c,)
-    inc_p = 1.0 / (p + kk[:K]) - inv_b[:K]
-    dp = np.concatenate(([0.0], np.cumsum(inc_p)))
-    dq = -np.concatenate(([0.0], np.cumsum(inv_b[:K])))
-    cz = kk[1 : K + 1] * c[1:] if K > 0 else np.zeros(1)
-    return c, c * dp, c * dq, cz
-
-
-def _horner(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
-    out = np.full(z.shape, coef[-1])
-    for ck in coef[-2::-1]:
-        out *= z
-        out += ck
-    return out
-
-
-def _horner_stacked(coefs, z: np.ndarray) -> np.ndarray:
-    """:func:`_horner` of several polynomials at once, shape (len(coefs), len(z)): one numpy
-    operation per term for all of them (a sum and its three derivative sums). A shorter
-    polynomial is padded with leading zeros, which Horner's rule passes through exactly, so
-    each row is the same number as :func:`_horner` gives, bit for bit."""
-    C = np.zeros((max(len(cf) for cf in coefs), len(coefs)))
-    for j, cf in enumerate(coefs):
-        C[: len(cf), j] = cf
-    out = np.repeat(C[-1][:, None], len(z), axis=1)
-    for ck in C[-2::-1]:
-        out *= z
-        out += ck[:, None]
-    return out
-
-
-def _series_rows(p, q, z, grad: bool):
-    """The same sums with per-row p, q (pooled rare frequencies): the term recurrence, or
-    for series of thousands of terms the rows grouped by (p, q), each group with its own
-    coefficients (:func:`_sums_by_pair`)."""
-    K = _n_terms_bound(float(z.max(initial=0.0)))
-    if K > BLOCKED_TERMS:
-        return _sums_by_pair(p, q, z, grad)
-    t = np.ones(z.shape)
-    S = np.ones(z.shape)
-    if grad:
-        dp_acc, dq_acc = np.zeros(z.shape), np.zeros(z.shape)
-        Sp, Sq, Sz = np.zeros(z.shape), np.zeros(z.shape), np.zeros(z.shape)
-        tz = np.ones(z.shape)  # c_k z^(k-1) without dividing by z
-    pq = p + q
-    for k in range(K):
-        ratio = (p + k) / (pq + k)
-        if grad:
-            dp_acc += 1.0 / (p + k) - 1.0 / (pq + k)
-            dq_acc -= 1.0 / (pq + k)
-            tz = tz * ratio if k else ratio * np.ones(z.shape)
-            Sz += (k + 1) * tz
-            tz = tz * z
-        t *= ratio * z
-        S += t
-        if grad:
-            Sp += t * dp_acc
-            Sq += t * dq_acc
-        if k % 16 == 15 and np.all(t < _EPS * 1e-3 * (1 - z) ** 2):
-            break
-    return (S, Sp, Sq, Sz) if grad else (S,)
-
-
-def _sums_by_pair(p, q, z, grad: bool):
-    """:func:`_series_rows`'s sums for long series: the rows of each distinct (p, q) summed
-    with that pair's coefficients (:func:`_horner_trimmed`), rather than a per-row
-    recurrence of one numpy operation per term. p and q depend on the row only through its
-    frequency (and, with covariates, which of alpha and beta is larger): few pairs."""
-    pairs, inverse = np.unique(np.column_stack(np.broadcast_arrays(p, q, z)[:2]), axis=0,
-                               return_inverse=True)
-    out = np.empty((4 if grad else 1, len(z)))
-    for j, (p_j, q_j) in enumerate(pairs):
-        rows = np.flatnonzero(inverse.reshape(-1) == j)
-        coefs = _coefficients(p_j, q_j, float(z[rows].max()), grad)
-        out[:, rows] = _horner_trimmed(coefs, z[rows])
-    return tuple(out)
-
-
-def _horner_trimmed(coefs, z, scoring=False):
-    """Horner sums for one block of z: only the terms this block's largest z needs, and one
-    evaluation when all z are equal (e.g. t_x = 0 for every customer with x = 0).
-
-    ``scoring``: only S is wanted, to double precision: stop when the tail bound
-    c_K z^K / (1 - z) is below 2^-53 (the sum is >= 1); otherwise the stricter bound that
-    also covers the derivative sums.
-    """
-    zmax = float(z.max(initial=0.0))
-    c = coefs[0]
-    K = len(c) - 1
-    if K > 0:
-        if zmax == 0.0:
-            K = 0
-        else:
-            with np.errstate(divide="ignore"):
-                bound = _tail_bound(c, np.arange(K + 1), np.log(zmax), np.log1p(-zmax), scoring)
-            hit = np.flatnonzero(bound < 0)
-            K = int(hit[0]) if hit.size else K
-    const = len(z) > 1 and float(z.min()) == zmax
-    zz = z[:1] if const else z
-    trimmed = [cf[: K + 1] if j < 3 else (cf[:K] if K > 0 else np.zeros(1))
-               for j, cf in enumerate(coefs)]
-    if K > 64:
-        vals = _horner_by_terms(trimmed, zz, scoring)
-    elif len(trimmed) == 1:
-        vals = [_horner(trimmed[0], zz)]
-    else:
-        vals = list(_horner_stacked(trimmed, zz))
-    return [np.full(len(z), v[0]) for v in vals] if const else vals
-
-
-def _tail_bound(c_k, k, log_z, log1m_z, scoring: bool):
-    """The log of :func:`_horner_trimmed`'s tail bound after the terms up to ``k`` (arrays
-    broadcast: per term or per row); below 0, those terms are enough."""
-    if scoring:
-        return np.log(c_k) + k * log_z - log1m_z - np.log(2.0**-53)
-    return np.log(c_k) + k * log_z + np.log1p(k) - 2.0 * log1m_z - np.log(_EPS)
-
-
-def _horner_by_terms(coefs, z, scoring):
-    """:func:`_horner_trimmed`'s sums of a long series (K > 64 terms), each row with only
-    the terms its own z needs by the same tail bound, in four classes (up to K/8, K/4, K/2
-    and K terms): z = (m - n) / (m + u) falls with u, and on a covariate fit's rows about a
-    quarter of the block's terms are needed on average. A row's sum differs from the whole
-    block's by the terms left out, below the bound (2^-53 or 1e-17 of the sum), and depends
-    on its z and K alone: any subset of the rows with the same largest z (a unit's distinct
-    times, :func:`distinct_times`) gets the same numbers bit for bit. (On 32,768 rows and
-    300 terms, Horner's rule was four times faster than powers of z by cumulative products.)
-    """
-    K = len(coefs[0]) - 1
-    with np.errstate(divide="ignore"):
-        log_z, log1m_z = np.log(z), np.log1p(-z)
-    edges = [K // 8, K // 4, K // 2]
-    terms_class = np.full(len(z), len(edges))
-    for j, k in reversed(list(enumerate(edges))):
-        terms_class[_tail_bound(coefs[0][k], k, log_z, log1m_z, scoring) < 0] = j
-    out = np.empty((len(coefs), len(z)))
-    blocks = None
-    for j, k in enumerate([*edges, K]):
-        rows = np.flatnonzero(terms_class == j)
-        if not len(rows):
-            continue
-        if k > BLOCKED_TERMS:  # thousands of terms (z near 1): Horner's loop would dominate
-            if blocks is None:
-                blocks = coefficient_blocks(coefs)
-            out[:, rows] = blocked_sums(blocks, k, z[rows])
-        else:  # (one polynomial stacked: the same numbers as _horner's)
-            part = [cf[: k + 1] if i < 3 else cf[:k] for i, cf in enumerate(coefs)]
-            out[:, rows] = _horner_stacked(part, z[rows])
-    return list(out)
 
 
 def _sums(p, q, z, grad, coefs, split=None):
@@ -299,42 +111,6 @@ def _log_F_sums(u, p, q, m, mn, sums, grad):
     d_m = -p / mu + gz * nu / mu**2
     d_mn = -(q - 1.0) / nu - gz / mu
     return out, (d_p, d_q, d_m, d_mn)
-
-
-def horner_per_row(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """S = sum_k c_k z^k to double precision, each row with its own number of terms.
-
-    A row takes the terms up to the first K with z^(K+1) / (1 - z) below 2^-53 (the tail
-    bound with c_k <= 1; S >= 1), at most those of ``coef``: a count of the row's own, so
-    that a customer's value is the same bit for bit whatever other rows share the call (one
-    customer alone, a column or a matrix of customers). Horner's rule from each row's last
-    term, the rows sorted by their count so that each step works on those still summing.
-
-    Parameters
-    ----------
-    coef : numpy.ndarray, shape (K + 1,)
-        The coefficients (:func:`_coefficients`), enough for every z given; their number
-        must not depend on the rows (:func:`scoring_units`).
-    z : numpy.ndarray, shape (n,)
-        Arguments in [0, 1).
-    """
-    if z.size > 1 and float(z.min()) == float(z.max()):   # e.g. t_x = 0 for a whole block
-        return np.full(z.shape, horner_per_row(coef, z[:1])[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need = np.ceil((np.log1p(-z) - 53.0 * np.log(2.0)) / np.log(z)) - 1.0
-    terms = np.clip(np.where(z > 0.0, need, 0.0), 0, len(coef) - 1).astype(np.intp)
-    order = np.argsort(-terms, kind="stable")
-    zs, ks = z[order], terms[order]
-    # rows still summing at step k: the first (count of terms >= k) in that order
-    active = np.searchsorted(-ks, -np.arange(len(coef)), side="right")
-    out = np.zeros(z.shape)
-    for k in range(int(ks[0]) if len(ks) else -1, -1, -1):
-        head = out[: active[k]]
-        head *= zs[: active[k]]
-        head += coef[k]
-    result = np.empty(z.shape)
-    result[order] = out
-    return result
 
 
 def scoring_units(x, params):

@@ -84,11 +84,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ..errors import ClvInputError, ConvergenceError
-from . import _optimise
-from ._optimise import forward_hessian, subset_rows
+from . import _curvature, _optimise
+from ._optimise import forward_hessian
 from ._optimise import single_threaded_blas as _single_threaded_blas
 from .model_file import _REGISTRY, ModelFileMixin, load_model
 from .utils import _check_weights, _rows, _to_float_array, check_rfm, collapse  # noqa: F401
@@ -100,24 +100,6 @@ __all__ = ["BTYDFitter", "InfiniteMeanWarning", "check_rfm", "collapse", "load_m
 
 class InfiniteMeanWarning(UserWarning):
     """A fitted parameter implies an infinite mean (e.g. Gamma-Gamma q <= 1)."""
-
-
-# ----------------------------------------------------------------------------------------
-# The base class
-# ----------------------------------------------------------------------------------------
-def covariance_or_nan(cov: np.ndarray) -> np.ndarray:
-    """``cov`` if it is a covariance matrix (symmetric part positive definite), else NaN.
-
-    A degenerate fit (a single customer, or every customer with the same purchases) ends where
-    the likelihood is flat or on a boundary: the inverse Hessian there has negative variances,
-    which are no variances at all; NaN says they are unknown (standard errors and the
-    intervals built on them are NaN too, and model files write null).
-    """
-    cov = np.asarray(cov, dtype=float)
-    symmetric = (cov + cov.T) / 2
-    if np.all(np.isfinite(symmetric)) and np.linalg.eigvalsh(symmetric).min() > 0:
-        return cov
-    return np.full(cov.shape, np.nan)
 
 
 class BTYDFitter(ModelFileMixin):
@@ -337,30 +319,9 @@ class BTYDFitter(ModelFileMixin):
         self.gradient_max_ = gmax
 
     def _precondition(self, x0, distinct, counts, make_objective):
-        """Optimum and curvature of a subset fit, to start and whiten the full fit.
-
-        The subset holds the most populous distinct rows and a seeded random sample of the
-        others, whose weights are scaled up so that its mean log-likelihood estimates the full
-        one. Its optimum is close to the full optimum and its Hessian H (forward differences
-        of the analytic gradient) close to the full one; the full fit then runs L-BFGS-B on
-        z with theta = theta_sub + L z, L L' = H^-1. The final answer is the full-data
-        optimum either way (same gradient test); the subset only saves iterations. Returns
-        ``(x0, None)`` if anything about the subset fit is not usable.
-        """
-        rows, w = subset_rows(counts)
-        sub = {key: val[rows] for key, val in distinct.items()}
-        sub_obj = make_objective(self._prepare_data(sub, w), w)
-        try:
-            res = optimize.minimize(sub_obj, x0, jac=True, method="L-BFGS-B",
-                                    options={"maxiter": 500, "gtol": 1e-6, "maxcor": 5})
-            theta = res.x
-            H = forward_hessian(lambda th: sub_obj(th)[1], theta)
-            L = np.linalg.cholesky(np.linalg.inv(H))
-        except (np.linalg.LinAlgError, ValueError):
-            return x0, None
-        if not np.all(np.isfinite(L)):
-            return x0, None
-        return theta, L
+        """:func:`clvtools.btyd._curvature.precondition` (the subset fit that whitens a large
+        fit)."""
+        return _curvature.precondition(self, x0, distinct, counts, make_objective)
 
     def _advice(self, what: str) -> str:
         name = type(self).__name__
@@ -379,58 +340,16 @@ class BTYDFitter(ModelFileMixin):
         return None
 
     def _polish_hessian(self, theta, prepared, counts, grad, n_total, pen):
-        """Hessian of the TOTAL objective in log-parameters from :meth:`_loglik_hessian`
-        (None without one): with f the mean objective, p = exp(theta), H and g the natural
-        Hessian and gradient of the log-likelihood, n f'' = -J H J - diag(g p) + 4 n pen
-        diag(p^2), J = diag(p), and -g p = n (f' - 2 pen p^2)."""
-        p = np.exp(theta)
-        with np.errstate(all="ignore"):
-            H = self._loglik_hessian(p, prepared, counts)
-        if H is None or not np.all(np.isfinite(H)):
-            return None
-        return -H * np.outer(p, p) + np.diag(n_total * grad + 2.0 * n_total * pen * p**2)
+        """:func:`clvtools.btyd._curvature.polish_hessian` (None without ``_loglik_hessian``)."""
+        return _curvature.polish_hessian(self, theta, prepared, counts, grad, n_total, pen)
 
     def _covariance(self, params, prepared, counts, g0=None) -> pd.DataFrame:
-        """Inverse Hessian of the total (penalised) negative log-likelihood, natural scale.
-
-        The Hessian is taken in log-parameters by forward differences of the analytic
-        gradient (well scaled whatever the parameters' magnitudes), then mapped back:
-        H_nat = J^-1 (H_log - diag(g_log)) J^-1 with J = diag(params).
-        """
-        k = len(params)
-        n = counts.sum()
-        pen = float(self.penalizer_coef)
-        theta = np.log(params)
-
-        def grad_log(th):
-            p = np.exp(th)
-            with np.errstate(all="ignore"):
-                _, g = self._loglik_and_grad(p, prepared, counts)
-            return -np.asarray(g) * p + 2 * n * pen * p**2
-
-        if g0 is None:
-            g0 = grad_log(theta)
-        H = forward_hessian(grad_log, theta, g0) - np.diag(g0)
-        H_nat = H / np.outer(params, params)
-        self._hessian_ = H_nat
-        try:
-            cov = covariance_or_nan(np.linalg.inv(H_nat))
-        except np.linalg.LinAlgError:
-            cov = np.full((k, k), np.nan)
-        names = list(self._param_names)
-        return pd.DataFrame(cov, index=names, columns=names)
+        """:func:`clvtools.btyd._curvature.covariance` (inverse Hessian, natural scale)."""
+        return _curvature.covariance(self, params, prepared, counts, g0)
 
     def _set_inference(self) -> None:
-        diag = np.diag(self.variance_matrix_.to_numpy())
-        se = np.sqrt(np.where(diag > 0, diag, np.nan))
-        self.standard_errors_ = pd.Series(se, index=self.params_.index)
-        z = stats.norm.ppf(0.975)
-        self.confidence_intervals_ = pd.DataFrame(
-            {
-                "lower 95% bound": self.params_ - z * self.standard_errors_,
-                "upper 95% bound": self.params_ + z * self.standard_errors_,
-            }
-        )
+        self.standard_errors_, self.confidence_intervals_ = _curvature.inference(
+            self.params_, self.variance_matrix_)
 
     # ---- results ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:

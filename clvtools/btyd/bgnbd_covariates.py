@@ -176,9 +176,11 @@ def _expected_if_alive(r, alpha, a, b, m, t, x, T, n_nodes=_N_NODES):
     sharing the nodes' weights, which do not depend on t); r, a, b scalars. Returns t's shape.
     """
     v, wts = special.roots_genlaguerre(n_nodes, a - 1.0)
-    # Nodes whose weight is below 1e-30 of the total add nothing a double holds (phi and g
-    # vary across the nodes by far less than a factor 1e14): about half of the 96, left out
-    kept = wts > 1e-30 * wts.sum()
+    # Nodes whose weight is below 1e-20 of the total add nothing a double holds: they are
+    # the largest v, where g (decreasing in p, so in v) is smallest, and phi varies across
+    # the nodes by far less than a factor 1e4; about 55 of the 96 are left out (at 1e-30,
+    # about 45: the same figures bit for bit on 200,000 customers, for 15 % more CPU)
+    kept = wts > 1e-20 * wts.sum()
     v, wts = v[kept], wts[kept]
     # the nodes' p and weights depend on a row through (m_i, x) alone: computed once per
     # distinct pair (a few hundred) and gathered, the same figures as row by row
@@ -285,8 +287,9 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         # The quadrature runs once per distinct (alpha_i + T, m_i, x, t), all it reads of a
         # row: customers share attribute levels and (frequency, age), a quarter as many rows
         # on a million customers. Horizons shared by every row (a forecast's month ends) are
-        # left out of the key.
-        shared = bool(np.all(horizons[rest] == horizons[rest[:1]]))
+        # left out of the key (known without a look when broadcast from one row, as
+        # _by_horizon's are: the look copies an (n, k) array).
+        shared = horizons.strides[0] == 0 or bool(np.all(horizons[rest] == horizons[rest[:1]]))
         first, inverse = distinct_rows([a_i[rest] + T[rest], m[rest], x[rest],
                                         *([] if shared else horizons[rest].T)])
         rows = rest[first]
@@ -345,7 +348,9 @@ class BetaGeoCovariatesFitter(CovariateBTYDFitter):
         # P(alive) once; the quadrature shares its node weights across horizons
         p, r, a_i, a, b, m = self._p_alive(x, tx, T, ep, ed)
         t = np.broadcast_to(horizons, (len(x), len(horizons)))
-        return p[:, None] * self._if_alive(t, x, T, r, a_i, a, b, m)
+        expected = self._if_alive(t, x, T, r, a_i, a, b, m)
+        expected *= p[:, None]  # in place: no second (n, k) array
+        return p, expected
 
     def predict(self, t, frequency, recency, T, covariates=None):
         """Alias of :meth:`conditional_expected_number_of_purchases_up_to_time`."""

@@ -36,19 +36,30 @@ class RevenueByMonth:
         Discount factor applied to each month.
     purchases_if_retained, expected_purchases : numpy.ndarray, shape (n, M)
         Purchases per month if the customer keeps buying / as the model expects.
-    revenue_if_retained, expected_revenue : numpy.ndarray, shape (n, M)
-        Discounted revenue per month (currency).
+    revenue_if_retained, expected_revenue : numpy.ndarray, shape (n, M), or None
+        Discounted revenue per month (currency); None when not asked for
+        (``per_month_revenue=False``: the scores need only their totals, and on a million
+        customers each is an array of about 100 MB).
     index : pandas.Index or None
         The customers' index when Series were given.
+    p_alive : numpy.ndarray or None, shape (n,)
+        P(alive) of each customer (``conditional_probability_alive``), when the model
+        computed it on the way to the expectations (covariate models), else None.
+    revenue_if_retained_total, expected_revenue_total : numpy.ndarray, shape (n,)
+        Each customer's discounted revenue over all the months (the row sums of the two
+        arrays above, bit for bit), currency.
     """
 
     period_end: np.ndarray
     discount: np.ndarray
     purchases_if_retained: np.ndarray
     expected_purchases: np.ndarray
-    revenue_if_retained: np.ndarray
-    expected_revenue: np.ndarray
+    revenue_if_retained: np.ndarray | None
+    expected_revenue: np.ndarray | None
     index: pd.Index | None = None
+    p_alive: np.ndarray | None = None
+    revenue_if_retained_total: np.ndarray | None = None
+    expected_revenue_total: np.ndarray | None = None
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> float:
@@ -63,7 +74,7 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
 
 
 def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time_unit_days,
-                     annual_discount_rate, period_ends=None):
+                     annual_discount_rate, period_ends=None, per_month_revenue=True):
     """V and E per customer and month (the forecast sums these across customers).
 
     Parameters
@@ -87,6 +98,9 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
         Ends of the periods in time units after T, increasing (e.g. calendar months: the
         forecast's); default the calendar-average months of :func:`~clvtools.units.month_ends`
         over ``horizon``. The periods cover (0, period_ends[-1]].
+    per_month_revenue : bool, default True
+        False: the revenue per customer and month is summed a block of customers at a time
+        and not kept (only its totals), two (n, M) arrays fewer.
 
     Returns
     -------
@@ -110,19 +124,53 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
 
     rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
     retained = rate_alive * lengths[None, :]
-    if hasattr(model, "expected_purchases_by_horizon"):
-        # covariate models: one pass over all month ends (the BG/NBD quadrature shares its work)
-        cumulative = np.asarray(model.expected_purchases_by_horizon(ends, x, tx, age), dtype=float)
+    p_alive, own = None, True  # own: the cumulative array is this function's to change
+    if hasattr(model, "alive_and_expected_by_horizon"):
+        # covariate models: one pass over all month ends (the BG/NBD quadrature shares its
+        # work), and P(alive), which it needs, kept for the caller's scores
+        p_alive, cumulative = model.alive_and_expected_by_horizon(ends, x, tx, age)
+    elif hasattr(model, "expected_purchases_by_horizon"):
+        cumulative, own = np.asarray(model.expected_purchases_by_horizon(ends, x, tx, age),
+                                     dtype=float), False
     else:
         cumulative = np.column_stack([
             np.asarray(model.conditional_expected_number_of_purchases_up_to_time(e, x, tx, age),
                        dtype=float).reshape(-1)
             for e in ends
         ])
-    expected = np.diff(cumulative, axis=1, prepend=0.0)
-    value = spend[:, None] * discount[None, :]
-    return RevenueByMonth(ends, discount, retained, expected, retained * value, expected * value,
-                          index)
+    expected = _increments(cumulative, in_place=own and cumulative.flags.writeable)
+    revenue_retained = np.empty(retained.shape) if per_month_revenue else None
+    revenue_expected = np.empty(expected.shape) if per_month_revenue else None
+    total_retained, total_expected = np.empty(len(x)), np.empty(len(x))
+    for rows in _row_blocks(len(x)):  # the (n, M) discounted spend a block at a time
+        value = spend[rows, None] * discount[None, :]
+        for purchases, kept, total in ((retained, revenue_retained, total_retained),
+                                       (expected, revenue_expected, total_expected)):
+            revenue = np.multiply(purchases[rows], value,
+                                  out=None if kept is None else kept[rows])
+            np.sum(revenue, axis=1, out=total[rows])
+    return RevenueByMonth(ends, discount, retained, expected, revenue_retained, revenue_expected,
+                          index, p_alive, total_retained, total_expected)
+
+
+_BLOCK_ROWS = 32_768  # rows per block of the (n, M) arithmetic: temporaries of a few MB
+
+
+def _row_blocks(n: int):
+    """Slices of ``_BLOCK_ROWS`` rows covering ``range(n)``."""
+    return (slice(i, i + _BLOCK_ROWS) for i in range(0, n, _BLOCK_ROWS))
+
+
+def _increments(cumulative: np.ndarray, in_place: bool) -> np.ndarray:
+    """``np.diff(cumulative, axis=1, prepend=0)``, shape (n, M): the same numbers, written
+    over ``cumulative`` a block of rows at a time when ``in_place`` (no second (n, M) array
+    on a million customers: about 100 MB each)."""
+    if not in_place:
+        return np.diff(cumulative, axis=1, prepend=0.0)
+    for rows in _row_blocks(len(cumulative)):
+        block = cumulative[rows]
+        block[:, 1:] = np.diff(block, axis=1)
+    return cumulative
 
 
 def project_revenue(model, frequency, recency, T, expected_spend, horizon, time_unit_days,

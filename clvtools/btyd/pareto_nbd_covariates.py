@@ -283,7 +283,7 @@ class ParetoNBDCovariatesFitter(CovariateBTYDFitter):
         # P(alive), the costly part, once; then eq. (41)'s closed form per horizon
         p, r, a_i, s, b_i = self._p_alive(x, tx, T, ep, ed)
         bT = (b_i + T)[:, None]
-        return (p * (r + x) / (a_i + T))[:, None] * bT * _one_minus_pow_over(
+        return p, (p * (r + x) / (a_i + T))[:, None] * bT * _one_minus_pow_over(
             s - 1.0, np.log1p(horizons[None, :] / bT))
 
     def predict(self, t, frequency, recency, T, covariates=None):

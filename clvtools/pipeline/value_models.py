@@ -92,6 +92,10 @@ class BoundCovariates:
         return self.model.expected_purchases_by_horizon(horizons, frequency, recency, T,
                                                         self.encoded)
 
+    def alive_and_expected_by_horizon(self, horizons, frequency, recency, T):
+        return self.model.alive_and_expected_by_horizon(horizons, frequency, recency, T,
+                                                        self.encoded)
+
 
 @dataclass
 class ValueModels:
@@ -274,21 +278,23 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
     Returns
     -------
     (pandas.DataFrame, RevenueByMonth)
-        The scores, and the months: purchases per customer and month (undiscounted) and
-        revenue (discounted), which the forecast sums.
+        The scores, and the months: purchases per customer and month (undiscounted), which
+        the forecast sums; their revenue per month is summed into the scores, not kept (None).
     """
     x, tx, age = (rfm[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     model = models.purchases
     spend = expected_spend(models, rfm)
     months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate,
-                              period_ends=period_ends)
+                              period_ends=period_ends, per_month_revenue=False)
+    p_alive = months.p_alive if months.p_alive is not None else np.asarray(
+        model.conditional_probability_alive(x, tx, age), dtype=float)
     scores = pd.DataFrame(
         {
-            "p_alive": np.asarray(model.conditional_probability_alive(x, tx, age), dtype=float),
+            "p_alive": p_alive,
             "expected_purchases": months.expected_purchases.sum(axis=1),
             "expected_average_spend": spend,
-            "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
-            "expected_revenue": months.expected_revenue.sum(axis=1),
+            "revenue_if_retained": months.revenue_if_retained_total,
+            "expected_revenue": months.expected_revenue_total,
         },
         index=rfm.index,
     )
