@@ -6,8 +6,9 @@ tables, KPIs) and the per-customer scoring and plan run on the executors; the dr
 models on compressed statistics and the landmark table, and writes the small tables. The
 customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
 (``customers.parquet``); nothing per customer is collected to the driver but the chosen
-customers' strata for the control group's draw (a few small columns) and, under a budget,
-up to 2,000 candidates for the exact knapsack.
+customers' strata for the control group's draw (a few small columns), under a budget up to
+2,000 candidates for the exact knapsack, and the forecast's and the backtest's two numbers
+a customer for their samples' draw.
 
 A Spark run covers the customer attributes (covariates of both models), the value axis, the
 churn model, the matrix and the push/pull plan under a push capacity with the contacts'
@@ -16,10 +17,12 @@ to the driver: :mod:`.spark_control`), the early-warning and win-back lists, and
 The plan under a push or total budget is the standard engine's knapsack
 (:mod:`.spark_budget`). forecast.csv is the standard forecast's sums per partition, added on
 the driver (:mod:`.spark_forecast`); forecast_backtest.csv refits the value models at earlier
-origins on compressed statistics and forecasts per partition (:mod:`.spark_backtest`). What
-needs the whole base in one place (the holdout choice of the value model, report.html) stays
-with the single-machine engine, and the settings that ask for it are an error here rather than
-silently ignored.
+origins on compressed statistics and forecasts per partition (:mod:`.spark_backtest`);
+forecast.xlsx is the standard workbook with the lists' first rows read by rank, report.html
+the standard page from the small tables (:mod:`.spark_report`, which states the parts not
+computed here). What needs the whole base in one place (the holdout choice of the value
+model, per-customer uplifts, a contactable column) stays with the single-machine engine, and
+the settings that ask for it are an error here rather than silently ignored.
 """
 from __future__ import annotations
 
