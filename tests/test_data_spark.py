@@ -93,6 +93,26 @@ def test_purchases_by_period_equal_duckdb(logs):
     assert spark_purchases_by_period(spark_log, starts, ends) == expected
 
 
+def test_revenue_by_period_equals_duckdb(logs):
+    """The backtest's actual revenue (forecast_backtest.csv on Spark): money dated in
+    ``(start, end]``, the same doubles as DuckDB's, every customer or only those acquired
+    by a date."""
+    from clvtools.data.rfm import purchases_by_period
+    from clvtools.data.spark_summaries import spark_revenue_by_period
+
+    duck, spark_log = logs
+    months = pd.period_range("2023-06", "2024-12", freq="M")
+    starts = [(m.start_time - pd.Timedelta(days=1)).date() for m in months]
+    ends = [m.end_time.date() for m in months]
+    for acquired in (None, dt.date(2023, 9, 30)):
+        expected = purchases_by_period(duck, starts, ends, customers_acquired_by=acquired)
+        got = spark_revenue_by_period(spark_log, starts, ends, customers_acquired_by=acquired)
+        assert min(expected["revenue"]) > 0
+        assert got == expected["revenue"].tolist()
+    assert (spark_revenue_by_period(spark_log, starts, ends, customers_acquired_by=acquired)
+            < purchases_by_period(duck, starts, ends)["revenue"].to_numpy()).any()
+
+
 def test_money_is_summed_exactly_whatever_the_order(spark):
     """0.1 + 0.2 + 0.3 in doubles depends on the order of addition; in micro-units it is 0.6,
     in Spark as in DuckDB. 82.15 + 107.33 is a sum that fsum and an exact sum round to
@@ -208,6 +228,56 @@ def test_a_policy_set_to_error_stops_both_engines(spark, hostile, policy, messag
         read_transactions(hostile, policies=policy)
     with pytest.raises(ClvInputError, match=message):
         spark_occasions(read_spark_source(spark, str(hostile)), policies=policy)
+
+
+#: Exact duplicates of HOSTILE's rows: two more of one, one of a time with a UTC offset, one
+#: of a padded id; and a row at the same time with another amount (not a duplicate).
+DUPLICATES = ("C7,2024-02-02,13.25\nC7,2024-02-02,13.25\n"
+              "C5,2024-01-20 23:30:00-05:00,7.50\nC1,2024-01-05,10.00\nC1,2024-01-05,10.01\n")
+
+
+@pytest.fixture(scope="module")
+def with_duplicates(tmp_path_factory):
+    path = tmp_path_factory.mktemp("duplicates") / "tx.csv"
+    path.write_text(HOSTILE + DUPLICATES)
+    return path
+
+
+def test_duplicate_rows_dropped_as_duckdb_drops_them(spark, with_duplicates):
+    """duplicate_rows = "drop": the same rows found and left out as on one machine, counted
+    in data_quality.json's keys (excluded_by_reason, duplicate_rows_found), and the same
+    occasions, amounts to the last bit."""
+    duck, spark_log, occasions = _read_both(
+        spark, with_duplicates, policies=DataPolicies(duplicate_rows="drop"))
+    quality = dict(spark_log.quality)
+    assert quality.pop("engine") == "spark"
+    assert set(duck.quality) - set(quality) == {"files"}
+    assert quality == {k: duck.quality[k] for k in quality}
+    assert quality["duplicate_rows_found"] == 4
+    assert quality["excluded_by_reason"]["duplicate_rows"] == 4
+    expected = duck.to_frame()
+    expected["date"] = expected["date"].dt.date
+    assert_same_table(expected, occasions)
+
+
+def test_duplicate_rows_error_shows_the_first_duplicates(spark, with_duplicates):
+    from clvtools.data.spark_engine import read_spark_source
+    from clvtools.data.spark_reader import spark_occasions
+
+    policy = DataPolicies(duplicate_rows="error")
+    with pytest.raises(ClvInputError, match="exact duplicates"):
+        read_transactions(with_duplicates, policies=policy)
+    with pytest.raises(ClvInputError, match="exact duplicates") as raised:
+        spark_occasions(read_spark_source(spark, str(with_duplicates)), policies=policy,
+                        source=str(with_duplicates))
+    error = raised.value
+    assert error.n_rows == 4 and error.source == str(with_duplicates)
+    assert error.rows["customer_id"].tolist() == ["C1", "C5", "C7"]
+    assert "duplicate_rows = 'drop'" in str(error)
+    # a log without duplicates reads under "error" (and counts none)
+    log = spark_occasions(spark.createDataFrame(generate_customer_base(50, seed=1).transactions),
+                          policies=policy)
+    assert log.quality["duplicate_rows_found"] == 0
 
 
 def test_float_ids_read_as_integers_as_in_duckdb(spark):

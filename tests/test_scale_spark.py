@@ -3,6 +3,7 @@ to end, and its per-customer scores, cells and plan are the single-machine pipel
 import json
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from conftest import assert_scores_match, assert_tables_match
@@ -63,7 +64,8 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     written = {p.relative_to(out).as_posix() for p in out.rglob("*")
                if p.is_file() and not datasets & set(p.parts)}
     assert written == {"matrix.csv", "plan_summary.csv", "control_power.csv", "kpis.csv",
-                       "churn_drivers.csv", "forecast.csv",
+                       "churn_drivers.csv", "forecast.csv", "forecast_backtest.csv",
+                       "forecast.xlsx", "report.html",
                        "models/value.json", "models/spend.json", "models/churn.json",
                        "data_quality.json", "config.toml", OWNERSHIP_FILE}
     assert datasets <= set(json.loads((out / OWNERSHIP_FILE).read_text())["files"])
@@ -112,6 +114,142 @@ def test_forecast_csv_equals_the_standard_engines_file(spark_out, single_run, tm
     assert len(expected) > 10
     assert (expected["expected_revenue_hi95"] > expected["expected_revenue"]).all()
     assert_tables_match(got, expected, atol=0.0100001)
+
+
+def test_forecast_backtest_csv_equals_the_standard_engines_file(spark_out, single_run,
+                                                                tmp_path):
+    """forecast_backtest.csv: at each origin the models refitted on Spark's compressed rows,
+    the forecast summed over partitions and the actual revenue summed in Spark: the standard
+    engine's file, text exactly, figures to 1e-9 or one cent."""
+    write_folder({o.name: (lambda o=o: o.content(single_run.analysis, {})) for o in OUTPUTS
+                  if o.name == "forecast_backtest.csv"}, tmp_path / "standard")
+    got, expected = (pd.read_csv(folder / "forecast_backtest.csv", keep_default_na=False,
+                                 na_values=[""])
+                     for folder in (spark_out[1], tmp_path / "standard"))
+    assert expected["origin"].nunique() >= 1 and len(expected) > 10
+    assert (expected["actual_revenue"] > 0).all()
+    assert_tables_match(got, expected, atol=0.0100001)
+
+
+def _sheets(path) -> dict[str, list[tuple]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book}
+    finally:
+        book.close()
+
+
+def test_the_workbook_shows_the_standard_forecast_lists_kpis_and_matrix(spark_out, single_run,
+                                                                        tmp_path):
+    """forecast.xlsx read back with openpyxl: the forecast, the two lists (the first rows of
+    each, read by rank from Spark's contact list), the KPIs and the matrix are the standard
+    workbook's, cell by cell (money to the cent)."""
+    write_folder({o.name: (lambda o=o: o.content(single_run.analysis, {})) for o in OUTPUTS
+                  if o.name == "forecast.xlsx"}, tmp_path / "standard")
+    got, expected = (_sheets(folder / "forecast.xlsx")
+                     for folder in (spark_out[1], tmp_path / "standard"))
+    assert list(got) == list(expected)
+    for name in ("Forecast", "Forecast by cell", "Push list", "Pull list", "KPIs", "Matrix"):
+        assert len(got[name]) == len(expected[name]) > 5, name
+        for row, wanted in zip(got[name], expected[name], strict=True):
+            for cell, other in zip(row, wanted, strict=True):
+                if isinstance(other, float):
+                    assert cell == pytest.approx(other, rel=1e-9, abs=0.0100001), name
+                else:
+                    assert cell == other, name
+
+
+#: The standard page's sections; a Spark run's page has them all (survival only to say it
+#: was not computed).
+SECTIONS = ("summary", "data", "kpis", "models", "survival", "matrix", "targets", "forecast")
+
+
+@pytest.fixture(scope="module")
+def pages(spark_out, single_run, tmp_path_factory):
+    """The Spark run's and the standard run's report.html loaded in a headless Chromium, with
+    what the Spark page logged and requested."""
+    from test_report_html import CHROMIUM, CHROMIUM_ARGS
+
+    assert CHROMIUM.exists(), "Debian's chromium is missing: run scripts/setup-test"
+    from playwright.sync_api import sync_playwright
+
+    standard = tmp_path_factory.mktemp("standard_report")
+    write_folder({o.name: (lambda o=o: o.content(single_run.analysis, {})) for o in OUTPUTS
+                  if o.name == "report.html"}, standard)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        loaded = {}
+        for name, path in {"spark": spark_out[1] / "report.html",
+                           "standard": standard / "report.html"}.items():
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            events = {"console": [], "failed": [], "requests": []}
+            page.on("console", lambda m, e=events: e["console"].append((m.type, m.text)))
+            page.on("requestfailed", lambda r, e=events: e["failed"].append(r.url))
+            page.on("request", lambda r, e=events: e["requests"].append(r.url))
+            page.goto(path.as_uri(), wait_until="load")
+            loaded[name] = (page, events, path)
+        yield loaded
+        browser.close()
+
+
+def test_the_report_loads_offline_with_every_section_and_figure(pages):
+    page, events, path = pages["spark"]
+    assert page.title() == "Customer value and churn report"
+    assert [m for m in events["console"] if m[0] in ("error", "warning")] == []
+    assert events["failed"] == []
+    assert [u for u in events["requests"] if not u.startswith("data:")] == [path.as_uri()]
+    assert tuple(page.eval_on_selector_all("main > section", "s => s.map(e => e.id)")) \
+        == SECTIONS
+    shown = page.eval_on_selector_all(
+        "figure", """fs => fs.map(f => { const i = f.querySelector('img');
+            return {id: f.closest('section').id, w: i.naturalWidth, h: i.naturalHeight,
+                    complete: i.complete, caption: f.querySelector('figcaption').innerText}; })""")
+    # the KPIs, the matrix (from counts binned in Spark), the forecast and its backtest
+    assert {f["id"] for f in shown} >= {"kpis", "matrix", "forecast"}
+    for f in shown:
+        assert f["complete"] and f["w"] > 300 and f["h"] > 200, f
+        assert f["caption"].strip().endswith("."), f
+
+
+def test_the_reports_headline_and_matrix_equal_the_standard_report(pages):
+    def read(name):
+        page = pages[name][0]
+        numbers = page.locator("#summary .headline .number").all_inner_texts()
+        plan = page.locator("#summary > p:not(.note)").all_inner_texts()
+        matrix = page.locator("#matrix .table", has_text="Per cell and in total")
+        return numbers, plan, matrix.locator("tbody").inner_text()
+    spark_page, standard = read("spark"), read("standard")
+    assert len(spark_page[0]) == 4
+    assert spark_page == standard
+
+
+def test_each_part_a_spark_run_does_not_compute_is_stated_where_it_would_be(pages):
+    from clvtools.scale.spark_report import NOT_COMPUTED, NOT_COMPUTED_LINE
+
+    page = pages["spark"][0]
+    for section, parts in NOT_COMPUTED.items():
+        notes = page.locator(f"#{section} .note", has_text=NOT_COMPUTED_LINE)
+        assert notes.count() == len(parts), section
+        text = " ".join(notes.all_inner_texts()).lower()
+        assert all(part.lower() in text for part in parts), section
+    assert page.locator(".note", has_text=NOT_COMPUTED_LINE).count() == sum(
+        map(len, NOT_COMPUTED.values()))
+
+
+def test_the_matrix_bins_count_every_live_customer(spark, single):
+    """The figure's grid counted by a Spark groupBy: every live customer with finite figures
+    once, each inside the axes' span."""
+    from clvtools.scale.spark_report import spark_matrix_bins
+
+    frame = spark.createDataFrame(
+        single.reset_index()[["customer_id", "cell", "churn_probability",
+                              "revenue_if_retained"]])
+    binned = spark_matrix_bins(frame, "revenue_if_retained")
+    live = single[single["cell"] != "churned"]
+    assert binned["customers"].sum() == len(live) > 100
+    assert binned["churn_probability"].between(0, 1).all()
+    assert (binned["revenue_if_retained"] <= live["revenue_if_retained"].max() * 1.05).all()
+    assert len(binned) > 20
 
 
 def test_the_control_group_is_the_standard_draw(spark_out, single, single_run):
@@ -208,7 +346,12 @@ def test_the_plan_under_a_budget_is_the_standard_engines(decisions, limit, solve
         monkeypatch.setattr(knapsack, "EXACT_MAX_CUSTOMERS", 0)
     expected = allocate(customers, push, pull, **{limit: budget})
     assert expected.summary["solver"] == solver
+    context = decided.sparkSession.sparkContext._jsc
+    before = context.getPersistentRDDs().size()
     plan, solved = plan_under_limit(decided, **{limit: budget})
+    # the plan computed and cached, the frames the knapsack persisted unpersisted
+    assert plan.is_cached and not decided.is_cached
+    assert context.getPersistentRDDs().size() == before + 1
     got = (plan.select("customer_id", "action", "priority_rank").toPandas()
            .set_index("customer_id").loc[customers.index])
     assert (got["action"] == expected.plan["action"]).all()
@@ -218,3 +361,4 @@ def test_the_plan_under_a_budget_is_the_standard_engines(decisions, limit, solve
     assert solved["constraint"] == limit and solved["solver"] == solver
     for key in ("bound", "gap"):
         assert solved[key] == pytest.approx(expected.summary[key], rel=1e-9, abs=1e-6), key
+    plan.unpersist()

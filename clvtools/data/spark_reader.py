@@ -17,9 +17,11 @@ Spark SQL, on a Spark DataFrame, with the same counts in ``data_quality.json``:
 - same-day rows combined (or an error with ``same_day = "error"``), the day's amounts summed
   exactly (:mod:`clvtools.data.money`).
 
-Duplicate rows are kept and not counted: finding them needs a shuffle of every row by
-customer, time and amount, which the single-machine engine affords and a cluster job should
-not pay by default; ``duplicate_rows = "drop"`` or ``"error"`` stops a Spark run. A
+Exact duplicate rows (the same customer, time and amount) are found as the single-machine
+engine finds them, but only when ``duplicate_rows`` asks for it (``"drop"``: one of each kept,
+the others counted in ``excluded_by_reason``; ``"error"``: refused with the first of them):
+finding them needs a shuffle of every row by customer, time and amount, which a cluster job
+should not pay by default, so under ``"keep"`` they are kept and not counted. A
 ``datetime_format`` is read through Spark's pattern for the same strptime codes
 (:mod:`.spark_dates`).
 """
@@ -32,7 +34,7 @@ from dataclasses import asdict
 from ..errors import ClvInputError
 from .money import MAX_AMOUNT, money_sum
 from .plausibility import DATE_QUANTILES, bounds_from_dates
-from .schema import format_has_offset
+from .schema import N_SHOWN, format_has_offset
 from .spark_dates import spark_datetime_pattern
 from .spark_engine import SparkLog, configure_session
 from .transactions import DataPolicies
@@ -147,7 +149,7 @@ def spark_occasions(
     observation_end : datetime.date, optional
         Default: the last plausible date in the data.
     policies : DataPolicies, optional
-        The reading policies; ``duplicate_rows`` must be ``"keep"`` (see the module).
+        The reading policies (``duplicate_rows``: see the module).
     timezone : str
         IANA time zone whose calendar days count.
     source : str
@@ -156,21 +158,18 @@ def spark_occasions(
     Returns
     -------
     SparkLog
-        ``quality`` holds the keys of ``TransactionLog.quality`` but the duplicate counts.
+        ``quality`` holds the keys of ``TransactionLog.quality``; the duplicate counts
+        (``duplicate_rows_found``, ``duplicate_rows_policy``) only when ``duplicate_rows`` is
+        ``"drop"`` or ``"error"`` (under ``"keep"`` they are not looked for).
 
     Raises
     ------
     ClvInputError
         A missing column, id or date, an unparsable date or amount, an amount of
         :data:`~clvtools.data.money.MAX_AMOUNT` or more, rows that a policy set to
-        ``"error"`` meets, no row left.
+        ``"error"`` meets (exact duplicates among them), no row left.
     """
     policies = policies or DataPolicies()
-    if policies.duplicate_rows != "keep":
-        raise ClvInputError("The Spark engine keeps duplicate rows: duplicate_rows = "
-                            f"{policies.duplicate_rows!r} is not supported.", source="settings",
-                            advice="Leave duplicate_rows at 'keep', or run the single-machine "
-                                   "engine.")
     spark = frame.sparkSession
     configure_session(spark)
     types = dict(frame.dtypes)
@@ -255,11 +254,26 @@ def spark_occasions(
                             n_rows=int(found["too_large"]),
                             advice="Correct these amounts, or set amount_outliers = 'drop' to "
                                    "exclude them (counted in data_quality.json).")
+    kept = f"clv_tx_{number}_kept"
+    spark.sql(f"SELECT * FROM {parsed} WHERE {' AND '.join(keep) or 'TRUE'}"
+              ).createOrReplaceTempView(kept)
+    duplicates = {}
+    if policies.duplicate_rows != "keep":
+        found_twice = _duplicate_rows(spark, kept, policies.duplicate_rows, source=source,
+                                      datetime_col=datetime_col,
+                                      monetary_value_col=monetary_value_col)
+        duplicates = {"duplicate_rows_found": found_twice,
+                      "duplicate_rows_policy": policies.duplicate_rows}
+        if policies.duplicate_rows == "drop":
+            # one row of each: the day's total is then the exact sum of the rows kept
+            excluded["duplicate_rows"] = found_twice
+            if found_twice:
+                kept = f"(SELECT DISTINCT customer_id, date, ts, amount FROM {kept})"
     occasions = f"clv_occasions_{number}"
     spark.sql(f"""SELECT customer_id, date, {money_sum('amount')} AS amount,
                          CAST(count(*) AS INT) AS n_rows
-                  FROM {parsed} WHERE {' AND '.join(keep) or 'TRUE'}
-                  GROUP BY customer_id, date""").cache().createOrReplaceTempView(occasions)
+                  FROM {kept} GROUP BY customer_id, date""").cache().createOrReplaceTempView(
+        occasions)
     stats = spark.sql(f"""SELECT count(*) AS n, sum(n_rows) AS rows_used,
                                  count(DISTINCT customer_id) AS customers, min(date) AS first,
                                  max(date) AS last, count_if(n_rows > 1) AS multi_days,
@@ -290,7 +304,7 @@ def spark_occasions(
                     "amount": monetary_value_col},
         "rows_read": int(row["rows_read"]), "rows_used": int(stats["rows_used"]),
         "rows_excluded": sum(excluded.values()), "excluded_by_reason": excluded,
-        "same_day_rows_combined": int(stats["merged"] or 0),
+        **duplicates, "same_day_rows_combined": int(stats["merged"] or 0),
         "customers": customers, "customers_excluded": lost, "customers_read": customers + lost,
         "ids_stripped": int(row["ids_stripped"]),
         "timezone": {"setting": timezone, "rows_with_utc_offset": int(row["with_offset"])},
@@ -299,3 +313,23 @@ def spark_occasions(
         "last_date": stats["last"].isoformat(), "observation_end": obs_end.isoformat(),
         "policies": asdict(policies), "engine": "spark"}
     return SparkLog(spark, occasions, obs_end, monetary_value_col is not None, quality)
+
+
+def _duplicate_rows(spark, kept: str, policy: str, *, source: str, datetime_col: str,
+                    monetary_value_col: str | None) -> int:
+    """Rows of ``kept`` that repeat another row's customer, time and amount (each group's
+    rows but one), as the single-machine reader counts them; under ``policy = "error"`` a
+    :class:`ClvInputError` showing the first of them, if any."""
+    groups = spark.sql(f"""SELECT customer_id, ts, amount, count(*) AS copies FROM {kept}
+                           GROUP BY customer_id, ts, amount HAVING count(*) > 1""")
+    found = int(groups.selectExpr("coalesce(sum(copies - 1), 0) AS n").collect()[0]["n"])
+    if found and policy == "error":
+        rows = (groups.orderBy("customer_id", "ts").limit(N_SHOWN).toPandas()
+                .rename(columns={"ts": datetime_col, "amount": monetary_value_col or "amount"}))
+        if not monetary_value_col:
+            rows = rows.drop(columns="amount")
+        raise ClvInputError("Some rows are exact duplicates (same customer, time and amount).",
+                            source=source, rows=rows, n_rows=found,
+                            advice="Set duplicate_rows = 'drop' to keep one of each or 'keep' "
+                                   "to count each.")
+    return found

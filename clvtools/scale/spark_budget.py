@@ -43,9 +43,11 @@ def plan_under_limit(decided, *, capacity: int | None = None, push_budget: float
     Returns
     -------
     (pyspark.sql.DataFrame, dict)
-        :func:`clvtools.scale.spark.allocate`'s plan; and under a budget plan_summary.csv's
-        ``constraint``, ``limit``, ``solver``, ``bound`` and ``gap`` (currency), as the
-        standard engine reports them (empty otherwise).
+        :func:`clvtools.scale.spark.allocate`'s plan (under a budget persisted and
+        computed, so that the frames the knapsack read twice are unpersisted before it
+        returns: a long-lived session keeps nothing of them); and under a budget
+        plan_summary.csv's ``constraint``, ``limit``, ``solver``, ``bound`` and ``gap``
+        (currency), as the standard engine reports them (empty otherwise).
     """
     if push_budget is None and total_budget is None:
         return allocate(decided, capacity=capacity), {}
@@ -53,19 +55,23 @@ def plan_under_limit(decided, *, capacity: int | None = None, push_budget: float
         raise ValueError("Give at most one of capacity, push_budget, total_budget.")
     if not min(b for b in (push_budget, total_budget) if b is not None) >= 0:  # NaN too
         raise ValueError("A budget must be zero or more.")
-    decided = decided.persist()
+    persisted = [decided.persist()]
     if push_budget is not None:
-        pushed, solved = _push_under_budget(decided, float(push_budget))
+        pushed, solved = _push_under_budget(decided, float(push_budget), persisted)
         plan = allocate(decided, pushed=pushed)
         limit = {"constraint": "push_budget", "limit": push_budget}
     else:
-        chosen, solved = _options_under_budget(decided, float(total_budget))
+        chosen, solved = _options_under_budget(decided, float(total_budget), persisted)
         plan = allocate(decided, chosen=chosen)
         limit = {"constraint": "total_budget", "limit": total_budget}
+    plan = plan.persist()
+    plan.count()    # computed while the frames it reads are still cached
+    for frame in persisted:
+        frame.unpersist()
     return plan, {**limit, **solved}
 
 
-def _push_under_budget(decided, budget: float):
+def _push_under_budget(decided, budget: float, persisted: list):
     """The customers to push under a push budget: the 0/1 knapsack on the gain of push
     over each candidate's best alternative, weighed by push's expected cost."""
     from pyspark.sql import functions as F
@@ -95,13 +101,13 @@ def _push_under_budget(decided, budget: float):
              .otherwise(F.lit(float("inf"))))
     ranked = global_running_sum(candidates.withColumn("ratio", ratio),
                                 [F.desc("ratio"), F.asc("customer_id")], "cost_push", "used")
-    pushed, objective, bound = _greedy_prefix(ranked, budget, value="push_gain",
+    pushed, objective, bound = _greedy_prefix(ranked, budget, persisted, value="push_gain",
                                               cost="cost_push",
                                               order=[F.desc("ratio"), F.asc("customer_id")])
     return pushed, _solved("greedy_lp", alternative + bound, bound - objective)
 
 
-def _options_under_budget(decided, budget: float):
+def _options_under_budget(decided, budget: float, persisted: list):
     """Every contact's action under a total budget: the multiple-choice knapsack of pull,
     push or nothing per customer."""
     from pyspark.sql import functions as F
@@ -147,7 +153,7 @@ def _options_under_budget(decided, budget: float):
         candidates.mapInPandas(edges, schema="customer_id string, edge long, action string, "
                                              "dc double, dv double, eff double"),
         order, "dc", "used")
-    taken, objective, bound = _greedy_prefix(ranked, budget, value="dv", cost="dc",
+    taken, objective, bound = _greedy_prefix(ranked, budget, persisted, value="dv", cost="dc",
                                              order=order, keep=True)
     # a customer's second edge, when taken, is where it ends (its first is taken too)
     chosen = taken.groupBy("customer_id").agg(F.max_by("action", "edge").alias("action"))
@@ -167,10 +173,12 @@ def _options(frame):
     return value, cost, open_
 
 
-def _greedy_prefix(ranked, budget: float, *, value: str, cost: str, order, keep: bool = False):
+def _greedy_prefix(ranked, budget: float, persisted: list, *, value: str, cost: str, order,
+                   keep: bool = False):
     """The rows of ``ranked`` whose running cost ``used`` fits the budget (a prefix: the
     costs are >= 0), their total ``value``, and the LP bound (that total plus the first row
-    left out, pro rata to the room left).
+    left out, pro rata to the room left). ``ranked`` is persisted (read three times) and
+    added to ``persisted``, for the caller to unpersist once the plan is computed.
 
     Returns
     -------
@@ -181,6 +189,7 @@ def _greedy_prefix(ranked, budget: float, *, value: str, cost: str, order, keep:
 
     limit = budget_with_slack(budget)
     ranked = ranked.persist()
+    persisted.append(ranked)
     taken = ranked.where(F.col("used") <= limit)
     found = taken.agg(F.sum(value).alias("value"), F.max("used").alias("used")).collect()[0]
     objective = float(found["value"] or 0.0)

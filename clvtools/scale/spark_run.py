@@ -6,8 +6,9 @@ tables, KPIs) and the per-customer scoring and plan run on the executors; the dr
 models on compressed statistics and the landmark table, and writes the small tables. The
 customers table stays a Spark DataFrame and is written by the executors as a Parquet dataset
 (``customers.parquet``); nothing per customer is collected to the driver but the chosen
-customers' strata for the control group's draw (a few small columns) and, under a budget,
-up to 2,000 candidates for the exact knapsack.
+customers' strata for the control group's draw (a few small columns), under a budget up to
+2,000 candidates for the exact knapsack, and the forecast's and the backtest's two numbers
+a customer for their samples' draw.
 
 A Spark run covers the customer attributes (covariates of both models), the value axis, the
 churn model, the matrix and the push/pull plan under a push capacity with the contacts'
@@ -15,10 +16,13 @@ reasons, the control group (the standard engine's draw over the chosen customers
 to the driver: :mod:`.spark_control`), the early-warning and win-back lists, and the KPIs.
 The plan under a push or total budget is the standard engine's knapsack
 (:mod:`.spark_budget`). forecast.csv is the standard forecast's sums per partition, added on
-the driver (:mod:`.spark_forecast`). What needs the whole base in one place (the holdout
-choice of the value model, the forecast's backtest, report.html) stays with the
-single-machine engine, and the settings that ask for it are an error here rather than
-silently ignored.
+the driver (:mod:`.spark_forecast`); forecast_backtest.csv refits the value models at earlier
+origins on compressed statistics and forecasts per partition (:mod:`.spark_backtest`);
+forecast.xlsx is the standard workbook with the lists' first rows read by rank, report.html
+the standard page from the small tables (:mod:`.spark_report`, which states the parts not
+computed here). What needs the whole base in one place (the holdout choice of the value
+model, per-customer uplifts, a contactable column) stays with the single-machine engine, and
+the settings that ask for it are an error here rather than silently ignored.
 """
 from __future__ import annotations
 
@@ -36,11 +40,13 @@ from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
+from ..pipeline.backtest import BacktestResult
 from ..pipeline.forecasting import ForecastResult
 from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import OUTPUTS, forecast_to_cents, write_folder
+from ..report.outputs import MONEY_COLUMNS, OUTPUTS, forecast_to_cents, to_cents, write_folder
+from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
 from ..targeting.control import CONTROL, TREATMENT
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .run_files import (
@@ -54,12 +60,14 @@ from .run_files import (
     summary_lines,
 )
 from .spark import cut_points, decide, score_customers
+from .spark_backtest import spark_backtest
 from .spark_budget import plan_under_limit
 from .spark_control import spark_control_group
 from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 from .spark_forecast import spark_forecast
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
+from .spark_report import render_spark_report
 from .spark_win_back import spark_win_back
 
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
@@ -73,7 +81,8 @@ _CUSTOMER_COLUMNS = tuple(c for name in CUSTOMER_COLUMNS
 SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "early_warning.parquet", "matrix.csv", "plan_summary.csv", "control_power.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
-                 "models/churn.json", "data_quality.json", "config.toml", "forecast.csv")
+                 "models/churn.json", "data_quality.json", "config.toml", "forecast.csv",
+                 "forecast_backtest.csv", "forecast.xlsx", "report.html")
 
 @dataclass
 class SparkRun:
@@ -112,6 +121,8 @@ class SparkRun:
         period (:func:`~clvtools.scale.spark_early_warning.spark_early_warning`).
     forecast : ForecastResult, optional
         forecast.csv (:mod:`.spark_forecast`).
+    backtest : BacktestResult, optional
+        forecast_backtest.csv (:mod:`.spark_backtest`).
     notes : list of str
     attributes_quality : dict, optional
         data_quality.json's ``customers`` entry, when attributes were read.
@@ -133,6 +144,7 @@ class SparkRun:
     win_back: object = None
     early_warning: object = None
     forecast: ForecastResult | None = None
+    backtest: BacktestResult | None = None
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
 
@@ -157,9 +169,31 @@ class SparkRun:
             "control_power.csv": lambda: self.control_power,
             "forecast.csv": lambda: forecast_to_cents(None if self.forecast is None
                                                       else self.forecast.table),
+            "forecast_backtest.csv": lambda: forecast_to_cents(None if self.backtest is None
+                                                               else self.backtest.table),
+            "forecast.xlsx": self._workbook,
+            "report.html": lambda: render_spark_report(self),
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
+
+    def _workbook(self) -> WorkbookContent:
+        """forecast.xlsx as the standard run writes it; its contact lists, the first
+        :data:`~clvtools.report.workbook.MAX_LIST_ROWS` of each action, read by rank from
+        the contact list (the rest stays on the executors)."""
+        from pyspark.sql import functions as F
+
+        push, pull = int(self.summary["push"]), int(self.summary["pull"])
+        rank = F.col("priority_rank")
+        first = (rank <= MAX_LIST_ROWS) | ((rank > push) & (rank <= push + MAX_LIST_ROWS))
+        top = self.targets.where(first).toPandas().sort_values("priority_rank",
+                                                               ignore_index=True)
+        return WorkbookContent(
+            forecast=forecast_to_cents(None if self.forecast is None else self.forecast.table),
+            plan_summary=to_cents(pd.DataFrame([self.summary])), targets=to_cents(top),
+            kpis=self.kpis, matrix=self.matrix.round({c: 2 for c in MONEY}),
+            settings=self.settings, observation_end=self.timeline.observation_end,
+            money=MONEY_COLUMNS, list_sizes={"push": push, "pull": pull})
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
@@ -173,8 +207,6 @@ def _check_settings(s: Settings) -> None:
         s, "Spark",
         {"push_uplift_column": s.push_uplift_column,
          "pull_uplift_column": s.pull_uplift_column},
-        # duplicates are kept and not looked for (data/spark_reader.py says why)
-        changed=("duplicate_rows",),
         advice="Run them with the single-machine engine (--engine duckdb), "
                "or leave them out (a push capacity, budgets and a control group are supported).")
 
@@ -285,13 +317,16 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
         summary.update({f"early_warning_{k}": v for k, v in counts.items()})
     step("Forecasting revenue, churners and the plan's savings per month (Spark)")
     forecast = spark_forecast(log, rfm, scoring, plan, scorers, s, timeline, covariates)
+    step("Backtesting the forecast at earlier origins (Spark)")
+    backtest = spark_backtest(log, timeline, scorers, value_model=chosen, covariates=covariates)
     step("Computing KPIs (Spark)")
-    kpis = spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
-                           period=s.kpi_period).toPandas()
+    kpis = _dated(spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
+                                  period=s.kpi_period))
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
-                    kpis, summary, power, survival, win_back, early, forecast,
-                    [*attribute_notes, *value_notes, *risk_notes, *forecast.notes],
+                    kpis, summary, power, survival, win_back, early, forecast, backtest,
+                    [*attribute_notes, *value_notes, *risk_notes, *forecast.notes,
+                     *backtest.notes],
                     None if attributes is None else attributes.quality)
 
 
@@ -324,6 +359,16 @@ def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
     sums = {k: (float(v or 0.0) if k.endswith(("cost", "revenue", "benefit")) else int(v))
             for k, v in row.items()}
     return plan_summary_fields({**sums, "control_share": s.control_share}, s, cuts, "spark")
+
+
+def _dated(frame) -> pd.DataFrame:
+    """A small Spark DataFrame on the driver, its DATE columns as datetime64 as DuckDB hands
+    them over (forecast.xlsx writes them as dates, kpis.csv the same text)."""
+    table = frame.toPandas()
+    for column, kind in frame.dtypes:
+        if kind == "date":
+            table[column] = pd.to_datetime(table[column])
+    return table
 
 
 def _matrix(plan) -> pd.DataFrame:

@@ -1,0 +1,156 @@
+"""report.html of a Spark run (:mod:`.spark_run`): the standard report's sections fed the
+run's small tables (matrix, KPIs, plan summary, control power, forecast, backtest, the
+models), as the chunked run's page is (:mod:`.chunked_report`), and the matrix's figure drawn
+from counts binned on the executors (a Spark ``groupBy`` over a fine grid), so that no
+per-customer table reaches the driver.
+
+What a Spark run does not compute is said in the page, one line where it would be
+(:data:`NOT_COMPUTED`), never silently left out.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..report.blocks import Note, Paragraph, Section
+from ..report.html import render_page
+from ..report.sections import data_quality, forecast, kpis, matrix, models, summary, targets
+from ..targeting.matrix import CHURNED
+from .chunked_report import MATRIX_BINS
+
+__all__ = ["render_spark_report", "spark_matrix_bins", "spark_sections", "NOT_COMPUTED",
+           "NOT_COMPUTED_LINE"]
+
+#: What the sentence of each part a Spark run leaves out ends with.
+NOT_COMPUTED_LINE = "not computed by the Spark engine: run --engine duckdb"
+#: The report's parts a Spark run does not compute, per section id.
+NOT_COMPUTED = {
+    "summary": ("the three things to do this month",),
+    "kpis": ("the cohorts and the churn rate by segment",),
+    "models": ("the value model's holdout validation and checks",
+               "the churn model's proportional-hazards checks, out-of-time validation and "
+               "calibration"),
+    "survival": ("survival curves",),
+    "matrix": ("the P(alive) map", "value concentration (Lorenz curve and 80/20 table)"),
+    "targets": ("the sensitivity table", "the contact lists' tables",
+                "the targeting evaluation"),
+}
+
+
+def spark_matrix_bins(customers, value_axis: str, bins: int = MATRIX_BINS) -> pd.DataFrame:
+    """The live customers counted on a fine grid of churn probability and log value, on the
+    executors (the grid of :func:`~clvtools.scale.chunked_report.matrix_bins`).
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        One row per customer: ``cell``, ``churn_probability`` and ``value_axis``.
+    value_axis : str
+        The matrix's value column (money over the horizon).
+    bins : int
+        Bins on each axis.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (<= bins ** 2, 3)
+        ``churn_probability`` and ``value_axis`` at each non-empty bin's centre (values below
+        the smallest positive value, at least 0.01, raised to it as the standard figure does)
+        and ``customers``, the bin's count.
+    """
+    from pyspark.sql import functions as F
+
+    def finite(c):
+        return c.isNotNull() & ~F.isnan(c) & (F.abs(c) < F.lit(math.inf))
+
+    risk, value = F.col("churn_probability"), F.col(value_axis)
+    live = customers.where((F.col("cell") != CHURNED) & finite(risk) & finite(value)).select(
+        risk.alias("risk"), value.alias("value"))
+    span = live.agg(F.min(F.when(F.col("value") > 0, F.col("value"))).alias("positive"),
+                    F.max("value").alias("largest"), F.count("*").alias("n")).collect()[0]
+    if not span["n"]:
+        return pd.DataFrame(columns=["churn_probability", value_axis, "customers"])
+    low = math.log10(max(0.01, span["positive"] if span["positive"] is not None else 0.01))
+    high = math.log10(max(0.01, span["largest"]) * 1.05)
+    width = max(high - low, 1e-9)
+    i = F.least(F.floor(F.col("risk") * bins), F.lit(bins - 1))
+    j = F.least(F.floor((F.log10(F.greatest(F.col("value"), F.lit(10.0 ** low))) - low)
+                        / width * bins), F.lit(bins - 1))
+    frame = (live.groupBy(i.alias("i"), j.alias("j")).agg(F.count("*").alias("customers"))
+             .orderBy("i", "j").toPandas())
+    return pd.DataFrame({
+        "churn_probability": (frame["i"] + 0.5) / bins,
+        value_axis: 10 ** (low + (frame["j"] + 0.5) * (width / bins)),
+        "customers": frame["customers"].astype(float)})
+
+
+def _not_computed(out: Section) -> Section:
+    for part in NOT_COMPUTED.get(out.id, ()):
+        out.add(Note(f"{part[0].upper()}{part[1:]}: {NOT_COMPUTED_LINE}."))
+    return out
+
+
+def _matrix(run) -> Section:
+    s, cuts = run.settings, run.cut_points
+    out = Section("matrix", "Value and risk")
+    out.add(Paragraph(matrix.cuts_in_words(s, cuts["value"], cuts["risk"])))
+    binned = spark_matrix_bins(run.customers, s.value_axis)
+    if len(binned):
+        out.add(matrix.matrix_chart(binned, s.value_axis, float(cuts["value"]),
+                                    float(cuts["risk"]), run.matrix, s, weight="customers"))
+    out.add(matrix.cells_table(run.matrix, s))
+    return _not_computed(out)
+
+
+def _models(run) -> Section:
+    s, scorers = run.settings, run.scorers
+    out = Section("models", "Model fit")
+    purchases = scorers.value.purchases
+    name = type(getattr(purchases, "model", purchases)).__name__
+    out.add(Paragraph(f"Fitted on the driver from compressed statistics the executors "
+                      f"collected (value model chosen: {run.value_model}); the churn model on "
+                      f"the landmark table of {len(run.survival_table):,} rows."))
+    out.add(models.parameters_table(purchases, f"Purchase model ({name})", s))
+    out.add(models.parameters_table(scorers.value.spend, "Spend model (Gamma-Gamma)", s))
+    if scorers.churn is None:
+        out.add(Paragraph("No churn model could be fitted: churn probabilities come from the "
+                          "value model (see the notes under data quality)."))
+    else:
+        out.add(models.parameters_table(scorers.churn, "Churn model (Cox)", s))
+    return _not_computed(out)
+
+
+def _targets(run) -> Section:
+    s = run.settings
+    out = Section("targets", "Targets")
+    out.add(targets.assumptions(s))
+    out.add(targets.plan_figures(run.summary, s))
+    out.add(targets.control_power_table(run.control_power, s))
+    return _not_computed(out)
+
+
+def spark_sections(run) -> list[Section]:
+    """The page's sections for a Spark run, in the standard page's order."""
+    s = run.settings
+    return [s_ for s_ in (
+        _not_computed(summary.headline_section(s, run.timeline, run.matrix, run.kpis,
+                                               run.summary)),
+        data_quality.section_from(s, run.data_quality(), list(run.notes), run.timeline),
+        _not_computed(kpis.section_from(s, run.kpis, None, None)),
+        _models(run),
+        _not_computed(Section("survival", "Survival curves")),
+        _matrix(run),
+        _targets(run),
+        forecast.section_from(s, run.forecast, run.backtest),
+    ) if s_ is not None]
+
+
+def render_spark_report(run) -> str:
+    """The HTML of a Spark run's report.html.
+
+    Parameters
+    ----------
+    run : SparkRun
+        What the run computed (read only; the matrix's figure counts its customers in Spark).
+    """
+    return render_page(spark_sections(run), run.log.quality["customers"], run.timeline)
