@@ -15,7 +15,8 @@ import pandas as pd
 
 from .allocation import ECONOMICS_COLUMNS, Action, Allocation, economics_arrays, solve
 
-__all__ = ["FACTORS", "plan_sensitivity", "scaled"]
+__all__ = ["FACTORS", "plan_sensitivity", "scaled", "sensitivity_candidates",
+           "sensitivity_table"]
 
 #: Factors applied to the uplifts and reactivation rates, and to the capacity or budget.
 FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5)
@@ -61,24 +62,67 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
     """
     n = len(customers)
     ok = np.ones(n, bool) if contactable is None else np.asarray(contactable, bool).reshape(n)
-    actions = {f: (push, pull) if f == 1 else (scaled(push, customers, f),
-                                                scaled(pull, customers, f)) for f in factors}
-    # a customer for whom no action pays under any scenario gets none in all of them: the
-    # scenarios are solved on the others only (the same plans, a fraction of the time)
-    candidate = np.zeros(n, bool)
-    for pair in actions.values():
-        for action in pair:
-            candidate |= economics_arrays(customers, action, margin=margin, offer=offer)[2] > 0
-    candidate &= ok
+    candidate = sensitivity_candidates(customers, push, pull, margin=margin, offer=offer,
+                                       factors=factors) & ok
     # the candidates' rows of the columns the economics read, not of the whole table
     sub = customers.loc[candidate, [c for c in ECONOMICS_COLUMNS if c in customers]]
+    pushed = (base.plan["action"] == "push").to_numpy()[candidate]
+    return sensitivity_table(sub, *(_on(a, candidate) for a in (push, pull)), base.summary,
+                             pushed, margin=margin, offer=offer, capacity=capacity,
+                             push_budget=push_budget, total_budget=total_budget,
+                             factors=factors)
+
+
+def _on(action: Action, rows: np.ndarray) -> Action:
+    """``action`` with a per-customer uplift cut to ``rows`` (a mask)."""
+    if isinstance(action.uplift, pd.Series):
+        return replace(action, uplift=action.uplift[rows])
+    return action
+
+
+def sensitivity_candidates(customers: pd.DataFrame, push: Action, pull: Action, *,
+                           margin: float = 1.0, offer: str = "conditional",
+                           factors=FACTORS) -> np.ndarray:
+    """The customers for whom some action pays under some scenario, shape (n,) bool: the
+    others get none in every scenario, so the scenarios are solved on these only (the same
+    plans, a fraction of the time). Additive over chunks of customers."""
+    candidate = np.zeros(len(customers), bool)
+    for f in factors:
+        for action in (push, pull):
+            moved = action if f == 1 else scaled(action, customers, f)
+            candidate |= economics_arrays(customers, moved, margin=margin, offer=offer)[2] > 0
+    return candidate
+
+
+def sensitivity_table(candidates: pd.DataFrame, push: Action, pull: Action, stated: dict,
+                      pushed: np.ndarray, *, margin: float = 1.0, offer: str = "conditional",
+                      capacity: int | None = None, push_budget: float | None = None,
+                      total_budget: float | None = None, factors=FACTORS) -> pd.DataFrame:
+    """:func:`plan_sensitivity`'s table from the candidates alone.
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame, shape (m, k)
+        The contactable :func:`sensitivity_candidates`' rows (:data:`~clvtools.targeting.
+        allocation.ECONOMICS_COLUMNS`), in the customers' order.
+    push, pull : Action
+        The stated actions (a per-customer uplift indexed like ``candidates``).
+    stated : dict
+        The stated plan's summary (``push``, ``pull``, ``cost``, ``expected_saved_revenue``,
+        ``expected_net_benefit``; the control group counted as contacted).
+    pushed : numpy.ndarray of bool, shape (m,)
+        The candidates the stated plan pushes.
+    margin, offer, capacity, push_budget, total_budget, factors
+        As for :func:`plan_sensitivity`.
+    """
+    sub = candidates
+    actions = {f: (push, pull) if f == 1 else (scaled(push, sub, f), scaled(pull, sub, f))
+               for f in factors}
 
     def plan_of(push_action, pull_action, **limit) -> tuple[dict, np.ndarray]:
-        uplifts = [replace(a, uplift=a.uplift[candidate]) if isinstance(a.uplift, pd.Series)
-                   else a for a in (push_action, pull_action)]
         # the plan's figures without its table (ranks, labels): eight plans on up to a
         # million candidates
-        solution = solve(sub, *uplifts, margin=margin, offer=offer, **limit)
+        solution = solve(sub, push_action, pull_action, margin=margin, offer=offer, **limit)
         return solution.totals(), solution.choice == 2
 
     limit_name, limit = next(((n, v) for n, v in (("push_capacity", capacity),
@@ -86,8 +130,8 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
                                                     ("total_budget", total_budget))
                               if v is not None), ("push_capacity", None))
     limits = dict(capacity=capacity, push_budget=push_budget, total_budget=total_budget)
-    pushed = (base.plan["action"] == "push").to_numpy()[candidate]
-    stated = (base.summary, pushed)
+    pushed = np.asarray(pushed, bool)
+    stated = (stated, pushed)
     rows = []
     for factor, pair in actions.items():
         plan = stated if factor == 1 else plan_of(*pair, **limits)
