@@ -7,7 +7,8 @@ whole in pandas.
 
 The bins are the standard edges compared in SQL (each value counted in the bin whose edges
 surround it, as :func:`numpy.histogram2d` does); the sums of the most valuable customers
-are the values ranked in DuckDB and summed between the ranks asked. Figures equal the
+are the values ranked in DuckDB and summed between the ranks asked (an ASOF join of each
+rank to the next rank asked). Figures equal the
 standard ones up to the order of addition (about 1e-15 relative).
 """
 from __future__ import annotations
@@ -99,7 +100,6 @@ def _top_sums(con, values: str, ranks: np.ndarray) -> tuple[int, float, np.ndarr
     """
     wanted = np.unique(ranks)
     cuts = pd.DataFrame({"k": wanted[wanted > 0].astype(np.int64)})
-    cuts["previous"] = cuts["k"].shift(fill_value=0)
     con.register("_spread_cuts", cuts)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _spread_ranked AS SELECT x, "
@@ -108,9 +108,11 @@ def _top_sums(con, values: str, ranks: np.ndarray) -> tuple[int, float, np.ndarr
                                ).fetchall()[0]
         weighted = con.execute("SELECT coalesce(sum((? + 1 - r) * x), 0) FROM _spread_ranked",
                                [int(n)]).fetchall()[0][0]
+        # each rank to the first cut at or above it (an ASOF join: a range join over the
+        # Lorenz curve's 400 cuts cost 8 times the CPU)
         between = con.execute("""
-            SELECT c.k, sum(x) AS held FROM _spread_ranked JOIN _spread_cuts AS c
-            ON r > c.previous AND r <= c.k GROUP BY c.k ORDER BY c.k""").fetchnumpy()
+            SELECT c.k, sum(x) AS held FROM _spread_ranked AS v ASOF JOIN _spread_cuts AS c
+            ON v.r <= c.k GROUP BY c.k ORDER BY c.k""").fetchnumpy()
     finally:
         con.execute("DROP TABLE IF EXISTS _spread_ranked")
         con.unregister("_spread_cuts")
