@@ -14,6 +14,7 @@ from conftest import assert_scores_match
 from clvtools import api
 from clvtools.cli import main
 from clvtools.config import Settings
+from clvtools.data.chunked_plan import parts
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
@@ -24,7 +25,13 @@ from clvtools.pipeline.risk import fit_churn_model
 from clvtools.pipeline.structural import churn_model_inputs
 from clvtools.pipeline.timeline import build_timeline
 from clvtools.report.outputs import OUTPUTS, write_folder
+from clvtools.report.sections.matrix import alive_grid, lorenz_curve
+from clvtools.report.sections.summary import things_to_do
+from clvtools.report.sections.targets import list_tables
+from clvtools.scale.chunked_report import list_tops
+from clvtools.scale.chunked_report import things_to_do as chunked_things_to_do
 from clvtools.scale.chunked_run import CHUNKED_OUTPUTS, memory_plan
+from clvtools.scale.chunked_spread import alive_grid_of, linear_quantile, lorenz_curve_of
 
 #: Both engines: BG/NBD named (the standard engine would choose on a holdout), a capacity
 #: (ranked over the whole base), the default control group (drawn over the whole plan).
@@ -100,7 +107,7 @@ def written(runs, tmp_path_factory):
     names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
              "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
              "forecast_backtest.csv", "cohorts.csv",
-             "churn_by_segment.csv")
+             "churn_by_segment.csv", "concentration.csv", "sensitivity.csv")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
@@ -109,10 +116,11 @@ def written(runs, tmp_path_factory):
 @pytest.mark.parametrize("name", ["customers.csv", "early_warning.csv", "win_back.csv",
                                   "targets.csv", "forecast.csv", "forecast_backtest.csv",
                                   "cohorts.csv",
-                                  "churn_by_segment.csv"])
+                                  "churn_by_segment.csv", "concentration.csv",
+                                  "sensitivity.csv"])
 def test_the_chunked_csv_files_equal_the_standard_files(written, name):
     got, expected = _read_both(name, written)
-    assert len(expected) > 10 and list(got.columns) == list(expected.columns)
+    assert len(expected) >= 6 and list(got.columns) == list(expected.columns)
     numbers = [c for c in got.columns if pd.api.types.is_float_dtype(expected[c])]
     # money is written to the cent: a figure 1e-9 away may round to the next cent
     for column in numbers:
@@ -215,6 +223,55 @@ def test_the_workbook_shows_the_standard_forecast_lists_kpis_and_matrix(written)
                     assert cell == other, name
 
 
+def test_the_p_alive_map_and_lorenz_curve_from_sql_equal_the_standard_ones(runs):
+    """The report's P(alive) bins and Lorenz curve, summed in DuckDB over the decided parts,
+    equal the standard report's from the customers table."""
+    standard, chunked = runs
+    customers = standard.analysis.targets.customers
+    decided = parts(chunked.work / "decided")
+    expected, got = alive_grid(customers), alive_grid_of(chunked.log.con, decided)
+    assert got.top == expected.top
+    np.testing.assert_array_equal(got.x_edges, expected.x_edges)
+    np.testing.assert_array_equal(got.y_edges, expected.y_edges)
+    np.testing.assert_array_equal(got.customers, expected.customers)
+    assert (got.customers >= 3).sum() > 20       # a map with content, not an empty grid
+    np.testing.assert_allclose(got.alive_sum, expected.alive_sum, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.mean, expected.mean, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(lorenz_curve_of(chunked.log.con, decided),
+                               lorenz_curve(customers["expected_revenue"]), rtol=1e-12,
+                               atol=1e-14)
+
+
+def test_thelinear_quantile_from_value_counts_is_numpys():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 100, 101, 1001, 12345):
+        sample = rng.poisson(3.0, n).astype(float)
+        values, counts = np.unique(sample, return_counts=True)
+        for q in (0.0, 0.01, 0.5, 0.99, 1.0):
+            assert linear_quantile(values, counts, q) == np.quantile(sample, q), (n, q)
+
+
+def test_the_report_list_tables_read_by_rank_equal_the_standard_ones(runs):
+    """The top of each contact list, read by rank from the chunked run's tables, gives the
+    standard report's tables (text exactly: ids, ranks, reasons, attributes, money)."""
+    standard, chunked = runs
+    s, t = standard.settings, standard.analysis.targets
+    expected = list_tables(s, t.targets, {a: int((t.targets["action"] == a).sum())
+                                          for a in ("push", "pull")},
+                           t.early_warning, len(t.early_warning), t.win_back, len(t.win_back))
+    got = list_tables(chunked.settings, *list_tops(chunked))
+    assert len(expected) == 4
+    assert [(b.caption, b.columns, b.rows) for b in got] == [
+        (b.caption, b.columns, b.rows) for b in expected]
+
+
+def test_the_three_things_to_do_from_sql_totals_equal_the_standard_ones(runs):
+    standard, chunked = runs
+    expected = things_to_do(standard.analysis)
+    assert len(expected) == 3 and "early-warning" in expected[2]
+    assert chunked_things_to_do(chunked) == expected
+
+
 def test_the_lists_counts_equal_the_standard_run(runs):
     standard, chunked = runs
     expected = standard.analysis.targets.summary
@@ -242,6 +299,24 @@ def test_the_plan_under_a_budget_is_the_standard_knapsacks(base, budget):
     for key in ("bound", "gap", "cost", "expected_net_benefit"):
         assert chunked.summary[key] == pytest.approx(expected[key], rel=1e-9,
                                                      abs=1e-6 * len(got)), key
+    # the sensitivity's scenarios under a moved budget: the same knapsacks on the candidates
+    assert_sensitivity_equal(chunked.sensitivity, standard.analysis.targets.sensitivity)
+
+
+def assert_sensitivity_equal(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """sensitivity.csv's counts and overlaps exactly, its money to 1e-9."""
+    assert len(expected) == 10 and list(got.columns) == list(expected.columns)
+    money = ["cost", "expected_saved_revenue", "expected_net_benefit"]
+    pd.testing.assert_frame_equal(got.drop(columns=money), expected.drop(columns=money),
+                                  check_dtype=False)
+    np.testing.assert_allclose(got[money], expected[money], rtol=1e-9, atol=1e-9)
+
+
+def test_the_sensitivity_on_the_candidates_read_by_chunk_equals_the_standard_one(runs):
+    standard, chunked = runs
+    expected = standard.analysis.targets.sensitivity
+    assert expected["push_added"].sum() > 0 and (expected["push_kept"] < 1).any()
+    assert_sensitivity_equal(chunked.sensitivity, expected)
 
 
 def test_the_cox_sample_is_the_standard_engines_draw(base):

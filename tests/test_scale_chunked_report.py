@@ -71,6 +71,11 @@ def test_every_figure_renders_with_a_size_and_a_caption(pages):
                     caption: f.querySelector('figcaption').innerText}; })""")
     # KPIs, cohorts, the matrix (from counts binned in DuckDB), the forecast
     assert {f["id"] for f in shown} >= {"kpis", "matrix", "forecast"}
+    # the matrix, the P(alive) map and the Lorenz curve, as on the standard page
+    matrix = [f["caption"] for f in shown if f["id"] == "matrix"]
+    standard = pages["standard"][0].eval_on_selector_all(
+        "#matrix figure", "fs => fs.map(f => f.querySelector('figcaption').innerText)")
+    assert len(matrix) == 3 and matrix == standard
     for f in shown:
         assert f["complete"] and f["w"] > 300 and f["h"] > 200, f
         assert f["alt"] and f["caption"].strip().endswith("."), f
@@ -88,10 +93,23 @@ def test_the_headline_and_the_matrix_equal_the_standard_report(pages):
         page = pages[name][0]
         numbers = page.locator("#summary .headline .number").all_inner_texts()
         plan = page.locator("#summary > p:not(.note)").all_inner_texts()
+        plan += page.locator("#summary ol li").all_inner_texts()
         matrix = page.locator("#matrix .table", has_text="Per cell and in total")
         return numbers, plan, matrix.locator("tbody").inner_text()
     chunked, standard = read("chunked"), read("standard")
-    assert len(chunked[0]) == 4
+    assert len(chunked[0]) == 4 and len(chunked[1]) >= 4     # the three things to do
+    assert chunked == standard
+
+
+def test_the_80_20_table_and_the_contact_lists_equal_the_standard_report(pages):
+    def read(name):
+        page = pages[name][0]
+        tables = [page.locator("#matrix .table", has_text="the Gini coefficient")]
+        tables += page.locator("#targets .table", has_text="The top of the").all()
+        return [(t.locator("p.caption").inner_text(), t.locator("tbody").inner_text())
+                for t in tables]
+    chunked, standard = read("chunked"), read("standard")
+    assert len(standard) >= 3 and all(body for _, body in standard)
     assert chunked == standard
 
 

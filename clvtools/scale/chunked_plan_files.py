@@ -20,7 +20,11 @@ from ..targeting.allocation import Action
 from ..targeting.matrix import CHURNED
 from .run_files import TARGET_COLUMNS, actions
 
-__all__ = ["plan_files", "ranked_pages", "PAGE_ROWS"]
+__all__ = ["plan_files", "ranked_pages", "PAGE_ROWS", "PLAN_TABLE", "LIFECYCLE_TABLE"]
+
+#: The run's DuckDB tables of the plan (one row per customer, sorted by id: action, group,
+#: priority rank, the chosen action's economics) and of the lifecycle.
+PLAN_TABLE, LIFECYCLE_TABLE = "chunked_plan", "chunked_lifecycle"
 
 #: Rows of a ranked list read at a time to write its CSV file.
 PAGE_ROWS = 500_000

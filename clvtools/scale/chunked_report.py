@@ -1,7 +1,9 @@
 """report.html of a chunked run (:mod:`.chunked_run`): the standard report's sections fed the
-run's small tables (matrix, KPIs, cohorts, plan summary, forecast, backtest, the models), and
-the matrix's figure drawn from counts binned in DuckDB over the scored part files, so that no
-per-customer table is ever whole in pandas.
+run's small tables (matrix, KPIs, cohorts, plan summary, sensitivity, forecast, backtest, the
+models); the matrix's figure, the P(alive) map and the Lorenz curve drawn from aggregates in
+DuckDB over the decided part files (:mod:`.chunked_spread`), the lists' tables from their first
+ranks and the three things to do from their totals in SQL, so that no per-customer table is
+ever whole in pandas.
 
 What the chunked engine does not compute is said in the page, one line where it would be
 (:data:`NOT_COMPUTED`), never silently left out.
@@ -12,12 +14,16 @@ import pandas as pd
 
 from ..data.chunked_plan import parts
 from ..data.engine import quote_ident
-from ..report.blocks import Note, Paragraph, Section
+from ..report.blocks import Items, Note, Paragraph, Section
 from ..report.html import render_page
 from ..report.sections import data_quality, forecast, kpis, matrix, models, summary, targets
 from ..targeting.matrix import CHURNED
+from .chunked_plan_files import PLAN_TABLE
+from .chunked_spread import alive_grid_of, lorenz_curve_of
+from .run_files import TARGET_COLUMNS
 
-__all__ = ["render_chunked_report", "matrix_bins", "NOT_COMPUTED", "NOT_COMPUTED_LINE"]
+__all__ = ["render_chunked_report", "matrix_bins", "list_tops", "NOT_COMPUTED",
+           "NOT_COMPUTED_LINE"]
 
 #: Fine bins on each axis of the matrix's figure, counted in DuckDB; the figure's hexagons
 #: (40 across) gather about five of them each, so the picture matches the standard one.
@@ -26,14 +32,11 @@ MATRIX_BINS = 200
 NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
 #: The report's parts the chunked engine does not compute, per section id.
 NOT_COMPUTED = {
-    "summary": ("the three things to do this month",),
     "models": ("the value model's holdout validation and checks",
                "the churn model's proportional-hazards checks, out-of-time validation and "
                "calibration"),
     "survival": ("survival curves",),
-    "matrix": ("the P(alive) map", "value concentration (Lorenz curve and 80/20 table)"),
-    "targets": ("the sensitivity table", "the contact lists' tables",
-                "the targeting evaluation"),
+    "targets": ("the targeting evaluation",),
 }
 
 
@@ -94,6 +97,12 @@ def _matrix(run) -> Section:
         out.add(matrix.matrix_chart(binned, s.value_axis, float(cuts["value"]), float(cuts["risk"]),
                              run.matrix, s, weight="customers"))
     out.add(matrix.cells_table(run.matrix, s))
+    grid = alive_grid_of(run.log.con, parts(run.work / "decided"))
+    if grid is not None:
+        out.add(matrix.p_alive_chart(grid, s))
+        out.add(matrix.lorenz_chart(lorenz_curve_of(run.log.con, parts(run.work / "decided")),
+                                    s))
+    out.add(matrix.concentration_table(run.concentration, s))
     return _not_computed(out)
 
 
@@ -115,12 +124,72 @@ def _models(run) -> Section:
     return _not_computed(out)
 
 
+def list_tops(run) -> tuple:
+    """The first :data:`~clvtools.report.sections.targets.TOP` rows of each list, read by
+    rank, and the lists' lengths (:func:`~clvtools.report.sections.targets.list_tables`'
+    arguments)."""
+    con, top = run.log.con, targets.TOP
+    push, pull = int(run.summary["push"]), int(run.summary["pull"])
+    first = (f"(p.priority_rank <= {top} OR (p.priority_rank > {push} "
+             f"AND p.priority_rank <= {push + top}))")
+    contacts = con.execute(run.customers_sql(TARGET_COLUMNS, contacts=True, where=first)).df()
+    ranked = []
+    for table, rank in ((run.lists and run.lists.early_warning, "early_warning_rank"),
+                        (run.lists and run.lists.win_back, "win_back_rank")):
+        if table is None:
+            ranked += [None, None]
+            continue
+        ranked += [con.execute(f"SELECT * FROM {table} WHERE {rank} <= {top} ORDER BY {rank}"
+                               ).df(),
+                   con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]]
+    return (contacts, {"push": push, "pull": pull}, *ranked)
+
+
 def _targets(run) -> Section:
     s = run.settings
     out = Section("targets", "Targets")
     out.add(targets.assumptions(s))
     out.add(targets.plan_figures(run.summary, s))
+    for block in [*targets.sensitivity_blocks(run.sensitivity, s),
+                  *targets.list_tables(s, *list_tops(run))]:
+        out.add(block)
     out.add(targets.control_power_table(run.control_power, s))
+    return _not_computed(out)
+
+
+def things_to_do(run) -> list[str]:
+    """The summary's three things to do this month, from the lists' totals in SQL (the
+    standard sentences, :func:`~clvtools.report.sections.summary.things_to_do_from`)."""
+    con = run.log.con
+    treated = "\"group\" = 'treatment'"
+    totals = con.execute(f"""
+        SELECT action, count(*), coalesce(sum(expected_net_benefit), 0),
+               coalesce(sum(expected_cost), 0)
+        FROM {PLAN_TABLE} WHERE {treated} AND action IN ('push', 'pull')
+        GROUP BY action""").fetchall()
+    by_action = {a: (int(n), float(net), float(cost)) for a, n, net, cost in totals}
+    lists = run.lists
+    warned = worth = None
+    if lists is not None and lists.early_warning is not None:
+        warned = con.execute(f"""
+            SELECT count(*), count(*) FILTER (WHERE early_warning_rank <= ?),
+                   coalesce(sum(value_at_stake) FILTER (WHERE early_warning_rank <= ?), 0)
+            FROM {lists.early_warning}""", [summary.WARNING_TOP] * 2).fetchall()[0]
+    if lists is not None and lists.win_back is not None:
+        worth = con.execute(f"""
+            SELECT count(*) FILTER (WHERE net_benefit > 0),
+                   coalesce(sum(lapsed_revenue) FILTER (WHERE net_benefit > 0), 0)
+            FROM {lists.win_back}""").fetchall()[0]
+    return summary.things_to_do_from(by_action.get("push", (0, 0.0, 0.0)),
+                                     by_action.get("pull", (0, 0.0, 0.0)), warned, worth)
+
+
+def _summary(run) -> Section:
+    out = summary.headline_section(run.settings, run.timeline, run.matrix, run.kpis,
+                                   run.summary)
+    todo = things_to_do(run)
+    if todo:
+        out.add(Items(todo, numbered=True, title=summary.TODO_TITLE))
     return _not_computed(out)
 
 
@@ -129,8 +198,7 @@ def chunked_sections(run) -> list[Section]:
     s = run.settings
     quality = run.data_quality()
     return [s_ for s_ in (
-        _not_computed(summary.headline_section(s, run.timeline, run.matrix, run.kpis,
-                                               run.summary)),
+        _summary(run),
         data_quality.section_from(s, quality, list(run.notes), run.timeline),
         kpis.section_from(s, run.kpis, run.cohorts, run.churn_by_segment),
         _models(run),

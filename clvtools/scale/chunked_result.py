@@ -7,6 +7,7 @@ per-customer table is ever whole in pandas.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -34,8 +35,9 @@ from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
 from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
-from .chunked_plan_files import plan_files, ranked_pages
+from .chunked_plan_files import LIFECYCLE_TABLE, PLAN_TABLE, plan_files, ranked_pages
 from .chunked_report import render_chunked_report
+from .chunked_spread import concentration_of
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -52,16 +54,14 @@ CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets
                    "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
                    "forecast_backtest.csv", "report.html",
                    "cohorts.csv",
-                   "churn_by_segment.csv", "matrix.csv",
+                   "churn_by_segment.csv", "matrix.csv", "concentration.csv",
+                   "sensitivity.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                    "models/churn.json", "data_quality.json", "config.toml")
 #: customers.csv's columns in the standard file's order (the attributes follow them).
 CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
                          *PLAN_COLUMNS)
-#: The run's DuckDB tables of the plan (one row per customer, sorted by id: action, group,
-#: priority rank, the chosen action's economics) and of the lifecycle.
-PLAN_TABLE, LIFECYCLE_TABLE = "chunked_plan", "chunked_lifecycle"
 
 
 @dataclass
@@ -106,6 +106,9 @@ class ChunkedRun:
     cohorts, churn_by_segment : pandas.DataFrame, optional
         Retention by acquisition cohort and churn rates by segment (the KPI step's, SQL over
         the log).
+    sensitivity : pandas.DataFrame, optional
+        sensitivity.csv: the plan under scaled assumptions and a moved limit
+        (:mod:`.chunked_sensitivity`).
     """
 
     settings: Settings
@@ -129,6 +132,13 @@ class ChunkedRun:
     backtest: BacktestResult | None = None
     cohorts: pd.DataFrame | None = None
     churn_by_segment: pd.DataFrame | None = None
+    sensitivity: pd.DataFrame | None = None
+
+    @cached_property
+    def concentration(self) -> pd.DataFrame:
+        """concentration.csv: the share of expected revenue the top customers hold, and the
+        Gini coefficient (SQL over the decided parts, :mod:`.chunked_spread`)."""
+        return concentration_of(self.log.con, parts(self.work / "decided"))
 
     @property
     def chunks(self) -> int:
@@ -229,6 +239,9 @@ class ChunkedRun:
             "forecast.xlsx": self._workbook,
             "report.html": lambda: render_chunked_report(self),
             "cohorts.csv": lambda: self.cohorts,
+            "concentration.csv": lambda: to_cents(self.concentration),
+            "sensitivity.csv": lambda: (None if self.sensitivity is None
+                                        else to_cents(self.sensitivity)),
             "churn_by_segment.csv": lambda: self.churn_by_segment,
             **plan_files(con, self.customers_sql, self.settings,
                          self.timeline.observation_end, self.summary),

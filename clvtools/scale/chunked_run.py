@@ -23,7 +23,8 @@ computed and the files it writes (the plan's, :mod:`.chunked_plan_files`) are
 
 It covers the value axis, the customer attributes, the churn model, the matrix, the plan
 under a push capacity or a budget (:mod:`.chunked_budget`), the control group, the reasons,
-the two lists, the forecast and its backtest, the KPIs and cohorts. What needs the whole base
+the two lists, the plan's sensitivity (:mod:`.chunked_sensitivity`), the forecast and its
+backtest, the KPIs and cohorts. What needs the whole base
 in pandas (the holdout choice of the value model, which ``value_model = "auto"`` replaces by
 BIC as on Spark; per-customer uplifts, contracts) is the standard engine's, and the settings
 that ask for it are an error here; report.html states the parts it leaves out
@@ -71,6 +72,7 @@ from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
 from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
+from .chunked_sensitivity import chunked_sensitivity
 from .compressed_fit import fit_value_on_table
 from .run_files import (
     actions,
@@ -254,6 +256,8 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
                                 attributes=attributes)
     run.summary.update(run.lists.counts)
     run.notes += run.lists.notes
+    step("The plan under scaled assumptions, on its candidates read a chunk at a time")
+    run.sensitivity = chunked_sensitivity(con, decided, _PLAN, bounds, s, push, pull)
     step("Forecasting revenue and churn by month, a chunk at a time")
     _limit(con, budget.python_limit)
     run.forecast = chunked_forecast(con, inputs, timeline, scorers, s, bounds, rfm=_RFM,

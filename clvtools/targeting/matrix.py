@@ -13,7 +13,8 @@ import pandas as pd
 
 from .money_totals import from_micro, micro_sums
 
-__all__ = ["CELLS", "CELL_ORDER", "CHURNED", "MONEY", "concentration", "cut_point",
+__all__ = ["CELLS", "CELL_ORDER", "CHURNED", "MONEY", "concentration",
+           "concentration_ranks", "concentration_table", "cut_point",
            "matrix_from_totals", "matrix_table", "value_risk_matrix"]
 
 #: (value tier, risk tier) -> cell.
@@ -170,14 +171,36 @@ def concentration(expected_revenue: pd.Series) -> pd.DataFrame:
     x = np.sort(np.asarray(expected_revenue, dtype=float))[::-1]
     n, total = len(x), float(x.sum())
     cumulative = np.concatenate([[0.0], np.cumsum(x)])
-    rows = []
-    for pct in TOP_PERCENTS:
-        k = int(np.ceil(pct / 100 * n))
-        rows.append((f"top_{pct}pct", k, cumulative[k], cumulative[k] / total if total else
-                     np.nan))
-    # Gini of the ascending values: 2 sum(i x_i) / (n sum x) - (n + 1) / n, i = 1..n
-    ascending = x[::-1]
-    gini = (2 * np.sum(np.arange(1, n + 1) * ascending) / (n * total) - (n + 1) / n
-            if n and total else np.nan)
+    # sum(i x_i) over the ascending values, i = 1..n
+    return concentration_table(n, total, cumulative[concentration_ranks(n)],
+                               float(np.sum(np.arange(1, n + 1) * x[::-1])))
+
+
+def concentration_ranks(customers: int) -> np.ndarray:
+    """How many of the most valuable customers each top group of :func:`concentration`
+    holds, shape (len(TOP_PERCENTS),)."""
+    return np.array([int(np.ceil(pct / 100 * customers)) for pct in TOP_PERCENTS], dtype=int)
+
+
+def concentration_table(customers: int, total: float, top_sums, ascending_weighted: float
+                        ) -> pd.DataFrame:
+    """:func:`concentration`'s table from its sums (computed here or in chunks elsewhere).
+
+    Parameters
+    ----------
+    customers : int
+    total : float
+        The expected revenue of all customers (currency).
+    top_sums : array_like, shape (len(TOP_PERCENTS),)
+        The expected revenue of the top :func:`concentration_ranks` customers (currency).
+    ascending_weighted : float
+        sum(i x_i) over the values in ascending order, i = 1..n (currency).
+    """
+    n = customers
+    rows = [(f"top_{pct}pct", int(k), float(held), held / total if total else np.nan)
+            for pct, k, held in zip(TOP_PERCENTS, concentration_ranks(n), top_sums,
+                                    strict=True)]
+    # Gini of the ascending values: 2 sum(i x_i) / (n sum x) - (n + 1) / n
+    gini = 2 * ascending_weighted / (n * total) - (n + 1) / n if n and total else np.nan
     rows.append(("gini", n, total, gini))
     return pd.DataFrame(rows, columns=["measure", "customers", "expected_revenue", "value"])

@@ -15,7 +15,8 @@ import pandas as pd
 
 from .allocation import Action, Allocation, EconomicsInputs, solve_economics
 
-__all__ = ["FACTORS", "plan_sensitivity", "scaled"]
+__all__ = ["FACTORS", "plan_sensitivity", "scaled", "sensitivity_candidates",
+           "sensitivity_table"]
 
 #: Factors applied to the uplifts and reactivation rates, and to the capacity or budget.
 FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5)
@@ -61,31 +62,85 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
     """
     n = len(customers)
     ok = np.ones(n, bool) if contactable is None else np.asarray(contactable, bool).reshape(n)
-    # the columns the economics read and each action's uplift per customer, read once; a
-    # scenario scales the uplift arrays (as scaled() does) instead of building actions
+    # the columns the economics read and each action's uplift per customer, read once
     inputs = EconomicsInputs.of(customers)
     uplifts = {action.name: action.uplift_of(customers) for action in (push, pull)}
-    scenarios = {f: tuple(_scaled_terms(a, uplifts[a.name], f) for a in (push, pull))
-                 for f in factors}
+    candidate = _candidates(inputs, uplifts, push, pull, margin, offer, factors) & ok
+    pushed = (base.plan["action"] == "push").to_numpy()[candidate]
+    return _table(inputs.subset(candidate), {k: u[candidate] for k, u in uplifts.items()},
+                  push, pull, base.summary, pushed, margin=margin, offer=offer,
+                  capacity=capacity, push_budget=push_budget, total_budget=total_budget,
+                  factors=factors)
 
-    def economics(of: EconomicsInputs, action: Action, uplift, reactivation, rows=None):
-        return of.economics(uplift if rows is None else uplift[rows], reactivation, action,
-                            margin=margin, offer=offer)
 
-    # a customer for whom no action pays under any scenario gets none in all of them: the
-    # scenarios are solved on the others only (the same plans, a fraction of the time)
-    candidate = np.zeros(n, bool)
-    for terms in scenarios.values():
-        for action, (uplift, reactivation) in zip((push, pull), terms, strict=True):
-            candidate |= economics(inputs, action, uplift, reactivation)[2] > 0
-    candidate &= ok
-    # the candidates' rows only: each scenario's economics, elementwise, are the same numbers
-    # as over the whole base
-    sub = inputs.subset(candidate)
+def sensitivity_candidates(customers: pd.DataFrame, push: Action, pull: Action, *,
+                           margin: float = 1.0, offer: str = "conditional",
+                           factors=FACTORS) -> np.ndarray:
+    """The customers for whom some action pays under some scenario, shape (n,) bool: the
+    others get none in every scenario, so the scenarios are solved on these only (the same
+    plans, a fraction of the time). Additive over chunks of customers (the chunked run)."""
+    uplifts = {action.name: action.uplift_of(customers) for action in (push, pull)}
+    return _candidates(EconomicsInputs.of(customers), uplifts, push, pull, margin, offer,
+                       factors)
 
-    def economics_of(terms) -> tuple:
-        return tuple(economics(sub, action, uplift, reactivation, candidate)
-                     for action, (uplift, reactivation) in zip((push, pull), terms, strict=True))
+
+def sensitivity_table(candidates: pd.DataFrame, push: Action, pull: Action, stated: dict,
+                      pushed: np.ndarray, *, margin: float = 1.0, offer: str = "conditional",
+                      capacity: int | None = None, push_budget: float | None = None,
+                      total_budget: float | None = None, factors=FACTORS) -> pd.DataFrame:
+    """:func:`plan_sensitivity`'s table from the candidates alone (the chunked run).
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame, shape (m, k)
+        The contactable :func:`sensitivity_candidates`' rows (:data:`~clvtools.targeting.
+        allocation.ECONOMICS_COLUMNS`), in the customers' order.
+    push, pull : Action
+        The stated actions (a per-customer uplift indexed like ``candidates``).
+    stated : dict
+        The stated plan's summary (``push``, ``pull``, ``cost``, ``expected_saved_revenue``,
+        ``expected_net_benefit``; the control group counted as contacted).
+    pushed : numpy.ndarray of bool, shape (m,)
+        The candidates the stated plan pushes.
+    margin, offer, capacity, push_budget, total_budget, factors
+        As for :func:`plan_sensitivity`.
+    """
+    uplifts = {action.name: action.uplift_of(candidates) for action in (push, pull)}
+    return _table(EconomicsInputs.of(candidates), uplifts, push, pull, stated,
+                  np.asarray(pushed, bool), margin=margin, offer=offer, capacity=capacity,
+                  push_budget=push_budget, total_budget=total_budget, factors=factors)
+
+
+def _scenarios(push: Action, pull: Action, uplifts: dict, factors) -> dict:
+    """Per factor, both actions' (uplift per customer, reactivation rate): a scenario scales
+    the uplift arrays (as :func:`scaled` does) instead of building actions."""
+    return {f: tuple(_scaled_terms(a, uplifts[a.name], f) for a in (push, pull))
+            for f in factors}
+
+
+def _economics(inputs: EconomicsInputs, terms: tuple, push: Action, pull: Action,
+               margin: float, offer: str) -> tuple:
+    """Both actions' (saved, cost, net benefit) arrays under one scenario's ``terms``."""
+    return tuple(inputs.economics(uplift, reactivation, action, margin=margin, offer=offer)
+                 for action, (uplift, reactivation) in zip((push, pull), terms, strict=True))
+
+
+def _candidates(inputs: EconomicsInputs, uplifts: dict, push: Action, pull: Action,
+                margin: float, offer: str, factors) -> np.ndarray:
+    """:func:`sensitivity_candidates` on arrays read once."""
+    candidate = np.zeros(len(inputs.churned), bool)
+    for terms in _scenarios(push, pull, uplifts, factors).values():
+        for _saved, _cost, net in _economics(inputs, terms, push, pull, margin, offer):
+            candidate |= net > 0
+    return candidate
+
+
+def _table(sub: EconomicsInputs, uplifts: dict, push: Action, pull: Action, stated: dict,
+           pushed: np.ndarray, *, margin: float, offer: str, capacity, push_budget,
+           total_budget, factors) -> pd.DataFrame:
+    """The sensitivity table from the candidates' arrays (``sub``, ``uplifts`` cut to them):
+    each scenario's economics, elementwise, are the same numbers as over the whole base."""
+    scenarios = _scenarios(push, pull, uplifts, factors)
 
     def plan_of(pair: tuple, **limit) -> tuple[dict, np.ndarray]:
         # the plan's figures without its table (ranks, labels): eight plans on up to a
@@ -98,22 +153,22 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
                                                     ("total_budget", total_budget))
                               if v is not None), ("push_capacity", None))
     limits = dict(capacity=capacity, push_budget=push_budget, total_budget=total_budget)
-    pushed = (base.plan["action"] == "push").to_numpy()[candidate]
-    stated = (base.summary, pushed)
+    stated = (stated, pushed)
     rows = []
     for factor, terms in scenarios.items():
-        plan = stated if factor == 1 else plan_of(economics_of(terms), **limits)
+        plan = (stated if factor == 1
+                else plan_of(_economics(sub, terms, push, pull, margin, offer), **limits))
         rows.append(_row("uplift_and_reactivation", factor, limit, plan, pushed))
     at = limit if limit is not None else int(pushed.sum())
     key = {"push_capacity": "capacity"}.get(limit_name, limit_name)
     # the stated actions' economics, shared by the moved limits
-    stated_economics = economics_of(scenarios.get(1.0) or _stated_terms(push, pull, uplifts))
+    stated_economics = _economics(sub, scenarios.get(1.0) or _stated_terms(push, pull, uplifts),
+                                  push, pull, margin, offer)
     for factor in factors:
         moved = int(np.floor(at * factor)) if limit_name == "push_capacity" else at * factor
         plan = stated if factor == 1 else plan_of(stated_economics, **{key: moved})
         rows.append(_row(limit_name, factor, moved, plan, pushed))
     return pd.DataFrame(rows)
-
 
 def _scaled_terms(action: Action, uplift: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
     """The uplift per customer and the reactivation rate of :func:`scaled` ``(action,

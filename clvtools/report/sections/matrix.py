@@ -3,6 +3,8 @@ cells (binned: a hexbin, never a million points), per-cell totals, a P(alive) ma
 frequency and recency, and value concentration (Lorenz curve and the 80/20 table)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -14,7 +16,8 @@ from ..tables import count, fmt, money, percent, table
 from ._words import horizon, units
 
 __all__ = ["section", "cells_table", "cuts_in_words", "matrix_chart", "p_alive_chart",
-           "lorenz_chart"]
+           "lorenz_chart", "concentration_table", "AliveGrid", "alive_edges", "alive_grid",
+           "lorenz_ranks", "lorenz_curve"]
 
 #: Hexagons across the risk axis.
 _GRID = 40
@@ -81,22 +84,67 @@ def matrix_chart(live: pd.DataFrame, value_axis: str, value_cut: float, risk_cut
         "revenue at risk (protect: high value, high risk).", draw, height=5.2)
 
 
-def p_alive_chart(customers: pd.DataFrame, settings):
-    """Mean P(alive) of the customers in each bin of frequency and recency."""
+@dataclass(frozen=True)
+class AliveGrid:
+    """The P(alive) map's bins: edges and the customers and P(alive) summed in each.
+
+    Attributes
+    ----------
+    x_edges : numpy.ndarray, shape (columns + 1,)
+        Frequency edges (whole repeat purchases); the last column holds ``top`` or more.
+    y_edges : numpy.ndarray, shape (:data:`_MAP_BINS` + 1,)
+        Recency edges (time units).
+    customers, alive_sum : numpy.ndarray, shape (columns, :data:`_MAP_BINS`)
+        Customers counted and their P(alive) summed in each bin.
+    top : float
+        The frequency the last column starts at (the 99th percentile, rounded up).
+    """
+
+    x_edges: np.ndarray
+    y_edges: np.ndarray
+    customers: np.ndarray
+    alive_sum: np.ndarray
+    top: float
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean P(alive) per bin, NaN where fewer than :data:`_MAP_MIN` customers."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.customers >= _MAP_MIN, self.alive_sum / self.customers,
+                            np.nan)
+
+
+def alive_edges(frequency_q99: float, recency_max: float) -> tuple[float, np.ndarray,
+                                                                   np.ndarray]:
+    """The P(alive) map's ``top`` and bin edges from the 99th percentile of frequency and the
+    largest recency (of the customers with all three figures finite)."""
+    top = max(1.0, float(np.ceil(frequency_q99)))
+    step = max(1, int(np.ceil((top + 1) / _MAP_BINS)))   # whole purchases per column
+    x_edges = np.arange(0, top + 1 + step, step)
+    y_edges = np.linspace(0, max(1.0, float(recency_max)), _MAP_BINS + 1)
+    return top, x_edges, y_edges
+
+
+def alive_grid(customers: pd.DataFrame) -> AliveGrid:
+    """The P(alive) map's bins from a row per customer (``frequency``, ``recency``,
+    ``p_alive``)."""
     frequency = customers["frequency"].to_numpy(float)
     recency = customers["recency"].to_numpy(float)
     p_alive = customers["p_alive"].to_numpy(float)
     keep = np.isfinite(frequency) & np.isfinite(recency) & np.isfinite(p_alive)
     frequency, recency, p_alive = frequency[keep], recency[keep], p_alive[keep]
-    top = max(1.0, float(np.ceil(np.quantile(frequency, 0.99))))
-    step = max(1, int(np.ceil((top + 1) / _MAP_BINS)))   # whole purchases per column
-    x_edges = np.arange(0, top + 1 + step, step)
-    y_edges = np.linspace(0, max(1.0, float(recency.max())), _MAP_BINS + 1)
+    top, x_edges, y_edges = alive_edges(np.quantile(frequency, 0.99), recency.max())
     clipped = np.minimum(frequency, top)
     customers_in, _, _ = np.histogram2d(clipped, recency, [x_edges, y_edges])
     alive_sum, _, _ = np.histogram2d(clipped, recency, [x_edges, y_edges], weights=p_alive)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(customers_in >= _MAP_MIN, alive_sum / customers_in, np.nan)
+    return AliveGrid(x_edges, y_edges, customers_in, alive_sum, top)
+
+
+def p_alive_chart(customers: pd.DataFrame | AliveGrid, settings):
+    """Mean P(alive) of the customers in each bin of frequency and recency (from a row per
+    customer, or from the bins counted elsewhere)."""
+    grid = customers if isinstance(customers, AliveGrid) else alive_grid(customers)
+    x_edges, y_edges, mean, top = grid.x_edges, grid.y_edges, grid.mean, grid.top
 
     def draw(fig):
         ax = fig.subplots()
@@ -116,15 +164,30 @@ def p_alive_chart(customers: pd.DataFrame, settings):
         "are the ones it thinks have quietly left.", draw, height=4.4)
 
 
-def lorenz_chart(expected_revenue: pd.Series, settings):
-    """The Lorenz curve of expected revenue: the share held by the top customers."""
+def lorenz_ranks(customers: int) -> np.ndarray:
+    """How many of the most valuable customers each point of the Lorenz curve covers, shape
+    (:data:`_LORENZ_POINTS` + 2,): the curve's points, then the top 20 %."""
+    shares = np.linspace(0, 1, _LORENZ_POINTS + 1)
+    return np.append(np.round(shares * customers).astype(int), int(round(0.2 * customers)))
+
+
+def lorenz_curve(expected_revenue: pd.Series) -> np.ndarray:
+    """The share of expected revenue held by the top customers at each of
+    :func:`lorenz_ranks` (negative values counted as 0, non-finite ones left out)."""
     values = np.sort(np.clip(expected_revenue.to_numpy(float), 0, None))[::-1]
     values = values[np.isfinite(values)]
     total = values.sum()
-    shares = np.linspace(0, 1, _LORENZ_POINTS + 1)
     cumulative = np.concatenate([[0.0], np.cumsum(values)]) / (total if total > 0 else 1.0)
-    curve = cumulative[np.round(shares * len(values)).astype(int)]
-    at20 = float(cumulative[int(round(0.2 * len(values)))])
+    return cumulative[lorenz_ranks(len(values))]
+
+
+def lorenz_chart(expected_revenue: pd.Series | np.ndarray, settings):
+    """The Lorenz curve of expected revenue: the share held by the top customers (from a
+    value per customer, or from :func:`lorenz_curve`'s shares computed elsewhere)."""
+    held = (np.asarray(expected_revenue, float) if isinstance(expected_revenue, np.ndarray)
+            else lorenz_curve(expected_revenue))
+    shares = np.linspace(0, 1, _LORENZ_POINTS + 1)
+    curve, at20 = held[:-1], float(held[-1])
 
     def draw(fig):
         ax = fig.subplots()
@@ -171,6 +234,19 @@ def cells_table(matrix: pd.DataFrame, s):
                           "lapsed_revenue": "money", "preventable_revenue": "money"})
 
 
+def concentration_table(concentration: pd.DataFrame, s):
+    """concentration.csv as a table (the 80/20 table)."""
+    c = concentration
+    gini = c["measure"] == "gini"
+    frame = c.assign(measure=c["measure"].str.replace("pct", " %").str.replace("_", " "),
+                     value=[fmt(v) if g else percent(v)
+                            for v, g in zip(c["value"], gini, strict=True)])
+    return table(frame, s, "The share of expected revenue held by the top customers, and "
+                 "the Gini coefficient (0: everyone alike, 1: one customer holds all).",
+                 formats={"expected_revenue": "money", "value": "text"},
+                 headers={"value": "share (Gini)"})
+
+
 def section(r: AnalysisResult) -> Section:
     """The matrix section."""
     s, t = r.settings, r.targets
@@ -189,13 +265,5 @@ def section(r: AnalysisResult) -> Section:
         out.add(p_alive_chart(customers, s))
         out.add(lorenz_chart(customers["expected_revenue"], s))
     if t.concentration is not None:
-        c = t.concentration
-        gini = c["measure"] == "gini"
-        frame = c.assign(measure=c["measure"].str.replace("pct", " %").str.replace("_", " "),
-                         value=[fmt(v) if g else percent(v)
-                                for v, g in zip(c["value"], gini, strict=True)])
-        out.add(table(frame, s, "The share of expected revenue held by the top customers, and "
-                      "the Gini coefficient (0: everyone alike, 1: one customer holds all).",
-                      formats={"expected_revenue": "money", "value": "text"},
-                      headers={"value": "share (Gini)"}))
+        out.add(concentration_table(t.concentration, s))
     return out

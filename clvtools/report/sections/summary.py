@@ -14,12 +14,17 @@ from ..blocks import Headline, Items, Note, Number, Paragraph, Section
 from ..tables import count, money, percent
 from ._words import horizon
 
-__all__ = ["section", "headline_section", "churn_trend", "things_to_do"]
+__all__ = ["section", "headline_section", "churn_trend", "things_to_do", "things_to_do_from",
+           "TODO_TITLE", "WARNING_TOP"]
 
 #: A change of the churn rate smaller than this share of its level reads as "stable".
 _STABLE = 0.10
 #: Complete KPI periods averaged on each side of the trend.
 _TREND_PERIODS = 3
+#: The first customers of the early-warning list whose value at stake the summary adds.
+WARNING_TOP = 20
+#: The title of the summary's list of things to do.
+TODO_TITLE = "Three things to do this month"
 
 
 def churn_trend(kpis: pd.DataFrame, period: str = "period") -> tuple[float, str, str] | None:
@@ -82,36 +87,62 @@ def _list_totals(targets: pd.DataFrame | None, action: str) -> tuple[int, float,
 
 
 def things_to_do(r: AnalysisResult) -> list[str]:
-    """The three things to do this month, from the plan and the lists, most valuable first.
+    """The three things to do this month, from the plan and the lists, most valuable first
+    (:func:`things_to_do_from`)."""
+    t = r.targets
+    warning, win_back = t.early_warning, t.win_back
+    warned = None
+    if warning is not None and len(warning):
+        top = warning.head(WARNING_TOP)
+        warned = (len(warning), len(top), float(top["value_at_stake"].sum()))
+    worth = None
+    if win_back is not None and len(win_back):
+        paying = win_back[win_back["net_benefit"] > 0]
+        worth = (len(paying), float(paying["lapsed_revenue"].sum()))
+    return things_to_do_from(_list_totals(t.targets, "push"), _list_totals(t.targets, "pull"),
+                             warned, worth)
+
+
+def things_to_do_from(push: tuple[int, float, float], pull: tuple[int, float, float],
+                      early_warning: tuple[int, int, float] | None,
+                      win_back: tuple[int, float] | None) -> list[str]:
+    """The three things to do this month from the lists' totals, most valuable first.
 
     Push, then pull, then the early-warning list, then the win-back list: the first three
     that the run has something for.
+
+    Parameters
+    ----------
+    push, pull : (int, float, float)
+        The action's customers in targets.csv, their expected net benefit and expected cost
+        (currency).
+    early_warning : (int, int, float) or None
+        The list's customers, the first :data:`WARNING_TOP` of them counted, and their value
+        at stake (currency); None: no list.
+    win_back : (int, float) or None
+        The churned customers for whom a reactivation offer pays, and their lapsed revenue
+        (currency); None: no list.
     """
-    t = r.targets
     todo = []
-    n, net, cost = _list_totals(t.targets, "push")
+    n, net, cost = push
     if n:
         todo.append(f"Call the {count(n)} push customers of targets.csv, in priority order: "
                     f"a personal offer to each, expected net benefit {money(net)} for a cost "
                     f"of {money(cost)}. Their reasons are in the columns reason_1 to reason_3.")
-    n, net, cost = _list_totals(t.targets, "pull")
+    n, net, cost = pull
     if n:
         todo.append(f"Send the pull offer to the {count(n)} pull customers of targets.csv: "
                     f"expected net benefit {money(net)} for a cost of {money(cost)}.")
-    warning = t.early_warning
-    if warning is not None and len(warning):
-        top = warning.head(20)
-        todo.append(f"Look at the early-warning list first thing: {count(len(warning))} "
+    if early_warning is not None and early_warning[0]:
+        listed, top, at_stake = early_warning
+        todo.append(f"Look at the early-warning list first thing: {count(listed)} "
                     f"customers became riskier since the last period; the top "
-                    f"{count(len(top))} hold {money(top['value_at_stake'].sum())} of value at "
+                    f"{count(top)} hold {money(at_stake)} of value at "
                     "stake, and early_warning.csv says which drivers moved.")
-    win_back = t.win_back
-    if win_back is not None and len(win_back):
-        worth = win_back[win_back["net_benefit"] > 0]
-        if len(worth):
-            todo.append(f"Make a reactivation offer to the {count(len(worth))} churned "
-                        f"customers for whom one pays (win_back.csv): lapsed revenue "
-                        f"{money(worth['lapsed_revenue'].sum())}.")
+    if win_back is not None and win_back[0]:
+        todo.append(f"Make a reactivation offer to the {count(win_back[0])} churned "
+                    f"customers for whom one pays (win_back.csv): lapsed revenue "
+                    f"{money(win_back[1])}.")
     return todo[:3]
 
 
@@ -121,7 +152,7 @@ def section(r: AnalysisResult) -> Section:
                            r.targets.summary)
     todo = things_to_do(r)
     if todo:
-        out.add(Items(todo, numbered=True, title="Three things to do this month"))
+        out.add(Items(todo, numbered=True, title=TODO_TITLE))
     for warning in r.warnings():
         out.add(Note(warning))
     return out

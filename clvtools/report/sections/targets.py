@@ -14,7 +14,7 @@ from ..figures import MONEY, PALETTE, draw_chart, label_text, money_axis, percen
 from ..tables import count, fmt, key_values, money, percent, table
 
 __all__ = ["section", "assumptions", "plan_figures", "control_power_table",
-           "sensitivity_chart", "profit_chart", "TOP"]
+           "sensitivity_chart", "sensitivity_blocks", "profit_chart", "list_tables", "TOP"]
 
 #: Rows shown of each list (the files hold them all).
 TOP = 10
@@ -126,44 +126,71 @@ def _attributes(frame: pd.DataFrame, after: str) -> list[str]:
 
 
 def _lists(r: AnalysisResult, out: Section) -> None:
-    s, t = r.settings, r.targets
-    if t.targets is not None and len(t.targets):
-        attributes = _attributes(t.targets, "reason_3")
+    t = r.targets
+    contacts = t.targets
+    counts = ({} if contacts is None else
+              {action: _count(contacts, action) for action in ("push", "pull")})
+    for block in list_tables(r.settings, contacts, counts, t.early_warning,
+                             None if t.early_warning is None else len(t.early_warning),
+                             t.win_back, None if t.win_back is None else len(t.win_back)):
+        out.add(block)
+
+
+def list_tables(s, contacts: pd.DataFrame | None, counts: dict, early_warning: pd.DataFrame |
+                None, early_warning_rows: int | None, win_back: pd.DataFrame | None,
+                win_back_rows: int | None) -> list:
+    """The tables of the top of each list (push, pull, early warning, win-back).
+
+    Parameters
+    ----------
+    s : Settings
+    contacts : pandas.DataFrame, optional
+        targets.csv's rows in priority order: all, or at least the first :data:`TOP` of each
+        action.
+    counts : dict
+        The customers of each action (``push``, ``pull``) in targets.csv.
+    early_warning, win_back : pandas.DataFrame, optional
+        The lists in rank order: all, or at least their first :data:`TOP` rows.
+    early_warning_rows, win_back_rows : int, optional
+        Their lengths.
+    """
+    blocks = []
+    if contacts is not None and len(contacts):
+        attributes = _attributes(contacts, "reason_3")
         shown = ["customer_id", "priority_rank", "expected_net_benefit", "cell", "why",
                  *attributes]
         for action, words in (("push", "push (call or visit)"), ("pull", "pull (broad offer)")):
-            chosen = t.targets[t.targets["action"] == action].head(TOP)
+            chosen = contacts[contacts["action"] == action].head(TOP)
             if len(chosen):
-                out.add(table(chosen.assign(why=_reasons(chosen)), s,
-                              f"The top of the {words} list: {count(_count(t.targets, action))} "
-                              "customers in targets.csv, in priority order, with the reasons a "
-                              "call-centre agent reads.", columns=shown,
-                              formats={"expected_net_benefit": "money", "customer_id": "text"},
-                              headers={"priority_rank": "rank",
-                                       "expected_net_benefit": "net benefit"}))
-    warning = t.early_warning
-    if warning is not None and len(warning):
-        out.add(table(warning, s, f"The top of the early-warning list: {count(len(warning))} "
-                      "live customers whose churn probability rose since the previous period "
-                      "(early_warning.csv), largest rise first.",
-                      columns=["customer_id", "churn_probability_before", "churn_probability",
-                               "rise", "value_at_stake", "driver_1", "driver_2"],
-                      formats={"churn_probability_before": "percent", "customer_id": "text",
-                               "churn_probability": "percent", "rise": "percent",
-                               "value_at_stake": "money"},
-                      headers={"churn_probability_before": "churn probability before"},
-                      limit=TOP))
-    win_back = t.win_back
+                blocks.append(table(
+                    chosen.assign(why=_reasons(chosen)), s,
+                    f"The top of the {words} list: {count(counts[action])} "
+                    "customers in targets.csv, in priority order, with the reasons a "
+                    "call-centre agent reads.", columns=shown,
+                    formats={"expected_net_benefit": "money", "customer_id": "text"},
+                    headers={"priority_rank": "rank", "expected_net_benefit": "net benefit"}))
+    if early_warning is not None and len(early_warning):
+        blocks.append(table(
+            early_warning, s, f"The top of the early-warning list: {count(early_warning_rows)} "
+            "live customers whose churn probability rose since the previous period "
+            "(early_warning.csv), largest rise first.",
+            columns=["customer_id", "churn_probability_before", "churn_probability",
+                     "rise", "value_at_stake", "driver_1", "driver_2"],
+            formats={"churn_probability_before": "percent", "customer_id": "text",
+                     "churn_probability": "percent", "rise": "percent",
+                     "value_at_stake": "money"},
+            headers={"churn_probability_before": "churn probability before"}, limit=TOP))
     if win_back is not None and len(win_back):
         shown = ["customer_id", "best_offer", "net_benefit", "lapsed_revenue", "action",
                  "last_purchase", "purchases", "lifetime_spend",
                  *_attributes(win_back, "lifetime_spend")]
-        out.add(table(win_back, s, f"The top of the win-back list: {count(len(win_back))} "
-                      "customers already declared churned, by the net benefit of their best "
-                      "reactivation offer (win_back.csv).", columns=shown,
-                      formats={"net_benefit": "money", "lapsed_revenue": "money",
-                               "lifetime_spend": "money", "customer_id": "text"},
-                      limit=TOP))
+        blocks.append(table(
+            win_back, s, f"The top of the win-back list: {count(win_back_rows)} "
+            "customers already declared churned, by the net benefit of their best "
+            "reactivation offer (win_back.csv).", columns=shown,
+            formats={"net_benefit": "money", "lapsed_revenue": "money",
+                     "lifetime_spend": "money", "customer_id": "text"}, limit=TOP))
+    return blocks
 
 
 def _evaluation(r: AnalysisResult, out: Section) -> None:
@@ -189,6 +216,22 @@ def _evaluation(r: AnalysisResult, out: Section) -> None:
                                              "expected_net_benefit": "money",
                                              "churners_pushed": "count"},
                       headers={"mp": "MP", "empc": "EMPC"}))
+
+
+def sensitivity_blocks(sensitivity: pd.DataFrame | None, s) -> list:
+    """sensitivity.csv as a chart and a table (none without it)."""
+    if sensitivity is None or not len(sensitivity):
+        return []
+    frame = sensitivity.assign(scenario=sensitivity["scenario"].map(
+        lambda k: _SCENARIOS.get(k, k)))
+    return [sensitivity_chart(sensitivity),
+            table(frame, s, "The plan under scaled assumptions (sensitivity.csv; its "
+                  "figures count the control group as contacted, so at a factor of 1 the "
+                  "net benefit is the plan's plus what the control group forgoes).",
+                  columns=["scenario", "factor", "push", "pull", "cost",
+                           "expected_net_benefit", "push_kept", "push_added"],
+                  formats={"cost": "money", "expected_net_benefit": "money",
+                           "push_kept": "percent"})]
 
 
 def assumptions(s) -> Paragraph:
@@ -222,17 +265,8 @@ def section(r: AnalysisResult) -> Section:
     out.add(assumptions(s))
     if t.summary:
         out.add(plan_figures(t.summary, s))
-    if t.sensitivity is not None and len(t.sensitivity):
-        out.add(sensitivity_chart(t.sensitivity))
-        frame = t.sensitivity.assign(scenario=t.sensitivity["scenario"].map(
-            lambda k: _SCENARIOS.get(k, k)))
-        out.add(table(frame, s, "The plan under scaled assumptions (sensitivity.csv; its "
-                      "figures count the control group as contacted, so at a factor of 1 the "
-                      "net benefit is the plan's plus what the control group forgoes).",
-                      columns=["scenario", "factor", "push", "pull", "cost",
-                               "expected_net_benefit", "push_kept", "push_added"],
-                      formats={"cost": "money", "expected_net_benefit": "money",
-                               "push_kept": "percent"}))
+    for block in sensitivity_blocks(t.sensitivity, s):
+        out.add(block)
     _lists(r, out)
     out.add(control_power_table(t.control_power, s))
     _evaluation(r, out)
