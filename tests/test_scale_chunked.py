@@ -319,6 +319,20 @@ def test_the_sensitivity_on_the_candidates_read_by_chunk_equals_the_standard_one
     assert_sensitivity_equal(chunked.sensitivity, expected)
 
 
+def test_the_sensitivity_with_uplifts_by_cell_equals_the_standard_one(base):
+    """Uplifts given per cell: each chunk's cells (kept as a category) resolve them as the
+    standard engine's strings do."""
+    tx, _ = base
+    settings = {"value_model": "bgnbd", "push_capacity": 25, "control_share": 0.0,
+                "push_uplift": {"protect": 0.3, "maintain": 0.2, "retain_cheaply": 0.25,
+                                "monitor": 0.1}}
+    standard = api.analyze(tx, **settings)
+    chunked = api.analyze_chunked(tx, chunk_rows=CHUNK_ROWS, **settings)
+    expected = standard.analysis.targets.sensitivity
+    assert expected["push_added"].sum() > 0
+    assert_sensitivity_equal(chunked.sensitivity, expected)
+
+
 def test_the_cox_sample_is_the_standard_engines_draw(base):
     """Past churn_sample_rows, the chunked run draws from four fetched columns the sample the
     standard engine (risk_step) draws from its whole table: the same model."""
