@@ -202,8 +202,12 @@ def _renewal_terms(k, beta, a, b_post, c, m, d, n_nodes):
     big_m = np.minimum(d, m)
     # the nodes depend on b' = b + x only: one set per distinct frequency
     uniq, inv = np.unique(b_post, return_inverse=True)
+    # each frequency's rows as a slice of one sort (in row order, as a mask would list them),
+    # not a mask over every row per frequency: hundreds of frequencies at a million rows
+    order = np.argsort(inv.ravel(), kind="stable")
+    bounds = np.searchsorted(inv.ravel()[order], np.arange(len(uniq) + 1))
     for j, bb in enumerate(uniq):
-        rows = inv == j
+        rows = order[bounds[j]:bounds[j + 1]]
         p, w = _beta_nodes(n_nodes, a, bb)
         p = p[None, :]
         q = 1.0 - p
