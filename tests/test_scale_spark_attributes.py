@@ -175,15 +175,55 @@ def test_the_early_warning_list_is_the_single_machine_list(spark_out, single):
     assert found["driver_1"].str.contains("was").any()
 
 
-def test_a_column_for_the_decisions_stops_a_spark_run(spark, files, tmp_path, capsys):
-    """``contactable`` restricts the single machine's plan; a Spark run does not honour it,
-    so the CLI refuses the file (exit 2) rather than ignore the column or model it."""
-    from clvtools.cli import main
+@pytest.fixture(scope="module")
+def contactable_files(files, tmp_path_factory):
+    """The customers file with a contactable column: every third customer no (in words of
+    each kind), a few blanks (no), the rest yes."""
+    customers = pd.read_csv(files[1])
+    words = np.array(["yes", "True", "1", "no", "False", "0"], dtype=object)
+    flags = np.where(np.arange(len(customers)) % 3 == 0, words[3 + np.arange(len(customers)) % 3],
+                     words[np.arange(len(customers)) % 3])
+    flags[7:12] = None
+    path = tmp_path_factory.mktemp("contactable") / "customers.csv"
+    customers.assign(contactable=flags).to_csv(path, index=False)
+    return files[0], path
 
-    customers = pd.read_csv(files[1]).assign(contactable=True)
-    customers.to_csv(tmp_path / "customers.csv", index=False)
-    assert main(["analyze", str(files[0]), "--customers", str(tmp_path / "customers.csv"),
-                 "--engine", "spark", "--control-share", "0", "--out",
-                 str(tmp_path / "out")]) == 2
-    message = " ".join(capsys.readouterr().err.split())
-    assert "does not support the customers file's columns ['contactable']" in message
+
+def test_a_contactable_column_restricts_the_plan_as_on_one_machine(spark, contactable_files):
+    """``contactable``: the single machine's plan, customer for customer (the customers
+    marked no, or blank, left out), the same count in plan_summary.csv and the same note;
+    the column is not an attribute of the models on either engine."""
+    settings = {"value_model": "bgnbd", "push_capacity": 40}
+    expected = api.analyze(contactable_files[0], customers=contactable_files[1], **settings)
+    got = api.analyze_spark(str(contactable_files[0]), customers=str(contactable_files[1]),
+                            spark=spark, **settings)
+    reference = expected.customers.set_index("customer_id")
+    found = got.customers.toPandas().set_index("customer_id").loc[reference.index]
+    for column in ("action", "group"):
+        assert (found[column] == reference[column]).all(), column
+    np.testing.assert_array_equal(found["priority_rank"].to_numpy(float),
+                                  reference["priority_rank"].to_numpy(float))
+    assert got.summary["not_contactable"] == expected.analysis.targets.summary[
+        "not_contactable"] > 400
+    flags = pd.read_csv(contactable_files[1], dtype={"contactable": str}).set_index(
+        "customer_id")["contactable"]
+    marked_no = flags.index[flags.isna() | flags.isin(["no", "False", "0"])]
+    assert (found.loc[marked_no, "action"] == "none").all()
+    assert found["action"].eq("push").sum() >= 5 and found["action"].eq("pull").sum() >= 20
+    note = next(n for n in got.notes if "not contactable" in n)
+    assert note in expected.analysis.targets.notes
+    assert "contactable" not in got.attributes_quality["typed"]
+    assert got.attributes_quality["typed"] == expected.analysis.data_quality()["customers"][
+        "typed"]
+
+
+def test_a_contactable_value_neither_yes_nor_no_is_an_error(spark_run, files, tmp_path):
+    from clvtools.data.spark_attributes import spark_read_customers
+    from clvtools.errors import ClvInputError
+    from clvtools.scale.spark_run import _contactable
+
+    path = tmp_path / "customers.csv"
+    pd.read_csv(files[1]).assign(contactable="maybe").to_csv(path, index=False)
+    attributes = spark_read_customers(spark_run.log, str(path), set_aside=("contactable",))
+    with pytest.raises(ClvInputError, match=r"not yes or no: \['maybe'\]"):
+        _contactable(spark_run.log, attributes)

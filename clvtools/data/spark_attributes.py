@@ -62,6 +62,10 @@ class SparkAttributes:
     fills : dict of str to str
         Each attribute's fill for a customer without a row, as a Spark SQL literal.
 
+    aside : str, optional
+        Temporary view of the columns read for the decisions (``contactable``), as they
+        are (text), with ``customer_id``: one row per row of the file.
+
     With validity dates, the view also holds ``_valid_from`` (DATE; NULL for the filled).
     """
 
@@ -70,6 +74,7 @@ class SparkAttributes:
     quality: dict
     notes: tuple[str, ...] = field(default=())
     fills: dict[str, str] = field(default_factory=dict)
+    aside: str | None = None
 
     @property
     def has_valid_from(self) -> bool:
@@ -104,7 +109,8 @@ def repr_date(day: dt.date) -> str:
 
 def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "customer_id",
                          columns: list[str] | None = None, valid_from_col: str | None = None,
-                         unsupported: tuple[str, ...] = ()) -> SparkAttributes:
+                         unsupported: tuple[str, ...] = (),
+                         set_aside: tuple[str, ...] = ()) -> SparkAttributes:
     """Read customer attributes beside a Spark log, typed and completed for the models.
 
     Parameters
@@ -121,6 +127,10 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
     unsupported : tuple of str
         Columns the single-machine engine reads for the decisions (``contactable``), which
         a Spark run does not honour: present in the file, they stop the run.
+    set_aside : tuple of str
+        Columns for the decisions, not the models (``contactable``): those present are read
+        as they are into :attr:`SparkAttributes.aside`, as the single-machine reader sets
+        them aside.
 
     Returns
     -------
@@ -155,7 +165,9 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
                             column=valid_from_col,
                             advice=f"The columns are {list(types)}; set "
                                    "attributes_valid_from_col.")
-    attrs = columns or [c for c in types if c not in (customer_id_col, valid_from_col)]
+    present = [c for c in dict.fromkeys(set_aside) if c in types]
+    attrs = columns or [c for c in types
+                        if c not in (customer_id_col, valid_from_col, *present)]
     for column in attrs:
         if column not in types:
             raise ClvInputError(
@@ -224,7 +236,13 @@ def spark_read_customers(log: SparkLog, source, *, customer_id_col: str = "custo
             "column": valid_from_col,
             "rule": "a row is not used at a landmark before its date (filled instead)"}
     notes = tuple(n for n in (t.note() for t in typed) if n)
-    return SparkAttributes(view, kinds, quality, notes, fills)
+    aside = None
+    if present:
+        aside = f"clvtools_customers_aside_{next(_views)}"
+        frame.selectExpr(f"{key} AS customer_id",
+                         *[f"CAST({_q(c)} AS STRING) AS {_q(c)}" for c in present]
+                         ).createOrReplaceTempView(aside)
+    return SparkAttributes(view, kinds, quality, notes, fills, aside)
 
 
 def _type_column(spark, source: str, column: str, spark_type: str, n: int) -> TypedColumn:

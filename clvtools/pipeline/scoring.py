@@ -178,7 +178,8 @@ def churn_inputs(scoring: pd.DataFrame, rfm: pd.DataFrame, scorers: Scorers) -> 
 
 
 def decide_chunk(customers: pd.DataFrame, *, cut_points: Mapping[str, float], value_axis: str,
-                 push: Action, pull: Action, margin: float, offer: str) -> pd.DataFrame:
+                 push: Action, pull: Action, margin: float, offer: str,
+                 contactable: np.ndarray | None = None) -> pd.DataFrame:
     """Each customer's matrix cell and the economics of push and pull, given the cut points.
 
     Parameters
@@ -194,13 +195,16 @@ def decide_chunk(customers: pd.DataFrame, *, cut_points: Mapping[str, float], va
         Constant or per-cell uplifts (a per-customer Series does not travel to a chunk).
     margin : float
     offer : {"conditional", "unconditional"}
+    contactable : numpy.ndarray of bool, shape (n,), optional
+        Who may be contacted (default everyone), as
+        :func:`~clvtools.targeting.allocation.allocate` takes it.
 
     Returns
     -------
     pandas.DataFrame, shape (n, 10)
         Indexed like ``customers``: :data:`DECISION_COLUMNS`: ``cell``, each action's net
-        benefit, saved revenue and expected cost (currency), whether it is open (it pays;
-        every customer counts as contactable) and ``push_gain``, the gain of push over the
+        benefit, saved revenue and expected cost (currency), whether it is open (it pays
+        and the customer is contactable) and ``push_gain``, the gain of push over the
         best alternative (-inf where push is closed), which the allocation under a capacity
         ranks over the whole base.
     """
@@ -210,7 +214,9 @@ def decide_chunk(customers: pd.DataFrame, *, cut_points: Mapping[str, float], va
     eco = {a.name: action_economics(frame, a, margin=margin, offer=offer) for a in (push, pull)}
     nb_push = eco[push.name]["net_benefit"].to_numpy()
     nb_pull = eco[pull.name]["net_benefit"].to_numpy()
-    v_push, v_pull, gain = push_gain(nb_push, nb_pull, np.ones(len(frame), dtype=bool))
+    ok = (np.ones(len(frame), dtype=bool) if contactable is None
+          else np.asarray(contactable, dtype=bool))
+    v_push, v_pull, gain = push_gain(nb_push, nb_pull, ok)
     return pd.DataFrame({
         "cell": frame["cell"].to_numpy(), "net_benefit_push": nb_push, "net_benefit_pull": nb_pull,
         "saved_revenue_push": eco[push.name]["saved_revenue"].to_numpy(),

@@ -31,7 +31,8 @@ __all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
 PLAN_COLUMNS = ("cell", "action", "group", "priority_rank", "expected_net_benefit",
                 "last_purchase", "net_benefit_push", "net_benefit_pull")
 #: Text values of a ``contactable`` column read as yes / no (any other value is an error).
-_YES, _NO = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n", "0", "0.0"}
+YES_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+NO_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
 
 @dataclass
@@ -370,13 +371,16 @@ def _contactable(customers: pd.DataFrame, aside: pd.DataFrame | None) -> np.ndar
     if aside is None or CONTACTABLE not in aside:
         return np.ones(len(customers), dtype=bool)
     text = aside[CONTACTABLE].astype("string").str.strip().str.lower()
-    unknown = sorted(set(text.dropna()) - _YES - _NO)
+    unknown = sorted(set(text.dropna()) - YES_WORDS - NO_WORDS)
     if unknown:
         raise ClvInputError(f"The contactable column holds values that are not yes or no: "
                             f"{unknown[:5]}.", source="customers", column=CONTACTABLE,
                             advice="Use true/false, yes/no or 1/0.")
-    flag = text.isin(list(_YES)).astype(bool)      # blank: no recorded consent, not contacted
-    return customers["customer_id"].map(flag).fillna(True).to_numpy(dtype=bool)
+    flag = text.isin(list(YES_WORDS)).astype(bool)      # blank: no recorded consent, not contacted
+    # nullable: a customer absent from the file maps to NA (an object column's fillna
+    # would downcast, which pandas deprecates)
+    return (customers["customer_id"].map(flag).astype("boolean").fillna(True)
+            .to_numpy(dtype=bool))
 
 
 def _notes(s: Settings, summary: dict) -> list[str]:

@@ -125,13 +125,17 @@ def cut_points(scored, *, value_axis: str, value_cut, risk_cut) -> dict[str, flo
 def decide(scored, *, cut_points: dict, value_axis: str, push: Action, pull: Action,
            margin: float, offer: str):
     """:func:`clvtools.pipeline.scoring.decide_chunk` over the partitions: each customer's
-    cell and the economics of push and pull (columns added to ``scored``)."""
+    cell and the economics of push and pull (columns added to ``scored``); a boolean
+    ``contactable`` column of ``scored``, when present, closes both actions where false."""
     columns = scored.columns
 
     def cells(chunks):
         for chunk in chunks:
+            contactable = (chunk["contactable"].to_numpy(bool) if "contactable" in chunk
+                           else None)
             decided = decide_chunk(chunk, cut_points=cut_points, value_axis=value_axis,
-                                   push=push, pull=pull, margin=margin, offer=offer)
+                                   push=push, pull=pull, margin=margin, offer=offer,
+                                   contactable=contactable)
             yield chunk.join(decided)
 
     types = dict(scored.dtypes)

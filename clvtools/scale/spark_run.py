@@ -21,8 +21,9 @@ origins on compressed statistics and forecasts per partition (:mod:`.spark_backt
 forecast.xlsx is the standard workbook with the lists' first rows read by rank, report.html
 the standard page from the small tables (:mod:`.spark_report`, which states the parts not
 computed here). What needs the whole base in one place (the holdout choice of the value
-model, per-customer uplifts, a contactable column) stays with the single-machine engine, and
-the settings that ask for it are an error here rather than silently ignored.
+model, per-customer uplifts) stays with the single-machine engine, and the settings that
+ask for it are an error here rather than silently ignored. A contactable column of the
+customers file closes both actions for the customers marked no, as on one machine.
 """
 from __future__ import annotations
 
@@ -40,10 +41,12 @@ from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
+from ..errors import ClvInputError
 from ..pipeline.backtest import BacktestResult
 from ..pipeline.forecasting import ForecastResult
 from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
+from ..pipeline.targets import NO_WORDS, YES_WORDS
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import MONEY_COLUMNS, OUTPUTS, forecast_to_cents, to_cents, write_folder
 from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
@@ -257,10 +260,9 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     attributes = attributes_now = None
     if customers is not None:
         step("Reading customer attributes (Spark)")
-        # a contactable column restricts the single machine's plan: not honoured here
         attributes = spark_read_customers(log, customers, customer_id_col=s.customer_id_col,
                                           valid_from_col=s.attributes_valid_from_col,
-                                          unsupported=(CONTACTABLE,))
+                                          set_aside=(CONTACTABLE,))
         attributes_now = attributes.frame_at(log.spark, log.observation_end).persist()
     covariates = attributes_now if s.value_covariates else None
     step("Summarising purchases (RFM) in Spark")
@@ -282,7 +284,10 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                       risk_cut=parse_cut(s.risk_cut))
     step("Choosing retention targets (global ranking)")
     push, pull = actions(s)
-    decided = decide(scored, cut_points=cuts, value_axis=s.value_axis, push=push, pull=pull,
+    flags = _contactable(log, attributes)
+    decided = decide(scored if flags is None else scored.join(flags, "customer_id", "left")
+                     .fillna(True, subset=[CONTACTABLE]),
+                     cut_points=cuts, value_axis=s.value_axis, push=push, pull=pull,
                      margin=s.margin, offer=s.offer)
     allocated, solved = plan_under_limit(decided, capacity=s.push_capacity,
                                          push_budget=s.push_budget,
@@ -303,6 +308,9 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     targets = (contacted.join(reasons, on="customer_id").select(*TARGET_COLUMNS)
                .orderBy("priority_rank"))
     summary = {**_plan_summary(plan, s, cuts), **solved}
+    contact_notes = ([] if not summary["not_contactable"] else [
+        f"{summary['not_contactable']:,} customers are marked not contactable and were left "
+        "out of the plan."])
     step("Listing churned customers worth winning back (Spark)")
     win_back, left_off = spark_win_back(
         plan, spark_lifecycle(log, churn_after=s.churn_after, time_unit=s.time_unit),
@@ -325,7 +333,8 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
                     kpis, summary, power, survival, win_back, early, forecast, backtest,
-                    [*attribute_notes, *value_notes, *risk_notes, *forecast.notes,
+                    [*attribute_notes, *value_notes, *risk_notes, *contact_notes,
+                     *forecast.notes,
                      *backtest.notes],
                     None if attributes is None else attributes.quality)
 
@@ -347,6 +356,8 @@ def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
         F.count("*").alias("customers"),
         F.count_if(push & treated).alias("push"), F.count_if(pull & treated).alias("pull"),
         F.count_if(F.col("action") == "none").alias("none"),
+        (F.count_if(~F.col(CONTACTABLE)) if CONTACTABLE in plan.columns
+         else F.lit(0)).alias("not_contactable"),
         total("expected_cost", push & treated).alias("push_cost"),
         total("expected_cost", pull & treated).alias("pull_cost"),
         total("expected_cost", treated).alias("cost"),
@@ -359,6 +370,29 @@ def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
     sums = {k: (float(v or 0.0) if k.endswith(("cost", "revenue", "benefit")) else int(v))
             for k, v in row.items()}
     return plan_summary_fields({**sums, "control_share": s.control_share}, s, cuts, "spark")
+
+
+def _contactable(log: SparkLog, attributes):
+    """``customer_id`` and ``contactable`` (bool) of the customers file's rows, read as the
+    single-machine plan reads the column (yes/no words, 1/0; a blank is no); None without
+    the column. A customer absent from the file is contactable (the caller's left join)."""
+    from pyspark.sql import functions as F
+
+    if attributes is None or attributes.aside is None:
+        return None
+    frame = log.spark.table(attributes.aside)
+    if CONTACTABLE not in frame.columns:
+        return None
+    text = F.lower(F.trim(F.col(CONTACTABLE)))
+    words = sorted(YES_WORDS | NO_WORDS)
+    unknown = sorted(r[0] for r in frame.select(text.alias("v")).where(
+        F.col("v").isNotNull() & ~F.col("v").isin(words)).distinct().collect())
+    if unknown:
+        raise ClvInputError(f"The contactable column holds values that are not yes or no: "
+                            f"{unknown[:5]}.", source="customers", column=CONTACTABLE,
+                            advice="Use true/false, yes/no or 1/0.")
+    flag = F.coalesce(text.isin(sorted(YES_WORDS)), F.lit(False))
+    return frame.select("customer_id", flag.alias(CONTACTABLE))
 
 
 def _dated(frame) -> pd.DataFrame:
