@@ -87,3 +87,52 @@ def test_the_tables_the_second_thread_reads_are_visible_to_a_cursor(runs):
                                                    if key[0] == "spell_bounds"]):
         assert second.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
     second.close()
+
+
+def test_the_kpis_query_through_a_connection_other_than_the_runs(inputs, monkeypatch):
+    """The KPI step beside the decisions never uses the run's own connection (which the
+    decisions' thread queries meanwhile): checked on the connection it is handed."""
+    from clvtools.pipeline import run as run_module
+
+    seen = []
+    real = run_module.kpi_step
+
+    def recording(step_inputs, settings):
+        seen.append(step_inputs.log.con)
+        return real(step_inputs, settings)
+
+    made = []
+    real_read = run_module.read_inputs
+
+    def reading(*args, **kwargs):
+        made.append(real_read(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(run_module, "kpi_step", recording)
+    monkeypatch.setattr(run_module, "read_inputs", reading)
+    transactions, _, _ = inputs
+    run_analysis(transactions, settings=Settings(horizon=26, churn_after=20, seed=3))
+    assert len(seen) == 1 and seen[0] is not made[0].log.con
+
+
+def test_a_callers_own_database_keeps_its_tables(tmp_path):
+    """On a connection the caller passes in, the run's tables stay TEMP: a table of the
+    caller's of the same name is neither replaced nor joined by clvtools' tables in its file
+    (a review found both when the tables became ordinary ones)."""
+    import duckdb
+
+    from clvtools.data.transactions import read_transactions
+
+    path = str(tmp_path / "mine.duckdb")
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE occasions AS SELECT 'my data' AS note")
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"],
+                       "date": pd.to_datetime(["2024-01-02", "2024-02-03", "2024-01-05"]),
+                       "amount": [10.0, 20.0, 5.0]})
+    log = read_transactions(tx, observation_end="2024-03-31", con=con)
+    assert con.execute(f"SELECT count(*) FROM {log.occasions}").fetchone()[0] == 3
+    con.close()
+    again = duckdb.connect(path)
+    assert again.execute("SELECT * FROM occasions").fetchall() == [("my data",)]
+    assert [r[0] for r in again.execute("SHOW TABLES").fetchall()] == ["occasions"]
+    again.close()

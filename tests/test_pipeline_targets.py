@@ -185,3 +185,16 @@ def test_attributes_join_the_customers_as_a_join_would():
     twice = pd.concat([frame, frame.iloc[:1]])
     pd.testing.assert_frame_equal(_join_attributes(customers.copy(), twice),
                                   customers.join(twice, on="customer_id"))
+
+
+def test_many_attributes_join_without_a_fragmentation_warning():
+    """120 attribute columns beside a table of one block per column (as the targets step
+    builds it): a join, not 120 inserts, so pandas' PerformanceWarning (an error under this
+    suite's filterwarnings) is not raised; the same table as join gives."""
+    ids = [f"c{i}" for i in range(50)]
+    customers = pd.DataFrame({"customer_id": ids,
+                              **{f"x{k}": np.arange(50.0) + k for k in range(25)}}, copy=False)
+    frame = pd.DataFrame({f"a{k}": np.arange(50) * k for k in range(120)},
+                         index=pd.Index(ids[::-1], name="customer_id"))
+    pd.testing.assert_frame_equal(_join_attributes(customers.copy(), frame),
+                                  customers.join(frame, on="customer_id"))

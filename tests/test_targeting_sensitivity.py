@@ -86,3 +86,23 @@ def test_larger_uplift_never_loses_value_without_a_limit():
     pushed = int(rows.loc[rows["factor"] == 1, "push"].iloc[0])
     assert list(capped["limit"]) == [int(np.floor(pushed * f)) for f in FACTORS]
     assert (capped["push"] <= capped["limit"]).all()
+
+
+def test_actions_sharing_a_name_keep_their_own_uplifts():
+    """The scenarios price each action with its own uplift, whatever the actions are called
+    (a review found the pull uplift priced for both when the names were equal)."""
+    rng = np.random.default_rng(7)
+    n = 200
+    customers = pd.DataFrame({
+        "churn_probability": rng.uniform(0.05, 0.9, n),
+        "preventable_revenue": rng.gamma(2.0, 300.0, n),
+        "lapsed_revenue": np.zeros(n),
+        "cell": "high_value_high_risk"})
+    figures = []
+    for names in (("push", "pull"), ("offer", "offer")):
+        push = Action(names[0], cost=10.0, incentive=0.0, uplift=0.3)
+        pull = Action(names[1], cost=1.0, incentive=0.0, uplift=0.02)
+        base = allocate(customers, push, pull, capacity=30)
+        figures.append(plan_sensitivity(customers, push, pull, base, capacity=30))
+    pd.testing.assert_frame_equal(figures[0], figures[1])
+    assert (figures[1].loc[figures[1]["factor"] == 0.5, "push"] > 0).all()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 from .attribute_types import TypedColumn, type_column
-from .engine import quote_ident, register_source, source_label
+from .engine import quote_ident, register_source, run_scope, source_label
 from .schema import (
     column_types,
     id_expr,
@@ -340,7 +340,7 @@ def _complete_attributes(con: duckdb.DuckDBPyConnection, customer_ids: str, cust
     # (the landmark, scoring and validation queries, the value model's frame, the KPIs):
     # at a million customers and three attributes, seconds each time
     con.execute(
-        f"""CREATE OR REPLACE TABLE customers_complete AS
+        f"""CREATE OR REPLACE {run_scope(con)}TABLE customers_complete AS
         SELECT t.customer_id{''.join(', ' + x for x in selects)}
         FROM {customer_ids} t LEFT JOIN {customers} c USING (customer_id)"""
     )

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 from ..units import unit_days
-from .engine import quote_ident, register_source, source_label
+from .engine import quote_ident, register_source, run_scope, source_label
 from .schema import (
     check_date,
     check_table,
@@ -141,7 +141,7 @@ def read_contracts(
                   source=label, column=start_col, show=["customer_id", f"_raw_start AS {s}"],
                   advice="Drop them, or move the 'observation_end' setting later.")
     con.execute(
-        """CREATE OR REPLACE TABLE contracts AS SELECT customer_id, start, "end",
+        f"""CREATE OR REPLACE {run_scope(con)}TABLE contracts AS SELECT customer_id, start, "end",
         CASE WHEN "end" IS NOT NULL THEN coalesce(nullif(trim(end_reason), ''), 'unspecified') END
             AS end_reason
         FROM contracts_parsed ORDER BY customer_id, start"""

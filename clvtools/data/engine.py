@@ -7,7 +7,9 @@ The tables a run reads in several steps (the sources, the occasions, the attribu
 contracts, the spells) are ordinary tables of the run's database, not TEMP ones: a step run in
 a second thread queries them through its own :func:`cursor` (a connection serves one thread at
 a time), and a TEMP table is seen only by the connection that made it. Each run has a database
-of its own (``connect``), so the same names in two runs never meet.
+of its own (``connect``), so the same names in two runs never meet. On a connection the caller
+made and passed in (``read_transactions(..., con=...)``), the same tables stay TEMP
+(:func:`run_scope`): they must never replace the caller's tables nor be saved in its file.
 """
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ import pandas as pd
 from ..errors import ClvInputError
 from .csv_diagnosis import explain_read_error, open_bytes, single_column_problem
 
-__all__ = ["connect", "cursor", "process_exists", "quote_ident", "register_source", "source_label",
-           "fetch_frame", "Source"]
+__all__ = ["connect", "cursor", "process_exists", "quote_ident", "register_source", "run_scope",
+           "source_label", "fetch_frame", "Source"]
 
 Source = "pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike]"
 
@@ -56,6 +58,7 @@ def connect(
         Where the spill folder is made.
     """
     con = duckdb.connect(":memory:")
+    _RUN_CONNECTIONS.add(con)
     _session(con)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
@@ -82,8 +85,21 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     step ends: the TEMP tables it made go with it.
     """
     second = con.cursor()
+    if con in _RUN_CONNECTIONS:
+        _RUN_CONNECTIONS.add(second)
     _session(second)
     return second
+
+
+#: The connections of clvtools' own databases (:func:`connect`, and their :func:`cursor`\ s).
+_RUN_CONNECTIONS: weakref.WeakSet = weakref.WeakSet()
+
+
+def run_scope(con: duckdb.DuckDBPyConnection) -> str:
+    """How to create a table that the run's steps share: ``""`` (an ordinary table, which a
+    second thread's cursor sees) on a connection of a database clvtools made itself, and
+    ``"TEMP "`` on a caller's own connection, whose tables it must not replace nor save."""
+    return "" if con in _RUN_CONNECTIONS else "TEMP "
 
 
 def _session(con: duckdb.DuckDBPyConnection) -> None:
@@ -217,7 +233,7 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
         df = source
         con.register(f"{name}_df", df)
         con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT *, 'DataFrame' AS _file, "
+            f"CREATE OR REPLACE {run_scope(con)}TABLE {name} AS SELECT *, 'DataFrame' AS _file, "
             f"(row_number() OVER ())::BIGINT AS _line FROM {name}_df"
         )
         con.unregister(f"{name}_df")
@@ -260,17 +276,17 @@ def register_source(con: duckdb.DuckDBPyConnection, source, name: str) -> list[s
         if line is None:
             # A materialised table keeps insertion order, so rowid orders rows as in the files.
             con.execute(
-                f"CREATE OR REPLACE TABLE {name}_raw AS SELECT * FROM {reader}"
+                f"CREATE OR REPLACE {run_scope(con)}TABLE {name}_raw AS SELECT * FROM {reader}"
             )
             con.execute(
-                f"CREATE OR REPLACE VIEW {name} AS SELECT * EXCLUDE (filename), "
+                f"CREATE OR REPLACE {run_scope(con)}VIEW {name} AS SELECT * EXCLUDE (filename), "
                 "filename AS _file, "
                 "(rowid - min(rowid) OVER (PARTITION BY filename) + 2)::BIGINT AS _line "
                 f"FROM {name}_raw"
             )
         else:
             con.execute(
-                f"CREATE OR REPLACE VIEW {name} AS "
+                f"CREATE OR REPLACE {run_scope(con)}VIEW {name} AS "
                 "SELECT * EXCLUDE (filename, file_row_number), "
                 f"filename AS _file, ({line})::BIGINT AS _line FROM {reader}"
             )

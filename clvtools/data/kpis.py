@@ -22,7 +22,7 @@ import uuid
 import pandas as pd
 
 from ..errors import ClvInputError, format_choices
-from .engine import quote_ident
+from .engine import quote_ident, run_scope
 from .lifecycle import churn_days, spell_bounds
 from .money import micro_units, money, money_sum
 from .schema import check_date, check_occasions
@@ -127,7 +127,8 @@ def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
         names = (f"_kpi_spells_{suffix}", f"_kpi_periods_{suffix}")
         common = _common_sql(log.occasions, spell_bounds(log, own["cd"]))
         for table, cte in zip(names, ("spells", "periods"), strict=True):
-            log.con.execute(f"CREATE TABLE {table} AS WITH {common} SELECT * FROM {cte}",
+            log.con.execute(f"CREATE {run_scope(log.con)}TABLE {table} AS WITH {common} "
+                            f"SELECT * FROM {cte}",
                             _used(common, own))
         log.derived[key] = names
     return log.derived[key]

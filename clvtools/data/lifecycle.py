@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 from ..units import to_days, unit_days
-from .engine import quote_ident
+from .engine import quote_ident, run_scope
 from .money import money_sum
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
@@ -119,7 +119,7 @@ def spell_bounds(log: TransactionLog, cd: int) -> str:
     if key not in log.derived:
         name = f"_spell_bounds_{uuid.uuid4().hex}"
         log.con.execute(f"""
-            CREATE TABLE {name} AS
+            CREATE {run_scope(log.con)}TABLE {name} AS
             SELECT customer_id, date, first_date, first_occasion, spell_start, spell_end
             FROM ({spell_ends_sql(log.occasions)})
             WHERE spell_start OR spell_end""", {"cd": cd})

@@ -14,7 +14,7 @@ from dataclasses import asdict
 import duckdb
 
 from ..errors import ClvInputError
-from .engine import connect, quote_ident, register_source, source_label
+from .engine import connect, quote_ident, register_source, run_scope, source_label
 from .money import MAX_AMOUNT, micro_units, money_sum
 from .plausibility import bounds_from, bounds_sql
 from .policies import DataPolicies
@@ -220,7 +220,7 @@ def read_transactions(
     # equal to Spark's (spark_engine.py)
     # grouped by _key: an integer id is hashed as a number and made text once per occasion
     con.execute(
-        f"""CREATE OR REPLACE TABLE occasions AS
+        f"""CREATE OR REPLACE {run_scope(con)}TABLE occasions AS
         SELECT CAST(_key AS VARCHAR) AS customer_id, date, amount, n_rows FROM (
             SELECT _key, ts::DATE AS date, {money_sum('amount')} AS amount,
                    count(*)::INTEGER AS n_rows

@@ -196,11 +196,16 @@ def _with_ids(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+#: Past this many columns, the attributes are joined (one copy of the table) rather than added
+#: one by one: pandas warns of a fragmented table (PerformanceWarning) past 100 blocks.
+_MOST_COLUMNS_ADDED = 90
+
+
 def _join_attributes(customers: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """``customers`` with the columns of ``frame`` (indexed by id) for its ids, as
     ``customers.join(frame, on="customer_id")`` gives them (missing where a customer has no
     row), added in place: a join would copy every column of the customers table too."""
-    if not frame.index.is_unique:
+    if not frame.index.is_unique or customers.shape[1] + frame.shape[1] > _MOST_COLUMNS_ADDED:
         return customers.join(frame, on="customer_id")
     ids = customers["customer_id"].to_numpy()
     for column in frame.columns:

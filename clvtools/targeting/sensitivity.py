@@ -64,10 +64,11 @@ def plan_sensitivity(customers: pd.DataFrame, push: Action, pull: Action, base: 
     ok = np.ones(n, bool) if contactable is None else np.asarray(contactable, bool).reshape(n)
     # the columns the economics read and each action's uplift per customer, read once
     inputs = EconomicsInputs.of(customers)
-    uplifts = {action.name: action.uplift_of(customers) for action in (push, pull)}
+    # by position, not by name: the two actions may share a name
+    uplifts = tuple(action.uplift_of(customers) for action in (push, pull))
     candidate = _candidates(inputs, uplifts, push, pull, margin, offer, factors) & ok
     pushed = (base.plan["action"] == "push").to_numpy()[candidate]
-    return _table(inputs.subset(candidate), {k: u[candidate] for k, u in uplifts.items()},
+    return _table(inputs.subset(candidate), tuple(u[candidate] for u in uplifts),
                   push, pull, base.summary, pushed, margin=margin, offer=offer,
                   capacity=capacity, push_budget=push_budget, total_budget=total_budget,
                   factors=factors)
@@ -79,7 +80,7 @@ def sensitivity_candidates(customers: pd.DataFrame, push: Action, pull: Action, 
     """The customers for whom some action pays under some scenario, shape (n,) bool: the
     others get none in every scenario, so the scenarios are solved on these only (the same
     plans, a fraction of the time). Additive over chunks of customers (the chunked run)."""
-    uplifts = {action.name: action.uplift_of(customers) for action in (push, pull)}
+    uplifts = tuple(action.uplift_of(customers) for action in (push, pull))
     return _candidates(EconomicsInputs.of(customers), uplifts, push, pull, margin, offer,
                        factors)
 
@@ -105,16 +106,16 @@ def sensitivity_table(candidates: pd.DataFrame, push: Action, pull: Action, stat
     margin, offer, capacity, push_budget, total_budget, factors
         As for :func:`plan_sensitivity`.
     """
-    uplifts = {action.name: action.uplift_of(candidates) for action in (push, pull)}
+    uplifts = tuple(action.uplift_of(candidates) for action in (push, pull))
     return _table(EconomicsInputs.of(candidates), uplifts, push, pull, stated,
                   np.asarray(pushed, bool), margin=margin, offer=offer, capacity=capacity,
                   push_budget=push_budget, total_budget=total_budget, factors=factors)
 
 
-def _scenarios(push: Action, pull: Action, uplifts: dict, factors) -> dict:
+def _scenarios(push: Action, pull: Action, uplifts: tuple, factors) -> dict:
     """Per factor, both actions' (uplift per customer, reactivation rate): a scenario scales
     the uplift arrays (as :func:`scaled` does) instead of building actions."""
-    return {f: tuple(_scaled_terms(a, uplifts[a.name], f) for a in (push, pull))
+    return {f: tuple(_scaled_terms(a, u, f) for a, u in zip((push, pull), uplifts, strict=True))
             for f in factors}
 
 
@@ -125,7 +126,7 @@ def _economics(inputs: EconomicsInputs, terms: tuple, push: Action, pull: Action
                  for action, (uplift, reactivation) in zip((push, pull), terms, strict=True))
 
 
-def _candidates(inputs: EconomicsInputs, uplifts: dict, push: Action, pull: Action,
+def _candidates(inputs: EconomicsInputs, uplifts: tuple, push: Action, pull: Action,
                 margin: float, offer: str, factors) -> np.ndarray:
     """:func:`sensitivity_candidates` on arrays read once."""
     candidate = np.zeros(len(inputs.churned), bool)
@@ -135,7 +136,7 @@ def _candidates(inputs: EconomicsInputs, uplifts: dict, push: Action, pull: Acti
     return candidate
 
 
-def _table(sub: EconomicsInputs, uplifts: dict, push: Action, pull: Action, stated: dict,
+def _table(sub: EconomicsInputs, uplifts: tuple, push: Action, pull: Action, stated: dict,
            pushed: np.ndarray, *, margin: float, offer: str, capacity, push_budget,
            total_budget, factors) -> pd.DataFrame:
     """The sensitivity table from the candidates' arrays (``sub``, ``uplifts`` cut to them):
@@ -162,8 +163,8 @@ def _table(sub: EconomicsInputs, uplifts: dict, push: Action, pull: Action, stat
     at = limit if limit is not None else int(pushed.sum())
     key = {"push_capacity": "capacity"}.get(limit_name, limit_name)
     # the stated actions' economics, shared by the moved limits
-    stated_economics = _economics(sub, scenarios.get(1.0) or _stated_terms(push, pull, uplifts),
-                                  push, pull, margin, offer)
+    stated_terms = scenarios.get(1.0) or _scenarios(push, pull, uplifts, (1.0,))[1.0]
+    stated_economics = _economics(sub, stated_terms, push, pull, margin, offer)
     for factor in factors:
         moved = int(np.floor(at * factor)) if limit_name == "push_capacity" else at * factor
         plan = stated if factor == 1 else plan_of(stated_economics, **{key: moved})
@@ -176,11 +177,6 @@ def _scaled_terms(action: Action, uplift: np.ndarray, factor: float) -> tuple[np
     if factor == 1:
         return uplift, action.reactivation
     return np.minimum(uplift * factor, 1.0), min(action.reactivation * factor, 1.0)
-
-
-def _stated_terms(push: Action, pull: Action, uplifts: dict) -> tuple:
-    """Both actions' terms as stated (factor 1), when the factors leave 1 out."""
-    return tuple(_scaled_terms(a, uplifts[a.name], 1) for a in (push, pull))
 
 
 def _row(scenario: str, factor: float, limit, plan, pushed: np.ndarray) -> dict:
