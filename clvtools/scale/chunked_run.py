@@ -59,9 +59,11 @@ from ..data.chunked_tables import (
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
 from ..errors import ClvInputError
+from ..pipeline.churn_validation import calibration_warning
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.kpis import kpi_step
 from ..pipeline.memory_budget import memory_bytes
+from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
@@ -203,6 +205,8 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         _limit(con, budget.sql_limit)
         validation, validation_note = chunked_churn_validation(log, timeline, s,
                                                                attributes=attributes)
+        warning = calibration_warning(validation.get("churn_calibration"), CALIBRATION_WARNING)
+        validation_note = " ".join(filter(None, [validation_note, warning]))
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
