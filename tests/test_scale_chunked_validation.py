@@ -20,16 +20,19 @@ SETTINGS = {"value_model": "bgnbd", "push_capacity": 25}
 NAMES = ("churn_validation.csv", "churn_calibration.csv")
 
 
-def _base(customers: int) -> pd.DataFrame:
+def _base(customers: int):
     # three years: the history holds the validation's two landmarks a horizon apart
     return generate_customer_base(customers, seed=8, start="2022-01-01",
-                                  observation_end="2024-12-31").transactions
+                                  observation_end="2024-12-31")
 
 
 def test_the_chunked_runs_validation_files_equal_the_standard_files(tmp_path):
-    tx = _base(1500)
-    standard = api.analyze(tx, **SETTINGS)
-    chunked = api.analyze_chunked(tx, chunk_rows=400, **SETTINGS)
+    # with the customer attributes: covariates of both validation models
+    base = _base(1500)
+    standard = api.analyze(base.transactions, customers=base.customers, **SETTINGS)
+    chunked = api.analyze_chunked(base.transactions, customers=base.customers, chunk_rows=400,
+                                  **SETTINGS)
+    assert any("channel" in name for name in chunked.scorers.churn.params_.index)
     standard.write(tmp_path / "standard")
     chunked.write(tmp_path / "chunked")
     for name in NAMES:
@@ -68,7 +71,7 @@ def _capture_models(monkeypatch, module) -> list:
 def test_past_the_sample_rows_the_model_is_the_standard_one_and_metrics_within_error(
         monkeypatch):
     s = Settings(**SETTINGS, churn_sample_rows=1000)
-    inputs = read_inputs(_base(5000), None, None, s)
+    inputs = read_inputs(_base(5000).transactions, None, None, s)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
     standard_models = _capture_models(monkeypatch, churn_validation)
     chunked_models = _capture_models(monkeypatch, chunked_validation)
