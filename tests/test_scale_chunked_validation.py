@@ -13,8 +13,9 @@ from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline import build_timeline, churn_validation
 from clvtools.pipeline.inputs import read_inputs
+from clvtools.report.sections import models
 from clvtools.scale import chunked_validation
-from clvtools.scale.chunked_report import NOT_COMPUTED
+from clvtools.scale.chunked_report import NOT_COMPUTED, chunked_sections
 
 SETTINGS = {"value_model": "bgnbd", "push_capacity": 25}
 NAMES = ("churn_validation.csv", "churn_calibration.csv")
@@ -51,6 +52,22 @@ def test_the_chunked_runs_validation_files_equal_the_standard_files(tmp_path):
     warning = next(w for w in standard.analysis.warnings() if "Out of time" in w)
     assert f"{note} {warning}" in chunked.notes
     assert not any("out-of-time" in part for part in NOT_COMPUTED.get("models", ()))
+    # the report's churn parts: the standard hazard-ratio and calibration charts, and the
+    # standard proportional-hazards and validation tables, cell for cell
+    blocks = {engine: {(b.kind, getattr(b, "caption", "")): b for b in section.blocks}
+              for engine, section in (
+                  ("standard", models.section(standard.analysis)),
+                  ("chunked", next(s for s in chunked_sections(chunked) if s.id == "models")))}
+    churn = [key for key in blocks["chunked"]
+             if key[1].startswith(("The proportional-hazards", "Out-of-time validation"))
+             or (key[0] == "chart" and "parameters" not in key[1])]
+    assert sorted(k[0] for k in churn) == ["chart", "chart", "table", "table"]
+    for key in churn:
+        got, expected = blocks["chunked"][key], blocks["standard"][key]
+        if key[0] == "table":
+            assert (got.columns, got.rows) == (expected.columns, expected.rows), key
+        else:
+            assert got.title == expected.title, key
     # its landmark rows are dropped once read
     assert chunked_validation.VALIDATION_TABLE not in {
         r[0] for r in chunked.log.con.execute("SHOW TABLES").fetchall()}
