@@ -18,7 +18,8 @@ from .inputs import Inputs
 from .structural import STRUCTURAL_COLUMN, churn_model_inputs
 from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 
-__all__ = ["validation_landmarks", "censored_at", "validate_churn_model"]
+__all__ = ["validation_landmarks", "censored_at", "validate_churn_model",
+           "calibration_warning"]
 
 
 def validation_landmarks(timeline: Timeline, score_at=None) -> list:
@@ -177,3 +178,17 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
         }, index=pd.Index(scoring["customer_id"].astype(str).to_numpy(), name="customer_id"))
     return tables, (
         f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}.")
+
+
+def calibration_warning(calibration: pd.DataFrame | None, limit: float) -> str | None:
+    """The warning a user must hear when the out-of-time calibration (churn_calibration's
+    ``difference`` per decile, probabilities) is off by more than ``limit`` in a decile;
+    None otherwise or without a calibration."""
+    if calibration is None or not len(calibration):
+        return None
+    gap = float(calibration["difference"].abs().max())
+    if gap <= limit:
+        return None
+    return (f"Out of time, predicted and observed churn differ by up to {gap:.2f} in a decile "
+            f"(more than {limit}): read churn probabilities as a ranking; see "
+            "churn_calibration.csv.")

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..data.export import frame_relation
 from ..data.transactions import data_fingerprint
 from .backtest import BacktestResult
+from .churn_validation import calibration_warning
 from .evaluation import EvaluationResult
 from .forecasting import ForecastResult
 from .inputs import Inputs
@@ -189,13 +190,10 @@ class AnalysisResult:
             out.append(f"Churn probabilities of {int(fallback.sum()):,} customers come from the "
                        f"value model ({how}), not the Cox model: "
                        + (self.risk.notes[0] if self.risk.notes else "see data_quality.json."))
-        calibration = self.risk.tables.get("churn_calibration")
-        if calibration is not None and len(calibration):
-            gap = float(calibration["difference"].abs().max())
-            if gap > CALIBRATION_WARNING:
-                out.append(f"Out of time, predicted and observed churn differ by up to {gap:.2f} "
-                           f"in a decile (more than {CALIBRATION_WARNING}): read churn "
-                           "probabilities as a ranking; see churn_calibration.csv.")
+        warning = calibration_warning(self.risk.tables.get("churn_calibration"),
+                                      CALIBRATION_WARNING)
+        if warning:
+            out.append(warning)
         return out
 
     @cached_property

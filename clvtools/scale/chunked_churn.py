@@ -35,7 +35,7 @@ from ..pipeline.structural import (
 from ..survival.sampling import SAMPLE_WEIGHT, SurvivalSample, stratified_sample
 from .compressed_fit import structural_at_landmark, structural_on_rows
 
-__all__ = ["LANDMARK_TABLE", "ChurnTraining", "churn_training"]
+__all__ = ["LANDMARK_TABLE", "ChurnTraining", "churn_training", "with_structural_term"]
 
 #: The DuckDB table of the stacked landmark rows.
 LANDMARK_TABLE = "chunked_landmarks"
@@ -121,7 +121,7 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
     notes: list[str] = []
     structural = None
     try:
-        table = _with_structural_term(table, log, horizon=horizon, churn_after=churn_after,
+        table = with_structural_term(table, log, horizon=horizon, churn_after=churn_after,
                                       time_unit=time_unit, seed=seed)
         structural = (value_purchases if type(value_purchases) is BetaGeoFitter
                       else structural_on_rows(compressed_rows(
@@ -136,7 +136,7 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
     return ChurnTraining(table, drawn, rows_total, structural, notes)
 
 
-def _with_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,
+def with_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,
                           churn_after: float, time_unit: str, seed: int) -> pd.DataFrame:
     """``table`` with :data:`STRUCTURAL_COLUMN` at each row's landmark: BG/NBD fitted on the
     compressed RFM of the log up to the landmark, applied to the RFM rows of the table's

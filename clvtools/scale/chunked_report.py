@@ -32,9 +32,7 @@ MATRIX_BINS = 200
 NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
 #: The report's parts the chunked engine does not compute, per section id.
 NOT_COMPUTED = {
-    "models": ("the value model's holdout validation and checks",
-               "the churn model's proportional-hazards checks, out-of-time validation and "
-               "calibration"),
+    "models": ("the value model's holdout validation and checks",),
     "survival": ("survival curves",),
     "targets": ("the targeting evaluation",),
 }
@@ -121,6 +119,10 @@ def _models(run) -> Section:
                           "value model (see the notes under data quality)."))
     else:
         out.add(models.parameters_table(scorers.churn, "Churn model (Cox)", s))
+    drivers = None if scorers.churn is None else scorers.churn.summary.reset_index()
+    for block in [*models.churn_drivers_blocks(drivers, s),
+                  *models.churn_validation_blocks(run.churn_validation, s)]:
+        out.add(block)
     return _not_computed(out)
 
 

@@ -57,7 +57,8 @@ CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets
                    "churn_by_segment.csv", "matrix.csv", "concentration.csv",
                    "sensitivity.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
-                   "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
+                   "kpis.csv", "churn_drivers.csv", "churn_validation.csv",
+                   "churn_calibration.csv", "models/value.json", "models/spend.json",
                    "models/churn.json", "data_quality.json", "config.toml")
 #: customers.csv's columns in the standard file's order (the attributes follow them).
 CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
@@ -109,6 +110,9 @@ class ChunkedRun:
     sensitivity : pandas.DataFrame, optional
         sensitivity.csv: the plan under scaled assumptions and a moved limit
         (:mod:`.chunked_sensitivity`).
+    churn_validation : dict of pandas.DataFrame
+        ``churn_validation`` and ``churn_calibration``, the churn model's out-of-time
+        validation (:mod:`.chunked_validation`; empty when it could not run).
     """
 
     settings: Settings
@@ -133,6 +137,7 @@ class ChunkedRun:
     cohorts: pd.DataFrame | None = None
     churn_by_segment: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
+    churn_validation: dict = field(default_factory=dict)
 
     @cached_property
     def concentration(self) -> pd.DataFrame:
@@ -243,6 +248,8 @@ class ChunkedRun:
             "sensitivity.csv": lambda: (None if self.sensitivity is None
                                         else to_cents(self.sensitivity)),
             "churn_by_segment.csv": lambda: self.churn_by_segment,
+            "churn_validation.csv": lambda: self.churn_validation.get("churn_validation"),
+            "churn_calibration.csv": lambda: self.churn_validation.get("churn_calibration"),
             **plan_files(con, self.customers_sql, self.settings,
                          self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,

@@ -59,9 +59,11 @@ from ..data.chunked_tables import (
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
 from ..errors import ClvInputError
+from ..pipeline.churn_validation import calibration_warning
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.kpis import kpi_step
 from ..pipeline.memory_budget import memory_bytes
+from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
@@ -73,6 +75,7 @@ from .chunked_control import draw_control_group
 from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
+from .chunked_validation import chunked_churn_validation
 from .compressed_fit import fit_value_on_table
 from .run_files import (
     actions,
@@ -196,6 +199,14 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
     del training
+    validation, validation_note = {}, None
+    if churn is not None:
+        step("Validating the churn model out of time")
+        _limit(con, budget.sql_limit)
+        validation, validation_note = chunked_churn_validation(log, timeline, s,
+                                                               attributes=attributes)
+        warning = calibration_warning(validation.get("churn_calibration"), CALIBRATION_WARNING)
+        validation_note = " ".join(filter(None, [validation_note, warning]))
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
@@ -246,9 +257,11 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
                                              or log.observation_end)
     run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis.kpis, power,
                      summary, bounds, survival_rows, work,
-                     [*attribute_notes, *value_notes, *risk_notes],
+                     [*attribute_notes, *value_notes, *risk_notes,
+                      *([validation_note] if validation_note else [])],
                      None if attributes is None else attributes.quality, shown,
-                     cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment)
+                     cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment,
+                     churn_validation=validation)
     weakref.finalize(run, shutil.rmtree, work, True)
     step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
     _limit(con, budget.python_limit)

@@ -13,7 +13,8 @@ from ..tables import table
 from ._words import horizon, units
 
 __all__ = ["section", "parameters_table", "holdout_frequency_chart", "tracking_chart",
-           "forest_chart", "calibration_chart"]
+           "forest_chart", "calibration_chart", "churn_drivers_blocks",
+           "churn_validation_blocks"]
 
 _PARAMETERS = {"coef": "estimate", "se(coef)": "standard error",
                "lower 95% bound": "95 % lower", "upper 95% bound": "95 % upper"}
@@ -163,29 +164,45 @@ def _value_part(r: AnalysisResult, out: Section) -> None:
 
 def _churn_part(r: AnalysisResult, out: Section) -> None:
     s, tables = r.settings, r.risk.tables
-    drivers = tables.get("churn_drivers")
-    if drivers is not None and len(drivers):
-        out.add(forest_chart(drivers))
-        out.add(table(drivers, s, "The proportional-hazards check of each covariate: "
-                      "'violated' means its effect changes over time, and the advice says "
-                      "what to do.", columns=["covariate", "hazard_ratio", "p_value",
-                                              "ph_p_value", "ph_verdict", "ph_advice"],
-                      formats={"p_value": "p", "ph_p_value": "p"},
-                      headers={"ph_p_value": "PH p-value", "ph_verdict": "PH verdict",
-                               "ph_advice": "advice"}))
-    validation = tables.get("churn_validation")
-    if validation is not None and len(validation):
-        out.add(table(validation, s, "Out-of-time validation of the churn model: fitted at "
-                      "the training landmark, scored at the evaluation landmark."))
-    calibration = tables.get("churn_calibration")
-    if calibration is not None and len(calibration):
-        out.add(calibration_chart(calibration, s))
+    for block in [*churn_drivers_blocks(tables.get("churn_drivers"), s),
+                  *churn_validation_blocks(tables, s)]:
+        out.add(block)
     agreement = tables.get("churn_agreement")
     if agreement is not None and len(agreement):
         out.add(table(agreement, s, "Agreement of the churn probability with the value "
                       "model's 1 - P(alive) over the live customers (Spearman rank "
                       "correlation).", formats={"mean_churn_probability": "percent",
                                                 "mean_one_minus_p_alive": "percent"}))
+
+
+def churn_drivers_blocks(drivers: pd.DataFrame | None, s) -> list:
+    """The churn model's hazard ratios (forest chart) and proportional-hazards checks
+    (table), from churn_drivers' table (none when absent)."""
+    if drivers is None or not len(drivers):
+        return []
+    return [forest_chart(drivers),
+            table(drivers, s, "The proportional-hazards check of each covariate: "
+                  "'violated' means its effect changes over time, and the advice says "
+                  "what to do.", columns=["covariate", "hazard_ratio", "p_value",
+                                          "ph_p_value", "ph_verdict", "ph_advice"],
+                  formats={"p_value": "p", "ph_p_value": "p"},
+                  headers={"ph_p_value": "PH p-value", "ph_verdict": "PH verdict",
+                           "ph_advice": "advice"})]
+
+
+def churn_validation_blocks(tables: dict, s) -> list:
+    """The churn model's out-of-time validation table and calibration chart, from the
+    ``churn_validation`` and ``churn_calibration`` tables (none when absent)."""
+    blocks = []
+    validation = tables.get("churn_validation")
+    if validation is not None and len(validation):
+        blocks.append(table(validation, s, "Out-of-time validation of the churn model: "
+                            "fitted at the training landmark, scored at the evaluation "
+                            "landmark."))
+    calibration = tables.get("churn_calibration")
+    if calibration is not None and len(calibration):
+        blocks.append(calibration_chart(calibration, s))
+    return blocks
 
 
 def section(r: AnalysisResult) -> Section:
