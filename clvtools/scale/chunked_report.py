@@ -22,8 +22,8 @@ from .chunked_plan_files import PLAN_TABLE
 from .chunked_spread import alive_grid_of, lorenz_curve_of
 from .run_files import TARGET_COLUMNS
 
-__all__ = ["render_chunked_report", "matrix_bins", "list_tops", "NOT_COMPUTED",
-           "NOT_COMPUTED_LINE"]
+__all__ = ["render_chunked_report", "matrix_bins", "list_tops", "fitted_models", "matrix_head",
+           "stating_not_computed", "NOT_COMPUTED", "NOT_COMPUTED_LINE"]
 
 #: Fine bins on each axis of the matrix's figure, counted in DuckDB; the figure's hexagons
 #: (40 across) gather about five of them each, so the picture matches the standard one.
@@ -80,21 +80,36 @@ def matrix_bins(con, decided: str, value_axis: str, bins: int = MATRIX_BINS) -> 
         "customers": frame["customers"].astype(float)})
 
 
+def stating_not_computed(out: Section, not_computed: dict, line: str) -> Section:
+    """``out`` with one note per part of it that an engine leaves out (``not_computed``: the
+    parts per section id), each ending with ``line``: never silently missing."""
+    for part in not_computed.get(out.id, ()):
+        out.add(Note(f"{part[0].upper()}{part[1:]}: {line}."))
+    return out
+
+
 def _not_computed(out: Section) -> Section:
-    for part in NOT_COMPUTED.get(out.id, ()):
-        out.add(Note(f"{part[0].upper()}{part[1:]}: {NOT_COMPUTED_LINE}."))
+    return stating_not_computed(out, NOT_COMPUTED, NOT_COMPUTED_LINE)
+
+
+def matrix_head(run, binned: pd.DataFrame) -> Section:
+    """The matrix section's words, figure (from ``binned``, :func:`matrix_bins`' counts) and
+    cells table, as a chunked or a Spark run has them (``run.settings``, ``cut_points``,
+    ``matrix``)."""
+    s, cuts = run.settings, run.cut_points
+    out = Section("matrix", "Value and risk")
+    out.add(Paragraph(matrix.cuts_in_words(s, cuts["value"], cuts["risk"])))
+    if len(binned):
+        out.add(matrix.matrix_chart(binned, s.value_axis, float(cuts["value"]),
+                                    float(cuts["risk"]), run.matrix, s, weight="customers"))
+    out.add(matrix.cells_table(run.matrix, s))
     return out
 
 
 def _matrix(run) -> Section:
-    s, cuts = run.settings, run.cut_points
-    out = Section("matrix", "Value and risk")
-    out.add(Paragraph(matrix.cuts_in_words(s, cuts["value"], cuts["risk"])))
-    binned = matrix_bins(run.log.con, parts(run.work / "decided"), s.value_axis)
-    if len(binned):
-        out.add(matrix.matrix_chart(binned, s.value_axis, float(cuts["value"]), float(cuts["risk"]),
-                             run.matrix, s, weight="customers"))
-    out.add(matrix.cells_table(run.matrix, s))
+    out = matrix_head(run, matrix_bins(run.log.con, parts(run.work / "decided"),
+                                       run.settings.value_axis))
+    s = run.settings
     grid = alive_grid_of(run.log.con, parts(run.work / "decided"))
     if grid is not None:
         out.add(matrix.p_alive_chart(grid, s))
@@ -104,14 +119,15 @@ def _matrix(run) -> Section:
     return _not_computed(out)
 
 
-def _models(run) -> Section:
+def fitted_models(run, fitted_on: str) -> Section:
+    """The models section's parameter tables, after the sentence ``fitted_on`` (where and on
+    what the models were fitted), as a chunked or a Spark run has them (``run.settings``,
+    ``scorers``)."""
     s, scorers = run.settings, run.scorers
     out = Section("models", "Model fit")
     purchases = scorers.value.purchases
     name = type(getattr(purchases, "model", purchases)).__name__
-    out.add(Paragraph(f"Fitted on compressed statistics (value model chosen: "
-                      f"{run.value_model}); the churn model on the landmark table of "
-                      f"{run.survival_rows:,} rows, or its stratified weighted sample."))
+    out.add(Paragraph(fitted_on))
     out.add(models.parameters_table(purchases, f"Purchase model ({name})", s))
     out.add(models.parameters_table(scorers.value.spend, "Spend model (Gamma-Gamma)", s))
     if scorers.churn is None:
@@ -119,6 +135,14 @@ def _models(run) -> Section:
                           "value model (see the notes under data quality)."))
     else:
         out.add(models.parameters_table(scorers.churn, "Churn model (Cox)", s))
+    return out
+
+
+def _models(run) -> Section:
+    out = fitted_models(run, f"Fitted on compressed statistics (value model chosen: "
+                             f"{run.value_model}); the churn model on the landmark table of "
+                             f"{run.survival_rows:,} rows, or its stratified weighted sample.")
+    s, scorers = run.settings, run.scorers
     drivers = None if scorers.churn is None else scorers.churn.summary.reset_index()
     for block in [*models.churn_drivers_blocks(drivers, s),
                   *models.churn_validation_blocks(run.churn_validation, s)]:

@@ -13,11 +13,11 @@ import math
 
 import pandas as pd
 
-from ..report.blocks import Note, Paragraph, Section
+from ..report.blocks import Section
 from ..report.html import render_page
-from ..report.sections import data_quality, forecast, kpis, matrix, models, summary, targets
+from ..report.sections import data_quality, forecast, kpis, summary, targets
 from ..targeting.matrix import CHURNED
-from .chunked_report import MATRIX_BINS
+from .chunked_report import MATRIX_BINS, fitted_models, matrix_head, stating_not_computed
 
 __all__ = ["render_spark_report", "spark_matrix_bins", "spark_sections", "NOT_COMPUTED",
            "NOT_COMPUTED_LINE"]
@@ -85,39 +85,19 @@ def spark_matrix_bins(customers, value_axis: str, bins: int = MATRIX_BINS) -> pd
 
 
 def _not_computed(out: Section) -> Section:
-    for part in NOT_COMPUTED.get(out.id, ()):
-        out.add(Note(f"{part[0].upper()}{part[1:]}: {NOT_COMPUTED_LINE}."))
-    return out
+    return stating_not_computed(out, NOT_COMPUTED, NOT_COMPUTED_LINE)
 
 
 def _matrix(run) -> Section:
-    s, cuts = run.settings, run.cut_points
-    out = Section("matrix", "Value and risk")
-    out.add(Paragraph(matrix.cuts_in_words(s, cuts["value"], cuts["risk"])))
-    binned = spark_matrix_bins(run.customers, s.value_axis)
-    if len(binned):
-        out.add(matrix.matrix_chart(binned, s.value_axis, float(cuts["value"]),
-                                    float(cuts["risk"]), run.matrix, s, weight="customers"))
-    out.add(matrix.cells_table(run.matrix, s))
-    return _not_computed(out)
+    return _not_computed(matrix_head(run, spark_matrix_bins(run.customers,
+                                                            run.settings.value_axis)))
 
 
 def _models(run) -> Section:
-    s, scorers = run.settings, run.scorers
-    out = Section("models", "Model fit")
-    purchases = scorers.value.purchases
-    name = type(getattr(purchases, "model", purchases)).__name__
-    out.add(Paragraph(f"Fitted on the driver from compressed statistics the executors "
-                      f"collected (value model chosen: {run.value_model}); the churn model on "
-                      f"the landmark table of {len(run.survival_table):,} rows."))
-    out.add(models.parameters_table(purchases, f"Purchase model ({name})", s))
-    out.add(models.parameters_table(scorers.value.spend, "Spend model (Gamma-Gamma)", s))
-    if scorers.churn is None:
-        out.add(Paragraph("No churn model could be fitted: churn probabilities come from the "
-                          "value model (see the notes under data quality)."))
-    else:
-        out.add(models.parameters_table(scorers.churn, "Churn model (Cox)", s))
-    return _not_computed(out)
+    return _not_computed(fitted_models(
+        run, f"Fitted on the driver from compressed statistics the executors collected (value "
+             f"model chosen: {run.value_model}); the churn model on the landmark table of "
+             f"{len(run.survival_table):,} rows."))
 
 
 def _targets(run) -> Section:
