@@ -179,7 +179,7 @@ def test_subset_start_reaches_the_direct_optimum(cls, params, monkeypatch):
     """Large fits start from a subset fit and whiten the full fit with its Hessian; the
     optimum is the direct fit's (the threshold is lowered to 600 rows here so that a few
     thousand distinct rows take that path)."""
-    from clvtools.btyd import _optimise, base, simulate
+    from clvtools.btyd import _curvature, _optimise, simulate
 
     simulator = simulate.simulate_bgnbd if cls is BetaGeoFitter else simulate.simulate_pareto_nbd
     rfm = simulator(params, 8000, T=np.linspace(30, 78, 8000), seed=3)
@@ -187,8 +187,8 @@ def test_subset_start_reaches_the_direct_optimum(cls, params, monkeypatch):
     direct = cls().fit(*args)
     calls = []
     monkeypatch.setattr(_optimise, "SUBSET_ROWS", 600)
-    original = base.subset_rows
-    monkeypatch.setattr(base, "subset_rows",
+    original = _curvature.subset_rows
+    monkeypatch.setattr(_curvature, "subset_rows",
                         lambda counts: calls.append(len(counts)) or original(counts))
     assert direct.n_distinct_ > 2 * 600
     via_subset = cls().fit(*args)

@@ -361,8 +361,9 @@ def sample_parameter_variance(models: ValueModels, sample: pd.DataFrame, weights
     unit = 1.0  # the ends are already in time units
 
     def months_of(model, rows=slice(None)):
+        # the purchases alone: the revenue arrays would be built and thrown away
         m = revenue_by_month(model, x[rows], tx[rows], age[rows], 1.0, ends[-1], unit, 0.0,
-                             period_ends=ends)
+                             period_ends=ends, per_month_revenue=False)
         return m.expected_purchases, m.purchases_if_retained
 
     at_estimates = months_of(purchases)

@@ -14,14 +14,21 @@ from ..tables import count, key_values, table
 __all__ = ["section", "section_from"]
 
 
+def _duplicates(q: dict) -> str:
+    """The duplicate rows' line: a Spark run under duplicate_rows = "keep" does not look for
+    them (no count in its quality dict), which must not read as none found."""
+    if "duplicate_rows_found" not in q:
+        return "not looked for (duplicate_rows = 'keep' on the Spark engine)"
+    return f"{count(q['duplicate_rows_found'])} (policy: {q.get('duplicate_rows_policy', '')})"
+
+
 def _transactions(q: dict, settings):
     pairs = [("source", ", ".join(q.get("files") or []) or str(q.get("source", ""))),
              ("rows read", count(q["rows_read"])), ("rows used", count(q["rows_used"])),
              ("rows excluded", count(q["rows_excluded"]))]
     pairs += [(f"  excluded: {reason.replace('_', ' ')}", count(n))
               for reason, n in q.get("excluded_by_reason", {}).items()]
-    pairs += [("duplicate rows found", f"{count(q.get('duplicate_rows_found', 0))} "
-                                       f"(policy: {q.get('duplicate_rows_policy', '')})"),
+    pairs += [("duplicate rows found", _duplicates(q)),
               ("same-day rows combined into one purchase occasion",
                count(q.get("same_day_rows_combined", 0))),
               ("customers", count(q["customers"])),
