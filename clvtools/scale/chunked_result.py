@@ -24,7 +24,6 @@ from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline
 from ..report.outputs import (
-    MONEY_COLUMNS,
     OUTPUTS,
     csv_in_chunks,
     forecast_to_cents,
@@ -32,7 +31,6 @@ from ..report.outputs import (
     write_folder,
 )
 from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
-from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
 from .chunked_plan_files import LIFECYCLE_TABLE, PLAN_TABLE, plan_files, ranked_pages
@@ -44,6 +42,7 @@ from .run_files import (
     run_data_quality,
     small_files,
     summary_lines,
+    workbook_of,
 )
 
 __all__ = ["ChunkedRun", "CHUNKED_OUTPUTS", "CUSTOMERS_CSV_COLUMNS", "PLAN_TABLE",
@@ -266,12 +265,7 @@ class ChunkedRun:
                  f"AND p.priority_rank <= {push + MAX_LIST_ROWS}))")
         top = self.log.con.execute(self.customers_sql(TARGET_COLUMNS, contacts=True,
                                                       where=first)).df()
-        return WorkbookContent(
-            forecast=forecast_to_cents(None if self.forecast is None else self.forecast.table),
-            plan_summary=to_cents(pd.DataFrame([self.summary])), targets=to_cents(top),
-            kpis=self.kpis, matrix=self.matrix.round({c: 2 for c in MONEY}),
-            settings=self.settings, observation_end=self.timeline.observation_end,
-            money=MONEY_COLUMNS, list_sizes={"push": push, "pull": pull})
+        return workbook_of(self, top, push, pull)
 
     def _ranked_csv(self, table: str | None, rank: str):
         """A ranked list's CSV content, read from its table a page of ranks at a time

@@ -13,12 +13,13 @@ from ..config import Settings, settings_to_toml
 from ..errors import ClvInputError
 from ..pipeline.scoring import Scorers
 from ..pipeline.timeline import Timeline
-from ..report.outputs import ModelDocument
+from ..report.outputs import MONEY_COLUMNS, ModelDocument, forecast_to_cents, to_cents
+from ..report.workbook import WorkbookContent
 from ..targeting.allocation import Action
 from ..targeting.matrix import MONEY
 from ..targeting.reasons import REASON_COLUMNS
 
-__all__ = ["CUSTOMER_COLUMNS", "TARGET_COLUMNS", "refuse_settings", "actions",
+__all__ = ["CUSTOMER_COLUMNS", "TARGET_COLUMNS", "refuse_settings", "actions", "workbook_of",
            "plan_summary_fields", "run_data_quality", "small_files", "summary_lines"]
 
 #: customers.parquet's columns, in customers.csv's order (those a Spark or chunked run
@@ -134,3 +135,16 @@ def summary_lines(summary: dict, value_model: str, has_churn_model: bool, notes:
             f"Plan: push {m['push']:,}, pull {m['pull']:,}, none {m['none']:,}; expected "
             f"net benefit {m['expected_net_benefit']:,.0f} for a cost of {m['cost']:,.0f}.",
             *notes]
+
+
+def workbook_of(run, top: pd.DataFrame, push: int, pull: int) -> WorkbookContent:
+    """forecast.xlsx's content of a chunked or a Spark run (``run.forecast``, ``summary``,
+    ``kpis``, ``matrix``, ``settings``, ``timeline``): the standard workbook, its contact
+    lists ``top`` (the first :data:`~clvtools.report.workbook.MAX_LIST_ROWS` of each action,
+    by rank) out of ``push`` and ``pull`` customers."""
+    return WorkbookContent(
+        forecast=forecast_to_cents(None if run.forecast is None else run.forecast.table),
+        plan_summary=to_cents(pd.DataFrame([run.summary])), targets=to_cents(top),
+        kpis=run.kpis, matrix=run.matrix.round({c: 2 for c in MONEY}),
+        settings=run.settings, observation_end=run.timeline.observation_end,
+        money=MONEY_COLUMNS, list_sizes={"push": push, "pull": pull})

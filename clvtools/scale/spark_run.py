@@ -48,7 +48,7 @@ from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import NO_WORDS, YES_WORDS
 from ..pipeline.timeline import Timeline, build_timeline
-from ..report.outputs import MONEY_COLUMNS, OUTPUTS, forecast_to_cents, to_cents, write_folder
+from ..report.outputs import OUTPUTS, forecast_to_cents, write_folder
 from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
 from ..targeting.control import CONTROL, TREATMENT
 from ..targeting.matrix import MONEY, matrix_from_totals
@@ -61,6 +61,7 @@ from .run_files import (
     run_data_quality,
     small_files,
     summary_lines,
+    workbook_of,
 )
 from .spark import cut_points, decide, score_customers
 from .spark_backtest import spark_backtest
@@ -191,12 +192,7 @@ class SparkRun:
         first = (rank <= MAX_LIST_ROWS) | ((rank > push) & (rank <= push + MAX_LIST_ROWS))
         top = self.targets.where(first).toPandas().sort_values("priority_rank",
                                                                ignore_index=True)
-        return WorkbookContent(
-            forecast=forecast_to_cents(None if self.forecast is None else self.forecast.table),
-            plan_summary=to_cents(pd.DataFrame([self.summary])), targets=to_cents(top),
-            kpis=self.kpis, matrix=self.matrix.round({c: 2 for c in MONEY}),
-            settings=self.settings, observation_end=self.timeline.observation_end,
-            money=MONEY_COLUMNS, list_sizes={"push": push, "pull": pull})
+        return workbook_of(self, top, push, pull)
 
     def summary_lines(self) -> list[str]:
         """The run in a few lines for the console."""
