@@ -2,7 +2,7 @@
 by step, against a hand-made lifetimes + lifelines script on the same file (issue 18).
 
 Run: ``python benchmarks/bench_analyze.py [--customers 1000000] [--ids int|str]
-[--attributes both|without|with] [--peer | --no-peer] [--data DIR]``
+[--attributes both|without|with] [--peer | --no-peer] [--data DIR] [--out DIR]``
 
 Data, generated once into ``--data`` (default ``/tmp/clvtools_bench``) and reused: the demo's
 customer base (BG/NBD with three attributes acting on purchase and dropout, 2022 to 2024)
@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--attributes", choices=["both", "without", "with"], default="both")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--data", default="/tmp/clvtools_bench")
+    parser.add_argument("--out", default=None,
+                        help="folder of the outputs (default: under --data); give each "
+                             "concurrent run its own")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -158,7 +161,7 @@ def main() -> None:
     runs = {}
     for kind in kinds:
         code = ANALYZE.format(tx=tx, customers=repr(str(customers)) if kind == "with" else None,
-                              out=data / f"out_{kind}")
+                              out=Path(args.out or data) / f"out_{kind}")
         runs[kind] = run_isolated(code)
         print_run(f"clvtools analyze, {kind} attributes", runs[kind])
     if args.peer:
