@@ -93,7 +93,11 @@ def test_past_the_sample_rows_the_model_is_the_standard_one_and_metrics_within_e
     standard_models = _capture_models(monkeypatch, churn_validation)
     chunked_models = _capture_models(monkeypatch, chunked_validation)
     expected, _ = churn_validation.validate_churn_model(inputs, timeline, s)
-    got, note = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
+    got, note = chunked_validation.chunked_churn_validation(inputs.log, timeline, s,
+                                                            python_limit="300MB")
+    # once its rows are fetched, DuckDB holds the run's smaller share beside pandas' tables
+    limit = inputs.log.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "286.1 MiB"       # 300 MB in DuckDB's units
     # the same training sample, hence the same model
     (want,), (have,) = standard_models, chunked_models
     assert want.sample_ is not None and have.sample_ == want.sample_

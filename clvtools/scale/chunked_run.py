@@ -203,8 +203,8 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     if churn is not None:
         step("Validating the churn model out of time")
         _limit(con, budget.sql_limit)
-        validation, validation_note = chunked_churn_validation(log, timeline, s,
-                                                               attributes=attributes)
+        validation, validation_note = chunked_churn_validation(
+            log, timeline, s, attributes=attributes, python_limit=budget.python_limit)
         warning = calibration_warning(validation.get("churn_calibration"), CALIBRATION_WARNING)
         validation_note = " ".join(filter(None, [validation_note, warning]))
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,

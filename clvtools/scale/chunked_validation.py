@@ -45,7 +45,8 @@ VALIDATION_TABLE = "chunked_validation_landmarks"
 
 
 def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: Settings, *,
-                             attributes=None) -> tuple[dict[str, pd.DataFrame], str]:
+                             attributes=None, python_limit: str | None = None
+                             ) -> tuple[dict[str, pd.DataFrame], str]:
     """churn_validation.csv and churn_calibration.csv of a chunked run.
 
     Parameters
@@ -58,6 +59,11 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
         largest table fitted, or evaluated, whole).
     attributes : CustomerAttributes, optional
         Joined to the landmark rows as the main fit joins them.
+    python_limit : str, optional
+        DuckDB's ``memory_limit`` once the rows are fetched (the run's share while Python
+        fits and scores): the tables of both sides are then held in pandas, and DuckDB's
+        larger share for the landmark table would otherwise stay beside them (at 10.6M
+        customers under a 6 GB limit the step peaked at 6.5 GB).
 
     Returns
     -------
@@ -85,6 +91,8 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
         evaluation, sampled = _evaluation_rows(con, eval_at, s)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
+        if python_limit is not None:
+            con.execute("SET memory_limit = ?", [python_limit])
     term = dict(horizon=s.horizon, churn_after=s.churn_after, time_unit=s.time_unit,
                 seed=s.seed)
     try:    # both tables or neither, as the standard engine's churn_model_inputs
