@@ -93,7 +93,7 @@ def test_past_the_sample_rows_the_model_is_the_standard_one_and_metrics_within_e
     standard_models = _capture_models(monkeypatch, churn_validation)
     chunked_models = _capture_models(monkeypatch, chunked_validation)
     expected, _ = churn_validation.validate_churn_model(inputs, timeline, s)
-    got, note = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
+    got, note, _ = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
     # the same training sample, hence the same model
     (want,), (have,) = standard_models, chunked_models
     assert want.sample_ is not None and have.sample_ == want.sample_
@@ -118,6 +118,6 @@ def test_a_short_history_is_said_and_writes_no_validation():
     s = Settings(**SETTINGS)
     inputs = read_inputs(generate_customer_base(300, seed=1).transactions, None, None, s)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
-    got, note = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
+    got, note, _ = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
     expected = churn_validation.validate_churn_model(inputs, timeline, s)
     assert got == {} and (got, note) == expected

@@ -72,6 +72,7 @@ from .chunked_backtest import chunked_backtest
 from .chunked_budget import CHOICES_TABLE, budget_choices
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
+from .chunked_evaluation import chunked_evaluation
 from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
@@ -199,12 +200,12 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
     del training
-    validation, validation_note = {}, None
+    validation, validation_note, validation_model = {}, None, None
     if churn is not None:
         step("Validating the churn model out of time")
         _limit(con, budget.sql_limit)
-        validation, validation_note = chunked_churn_validation(log, timeline, s,
-                                                               attributes=attributes)
+        validation, validation_note, validation_model = chunked_churn_validation(
+            log, timeline, s, attributes=attributes)
         warning = calibration_warning(validation.get("churn_calibration"), CALIBRATION_WARNING)
         validation_note = " ".join(filter(None, [validation_note, warning]))
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
@@ -271,6 +272,14 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.notes += run.lists.notes
     step("The plan under scaled assumptions, on its candidates read a chunk at a time")
     run.sensitivity = chunked_sensitivity(con, decided, _PLAN, bounds, s, push, pull)
+    step("Evaluating the targeting out of time, a chunk at a time")
+    _limit(con, budget.python_limit)
+    run.evaluation = chunked_evaluation(
+        con, log, timeline, s, churn=validation_model, value_model=chosen,
+        covariates=covariates, attributes=attributes, push=push, pull=pull,
+        chunk_rows=budget.chunk_rows, work=work,
+        store_plan=lambda parts_sql, into: _store_plan(con, parts_sql, s, into))
+    run.notes += run.evaluation.notes
     step("Forecasting revenue and churn by month, a chunk at a time")
     _limit(con, budget.python_limit)
     run.forecast = chunked_forecast(con, inputs, timeline, scorers, s, bounds, rfm=_RFM,
@@ -286,18 +295,18 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     return run
 
 
-def _store_plan(con, decided: str, s: Settings) -> dict | None:
+def _store_plan(con, decided: str, s: Settings, into: str = _PLAN) -> dict | None:
     """The plan table: under a push capacity (or none) by a global ranking in DuckDB; under a
     budget by the standard engine's knapsack (:mod:`.chunked_budget`), whose summary fields
     are returned."""
     if s.push_budget is None and s.total_budget is None:
-        store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
+        store_plan(con, decided, capacity=s.push_capacity, into=into)
         return None
     choices, allocation = budget_choices(con, decided, push_budget=s.push_budget,
                                          total_budget=s.total_budget)
     con.register(CHOICES_TABLE, choices)
     try:
-        store_plan(con, decided, capacity=None, into=_PLAN, choices=CHOICES_TABLE,
+        store_plan(con, decided, capacity=None, into=into, choices=CHOICES_TABLE,
                    pull_rest=s.total_budget is None)
     finally:
         con.unregister(CHOICES_TABLE)
