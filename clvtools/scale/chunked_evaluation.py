@@ -112,9 +112,9 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
         empty: not computed a chunk at a time).
     """
     s = settings
-    start = timeline.holdout_start
-    if start is None or churn is None:
+    if churn is None or timeline.holdout_start is None:
         return EvaluationResult(notes=[NO_EVALUATION])
+    start = timeline.holdout_start
     try:
         _store_inputs(con, log, timeline, s, attributes)
         models, _, _ = fit_value_on_table(con, _RFM, covariates, value_model, log.has_amounts)

@@ -1,0 +1,113 @@
+"""The chunked run's targeting evaluation out of time: its targeting_evaluation.csv and
+profit_curve.csv equal the standard run's on the same demo (text exactly, figures to 1e-9),
+without and with customer attributes and under a budget; the report shows the standard
+section's table; a run without the evaluation says so."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvtools import api
+from clvtools.datasets import generate_customer_base
+from clvtools.pipeline.evaluation import NO_EVALUATION
+from clvtools.report.outputs import OUTPUTS, write_folder
+from clvtools.report.sections import targets
+from clvtools.scale.chunked_evaluation import chunked_evaluation
+from clvtools.scale.chunked_report import NOT_COMPUTED, chunked_sections
+
+SETTINGS = {"value_model": "bgnbd", "push_capacity": 25}
+NAMES = ("targeting_evaluation.csv", "profit_curve.csv")
+#: Customers a chunk: several chunks at the holdout start (about 1,100 customers there).
+CHUNK_ROWS = 400
+
+
+@pytest.fixture(scope="module")
+def base():
+    # three years: the history holds the validation's landmarks and the holdout
+    return generate_customer_base(1500, seed=8, start="2022-01-01",
+                                  observation_end="2024-12-31")
+
+
+@pytest.fixture(scope="module", params=["without", "with"])
+def runs(request, base):
+    """The standard run and the chunked run, without and with the customer attributes."""
+    attributes = base.customers if request.param == "with" else None
+    return (api.analyze(base.transactions, customers=attributes, **SETTINGS),
+            api.analyze_chunked(base.transactions, customers=attributes,
+                                chunk_rows=CHUNK_ROWS, **SETTINGS))
+
+
+def assert_files_equal(got: Path, expected: Path) -> None:
+    """Text exactly, figures to 1e-9 (the cut-off lines are summed by group of tied scores
+    in the chunked run, by customer in the standard one: about 1e-12 apart)."""
+    for name in NAMES:
+        a, b = (pd.read_csv(folder / name, keep_default_na=False, na_values=[""])
+                for folder in (got, expected))
+        # 4 rankings x 11 measures and the base's 7 figures; 4 rankings x 101 shares
+        assert len(b) == {"targeting_evaluation.csv": 51, "profit_curve.csv": 404}[name]
+        assert list(a.columns) == list(b.columns), name
+        numbers = [c for c in b.columns if pd.api.types.is_float_dtype(b[c])]
+        for column in numbers:
+            np.testing.assert_allclose(a[column], b[column], rtol=1e-9, atol=1e-9,
+                                       equal_nan=True, err_msg=f"{name}: {column}")
+        text = [c for c in b.columns if c not in numbers]
+        pd.testing.assert_frame_equal(a[text], b[text], check_dtype=False)
+
+
+def _write_both(standard, chunked, root: Path) -> tuple[Path, Path]:
+    chunked.write(root / "chunked")
+    write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
+                  if o.name in NAMES}, root / "standard")
+    return root / "chunked", root / "standard"
+
+
+def test_the_chunked_evaluation_files_equal_the_standard_files(runs, tmp_path):
+    standard, chunked = runs
+    assert_files_equal(*_write_both(standard, chunked, tmp_path))
+    measures = chunked.evaluation.measures.set_index(["ranking", "measure"])["value"]
+    # the plan at the holdout start pushes the capacity's 25, and some churned there
+    assert measures[("model", "customers_pushed")] == 25
+    assert measures[("all", "churners")] > 50
+    # the standard note among the run's notes, its scratch tables and files gone
+    assert standard.analysis.evaluation.notes[0] in chunked.notes
+    tables = {r[0] for r in chunked.log.con.execute("SHOW TABLES").fetchall()}
+    assert not any(t.startswith("chunked_eval") for t in tables)
+    assert not list(Path(chunked.work).glob("eval_*"))
+
+
+def test_the_report_shows_the_standard_evaluation(runs):
+    standard, chunked = runs
+    assert "targets" not in NOT_COMPUTED
+
+    def evaluation_blocks(section):
+        return [b for b in section.blocks
+                if getattr(b, "caption", "").startswith("Out of time, per ranking")
+                or getattr(b, "title", "").startswith("Targeting evaluated out of time")]
+    got = evaluation_blocks(next(s for s in chunked_sections(chunked) if s.id == "targets"))
+    expected = evaluation_blocks(targets.section(standard.analysis))
+    assert [b.kind for b in expected] == ["chart", "table"]
+    assert [b.kind for b in got] == [b.kind for b in expected]
+    assert (got[1].columns, got[1].rows) == (expected[1].columns, expected[1].rows)
+    assert got[0].title == expected[0].title
+
+
+def test_under_a_budget_the_evaluation_is_the_standard_knapsacks(base, tmp_path):
+    # the plan at the holdout start under a push budget: the standard knapsack there too
+    settings = {"value_model": "bgnbd", "control_share": 0.0, "push_budget": 150.0}
+    standard = api.analyze(base.transactions, **settings)
+    chunked = api.analyze_chunked(base.transactions, chunk_rows=CHUNK_ROWS, **settings)
+    assert standard.analysis.evaluation.measures is not None
+    assert_files_equal(*_write_both(standard, chunked, tmp_path))
+
+
+def test_without_the_validation_model_the_run_says_there_is_no_evaluation(tmp_path):
+    # a history too short for the churn model's out-of-time validation: no model to score
+    # the holdout start with; nothing is computed and the standard note says why
+    got = chunked_evaluation(None, None, None, None, churn=None, value_model="bgnbd",
+                             covariates=None, attributes=None, push=None, pull=None,
+                             chunk_rows=10, work=tmp_path, store_plan=None)
+    assert got.measures is None and got.profit_curve is None
+    assert got.notes == [NO_EVALUATION]
