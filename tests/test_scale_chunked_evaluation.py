@@ -1,7 +1,8 @@
 """The chunked run's targeting evaluation out of time: its targeting_evaluation.csv and
 profit_curve.csv equal the standard run's on the same demo (text exactly, figures to 1e-9),
-without and with customer attributes and under a budget; the report shows the standard
-section's table; a run without the evaluation says so."""
+without and with customer attributes, under a budget and with a contactable column; the
+report shows the standard section's table; a run without the evaluation says so. And the
+contactable column, honoured as on one machine (the same plan, count, note and error)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from clvtools import api
 from clvtools.datasets import generate_customer_base
+from clvtools.errors import ClvInputError
 from clvtools.pipeline.evaluation import NO_EVALUATION
 from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.report.sections import targets
@@ -111,3 +113,46 @@ def test_without_the_validation_model_the_run_says_there_is_no_evaluation(tmp_pa
                              chunk_rows=10, work=tmp_path, store_plan=None)
     assert got.measures is None and got.profit_curve is None
     assert got.notes == [NO_EVALUATION]
+
+
+def _with_contactable(customers: pd.DataFrame, values) -> pd.DataFrame:
+    """The customers file with a contactable column drawn from ``values`` (seeded), its
+    first 50 customers left out of the file (they may be contacted, as on one machine)."""
+    out = customers.copy()
+    out["contactable"] = np.random.default_rng(3).choice(values, len(out))
+    return out.iloc[50:]
+
+
+def test_a_contactable_column_is_honoured_as_the_standard_engine_does(base, tmp_path):
+    # yes and no words with spaces and capitals, blanks (no), and customers absent (yes)
+    customers = _with_contactable(base.customers, ["yes", "no", " Y ", "0", None])
+    standard = api.analyze(base.transactions, customers=customers, **SETTINGS)
+    chunked = api.analyze_chunked(base.transactions, customers=customers,
+                                  chunk_rows=CHUNK_ROWS, **SETTINGS)
+    expected = standard.analysis.targets.summary["not_contactable"]
+    assert expected > 300 and chunked.summary["not_contactable"] == expected
+    note = f"{expected:,} customers are marked not contactable and were left out of the plan."
+    assert note in standard.analysis.targets.notes and note in chunked.notes
+    # both actions closed where no: the same actions, groups and ranks as the standard plan
+    got = chunked.customers_relation().df().set_index("customer_id")
+    wanted = standard.customers.set_index("customer_id").loc[got.index]
+    for column in ("action", "group", "priority_rank"):
+        pd.testing.assert_series_equal(got[column], wanted[column], check_dtype=False)
+    # the sensitivity's candidates and the evaluation's naive plans: the contactable only
+    pd.testing.assert_frame_equal(chunked.sensitivity, standard.analysis.targets.sensitivity,
+                                  rtol=1e-9, atol=1e-9)
+    assert_files_equal(*_write_both(standard, chunked, tmp_path))
+    # the flags are a DuckDB table of the run (read a chunk at a time), one per file row
+    assert chunked.log.con.execute("SELECT count(*) FROM chunked_contactable").fetchone()[0] \
+        == len(customers)
+
+
+def test_a_contactable_value_neither_yes_nor_no_is_the_standard_error(base):
+    customers = _with_contactable(base.customers, ["yes", "no", "maybe", "later"])
+    with pytest.raises(ClvInputError) as standard:
+        api.analyze(base.transactions, customers=customers, **SETTINGS)
+    with pytest.raises(ClvInputError) as chunked:
+        api.analyze_chunked(base.transactions, customers=customers, chunk_rows=CHUNK_ROWS,
+                            **SETTINGS)
+    assert str(chunked.value) == str(standard.value)
+    assert "contactable" in str(chunked.value) and "['later', 'maybe']" in str(chunked.value)

@@ -46,6 +46,7 @@ from ..data.chunked_tables import (
     rfm_at_sql,
     store_rfm,
 )
+from ..data.decision_flags import flags_of_chunk
 from ..data.engine import quote_ident
 from ..data.money import money_sum
 from ..data.survival_tables import landmark_table
@@ -58,6 +59,7 @@ from ..pipeline.evaluation import (
     evaluation_table,
     plan_figures,
 )
+from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import bound_models, decide_chunk
 from ..pipeline.structural import STRUCTURAL_COLUMN, add_recency_band
 from ..pipeline.value_models import expected_spend
@@ -79,7 +81,8 @@ _SCORES = {"model": "net_benefit_push", "churn_probability": "churn_probability"
 
 def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_model: str,
                        covariates: str | None, attributes, push: Action, pull: Action,
-                       chunk_rows: int, work: Path, store_plan) -> EvaluationResult:
+                       chunk_rows: int, work: Path, store_plan,
+                       flags: str | None = None) -> EvaluationResult:
     """targeting_evaluation.csv and profit_curve.csv of a chunked run.
 
     Parameters
@@ -104,6 +107,10 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
         A scratch folder for the part files (removed here).
     store_plan : callable
         ``store_plan(decided_sql, into)``: the run's allocation of the decided parts.
+    flags : str, optional
+        The table of the customers file's ``contactable`` flags
+        (:func:`~clvtools.data.decision_flags.store_yes_no_flags`); None: everyone may be
+        contacted.
 
     Returns
     -------
@@ -127,6 +134,8 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
         for k in range(len(bounds)):
             chunk = _scored_chunk(con, bounds, k, models, churn, structural, timeline, s,
                                   covariates)
+            chunk[CONTACTABLE] = flags_of_chunk(con, flags, CONTACTABLE, chunk.index, bounds,
+                                                k)
             _write_part(chunk, work / "eval_scored", k)
     finally:
         for table in (_RFM, _LANDMARKS, _REVENUE):
@@ -251,7 +260,8 @@ def _decided_chunk(chunk: pd.DataFrame, cuts, s: Settings, push: Action, pull: A
     """A part's cells and economics (the plan's inputs), its realised net benefits, the
     rankings' scores and each customer's profit line (standard engine's formulas)."""
     decided = chunk.join(decide_chunk(chunk, cut_points=cuts, value_axis=s.value_axis,
-                                      push=push, pull=pull, margin=s.margin, offer=s.offer))
+                                      push=push, pull=pull, margin=s.margin, offer=s.offer,
+                                      contactable=chunk[CONTACTABLE].to_numpy(bool)))
     churned = decided["churned"].to_numpy(dtype=int)
     value_lost = np.where(churned == 1, np.maximum(
         decided["revenue_if_retained"] - decided["realised_revenue"], 0.0), 0.0)
@@ -271,7 +281,7 @@ def _decided_chunk(chunk: pd.DataFrame, cuts, s: Settings, push: Action, pull: A
         value_lost=value_lost, realised_push=realised[push.name],
         realised_pull=realised[pull.name], uplift=np.asarray(push.uplift_of(decided), float),
         random_score=rng.random(len(decided)), pos=offset + np.arange(len(decided)),
-        slope=slope, intercept=intercept, contactable=True)
+        slope=slope, intercept=intercept)
 
 
 def _plan_figures(con, rows: str, name: str, score: str, n_push: int, n_pull: int) -> dict:
@@ -285,7 +295,7 @@ def _plan_figures(con, rows: str, name: str, score: str, n_push: int, n_pull: in
         action = (f"CASE WHEN r <= {n_push} THEN 'push' WHEN r <= {n_push + n_pull} "
                   "THEN 'pull' ELSE 'none' END")
         source = (f"(SELECT *, row_number() OVER (ORDER BY {score} DESC, pos) AS r "
-                  f"FROM {rows} WHERE contactable)")
+                  f"FROM {rows} WHERE {CONTACTABLE})")
     realised, expected, churners = con.execute(f"""
         WITH planned AS (SELECT *, {action} AS planned FROM {source})
         SELECT coalesce(sum(CASE planned WHEN 'push' THEN realised_push

@@ -56,15 +56,16 @@ from ..data.chunked_tables import (
     chunk_frame,
     store_rfm,
 )
+from ..data.decision_flags import flags_of_chunk, store_yes_no_flags
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
-from ..errors import ClvInputError
 from ..pipeline.churn_validation import calibration_warning
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.kpis import kpi_step
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
+from ..pipeline.targets import NO_WORDS, YES_WORDS, not_contactable_note
 from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .chunked_attention import attention_lists
@@ -98,6 +99,8 @@ BYTES_PER_CHUNK_CUSTOMER = 4_000
 MOST_CHUNK_ROWS = 500_000
 _RFM, _SCORING = "chunked_rfm", "chunked_scoring"
 _PLAN, _LIFECYCLE = PLAN_TABLE, LIFECYCLE_TABLE
+#: The DuckDB table of the customers file's contactable flags (with the column only).
+_CONTACTABLE = "chunked_contactable"
 
 
 @dataclass(frozen=True)
@@ -171,15 +174,15 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     s = settings
     _check_settings(s)
     budget = memory_plan(s.memory_limit, chunk_rows)
+    # the contactable column stays in DuckDB: read a chunk at a time, never whole in pandas
     inputs = read_inputs(transactions, customers, None,
-                         s.model_copy(update={"memory_limit": budget.sql_limit}), step)
+                         s.model_copy(update={"memory_limit": budget.sql_limit}), step,
+                         read_aside=False)
     log, attributes = inputs.log, inputs.attributes
-    if attributes is not None and attributes.set_aside is not None \
-            and CONTACTABLE in attributes.set_aside.columns:
-        raise ClvInputError(f"The chunked engine does not honour the customers file's "
-                            f"{CONTACTABLE!r} column.", source="customers",
-                            advice="Drop the column, or run with --engine duckdb.")
     con = log.con
+    flags = attributes is not None and store_yes_no_flags(
+        con, CONTACTABLE, customer_id_col=s.customer_id_col, yes=YES_WORDS, no=NO_WORDS,
+        into=_CONTACTABLE)
     timeline = build_timeline(log.first_date, log.observation_end, s)
     step("Summarising purchases (RFM) in DuckDB")
     store_rfm(log, time_unit=s.time_unit, into=_RFM)
@@ -234,16 +237,20 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     push, pull = actions(s)
     for k, part in enumerate(sorted((work / "scored").glob("*.parquet"))):
         chunk = pq.read_table(part).to_pandas().set_index("customer_id")
+        contactable = flags_of_chunk(con, _CONTACTABLE if flags else None, CONTACTABLE,
+                                     chunk.index, bounds, k)
         decided = decide_chunk(chunk, cut_points=cuts, value_axis=s.value_axis, push=push,
-                               pull=pull, margin=s.margin, offer=s.offer)
-        _write_part(chunk.join(decided), work / "decided", k)
+                               pull=pull, margin=s.margin, offer=s.offer,
+                               contactable=contactable)
+        _write_part(chunk.join(decided).assign(contactable=contactable), work / "decided", k)
     shutil.rmtree(work / "scored")
     _limit(con, budget.sql_limit)
     decided = parts(work / "decided")
     allocation = _store_plan(con, decided, s)
     power = draw_control_group(con, _PLAN, decided, share=s.control_share, seed=s.seed,
                                push=push, pull=pull)
-    summary = plan_summary_fields({**plan_sums(con, _PLAN), "control_share": s.control_share},
+    summary = plan_summary_fields(_with_not_contactable(plan_sums(con, _PLAN), con, decided)
+                                  | {"control_share": s.control_share},
                                   s, cuts, "chunked", allocation)
     sql, params = lifecycle_query(log, churn_after=s.churn_after, at_risk_after=s.at_risk_after,
                                   time_unit=s.time_unit)
@@ -259,7 +266,9 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis.kpis, power,
                      summary, bounds, survival_rows, work,
                      [*attribute_notes, *value_notes, *risk_notes,
-                      *([validation_note] if validation_note else [])],
+                      *([validation_note] if validation_note else []),
+                      *([not_contactable_note(summary["not_contactable"])]
+                        if summary["not_contactable"] else [])],
                      None if attributes is None else attributes.quality, shown,
                      cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment,
                      churn_validation=validation)
@@ -277,7 +286,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.evaluation = chunked_evaluation(
         con, log, timeline, s, churn=validation_model, value_model=chosen,
         covariates=covariates, attributes=attributes, push=push, pull=pull,
-        chunk_rows=budget.chunk_rows, work=work,
+        chunk_rows=budget.chunk_rows, work=work, flags=_CONTACTABLE if flags else None,
         store_plan=lambda parts_sql, into: _store_plan(con, parts_sql, s, into))
     run.notes += run.evaluation.notes
     step("Forecasting revenue and churn by month, a chunk at a time")
@@ -311,6 +320,19 @@ def _store_plan(con, decided: str, s: Settings, into: str = _PLAN) -> dict | Non
     finally:
         con.unregister(CHOICES_TABLE)
     return allocation
+
+
+def _with_not_contactable(sums: dict, con, decided: str) -> dict:
+    """plan_sums' counts with ``not_contactable`` after ``none``, as the standard summary
+    orders them (every customer the column marks no, contacted or not)."""
+    count = int(con.execute(f"SELECT count(*) FILTER (WHERE NOT contactable) FROM {decided}")
+                .fetchone()[0])
+    out = {}
+    for key, value in sums.items():
+        out[key] = value
+        if key == "none":
+            out["not_contactable"] = count
+    return out
 
 
 def _limit(con, limit: str | None) -> None:
