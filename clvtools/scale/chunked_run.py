@@ -27,10 +27,10 @@ out-of-time validation, the matrix, the plan under a push capacity or a budget
 (:mod:`.chunked_budget`), the control group, the reasons, the two lists, the plan's
 sensitivity (:mod:`.chunked_sensitivity`), the targeting evaluated out of time
 (:mod:`.chunked_evaluation`), the forecast and its backtest, the KPIs and cohorts. What
-needs the whole base in pandas (the holdout choice of the value model, which ``value_model = "auto"`` replaces by
-BIC as on Spark; per-customer uplifts, contracts) is the standard engine's, and the settings
-that ask for it are an error here; report.html states the parts it leaves out
-(:mod:`.chunked_report`).
+needs the whole base in pandas (the holdout choice of the value model, which ``value_model =
+"auto"`` replaces by BIC as on Spark; per-customer uplifts, contracts) is the standard
+engine's, and the settings that ask for it are an error here; report.html states the parts
+it leaves out (:mod:`.chunked_report`).
 """
 from __future__ import annotations
 
