@@ -17,6 +17,7 @@ from clvtools.errors import ClvInputError
 from clvtools.pipeline.evaluation import NO_EVALUATION
 from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.report.sections import targets
+from clvtools.scale import chunked_evaluation as chunked_evaluation_module
 from clvtools.scale.chunked_evaluation import chunked_evaluation
 from clvtools.scale.chunked_report import NOT_COMPUTED, chunked_sections
 
@@ -62,13 +63,31 @@ def assert_files_equal(got: Path, expected: Path) -> None:
 def _write_both(standard, chunked, root: Path) -> tuple[Path, Path]:
     chunked.write(root / "chunked")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
-                  if o.name in NAMES}, root / "standard")
+                  if o.name in (*NAMES, BACKTEST)}, root / "standard")
     return root / "chunked", root / "standard"
+
+
+#: The backtest's first origin is the holdout start: the evaluation's refit serves both.
+BACKTEST = "forecast_backtest.csv"
+
+
+def assert_backtest_equal(got: Path, expected: Path) -> None:
+    """forecast_backtest.csv, money to the cent (a figure 1e-9 away may round to the next)."""
+    a, b = (pd.read_csv(folder / BACKTEST) for folder in (got, expected))
+    assert len(b) >= 20 and list(a.columns) == list(b.columns)
+    for column in b.columns:
+        if pd.api.types.is_float_dtype(b[column]):
+            np.testing.assert_allclose(a[column], b[column], rtol=1e-9, atol=0.0100001,
+                                       err_msg=column)
+        else:
+            pd.testing.assert_series_equal(a[column], b[column], check_dtype=False)
 
 
 def test_the_chunked_evaluation_files_equal_the_standard_files(runs, tmp_path):
     standard, chunked = runs
-    assert_files_equal(*_write_both(standard, chunked, tmp_path))
+    folders = _write_both(standard, chunked, tmp_path)
+    assert_files_equal(*folders)
+    assert_backtest_equal(*folders)
     measures = chunked.evaluation.measures.set_index(["ranking", "measure"])["value"]
     # the plan at the holdout start pushes the capacity's 25, and some churned there
     assert measures[("model", "customers_pushed")] == 25
@@ -96,22 +115,32 @@ def test_the_report_shows_the_standard_evaluation(runs):
     assert got[0].title == expected[0].title
 
 
-def test_under_a_budget_the_evaluation_is_the_standard_knapsacks(base, tmp_path):
+def test_under_a_budget_the_evaluation_is_the_standard_knapsacks(base, tmp_path,
+                                                                 monkeypatch):
     # the plan at the holdout start under a push budget: the standard knapsack there too
     settings = {"value_model": "bgnbd", "control_share": 0.0, "push_budget": 150.0}
     standard = api.analyze(base.transactions, **settings)
+
+    def queried_again(*args, **kwargs):
+        raise AssertionError("the landmark rows at the holdout start were queried again")
+    # the main fit's rows at the holdout start (its first landmark) are the rows scored there
+    monkeypatch.setattr(chunked_evaluation_module, "landmark_table", queried_again)
     chunked = api.analyze_chunked(base.transactions, chunk_rows=CHUNK_ROWS, **settings)
     assert standard.analysis.evaluation.measures is not None
     assert_files_equal(*_write_both(standard, chunked, tmp_path))
+    # the scratch tables the evaluation and the backtest shared are dropped
+    tables = {r[0] for r in chunked.log.con.execute("SHOW TABLES").fetchall()}
+    assert not tables & {chunked_evaluation_module.EVALUATION_RFM,
+                         chunked_evaluation_module.EVALUATION_LANDMARKS}
 
 
 def test_without_the_validation_model_the_run_says_there_is_no_evaluation(tmp_path):
     # a history too short for the churn model's out-of-time validation: no model to score
     # the holdout start with; nothing is computed and the standard note says why
-    got = chunked_evaluation(None, None, None, None, churn=None, value_model="bgnbd",
-                             covariates=None, attributes=None, push=None, pull=None,
-                             chunk_rows=10, work=tmp_path, store_plan=None)
-    assert got.measures is None and got.profit_curve is None
+    got, fitted = chunked_evaluation(None, None, None, None, churn=None, value_model="bgnbd",
+                                     covariates=None, attributes=None, push=None, pull=None,
+                                     chunk_rows=10, work=tmp_path, store_plan=None)
+    assert fitted is None and got.measures is None and got.profit_curve is None
     assert got.notes == [NO_EVALUATION]
 
 

@@ -68,10 +68,13 @@ from ..targeting.evaluation import curve_frame, measures_of_groups, targeting_pr
 from ..targeting.revenue_at_risk import revenue_at_risk
 from .compressed_fit import fit_value_on_table, structural_at_landmark, structural_on_rows
 
-__all__ = ["chunked_evaluation", "EVALUATION_PLAN"]
+__all__ = ["chunked_evaluation", "EVALUATION_PLAN", "EVALUATION_RFM", "EVALUATION_LANDMARKS"]
 
-_RFM, _LANDMARKS, _REVENUE = ("chunked_eval_rfm", "chunked_eval_landmarks",
-                              "chunked_eval_revenue")
+#: The DuckDB tables of the RFM at the holdout start (kept for the backtest's first origin,
+#: which its caller drops), and of the landmark rows there (the main training table's rows
+#: at that landmark when the run kept them, else queried here).
+EVALUATION_RFM, EVALUATION_LANDMARKS = "chunked_eval_rfm", "chunked_eval_landmarks"
+_RFM, _LANDMARKS, _REVENUE = EVALUATION_RFM, EVALUATION_LANDMARKS, "chunked_eval_revenue"
 #: The DuckDB table of the evaluation's model plan (dropped once read).
 EVALUATION_PLAN = "chunked_eval_plan"
 #: Each ranking's score column in the evaluation's part files.
@@ -82,7 +85,8 @@ _SCORES = {"model": "net_benefit_push", "churn_probability": "churn_probability"
 def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_model: str,
                        covariates: str | None, attributes, push: Action, pull: Action,
                        chunk_rows: int, work: Path, store_plan,
-                       flags: str | None = None) -> EvaluationResult:
+                       flags: str | None = None
+                       ) -> tuple[EvaluationResult, tuple[str, object] | None]:
     """targeting_evaluation.csv and profit_curve.csv of a chunked run.
 
     Parameters
@@ -114,17 +118,21 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
 
     Returns
     -------
-    EvaluationResult
+    (EvaluationResult, (str, ValueModels) or None)
         ``measures`` and ``profit_curve`` (``customers`` and the curves by cell are None and
-        empty: not computed a chunk at a time).
+        empty: not computed a chunk at a time); and the RFM table at the holdout start with
+        the value models refitted on it (the backtest's first origin is that date: the
+        standard backtest reuses this refit too), whose table the caller drops.
     """
     s = settings
     if churn is None or timeline.holdout_start is None:
-        return EvaluationResult(notes=[NO_EVALUATION])
+        return EvaluationResult(notes=[NO_EVALUATION]), None
     start = timeline.holdout_start
+    fitted = None
     try:
         _store_inputs(con, log, timeline, s, attributes)
         models, _, _ = fit_value_on_table(con, _RFM, covariates, value_model, log.has_amounts)
+        fitted = (_RFM, models)
         structural = None
         if STRUCTURAL_COLUMN in churn.params_.index:
             structural = structural_on_rows(compressed_rows(
@@ -138,10 +146,10 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
                                                 k)
             _write_part(chunk, work / "eval_scored", k)
     finally:
-        for table in (_RFM, _LANDMARKS, _REVENUE):
+        for table in (_LANDMARKS, _REVENUE) if fitted else (_RFM, _LANDMARKS, _REVENUE):
             con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
     try:
-        return _evaluate(con, work, timeline, s, push, pull, store_plan)
+        return _evaluate(con, work, timeline, s, push, pull, store_plan), fitted
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(EVALUATION_PLAN)}")
         shutil.rmtree(work / "eval_scored", ignore_errors=True)
@@ -162,8 +170,11 @@ def _store_inputs(con, log, timeline, s: Settings, attributes) -> None:
             WHERE date > $start AND date <= $end GROUP BY customer_id) AS v
         ON r.customer_id = v.customer_id""",
                 {"start": start, "end": log.observation_end})
-    landmark_table(log, landmarks=[start], attributes=attributes, churn_after=s.churn_after,
-                   time_unit=s.time_unit, into=_LANDMARKS)
+    kept = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                       [_LANDMARKS]).fetchone()[0]
+    if not kept:
+        landmark_table(log, landmarks=[start], attributes=attributes,
+                       churn_after=s.churn_after, time_unit=s.time_unit, into=_LANDMARKS)
 
 
 def _scored_chunk(con, bounds, k, models, churn, structural, timeline, s: Settings,

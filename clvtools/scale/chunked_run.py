@@ -75,7 +75,7 @@ from .chunked_backtest import chunked_backtest
 from .chunked_budget import CHOICES_TABLE, budget_choices
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
-from .chunked_evaluation import chunked_evaluation
+from .chunked_evaluation import EVALUATION_LANDMARKS, EVALUATION_RFM, chunked_evaluation
 from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
@@ -200,7 +200,8 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     training = churn_training(
         log, timeline.landmarks, rfm_table=_RFM, horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
-        attributes=attributes, value_purchases=value.purchases)
+        attributes=attributes, value_purchases=value.purchases,
+        keep_at=timeline.holdout_start, keep_into=EVALUATION_LANDMARKS)
     _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
@@ -285,7 +286,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.sensitivity = chunked_sensitivity(con, decided, _PLAN, bounds, s, push, pull)
     step("Evaluating the targeting out of time, a chunk at a time")
     _limit(con, budget.python_limit)
-    run.evaluation = chunked_evaluation(
+    run.evaluation, at_holdout = chunked_evaluation(
         con, log, timeline, s, churn=validation_model, value_model=chosen,
         covariates=covariates, attributes=attributes, push=push, pull=pull,
         chunk_rows=budget.chunk_rows, work=work, flags=_CONTACTABLE if flags else None,
@@ -299,8 +300,11 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.notes += run.forecast.notes
     step("Backtesting the forecast at earlier origins, a chunk at a time")
     run.backtest = chunked_backtest(con, inputs, timeline, scorers, value_model=chosen,
-                                    covariates=covariates, chunk_rows=budget.chunk_rows)
+                                    covariates=covariates, chunk_rows=budget.chunk_rows,
+                                    fitted=at_holdout)
     run.notes += run.backtest.notes
+    for table in (EVALUATION_RFM, EVALUATION_LANDMARKS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     _limit(con, budget.sql_limit)
     con.execute(f"DROP TABLE {_SCORING}")
     return run
