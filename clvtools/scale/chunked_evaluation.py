@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..btyd.clv import revenue_by_month
 from ..config import Settings, parse_cut
-from ..data.chunked_plan import parts, quantile
+from ..data.chunked_plan import parts, quantile, write_part
 from ..data.chunked_tables import (
     chunk_bounds,
     chunk_frame,
@@ -144,7 +143,7 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
                                   covariates)
             chunk[CONTACTABLE] = flags_of_chunk(con, flags, CONTACTABLE, chunk.index, bounds,
                                                 k)
-            _write_part(chunk, work / "eval_scored", k)
+            write_part(chunk, work / "eval_scored", k)
     finally:
         for table in (_LANDMARKS, _REVENUE) if fitted else (_RFM, _LANDMARKS, _REVENUE):
             con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
@@ -233,7 +232,7 @@ def _evaluate(con, work: Path, timeline, s: Settings, push: Action, pull: Action
     offset = 0
     for k, part in enumerate(sorted((work / "eval_scored").glob("*.parquet"))):
         chunk = pq.read_table(part).to_pandas().set_index("customer_id")
-        _write_part(_decided_chunk(chunk, cuts, s, push, pull, rng, offset),
+        write_part(_decided_chunk(chunk, cuts, s, push, pull, rng, offset),
                     work / "eval_decided", k)
         offset += len(chunk)
     decided = parts(work / "eval_decided")
@@ -346,9 +345,3 @@ def _curve_of(reader, name, shares, k, churners) -> pd.DataFrame:
         carry = np.array([sums[0][-1], sums[1][-1]])
         done += size
     return curve_frame(name, shares, k, net, caught, churners)
-
-
-def _write_part(frame: pd.DataFrame, folder: Path, k: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame.reset_index(), preserve_index=False),
-                   folder / f"part-{k:06d}.parquet")

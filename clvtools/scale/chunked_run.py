@@ -40,8 +40,6 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import Settings, parse_cut
@@ -51,6 +49,7 @@ from ..data.chunked_plan import (
     plan_sums,
     quantile,
     store_plan,
+    write_part,
 )
 from ..data.chunked_tables import (
     attributes_sql,
@@ -228,7 +227,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         rfm = chunk_frame(con, _RFM, bounds, k)
         table = chunk_frame(con, _SCORING, bounds, k).reset_index()
         attrs = None if covariates is None else chunk_frame(con, covariates, bounds, k)
-        _write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
+        write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
     scored = parts(work / "scored")
     cuts = {}
     for name, column, cut in (("value", s.value_axis, parse_cut(s.value_cut)),
@@ -245,7 +244,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         decided = decide_chunk(chunk, cut_points=cuts, value_axis=s.value_axis, push=push,
                                pull=pull, margin=s.margin, offer=s.offer,
                                contactable=contactable)
-        _write_part(chunk.join(decided).assign(contactable=contactable), work / "decided", k)
+        write_part(chunk.join(decided).assign(contactable=contactable), work / "decided", k)
     shutil.rmtree(work / "scored")
     _limit(con, budget.sql_limit)
     decided = parts(work / "decided")
@@ -345,11 +344,3 @@ def _limit(con, limit: str | None) -> None:
     """DuckDB's memory limit for the next steps (it evicts buffers to disk to get under)."""
     if limit is not None:
         con.execute("SET memory_limit = ?", [limit])
-
-
-def _write_part(frame: pd.DataFrame, folder: Path, k: int) -> None:
-    """One chunk as the Parquet part file ``folder/part-<k>.parquet`` (``customer_id`` a
-    column; names sort in chunk order)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame.reset_index(), preserve_index=False),
-                   folder / f"part-{k:06d}.parquet")
