@@ -17,7 +17,8 @@ Measured, each in a fresh process, with ``memory_limit`` (DuckDB's cap; pandas a
 outside it) and DuckDB's spill folder under ``--data``:
 
 * ``--analyze``: ``clvtools.analyze(glob, memory_limit=...)`` and writing every output, per
-  step (the progress callback's steps): wall time and peak resident memory of the process
+  step (the progress callback's steps): wall time, CPU time (every thread of the process:
+  the figure to compare on a loaded machine) and peak resident memory of the process
   during the step (VmRSS sampled every 20 ms), and the largest size of DuckDB's spill folder.
 * ``--chunked``: ``clvtools analyze --engine chunked`` (:func:`clvtools.scale.chunked_run.
   analyze_chunked`, BG/NBD named, the default control group, a push capacity of 1 % of the
@@ -79,7 +80,8 @@ def _folder_mb(path):
             except OSError:
                 pass
     return total / 2**20
-_state = {{"peak": 0.0, "spill": 0.0, "step": "start", "t": time.perf_counter()}}
+_state = {{"peak": 0.0, "spill": 0.0, "step": "start", "t": time.perf_counter(),
+          "cpu": time.process_time()}}
 result["steps"] = []
 def _watch():
     n = 0
@@ -97,11 +99,11 @@ def _watch():
         n += 1
         time.sleep(0.02)
 def step(name):
-    now = time.perf_counter()
+    now, cpu = time.perf_counter(), time.process_time()   # CPU: every thread of the process
     if result["steps"] or _state["step"] != "start":
         result["steps"].append([_state["step"], now - _state["t"], _state["peak"],
-                                _state["spill"]])
-    _state.update(step=name, t=now, peak=_rss_mb(), spill=0.0)
+                                _state["spill"], cpu - _state["cpu"]])
+    _state.update(step=name, t=now, peak=_rss_mb(), spill=0.0, cpu=cpu)
     with open("{progress}", "a") as progress:  # read while a long run goes on
         progress.write(json.dumps([name, time.strftime("%H:%M:%S"), result["steps"][-1:]])
                        + "\\n")
@@ -212,9 +214,9 @@ def measure(kind: str, size: str, glob: str, args) -> dict:
     shutil.rmtree(spill, ignore_errors=True)
     print(f"\n{kind} on {size} transactions (memory_limit {args.memory_limit}; load average "
           f"at the start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f})")
-    for name, seconds, peak, spilled in result["steps"]:
-        print(f"  {name[:62]:<62} {seconds:8.1f} s  peak RSS {peak:7.0f} MB  "
-              f"spill {spilled:6.0f} MB")
+    for name, seconds, peak, spilled, cpu in result["steps"]:
+        print(f"  {name[:62]:<62} {seconds:8.1f} s  CPU {cpu:8.1f} s  peak RSS {peak:7.0f} MB"
+              f"  spill {spilled:6.0f} MB")
     print(f"  {'total':<62} {result['seconds']:8.1f} s  peak RSS "
           f"{result['peak_rss_mb']:7.0f} MB")
     if "stopped" in result:

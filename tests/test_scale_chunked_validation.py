@@ -93,8 +93,8 @@ def test_past_the_sample_rows_the_model_is_the_standard_one_and_metrics_within_e
     standard_models = _capture_models(monkeypatch, churn_validation)
     chunked_models = _capture_models(monkeypatch, chunked_validation)
     expected, _ = churn_validation.validate_churn_model(inputs, timeline, s)
-    got, note = chunked_validation.chunked_churn_validation(inputs.log, timeline, s,
-                                                            python_limit="300MB")
+    got, note, _ = chunked_validation.chunked_churn_validation(inputs.log, timeline, s,
+                                                               python_limit="300MB")
     # once its rows are fetched, DuckDB holds the run's smaller share beside pandas' tables
     limit = inputs.log.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit == "286.1 MiB"       # 300 MB in DuckDB's units
@@ -122,6 +122,6 @@ def test_a_short_history_is_said_and_writes_no_validation():
     s = Settings(**SETTINGS)
     inputs = read_inputs(generate_customer_base(300, seed=1).transactions, None, None, s)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
-    got, note = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
+    got, note, _ = chunked_validation.chunked_churn_validation(inputs.log, timeline, s)
     expected = churn_validation.validate_churn_model(inputs, timeline, s)
     assert got == {} and (got, note) == expected

@@ -131,6 +131,7 @@ def read_customers(
     columns: list[str] | None = None,
     valid_from_col: str | None = None,
     set_aside: tuple[str, ...] = (),
+    read_aside: bool = True,
 ) -> CustomerAttributes:
     """Read customer attributes beside a transaction log, for the models.
 
@@ -163,6 +164,10 @@ def read_customers(
     set_aside : tuple of str
         Columns for the decisions, not the models (``contactable``, uplift columns): those
         in the file are read as they are into ``set_aside``; absent ones are skipped.
+    read_aside : bool
+        False: those columns are kept out of the models but not read into memory (a chunked
+        run reads them in DuckDB from the table ``customers_source``,
+        :func:`clvtools.data.decision_flags.store_yes_no_flags`).
 
     Returns
     -------
@@ -183,7 +188,7 @@ def read_customers(
     aside = None
     types = column_types(log.con, "customers_source")
     present = [c for c in dict.fromkeys(set_aside) if c in types]
-    if present:
+    if present and read_aside:
         aside = log.con.execute(
             f"SELECT {id_expr(customer_id_col, types[customer_id_col])} AS customer_id, "
             + ", ".join(quote_ident(c) for c in present) + " FROM customers_source"

@@ -13,18 +13,29 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .engine import quote_ident
 from .money import micro_units
 
-__all__ = ["parts", "quantile", "store_plan", "plan_sums", "micro_sums_by", "copy_parquet",
-           "whole_day_columns_of"]
+__all__ = ["parts", "write_part", "quantile", "store_plan", "plan_sums", "micro_sums_by",
+           "copy_parquet", "whole_day_columns_of"]
 
 
 def parts(folder: str | Path) -> str:
     """SQL of the part files of ``folder`` read as one table."""
     pattern = str(Path(folder) / "*.parquet").replace("'", "''")
     return f"read_parquet('{pattern}')"
+
+
+def write_part(frame: pd.DataFrame, folder: str | Path, k: int) -> None:
+    """One chunk as the Parquet part file ``folder/part-<k>.parquet`` (``customer_id`` a
+    column; names sort in chunk order), which :func:`parts` reads with the others."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(frame.reset_index(), preserve_index=False),
+                   folder / f"part-{k:06d}.parquet")
 
 
 def quantile(con: duckdb.DuckDBPyConnection, source: str, column: str, q: float,

@@ -56,7 +56,12 @@ from .targets import _action, _contactable
 from .timeline import Timeline
 from .value import ValueResult
 
-__all__ = ["EvaluationResult", "RANKINGS", "evaluation_step"]
+__all__ = ["EvaluationResult", "RANKINGS", "NO_EVALUATION", "evaluation_step", "plan_figures",
+           "evaluation_table", "evaluation_note"]
+
+#: The note of a run whose history is too short for the evaluation.
+NO_EVALUATION = ("No targeting evaluation: it needs the value model's holdout and the churn "
+                 "model's out-of-time validation (a history of about 2.35 horizons).")
 
 #: The ``by`` label of the survival curves by matrix cell.
 BY_CELL = "matrix cell"
@@ -102,9 +107,7 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     holdout = value.holdout.get("holdout_customers")
     scores = risk.tables.get("churn_scores_at_holdout")
     if holdout is None or scores is None or scores.empty:
-        return EvaluationResult(notes=[
-            "No targeting evaluation: it needs the value model's holdout and the churn "
-            "model's out-of-time validation (a history of about 2.35 horizons)."])
+        return EvaluationResult(notes=[NO_EVALUATION])
     customers = scores.join(holdout, how="inner").rename_axis("customer_id").reset_index()
     at_risk = revenue_at_risk(customers["p_alive"], customers["revenue_if_retained"],
                               customers["expected_revenue"])
@@ -156,35 +159,68 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
                                 incentive_cost=push.incentive, contact_cost=push.cost,
                                 accept_rate=float(np.clip(uplift.mean(), 1e-6, 1 - 1e-6)),
                                 offer=s.offer, orders=orders)
-    rows = [measures]
+    plans = {}
     for name in RANKINGS:
         action = actions[name]
         customers[f"action_{name}"] = action
-        rows.append(pd.DataFrame({"ranking": name, "measure": [
-            "realised_net_benefit", "expected_net_benefit", "customers_pushed",
-            "customers_pulled", "churners_pushed"], "value": [
-            _taken(action, realised), _taken(action, expected), n_push, n_pull,
-            float(churned[action == "push"].sum())]}))
+        plans[name] = plan_figures(_taken(action, realised), _taken(action, expected), n_push,
+                                   n_pull, float(churned[action == "push"].sum()))
     base = {"customers": len(customers), "churners": float(churned.sum()),
             "churn_rate": float(churned.mean()) if len(churned) else np.nan,
             "realised_revenue": float(customers["realised_revenue"].sum()),
             "value_lost": float(customers["value_lost"].sum()),
-            "mean_push_uplift": float(uplift.mean()),
-            "acceptance_concentration": ACCEPTANCE_CONCENTRATION}
-    rows.append(pd.DataFrame({"ranking": "all", "measure": list(base),
-                              "value": list(base.values())}))
-    when = {"evaluation_date": timeline.holdout_start, "outcome_end": timeline.observation_end}
-    table = pd.concat(rows, ignore_index=True)
-    table.insert(0, "evaluation_date", when["evaluation_date"])
-    table.insert(1, "outcome_end", when["outcome_end"])
+            "mean_push_uplift": float(uplift.mean())}
+    table = evaluation_table(measures, plans, base, timeline)
     curve = profit_curve(realised["push"], rankings, y_true=churned, orders=orders)
     customers["realised_net_benefit_push"] = realised["push"]
     customers["realised_net_benefit_pull"] = realised["pull"]
-    note = (f"Targeting evaluated out of time: the plan chosen at {when['evaluation_date']} "
+    note = evaluation_note(timeline, len(customers))
+    return EvaluationResult(table, curve, customers, _survival_by_cell(customers), [note])
+
+
+def plan_figures(realised: float, expected: float, pushed: int, pulled: int,
+                 churners_pushed: float) -> dict[str, float]:
+    """One plan's rows of targeting_evaluation.csv: its realised and expected net benefit
+    (currency), the customers it pushes and pulls and the churners among those pushed."""
+    return {"realised_net_benefit": realised, "expected_net_benefit": expected,
+            "customers_pushed": pushed, "customers_pulled": pulled,
+            "churners_pushed": churners_pushed}
+
+
+def evaluation_table(measures: pd.DataFrame, plans: dict[str, dict], base: dict,
+                     timeline: Timeline) -> pd.DataFrame:
+    """targeting_evaluation.csv from its parts (shared by the standard and chunked runs).
+
+    Parameters
+    ----------
+    measures : pandas.DataFrame
+        :func:`~clvtools.targeting.evaluation.ranking_measures`' rows.
+    plans : dict of str to dict
+        Per ranking (:data:`RANKINGS`' order), :func:`plan_figures`.
+    base : dict
+        The base's figures: ``customers``, ``churners``, ``churn_rate``,
+        ``realised_revenue``, ``value_lost``, ``mean_push_uplift``.
+    timeline : Timeline
+        Its holdout start (the evaluation date) and observation end.
+    """
+    rows = [measures]
+    rows += [pd.DataFrame({"ranking": name, "measure": list(figures),
+                           "value": list(figures.values())}) for name, figures in plans.items()]
+    base = {**base, "acceptance_concentration": ACCEPTANCE_CONCENTRATION}
+    rows.append(pd.DataFrame({"ranking": "all", "measure": list(base),
+                              "value": list(base.values())}))
+    table = pd.concat(rows, ignore_index=True)
+    table.insert(0, "evaluation_date", timeline.holdout_start)
+    table.insert(1, "outcome_end", timeline.observation_end)
+    return table
+
+
+def evaluation_note(timeline: Timeline, customers: int) -> str:
+    """The run's note on its targeting evaluation of ``customers`` customers."""
+    return (f"Targeting evaluated out of time: the plan chosen at {timeline.holdout_start} "
             f"(value model refitted there, churn model fitted at "
             f"{timeline.validation_training}) against churn and revenue up to "
-            f"{when['outcome_end']}, {len(customers):,} customers live then.")
-    return EvaluationResult(table, curve, customers, _survival_by_cell(customers), [note])
+            f"{timeline.observation_end}, {customers:,} customers live then.")
 
 
 def _survival_by_cell(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -63,8 +63,13 @@ class Inputs:
 
 
 def read_inputs(transactions, customers, contracts, settings: Settings,
-                step: Callable[[str], None] = lambda _msg: None) -> Inputs:
-    """Read every input table; each bad row is an error or a counted exclusion."""
+                step: Callable[[str], None] = lambda _msg: None, *,
+                read_aside: bool = True) -> Inputs:
+    """Read every input table; each bad row is an error or a counted exclusion.
+
+    ``read_aside``: False leaves the customers file's columns for the decisions
+    (``contactable``, uplift columns) in DuckDB rather than in a DataFrame of every customer
+    (:func:`~clvtools.data.attributes.read_customers`), for a chunked run."""
     s = settings
     step("Reading and validating transactions")
     log = read_transactions(
@@ -88,7 +93,8 @@ def read_inputs(transactions, customers, contracts, settings: Settings,
         # columns for the decisions, not for the models
         aside = tuple(c for c in (CONTACTABLE, s.push_uplift_column, s.pull_uplift_column) if c)
         attributes = read_customers(log, customers, customer_id_col=s.customer_id_col,
-                                    valid_from_col=s.attributes_valid_from_col, set_aside=aside)
+                                    valid_from_col=s.attributes_valid_from_col, set_aside=aside,
+                                    read_aside=read_aside)
     contract_table = None
     if contracts is not None:
         step("Reading contracts")

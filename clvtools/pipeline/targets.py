@@ -25,7 +25,7 @@ from .scoring import customer_scores
 from .timeline import Timeline
 from .value import ValueResult
 
-__all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step"]
+__all__ = ["PLAN_COLUMNS", "TargetsResult", "targets_step", "not_contactable_note"]
 
 #: Columns the decisions add to the customers table, in order (after ``lifecycle``).
 PLAN_COLUMNS = ("cell", "action", "group", "priority_rank", "expected_net_benefit",
@@ -388,6 +388,11 @@ def _contactable(customers: pd.DataFrame, aside: pd.DataFrame | None) -> np.ndar
             .to_numpy(dtype=bool))
 
 
+def not_contactable_note(count: int) -> str:
+    """The run's note on the customers the contactable column leaves out of the plan."""
+    return f"{count:,} customers are marked not contactable and were left out of the plan."
+
+
 def _notes(s: Settings, summary: dict) -> list[str]:
     """The plan's caveats, said plainly."""
     notes = []
@@ -399,8 +404,7 @@ def _notes(s: Settings, summary: dict) -> list[str]:
                      "(push_uplift_column, or `clvtools evaluate`) is what makes the push "
                      "list causal.")
     if summary["not_contactable"]:
-        notes.append(f"{summary['not_contactable']:,} customers are marked not contactable "
-                     "and were left out of the plan.")
+        notes.append(not_contactable_note(summary["not_contactable"]))
     if summary["involuntary_share"] is not None:
         notes.append(f"{summary['involuntary_share']:.0%} of the contract ends within the horizon "
                      f"are involuntary ({summary['involuntary_reasons']}): a retention offer does "

@@ -38,7 +38,8 @@ _ORIGIN_RFM = "chunked_origin_rfm"
 
 def chunked_backtest(con: duckdb.DuckDBPyConnection, inputs: Inputs, timeline: Timeline,
                      scorers: Scorers, *, value_model: str, covariates: str | None,
-                     chunk_rows: int) -> BacktestResult:
+                     chunk_rows: int, fitted: tuple[str, object] | None = None
+                     ) -> BacktestResult:
     """forecast_backtest.csv of a chunked run.
 
     Parameters
@@ -55,6 +56,10 @@ def chunked_backtest(con: duckdb.DuckDBPyConnection, inputs: Inputs, timeline: T
         SQL of the attributes the purchase model takes, one row per customer.
     chunk_rows : int
         Customers forecast at a time.
+    fitted : (str, ValueModels), optional
+        The RFM table at the first origin (one horizon before the end: the holdout start)
+        and the value models refitted on it, as the targeting evaluation made them: used
+        there rather than made again (the standard backtest reuses the holdout's refit).
 
     Returns
     -------
@@ -64,7 +69,9 @@ def chunked_backtest(con: duckdb.DuckDBPyConnection, inputs: Inputs, timeline: T
     if not origins:
         return BacktestResult(None, [NO_BACKTEST])
     tables = [_one_origin(con, inputs, timeline, scorers, origin, value_model=value_model,
-                          covariates=covariates, chunk_rows=chunk_rows) for origin in origins]
+                          covariates=covariates, chunk_rows=chunk_rows,
+                          fitted=fitted if origin == timeline.holdout_start else None)
+              for origin in origins]
     con.execute(f"DROP TABLE IF EXISTS {_ORIGIN_RFM}")
     table = pd.concat(tables, ignore_index=True)
     months = table[table["month"] != ALL_MONTHS]
@@ -75,22 +82,27 @@ def chunked_backtest(con: duckdb.DuckDBPyConnection, inputs: Inputs, timeline: T
 
 
 def _one_origin(con, inputs, timeline, scorers, origin, *, value_model, covariates,
-                chunk_rows) -> pd.DataFrame:
-    """Fit at ``origin``, forecast one horizon of calendar months a chunk at a time, compare
-    (as the standard engine's origin: no seasonal spread, no plan, undiscounted)."""
-    customers = store_rfm(inputs.log, time_unit=timeline.time_unit, into=_ORIGIN_RFM,
-                          at=origin)
-    models, _, _ = fit_value_on_table(con, _ORIGIN_RFM, covariates, value_model,
-                                      inputs.log.has_amounts)
+                chunk_rows, fitted=None) -> pd.DataFrame:
+    """Fit at ``origin`` (or take ``fitted``, the RFM table and models there), forecast one
+    horizon of calendar months a chunk at a time, compare (as the standard engine's origin:
+    no seasonal spread, no plan, undiscounted)."""
+    if fitted is not None:
+        rfm, models = fitted
+        customers = int(con.execute(f"SELECT count(*) FROM {rfm}").fetchone()[0])
+    else:
+        rfm = _ORIGIN_RFM
+        customers = store_rfm(inputs.log, time_unit=timeline.time_unit, into=rfm, at=origin)
+        models, _, _ = fit_value_on_table(con, rfm, covariates, value_model,
+                                          inputs.log.has_amounts)
     months = calendar_months(origin, timeline.horizon_days)
     ends = np.cumsum(months["days"].to_numpy(float)) / timeline.unit_days
     at_origin = replace(scorers, value=models, horizon=float(ends[-1]), discount_rate=0.0,
                         period_ends=tuple(ends))
-    bounds = chunk_bounds(con, _ORIGIN_RFM, chunk_rows)
+    bounds = chunk_bounds(con, rfm, chunk_rows)
     mean = var = 0.0
     order_by = []
     for k in range(len(bounds)):
-        rows = chunk_frame(con, _ORIGIN_RFM, bounds, k)
+        rows = chunk_frame(con, rfm, bounds, k)
         attributes = None if covariates is None else chunk_frame(con, covariates, bounds, k)
         bound, scores, by_month = scored_months(at_origin, rows, attributes)
         value = ValueResult(rows, bound, scores, {}, [], months=by_month)
@@ -102,7 +114,7 @@ def _one_origin(con, inputs, timeline, scorers, origin, *, value_model, covariat
     order_by = np.concatenate(order_by)
     codes = np.zeros(len(order_by), dtype=np.intp)
     positions, weights = stratified_sample(codes, order_by, SAMPLE_PER_SEGMENT)
-    sampled, sample, _ = fetch_sample(con, positions, order_by, at_origin, rfm=_ORIGIN_RFM,
+    sampled, sample, _ = fetch_sample(con, positions, order_by, at_origin, rfm=rfm,
                                       covariates=covariates)
     param = sample_parameter_variance(sampled, sample, weights, codes[positions],
                                       np.zeros(len(positions)), None, ends, [])

@@ -76,7 +76,8 @@ class ChurnTraining:
 
 def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: float,
                    churn_after: float, time_unit: str, seed: int, sample_rows: int,
-                   attributes=None, value_purchases=None) -> ChurnTraining:
+                   attributes=None, value_purchases=None, keep_at=None,
+                   keep_into: str | None = None) -> ChurnTraining:
     """The Cox model's training rows from a landmark table kept in DuckDB.
 
     Parameters
@@ -97,6 +98,10 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
     value_purchases : fitted purchase model, optional
         The value step's; when it is the plain BG/NBD on the same RFM summary, it is the
         structural model at the observation end (as the standard engine's cache takes it).
+    keep_at : datetime.date, optional
+        One of ``landmarks`` whose rows are kept as the DuckDB table ``keep_into`` (the
+        targeting evaluation scores the holdout start's rows, as the standard engine reuses
+        the main fit's rows there) rather than queried again.
 
     Returns
     -------
@@ -117,6 +122,10 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
         drawn = replace(sample, table=table)
     else:
         table = con.execute(f"SELECT * FROM {quote_ident(LANDMARK_TABLE)} ORDER BY rowid").df()
+    if keep_at is not None and keep_at in landmarks:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(keep_into)} AS SELECT * FROM "
+                    f"{quote_ident(LANDMARK_TABLE)} WHERE CAST(landmark AS DATE) = ?",
+                    [keep_at])
     con.execute(f"DROP TABLE {quote_ident(LANDMARK_TABLE)}")
     notes: list[str] = []
     structural = None

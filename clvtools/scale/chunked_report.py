@@ -34,7 +34,6 @@ NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
 NOT_COMPUTED = {
     "models": ("the value model's holdout validation and checks",),
     "survival": ("survival curves",),
-    "targets": ("the targeting evaluation",),
 }
 
 
@@ -180,6 +179,7 @@ def _targets(run) -> Section:
                   *targets.list_tables(s, *list_tops(run))]:
         out.add(block)
     out.add(targets.control_power_table(run.control_power, s))
+    targets.evaluation_blocks(run, out)     # the standard section's chart and table
     return _not_computed(out)
 
 

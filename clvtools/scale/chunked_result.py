@@ -19,6 +19,7 @@ from ..data.chunked_tables import chunk_where
 from ..data.engine import quote_ident
 from ..data.transactions import TransactionLog
 from ..pipeline.backtest import BacktestResult
+from ..pipeline.evaluation import EvaluationResult
 from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
@@ -54,7 +55,7 @@ CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets
                    "forecast_backtest.csv", "report.html",
                    "cohorts.csv",
                    "churn_by_segment.csv", "matrix.csv", "concentration.csv",
-                   "sensitivity.csv",
+                   "sensitivity.csv", "targeting_evaluation.csv", "profit_curve.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "churn_validation.csv",
                    "churn_calibration.csv", "models/value.json", "models/spend.json",
@@ -109,6 +110,8 @@ class ChunkedRun:
     sensitivity : pandas.DataFrame, optional
         sensitivity.csv: the plan under scaled assumptions and a moved limit
         (:mod:`.chunked_sensitivity`).
+    evaluation : EvaluationResult, optional
+        targeting_evaluation.csv and profit_curve.csv (:mod:`.chunked_evaluation`).
     churn_validation : dict of pandas.DataFrame
         ``churn_validation`` and ``churn_calibration``, the churn model's out-of-time
         validation (:mod:`.chunked_validation`; empty when it could not run).
@@ -137,6 +140,7 @@ class ChunkedRun:
     churn_by_segment: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
     churn_validation: dict = field(default_factory=dict)
+    evaluation: EvaluationResult | None = None
 
     @cached_property
     def concentration(self) -> pd.DataFrame:
@@ -247,6 +251,10 @@ class ChunkedRun:
             "sensitivity.csv": lambda: (None if self.sensitivity is None
                                         else to_cents(self.sensitivity)),
             "churn_by_segment.csv": lambda: self.churn_by_segment,
+            "targeting_evaluation.csv": lambda: (None if self.evaluation is None
+                                                 else self.evaluation.measures),
+            "profit_curve.csv": lambda: (None if self.evaluation is None
+                                         else self.evaluation.profit_curve),
             "churn_validation.csv": lambda: self.churn_validation.get("churn_validation"),
             "churn_calibration.csv": lambda: self.churn_validation.get("churn_calibration"),
             **plan_files(con, self.customers_sql, self.settings,

@@ -21,14 +21,16 @@ refitted on compressed rows at earlier origins (:mod:`.chunked_backtest`); what 
 computed and the files it writes (the plan's, :mod:`.chunked_plan_files`) are
 :class:`~.chunked_result.ChunkedRun`'s.
 
-It covers the value axis, the customer attributes, the churn model, the matrix, the plan
-under a push capacity or a budget (:mod:`.chunked_budget`), the control group, the reasons,
-the two lists, the plan's sensitivity (:mod:`.chunked_sensitivity`), the forecast and its
-backtest, the KPIs and cohorts. What needs the whole base
-in pandas (the holdout choice of the value model, which ``value_model = "auto"`` replaces by
-BIC as on Spark; per-customer uplifts, contracts) is the standard engine's, and the settings
-that ask for it are an error here; report.html states the parts it leaves out
-(:mod:`.chunked_report`).
+It covers the value axis, the customer attributes (a ``contactable`` column read in DuckDB,
+:mod:`clvtools.data.decision_flags`, a chunk's flags at a time), the churn model and its
+out-of-time validation, the matrix, the plan under a push capacity or a budget
+(:mod:`.chunked_budget`), the control group, the reasons, the two lists, the plan's
+sensitivity (:mod:`.chunked_sensitivity`), the targeting evaluated out of time
+(:mod:`.chunked_evaluation`), the forecast and its backtest, the KPIs and cohorts. What
+needs the whole base in pandas (the holdout choice of the value model, which ``value_model =
+"auto"`` replaces by BIC as on Spark; per-customer uplifts, contracts) is the standard
+engine's, and the settings that ask for it are an error here; report.html states the parts
+it leaves out (:mod:`.chunked_report`).
 """
 from __future__ import annotations
 
@@ -38,8 +40,6 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import Settings, parse_cut
@@ -49,6 +49,7 @@ from ..data.chunked_plan import (
     plan_sums,
     quantile,
     store_plan,
+    write_part,
 )
 from ..data.chunked_tables import (
     attributes_sql,
@@ -56,15 +57,16 @@ from ..data.chunked_tables import (
     chunk_frame,
     store_rfm,
 )
+from ..data.decision_flags import flags_of_chunk, store_yes_no_flags
 from ..data.lifecycle import lifecycle_query
 from ..data.survival_tables import scoring_table
-from ..errors import ClvInputError
 from ..pipeline.churn_validation import calibration_warning
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.kpis import kpi_step
 from ..pipeline.memory_budget import memory_bytes
 from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
+from ..pipeline.targets import NO_WORDS, YES_WORDS, not_contactable_note
 from ..pipeline.timeline import build_timeline
 from ..targeting.matrix import MONEY, matrix_from_totals
 from .chunked_attention import attention_lists
@@ -72,6 +74,7 @@ from .chunked_backtest import chunked_backtest
 from .chunked_budget import CHOICES_TABLE, budget_choices
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
+from .chunked_evaluation import EVALUATION_LANDMARKS, EVALUATION_RFM, chunked_evaluation
 from .chunked_forecast import chunked_forecast
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
@@ -97,6 +100,8 @@ BYTES_PER_CHUNK_CUSTOMER = 4_000
 MOST_CHUNK_ROWS = 500_000
 _RFM, _SCORING = "chunked_rfm", "chunked_scoring"
 _PLAN, _LIFECYCLE = PLAN_TABLE, LIFECYCLE_TABLE
+#: The DuckDB table of the customers file's contactable flags (with the column only).
+_CONTACTABLE = "chunked_contactable"
 
 
 @dataclass(frozen=True)
@@ -170,15 +175,15 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     s = settings
     _check_settings(s)
     budget = memory_plan(s.memory_limit, chunk_rows)
+    # the contactable column stays in DuckDB: read a chunk at a time, never whole in pandas
     inputs = read_inputs(transactions, customers, None,
-                         s.model_copy(update={"memory_limit": budget.sql_limit}), step)
+                         s.model_copy(update={"memory_limit": budget.sql_limit}), step,
+                         read_aside=False)
     log, attributes = inputs.log, inputs.attributes
-    if attributes is not None and attributes.set_aside is not None \
-            and CONTACTABLE in attributes.set_aside.columns:
-        raise ClvInputError(f"The chunked engine does not honour the customers file's "
-                            f"{CONTACTABLE!r} column.", source="customers",
-                            advice="Drop the column, or run with --engine duckdb.")
     con = log.con
+    flags = attributes is not None and store_yes_no_flags(
+        con, CONTACTABLE, customer_id_col=s.customer_id_col, yes=YES_WORDS, no=NO_WORDS,
+        into=_CONTACTABLE)
     timeline = build_timeline(log.first_date, log.observation_end, s)
     step("Summarising purchases (RFM) in DuckDB")
     store_rfm(log, time_unit=s.time_unit, into=_RFM)
@@ -194,16 +199,17 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     training = churn_training(
         log, timeline.landmarks, rfm_table=_RFM, horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
-        attributes=attributes, value_purchases=value.purchases)
+        attributes=attributes, value_purchases=value.purchases,
+        keep_at=timeline.holdout_start, keep_into=EVALUATION_LANDMARKS)
     _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
     del training
-    validation, validation_note = {}, None
+    validation, validation_note, validation_model = {}, None, None
     if churn is not None:
         step("Validating the churn model out of time")
         _limit(con, budget.sql_limit)
-        validation, validation_note = chunked_churn_validation(
+        validation, validation_note, validation_model = chunked_churn_validation(
             log, timeline, s, attributes=attributes, python_limit=budget.python_limit)
         warning = calibration_warning(validation.get("churn_calibration"), CALIBRATION_WARNING)
         validation_note = " ".join(filter(None, [validation_note, warning]))
@@ -221,7 +227,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         rfm = chunk_frame(con, _RFM, bounds, k)
         table = chunk_frame(con, _SCORING, bounds, k).reset_index()
         attrs = None if covariates is None else chunk_frame(con, covariates, bounds, k)
-        _write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
+        write_part(score_chunk(rfm, table, scorers, attrs), work / "scored", k)
     scored = parts(work / "scored")
     cuts = {}
     for name, column, cut in (("value", s.value_axis, parse_cut(s.value_cut)),
@@ -233,16 +239,20 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     push, pull = actions(s)
     for k, part in enumerate(sorted((work / "scored").glob("*.parquet"))):
         chunk = pq.read_table(part).to_pandas().set_index("customer_id")
+        contactable = flags_of_chunk(con, _CONTACTABLE if flags else None, CONTACTABLE,
+                                     chunk.index, bounds, k)
         decided = decide_chunk(chunk, cut_points=cuts, value_axis=s.value_axis, push=push,
-                               pull=pull, margin=s.margin, offer=s.offer)
-        _write_part(chunk.join(decided), work / "decided", k)
+                               pull=pull, margin=s.margin, offer=s.offer,
+                               contactable=contactable)
+        write_part(chunk.join(decided).assign(contactable=contactable), work / "decided", k)
     shutil.rmtree(work / "scored")
     _limit(con, budget.sql_limit)
     decided = parts(work / "decided")
     allocation = _store_plan(con, decided, s)
     power = draw_control_group(con, _PLAN, decided, share=s.control_share, seed=s.seed,
                                push=push, pull=pull)
-    summary = plan_summary_fields({**plan_sums(con, _PLAN), "control_share": s.control_share},
+    summary = plan_summary_fields(_with_not_contactable(plan_sums(con, _PLAN), con, decided)
+                                  | {"control_share": s.control_share},
                                   s, cuts, "chunked", allocation)
     sql, params = lifecycle_query(log, churn_after=s.churn_after, at_risk_after=s.at_risk_after,
                                   time_unit=s.time_unit)
@@ -258,7 +268,9 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run = ChunkedRun(s, log, timeline, scorers, chosen, cuts, matrix, kpis.kpis, power,
                      summary, bounds, survival_rows, work,
                      [*attribute_notes, *value_notes, *risk_notes,
-                      *([validation_note] if validation_note else [])],
+                      *([validation_note] if validation_note else []),
+                      *([not_contactable_note(summary["not_contactable"])]
+                        if summary["not_contactable"] else [])],
                      None if attributes is None else attributes.quality, shown,
                      cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment,
                      churn_validation=validation)
@@ -271,6 +283,14 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.notes += run.lists.notes
     step("The plan under scaled assumptions, on its candidates read a chunk at a time")
     run.sensitivity = chunked_sensitivity(con, decided, _PLAN, bounds, s, push, pull)
+    step("Evaluating the targeting out of time, a chunk at a time")
+    _limit(con, budget.python_limit)
+    run.evaluation, at_holdout = chunked_evaluation(
+        con, log, timeline, s, churn=validation_model, value_model=chosen,
+        covariates=covariates, attributes=attributes, push=push, pull=pull,
+        chunk_rows=budget.chunk_rows, work=work, flags=_CONTACTABLE if flags else None,
+        store_plan=lambda parts_sql, into: _store_plan(con, parts_sql, s, into))
+    run.notes += run.evaluation.notes
     step("Forecasting revenue and churn by month, a chunk at a time")
     _limit(con, budget.python_limit)
     run.forecast = chunked_forecast(con, inputs, timeline, scorers, s, bounds, rfm=_RFM,
@@ -279,40 +299,48 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.notes += run.forecast.notes
     step("Backtesting the forecast at earlier origins, a chunk at a time")
     run.backtest = chunked_backtest(con, inputs, timeline, scorers, value_model=chosen,
-                                    covariates=covariates, chunk_rows=budget.chunk_rows)
+                                    covariates=covariates, chunk_rows=budget.chunk_rows,
+                                    fitted=at_holdout)
     run.notes += run.backtest.notes
+    for table in (EVALUATION_RFM, EVALUATION_LANDMARKS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     _limit(con, budget.sql_limit)
     con.execute(f"DROP TABLE {_SCORING}")
     return run
 
 
-def _store_plan(con, decided: str, s: Settings) -> dict | None:
+def _store_plan(con, decided: str, s: Settings, into: str = _PLAN) -> dict | None:
     """The plan table: under a push capacity (or none) by a global ranking in DuckDB; under a
     budget by the standard engine's knapsack (:mod:`.chunked_budget`), whose summary fields
     are returned."""
     if s.push_budget is None and s.total_budget is None:
-        store_plan(con, decided, capacity=s.push_capacity, into=_PLAN)
+        store_plan(con, decided, capacity=s.push_capacity, into=into)
         return None
     choices, allocation = budget_choices(con, decided, push_budget=s.push_budget,
                                          total_budget=s.total_budget)
     con.register(CHOICES_TABLE, choices)
     try:
-        store_plan(con, decided, capacity=None, into=_PLAN, choices=CHOICES_TABLE,
+        store_plan(con, decided, capacity=None, into=into, choices=CHOICES_TABLE,
                    pull_rest=s.total_budget is None)
     finally:
         con.unregister(CHOICES_TABLE)
     return allocation
 
 
+def _with_not_contactable(sums: dict, con, decided: str) -> dict:
+    """plan_sums' counts with ``not_contactable`` after ``none``, as the standard summary
+    orders them (every customer the column marks no, contacted or not)."""
+    count = int(con.execute(f"SELECT count(*) FILTER (WHERE NOT contactable) FROM {decided}")
+                .fetchone()[0])
+    out = {}
+    for key, value in sums.items():
+        out[key] = value
+        if key == "none":
+            out["not_contactable"] = count
+    return out
+
+
 def _limit(con, limit: str | None) -> None:
     """DuckDB's memory limit for the next steps (it evicts buffers to disk to get under)."""
     if limit is not None:
         con.execute("SET memory_limit = ?", [limit])
-
-
-def _write_part(frame: pd.DataFrame, folder: Path, k: int) -> None:
-    """One chunk as the Parquet part file ``folder/part-<k>.parquet`` (``customer_id`` a
-    column; names sort in chunk order)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame.reset_index(), preserve_index=False),
-                   folder / f"part-{k:06d}.parquet")

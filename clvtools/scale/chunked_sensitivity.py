@@ -53,12 +53,14 @@ def chunked_sensitivity(con, decided: str, plan: str, bounds: list, s: Settings,
     for k in range(len(bounds)):
         where = " AND ".join(chunk_where(bounds, k, f"{a}.customer_id") for a in ("d", "p"))
         chunk = con.execute(
-            f"SELECT {columns}, p.action = 'push' AS pushed FROM {decided} AS d "
+            f"SELECT {columns}, d.contactable, p.action = 'push' AS pushed FROM {decided} AS d "
             f"JOIN {quote_ident(plan)} AS p ON d.customer_id = p.customer_id "
             f"WHERE {where} ORDER BY d.customer_id").df()
         # the cell as a category: a byte a candidate rather than a string object
         chunk["cell"] = pd.Categorical(chunk["cell"], categories=CELL_ORDER)
-        kept.append(chunk[sensitivity_candidates(chunk, push, pull, **terms)])
+        # as the standard engine: only contactable customers are candidates
+        kept.append(chunk[sensitivity_candidates(chunk, push, pull, **terms)
+                          & chunk["contactable"].to_numpy(bool)])
     candidates = pd.concat(kept, ignore_index=True)
     stated = con.execute(f"""
         SELECT count(*) FILTER (WHERE action = 'push') AS push,

@@ -15,7 +15,8 @@ its two dates kept in DuckDB and only the rows each side needs fetched.
   ``n`` sampled rows (below 0.001 at the default two million); the metrics' note column and
   the run's note say so.
 
-The model's scores at the holdout start (the targeting evaluation's) are not computed here.
+The model is returned too: the targeting evaluation (:mod:`.chunked_evaluation`) scores the
+holdout start with it, as the standard engine's validation does.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ VALIDATION_TABLE = "chunked_validation_landmarks"
 
 def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: Settings, *,
                              attributes=None, python_limit: str | None = None
-                             ) -> tuple[dict[str, pd.DataFrame], str]:
+                             ) -> tuple[dict[str, pd.DataFrame], str, object]:
     """churn_validation.csv and churn_calibration.csv of a chunked run.
 
     Parameters
@@ -67,17 +68,19 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
 
     Returns
     -------
-    (dict of pandas.DataFrame, str)
+    (dict of pandas.DataFrame, str, ChurnModel or None)
         ``churn_validation`` (metrics, shape (6, 5)) and ``churn_calibration`` (per decile),
         as :func:`~clvtools.pipeline.churn_validation.validate_churn_model` returns them (an
-        empty dict when the history is too short or a metric cannot be computed), and the
-        note for data_quality.json.
+        empty dict when the history is too short or a metric cannot be computed), the
+        note for data_quality.json, and the validation's model (None without one), which
+        the targeting evaluation scores the holdout start with (:mod:`.chunked_evaluation`).
     """
     s = settings
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
         return {}, ("No out-of-time validation of the churn model: it needs a history of "
-                    f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation end.")
+                    f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation "
+                    "end."), None
     con, name = log.con, quote_ident(VALIDATION_TABLE)
     landmark_table(log, landmarks=[train_at, eval_at], attributes=attributes,
                    churn_after=s.churn_after, time_unit=s.time_unit, into=VALIDATION_TABLE)
@@ -108,13 +111,14 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
     fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed, drawn=drawn,
                                 check_ph=False)
     if fitted is None or evaluation["event"].sum() == 0:
-        return {}, "No out-of-time validation of the churn model: too few churn events."
+        return {}, "No out-of-time validation of the churn model: too few churn events.", None
     try:
         evaluation, _ = known_levels(fitted, evaluation)
         result = validate_out_of_time(fitted, outcomes[["landmark", "duration", "event"]],
                                       evaluation, s.horizon, seed=s.seed)
     except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
-        return {}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}"
+        return ({}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}",
+                None)
     metrics = result["metrics"]
     metrics.insert(0, "train_landmark", train_at)
     metrics.insert(1, "evaluation_landmark", eval_at)
@@ -124,7 +128,8 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
                "evaluation landmark")
         metrics["note"] = metrics["note"] + f"; {how}"
         note = note[:-1] + f" {how} (sampling error about 1/sqrt(rows))."
-    return {"churn_validation": metrics, "churn_calibration": result["calibration"]}, note
+    return ({"churn_validation": metrics, "churn_calibration": result["calibration"]}, note,
+            fitted)
 
 
 def _training_rows(con, outcomes: pd.DataFrame, eval_at, s: Settings):

@@ -44,7 +44,8 @@ from scipy.spatial import ConvexHull, QhullError
 
 __all__ = ["ACCEPTANCE_CONCENTRATION", "TOP_SHARE", "acceptance_beta", "targeting_profit_lines",
            "ranking_order", "mpc_score", "empc_score", "top_decile_lift", "gini_coefficient",
-           "profit_curve", "ranking_measures", "plan_by_ranking"]
+           "profit_curve", "ranking_measures", "plan_by_ranking", "lift_of_groups",
+           "gini_of_groups", "measures_of_groups", "curve_frame"]
 
 #: alpha + beta of the acceptance rate's Beta distribution: Verbraken et al.'s Beta(6, 14)
 #: has mean 0.3 and this concentration; around another push uplift u it is Beta(20u, 20(1-u)).
@@ -263,29 +264,54 @@ def top_decile_lift(y_true, y_score, share: float = TOP_SHARE, *, order=None) ->
         return float("nan")
     order = ranking_order(y_score) if order is None else order
     starts = _group_starts(y_score, order)
-    ends = np.r_[starts[1:], len(y)]
-    top = share * len(y)
+    return lift_of_groups(np.diff(np.r_[starts, len(y)]), np.add.reduceat(y[order], starts),
+                          share)
+
+
+def lift_of_groups(customers, churners, share: float = TOP_SHARE) -> float:
+    """:func:`top_decile_lift` from the groups of tied scores, highest score first.
+
+    Parameters
+    ----------
+    customers, churners : array_like, shape (groups,)
+        Customers and churners in each group (counts).
+    share : float
+        The top share of the base.
+    """
+    counts = np.asarray(customers, dtype=float)
+    positives = np.asarray(churners, dtype=float)
+    n, total = counts.sum(), positives.sum()
+    if total == 0:
+        return float("nan")
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    top = share * n
     # the group of tied scores that holds the boundary, and the churners ranked before it
     g = int(np.searchsorted(ends, top, side="left"))
-    ranked = y[order]
-    before = ranked[:starts[g]].sum()
-    caught = before + (top - starts[g]) * ranked[starts[g]:ends[g]].mean()
-    return float((caught / top) / y.mean())
+    before = positives[:g].sum()
+    caught = before + (top - starts[g]) * (positives[g] / counts[g])
+    return float((caught / top) / (total / n))
 
 
 def gini_coefficient(y_true, y_score, *, order=None) -> float:
     """2 AUC - 1 of the scores against the outcomes (ties count one half; NaN with one
     class). ``order`` as in :func:`mpc_score`."""
     y = _binary(y_true)
-    positives = y.sum()
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
     order = ranking_order(y_score) if order is None else order
     starts = _group_starts(y_score, order)
-    ranked = y[order]
-    pos = np.add.reduceat(ranked, starts)
-    neg = np.diff(np.r_[starts, len(y)]) - pos
+    return gini_of_groups(np.diff(np.r_[starts, len(y)]), np.add.reduceat(y[order], starts))
+
+
+def gini_of_groups(customers, churners) -> float:
+    """:func:`gini_coefficient` from the groups of tied scores, highest score first
+    (``customers`` and ``churners`` per group, shape (groups,))."""
+    counts = np.asarray(customers, dtype=float)
+    pos = np.asarray(churners, dtype=float)
+    positives = pos.sum()
+    negatives = counts.sum() - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    neg = counts - pos
     # a churner beats the stayers of every lower group, and half of those tied with it
     below = negatives - np.cumsum(neg)
     auc = (pos * (below + 0.5 * neg)).sum() / (positives * negatives)
@@ -324,15 +350,38 @@ def profit_curve(net_benefit, rankings: Mapping[str, np.ndarray], *, y_true=None
     frames = []
     for name, score in rankings.items():
         order = orders[name] if orders is not None else ranking_order(score)
-        frame = pd.DataFrame({"ranking": name, "share_targeted": shares,
-                              "customers_targeted": k,
-                              "net_benefit": np.r_[0.0, np.cumsum(benefit[order])][k]})
-        if y is not None:
-            caught = np.r_[0.0, np.cumsum(y[order])][k]
-            frame["churners_targeted"] = caught.astype(int)
-            frame["share_of_churners"] = caught / y.sum() if y.sum() else np.nan
-        frames.append(frame)
+        frames.append(curve_frame(
+            name, shares, k, np.r_[0.0, np.cumsum(benefit[order])][k],
+            None if y is None else np.r_[0.0, np.cumsum(y[order])][k],
+            None if y is None else y.sum()))
     return pd.concat(frames, ignore_index=True)
+
+
+def curve_frame(name: str, shares: np.ndarray, k: np.ndarray, net_benefit: np.ndarray,
+                caught: np.ndarray | None = None, churners: float | None = None
+                ) -> pd.DataFrame:
+    """One ranking's rows of :func:`profit_curve` from its sums at each cut-off.
+
+    Parameters
+    ----------
+    name : str
+    shares : numpy.ndarray, shape (m,)
+        Shares of the base targeted.
+    k : numpy.ndarray of int, shape (m,)
+        Customers targeted at each share (``round(share * n)``).
+    net_benefit : numpy.ndarray, shape (m,)
+        Realised net benefit of the top ``k`` (currency).
+    caught : numpy.ndarray, shape (m,), optional
+        Churners among the top ``k``.
+    churners : float, optional
+        Churners in the base.
+    """
+    frame = pd.DataFrame({"ranking": name, "share_targeted": shares, "customers_targeted": k,
+                          "net_benefit": net_benefit})
+    if caught is not None:
+        frame["churners_targeted"] = caught.astype(int)
+        frame["share_of_churners"] = caught / churners if churners else np.nan
+    return frame
 
 
 def ranking_measures(y_true, rankings: Mapping[str, np.ndarray], *, clv, incentive_cost,
@@ -368,14 +417,52 @@ def ranking_measures(y_true, rankings: Mapping[str, np.ndarray], *, clv, incenti
     for name, score in rankings.items():
         order = orders[name] if orders is not None else ranking_order(score)
         lines = _cutoff_lines(score, slope, intercept, order)   # shared by MP and EMPC
-        mp, mp_share = _max_profit(*lines, accept_rate, n)
-        empc, empc_share = _expected_max_profit(*lines, alpha, beta, n)
-        values = {"mp": mp, "mp_share_targeted": mp_share, "empc": empc,
-                  "empc_share_targeted": empc_share,
-                  "top_decile_lift": top_decile_lift(y_true, score, order=order),
-                  "gini": gini_coefficient(y_true, score, order=order)}
+        values = _profit_values(lines, n, accept_rate, alpha, beta)
+        values["top_decile_lift"] = top_decile_lift(y_true, score, order=order)
+        values["gini"] = gini_coefficient(y_true, score, order=order)
         rows += [{"ranking": name, "measure": m, "value": v} for m, v in values.items()]
     return pd.DataFrame(rows)
+
+
+def _profit_values(lines, n: int, accept_rate: float, alpha: float, beta: float) -> dict:
+    """MP and EMPC with their shares from the cut-off lines of :func:`_cutoff_lines`."""
+    mp, mp_share = _max_profit(*lines, accept_rate, n)
+    empc, empc_share = _expected_max_profit(*lines, alpha, beta, n)
+    return {"mp": mp, "mp_share_targeted": mp_share, "empc": empc,
+            "empc_share_targeted": empc_share}
+
+
+def measures_of_groups(customers, churners, slope, intercept, *, accept_rate: float,
+                       concentration: float = ACCEPTANCE_CONCENTRATION) -> dict[str, float]:
+    """:func:`ranking_measures`' figures of one ranking from its groups of tied scores
+    (highest score first), for a base too large to hold (a chunked run sums each group in
+    DuckDB).
+
+    Parameters
+    ----------
+    customers, churners : array_like, shape (groups,)
+        Customers and churners in each group (counts).
+    slope, intercept : array_like, shape (groups,)
+        The sums over each group of :func:`targeting_profit_lines`' lines (currency).
+    accept_rate, concentration
+        As in :func:`ranking_measures`.
+
+    Returns
+    -------
+    dict of str to float
+        ``mp``, ``mp_share_targeted``, ``empc``, ``empc_share_targeted``,
+        ``top_decile_lift``, ``gini``. The cumulative lines are summed by group here, by
+        customer in :func:`ranking_measures`: the two agree to rounding (about 1e-12
+        relative), not bit for bit.
+    """
+    alpha, beta = acceptance_beta(accept_rate, concentration)
+    counts = np.asarray(customers, dtype=np.int64)
+    lines = (np.r_[0, np.cumsum(counts)], np.r_[0.0, np.cumsum(np.asarray(slope, float))],
+             np.r_[0.0, np.cumsum(np.asarray(intercept, float))])
+    values = _profit_values(lines, int(counts.sum()), accept_rate, alpha, beta)
+    values["top_decile_lift"] = lift_of_groups(counts, churners)
+    values["gini"] = gini_of_groups(counts, churners)
+    return values
 
 
 def plan_by_ranking(score, *, push: int, pull: int, eligible=None, order=None) -> np.ndarray:

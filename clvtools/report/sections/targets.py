@@ -193,7 +193,9 @@ def list_tables(s, contacts: pd.DataFrame | None, counts: dict, early_warning: p
     return blocks
 
 
-def _evaluation(r: AnalysisResult, out: Section) -> None:
+def evaluation_blocks(r: AnalysisResult, out: Section) -> None:
+    """The targeting evaluation's chart and table into ``out`` (``r.evaluation``; a chunked
+    run has them too)."""
     evaluation = r.evaluation
     if evaluation is None:
         return
@@ -269,6 +271,6 @@ def section(r: AnalysisResult) -> Section:
         out.add(block)
     _lists(r, out)
     out.add(control_power_table(t.control_power, s))
-    _evaluation(r, out)
+    evaluation_blocks(r, out)
     return out
 
