@@ -26,7 +26,7 @@ import pandas as pd
 from .engine import quote_ident
 from .transactions import TransactionLog
 
-__all__ = ["SortedOccasions", "sorted_occasions", "landmark_covariates"]
+__all__ = ["SortedOccasions", "sorted_occasions", "landmark_covariates", "customer_money"]
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 #: Bits of the day offset in a (customer, day) search key: 11 million years of days.
@@ -210,6 +210,16 @@ def landmark_covariates(occ: SortedOccasions, landmarks: Sequence, *, window_day
         cols["purchase_trend"] = (upper - since[short]) - (since[short] - since[2 * short])
         parts.append((mark, cols))
     return _stack(occ, parts, end is not None)
+
+
+def customer_money(occ: SortedOccasions) -> np.ndarray:
+    """Each customer's exact total of their amounts (currency units; NaN for a customer
+    without any), shape (n_customers,); ``occ`` must hold amounts."""
+    upper, lower = occ.starts[1:], occ.starts[:-1]
+    total = _money(occ.micro_sum, upper, lower)
+    if occ.amount_count is None:
+        return total
+    return np.where(occ.amount_count[upper] > occ.amount_count[lower], total, np.nan)
 
 
 def _spend(occ: SortedOccasions, has_amounts: bool, upper, lower) -> np.ndarray:

@@ -96,7 +96,6 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     """Lifecycle, the churn model, churn probabilities, validation and survival curves."""
     s, log, attributes = settings, inputs.log, inputs.attributes
     rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
-    lifecycle = lifecycle_status(log, at_risk_after=s.at_risk_after, **rule)
     tables: dict[str, pd.DataFrame] = {}
     if inputs.contracts is not None:
         durations = contract_table(log, inputs.contracts, time_unit=s.time_unit)
@@ -115,8 +114,10 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
                            cache=cache, **rule)
     with alongside_thread(work) as terms:
         # the occasions sorted by customer, fetched once: every landmark's rows and the
-        # scoring rows are computed from them in numpy (data.landmark_arrays)
+        # scoring rows and the lifecycle are computed from them in numpy (data.landmark_arrays)
         occasions = sorted_occasions(log, churn_days(s.churn_after, s.time_unit))
+        lifecycle = lifecycle_status(log, at_risk_after=s.at_risk_after, sorted_rows=occasions,
+                                     **rule)
         # the validation's own landmarks (its scoring date is the main fit's landmark)
         validation_rows = None if not validation_marks else landmark_table(
             log, landmarks=validation_marks[:2], attributes=attributes, sorted_rows=occasions,
