@@ -1,4 +1,6 @@
-"""Landmark survival tables from purchase occasions, each one SQL query run by DuckDB.
+"""Landmark survival tables from purchase occasions: computed in numpy from the occasions
+sorted by customer (:mod:`.landmark_arrays`), or, for a table kept in DuckDB (the chunked
+run) or amounts past int64 micro-units, one SQL query run by DuckDB; the same rows either way.
 
 Every function takes a :class:`~clvtools.data.transactions.TransactionLog`: its occasions
 (``customer_id VARCHAR, date DATE, amount DOUBLE``, one row per customer per day; ``amount``
