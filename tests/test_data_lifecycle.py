@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import occasions_log
 
+from clvtools.data.landmark_arrays import sorted_occasions
 from clvtools.data.lifecycle import churn_days, lifecycle_status
 from clvtools.errors import ClvInputError
 from clvtools.units import to_days
@@ -45,3 +46,25 @@ def test_lifecycle_status_of_a_truncated_log_is_the_status_at_that_date():
     # on Mar 1, a has been idle 60 days (at risk) and b bought 10 days ago (new)
     assert df["lifecycle"].tolist() == ["at_risk", "new"]
     assert df["last_purchase"].tolist() == [pd.Timestamp(2024, 1, 1), pd.Timestamp(2024, 2, 20)]
+
+
+# Ids that sort differently as text and as numbers, a customer whose only amount is missing,
+# one declared churned, one at risk, one new, and amounts below the micro-unit
+MIXED = [
+    ("9", dt.date(2024, 1, 1), 10.25), ("9", dt.date(2024, 5, 29), None),
+    ("10", dt.date(2023, 11, 2), 3.1234565), ("10", dt.date(2024, 1, 5), -2.0),
+    ("100", dt.date(2024, 3, 3), None), ("2", dt.date(2024, 6, 20), 0.0000005),
+    ("a", dt.date(2024, 3, 1), 5.0), ("a", dt.date(2024, 6, 20), 1e9),
+]
+
+
+@pytest.mark.parametrize("amounts", [True, False])
+def test_lifecycle_from_the_sorted_occasions_equals_the_query(amounts):
+    rows = MIXED if amounts else [(c, d, None) for c, d, _ in MIXED]
+    log = occasions_log(rows, dt.date(2024, 6, 30))
+    rule = dict(churn_after=8, at_risk_after=4, time_unit="week")
+    by_query = lifecycle_status(log, **rule)
+    by_arrays = lifecycle_status(log, sorted_rows=sorted_occasions(log, churn_days(8, "week")),
+                                 **rule)
+    assert set(by_query["lifecycle"]) == {"churned", "at_risk", "new", "active"}
+    pd.testing.assert_frame_equal(by_arrays, by_query, check_exact=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
 import duckdb
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from clvtools.data.attributes import CustomerAttributes
 from clvtools.data.generator import generate_customer_base
 from clvtools.data.kpis import kpi_table
+from clvtools.data.landmark_arrays import sorted_occasions
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.data.transactions import TransactionLog, read_transactions
 from clvtools.errors import ClvInputError
@@ -284,17 +286,20 @@ def test_a_table_on_log_until_equals_one_from_the_truncated_transactions():
                                            churn_after=13))
 
 
-def test_spell_bounds_are_built_once_and_serve_every_landmark_and_the_kpis():
-    # the landmark tables and the KPIs share one table of spell starts and ends per log and
-    # churn rule, whatever order the landmarks come in; the rows are those of a fresh log
+def test_spell_bounds_are_built_once_by_the_kpis_and_serve_the_query_path():
+    # the landmark tables come from the sorted occasions (numpy) and build no spell table;
+    # the KPIs build one per log and churn rule, which the query path (amounts too large for
+    # int64 micro-units) then shares; the rows are those of a fresh log
     log = occasions_log(ROWS, END)
     late = landmark_table(log, landmarks=[D(2024, 3, 5)], churn_after=4)
-    first = dict(log.derived)
     early = landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4)
+    assert not [k for k in log.derived if k[0] == "spell_bounds"]
     kpi_table(log, churn_after=4)
-    again = landmark_table(log, landmarks=[D(2024, 3, 5)], churn_after=4)
-    held = [v for k, v in log.derived.items() if k[0] == "spell_bounds"]
+    first = dict(log.derived)
     assert [k for k in first if k[0] == "spell_bounds"] == [("spell_bounds", 28)]
+    with mock.patch("clvtools.data.survival_tables.sorted_occasions", return_value=None):
+        again = landmark_table(log, landmarks=[D(2024, 3, 5)], churn_after=4)
+    held = [v for k, v in log.derived.items() if k[0] == "spell_bounds"]
     assert held == [first[("spell_bounds", 28)]]
     tables = {name for (name,) in log.con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_spell_bounds_%'"
@@ -305,10 +310,85 @@ def test_spell_bounds_are_built_once_and_serve_every_landmark_and_the_kpis():
         pd.testing.assert_frame_equal(built, table(marks), check_exact=True)
     # a's last purchase, Mar 1, is declared churned on Mar 29: 24 days after the landmark
     assert row(again, "a", D(2024, 3, 5))[OUTCOME].tolist() == [24 / 7, 1]
-    # the KPIs from the shared table equal a fresh log's, built without a landmark table
-    pd.testing.assert_frame_equal(kpi_table(log, churn_after=4),
-                                  kpi_table(occasions_log(ROWS, END), churn_after=4),
+
+
+# ---------------------------------------------------------------- numpy rows = the query's
+# Ids that sort differently as text and as numbers ("10" < "9"), a day with no amount among
+# others, same-day neighbours of a churn gap, a customer with one purchase, and amounts with
+# digits below the micro-unit (rounded half away from zero, as money.py does).
+MIXED = [
+    ("9", D(2024, 1, 1), 10.25), ("9", D(2024, 1, 29), None), ("9", D(2024, 3, 1), 0.0000005),
+    ("10", D(2023, 11, 2), 3.1234565), ("10", D(2024, 1, 5), -2.0), ("10", D(2024, 2, 2), 7.0),
+    ("100", D(2024, 1, 3), None), ("2", D(2023, 12, 30), 1e9), ("2", D(2024, 3, 28), 0.1),
+    ("a", D(2024, 2, 20), 0.3),
+]
+MARKS = [D(2023, 12, 31), D(2024, 1, 10), D(2024, 2, 5), D(2024, 3, 2), D(2024, 3, 30)]
+
+
+def query_rows(log, function, **kw):
+    """The same table by the landmark tables' SQL (kept in DuckDB, then read back)."""
+    function(log, into="by_query", **kw)
+    return log.con.execute("SELECT * FROM by_query").df()
+
+
+@pytest.mark.parametrize("rows", [MIXED, [(c, d, None) for c, d, _ in MIXED]],
+                         ids=["amounts", "no amounts"])
+@pytest.mark.parametrize("churn_after", [1, 4, 9])
+def test_numpy_rows_equal_the_query_bit_for_bit(rows, churn_after):
+    log = occasions_log(rows, END)
+    for marks in ([MARKS[0]], MARKS):
+        pd.testing.assert_frame_equal(
+            landmark_table(log, landmarks=marks, churn_after=churn_after),
+            query_rows(log, landmark_table, landmarks=marks, churn_after=churn_after),
+            check_exact=True)
+    pd.testing.assert_frame_equal(
+        scoring_table(log, churn_after=churn_after),
+        query_rows(log, scoring_table, churn_after=churn_after), check_exact=True)
+
+
+def test_numpy_rows_take_the_attributes_as_of_each_landmark_as_the_query_does():
+    log = occasions_log(MIXED, END)
+    log.con.execute("""CREATE TABLE attrs AS SELECT * FROM (VALUES
+        ('9', 'gold', DATE '2023-06-01', DATE '2024-02-01'),
+        ('10', 'silver', DATE '2022-01-01', DATE '2023-01-01'),
+        ('zz', 'x', DATE '2020-01-01', DATE '2020-01-01')) AS t(customer_id, tier, signup,
+                                                               _valid_from)""")
+    dated = CustomerAttributes("attrs", {"tier": "categorical", "signup": "duration"},
+                               {"valid_from": "_valid_from"}, log.con,
+                               fills={"tier": "'(missing)'", "signup": "NULL"})
+    assert dated.has_valid_from
+    for attrs in (attributes(log.con, "attrs"), dated):
+        pd.testing.assert_frame_equal(
+            landmark_table(log, landmarks=MARKS, churn_after=4, attributes=attrs),
+            query_rows(log, landmark_table, landmarks=MARKS, churn_after=4, attributes=attrs),
+            check_exact=True)
+        pd.testing.assert_frame_equal(
+            scoring_table(log, churn_after=4, attributes=attrs),
+            query_rows(log, scoring_table, churn_after=4, attributes=attrs), check_exact=True)
+
+
+def test_amounts_too_large_for_int64_micro_units_take_the_query():
+    # 5e12 twice is past what int64 micro-units hold for one customer: the query sums them
+    rows = [("a", D(2024, 1, 1), 5e12), ("a", D(2024, 1, 8), 5e12), ("b", D(2024, 1, 2), 1.0)]
+    log = occasions_log(rows, END)
+    assert sorted_occasions(log, 28) is None
+    df = landmark_table(log, landmarks=[D(2024, 1, 10)], churn_after=4)
+    assert row(df, "a", D(2024, 1, 10))["total_spend"] == 1e13
+    assert [k for k in log.derived if k[0] == "spell_bounds"]   # the query's shared table
+
+
+def test_given_sorted_occasions_are_used_only_for_their_churn_rule():
+    log = occasions_log(MIXED, END)
+    shared = sorted_occasions(log, 28)
+    with mock.patch("clvtools.data.survival_tables.sorted_occasions",
+                    side_effect=AssertionError("fetched again")):
+        same = landmark_table(log, landmarks=MARKS, churn_after=4, sorted_rows=shared)
+    pd.testing.assert_frame_equal(same, landmark_table(log, landmarks=MARKS, churn_after=4),
                                   check_exact=True)
+    # another churn rule: its own fetch, its own spell ends
+    pd.testing.assert_frame_equal(
+        landmark_table(log, landmarks=MARKS, churn_after=2, sorted_rows=shared),
+        query_rows(log, landmark_table, landmarks=MARKS, churn_after=2), check_exact=True)
 
 
 def test_a_table_kept_in_duckdb_does_not_hold_its_spell_ends():

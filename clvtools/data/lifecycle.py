@@ -24,9 +24,12 @@ import pandas as pd
 from ..errors import ClvInputError
 from ..units import to_days, unit_days
 from .engine import quote_ident, run_scope
+from .landmark_arrays import SortedOccasions, customer_money
 from .money import money_sum
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
+
+_EPOCH = np.datetime64("1970-01-01", "D")     # the sorted occasions' day 0
 
 __all__ = ["churn_days", "first_declaration", "spell_ends_sql", "spell_bounds",
            "lifecycle_status", "lifecycle_query"]
@@ -134,6 +137,7 @@ def lifecycle_status(
     at_risk_after: float,
     time_unit: str = "week",
     new_within: float | None = None,
+    sorted_rows: SortedOccasions | None = None,
 ) -> pd.DataFrame:
     """Lifecycle status of every customer at the log's observation end.
 
@@ -165,10 +169,44 @@ def lifecycle_status(
         and ``lifecycle``, the first that applies of: ``churned``
         (``observation_end - last >= churn_days``), ``at_risk`` (``>= at_risk_days``),
         ``new``, ``active``.
+
+    Other Parameters
+    ----------------
+    sorted_rows : SortedOccasions, optional
+        ``log``'s occasions sorted by customer
+        (:func:`~clvtools.data.landmark_arrays.sorted_occasions`): the same rows are computed
+        from them in numpy, without a query (the risk step fetches them once for its tables).
     """
     sql, params = lifecycle_query(log, churn_after=churn_after, at_risk_after=at_risk_after,
                                   time_unit=time_unit, new_within=new_within)
-    return log.con.execute(sql, params).df()
+    if sorted_rows is None:
+        return log.con.execute(sql, params).df()
+    return _from_sorted(sorted_rows, params)
+
+
+def _from_sorted(occ: SortedOccasions, params: dict) -> pd.DataFrame:
+    """:func:`lifecycle_query`'s rows from the sorted occasions, the same numbers and types
+    (dates as the query's ``datetime64[us]``, money summed exactly in micro-units)."""
+    first, last = occ.day[occ.starts[:-1]], occ.day[occ.starts[1:] - 1]
+    end = int((np.datetime64(params["end"], "D") - _EPOCH).astype(np.int64))
+    idle = end - last
+    if params["has_amounts"] and occ.micro_sum is not None:
+        spend = customer_money(occ)
+    else:
+        spend = np.full(len(first), np.nan)
+    churned = idle >= params["cd"]
+    declared = np.where(churned, last + params["cd"], 0)
+    lifecycle = np.select([churned, idle >= params["rd"], end - first < params["nd"]],
+                          ["churned", "at_risk", "new"], "active").astype(object)
+
+    def dates(days):
+        return (_EPOCH + days).astype("datetime64[us]")
+    return pd.DataFrame({
+        "customer_id": occ.customer_ids, "first_purchase": dates(first),
+        "last_purchase": dates(last), "purchases": np.diff(occ.starts),
+        "lifetime_spend": spend, "time_since_last_purchase": idle / params["ud"],
+        "declared_at": np.where(churned, dates(declared), np.datetime64("NaT", "us")),
+        "lifecycle": lifecycle})
 
 
 def lifecycle_query(log: TransactionLog, *, churn_after: float, at_risk_after: float,

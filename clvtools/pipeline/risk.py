@@ -16,7 +16,8 @@ import pandas as pd
 
 from ..config import Settings
 from ..data.contracts import contract_table
-from ..data.lifecycle import lifecycle_status
+from ..data.landmark_arrays import sorted_occasions
+from ..data.lifecycle import churn_days, lifecycle_status
 from ..data.survival_tables import landmark_table, scoring_table
 from ..survival.churn_model import ChurnModel
 from ..survival.competing_risks import cumulative_incidence
@@ -95,7 +96,6 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     """Lifecycle, the churn model, churn probabilities, validation and survival curves."""
     s, log, attributes = settings, inputs.log, inputs.attributes
     rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
-    lifecycle = lifecycle_status(log, at_risk_after=s.at_risk_after, **rule)
     tables: dict[str, pd.DataFrame] = {}
     if inputs.contracts is not None:
         durations = contract_table(log, inputs.contracts, time_unit=s.time_unit)
@@ -113,15 +113,20 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
                                  *validation_marks[:2]], horizon=s.horizon, seed=s.seed,
                            cache=cache, **rule)
     with alongside_thread(work) as terms:
-        # the validation's own landmarks (its scoring date is the main fit's landmark); the
-        # first table builds the run's spell starts and ends (data.lifecycle.spell_bounds),
-        # which the other landmark tables and the KPIs read
+        # the occasions sorted by customer, fetched once: every landmark's rows and the
+        # scoring rows and the lifecycle are computed from them in numpy (data.landmark_arrays)
+        occasions = sorted_occasions(log, churn_days(s.churn_after, s.time_unit))
+        lifecycle = lifecycle_status(log, at_risk_after=s.at_risk_after, sorted_rows=occasions,
+                                     **rule)
+        # the validation's own landmarks (its scoring date is the main fit's landmark)
         validation_rows = None if not validation_marks else landmark_table(
-            log, landmarks=validation_marks[:2], attributes=attributes, **rule)
+            log, landmarks=validation_marks[:2], attributes=attributes, sorted_rows=occasions,
+            **rule)
         survival = landmark_table(log, landmarks=list(timeline.landmarks),
-                                  attributes=attributes, **rule)
+                                  attributes=attributes, sorted_rows=occasions, **rule)
         tables.update(segment_survival(survival, inputs.categorical_attributes))
-        scoring = scoring_table(log, attributes=attributes, **rule)
+        scoring = scoring_table(log, attributes=attributes, sorted_rows=occasions, **rule)
+        del occasions       # about 250 MB at a million customers: not held past the tables
     terms.result()
     step("Computing the structural churn term (BG/NBD at each landmark)")
     survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
