@@ -8,7 +8,12 @@ import pytest
 
 from clvtools.data.generator import generate_customer_base
 from clvtools.data.rfm import rfm_summary
-from clvtools.data.transactions import TransactionLog, data_fingerprint, read_transactions
+from clvtools.data.transactions import (
+    DataPolicies,
+    TransactionLog,
+    data_fingerprint,
+    read_transactions,
+)
 from clvtools.errors import ClvInputError
 
 D = dt.date
@@ -117,7 +122,6 @@ def test_a_missing_value_in_a_log_with_integer_ids_is_an_error_naming_it(missing
 
 def test_signs_kept_or_dropped_are_counted_as_the_policy_says():
     # the first scan counts a sign only where its policy excludes rows
-    from clvtools.data.policies import DataPolicies
     rows = pd.DataFrame({"customer_id": [1, 1, 2, 2],
                          "date": pd.to_datetime(["2024-01-01", "2024-01-02"] * 2),
                          "amount": [5.0, -2.0, 0.0, 4.0]})
