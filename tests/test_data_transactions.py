@@ -8,7 +8,12 @@ import pytest
 
 from clvtools.data.generator import generate_customer_base
 from clvtools.data.rfm import rfm_summary
-from clvtools.data.transactions import TransactionLog, data_fingerprint, read_transactions
+from clvtools.data.transactions import (
+    DataPolicies,
+    TransactionLog,
+    data_fingerprint,
+    read_transactions,
+)
 from clvtools.errors import ClvInputError
 
 D = dt.date
@@ -98,3 +103,34 @@ def test_fingerprint_found_while_reading_equals_a_scan_of_the_occasions():
     assert data_fingerprint(read_transactions(tx.iloc[::-1], observation_end="2024-03-31")) == found
     cut = data_fingerprint(log.until(dt.date(2024, 1, 31)))
     assert cut["occasions"] == 3 and cut["hash"] != found["hash"]
+
+
+@pytest.mark.parametrize("missing, problem", [
+    ("customer_id", "Customer ids are missing"), ("date", "Dates are missing"),
+    ("amount", "Amounts are missing")])
+def test_a_missing_value_in_a_log_with_integer_ids_is_an_error_naming_it(missing, problem):
+    # integer ids: the first scan finds problems from the columns' null counts alone
+    rows = pd.DataFrame({"customer_id": pd.array([1, 2, 3], dtype="Int64"),
+                         "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+                         "amount": [1.0, 2.0, 3.0]})
+    rows[missing] = rows[missing].astype("object").where(rows.index != 1, None).astype(
+        rows[missing].dtype)
+    with pytest.raises(ClvInputError, match=problem) as err:
+        read_transactions(rows)
+    assert "1 row(s) affected" in str(err.value)
+
+
+def test_signs_kept_or_dropped_are_counted_as_the_policy_says():
+    # the first scan counts a sign only where its policy excludes rows
+    rows = pd.DataFrame({"customer_id": [1, 1, 2, 2],
+                         "date": pd.to_datetime(["2024-01-01", "2024-01-02"] * 2),
+                         "amount": [5.0, -2.0, 0.0, 4.0]})
+    dropped = read_transactions(rows, policies=DataPolicies(
+        negative_amounts="drop", zero_amounts="drop")).quality
+    excluded = {k: v for k, v in dropped["excluded_by_reason"].items() if v}
+    assert excluded == {"negative_amounts": 1, "zero_amounts": 1}
+    assert dropped["rows_used"] == 2
+    kept = read_transactions(rows, policies=DataPolicies(
+        negative_amounts="keep", zero_amounts="keep")).quality
+    assert not any(kept["excluded_by_reason"].values()) and kept["rows_used"] == 4
+    assert "negative_amounts" not in kept["excluded_by_reason"]

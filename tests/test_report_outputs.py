@@ -114,3 +114,13 @@ def test_money_to_the_cent_keeps_every_other_column_as_it_is():
     pd.testing.assert_frame_equal(cents, table.assign(expected_revenue=[1.23, np.nan, 2.0]))
     assert np.shares_memory(cents["customer_id"].to_numpy(), table["customer_id"].to_numpy())
     assert table["expected_revenue"].iloc[0] == 1.234      # the caller's table is untouched
+
+
+def test_money_to_the_cent_leaves_text_that_looks_like_dates_as_text():
+    """A text column of date-like values, a repeated index label: to_cents neither parses the
+    text nor realigns the rows."""
+    table = pd.DataFrame({"note": ["2024-01-01", "2024-01-02", None],
+                          "expected_revenue": [1.234, 5.678, 9.1011]}, index=[3, 3, 4])
+    cents = to_cents(table)
+    pd.testing.assert_frame_equal(cents, table.assign(expected_revenue=[1.23, 5.68, 9.10]))
+    assert cents["note"].dtype == object

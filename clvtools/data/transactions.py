@@ -125,13 +125,23 @@ def read_transactions(
     # space or a control character, which the detailed check then lets pass.
     problems = ("_key IS NULL" if integer_ids else "customer_id IS NULL OR customer_id < '!'")
     problems += " OR ts IS NULL" + (" OR amount IS NULL" if monetary_value_col else "")
-    signs = ("count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE amount = 0)"
-             if monetary_value_col else "0, 0")
+    # Only whether a row has a problem matters here (the detailed check says which): with
+    # integer ids that is a missing value, which count(column) finds from the null masks
+    # without evaluating a condition per row.
+    any_problem = (f"count(*) * 3 - count(_key) - count(ts) - "
+                   f"{'count(amount)' if monetary_value_col else 'count(*)'}"
+                   if integer_ids else f"count(*) FILTER (WHERE {problems})")
+    # a sign that a policy keeps excludes nothing: its rows are not counted (the zero
+    # amounts by default, and both in lifetimes' summaries)
+    signs = ", ".join(
+        f"count(*) FILTER (WHERE {cond})" if monetary_value_col and policy != "keep" else "0"
+        for cond, policy in (("amount < 0", policies.negative_amounts),
+                             ("amount = 0", policies.zero_amounts)))
     day_counts, median, largest, padded, rows_read, n_problems, with_offset, *signed = \
         con.execute(
             f"SELECT {bounds_sql(bool(monetary_value_col))}, "
             f"count(*) FILTER (WHERE {'FALSE' if integer_ids else padded_id_sql('customer_id')}),"
-            f" count(*), count(*) FILTER (WHERE {problems}), count(*) FILTER (WHERE {offsets}), "
+            f" count(*), {any_problem}, count(*) FILTER (WHERE {offsets}), "
             f"{signs} FROM (SELECT _key, customer_id, ts, amount, _raw_date FROM tx_parsed "
             "OFFSET 0)").fetchone()
     if padded:
