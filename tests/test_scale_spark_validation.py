@@ -57,7 +57,7 @@ def test_past_the_sample_rows_the_metrics_are_within_their_sampling_error(engine
                                                                           monkeypatch):
     from clvtools.scale import spark_validation
 
-    inputs, log, _, timeline = engines
+    inputs, log, attributes, timeline = engines
     s = Settings(value_model="bgnbd", churn_sample_rows=500)
     fitted = {}
     for name, module in (("standard", churn_validation), ("spark", spark_validation)):
@@ -69,7 +69,8 @@ def test_past_the_sample_rows_the_metrics_are_within_their_sampling_error(engine
 
         monkeypatch.setattr(module, "validate_out_of_time", recorded)
     expected, _ = churn_validation.validate_churn_model(inputs, timeline, s)
-    got, note = spark_validation.spark_churn_validation(log, timeline, s)
+    got, note = spark_validation.spark_churn_validation(log, timeline, s,
+                                                        attributes=attributes)
     # the same training sample, hence the same model
     assert fitted["standard"].sample_ is not None
     pd.testing.assert_series_equal(fitted["spark"].params_, fitted["standard"].params_,

@@ -1,5 +1,7 @@
-"""Retention KPIs per calendar period in Spark SQL: :func:`clvtools.data.kpis.kpi_table`'s
-figures from a :class:`~clvtools.data.spark_engine.SparkLog`.
+"""Retention KPIs per calendar period and acquisition cohorts in Spark SQL:
+:func:`clvtools.data.kpis.kpi_table`'s and :func:`~clvtools.data.kpis.cohort_table`'s figures
+from a :class:`~clvtools.data.spark_engine.SparkLog`, over one cached view of the active
+spells (:func:`spark_spell_views`, also read by :mod:`.spark_kpi_segments`).
 
 The query is DuckDB's, clause by clause (active spells, their starts and declarations counted
 by period and summed cumulatively over the short list of periods), with Spark's spelling:

@@ -52,11 +52,13 @@ def rows_at_positions(frame, order_by: str, positions: Callable[[int], np.ndarra
         wanted = np.asarray(positions(size), dtype=np.int64)
         rows = numbered
         if len(wanted) < size:
-            starts = numbered.sparkSession.createDataFrame(
-                parts[["_part", "first", "offset"]].astype("int64"))
-            position = F.col("offset") + F.col("_id") - F.col("first")
+            session = numbered.sparkSession
+            starts = session.createDataFrame(parts[["_part", "first", "offset"]].astype("int64"))
+            # joined, not an IN list: a sample may hold millions of positions
+            drawn = session.createDataFrame(pd.DataFrame({"_pos": wanted}))
             rows = (numbered.join(F.broadcast(starts), "_part")
-                    .where(position.isin(wanted.tolist())))
+                    .select("*", (F.col("offset") + F.col("_id") - F.col("first")).alias("_pos"))
+                    .join(drawn, "_pos"))
         out = (rows.select(*frame.columns).toPandas().sort_values(order_by, ignore_index=True))
     finally:
         numbered.unpersist()
