@@ -87,3 +87,22 @@ def test_past_the_sample_rows_the_metrics_are_within_their_sampling_error(engine
     gap = (metrics[0] - metrics[1]).abs()
     assert (gap <= tolerance).all(), gap
     assert gap.max() > 0         # evaluated on other rows indeed
+
+
+def test_rows_at_positions_are_the_sorted_rows_at_those_positions(spark):
+    """The draw's rows found on the executors: over several sorted partitions, the rows at
+    the drawn positions of the customer id order, and the count."""
+    from clvtools.scale.spark_rows import rows_at_positions
+
+    ids = [f"c{i:04d}" for i in np.random.default_rng(3).permutation(997)]
+    frame = spark.createDataFrame(pd.DataFrame({"customer_id": ids,
+                                                "x": np.arange(997.0)})).repartition(3)
+    wanted = np.array([0, 1, 250, 498, 499, 996])
+    size, rows = rows_at_positions(frame, "customer_id", lambda n: wanted)
+    assert size == 997
+    expected = pd.DataFrame({"customer_id": ids, "x": np.arange(997.0)}).sort_values(
+        "customer_id", ignore_index=True).iloc[wanted].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, expected)
+    # all positions: the whole frame in order
+    assert rows_at_positions(frame, "customer_id", np.arange)[1]["customer_id"].tolist() == \
+        sorted(ids)
