@@ -34,6 +34,8 @@ def assert_same_table(duck: pd.DataFrame, spark_table: pd.DataFrame):
         a, b = duck[column], spark_table[column]
         if pd.api.types.is_datetime64_any_dtype(a):
             a = a.dt.date
+            if pd.api.types.is_datetime64_any_dtype(b):
+                b = b.dt.date
         assert b.astype(a.dtype).equals(a), column
 
 
@@ -75,6 +77,46 @@ def test_kpis_equal_duckdb(logs):
     spark_rows = spark_kpi_table(spark_log, churn_after=26, period="month").toPandas()
     assert duck["churned"].sum() > 100 and duck["reactivated"].sum() > 0
     assert_same_table(duck, spark_rows)
+
+
+@pytest.mark.parametrize("period", ["week", "quarter"])
+def test_cohorts_and_churn_by_segment_equal_duckdb(logs, period):
+    """cohorts.csv and churn_by_segment.csv on Spark: the same spells counted by cohort, and
+    each period's base valued over its trailing year and cut at numpy's quantile from two
+    order statistics: DuckDB's tables bit for bit (weekly: 100 cuts; quarterly: few, large)."""
+    from clvtools.data.kpi_segments import churn_by_segment
+    from clvtools.data.kpis import cohort_table
+    from clvtools.data.spark_kpi_segments import spark_churn_by_segment
+    from clvtools.data.spark_kpis import spark_cohort_table
+
+    duck_log, spark_log = logs
+    common = dict(churn_after=26, period=period)
+    duck = cohort_table(duck_log, **common)
+    assert duck["active"].sum() > 1000 and duck["k"].max() > 5
+    assert_same_table(duck, spark_cohort_table(spark_log, **common).toPandas())
+    duck = churn_by_segment(duck_log, value_share=0.3, **common)
+    got = spark_churn_by_segment(spark_log, value_share=0.3, **common)
+    assert set(duck["segment"]) == {"high", "low"} and duck["churned"].sum() > 100
+    assert_same_table(duck, got)
+
+
+def test_the_tier_cut_from_two_order_statistics_is_numpys_quantile():
+    """The Spark value tiers' cut: numpy's linear quantile of the whole period from the two
+    values it lies between, the same double (ties, repeated sizes, integers near 2**40)."""
+    import numpy as np
+
+    from clvtools.data.spark_kpi_segments import tier_threshold
+
+    rng = np.random.default_rng(7)
+    for size in [1, 2, 3, 5, 6, 11, 101, 1000, 4097]:
+        for quantile in (0.8, 0.7, 0.5, 0.9):
+            for scale in (5, 10_000 * 97, 2**40):
+                values = rng.integers(0, scale, size) * 10_000
+                ordered = np.sort(values)
+                lower = int(np.floor((size - 1) * quantile))
+                upper = min(lower + 1, size - 1)
+                assert tier_threshold(float(ordered[lower]), float(ordered[upper]), size,
+                                      quantile) == np.quantile(values.astype(float), quantile)
 
 
 def test_purchases_by_period_equal_duckdb(logs):

@@ -64,7 +64,8 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     written = {p.relative_to(out).as_posix() for p in out.rglob("*")
                if p.is_file() and not datasets & set(p.parts)}
     assert written == {"matrix.csv", "plan_summary.csv", "control_power.csv", "kpis.csv",
-                       "churn_drivers.csv", "forecast.csv", "forecast_backtest.csv",
+                       "cohorts.csv", "churn_by_segment.csv", "churn_drivers.csv",
+                       "forecast.csv", "forecast_backtest.csv",
                        "forecast.xlsx", "report.html",
                        "models/value.json", "models/spend.json", "models/churn.json",
                        "data_quality.json", "config.toml", OWNERSHIP_FILE}
@@ -129,6 +130,19 @@ def test_forecast_backtest_csv_equals_the_standard_engines_file(spark_out, singl
     assert expected["origin"].nunique() >= 1 and len(expected) > 10
     assert (expected["actual_revenue"] > 0).all()
     assert_tables_match(got, expected, atol=0.0100001)
+
+
+def test_cohorts_and_churn_by_segment_are_the_standard_engines_files(spark_out, single_run,
+                                                                     tmp_path):
+    """cohorts.csv and churn_by_segment.csv (value tiers) counted in Spark SQL: the standard
+    engine's files byte for byte."""
+    names = ("cohorts.csv", "churn_by_segment.csv")
+    write_folder({o.name: (lambda o=o: o.content(single_run.analysis, {})) for o in OUTPUTS
+                  if o.name in names}, tmp_path / "standard")
+    for name in names:
+        expected = (tmp_path / "standard" / name).read_bytes()
+        assert expected.count(b"\n") > 20, name
+        assert (spark_out[1] / name).read_bytes() == expected, name
 
 
 def _sheets(path) -> dict[str, list[tuple]]:

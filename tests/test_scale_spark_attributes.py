@@ -52,6 +52,27 @@ def spark_out(spark_run, tmp_path_factory):
     return spark_run.write(tmp_path_factory.mktemp("spark_attributes_run") / "out")
 
 
+@pytest.fixture(scope="module")
+def cached_for_the_workbook(spark_run, spark_out):
+    """Whether the contact list was cached when forecast.xlsx read it, and after the write
+    (a second write, watched)."""
+    from clvtools.scale import spark_run as module
+
+    seen = []
+    workbook_of = module.workbook_of
+
+    def watched(run, *args):
+        seen.append(run.targets.is_cached)
+        return workbook_of(run, *args)
+
+    module.workbook_of = watched
+    try:
+        spark_run.write(spark_out.parent / "again")
+    finally:
+        module.workbook_of = workbook_of
+    return seen, spark_run.targets.is_cached
+
+
 def test_attributes_are_typed_and_completed_as_on_one_machine(spark_out, single):
     quality = json.loads((spark_out / "data_quality.json").read_text())["customers"]
     expected = single.analysis.data_quality()["customers"]
@@ -227,3 +248,27 @@ def test_a_contactable_value_neither_yes_nor_no_is_an_error(spark_run, files, tm
     attributes = spark_read_customers(spark_run.log, str(path), set_aside=("contactable",))
     with pytest.raises(ClvInputError, match=r"not yes or no: \['maybe'\]"):
         _contactable(spark_run.log, attributes)
+
+
+def test_the_contact_list_is_computed_once_for_its_file_and_the_workbook(
+        cached_for_the_workbook):
+    """targets.parquet and forecast.xlsx read one cached contact list (its reasons computed
+    once), released once written."""
+    seen, cached_after = cached_for_the_workbook
+    assert seen == [True]
+    assert not cached_after
+
+
+def test_churn_by_segment_by_attribute_is_the_standard_engines_file(spark_out, single,
+                                                                     tmp_path):
+    """churn_by_segment.csv with the categorical attributes (channel, region, plan) beside
+    the value tiers, and cohorts.csv: the standard engine's files byte for byte."""
+    from clvtools.report.outputs import OUTPUTS, write_folder
+
+    names = ("cohorts.csv", "churn_by_segment.csv")
+    write_folder({o.name: (lambda o=o: o.content(single.analysis, {})) for o in OUTPUTS
+                  if o.name in names}, tmp_path / "standard")
+    expected = pd.read_csv(tmp_path / "standard" / "churn_by_segment.csv")
+    assert {"value_tier", "channel", "region"} <= set(expected["by"])
+    for name in names:
+        assert (spark_out / name).read_bytes() == (tmp_path / "standard" / name).read_bytes()

@@ -20,7 +20,7 @@ from .kpis import _LABEL_SQL, _params, spell_tables
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
-__all__ = ["churn_by_segment", "contract_ends_by_reason"]
+__all__ = ["churn_by_segment", "contract_ends_by_reason", "segment_table"]
 
 #: Periods in a year: the window of the trailing value.
 _PERIODS_PER_YEAR = {"week": 52, "month": 12, "quarter": 4, "year": 1}
@@ -68,6 +68,14 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
         frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
     periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
                           {"period": base_params["period"]}).df()
+    return segment_table(periods, frames)
+
+
+def segment_table(periods: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """churn_by_segment's table from the periods' first days and labels (``ps``, ``label``)
+    and the counts per period, breakdown and segment (``ps``, ``by``, ``segment``,
+    ``active_start``, ``churned``): the rates, the empty rows dropped, the order (shared with
+    the Spark engine's :mod:`clvtools.data.spark_kpi_segments`)."""
     counts = pd.concat(frames, ignore_index=True)
     out = periods.merge(counts, on="ps").rename(columns={"ps": "period"})
     out["active_start"] = out["active_start"].astype("int64")

@@ -1,5 +1,7 @@
-"""Retention KPIs per calendar period in Spark SQL: :func:`clvtools.data.kpis.kpi_table`'s
-figures from a :class:`~clvtools.data.spark_engine.SparkLog`.
+"""Retention KPIs per calendar period and acquisition cohorts in Spark SQL:
+:func:`clvtools.data.kpis.kpi_table`'s and :func:`~clvtools.data.kpis.cohort_table`'s figures
+from a :class:`~clvtools.data.spark_engine.SparkLog`, over one cached view of the active
+spells (:func:`spark_spell_views`, also read by :mod:`.spark_kpi_segments`).
 
 The query is DuckDB's, clause by clause (active spells, their starts and declarations counted
 by period and summed cumulatively over the short list of periods), with Spark's spelling:
@@ -17,7 +19,7 @@ from .lifecycle import churn_days
 from .money import micro_units, money, money_sum
 from .spark_engine import SparkLog
 
-__all__ = ["SPARK_PERIODS", "spark_kpi_table"]
+__all__ = ["SPARK_PERIODS", "spark_cohort_table", "spark_kpi_table", "spark_spell_views"]
 
 #: Calendar periods: Spark's ``trunc`` unit and the step between period starts.
 SPARK_PERIODS: dict[str, tuple[str, str]] = {
@@ -37,28 +39,17 @@ _LABELS = {
 }
 
 
-def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week",
-                    period: str = "month"):
-    """Retention KPIs per calendar period, from the first purchase's to the observation end's.
-
-    Parameters
-    ----------
-    log : SparkLog
-    churn_after : float
-        Time units without a purchase after which churn is declared.
-    time_unit : {"day", "week", "month"}
-        Unit of ``churn_after``.
-    period : {"week", "month", "quarter", "year"}
+def spark_spell_views(log: SparkLog, *, churn_after: float, time_unit: str,
+                      period: str) -> tuple[str, str]:
+    """The temporary views of the active spells and the calendar periods that the KPIs, the
+    cohorts and the churn by segment count (:func:`clvtools.data.kpis.spell_tables`' two
+    tables, in Spark SQL), cached and built on the first call only.
 
     Returns
     -------
-    pyspark.sql.DataFrame
-        One row per period (a few dozen: collect it), ordered, with the columns of
-        :func:`clvtools.data.kpis.kpi_table`: ``period`` (first day), ``label``,
-        ``active_start``, ``new``, ``reactivated``, ``churned``, ``active_end``,
-        ``churn_rate``, ``retention_rate``, ``stock_retention``, ``growth_rate``,
-        ``net_change``, ``revenue``, ``revenue_lost_to_churn``, ``revenue_lost_share``,
-        ``complete``.
+    (str, str)
+        ``spells(customer_id, cohort_ps, first_spell, start, declared, start_ps,
+        declared_ps)`` and ``periods(idx, ps, pe, pe_obs, complete)``.
     """
     if period not in SPARK_PERIODS:
         raise ClvInputError(f"The 'period' parameter must be "
@@ -67,11 +58,12 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
     cd = churn_days(churn_after, time_unit)
     end = f"DATE '{log.observation_end.isoformat()}'"
     occ = log.occasions
-    # without amounts every money column is NULL, as in DuckDB (the format ignores its argument)
-    when_amounts = "CAST({} AS DOUBLE)" if log.has_amounts else "CAST(NULL AS DOUBLE)"
-    # the spells are read by several clauses below: computed once and cached, as DuckDB
-    # materialises a CTE read more than once (Spark would compute it again for each)
-    spells = f"{occ}_spells_{unit}"
+    # the spells are read by several clauses and tables: computed once and cached, as DuckDB
+    # materialises a CTE read more than once (Spark would compute it again for each); the
+    # names are the log's (its view is unique to its occasions and observation end)
+    spells, periods = f"{occ}_spells_{unit}_{cd}", f"{occ}_periods_{unit}_{cd}"
+    if log.spark.catalog.tableExists(spells) and log.spark.catalog.tableExists(periods):
+        return spells, periods
     log.spark.sql(f"""
         WITH flagged AS (
             SELECT customer_id, date, amount,
@@ -100,7 +92,6 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
         SELECT * FROM spells""").cache().createOrReplaceTempView(spells)
     # the periods too (a few dozen rows, read by four clauses): inlined, each reading would
     # scan the occasions for their first date and number the periods on one partition again
-    periods = f"{occ}_periods_{unit}"
     log.spark.sql(f"""
         WITH starts_of_periods AS (
             SELECT explode(sequence(trunc((SELECT min(date) FROM {occ}), '{unit}'),
@@ -109,6 +100,37 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
                least(ps + {step}, date_add({end}, 1)) AS pe_obs,
                ps + {step} <= date_add({end}, 1) AS complete
         FROM starts_of_periods""").cache().createOrReplaceTempView(periods)
+    return spells, periods
+
+
+def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week",
+                    period: str = "month"):
+    """Retention KPIs per calendar period, from the first purchase's to the observation end's.
+
+    Parameters
+    ----------
+    log : SparkLog
+    churn_after : float
+        Time units without a purchase after which churn is declared.
+    time_unit : {"day", "week", "month"}
+        Unit of ``churn_after``.
+    period : {"week", "month", "quarter", "year"}
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        One row per period (a few dozen: collect it), ordered, with the columns of
+        :func:`clvtools.data.kpis.kpi_table`: ``period`` (first day), ``label``,
+        ``active_start``, ``new``, ``reactivated``, ``churned``, ``active_end``,
+        ``churn_rate``, ``retention_rate``, ``stock_retention``, ``growth_rate``,
+        ``net_change``, ``revenue``, ``revenue_lost_to_churn``, ``revenue_lost_share``,
+        ``complete``.
+    """
+    spells, periods = spark_spell_views(log, churn_after=churn_after, time_unit=time_unit,
+                                        period=period)
+    unit, cd, occ = SPARK_PERIODS[period][0], churn_days(churn_after, time_unit), log.occasions
+    # without amounts every money column is NULL, as in DuckDB (the format ignores its argument)
+    when_amounts = "CAST({} AS DOUBLE)" if log.has_amounts else "CAST(NULL AS DOUBLE)"
     sql = f"""
         WITH spells AS (SELECT * FROM {spells}),
         periods AS (SELECT * FROM {periods}),
@@ -154,3 +176,43 @@ def spark_kpi_table(log: SparkLog, *, churn_after: float, time_unit: str = "week
         LEFT JOIN trailing_year AS t USING (ps)
         ORDER BY p.idx"""
     return log.spark.sql(sql)
+
+
+def spark_cohort_table(log: SparkLog, *, churn_after: float, time_unit: str = "week",
+                       period: str = "month"):
+    """Retention by acquisition cohort in Spark SQL: :func:`clvtools.data.kpis.cohort_table`'s
+    long table (its query, clause by clause, over the same spells and periods).
+
+    Parameters
+    ----------
+    log, churn_after, time_unit, period
+        As in :func:`spark_kpi_table`.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        One row per cohort and k (a few hundred: collect it), ordered: ``cohort`` (first day),
+        ``label``, ``size``, ``k``, ``period``, ``active``, ``retention``, ``complete``.
+    """
+    spells, periods = spark_spell_views(log, churn_after=churn_after, time_unit=time_unit,
+                                        period=period)
+    return log.spark.sql(f"""
+        WITH moves AS (SELECT cohort_ps, start_ps AS ps, count(*) AS n FROM {spells}
+                       GROUP BY cohort_ps, start_ps
+                       UNION ALL
+                       SELECT cohort_ps, declared_ps AS ps, -count(*) AS n FROM {spells}
+                       WHERE declared_ps IS NOT NULL GROUP BY cohort_ps, declared_ps),
+        net AS (SELECT cohort_ps, ps, sum(n) AS n FROM moves GROUP BY cohort_ps, ps),
+        sizes AS (SELECT cohort_ps, count(*) AS size FROM {spells} WHERE first_spell
+                  GROUP BY cohort_ps),
+        grid AS (
+            SELECT c.idx AS cohort_idx, c.ps AS cohort_ps, z.size, q.idx, q.ps, q.complete,
+                   sum(coalesce(n.n, 0)) OVER (PARTITION BY c.idx ORDER BY q.idx) AS active
+            FROM sizes AS z JOIN {periods} AS c ON c.ps = z.cohort_ps
+            JOIN {periods} AS q ON q.idx >= c.idx
+            LEFT JOIN net AS n ON n.cohort_ps = c.ps AND n.ps = q.ps)
+        SELECT g.cohort_ps AS cohort, {_LABELS[period]} AS label, g.size,
+               g.idx - g.cohort_idx AS k, g.ps AS period, CAST(g.active AS BIGINT) AS active,
+               g.active / g.size AS retention, g.complete
+        FROM grid AS g JOIN {periods} AS p ON p.idx = g.cohort_idx
+        ORDER BY cohort, k""")

@@ -7,8 +7,10 @@ from .intervals import (
     LEVELS,
     delta_variance,
     normal_bounds,
+    presampled_positions,
     size_sample,
     stratified_sample,
+    systematic_pick,
 )
 from .moments import (
     PurchasePosterior,
@@ -35,7 +37,7 @@ __all__ = [
     "ALL_MONTHS", "LEVELS", "MEASURES", "SCENARIOS", "TOTAL", "PurchasePosterior",
     "SpendMoments", "WindowMoments", "bernoulli_variance", "declared_at_date",
     "declared_by_month", "delta_variance", "grouped_revenue_variance", "monthly_forecast",
-    "normal_bounds", "purchase_posterior", "revenue_variance", "segment_indicator",
-    "segment_sums", "size_sample", "spend_moments", "stratified_sample", "window_moments",
-    "with_whole",
+    "normal_bounds", "presampled_positions", "purchase_posterior", "revenue_variance",
+    "segment_indicator", "segment_sums", "size_sample", "spend_moments", "stratified_sample",
+    "systematic_pick", "window_moments", "with_whole",
 ]

@@ -16,7 +16,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-__all__ = ["LEVELS", "delta_variance", "normal_bounds", "size_sample", "stratified_sample"]
+__all__ = ["LEVELS", "delta_variance", "normal_bounds", "presampled_positions", "size_sample",
+           "stratified_sample", "systematic_pick"]
 
 #: Interval levels and their column suffixes.
 LEVELS = ((0.80, "80"), (0.95, "95"))
@@ -105,19 +106,52 @@ def stratified_sample(codes: np.ndarray, order_by: np.ndarray, per_stratum: int
         Row positions of the sample, and each one's weight (stratum size / sample size).
     """
     rows, weights = [], []
-    rng = np.random.default_rng(0)  # fixed: the same run gives the same intervals
-    for code in np.unique(codes):
-        members = np.flatnonzero(codes == code)
-        if len(members) > _PRESAMPLE * per_stratum:
-            # sorting a random subset spreads the sample as well at a fraction of the cost
-            members = np.sort(rng.choice(members, _PRESAMPLE * per_stratum, replace=False))
-        size = np.sum(codes == code)
-        members = members[np.argsort(order_by[members], kind="stable")]
-        k = min(per_stratum, len(members))
-        pick = members[((np.arange(k) + 0.5) * len(members) / k).astype(int)]
+    members_of = [np.flatnonzero(codes == code) for code in np.unique(codes)]
+    sizes = [len(members) for members in members_of]
+    for members, size, within in zip(members_of, sizes,
+                                     presampled_positions(sizes, per_stratum), strict=True):
+        members = members[within]
+        pick = members[systematic_pick(order_by[members], per_stratum)]
         rows.append(pick)
-        weights.append(np.full(k, size / k))
+        weights.append(np.full(len(pick), size / len(pick)))
     return np.concatenate(rows), np.concatenate(weights)
+
+
+def presampled_positions(sizes, per_stratum: int) -> list[np.ndarray]:
+    """The first half of :func:`stratified_sample`: per stratum, the positions among its
+    members (in row order) that the systematic sample is spread over.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Each stratum's size, in the order of the strata's codes.
+    per_stratum : int
+
+    Returns
+    -------
+    list of numpy.ndarray of int
+        Per stratum, increasing positions in ``[0, size)``: all of them, or past
+        ``_PRESAMPLE * per_stratum`` a seeded random subset of that many (the same for the
+        same sizes: an engine that knows only the sizes draws the same positions).
+    """
+    rng = np.random.default_rng(0)  # fixed: the same run gives the same intervals
+    out = []
+    for size in sizes:
+        if size > _PRESAMPLE * per_stratum:
+            # sorting a random subset spreads the sample as well at a fraction of the cost
+            out.append(np.sort(rng.choice(size, _PRESAMPLE * per_stratum, replace=False)))
+        else:
+            out.append(np.arange(size))
+    return out
+
+
+def systematic_pick(values: np.ndarray, per_stratum: int) -> np.ndarray:
+    """The second half of :func:`stratified_sample`: ``per_stratum`` positions (all when
+    fewer) of ``values`` (shape (n,), the presampled members' values in row order), evenly
+    spread along their stable sort."""
+    order = np.argsort(values, kind="stable")
+    k = min(per_stratum, len(order))
+    return order[((np.arange(k) + 0.5) * len(order) / k).astype(int)]
 
 
 def size_sample(codes: np.ndarray, size: np.ndarray, per_stratum: int, seed: int = 0

@@ -7,9 +7,12 @@ pipeline's own functions, their sums added on the driver (the customers' varianc
 every customer, as in :mod:`.spark_forecast`; the parameters' delta method on the standard
 stratified sample), and set beside the revenue they brought, summed exactly in Spark.
 
-The driver receives per origin the compressed rows, one pickled row of sums per partition
-and two numbers a customer (id and expected revenue, in customer id order) to draw the
-sample, as :mod:`.spark_forecast` does.
+The driver receives per origin the compressed rows, one pickled row of sums per partition,
+one row per executor partition of the customers sorted by id (its count) and the id and
+expected revenue of the standard sample's candidates (at most 10,000, found by their
+position in customer id order on the executors): the same sample as the standard engine's,
+without the ~1 GB of every customer's two numbers that a whole-base draw would need at ten
+million customers.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import pandas as pd
 
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_revenue_by_period, spark_rfm
-from ..forecast import ALL_MONTHS, normal_bounds, stratified_sample
+from ..forecast import ALL_MONTHS, normal_bounds, presampled_positions, systematic_pick
 from ..pipeline.backtest import NO_BACKTEST, BacktestResult, backtest_origins, origin_table
 from ..pipeline.forecasting import SAMPLE_PER_SEGMENT, revenue_totals, sample_parameter_variance
 from ..pipeline.scoring import Scorers
@@ -30,6 +33,7 @@ from ..pipeline.timeline import Timeline, calendar_months
 from ..pipeline.value import ValueResult
 from .chunked_forecast import scored_months
 from .spark_fit import fit_value_from_spark
+from .spark_rows import rows_at_positions
 
 __all__ = ["spark_backtest"]
 
@@ -95,13 +99,16 @@ def _one_origin(log: SparkLog, timeline: Timeline, scorers: Scorers, origin: dt.
                      for r in scored.where(F.col("part").isNotNull()).select("part").collect()]
     mean = sum(p[0] for p in per_partition)
     var = sum(p[1] for p in per_partition)
-    whole = (scored.where(F.col("part").isNull()).select("customer_id", "expected_revenue")
-             .orderBy("customer_id").toPandas())
+    # the standard sample (one stratum) drawn on the executors: its candidates' positions
+    # in customer id order depend only on the count, so only they come to the driver
+    size, candidates = rows_at_positions(
+        scored.where(F.col("part").isNull()).select("customer_id", "expected_revenue"),
+        "customer_id", lambda n: presampled_positions([n], SAMPLE_PER_SEGMENT)[0])
     scored.unpersist()
-    order_by = whole["expected_revenue"].to_numpy(float)
-    codes = np.zeros(len(order_by), dtype=np.intp)
-    positions, weights = stratified_sample(codes, order_by, SAMPLE_PER_SEGMENT)
-    wanted = whole["customer_id"].to_numpy()[positions]
+    order_by = candidates["expected_revenue"].to_numpy(float)
+    positions = systematic_pick(order_by, SAMPLE_PER_SEGMENT)
+    weights = np.full(len(positions), size / len(positions))
+    wanted = candidates["customer_id"].to_numpy()[positions]
     fetched = rows.where(F.col("customer_id").isin(wanted.tolist())).toPandas()
     rfm.unpersist()
     frame, sample, attributes = _split(fetched, rfm_columns, covariates is not None)
@@ -112,13 +119,14 @@ def _one_origin(log: SparkLog, timeline: Timeline, scorers: Scorers, origin: dt.
     if not np.allclose(scores["expected_revenue"].to_numpy(float), order_by[positions],
                        rtol=1e-9, atol=0.0):
         raise RuntimeError("The backtest's sample fetched other customers than it drew.")
-    param = sample_parameter_variance(sampled, sample, weights, codes[positions],
+    one_stratum = np.zeros(len(positions), dtype=np.intp)
+    param = sample_parameter_variance(sampled, sample, weights, one_stratum,
                                       np.zeros(len(positions)), None, ends, [])
     mean, var = mean[-1], (var + param["expected_revenue"])[-1]   # the total row
     starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
     actual = np.asarray(spark_revenue_by_period(log, starts, list(months["end"]),
                                                 customers_acquired_by=origin))
-    return origin_table(origin, pd.DataFrame(index=pd.RangeIndex(len(whole))), months,
+    return origin_table(origin, pd.DataFrame(index=pd.RangeIndex(size)), months,
                         np.append(actual, actual.sum()), mean, var, normal_bounds(mean, var))
 
 

@@ -25,7 +25,8 @@ from ..pipeline.structural import (
 from ..pipeline.value_models import ValueModels
 from .compressed_fit import fit_value_on_rows, structural_at_landmark, structural_on_rows
 
-__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_from_spark"]
+__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_at",
+           "structural_from_spark"]
 
 
 def compressed(frame, columns: list[str]) -> pd.DataFrame:
@@ -118,15 +119,10 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             rows = (survival["landmark"].dt.date == mark).to_numpy()
             if not rows.any():
                 continue
-            at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
-            model = structural_from_spark(at)
-            ids = survival.loc[rows, "customer_id"].astype(str).to_numpy()
-            # the RFM rows of the customers at risk at this landmark, joined in Spark
             at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
-            rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
-            at.unpersist()
-            survival.loc[rows, STRUCTURAL_COLUMN] = structural_at_landmark(
-                model, rfm_rows, ids, mark, horizon=horizon, churn_after=churn_after, seed=seed)
+            survival.loc[rows, STRUCTURAL_COLUMN] = structural_at(
+                log, mark, at_risk, survival.loc[rows, "customer_id"].astype(str).to_numpy(),
+                time_unit=time_unit, horizon=horizon, churn_after=churn_after, seed=seed)
         structural = structural_from_spark(spark_rfm(log, time_unit=time_unit))
     except (ConvergenceError, ClvInputError) as exc:
         survival = survival.drop(columns=STRUCTURAL_COLUMN)
@@ -137,6 +133,27 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     survival = add_recency_band(survival, churn_after)
     model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed)
     return model, structural, survival, notes + fit_notes
+
+
+def structural_at(log: SparkLog, mark, at_risk, ids: np.ndarray, *, time_unit: str,
+                  horizon: float, churn_after: float, seed: int) -> np.ndarray:
+    """The structural column of the landmark rows of customers ``ids`` at ``mark``: the
+    structural BG/NBD fitted on the log up to ``mark``, applied to their RFM rows there
+    (joined in Spark to ``at_risk``, a DataFrame of their ``customer_id``).
+
+    Raises
+    ------
+    ConvergenceError, ClvInputError
+        The BG/NBD cannot be fitted, or a customer has no probability.
+    """
+    at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
+    try:
+        model = structural_from_spark(at)
+        rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
+    finally:
+        at.unpersist()
+    return structural_at_landmark(model, rfm_rows, ids, mark, horizon=horizon,
+                                  churn_after=churn_after, seed=seed)
 
 
 def structural_from_spark(rfm):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..report.blocks import Section
 from ..report.html import render_page
-from ..report.sections import data_quality, forecast, kpis, summary, targets
+from ..report.sections import data_quality, forecast, kpis, models, summary, targets
 from ..targeting.matrix import CHURNED
 from .chunked_report import MATRIX_BINS, fitted_models, matrix_head, stating_not_computed
 
@@ -27,10 +27,8 @@ NOT_COMPUTED_LINE = "not computed by the Spark engine: run --engine duckdb"
 #: The report's parts a Spark run does not compute, per section id.
 NOT_COMPUTED = {
     "summary": ("the three things to do this month",),
-    "kpis": ("the cohorts and the churn rate by segment",),
     "models": ("the value model's holdout validation and checks",
-               "the churn model's proportional-hazards checks, out-of-time validation and "
-               "calibration"),
+               "the churn model's proportional-hazards checks"),
     "survival": ("survival curves",),
     "matrix": ("the P(alive) map", "value concentration (Lorenz curve and 80/20 table)"),
     "targets": ("the sensitivity table", "the contact lists' tables",
@@ -94,10 +92,13 @@ def _matrix(run) -> Section:
 
 
 def _models(run) -> Section:
-    return _not_computed(fitted_models(
+    out = fitted_models(
         run, f"Fitted on the driver from compressed statistics the executors collected (value "
              f"model chosen: {run.value_model}); the churn model on the landmark table of "
-             f"{len(run.survival_table):,} rows."))
+             f"{len(run.survival_table):,} rows.")
+    for block in models.churn_validation_blocks(run.churn_validation, run.settings):
+        out.add(block)
+    return _not_computed(out)
 
 
 def _targets(run) -> Section:
@@ -116,7 +117,7 @@ def spark_sections(run) -> list[Section]:
         _not_computed(summary.headline_section(s, run.timeline, run.matrix, run.kpis,
                                                run.summary)),
         data_quality.section_from(s, run.data_quality(), list(run.notes), run.timeline),
-        _not_computed(kpis.section_from(s, run.kpis, None, None)),
+        _not_computed(kpis.section_from(s, run.kpis, run.cohorts, run.churn_by_segment)),
         _models(run),
         _not_computed(Section("survival", "Survival curves")),
         _matrix(run),

@@ -13,7 +13,9 @@ a customer for their samples' draw.
 A Spark run covers the customer attributes (covariates of both models), the value axis, the
 churn model, the matrix and the push/pull plan under a push capacity with the contacts'
 reasons, the control group (the standard engine's draw over the chosen customers, collected
-to the driver: :mod:`.spark_control`), the early-warning and win-back lists, and the KPIs.
+to the driver: :mod:`.spark_control`), the early-warning and win-back lists, the KPIs,
+cohorts and churn by segment (value tiers and categorical attributes; Spark SQL), and the
+churn model's out-of-time validation (:mod:`.spark_validation`).
 The plan under a push or total budget is the standard engine's knapsack
 (:mod:`.spark_budget`). forecast.csv is the standard forecast's sums per partition, added on
 the driver (:mod:`.spark_forecast`); forecast_backtest.csv refits the value models at earlier
@@ -36,15 +38,18 @@ import pandas as pd
 from ..config import Settings, parse_cut
 from ..data.spark_attributes import spark_read_customers
 from ..data.spark_engine import SparkLog, read_spark_source
-from ..data.spark_kpis import spark_kpi_table
+from ..data.spark_kpi_segments import spark_churn_by_segment
+from ..data.spark_kpis import spark_cohort_table, spark_kpi_table
 from ..data.spark_money import spark_micro_sums
 from ..data.spark_reader import spark_occasions
 from ..data.spark_summaries import spark_lifecycle, spark_rfm, spark_scoring_table
 from ..data.transactions import DataPolicies
 from ..errors import ClvInputError
 from ..pipeline.backtest import BacktestResult
+from ..pipeline.churn_validation import calibration_warning
 from ..pipeline.forecasting import ForecastResult
 from ..pipeline.inputs import CONTACTABLE
+from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import NO_WORDS, YES_WORDS
 from ..pipeline.timeline import Timeline, build_timeline
@@ -72,6 +77,7 @@ from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 from .spark_forecast import spark_forecast
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
 from .spark_report import render_spark_report
+from .spark_validation import spark_churn_validation
 from .spark_win_back import spark_win_back
 
 __all__ = ["SparkRun", "analyze_spark", "SPARK_OUTPUTS"]
@@ -84,9 +90,11 @@ _CUSTOMER_COLUMNS = tuple(c for name in CUSTOMER_COLUMNS
 #: The manifest's files a Spark run writes (report/outputs.py describes each).
 SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "early_warning.parquet", "matrix.csv", "plan_summary.csv", "control_power.csv",
-                 "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
-                 "models/churn.json", "data_quality.json", "config.toml", "forecast.csv",
-                 "forecast_backtest.csv", "forecast.xlsx", "report.html")
+                 "kpis.csv", "cohorts.csv", "churn_by_segment.csv", "churn_drivers.csv",
+                 "churn_validation.csv", "churn_calibration.csv",
+                 "models/value.json", "models/spend.json", "models/churn.json",
+                 "data_quality.json", "config.toml", "forecast.csv", "forecast_backtest.csv",
+                 "forecast.xlsx", "report.html")
 
 @dataclass
 class SparkRun:
@@ -130,6 +138,12 @@ class SparkRun:
     notes : list of str
     attributes_quality : dict, optional
         data_quality.json's ``customers`` entry, when attributes were read.
+    cohorts, churn_by_segment : pandas.DataFrame, optional
+        cohorts.csv and churn_by_segment.csv (:mod:`clvtools.data.spark_kpis`,
+        :mod:`clvtools.data.spark_kpi_segments`).
+    churn_validation : dict of pandas.DataFrame
+        ``churn_validation`` and ``churn_calibration``, the churn model's out-of-time
+        validation (:mod:`.spark_validation`; empty when it could not run).
     """
 
     settings: Settings
@@ -151,6 +165,9 @@ class SparkRun:
     backtest: BacktestResult | None = None
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
+    cohorts: pd.DataFrame | None = None
+    churn_by_segment: pd.DataFrame | None = None
+    churn_validation: dict = field(default_factory=dict)
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
@@ -171,6 +188,10 @@ class SparkRun:
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,
                           kpis=self.kpis, data_quality=self.data_quality, engine="spark"),
             "control_power.csv": lambda: self.control_power,
+            "cohorts.csv": lambda: self.cohorts,
+            "churn_by_segment.csv": lambda: self.churn_by_segment,
+            "churn_validation.csv": lambda: self.churn_validation.get("churn_validation"),
+            "churn_calibration.csv": lambda: self.churn_validation.get("churn_calibration"),
             "forecast.csv": lambda: forecast_to_cents(None if self.forecast is None
                                                       else self.forecast.table),
             "forecast_backtest.csv": lambda: forecast_to_cents(None if self.backtest is None
@@ -179,7 +200,13 @@ class SparkRun:
             "report.html": lambda: render_spark_report(self),
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
-        return write_folder(files, out)
+        # the contact list is read by targets.parquet and forecast.xlsx: computed once (its
+        # reasons are the costly part), then released (spark_budget's rule)
+        self.targets = self.targets.persist()
+        try:
+            return write_folder(files, out)
+        finally:
+            self.targets.unpersist()
 
     def _workbook(self) -> WorkbookContent:
         """forecast.xlsx as the standard run writes it; its contact lists, the first
@@ -269,6 +296,13 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     churn, structural, survival, risk_notes = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, attributes=attributes)
+    validation, validation_note = {}, None
+    if churn is not None:
+        step("Validating the churn model out of time (Spark)")
+        validation, validation_note = spark_churn_validation(log, timeline, s,
+                                                             attributes=attributes)
+        warning = calibration_warning(validation.get("churn_calibration"), CALIBRATION_WARNING)
+        validation_note = " ".join(filter(None, [validation_note, warning]))
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
@@ -323,16 +357,22 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     forecast = spark_forecast(log, rfm, scoring, plan, scorers, s, timeline, covariates)
     step("Backtesting the forecast at earlier origins (Spark)")
     backtest = spark_backtest(log, timeline, scorers, value_model=chosen, covariates=covariates)
-    step("Computing KPIs (Spark)")
-    kpis = _dated(spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
-                                  period=s.kpi_period))
+    step("Computing KPIs, cohorts and churn by segment (Spark)")
+    common = dict(churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
+    kpis = _dated(spark_kpi_table(log, **common))
+    cohorts = _dated(spark_cohort_table(log, **common))
+    segments = spark_churn_by_segment(log, attributes=attributes, segments=[
+        c for c, kind in ({} if attributes is None else attributes.kinds).items()
+        if kind == "categorical"], **common)
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
                     kpis, summary, power, survival, win_back, early, forecast, backtest,
-                    [*attribute_notes, *value_notes, *risk_notes, *contact_notes,
+                    [*attribute_notes, *value_notes, *risk_notes,
+                     *([validation_note] if validation_note else []), *contact_notes,
                      *forecast.notes,
                      *backtest.notes],
-                    None if attributes is None else attributes.quality)
+                    None if attributes is None else attributes.quality, cohorts, segments,
+                    validation)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
