@@ -9,7 +9,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import assert_scores_match
+from conftest import assert_scores_match, assert_tables_match
 
 from clvtools import api
 from clvtools.cli import main
@@ -107,7 +107,8 @@ def written(runs, tmp_path_factory):
     names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
              "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
              "forecast_backtest.csv", "cohorts.csv",
-             "churn_by_segment.csv", "concentration.csv", "sensitivity.csv")
+             "churn_by_segment.csv", "concentration.csv", "sensitivity.csv",
+             *SURVIVAL_FILES)
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
@@ -134,6 +135,29 @@ def test_the_chunked_csv_files_equal_the_standard_files(written, name):
                                    equal_nan=True, err_msg=column)
     text = [c for c in got.columns if c not in numbers]
     pd.testing.assert_frame_equal(got[text], expected[text], check_dtype=False)
+
+
+#: The Kaplan-Meier files (the log-rank tests only with attributes: between their segments).
+SURVIVAL_FILES = ("survival_curves.csv", "median_time_to_churn.csv", "logrank_tests.csv")
+
+
+@pytest.mark.parametrize("name", SURVIVAL_FILES)
+def test_the_survival_files_from_duckdb_counts_equal_the_standard_files(runs, written, name):
+    """The curves, medians and log-rank tests overall and per categorical attribute, from
+    the landmark table counted per segment, duration and event in DuckDB: the standard
+    files (none of the standard's rows is by matrix cell here: those come with the
+    targeting evaluation, which the chunked page states as not computed)."""
+    with_attributes = runs[0].analysis.inputs.attributes is not None
+    if name == "logrank_tests.csv" and not with_attributes:
+        assert not (written / "standard" / name).exists()
+        assert not (written / "chunked" / name).exists()
+        return
+    got, expected = _read_both(name, written)
+    assert len(expected) >= {"survival_curves.csv": 100, "median_time_to_churn.csv": 1,
+                             "logrank_tests.csv": 6}[name]
+    groupings = {"channel", "region", "plan"} if with_attributes else set()
+    assert set(expected["by"]) == groupings | ({"all"} if name != "logrank_tests.csv" else set())
+    assert_tables_match(got, expected, atol=0.0)
 
 
 def test_the_contacts_and_their_reasons_equal_the_standard_list(runs, written):

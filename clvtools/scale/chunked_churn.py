@@ -9,7 +9,7 @@ same weights as the standard engine's, row for row. Only the drawn rows are then
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,11 @@ from ..data.chunked_tables import (
     rfm_of_customers,
 )
 from ..data.engine import quote_ident
+from ..data.survival_counts import segment_counts
 from ..data.survival_tables import landmark_table
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
-from ..pipeline.risk import fit_churn_model
+from ..pipeline.risk import fit_churn_model, survival_from_counts
 from ..pipeline.structural import (
     RECENCY_BAND,
     STRUCTURAL_COLUMN,
@@ -59,6 +60,10 @@ class ChurnTraining:
         The structural BG/NBD at the observation end (None when a landmark's or the end's
         could not be fitted).
     notes : list of str
+    survival : dict of pandas.DataFrame
+        Kaplan-Meier curves, medians and log-rank tests overall and by segment of the whole
+        landmark table (:func:`~clvtools.pipeline.risk.survival_from_counts`; the standard
+        risk step's ``survival_curves``, ``median_time_to_churn``, ``logrank_tests``).
     """
 
     table: pd.DataFrame
@@ -66,6 +71,7 @@ class ChurnTraining:
     rows_total: int
     structural: object
     notes: list[str]
+    survival: dict = field(default_factory=dict)
 
     def fit(self, *, time_unit: str, seed: int):
         """The Cox churn model on these rows: (ChurnModel or None, notes)."""
@@ -76,7 +82,7 @@ class ChurnTraining:
 
 def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: float,
                    churn_after: float, time_unit: str, seed: int, sample_rows: int,
-                   attributes=None, value_purchases=None) -> ChurnTraining:
+                   attributes=None, value_purchases=None, segments=()) -> ChurnTraining:
     """The Cox model's training rows from a landmark table kept in DuckDB.
 
     Parameters
@@ -97,6 +103,8 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
     value_purchases : fitted purchase model, optional
         The value step's; when it is the plain BG/NBD on the same RFM summary, it is the
         structural model at the observation end (as the standard engine's cache takes it).
+    segments : sequence of str
+        The categorical attributes: the survival curves' segments.
 
     Returns
     -------
@@ -117,6 +125,9 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
         drawn = replace(sample, table=table)
     else:
         table = con.execute(f"SELECT * FROM {quote_ident(LANDMARK_TABLE)} ORDER BY rowid").df()
+    # the curves by segment from the whole table's counts, before it goes
+    survival = survival_from_counts(lambda by: segment_counts(con, LANDMARK_TABLE, by),
+                                    list(segments))
     con.execute(f"DROP TABLE {quote_ident(LANDMARK_TABLE)}")
     notes: list[str] = []
     structural = None
@@ -133,7 +144,7 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
     table = add_recency_band(table, churn_after)
     if drawn is not None:
         drawn = replace(drawn, table=table)
-    return ChurnTraining(table, drawn, rows_total, structural, notes)
+    return ChurnTraining(table, drawn, rows_total, structural, notes, survival)
 
 
 def with_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,

@@ -16,24 +16,36 @@ from ..data.chunked_plan import parts
 from ..data.engine import quote_ident
 from ..report.blocks import Items, Note, Paragraph, Section
 from ..report.html import render_page
-from ..report.sections import data_quality, forecast, kpis, matrix, models, summary, targets
+from ..report.sections import (
+    data_quality,
+    forecast,
+    kpis,
+    matrix,
+    models,
+    summary,
+    survival,
+    targets,
+)
 from ..targeting.matrix import CHURNED
 from .chunked_plan_files import PLAN_TABLE
 from .chunked_spread import alive_grid_of, lorenz_curve_of
 from .run_files import TARGET_COLUMNS
 
 __all__ = ["render_chunked_report", "matrix_bins", "list_tops", "fitted_models", "matrix_head",
-           "stating_not_computed", "NOT_COMPUTED", "NOT_COMPUTED_LINE"]
+           "stating_not_computed", "survival_section", "NOT_COMPUTED", "NOT_COMPUTED_LINE",
+           "SURVIVAL_BY_CELL"]
 
 #: Fine bins on each axis of the matrix's figure, counted in DuckDB; the figure's hexagons
 #: (40 across) gather about five of them each, so the picture matches the standard one.
 MATRIX_BINS = 200
+#: The survival section's part that comes with the targeting evaluation.
+SURVIVAL_BY_CELL = "the survival curves by matrix cell (with the targeting evaluation)"
 #: What the sentence of each part the chunked engine leaves out ends with.
 NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
 #: The report's parts the chunked engine does not compute, per section id.
 NOT_COMPUTED = {
     "models": ("the value model's holdout validation and checks",),
-    "survival": ("survival curves",),
+    "survival": (SURVIVAL_BY_CELL,),
     "targets": ("the targeting evaluation",),
 }
 
@@ -210,6 +222,13 @@ def things_to_do(run) -> list[str]:
                                      by_action.get("pull", (0, 0.0, 0.0)), warned, worth)
 
 
+def survival_section(s, tables: dict) -> Section:
+    """The survival section from a run's curves overall and by segment (``tables``, as
+    :func:`~clvtools.report.sections.survival.section_from` takes them), or the section's
+    title alone without any."""
+    return survival.section_from(s, tables) or Section("survival", "Survival curves")
+
+
 def _summary(run) -> Section:
     out = summary.headline_section(run.settings, run.timeline, run.matrix, run.kpis,
                                    run.summary)
@@ -228,7 +247,7 @@ def chunked_sections(run) -> list[Section]:
         data_quality.section_from(s, quality, list(run.notes), run.timeline),
         kpis.section_from(s, run.kpis, run.cohorts, run.churn_by_segment),
         _models(run),
-        _not_computed(Section("survival", "Survival curves")),
+        _not_computed(survival_section(run.settings, run.survival)),
         _matrix(run),
         _targets(run),
         forecast.section_from(s, run.forecast, run.backtest),

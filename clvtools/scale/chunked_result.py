@@ -57,8 +57,9 @@ CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets
                    "sensitivity.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "churn_validation.csv",
-                   "churn_calibration.csv", "models/value.json", "models/spend.json",
-                   "models/churn.json", "data_quality.json", "config.toml")
+                   "churn_calibration.csv", "survival_curves.csv",
+                   "median_time_to_churn.csv", "logrank_tests.csv", "models/value.json",
+                   "models/spend.json", "models/churn.json", "data_quality.json", "config.toml")
 #: customers.csv's columns in the standard file's order (the attributes follow them).
 CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
                          *PLAN_COLUMNS)
@@ -112,6 +113,11 @@ class ChunkedRun:
     churn_validation : dict of pandas.DataFrame
         ``churn_validation`` and ``churn_calibration``, the churn model's out-of-time
         validation (:mod:`.chunked_validation`; empty when it could not run).
+    survival : dict of pandas.DataFrame
+        ``survival_curves``, ``median_time_to_churn`` and ``logrank_tests``: Kaplan-Meier
+        curves overall and by categorical attribute, from the landmark table's counts in
+        DuckDB (:func:`~clvtools.pipeline.risk.survival_from_counts`; not by matrix cell,
+        which is the targeting evaluation's).
     """
 
     settings: Settings
@@ -137,6 +143,7 @@ class ChunkedRun:
     churn_by_segment: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
     churn_validation: dict = field(default_factory=dict)
+    survival: dict = field(default_factory=dict)
 
     @cached_property
     def concentration(self) -> pd.DataFrame:
@@ -249,6 +256,8 @@ class ChunkedRun:
             "churn_by_segment.csv": lambda: self.churn_by_segment,
             "churn_validation.csv": lambda: self.churn_validation.get("churn_validation"),
             "churn_calibration.csv": lambda: self.churn_validation.get("churn_calibration"),
+            **{f"{name}.csv": lambda name=name: self.survival.get(name)
+               for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
             **plan_files(con, self.customers_sql, self.settings,
                          self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,

@@ -194,10 +194,12 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     training = churn_training(
         log, timeline.landmarks, rfm_table=_RFM, horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
-        attributes=attributes, value_purchases=value.purchases)
+        attributes=attributes, value_purchases=value.purchases,
+        segments=inputs.categorical_attributes)
     _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
+    survival = training.survival
     del training
     validation, validation_note = {}, None
     if churn is not None:
@@ -261,7 +263,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
                       *([validation_note] if validation_note else [])],
                      None if attributes is None else attributes.quality, shown,
                      cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment,
-                     churn_validation=validation)
+                     churn_validation=validation, survival=survival)
     weakref.finalize(run, shutil.rmtree, work, True)
     step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
     _limit(con, budget.python_limit)

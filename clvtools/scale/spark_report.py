@@ -17,7 +17,14 @@ from ..report.blocks import Section
 from ..report.html import render_page
 from ..report.sections import data_quality, forecast, kpis, summary, targets
 from ..targeting.matrix import CHURNED
-from .chunked_report import MATRIX_BINS, fitted_models, matrix_head, stating_not_computed
+from .chunked_report import (
+    MATRIX_BINS,
+    SURVIVAL_BY_CELL,
+    fitted_models,
+    matrix_head,
+    stating_not_computed,
+    survival_section,
+)
 
 __all__ = ["render_spark_report", "spark_matrix_bins", "spark_sections", "NOT_COMPUTED",
            "NOT_COMPUTED_LINE"]
@@ -31,7 +38,7 @@ NOT_COMPUTED = {
     "models": ("the value model's holdout validation and checks",
                "the churn model's proportional-hazards checks, out-of-time validation and "
                "calibration"),
-    "survival": ("survival curves",),
+    "survival": (SURVIVAL_BY_CELL,),
     "matrix": ("the P(alive) map", "value concentration (Lorenz curve and 80/20 table)"),
     "targets": ("the sensitivity table", "the contact lists' tables",
                 "the targeting evaluation"),
@@ -118,7 +125,7 @@ def spark_sections(run) -> list[Section]:
         data_quality.section_from(s, run.data_quality(), list(run.notes), run.timeline),
         _not_computed(kpis.section_from(s, run.kpis, None, None)),
         _models(run),
-        _not_computed(Section("survival", "Survival curves")),
+        _not_computed(survival_section(s, run.survival_curves)),
         _matrix(run),
         _targets(run),
         forecast.section_from(s, run.forecast, run.backtest),

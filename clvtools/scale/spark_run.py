@@ -86,7 +86,8 @@ SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "early_warning.parquet", "matrix.csv", "plan_summary.csv", "control_power.csv",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml", "forecast.csv",
-                 "forecast_backtest.csv", "forecast.xlsx", "report.html")
+                 "forecast_backtest.csv", "forecast.xlsx", "report.html",
+                 "survival_curves.csv", "median_time_to_churn.csv", "logrank_tests.csv")
 
 @dataclass
 class SparkRun:
@@ -130,6 +131,10 @@ class SparkRun:
     notes : list of str
     attributes_quality : dict, optional
         data_quality.json's ``customers`` entry, when attributes were read.
+    survival_curves : dict of pandas.DataFrame
+        ``survival_curves``, ``median_time_to_churn`` and ``logrank_tests`` overall and by
+        categorical attribute, from the landmark table's counts on the executors (not by
+        matrix cell, which is the targeting evaluation's).
     """
 
     settings: Settings
@@ -151,6 +156,7 @@ class SparkRun:
     backtest: BacktestResult | None = None
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
+    survival_curves: dict = field(default_factory=dict)
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
@@ -177,6 +183,8 @@ class SparkRun:
                                                                else self.backtest.table),
             "forecast.xlsx": self._workbook,
             "report.html": lambda: render_spark_report(self),
+            **{f"{name}.csv": lambda name=name: self.survival_curves.get(name)
+               for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
@@ -266,9 +274,11 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     step(f"Fitting the value model ({s.value_model}) on compressed statistics")
     value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model, covariates)
     step("Building the landmark table and fitting the churn model")
-    churn, structural, survival, risk_notes = fit_churn_from_spark(
+    churn, structural, survival, risk_notes, curves = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed, attributes=attributes)
+        time_unit=s.time_unit, seed=s.seed, attributes=attributes,
+        segments=[] if attributes is None else [c for c, kind in attributes.kinds.items()
+                                                if kind == "categorical"])
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
@@ -332,7 +342,7 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                     [*attribute_notes, *value_notes, *risk_notes, *contact_notes,
                      *forecast.notes,
                      *backtest.notes],
-                    None if attributes is None else attributes.quality)
+                    None if attributes is None else attributes.quality, survival_curves=curves)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
