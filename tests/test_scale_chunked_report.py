@@ -126,6 +126,21 @@ def test_the_survival_curves_and_medians_equal_the_standard_report(pages):
     assert chunked == _survival_part(pages["standard"][0])
 
 
+def _holdout_part(page) -> tuple[str, list[str]]:
+    """The models section's holdout table's text and its figures' titles."""
+    totals = page.locator("#models .table", has_text="Holdout totals per candidate")
+    titles = page.eval_on_selector_all("#models figure img", "is => is.map(i => i.alt)")
+    return totals.locator("tbody").inner_text(), [t for t in titles if "Holdout" in t]
+
+
+def test_the_value_models_holdout_table_and_charts_equal_the_standard_report(pages):
+    """The holdout totals (summed over chunks) and its two charts, as on the standard
+    page."""
+    chunked = _holdout_part(pages["chunked"][0])
+    assert "bgnbd" in chunked[0] and len(chunked[1]) == 2
+    assert chunked == _holdout_part(pages["standard"][0])
+
+
 def test_each_part_not_computed_is_stated_where_it_would_be(pages):
     page, _, _ = pages["chunked"]
     for section, parts in NOT_COMPUTED.items():

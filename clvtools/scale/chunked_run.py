@@ -73,6 +73,7 @@ from .chunked_budget import CHOICES_TABLE, budget_choices
 from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
 from .chunked_forecast import chunked_forecast
+from .chunked_holdout import chunked_holdout
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
 from .chunked_validation import chunked_churn_validation
@@ -283,6 +284,12 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.backtest = chunked_backtest(con, inputs, timeline, scorers, value_model=chosen,
                                     covariates=covariates, chunk_rows=budget.chunk_rows)
     run.notes += run.backtest.notes
+    step("Validating the value model on its holdout, a chunk at a time")
+    run.value_holdout, holdout_notes = chunked_holdout(
+        con, log, timeline, value_model=chosen, horizon=s.horizon, covariates=covariates,
+        segments=shown, segment_columns=inputs.categorical_attributes,
+        chunk_rows=budget.chunk_rows, temp_directory=s.temp_directory)
+    run.notes += holdout_notes
     _limit(con, budget.sql_limit)
     con.execute(f"DROP TABLE {_SCORING}")
     return run
