@@ -20,6 +20,7 @@ from ..targeting.matrix import CHURNED
 from .chunked_report import (
     MATRIX_BINS,
     SURVIVAL_BY_CELL,
+    VALUE_CHECKS,
     fitted_models,
     matrix_head,
     stating_not_computed,
@@ -35,7 +36,7 @@ NOT_COMPUTED_LINE = "not computed by the Spark engine: run --engine duckdb"
 NOT_COMPUTED = {
     "summary": ("the three things to do this month",),
     "kpis": ("the cohorts and the churn rate by segment",),
-    "models": ("the value model's holdout validation and checks",
+    "models": (VALUE_CHECKS,
                "the churn model's proportional-hazards checks, out-of-time validation and "
                "calibration"),
     "survival": (SURVIVAL_BY_CELL,),
@@ -104,7 +105,7 @@ def _models(run) -> Section:
     return _not_computed(fitted_models(
         run, f"Fitted on the driver from compressed statistics the executors collected (value "
              f"model chosen: {run.value_model}); the churn model on the landmark table of "
-             f"{len(run.survival_table):,} rows."))
+             f"{len(run.survival_table):,} rows.", run.value_holdout))
 
 
 def _targets(run) -> Section:

@@ -52,6 +52,7 @@ from ..report.outputs import OUTPUTS, forecast_to_cents, write_folder
 from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
 from ..targeting.control import CONTROL, TREATMENT
 from ..targeting.matrix import MONEY, matrix_from_totals
+from .holdout_sums import HOLDOUT_FILES
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -70,6 +71,7 @@ from .spark_control import spark_control_group
 from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 from .spark_forecast import spark_forecast
+from .spark_holdout import spark_holdout
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
 from .spark_report import render_spark_report
 from .spark_win_back import spark_win_back
@@ -87,7 +89,8 @@ SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "kpis.csv", "churn_drivers.csv", "models/value.json", "models/spend.json",
                  "models/churn.json", "data_quality.json", "config.toml", "forecast.csv",
                  "forecast_backtest.csv", "forecast.xlsx", "report.html",
-                 "survival_curves.csv", "median_time_to_churn.csv", "logrank_tests.csv")
+                 "survival_curves.csv", "median_time_to_churn.csv", "logrank_tests.csv",
+                 *HOLDOUT_FILES)
 
 @dataclass
 class SparkRun:
@@ -135,6 +138,9 @@ class SparkRun:
         ``survival_curves``, ``median_time_to_churn`` and ``logrank_tests`` overall and by
         categorical attribute, from the landmark table's counts on the executors (not by
         matrix cell, which is the targeting evaluation's).
+    value_holdout : dict of pandas.DataFrame
+        The value model's holdout tables, summed over partitions (:mod:`.spark_holdout`;
+        empty without a holdout).
     """
 
     settings: Settings
@@ -157,6 +163,7 @@ class SparkRun:
     notes: list[str] = field(default_factory=list)
     attributes_quality: dict | None = None
     survival_curves: dict = field(default_factory=dict)
+    value_holdout: dict = field(default_factory=dict)
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
@@ -185,6 +192,8 @@ class SparkRun:
             "report.html": lambda: render_spark_report(self),
             **{f"{name}.csv": lambda name=name: self.survival_curves.get(name)
                for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
+            **{name: lambda name=name: self.value_holdout.get(name.removesuffix(".csv"))
+               for name in HOLDOUT_FILES},
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         return write_folder(files, out)
@@ -274,11 +283,11 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     step(f"Fitting the value model ({s.value_model}) on compressed statistics")
     value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model, covariates)
     step("Building the landmark table and fitting the churn model")
+    categorical = [] if attributes is None else [c for c, kind in attributes.kinds.items()
+                                                 if kind == "categorical"]
     churn, structural, survival, risk_notes, curves = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed, attributes=attributes,
-        segments=[] if attributes is None else [c for c, kind in attributes.kinds.items()
-                                                if kind == "categorical"])
+        time_unit=s.time_unit, seed=s.seed, attributes=attributes, segments=categorical)
     scorers = Scorers(value, churn, structural, horizon=s.horizon, churn_after=s.churn_after,
                       time_unit_days=timeline.unit_days, discount_rate=s.discount_rate,
                       seed=s.seed, period_ends=tuple(timeline.forecast_month_ends()))
@@ -333,6 +342,10 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     forecast = spark_forecast(log, rfm, scoring, plan, scorers, s, timeline, covariates)
     step("Backtesting the forecast at earlier origins (Spark)")
     backtest = spark_backtest(log, timeline, scorers, value_model=chosen, covariates=covariates)
+    step("Validating the value model on its holdout (Spark)")
+    holdout, holdout_notes = spark_holdout(
+        log, timeline, value_model=chosen, horizon=s.horizon, covariates=covariates,
+        attributes=attributes_now, segment_columns=categorical)
     step("Computing KPIs (Spark)")
     kpis = _dated(spark_kpi_table(log, churn_after=s.churn_after, time_unit=s.time_unit,
                                   period=s.kpi_period))
@@ -341,8 +354,9 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                     kpis, summary, power, survival, win_back, early, forecast, backtest,
                     [*attribute_notes, *value_notes, *risk_notes, *contact_notes,
                      *forecast.notes,
-                     *backtest.notes],
-                    None if attributes is None else attributes.quality, survival_curves=curves)
+                     *backtest.notes, *holdout_notes],
+                    None if attributes is None else attributes.quality, survival_curves=curves,
+                    value_holdout=holdout)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:
