@@ -9,7 +9,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import assert_scores_match
+from conftest import assert_scores_match, assert_tables_match
 
 from clvtools import api
 from clvtools.cli import main
@@ -24,6 +24,7 @@ from clvtools.pipeline.memory_budget import check_standard_engine_fits, memory_b
 from clvtools.pipeline.risk import fit_churn_model
 from clvtools.pipeline.structural import churn_model_inputs
 from clvtools.pipeline.timeline import build_timeline
+from clvtools.report.output_folder import OWNERSHIP_FILE
 from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.report.sections.matrix import alive_grid, lorenz_curve
 from clvtools.report.sections.summary import things_to_do
@@ -32,6 +33,7 @@ from clvtools.scale.chunked_report import list_tops
 from clvtools.scale.chunked_report import things_to_do as chunked_things_to_do
 from clvtools.scale.chunked_run import CHUNKED_OUTPUTS, memory_plan
 from clvtools.scale.chunked_spread import alive_grid_of, linear_quantile, lorenz_curve_of
+from clvtools.scale.holdout_sums import HOLDOUT_FILES
 
 #: Both engines: BG/NBD named (the standard engine would choose on a holdout), a capacity
 #: (ranked over the whole base), the default control group (drawn over the whole plan).
@@ -107,7 +109,8 @@ def written(runs, tmp_path_factory):
     names = ("customers.csv", "early_warning.csv", "win_back.csv", "targets.csv",
              "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
              "forecast_backtest.csv", "cohorts.csv",
-             "churn_by_segment.csv", "concentration.csv", "sensitivity.csv")
+             "churn_by_segment.csv", "concentration.csv", "sensitivity.csv",
+             *SURVIVAL_FILES, *HOLDOUT_FILES)
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
@@ -134,6 +137,48 @@ def test_the_chunked_csv_files_equal_the_standard_files(written, name):
                                    equal_nan=True, err_msg=column)
     text = [c for c in got.columns if c not in numbers]
     pd.testing.assert_frame_equal(got[text], expected[text], check_dtype=False)
+
+
+#: The Kaplan-Meier files (the log-rank tests only with attributes: between their segments).
+SURVIVAL_FILES = ("survival_curves.csv", "median_time_to_churn.csv", "logrank_tests.csv")
+
+
+@pytest.mark.parametrize("name", SURVIVAL_FILES)
+def test_the_survival_files_from_duckdb_counts_equal_the_standard_files(runs, written, name):
+    """The curves, medians and log-rank tests overall and per categorical attribute, from
+    the landmark table counted per segment, duration and event in DuckDB: the standard
+    files (none of the standard's rows is by matrix cell here: those come with the
+    targeting evaluation, which the chunked page states as not computed)."""
+    with_attributes = runs[0].analysis.inputs.attributes is not None
+    if name == "logrank_tests.csv" and not with_attributes:
+        assert not (written / "standard" / name).exists()
+        assert not (written / "chunked" / name).exists()
+        return
+    got, expected = _read_both(name, written)
+    assert len(expected) >= {"survival_curves.csv": 100, "median_time_to_churn.csv": 1,
+                             "logrank_tests.csv": 6}[name]
+    groupings = {"channel", "region", "plan"} if with_attributes else set()
+    assert set(expected["by"]) == groupings | ({"all"} if name != "logrank_tests.csv" else set())
+    assert_tables_match(got, expected, atol=0.0)
+
+
+@pytest.mark.parametrize("name", HOLDOUT_FILES)
+def test_the_holdout_files_summed_over_chunks_equal_the_standard_files(runs, written, name):
+    """The value model refitted on the calibration window's compressed rows, its customers
+    scored a chunk at a time and only sums kept: the standard holdout files (the summary's
+    AUC from counts per distinct P(alive); by segment only with attributes)."""
+    with_attributes = runs[0].analysis.inputs.attributes is not None
+    if name == "holdout_by_segment.csv" and not with_attributes:
+        assert not (written / "standard" / name).exists()
+        assert not (written / "chunked" / name).exists()
+        return
+    got, expected = _read_both(name, written)
+    assert len(expected) >= {"holdout_summary.csv": 1, "holdout_by_frequency.csv": 10,
+                             "holdout_by_month.csv": 12, "holdout_by_segment.csv": 8}[name]
+    assert_tables_match(got, expected, atol=0.0)
+    if name == "holdout_summary.csv":
+        assert 0.5 < expected.loc[0, "p_alive_auc"] < 1
+        assert got.loc[0, "chosen"] and got.loc[0, "basis"] == "all customers"
 
 
 def test_the_contacts_and_their_reasons_equal_the_standard_list(runs, written):
@@ -375,8 +420,10 @@ def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):
     # (test_scale_chunked_evaluation.py)
     too_short = {"churn_validation.csv", "churn_calibration.csv", "targeting_evaluation.csv",
                  "profit_curve.csv"}
-    assert {p.name for p in out.iterdir()} >= {n.split("/")[0] for n in CHUNKED_OUTPUTS} \
-        - too_short
+    # without attributes: no segments to test or to sum the holdout by
+    by_segment = {"logrank_tests.csv", "holdout_by_segment.csv"}
+    assert {p.name for p in out.iterdir()} == {n.split("/")[0] for n in CHUNKED_OUTPUTS} \
+        - too_short - by_segment | {OWNERSHIP_FILE}
     assert not too_short & {p.name for p in out.iterdir()}
     customers = pd.read_parquet(out / "customers.parquet")
     assert len(customers) == customers["customer_id"].nunique() == tx["customer_id"].nunique()

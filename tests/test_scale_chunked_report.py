@@ -12,8 +12,7 @@ from clvtools import api
 from clvtools.datasets import generate_customer_base
 from clvtools.scale.chunked_report import NOT_COMPUTED, NOT_COMPUTED_LINE, chunked_sections
 
-#: The standard page's sections; the chunked page has them all (survival only to say it was
-#: not computed).
+#: The standard page's sections; the chunked page has them all.
 SECTIONS = ("summary", "data", "kpis", "models", "survival", "matrix", "targets", "forecast")
 SETTINGS = {"value_model": "bgnbd", "push_capacity": 25}
 
@@ -111,6 +110,35 @@ def test_the_80_20_table_and_the_contact_lists_equal_the_standard_report(pages):
     chunked, standard = read("chunked"), read("standard")
     assert len(standard) >= 3 and all(body for _, body in standard)
     assert chunked == standard
+
+
+def _survival_part(page) -> tuple[int, str]:
+    """The survival section's figures and its medians table's text."""
+    medians = page.locator("#survival .table", has_text="Median time to declared churn")
+    return page.locator("#survival figure").count(), medians.locator("tbody").inner_text()
+
+
+def test_the_survival_curves_and_medians_equal_the_standard_report(pages):
+    """The Kaplan-Meier figure and the medians table from the landmark table's counts in
+    DuckDB: as on the standard page."""
+    chunked = _survival_part(pages["chunked"][0])
+    assert chunked[0] == 1 and "all" in chunked[1]
+    assert chunked == _survival_part(pages["standard"][0])
+
+
+def _holdout_part(page) -> tuple[str, list[str]]:
+    """The models section's holdout table's text and its figures' titles."""
+    totals = page.locator("#models .table", has_text="Holdout totals per candidate")
+    titles = page.eval_on_selector_all("#models figure img", "is => is.map(i => i.alt)")
+    return totals.locator("tbody").inner_text(), [t for t in titles if "Holdout" in t]
+
+
+def test_the_value_models_holdout_table_and_charts_equal_the_standard_report(pages):
+    """The holdout totals (summed over chunks) and its two charts, as on the standard
+    page."""
+    chunked = _holdout_part(pages["chunked"][0])
+    assert "bgnbd" in chunked[0] and len(chunked[1]) == 2
+    assert chunked == _holdout_part(pages["standard"][0])
 
 
 def test_each_part_not_computed_is_stated_where_it_would_be(pages):

@@ -66,7 +66,9 @@ def test_the_cli_runs_end_to_end_on_spark(spark_out):
     assert written == {"matrix.csv", "plan_summary.csv", "control_power.csv", "kpis.csv",
                        "cohorts.csv", "churn_by_segment.csv", "churn_drivers.csv",
                        "forecast.csv", "forecast_backtest.csv",
-                       "forecast.xlsx", "report.html",
+                       "forecast.xlsx", "report.html", "survival_curves.csv",
+                       "median_time_to_churn.csv", "holdout_summary.csv",
+                       "holdout_by_frequency.csv", "holdout_by_month.csv",
                        "models/value.json", "models/spend.json", "models/churn.json",
                        "data_quality.json", "config.toml", OWNERSHIP_FILE}
     assert datasets <= set(json.loads((out / OWNERSHIP_FILE).read_text())["files"])
@@ -145,6 +147,25 @@ def test_cohorts_and_churn_by_segment_are_the_standard_engines_files(spark_out, 
         assert (spark_out[1] / name).read_bytes() == expected, name
 
 
+@pytest.mark.parametrize("name", ["survival_curves.csv", "median_time_to_churn.csv",
+                                  "holdout_summary.csv", "holdout_by_frequency.csv",
+                                  "holdout_by_month.csv"])
+def test_the_survival_and_holdout_files_equal_the_standard_files(spark_out, single_run,
+                                                                 tmp_path, name):
+    """The Kaplan-Meier curves and medians from the landmark table counted per duration and
+    event by a Spark groupBy, and the value model's holdout summed over partitions
+    (mapInPandas): the standard engine's files (no attributes here, so no log-rank tests
+    nor holdout by segment; with attributes: test_scale_spark_attributes.py)."""
+    write_folder({o.name: (lambda o=o: o.content(single_run.analysis, {})) for o in OUTPUTS
+                  if o.name == name}, tmp_path / "standard")
+    got, expected = (pd.read_csv(folder / name, keep_default_na=False, na_values=[""])
+                     for folder in (spark_out[1], tmp_path / "standard"))
+    assert len(expected) >= 1
+    if "by" in expected:
+        assert set(expected["by"]) == {"all"}
+    assert_tables_match(got, expected, atol=0.0)
+
+
 def _sheets(path) -> dict[str, list[tuple]]:
     book = openpyxl.load_workbook(path, read_only=True)
     try:
@@ -173,8 +194,7 @@ def test_the_workbook_shows_the_standard_forecast_lists_kpis_and_matrix(spark_ou
                     assert cell == other, name
 
 
-#: The standard page's sections; a Spark run's page has them all (survival only to say it
-#: was not computed).
+#: The standard page's sections; a Spark run's page has them all.
 SECTIONS = ("summary", "data", "kpis", "models", "survival", "matrix", "targets", "forecast")
 
 
@@ -235,6 +255,31 @@ def test_the_reports_headline_and_matrix_equal_the_standard_report(pages):
     spark_page, standard = read("spark"), read("standard")
     assert len(spark_page[0]) == 4
     assert spark_page == standard
+
+
+def test_the_survival_curves_and_medians_equal_the_standard_report(pages):
+    """The Kaplan-Meier figure and the medians table from Spark's counts: as on the
+    standard page."""
+    def read(name):
+        page = pages[name][0]
+        medians = page.locator("#survival .table", has_text="Median time to declared churn")
+        return page.locator("#survival figure").count(), medians.locator("tbody").inner_text()
+    spark_page = read("spark")
+    assert spark_page[0] == 1 and "all" in spark_page[1]
+    assert spark_page == read("standard")
+
+
+def test_the_value_models_holdout_table_and_charts_equal_the_standard_report(pages):
+    """The holdout totals (summed over partitions) and its two charts, as on the standard
+    page."""
+    def read(name):
+        page = pages[name][0]
+        totals = page.locator("#models .table", has_text="Holdout totals per candidate")
+        titles = page.eval_on_selector_all("#models figure img", "is => is.map(i => i.alt)")
+        return totals.locator("tbody").inner_text(), [t for t in titles if "Holdout" in t]
+    spark_page = read("spark")
+    assert "bgnbd" in spark_page[0] and len(spark_page[1]) == 2
+    assert spark_page == read("standard")
 
 
 def test_each_part_a_spark_run_does_not_compute_is_stated_where_it_would_be(pages):

@@ -13,6 +13,7 @@ from conftest import assert_scores_match, assert_tables_match
 
 from clvtools import api
 from clvtools.datasets import generate_customer_base
+from clvtools.report.outputs import OUTPUTS, write_folder
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -81,6 +82,23 @@ def test_attributes_are_typed_and_completed_as_on_one_machine(spark_out, single)
     assert quality["matching"] == expected["matching"]
     assert quality["filled_for_models"] == expected["filled_for_models"]
     assert quality["filled_for_models"]["filled_customers"] == 5
+
+
+@pytest.mark.parametrize("name", ["survival_curves", "median_time_to_churn", "logrank_tests",
+                                  "holdout_by_segment", "holdout_summary"])
+def test_survival_and_holdout_by_segment_from_spark_equal_the_single_machine(
+        spark_out, single, tmp_path, name):
+    """Kaplan-Meier curves, medians and log-rank tests overall and per categorical attribute
+    (a Spark groupBy per attribute, duration and event), and the value model's holdout by
+    segment (sums per partition): the single machine's files."""
+    write_folder({o.name: (lambda o=o: o.content(single.analysis, {})) for o in OUTPUTS
+                  if o.name == f"{name}.csv"}, tmp_path / "standard")
+    got, expected = (pd.read_csv(folder / f"{name}.csv", keep_default_na=False,
+                                 na_values=[""]) for folder in (spark_out, tmp_path / "standard"))
+    column = "attribute" if name == "holdout_by_segment" else "by"
+    if name != "holdout_summary":
+        assert {"channel", "region", "plan"} <= set(expected[column])
+    assert_tables_match(got, expected, atol=0.0)
 
 
 def test_models_with_attributes_equal_the_single_machine_fits(spark_out, single):

@@ -21,7 +21,7 @@ from .timeline import Timeline
 from .value_models import rows_of
 
 __all__ = ["CalibrationWindow", "calibration_window", "evaluate_candidate", "holdout_error",
-           "by_segment", "auc", "FREQUENCY_BINS"]
+           "by_segment", "segment_table", "auc", "FREQUENCY_BINS"]
 
 #: Calibration frequencies 0 .. FREQUENCY_BINS - 1 are bins of their own; higher ones are
 #: pooled into one bin (the holdout error and the chi-square test of the purchase model).
@@ -139,11 +139,21 @@ def by_segment(window: CalibrationWindow, expected_purchases: np.ndarray,
                           "expected_purchases": expected_purchases,
                           "actual_revenue": window.actual_revenue,
                           "expected_revenue": expected_revenue})
-    parts = [frame.sum().to_frame().T.assign(attribute="all", segment="all",
-                                             customers=len(frame))]
+    groups = {}
     for column in window.segments.columns:
-        groups = frame.groupby(window.segments[column].astype(str).to_numpy(), sort=True)
-        part = groups.sum().assign(customers=groups.size())
+        grouped = frame.groupby(window.segments[column].astype(str).to_numpy(), sort=True)
+        groups[column] = grouped.sum().assign(customers=grouped.size())
+    return segment_table(frame.sum(), len(frame), groups)
+
+
+def segment_table(total: pd.Series, customers: int, groups: dict[str, pd.DataFrame]
+                  ) -> pd.DataFrame:
+    """``holdout_by_segment`` from its sums: ``total`` (the four sums of every customer of
+    the window), ``customers`` and per attribute its segments' sums and ``customers`` (rows
+    by segment label, sorted): the finish of :func:`by_segment`, which a chunked run feeds
+    with sums added over its chunks."""
+    parts = [total.to_frame().T.assign(attribute="all", segment="all", customers=customers)]
+    for column, part in groups.items():
         parts.append(part.rename_axis("segment").reset_index().assign(attribute=column))
     out = pd.concat(parts, ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -21,7 +21,13 @@ from ..data.lifecycle import churn_days, lifecycle_status
 from ..data.survival_tables import landmark_table, scoring_table
 from ..survival.churn_model import ChurnModel
 from ..survival.competing_risks import cumulative_incidence
-from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival, segment_rows
+from ..survival.kaplan_meier import (
+    km_curves,
+    logrank_tests,
+    median_survival,
+    segment_rows,
+    segment_rows_from_counts,
+)
 from ._threads import alongside_thread
 from .churn_fit import PENALIZER, fit_churn_model, known_levels
 from .churn_validation import censored_at, validate_churn_model, validation_landmarks
@@ -40,7 +46,7 @@ from .value import ValueResult
 __all__ = ["COX", "DECLARED", "STRUCTURAL", "BTYD", "FALLBACKS", "PENALIZER", "RiskResult",
            "risk_step", "fit_churn_model", "known_levels", "churn_scores",
            "validate_churn_model", "validation_landmarks", "censored_at", "churn_agreement",
-           "segment_survival"]
+           "segment_survival", "survival_from_counts", "survival_from_rows"]
 
 #: Where a churn probability came from (the ``churn_model`` column of customers.csv): the Cox
 #: model; none (already declared churned); without a Cox model, the value model's probability
@@ -212,13 +218,56 @@ def segment_survival(survival_table: pd.DataFrame, segments: list[str]) -> dict[
     report to draw."""
     if survival_table.empty:
         return {}
-    curves, medians, tests = [], [], []
+    return survival_from_rows(
+        {by or "all": (segment_rows(survival_table, by),     # compressed once for all three
+                       by is not None and survival_table[by].nunique() > 1)
+         for by in [None, *segments]})
+
+
+def survival_from_counts(count, segments: list[str]) -> dict[str, pd.DataFrame]:
+    """:func:`segment_survival` of a table an engine keeps (DuckDB, Spark), from its rows
+    counted per segment value, duration and event: the same tables.
+
+    Parameters
+    ----------
+    count : callable
+        ``count(by)``: the counts of :func:`~clvtools.data.survival_counts.segment_counts`
+        (``by`` a segment column, or None for the whole table).
+    segments : list of str
+        The segment columns (the categorical attributes).
+    """
+    rows_by = {}
     for by in [None, *segments]:
-        label = by or "all"
-        rows = segment_rows(survival_table, by)      # compressed once for all three
+        counts = count(by)
+        if by is None and not len(counts):
+            return {}     # an empty table, as segment_survival
+        rows_by[by or "all"] = (segment_rows_from_counts(counts, by),
+                                by is not None and counts[by].nunique() > 1)
+    return survival_from_rows(rows_by)
+
+
+def survival_from_rows(rows_by: dict[str, tuple[pd.DataFrame, bool]]) -> dict[str, pd.DataFrame]:
+    """:func:`segment_survival`'s tables from each grouping's compressed rows.
+
+    Parameters
+    ----------
+    rows_by : dict
+        Per ``by`` label (``"all"`` first, then each segment column), the table's rows
+        compressed by :func:`~clvtools.survival.kaplan_meier.segment_rows` (or counted by an
+        engine, :func:`~clvtools.survival.kaplan_meier.segment_rows_from_counts`) and whether
+        the column holds more than one value (then its log-rank tests are computed).
+
+    Returns
+    -------
+    dict of pandas.DataFrame
+        ``survival_curves``, ``median_time_to_churn`` and, with a tested column,
+        ``logrank_tests``, each with ``by`` first.
+    """
+    curves, medians, tests = [], [], []
+    for label, (rows, tested) in rows_by.items():
         curves.append(km_curves(None, rows=rows).assign(by=label))
         medians.append(median_survival(None, rows=rows).assign(by=label))
-        if by is not None and survival_table[by].nunique() > 1:
+        if tested:
             tests.append(logrank_tests(None, None, rows=rows).assign(by=label))
     out = {"survival_curves": pd.concat(curves, ignore_index=True),
            "median_time_to_churn": pd.concat(medians, ignore_index=True)}

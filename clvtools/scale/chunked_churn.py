@@ -9,7 +9,7 @@ same weights as the standard engine's, row for row. Only the drawn rows are then
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,11 @@ from ..data.chunked_tables import (
     rfm_of_customers,
 )
 from ..data.engine import quote_ident
+from ..data.survival_counts import segment_counts
 from ..data.survival_tables import landmark_table
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
-from ..pipeline.risk import fit_churn_model
+from ..pipeline.risk import fit_churn_model, survival_from_counts
 from ..pipeline.structural import (
     RECENCY_BAND,
     STRUCTURAL_COLUMN,
@@ -59,6 +60,10 @@ class ChurnTraining:
         The structural BG/NBD at the observation end (None when a landmark's or the end's
         could not be fitted).
     notes : list of str
+    survival : dict of pandas.DataFrame
+        Kaplan-Meier curves, medians and log-rank tests overall and by segment of the whole
+        landmark table (:func:`~clvtools.pipeline.risk.survival_from_counts`; the standard
+        risk step's ``survival_curves``, ``median_time_to_churn``, ``logrank_tests``).
     """
 
     table: pd.DataFrame
@@ -66,6 +71,7 @@ class ChurnTraining:
     rows_total: int
     structural: object
     notes: list[str]
+    survival: dict = field(default_factory=dict)
 
     def fit(self, *, time_unit: str, seed: int):
         """The Cox churn model on these rows: (ChurnModel or None, notes)."""
@@ -77,7 +83,7 @@ class ChurnTraining:
 def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: float,
                    churn_after: float, time_unit: str, seed: int, sample_rows: int,
                    attributes=None, value_purchases=None, keep_at=None,
-                   keep_into: str | None = None) -> ChurnTraining:
+                   keep_into: str | None = None, segments=()) -> ChurnTraining:
     """The Cox model's training rows from a landmark table kept in DuckDB.
 
     Parameters
@@ -102,6 +108,8 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
         One of ``landmarks`` whose rows are kept as the DuckDB table ``keep_into`` (the
         targeting evaluation scores the holdout start's rows, as the standard engine reuses
         the main fit's rows there) rather than queried again.
+    segments : sequence of str
+        The categorical attributes: the survival curves' segments.
 
     Returns
     -------
@@ -126,6 +134,9 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(keep_into)} AS SELECT * FROM "
                     f"{quote_ident(LANDMARK_TABLE)} WHERE CAST(landmark AS DATE) = ?",
                     [keep_at])
+    # the curves by segment from the whole table's counts, before it goes
+    survival = survival_from_counts(lambda by: segment_counts(con, LANDMARK_TABLE, by),
+                                    list(segments))
     con.execute(f"DROP TABLE {quote_ident(LANDMARK_TABLE)}")
     notes: list[str] = []
     structural = None
@@ -142,7 +153,7 @@ def churn_training(log: TransactionLog, landmarks, *, rfm_table: str, horizon: f
     table = add_recency_band(table, churn_after)
     if drawn is not None:
         drawn = replace(drawn, table=table)
-    return ChurnTraining(table, drawn, rows_total, structural, notes)
+    return ChurnTraining(table, drawn, rows_total, structural, notes, survival)
 
 
 def with_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: float,

@@ -16,24 +16,39 @@ from ..data.chunked_plan import parts
 from ..data.engine import quote_ident
 from ..report.blocks import Items, Note, Paragraph, Section
 from ..report.html import render_page
-from ..report.sections import data_quality, forecast, kpis, matrix, models, summary, targets
+from ..report.sections import (
+    data_quality,
+    forecast,
+    kpis,
+    matrix,
+    models,
+    summary,
+    survival,
+    targets,
+)
 from ..targeting.matrix import CHURNED
 from .chunked_plan_files import PLAN_TABLE
 from .chunked_spread import alive_grid_of, lorenz_curve_of
 from .run_files import TARGET_COLUMNS
 
 __all__ = ["render_chunked_report", "matrix_bins", "list_tops", "fitted_models", "matrix_head",
-           "stating_not_computed", "NOT_COMPUTED", "NOT_COMPUTED_LINE"]
+           "stating_not_computed", "survival_section", "NOT_COMPUTED", "NOT_COMPUTED_LINE",
+           "SURVIVAL_BY_CELL", "VALUE_CHECKS"]
 
 #: Fine bins on each axis of the matrix's figure, counted in DuckDB; the figure's hexagons
 #: (40 across) gather about five of them each, so the picture matches the standard one.
 MATRIX_BINS = 200
+#: The models section's part a chunked or Spark run leaves out (value_checks.csv's table).
+VALUE_CHECKS = ("the value model's checks (Gamma-Gamma's spend-frequency correlation, the "
+                "purchase model's fit by repeat-purchase count)")
+#: The survival section's part that comes with the targeting evaluation.
+SURVIVAL_BY_CELL = "the survival curves by matrix cell (with the targeting evaluation)"
 #: What the sentence of each part the chunked engine leaves out ends with.
 NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
 #: The report's parts the chunked engine does not compute, per section id.
 NOT_COMPUTED = {
-    "models": ("the value model's holdout validation and checks",),
-    "survival": ("survival curves",),
+    "models": (VALUE_CHECKS,),
+    "survival": (SURVIVAL_BY_CELL,),
 }
 
 
@@ -118,10 +133,11 @@ def _matrix(run) -> Section:
     return _not_computed(out)
 
 
-def fitted_models(run, fitted_on: str) -> Section:
+def fitted_models(run, fitted_on: str, holdout: dict | None = None) -> Section:
     """The models section's parameter tables, after the sentence ``fitted_on`` (where and on
     what the models were fitted), as a chunked or a Spark run has them (``run.settings``,
-    ``scorers``)."""
+    ``scorers``), the value model's ``holdout`` tables and charts after its own, as on the
+    standard page."""
     s, scorers = run.settings, run.scorers
     out = Section("models", "Model fit")
     purchases = scorers.value.purchases
@@ -129,6 +145,8 @@ def fitted_models(run, fitted_on: str) -> Section:
     out.add(Paragraph(fitted_on))
     out.add(models.parameters_table(purchases, f"Purchase model ({name})", s))
     out.add(models.parameters_table(scorers.value.spend, "Spend model (Gamma-Gamma)", s))
+    for block in models.value_holdout_blocks(holdout or {}, s):
+        out.add(block)
     if scorers.churn is None:
         out.add(Paragraph("No churn model could be fitted: churn probabilities come from the "
                           "value model (see the notes under data quality)."))
@@ -140,7 +158,8 @@ def fitted_models(run, fitted_on: str) -> Section:
 def _models(run) -> Section:
     out = fitted_models(run, f"Fitted on compressed statistics (value model chosen: "
                              f"{run.value_model}); the churn model on the landmark table of "
-                             f"{run.survival_rows:,} rows, or its stratified weighted sample.")
+                             f"{run.survival_rows:,} rows, or its stratified weighted sample.",
+                        run.value_holdout)
     s, scorers = run.settings, run.scorers
     drivers = None if scorers.churn is None else scorers.churn.summary.reset_index()
     for block in [*models.churn_drivers_blocks(drivers, s),
@@ -210,6 +229,13 @@ def things_to_do(run) -> list[str]:
                                      by_action.get("pull", (0, 0.0, 0.0)), warned, worth)
 
 
+def survival_section(s, tables: dict) -> Section:
+    """The survival section from a run's curves overall and by segment (``tables``, as
+    :func:`~clvtools.report.sections.survival.section_from` takes them), or the section's
+    title alone without any."""
+    return survival.section_from(s, tables) or Section("survival", "Survival curves")
+
+
 def _summary(run) -> Section:
     out = summary.headline_section(run.settings, run.timeline, run.matrix, run.kpis,
                                    run.summary)
@@ -228,7 +254,7 @@ def chunked_sections(run) -> list[Section]:
         data_quality.section_from(s, quality, list(run.notes), run.timeline),
         kpis.section_from(s, run.kpis, run.cohorts, run.churn_by_segment),
         _models(run),
-        _not_computed(Section("survival", "Survival curves")),
+        _not_computed(survival_section(run.settings, run.survival)),
         _matrix(run),
         _targets(run),
         forecast.section_from(s, run.forecast, run.backtest),

@@ -37,6 +37,7 @@ from .chunked_attention import WIN_BACK_EXTRA, ChunkedLists
 from .chunked_plan_files import LIFECYCLE_TABLE, PLAN_TABLE, plan_files, ranked_pages
 from .chunked_report import render_chunked_report
 from .chunked_spread import concentration_of
+from .holdout_sums import HOLDOUT_FILES
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -58,8 +59,10 @@ CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets
                    "sensitivity.csv", "targeting_evaluation.csv", "profit_curve.csv",
                    "plan_summary.csv", "control_power.csv", "early_warning.csv", "win_back.csv",
                    "kpis.csv", "churn_drivers.csv", "churn_validation.csv",
-                   "churn_calibration.csv", "models/value.json", "models/spend.json",
-                   "models/churn.json", "data_quality.json", "config.toml")
+                   "churn_calibration.csv", "survival_curves.csv",
+                   "median_time_to_churn.csv", "logrank_tests.csv", *HOLDOUT_FILES,
+                   "models/value.json",
+                   "models/spend.json", "models/churn.json", "data_quality.json", "config.toml")
 #: customers.csv's columns in the standard file's order (the attributes follow them).
 CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
                          *PLAN_COLUMNS)
@@ -115,6 +118,15 @@ class ChunkedRun:
     churn_validation : dict of pandas.DataFrame
         ``churn_validation`` and ``churn_calibration``, the churn model's out-of-time
         validation (:mod:`.chunked_validation`; empty when it could not run).
+    survival : dict of pandas.DataFrame
+        ``survival_curves``, ``median_time_to_churn`` and ``logrank_tests``: Kaplan-Meier
+        curves overall and by categorical attribute, from the landmark table's counts in
+        DuckDB (:func:`~clvtools.pipeline.risk.survival_from_counts`; not by matrix cell,
+        which is the targeting evaluation's).
+    value_holdout : dict of pandas.DataFrame
+        The value model's holdout tables (``holdout_summary``, ``holdout_by_frequency``,
+        ``holdout_by_month``, ``holdout_by_segment``), summed over chunks
+        (:mod:`.chunked_holdout`; empty without a holdout).
     """
 
     settings: Settings
@@ -141,6 +153,8 @@ class ChunkedRun:
     sensitivity: pd.DataFrame | None = None
     churn_validation: dict = field(default_factory=dict)
     evaluation: EvaluationResult | None = None
+    survival: dict = field(default_factory=dict)
+    value_holdout: dict = field(default_factory=dict)
 
     @cached_property
     def concentration(self) -> pd.DataFrame:
@@ -257,6 +271,10 @@ class ChunkedRun:
                                          else self.evaluation.profit_curve),
             "churn_validation.csv": lambda: self.churn_validation.get("churn_validation"),
             "churn_calibration.csv": lambda: self.churn_validation.get("churn_calibration"),
+            **{f"{name}.csv": lambda name=name: self.survival.get(name)
+               for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
+            **{name: lambda name=name: self.value_holdout.get(name.removesuffix(".csv"))
+               for name in HOLDOUT_FILES},
             **plan_files(con, self.customers_sql, self.settings,
                          self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,

@@ -76,6 +76,7 @@ from .chunked_churn import churn_training
 from .chunked_control import draw_control_group
 from .chunked_evaluation import EVALUATION_LANDMARKS, EVALUATION_RFM, chunked_evaluation
 from .chunked_forecast import chunked_forecast
+from .chunked_holdout import chunked_holdout
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
 from .chunked_validation import chunked_churn_validation
@@ -200,10 +201,12 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         log, timeline.landmarks, rfm_table=_RFM, horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
         attributes=attributes, value_purchases=value.purchases,
-        keep_at=timeline.holdout_start, keep_into=EVALUATION_LANDMARKS)
+        keep_at=timeline.holdout_start, keep_into=EVALUATION_LANDMARKS,
+        segments=inputs.categorical_attributes)
     _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
+    survival = training.survival
     del training
     validation, validation_note, validation_model = {}, None, None
     if churn is not None:
@@ -273,7 +276,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
                         if summary["not_contactable"] else [])],
                      None if attributes is None else attributes.quality, shown,
                      cohorts=kpis.cohorts, churn_by_segment=kpis.churn_by_segment,
-                     churn_validation=validation)
+                     churn_validation=validation, survival=survival)
     weakref.finalize(run, shutil.rmtree, work, True)
     step("Explaining the contacts; the early-warning and win-back lists, a chunk at a time")
     _limit(con, budget.python_limit)
@@ -304,6 +307,12 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     run.notes += run.backtest.notes
     for table in (EVALUATION_RFM, EVALUATION_LANDMARKS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    step("Validating the value model on its holdout, a chunk at a time")
+    run.value_holdout, holdout_notes = chunked_holdout(
+        con, log, timeline, value_model=chosen, horizon=s.horizon, covariates=covariates,
+        segments=shown, segment_columns=inputs.categorical_attributes,
+        chunk_rows=budget.chunk_rows, temp_directory=s.temp_directory)
+    run.notes += holdout_notes
     _limit(con, budget.sql_limit)
     con.execute(f"DROP TABLE {_SCORING}")
     return run

@@ -16,8 +16,9 @@ import pandas as pd
 from ..data.spark_attributes import SparkAttributes
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_landmark_table, spark_rfm
+from ..data.survival_counts import spark_segment_counts
 from ..errors import ClvInputError, ConvergenceError
-from ..pipeline.risk import fit_churn_model
+from ..pipeline.risk import fit_churn_model, survival_from_counts
 from ..pipeline.structural import (
     STRUCTURAL_COLUMN,
     add_recency_band,
@@ -87,7 +88,8 @@ def fit_value_from_spark(rfm, value_model: str, attributes=None
 
 
 def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_after: float,
-                         time_unit: str, seed: int = 0, attributes: SparkAttributes | None = None):
+                         time_unit: str, seed: int = 0, attributes: SparkAttributes | None = None,
+                         segments=()):
     """The landmark table, the structural term at each landmark and the Cox churn model.
 
     The table is built in Spark; each landmark's structural BG/NBD is fitted on the driver
@@ -98,12 +100,18 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     ``attributes`` (optional) are joined to the table, as the single-machine landmark
     table joins them: the Cox model encodes them from the collected table.
 
+    ``segments`` (the categorical attributes) are the survival curves' segments, counted on
+    the executors (:func:`~clvtools.data.survival_counts.spark_segment_counts`).
+
     Returns
     -------
-    (ChurnModel or None, BetaGeoFitter or None, pandas.DataFrame, list of str)
+    (ChurnModel or None, BetaGeoFitter or None, pandas.DataFrame, list of str, dict)
         The churn model, the structural BG/NBD at the observation end (for scoring; None
         when a landmark's or the end's could not be fitted), the survival table as fitted
-        (sorted by landmark and customer, as DuckDB's) and the notes.
+        (sorted by landmark and customer, as DuckDB's), the notes and the Kaplan-Meier
+        tables overall and by segment (:func:`~clvtools.pipeline.risk.survival_from_counts`:
+        the standard risk step's ``survival_curves``, ``median_time_to_churn``,
+        ``logrank_tests``).
     """
     from pyspark.sql import functions as F
 
@@ -129,10 +137,11 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
         structural = None
         notes.append(f"No structural churn term ({str(exc).splitlines()[0]}): the churn model "
                      "is stratified by time since the last purchase only.")
+    curves = survival_from_counts(lambda by: spark_segment_counts(table, by), list(segments))
     table.unpersist()
     survival = add_recency_band(survival, churn_after)
     model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed)
-    return model, structural, survival, notes + fit_notes
+    return model, structural, survival, notes + fit_notes, curves
 
 
 def structural_at(log: SparkLog, mark, at_risk, ids: np.ndarray, *, time_unit: str,

@@ -17,7 +17,15 @@ from ..report.blocks import Section
 from ..report.html import render_page
 from ..report.sections import data_quality, forecast, kpis, models, summary, targets
 from ..targeting.matrix import CHURNED
-from .chunked_report import MATRIX_BINS, fitted_models, matrix_head, stating_not_computed
+from .chunked_report import (
+    MATRIX_BINS,
+    SURVIVAL_BY_CELL,
+    VALUE_CHECKS,
+    fitted_models,
+    matrix_head,
+    stating_not_computed,
+    survival_section,
+)
 
 __all__ = ["render_spark_report", "spark_matrix_bins", "spark_sections", "NOT_COMPUTED",
            "NOT_COMPUTED_LINE"]
@@ -27,9 +35,8 @@ NOT_COMPUTED_LINE = "not computed by the Spark engine: run --engine duckdb"
 #: The report's parts a Spark run does not compute, per section id.
 NOT_COMPUTED = {
     "summary": ("the three things to do this month",),
-    "models": ("the value model's holdout validation and checks",
-               "the churn model's proportional-hazards checks"),
-    "survival": ("survival curves",),
+    "models": (VALUE_CHECKS, "the churn model's proportional-hazards checks"),
+    "survival": (SURVIVAL_BY_CELL,),
     "matrix": ("the P(alive) map", "value concentration (Lorenz curve and 80/20 table)"),
     "targets": ("the sensitivity table", "the contact lists' tables",
                 "the targeting evaluation"),
@@ -95,7 +102,7 @@ def _models(run) -> Section:
     out = fitted_models(
         run, f"Fitted on the driver from compressed statistics the executors collected (value "
              f"model chosen: {run.value_model}); the churn model on the landmark table of "
-             f"{len(run.survival_table):,} rows.")
+             f"{len(run.survival_table):,} rows.", run.value_holdout)
     for block in models.churn_validation_blocks(run.churn_validation, run.settings):
         out.add(block)
     return _not_computed(out)
@@ -119,7 +126,7 @@ def spark_sections(run) -> list[Section]:
         data_quality.section_from(s, run.data_quality(), list(run.notes), run.timeline),
         _not_computed(kpis.section_from(s, run.kpis, run.cohorts, run.churn_by_segment)),
         _models(run),
-        _not_computed(Section("survival", "Survival curves")),
+        _not_computed(survival_section(s, run.survival_curves)),
         _matrix(run),
         _targets(run),
         forecast.section_from(s, run.forecast, run.backtest),

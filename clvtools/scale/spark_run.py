@@ -57,6 +57,7 @@ from ..report.outputs import OUTPUTS, forecast_to_cents, write_folder
 from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
 from ..targeting.control import CONTROL, TREATMENT
 from ..targeting.matrix import MONEY, matrix_from_totals
+from .holdout_sums import HOLDOUT_FILES
 from .run_files import (
     CUSTOMER_COLUMNS,
     TARGET_COLUMNS,
@@ -75,6 +76,7 @@ from .spark_control import spark_control_group
 from .spark_early_warning import spark_early_warning
 from .spark_fit import fit_churn_from_spark, fit_value_from_spark
 from .spark_forecast import spark_forecast
+from .spark_holdout import spark_holdout
 from .spark_reasons import contact_list_reasons, reason_centre, value_shares
 from .spark_report import render_spark_report
 from .spark_validation import spark_churn_validation
@@ -94,7 +96,9 @@ SPARK_OUTPUTS = ("customers.parquet", "targets.parquet", "win_back.parquet",
                  "churn_validation.csv", "churn_calibration.csv",
                  "models/value.json", "models/spend.json", "models/churn.json",
                  "data_quality.json", "config.toml", "forecast.csv", "forecast_backtest.csv",
-                 "forecast.xlsx", "report.html")
+                 "forecast.xlsx", "report.html",
+                 "survival_curves.csv", "median_time_to_churn.csv", "logrank_tests.csv",
+                 *HOLDOUT_FILES)
 
 @dataclass
 class SparkRun:
@@ -144,6 +148,13 @@ class SparkRun:
     churn_validation : dict of pandas.DataFrame
         ``churn_validation`` and ``churn_calibration``, the churn model's out-of-time
         validation (:mod:`.spark_validation`; empty when it could not run).
+    survival_curves : dict of pandas.DataFrame
+        ``survival_curves``, ``median_time_to_churn`` and ``logrank_tests`` overall and by
+        categorical attribute, from the landmark table's counts on the executors (not by
+        matrix cell, which is the targeting evaluation's).
+    value_holdout : dict of pandas.DataFrame
+        The value model's holdout tables, summed over partitions (:mod:`.spark_holdout`;
+        empty without a holdout).
     """
 
     settings: Settings
@@ -168,6 +179,8 @@ class SparkRun:
     cohorts: pd.DataFrame | None = None
     churn_by_segment: pd.DataFrame | None = None
     churn_validation: dict = field(default_factory=dict)
+    survival_curves: dict = field(default_factory=dict)
+    value_holdout: dict = field(default_factory=dict)
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
@@ -198,6 +211,10 @@ class SparkRun:
                                                                else self.backtest.table),
             "forecast.xlsx": self._workbook,
             "report.html": lambda: render_spark_report(self),
+            **{f"{name}.csv": lambda name=name: self.survival_curves.get(name)
+               for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
+            **{name: lambda name=name: self.value_holdout.get(name.removesuffix(".csv"))
+               for name in HOLDOUT_FILES},
         }
         assert set(files) == set(SPARK_OUTPUTS) <= {o.name for o in OUTPUTS}
         # the contact list is read by targets.parquet and forecast.xlsx: computed once (its
@@ -293,9 +310,11 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     step(f"Fitting the value model ({s.value_model}) on compressed statistics")
     value, chosen, value_notes = fit_value_from_spark(rfm, s.value_model, covariates)
     step("Building the landmark table and fitting the churn model")
-    churn, structural, survival, risk_notes = fit_churn_from_spark(
+    categorical = [] if attributes is None else [c for c, kind in attributes.kinds.items()
+                                                 if kind == "categorical"]
+    churn, structural, survival, risk_notes, curves = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed, attributes=attributes)
+        time_unit=s.time_unit, seed=s.seed, attributes=attributes, segments=categorical)
     validation, validation_note = {}, None
     if churn is not None:
         step("Validating the churn model out of time (Spark)")
@@ -357,22 +376,25 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     forecast = spark_forecast(log, rfm, scoring, plan, scorers, s, timeline, covariates)
     step("Backtesting the forecast at earlier origins (Spark)")
     backtest = spark_backtest(log, timeline, scorers, value_model=chosen, covariates=covariates)
+    step("Validating the value model on its holdout (Spark)")
+    holdout, holdout_notes = spark_holdout(
+        log, timeline, value_model=chosen, horizon=s.horizon, covariates=covariates,
+        attributes=attributes_now, segment_columns=categorical)
     step("Computing KPIs, cohorts and churn by segment (Spark)")
     common = dict(churn_after=s.churn_after, time_unit=s.time_unit, period=s.kpi_period)
     kpis = _dated(spark_kpi_table(log, **common))
     cohorts = _dated(spark_cohort_table(log, **common))
-    segments = spark_churn_by_segment(log, attributes=attributes, segments=[
-        c for c, kind in ({} if attributes is None else attributes.kinds).items()
-        if kind == "categorical"], **common)
+    segments = spark_churn_by_segment(log, attributes=attributes, segments=categorical,
+                                      **common)
     attribute_notes = [] if attributes is None else list(attributes.notes)
     return SparkRun(s, log, timeline, scorers, chosen, customers, targets, cuts, _matrix(plan),
                     kpis, summary, power, survival, win_back, early, forecast, backtest,
                     [*attribute_notes, *value_notes, *risk_notes,
                      *([validation_note] if validation_note else []), *contact_notes,
                      *forecast.notes,
-                     *backtest.notes],
+                     *backtest.notes, *holdout_notes],
                     None if attributes is None else attributes.quality, cohorts, segments,
-                    validation)
+                    validation, survival_curves=curves, value_holdout=holdout)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:

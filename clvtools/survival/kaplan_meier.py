@@ -14,7 +14,8 @@ from lifelines.utils import median_survival_times
 
 from ._params import check_columns, check_number
 
-__all__ = ["km_curves", "median_survival", "logrank_tests", "segment_labels", "segment_rows"]
+__all__ = ["km_curves", "median_survival", "logrank_tests", "segment_labels", "segment_rows",
+           "segment_rows_from_counts"]
 
 
 def segment_labels(table: pd.DataFrame, by: str | Sequence[str] | None) -> pd.Series:
@@ -60,6 +61,37 @@ def segment_rows(table: pd.DataFrame, by: str | Sequence[str] | None = None, *,
     """
     check_columns(table, [duration_col, event_col, weights_col], "DataFrame")
     return _compressed(table, segment_labels(table, by), duration_col, event_col, weights_col)
+
+
+def segment_rows_from_counts(counts: pd.DataFrame, by: str | Sequence[str] | None = None, *,
+                             duration_col: str = "duration", event_col: str = "event",
+                             count_col: str = "rows") -> pd.DataFrame:
+    """:func:`segment_rows`' output from a table's rows already counted per distinct segment
+    value, duration and event (a GROUP BY in DuckDB or Spark), so that a table too large for
+    pandas gives the same compressed rows, hence the same curves and tests.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        The ``by`` column(s) as the table holds them (labelled here by
+        :func:`segment_labels`, as for the whole table), ``duration_col``, ``event_col`` and
+        ``count_col`` (rows of the table with those values, unweighted).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`segment_rows` of the table itself: ``segment``, ``duration``, ``event``
+        (float 0/1), ``rows`` and ``weight`` (both the count, int64), sorted.
+    """
+    check_columns(counts, [duration_col, event_col, count_col], "DataFrame")
+    n = counts[count_col].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame({"segment": segment_labels(counts, by).to_numpy(),
+                          "duration": counts[duration_col].to_numpy(dtype=float),
+                          "event": counts[event_col].to_numpy(dtype=float),
+                          "rows": n, "weight": n})
+    # values that share a label (a missing value and "<missing>") are one segment, as there
+    return (frame.groupby(["segment", "duration", "event"], sort=True)
+            .agg(rows=("rows", "sum"), weight=("weight", "sum")).reset_index())
 
 
 def _rows_of(table, by, duration_col, event_col, weights_col, rows):

@@ -14,7 +14,7 @@ from ._words import horizon, units
 
 __all__ = ["section", "parameters_table", "holdout_frequency_chart", "tracking_chart",
            "forest_chart", "calibration_chart", "churn_drivers_blocks",
-           "churn_validation_blocks"]
+           "churn_validation_blocks", "value_holdout_blocks"]
 
 _PARAMETERS = {"coef": "estimate", "se(coef)": "standard error",
                "lower 95% bound": "95 % lower", "upper 95% bound": "95 % upper"}
@@ -140,26 +140,35 @@ def _value_part(r: AnalysisResult, out: Section) -> None:
     name = type(getattr(purchases, "model", purchases)).__name__
     out.add(parameters_table(purchases, f"Purchase model ({name})", s))
     out.add(parameters_table(value.models.spend, "Spend model (Gamma-Gamma)", s))
-    holdout = value.holdout
-    summary = holdout.get("holdout_summary")
-    if summary is not None and len(summary):
-        out.add(table(summary, s, "Holdout totals per candidate purchase model (the chosen "
-                      "one marked): actual against expected purchases and revenue.",
-                      columns=["model", "chosen", "actual_purchases", "expected_purchases",
-                               "actual_revenue", "expected_revenue", "holdout_error",
-                               "p_alive_auc"],
-                      formats={"actual_revenue": "money", "expected_revenue": "money"},
-                      headers={"p_alive_auc": "P(alive) AUC"}))
-    by_frequency = holdout.get("holdout_by_frequency")
-    if by_frequency is not None and len(by_frequency):
-        out.add(holdout_frequency_chart(by_frequency, s))
-    by_month = holdout.get("holdout_by_month")
-    if by_month is not None and len(by_month):
-        out.add(tracking_chart(by_month, s))
+    for block in value_holdout_blocks(value.holdout, s):
+        out.add(block)
     checks = value.checks_table()
     if checks is not None and len(checks):
         out.add(table(checks, s, "The value model's checks (flagged: worth a look).",
                       formats={"p_value": "p"}))
+
+
+def value_holdout_blocks(holdout: dict, s) -> list:
+    """The value model's holdout table (totals per candidate) and its two charts (by
+    calibration frequency, by month), from the ``holdout_*`` tables (none when absent)."""
+    blocks = []
+    summary = holdout.get("holdout_summary")
+    if summary is not None and len(summary):
+        blocks.append(table(summary, s, "Holdout totals per candidate purchase model (the "
+                            "chosen one marked): actual against expected purchases and "
+                            "revenue.",
+                            columns=["model", "chosen", "actual_purchases", "expected_purchases",
+                                     "actual_revenue", "expected_revenue", "holdout_error",
+                                     "p_alive_auc"],
+                            formats={"actual_revenue": "money", "expected_revenue": "money"},
+                            headers={"p_alive_auc": "P(alive) AUC"}))
+    by_frequency = holdout.get("holdout_by_frequency")
+    if by_frequency is not None and len(by_frequency):
+        blocks.append(holdout_frequency_chart(by_frequency, s))
+    by_month = holdout.get("holdout_by_month")
+    if by_month is not None and len(by_month):
+        blocks.append(tracking_chart(by_month, s))
+    return blocks
 
 
 def _churn_part(r: AnalysisResult, out: Section) -> None:

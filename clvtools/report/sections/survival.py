@@ -14,7 +14,7 @@ from ..figures import PALETTE, draw_chart, label_text, percent_axis
 from ..tables import fmt, table
 from ._words import units
 
-__all__ = ["section", "km_chart", "incidence_chart"]
+__all__ = ["section", "section_from", "km_chart", "incidence_chart"]
 
 #: Segments drawn per panel (the largest), so that the legend stays readable.
 _SEGMENTS = 6
@@ -98,9 +98,16 @@ def incidence_chart(incidence: pd.DataFrame, settings):
 
 def section(r: AnalysisResult) -> Section | None:
     """The survival section; None when the run has no curves."""
-    s, tables = r.settings, r.survival_tables()
+    return section_from(r.settings, r.survival_tables(),
+                        r.risk.tables.get("contract_cumulative_incidence"))
+
+
+def section_from(s, tables: dict, incidence: pd.DataFrame | None = None) -> Section | None:
+    """The survival section from ``tables`` (``survival_curves``, ``median_time_to_churn``,
+    ``logrank_tests``, as :meth:`~clvtools.pipeline.AnalysisResult.survival_tables` gives
+    them, or an engine's from counts) and the contracts' ``incidence``; None without curves
+    nor incidence."""
     curves, medians = tables.get("survival_curves"), tables.get("median_time_to_churn")
-    incidence = r.risk.tables.get("contract_cumulative_incidence")
     if (curves is None or curves.empty) and incidence is None:
         return None
     out = Section("survival", "Survival curves")
