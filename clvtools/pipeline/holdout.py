@@ -197,8 +197,7 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
             float)
     expected_revenue = months.expected_revenue.sum(axis=1)
     actual = window.actual_purchases
-    p_alive = months.p_alive if months.p_alive is not None else np.asarray(
-        purchases.conditional_probability_alive(x, tx, age), float)
+    p_alive = months.alive(purchases, x, tx, age)
     row = {
         "customers": len(cal),
         "actual_purchases": float(actual.sum()),
