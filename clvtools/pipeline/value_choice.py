@@ -165,8 +165,11 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
         chosen model is refitted on every customer of the window (the value step fits it on
         the whole history there: the two fits are independent, and numpy and scipy release
         the interpreter's lock in their array loops, so they share the machine's cores).
-        It may change ``choice.chosen`` (a model that does not converge on the whole
-        history); the window's refit is that of the holdout's choice either way.
+        On a sample, it starts in the thread of the last candidate as soon as that one is
+        fitted, and the window's refit of the best other candidate may start before the
+        choice (:func:`_overlapped`). It may change ``choice.chosen`` (a model that does
+        not converge on the whole history); the window's refit is that of the holdout's
+        choice either way.
 
     Returns
     -------
