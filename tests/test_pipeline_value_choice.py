@@ -133,6 +133,7 @@ def test_the_two_threads_choose_and_fit_as_one_thread_does(base, monkeypatch, wi
     for overlap in (False, True):
         monkeypatch.setattr(_threads, "OVERLAP", overlap)
         window_fits.clear()
+        ahead.clear()
         runs[overlap] = _value(base), list(window_fits)
     (one, fits_in_turn), (two, fits_overlapped) = runs[False], runs[True]
     assert one.choice.chosen == two.choice.chosen
