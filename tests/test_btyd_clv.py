@@ -153,3 +153,25 @@ def test_scored_months_drop_the_revenue_arrays_summed_into_the_scores(model):
     np.testing.assert_array_equal(scores["expected_revenue"], full.expected_revenue.sum(axis=1))
     np.testing.assert_array_equal(scores["revenue_if_retained"],
                                   full.revenue_if_retained.sum(axis=1))
+
+
+def test_p_alive_of_the_months_or_of_the_model(model):
+    """``RevenueByMonth.alive`` (the scores' and the holdout's P(alive)): the model's
+    ``conditional_probability_alive`` for a plain model, which leaves ``p_alive`` None, and
+    the P(alive) a covariate model computed on the way, bit for bit the model's."""
+    from clvtools.btyd import BetaGeoCovariatesFitter
+    from clvtools.pipeline.value_models import BoundCovariates
+
+    months = revenue_by_month(model, *COLS, 1.0, 52, 7, 0.0)
+    assert months.p_alive is None
+    np.testing.assert_array_equal(months.alive(model, *COLS),
+                                  model.conditional_probability_alive(*COLS))
+    group = pd.DataFrame({"group": np.where(np.arange(len(CDNOW)) % 3 == 0, "a", "b")},
+                         index=CDNOW.index)
+    fitted = BetaGeoCovariatesFitter().fit(*COLS, covariates=group, purchase_covariates=["group"],
+                                           dropout_covariates=["group"])
+    x, tx, age = (c.to_numpy(float) for c in COLS)
+    months = revenue_by_month(BoundCovariates(fitted, group), x, tx, age, 1.0, 52, 7, 0.0)
+    assert months.p_alive is not None
+    np.testing.assert_array_equal(months.alive(None, x, tx, age),
+                                  fitted.conditional_probability_alive(x, tx, age, group))

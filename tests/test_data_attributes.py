@@ -61,6 +61,23 @@ def test_attributes_are_typed_matched_and_completed(tmp_path, log):
     assert frame["age"].tolist() == [30.0, read["age"].median()]
 
 
+def test_ordered_frame_is_in_the_rfm_summary_order(tmp_path):
+    """``frame(ordered=True)``: the same rows as ``frame()``, in the order of the RFM
+    summary's index (what the value step aligns them with by a comparison of indexes)."""
+    from clvtools.data.rfm import rfm_summary
+
+    ids = [f"{i}" for i in (12, 3, 101, 7, 20, 1)]  # text ids, whose order is not numeric
+    tx = "customer_id,date,amount\n" + "".join(
+        f"{c},2024-01-0{1 + k % 5},{k + 1}\n" for k, c in enumerate(ids))
+    log = read_transactions(write_csv(tmp_path, tx))
+    path = write_csv(tmp_path, "customer_id,age\n" + "".join(
+        f"{c},{20 + k}\n" for k, c in enumerate(reversed(ids))), "customers.csv")
+    attributes = read_customers(log, path)
+    ordered = attributes.frame(ordered=True)
+    assert ordered.index.equals(rfm_summary(log).index)
+    pd.testing.assert_frame_equal(ordered, attributes.frame().loc[ordered.index])
+
+
 def test_columns_selects_attributes(tmp_path, log):
     path = write_csv(tmp_path, "customer_id,channel,age\n001,web,30\n002,store,41\n",
                      "customers.csv")

@@ -94,6 +94,59 @@ def test_a_large_base_is_compared_on_a_stratified_sample(base, monkeypatch):
     assert "stratified sample" in value.choice.note
 
 
+@pytest.mark.parametrize("winner", ["best", "pnbd"])
+def test_the_two_threads_choose_and_fit_as_one_thread_does(base, monkeypatch, winner):
+    """On a sample, the candidates, the choice, the chosen model's refit on the window (begun
+    ahead of the choice with the best of this thread's candidates) and the whole history's
+    fit over two threads give the figures of the same work done in turn (``OVERLAP`` off),
+    bit for bit: when the model fitted ahead is chosen, and when the other thread's wins
+    (``winner="pnbd"``: the choice forced, so that the fit ahead is discarded)."""
+    import threading
+
+    from clvtools.pipeline import _threads
+
+    monkeypatch.setattr(value_choice, "SAMPLE_ABOVE", 1000)
+    if winner == "pnbd":
+        pick = value_choice.ValueChoice.pick.__func__
+
+        def pick_pnbd(cls, setting, figures, criterion, **kw):
+            return pick(cls, setting, {m: {**f, criterion: 0.0 if m == "pnbd" else 1.0}
+                                       for m, f in figures.items()}, criterion, **kw)
+        monkeypatch.setattr(value_choice.ValueChoice, "pick", classmethod(pick_pnbd))
+    ahead = threading.Event()
+    window_fits = []
+    fit_window, fit_candidate = value_choice.fit_value_models, value_choice.fit_purchase_model
+
+    def recorded_fit(rfm, model, covariates=None):
+        window_fits.append(model)
+        ahead.set()
+        return fit_window(rfm, model, covariates)
+
+    def waiting_candidate(rfm, model, covariates=None):
+        if model == "pnbd" and _threads.OVERLAP:
+            ahead.wait(timeout=60)  # the other thread's fit ahead has begun
+        return fit_candidate(rfm, model, covariates)
+
+    monkeypatch.setattr(value_choice, "fit_value_models", recorded_fit)
+    monkeypatch.setattr(value_choice, "fit_purchase_model", waiting_candidate)
+    runs = {}
+    for overlap in (False, True):
+        monkeypatch.setattr(_threads, "OVERLAP", overlap)
+        window_fits.clear()
+        ahead.clear()
+        runs[overlap] = _value(base), list(window_fits)
+    (one, fits_in_turn), (two, fits_overlapped) = runs[False], runs[True]
+    assert one.choice.chosen == two.choice.chosen
+    assert fits_in_turn == [one.choice.chosen]
+    assert fits_overlapped == (["bgnbd"] if winner == "best" else ["bgnbd", "pnbd"])
+    assert one.choice.as_dict() == two.choice.as_dict()
+    pd.testing.assert_frame_equal(one.scores, two.scores, check_exact=True)
+    assert one.holdout.keys() == two.holdout.keys()
+    for name, table in one.holdout.items():
+        pd.testing.assert_frame_equal(table, two.holdout[name], check_exact=True)
+    assert one.notes == two.notes
+
+
 def test_stratified_sample_keeps_each_stratum_share():
     index = pd.Index([f"c{i}" for i in range(10_000)])
     strata = pd.DataFrame({"s": np.repeat(["a", "b", "c"], [6000, 3000, 1000])}, index=index)

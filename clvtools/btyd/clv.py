@@ -61,6 +61,16 @@ class RevenueByMonth:
     revenue_if_retained_total: np.ndarray | None = None
     expected_revenue_total: np.ndarray | None = None
 
+    def alive(self, model, frequency, recency, T) -> np.ndarray:
+        """P(alive) of each customer, shape (n,): :attr:`p_alive` where the model computed it
+        on the way to the expectations, else ``model.conditional_probability_alive`` on the
+        same customers (``frequency``, ``recency``, ``T`` as given to
+        :func:`revenue_by_month`, shape (n,), time units)."""
+        if self.p_alive is not None:
+            return self.p_alive
+        return np.asarray(model.conditional_probability_alive(frequency, recency, T),
+                          dtype=float)
+
 
 def _positive(name: str, value, allow_zero: bool = False) -> float:
     ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)

@@ -161,14 +161,18 @@ def holdout_query(
     observation_end: dt.date,
     grain: str = "day",
     with_monetary: bool = True,
+    with_revenue: bool = False,
 ) -> str:
     """SQL for the holdout columns: purchase periods and mean transaction value after the cut-off.
 
     As in lifetimes, ``monetary_value_holdout`` is the mean of the individual transactions
     (not of the purchase periods) in the holdout window; ``occasions.n_rows`` keeps that count.
+    ``with_revenue``: and ``revenue_holdout``, :func:`revenue_by_customer`'s sum (DOUBLE).
     """
     monetary = (f", {money_sum('amount')} / sum(n_rows) AS monetary_value_holdout"
                 if with_monetary else "")
+    if with_revenue:
+        monetary += f", {_revenue(with_monetary)}::DOUBLE AS revenue_holdout"
     return f"""
         SELECT customer_id,
                count(DISTINCT date_trunc('{grain}', date))::DOUBLE AS frequency_holdout
@@ -371,8 +375,13 @@ def revenue_by_customer(log: TransactionLog, start: dt.date, end: dt.date) -> pd
         1 each, as the value model counts them).
     """
     params = {"start": check_date(start, "start"), "end": check_date(end, "end")}
-    total = money_sum("amount") if log.has_amounts else "count(*)"
     frame = log.con.execute(
-        f"""SELECT customer_id, {total}::DOUBLE AS revenue FROM {log.occasions}
+        f"""SELECT customer_id, {_revenue(log.has_amounts)}::DOUBLE AS revenue FROM {log.occasions}
         WHERE date > $start AND date <= $end GROUP BY customer_id""", params).df()
     return frame.set_index("customer_id")["revenue"]
+
+
+def _revenue(with_amounts: bool) -> str:
+    """SQL: the revenue of a group of occasions, exact (their number without amounts: a
+    spend of 1 each, as the value model counts them)."""
+    return money_sum("amount") if with_amounts else "count(*)"

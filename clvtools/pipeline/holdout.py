@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..btyd.clv import revenue_by_month
 from ..btyd.validation import calibration_vs_holdout_purchases
-from ..data.rfm import calibration_and_holdout, purchases_by_period, revenue_by_customer
+from ..data.holdout_window import calibration_holdout_revenue
+from ..data.rfm import purchases_by_period
 from ..data.transactions import TransactionLog
 from .timeline import Timeline
 from .value_models import rows_of
@@ -70,11 +71,10 @@ def calibration_window(log: TransactionLog, timeline: Timeline,
     ``segments``: categorical attributes indexed by ``customer_id`` (any superset of the
     window's customers), or None.
     """
-    cal = calibration_and_holdout(log, timeline.holdout_start, time_unit=timeline.time_unit)
+    cal, revenue = calibration_holdout_revenue(log, timeline.holdout_start,
+                                               time_unit=timeline.time_unit)
     rfm = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency",
                               "T_cal": "T", "monetary_value_cal": "monetary_value"})
-    revenue = (revenue_by_customer(log, timeline.holdout_start, log.observation_end)
-               .reindex(cal.index, fill_value=0.0).to_numpy(float))
     if segments is not None:
         # as categories: each candidate's holdout error and the segment table group by them,
         # and grouping codes beats hashing a million strings again each time
@@ -207,8 +207,7 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
             float)
     expected_revenue = months.expected_revenue.sum(axis=1)
     actual = window.actual_purchases
-    p_alive = months.p_alive if months.p_alive is not None else np.asarray(
-        purchases.conditional_probability_alive(x, tx, age), float)
+    p_alive = months.alive(purchases, x, tx, age)
     row = {
         "customers": len(cal),
         "actual_purchases": float(actual.sum()),

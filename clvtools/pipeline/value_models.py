@@ -286,11 +286,9 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
     spend = expected_spend(models, rfm)
     months = revenue_by_month(model, x, tx, age, spend, horizon, time_unit_days, discount_rate,
                               period_ends=period_ends, per_month_revenue=False)
-    p_alive = months.p_alive if months.p_alive is not None else np.asarray(
-        model.conditional_probability_alive(x, tx, age), dtype=float)
     scores = pd.DataFrame(
         {
-            "p_alive": p_alive,
+            "p_alive": months.alive(model, x, tx, age),
             "expected_purchases": months.expected_purchases.sum(axis=1),
             "expected_average_spend": spend,
             "revenue_if_retained": months.revenue_if_retained_total,
