@@ -99,6 +99,28 @@ def test_the_chunked_evaluation_files_equal_the_standard_files(runs, tmp_path):
     assert not list(Path(chunked.work).glob("eval_*"))
 
 
+def test_the_survival_curves_by_cell_equal_the_standard_ones(runs):
+    # the curves, medians and log-rank tests by matrix cell at the evaluation date (the
+    # standard files' rows by "matrix cell"): text exactly, figures to 1e-9
+    standard, chunked = runs
+    expected = standard.analysis.evaluation.survival_by_cell
+    got = chunked.evaluation.survival_by_cell
+    assert set(expected) == {"survival_curves", "median_time_to_churn", "logrank_tests"}
+    assert set(got) == set(expected)
+    # several cells, each with events: curves that could differ
+    assert expected["median_time_to_churn"]["segment"].nunique() >= 3
+    assert expected["median_time_to_churn"]["events"].sum() > 50
+    for name, b in expected.items():
+        a = got[name]
+        assert list(a.columns) == list(b.columns) and len(a) == len(b), name
+        numbers = [c for c in b.columns if pd.api.types.is_numeric_dtype(b[c])]
+        for column in numbers:
+            np.testing.assert_allclose(a[column].to_numpy(float), b[column].to_numpy(float),
+                                       rtol=1e-9, atol=1e-9, err_msg=f"{name}: {column}")
+        text = [c for c in b.columns if c not in numbers]
+        pd.testing.assert_frame_equal(a[text].astype(str), b[text].astype(str), obj=name)
+
+
 def test_the_report_shows_the_standard_evaluation(runs):
     standard, chunked = runs
     assert "targets" not in NOT_COMPUTED
