@@ -58,7 +58,8 @@ from .timeline import Timeline
 from .value import ValueResult
 
 __all__ = ["EvaluationResult", "RANKINGS", "NO_EVALUATION", "evaluation_step", "plan_figures",
-           "evaluation_table", "evaluation_note", "survival_by_cell"]
+           "evaluation_table", "evaluation_note", "survival_by_cell",
+           "survival_with_cells"]
 
 #: The note of a run whose history is too short for the evaluation.
 NO_EVALUATION = ("No targeting evaluation: it needs the value model's holdout and the churn "
@@ -258,6 +259,20 @@ def survival_by_cell(rows: pd.DataFrame, tested: bool) -> dict[str, pd.DataFrame
         out["logrank_tests"] = logrank_tests(None, None, rows=rows)
     return {name: frame.assign(by=BY_CELL)[["by", *frame.columns]]
             for name, frame in out.items()}
+
+
+def survival_with_cells(tables: dict, by_cell: dict) -> dict[str, pd.DataFrame]:
+    """survival_curves.csv, median_time_to_churn.csv and logrank_tests.csv: the curves
+    overall and by categorical attribute (``tables``, the risk step's or an engine's) with
+    the curves by matrix cell (``by_cell``, :attr:`EvaluationResult.survival_by_cell`)
+    stacked under them (same columns, ``by`` says which); a name neither has is left out."""
+    out = {}
+    for name in ("survival_curves", "median_time_to_churn", "logrank_tests"):
+        parts = [f for f in (tables.get(name), by_cell.get(name))
+                 if f is not None and not f.empty]
+        if parts:
+            out[name] = pd.concat(parts, ignore_index=True)
+    return out
 
 
 def _taken(action: np.ndarray, benefit: dict[str, np.ndarray]) -> float:
