@@ -1,7 +1,7 @@
-"""The chunked run's targeting evaluation out of time: its targeting_evaluation.csv and
-profit_curve.csv equal the standard run's on the same demo (text exactly, figures to 1e-9),
-without and with customer attributes, under a budget and with a contactable column; the
-report shows the standard section's table; a run without the evaluation says so. And the
+"""The chunked run's targeting evaluation out of time: its targeting_evaluation.csv,
+profit_curve.csv and survival curves by matrix cell equal the standard run's on the same demo
+(text exactly, figures to 1e-9), without and with customer attributes, under a budget and
+with a contactable column; the report shows the standard section's table; a run without the evaluation says so. And the
 contactable column, honoured as on one machine (the same plan, count, note and error)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from clvtools import api
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
-from clvtools.pipeline.evaluation import NO_EVALUATION
+from clvtools.pipeline.evaluation import BY_CELL, NO_EVALUATION, survival_with_cells
 from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.report.sections import targets
 from clvtools.scale import chunked_evaluation as chunked_evaluation_module
@@ -97,6 +97,37 @@ def test_the_chunked_evaluation_files_equal_the_standard_files(runs, tmp_path):
     tables = {r[0] for r in chunked.log.con.execute("SHOW TABLES").fetchall()}
     assert not any(t.startswith("chunked_eval") for t in tables)
     assert not list(Path(chunked.work).glob("eval_*"))
+
+
+#: The files the curves by matrix cell go into, stacked under the curves overall and by
+#: attribute (``by`` says which).
+SURVIVAL_FILES = ("survival_curves", "median_time_to_churn", "logrank_tests")
+
+
+def test_the_survival_curves_by_cell_equal_the_standard_ones(runs, tmp_path):
+    # the curves, medians and log-rank tests by matrix cell at the evaluation date: the
+    # standard files' rows by "matrix cell", text exactly, figures to 1e-9
+    standard, chunked = runs
+    got = chunked.evaluation.survival_by_cell
+    assert set(got) == set(SURVIVAL_FILES)
+    write_folder({f"{n}.csv": (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
+                  for n in SURVIVAL_FILES if o.name == f"{n}.csv"}, tmp_path / "standard")
+    write_folder({f"{n}.csv": (lambda n=n: survival_with_cells({}, got).get(n))
+                  for n in SURVIVAL_FILES}, tmp_path / "chunked")
+    for name in SURVIVAL_FILES:
+        a, b = (pd.read_csv(tmp_path / folder / f"{name}.csv", keep_default_na=False,
+                            na_values=[""]) for folder in ("chunked", "standard"))
+        b = b[b["by"] == BY_CELL].reset_index(drop=True)
+        assert list(a.columns) == list(b.columns) and len(a) == len(b) > 0, name
+        numbers = [c for c in b.columns if pd.api.types.is_numeric_dtype(b[c])]
+        for column in numbers:
+            np.testing.assert_allclose(a[column], b[column], rtol=1e-9, atol=1e-9,
+                                       err_msg=f"{name}: {column}")
+        text = [c for c in b.columns if c not in numbers]
+        pd.testing.assert_frame_equal(a[text], b[text], check_dtype=False, obj=name)
+    # several cells, with churn in them: curves that could differ
+    medians = got["median_time_to_churn"]
+    assert medians["segment"].nunique() >= 3 and medians["events"].sum() > 50
 
 
 def test_the_report_shows_the_standard_evaluation(runs):

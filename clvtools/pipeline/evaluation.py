@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings, parse_cut
+from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival, segment_rows
 from ..targeting.allocation import action_economics, allocate
 from ..targeting.evaluation import (
     ACCEPTANCE_CONCENTRATION,
@@ -51,13 +52,14 @@ from ..targeting.evaluation import (
 from ..targeting.matrix import value_risk_matrix
 from ..targeting.revenue_at_risk import revenue_at_risk
 from .inputs import Inputs
-from .risk import RiskResult, segment_survival
+from .risk import RiskResult
 from .targets import _action, _contactable
 from .timeline import Timeline
 from .value import ValueResult
 
 __all__ = ["EvaluationResult", "RANKINGS", "NO_EVALUATION", "evaluation_step", "plan_figures",
-           "evaluation_table", "evaluation_note"]
+           "evaluation_table", "evaluation_note", "survival_by_cell",
+           "survival_with_cells"]
 
 #: The note of a run whose history is too short for the evaluation.
 NO_EVALUATION = ("No targeting evaluation: it needs the value model's holdout and the churn "
@@ -227,9 +229,50 @@ def _survival_by_cell(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Kaplan-Meier curves by the matrix cell at the evaluation date (out of time: the cells
     were drawn before the churn they are compared with happened)."""
     frame = customers[["duration", "event", "cell"]].rename(columns={"cell": BY_CELL})
-    tables = segment_survival(frame, [BY_CELL])
-    return {name: part[part["by"] == BY_CELL].reset_index(drop=True)
-            for name, part in tables.items()}
+    return survival_by_cell(segment_rows(frame, BY_CELL), frame[BY_CELL].nunique() > 1)
+
+
+def survival_by_cell(rows: pd.DataFrame, tested: bool) -> dict[str, pd.DataFrame]:
+    """:attr:`EvaluationResult.survival_by_cell` from the customers' rows compressed per
+    cell, duration and event (shared by the standard and chunked runs).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        :func:`~clvtools.survival.kaplan_meier.segment_rows`' columns (``segment`` the cell,
+        ``duration`` in time units, ``event``, ``rows``, ``weight``), sorted; from the
+        customers' frame, or counted by an engine.
+    tested : bool
+        Whether the customers are in more than one cell (then the log-rank tests).
+
+    Returns
+    -------
+    dict of pandas.DataFrame
+        ``survival_curves``, ``median_time_to_churn`` and, when tested, ``logrank_tests``,
+        each with ``by`` (:data:`BY_CELL`) first; empty without rows.
+    """
+    if rows.empty:
+        return {}
+    out = {"survival_curves": km_curves(None, rows=rows),
+           "median_time_to_churn": median_survival(None, rows=rows)}
+    if tested:
+        out["logrank_tests"] = logrank_tests(None, None, rows=rows)
+    return {name: frame.assign(by=BY_CELL)[["by", *frame.columns]]
+            for name, frame in out.items()}
+
+
+def survival_with_cells(tables: dict, by_cell: dict) -> dict[str, pd.DataFrame]:
+    """survival_curves.csv, median_time_to_churn.csv and logrank_tests.csv: the curves
+    overall and by categorical attribute (``tables``, the risk step's or an engine's) with
+    the curves by matrix cell (``by_cell``, :attr:`EvaluationResult.survival_by_cell`)
+    stacked under them (same columns, ``by`` says which); a name neither has is left out."""
+    out = {}
+    for name in ("survival_curves", "median_time_to_churn", "logrank_tests"):
+        parts = [f for f in (tables.get(name), by_cell.get(name))
+                 if f is not None and not f.empty]
+        if parts:
+            out[name] = pd.concat(parts, ignore_index=True)
+    return out
 
 
 def _taken(action: np.ndarray, benefit: dict[str, np.ndarray]) -> float:

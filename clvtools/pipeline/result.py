@@ -13,7 +13,7 @@ from ..data.export import frame_relation
 from ..data.transactions import data_fingerprint
 from .backtest import BacktestResult
 from .churn_validation import calibration_warning
-from .evaluation import EvaluationResult
+from .evaluation import EvaluationResult, survival_with_cells
 from .forecasting import ForecastResult
 from .inputs import Inputs
 from .kpis import KpiResult
@@ -120,14 +120,8 @@ class AnalysisResult:
         """``survival_curves``, ``median_time_to_churn`` and ``logrank_tests``: the risk
         step's (overall and by categorical attribute) with the curves by matrix cell of the
         targeting evaluation stacked under them (same columns, ``by`` says which)."""
-        out = {}
         by_cell = self.evaluation.survival_by_cell if self.evaluation is not None else {}
-        for name in ("survival_curves", "median_time_to_churn", "logrank_tests"):
-            parts = [f for f in (self.risk.tables.get(name), by_cell.get(name))
-                     if f is not None and not f.empty]
-            if parts:
-                out[name] = pd.concat(parts, ignore_index=True)
-        return out
+        return survival_with_cells(self.risk.tables, by_cell)
 
     def data_quality(self) -> dict:
         """data_quality.json, assembled from each step's own counts and notes."""

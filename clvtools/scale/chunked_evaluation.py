@@ -21,10 +21,12 @@ module text defines every figure) without a whole-base pandas table.
   1e-12 relative); the naive plans' figures by ``row_number()`` over the ranking; the profit
   curve from the ranking's rows streamed in order from DuckDB and summed as numpy sums them
   (the same figures bit for bit).
+- The survival curves by matrix cell at the evaluation date: the customers counted per cell,
+  duration and event in DuckDB, finished by the standard engine's Kaplan-Meier
+  (:func:`~clvtools.pipeline.evaluation.survival_by_cell`).
 
 What it holds in memory beyond a chunk: per ranking, three numbers per group of tied scores
-(at most 24 bytes a customer, one ranking at a time). The survival curves by matrix cell at
-the evaluation date are not computed here.
+(at most 24 bytes a customer, one ranking at a time).
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ from ..pipeline.evaluation import (
     evaluation_note,
     evaluation_table,
     plan_figures,
+    survival_by_cell,
 )
 from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.scoring import bound_models, decide_chunk
@@ -118,8 +121,8 @@ def chunked_evaluation(con, log, timeline, settings: Settings, *, churn, value_m
     Returns
     -------
     (EvaluationResult, (str, ValueModels) or None)
-        ``measures`` and ``profit_curve`` (``customers`` and the curves by cell are None and
-        empty: not computed a chunk at a time); and the RFM table at the holdout start with
+        ``measures``, ``profit_curve`` and ``survival_by_cell`` (``customers`` is None: not
+        kept a chunk at a time); and the RFM table at the holdout start with
         the value models refitted on it (the backtest's first origin is that date: the
         standard backtest reuses this refit too), whose table the caller drops.
     """
@@ -208,6 +211,9 @@ def _scored_chunk(con, bounds, k, models, churn, structural, timeline, s: Settin
         "churn_probability": np.asarray(probability, dtype=float),
         "churned": ((rows["event"] == 1) & (rows["duration"] <= s.horizon)).astype(int)
         .to_numpy(),
+        # time to the declaration (or censoring) after the landmark, for the curves by cell
+        "duration": rows["duration"].to_numpy(dtype=float),
+        "event": rows["event"].to_numpy(dtype=int),
     }, index=pd.Index(rows["customer_id"].astype(str).to_numpy(), name="customer_id"))
     customers = scores.join(holdout, how="inner")
     at_risk = revenue_at_risk(customers["p_alive"], customers["revenue_if_retained"],
@@ -261,8 +267,20 @@ def _evaluate(con, work: Path, timeline, s: Settings, push: Action, pull: Action
         "customers": n, "churners": float(base[0]), "churn_rate": float(base[1]),
         "realised_revenue": float(base[2]), "value_lost": float(base[3]),
         "mean_push_uplift": uplift}, timeline)
-    return EvaluationResult(table, pd.concat(curves, ignore_index=True), None, {},
-                            [evaluation_note(timeline, n)])
+    return EvaluationResult(table, pd.concat(curves, ignore_index=True), None,
+                            _survival_by_cell(con, decided), [evaluation_note(timeline, n)])
+
+
+def _survival_by_cell(con, decided: str) -> dict[str, pd.DataFrame]:
+    """The standard curves by matrix cell from the customers counted per cell, duration
+    and event in DuckDB (:func:`~clvtools.survival.kaplan_meier.segment_rows`' rows: a
+    missing cell labelled as there; a few hundred rows a cell)."""
+    rows = con.execute(f"""
+        SELECT coalesce(cell::VARCHAR, '<missing>') AS segment, duration::DOUBLE AS duration,
+               event::DOUBLE AS event, count(*) AS "rows", count(*) AS weight
+        FROM {decided} GROUP BY ALL ORDER BY ALL""").df()
+    cells = con.execute(f"SELECT count(DISTINCT cell) FROM {decided}").fetchone()[0]
+    return survival_by_cell(rows, cells > 1)
 
 
 def _decided_chunk(chunk: pd.DataFrame, cuts, s: Settings, push: Action, pull: Action, rng,

@@ -41,14 +41,13 @@ MATRIX_BINS = 200
 #: The models section's part a chunked or Spark run leaves out (value_checks.csv's table).
 VALUE_CHECKS = ("the value model's checks (Gamma-Gamma's spend-frequency correlation, the "
                 "purchase model's fit by repeat-purchase count)")
-#: The survival section's part that comes with the targeting evaluation.
+#: The survival section's part that comes with the targeting evaluation (not on Spark).
 SURVIVAL_BY_CELL = "the survival curves by matrix cell (with the targeting evaluation)"
 #: What the sentence of each part the chunked engine leaves out ends with.
 NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
 #: The report's parts the chunked engine does not compute, per section id.
 NOT_COMPUTED = {
     "models": (VALUE_CHECKS,),
-    "survival": (SURVIVAL_BY_CELL,),
 }
 
 
@@ -254,7 +253,7 @@ def chunked_sections(run) -> list[Section]:
         data_quality.section_from(s, quality, list(run.notes), run.timeline),
         kpis.section_from(s, run.kpis, run.cohorts, run.churn_by_segment),
         _models(run),
-        _not_computed(survival_section(run.settings, run.survival)),
+        _not_computed(survival_section(run.settings, run.survival_tables())),
         _matrix(run),
         _targets(run),
         forecast.section_from(s, run.forecast, run.backtest),

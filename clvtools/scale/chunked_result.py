@@ -19,7 +19,7 @@ from ..data.chunked_tables import chunk_where
 from ..data.engine import quote_ident
 from ..data.transactions import TransactionLog
 from ..pipeline.backtest import BacktestResult
-from ..pipeline.evaluation import EvaluationResult
+from ..pipeline.evaluation import EvaluationResult, survival_with_cells
 from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
@@ -121,8 +121,8 @@ class ChunkedRun:
     survival : dict of pandas.DataFrame
         ``survival_curves``, ``median_time_to_churn`` and ``logrank_tests``: Kaplan-Meier
         curves overall and by categorical attribute, from the landmark table's counts in
-        DuckDB (:func:`~clvtools.pipeline.risk.survival_from_counts`; not by matrix cell,
-        which is the targeting evaluation's).
+        DuckDB (:func:`~clvtools.pipeline.risk.survival_from_counts`; the rows by matrix
+        cell are the targeting evaluation's, stacked by :meth:`survival_tables`).
     value_holdout : dict of pandas.DataFrame
         The value model's holdout tables (``holdout_summary``, ``holdout_by_frequency``,
         ``holdout_by_month``, ``holdout_by_segment``), summed over chunks
@@ -161,6 +161,13 @@ class ChunkedRun:
         """concentration.csv: the share of expected revenue the top customers hold, and the
         Gini coefficient (SQL over the decided parts, :mod:`.chunked_spread`)."""
         return concentration_of(self.log.con, parts(self.work / "decided"))
+
+    def survival_tables(self) -> dict[str, pd.DataFrame]:
+        """survival_curves.csv, median_time_to_churn.csv and logrank_tests.csv: the curves
+        overall and by attribute with the evaluation's by matrix cell under them, as the
+        standard run stacks them."""
+        return survival_with_cells(self.survival, {} if self.evaluation is None
+                                   else self.evaluation.survival_by_cell)
 
     @property
     def chunks(self) -> int:
@@ -271,7 +278,7 @@ class ChunkedRun:
                                          else self.evaluation.profit_curve),
             "churn_validation.csv": lambda: self.churn_validation.get("churn_validation"),
             "churn_calibration.csv": lambda: self.churn_validation.get("churn_calibration"),
-            **{f"{name}.csv": lambda name=name: self.survival.get(name)
+            **{f"{name}.csv": lambda name=name: self.survival_tables().get(name)
                for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
             **{name: lambda name=name: self.value_holdout.get(name.removesuffix(".csv"))
                for name in HOLDOUT_FILES},

@@ -51,7 +51,7 @@ from ..pipeline.forecasting import ForecastResult
 from ..pipeline.inputs import CONTACTABLE
 from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers
-from ..pipeline.targets import NO_WORDS, YES_WORDS
+from ..pipeline.targets import NO_WORDS, YES_WORDS, not_contactable_note
 from ..pipeline.timeline import Timeline, build_timeline
 from ..report.outputs import OUTPUTS, forecast_to_cents, write_folder
 from ..report.workbook import MAX_LIST_ROWS, WorkbookContent
@@ -358,8 +358,7 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                .orderBy("priority_rank"))
     summary = {**_plan_summary(plan, s, cuts), **solved}
     contact_notes = ([] if not summary["not_contactable"] else [
-        f"{summary['not_contactable']:,} customers are marked not contactable and were left "
-        "out of the plan."])
+        not_contactable_note(summary["not_contactable"])])
     step("Listing churned customers worth winning back (Spark)")
     win_back, left_off = spark_win_back(
         plan, spark_lifecycle(log, churn_after=s.churn_after, time_unit=s.time_unit),
