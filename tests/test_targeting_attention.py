@@ -53,6 +53,10 @@ def test_win_back_list_by_hand():
     assert len({id(o) for o in win_back_list(customers.iloc[[1, 1, 2, 2]])[0]["best_offer"]}) == 2
     assert out["net_benefit"].tolist() == [5.0, 1.5]
     assert out["win_back_rank"].tolist() == [1, 2] and out["region"].tolist() == ["e", "s"]
+    # a mapping of columns gives the same list (the pipeline passes one: no frame is built)
+    columns = {c: customers[c].to_numpy() for c in customers.columns}
+    same, _ = win_back_list(columns, extra_columns=["region"])
+    pd.testing.assert_frame_equal(same, out)
 
 
 @pytest.fixture(scope="module")

@@ -224,10 +224,11 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarni
     # the columns the list reads, not a copy of the whole customers table
     read = ["customer_id", "churn_probability", "lapsed_revenue", "net_benefit_push",
             "net_benefit_pull", "action", "last_purchase", *attribute_columns]
-    # column by column: selecting a list of columns would consolidate (copy) the whole table
-    extra = pd.DataFrame({**{c: customers[c] for c in read}, **lifecycle_columns(
+    # a mapping of columns: a frame of them, even built with copy=False, would stack (copy)
+    # the columns of one type into one block
+    extra = {**{c: customers[c] for c in read}, **lifecycle_columns(
         customers, risk.lifecycle.set_index("customer_id"),
-        ["declared_at", "purchases", "lifetime_spend"])}, copy=False)
+        ["declared_at", "purchases", "lifetime_spend"])}
     win_back, left_off = win_back_list(
         extra, extra_columns=["declared_at", "purchases", "lifetime_spend", *attribute_columns])
     counts = {**{f"early_warning_{k}": v for k, v in counts.items()},
