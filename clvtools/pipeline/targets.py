@@ -180,7 +180,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                    "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
                    "involuntary_share": None, "involuntary_reasons": None}
         summary.update(_involuntary(risk, customers, s))
-    attention = attention_lists(customers, risk, early.result(), attribute_columns)
+    attention = attention_lists(customers, risk, early.result(), attribute_columns, lifecycle)
     summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity,

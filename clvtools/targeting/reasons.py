@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["REASON_COLUMNS", "reason_codes", "top_drivers"]
+__all__ = ["REASON_COLUMNS", "format_distinct", "reason_codes", "top_drivers"]
 
 #: targets.csv's reason columns: the value at stake, then the strongest risk drivers.
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
@@ -88,13 +88,13 @@ def reason_codes(customers: pd.DataFrame, drivers: pd.DataFrame | None, *,
     live = ~churned
     first = np.empty(len(customers), dtype=object)
     first[live] = [f"value at stake {v} (top {t} %), churn risk {q}%" for v, t, q in zip(
-        _formatted(np.rint(value[live]), "{:,.0f}"), _formatted(top[live], "{:.0f}"),
-        _formatted(np.rint(p[live] * 100), "{:.0f}"), strict=True)]
+        format_distinct(np.rint(value[live]), "{:,.0f}"), format_distinct(top[live], "{:.0f}"),
+        format_distinct(np.rint(p[live] * 100), "{:.0f}"), strict=True)]
     # last_purchase: whole days, so printed alike in any subset
     last = customers["last_purchase"].to_numpy()[churned]
     lapsed = customers["lapsed_revenue"].to_numpy(dtype=float)[churned]
     first[churned] = [f"declared churned, last purchase {d}, lapsed revenue {r}" for d, r in zip(
-        _formatted(last, _as_text), _formatted(np.rint(lapsed), "{:,.0f}"), strict=True)]
+        format_distinct(last, _as_text), format_distinct(np.rint(lapsed), "{:,.0f}"), strict=True)]
     out = pd.DataFrame({REASON_COLUMNS[0]: first}, index=customers.index)
     for j, column in enumerate(REASON_COLUMNS[1:], start=1):
         if drivers is None or f"driver_{j}" not in drivers:
@@ -106,7 +106,7 @@ def reason_codes(customers: pd.DataFrame, drivers: pd.DataFrame | None, *,
     return out
 
 
-def _formatted(values: np.ndarray, form) -> np.ndarray:
+def format_distinct(values: np.ndarray, form) -> np.ndarray:
     """``values`` (shape (n,)) as text, each distinct value (a missing one included)
     formatted once: by the format string ``form``, or by ``form`` applied to the array of
     distinct values. Shape (n,) of object."""
