@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings, parse_cut
-from ..targeting.allocation import action_economics, allocate
+from ..targeting.allocation import allocate, economics_arrays
 from ..targeting.evaluation import (
     ACCEPTANCE_CONCENTRATION,
     plan_by_ranking,
@@ -130,11 +130,14 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(at_risk > 0, customers["preventable_revenue"].to_numpy(float) / at_risk,
                          1.0)
-    outcome = customers.assign(churn_probability=churned.astype(float),
-                               preventable_revenue=customers["value_lost"] * share,
-                               lapsed_revenue=customers["value_lost"] * (1.0 - share))
-    realised = {a.name: action_economics(outcome, a, margin=s.margin, offer=s.offer)["net_benefit"]
-                .to_numpy() for a in (push, pull)}
+    # the columns the economics read (ECONOMICS_COLUMNS), not a copy of the whole table
+    value_lost = customers["value_lost"].to_numpy(dtype=float)
+    outcome = pd.DataFrame({"churn_probability": churned.astype(float),
+                            "preventable_revenue": value_lost * share,
+                            "lapsed_revenue": value_lost * (1.0 - share),
+                            "cell": customers["cell"].to_numpy()}, index=customers.index)
+    realised = {a.name: economics_arrays(outcome, a, margin=s.margin, offer=s.offer)[2]
+                for a in (push, pull)}
     expected = {"push": plan["net_benefit_push"].to_numpy(),
                 "pull": plan["net_benefit_pull"].to_numpy()}
     rankings = {
@@ -160,11 +163,13 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     for name in RANKINGS:
         action = actions[name]
         customers[f"action_{name}"] = action
+        # each label compared once (object arrays: a string comparison per row)
+        pushed, pulled = action == "push", action == "pull"
         rows.append(pd.DataFrame({"ranking": name, "measure": [
             "realised_net_benefit", "expected_net_benefit", "customers_pushed",
             "customers_pulled", "churners_pushed"], "value": [
-            _taken(action, realised), _taken(action, expected), n_push, n_pull,
-            float(churned[action == "push"].sum())]}))
+            _taken(pushed, pulled, realised), _taken(pushed, pulled, expected), n_push,
+            n_pull, float(churned[pushed].sum())]}))
     base = {"customers": len(customers), "churners": float(churned.sum()),
             "churn_rate": float(churned.mean()) if len(churned) else np.nan,
             "realised_revenue": float(customers["realised_revenue"].sum()),
@@ -196,6 +201,7 @@ def _survival_by_cell(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for name, part in tables.items()}
 
 
-def _taken(action: np.ndarray, benefit: dict[str, np.ndarray]) -> float:
-    """Sum of each customer's benefit of the action they get (0 for none)."""
-    return float(benefit["push"][action == "push"].sum() + benefit["pull"][action == "pull"].sum())
+def _taken(pushed: np.ndarray, pulled: np.ndarray, benefit: dict[str, np.ndarray]) -> float:
+    """Sum of each customer's benefit of the action they get (0 for none); ``pushed`` and
+    ``pulled`` are the customers' masks, shape (n,) bool."""
+    return float(benefit["push"][pushed].sum() + benefit["pull"][pulled].sum())
