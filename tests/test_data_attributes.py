@@ -211,3 +211,17 @@ def test_a_column_of_500_levels_costs_the_run_nothing(record_property):
     assert "store" not in run.inputs.attributes.frame().columns
     assert run.value.notes == runs["plain"].value.notes  # the same value covariates
     assert any("'store' left out" in n for n in run.inputs.notes)
+
+
+def test_frame_rows_in_the_order_of_the_rfm_summary():
+    # the customers file in another order than the ids: the frame comes back in the RFM's
+    # order (by id), so that aligning the two is a comparison, not a look-up by text id
+    from clvtools.data.rfm import rfm_summary
+
+    base = generate_customer_base(300, seed=3)
+    customers = base.customers.drop(columns="acquisition_date").sample(frac=1.0, random_state=4)
+    log = read_transactions(base.transactions)
+    frame = read_customers(log, customers).frame()
+    rfm = rfm_summary(log, time_unit="week")
+    assert frame.index.equals(rfm.index)
+    assert frame.index.is_monotonic_increasing

@@ -39,18 +39,23 @@ class Attention:
 
 def lifecycle_columns(customers: pd.DataFrame, lifecycle: pd.DataFrame,
                       columns: list[str]) -> dict[str, np.ndarray]:
-    """``columns`` of the lifecycle table (indexed by ``customer_id``) for the rows of
-    ``customers`` (its ``customer_id`` column), missing where a customer has no row.
+    """``columns`` of the lifecycle table (indexed by ``customer_id``, or with a
+    ``customer_id`` column) for the rows of ``customers`` (its ``customer_id`` column),
+    missing where a customer has no row.
 
     Returns
     -------
     dict of numpy.ndarray, each shape (n_customers,)
     """
     ids = customers["customer_id"]
-    if lifecycle.index.equals(pd.Index(ids)):
-        # the same customers in the same order (the pipeline's case): no look-up by text id
+    by_column = "customer_id" in lifecycle.columns
+    keys = pd.Index(lifecycle["customer_id"]) if by_column else lifecycle.index
+    if keys.equals(pd.Index(ids)):
+        # the same customers in the same order (the pipeline's case): no look-up by text id,
+        # and no copy of the table indexed by id
         return {c: lifecycle[c].to_numpy() for c in columns}
-    return {c: ids.map(lifecycle[c]).to_numpy() for c in columns}
+    indexed = lifecycle.set_index("customer_id") if by_column else lifecycle
+    return {c: ids.map(indexed[c]).to_numpy() for c in columns}
 
 
 @dataclass
@@ -229,7 +234,8 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarni
                     attribute_columns=(), lifecycle: pd.DataFrame | None = None) -> Attention:
     """Both lists: the early warning as computed (:func:`early_warning`; None: no list) and
     the win-back list from the plan's customers table (``customers.csv``'s columns).
-    ``lifecycle``: ``risk.lifecycle`` indexed by ``customer_id``, when the caller has it."""
+    ``lifecycle``: the lifecycle table as :func:`lifecycle_columns` takes it (default
+    ``risk.lifecycle``)."""
     notes: list[str] = []
     table, counts = None, {}
     if early is not None:
@@ -240,10 +246,9 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarni
             "net_benefit_pull", "action", "last_purchase", *attribute_columns]
     # a mapping of columns: a frame of them, even built with copy=False, would stack (copy)
     # the columns of one type into one block
-    if lifecycle is None:
-        lifecycle = risk.lifecycle.set_index("customer_id")
     extra = {**{c: customers[c] for c in read}, **lifecycle_columns(
-        customers, lifecycle, ["declared_at", "purchases", "lifetime_spend"])}
+        customers, risk.lifecycle if lifecycle is None else lifecycle,
+        ["declared_at", "purchases", "lifetime_spend"])}
     win_back, left_off = win_back_list(
         extra, extra_columns=["declared_at", "purchases", "lifetime_spend", *attribute_columns])
     counts = {**{f"early_warning_{k}": v for k, v in counts.items()},

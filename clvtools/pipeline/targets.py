@@ -122,7 +122,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     # structural term, the drivers that moved) on the second core while the plan, its
     # sensitivity and the reasons are built here
     with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre) as early:
-        lifecycle = risk.lifecycle.set_index("customer_id")
+        lifecycle = risk.lifecycle      # by its customer_id column (lifecycle_columns)
         # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
         customers = _with_ids(customer_scores(value.rfm, value.scores, risk.scores))
         customers["lifecycle"] = lifecycle_columns(customers, lifecycle,
@@ -343,7 +343,10 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     ranked = np.sort(live)
     value = contacted[s.value_axis].to_numpy(dtype=float)
     share = (len(ranked) - np.searchsorted(ranked, value, side="left")) / max(len(ranked), 1)
-    frame = contacted.assign(value_share=share).set_index("customer_id")
+    # indexed by id, the columns as they are (assign and set_index would copy them twice)
+    frame = pd.DataFrame({**{c: contacted[c].array for c in contacted.columns
+                             if c != "customer_id"}, "value_share": share},
+                         index=pd.Index(contacted["customer_id"].to_numpy(), name="customer_id"))
     return contact_reasons(frame, risk.model, risk.scoring, horizon=s.horizon, centre=centre,
                            time_unit=s.time_unit, value_axis=s.value_axis)
 
