@@ -61,9 +61,9 @@ def test_attributes_are_typed_matched_and_completed(tmp_path, log):
     assert frame["age"].tolist() == [30.0, read["age"].median()]
 
 
-def test_ordered_frame_is_in_the_rfm_summary_order(tmp_path):
-    """``frame(ordered=True)``: the same rows as ``frame()``, in the order of the RFM
-    summary's index (what the value step aligns them with by a comparison of indexes)."""
+def test_frame_is_in_the_rfm_summary_order_of_text_ids(tmp_path):
+    """``frame()``: each customer's row, in the order of the RFM summary's index (what the
+    value step aligns them with by a comparison of indexes), text ids included."""
     from clvtools.data.rfm import rfm_summary
 
     ids = [f"{i}" for i in (12, 3, 101, 7, 20, 1)]  # text ids, whose order is not numeric
@@ -73,9 +73,10 @@ def test_ordered_frame_is_in_the_rfm_summary_order(tmp_path):
     path = write_csv(tmp_path, "customer_id,age\n" + "".join(
         f"{c},{20 + k}\n" for k, c in enumerate(reversed(ids))), "customers.csv")
     attributes = read_customers(log, path)
-    ordered = attributes.frame(ordered=True)
+    ordered = attributes.frame()
     assert ordered.index.equals(rfm_summary(log).index)
-    pd.testing.assert_frame_equal(ordered, attributes.frame().loc[ordered.index])
+    ages = {c: 20.0 + k for k, c in enumerate(reversed(ids))}
+    assert ordered["age"].tolist() == [ages[c] for c in ordered.index]
 
 
 def test_columns_selects_attributes(tmp_path, log):
@@ -228,3 +229,17 @@ def test_a_column_of_500_levels_costs_the_run_nothing(record_property):
     assert "store" not in run.inputs.attributes.frame().columns
     assert run.value.notes == runs["plain"].value.notes  # the same value covariates
     assert any("'store' left out" in n for n in run.inputs.notes)
+
+
+def test_frame_rows_in_the_order_of_the_rfm_summary():
+    # the customers file in another order than the ids: the frame comes back in the RFM's
+    # order (by id), so that aligning the two is a comparison, not a look-up by text id
+    from clvtools.data.rfm import rfm_summary
+
+    base = generate_customer_base(300, seed=3)
+    customers = base.customers.drop(columns="acquisition_date").sample(frac=1.0, random_state=4)
+    log = read_transactions(base.transactions)
+    frame = read_customers(log, customers).frame()
+    rfm = rfm_summary(log, time_unit="week")
+    assert frame.index.equals(rfm.index)
+    assert frame.index.is_monotonic_increasing

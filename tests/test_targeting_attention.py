@@ -53,6 +53,10 @@ def test_win_back_list_by_hand():
     assert len({id(o) for o in win_back_list(customers.iloc[[1, 1, 2, 2]])[0]["best_offer"]}) == 2
     assert out["net_benefit"].tolist() == [5.0, 1.5]
     assert out["win_back_rank"].tolist() == [1, 2] and out["region"].tolist() == ["e", "s"]
+    # a mapping of columns gives the same list (the pipeline passes one: no frame is built)
+    columns = {c: customers[c].to_numpy() for c in customers.columns}
+    same, _ = win_back_list(columns, extra_columns=["region"])
+    pd.testing.assert_frame_equal(same, out)
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +143,16 @@ def test_lifecycle_columns_by_id_whatever_the_order(run):
     aligned = lifecycle_columns(customers, lifecycle, columns)
     shuffled = lifecycle_columns(customers, lifecycle.sample(frac=1.0, random_state=1), columns)
     missing = lifecycle_columns(customers, lifecycle.iloc[1:], columns)
+    # the table as the risk step keeps it, ids in a column (no copy indexed by id), in order
+    # or not
+    by_column = lifecycle_columns(customers, run.analysis.risk.lifecycle, columns)
+    by_column_shuffled = lifecycle_columns(
+        customers, run.analysis.risk.lifecycle.sample(frac=1.0, random_state=2), columns)
     for column in columns:
         want = customers["customer_id"].map(lifecycle[column]).to_numpy()
         np.testing.assert_array_equal(aligned[column], want)
         np.testing.assert_array_equal(shuffled[column], want)
+        np.testing.assert_array_equal(by_column[column], want)
+        np.testing.assert_array_equal(by_column_shuffled[column], want)
     first = customers["customer_id"] == lifecycle.index[0]
     assert pd.isna(missing["last_purchase"][first.to_numpy()]).all()

@@ -43,6 +43,23 @@ def test_split_holds_out_the_share_of_each_stratum_at_random():
         assign_control(plan, 1.0)
 
 
+def test_split_is_the_one_drawn_stratum_by_stratum_in_sorted_order():
+    # the strata on arrays give the draw of the rule: per (action, cell) in sorted order,
+    # round(share x size) positions drawn from the stratum's rows in plan order
+    plan = _plan(n=2000, seed=3)
+    plan.loc[5, "cell"] = None      # a missing cell forms no stratum: its customer is treated
+    group = assign_control(plan, 0.3, seed=11)
+    rng = np.random.default_rng(11)
+    expected = np.where(plan["action"] == "none", "", TREATMENT).astype(object)
+    chosen = plan[(plan["action"] != "none") & plan["cell"].notna()]
+    for _, part in sorted(chosen.groupby(["action", "cell"]).groups.items()):
+        rows = np.asarray(part)
+        expected[rng.choice(rows, size=int(np.floor(0.3 * len(rows) + 0.5)), replace=False)] = (
+            CONTROL)
+    np.testing.assert_array_equal(group, expected)
+    assert group[5] == ("" if plan.loc[5, "action"] == "none" else TREATMENT)
+
+
 def test_power_table_by_hand():
     # 5 pushed live customers (3 treated, 2 control), 40 declared-churned pulled (30, 10)
     plan = pd.DataFrame({"action": ["push"] * 5 + ["pull"] * 40,

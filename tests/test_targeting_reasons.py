@@ -49,6 +49,32 @@ def test_reason_codes_live_and_declared_churned():
     assert out.loc["gone", "reason_2"] == out.loc["gone", "reason_3"] == ""
 
 
+def test_reason_texts_formatted_per_distinct_value_as_per_row():
+    # the texts are made once per distinct rounded value: the same as formatting each row,
+    # at the rounding edges too (halves to even, -0.4 prints "-0", a percent that rounds
+    # up, a missing value) and for dates as their column prints them
+    rng = np.random.default_rng(3)
+    value = np.r_[0.5, 1.5, 2.5, -0.4, 0.3, np.nan, 1234567.5, rng.lognormal(3, 2, 200)]
+    p = np.r_[0.005, 0.015, 0.994, 0.995, np.nan, np.nan, 0.5, rng.uniform(0, 1, 200)]
+    n = len(value)
+    last = pd.Series(pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 99, n), "D"))
+    customers = pd.DataFrame({
+        "revenue_if_retained": value, "churn_probability": p,
+        "value_share": rng.uniform(0, 1, n), "last_purchase": last.to_numpy(),
+        "lapsed_revenue": np.r_[-0.2, 0.5, 2.5, np.nan, rng.lognormal(3, 2, n - 4)]},
+        index=[f"c{i}" for i in range(n)])
+    out = reason_codes(customers, None)["reason_1"]
+    top = np.maximum(np.ceil(customers["value_share"] * 100), 1)
+    dates = customers["last_purchase"].astype(str)
+    for i, (v, q, lapsed) in enumerate(zip(value, p, customers["lapsed_revenue"], strict=True)):
+        expected = (f"declared churned, last purchase {dates.iloc[i]}, lapsed revenue "
+                    f"{lapsed:,.0f}" if np.isnan(q) else
+                    f"value at stake {v:,.0f} (top {top.iloc[i]:.0f} %), churn risk {q:.0%}")
+        assert out.iloc[i] == expected
+    assert out.iloc[3] == "value at stake -0 (top {:.0f} %), churn risk 100%".format(top.iloc[3])
+    assert out.iloc[4].startswith("declared churned, last purchase 2024-")
+
+
 @pytest.fixture(scope="module")
 def fitted():
     base = generate_customer_base(1500, seed=4, start="2022-01-01", observation_end="2024-06-30")

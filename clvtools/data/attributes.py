@@ -113,19 +113,20 @@ class CustomerAttributes:
             value = f"CAST(date_diff('day', {value}, {at}) AS DOUBLE)"
         return f"{value} AS {q}"
 
-    def frame(self, ordered: bool = False) -> pd.DataFrame:
+    def frame(self) -> pd.DataFrame:
         """The attributes as a DataFrame indexed by ``customer_id``: one row per customer
         with purchases, one column per attribute, durations in days at the observation end.
 
-        ``ordered``: the rows in ``customer_id`` order, the RFM summary's
-        (:func:`clvtools.data.rfm.rfm_summary`), so that aligning them with it is a
-        comparison of the two indexes rather than a look-up of every id (DuckDB's sort took
-        about half the CPU of pandas' look-up of 300,000 text ids)."""
+        Rows by ``customer_id``, the order of the RFM summary (:mod:`clvtools.data.rfm`):
+        its users align it with the RFM's customers by id, and in the same order that is a
+        comparison, not a look-up of a million text ids (measured at 300,000 customers: the
+        sort costs 0.05 CPU-s, a look-up 0.2).
+        """
         at = f"DATE '{self.observation_end.isoformat()}'" if self.observation_end else "NULL"
         select = "".join(", " + self.column_sql(c, "a", at) for c in self.columns())
-        order = " ORDER BY a.customer_id" if ordered else ""
         return self.con.execute(
-            f"SELECT a.customer_id{select} FROM {quote_ident(self.table)} AS a{order}"
+            f"SELECT a.customer_id{select} FROM {quote_ident(self.table)} AS a "
+            "ORDER BY a.customer_id"
         ).df().set_index("customer_id")
 
 

@@ -16,7 +16,7 @@ from ..config import Settings
 from ..data.survival_tables import scoring_table
 from ..errors import ClvInputError, ConvergenceError
 from ..targeting.early_warning import early_warning_list
-from ..targeting.reasons import top_drivers
+from ..targeting.reasons import format_distinct, top_drivers
 from ..targeting.win_back import win_back_list
 from .drivers import driver_labels, risk_drivers
 from .inputs import Inputs
@@ -39,18 +39,23 @@ class Attention:
 
 def lifecycle_columns(customers: pd.DataFrame, lifecycle: pd.DataFrame,
                       columns: list[str]) -> dict[str, np.ndarray]:
-    """``columns`` of the lifecycle table (indexed by ``customer_id``) for the rows of
-    ``customers`` (its ``customer_id`` column), missing where a customer has no row.
+    """``columns`` of the lifecycle table (indexed by ``customer_id``, or with a
+    ``customer_id`` column) for the rows of ``customers`` (its ``customer_id`` column),
+    missing where a customer has no row.
 
     Returns
     -------
     dict of numpy.ndarray, each shape (n_customers,)
     """
     ids = customers["customer_id"]
-    if lifecycle.index.equals(pd.Index(ids)):
-        # the same customers in the same order (the pipeline's case): no look-up by text id
+    by_column = "customer_id" in lifecycle.columns
+    keys = pd.Index(lifecycle["customer_id"]) if by_column else lifecycle.index
+    if keys.equals(pd.Index(ids)):
+        # the same customers in the same order (the pipeline's case): no look-up by text id,
+        # and no copy of the table indexed by id
         return {c: lifecycle[c].to_numpy() for c in columns}
-    return {c: ids.map(lifecycle[c]).to_numpy() for c in columns}
+    indexed = lifecycle.set_index("customer_id") if by_column else lifecycle
+    return {c: ids.map(indexed[c]).to_numpy() for c in columns}
 
 
 @dataclass
@@ -157,9 +162,12 @@ def moved_drivers(model, now: pd.DataFrame, before: pd.DataFrame, *, horizon: fl
     terms = dict(horizon=horizon, centre=centre)
     moved = risk_drivers(model, now, **terms) - risk_drivers(model, before, **terms)
     labels = driver_labels(now, list(moved.columns), time_unit=time_unit)
-    was = before["time_since_last_purchase"].astype(float).round(1)
-    labels["time_since_last_purchase"] += (" (was " + was.map(lambda v: f"{v:,g}")
-                                           + f" {time_unit}s)")
+    was = before["time_since_last_purchase"].to_numpy(dtype=float).round(1)
+    was_text = format_distinct(was, "{:,g}")     # a few hundred values among the listed
+    labels["time_since_last_purchase"] = [
+        f"{label} (was {w} {time_unit}s)"
+        for label, w in zip(labels["time_since_last_purchase"].to_numpy(), was_text,
+                            strict=True)]
     return top_drivers(moved, labels, k=2)
 
 
@@ -199,9 +207,19 @@ def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings
     if earlier.table is None:
         return EarlyWarning(None, {}, earlier.note)
     before_table, before = earlier.table, earlier.probability
-    rise = (now - before.reindex(now.index)).dropna()
-    listed = rise.index[rise.to_numpy() > 0]
-    drivers = moved_drivers(risk.model, risk.scoring.loc[listed], before_table.loc[listed],
+    same_rows = before_table.index.equals(before.index)
+    # the earlier scores in the order of ``now``, looked up by id once (-1: not scored then)
+    # and shared: the list, the rise and the earlier rows of the listed customers
+    at = before.index.get_indexer(now.index)
+    before = pd.Series(pd.api.extensions.take(before.to_numpy(dtype=float), at,
+                                              allow_fill=True),
+                       index=now.index, name=before.name)
+    rise = (now - before).to_numpy(dtype=float)
+    rose = rise > 0         # NaN (declared churned now, or not scored then) is not a rise
+    listed = now.index[rose]
+    drivers = moved_drivers(risk.model, risk.scoring.loc[listed],
+                            before_table.take(at[rose]) if same_rows
+                            else before_table.loc[listed],
                             horizon=s.horizon, centre=centre, time_unit=s.time_unit)
     early, counts = early_warning_list(now, before, value_at_stake, drivers, min_rise=0.0)
     note = (f"Early warning: {counts['listed']:,} live customers' churn probability rose since "
@@ -213,9 +231,11 @@ def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings
 
 
 def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarning | None,
-                    attribute_columns=()) -> Attention:
+                    attribute_columns=(), lifecycle: pd.DataFrame | None = None) -> Attention:
     """Both lists: the early warning as computed (:func:`early_warning`; None: no list) and
-    the win-back list from the plan's customers table (``customers.csv``'s columns)."""
+    the win-back list from the plan's customers table (``customers.csv``'s columns).
+    ``lifecycle``: the lifecycle table as :func:`lifecycle_columns` takes it (default
+    ``risk.lifecycle``)."""
     notes: list[str] = []
     table, counts = None, {}
     if early is not None:
@@ -224,10 +244,11 @@ def attention_lists(customers: pd.DataFrame, risk: RiskResult, early: EarlyWarni
     # the columns the list reads, not a copy of the whole customers table
     read = ["customer_id", "churn_probability", "lapsed_revenue", "net_benefit_push",
             "net_benefit_pull", "action", "last_purchase", *attribute_columns]
-    # column by column: selecting a list of columns would consolidate (copy) the whole table
-    extra = pd.DataFrame({**{c: customers[c] for c in read}, **lifecycle_columns(
-        customers, risk.lifecycle.set_index("customer_id"),
-        ["declared_at", "purchases", "lifetime_spend"])}, copy=False)
+    # a mapping of columns: a frame of them, even built with copy=False, would stack (copy)
+    # the columns of one type into one block
+    extra = {**{c: customers[c] for c in read}, **lifecycle_columns(
+        customers, risk.lifecycle if lifecycle is None else lifecycle,
+        ["declared_at", "purchases", "lifetime_spend"])}
     win_back, left_off = win_back_list(
         extra, extra_columns=["declared_at", "purchases", "lifetime_spend", *attribute_columns])
     counts = {**{f"early_warning_{k}": v for k, v in counts.items()},

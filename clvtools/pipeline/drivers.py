@@ -76,41 +76,52 @@ def driver_labels(scoring: pd.DataFrame, variables: list[str], *, time_unit: str
     """
     unit = f"{time_unit}s"
 
-    def number(column: str, digits: int = 0) -> pd.Series:
-        # formatted once per distinct rounded value: a million rows hold a few hundred
+    def phrase(column: str, template: str, digits: int = 0) -> np.ndarray:
+        # each phrase made once per distinct rounded value (a million rows hold a few
+        # hundred), then taken per row: no text is built per row
         codes, values = pd.factorize(scoring[column].astype("float64").round(digits))
-        text = np.array([f"{v:,g}" for v in values] + ["nan"], dtype=object)
-        return pd.Series(text[codes], index=scoring.index)
+        text = [template.format(f"{v:,g}") for v in values] + [template.format("nan")]
+        return np.array(text, dtype=object)[codes]
+
+    def each(values, form) -> np.ndarray:
+        # ``form`` applied once per distinct value (missing ones included), taken per row
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
+        return np.array([form(v) for v in distinct] + [""], dtype=object)[codes]
 
     out = {}
     for variable in variables:
         if variable == "time_since_last_purchase":
-            text = "no purchase for " + number(variable, 1) + f" {unit}"
+            text = phrase(variable, "no purchase for {} " + unit, 1)
         elif variable == "tenure":
-            text = "customer for " + number(variable, 1) + f" {unit}"
+            text = phrase(variable, "customer for {} " + unit, 1)
         elif variable == "log_frequency":
-            text = number("frequency") + " repeat purchases"
+            text = phrase("frequency", "{} repeat purchases")
         elif variable.startswith("log_purchases_last_"):
             window = variable.removeprefix("log_purchases_last_").replace("_", ".")
-            text = number(variable.removeprefix("log_")) + f" purchases in the last {window} {unit}"
+            text = phrase(variable.removeprefix("log_"),
+                          "{} purchases in the last " + f"{window} {unit}")
         elif variable == "purchase_trend":
             trend = np.sign(scoring[variable].astype("float64").to_numpy())
-            text = pd.Series(np.select([trend < 0, trend > 0],
-                                       ["buying less often than before",
-                                        "buying more often than before"], "steady buying"),
-                             index=scoring.index)
+            text = np.array(["buying less often than before", "steady buying",
+                             "buying more often than before"], dtype=object)[
+                np.select([trend < 0, trend > 0], [0, 2], 1)]
         elif variable == "log_average_spend":
-            text = "average spend " + number("average_spend", 2)
+            text = phrase("average_spend", "average spend {}", 2)
         elif variable == STRUCTURAL_COLUMN:
-            # the value model's probability of declared churn, from its complementary log-log
+            # the value model's probability of declared churn, from its complementary log-log;
+            # format(q, ".0%") is format(q * 100, ".0f") + "%", so the percent rounded to a
+            # whole number (as the format rounds it) is formatted once per value
             p = -np.expm1(-np.exp(scoring[variable].astype("float64").to_numpy()))
-            text = pd.Series([f"purchase pattern: {q:.0%} chance of lapsing" for q in p],
-                             index=scoring.index)
+            text = each(np.rint(p * 100),
+                        lambda r: f"purchase pattern: {r:.0f}% chance of lapsing")
         elif pd.api.types.is_numeric_dtype(scoring[variable]):
-            text = f"{variable} " + number(variable, 2)
+            text = phrase(variable, f"{variable} " + "{}", 2)
         else:
-            text = f"{variable}: " + scoring[variable].astype("string").fillna("(missing)")
-        out[variable] = text.astype(object)
+            # as astype("string"): str of each value, a missing one read "(missing)"
+            codes, levels = pd.factorize(scoring[variable])
+            text = np.array([f"{variable}: {level}" for level in levels]
+                            + [f"{variable}: (missing)"], dtype=object)[codes]
+        out[variable] = text
     return pd.DataFrame(out, index=scoring.index)
 
 
@@ -146,9 +157,19 @@ def contact_reasons(contacted: pd.DataFrame, model: ChurnModel | None,
     """
     drivers = None
     if model is not None and scoring is not None:
-        ids = contacted.index[contacted.index.isin(scoring.index)]
-        rows = scoring.loc[ids]
+        # each contacted customer's scoring row, looked up once by id (-1: none, a declared
+        # churned customer); the drivers then come back in the contact list's rows, empty
+        # where none, so that the reason codes need no second look-up by id
+        at = scoring.index.get_indexer(contacted.index)
+        found = at >= 0
+        rows = scoring.take(at[found])
         parts = risk_drivers(model, rows, horizon=horizon, centre=centre)
         labels = driver_labels(rows, list(parts.columns), time_unit=time_unit)
-        drivers = top_drivers(parts, labels, k=2)
+        named = top_drivers(parts, labels, k=2)
+        drivers = pd.DataFrame(index=contacted.index)
+        for column in named.columns:
+            text = np.empty(len(contacted), dtype=object)
+            text.fill("")
+            text[found] = named[column].to_numpy()
+            drivers[column] = text
     return reason_codes(contacted, drivers, value_column=value_axis)

@@ -41,7 +41,7 @@ import pandas as pd
 
 from ..config import Settings, parse_cut
 from ..survival.kaplan_meier import km_curves, logrank_tests, median_survival, segment_rows
-from ..targeting.allocation import action_economics, allocate
+from ..targeting.allocation import allocate, economics_arrays
 from ..targeting.evaluation import (
     ACCEPTANCE_CONCENTRATION,
     plan_by_ranking,
@@ -135,11 +135,14 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(at_risk > 0, customers["preventable_revenue"].to_numpy(float) / at_risk,
                          1.0)
-    outcome = customers.assign(churn_probability=churned.astype(float),
-                               preventable_revenue=customers["value_lost"] * share,
-                               lapsed_revenue=customers["value_lost"] * (1.0 - share))
-    realised = {a.name: action_economics(outcome, a, margin=s.margin, offer=s.offer)["net_benefit"]
-                .to_numpy() for a in (push, pull)}
+    # the columns the economics read (ECONOMICS_COLUMNS), not a copy of the whole table
+    value_lost = customers["value_lost"].to_numpy(dtype=float)
+    outcome = pd.DataFrame({"churn_probability": churned.astype(float),
+                            "preventable_revenue": value_lost * share,
+                            "lapsed_revenue": value_lost * (1.0 - share),
+                            "cell": customers["cell"].to_numpy()}, index=customers.index)
+    realised = {a.name: economics_arrays(outcome, a, margin=s.margin, offer=s.offer)[2]
+                for a in (push, pull)}
     expected = {"push": plan["net_benefit_push"].to_numpy(),
                 "pull": plan["net_benefit_pull"].to_numpy()}
     rankings = {
@@ -165,8 +168,11 @@ def evaluation_step(value: ValueResult, risk: RiskResult, inputs: Inputs, timeli
     for name in RANKINGS:
         action = actions[name]
         customers[f"action_{name}"] = action
-        plans[name] = plan_figures(_taken(action, realised), _taken(action, expected), n_push,
-                                   n_pull, float(churned[action == "push"].sum()))
+        # each label compared once (object arrays: a string comparison per row)
+        pushed, pulled = action == "push", action == "pull"
+        plans[name] = plan_figures(_taken(pushed, pulled, realised),
+                                   _taken(pushed, pulled, expected), n_push, n_pull,
+                                   float(churned[pushed].sum()))
     base = {"customers": len(customers), "churners": float(churned.sum()),
             "churn_rate": float(churned.mean()) if len(churned) else np.nan,
             "realised_revenue": float(customers["realised_revenue"].sum()),
@@ -275,6 +281,7 @@ def survival_with_cells(tables: dict, by_cell: dict) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _taken(action: np.ndarray, benefit: dict[str, np.ndarray]) -> float:
-    """Sum of each customer's benefit of the action they get (0 for none)."""
-    return float(benefit["push"][action == "push"].sum() + benefit["pull"][action == "pull"].sum())
+def _taken(pushed: np.ndarray, pulled: np.ndarray, benefit: dict[str, np.ndarray]) -> float:
+    """Sum of each customer's benefit of the action they get (0 for none); ``pushed`` and
+    ``pulled`` are the customers' masks, shape (n,) bool."""
+    return float(benefit["push"][pushed].sum() + benefit["pull"][pulled].sum())

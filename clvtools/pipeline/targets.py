@@ -122,7 +122,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     # structural term, the drivers that moved) on the second core while the plan, its
     # sensitivity and the reasons are built here
     with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre) as early:
-        lifecycle = risk.lifecycle.set_index("customer_id")
+        lifecycle = risk.lifecycle      # by its customer_id column (lifecycle_columns)
         # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
         customers = _with_ids(customer_scores(value.rfm, value.scores, risk.scores))
         customers["lifecycle"] = lifecycle_columns(customers, lifecycle,
@@ -138,8 +138,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                      contactable=contactable)
         plan = allocate(customers, push, pull, **terms)
         sensitivity = plan_sensitivity(customers, push, pull, plan, **terms)
-        p, order, power = _hold_out(plan.plan.assign(cell=customers["cell"].to_numpy()),
-                                    customers, s, push, pull)
+        p, order, power = _hold_out(plan.plan, customers, s, push, pull)
         last_purchase = lifecycle_columns(customers, lifecycle,
                                           ["last_purchase"])["last_purchase"]
         # added in PLAN_COLUMNS' order after ``cell``, the table's last column so far: the
@@ -151,9 +150,10 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         attribute_columns: list[str] = []
         if attribute_frame is not None:
             frame = attribute_frame
-            # an attribute named like a column of ours keeps its name with a suffix
-            frame = frame.rename(columns={c: f"{c}_attribute" for c in frame.columns
-                                          if c in customers.columns})
+            # an attribute named like a column of ours keeps its name with a suffix (renamed
+            # in place: the frame is this run's own, and rename would copy every column)
+            frame.columns = [f"{c}_attribute" if c in customers.columns else c
+                             for c in frame.columns]
             attribute_columns = list(frame.columns)
             customers = _join_attributes(customers, frame)
         targets = pd.DataFrame({
@@ -180,7 +180,7 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
                    "value_cut_point": cut_points["value"], "risk_cut_point": cut_points["risk"],
                    "involuntary_share": None, "involuntary_reasons": None}
         summary.update(_involuntary(risk, customers, s))
-    attention = attention_lists(customers, risk, early.result(), attribute_columns)
+    attention = attention_lists(customers, risk, early.result(), attribute_columns, lifecycle)
     summary.update(attention.counts)
     return TargetsResult(customers, targets, matrix_table(customers),
                          concentration(customers["expected_revenue"]), sensitivity,
@@ -208,9 +208,22 @@ def _join_attributes(customers: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFra
     if not frame.index.is_unique or customers.shape[1] + frame.shape[1] > _MOST_COLUMNS_ADDED:
         return customers.join(frame, on="customer_id")
     ids = customers["customer_id"].to_numpy()
+    # the rows of ``frame`` for each customer, looked up once for every column (a reindex
+    # per column hashes a million text ids each time); None: the same ids in the same order
+    rows = None if frame.index.equals(pd.Index(ids)) else frame.index.get_indexer(ids)
     for column in frame.columns:
-        customers[column] = frame[column].reindex(ids).array
+        customers[column] = _taken(frame[column], rows)
     return customers
+
+
+def _taken(column: pd.Series, rows: np.ndarray | None):
+    """``column``'s values at the positions ``rows`` (-1: missing, filled as a reindex fills
+    it: NaN with ints made floats, NaT, the extension type's NA), or as it is (None)."""
+    if rows is None:
+        return column.array
+    if isinstance(column.dtype, np.dtype):
+        return pd.api.extensions.take(column.to_numpy(), rows, allow_fill=True)
+    return column.array.take(rows, allow_fill=True)
 
 
 def _rows(table: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
@@ -224,11 +237,12 @@ def _hold_out(plan: pd.DataFrame, customers: pd.DataFrame, s: Settings, push: Ac
     """The plan with each customer's ``group`` (the control group drawn over the chosen
     customers, as the chunked and Spark runs draw it) and the priority ranks renumbered over
     the treatment, the contact list; the treatment's positions in priority order; and the
-    power table (control_power.csv)."""
+    power table (control_power.csv). ``plan`` (the allocation's own table) gets the two
+    columns in place, not in a copy of its columns."""
     action = plan["action"].to_numpy(dtype=object)
     chosen = np.flatnonzero(action != "none")
     held = hold_out_contacts(
-        action[chosen], plan["cell"].to_numpy(dtype=object)[chosen],
+        action[chosen], customers["cell"].to_numpy(dtype=object)[chosen],
         customers["churn_probability"].to_numpy(dtype=float)[chosen],
         plan["priority_rank"].to_numpy(dtype=float, na_value=np.inf)[chosen],
         share=s.control_share, seed=s.seed, push=push, pull=pull)
@@ -329,7 +343,10 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     ranked = np.sort(live)
     value = contacted[s.value_axis].to_numpy(dtype=float)
     share = (len(ranked) - np.searchsorted(ranked, value, side="left")) / max(len(ranked), 1)
-    frame = contacted.assign(value_share=share).set_index("customer_id")
+    # indexed by id, the columns as they are (assign and set_index would copy them twice)
+    frame = pd.DataFrame({**{c: contacted[c].array for c in contacted.columns
+                             if c != "customer_id"}, "value_share": share},
+                         index=pd.Index(contacted["customer_id"].to_numpy(), name="customer_id"))
     return contact_reasons(frame, risk.model, risk.scoring, horizon=s.horizon, centre=centre,
                            time_unit=s.time_unit, value_axis=s.value_axis)
 

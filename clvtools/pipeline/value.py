@@ -129,7 +129,7 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     rfm = rfm_summary(inputs.log, time_unit=s.time_unit)
     # in the RFM's order, as the query returns them (a look-up if it differs), once: every
     # fit below then takes its rows without a look-up
-    frame = inputs.attributes.frame(ordered=True) if inputs.attributes is not None else None
+    frame = inputs.attributes.frame() if inputs.attributes is not None else None
     if frame is not None and frame.shape[1]:
         frame = rows_of(frame, rfm.index)
     covariates = frame if frame is not None and s.value_covariates and frame.shape[1] else None

@@ -52,14 +52,38 @@ def assign_control(plan: pd.DataFrame, share: float, seed: int = 0) -> np.ndarra
     if share == 0:
         return group
     rng = np.random.default_rng(seed)
-    strata = pd.DataFrame({"action": action, "cell": plan["cell"].to_numpy(dtype=object)})
-    chosen = strata[action != "none"]
     # strata in a fixed order, so that the draw depends on the seed only
-    for _, rows in sorted(chosen.groupby(["action", "cell"]).groups.items()):
-        positions = np.asarray(rows)
+    for _, positions in _strata(action, plan["cell"].to_numpy(dtype=object)):
         k = int(np.floor(share * len(positions) + 0.5))
         group[rng.choice(positions, size=k, replace=False)] = CONTROL
     return group
+
+
+def _strata(action: np.ndarray, cell: np.ndarray) -> list[tuple[tuple, np.ndarray]]:
+    """The chosen customers' (action, cell) strata in sorted order, each with its rows'
+    positions in ascending order, shape (n_k,) int64: what ``groupby(["action",
+    "cell"]).groups`` gives over the rows with an action (a missing key forms no stratum), on
+    arrays (integer codes, one stable sort), not on a frame of text keys.
+
+    Parameters
+    ----------
+    action, cell : numpy.ndarray of object, shape (n,)
+        ``none`` in ``action`` for the customers without an action.
+    """
+    chosen = np.flatnonzero(action != "none")
+    action_code, actions = pd.factorize(action[chosen])
+    cell_code, cells = pd.factorize(cell[chosen])
+    keep = (action_code >= 0) & (cell_code >= 0)
+    chosen = chosen[keep]
+    key = action_code[keep].astype(np.int64) * len(cells) + cell_code[keep]
+    order = np.argsort(key, kind="stable")      # stable: positions ascending in each stratum
+    key, chosen = key[order], chosen[order]
+    if not len(key):
+        return []
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    return sorted(((actions[key[a] // len(cells)], cells[key[a] % len(cells)]), chosen[a:b])
+                  for a, b in zip(starts, ends, strict=True))
 
 
 def power_table(plan: pd.DataFrame, group: np.ndarray, *, alpha: float = 0.05,
@@ -91,15 +115,20 @@ def power_table(plan: pd.DataFrame, group: np.ndarray, *, alpha: float = 0.05,
         declared-churned cell).
     """
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    frame = plan[["action", "cell"]].assign(
-        group=group, p=plan["churn_probability"].to_numpy(dtype=float),
-        w=plan["reactivation"].to_numpy(dtype=float))
+    group = np.asarray(group, dtype=object)
+    treated, control = group == TREATMENT, group == CONTROL
+    p = plan["churn_probability"].to_numpy(dtype=float)
+    w = plan["reactivation"].to_numpy(dtype=float)
     rows = []
-    for (action, cell), part in frame[frame["action"] != "none"].groupby(["action", "cell"]):
-        n_t = int((part["group"] == TREATMENT).sum())
-        n_c = int((part["group"] == CONTROL).sum())
-        live = part["p"].notna().any()
-        base = float(part["p"].mean()) if live else max(float(part["w"].mean()), 0.01)
+    for (action, cell), at in _strata(plan["action"].to_numpy(dtype=object),
+                                      plan["cell"].to_numpy(dtype=object)):
+        n_t, n_c = int(treated[at].sum()), int(control[at].sum())
+        part = p[at]
+        known = ~np.isnan(part)
+        live = bool(known.any())
+        # as pandas' mean: NaN read as 0 in the sum, divided by the values present
+        base = (float(np.where(known, part, 0.0).sum() / known.sum()) if live
+                else max(float(w[at].mean()), 0.01))
         d = (z * np.sqrt(base * (1 - base) * (1 / n_t + 1 / n_c))
              if n_t and n_c else np.inf)
         uplift = d / base if live and base > 0 else np.nan

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["REASON_COLUMNS", "reason_codes", "top_drivers"]
+__all__ = ["REASON_COLUMNS", "format_distinct", "reason_codes", "top_drivers"]
 
 #: targets.csv's reason columns: the value at stake, then the strongest risk drivers.
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
@@ -81,20 +81,47 @@ def reason_codes(customers: pd.DataFrame, drivers: pd.DataFrame | None, *,
     value = customers[value_column].to_numpy(dtype=float)
     p = customers["churn_probability"].to_numpy(dtype=float)
     top = np.maximum(np.ceil(customers["value_share"].to_numpy(dtype=float) * 100), 1)
-    # each row's text formatted once, by the rule of its kind (live or declared churned)
+    # each row's text by the rule of its kind (live or declared churned), from parts each
+    # formatted once per distinct value: format(v, ",.0f") is format(rint(v), ",.0f") and
+    # format(q, ".0%") is format(rint(q * 100), ".0f") + "%" (the same rounding)
     churned = np.isnan(p)
+    live = ~churned
     first = np.empty(len(customers), dtype=object)
-    first[~churned] = [f"value at stake {v:,.0f} (top {t:.0f} %), churn risk {q:.0%}"
-                       for v, t, q in zip(value[~churned], top[~churned], p[~churned],
-                                          strict=True)]
-    gone = customers[churned]    # last_purchase: whole days, so printed alike in any subset
-    first[churned] = ("declared churned, last purchase " + gone["last_purchase"].astype(str)
-                      + ", lapsed revenue "
-                      + gone["lapsed_revenue"].map(lambda v: f"{v:,.0f}")).to_numpy(object)
+    first[live] = [f"value at stake {v} (top {t} %), churn risk {q}%" for v, t, q in zip(
+        format_distinct(np.rint(value[live]), "{:,.0f}"), format_distinct(top[live], "{:.0f}"),
+        format_distinct(np.rint(p[live] * 100), "{:.0f}"), strict=True)]
+    # last_purchase: whole days, so printed alike in any subset
+    last = customers["last_purchase"].to_numpy()[churned]
+    lapsed = customers["lapsed_revenue"].to_numpy(dtype=float)[churned]
+    first[churned] = [f"declared churned, last purchase {d}, lapsed revenue {r}" for d, r in zip(
+        format_distinct(last, _as_text), format_distinct(np.rint(lapsed), "{:,.0f}"), strict=True)]
     out = pd.DataFrame({REASON_COLUMNS[0]: first}, index=customers.index)
     for j, column in enumerate(REASON_COLUMNS[1:], start=1):
         if drivers is None or f"driver_{j}" not in drivers:
             out[column] = ""
+        elif drivers.index.equals(customers.index):
+            out[column] = drivers[f"driver_{j}"].fillna("").to_numpy()
         else:
             out[column] = drivers[f"driver_{j}"].reindex(customers.index).fillna("").to_numpy()
     return out
+
+
+def format_distinct(values: np.ndarray, form) -> np.ndarray:
+    """``values`` (shape (n,)) as text, each distinct value (a missing one included)
+    formatted once: by the format string ``form``, or by ``form`` applied to the array of
+    distinct values. Shape (n,) of object."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    if not isinstance(form, str):
+        return np.asarray(form(distinct), dtype=object)[codes]
+    text = np.array([form.format(v) for v in distinct], dtype=object)[codes]
+    if values.dtype.kind == "f":
+        # factorize takes -0.0 and 0.0 for one value, which format as "-0" and "0"
+        zero = values == 0
+        text[zero] = np.where(np.signbit(values[zero]), form.format(-0.0), form.format(0.0))
+    return text
+
+
+def _as_text(values) -> np.ndarray:
+    """``astype(str)`` of a Series of ``values``: dates print as the whole column prints them
+    (days only when every value is a whole day), which a subset's distinct values share."""
+    return pd.Series(values).astype(str).to_numpy(dtype=object)

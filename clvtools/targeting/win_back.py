@@ -23,10 +23,11 @@ def win_back_list(customers: pd.DataFrame, *, extra_columns=()) -> tuple[pd.Data
 
     Parameters
     ----------
-    customers : pandas.DataFrame, shape (n, k)
-        The plan's customers: ``customer_id``, ``churn_probability`` (NaN for the declared
-        churned), ``lapsed_revenue``, ``net_benefit_push``, ``net_benefit_pull``, ``action``
-        and ``last_purchase``, plus ``extra_columns``.
+    customers : pandas.DataFrame, shape (n, k), or dict of str to array
+        The plan's customers (a mapping of columns serves: no frame is built):
+        ``customer_id``, ``churn_probability`` (NaN for the declared churned),
+        ``lapsed_revenue``, ``net_benefit_push``, ``net_benefit_pull``, ``action`` and
+        ``last_purchase``, plus ``extra_columns``.
     extra_columns : sequence of str
         Columns carried to the list after the fixed ones (lifetime spend, purchases,
         attributes).
@@ -42,28 +43,34 @@ def win_back_list(customers: pd.DataFrame, *, extra_columns=()) -> tuple[pd.Data
         ``extra_columns``; and the number of declared-churned customers left off because the
         value model gives them no value (lapsed revenue under :data:`NO_VALUE`).
     """
-    churned = customers[customers["churn_probability"].isna()]
-    valued = churned["lapsed_revenue"].to_numpy(dtype=float) >= NO_VALUE
+    def column(name: str) -> np.ndarray:
+        values = customers[name]
+        return values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+
+    # positions, not filtered frames: only the listed rows of each column are copied
+    churned = np.flatnonzero(np.isnan(column("churn_probability").astype(float)))
+    valued = column("lapsed_revenue").astype(float)[churned] >= NO_VALUE
     left_off = int((~valued).sum())
     rows = churned[valued]
-    push = rows["net_benefit_push"].to_numpy(dtype=float)
-    pull = rows["net_benefit_pull"].to_numpy(dtype=float)
+    push = column("net_benefit_push").astype(float)[rows]
+    pull = column("net_benefit_pull").astype(float)[rows]
     # two str objects shared by the rows (a str array in a frame becomes one object per row)
     best = np.array(["pull", "push"], dtype=object)[(push > pull).astype(np.intp)]
     benefit = np.maximum(push, pull)
     # best first; ties by the customers' order, so the list is reproducible
     order = np.argsort(-benefit, kind="stable")
+    listed = rows[order]
     out = pd.DataFrame({
-        "customer_id": rows["customer_id"].to_numpy()[order],
+        "customer_id": column("customer_id")[listed],
         "win_back_rank": np.arange(1, len(order) + 1),
         "best_offer": best[order],
         "net_benefit": benefit[order],
         "net_benefit_push": push[order],
         "net_benefit_pull": pull[order],
-        "lapsed_revenue": rows["lapsed_revenue"].to_numpy(dtype=float)[order],
-        "action": rows["action"].to_numpy()[order],
-        "last_purchase": rows["last_purchase"].to_numpy()[order],
+        "lapsed_revenue": column("lapsed_revenue").astype(float)[listed],
+        "action": column("action")[listed],
+        "last_purchase": column("last_purchase")[listed],
     })
-    for column in extra_columns:
-        out[column] = rows[column].to_numpy()[order]
+    for name in extra_columns:
+        out[name] = column(name)[listed]
     return out, left_off
