@@ -85,8 +85,8 @@ MAX_CUSTOMER_MONEY = 9e12
 
 def sorted_occasions(log: TransactionLog, churn_days: int) -> SortedOccasions | None:
     """Fetch ``log``'s occasions sorted by customer and day, with the running sums and spell
-    ends that :func:`landmark_covariates` reads (two queries; about 250 MB at 9.4M
-    occasions).
+    ends that :func:`landmark_covariates` reads (two queries; about 39 bytes per occasion
+    held, 65 to 85 at the peak of building, measured at 3.0M occasions).
 
     Parameters
     ----------
