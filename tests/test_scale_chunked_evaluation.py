@@ -1,8 +1,9 @@
 """The chunked run's targeting evaluation out of time: its targeting_evaluation.csv,
 profit_curve.csv and survival curves by matrix cell equal the standard run's on the same demo
 (text exactly, figures to 1e-9), without and with customer attributes, under a budget and
-with a contactable column; the report shows the standard section's table; a run without the evaluation says so. And the
-contactable column, honoured as on one machine (the same plan, count, note and error)."""
+with a contactable column; the report shows the standard section's table; a run without the
+evaluation says so. And the contactable column, honoured as on one machine (the same plan,
+count, note and error)."""
 from __future__ import annotations
 
 from pathlib import Path
