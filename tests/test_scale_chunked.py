@@ -20,7 +20,11 @@ from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 from clvtools.pipeline.campaign import read_plan
 from clvtools.pipeline.inputs import read_inputs
-from clvtools.pipeline.memory_budget import check_standard_engine_fits, memory_bytes
+from clvtools.pipeline.memory_budget import (
+    check_standard_engine_fits,
+    memory_bytes,
+    release_unused_memory,
+)
 from clvtools.pipeline.risk import fit_churn_model
 from clvtools.pipeline.structural import churn_model_inputs
 from clvtools.pipeline.timeline import build_timeline
@@ -458,6 +462,23 @@ def test_memory_limits_read_as_duckdb_reads_them():
     assert plan.sql_limit == "3600MB" and plan.python_limit == "1500MB"
     assert 10_000 <= plan.chunk_rows <= 500_000
     assert memory_plan(None, 123).chunk_rows == 123
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_freed_memory_goes_back_to_the_system_between_chunked_steps():
+    # 2,000 blocks of 96 kB: on glibc's heap (below its mmap threshold); the last one kept
+    # pins the heap's top, so glibc keeps the 190 MB freed below it until trimmed
+    blocks = [np.ones(12_000) for _ in range(2_000)]
+    kept = blocks[-1]
+    del blocks
+    before = _resident_mb()
+    release_unused_memory()
+    assert before - _resident_mb() > 100        # measured: 183 MB returned
+    assert kept.sum() == 12_000
 
 
 def test_the_standard_engine_refuses_early_a_base_larger_than_its_limit(base, capsys,

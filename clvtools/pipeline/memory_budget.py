@@ -9,12 +9,16 @@ the chunked engine named, rather than dying of memory minutes later.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import re
 
 from ..errors import ClvInputError
 
-__all__ = ["BYTES_PER_CUSTOMER", "memory_bytes", "check_standard_engine_fits"]
+__all__ = ["BYTES_PER_CUSTOMER", "memory_bytes", "check_standard_engine_fits",
+           "release_unused_memory"]
 
 #: The standard engine's peak resident memory per customer, bytes (the low end measured).
 BYTES_PER_CUSTOMER = 4_000
@@ -67,3 +71,31 @@ def check_standard_engine_fits(customers: int, memory_limit: str | None) -> None
         source="memory_limit",
         advice="Run with --engine chunked (clvtools.analyze_chunked), which scores the "
                "customers in chunks within the limit, or raise memory_limit.")
+
+
+def release_unused_memory() -> None:
+    """Hand memory freed by the last step back to the system before the next one.
+
+    pandas' and numpy's freed blocks stay with glibc's allocator, and Arrow's with its own pool
+    (mimalloc or jemalloc), so the process's resident memory keeps the last step's peak; the
+    next step's DuckDB share then comes on top of it (measured at 100M transactions: the KPI
+    step at 6.3 GB under a 6 GB limit). Collects cycles, releases Arrow's unused pool and trims
+    glibc's heap (``malloc_trim``; skipped where the C library has none).
+    """
+    gc.collect()
+    try:
+        import pyarrow
+        pyarrow.default_memory_pool().release_unused()
+    except ImportError:     # pragma: no cover - pyarrow is a dependency
+        pass
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:     # pragma: no cover - a C library that cannot be loaded
+        return None

@@ -63,7 +63,7 @@ from ..data.survival_tables import scoring_table
 from ..pipeline.churn_validation import calibration_warning
 from ..pipeline.inputs import CONTACTABLE, read_inputs
 from ..pipeline.kpis import kpi_step
-from ..pipeline.memory_budget import memory_bytes
+from ..pipeline.memory_budget import memory_bytes, release_unused_memory
 from ..pipeline.result import CALIBRATION_WARNING
 from ..pipeline.scoring import Scorers, decide_chunk, score_chunk
 from ..pipeline.targets import NO_WORDS, YES_WORDS, not_contactable_note
@@ -176,6 +176,7 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
     s = settings
     _check_settings(s)
     budget = memory_plan(s.memory_limit, chunk_rows)
+    step = _releasing(step)
     # the contactable column stays in DuckDB: read a chunk at a time, never whole in pandas
     inputs = read_inputs(transactions, customers, None,
                          s.model_copy(update={"memory_limit": budget.sql_limit}), step,
@@ -347,6 +348,16 @@ def _with_not_contactable(sums: dict, con, decided: str) -> dict:
         if key == "none":
             out["not_contactable"] = count
     return out
+
+
+def _releasing(step):
+    """``step`` that first returns the last step's freed memory to the system, so that the
+    next step's DuckDB share is not stacked on the last one's peak
+    (:func:`~clvtools.pipeline.memory_budget.release_unused_memory`)."""
+    def announce(message: str) -> None:
+        release_unused_memory()
+        step(message)
+    return announce
 
 
 def _limit(con, limit: str | None) -> None:
