@@ -108,3 +108,37 @@ def test_rows_at_positions_are_the_sorted_rows_at_those_positions(spark):
     # all positions: the whole frame in order
     assert rows_at_positions(frame, "customer_id", np.arange)[1]["customer_id"].tolist() == \
         sorted(ids)
+
+
+def test_the_stratified_sample_drawn_on_the_executors_is_the_standard_one(spark):
+    """forecast.stratified_sample over every row in memory, and the same draw on Spark's
+    executors (candidates only to the driver): the same customers, in the same order, with
+    the same weights; strata out of order in the frame, one stratum empty, one past the
+    presample (20 x 3 rows) and one under it."""
+    from clvtools.forecast import stratified_sample
+    from clvtools.scale.spark_rows import stratified_rows
+
+    rng = np.random.default_rng(5)
+    strata = ["high", "empty", "low", "mid"]
+    cells = np.repeat(["low", "high", "mid"], [500, 40, 230])
+    frame = pd.DataFrame({"customer_id": [f"c{i:04d}" for i in rng.permutation(len(cells))],
+                          "cell": cells, "revenue": rng.gamma(2.0, 50.0, len(cells))})
+    spark_frame = spark.createDataFrame(frame).repartition(3)
+    sizes, drawn, weights = stratified_rows(spark_frame, "revenue", 3, stratum="cell",
+                                            strata=strata)
+    ordered = frame.sort_values("customer_id", ignore_index=True)
+    codes = pd.Categorical(ordered["cell"], categories=strata).codes.astype(np.intp)
+    positions, expected_weights = stratified_sample(codes, ordered["revenue"].to_numpy(), 3)
+    assert sizes.tolist() == [40, 0, 500, 230]
+    assert drawn["customer_id"].tolist() == ordered["customer_id"].iloc[positions].tolist()
+    np.testing.assert_array_equal(drawn["revenue"], ordered["revenue"].iloc[positions])
+    np.testing.assert_array_equal(weights, expected_weights)
+    # one stratum: the backtest's draw
+    sizes, drawn, weights = stratified_rows(spark_frame, "revenue", 3)
+    positions, expected_weights = stratified_sample(np.zeros(len(frame), dtype=np.intp),
+                                                    ordered["revenue"].to_numpy(), 3)
+    assert sizes.tolist() == [len(frame)]
+    assert drawn["customer_id"].tolist() == ordered["customer_id"].iloc[positions].tolist()
+    np.testing.assert_array_equal(weights, expected_weights)
+    with pytest.raises(ValueError, match="'cell' holds values other than"):
+        stratified_rows(spark_frame, "revenue", 3, stratum="cell", strata=["low", "mid"])

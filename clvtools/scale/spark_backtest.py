@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_revenue_by_period, spark_rfm
-from ..forecast import ALL_MONTHS, normal_bounds, presampled_positions, systematic_pick
+from ..forecast import ALL_MONTHS, normal_bounds
 from ..pipeline.backtest import NO_BACKTEST, BacktestResult, backtest_origins, origin_table
 from ..pipeline.forecasting import SAMPLE_PER_SEGMENT, revenue_totals, sample_parameter_variance
 from ..pipeline.scoring import Scorers
@@ -33,7 +33,7 @@ from ..pipeline.timeline import Timeline, calendar_months
 from ..pipeline.value import ValueResult
 from .chunked_forecast import scored_months
 from .spark_fit import fit_value_from_spark
-from .spark_rows import rows_at_positions
+from .spark_rows import stratified_rows
 
 __all__ = ["spark_backtest"]
 
@@ -99,16 +99,13 @@ def _one_origin(log: SparkLog, timeline: Timeline, scorers: Scorers, origin: dt.
                      for r in scored.where(F.col("part").isNotNull()).select("part").collect()]
     mean = sum(p[0] for p in per_partition)
     var = sum(p[1] for p in per_partition)
-    # the standard sample (one stratum) drawn on the executors: its candidates' positions
-    # in customer id order depend only on the count, so only they come to the driver
-    size, candidates = rows_at_positions(
-        scored.where(F.col("part").isNull()).select("customer_id", "expected_revenue"),
-        "customer_id", lambda n: presampled_positions([n], SAMPLE_PER_SEGMENT)[0])
+    # the standard sample (one stratum) drawn on the executors: only its candidates reach
+    # the driver
+    sizes, drawn, weights = stratified_rows(
+        scored.where(F.col("part").isNull()), "expected_revenue", SAMPLE_PER_SEGMENT)
     scored.unpersist()
-    order_by = candidates["expected_revenue"].to_numpy(float)
-    positions = systematic_pick(order_by, SAMPLE_PER_SEGMENT)
-    weights = np.full(len(positions), size / len(positions))
-    wanted = candidates["customer_id"].to_numpy()[positions]
+    size = int(sizes[0])
+    wanted = drawn["customer_id"].to_numpy()
     fetched = rows.where(F.col("customer_id").isin(wanted.tolist())).toPandas()
     rfm.unpersist()
     frame, sample, attributes = _split(fetched, rfm_columns, covariates is not None)
@@ -116,12 +113,12 @@ def _one_origin(log: SparkLog, timeline: Timeline, scorers: Scorers, origin: dt.
     sample = sample.iloc[order]
     attributes = None if attributes is None else attributes.iloc[order]
     sampled, scores, _ = scored_months(at_origin, sample, attributes)
-    if not np.allclose(scores["expected_revenue"].to_numpy(float), order_by[positions],
-                       rtol=1e-9, atol=0.0):
+    if not np.allclose(scores["expected_revenue"].to_numpy(float),
+                       drawn["expected_revenue"].to_numpy(float), rtol=1e-9, atol=0.0):
         raise RuntimeError("The backtest's sample fetched other customers than it drew.")
-    one_stratum = np.zeros(len(positions), dtype=np.intp)
+    one_stratum = np.zeros(len(wanted), dtype=np.intp)
     param = sample_parameter_variance(sampled, sample, weights, one_stratum,
-                                      np.zeros(len(positions)), None, ends, [])
+                                      np.zeros(len(wanted)), None, ends, [])
     mean, var = mean[-1], (var + param["expected_revenue"])[-1]   # the total row
     starts = [d - dt.timedelta(days=1) for d in months["start"]]  # periods are (start, end]
     actual = np.asarray(spark_revenue_by_period(log, starts, list(months["end"]),

@@ -27,7 +27,6 @@ import pandas as pd
 from ..config import Settings
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_purchases_by_period
-from ..forecast import stratified_sample
 from ..pipeline.churner_forecast import churner_notes, churner_sums, churner_variance
 from ..pipeline.forecasting import (
     SAMPLE_PER_SEGMENT,
@@ -48,6 +47,7 @@ from ..pipeline.value import ValueResult
 from ..targeting.control import TREATMENT
 from ..units import unit_days
 from .chunked_forecast import codes_and_share, scored_months
+from .spark_rows import stratified_rows
 
 __all__ = ["spark_forecast"]
 
@@ -100,20 +100,20 @@ def spark_forecast(log: SparkLog, rfm, scoring, plan, scorers: Scorers, settings
     churners = per_partition[0][1]
     for part in per_partition[1:]:
         churners = churners + part[1]
-    whole = (rows.select("customer_id", "cell", "expected_revenue").orderBy("customer_id")
-             .toPandas())
-    codes = pd.Categorical(whole["cell"], categories=SEGMENTS).codes.astype(np.intp)
-    order_by = whole["expected_revenue"].to_numpy(float)
-    notes = [*forecast_notes(len(codes)), seasonality_note(season),
+    # the standard engine's stratified sample, drawn on the executors: only its candidates
+    # (at most 10,000 a cell) reach the driver, not every customer's id and revenue
+    sizes, drawn, weights = stratified_rows(rows, "expected_revenue", SAMPLE_PER_SEGMENT,
+                                            stratum="cell", strata=SEGMENTS)
+    notes = [*forecast_notes(int(sizes.sum())), seasonality_note(season),
              *spend_notes(scorers.value.spend)]
-    param = _value_parameter_variance(rows, whole["customer_id"].to_numpy(), codes, order_by,
-                                      rfm, covariates, scorers, ends, months, season, notes)
+    param = _value_parameter_variance(rows, drawn, weights, rfm, covariates, scorers, ends,
+                                      months, season, notes)
     rows.unpersist()
     totals = {m: (mean, var + param[m]) for m, (mean, var) in money.items()}
     notes.extend(churner_notes(scorers.churn, scorers.churn is not None))
     totals["expected_churners"] = (churners.mean, churners.variance
                                    + churner_variance(scorers.churn, churners))
-    counts = np.append(np.bincount(codes, minlength=len(SEGMENTS)), len(codes))
+    counts = np.append(sizes, sizes.sum())
     return ForecastResult(forecast_table(totals, counts, months, season), season, notes)
 
 
@@ -192,16 +192,15 @@ def _partition_parts(rfm, scoring, covariates, scorers: Scorers, settings: Setti
     return parts
 
 
-def _value_parameter_variance(rows, ids: np.ndarray, codes: np.ndarray, order_by: np.ndarray,
-                              rfm, covariates, scorers: Scorers, ends, months, season,
-                              notes: list[str]) -> dict[str, np.ndarray]:
+def _value_parameter_variance(rows, drawn: pd.DataFrame, weights: np.ndarray, rfm, covariates,
+                              scorers: Scorers, ends, months, season, notes: list[str]
+                              ) -> dict[str, np.ndarray]:
     """The value and spend models' delta method on the standard engine's stratified sample
-    (drawn on the driver over the whole base, in customer id order), its customers' rows
-    fetched from Spark and scored again."""
+    (``drawn``: its customer ids and expected revenue, :func:`.spark_rows.stratified_rows`),
+    its customers' rows fetched from Spark and scored again."""
     from pyspark.sql import functions as F
 
-    positions, weights = stratified_sample(codes, order_by, SAMPLE_PER_SEGMENT)
-    wanted = ids[positions]
+    wanted = drawn["customer_id"].to_numpy()
     fetched = rows.where(F.col("customer_id").isin(wanted.tolist())).toPandas()
     rfm_columns = [c for c in rfm.columns if c != "customer_id"]
     frame, sample, attributes, customers = _chunk_inputs(fetched, rfm_columns,
@@ -210,8 +209,8 @@ def _value_parameter_variance(rows, ids: np.ndarray, codes: np.ndarray, order_by
     sample, customers = sample.iloc[order], customers.iloc[order]
     attributes = None if attributes is None else attributes.iloc[order]
     models, scores, by_month = scored_months(scorers, sample, attributes)
-    if not np.allclose(scores["expected_revenue"].to_numpy(float), order_by[positions],
-                       rtol=1e-9, atol=0.0):
+    if not np.allclose(scores["expected_revenue"].to_numpy(float),
+                       drawn["expected_revenue"].to_numpy(float), rtol=1e-9, atol=0.0):
         raise RuntimeError("The forecast's sample fetched other customers than it drew.")
     sample_codes, share = codes_and_share(customers)
     return sample_parameter_variance(models, sample, weights, sample_codes, share,

@@ -3,23 +3,26 @@ draw that the single-machine engine makes over a whole table's positions (in cus
 order) reaches the driver as the drawn rows only, and its count."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["rows_at_positions"]
+from ..forecast import presampled_positions, systematic_pick
+
+__all__ = ["rows_at_positions", "stratified_rows"]
 
 
-def rows_at_positions(frame, order_by: str, positions: Callable[[int], np.ndarray]
+def rows_at_positions(frame, order_by: str | list[str], positions: Callable[[int], np.ndarray]
                       ) -> tuple[int, pd.DataFrame]:
     """The rows of ``frame`` at ``positions(count)`` of its order by ``order_by``.
 
     Parameters
     ----------
     frame : pyspark.sql.DataFrame
-    order_by : str
-        A column whose values are unique (the customer id).
+    order_by : str or list of str
+        A column whose values are unique (the customer id), or columns whose values are
+        unique together.
     positions : callable
         Given the number of rows, the increasing 0-based positions wanted (a draw that
         depends only on the count, as :func:`clvtools.forecast.presampled_positions`).
@@ -40,7 +43,7 @@ def rows_at_positions(frame, order_by: str, positions: Callable[[int], np.ndarra
     # each row's position: its sorted partition's offset + its place in the partition (the
     # partition id sits in monotonically_increasing_id's upper bits); cached, so that both
     # reads see the same numbering
-    numbered = (frame.orderBy(order_by)
+    numbered = (frame.orderBy(*np.atleast_1d(order_by).tolist())
                 .select("*", F.spark_partition_id().alias("_part"),
                         F.monotonically_increasing_id().alias("_id"))).persist()
     try:
@@ -66,3 +69,68 @@ def rows_at_positions(frame, order_by: str, positions: Callable[[int], np.ndarra
         raise RuntimeError(f"{len(wanted) - len(out)} of the {len(wanted)} positions drawn "
                            f"were not found in the {size} rows.")
     return size, out
+
+
+def stratified_rows(frame, value: str, per_stratum: int, *, stratum: str | None = None,
+                    strata: Sequence[str] = (), order_by: str = "customer_id"
+                    ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """:func:`clvtools.forecast.stratified_sample` of ``frame``'s rows, drawn on the executors.
+
+    The single-machine engine draws it over every customer's row held in memory; here only
+    the candidates of its first half (:func:`~clvtools.forecast.presampled_positions`, at
+    most 20 x ``per_stratum`` a stratum) reach the driver, and the same rows are drawn.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        One row per ``order_by`` value.
+    value : str
+        The column the sample is spread along (expected revenue).
+    per_stratum : int
+        Rows drawn per stratum at most.
+    stratum : str, optional
+        The column of each row's stratum, whose values are ``strata`` (their order is the
+        strata's, as pandas' categorical codes); None: one stratum.
+    strata : sequence of str
+    order_by : str
+        The unique column whose order the positions count in (the customer id).
+
+    Returns
+    -------
+    (numpy.ndarray of int, pandas.DataFrame, numpy.ndarray of float)
+        Each stratum's size (shape (len(strata),), or (1,) without ``stratum``); the sample's
+        rows (columns ``order_by`` and ``value``), strata in order; each one's weight
+        (stratum size / its sample size).
+
+    Raises
+    ------
+    ValueError
+        A row's stratum is not one of ``strata``.
+    """
+    from pyspark.sql import functions as F
+
+    code = (F.lit(0) if stratum is None else
+            F.array_position(F.array(*[F.lit(s) for s in strata]), F.col(stratum)) - 1)
+    coded = frame.select(order_by, value, code.alias("_code"))
+    counts = coded.groupBy("_code").count().toPandas()
+    if counts["_code"].isna().any() or (counts["_code"] < 0).any():
+        raise ValueError(f"The column {stratum!r} holds values other than {list(strata)}.")
+    sizes = np.zeros(max(len(strata), 1), dtype=np.int64)
+    sizes[counts["_code"].to_numpy(int)] = counts["count"].to_numpy(int)
+    present = sizes[sizes > 0]
+    within = presampled_positions(present, per_stratum)
+    # positions in the order by (stratum, id): each stratum's own shifted past those before
+    offsets = np.cumsum(present) - present
+    wanted = np.concatenate([offset + positions for offset, positions
+                             in zip(offsets, within, strict=True)]) if len(present) else []
+    _, candidates = rows_at_positions(coded, ["_code", order_by], lambda _n: wanted)
+    picks, weights, start = [], [], 0
+    for size, positions in zip(present, within, strict=True):
+        members = candidates.iloc[start:start + len(positions)]
+        pick = members.iloc[systematic_pick(members[value].to_numpy(float), per_stratum)]
+        picks.append(pick[[order_by, value]])
+        weights.append(np.full(len(pick), size / len(pick)))
+        start += len(positions)
+    sample = (pd.concat(picks, ignore_index=True) if picks
+              else candidates[[order_by, value]])
+    return sizes, sample, np.concatenate(weights) if weights else np.zeros(0)
