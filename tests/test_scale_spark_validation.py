@@ -142,3 +142,36 @@ def test_the_stratified_sample_drawn_on_the_executors_is_the_standard_one(spark)
     np.testing.assert_array_equal(weights, expected_weights)
     with pytest.raises(ValueError, match="'cell' holds values other than"):
         stratified_rows(spark_frame, "revenue", 3, stratum="cell", strata=["low", "mid"])
+
+
+def test_past_the_sample_rows_the_main_fit_draws_the_standard_sample_on_the_executors(engines):
+    """The main fit's rows past ``churn_sample_rows``: the standard engine's stratified
+    sample of its landmark table (event x landmark x recency band, seeded), drawn on Spark's
+    executors from a table in four partitions: the same rows, in the same order, with the
+    same weights and description; up to the setting, the whole table in the same order."""
+    from clvtools.data.spark_summaries import spark_landmark_table
+    from clvtools.data.survival_tables import landmark_table
+    from clvtools.pipeline.structural import RECENCY_BAND, add_recency_band
+    from clvtools.scale.spark_survival_sample import spark_survival_sample
+    from clvtools.survival.sampling import SAMPLE_WEIGHT, stratified_sample
+
+    inputs, log, attributes, timeline = engines
+    rule = dict(landmarks=list(timeline.landmarks), churn_after=SETTINGS.churn_after,
+                time_unit=SETTINGS.time_unit)
+    standard = landmark_table(inputs.log, attributes=inputs.attributes, **rule)
+    expected = stratified_sample(add_recency_band(standard, SETTINGS.churn_after), 300,
+                                 by=["landmark", RECENCY_BAND], seed=3)
+    table = spark_landmark_table(log, attributes=attributes, **rule).repartition(4)
+    got, drawn = spark_survival_sample(table, 300, churn_after=SETTINGS.churn_after, seed=3)
+    assert len(standard) > 800 and drawn.rows == len(expected.table) > 250
+    assert drawn.as_dict() == expected.as_dict()
+    keys = ["customer_id", "landmark"]
+    want = expected.table.reset_index(drop=True)
+    assert got["customer_id"].astype(str).tolist() == want["customer_id"].astype(str).tolist()
+    assert (pd.to_datetime(got["landmark"]) == pd.to_datetime(want["landmark"])).all()
+    np.testing.assert_array_equal(got[SAMPLE_WEIGHT], want[SAMPLE_WEIGHT])
+    np.testing.assert_array_equal(got["event"], want["event"])
+    whole, none = spark_survival_sample(table, len(standard), churn_after=SETTINGS.churn_after,
+                                        seed=3)
+    assert none is None and len(whole) == len(standard)
+    assert whole[keys].astype(str).equals(standard[keys].astype(str).reset_index(drop=True))

@@ -12,7 +12,7 @@ from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 from clvtools.pipeline.risk import fit_churn_model
 from clvtools.survival import ChurnModel, load_model
-from clvtools.survival.sampling import SAMPLE_WEIGHT, stratified_sample
+from clvtools.survival.sampling import SAMPLE_WEIGHT, rows_to_draw, sample_keys, stratified_sample
 
 COVARIATES = [f"x{i}" for i in range(6)]
 #: True log hazard ratios of the simulated table (the last covariate has none).
@@ -136,3 +136,16 @@ def test_the_main_jobs_fit_samples_a_large_table_and_says_so(tmp_path):
     assert load_model(tmp_path / "churn.json").sample_ == model.sample_
     whole, _ = fit_churn_model(survival, time_unit="week", seed=5, sample_rows=len(survival))
     assert whole.sample_ is None and whole.n_rows_ == len(survival)
+
+
+def test_the_keys_of_a_piece_of_the_table_are_the_whole_draws_keys_there():
+    """Spark draws each partition's keys where it is: the stream advanced to the piece's first
+    position gives the keys the whole table's draw gives those rows."""
+    whole = sample_keys(7, 0, 1_000)
+    np.testing.assert_array_equal(whole, np.random.default_rng(7).random(1_000))
+    np.testing.assert_array_equal(sample_keys(7, 123, 50), whole[123:173])
+    drawn, event_fraction, censored_fraction = rows_to_draw(
+        np.array([10, 990, 40, 960]), np.array([True, False, True, False]), 100)
+    # the 50 events kept whole (at most half of 100), 50 of the 1,950 censored rows
+    assert drawn.tolist() == [10, 25, 40, 25] and event_fraction == 1.0
+    assert censored_fraction == 50 / 1_950

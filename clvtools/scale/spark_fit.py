@@ -5,10 +5,13 @@ BTYD and Gamma-Gamma likelihoods depend on a customer only through a few numbers
 into one weighted row: the driver receives the distinct rows and their counts (thousands
 where the base has millions), in the order of their first customer id, which is the order
 in which the single-machine fit meets them, so that both fits run on the same arrays. The Cox
-model is fitted on the landmark table, collected to the driver (one row per customer at risk
-at each landmark: the largest collect of a run; see docs/cluster.rst).
+model is fitted on the landmark table collected to the driver (one row per customer at risk
+at each landmark) up to ``churn_sample_rows``, past it on the standard engine's stratified
+weighted sample, drawn on the executors (see docs/cluster.rst).
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ from ..pipeline.structural import (
 )
 from ..pipeline.value_models import ValueModels
 from .compressed_fit import fit_value_on_rows, structural_at_landmark, structural_on_rows
+from .spark_survival_sample import spark_survival_sample
 
 __all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_at",
            "structural_from_spark"]
@@ -88,14 +92,16 @@ def fit_value_from_spark(rfm, value_model: str, attributes=None
 
 
 def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_after: float,
-                         time_unit: str, seed: int = 0, attributes: SparkAttributes | None = None,
-                         segments=()):
+                         time_unit: str, sample_rows: int, seed: int = 0,
+                         attributes: SparkAttributes | None = None, segments=()):
     """The landmark table, the structural term at each landmark and the Cox churn model.
 
     The table is built in Spark; each landmark's structural BG/NBD is fitted on the driver
     from the compressed RFM of the log up to that landmark (as the single-machine
     :func:`~clvtools.pipeline.structural.add_structural_term` fits it on ``log.until(L)``),
-    and the table, with each row's RFM at its landmark, is collected to fit the Cox model.
+    and the table, with each row's RFM at its landmark, is collected to fit the Cox model:
+    whole up to ``sample_rows`` (``churn_sample_rows``), past it the standard engine's
+    stratified weighted sample, drawn on the executors (:mod:`.spark_survival_sample`).
 
     ``attributes`` (optional) are joined to the table, as the single-machine landmark
     table joins them: the Cox model encodes them from the collected table.
@@ -108,7 +114,8 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     (ChurnModel or None, BetaGeoFitter or None, pandas.DataFrame, list of str, dict)
         The churn model, the structural BG/NBD at the observation end (for scoring; None
         when a landmark's or the end's could not be fitted), the survival table as fitted
-        (sorted by landmark and customer, as DuckDB's), the notes and the Kaplan-Meier
+        (sorted by landmark and customer, as DuckDB's; the sample, with its weights, past
+        ``sample_rows``), the notes and the Kaplan-Meier
         tables overall and by segment (:func:`~clvtools.pipeline.risk.survival_from_counts`:
         the standard risk step's ``survival_curves``, ``median_time_to_churn``,
         ``logrank_tests``).
@@ -117,7 +124,8 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
 
     table = spark_landmark_table(log, landmarks=landmarks, churn_after=churn_after,
                                  time_unit=time_unit, attributes=attributes).persist()
-    survival = table.toPandas().sort_values(["landmark", "customer_id"], ignore_index=True)
+    survival, drawn = spark_survival_sample(table, sample_rows, churn_after=churn_after,
+                                            seed=seed)
     survival["landmark"] = pd.to_datetime(survival["landmark"])
     notes: list[str] = []
     structural = None
@@ -140,7 +148,9 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     curves = survival_from_counts(lambda by: spark_segment_counts(table, by), list(segments))
     table.unpersist()
     survival = add_recency_band(survival, churn_after)
-    model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed)
+    model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed,
+                                       drawn=None if drawn is None
+                                       else replace(drawn, table=survival))
     return model, structural, survival, notes + fit_notes, curves
 
 

@@ -10,7 +10,48 @@ import pandas as pd
 
 from ..forecast import presampled_positions, systematic_pick
 
-__all__ = ["rows_at_positions", "stratified_rows"]
+__all__ = ["POSITION", "numbered_rows", "rows_at_positions", "stratified_rows",
+           "with_positions"]
+
+#: The column of each row's 0-based position in the order (:func:`with_positions`).
+POSITION = "_pos"
+
+
+def numbered_rows(frame, order_by: str | list[str]) -> tuple[object, pd.DataFrame]:
+    """``frame`` sorted by ``order_by`` and numbered, cached (unpersist it when done), and
+    its partitions' sizes.
+
+    Each row's position is its sorted partition's offset plus its place in the partition;
+    the partition id sits in ``monotonically_increasing_id``'s upper bits. Cached, so that
+    every read sees the same numbering.
+
+    Returns
+    -------
+    (pyspark.sql.DataFrame, pandas.DataFrame)
+        ``frame`` with ``_part`` and ``_id``; per partition ``_part``, ``n`` (rows), ``first``
+        (its smallest ``_id``) and ``offset`` (rows before it), in order.
+    """
+    from pyspark.sql import functions as F
+
+    numbered = (frame.orderBy(*np.atleast_1d(order_by).tolist())
+                .select("*", F.spark_partition_id().alias("_part"),
+                        F.monotonically_increasing_id().alias("_id"))).persist()
+    parts = (numbered.groupBy("_part").agg(F.count("*").alias("n"), F.min("_id").alias("first"))
+             .toPandas().sort_values("_part", ignore_index=True))
+    parts["offset"] = parts["n"].cumsum() - parts["n"]
+    return numbered, parts
+
+
+def with_positions(numbered, parts: pd.DataFrame, name: str = POSITION):
+    """:func:`numbered_rows`' frame with each row's position (int64) in the column ``name``,
+    without its numbering."""
+    from pyspark.sql import functions as F
+
+    starts = numbered.sparkSession.createDataFrame(
+        parts[["_part", "first", "offset"]].astype("int64"))
+    return (numbered.join(F.broadcast(starts), "_part")
+            .select("*", (F.col("offset") + F.col("_id") - F.col("first")).alias(name))
+            .drop("_part", "_id", "first", "offset"))
 
 
 def rows_at_positions(frame, order_by: str | list[str], positions: Callable[[int], np.ndarray]
@@ -38,31 +79,17 @@ def rows_at_positions(frame, order_by: str | list[str], positions: Callable[[int
         A position was not found (``order_by`` not unique, or the frame changed between
         its two reads).
     """
-    from pyspark.sql import functions as F
-
-    # each row's position: its sorted partition's offset + its place in the partition (the
-    # partition id sits in monotonically_increasing_id's upper bits); cached, so that both
-    # reads see the same numbering
-    numbered = (frame.orderBy(*np.atleast_1d(order_by).tolist())
-                .select("*", F.spark_partition_id().alias("_part"),
-                        F.monotonically_increasing_id().alias("_id"))).persist()
+    numbered, parts = numbered_rows(frame, order_by)
     try:
-        parts = (numbered.groupBy("_part").agg(F.count("*").alias("n"),
-                                                F.min("_id").alias("first"))
-                 .toPandas().sort_values("_part", ignore_index=True))
-        parts["offset"] = parts["n"].cumsum() - parts["n"]
         size = int(parts["n"].sum())
         wanted = np.asarray(positions(size), dtype=np.int64)
         rows = numbered
         if len(wanted) < size:
-            session = numbered.sparkSession
-            starts = session.createDataFrame(parts[["_part", "first", "offset"]].astype("int64"))
             # joined, not an IN list: a sample may hold millions of positions
-            drawn = session.createDataFrame(pd.DataFrame({"_pos": wanted}))
-            rows = (numbered.join(F.broadcast(starts), "_part")
-                    .select("*", (F.col("offset") + F.col("_id") - F.col("first")).alias("_pos"))
-                    .join(drawn, "_pos"))
-        out = (rows.select(*frame.columns).toPandas().sort_values(order_by, ignore_index=True))
+            drawn = numbered.sparkSession.createDataFrame(pd.DataFrame({POSITION: wanted}))
+            rows = with_positions(numbered, parts).join(drawn, POSITION)
+        out = (rows.select(*frame.columns).toPandas()
+               .sort_values(order_by, ignore_index=True))
     finally:
         numbered.unpersist()
     if len(out) != len(wanted):

@@ -129,7 +129,8 @@ class SparkRun:
         control_power.csv: per action and cell, the treated and control counts and the
         smallest effect the control group can detect.
     survival_table : pandas.DataFrame
-        The landmark table the churn model was fitted on (on the driver).
+        The landmark table the churn model was fitted on (on the driver): whole, or past
+        ``churn_sample_rows`` its stratified weighted sample.
     win_back : pyspark.sql.DataFrame
         The win-back list, sorted by rank (:func:`~clvtools.scale.spark_win_back.spark_win_back`).
     early_warning : pyspark.sql.DataFrame or None
@@ -314,7 +315,8 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                                                  if kind == "categorical"]
     churn, structural, survival, risk_notes, curves = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
-        time_unit=s.time_unit, seed=s.seed, attributes=attributes, segments=categorical)
+        time_unit=s.time_unit, sample_rows=s.churn_sample_rows, seed=s.seed,
+        attributes=attributes, segments=categorical)
     validation, validation_note = {}, None
     if churn is not None:
         step("Validating the churn model out of time (Spark)")

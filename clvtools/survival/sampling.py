@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 
-__all__ = ["SAMPLE_WEIGHT", "SurvivalSample", "stratified_sample"]
+__all__ = ["SAMPLE_WEIGHT", "SurvivalSample", "rows_to_draw", "sample_keys", "stratified_sample"]
 
 #: Column of the sample holding each row's weight (rows of the table it stands for).
 SAMPLE_WEIGHT = "sample_weight"
@@ -110,24 +110,14 @@ def stratified_sample(table: pd.DataFrame, rows: int, *, event_col: str = "event
     if missing:
         raise ClvInputError(f"The survival table has no column {missing} to stratify on.")
     event = table[event_col].to_numpy() == 1
-    n_events = int(event.sum())
-    n_censored = len(table) - n_events
-    # events get half the sample, or more where the censored rows cannot fill their half
-    take_events = min(n_events, max(rows // 2, rows - n_censored))
-    event_fraction = take_events / n_events if n_events else 1.0
-    censored_fraction = min(1.0, (rows - take_events) / n_censored) if n_censored else 1.0
-    # each stratum draws its own rounded share (at least one row from a non-empty stratum),
-    # so that every weight is its stratum's size over the rows actually drawn from it
     codes = table.groupby(strata, sort=True, observed=True, dropna=False).ngroup().to_numpy()
     sizes = np.bincount(codes)
     stratum_event = np.zeros(len(sizes), dtype=bool)
     stratum_event[codes[event]] = True
-    fraction = np.where(stratum_event, event_fraction, censored_fraction)
-    drawn = np.clip(np.rint(sizes * fraction).astype(np.int64), 1, sizes)
+    drawn, event_fraction, censored_fraction = rows_to_draw(sizes, stratum_event, rows)
     # a uniform key per row; a stratum keeps its `drawn` smallest: a simple random sample
     # without replacement in every stratum at once, in O(n log n)
-    rng = np.random.default_rng(seed)
-    key = rng.random(len(table))
+    key = sample_keys(seed, 0, len(table))
     order = np.lexsort((key, codes))
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     rank = np.empty(len(table), dtype=np.int64)
@@ -135,5 +125,47 @@ def stratified_sample(table: pd.DataFrame, rows: int, *, event_col: str = "event
     keep = rank < drawn[codes]
     sample = table.loc[keep].copy()
     sample[SAMPLE_WEIGHT] = (sizes / drawn)[codes[keep]]
-    return SurvivalSample(sample, len(table), strata, float(event_fraction),
-                          float(censored_fraction), int(seed))
+    return SurvivalSample(sample, len(table), strata, event_fraction, censored_fraction,
+                          int(seed))
+
+
+def rows_to_draw(sizes: np.ndarray, stratum_event: np.ndarray, rows: int
+                 ) -> tuple[np.ndarray, float, float]:
+    """How many rows :func:`stratified_sample` draws from each stratum.
+
+    Parameters
+    ----------
+    sizes : numpy.ndarray of int, shape (strata,)
+        Rows of each stratum (all > 0).
+    stratum_event : numpy.ndarray of bool, shape (strata,)
+        Whether the stratum holds events.
+    rows : int
+        The sample's size.
+
+    Returns
+    -------
+    (numpy.ndarray of int, float, float)
+        Rows drawn per stratum (at least one, at most its size), and the target fractions of
+        the events and the censored rows.
+    """
+    n_events = int(sizes[stratum_event].sum())
+    n_censored = int(sizes.sum()) - n_events
+    # events get half the sample, or more where the censored rows cannot fill their half
+    take_events = min(n_events, max(rows // 2, rows - n_censored))
+    event_fraction = take_events / n_events if n_events else 1.0
+    censored_fraction = min(1.0, (rows - take_events) / n_censored) if n_censored else 1.0
+    # each stratum draws its own rounded share (at least one row from a non-empty stratum),
+    # so that every weight is its stratum's size over the rows actually drawn from it
+    fraction = np.where(stratum_event, event_fraction, censored_fraction)
+    drawn = np.clip(np.rint(sizes * fraction).astype(np.int64), 1, sizes)
+    return drawn, float(event_fraction), float(censored_fraction)
+
+
+def sample_keys(seed: int, start: int, count: int) -> np.ndarray:
+    """The uniform keys of :func:`stratified_sample`'s draw for the rows at positions
+    ``start`` .. ``start + count - 1`` of the table (shape (count,)): numpy's PCG64 stream
+    advanced to ``start``, so that an engine holding the table in pieces (Spark's partitions)
+    draws each piece's keys where it is and the same sample as the whole table's."""
+    rng = np.random.default_rng(seed)
+    rng.bit_generator.advance(start)     # one 64-bit draw per double
+    return rng.random(count)
