@@ -3,10 +3,14 @@ the rows, the double nearest the exact decimal sum, and a clear error for an abs
 from __future__ import annotations
 
 import datetime as dt
+import math
 
+import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
+from clvtools.data.money import figure_sum
 from clvtools.data.rfm import rfm_summary
 from clvtools.data.survival_tables import landmark_table
 from clvtools.data.transactions import DataPolicies, read_transactions
@@ -50,3 +54,26 @@ def test_an_amount_too_large_to_sum_is_an_error_unless_left_out():
     assert "amount_outliers = 'drop'" in caught.value.advice
     log = read_transactions(_frame(rows))      # amount_outliers = "drop", the default
     assert log.quality["excluded_by_reason"]["amount_outliers"] == 1
+
+
+def test_a_figure_sum_is_the_same_in_any_order_and_near_the_exact_sum():
+    # computed figures (net benefits: any digits, signs mixed, large and tiny) in orders
+    # that move a sum of doubles: one double, within each row's rounding of the exact sum
+    rng = np.random.default_rng(5)
+    values = rng.normal(0.0, 300.0, 20_000) * rng.choice([1.0, 1e-7, 1e4], 20_000)
+    orders = (values, values[::-1], rng.permutation(values))
+    assert len({sum(order.tolist()) for order in orders}) > 1    # doubles added in turn
+    con = duckdb.connect()
+    totals = set()
+    for order in orders:
+        con.register("figures", pd.DataFrame({"x": order}))
+        totals.add(con.execute(f"SELECT {figure_sum('x')} FROM figures").fetchall()[0][0])
+    (total,) = totals
+    # a row is off by at most 5e-13, or past 9e3 by half its own last bit
+    bound = len(values) * 5e-13 + 2.3e-16 * np.abs(values).sum()
+    assert abs(total - math.fsum(values)) <= bound
+    # no rows: NULL, as sum; a NaN stops the query rather than being skipped
+    assert con.execute(f"SELECT {figure_sum('x')} FROM figures WHERE FALSE").fetchall() == \
+        [(None,)]
+    with pytest.raises(duckdb.ConversionException, match="nan"):
+        con.execute(f"SELECT {figure_sum('x')} FROM (SELECT 'nan'::DOUBLE AS x)").fetchone()

@@ -13,6 +13,7 @@ from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline import build_timeline
 from clvtools.pipeline.churn_fit import fit_churn_model
+from clvtools.pipeline.churn_validation import validate_on_rows
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.risk import censored_at, validate_churn_model, validation_landmarks
 from clvtools.pipeline.structural import STRUCTURAL_COLUMN, churn_model_inputs
@@ -92,3 +93,40 @@ def test_a_fit_without_the_ph_test_has_the_same_model(base):
     probe = table.head(200)
     np.testing.assert_array_equal(untested.churn_probability(probe, 26).to_numpy(),
                                   tested.churn_probability(probe, 26).to_numpy())
+
+
+def test_the_engines_common_finish_on_the_standard_rows(base):
+    """validate_on_rows, which every engine ends with: on the standard engine's rows it gives
+    the standard validation and its model; without an event to evaluate, or with rows that
+    are not out of time, no tables and no model (the chunked run then scores nothing)."""
+    s = Settings()
+    inputs = read_inputs(base.transactions, None, None, s)
+    timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
+    train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
+    rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
+    rows = landmark_table(inputs.log, landmarks=[train_at, eval_at], **rule)
+    dates = pd.to_datetime(rows["landmark"]).dt.date
+    train = censored_at(rows[dates == train_at].reset_index(drop=True), eval_at, s.time_unit)
+    evaluation = rows[dates == eval_at].reset_index(drop=True)
+    train, evaluation, _ = churn_model_inputs(train, evaluation, inputs.log.until(eval_at),
+                                              scoring_log=inputs.log, horizon=s.horizon,
+                                              seed=s.seed, **rule)
+    marks = dict(train_at=train_at, eval_at=eval_at)
+    tables, note, model = validate_on_rows(train, evaluation, s, **marks)
+    expected, expected_note = validate_churn_model(inputs, timeline, s)
+    assert model is not None and note == expected_note and set(tables) == set(expected)
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(tables[name], table, rtol=0, atol=0)
+    # said as a sample of more rows, with the order of its error
+    _, sampled_note, _ = validate_on_rows(train, evaluation, s, sampled=10 * len(evaluation),
+                                          **marks)
+    assert (f"on a uniform sample of {len(evaluation):,} of the {10 * len(evaluation):,} "
+            "rows at the evaluation landmark (sampling error") in sampled_note
+    none = validate_on_rows(train, evaluation.assign(event=0), s, **marks)
+    assert none == ({}, "No out-of-time validation of the churn model: too few churn events.",
+                    None)
+    # training rows whose outcomes run past the evaluation landmark: refused, not evaluated
+    overlapping = validate_on_rows(train, evaluation, s, censoring=evaluation, **marks)
+    assert overlapping[0] == {} and overlapping[2] is None
+    assert overlapping[1].startswith("No out-of-time validation of the churn model: The "
+                                     "evaluation landmark")

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from clvtools import api
+from clvtools.data import engine
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
+from clvtools.pipeline import inputs as inputs_module
 from clvtools.pipeline.evaluation import BY_CELL, NO_EVALUATION, survival_with_cells
 from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.report.sections import targets
@@ -98,6 +100,25 @@ def test_the_chunked_evaluation_files_equal_the_standard_files(runs, tmp_path):
     tables = {r[0] for r in chunked.log.con.execute("SHOW TABLES").fetchall()}
     assert not any(t.startswith("chunked_eval") for t in tables)
     assert not list(Path(chunked.work).glob("eval_*"))
+
+
+def test_the_evaluation_files_are_the_same_bit_for_bit_on_two_threads(base, tmp_path,
+                                                                     monkeypatch):
+    # DuckDB's two threads meet the rows of the part files in whatever order they run: sums
+    # of doubles differed in their last digits from run to run; exact sums do not
+    monkeypatch.setattr(inputs_module, "connect",
+                        lambda **kwargs: engine.connect(threads=2, **kwargs))
+    written = []
+    for run in ("first", "second"):
+        # small chunks: many part files for the threads to share
+        chunked = api.analyze_chunked(base.transactions, chunk_rows=60, **SETTINGS)
+        assert chunked.log.con.execute("SELECT current_setting('threads')").fetchone()[0] == 2
+        figures = chunked.evaluation
+        folder = write_folder({NAMES[0]: lambda e=figures: e.measures,
+                               NAMES[1]: lambda e=figures: e.profit_curve}, tmp_path / run)
+        written.append({name: (folder / name).read_bytes() for name in NAMES})
+    assert written[0] == written[1]
+    assert written[0][NAMES[0]].count(b"\n") == 52         # the header and 51 figures
 
 
 #: The files the curves by matrix cell go into, stacked under the curves overall and by

@@ -74,15 +74,16 @@ def test_the_chunked_runs_validation_files_equal_the_standard_files(tmp_path):
         r[0] for r in chunked.log.con.execute("SHOW TABLES").fetchall()}
 
 
-def _capture_models(monkeypatch, module) -> list:
-    """Record the model each validation evaluates (the module's validate_out_of_time)."""
-    seen, evaluate = [], module.validate_out_of_time
+def _capture_models(monkeypatch) -> list:
+    """Record the model each validation evaluates, in the order of the calls (both engines
+    evaluate in :func:`~clvtools.pipeline.churn_validation.validate_on_rows`)."""
+    seen, evaluate = [], churn_validation.validate_out_of_time
 
     def recorded(model, *args, **kwargs):
         seen.append(model)
         return evaluate(model, *args, **kwargs)
 
-    monkeypatch.setattr(module, "validate_out_of_time", recorded)
+    monkeypatch.setattr(churn_validation, "validate_out_of_time", recorded)
     return seen
 
 
@@ -91,17 +92,17 @@ def test_past_the_sample_rows_the_model_is_the_standard_one_and_metrics_within_e
     s = Settings(**SETTINGS, churn_sample_rows=1000)
     inputs = read_inputs(_base(5000).transactions, None, None, s)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
-    standard_models = _capture_models(monkeypatch, churn_validation)
-    chunked_models = _capture_models(monkeypatch, chunked_validation)
+    evaluated = _capture_models(monkeypatch)
     expected, _ = churn_validation.validate_churn_model(inputs, timeline, s)
-    got, note, _ = chunked_validation.chunked_churn_validation(inputs.log, timeline, s,
-                                                               python_limit="300MB")
+    got, note, returned = chunked_validation.chunked_churn_validation(
+        inputs.log, timeline, s, python_limit="300MB")
     # once its rows are fetched, DuckDB holds the run's smaller share beside pandas' tables
     limit = inputs.log.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit == "286.1 MiB"       # 300 MB in DuckDB's units
     # the same training sample, hence the same model
-    (want,), (have,) = standard_models, chunked_models
+    want, have = evaluated
     assert want.sample_ is not None and have.sample_ == want.sample_
+    assert returned is have         # the model the targeting evaluation scores with
     pd.testing.assert_series_equal(have.params_, want.params_, rtol=1e-9)
     # the evaluation on a uniform sample of churn_sample_rows rows: said, and within error
     rows = int(got["churn_calibration"]["n"].sum())

@@ -61,18 +61,18 @@ def test_past_the_sample_rows_the_metrics_are_within_their_sampling_error(engine
     # below the setting's floor of 1,000 (validated) so that this small demo is sampled on
     # both sides: 433 training rows, 846 evaluation rows
     s = SETTINGS.model_copy(update={"churn_sample_rows": 400})
-    fitted = {}
-    for name, module in (("standard", churn_validation), ("spark", spark_validation)):
-        evaluate = module.validate_out_of_time
+    # both engines evaluate in churn_validation.validate_on_rows: the models in call order
+    evaluated, evaluate = [], churn_validation.validate_out_of_time
 
-        def recorded(model, *args, name=name, evaluate=evaluate, **kwargs):
-            fitted[name] = model
-            return evaluate(model, *args, **kwargs)
+    def recorded(model, *args, **kwargs):
+        evaluated.append(model)
+        return evaluate(model, *args, **kwargs)
 
-        monkeypatch.setattr(module, "validate_out_of_time", recorded)
+    monkeypatch.setattr(churn_validation, "validate_out_of_time", recorded)
     expected, _ = churn_validation.validate_churn_model(inputs, timeline, s)
     got, note = spark_validation.spark_churn_validation(log, timeline, s,
                                                         attributes=attributes)
+    fitted = dict(zip(("standard", "spark"), evaluated, strict=True))
     # the same training sample, hence the same model
     assert fitted["standard"].sample_ is not None
     pd.testing.assert_series_equal(fitted["spark"].params_, fitted["standard"].params_,

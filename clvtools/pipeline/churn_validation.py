@@ -11,15 +11,21 @@ import pandas as pd
 from ..config import Settings
 from ..data.survival_tables import landmark_table
 from ..errors import ClvInputError
+from ..survival.churn_model import ChurnModel
 from ..survival.metrics import validate_out_of_time
+from ..survival.sampling import SurvivalSample
 from ..units import unit_days
 from .churn_fit import fit_churn_model, known_levels
 from .inputs import Inputs
 from .structural import STRUCTURAL_COLUMN, churn_model_inputs
 from .timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
 
-__all__ = ["validation_landmarks", "censored_at", "validate_churn_model",
-           "calibration_warning"]
+__all__ = ["SHORT_HISTORY_NOTE", "validation_landmarks", "censored_at", "validate_churn_model",
+           "validate_on_rows", "calibration_warning"]
+
+#: The note of a validation that the history is too short for (every engine's).
+SHORT_HISTORY_NOTE = ("No out-of-time validation of the churn model: it needs a history of "
+                      f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation end.")
 
 
 def validation_landmarks(timeline: Timeline, score_at=None) -> list:
@@ -118,8 +124,7 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
     """
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
-        return {}, ("No out-of-time validation of the churn model: it needs a history of "
-                    f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation end.")
+        return {}, SHORT_HISTORY_NOTE
     s, log = settings, inputs.log
     marks = validation_landmarks(timeline, score_at)
     score_at = marks[2] if len(marks) > 2 else None
@@ -149,22 +154,9 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
     else:
         later = (pd.to_datetime(evaluation["landmark"]).dt.date != eval_at).to_numpy()
         evaluation, scoring = evaluation[~later], evaluation[later]
-    # only evaluated: its proportional-hazards test (about a second at 300k rows) is read
-    # nowhere, and the test does not touch the fitted coefficients
-    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed,
-                                sample_rows=s.churn_sample_rows, check_ph=False)
-    if fitted is None or evaluation["event"].sum() == 0:
-        return {}, "No out-of-time validation of the churn model: too few churn events."
-    try:
-        evaluation, _ = known_levels(fitted, evaluation)
-        result = validate_out_of_time(fitted, train, evaluation, s.horizon, seed=s.seed)
-    except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
-        return {}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}"
-    metrics = result["metrics"]
-    metrics.insert(0, "train_landmark", train_at)
-    metrics.insert(1, "evaluation_landmark", eval_at)
-    tables = {"churn_validation": metrics, "churn_calibration": result["calibration"]}
-    if score_at is not None and len(scoring):
+    tables, note, fitted = validate_on_rows(train, evaluation, s, train_at=train_at,
+                                            eval_at=eval_at)
+    if fitted is not None and score_at is not None and len(scoring):
         scoring, _ = known_levels(fitted, scoring)
         probability = fitted.churn_probability(scoring, s.horizon, source="scoring table")
         tables["churn_scores_at_holdout"] = pd.DataFrame({
@@ -176,8 +168,76 @@ def validate_churn_model(inputs: Inputs, timeline: Timeline, settings: Settings,
             "duration": scoring["duration"].to_numpy(dtype=float),
             "event": scoring["event"].to_numpy(dtype=int),
         }, index=pd.Index(scoring["customer_id"].astype(str).to_numpy(), name="customer_id"))
-    return tables, (
-        f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}.")
+    return tables, note
+
+
+def validate_on_rows(train: pd.DataFrame, evaluation: pd.DataFrame, settings: Settings, *,
+                     train_at, eval_at, drawn: SurvivalSample | None = None,
+                     censoring: pd.DataFrame | None = None, sampled: int | None = None
+                     ) -> tuple[dict[str, pd.DataFrame], str, ChurnModel | None]:
+    """The out-of-time validation's finish, the same for every engine once it has the rows
+    of both sides its own way: fit the model on the training rows as the main job fits it
+    (past ``churn_sample_rows`` on its stratified weighted sample), evaluate it on the
+    evaluation rows (:func:`~clvtools.survival.metrics.validate_out_of_time`) and say how.
+
+    Parameters
+    ----------
+    train : pandas.DataFrame
+        The landmark rows at ``train_at``, outcomes censored at ``eval_at``
+        (:func:`censored_at`), with the structural term (or without it on both sides) and
+        the recency band, as :func:`~clvtools.pipeline.structural.churn_model_inputs` makes
+        them; or, with ``drawn``, that table's stratified sample with its weight column.
+    evaluation : pandas.DataFrame
+        The landmark rows at ``eval_at``, outcomes to the end, with the same columns: all
+        of them, or with ``sampled`` a uniform sample.
+    settings : Settings
+        ``horizon``, ``time_unit``, ``seed`` and ``churn_sample_rows``.
+    train_at, eval_at : datetime.date
+        The training and evaluation landmarks (the metrics' first two columns).
+    drawn : SurvivalSample, optional
+        ``train`` is this stratified sample of the training landmark's rows (its ``table``
+        is ``train``), drawn by the engine from the same strata as the main fit's.
+    censoring : pandas.DataFrame, optional
+        Every training row's ``landmark``, ``duration`` and ``event`` (other columns are
+        not read), from which the metrics estimate the censoring distribution when
+        ``train`` is a sample; ``train`` when omitted.
+    sampled : int, optional
+        The rows at ``eval_at`` that ``evaluation`` is a uniform sample of (None when it is
+        all of them): the metrics' note column and the note say so, with the sampling
+        error's order (``1 / sqrt(len(evaluation))``).
+
+    Returns
+    -------
+    (dict of pandas.DataFrame, str, ChurnModel or None)
+        ``churn_validation`` (metrics, shape (6, 5)) and ``churn_calibration`` (per decile),
+        or an empty dict when the model cannot be fitted or a metric cannot be computed;
+        the note for data_quality.json; the fitted model (None with an empty dict).
+    """
+    s = settings
+    # only evaluated: its proportional-hazards test (about a second at 300k rows) is read
+    # nowhere, and the test does not touch the fitted coefficients
+    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed,
+                                sample_rows=s.churn_sample_rows, drawn=drawn, check_ph=False)
+    if fitted is None or evaluation["event"].sum() == 0:
+        return {}, "No out-of-time validation of the churn model: too few churn events.", None
+    try:
+        evaluation, _ = known_levels(fitted, evaluation)
+        result = validate_out_of_time(fitted, train if censoring is None else censoring,
+                                      evaluation, s.horizon, seed=s.seed)
+    except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
+        return ({}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}",
+                None)
+    metrics = result["metrics"]
+    metrics.insert(0, "train_landmark", train_at)
+    metrics.insert(1, "evaluation_landmark", eval_at)
+    note = f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}."
+    if sampled is not None:
+        how = (f"on a uniform sample of {len(evaluation):,} of the {sampled:,} rows at the "
+               "evaluation landmark")
+        metrics["note"] = metrics["note"] + f"; {how}"
+        note = note[:-1] + f" {how} (sampling error about 1/sqrt(rows))."
+    return ({"churn_validation": metrics, "churn_calibration": result["calibration"]}, note,
+            fitted)
 
 
 def calibration_warning(calibration: pd.DataFrame | None, limit: float) -> str | None:

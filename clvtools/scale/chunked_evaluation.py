@@ -20,7 +20,9 @@ module text defines every figure) without a whole-base pandas table.
   lines summed by group rather than by customer agree with the standard figures to about
   1e-12 relative); the naive plans' figures by ``row_number()`` over the ranking; the profit
   curve from the ranking's rows streamed in order from DuckDB and summed as numpy sums them
-  (the same figures bit for bit).
+  (the same figures bit for bit). Every sum in DuckDB is exact (money in micro-units, the
+  computed figures in units of 1e-12: :mod:`clvtools.data.money`), so that
+  targeting_evaluation.csv is the same bit for bit however many threads DuckDB runs.
 - The survival curves by matrix cell at the evaluation date: the customers counted per cell,
   duration and event in DuckDB, finished by the standard engine's Kaplan-Meier
   (:func:`~clvtools.pipeline.evaluation.survival_by_cell`).
@@ -49,7 +51,7 @@ from ..data.chunked_tables import (
 )
 from ..data.decision_flags import flags_of_chunk
 from ..data.engine import quote_ident
-from ..data.money import money_sum
+from ..data.money import figure_sum, money_sum
 from ..data.survival_tables import landmark_table
 from ..pipeline.churn_fit import known_levels
 from ..pipeline.evaluation import (
@@ -248,8 +250,10 @@ def _evaluate(con, work: Path, timeline, s: Settings, push: Action, pull: Action
     n_push, n_pull = (int(con.execute(f"SELECT count(*) FROM {quote_ident(EVALUATION_PLAN)} "
                                       "WHERE action = ?", [a]).fetchone()[0])
                       for a in ("push", "pull"))
-    base = con.execute(f"""SELECT sum(churned)::DOUBLE, avg(churned), sum(realised_revenue),
-        sum(value_lost), avg(uplift) FROM {decided}""").fetchone()
+    # money and figures summed exactly (data.money): the file is the same on any threads
+    base = con.execute(f"""SELECT sum(churned)::DOUBLE, avg(churned),
+        {money_sum("realised_revenue")}, {figure_sum("value_lost")},
+        {figure_sum("uplift")} / count(*) FROM {decided}""").fetchone()
     uplift = float(base[4])
     accept = float(np.clip(uplift, 1e-6, 1 - 1e-6))
     measures, plans, curves = [], {}, []
@@ -257,8 +261,9 @@ def _evaluate(con, work: Path, timeline, s: Settings, push: Action, pull: Action
     k = np.round(shares * n).astype(int)
     for name in RANKINGS:
         score = _SCORES[name]
-        groups = con.execute(f"""SELECT count(*), sum(churned)::DOUBLE, sum(slope), sum(intercept)
-            FROM {decided} GROUP BY {score} ORDER BY {score} DESC""").fetchnumpy()
+        groups = con.execute(f"""SELECT count(*), sum(churned)::DOUBLE, {figure_sum("slope")},
+            {figure_sum("intercept")} FROM {decided} GROUP BY {score} ORDER BY {score} DESC
+            """).fetchnumpy()
         values = measures_of_groups(*(groups[c] for c in groups), accept_rate=accept)
         measures += [{"ranking": name, "measure": m, "value": v} for m, v in values.items()]
         plans[name] = _plan_figures(con, rows, name, score, n_push, n_pull)
@@ -324,12 +329,15 @@ def _plan_figures(con, rows: str, name: str, score: str, n_push: int, n_pull: in
                   "THEN 'pull' ELSE 'none' END")
         source = (f"(SELECT *, row_number() OVER (ORDER BY {score} DESC, pos) AS r "
                   f"FROM {rows} WHERE {CONTACTABLE})")
+
+    def taken(figure: str) -> str:   # the planned action's figure, NULL for none
+        return (f"CASE planned WHEN 'push' THEN {figure}_push "
+                f"WHEN 'pull' THEN {figure}_pull END")
+
     realised, expected, churners = con.execute(f"""
         WITH planned AS (SELECT *, {action} AS planned FROM {source})
-        SELECT coalesce(sum(CASE planned WHEN 'push' THEN realised_push
-                                         WHEN 'pull' THEN realised_pull END), 0.0),
-               coalesce(sum(CASE planned WHEN 'push' THEN net_benefit_push
-                                         WHEN 'pull' THEN net_benefit_pull END), 0.0),
+        SELECT coalesce({figure_sum(taken("realised"))}, 0.0),
+               coalesce({figure_sum(taken("net_benefit"))}, 0.0),
                coalesce(sum(CASE WHEN planned = 'push' THEN churned END), 0)::DOUBLE
         FROM planned""").fetchone()
     return plan_figures(float(realised), float(expected), n_push, n_pull, float(churners))

@@ -1,6 +1,8 @@
 """The chunked run's out-of-time validation of the churn model: the standard engine's
 (:func:`~clvtools.pipeline.churn_validation.validate_churn_model`) with the landmark table of
-its two dates kept in DuckDB and only the rows each side needs fetched.
+its two dates kept in DuckDB and only the rows each side needs fetched; the fit and the
+metrics are the standard engine's own
+(:func:`~clvtools.pipeline.churn_validation.validate_on_rows`).
 
 - Training (the timeline's validation training landmark, outcomes censored at its evaluation
   landmark): the same rows as the standard engine's, or past ``churn_sample_rows`` the same
@@ -31,11 +33,9 @@ from ..data.engine import quote_ident
 from ..data.survival_tables import landmark_table
 from ..data.transactions import TransactionLog
 from ..errors import ClvInputError, ConvergenceError
-from ..pipeline.churn_fit import fit_churn_model, known_levels
-from ..pipeline.churn_validation import censored_at
+from ..pipeline.churn_validation import SHORT_HISTORY_NOTE, censored_at, validate_on_rows
 from ..pipeline.structural import RECENCY_BAND, STRUCTURAL_COLUMN, add_recency_band
-from ..pipeline.timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
-from ..survival.metrics import validate_out_of_time
+from ..pipeline.timeline import Timeline
 from ..survival.sampling import SAMPLE_WEIGHT, stratified_sample
 from .chunked_churn import with_structural_term
 
@@ -78,9 +78,7 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
     s = settings
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
-        return {}, ("No out-of-time validation of the churn model: it needs a history of "
-                    f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation "
-                    "end."), None
+        return {}, SHORT_HISTORY_NOTE, None
     con, name = log.con, quote_ident(VALIDATION_TABLE)
     landmark_table(log, landmarks=[train_at, eval_at], attributes=attributes,
                    churn_after=s.churn_after, time_unit=s.time_unit, into=VALIDATION_TABLE)
@@ -108,28 +106,9 @@ def chunked_churn_validation(log: TransactionLog, timeline: Timeline, settings: 
     evaluation = add_recency_band(evaluation, s.churn_after)
     if drawn is not None:
         drawn = replace(drawn, table=train)
-    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed, drawn=drawn,
-                                check_ph=False)
-    if fitted is None or evaluation["event"].sum() == 0:
-        return {}, "No out-of-time validation of the churn model: too few churn events.", None
-    try:
-        evaluation, _ = known_levels(fitted, evaluation)
-        result = validate_out_of_time(fitted, outcomes[["landmark", "duration", "event"]],
-                                      evaluation, s.horizon, seed=s.seed)
-    except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
-        return ({}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}",
-                None)
-    metrics = result["metrics"]
-    metrics.insert(0, "train_landmark", train_at)
-    metrics.insert(1, "evaluation_landmark", eval_at)
-    note = f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}."
-    if sampled is not None:
-        how = (f"on a uniform sample of {len(evaluation):,} of the {sampled:,} rows at the "
-               "evaluation landmark")
-        metrics["note"] = metrics["note"] + f"; {how}"
-        note = note[:-1] + f" {how} (sampling error about 1/sqrt(rows))."
-    return ({"churn_validation": metrics, "churn_calibration": result["calibration"]}, note,
-            fitted)
+    # the metrics' censoring distribution: the whole training landmark's, not the sample's
+    return validate_on_rows(train, evaluation, s, train_at=train_at, eval_at=eval_at,
+                            drawn=drawn, censoring=outcomes, sampled=sampled)
 
 
 def _training_rows(con, outcomes: pd.DataFrame, eval_at, s: Settings):

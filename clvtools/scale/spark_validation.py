@@ -1,7 +1,8 @@
 """A Spark run's out-of-time validation of the churn model: the standard engine's
 (:func:`~clvtools.pipeline.churn_validation.validate_churn_model`) with the landmark table of
 its two dates built in Spark SQL (:func:`~clvtools.data.spark_summaries.spark_landmark_table`)
-and only the rows each side needs collected.
+and only the rows each side needs collected; the fit and the metrics are the standard
+engine's own (:func:`~clvtools.pipeline.churn_validation.validate_on_rows`).
 
 - Training (the timeline's validation training landmark, outcomes censored at its evaluation
   landmark): collected whole, as the main fit collects its landmark table
@@ -28,11 +29,9 @@ from ..config import Settings
 from ..data.spark_engine import SparkLog
 from ..data.spark_summaries import spark_landmark_table
 from ..errors import ClvInputError, ConvergenceError
-from ..pipeline.churn_fit import fit_churn_model, known_levels
-from ..pipeline.churn_validation import censored_at
+from ..pipeline.churn_validation import SHORT_HISTORY_NOTE, censored_at, validate_on_rows
 from ..pipeline.structural import STRUCTURAL_COLUMN, add_recency_band
-from ..pipeline.timeline import EVALUATION_LAG, TRAINING_LAG, Timeline
-from ..survival.metrics import validate_out_of_time
+from ..pipeline.timeline import Timeline
 from .spark_fit import structural_at
 from .spark_rows import rows_at_positions
 
@@ -66,8 +65,7 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
     s = settings
     train_at, eval_at = timeline.validation_training, timeline.validation_evaluation
     if train_at is None:
-        return {}, ("No out-of-time validation of the churn model: it needs a history of "
-                    f"{EVALUATION_LAG + TRAINING_LAG:g} horizons before the observation end.")
+        return {}, SHORT_HISTORY_NOTE
     table = spark_landmark_table(log, landmarks=[train_at, eval_at], attributes=attributes,
                                  churn_after=s.churn_after, time_unit=s.time_unit).persist()
     try:
@@ -98,25 +96,9 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
         table.unpersist()
     train = add_recency_band(train, s.churn_after)
     evaluation = add_recency_band(evaluation, s.churn_after)
-    fitted, _ = fit_churn_model(train, time_unit=s.time_unit, seed=s.seed,
-                                sample_rows=s.churn_sample_rows, check_ph=False)
-    if fitted is None or evaluation["event"].sum() == 0:
-        return {}, "No out-of-time validation of the churn model: too few churn events."
-    try:
-        evaluation, _ = known_levels(fitted, evaluation)
-        result = validate_out_of_time(fitted, train, evaluation, s.horizon, seed=s.seed)
-    except (ClvInputError, ValueError) as exc:  # scikit-survival's checks raise ValueError
-        return {}, f"No out-of-time validation of the churn model: {str(exc).splitlines()[0]}"
-    metrics = result["metrics"]
-    metrics.insert(0, "train_landmark", train_at)
-    metrics.insert(1, "evaluation_landmark", eval_at)
-    note = f"Churn model validated out of time: fitted at {train_at}, evaluated at {eval_at}."
-    if sampled is not None:
-        how = (f"on a uniform sample of {len(evaluation):,} of the {sampled:,} rows at the "
-               "evaluation landmark")
-        metrics["note"] = metrics["note"] + f"; {how}"
-        note = note[:-1] + f" {how} (sampling error about 1/sqrt(rows))."
-    return {"churn_validation": metrics, "churn_calibration": result["calibration"]}, note
+    tables, note, _ = validate_on_rows(train, evaluation, s, train_at=train_at,
+                                       eval_at=eval_at, sampled=sampled)
+    return tables, note
 
 
 def _dated(rows: pd.DataFrame) -> pd.DataFrame:
