@@ -18,8 +18,9 @@ outside it) and DuckDB's spill folder under ``--data``:
 
 * ``--analyze``: ``clvtools.analyze(glob, memory_limit=...)`` and writing every output, per
   step (the progress callback's steps): wall time, CPU time (every thread of the process:
-  the figure to compare on a loaded machine) and peak resident memory of the process
-  during the step (VmRSS sampled every 20 ms), and the largest size of DuckDB's spill folder.
+  the figure to compare on a loaded machine), resident memory of the process at the step's
+  start and its peak during the step (VmRSS sampled every 20 ms), and the largest size of
+  DuckDB's spill folder.
 * ``--chunked``: ``clvtools analyze --engine chunked`` (:func:`clvtools.scale.chunked_run.
   analyze_chunked`, BG/NBD named, the default control group, a push capacity of 1 % of the
   customers)
@@ -81,7 +82,7 @@ def _folder_mb(path):
                 pass
     return total / 2**20
 _state = {{"peak": 0.0, "spill": 0.0, "step": "start", "t": time.perf_counter(),
-          "cpu": time.process_time()}}
+          "cpu": time.process_time(), "start": 0.0}}
 result["steps"] = []
 def _watch():
     n = 0
@@ -102,8 +103,9 @@ def step(name):
     now, cpu = time.perf_counter(), time.process_time()   # CPU: every thread of the process
     if result["steps"] or _state["step"] != "start":
         result["steps"].append([_state["step"], now - _state["t"], _state["peak"],
-                                _state["spill"], cpu - _state["cpu"]])
-    _state.update(step=name, t=now, peak=_rss_mb(), spill=0.0, cpu=cpu)
+                                _state["spill"], cpu - _state["cpu"], _state["start"]])
+    rss = _rss_mb()
+    _state.update(step=name, t=now, peak=rss, spill=0.0, cpu=cpu, start=rss)
     with open("{progress}", "a") as progress:  # read while a long run goes on
         progress.write(json.dumps([name, time.strftime("%H:%M:%S"), result["steps"][-1:]])
                        + "\\n")
@@ -214,9 +216,9 @@ def measure(kind: str, size: str, glob: str, args) -> dict:
     shutil.rmtree(spill, ignore_errors=True)
     print(f"\n{kind} on {size} transactions (memory_limit {args.memory_limit}; load average "
           f"at the start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f})")
-    for name, seconds, peak, spilled, cpu in result["steps"]:
-        print(f"  {name[:62]:<62} {seconds:8.1f} s  CPU {cpu:8.1f} s  peak RSS {peak:7.0f} MB"
-              f"  spill {spilled:6.0f} MB")
+    for name, seconds, peak, spilled, cpu, start in result["steps"]:
+        print(f"  {name[:62]:<62} {seconds:8.1f} s  CPU {cpu:8.1f} s  RSS at start "
+              f"{start:7.0f} MB, peak {peak:7.0f} MB  spill {spilled:6.0f} MB")
     print(f"  {'total':<62} {result['seconds']:8.1f} s  peak RSS "
           f"{result['peak_rss_mb']:7.0f} MB")
     if "stopped" in result:
