@@ -10,6 +10,9 @@ base by that revenue (strictly above its quantile) is ``high``, the others ``low
 """
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -63,7 +66,7 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
               "year": _PERIODS_PER_YEAR[period]}
     # the spells and periods of the KPIs, shared by every breakdown
     sp, pe = spell_tables(log, base_params)
-    frames = [_value_tiers(con, occasions, sp, pe, params)]
+    frames = [_value_tiers(con, occasions, sp, pe, params, log.n_customers)]
     if attributes is not None and segments:
         frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
     periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
@@ -87,7 +90,8 @@ def segment_table(periods: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataF
     return out.sort_values(["period", "by", "segment"], ignore_index=True)[_COLUMNS]
 
 
-def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -> pd.DataFrame:
+def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
+                 customers: int | None = None) -> pd.DataFrame:
     """Base and churners per period by value tier: each base customer's spend over the year
     of periods before the period.
 
@@ -95,7 +99,10 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
     customers tied at the tier's threshold stay tied whatever order the threads add in) and
     lists each spell's first and last base period; numpy then reads a base customer's
     trailing year as the difference of two running totals (one lookup each, no join of
-    the base against the purchases) and cuts each period at its quantile.
+    the base against the purchases) and cuts each period at its quantile. Past
+    :data:`TIER_FETCH_CUSTOMERS` customers (``customers``) the rows are kept in
+    a DuckDB table and fetched that many customers at a time, so that the fetched arrays
+    (about 21 bytes a row, some 7 rows a customer) do not grow with the base.
 
     Returns
     -------
@@ -113,7 +120,7 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
     # customers numbered 0.. (every customer of the log has a spell), spend per period;
     # codes and period indexes as 32-bit integers: the fetched arrays are the KPI step's
     # largest (6.9M rows at a million customers), 21 bytes a row instead of 33
-    spend = con.execute(f"""
+    sql = f"""
         WITH codes AS (SELECT customer_id, (row_number() OVER () - 1)::INTEGER AS code
                        FROM (SELECT DISTINCT customer_id FROM {spells})),
         spent AS (SELECT o.customer_id, ({index})::INTEGER AS idx,
@@ -132,12 +139,28 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
         -- one array per column, no NULL: kind 0 = spend (n), 1 = a range, 2 = a declared one;
         -- in no order (numpy sorts the spend rows' keys, faster than DuckDB sorts the rows)
         SELECT 0::TINYINT AS kind, code, idx AS a, -1::INTEGER AS b, spent AS n FROM coded
-        UNION ALL SELECT 1 + declared::TINYINT, code, first, last, 0 FROM ranges""",
-        {"first": con.execute(f"SELECT min(ps) FROM {periods}").fetchone()[0]}).fetchnumpy()
+        UNION ALL SELECT 1 + declared::TINYINT, code, first, last, 0 FROM ranges"""
+    first = {"first": con.execute(f"SELECT min(ps) FROM {periods}").fetchone()[0]}
     ps = con.execute(f"SELECT ps FROM {periods} ORDER BY idx").df()["ps"]
-    return _tier_counts(spend, ps, params["quantile"], params["year"])
+    if customers is None or customers <= TIER_FETCH_CUSTOMERS:
+        return _tier_counts([con.execute(sql, first).fetchnumpy()], ps, params["quantile"],
+                            params["year"])
+    table = f"_tier_rows_{uuid.uuid4().hex}"
+    con.execute(f"CREATE TEMP TABLE {table} AS {sql}", first)
+    try:
+        # a customer's spend and spells share its code: each range holds whole customers
+        codes = con.execute(f"SELECT max(code) + 1 FROM {table}").fetchone()[0] or 0
+        parts = (con.execute(f"SELECT * FROM {table} WHERE code >= ? AND code < ?",
+                             [low, low + TIER_FETCH_CUSTOMERS]).fetchnumpy()
+                 for low in range(0, codes, TIER_FETCH_CUSTOMERS))
+        return _tier_counts(parts, ps, params["quantile"], params["year"])
+    finally:
+        con.execute(f"DROP TABLE {table}")
 
 
+#: Customers whose value-tier rows are fetched at a time (:func:`_value_tiers`): below it,
+#: all at once.
+TIER_FETCH_CUSTOMERS = 1_000_000
 #: Base rows (customer x period) expanded at once by :func:`_tier_counts`: each costs about 50
 #: bytes while expanded (period, customer, two look-ups, value), and a million customers make
 #: about 15 million of them; kept, a row is its value and churn flag (9 bytes). The chunk's
@@ -146,10 +169,11 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict) -
 TIER_CHUNK_ROWS = 2_000_000
 
 
-def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.DataFrame:
-    """:func:`_value_tiers`' arithmetic on its fetched rows (``parts``: spend per customer and
-    period, and spell ranges of base periods, in any order) for the periods starting on
-    ``ps`` (in order).
+def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: int
+                 ) -> pd.DataFrame:
+    """:func:`_value_tiers`' arithmetic on its fetched rows (``parts``: dicts of arrays, each
+    the spend per customer and period and the spell ranges of base periods of whole
+    customers, in any order) for the periods starting on ``ps`` (in order).
 
     The spells, in customer order, are expanded into base rows about
     :data:`TIER_CHUNK_ROWS` at a time; each chunk's customers get a dense table of their
@@ -158,6 +182,31 @@ def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.D
     period. The counts do not depend on the rows' order: a period's quantile and counts are
     taken over the set of its base rows."""
     n_periods = len(ps)
+    # each period's base values and churn flags, a piece per chunk of spells
+    values: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
+    lost: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
+    for part in parts:
+        _file_base_rows(part, n_periods, year, values, lost)
+    rows = []
+    for i in range(len(ps)):
+        if not values[i]:
+            continue
+        period_values = np.concatenate(values[i])
+        period_lost = np.concatenate(lost[i])
+        values[i] = lost[i] = []
+        # DuckDB's quantile_cont: linear between the order statistics
+        high = period_values > np.quantile(period_values.astype(np.float64), quantile)
+        for segment, chosen in (("high", high), ("low", ~high)):
+            if chosen.any():
+                rows.append((ps.iloc[i], "value_tier", segment, int(chosen.sum()),
+                             int((period_lost & chosen).sum())))
+    out = pd.DataFrame(rows, columns=["ps", "by", "segment", "active_start", "churned"])
+    return out.astype({"ps": ps.dtype})
+
+
+def _file_base_rows(parts: dict, n_periods: int, year: int, values: list, lost: list) -> None:
+    """One fetched part's base rows (customer x period) filed by period: each one's trailing
+    year's value appended to ``values[period]`` and its churn flag to ``lost[period]``."""
     # each array is taken out of ``parts`` (and freed) once read
     kind = np.asarray(parts.pop("kind"))
     spends = kind == 0
@@ -173,9 +222,6 @@ def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.D
     del code, first, kind, spends, ranges, by_customer
     length = np.clip(r_last - r_first + 1, 0, None)
     ends = np.cumsum(length)
-    # each period's base values and churn flags, a piece per chunk of spells
-    values: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
-    lost: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
     cut = np.searchsorted(ends, np.arange(TIER_CHUNK_ROWS, int(ends[-1]) if len(ends) else 0,
                                           TIER_CHUNK_ROWS), side="right")
     for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(length)], strict=True):
@@ -205,21 +251,6 @@ def _tier_counts(parts: dict, ps: pd.Series, quantile: float, year: int) -> pd.D
             members = by_period[bounds[i]:bounds[i + 1]]
             values[i].append(value[members])
             lost[i].append(churned[members])
-    rows = []
-    for i in range(len(ps)):
-        if not values[i]:
-            continue
-        period_values = np.concatenate(values[i])
-        period_lost = np.concatenate(lost[i])
-        values[i] = lost[i] = []
-        # DuckDB's quantile_cont: linear between the order statistics
-        high = period_values > np.quantile(period_values.astype(np.float64), quantile)
-        for segment, chosen in (("high", high), ("low", ~high)):
-            if chosen.any():
-                rows.append((ps.iloc[i], "value_tier", segment, int(chosen.sum()),
-                             int((period_lost & chosen).sum())))
-    out = pd.DataFrame(rows, columns=["ps", "by", "segment", "active_start", "churned"])
-    return out.astype({"ps": ps.dtype})
 
 
 def _attribute_sql(spells: str, periods: str, attributes: str, columns) -> str:
