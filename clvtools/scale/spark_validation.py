@@ -5,9 +5,11 @@ and only the rows each side needs collected; the fit and the metrics are the sta
 engine's own (:func:`~clvtools.pipeline.churn_validation.validate_on_rows`).
 
 - Training (the timeline's validation training landmark, outcomes censored at its evaluation
-  landmark): collected whole, as the main fit collects its landmark table
-  (:mod:`.spark_fit`), and fitted as the standard engine fits it (past ``churn_sample_rows``
-  on its stratified weighted sample), so the fitted model is the standard one.
+  landmark on the executors): collected whole up to ``churn_sample_rows``, past it the
+  standard engine's stratified weighted sample drawn on the executors, as the main fit's
+  (:mod:`.spark_survival_sample`), beside every row's outcome for the metrics' censoring
+  distribution; fitted as the standard engine fits it, so the fitted model is the standard
+  one.
 - Evaluation (the evaluation landmark, outcomes to the end): every row up to
   ``churn_sample_rows`` (then the files equal the standard engine's), else a uniform seeded
   sample of that many rows drawn by position in customer id order on the executors
@@ -22,6 +24,8 @@ targeting evaluation's) are not computed here.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -34,6 +38,7 @@ from ..pipeline.structural import STRUCTURAL_COLUMN, add_recency_band
 from ..pipeline.timeline import Timeline
 from .spark_fit import structural_at
 from .spark_rows import rows_at_positions
+from .spark_survival_sample import spark_survival_sample
 
 __all__ = ["spark_churn_validation"]
 
@@ -70,8 +75,19 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
                                  churn_after=s.churn_after, time_unit=s.time_unit).persist()
     try:
         at_train = table.where(F.col("landmark") == F.lit(train_at))
-        # the training landmark's rows, outcomes censored at the evaluation landmark
-        train = censored_at(_dated(at_train.toPandas()), eval_at, s.time_unit)
+        # the training landmark's rows, outcomes censored at the evaluation landmark on the
+        # executors (the pipeline's own function); past churn_sample_rows only the standard
+        # engine's stratified sample of them reaches the driver, with every row's outcome
+        # (three columns) for the metrics' censoring distribution
+        censored = at_train.mapInPandas(_censoring(eval_at, s.time_unit),
+                                        schema=at_train.schema).persist()
+        train, drawn = spark_survival_sample(censored, s.churn_sample_rows,
+                                             churn_after=s.churn_after, seed=s.seed)
+        censoring = (None if drawn is None else
+                     _dated(censored.select("customer_id", "landmark", "duration", "event")
+                            .toPandas()))
+        censored.unpersist()
+        train = _dated(train)
         at_eval = table.where(F.col("landmark") == F.lit(eval_at))
         rng = np.random.default_rng(s.seed)
         size, evaluation = rows_at_positions(at_eval, "customer_id", lambda n: (
@@ -96,9 +112,21 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
         table.unpersist()
     train = add_recency_band(train, s.churn_after)
     evaluation = add_recency_band(evaluation, s.churn_after)
-    tables, note, _ = validate_on_rows(train, evaluation, s, train_at=train_at,
-                                       eval_at=eval_at, sampled=sampled)
+    tables, note, _ = validate_on_rows(
+        train, evaluation, s, train_at=train_at, eval_at=eval_at,
+        drawn=None if drawn is None else replace(drawn, table=train), censoring=censoring,
+        sampled=sampled)
     return tables, note
+
+
+def _censoring(end, time_unit: str):
+    """The function ``mapInPandas`` runs on the training rows: :func:`censored_at` of each
+    batch, in the table's columns and types."""
+    def censor(batches):
+        for batch in batches:
+            out = censored_at(batch, end, time_unit)
+            yield out.astype({"event": batch["event"].dtype})
+    return censor
 
 
 def _dated(rows: pd.DataFrame) -> pd.DataFrame:
