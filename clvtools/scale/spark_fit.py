@@ -30,7 +30,8 @@ from ..pipeline.value_models import ValueModels
 from .compressed_fit import fit_value_on_rows, structural_at_landmark, structural_on_rows
 from .spark_survival_sample import spark_survival_sample
 
-__all__ = ["compressed", "fit_value_from_spark", "fit_churn_from_spark", "structural_at",
+__all__ = ["compressed", "customers_of", "fit_value_from_spark", "fit_churn_from_spark",
+           "structural_at",
            "structural_from_spark"]
 
 
@@ -111,14 +112,14 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
 
     Returns
     -------
-    (ChurnModel or None, BetaGeoFitter or None, pandas.DataFrame, list of str, dict)
+    (ChurnModel or None, BetaGeoFitter or None, pandas.DataFrame, list of str, dict, int)
         The churn model, the structural BG/NBD at the observation end (for scoring; None
         when a landmark's or the end's could not be fitted), the survival table as fitted
         (sorted by landmark and customer, as DuckDB's; the sample, with its weights, past
         ``sample_rows``), the notes and the Kaplan-Meier
         tables overall and by segment (:func:`~clvtools.pipeline.risk.survival_from_counts`:
         the standard risk step's ``survival_curves``, ``median_time_to_churn``,
-        ``logrank_tests``).
+        ``logrank_tests``), and the landmark table's rows (all of them, sampled or not).
     """
     from pyspark.sql import functions as F
 
@@ -135,10 +136,11 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
             rows = (survival["landmark"].dt.date == mark).to_numpy()
             if not rows.any():
                 continue
-            at_risk = table.where(F.col("landmark") == F.lit(mark)).select("customer_id")
+            ids = survival.loc[rows, "customer_id"].astype(str).to_numpy()
             survival.loc[rows, STRUCTURAL_COLUMN] = structural_at(
-                log, mark, at_risk, survival.loc[rows, "customer_id"].astype(str).to_numpy(),
-                time_unit=time_unit, horizon=horizon, churn_after=churn_after, seed=seed)
+                log, mark, customers_of(log, table.where(F.col("landmark") == F.lit(mark)),
+                                        ids, whole=drawn is None),
+                ids, time_unit=time_unit, horizon=horizon, churn_after=churn_after, seed=seed)
         structural = structural_from_spark(spark_rfm(log, time_unit=time_unit))
     except (ConvergenceError, ClvInputError) as exc:
         survival = survival.drop(columns=STRUCTURAL_COLUMN)
@@ -151,7 +153,18 @@ def fit_churn_from_spark(log: SparkLog, landmarks, *, horizon: float, churn_afte
     model, fit_notes = fit_churn_model(survival, time_unit=time_unit, seed=seed,
                                        drawn=None if drawn is None
                                        else replace(drawn, table=survival))
-    return model, structural, survival, notes + fit_notes, curves
+    rows_total = len(survival) if drawn is None else drawn.rows_total
+    return model, structural, survival, notes + fit_notes, curves, rows_total
+
+
+def customers_of(log: SparkLog, rows, ids: np.ndarray, *, whole: bool):
+    """The ``customer_id`` DataFrame of the landmark ``rows`` whose structural term is
+    wanted: all of them (``whole``), or only the sampled ``ids`` (sent from the driver), so
+    that the RFM rows :func:`structural_at` collects are the sample's, not every customer's
+    at risk."""
+    if whole:
+        return rows.select("customer_id")
+    return log.spark.createDataFrame(pd.DataFrame({"customer_id": ids}))
 
 
 def structural_at(log: SparkLog, mark, at_risk, ids: np.ndarray, *, time_unit: str,
@@ -168,7 +181,10 @@ def structural_at(log: SparkLog, mark, at_risk, ids: np.ndarray, *, time_unit: s
     at = spark_rfm(log.until(mark), time_unit=time_unit).persist()
     try:
         model = structural_from_spark(at)
-        rfm_rows = at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
+        # in customer id order, as the standard engine's RFM rows (a posterior simulation,
+        # past horizon > 2 churn_after, draws in row order)
+        rfm_rows = (at.join(at_risk, on="customer_id").toPandas().set_index("customer_id")
+                    .sort_index())
     finally:
         at.unpersist()
     return structural_at_landmark(model, rfm_rows, ids, mark, horizon=horizon,

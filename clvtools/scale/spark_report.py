@@ -98,17 +98,11 @@ def _matrix(run) -> Section:
                                                             run.settings.value_axis)))
 
 
-def _landmark_rows(run) -> int:
-    """Rows of the landmark table (the churn model's sample records them when it is one)."""
-    sample = getattr(run.scorers.churn, "sample_", None)
-    return len(run.survival_table) if sample is None else int(sample["rows_total"])
-
-
 def _models(run) -> Section:
     out = fitted_models(
         run, f"Fitted on the driver from compressed statistics the executors collected (value "
              f"model chosen: {run.value_model}); the churn model on the landmark table of "
-             f"{_landmark_rows(run):,} rows, or its stratified weighted sample.",
+             f"{run.survival_rows:,} rows, or its stratified weighted sample.",
         run.value_holdout)
     for block in models.churn_validation_blocks(run.churn_validation, run.settings):
         out.add(block)

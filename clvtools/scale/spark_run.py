@@ -156,6 +156,8 @@ class SparkRun:
     value_holdout : dict of pandas.DataFrame
         The value model's holdout tables, summed over partitions (:mod:`.spark_holdout`;
         empty without a holdout).
+    survival_rows : int or None
+        Rows of the whole landmark table (``survival_table`` holds them all, or its sample).
     """
 
     settings: Settings
@@ -182,6 +184,7 @@ class SparkRun:
     churn_validation: dict = field(default_factory=dict)
     survival_curves: dict = field(default_factory=dict)
     value_holdout: dict = field(default_factory=dict)
+    survival_rows: int | None = None
 
     def data_quality(self) -> dict:
         """data_quality.json of a Spark run."""
@@ -313,7 +316,7 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
     step("Building the landmark table and fitting the churn model")
     categorical = [] if attributes is None else [c for c, kind in attributes.kinds.items()
                                                  if kind == "categorical"]
-    churn, structural, survival, risk_notes, curves = fit_churn_from_spark(
+    churn, structural, survival, risk_notes, curves, survival_rows = fit_churn_from_spark(
         log, list(timeline.landmarks), horizon=s.horizon, churn_after=s.churn_after,
         time_unit=s.time_unit, sample_rows=s.churn_sample_rows, seed=s.seed,
         attributes=attributes, segments=categorical)
@@ -395,7 +398,8 @@ def analyze_spark(transactions, *, settings: Settings, spark=None, customers=Non
                      *forecast.notes,
                      *backtest.notes, *holdout_notes],
                     None if attributes is None else attributes.quality, cohorts, segments,
-                    validation, survival_curves=curves, value_holdout=holdout)
+                    validation, survival_curves=curves, value_holdout=holdout,
+                    survival_rows=survival_rows)
 
 
 def _plan_summary(plan, s: Settings, cuts: dict) -> dict:

@@ -36,7 +36,7 @@ from ..errors import ClvInputError, ConvergenceError
 from ..pipeline.churn_validation import SHORT_HISTORY_NOTE, censored_at, validate_on_rows
 from ..pipeline.structural import STRUCTURAL_COLUMN, add_recency_band
 from ..pipeline.timeline import Timeline
-from .spark_fit import structural_at
+from .spark_fit import customers_of, structural_at
 from .spark_rows import rows_at_positions
 from .spark_survival_sample import spark_survival_sample
 
@@ -73,6 +73,7 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
         return {}, SHORT_HISTORY_NOTE
     table = spark_landmark_table(log, landmarks=[train_at, eval_at], attributes=attributes,
                                  churn_after=s.churn_after, time_unit=s.time_unit).persist()
+    censored = None
     try:
         at_train = table.where(F.col("landmark") == F.lit(train_at))
         # the training landmark's rows, outcomes censored at the evaluation landmark on the
@@ -83,10 +84,10 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
                                         schema=at_train.schema).persist()
         train, drawn = spark_survival_sample(censored, s.churn_sample_rows,
                                              churn_after=s.churn_after, seed=s.seed)
+        # landmark, duration and event are all the metrics read (no ids, no sort)
         censoring = (None if drawn is None else
-                     _dated(censored.select("customer_id", "landmark", "duration", "event")
-                            .toPandas()))
-        censored.unpersist()
+                     censored.select("landmark", "duration", "event").toPandas()
+                     .assign(landmark=lambda t: pd.to_datetime(t["landmark"])))
         train = _dated(train)
         at_eval = table.where(F.col("landmark") == F.lit(eval_at))
         rng = np.random.default_rng(s.seed)
@@ -98,17 +99,20 @@ def spark_churn_validation(log: SparkLog, timeline: Timeline, settings: Settings
         term = dict(time_unit=s.time_unit, horizon=s.horizon, churn_after=s.churn_after,
                     seed=s.seed)
         try:    # both tables or neither, as the standard engine's churn_model_inputs
+            ids = train["customer_id"].astype(str).to_numpy()
             train[STRUCTURAL_COLUMN] = structural_at(
-                log, train_at, at_train.select("customer_id"),
-                train["customer_id"].astype(str).to_numpy(), **term)
+                log, train_at, customers_of(log, at_train, ids, whole=drawn is None), ids,
+                **term)
             ids = evaluation["customer_id"].astype(str).to_numpy()
-            chosen = (at_eval.select("customer_id") if sampled is None
-                      else log.spark.createDataFrame(pd.DataFrame({"customer_id": ids})))
-            evaluation[STRUCTURAL_COLUMN] = structural_at(log, eval_at, chosen, ids, **term)
+            evaluation[STRUCTURAL_COLUMN] = structural_at(
+                log, eval_at, customers_of(log, at_eval, ids, whole=sampled is None), ids,
+                **term)
         except (ConvergenceError, ClvInputError):
             train = train.drop(columns=STRUCTURAL_COLUMN, errors="ignore")
             evaluation = evaluation.drop(columns=STRUCTURAL_COLUMN, errors="ignore")
     finally:
+        if censored is not None:
+            censored.unpersist()
         table.unpersist()
     train = add_recency_band(train, s.churn_after)
     evaluation = add_recency_band(evaluation, s.churn_after)
