@@ -16,6 +16,7 @@ from clvtools import api
 from clvtools.cli import main
 from clvtools.config import Settings
 from clvtools.data.chunked_plan import parts
+from clvtools.data.chunked_tables import store_rfm
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
@@ -34,6 +35,7 @@ from clvtools.report.outputs import OUTPUTS, write_folder
 from clvtools.report.sections.matrix import alive_grid, lorenz_curve
 from clvtools.report.sections.summary import things_to_do
 from clvtools.report.sections.targets import list_tables
+from clvtools.scale.chunked_churn import churn_training
 from clvtools.scale.chunked_report import list_tops
 from clvtools.scale.chunked_report import things_to_do as chunked_things_to_do
 from clvtools.scale.chunked_run import CHUNKED_OUTPUTS, memory_plan
@@ -409,6 +411,16 @@ def test_the_cox_sample_is_the_standard_engines_draw(base):
     assert chunked.survival_rows == len(table)
     assert got.sample_ == expected.sample_ and got.sample_["rows"] < len(table)
     pd.testing.assert_series_equal(got.params_, expected.params_, rtol=1e-9)
+    # with a budget: once the landmark table is built DuckDB holds the run's smaller share
+    # beside the fetched rows, and the model is the same
+    store_rfm(inputs.log, time_unit=s.time_unit, into="rfm_for_training")
+    training = churn_training(inputs.log, list(timeline.landmarks), rfm_table="rfm_for_training",
+                              horizon=s.horizon, seed=s.seed, sample_rows=s.churn_sample_rows,
+                              python_limit="300MB", **rule)
+    limit = inputs.log.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "286.1 MiB"       # 300 MB in DuckDB's units
+    fitted, _ = training.fit(time_unit=s.time_unit, seed=s.seed)
+    pd.testing.assert_series_equal(fitted.params_, expected.params_, rtol=1e-9)
 
 
 def test_the_cli_writes_the_chunked_runs_files(base, tmp_path):

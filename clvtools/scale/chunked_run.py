@@ -203,8 +203,8 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         time_unit=s.time_unit, seed=s.seed, sample_rows=s.churn_sample_rows,
         attributes=attributes, value_purchases=value.purchases,
         keep_at=timeline.holdout_start, keep_into=EVALUATION_LANDMARKS,
-        segments=inputs.categorical_attributes)
-    _limit(con, budget.python_limit)     # lifelines' arrays beside DuckDB's smaller share
+        segments=inputs.categorical_attributes, python_limit=budget.python_limit)
+    # lifelines' arrays beside DuckDB's smaller share (set once the landmark table is built)
     churn, risk_notes = training.fit(time_unit=s.time_unit, seed=s.seed)
     survival_rows, structural = training.rows_total, training.structural
     survival = training.survival
