@@ -17,7 +17,7 @@ import pandas as pd
 from ..config import Settings
 from ..data.contracts import contract_table
 from ..data.landmark_arrays import sorted_occasions
-from ..data.lifecycle import churn_days, lifecycle_status, spell_bounds
+from ..data.lifecycle import churn_days, lifecycle_status
 from ..data.survival_tables import landmark_table, scoring_table
 from ..survival.churn_model import ChurnModel
 from ..survival.competing_risks import cumulative_incidence
@@ -121,7 +121,7 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     with alongside_thread(work) as terms:
         # the occasions sorted by customer, fetched once: every landmark's rows and the
         # scoring rows and the lifecycle are computed from them in numpy (data.landmark_arrays)
-        occasions = sorted_occasions(log, delay := churn_days(s.churn_after, s.time_unit))
+        occasions = sorted_occasions(log, churn_days(s.churn_after, s.time_unit))
         lifecycle = lifecycle_status(log, at_risk_after=s.at_risk_after, sorted_rows=occasions,
                                      **rule)
         # the validation's own landmarks (its scoring date is the main fit's landmark)
@@ -133,9 +133,6 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         tables.update(segment_survival(survival, inputs.categorical_attributes))
         scoring = scoring_table(log, attributes=attributes, sorted_rows=occasions, **rule)
         del occasions       # about 0.4 GB at a million customers: not held past the tables
-        # the KPIs' one window pass over every occasion, here beside the structural fits
-        # rather than in the KPIs' thread beside the decisions, whose step it slowed
-        spell_bounds(log, delay)
     terms.result()
     step("Computing the structural churn term (BG/NBD at each landmark)")
     survival, scoring, notes = churn_model_inputs(survival, scoring, log, horizon=s.horizon,
