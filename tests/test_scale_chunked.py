@@ -117,7 +117,7 @@ def written(runs, tmp_path_factory):
              "plan.parquet", "plan.json", "forecast.csv", "forecast.xlsx",
              "forecast_backtest.csv", "cohorts.csv",
              "churn_by_segment.csv", "concentration.csv", "sensitivity.csv",
-             *SURVIVAL_FILES, *HOLDOUT_FILES)
+             *SURVIVAL_FILES, *HOLDOUT_FILES, "value_checks.csv")
     write_folder({o.name: (lambda o=o: o.content(standard.analysis, {})) for o in OUTPUTS
                   if o.name in names}, root / "standard")
     return root
@@ -186,6 +186,49 @@ def test_the_holdout_files_summed_over_chunks_equal_the_standard_files(runs, wri
     if name == "holdout_summary.csv":
         assert 0.5 < expected.loc[0, "p_alive_auc"] < 1
         assert got.loc[0, "chosen"] and got.loc[0, "basis"] == "all customers"
+
+
+#: value_checks.csv's columns holding figures (the rest is text).
+FIGURES = ["value", "df", "p_value"]
+
+
+def assert_checks_equal(got: dict, expected: dict) -> None:
+    """Two checks dicts: the same keys and text, figures to 1e-9."""
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        if isinstance(value, dict):
+            assert_checks_equal(got[name], value)
+        elif isinstance(value, list):       # the frequency fit's table, as records
+            assert len(got[name]) == len(value) > 3, name
+            for row, row_expected in zip(got[name], value, strict=True):
+                assert_checks_equal(row, row_expected)
+        elif isinstance(value, float):
+            assert got[name] == pytest.approx(value, rel=1e-9, abs=0.0), name
+        else:
+            assert got[name] == value, name
+
+
+def test_value_checks_csv_equals_the_standard_file(runs, written):
+    """Text exactly, figures to 1e-9: the holdout's AUC, the spend-frequency correlation and
+    the frequency fit (with attributes, of the BG/NBD with covariates)."""
+    got, expected = (pd.read_csv(written / engine / "value_checks.csv", keep_default_na=False,
+                                 na_values=[""]) for engine in ("chunked", "standard"))
+    assert expected["check"].tolist() == ["p_alive_auc_holdout", "spend_frequency_correlation",
+                                          "frequency_fit"]
+    text = [c for c in expected.columns if c not in FIGURES]
+    pd.testing.assert_frame_equal(got[text], expected[text])
+    for column in FIGURES:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, atol=0.0,
+                                   equal_nan=True, err_msg=column)
+    standard, chunked = runs
+    with_attributes = standard.analysis.inputs.attributes is not None
+    assert type(chunked.scorers.value.purchases).__name__ == (
+        "BetaGeoCovariatesFitter" if with_attributes else "BetaGeoFitter")
+
+
+def test_data_quality_json_holds_the_standard_value_checks(runs):
+    standard, chunked = runs
+    assert_checks_equal(chunked.data_quality()["value_checks"], standard.analysis.value.checks)
 
 
 def test_the_contacts_and_their_reasons_equal_the_standard_list(runs, written):

@@ -1,8 +1,8 @@
 """report.html of ``clvtools analyze --engine chunked`` in a real headless Chromium: it loads
 offline with no error and no request, has the standard page's sections in order, every figure
 renders with its text inside the image, its headline figures and matrix table equal the
-standard run's report on the same demo, and each part the chunked engine does not compute is
-stated in one line where it would be."""
+standard run's report on the same demo (the value model's checks included), and each part the
+chunked engine does not compute is stated in one line where it would be."""
 from __future__ import annotations
 
 import pytest
@@ -151,3 +151,21 @@ def test_each_part_not_computed_is_stated_where_it_would_be(pages):
     # and nowhere else: the other sections are computed in full
     assert page.locator(".note", has_text=NOT_COMPUTED_LINE).count() == sum(
         map(len, NOT_COMPUTED.values()))
+
+
+def _value_checks_part(page) -> str:
+    """The models section's table of the value model's checks, as text."""
+    checks = page.locator("#models .table", has_text="The value model's checks")
+    return checks.locator("tbody").inner_text()
+
+
+def test_the_value_checks_table_equals_the_standard_report(pages):
+    """The holdout's AUC, the spend-frequency correlation and the frequency fit, computed on
+    the RFM table's columns: as on the standard page, and no longer stated as not
+    computed."""
+    page = pages["chunked"][0]
+    chunked = _value_checks_part(page)
+    for check in ("p_alive_auc_holdout", "spend_frequency_correlation", "frequency_fit"):
+        assert check in chunked
+    assert chunked == _value_checks_part(pages["standard"][0])
+    assert page.locator("#models .note", has_text="checks").count() == 0

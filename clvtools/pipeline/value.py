@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from ..btyd.clv import RevenueByMonth
@@ -20,7 +19,7 @@ from ..errors import ConvergenceError
 from .holdout import calibration_window
 from .inputs import Inputs
 from .timeline import Timeline
-from .value_checks import SPEND_CORRELATION_WARNING, frequency_fit, spend_frequency_correlation
+from .value_checks import checks_table, value_checks
 from .value_choice import ValueChoice, choose_by_bic, choose_on_holdout, holdout_tables
 from .value_intervals import value_intervals
 from .value_models import (  # noqa: F401 - the value axis's public names, re-exported
@@ -92,32 +91,7 @@ class ValueResult:
 
     def checks_table(self) -> pd.DataFrame | None:
         """``value_checks.csv``: one row per check (statistic, value, df, p-value, flag)."""
-        rows = []
-        auc = self.checks.get("p_alive_auc_holdout")
-        if auc is not None:
-            rows.append({"check": "p_alive_auc_holdout", "statistic": "AUC", "value": auc,
-                         "note": "P(alive) at the calibration end against a purchase in the "
-                                 "holdout (the proxy for alive in real data)"})
-        spend = self.checks.get("spend_frequency_correlation")
-        if spend is not None:
-            rows.append({"check": "spend_frequency_correlation", "statistic": "pearson_r",
-                         "value": spend["pearson_r"], "p_value": spend["p_value"],
-                         "flagged": spend["warning"],
-                         "note": f"Gamma-Gamma assumes spend independent of frequency; "
-                                 f"flagged above |r| = {SPEND_CORRELATION_WARNING}"})
-        fit = self.checks.get("frequency_fit")
-        if fit is not None:
-            rows.append({"check": "frequency_fit", "statistic": "chi_square",
-                         "value": fit["chi_square"], "df": fit["df"], "p_value": fit["p_value"],
-                         "flagged": fit["p_value"] is not None and fit["p_value"] < 0.05,
-                         "note": "expected vs observed customers per repeat-purchase count; "
-                                 "flagged at p < 0.05; the p-value on bins - 1 df: "
-                                 f"{fit['p_value_upper']}"})
-        if not rows:
-            return None
-        model = self.choice.chosen if self.choice is not None else ""
-        columns = ["check", "model", "statistic", "value", "df", "p_value", "flagged", "note"]
-        return pd.DataFrame(rows).assign(model=model).reindex(columns=columns)
+        return checks_table(self.checks, self.choice.chosen if self.choice is not None else "")
 
 
 def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
@@ -178,7 +152,8 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
             models, rfm, scores, horizon=s.horizon, time_unit_days=timeline.unit_days,
             discount_rate=s.discount_rate))
     step("Checking the value model's assumptions and fit")
-    checks, warnings = _checks(models, rfm, holdout, choice, s.seed)
+    checks, warnings = value_checks(models.purchases, rfm, holdout.get("holdout_summary"),
+                                    choice.chosen, seed=s.seed)
     return ValueResult(rfm, models, scores, holdout, notes, choice, checks, warnings, months,
                        holdout_fit)
 
@@ -199,27 +174,3 @@ def _fit_chosen(rfm: pd.DataFrame, choice: ValueChoice,
         choice.chosen = model
         return models
     raise AssertionError("unreachable: the ranking is never empty")
-
-
-def _checks(models: ValueModels, rfm: pd.DataFrame, holdout: dict, choice: ValueChoice,
-            seed: int) -> tuple[dict, list[str]]:
-    checks: dict = {}
-    warnings: list[str] = []
-    summary = holdout.get("holdout_summary")
-    if summary is not None:
-        area = float(summary[summary["chosen"]].iloc[-1].get("p_alive_auc", np.nan))
-        # NaN (no one, or everyone, bought in the holdout) is left out: JSON has no NaN
-        if np.isfinite(area):
-            checks["p_alive_auc_holdout"] = area
-    spend = spend_frequency_correlation(rfm)
-    if spend is not None:
-        checks["spend_frequency_correlation"] = spend
-        if spend["warning"]:
-            warnings.append(
-                f"Frequency and mean repeat spend correlate (Pearson r = "
-                f"{spend['pearson_r']:.2f}, |r| > {SPEND_CORRELATION_WARNING}): Gamma-Gamma "
-                "assumes spend independent of frequency; read expected spend with care.")
-    table, test = frequency_fit(models.purchases, rfm, seed=seed)
-    checks["frequency_fit"] = {**test, "model": choice.chosen,
-                               "table": table.to_dict(orient="records")}
-    return checks, warnings

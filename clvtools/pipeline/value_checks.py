@@ -24,6 +24,7 @@ from scipy import stats
 
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.bgnbd_covariates import BetaGeoCovariatesFitter
+from ..btyd.covariates import CovariateBTYDFitter
 from ..btyd.mbgnbd import ModifiedBetaGeoFitter
 from ..btyd.simulate import (
     simulate_bgnbd,
@@ -32,7 +33,8 @@ from ..btyd.simulate import (
     simulate_rfm_with_covariates,
 )
 
-__all__ = ["SPEND_CORRELATION_WARNING", "spend_frequency_correlation", "frequency_fit"]
+__all__ = ["SPEND_CORRELATION_WARNING", "spend_frequency_correlation", "frequency_fit",
+           "covariate_linear_predictors", "value_checks", "checks_table"]
 
 #: Absolute Pearson correlation of frequency and mean repeat spend above which Gamma-Gamma
 #: is flagged.
@@ -68,12 +70,33 @@ def spend_frequency_correlation(rfm: pd.DataFrame) -> dict | None:
             "warning": bool(abs(r) > SPEND_CORRELATION_WARNING)}
 
 
-def _simulated_frequencies(purchases, T: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarray:
+def covariate_linear_predictors(bound) -> tuple[np.ndarray, np.ndarray]:
+    """The purchase and dropout linear predictors of the customers a covariate fitter is
+    bound to (:class:`~clvtools.pipeline.value_models.BoundCovariates`).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray), each shape (customers,)
+        ``eta_purchase`` and ``eta_dropout``, rows as the bound customers.
+    """
+    n = len(bound.covariates)
+    _, eta_p, eta_d, *_ = bound.model._predict_inputs({"T": np.zeros(n)}, bound.encoded,
+                                                      "frequency_fit")
+    return eta_p, eta_d
+
+
+def _simulated_frequencies(purchases, T: np.ndarray, rows: np.ndarray, seed: int,
+                           linear_predictors=None) -> np.ndarray:
     """Repeat purchases of the customers ``rows`` (repeated), drawn from the fitted model."""
     model = getattr(purchases, "model", purchases)
-    if model is not purchases:  # a covariate fitter bound to the customers' attributes
-        _, eta_p, eta_d, *_ = model._predict_inputs({"T": T}, purchases.encoded,
-                                                    "frequency_fit")
+    if linear_predictors is None and model is not purchases:
+        # a covariate fitter bound to the customers' attributes
+        linear_predictors = covariate_linear_predictors(purchases)
+    if linear_predictors is None and isinstance(model, CovariateBTYDFitter):
+        raise ValueError("A covariate purchase model's fit is checked with its customers' "
+                         "linear predictors: bind it to their attributes or pass them.")
+    if linear_predictors is not None:
+        eta_p, eta_d = linear_predictors
         kind = "bgnbd" if isinstance(model, BetaGeoCovariatesFitter) else "pnbd"
         sim = simulate_rfm_with_covariates(kind, model.params_.to_numpy()[:4],
                                            eta_p[rows], eta_d[rows], T[rows], seed=seed)
@@ -86,7 +109,8 @@ def _simulated_frequencies(purchases, T: np.ndarray, rows: np.ndarray, seed: int
     return sim["frequency"].to_numpy()
 
 
-def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0,
+                  linear_predictors=None) -> tuple[pd.DataFrame, dict]:
     """Expected versus observed customers per repeat-purchase count, and the chi-square test.
 
     Parameters
@@ -95,6 +119,11 @@ def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Da
     rfm : pandas.DataFrame
         The customers it was fitted on: ``frequency``, ``T`` (time units).
     seed : int
+    linear_predictors : (numpy.ndarray, numpy.ndarray), optional
+        A covariate fitter's purchase and dropout linear predictors, each shape
+        (customers,), rows as ``rfm`` (:func:`covariate_linear_predictors`), when
+        ``purchases`` is not bound to the customers (a chunked run computes them a chunk
+        at a time).
 
     Returns
     -------
@@ -112,7 +141,7 @@ def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Da
     draws = min(_DRAWS, max(_MIN_DRAWS, _REPLICATIONS * n))
     rows = (np.tile(np.arange(n), max(1, draws // n)) if n <= draws
             else rng.choice(n, draws, replace=False))
-    simulated = _simulated_frequencies(purchases, T, rows, seed)
+    simulated = _simulated_frequencies(purchases, T, rows, seed, linear_predictors)
     top = int(max(rfm["frequency"].max(), simulated.max())) + 1
     observed = np.bincount(rfm["frequency"].to_numpy(int), minlength=top).astype(float)
     expected = n * np.bincount(simulated.astype(int), minlength=top) / len(rows)
@@ -139,3 +168,81 @@ def frequency_fit(purchases, rfm: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Da
                               if keep.sum() > 1 else None),
             "bins": int(keep.sum()), "parameters": k, "draws": len(rows)}
     return table, test
+
+
+def value_checks(purchases, rfm: pd.DataFrame, holdout_summary: pd.DataFrame | None,
+                 model: str, *, seed: int, linear_predictors=None) -> tuple[dict, list[str]]:
+    """The value model's checks (data_quality.json's ``value_checks``) and the warnings the
+    console must show.
+
+    Parameters
+    ----------
+    purchases : fitted purchase model (or a covariate fitter bound to ``rfm``'s customers)
+    rfm : pandas.DataFrame, shape (customers, 2 or 3)
+        Every customer it was fitted on, sorted by customer: ``frequency``, ``T`` (time
+        units) and, with amounts, ``monetary_value``.
+    holdout_summary : pandas.DataFrame or None
+        holdout_summary.csv's rows (``chosen``, ``p_alive_auc``); None without a holdout.
+    model : str
+        The purchase model's name.
+    seed : int
+    linear_predictors : (numpy.ndarray, numpy.ndarray), optional
+        As :func:`frequency_fit` takes them.
+
+    Returns
+    -------
+    (dict, list of str)
+        ``p_alive_auc_holdout`` (when finite), ``spend_frequency_correlation`` (with amounts
+        and at least 3 repeat buyers) and ``frequency_fit`` (the test, ``model`` and its
+        ``table`` as records); the warnings.
+    """
+    checks: dict = {}
+    warnings: list[str] = []
+    if holdout_summary is not None:
+        area = float(holdout_summary[holdout_summary["chosen"]].iloc[-1]
+                     .get("p_alive_auc", np.nan))
+        # NaN (no one, or everyone, bought in the holdout) is left out: JSON has no NaN
+        if np.isfinite(area):
+            checks["p_alive_auc_holdout"] = area
+    spend = spend_frequency_correlation(rfm)
+    if spend is not None:
+        checks["spend_frequency_correlation"] = spend
+        if spend["warning"]:
+            warnings.append(
+                f"Frequency and mean repeat spend correlate (Pearson r = "
+                f"{spend['pearson_r']:.2f}, |r| > {SPEND_CORRELATION_WARNING}): Gamma-Gamma "
+                "assumes spend independent of frequency; read expected spend with care.")
+    table, test = frequency_fit(purchases, rfm, seed=seed, linear_predictors=linear_predictors)
+    checks["frequency_fit"] = {**test, "model": model, "table": table.to_dict(orient="records")}
+    return checks, warnings
+
+
+def checks_table(checks: dict, model: str) -> pd.DataFrame | None:
+    """``value_checks.csv`` from :func:`value_checks`' dict: one row per check (statistic,
+    value, df, p-value, flag); None without any check. ``model``: the purchase model's
+    name."""
+    rows = []
+    auc = checks.get("p_alive_auc_holdout")
+    if auc is not None:
+        rows.append({"check": "p_alive_auc_holdout", "statistic": "AUC", "value": auc,
+                     "note": "P(alive) at the calibration end against a purchase in the "
+                             "holdout (the proxy for alive in real data)"})
+    spend = checks.get("spend_frequency_correlation")
+    if spend is not None:
+        rows.append({"check": "spend_frequency_correlation", "statistic": "pearson_r",
+                     "value": spend["pearson_r"], "p_value": spend["p_value"],
+                     "flagged": spend["warning"],
+                     "note": f"Gamma-Gamma assumes spend independent of frequency; "
+                             f"flagged above |r| = {SPEND_CORRELATION_WARNING}"})
+    fit = checks.get("frequency_fit")
+    if fit is not None:
+        rows.append({"check": "frequency_fit", "statistic": "chi_square",
+                     "value": fit["chi_square"], "df": fit["df"], "p_value": fit["p_value"],
+                     "flagged": fit["p_value"] is not None and fit["p_value"] < 0.05,
+                     "note": "expected vs observed customers per repeat-purchase count; "
+                             "flagged at p < 0.05; the p-value on bins - 1 df: "
+                             f"{fit['p_value_upper']}"})
+    if not rows:
+        return None
+    columns = ["check", "model", "statistic", "value", "df", "p_value", "flagged", "note"]
+    return pd.DataFrame(rows).assign(model=model).reindex(columns=columns)

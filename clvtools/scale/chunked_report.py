@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..data.chunked_plan import parts
 from ..data.engine import quote_ident
+from ..pipeline.value_checks import checks_table
 from ..report.blocks import Items, Note, Paragraph, Section
 from ..report.html import render_page
 from ..report.sections import (
@@ -38,17 +39,16 @@ __all__ = ["render_chunked_report", "matrix_bins", "list_tops", "fitted_models",
 #: Fine bins on each axis of the matrix's figure, counted in DuckDB; the figure's hexagons
 #: (40 across) gather about five of them each, so the picture matches the standard one.
 MATRIX_BINS = 200
-#: The models section's part a chunked or Spark run leaves out (value_checks.csv's table).
+#: The models section's part a Spark run leaves out (value_checks.csv's table).
 VALUE_CHECKS = ("the value model's checks (Gamma-Gamma's spend-frequency correlation, the "
                 "purchase model's fit by repeat-purchase count)")
 #: The survival section's part that comes with the targeting evaluation (not on Spark).
 SURVIVAL_BY_CELL = "the survival curves by matrix cell (with the targeting evaluation)"
 #: What the sentence of each part the chunked engine leaves out ends with.
 NOT_COMPUTED_LINE = "not computed by the chunked engine: run --engine duckdb"
-#: The report's parts the chunked engine does not compute, per section id.
-NOT_COMPUTED = {
-    "models": (VALUE_CHECKS,),
-}
+#: The report's parts the chunked engine does not compute, per section id (none now: the
+#: value model's checks are :mod:`.chunked_value_checks`').
+NOT_COMPUTED: dict[str, tuple[str, ...]] = {}
 
 
 def matrix_bins(con, decided: str, value_axis: str, bins: int = MATRIX_BINS) -> pd.DataFrame:
@@ -132,11 +132,12 @@ def _matrix(run) -> Section:
     return _not_computed(out)
 
 
-def fitted_models(run, fitted_on: str, holdout: dict | None = None) -> Section:
+def fitted_models(run, fitted_on: str, holdout: dict | None = None,
+                  checks: pd.DataFrame | None = None) -> Section:
     """The models section's parameter tables, after the sentence ``fitted_on`` (where and on
     what the models were fitted), as a chunked or a Spark run has them (``run.settings``,
-    ``scorers``), the value model's ``holdout`` tables and charts after its own, as on the
-    standard page."""
+    ``scorers``), the value model's ``holdout`` tables and charts and its ``checks``
+    (value_checks.csv's rows) after its own, as on the standard page."""
     s, scorers = run.settings, run.scorers
     out = Section("models", "Model fit")
     purchases = scorers.value.purchases
@@ -144,7 +145,8 @@ def fitted_models(run, fitted_on: str, holdout: dict | None = None) -> Section:
     out.add(Paragraph(fitted_on))
     out.add(models.parameters_table(purchases, f"Purchase model ({name})", s))
     out.add(models.parameters_table(scorers.value.spend, "Spend model (Gamma-Gamma)", s))
-    for block in models.value_holdout_blocks(holdout or {}, s):
+    for block in [*models.value_holdout_blocks(holdout or {}, s),
+                  *models.value_checks_blocks(checks, s)]:
         out.add(block)
     if scorers.churn is None:
         out.add(Paragraph("No churn model could be fitted: churn probabilities come from the "
@@ -158,7 +160,7 @@ def _models(run) -> Section:
     out = fitted_models(run, f"Fitted on compressed statistics (value model chosen: "
                              f"{run.value_model}); the churn model on the landmark table of "
                              f"{run.survival_rows:,} rows, or its stratified weighted sample.",
-                        run.value_holdout)
+                        run.value_holdout, checks_table(run.value_checks, run.value_model))
     s, scorers = run.settings, run.scorers
     drivers = None if scorers.churn is None else scorers.churn.summary.reset_index()
     for block in [*models.churn_drivers_blocks(drivers, s),

@@ -24,6 +24,7 @@ from ..pipeline.forecasting import ForecastResult
 from ..pipeline.scoring import Scorers
 from ..pipeline.targets import PLAN_COLUMNS
 from ..pipeline.timeline import Timeline
+from ..pipeline.value_checks import checks_table
 from ..report.outputs import (
     OUTPUTS,
     csv_in_chunks,
@@ -61,7 +62,7 @@ CHUNKED_OUTPUTS = ("customers.csv", "customers.parquet", "targets.csv", "targets
                    "kpis.csv", "churn_drivers.csv", "churn_validation.csv",
                    "churn_calibration.csv", "survival_curves.csv",
                    "median_time_to_churn.csv", "logrank_tests.csv", *HOLDOUT_FILES,
-                   "models/value.json",
+                   "value_checks.csv", "models/value.json",
                    "models/spend.json", "models/churn.json", "data_quality.json", "config.toml")
 #: customers.csv's columns in the standard file's order (the attributes follow them).
 CUSTOMERS_CSV_COLUMNS = (*[c for c in CUSTOMER_COLUMNS if c not in PLAN_COLUMNS], "lifecycle",
@@ -127,6 +128,10 @@ class ChunkedRun:
         The value model's holdout tables (``holdout_summary``, ``holdout_by_frequency``,
         ``holdout_by_month``, ``holdout_by_segment``), summed over chunks
         (:mod:`.chunked_holdout`; empty without a holdout).
+    value_checks : dict
+        The value model's checks, as the standard engine's ``ValueResult.checks``
+        (:mod:`.chunked_value_checks`): value_checks.csv, data_quality.json's
+        ``value_checks`` and the report's table.
     """
 
     settings: Settings
@@ -155,6 +160,7 @@ class ChunkedRun:
     evaluation: EvaluationResult | None = None
     survival: dict = field(default_factory=dict)
     value_holdout: dict = field(default_factory=dict)
+    value_checks: dict = field(default_factory=dict)
 
     @cached_property
     def concentration(self) -> pd.DataFrame:
@@ -244,7 +250,8 @@ class ChunkedRun:
     def data_quality(self) -> dict:
         """data_quality.json of a chunked run."""
         return run_data_quality("chunked", self.log.quality, self.attributes_quality,
-                                self.timeline, self.value_model, self.notes)
+                                self.timeline, self.value_model, self.notes,
+                                value_checks=self.value_checks)
 
     def write(self, out) -> Path:
         """Write :data:`CHUNKED_OUTPUTS` into ``out``, atomically; the two Parquet files are
@@ -282,6 +289,7 @@ class ChunkedRun:
                for name in ("survival_curves", "median_time_to_churn", "logrank_tests")},
             **{name: lambda name=name: self.value_holdout.get(name.removesuffix(".csv"))
                for name in HOLDOUT_FILES},
+            "value_checks.csv": lambda: checks_table(self.value_checks, self.value_model),
             **plan_files(con, self.customers_sql, self.settings,
                          self.timeline.observation_end, self.summary),
             **small_files(self.settings, self.scorers, matrix=self.matrix, summary=self.summary,

@@ -26,7 +26,8 @@ It covers the value axis, the customer attributes (a ``contactable`` column read
 out-of-time validation, the matrix, the plan under a push capacity or a budget
 (:mod:`.chunked_budget`), the control group, the reasons, the two lists, the plan's
 sensitivity (:mod:`.chunked_sensitivity`), the targeting evaluated out of time
-(:mod:`.chunked_evaluation`), the forecast and its backtest, the KPIs and cohorts. What
+(:mod:`.chunked_evaluation`), the forecast and its backtest, the value model's holdout and
+checks (:mod:`.chunked_holdout`, :mod:`.chunked_value_checks`), the KPIs and cohorts. What
 needs the whole base in pandas (the holdout choice of the value model, which ``value_model =
 "auto"`` replaces by BIC as on Spark; per-customer uplifts, contracts) is the standard
 engine's, and the settings that ask for it are an error here; report.html states the parts
@@ -80,6 +81,7 @@ from .chunked_holdout import chunked_holdout
 from .chunked_result import CHUNKED_OUTPUTS, LIFECYCLE_TABLE, PLAN_TABLE, ChunkedRun
 from .chunked_sensitivity import chunked_sensitivity
 from .chunked_validation import chunked_churn_validation
+from .chunked_value_checks import chunked_value_checks
 from .compressed_fit import fit_value_on_table
 from .run_files import (
     actions,
@@ -318,6 +320,12 @@ def analyze_chunked(transactions, *, settings: Settings, customers=None,
         segments=shown, segment_columns=inputs.categorical_attributes,
         chunk_rows=budget.chunk_rows, temp_directory=s.temp_directory)
     run.notes += holdout_notes
+    step("Checking the value model's assumptions and fit on the RFM table's columns")
+    _limit(con, budget.python_limit)
+    run.value_checks, warnings = chunked_value_checks(
+        con, _RFM, value, chosen, holdout_summary=run.value_holdout.get("holdout_summary"),
+        covariates=covariates, bounds=bounds, seed=s.seed)
+    run.notes += warnings
     _limit(con, budget.sql_limit)
     con.execute(f"DROP TABLE {_SCORING}")
     return run

@@ -88,12 +88,15 @@ def plan_summary_fields(sums: Mapping[str, float], s: Settings, cuts: Mapping[st
 
 
 def run_data_quality(engine: str, transactions: dict, attributes: dict | None,
-                     timeline: Timeline, value_model: str, notes: list[str]) -> dict:
-    """data_quality.json of a run beside the single-machine pipeline."""
+                     timeline: Timeline, value_model: str, notes: list[str], *,
+                     value_checks: dict | None = None) -> dict:
+    """data_quality.json of a run beside the single-machine pipeline (``value_checks``: the
+    value model's checks, as the standard file's, when the run computed them)."""
     customers = {} if attributes is None else {"customers": attributes}
+    checks = {"value_checks": value_checks} if value_checks else {}
     return {"engine": engine, "clvtools_version": __version__, "transactions": transactions,
             **customers, "timeline": timeline.as_dict(), "value_model": value_model,
-            "notes": notes}
+            **checks, "notes": notes}
 
 
 def small_files(s: Settings, models: Scorers, *, matrix: pd.DataFrame, summary: dict,

@@ -14,7 +14,7 @@ from ._words import horizon, units
 
 __all__ = ["section", "parameters_table", "holdout_frequency_chart", "tracking_chart",
            "forest_chart", "calibration_chart", "churn_drivers_blocks",
-           "churn_validation_blocks", "value_holdout_blocks"]
+           "churn_validation_blocks", "value_holdout_blocks", "value_checks_blocks"]
 
 _PARAMETERS = {"coef": "estimate", "se(coef)": "standard error",
                "lower 95% bound": "95 % lower", "upper 95% bound": "95 % upper"}
@@ -142,10 +142,16 @@ def _value_part(r: AnalysisResult, out: Section) -> None:
     out.add(parameters_table(value.models.spend, "Spend model (Gamma-Gamma)", s))
     for block in value_holdout_blocks(value.holdout, s):
         out.add(block)
-    checks = value.checks_table()
-    if checks is not None and len(checks):
-        out.add(table(checks, s, "The value model's checks (flagged: worth a look).",
-                      formats={"p_value": "p"}))
+    for block in value_checks_blocks(value.checks_table(), s):
+        out.add(block)
+
+
+def value_checks_blocks(checks: pd.DataFrame | None, s) -> list:
+    """The value model's checks table (value_checks.csv's rows; none when absent)."""
+    if checks is None or not len(checks):
+        return []
+    return [table(checks, s, "The value model's checks (flagged: worth a look).",
+                  formats={"p_value": "p"})]
 
 
 def value_holdout_blocks(holdout: dict, s) -> list:
