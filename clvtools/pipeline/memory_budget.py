@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import re
@@ -93,6 +94,7 @@ def release_unused_memory() -> None:
         trim(0)
 
 
+@functools.cache     # looked up once, not at every step
 def _libc():
     name = ctypes.util.find_library("c")
     try:
