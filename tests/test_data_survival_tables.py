@@ -391,6 +391,31 @@ def test_given_sorted_occasions_are_used_only_for_their_churn_rule():
         query_rows(log, landmark_table, landmarks=MARKS, churn_after=2), check_exact=True)
 
 
+@pytest.mark.parametrize("rows", [MIXED, [(c, d, None if d < D(2024, 2, 1) else a)
+                                           for c, d, a in MIXED]],
+                         ids=["amounts", "amounts only after February"])
+def test_a_scoring_table_on_log_until_takes_the_whole_logs_sorted_occasions(rows):
+    # the early warning's earlier scoring table comes from the run's sorted occasions of the
+    # whole log: the same rows as its own fetch of the cut log and as the query
+    log = occasions_log(rows, END)
+    log.con.execute("CREATE TABLE attrs AS SELECT * FROM (VALUES ('9', 'gold'), "
+                    "('2', 'silver')) AS t(customer_id, tier)")
+    attrs = CustomerAttributes("attrs", {"tier": "categorical"}, {}, log.con,
+                               fills={"tier": "'(missing)'"})
+    whole = sorted_occasions(log, 28)
+    for date in MARKS:
+        cut = log.until(date)
+        with mock.patch("clvtools.data.survival_tables.sorted_occasions",
+                        side_effect=AssertionError("fetched again")):
+            shared = scoring_table(cut, churn_after=4, attributes=attrs, sorted_rows=whole)
+        assert (shared["landmark"] == pd.Timestamp(date)).all()
+        pd.testing.assert_frame_equal(
+            shared, scoring_table(cut, churn_after=4, attributes=attrs), check_exact=True)
+        pd.testing.assert_frame_equal(
+            shared, query_rows(cut, scoring_table, churn_after=4, attributes=attrs),
+            check_exact=True)
+
+
 def test_a_table_kept_in_duckdb_does_not_hold_its_spell_ends():
     # the chunked run keeps its one landmark table in DuckDB: no spell table is kept
     log = occasions_log(ROWS, END)

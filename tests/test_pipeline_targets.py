@@ -171,6 +171,30 @@ def test_the_targets_step_runs_no_sql_beside_the_early_warning_thread(capped, mo
     pd.testing.assert_frame_equal(again.early_warning, run.targets.early_warning)
 
 
+def test_the_early_warning_reads_the_risk_steps_earlier_scoring_table(capped):
+    """The risk step builds the scoring table one KPI period back from its sorted occasions
+    (no second fetch of the log): the early warning takes it from there, once, and it equals
+    the table built from the cut log."""
+    from clvtools.data.landmark_arrays import sorted_occasions
+    from clvtools.data.lifecycle import churn_days
+    from clvtools.pipeline import attention, risk
+
+    run = capped.analysis
+    assert run.risk.earlier_scoring == {}        # taken by the run's early warning
+    previous = run.timeline.previous_scoring
+    rebuilt = attention.score_at(run.risk, run.inputs, previous, run.settings)
+    s, log = run.settings, run.inputs.log
+    rule = dict(churn_after=s.churn_after, time_unit=s.time_unit)
+    run.risk.earlier_scoring.update(risk._earlier_scoring(
+        log, previous, run.inputs.attributes, sorted_occasions(log, churn_days(**rule)), rule))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(attention, "scoring_table",
+                      lambda *a, **k: (_ for _ in ()).throw(AssertionError("built again")))
+        taken = attention.score_at(run.risk, run.inputs, previous, run.settings)
+    assert run.risk.earlier_scoring == {}
+    pd.testing.assert_frame_equal(taken, rebuilt, check_exact=True)
+
+
 def test_attributes_join_the_customers_as_a_join_would():
     """The attributes are added column by column (no copy of the customers table): the same
     values and dtypes as ``join(on="customer_id")``, customers without a row included (ints

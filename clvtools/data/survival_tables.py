@@ -321,7 +321,10 @@ def scoring_table(
     ``duration`` or ``event`` columns. ``landmark`` equals the observation end on every row;
     the attributes are the customers file's, validity dates notwithstanding (the latest known
     state is the one to score). With ``into``, kept in DuckDB as that temporary table (None
-    returned), as :func:`landmark_table` does; ``sorted_rows`` as there.
+    returned), as :func:`landmark_table` does; ``sorted_rows`` as there, or those of a longer
+    log this one was cut from (:meth:`TransactionLog.until`): a scoring row reads only the
+    occasions up to its date, so the rows are the same (a landmark table's outcomes read
+    later occasions: it takes only its own log's).
     """
     con, occasions = log.con, log.occasions
     observation_end = check_date(log.observation_end, "observation_end")

@@ -109,8 +109,12 @@ def score_at(risk: RiskResult, inputs: Inputs, date, settings: Settings) -> pd.D
     refit a period earlier (and no second RFM summary and fit of the whole base).
     """
     s = settings
-    table = scoring_table(inputs.log.until(date), attributes=inputs.attributes,
-                          churn_after=s.churn_after, time_unit=s.time_unit)
+    # built by the risk step from its sorted occasions where it could; needed once, so not
+    # held by the run's result past here
+    table = risk.earlier_scoring.pop(date, None)
+    if table is None:
+        table = scoring_table(inputs.log.until(date), attributes=inputs.attributes,
+                              churn_after=s.churn_after, time_unit=s.time_unit)
     if STRUCTURAL_COLUMN in risk.scoring.columns:
         if risk.structural_model is None:
             raise ClvInputError("The churn model has a structural term but no BG/NBD "
