@@ -206,22 +206,29 @@ def churn_scores(model: ChurnModel | None, scoring: pd.DataFrame, horizon: float
     structural term of the scoring table, :mod:`.structural`), which follows the churn rule;
     1 - P(alive) only where the scoring table has no structural term (BG/NBD failed too).
     """
-    out = pd.DataFrame({"churn_probability": np.nan, "churn_model": DECLARED},
-                       index=customer_ids)
     scoring = scoring.set_index("customer_id")
+    # each live customer's row in ``customer_ids``, found once (label-based assignment into
+    # a million rows cost about 0.7 s)
+    at = customer_ids.get_indexer(scoring.index)
+    if (at < 0).any():
+        raise KeyError(f"{int((at < 0).sum())} customers of the scoring table are not among "
+                       "the customers to score.")
+    probability = np.full(len(customer_ids), np.nan)
+    source = np.full(len(customer_ids), DECLARED, dtype=object)
     if model is not None:
-        probability = model.churn_probability(scoring, horizon, source="scoring table")
-        out.loc[scoring.index, "churn_probability"] = probability.to_numpy()
-        out.loc[scoring.index, "churn_model"] = COX
+        probability[at] = model.churn_probability(scoring, horizon,
+                                                  source="scoring table").to_numpy(float)
+        source[at] = COX
     elif STRUCTURAL_COLUMN in scoring:
         # the term is log(-log(1 - P)): back to P
         term = scoring[STRUCTURAL_COLUMN].to_numpy(dtype=float)
-        out.loc[scoring.index, "churn_probability"] = -np.expm1(-np.exp(term))
-        out.loc[scoring.index, "churn_model"] = STRUCTURAL
+        probability[at] = -np.expm1(-np.exp(term))
+        source[at] = STRUCTURAL
     else:
-        out.loc[scoring.index, "churn_probability"] = 1.0 - p_alive.loc[scoring.index].to_numpy()
-        out.loc[scoring.index, "churn_model"] = BTYD
-    return out
+        probability[at] = 1.0 - p_alive.loc[scoring.index].to_numpy(dtype=float)
+        source[at] = BTYD
+    return pd.DataFrame({"churn_probability": probability, "churn_model": source},
+                        index=customer_ids)
 
 
 def churn_agreement(churn_probability: pd.Series, p_alive: pd.Series) -> pd.DataFrame:
