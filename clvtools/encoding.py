@@ -25,7 +25,8 @@ import pandas as pd
 
 from .errors import ClvInputError
 
-__all__ = ["CovariateEncoder", "EncodedCovariates", "dummy_name", "MAX_LEVELS", "REFERENCE_RULES"]
+__all__ = ["CovariateEncoder", "EncodedCovariates", "dummy_name", "as_categories", "MAX_LEVELS",
+           "REFERENCE_RULES"]
 
 #: Rules for the default reference level of a categorical column.
 REFERENCE_RULES = ("sorted", "most_frequent")
@@ -66,6 +67,38 @@ def _sorted_levels(s: pd.Series, observed: set[str]) -> list[str]:
         # sorting the raw values keeps 2 before 10; the type name first keeps mixed types apart
         raw = sorted(pd.unique(s), key=lambda v: (str(type(v)), v))
     return list(dict.fromkeys(str(v) for v in raw if str(v) in observed))
+
+
+def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each object column as a pandas ``Categorical`` whose categories are
+    its distinct values in the order :func:`_sorted_levels` gives them (missing values stay
+    missing): an encoder fits and transforms it exactly as the object column, from the
+    codes, instead of hashing every row's text again at each fit and each scoring (about
+    0.5 s of CPU per fit of three attributes at a million customers).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame, shape (n, k)
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, k)
+        A new frame; the other columns are ``frame``'s own (not copied).
+    """
+    columns = {}
+    for name, column in frame.items():
+        if column.dtype == object:
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            order = sorted(range(len(uniques)), key=lambda i: (str(type(uniques[i])),
+                                                               uniques[i]))
+            rank = np.empty(len(order) + 1, dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            rank[-1] = -1                         # a missing value (code -1) stays missing
+            column = pd.Series(pd.Categorical.from_codes(
+                rank[codes], categories=pd.Index([uniques[i] for i in order], dtype=object)),
+                index=frame.index, name=name)
+        columns[name] = column
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def _rows(s: pd.Series, bad: np.ndarray) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvtools.encoding import MAX_LEVELS, CovariateEncoder
+from clvtools.encoding import MAX_LEVELS, CovariateEncoder, as_categories
 from clvtools.errors import ClvInputError
 
 
@@ -150,3 +150,31 @@ def test_errors_say_what_and_where(df):
         enc.transform(df.drop(columns="plan"))
     with pytest.raises(ClvInputError, match="needs the covariates"):
         enc.transform(None)
+
+
+@pytest.mark.parametrize("reference", ["sorted", "most_frequent"])
+def test_text_attributes_as_categories_encode_exactly_as_the_text(reference):
+    # what the value step hands its fits: the same levels, reference, dummies and errors;
+    # mixed types (1 and "1" print alike), ids that sort differently as text and as numbers
+    text = pd.DataFrame({
+        "plan": ["pro", "basic", "team", "basic", "pro", "basic", "team", "pro"],
+        "mixed": [10, "1", 1, 9, "x", 10, 9, 1],
+        "age": [1.5, 2.0, -1.0, 0.0, 0.5, 1.0, 2.5, 3.0],
+    }, index=[f"c{i}" for i in range(8)])
+    coded = as_categories(text)
+    assert isinstance(coded["plan"].dtype, pd.CategoricalDtype)
+    assert coded["age"].dtype == float and coded.index.equals(text.index)
+    assert coded.astype(object).equals(text.astype(object))    # the same values
+    fitted = [CovariateEncoder(list(text.columns), reference=reference).fit(t)
+              for t in (text, coded)]
+    assert fitted[0].levels_ == fitted[1].levels_
+    assert fitted[0].feature_names_ == fitted[1].feature_names_
+    for rows in (slice(None), [5, 1, 2]):   # a subset may lack some categories
+        np.testing.assert_array_equal(fitted[0].transform(text.iloc[rows]),
+                                      fitted[1].transform(coded.iloc[rows]))
+        np.testing.assert_array_equal(fitted[0].transform(coded.iloc[rows]),
+                                      fitted[1].transform(text.iloc[rows]))
+    missing = as_categories(text.assign(plan=["pro", None] * 4))
+    assert missing["plan"].isna().sum() == 4
+    with pytest.raises(ClvInputError, match="missing values"):
+        fitted[1].transform(missing)

@@ -15,6 +15,7 @@ import pandas as pd
 from ..btyd.clv import RevenueByMonth
 from ..config import Settings
 from ..data.rfm import rfm_summary
+from ..encoding import as_categories
 from ..errors import ConvergenceError
 from .holdout import calibration_window
 from .inputs import Inputs
@@ -106,7 +107,10 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     frame = inputs.attributes.frame() if inputs.attributes is not None else None
     if frame is not None and frame.shape[1]:
         frame = rows_of(frame, rfm.index)
-    covariates = frame if frame is not None and s.value_covariates and frame.shape[1] else None
+    # the text attributes as categories, once: every fit and scoring below encodes them from
+    # their codes
+    covariates = (as_categories(frame) if frame is not None and s.value_covariates
+                  and frame.shape[1] else None)
     categorical = inputs.categorical_attributes
     segments = frame[categorical] if frame is not None and categorical else None
     auto = " by holdout" if s.value_model == "auto" else ""
