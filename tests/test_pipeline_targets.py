@@ -195,6 +195,19 @@ def test_the_early_warning_reads_the_risk_steps_earlier_scoring_table(capped):
     pd.testing.assert_frame_equal(taken, rebuilt, check_exact=True)
 
 
+def test_a_run_builds_the_earlier_scoring_table_once(base, monkeypatch):
+    """The run's early warning builds no scoring table of its own (the risk step made it)."""
+    from clvtools.pipeline import attention
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the early warning built its scoring table again")
+
+    monkeypatch.setattr(attention, "scoring_table", refuse)
+    run = _run(base, push_capacity=25)
+    assert run.early_warning is not None and len(run.early_warning)
+    assert "No early-warning list" not in " ".join(run.analysis.targets.notes)
+
+
 def test_attributes_join_the_customers_as_a_join_would():
     """The attributes are added column by column (no copy of the customers table): the same
     values and dtypes as ``join(on="customer_id")``, customers without a row included (ints

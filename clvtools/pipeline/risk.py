@@ -174,7 +174,9 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
     as_scored = scoring.set_index("customer_id") if model is not None else None
     fitted = cache.get(("fit", log.observation_end, s.time_unit))
     return RiskResult(lifecycle, survival, model, scores, tables, notes, as_scored,
-                      None if fitted is None else fitted[1], earlier)
+                      None if fitted is None else fitted[1],
+                      # without a Cox model there is no early warning to read it
+                      earlier if model is not None else {})
 
 
 def _earlier_scoring(log, date, attributes, occasions, rule: dict) -> dict:
