@@ -233,15 +233,15 @@ def _value_tiers_by_hand(rows, end, period: str, churn_days: int, share: float,
     return pd.DataFrame(out, columns=["period", "segment", "active_start", "churned"])
 
 
-@pytest.mark.parametrize("period, year, chunk_rows, fetch", [
+@pytest.mark.parametrize("period, year, chunk_cells, fetch", [
     ("week", 52, None, None), ("quarter", 4, None, None), ("week", 52, 7, None),
-    ("week", 52, 7, 6), ("quarter", 4, None, 6)])
-def test_value_tiers_match_a_count_by_hand(period, year, chunk_rows, fetch, monkeypatch):
+    ("week", 52, 7, 6), ("quarter", 4, None, 6), ("quarter", 4, 20, None)])
+def test_value_tiers_match_a_count_by_hand(period, year, chunk_cells, fetch, monkeypatch):
     from clvtools.data import kpi_segments
     from clvtools.data.kpi_segments import churn_by_segment
 
-    if chunk_rows is not None:      # the base rows expanded a few spells at a time
-        monkeypatch.setattr(kpi_segments, "TIER_CHUNK_ROWS", chunk_rows)
+    if chunk_cells is not None:     # the dense tables built one or two customers at a time
+        monkeypatch.setattr(kpi_segments, "TIER_CHUNK_CELLS", chunk_cells)
     if fetch is not None:           # the 40 customers' rows fetched 6 customers at a time
         monkeypatch.setattr(kpi_segments, "TIER_FETCH_CUSTOMERS", fetch)
     rng = np.random.default_rng(7)

@@ -163,12 +163,11 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
 #: Customers whose value-tier rows are fetched at a time (:func:`_value_tiers`): below it,
 #: all at once.
 TIER_FETCH_CUSTOMERS = 1_000_000
-#: Base rows (customer x period) expanded at once by :func:`_tier_counts`: each costs about 50
-#: bytes while expanded (period, customer, two look-ups, value), and a million customers make
-#: about 15 million of them; kept, a row is its value and churn flag (9 bytes). The chunk's
-#: customers' running spend is a dense table of 8 bytes per customer and period beside it
-#: (about 40 MB at monthly periods over three years).
-TIER_CHUNK_ROWS = 2_000_000
+#: Cells (customer x period) of the dense tables :func:`_file_base_rows` builds at once: each
+#: costs about 10 bytes (running spend as int64, base and churn flags as bytes), so about
+#: 40 MB a chunk; a million customers make about 38 million cells at monthly periods over
+#: three years (10 chunks), four times as many at weekly ones.
+TIER_CHUNK_CELLS = 4_000_000
 
 
 def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: int
@@ -177,14 +176,14 @@ def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: in
     the spend per customer and period and the spell ranges of base periods of whole
     customers, in any order) for the periods starting on ``ps`` (in order).
 
-    The spells, in customer order, are expanded into base rows about
-    :data:`TIER_CHUNK_ROWS` at a time; each chunk's customers get a dense table of their
-    running spend by period (its cumulative sum along the periods), from which a base row's
-    trailing year is the difference of two entries; each chunk's rows are then filed by
-    period. The counts do not depend on the rows' order: a period's quantile and counts are
-    taken over the set of its base rows."""
+    The customers are taken about :data:`TIER_CHUNK_CELLS` / periods at a time; each chunk
+    gets dense tables by period and customer of the running spend (its cumulative sum along
+    the periods: a base row's trailing year is the difference of two rows), of the base (a
+    running count of spell ranges opened less closed) and of the churn flags; each period's
+    base values and flags are then picked out by one mask. The counts do not depend on the
+    rows' order: a period's quantile and counts are taken over the set of its base rows."""
     n_periods = len(ps)
-    # each period's base values and churn flags, a piece per chunk of spells
+    # each period's base values and churn flags, a piece per chunk of customers
     values: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
     lost: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
     for part in parts:
@@ -206,6 +205,17 @@ def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: in
     return out.astype({"ps": ps.dtype})
 
 
+def _by_chunk(code: np.ndarray, low: int, step: int, n_chunks: int) -> tuple:
+    """Positions of ``code`` grouped by chunk (``(code - low) // step``) and each chunk's
+    bounds in them: a radix sort when the chunk numbers fit 16 bits (linear)."""
+    if n_chunks == 1:
+        return slice(None), np.array([0, len(code)])
+    chunk = (code - low) // step
+    chunk = chunk.astype(np.int16 if n_chunks < 2**15 else np.int64)
+    order = np.argsort(chunk, kind="stable")
+    return order, np.searchsorted(chunk[order], np.arange(n_chunks + 1))
+
+
 def _file_base_rows(parts: dict, n_periods: int, year: int, values: list, lost: list) -> None:
     """One fetched part's base rows (customer x period) filed by period: each one's trailing
     year's value appended to ``values[period]`` and its churn flag to ``lost[period]``."""
@@ -216,43 +226,50 @@ def _file_base_rows(parts: dict, n_periods: int, year: int, values: list, lost: 
     first = np.asarray(parts.pop("a"))
     s_code, s_idx = code[spends], first[spends]
     s_spent = np.asarray(parts.pop("n"), np.int64)[spends]
-    ranges = ~spends
-    by_customer = np.argsort(code[ranges], kind="stable")
-    r_code, r_first = code[ranges][by_customer], first[ranges][by_customer]
-    r_last = np.asarray(parts.pop("b"))[ranges][by_customer]
-    r_churn = np.where(kind[ranges][by_customer] == 2, r_last, -1)
-    del code, first, kind, spends, ranges, by_customer
-    length = np.clip(r_last - r_first + 1, 0, None)
-    ends = np.cumsum(length)
-    cut = np.searchsorted(ends, np.arange(TIER_CHUNK_ROWS, int(ends[-1]) if len(ends) else 0,
-                                          TIER_CHUNK_ROWS), side="right")
-    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(length)], strict=True):
-        if lo == hi:
-            continue
-        size = length[lo:hi]
-        # the chunk's customers' spend: column k + 1 holds period k's, then the running sum
-        # along the periods makes column k their spend before period k (exact integers)
-        low, high = int(r_code[lo]), int(r_code[hi - 1]) + 1
-        mine = (s_code >= low) & (s_code < high)
-        running = np.zeros((high - low, n_periods + 1), dtype=np.int64)
-        running[s_code[mine] - low, s_idx[mine] + 1] = s_spent[mine]
-        np.cumsum(running, axis=1, out=running)
-        # one base row per spell and period it covers: idx runs from the spell's first to last
-        idx = np.arange(int(size.sum())) + np.repeat(r_first[lo:hi] - (np.cumsum(size) - size),
-                                                      size)
-        churned = idx == np.repeat(r_churn[lo:hi], size)
-        customer = np.repeat(r_code[lo:hi] - low, size)
-        # spend in the periods [idx - year, idx)
-        value = running[customer, idx] - running[customer, np.maximum(idx - year, 0)]
-        del customer, running
-        # numpy sorts 16-bit integers by radix: linear in the chunk
-        idx = idx.astype(np.int16 if n_periods < 2**15 else np.int64)
-        by_period = np.argsort(idx, kind="stable")
-        bounds = np.searchsorted(idx[by_period], np.arange(n_periods + 1))
-        for i in np.flatnonzero(np.diff(bounds)):
-            members = by_period[bounds[i]:bounds[i + 1]]
-            values[i].append(value[members])
-            lost[i].append(churned[members])
+    # the spell ranges that cover a period (a spell opened in the period it is declared in,
+    # or in the last one, covers none): those of one customer are disjoint
+    last = np.asarray(parts.pop("b"))
+    ranges = ~spends & (first <= last)
+    r_code, r_first, r_last = code[ranges], first[ranges], last[ranges]
+    r_declared = kind[ranges] == 2
+    del code, first, last, kind, spends, ranges
+    if not len(r_code):
+        return
+    low, high = int(r_code.min()), int(r_code.max()) + 1
+    step = max(1, TIER_CHUNK_CELLS // (n_periods + 1))
+    n_chunks = -(-(high - low) // step)
+    s_order, s_bounds = _by_chunk(s_code, low, step, n_chunks)
+    r_order, r_bounds = _by_chunk(r_code, low, step, n_chunks)
+    # the trailing year's start row of each period: spend in the periods [i - year, i)
+    since = np.maximum(np.arange(n_periods) - year, 0)
+    for k in range(n_chunks):
+        lo = low + k * step
+        width = min(step, high - lo)
+        mine = s_order[s_bounds[k]:s_bounds[k + 1]] if n_chunks > 1 else slice(None)
+        # row i + 1 holds the chunk's customers' spend in period i, then the running sum
+        # along the periods makes row i their spend before period i (exact integers)
+        running = np.zeros((n_periods + 1, width), dtype=np.int64)
+        running[s_idx[mine] + 1, s_code[mine] - lo] = s_spent[mine]
+        np.cumsum(running, axis=0, out=running)
+        mine = r_order[r_bounds[k]:r_bounds[k + 1]] if n_chunks > 1 else slice(None)
+        column = r_code[mine] - lo
+        # +1 where a range opens, -1 after it closes (a customer's ranges are disjoint, so
+        # no two opens and no two closes share a cell); the running sum is 1 in the base
+        base = np.zeros((n_periods + 1, width), dtype=np.int8)
+        base[r_first[mine], column] = 1
+        closes = r_last[mine] + 1
+        base[closes, column] -= 1
+        np.cumsum(base, axis=0, out=base)
+        churned = np.zeros((n_periods, width), dtype=bool)
+        declared = r_declared[mine]
+        churned[r_last[mine][declared], column[declared]] = True
+        del column, closes, declared
+        for i in range(n_periods):
+            members = base[i] != 0
+            if not members.any():
+                continue
+            values[i].append((running[i] - running[since[i]])[members])
+            lost[i].append(churned[i][members])
 
 
 def _attribute_sql(spells: str, periods: str, attributes: str, columns) -> str:
