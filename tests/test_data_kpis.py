@@ -256,3 +256,26 @@ def test_value_tiers_match_a_count_by_hand(period, year, chunk_cells, fetch, mon
     pd.testing.assert_frame_equal(
         got[["period", "segment", "active_start", "churned"]].reset_index(drop=True),
         want.sort_values(["period", "segment"], ignore_index=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("chunk_cells", [None, 4])
+def test_tier_counts_of_a_part_whose_last_customer_has_spend_but_no_base_period(
+        chunk_cells, monkeypatch):
+    from clvtools.data import kpi_segments
+
+    if chunk_cells is not None:     # one customer at a time
+        monkeypatch.setattr(kpi_segments, "TIER_CHUNK_CELLS", chunk_cells)
+    # kind 0: spend (code, period a, amount n); 1: a spell's base periods a..b; 2: the same,
+    # declared in period b. Customer 2 opened a spell in the last period (no base period).
+    part = {"kind": np.array([0, 0, 2, 0, 1, 0, 1], np.int8),
+            "code": np.array([0, 0, 0, 1, 1, 2, 2], np.int32),
+            "a": np.array([0, 1, 1, 1, 2, 2, 3], np.int32),
+            "b": np.array([-1, -1, 2, -1, 2, -1, 2], np.int32),
+            "n": np.array([5, 7, 0, 3, 0, 9, 0], np.int64)}
+    ps = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]))
+    got = kpi_segments._tier_counts([part], ps, 0.5, 1)
+    # period 1: customer 0 (value 5, the median: low); period 2: customer 0 (7, churned:
+    # high) and customer 1 (3: low)
+    assert got.values.tolist() == [
+        [ps[1], "value_tier", "low", 1, 0], [ps[2], "value_tier", "high", 1, 1],
+        [ps[2], "value_tier", "low", 1, 0]]

@@ -235,7 +235,9 @@ def _file_base_rows(parts: dict, n_periods: int, year: int, values: list, lost: 
     del code, first, last, kind, spends, ranges
     if not len(r_code):
         return
-    low, high = int(r_code.min()), int(r_code.max()) + 1
+    # the customers of the part (one without a range that covers a period still has spend)
+    low = int(min(r_code.min(), s_code.min(initial=r_code.min())))
+    high = int(max(r_code.max(), s_code.max(initial=r_code.max()))) + 1
     step = max(1, TIER_CHUNK_CELLS // (n_periods + 1))
     n_chunks = -(-(high - low) // step)
     s_order, s_bounds = _by_chunk(s_code, low, step, n_chunks)
