@@ -62,19 +62,22 @@ def _common_sql(occasions: str, bounds: str) -> str:
     join of customers against periods.
     """
     return f"""
-        flagged AS (FROM {quote_ident(bounds)}),
-        starts AS (SELECT customer_id, date, first_date, first_occasion
-                   FROM flagged WHERE spell_start),
-        ends AS (SELECT customer_id, date FROM flagged WHERE spell_end),
-        -- A spell closes at the first spell end on or after its start.
+        -- A spell closes at the first spell end on or after its start: the start itself, or
+        -- else the customer's next bound (no start comes before that end), so one window
+        -- over the bounds pairs them (cheaper than an ASOF join of starts with ends).
+        paired AS (
+            SELECT customer_id, date, first_date, first_occasion, spell_start,
+                   CASE WHEN spell_end THEN date
+                        ELSE lead(date) OVER (PARTITION BY customer_id ORDER BY date) END
+                       AS end_date
+            FROM {quote_ident(bounds)}),
         spells AS (
-            SELECT s.customer_id, date_trunc($period, s.first_date)::DATE AS cohort_ps,
-                   s.first_occasion AS first_spell, s.date AS start, e.date + $cd AS declared,
-                   date_trunc($period, s.date)::DATE AS start_ps,
-                   CASE WHEN e.date + $cd <= $end
-                        THEN date_trunc($period, e.date + $cd)::DATE END AS declared_ps
-            FROM starts AS s ASOF JOIN ends AS e
-              ON s.customer_id = e.customer_id AND e.date >= s.date),
+            SELECT customer_id, date_trunc($period, first_date)::DATE AS cohort_ps,
+                   first_occasion AS first_spell, date AS start, end_date + $cd AS declared,
+                   date_trunc($period, date)::DATE AS start_ps,
+                   CASE WHEN end_date + $cd <= $end
+                        THEN date_trunc($period, end_date + $cd)::DATE END AS declared_ps
+            FROM paired WHERE spell_start),
         periods AS (
             SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, pe,
                    least(pe, $end + 1) AS pe_obs, pe <= $end + 1 AS complete
