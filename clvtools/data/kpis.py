@@ -223,9 +223,13 @@ def kpi_table(
                        ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT
                    AS active_start
             FROM flow),
+        -- each day's revenue in exact micro-units (money.py), the one pass over the
+        -- occasions that the period's revenue and the trailing year's both sum up
+        days AS MATERIALIZED (SELECT date, sum({micro_units('amount')}) AS micro
+                              FROM {quote_ident(occasions)} GROUP BY date),
         revenue AS (
-            SELECT date_trunc($period, date)::DATE AS ps, {money_sum('amount')} AS revenue
-            FROM {quote_ident(occasions)} GROUP BY ALL),
+            SELECT date_trunc($period, date)::DATE AS ps, {money('sum(micro)')} AS revenue
+            FROM days GROUP BY ALL),
         -- what the customers declared churned in a period brought in their last 12 months
         -- of activity (the year up to the spell's last purchase, declared - $cd)
         lost_revenue AS (
@@ -236,8 +240,7 @@ def kpi_table(
             WHERE s.declared_ps IS NOT NULL GROUP BY ALL),
         -- the base's revenue over the 12 months up to each period's (cut) end, from the
         -- running total of daily revenue, in exact micro-units (money.py)
-        daily AS (SELECT date, sum(sum({micro_units('amount')})) OVER (ORDER BY date) AS running
-                  FROM {quote_ident(occasions)} GROUP BY date),
+        daily AS (SELECT date, sum(micro) OVER (ORDER BY date) AS running FROM days),
         upto AS (SELECT p.ps, d.running FROM periods AS p
                  ASOF LEFT JOIN daily AS d ON p.pe_obs > d.date),
         before_year AS (SELECT p.ps, d.running FROM periods AS p
