@@ -171,12 +171,10 @@ def _bounds_from_sorted(con, name: str, occ: SortedOccasions, cd: int) -> None:
         "first_date": dates(occ.day[occ.starts[owner]]),
         "first_occasion": first[keep], "spell_start": spell_start[keep],
         "spell_end": spell_end[keep]})
-    view = f"_bounds_rows_{uuid.uuid4().hex}"
-    con.register(view, rows)
-    try:
-        con.execute(f"CREATE {run_scope(con)}TABLE {name} AS SELECT * FROM {view}")
-    finally:
-        con.unregister(view)
+    # read by a replacement scan of this local name: unlike ``register``, ``execute`` runs
+    # even where an earlier query's result was left unfinished on the connection
+    _spell_bound_rows = rows  # noqa: F841
+    con.execute(f"CREATE {run_scope(con)}TABLE {name} AS SELECT * FROM _spell_bound_rows")
 
 
 def lifecycle_status(
