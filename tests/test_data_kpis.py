@@ -279,3 +279,30 @@ def test_tier_counts_of_a_part_whose_last_customer_has_spend_but_no_base_period(
     assert got.values.tolist() == [
         [ps[1], "value_tier", "low", 1, 0], [ps[2], "value_tier", "high", 1, 1],
         [ps[2], "value_tier", "low", 1, 0]]
+
+
+@pytest.mark.parametrize("amounts", ["all", "some missing", "none"])
+def test_kpis_from_the_sorted_occasions_spell_bounds_equal_the_window_pass(amounts):
+    """The risk step may build the run's spell bounds from its sorted occasions (with each
+    spell end's year of spend, read by the revenue lost to churn): the same tables."""
+    from clvtools.data.landmark_arrays import sorted_occasions
+    from clvtools.data.lifecycle import churn_days, spell_bounds
+
+    rng = np.random.default_rng(11)
+    start, end = D(2022, 1, 1), D(2024, 6, 30)
+    rows = {(f"c{c}", start + dt.timedelta(days=int(day))): float(rng.integers(1, 400)) / 7
+            for c in range(60) for day in rng.choice(911, rng.integers(1, 25))}
+    rows = [(c, d, None if amounts == "none" or (amounts == "some missing" and a < 15) else a)
+            for (c, d), a in rows.items()]
+    rule = dict(churn_after=10, time_unit="week", period="month")
+    window = occasions_log(rows, end)
+    arrays = occasions_log(rows, end)
+    spell_bounds(arrays, churn_days(10, "week"),
+                 sorted_rows=sorted_occasions(arrays, churn_days(10, "week")))
+    assert arrays.derived[("spell_bounds_year_micro", 70)] is (amounts != "none")
+    want = kpi_table(window, **rule)
+    if amounts != "none":
+        assert want["revenue_lost_to_churn"].gt(0).sum() >= 10
+    pd.testing.assert_frame_equal(kpi_table(arrays, **rule), want, check_exact=True)
+    pd.testing.assert_frame_equal(cohort_table(arrays, **rule), cohort_table(window, **rule),
+                                  check_exact=True)
