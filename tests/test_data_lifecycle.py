@@ -83,12 +83,20 @@ def test_spell_bounds_from_the_sorted_occasions_equal_the_window_pass():
     by_arrays = spell_bounds(log, cd, sorted_rows=sorted_occasions(log, cd))
     assert by_arrays != by_window
     con = log.con
+    # the same columns and types, and a spell end's year of spend beside them
     assert con.execute(f"DESCRIBE {by_arrays}").fetchall() == \
-        con.execute(f"DESCRIBE {by_window}").fetchall()
+        con.execute(f"DESCRIBE {by_window}").fetchall() + [
+            ("year_micro", "BIGINT", "YES", None, None, None)]
     order = "ORDER BY customer_id, date"
     want = con.execute(f"FROM {by_window} {order}").df()
     assert len(want) == 10 and want["spell_start"].sum() == 8 and want["spell_end"].sum() == 8
-    pd.testing.assert_frame_equal(con.execute(f"FROM {by_arrays} {order}").df(), want)
+    got = con.execute(f"FROM {by_arrays} {order}").df()
+    pd.testing.assert_frame_equal(got.drop(columns="year_micro"), want)
+    # customer 9's bounds: ends on days 0, 112 (0, 56, 111 and 112 within the year up to
+    # it) and 200 (all five); every purchase is 1.0 (1e6 micro-units); NULL on a bare start
+    nine = got[got["customer_id"] == "9"]
+    assert nine["year_micro"].fillna(-1).tolist() == [1e6, -1, 4e6, 5e6]
+    assert got["year_micro"].isna().eq(~got["spell_end"]).all()
     with pytest.raises(ValueError, match="churn delay of 56 days, not 30"):
         log.derived.clear()
         spell_bounds(log, 30, sorted_rows=sorted_occasions(log, cd))
