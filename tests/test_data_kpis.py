@@ -306,3 +306,30 @@ def test_kpis_from_the_sorted_occasions_spell_bounds_equal_the_window_pass(amoun
     pd.testing.assert_frame_equal(kpi_table(arrays, **rule), want, check_exact=True)
     pd.testing.assert_frame_equal(cohort_table(arrays, **rule), cohort_table(window, **rule),
                                   check_exact=True)
+
+
+@pytest.mark.parametrize("period", ["week", "month", "quarter", "year"])
+@pytest.mark.parametrize("amounts, fetch", [("all", None), ("some missing", 7), ("none", None)])
+def test_value_tiers_from_the_sorted_occasions_spend_equal_the_query(period, amounts, fetch,
+                                                                     monkeypatch):
+    """The risk step may leave the spend per customer and period from its sorted occasions
+    (kpi_segments.tier_spend_from_sorted): the same churn by segment, also fetched a few
+    customers at a time."""
+    from clvtools.data import kpi_segments
+    from clvtools.data.kpi_segments import churn_by_segment, tier_spend_from_sorted
+    from clvtools.data.landmark_arrays import sorted_occasions
+
+    if fetch is not None:
+        monkeypatch.setattr(kpi_segments, "TIER_FETCH_CUSTOMERS", fetch)
+    rng = np.random.default_rng(5)
+    start, end = D(2021, 12, 27), D(2024, 6, 30)     # a Monday, the week's first day
+    rows = {(f"c{c}", start + dt.timedelta(days=int(day))): float(rng.integers(1, 400)) / 7
+            for c in range(60) for day in rng.choice(916, rng.integers(1, 25))}
+    rows = [(c, d, None if amounts == "none" or (amounts == "some missing" and a < 15) else a)
+            for (c, d), a in rows.items()]
+    rule = dict(churn_after=10, time_unit="week", period=period, value_share=0.3)
+    query, arrays = occasions_log(rows, end), occasions_log(rows, end)
+    tier_spend_from_sorted(arrays, sorted_occasions(arrays, 70), period)
+    want = churn_by_segment(query, **rule)
+    assert ((want["by"] == "value_tier") & (want["segment"] == "high")).sum() >= 2
+    pd.testing.assert_frame_equal(churn_by_segment(arrays, **rule), want, check_exact=True)
