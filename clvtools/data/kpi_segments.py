@@ -111,15 +111,16 @@ def tier_spend_from_sorted(log: TransactionLog, occ, period: str) -> None:
         return
     counts = np.diff(occ.starts)
     owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-    day = occ.day.astype("datetime64[D]")
     # the period of each day as DuckDB's date_trunc and datediff count them (weeks from
-    # Monday: 1970-01-01 was a Thursday)
-    unit = {"week": lambda: (occ.day + 3) // 7,
-            "month": lambda: day.astype("datetime64[M]").astype(np.int64),
-            "quarter": lambda: day.astype("datetime64[M]").astype(np.int64) // 3,
-            "year": lambda: day.astype("datetime64[Y]").astype(np.int64)}[part]()
+    # Monday: 1970-01-01 was a Thursday; quarters from January)
+    if part == "week":
+        unit = (occ.day + 3) // 7
+    else:
+        unit = occ.day.astype("datetime64[D]").astype(
+            "datetime64[Y]" if part == "year" else "datetime64[M]").astype(np.int64)
+        unit = unit // 3 if part == "quarter" else unit
     idx = (unit - (unit.min() if len(unit) else 0)).astype(np.int32)
-    del day, unit
+    del unit
     opens = np.r_[0, np.flatnonzero((owner[1:] != owner[:-1]) | (idx[1:] != idx[:-1])) + 1]
     closes = np.r_[opens[1:], len(owner)]
     if occ.micro_sum is not None:
