@@ -57,7 +57,8 @@ def _common_sql(occasions: str, bounds: str, year_spend: bool = False) -> str:
     :func:`~clvtools.data.lifecycle.spell_bounds`) the micro-units spent in the 365 days up
     to the spell's last purchase (NULL otherwise). ``periods(idx, ps, pe, pe_obs,
     complete)``: the calendar periods from the first purchase's to the observation end's,
-    ``pe_obs`` = the period end cut at the day after the observation end. Parameters: ``$cd``, ``$end``, ``$period``, ``$step``.
+    ``pe_obs`` = the period end cut at the day after the observation end. Parameters:
+    ``$cd``, ``$end``, ``$period``, ``$step``.
 
     Every count below is a count of spell starts and declarations by period, summed
     cumulatively over the (short) list of periods: linear in the number of spells, with no
