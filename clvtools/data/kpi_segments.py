@@ -111,16 +111,20 @@ def tier_spend_from_sorted(log: TransactionLog, occ, period: str) -> None:
         return
     counts = np.diff(occ.starts)
     owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-    # the period of each day as DuckDB's date_trunc and datediff count them (weeks from
-    # Monday: 1970-01-01 was a Thursday; quarters from January)
+    # the period of each day counted from the first occasion's, as DuckDB's date_trunc and
+    # datediff count them: weeks from Monday (1970-01-01 was a Thursday); months, quarters
+    # and years by binary search among the periods' first days (a numpy datetime cast of
+    # every occasion costs several times more)
     if part == "week":
-        unit = (occ.day + 3) // 7
+        idx = ((occ.day + 3) // 7 - (occ.first_day + 3) // 7).astype(np.int32)
     else:
-        unit = occ.day.astype("datetime64[D]").astype(
-            "datetime64[Y]" if part == "year" else "datetime64[M]").astype(np.int64)
-        unit = unit // 3 if part == "quarter" else unit
-    idx = (unit - (unit.min() if len(unit) else 0)).astype(np.int32)
-    del unit
+        months = {"month": 1, "quarter": 3, "year": 12}[part]
+        first = np.datetime64(occ.first_day, "D").astype("datetime64[M]").astype(np.int64)
+        last = np.datetime64(int(occ.day.max(initial=occ.first_day)), "D").astype(
+            "datetime64[M]").astype(np.int64)
+        starts = np.arange(first - first % months, last + 1, months).astype(
+            "datetime64[M]").astype("datetime64[D]").astype(np.int64)
+        idx = (np.searchsorted(starts, occ.day, "right") - 1).astype(np.int32)
     opens = np.r_[0, np.flatnonzero((owner[1:] != owner[:-1]) | (idx[1:] != idx[:-1])) + 1]
     closes = np.r_[opens[1:], len(owner)]
     if occ.micro_sum is not None:
