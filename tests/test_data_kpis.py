@@ -233,15 +233,15 @@ def _value_tiers_by_hand(rows, end, period: str, churn_days: int, share: float,
     return pd.DataFrame(out, columns=["period", "segment", "active_start", "churned"])
 
 
-@pytest.mark.parametrize("period, year, chunk_rows, fetch", [
+@pytest.mark.parametrize("period, year, chunk_cells, fetch", [
     ("week", 52, None, None), ("quarter", 4, None, None), ("week", 52, 7, None),
-    ("week", 52, 7, 6), ("quarter", 4, None, 6)])
-def test_value_tiers_match_a_count_by_hand(period, year, chunk_rows, fetch, monkeypatch):
+    ("week", 52, 7, 6), ("quarter", 4, None, 6), ("quarter", 4, 20, None)])
+def test_value_tiers_match_a_count_by_hand(period, year, chunk_cells, fetch, monkeypatch):
     from clvtools.data import kpi_segments
     from clvtools.data.kpi_segments import churn_by_segment
 
-    if chunk_rows is not None:      # the base rows expanded a few spells at a time
-        monkeypatch.setattr(kpi_segments, "TIER_CHUNK_ROWS", chunk_rows)
+    if chunk_cells is not None:     # the dense tables built one or two customers at a time
+        monkeypatch.setattr(kpi_segments, "TIER_CHUNK_CELLS", chunk_cells)
     if fetch is not None:           # the 40 customers' rows fetched 6 customers at a time
         monkeypatch.setattr(kpi_segments, "TIER_FETCH_CUSTOMERS", fetch)
     rng = np.random.default_rng(7)
@@ -256,3 +256,80 @@ def test_value_tiers_match_a_count_by_hand(period, year, chunk_rows, fetch, monk
     pd.testing.assert_frame_equal(
         got[["period", "segment", "active_start", "churned"]].reset_index(drop=True),
         want.sort_values(["period", "segment"], ignore_index=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("chunk_cells", [None, 4])
+def test_tier_counts_of_a_part_whose_last_customer_has_spend_but_no_base_period(
+        chunk_cells, monkeypatch):
+    from clvtools.data import kpi_segments
+
+    if chunk_cells is not None:     # one customer at a time
+        monkeypatch.setattr(kpi_segments, "TIER_CHUNK_CELLS", chunk_cells)
+    # kind 0: spend (code, period a, amount n); 1: a spell's base periods a..b; 2: the same,
+    # declared in period b. Customer 2 opened a spell in the last period (no base period).
+    part = {"kind": np.array([0, 0, 2, 0, 1, 0, 1], np.int8),
+            "code": np.array([0, 0, 0, 1, 1, 2, 2], np.int32),
+            "a": np.array([0, 1, 1, 1, 2, 2, 3], np.int32),
+            "b": np.array([-1, -1, 2, -1, 2, -1, 2], np.int32),
+            "n": np.array([5, 7, 0, 3, 0, 9, 0], np.int64)}
+    ps = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]))
+    got = kpi_segments._tier_counts([part], ps, 0.5, 1)
+    # period 1: customer 0 (value 5, the median: low); period 2: customer 0 (7, churned:
+    # high) and customer 1 (3: low)
+    assert got.values.tolist() == [
+        [ps[1], "value_tier", "low", 1, 0], [ps[2], "value_tier", "high", 1, 1],
+        [ps[2], "value_tier", "low", 1, 0]]
+
+
+@pytest.mark.parametrize("amounts", ["all", "some missing", "none"])
+def test_kpis_from_the_sorted_occasions_spell_bounds_equal_the_window_pass(amounts):
+    """The risk step may build the run's spell bounds from its sorted occasions (with each
+    spell end's year of spend, read by the revenue lost to churn): the same tables."""
+    from clvtools.data.landmark_arrays import sorted_occasions
+    from clvtools.data.lifecycle import churn_days, spell_bounds
+
+    rng = np.random.default_rng(11)
+    start, end = D(2022, 1, 1), D(2024, 6, 30)
+    rows = {(f"c{c}", start + dt.timedelta(days=int(day))): float(rng.integers(1, 400)) / 7
+            for c in range(60) for day in rng.choice(911, rng.integers(1, 25))}
+    rows = [(c, d, None if amounts == "none" or (amounts == "some missing" and a < 15) else a)
+            for (c, d), a in rows.items()]
+    rule = dict(churn_after=10, time_unit="week", period="month")
+    window = occasions_log(rows, end)
+    arrays = occasions_log(rows, end)
+    spell_bounds(arrays, churn_days(10, "week"),
+                 sorted_rows=sorted_occasions(arrays, churn_days(10, "week")))
+    assert arrays.derived[("spell_bounds_year_micro", 70)] is (amounts != "none")
+    want = kpi_table(window, **rule)
+    if amounts != "none":
+        assert want["revenue_lost_to_churn"].gt(0).sum() >= 10
+    pd.testing.assert_frame_equal(kpi_table(arrays, **rule), want, check_exact=True)
+    pd.testing.assert_frame_equal(cohort_table(arrays, **rule), cohort_table(window, **rule),
+                                  check_exact=True)
+
+
+@pytest.mark.parametrize("period", ["week", "month", "quarter", "year"])
+@pytest.mark.parametrize("amounts, fetch", [("all", None), ("some missing", 7), ("none", None)])
+def test_value_tiers_from_the_sorted_occasions_spend_equal_the_query(period, amounts, fetch,
+                                                                     monkeypatch):
+    """The risk step may leave the spend per customer and period from its sorted occasions
+    (kpi_segments.tier_spend_from_sorted): the same churn by segment, also fetched a few
+    customers at a time."""
+    from clvtools.data import kpi_segments
+    from clvtools.data.kpi_segments import churn_by_segment, tier_spend_from_sorted
+    from clvtools.data.landmark_arrays import sorted_occasions
+
+    if fetch is not None:
+        monkeypatch.setattr(kpi_segments, "TIER_FETCH_CUSTOMERS", fetch)
+    rng = np.random.default_rng(5)
+    start, end = D(2021, 12, 27), D(2024, 6, 30)     # a Monday, the week's first day
+    rows = {(f"c{c}", start + dt.timedelta(days=int(day))): float(rng.integers(1, 400)) / 7
+            for c in range(60) for day in rng.choice(916, rng.integers(1, 25))}
+    rows = [(c, d, None if amounts == "none" or (amounts == "some missing" and a < 15) else a)
+            for (c, d), a in rows.items()]
+    rule = dict(churn_after=10, time_unit="week", period=period, value_share=0.3)
+    query, arrays = occasions_log(rows, end), occasions_log(rows, end)
+    tier_spend_from_sorted(arrays, sorted_occasions(arrays, 70), period)
+    want = churn_by_segment(query, **rule)
+    assert ((want["by"] == "value_tier") & (want["segment"] == "high")).sum() >= 2
+    pd.testing.assert_frame_equal(churn_by_segment(arrays, **rule), want, check_exact=True)

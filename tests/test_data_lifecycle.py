@@ -8,7 +8,7 @@ import pytest
 from conftest import occasions_log
 
 from clvtools.data.landmark_arrays import sorted_occasions
-from clvtools.data.lifecycle import churn_days, lifecycle_status
+from clvtools.data.lifecycle import churn_days, lifecycle_status, spell_bounds
 from clvtools.errors import ClvInputError
 from clvtools.units import to_days
 
@@ -68,3 +68,35 @@ def test_lifecycle_from_the_sorted_occasions_equals_the_query(amounts):
                                  **rule)
     assert set(by_query["lifecycle"]) == {"churned", "at_risk", "new", "active"}
     pd.testing.assert_frame_equal(by_arrays, by_query, check_exact=True)
+
+
+def test_spell_bounds_from_the_sorted_occasions_equal_the_window_pass():
+    # gaps of exactly churn_days (56) and one day less, a reactivation, a lone purchase,
+    # a spell both opened and closed by one occasion, ids that sort differently as numbers
+    day = dt.date(2024, 1, 1)
+    gaps = {"9": [0, 56, 111, 112, 200], "10": [0], "100": [5, 60, 61, 140], "a": [3, 59]}
+    rows = [(c, day + dt.timedelta(days=g), 1.0) for c, own in gaps.items() for g in own]
+    log = occasions_log(rows, dt.date(2024, 9, 30))
+    cd = churn_days(8, "week")
+    by_window = spell_bounds(log, cd)
+    log.derived.clear()
+    by_arrays = spell_bounds(log, cd, sorted_rows=sorted_occasions(log, cd))
+    assert by_arrays != by_window
+    con = log.con
+    # the same columns and types, and a spell end's year of spend beside them
+    assert con.execute(f"DESCRIBE {by_arrays}").fetchall() == \
+        con.execute(f"DESCRIBE {by_window}").fetchall() + [
+            ("year_micro", "BIGINT", "YES", None, None, None)]
+    order = "ORDER BY customer_id, date"
+    want = con.execute(f"FROM {by_window} {order}").df()
+    assert len(want) == 10 and want["spell_start"].sum() == 8 and want["spell_end"].sum() == 8
+    got = con.execute(f"FROM {by_arrays} {order}").df()
+    pd.testing.assert_frame_equal(got.drop(columns="year_micro"), want)
+    # customer 9's bounds: ends on days 0, 112 (0, 56, 111 and 112 within the year up to
+    # it) and 200 (all five); every purchase is 1.0 (1e6 micro-units); NULL on a bare start
+    nine = got[got["customer_id"] == "9"]
+    assert nine["year_micro"].fillna(-1).tolist() == [1e6, -1, 4e6, 5e6]
+    assert got["year_micro"].isna().eq(~got["spell_end"]).all()
+    with pytest.raises(ValueError, match="churn delay of 56 days, not 30"):
+        log.derived.clear()
+        spell_bounds(log, 30, sorted_rows=sorted_occasions(log, cd))

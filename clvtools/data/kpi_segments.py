@@ -15,11 +15,12 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .attributes import CustomerAttributes
 from .contracts import Contracts
-from .engine import quote_ident
-from .kpis import _LABEL_SQL, _params, spell_tables
+from .engine import quote_ident, run_scope
+from .kpis import _LABEL_SQL, PERIODS, _params, spell_tables
 from .schema import check_date, check_occasions
 from .transactions import TransactionLog
 
@@ -66,7 +67,8 @@ def churn_by_segment(log: TransactionLog, *, churn_after: float, time_unit: str 
               "year": _PERIODS_PER_YEAR[period]}
     # the spells and periods of the KPIs, shared by every breakdown
     sp, pe = spell_tables(log, base_params)
-    frames = [_value_tiers(con, occasions, sp, pe, params, log.n_customers)]
+    frames = [_value_tiers(con, occasions, sp, pe, params, log.n_customers,
+                           log.derived.get(("tier_spend", params["period"])))]
     if attributes is not None and segments:
         frames.append(con.execute(_attribute_sql(sp, pe, attributes.table, segments)).df())
     periods = con.execute(f"SELECT p.ps, {_LABEL_SQL} AS label FROM {pe} AS p",
@@ -90,8 +92,63 @@ def segment_table(periods: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataF
     return out.sort_values(["period", "by", "segment"], ignore_index=True)[_COLUMNS]
 
 
+def tier_spend_from_sorted(log: TransactionLog, occ, period: str) -> None:
+    """The spend per customer and ``period`` that :func:`churn_by_segment`'s value tiers
+    read, from ``log``'s occasions sorted by customer
+    (:func:`~clvtools.data.landmark_arrays.sorted_occasions`, which the risk step holds):
+    consecutive runs of one customer's occasions in one period, summed as differences of the
+    running micro-unit sums, in numpy, instead of a group-by of every occasion by customer
+    and period and a join with the customers' codes (2.5 s of CPU at a million customers).
+
+    Two tables are kept in ``log.derived`` (key ``("tier_spend", period's DuckDB part)``):
+    ``(code, idx, spent)`` as :func:`_value_tiers`' query makes them (micro-units, or
+    purchases without amounts; ``idx`` counted from the first occasion's period) and the
+    codes ``(customer_id, code)``: a customer's position among the sorted ids.
+    """
+    part = PERIODS[period][0]
+    key = ("tier_spend", part)
+    if key in log.derived:
+        return
+    counts = np.diff(occ.starts)
+    owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    # the period of each day counted from the first occasion's, as DuckDB's date_trunc and
+    # datediff count them: weeks from Monday (1970-01-01 was a Thursday); months, quarters
+    # and years by binary search among the periods' first days (a numpy datetime cast of
+    # every occasion costs several times more)
+    if part == "week":
+        idx = ((occ.day + 3) // 7 - (occ.first_day + 3) // 7).astype(np.int32)
+    else:
+        months = {"month": 1, "quarter": 3, "year": 12}[part]
+        first = np.datetime64(occ.first_day, "D").astype("datetime64[M]").astype(np.int64)
+        last = np.datetime64(int(occ.day.max(initial=occ.first_day)), "D").astype(
+            "datetime64[M]").astype(np.int64)
+        starts = np.arange(first - first % months, last + 1, months).astype(
+            "datetime64[M]").astype("datetime64[D]").astype(np.int64)
+        idx = (np.searchsorted(starts, occ.day, "right") - 1).astype(np.int32)
+    opens = np.r_[0, np.flatnonzero((owner[1:] != owner[:-1]) | (idx[1:] != idx[:-1])) + 1]
+    closes = np.r_[opens[1:], len(owner)]
+    if occ.micro_sum is not None:
+        with np.errstate(over="ignore"):        # modular, as the running sums
+            spent = occ.micro_sum[closes] - occ.micro_sum[opens]
+    else:
+        spent = (closes - opens).astype(np.int64)
+    con = log.con
+    suffix = uuid.uuid4().hex
+    names = (f"_tier_spend_{suffix}", f"_tier_codes_{suffix}")
+    # read by replacement scans of these local names (as lifecycle.spell_bounds)
+    _tier_spend_rows = pa.table({"code": owner[opens], "idx": idx[opens],  # noqa: F841
+                                 "spent": spent})
+    _tier_code_rows = pa.table({  # noqa: F841
+        "customer_id": pa.array(occ.customer_ids, pa.string()),
+        "code": np.arange(len(counts), dtype=np.int32)})
+    con.execute(f"CREATE {run_scope(con)}TABLE {names[0]} AS FROM _tier_spend_rows")
+    con.execute(f"CREATE {run_scope(con)}TABLE {names[1]} AS FROM _tier_code_rows")
+    log.derived[key] = names
+
+
 def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
-                 customers: int | None = None) -> pd.DataFrame:
+                 customers: int | None = None, sorted_spend: tuple[str, str] | None = None
+                 ) -> pd.DataFrame:
     """Base and churners per period by value tier: each base customer's spend over the year
     of periods before the period.
 
@@ -103,6 +160,8 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
     :data:`TIER_FETCH_CUSTOMERS` customers (``customers``) the rows are kept in
     a DuckDB table and fetched that many customers at a time, so that the fetched arrays
     (about 21 bytes a row, some 7 rows a customer) do not grow with the base.
+    ``sorted_spend``: the tables of :func:`tier_spend_from_sorted` (the spend rows and the
+    codes), read instead of the group-by of the occasions.
 
     Returns
     -------
@@ -120,15 +179,19 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
     # customers numbered 0.. (every customer of the log has a spell), spend per period;
     # codes and period indexes as 32-bit integers: the fetched arrays are the KPI step's
     # largest (6.9M rows at a million customers), 21 bytes a row instead of 33
-    sql = f"""
-        WITH codes AS MATERIALIZED (
+    if sorted_spend is None:
+        coded = f"""codes AS MATERIALIZED (
                   SELECT customer_id, (row_number() OVER () - 1)::INTEGER AS code
                        FROM (SELECT DISTINCT customer_id FROM {spells})),
         spent AS (SELECT o.customer_id, ({index})::INTEGER AS idx,
                          coalesce(sum({amount}), 0)::BIGINT AS spent
                   FROM {quote_ident(occasions)} AS o GROUP BY ALL),
         coded AS (SELECT c.code, s.idx, s.spent FROM spent AS s JOIN codes AS c
-                  USING (customer_id)),
+                  USING (customer_id))"""
+    else:   # tier_spend_from_sorted's tables
+        coded = f"codes AS (FROM {sorted_spend[1]}), coded AS (FROM {sorted_spend[0]})"
+    sql = f"""
+        WITH {coded},
         -- the spell is in the base of the periods that start after its start, up to the one
         -- in which it is declared (the last period when declared after the observation end)
         ranges AS (SELECT c.code, (a.idx + 1)::INTEGER AS first,
@@ -141,7 +204,8 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
         -- in no order (numpy sorts the spend rows' keys, faster than DuckDB sorts the rows)
         SELECT 0::TINYINT AS kind, code, idx AS a, -1::INTEGER AS b, spent AS n FROM coded
         UNION ALL SELECT 1 + declared::TINYINT, code, first, last, 0 FROM ranges"""
-    first = {"first": con.execute(f"SELECT min(ps) FROM {periods}").fetchone()[0]}
+    first = {} if sorted_spend is not None else {
+        "first": con.execute(f"SELECT min(ps) FROM {periods}").fetchone()[0]}
     ps = con.execute(f"SELECT ps FROM {periods} ORDER BY idx").df()["ps"]
     if customers is None or customers <= TIER_FETCH_CUSTOMERS:
         return _tier_counts([con.execute(sql, first).fetchnumpy()], ps, params["quantile"],
@@ -163,12 +227,11 @@ def _value_tiers(con, occasions: str, spells: str, periods: str, params: dict,
 #: Customers whose value-tier rows are fetched at a time (:func:`_value_tiers`): below it,
 #: all at once.
 TIER_FETCH_CUSTOMERS = 1_000_000
-#: Base rows (customer x period) expanded at once by :func:`_tier_counts`: each costs about 50
-#: bytes while expanded (period, customer, two look-ups, value), and a million customers make
-#: about 15 million of them; kept, a row is its value and churn flag (9 bytes). The chunk's
-#: customers' running spend is a dense table of 8 bytes per customer and period beside it
-#: (about 40 MB at monthly periods over three years).
-TIER_CHUNK_ROWS = 2_000_000
+#: Cells (customer x period) of the dense tables :func:`_file_base_rows` builds at once: each
+#: costs about 10 bytes (running spend as int64, base and churn flags as bytes), so about
+#: 40 MB a chunk; a million customers make about 38 million cells at monthly periods over
+#: three years (10 chunks), four times as many at weekly ones.
+TIER_CHUNK_CELLS = 4_000_000
 
 
 def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: int
@@ -177,14 +240,14 @@ def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: in
     the spend per customer and period and the spell ranges of base periods of whole
     customers, in any order) for the periods starting on ``ps`` (in order).
 
-    The spells, in customer order, are expanded into base rows about
-    :data:`TIER_CHUNK_ROWS` at a time; each chunk's customers get a dense table of their
-    running spend by period (its cumulative sum along the periods), from which a base row's
-    trailing year is the difference of two entries; each chunk's rows are then filed by
-    period. The counts do not depend on the rows' order: a period's quantile and counts are
-    taken over the set of its base rows."""
+    The customers are taken about :data:`TIER_CHUNK_CELLS` / periods at a time; each chunk
+    gets dense tables by period and customer of the running spend (its cumulative sum along
+    the periods: a base row's trailing year is the difference of two rows), of the base (a
+    running count of spell ranges opened less closed) and of the churn flags; each period's
+    base values and flags are then picked out by one mask. The counts do not depend on the
+    rows' order: a period's quantile and counts are taken over the set of its base rows."""
     n_periods = len(ps)
-    # each period's base values and churn flags, a piece per chunk of spells
+    # each period's base values and churn flags, a piece per chunk of customers
     values: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
     lost: list[list[np.ndarray]] = [[] for _ in range(n_periods)]
     for part in parts:
@@ -206,6 +269,17 @@ def _tier_counts(parts: Iterable[dict], ps: pd.Series, quantile: float, year: in
     return out.astype({"ps": ps.dtype})
 
 
+def _by_chunk(code: np.ndarray, low: int, step: int, n_chunks: int) -> tuple:
+    """Positions of ``code`` grouped by chunk (``(code - low) // step``) and each chunk's
+    bounds in them: a radix sort when the chunk numbers fit 16 bits (linear)."""
+    if n_chunks == 1:
+        return slice(None), np.array([0, len(code)])
+    chunk = (code - low) // step
+    chunk = chunk.astype(np.int16 if n_chunks < 2**15 else np.int64)
+    order = np.argsort(chunk, kind="stable")
+    return order, np.searchsorted(chunk[order], np.arange(n_chunks + 1))
+
+
 def _file_base_rows(parts: dict, n_periods: int, year: int, values: list, lost: list) -> None:
     """One fetched part's base rows (customer x period) filed by period: each one's trailing
     year's value appended to ``values[period]`` and its churn flag to ``lost[period]``."""
@@ -216,43 +290,52 @@ def _file_base_rows(parts: dict, n_periods: int, year: int, values: list, lost: 
     first = np.asarray(parts.pop("a"))
     s_code, s_idx = code[spends], first[spends]
     s_spent = np.asarray(parts.pop("n"), np.int64)[spends]
-    ranges = ~spends
-    by_customer = np.argsort(code[ranges], kind="stable")
-    r_code, r_first = code[ranges][by_customer], first[ranges][by_customer]
-    r_last = np.asarray(parts.pop("b"))[ranges][by_customer]
-    r_churn = np.where(kind[ranges][by_customer] == 2, r_last, -1)
-    del code, first, kind, spends, ranges, by_customer
-    length = np.clip(r_last - r_first + 1, 0, None)
-    ends = np.cumsum(length)
-    cut = np.searchsorted(ends, np.arange(TIER_CHUNK_ROWS, int(ends[-1]) if len(ends) else 0,
-                                          TIER_CHUNK_ROWS), side="right")
-    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(length)], strict=True):
-        if lo == hi:
-            continue
-        size = length[lo:hi]
-        # the chunk's customers' spend: column k + 1 holds period k's, then the running sum
-        # along the periods makes column k their spend before period k (exact integers)
-        low, high = int(r_code[lo]), int(r_code[hi - 1]) + 1
-        mine = (s_code >= low) & (s_code < high)
-        running = np.zeros((high - low, n_periods + 1), dtype=np.int64)
-        running[s_code[mine] - low, s_idx[mine] + 1] = s_spent[mine]
-        np.cumsum(running, axis=1, out=running)
-        # one base row per spell and period it covers: idx runs from the spell's first to last
-        idx = np.arange(int(size.sum())) + np.repeat(r_first[lo:hi] - (np.cumsum(size) - size),
-                                                      size)
-        churned = idx == np.repeat(r_churn[lo:hi], size)
-        customer = np.repeat(r_code[lo:hi] - low, size)
-        # spend in the periods [idx - year, idx)
-        value = running[customer, idx] - running[customer, np.maximum(idx - year, 0)]
-        del customer, running
-        # numpy sorts 16-bit integers by radix: linear in the chunk
-        idx = idx.astype(np.int16 if n_periods < 2**15 else np.int64)
-        by_period = np.argsort(idx, kind="stable")
-        bounds = np.searchsorted(idx[by_period], np.arange(n_periods + 1))
-        for i in np.flatnonzero(np.diff(bounds)):
-            members = by_period[bounds[i]:bounds[i + 1]]
-            values[i].append(value[members])
-            lost[i].append(churned[members])
+    # the spell ranges that cover a period (a spell opened in the period it is declared in,
+    # or in the last one, covers none): those of one customer are disjoint
+    last = np.asarray(parts.pop("b"))
+    ranges = ~spends & (first <= last)
+    r_code, r_first, r_last = code[ranges], first[ranges], last[ranges]
+    r_declared = kind[ranges] == 2
+    del code, first, last, kind, spends, ranges
+    if not len(r_code):
+        return
+    # the customers of the part (one without a range that covers a period still has spend)
+    low = int(min(r_code.min(), s_code.min(initial=r_code.min())))
+    high = int(max(r_code.max(), s_code.max(initial=r_code.max()))) + 1
+    step = max(1, TIER_CHUNK_CELLS // (n_periods + 1))
+    n_chunks = -(-(high - low) // step)
+    s_order, s_bounds = _by_chunk(s_code, low, step, n_chunks)
+    r_order, r_bounds = _by_chunk(r_code, low, step, n_chunks)
+    # the trailing year's start row of each period: spend in the periods [i - year, i)
+    since = np.maximum(np.arange(n_periods) - year, 0)
+    for k in range(n_chunks):
+        lo = low + k * step
+        width = min(step, high - lo)
+        mine = s_order[s_bounds[k]:s_bounds[k + 1]] if n_chunks > 1 else slice(None)
+        # row i + 1 holds the chunk's customers' spend in period i, then the running sum
+        # along the periods makes row i their spend before period i (exact integers)
+        running = np.zeros((n_periods + 1, width), dtype=np.int64)
+        running[s_idx[mine] + 1, s_code[mine] - lo] = s_spent[mine]
+        np.cumsum(running, axis=0, out=running)
+        mine = r_order[r_bounds[k]:r_bounds[k + 1]] if n_chunks > 1 else slice(None)
+        column = r_code[mine] - lo
+        # +1 where a range opens, -1 after it closes (a customer's ranges are disjoint, so
+        # no two opens and no two closes share a cell); the running sum is 1 in the base
+        base = np.zeros((n_periods + 1, width), dtype=np.int8)
+        base[r_first[mine], column] = 1
+        closes = r_last[mine] + 1
+        base[closes, column] -= 1
+        np.cumsum(base, axis=0, out=base)
+        churned = np.zeros((n_periods, width), dtype=bool)
+        declared = r_declared[mine]
+        churned[r_last[mine][declared], column[declared]] = True
+        del column, closes, declared
+        for i in range(n_periods):
+            members = base[i] != 0
+            if not members.any():
+                continue
+            values[i].append((running[i] - running[since[i]])[members])
+            lost[i].append(churned[i][members])
 
 
 def _attribute_sql(spells: str, periods: str, attributes: str, columns) -> str:

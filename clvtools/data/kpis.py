@@ -46,35 +46,46 @@ _LABEL_SQL = """CASE $period
         ELSE strftime(p.ps, '%Y') END"""
 
 
-def _common_sql(occasions: str, bounds: str) -> str:
+def _common_sql(occasions: str, bounds: str, year_spend: bool = False) -> str:
     """CTEs ``spells`` and ``periods`` shared by both tables, from the spell starts and ends
     of the occasions (``bounds``: the table :func:`~clvtools.data.lifecycle.spell_bounds`).
 
-    ``spells(customer_id, cohort_ps, first_spell, start, declared, start_ps, declared_ps)``:
-    one row per active spell, with the periods (first days) of the customer's first purchase,
-    of the spell's start and of its declaration (NULL when declared after the observation
-    end). ``periods(idx, ps, pe, pe_obs, complete)``: the calendar periods from the first
-    purchase's to the observation end's, ``pe_obs`` = the period end cut at the day after the
-    observation end. Parameters: ``$cd``, ``$end``, ``$period``, ``$step``.
+    ``spells(customer_id, cohort_ps, first_spell, start, declared, start_ps, declared_ps,
+    lost_micro)``: one row per active spell, with the periods (first days) of the customer's
+    first purchase, of the spell's start and of its declaration (NULL when declared after the
+    observation end), and with ``year_spend`` (bounds with ``year_micro``,
+    :func:`~clvtools.data.lifecycle.spell_bounds`) the micro-units spent in the 365 days up
+    to the spell's last purchase (NULL otherwise). ``periods(idx, ps, pe, pe_obs,
+    complete)``: the calendar periods from the first purchase's to the observation end's,
+    ``pe_obs`` = the period end cut at the day after the observation end. Parameters:
+    ``$cd``, ``$end``, ``$period``, ``$step``.
 
     Every count below is a count of spell starts and declarations by period, summed
     cumulatively over the (short) list of periods: linear in the number of spells, with no
     join of customers against periods.
     """
+    lost = ("CASE WHEN spell_end THEN year_micro "
+            "ELSE lead(year_micro) OVER (PARTITION BY customer_id ORDER BY date) END"
+            if year_spend else "NULL::BIGINT")
     return f"""
-        flagged AS (FROM {quote_ident(bounds)}),
-        starts AS (SELECT customer_id, date, first_date, first_occasion
-                   FROM flagged WHERE spell_start),
-        ends AS (SELECT customer_id, date FROM flagged WHERE spell_end),
-        -- A spell closes at the first spell end on or after its start.
+        -- A spell closes at the first spell end on or after its start: the start itself, or
+        -- else the customer's next bound (no start comes before that end), so one window
+        -- over the bounds pairs them (cheaper than an ASOF join of starts with ends).
+        paired AS (
+            SELECT customer_id, date, first_date, first_occasion, spell_start,
+                   CASE WHEN spell_end THEN date
+                        ELSE lead(date) OVER (PARTITION BY customer_id ORDER BY date) END
+                       AS end_date,
+                   {lost} AS lost_micro
+            FROM {quote_ident(bounds)}),
         spells AS (
-            SELECT s.customer_id, date_trunc($period, s.first_date)::DATE AS cohort_ps,
-                   s.first_occasion AS first_spell, s.date AS start, e.date + $cd AS declared,
-                   date_trunc($period, s.date)::DATE AS start_ps,
-                   CASE WHEN e.date + $cd <= $end
-                        THEN date_trunc($period, e.date + $cd)::DATE END AS declared_ps
-            FROM starts AS s ASOF JOIN ends AS e
-              ON s.customer_id = e.customer_id AND e.date >= s.date),
+            SELECT customer_id, date_trunc($period, first_date)::DATE AS cohort_ps,
+                   first_occasion AS first_spell, date AS start, end_date + $cd AS declared,
+                   date_trunc($period, date)::DATE AS start_ps,
+                   CASE WHEN end_date + $cd <= $end
+                        THEN date_trunc($period, end_date + $cd)::DATE END AS declared_ps,
+                   lost_micro
+            FROM paired WHERE spell_start),
         periods AS (
             SELECT row_number() OVER (ORDER BY ps) - 1 AS idx, ps, pe,
                    least(pe, $end + 1) AS pe_obs, pe <= $end + 1 AS complete
@@ -125,13 +136,20 @@ def spell_tables(log: TransactionLog, params: dict) -> tuple[str, str]:
     if key not in log.derived:
         suffix = uuid.uuid4().hex
         names = (f"_kpi_spells_{suffix}", f"_kpi_periods_{suffix}")
-        common = _common_sql(log.occasions, spell_bounds(log, own["cd"]))
+        bounds = spell_bounds(log, own["cd"])
+        common = _common_sql(log.occasions, bounds, _year_spend(log, own["cd"]))
         for table, cte in zip(names, ("spells", "periods"), strict=True):
             log.con.execute(f"CREATE {run_scope(log.con)}TABLE {table} AS WITH {common} "
                             f"SELECT * FROM {cte}",
                             _used(common, own))
         log.derived[key] = names
     return log.derived[key]
+
+
+def _year_spend(log: TransactionLog, cd: int) -> bool:
+    """Whether the run's spell bounds carry each spell end's year of spend (``year_micro``:
+    built from the sorted occasions, :func:`~clvtools.data.lifecycle.spell_bounds`)."""
+    return bool(log.derived.get(("spell_bounds_year_micro", cd), False))
 
 
 def _spells_sql(log: TransactionLog, params: dict) -> str:
@@ -154,6 +172,22 @@ def _params(period: str, churn_after: float, time_unit: str,
     part, step = PERIODS[period]
     return {"cd": churn_days(churn_after, time_unit), "end": observation_end,
             "period": part, "step": step}
+
+
+def _lost_revenue_sql(occasions: str, year_spend: bool) -> str:
+    """kpi_table's ``revenue_lost`` per period (``ps``): the spend of the customers declared
+    churned in it over the year up to their spell's last purchase (declared - $cd), summed
+    exactly in micro-units: the spells' own ``lost_micro`` with ``year_spend`` (the same
+    integers, without a join of the spells with every occasion), else from the occasions."""
+    if year_spend:
+        return f"""SELECT declared_ps AS ps,
+                          {money('sum(CAST(lost_micro AS DECIMAL(38, 0)))')} AS revenue_lost
+                   FROM spells WHERE declared_ps IS NOT NULL GROUP BY ALL"""
+    return f"""SELECT s.declared_ps AS ps, {money_sum('o.amount')} AS revenue_lost
+               FROM spells AS s JOIN {quote_ident(occasions)} AS o
+                 ON o.customer_id = s.customer_id AND o.date <= s.declared - $cd
+                AND o.date > s.declared - $cd - 365
+               WHERE s.declared_ps IS NOT NULL GROUP BY ALL"""
 
 
 def kpi_table(
@@ -220,21 +254,19 @@ def kpi_table(
                        ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT
                    AS active_start
             FROM flow),
+        -- each day's revenue in exact micro-units (money.py), the one pass over the
+        -- occasions that the period's revenue and the trailing year's both sum up
+        days AS MATERIALIZED (SELECT date, sum({micro_units('amount')}) AS micro
+                              FROM {quote_ident(occasions)} GROUP BY date),
         revenue AS (
-            SELECT date_trunc($period, date)::DATE AS ps, {money_sum('amount')} AS revenue
-            FROM {quote_ident(occasions)} GROUP BY ALL),
+            SELECT date_trunc($period, date)::DATE AS ps, {money('sum(micro)')} AS revenue
+            FROM days GROUP BY ALL),
         -- what the customers declared churned in a period brought in their last 12 months
-        -- of activity (the year up to the spell's last purchase, declared - $cd)
-        lost_revenue AS (
-            SELECT s.declared_ps AS ps, {money_sum('o.amount')} AS revenue_lost
-            FROM spells AS s JOIN {quote_ident(occasions)} AS o
-              ON o.customer_id = s.customer_id AND o.date <= s.declared - $cd
-             AND o.date > s.declared - $cd - 365
-            WHERE s.declared_ps IS NOT NULL GROUP BY ALL),
+        -- of activity (the year up to the spell's last purchase)
+        lost_revenue AS ({_lost_revenue_sql(occasions, _year_spend(log, params["cd"]))}),
         -- the base's revenue over the 12 months up to each period's (cut) end, from the
         -- running total of daily revenue, in exact micro-units (money.py)
-        daily AS (SELECT date, sum(sum({micro_units('amount')})) OVER (ORDER BY date) AS running
-                  FROM {quote_ident(occasions)} GROUP BY date),
+        daily AS (SELECT date, sum(micro) OVER (ORDER BY date) AS running FROM days),
         upto AS (SELECT p.ps, d.running FROM periods AS p
                  ASOF LEFT JOIN daily AS d ON p.pe_obs > d.date),
         before_year AS (SELECT p.ps, d.running FROM periods AS p
