@@ -333,3 +333,7 @@ def test_value_tiers_from_the_sorted_occasions_spend_equal_the_query(period, amo
     want = churn_by_segment(query, **rule)
     assert ((want["by"] == "value_tier") & (want["segment"] == "high")).sum() >= 2
     pd.testing.assert_frame_equal(churn_by_segment(arrays, **rule), want, check_exact=True)
+    # read once, then dropped: not held to the end of the run
+    assert not [k for k in arrays.derived if k[0] == "tier_spend"]
+    assert arrays.con.execute("SELECT count(*) FROM duckdb_tables() "
+                              "WHERE table_name LIKE '_tier_%'").fetchone()[0] == 0

@@ -181,6 +181,9 @@ def test_the_early_warning_reads_the_risk_steps_earlier_scoring_table(capped):
 
     run = capped.analysis
     assert run.risk.earlier_scoring == {}        # taken by the run's early warning
+    # the KPIs' spell bounds came from the same sorted occasions (with the year of spend)
+    cd = churn_days(run.settings.churn_after, run.settings.time_unit)
+    assert run.inputs.log.derived[("spell_bounds_year_micro", cd)] is True
     previous = run.timeline.previous_scoring
     rebuilt = attention.score_at(run.risk, run.inputs, previous, run.settings)
     s, log = run.settings, run.inputs.log

@@ -16,8 +16,9 @@ import pandas as pd
 
 from ..config import Settings
 from ..data.contracts import contract_table
+from ..data.kpi_segments import tier_spend_from_sorted
 from ..data.landmark_arrays import sorted_occasions
-from ..data.lifecycle import churn_days, lifecycle_status
+from ..data.lifecycle import churn_days, lifecycle_status, spell_bounds
 from ..data.survival_tables import landmark_table, scoring_table
 from ..errors import ClvInputError
 from ..survival.churn_model import ChurnModel
@@ -140,6 +141,9 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
         tables.update(segment_survival(survival, inputs.categorical_attributes))
         scoring = scoring_table(log, attributes=attributes, sorted_rows=occasions, **rule)
         earlier = _earlier_scoring(log, timeline.previous_scoring, attributes, occasions, rule)
+        if occasions is not None:   # the KPIs' spell bounds and spend from the same rows
+            spell_bounds(log, occasions.churn_days, sorted_rows=occasions)
+            tier_spend_from_sorted(log, occasions, s.kpi_period)
         del occasions       # about 0.4 GB at a million customers: not held past the tables
     terms.result()
     step("Computing the structural churn term (BG/NBD at each landmark)")

@@ -66,9 +66,10 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
     value = value_step(inputs, timeline, s, step)
     risk = risk_step(inputs, timeline, value, s, step)
-    # after the risk step (the KPIs build the run's spell bounds, data.lifecycle.spell_bounds,
-    # on their own cursor beside the decisions; built in the risk step instead, the time
-    # moved from the targets step to the landmark step at a million customers, no net gain)
+    # after the risk step, which built the KPIs' spell bounds and value-tier spend from its
+    # sorted occasions (numpy; data.lifecycle.spell_bounds, data.kpi_segments
+    # .tier_spend_from_sorted): the KPIs' queries read them on their own cursor beside the
+    # decisions
     with alongside_thread(_kpis_on_own_cursor, inputs, s) as kpis:
         step("Choosing retention targets; early warning and win-back lists")
         targets = targets_step(value, risk, inputs, s, timeline)
