@@ -1,6 +1,8 @@
 """The writers behind the output files, tuned for speed at a million customers: the same
 content as the plain library calls they replace (CSV bytes, Parquet frames, the P(alive)
-map's sums)."""
+map's sums); and the garbage collector kept off the run's objects while they are written."""
+import gc
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -8,6 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from clvtools.data.export import CSV_BATCH_ROWS, arrow_table, write_csv, write_parquet
+from clvtools.report.output_folder import write_folder
 from clvtools.report.sections.matrix import alive_grid
 
 
@@ -71,3 +74,33 @@ def test_the_p_alive_map_sums_as_histogram2d_does():
     assert counts.sum() == len(kept)
     np.testing.assert_array_equal(grid.customers, counts)
     np.testing.assert_array_equal(grid.alive_sum, sums)   # bit for bit
+
+
+def _frozen_while_writing(tmp_path, name: str) -> list[int]:
+    seen = []
+
+    def content():
+        seen.append(gc.get_freeze_count())
+        return "x"
+
+    def write(_name, text, path):
+        path.write_text(text)
+    write_folder({"a.txt": content, "data_quality.json": lambda: "{}"}, tmp_path / name,
+                 write=write)
+    return seen
+
+
+def test_the_objects_of_the_run_are_left_out_of_collections_while_writing(tmp_path):
+    assert gc.get_freeze_count() == 0
+    assert _frozen_while_writing(tmp_path, "out")[0] > 0
+    assert gc.get_freeze_count() == 0   # unfrozen after
+
+
+def test_a_freeze_made_by_someone_else_is_left_as_it_is(tmp_path):
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        assert _frozen_while_writing(tmp_path, "out") == [before]
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()
