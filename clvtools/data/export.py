@@ -1,6 +1,7 @@
 """Writing tables: CSV through pyarrow's writer, several times faster than ``DataFrame.to_csv``
 on millions of rows (1M x 16 columns: seconds instead of 12-15 s), whole or chunk by chunk;
-and a DataFrame handed out as a DuckDB relation, for SQL over it without a copy."""
+Parquet with dictionaries only where they pay; and a DataFrame handed out as a DuckDB
+relation, for SQL over it without a copy."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -13,7 +14,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 __all__ = ["arrow_table", "whole_day_columns", "write_csv", "write_csv_chunks",
-           "frame_relation"]
+           "write_parquet", "frame_relation"]
+
+#: Rows that pyarrow's CSV writer converts to text at once. Its default, 1,024, left a tenth
+#: of the time in per-batch overhead: customers.csv at 1M customers x 24 columns took 1.70
+#: CPU-s against 1.52 at 4,096 (8,192: the same; 32,768: 1.65, out of the CPU's cache).
+CSV_BATCH_ROWS = 4096
 
 
 def _naive_stamps(series: pd.Series) -> np.ndarray:
@@ -77,8 +83,19 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame | pa.Table], path: str | Path
         for i, chunk in enumerate(chunks):
             table = chunk if isinstance(chunk, pa.Table) else arrow_table(chunk)
             # quote only values that need it; the header once
-            options = pacsv.WriteOptions(quoting_style="needed", include_header=i == 0)
+            options = pacsv.WriteOptions(quoting_style="needed", include_header=i == 0,
+                                         batch_size=CSV_BATCH_ROWS)
             pacsv.write_csv(table, sink, write_options=options)
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` (without its index) as Parquet with ``DataFrame.to_parquet`` (the same
+    schema and metadata: it reads back the same frame), dictionary-encoding only the columns
+    that are not numbers (text, dates): pyarrow's default tries a dictionary for every column
+    and abandons it, page by page, on floats of a million distinct values (plan.parquet at
+    1M customers: 0.82 CPU-s against 0.67, and a file 3 % smaller)."""
+    repeated = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    df.to_parquet(path, index=False, use_dictionary=repeated)
 
 
 def frame_relation(df: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:

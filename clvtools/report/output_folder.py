@@ -18,8 +18,10 @@ next run into the same folder.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import errno
+import gc
 import glob
 import itertools
 import json
@@ -279,6 +281,24 @@ def _write_files(files: Mapping[str, Callable[[], object]], new: Path, marker: s
     return written + write_all([marker] if marker in files else [])
 
 
+@contextlib.contextmanager
+def _existing_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before the writing (the run's results: hundreds of
+    thousands that the garbage collector tracks) out of its passes until the writing ends
+    (:func:`gc.freeze`): the figures and the workbook make enough objects for three full
+    passes, each of which scanned the whole run again under the interpreter's lock (at 1M
+    customers the writing's collections took 0.48 CPU-s, 0.13 with the run frozen). Not done
+    when something else froze objects already: unfreezing them is not ours to do."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLike,
                  marker: str = "data_quality.json", *,
                  write: Callable[[str, object, Path], None], inputs: Iterable = (),
@@ -321,7 +341,8 @@ def write_folder(files: Mapping[str, Callable[[], object]], out: str | os.PathLi
         raise _refuse(f"The output folder cannot be written: {exc.strerror or exc}.", out,
                       "Choose a folder you may write to (--out).") from None
     try:
-        written = _write_files(files, new, marker, write, background)
+        with _existing_objects_frozen():
+            written = _write_files(files, new, marker, write, background)
         (new / OWNERSHIP_FILE).write_text(
             json.dumps({"written_by": "clvtools", "files": sorted(written)}, indent=1) + "\n",
             encoding="utf-8")

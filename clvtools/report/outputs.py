@@ -17,7 +17,8 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import Settings, settings_to_toml
-from ..data.export import arrow_table, whole_day_columns, write_csv, write_csv_chunks
+from ..data.export import (arrow_table, whole_day_columns, write_csv, write_csv_chunks,
+                           write_parquet)
 from ..pipeline import AnalysisResult
 from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
 from ..pipeline.result import CUSTOMER_CHUNK_ROWS
@@ -367,7 +368,7 @@ def _write(content, path: Path) -> int:
     if isinstance(content, str):
         path.write_text(content, encoding="utf-8")
     elif isinstance(content, Parquet):
-        content.frame.to_parquet(path, index=False)
+        write_parquet(content.frame, path)
     elif isinstance(content, ModelDocument):
         write_model_file(content.doc, path)
     elif isinstance(content, WorkbookContent):
