@@ -17,8 +17,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import Settings, settings_to_toml
-from ..data.export import (arrow_table, whole_day_columns, write_csv, write_csv_chunks,
-                           write_parquet)
+from ..data.export import arrow_table, whole_day_columns, write_csv, write_csv_chunks, write_parquet
 from ..pipeline import AnalysisResult
 from ..pipeline.campaign import PLAN_FORMAT, PLAN_VERSION
 from ..pipeline.result import CUSTOMER_CHUNK_ROWS
