@@ -145,7 +145,7 @@ def tier_spend_from_sorted(log: TransactionLog, occ, period: str) -> None:
     _tier_spend_rows = pa.table({"code": owner[opens], "idx": idx[opens],  # noqa: F841
                                  "spent": spent})
     _tier_code_rows = pa.table({  # noqa: F841
-        "customer_id": pa.array(occ.customer_ids, pa.string()),
+        "customer_id": occ.arrow_ids,
         "code": np.arange(len(counts), dtype=np.int32)})
     con.execute(f"CREATE {run_scope(con)}TABLE {names[0]} AS FROM _tier_spend_rows")
     con.execute(f"CREATE {run_scope(con)}TABLE {names[1]} AS FROM _tier_code_rows")

@@ -17,11 +17,13 @@ currency units), then converted to a double and divided by 1e6 once, as the SQL 
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .engine import quote_ident
 from .transactions import TransactionLog
@@ -70,6 +72,13 @@ class SortedOccasions:
     amount_count: np.ndarray | None
     next_end: np.ndarray
     churn_days: int
+
+    @functools.cached_property
+    def arrow_ids(self) -> pa.StringArray:
+        """``customer_ids`` as an arrow string array, shape (n_customers,): made once for the
+        tables loaded into DuckDB from these occasions (the KPIs' spell bounds and value-tier
+        codes; about 0.4 s of CPU each time at a million customers)."""
+        return pa.array(self.customer_ids, pa.string())
 
     def count_until(self, code: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Occasions of each customer ``code`` dated on or before ``day`` (arrays of one

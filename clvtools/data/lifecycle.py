@@ -179,7 +179,7 @@ def _bounds_from_sorted(con, name: str, occ: SortedOccasions, cd: int) -> None:
     def dates(days: np.ndarray) -> pa.Array:
         return pa.array(days.astype(np.int32)).view(pa.date32())
     rows = pa.table({
-        "customer_id": pa.array(occ.customer_ids, pa.string()).take(owner),
+        "customer_id": occ.arrow_ids.take(owner),
         "date": dates(occ.day[keep]),
         "first_date": dates(occ.day[occ.starts[owner]]),
         "first_occasion": first[keep], "spell_start": spell_start[keep],
