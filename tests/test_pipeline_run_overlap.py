@@ -59,6 +59,10 @@ def test_overlap_on_and_off_give_the_same_results_and_steps(runs):
     pd.testing.assert_frame_equal(on.targets.customers, off.targets.customers,
                                   check_exact=True)
     pd.testing.assert_frame_equal(on.forecast.table, off.forecast.table, check_exact=True)
+    # and the Cox fit and its validation, which the KPIs now run beside
+    pd.testing.assert_frame_equal(on.risk.scores, off.risk.scores, check_exact=True)
+    pd.testing.assert_frame_equal(on.risk.tables["churn_validation"],
+                                  off.risk.tables["churn_validation"], check_exact=True)
 
 
 def test_a_cursor_sees_the_runs_tables_with_the_runs_session_settings():
@@ -136,3 +140,26 @@ def test_a_callers_own_database_keeps_its_tables(tmp_path):
     assert again.execute("SELECT * FROM occasions").fetchall() == [("my data",)]
     assert [r[0] for r in again.execute("SHOW TABLES").fetchall()] == ["occasions"]
     again.close()
+
+
+def test_the_kpis_start_before_the_churn_model_is_fitted(inputs, monkeypatch):
+    """They run beside the Cox fit and its validation (about one busy core), not only
+    beside the decisions: started as soon as the risk step has built their tables."""
+    from clvtools.pipeline import run as run_module
+    transactions, customers, _ = inputs
+    events: list[str] = []
+    started = run_module.alongside_thread
+
+    def recording(work, *args):
+        events.append(f"second thread: {getattr(work, '__name__', work)}")
+        return started(work, *args)
+
+    monkeypatch.setattr(run_module, "alongside_thread", recording)
+    result = run_analysis(transactions, customers=customers,
+                          settings=Settings(horizon=26, churn_after=20, seed=3),
+                          on_step=events.append)
+    kpis = events.index("second thread: _kpis_on_own_cursor")
+    assert events.count("second thread: _kpis_on_own_cursor") == 1
+    assert events.index("Building the landmark survival table") < kpis
+    assert kpis < events.index("Fitting the churn model (Cox)")
+    assert result.risk.model is not None and len(result.kpi.kpis)

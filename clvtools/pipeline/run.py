@@ -10,8 +10,10 @@ one core); :data:`._threads.OVERLAP` off runs them after, for the same results.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from ..config import Settings
 from ..data.engine import cursor
@@ -65,12 +67,21 @@ def run_analysis(transactions, *, customers=None, contracts=None,
     check_standard_engine_fits(inputs.log.quality["customers"], s.memory_limit)
     timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
     value = value_step(inputs, timeline, s, step)
-    risk = risk_step(inputs, timeline, value, s, step)
-    # after the risk step, which built the KPIs' spell bounds and value-tier spend from its
-    # sorted occasions (numpy; data.lifecycle.spell_bounds, data.kpi_segments
-    # .tier_spend_from_sorted): the KPIs' queries read them on their own cursor beside the
-    # decisions
-    with alongside_thread(_kpis_on_own_cursor, inputs, s) as kpis:
+    with contextlib.ExitStack() as beside:
+        started: list[Future] = []
+
+        def start_kpis() -> None:
+            if not started:
+                started.append(beside.enter_context(
+                    alongside_thread(_kpis_on_own_cursor, inputs, s)))
+
+        # the KPIs start once the risk step has built their spell bounds and value-tier
+        # spend from its sorted occasions (numpy; data.lifecycle.spell_bounds,
+        # data.kpi_segments.tier_spend_from_sorted), and read them on their own cursor
+        # beside the Cox fit and its validation (about one core of the two: at a million
+        # customers the KPIs' 3 s of CPU fit there) and the decisions
+        risk = risk_step(inputs, timeline, value, s, step, tables_built=start_kpis)
+        start_kpis()        # a risk step that never called it (it always does today)
         step("Choosing retention targets; early warning and win-back lists")
         targets = targets_step(value, risk, inputs, s, timeline)
         step("Evaluating the targeting out of time")
@@ -79,7 +90,7 @@ def run_analysis(transactions, *, customers=None, contracts=None,
         forecast = forecast_step(value, risk, targets, inputs, timeline, s)
         # what is left of the KPIs (all of them with the overlap off) is timed here
         step("Computing KPIs and cohorts")
-    kpi = kpis.result()
+    kpi = started[0].result()
     # after the KPIs, not beside the decisions: its refits there raised the run's peak
     # memory from 3.9 to 4.3 GB at a million customers
     step("Backtesting the forecast at earlier origins")
