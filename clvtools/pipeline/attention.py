@@ -207,7 +207,8 @@ class EarlyWarning:
 
 
 def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings: Settings,
-                  now: pd.Series, value_at_stake: pd.Series, centre: float) -> EarlyWarning:
+                  now: pd.Series, value_at_stake: pd.Series, centre: float,
+                  scoring_rows: np.ndarray | None = None) -> EarlyWarning:
     """The early-warning list: the churn model scored one KPI period back
     (:func:`earlier_scores`) against ``now``.
 
@@ -227,6 +228,9 @@ def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings
         The value axis per customer (currency), indexed like ``now``.
     centre : float
         The drivers' reference (:func:`~clvtools.pipeline.drivers.baseline_centre`).
+    scoring_rows : numpy.ndarray of int, shape (len(now),), optional
+        Each customer's row in ``risk.scoring`` (-1: none), :func:`rows_for` of
+        ``now.index``; found here when not given.
     """
     s = settings
     earlier = earlier_scores(risk, inputs, timeline, s)
@@ -245,7 +249,8 @@ def early_warning(risk: RiskResult, inputs: Inputs, timeline: Timeline, settings
     listed = now.index[rose]
     # the listed customers' scoring rows now: every one is live, so scored (a rise needs a
     # probability now)
-    now_rows = rows_for(now.index, risk.scoring.index)[rose]
+    now_rows = (rows_for(now.index, risk.scoring.index) if scoring_rows is None
+                else scoring_rows)[rose]
     if (now_rows < 0).any():
         raise KeyError(f"{int((now_rows < 0).sum())} customers with a churn probability are "
                        "not in the scoring table.")
