@@ -349,7 +349,9 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     drivers that raise the customer's risk most (live customers scored by the Cox model).
     ``scoring_rows``: each contacted customer's row of ``risk.scoring`` (-1: none), when
     known."""
-    live = customers[s.value_axis][customers["churn_probability"].notna()].to_numpy(float)
+    # by arrays: a filtered Series would take a million text ids of its index too
+    live = (customers[s.value_axis].to_numpy(dtype=float)
+            [~np.isnan(customers["churn_probability"].to_numpy(dtype=float))])
     ranked = np.sort(live)
     value = contacted[s.value_axis].to_numpy(dtype=float)
     share = (len(ranked) - np.searchsorted(ranked, value, side="left")) / max(len(ranked), 1)
