@@ -254,3 +254,40 @@ def test_solve_economics_on_a_subset_is_solve_on_those_rows(limit):
         solve_economics(*pair, capacity=1, push_budget=1.0)
     with pytest.raises(ValueError, match="offer"):
         inputs.economics(np.zeros(rows.sum()), 0.0, PUSH, offer="sometimes")
+
+
+def _economics_by_the_formulas(inputs: EconomicsInputs, uplift, reactivation, action, margin,
+                               offer):
+    """The economics as the formulas read, one temporary per operation (the reference of the
+    in-place computation)."""
+    churned, p = inputs.churned, inputs.churn_probability
+    u = np.where(churned, 0.0, uplift)
+    saved = u * inputs.preventable_revenue + reactivation * inputs.lapsed_revenue
+    pays = (np.where(churned, reactivation, 1.0 - np.where(churned, 0.0, p) * (1.0 - u))
+            if offer == "conditional" else np.ones_like(p))
+    cost = action.cost + action.incentive * pays
+    return saved, cost, margin * saved - cost
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("offer", ["conditional", "unconditional"])
+def test_economics_in_place_are_the_formulas_bit_for_bit(seed, offer):
+    rng = np.random.default_rng(seed)
+    n = 300
+    p = np.where(rng.random(n) < 0.3, np.nan, rng.random(n))
+    customers = pd.DataFrame({"churn_probability": p,
+                              "preventable_revenue": rng.lognormal(3, 2, n),
+                              "lapsed_revenue": rng.lognormal(3, 2, n)})
+    inputs = EconomicsInputs.of(customers)
+    action = Action("push", rng.random() * 5, rng.random() * 20, 0.0, 0.0)
+    # the same inputs priced again (the probability of the live cached between calls)
+    for _ in range(3):
+        uplift, reactivation, margin = rng.random(n), rng.random(), rng.random() + 0.5
+        got = inputs.economics(uplift, reactivation, action, margin=margin, offer=offer)
+        expected = _economics_by_the_formulas(inputs, uplift, reactivation, action, margin,
+                                              offer)
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(g, e)
+            assert np.signbit(g).tolist() == np.signbit(e).tolist()
+    with pytest.raises(ValueError, match="offer"):
+        inputs.economics(uplift, reactivation, action, offer="sometimes")

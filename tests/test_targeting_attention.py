@@ -9,7 +9,7 @@ from clvtools.api import analyze
 from clvtools.config import Settings
 from clvtools.data.rfm import rfm_summary
 from clvtools.datasets import generate_customer_base
-from clvtools.pipeline.attention import score_at
+from clvtools.pipeline.attention import rows_for, score_at
 from clvtools.pipeline.drivers import baseline_centre, risk_drivers
 from clvtools.pipeline.structural import STRUCTURAL_COLUMN, cloglog, structural_from_rfm
 from clvtools.targeting.early_warning import early_warning_list
@@ -34,6 +34,27 @@ def test_early_warning_list_by_hand():
     assert row["rise"] == pytest.approx(0.4) and row["value_at_stake"] == 10.0
     assert row["driver_1"] == "x" and row["early_warning_rank"] == 1
     assert counts == {"live": 4, "scored_before": 2, "not_scored_before": 2, "listed": 1}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rows_for_is_the_look_up_from_the_table_side(seed):
+    # random text ids, some absent on either side, in any order: the positions are
+    # table_ids.get_indexer(ids), whichever side's hash table finds them
+    rng = np.random.default_rng(seed)
+    labels = np.array([f"c{i}" for i in rng.permutation(60)], dtype=object)
+    ids = pd.Index(rng.choice(labels[:45], size=rng.integers(0, 45), replace=False))
+    table_ids = pd.Index(rng.choice(labels[15:], size=rng.integers(0, 45), replace=False))
+    expected = table_ids.get_indexer(ids)
+    np.testing.assert_array_equal(rows_for(ids, table_ids), expected)
+    # repeated customer ids: the same answer (the look-up from the table's side)
+    twice = ids.append(ids)
+    np.testing.assert_array_equal(rows_for(twice, table_ids), table_ids.get_indexer(twice))
+
+
+def test_rows_for_refuses_a_table_id_twice_as_pandas_does():
+    ids = pd.Index(["a", "b", "c"])
+    with pytest.raises(pd.errors.InvalidIndexError):
+        rows_for(ids, pd.Index(["b", "c", "b"]))
 
 
 def test_win_back_list_by_hand():

@@ -17,7 +17,7 @@ from ..targeting.matrix import CELLS, CHURNED, concentration, matrix_table, valu
 from ..targeting.revenue_at_risk import involuntary_share
 from ..targeting.sensitivity import plan_sensitivity
 from ._threads import alongside_thread
-from .attention import attention_lists, early_warning, lifecycle_columns
+from .attention import attention_lists, early_warning, lifecycle_columns, rows_for
 from .drivers import baseline_centre, contact_reasons
 from .inputs import CONTACTABLE, Inputs
 from .risk import RiskResult
@@ -121,7 +121,12 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     # the early warning (the churn model scored one KPI period back: SQL over the log, the
     # structural term, the drivers that moved) on the second core while the plan, its
     # sensitivity and the reasons are built here
-    with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre) as early:
+    # each customer's row of the scoring table (-1: declared churned), found once for the
+    # early warning and the reasons alike
+    scoring_rows = (rows_for(ids, risk.scoring.index)
+                    if risk.model is not None and risk.scoring is not None else None)
+    with alongside_thread(warn, risk, inputs, timeline, s, now, at_stake, centre,
+                          scoring_rows) as early:
         lifecycle = risk.lifecycle      # by its customer_id column (lifecycle_columns)
         # the per-customer scores as a Spark job computes them chunk by chunk (.scoring)
         customers = _with_ids(customer_scores(value.rfm, value.scores, risk.scores))
@@ -169,7 +174,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
         # the columns the reasons read (contact_reasons), for the contacted rows only
         read = ["customer_id", s.value_axis, "churn_probability", "last_purchase",
                 "lapsed_revenue"]
-        reasons = _reasons(_rows(customers, read, order), customers, risk, s, centre)
+        reasons = _reasons(_rows(customers, read, order), customers, risk, s, centre,
+                           None if scoring_rows is None else scoring_rows[order])
         for column in reasons.columns:
             targets[column] = reasons[column].to_numpy()
         for column in attribute_columns:
@@ -315,10 +321,11 @@ def _plan_table(customers: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
 def _treated_part(plan: pd.DataFrame, share: float) -> dict:
     """The plan's figures for the customers contacted (the treatment), and what holding out
     the control group costs in expected net benefit."""
-    treated = (plan["group"] == TREATMENT).to_numpy()
-    control = (plan["group"] == CONTROL).to_numpy()
-    push = (plan["action"] == "push").to_numpy()
-    pull = (plan["action"] == "pull").to_numpy()
+    # numpy's comparison of the object arrays: a third of pandas' (its checks and a Series
+    # per comparison) at a million customers
+    group, action = plan["group"].to_numpy(), plan["action"].to_numpy()
+    treated, control = group == TREATMENT, group == CONTROL
+    push, pull = action == "push", action == "pull"
     cost = plan["expected_cost"].to_numpy()
     net = plan["expected_net_benefit"].to_numpy()
     spent = float(cost[treated].sum())
@@ -336,10 +343,15 @@ def _treated_part(plan: pd.DataFrame, share: float) -> dict:
 
 
 def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
-             s: Settings, centre: float) -> pd.DataFrame:
+             s: Settings, centre: float, scoring_rows: np.ndarray | None = None
+             ) -> pd.DataFrame:
     """The reason codes of the contact list: value at stake and risk, then the two churn
-    drivers that raise the customer's risk most (live customers scored by the Cox model)."""
-    live = customers[s.value_axis][customers["churn_probability"].notna()].to_numpy(float)
+    drivers that raise the customer's risk most (live customers scored by the Cox model).
+    ``scoring_rows``: each contacted customer's row of ``risk.scoring`` (-1: none), when
+    known."""
+    # by arrays: a filtered Series would take a million text ids of its index too
+    live = (customers[s.value_axis].to_numpy(dtype=float)
+            [~np.isnan(customers["churn_probability"].to_numpy(dtype=float))])
     ranked = np.sort(live)
     value = contacted[s.value_axis].to_numpy(dtype=float)
     share = (len(ranked) - np.searchsorted(ranked, value, side="left")) / max(len(ranked), 1)
@@ -347,7 +359,12 @@ def _reasons(contacted: pd.DataFrame, customers: pd.DataFrame, risk: RiskResult,
     frame = pd.DataFrame({**{c: contacted[c].array for c in contacted.columns
                              if c != "customer_id"}, "value_share": share},
                          index=pd.Index(contacted["customer_id"].to_numpy(), name="customer_id"))
-    return contact_reasons(frame, risk.model, risk.scoring, horizon=s.horizon, centre=centre,
+    scoring = risk.scoring
+    if scoring is not None and scoring_rows is not None:
+        # only the contacted customers' rows: the reasons' look-up by id then hashes these,
+        # not the whole scoring table (a third of a million ids at a million customers)
+        scoring = scoring.take(scoring_rows[scoring_rows >= 0])
+    return contact_reasons(frame, risk.model, scoring, horizon=s.horizon, centre=centre,
                            time_unit=s.time_unit, value_axis=s.value_axis)
 
 
