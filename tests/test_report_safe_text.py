@@ -68,3 +68,38 @@ def test_the_csv_writers_version_follows_the_same_rule_and_counts():
                  for v in expected]
     assert recovered == values
     assert neutralise_arrow(pa.table({"id": ["a", "b"]})) == (pa.table({"id": ["a", "b"]}), 0)
+
+
+def _random_texts(rng: np.random.Generator, n: int) -> list:
+    """Short texts from an alphabet rich in formula prefixes, quotes, digits and multi-byte
+    characters; some empty, some missing."""
+    alphabet = list("=+-@\t\r'0123456789 .,eEab(é€") + ["=HYPERLINK(", "+49 ", "''-"]
+    out = []
+    for _ in range(n):
+        kind = rng.random()
+        if kind < 0.05:
+            out.append(None)
+        elif kind < 0.1:
+            out.append("")
+        else:
+            out.append("".join(rng.choice(alphabet, size=rng.integers(1, 6))))
+    return out
+
+
+def test_the_first_byte_screen_agrees_with_the_cell_by_cell_rule():
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        values = _random_texts(rng, int(rng.integers(1, 40)))
+        if trial % 3 == 0:   # mostly harmless columns, the screen's usual case
+            values = [v if v is None or neutralise_text(v) is v else "x" + v for v in values]
+        kind = pa.large_string() if trial % 2 else pa.string()
+        whole = pa.array(["=pad", *values, "-pad"], type=kind)
+        sliced = whole.slice(1, len(values))   # an offset into shared buffers
+        column = pa.chunked_array([sliced, pa.array(values[:3], type=kind)])
+        cells = values + values[:3]
+        expected = [neutralise_text(v) for v in cells]
+        safe, changed = neutralise_arrow(pa.table({"text": column}))
+        assert safe.column("text").to_pylist() == expected
+        assert changed == sum(e is not v for e, v in zip(expected, cells, strict=True))
+    assert neutralise_arrow(pa.table({"text": pa.array(["", None, ""])}))[1] == 0
+    assert neutralise_arrow(pa.table({"text": pa.array([], type=pa.string())}))[1] == 0
