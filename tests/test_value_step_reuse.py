@@ -96,3 +96,39 @@ def test_the_holdout_expected_purchases_from_its_months_equal_the_direct_expecta
     # the segments held as categories name the same segments as the attributes' text
     assert all(isinstance(window.segments[c].dtype, pd.CategoricalDtype)
                for c in window.segments.columns)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "pnbd"])
+def test_the_holdout_tables_without_the_revenue_arrays_equal_the_whole_arrays(model):
+    """``evaluate_candidate`` no longer keeps the (n, M) revenue arrays: its tables read the
+    revenue totals and sum purchases x spend per month, and the holdout by frequency reuses
+    its expected purchases; the same figures as the whole arrays give (the month sums bit
+    for bit; the by-frequency means to rounding, the months' sum against one expectation)."""
+    from clvtools.btyd.clv import revenue_by_month
+
+    base = generate_customer_base(3000, seed=5)
+    s = Settings(horizon=26)
+    inputs = read_inputs(base.transactions, None, None, s)
+    timeline = build_timeline(inputs.log.first_date, inputs.log.observation_end, s)
+    window = calibration_window(inputs.log, timeline)
+    models = fit_value_models(window.rfm, model)
+    spend = expected_spend(models, window.rfm)
+    _, tables = evaluate_candidate(models, window, horizon=26.0, unit_days=timeline.unit_days,
+                                   expected_spend=spend, log=inputs.log, timeline=timeline)
+    rfm = window.rfm
+    x, tx, age = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    months = revenue_by_month(models.purchases, x, tx, age, spend, 26.0, timeline.unit_days,
+                              0.0)
+    by_month = tables["holdout_by_month"]
+    np.testing.assert_array_equal(by_month["expected_revenue"],
+                                  months.expected_revenue.sum(axis=0))
+    np.testing.assert_array_equal(by_month["expected_purchases"],
+                                  months.expected_purchases.sum(axis=0))
+    customers = tables["holdout_customers"]
+    np.testing.assert_array_equal(customers["revenue_if_retained"],
+                                  months.revenue_if_retained.sum(axis=1))
+    np.testing.assert_array_equal(customers["expected_revenue"],
+                                  months.expected_revenue.sum(axis=1))
+    from clvtools.btyd.validation import calibration_vs_holdout_purchases
+    want = calibration_vs_holdout_purchases(models.purchases, window.cal, n=10).reset_index()
+    pd.testing.assert_frame_equal(tables["holdout_by_frequency"], want, rtol=1e-12)
