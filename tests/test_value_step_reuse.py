@@ -14,7 +14,7 @@ from clvtools.data.rfm import rfm_summary
 from clvtools.pipeline.holdout import calibration_window, evaluate_candidate
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.timeline import build_timeline
-from clvtools.pipeline.value_choice import stratified_sample
+from clvtools.pipeline.value_choice import stratified_positions, stratified_sample
 from clvtools.pipeline.value_models import expected_spend, fit_value_models, rows_of
 
 
@@ -42,6 +42,10 @@ def test_the_strata_by_codes_draw_the_same_sample_as_by_text(seed):
     drawn = stratified_sample(index, strata, 3_000, seed)
     assert drawn.equals(_sample_by_text_key(index, strata, 3_000, seed))
     assert 2_900 <= len(drawn) <= 3_100
+    # the choice takes the sample by position: the same customers
+    positions = stratified_positions(strata, 3_000, seed)
+    assert index[positions].equals(drawn)
+    np.testing.assert_array_equal(stratified_positions(strata, n, seed), np.arange(n))
 
 
 def test_rows_of_takes_the_frame_itself_only_when_aligned():
@@ -132,3 +136,13 @@ def test_the_holdout_tables_without_the_revenue_arrays_equal_the_whole_arrays(mo
     from clvtools.btyd.validation import calibration_vs_holdout_purchases
     want = calibration_vs_holdout_purchases(models.purchases, window.cal, n=10).reset_index()
     pd.testing.assert_frame_equal(tables["holdout_by_frequency"], want, rtol=1e-12)
+
+
+def test_the_window_taken_by_positions_is_the_window_looked_up_by_labels(window_fit):
+    window = window_fit[0]
+    positions = np.sort(np.random.default_rng(2).choice(len(window.cal), 700, replace=False))
+    taken, looked_up = window.take(positions), window.subset(window.cal.index[positions])
+    pd.testing.assert_frame_equal(taken.cal, looked_up.cal)
+    pd.testing.assert_frame_equal(taken.rfm, looked_up.rfm)
+    pd.testing.assert_frame_equal(taken.segments, looked_up.segments)
+    np.testing.assert_array_equal(taken.actual_revenue, looked_up.actual_revenue)

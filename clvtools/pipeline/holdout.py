@@ -58,7 +58,10 @@ class CalibrationWindow:
 
     def subset(self, index: pd.Index) -> CalibrationWindow:
         """The window restricted to the customers ``index`` (a sample)."""
-        rows = self.cal.index.get_indexer(index)
+        return self.take(self.cal.index.get_indexer(index))
+
+    def take(self, rows: np.ndarray) -> CalibrationWindow:
+        """The window restricted to the customers at positions ``rows`` (a sample)."""
         return CalibrationWindow(
             self.cal.iloc[rows], self.rfm.iloc[rows], self.actual_revenue[rows],
             None if self.segments is None else self.segments.iloc[rows])
