@@ -157,13 +157,14 @@ def test_scored_months_drop_the_revenue_arrays_summed_into_the_scores(model):
 
 def test_p_alive_of_the_months_or_of_the_model(model):
     """``RevenueByMonth.alive`` (the scores' and the holdout's P(alive)): the model's
-    ``conditional_probability_alive`` for a plain model, which leaves ``p_alive`` None, and
-    the P(alive) a covariate model computed on the way, bit for bit the model's."""
+    ``conditional_probability_alive`` for Pareto/NBD, which leaves ``p_alive`` None, and
+    the P(alive) BG/NBD, MBG/NBD and a covariate model computed on the way, bit for bit the
+    model's."""
     from clvtools.btyd import BetaGeoCovariatesFitter
     from clvtools.pipeline.value_models import BoundCovariates
 
     months = revenue_by_month(model, *COLS, 1.0, 52, 7, 0.0)
-    assert months.p_alive is None
+    assert (months.p_alive is None) == (not hasattr(model, "alive_and_purchases_by_period"))
     np.testing.assert_array_equal(months.alive(model, *COLS),
                                   model.conditional_probability_alive(*COLS))
     group = pd.DataFrame({"group": np.where(np.arange(len(CDNOW)) % 3 == 0, "a", "b")},

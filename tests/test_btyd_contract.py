@@ -226,3 +226,21 @@ def test_collapse_by_ordered_keys_equals_the_lexicographic_sort(monkeypatch):
         np.testing.assert_array_equal(counts, ref_counts)
         for k in cols:
             np.testing.assert_array_equal(rows[k], ref_rows[k])
+
+
+@pytest.mark.parametrize("series", [
+    pd.Series([1.5, 2.0, np.nan], index=pd.Index(["a", "b", "c"], name="customer_id")),
+    pd.Series([1, None, 3], dtype="Int64"),
+    pd.Series([True, False]),
+    pd.Series(["1", "2.5"]),
+    pd.Series([4, 5], dtype="int32", index=[10, 20]),
+])
+def test_float_array_of_a_series_is_numpys(series):
+    """``_to_float_array`` reads a Series through its values (numpy's attribute probes on
+    the Series itself looked each name up among the index's labels): the same numbers as
+    ``np.asarray(series, dtype=float)``, and text still refused clearly."""
+    from clvtools.btyd.utils import _to_float_array
+    np.testing.assert_array_equal(_to_float_array(series, "frequency"),
+                                  np.asarray(series, dtype=float))
+    with pytest.raises(ClvInputError, match="'frequency' argument must be numeric"):
+        _to_float_array(pd.Series(["a", "b"]), "frequency")

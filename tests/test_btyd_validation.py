@@ -82,3 +82,17 @@ def test_alive_path_matches_lifetimes(setting):
     # no purchase after the first: P(alive) = 1 for BG/NBD throughout
     single = tx[tx["id"] == tx["id"].value_counts().idxmin()].head(1)
     assert (calculate_alive_path(ours, single, "date", 30) == 1.0).all()
+
+
+@pytest.mark.parametrize("kind", ["frequency_cal", "time_since_last_purchase", "T_cal"])
+def test_calibration_vs_holdout_with_the_callers_predictions(setting, kind):
+    """Given the predictions (the value step has them already), the model is not asked and
+    the table is the one the model's own predictions give, bit for bit."""
+    _, cal, ours, _ = setting
+    want = calibration_vs_holdout_purchases(ours, cal, kind=kind, n=6)
+    predictions = ours.conditional_expected_number_of_purchases_up_to_time(
+        cal["duration_holdout"].iloc[0], cal["frequency_cal"], cal["recency_cal"], cal["T_cal"])
+    got = calibration_vs_holdout_purchases(None, cal, kind=kind, n=6,
+                                           predictions=predictions.to_numpy())
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert "model_predictions" not in cal.columns  # the caller's table is left as it was

@@ -21,13 +21,21 @@ def _three_queries(log, end, time_unit):
     return cal, revenue.to_numpy(float)
 
 
+@pytest.mark.parametrize("summarise", [True, False], ids=["occasions", "raw_rows"])
 @pytest.mark.parametrize("amounts", [True, False], ids=["amounts", "no_amounts"])
 @pytest.mark.parametrize("time_unit", ["week", "day"])
-def test_one_query_gives_the_three_queries_figures(amounts, time_unit):
+def test_one_query_gives_the_three_queries_figures(amounts, time_unit, summarise):
+    """Also the holdout's purchase days counted as rows in a summarised log (one row per
+    customer and day), against the three queries' count of distinct days; and a log of
+    raw rows, several a day (no summary), where the days are counted distinct."""
     tx = generate_customer_base(400, seed=5, start="2023-01-01",
                                 observation_end="2024-06-30").transactions
-    log = (read_transactions(tx) if amounts
-           else read_transactions(tx.drop(columns="amount"), monetary_value_col=None))
+    if not summarise:  # a second row on some purchase days
+        tx = pd.concat([tx, tx.iloc[::3]], ignore_index=True)
+    log = (read_transactions(tx, summarise=summarise) if amounts
+           else read_transactions(tx.drop(columns="amount"), monetary_value_col=None,
+                                  summarise=summarise))
+    assert log.one_row_per_day == summarise
     end = dt.date(2024, 1, 31)
     cal, revenue = calibration_holdout_revenue(log, end, time_unit=time_unit)
     want_cal, want_revenue = _three_queries(log, end, time_unit)

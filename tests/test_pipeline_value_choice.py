@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from clvtools.btyd.bgnbd import BetaGeoFitter
 from clvtools.btyd.pareto_nbd import ParetoNBDFitter
@@ -15,7 +16,11 @@ from clvtools.pipeline.holdout import auc
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.timeline import build_timeline
 from clvtools.pipeline.value import value_step
-from clvtools.pipeline.value_checks import frequency_fit, spend_frequency_correlation
+from clvtools.pipeline.value_checks import (
+    SPEND_CORRELATION_WARNING,
+    frequency_fit,
+    spend_frequency_correlation,
+)
 from clvtools.pipeline.value_choice import candidate_models, stratified_sample
 
 
@@ -222,3 +227,38 @@ def test_spend_that_grows_with_frequency_is_flagged():
     assert flagged["pearson_r"] > 0.3 and flagged["warning"]
     rfm["monetary_value"] = rng.gamma(5, 10, 2000)
     assert not spend_frequency_correlation(rfm)["warning"]
+
+
+def _correlation_by_pandas(rfm):
+    """spend_frequency_correlation as written before on the filtered frame (nunique)."""
+    repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+    if len(repeat) < 3 or min(repeat["frequency"].nunique(),
+                              repeat["monetary_value"].nunique()) < 2:
+        return None
+    r, p = stats.pearsonr(repeat["frequency"].to_numpy(float),
+                          repeat["monetary_value"].to_numpy(float))
+    return {"pearson_r": float(r), "p_value": float(p), "repeat_buyers": len(repeat),
+            "warning": bool(abs(r) > SPEND_CORRELATION_WARNING)}
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_spend_frequency_correlation_on_arrays_equals_the_frame_filter(case):
+    """The correlation on numpy arrays (one-value columns found by comparison) is the
+    filtered frame's, with NaN, returns (spend <= 0), one-value columns and tiny bases."""
+    rng = np.random.default_rng(case)
+    n = [500, 500, 500, 4, 3, 500, 2, 500][case]
+    frequency = rng.poisson(1.0, n).astype(float)
+    spend = np.round(rng.gamma(2.0, 20.0, n), 2) * (frequency > 0) - (rng.random(n) < 0.05)
+    if case == 1:
+        spend[frequency > 0] = 25.0          # one spend among the repeat buyers
+    if case == 2:
+        frequency[:] = 3.0                   # one frequency
+    if case == 5:
+        spend[::7], frequency[::11] = np.nan, np.nan
+    rfm = pd.DataFrame({"frequency": frequency, "monetary_value": spend},
+                       index=pd.Index([f"c{i}" for i in range(n)], name="customer_id"))
+    got, want = spend_frequency_correlation(rfm), _correlation_by_pandas(rfm)
+    if want is None:
+        assert got is None
+    else:
+        assert got == want

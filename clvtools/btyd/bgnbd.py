@@ -11,25 +11,51 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
+from ..units import DAYS_PER_MONTH
 from .base import BTYDFitter
-from .prediction import ByHorizon, prediction
+from .prediction import ByHorizon, by_horizon_inputs, prediction
 
 __all__ = ["BetaGeoFitter"]
 
 
 def _distinct(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(v, return_inverse=True)``, in O(n) when ``v`` holds whole numbers in a
-    modest range (days, weeks, counts), the usual case, instead of sorting."""
+    """``np.unique(v, return_inverse=True)``, in O(n) when ``v`` holds whole numbers of days
+    in a modest range (counts, days, or weeks and months of whole days: the RFM's recency
+    and T), the usual case, instead of sorting."""
     if len(v):
-        lo, hi = v.min(), v.max()
-        if hi - lo <= 4 * len(v) + 1024 and np.array_equal(v, np.floor(v)):
-            codes = (v - lo).astype(np.int64)
-            present = np.zeros(int(hi - lo) + 1, dtype=bool)
-            present[codes] = True
-            rank = np.cumsum(present) - 1
-            return lo + np.flatnonzero(present).astype(float), rank[codes]
+        days = _whole_days(v)
+        if days is not None:
+            codes, days_per_unit = days
+            lo, hi = codes.min(), codes.max()
+            if hi - lo <= 4 * len(v) + 1024:
+                offsets = (codes - lo).astype(np.int64)
+                present = np.zeros(int(hi - lo) + 1, dtype=bool)
+                present[offsets] = True
+                rank = np.cumsum(present) - 1
+                # v == codes / days_per_unit exactly (checked): the same values as v holds
+                uniq = (lo + np.flatnonzero(present).astype(float)) / days_per_unit
+                return uniq, rank[offsets]
     uniq, inv = np.unique(v, return_inverse=True)
     return uniq, inv.reshape(-1)
+
+
+#: Days per time unit of the RFM summaries (day, week, month): a week's recency of 3 days is
+#: 3 / 7, whose whole-day code :func:`_whole_days` recovers exactly.
+_DAYS_PER_UNIT = (1.0, 7.0, DAYS_PER_MONTH)
+
+
+def _whole_days(v: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """``(codes, days_per_unit)`` with ``v == codes / days_per_unit`` exactly and ``codes``
+    whole numbers (float, shape (n,)), for the first of :data:`_DAYS_PER_UNIT` that fits;
+    None when none does (then ``v`` is sorted: about 0.1 s of CPU on a million values, paid
+    by every fit and scoring at a million customers)."""
+    if np.array_equal(v, np.floor(v)):
+        return v, 1.0
+    for days_per_unit in _DAYS_PER_UNIT[1:]:
+        codes = np.rint(v * days_per_unit)
+        if np.array_equal(codes / days_per_unit, v):
+            return codes, days_per_unit
+    return None
 
 
 def _distinct_pairs(x_codes, T_codes):
@@ -73,6 +99,47 @@ def _on_distinct_pairs_by_horizon(func, x: np.ndarray, horizons: np.ndarray,
         if len(px) < len(x) // 2:
             return func(px[:, None], horizons[None, :], pT[:, None])[inv]
     return func(x[:, None], horizons[None, :], T[:, None])
+
+
+#: Rows gathered per block by :func:`_by_period_on_distinct_pairs`: (rows, periods) blocks of
+#: a few MB, multiplied by P(alive) while still in cache.
+_GATHER_ROWS = 16_384
+
+
+def _by_period_on_distinct_pairs(func, x: np.ndarray, period_ends: np.ndarray,
+                                 T: np.ndarray, p_alive: np.ndarray) -> np.ndarray:
+    """``p_alive`` times the increments of ``func(x, e, T)`` over the period ends ``e``, for
+    every customer (rows) and period (columns), shape (n, k): the expected purchases in each
+    period when ``func`` is the expectation given alive.
+
+    The increments are taken on the distinct (x, T) pairs' table (as
+    :func:`_on_distinct_pairs_by_horizon`) before its rows are gathered, and the gather and
+    the product are done a block of rows at a time into the one (n, k) result: on a million
+    customers the cumulative array, its product by P(alive) and its differences were three
+    passes over arrays of about 100 MB each, freshly allocated. ``p (g_j - g_{j-1})`` rather
+    than ``p g_j - p g_{j-1}``: the same to a few units of the last place.
+    """
+    pairs = None
+    if len(x) > 10_000:
+        px, pT, inv = _distinct_pairs(_distinct(x), _distinct(T))
+        if len(px) < len(x) // 2:
+            pairs = px, pT, inv
+    if pairs is None:
+        table = func(x[:, None], period_ends[None, :], T[:, None])
+    else:
+        table = func(pairs[0][:, None], period_ends[None, :], pairs[1][:, None])
+    table = np.asarray(table, dtype=float)
+    for start in range(0, len(table), _GATHER_ROWS):  # its differences, in place
+        block = table[start:start + _GATHER_ROWS]
+        block[:, 1:] = np.diff(block, axis=1)
+    out = table if pairs is None else np.empty((len(x), len(period_ends)))
+    for start in range(0, len(x), _GATHER_ROWS):
+        rows = slice(start, start + _GATHER_ROWS)
+        block = out[rows]
+        if pairs is not None:
+            np.take(table, pairs[2][rows], axis=0, out=block)
+        block *= p_alive[rows, None]
+    return out
 
 
 def _frequency_groups(data: dict, weights: np.ndarray) -> dict:
@@ -354,6 +421,29 @@ class BetaGeoFitter(ByHorizon, BTYDFitter):
         p_alive = special.expit(-self._log_odds_dead(x, tx, T))
         return p_alive[:, None] * _on_distinct_pairs_by_horizon(self._expected_if_alive, x,
                                                                 horizons, T)
+
+    def alive_and_purchases_by_period(self, period_ends, frequency, recency, T):
+        """P(alive) and the expected purchases in each period (0, e_1], (e_1, e_2], ...: the
+        increments of :meth:`expected_purchases_by_horizon` at the period ends, in one pass
+        (:func:`_by_period_on_distinct_pairs`).
+
+        Parameters
+        ----------
+        period_ends : array_like, shape (k,)
+            Ends of the periods after T (time units), positive.
+        frequency, recency, T : array_like or Series, shape (n,)
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            P(alive) at T, shape (n,) (:meth:`conditional_probability_alive`, bit for bit),
+            and the expected purchases per customer and period, shape (n, k).
+        """
+        self._check_fitted()
+        ends, (x, tx, age), _ = by_horizon_inputs(period_ends, frequency, recency, T)
+        p_alive = special.expit(-self._log_odds_dead(x, tx, age))
+        return p_alive, _by_period_on_distinct_pairs(self._expected_if_alive, x, ends, age,
+                                                     p_alive)
 
     def predict(self, t, frequency, recency, T):
         """Alias of ``conditional_expected_number_of_purchases_up_to_time`` (as lifetimes)."""

@@ -132,8 +132,32 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
     lengths = np.diff(ends, prepend=0.0)
     discount = (1.0 + rate) ** (-ends * unit / DAYS_PER_YEAR)
 
-    rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1, 1)
-    retained = rate_alive * lengths[None, :]
+    rate_alive = np.asarray(model.purchase_rate_if_alive(x, tx, age), dtype=float).reshape(-1)
+    if hasattr(model, "alive_and_purchases_by_period"):
+        # BG/NBD and MBG/NBD: the purchases per month directly, and P(alive), which they
+        # need, kept for the caller's scores
+        p_alive, expected = model.alive_and_purchases_by_period(ends, x, tx, age)
+    else:
+        p_alive, expected = _by_horizon_increments(model, ends, x, tx, age)
+    retained = np.empty(expected.shape)
+    revenue_retained = np.empty(retained.shape) if per_month_revenue else None
+    revenue_expected = np.empty(expected.shape) if per_month_revenue else None
+    total_retained, total_expected = np.empty(len(x)), np.empty(len(x))
+    for rows in _row_blocks(len(x)):  # the (n, M) arithmetic a block at a time, in cache
+        np.multiply(rate_alive[rows, None], lengths[None, :], out=retained[rows])
+        value = spend[rows, None] * discount[None, :]
+        for purchases, kept, total in ((retained, revenue_retained, total_retained),
+                                       (expected, revenue_expected, total_expected)):
+            revenue = np.multiply(purchases[rows], value,
+                                  out=None if kept is None else kept[rows])
+            np.sum(revenue, axis=1, out=total[rows])
+    return RevenueByMonth(ends, discount, retained, expected, revenue_retained, revenue_expected,
+                          index, p_alive, total_retained, total_expected)
+
+
+def _by_horizon_increments(model, ends, x, tx, age):
+    """P(alive) (None unless the model computes it on the way) and the expected purchases
+    per customer and period, shape (n, M): the increments of the expectations at ``ends``."""
     p_alive, own = None, True  # own: the cumulative array is this function's to change
     if hasattr(model, "alive_and_expected_by_horizon"):
         # covariate models: one pass over all month ends (the BG/NBD quadrature shares its
@@ -148,19 +172,7 @@ def revenue_by_month(model, frequency, recency, T, expected_spend, horizon, time
                        dtype=float).reshape(-1)
             for e in ends
         ])
-    expected = _increments(cumulative, in_place=own and cumulative.flags.writeable)
-    revenue_retained = np.empty(retained.shape) if per_month_revenue else None
-    revenue_expected = np.empty(expected.shape) if per_month_revenue else None
-    total_retained, total_expected = np.empty(len(x)), np.empty(len(x))
-    for rows in _row_blocks(len(x)):  # the (n, M) discounted spend a block at a time
-        value = spend[rows, None] * discount[None, :]
-        for purchases, kept, total in ((retained, revenue_retained, total_retained),
-                                       (expected, revenue_expected, total_expected)):
-            revenue = np.multiply(purchases[rows], value,
-                                  out=None if kept is None else kept[rows])
-            np.sum(revenue, axis=1, out=total[rows])
-    return RevenueByMonth(ends, discount, retained, expected, revenue_retained, revenue_expected,
-                          index, p_alive, total_retained, total_expected)
+    return p_alive, _increments(cumulative, in_place=own and cumulative.flags.writeable)
 
 
 _BLOCK_ROWS = 32_768  # rows per block of the (n, M) arithmetic: temporaries of a few MB

@@ -21,7 +21,7 @@ _KINDS = ("frequency_cal", "recency_cal", "T_cal", "time_since_last_purchase")
 
 
 def calibration_vs_holdout_purchases(model, calibration_holdout_matrix, kind="frequency_cal",
-                                     n=7):
+                                     n=7, predictions=None):
     """Mean actual and expected holdout purchases, grouped by a calibration-period figure.
 
     Parameters
@@ -34,6 +34,10 @@ def calibration_vs_holdout_purchases(model, calibration_holdout_matrix, kind="fr
         The grouping column.
     n : int, default 7
         Keep the first ``n`` groups, as lifetimes' plot does.
+    predictions : array_like, shape (n_rows,), optional
+        Each row's expected holdout purchases, when the caller has them already (the
+        model's ``conditional_expected_number_of_purchases_up_to_time`` at
+        ``duration_holdout``, or the same to rounding); the model is then not asked.
 
     Returns
     -------
@@ -49,13 +53,18 @@ def calibration_vs_holdout_purchases(model, calibration_holdout_matrix, kind="fr
     if missing:
         raise ClvInputError(f"The calibration/holdout table lacks the column(s) {missing}.",
                             advice="build it with clvtools.data (lifetimes' column names).")
-    summary = calibration_holdout_matrix[needed].copy()
-    duration = float(summary["duration_holdout"].iloc[0])
-    summary["model_predictions"] = np.asarray(
-        model.conditional_expected_number_of_purchases_up_to_time(
-            duration, summary["frequency_cal"], summary["recency_cal"], summary["T_cal"]),
-        dtype=float)
-    summary["time_since_last_purchase"] = summary["T_cal"] - summary["recency_cal"]
+    table = calibration_holdout_matrix
+    if predictions is None:
+        duration = float(table["duration_holdout"].iloc[0])
+        predictions = model.conditional_expected_number_of_purchases_up_to_time(
+            duration, table["frequency_cal"], table["recency_cal"], table["T_cal"])
+    # the grouping column and the two means only (not a copy of the whole table)
+    summary = pd.DataFrame({
+        kind: (table["T_cal"] - table["recency_cal"] if kind == "time_since_last_purchase"
+               else table[kind]),
+        "frequency_holdout": table["frequency_holdout"],
+        "model_predictions": np.asarray(predictions, dtype=float).reshape(-1),
+    })
     grouped = summary.groupby(kind)
     out = grouped[["frequency_holdout", "model_predictions"]].mean()
     out["n_customers"] = grouped.size()

@@ -53,7 +53,8 @@ def calibration_holdout_revenue(log: TransactionLog, calibration_end: dt.date, *
                     with_monetary=log.has_amounts, last_day=calibration_end,
                     one_row_per_day=log.one_row_per_day)
     hold = holdout_query(log.occasions, calibration_end=calibration_end, observation_end=obs_end,
-                         with_monetary=log.has_amounts, with_revenue=True)
+                         with_monetary=log.has_amounts, with_revenue=True,
+                         one_row_per_day=log.one_row_per_day)
     held = ["frequency_holdout"] + (["monetary_value_holdout"] if log.has_amounts else [])
     frame = fetch_frame(log.con, f"""
         WITH cal AS ({cal}), hold AS ({hold})
@@ -120,7 +121,7 @@ def store_holdout_window(log: TransactionLog, calibration_end: dt.date, *, time_
         FROM ({rfm_at_sql(log, time_unit=time_unit, at=calibration_end)}) AS r
         LEFT JOIN ({holdout_query(log.occasions, calibration_end=calibration_end,
                                   observation_end=end, with_monetary=log.has_amounts,
-                                  with_revenue=True)}) AS h
+                                  with_revenue=True, one_row_per_day=log.one_row_per_day)}) AS h
                ON r.customer_id = h.customer_id
         ORDER BY r.customer_id""")
     return int(log.con.execute(f"SELECT count(*) FROM {quote_ident(into)}").fetchone()[0])

@@ -162,20 +162,26 @@ def holdout_query(
     grain: str = "day",
     with_monetary: bool = True,
     with_revenue: bool = False,
+    one_row_per_day: bool = False,
 ) -> str:
     """SQL for the holdout columns: purchase periods and mean transaction value after the cut-off.
 
     As in lifetimes, ``monetary_value_holdout`` is the mean of the individual transactions
     (not of the purchase periods) in the holdout window; ``occasions.n_rows`` keeps that count.
     ``with_revenue``: and ``revenue_holdout``, :func:`revenue_by_customer`'s sum (DOUBLE).
+    ``one_row_per_day`` (as :func:`rfm_query`'s): with ``grain="day"`` the purchase days are
+    the rows, counted without DISTINCT's hash set per customer (a third of the query's CPU
+    time on the 1M-customer benchmark log's holdout, the same counts).
     """
+    periods = ("count(*)" if grain == "day" and one_row_per_day
+               else f"count(DISTINCT date_trunc('{grain}', date))")
     monetary = (f", {money_sum('amount')} / sum(n_rows) AS monetary_value_holdout"
                 if with_monetary else "")
     if with_revenue:
         monetary += f", {_revenue(with_monetary)}::DOUBLE AS revenue_holdout"
     return f"""
         SELECT customer_id,
-               count(DISTINCT date_trunc('{grain}', date))::DOUBLE AS frequency_holdout
+               {periods}::DOUBLE AS frequency_holdout
                {monetary}
         FROM {occasions}
         WHERE date > DATE '{calibration_end.isoformat()}'

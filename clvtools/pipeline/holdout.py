@@ -58,7 +58,10 @@ class CalibrationWindow:
 
     def subset(self, index: pd.Index) -> CalibrationWindow:
         """The window restricted to the customers ``index`` (a sample)."""
-        rows = self.cal.index.get_indexer(index)
+        return self.take(self.cal.index.get_indexer(index))
+
+    def take(self, rows: np.ndarray) -> CalibrationWindow:
+        """The window restricted to the customers at positions ``rows`` (a sample)."""
         return CalibrationWindow(
             self.cal.iloc[rows], self.rfm.iloc[rows], self.actual_revenue[rows],
             None if self.segments is None else self.segments.iloc[rows])
@@ -194,7 +197,9 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
     purchases = models.purchases
     rfm, cal = window.rfm, window.cal
     x, tx, age = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    months = revenue_by_month(purchases, x, tx, age, expected_spend, horizon, unit_days, 0.0)
+    # undiscounted, and only the totals of the revenue per month are read: not kept
+    months = revenue_by_month(purchases, x, tx, age, expected_spend, horizon, unit_days, 0.0,
+                              per_month_revenue=False)
     duration = cal["duration_holdout"].iloc[0]
     if months.period_end[-1] == duration:
         # the months end at the holdout's end (a horizon in weeks or days): their sum is the
@@ -205,7 +210,7 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
         expected_purchases = np.asarray(
             purchases.conditional_expected_number_of_purchases_up_to_time(duration, x, tx, age),
             float)
-    expected_revenue = months.expected_revenue.sum(axis=1)
+    expected_revenue = months.expected_revenue_total
     actual = window.actual_purchases
     p_alive = months.alive(purchases, x, tx, age)
     row = {
@@ -222,7 +227,7 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
     if log is None or timeline is None:
         return row, tables
     tables["holdout_by_frequency"] = calibration_vs_holdout_purchases(
-        purchases, cal, n=FREQUENCY_BINS).reset_index()
+        purchases, cal, n=FREQUENCY_BINS, predictions=expected_purchases).reset_index()
     starts, ends = (list(d) for d in zip(*timeline.holdout_months, strict=True))
     by_period = purchases_by_period(log, starts, ends, customers_acquired_by=timeline.holdout_start)
     tables["holdout_by_month"] = pd.DataFrame({
@@ -232,7 +237,10 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
         "actual_purchases": by_period["purchases"].to_numpy(float),
         "expected_purchases": months.expected_purchases.sum(axis=0),
         "actual_revenue": by_period["revenue"].to_numpy(float),
-        "expected_revenue": months.expected_revenue.sum(axis=0),
+        # undiscounted: each customer's purchases x spend, summed over the customers without
+        # the (n, M) product (einsum: the product's column sums, in their order; not BLAS)
+        "expected_revenue": np.einsum("i,ij->j", np.broadcast_to(
+            np.asarray(expected_spend, float), (len(x),)), months.expected_purchases),
     })
     segments = by_segment(window, expected_purchases, expected_revenue)
     if segments is not None:
@@ -240,7 +248,7 @@ def evaluate_candidate(models, window: CalibrationWindow, *, horizon: float,
     # per customer, for the targeting evaluation (clvtools.pipeline.evaluation), not a file:
     # the value at the holdout start, undiscounted like the revenue that followed
     tables["holdout_customers"] = pd.DataFrame({
-        "p_alive": p_alive, "revenue_if_retained": months.revenue_if_retained.sum(axis=1),
+        "p_alive": p_alive, "revenue_if_retained": months.revenue_if_retained_total,
         "expected_revenue": expected_revenue, "realised_revenue": window.actual_revenue,
     }, index=rfm.index)
     return row, tables

@@ -60,13 +60,17 @@ def spend_frequency_correlation(rfm: pd.DataFrame) -> dict | None:
     """
     if "monetary_value" not in rfm:
         return None
-    repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
-    if len(repeat) < 3 or min(repeat["frequency"].nunique(),
-                              repeat["monetary_value"].nunique()) < 2:
+    frequency = rfm["frequency"].to_numpy(float)
+    spend = rfm["monetary_value"].to_numpy(float)
+    repeat = (frequency > 0) & (spend > 0)  # NaN is neither: the two columns have no NaN here
+    frequency, spend = frequency[repeat], spend[repeat]
+    # a column of one value has no correlation (tested by comparison: counting the distinct
+    # values of a million amounts hashed them all)
+    if len(frequency) < 3 or not ((frequency != frequency[0]).any()
+                                  and (spend != spend[0]).any()):
         return None
-    r, p = stats.pearsonr(repeat["frequency"].to_numpy(float),
-                          repeat["monetary_value"].to_numpy(float))
-    return {"pearson_r": float(r), "p_value": float(p), "repeat_buyers": len(repeat),
+    r, p = stats.pearsonr(frequency, spend)
+    return {"pearson_r": float(r), "p_value": float(p), "repeat_buyers": len(frequency),
             "warning": bool(abs(r) > SPEND_CORRELATION_WARNING)}
 
 

@@ -42,7 +42,8 @@ from .value_models import (
 )
 
 __all__ = ["AUTO", "CANDIDATES", "SAMPLE_ABOVE", "ValueChoice", "candidate_models",
-           "choose_by_bic", "choose_on_holdout", "holdout_tables", "stratified_sample"]
+           "choose_by_bic", "choose_on_holdout", "holdout_tables", "stratified_positions",
+           "stratified_sample"]
 
 AUTO = "auto"
 #: Every purchase model the automatic choice may take, in the order of the tables.
@@ -142,14 +143,16 @@ def _failed(exc: Exception, criterion: str) -> dict:
 
 
 def _comparison_rows(index: pd.Index, frequency: np.ndarray, segments: pd.DataFrame | None,
-                     n_candidates: int, seed: int) -> pd.Index:
-    """All of ``index``, or its stratified sample when several candidates meet many customers."""
+                     n_candidates: int, seed: int) -> np.ndarray | None:
+    """Positions in ``index`` of its stratified sample when several candidates meet many
+    customers, else None (all of them). Positions, not labels: the window and the RFM take
+    them by position, without looking a million text ids up."""
     if n_candidates < 2 or len(index) <= SAMPLE_ABOVE:
-        return index
+        return None
     strata = pd.DataFrame({"frequency": np.minimum(frequency, FREQUENCY_BINS)}, index=index)
     if segments is not None:
         strata = strata.join(rows_of(segments, index))
-    return stratified_sample(index, strata, SAMPLE_ABOVE, seed)
+    return stratified_positions(strata, SAMPLE_ABOVE, seed)
 
 
 def choose_on_holdout(window: CalibrationWindow, setting: str,
@@ -184,7 +187,7 @@ def choose_on_holdout(window: CalibrationWindow, setting: str,
     candidates, notes = candidate_models(setting, covariates)
     rows = _comparison_rows(window.cal.index, window.cal["frequency_cal"].to_numpy(),
                             window.segments, len(candidates), seed)
-    compare = window if len(rows) == len(window.cal) else window.subset(rows)
+    compare = window if rows is None else window.take(rows)
     spend = fit_spend_model(compare.rfm, None, [])  # shared: it does not depend on the model
     spend_per_purchase = expected_spend(spend, compare.rfm)
     full = compare is window
@@ -323,7 +326,7 @@ def choose_by_bic(rfm: pd.DataFrame, setting: str, covariates: pd.DataFrame | No
                            compared_on=len(rfm)), models
     rows = _comparison_rows(rfm.index, rfm["frequency"].to_numpy(), segments, len(candidates),
                             seed)
-    compare = rfm.loc[rows]
+    compare = rfm if rows is None else rfm.iloc[rows]
     figures, fitted = {}, {}
     for model in candidates:
         try:
@@ -360,15 +363,25 @@ def stratified_sample(index: pd.Index, strata: pd.DataFrame, size: int,
     ``strata``, aligned with ``index``) in proportion to its share (seeded)."""
     if len(index) <= size:
         return index
-    key = pd.Series(_stratum_codes(strata), index=index)
+    return index[stratified_positions(strata, size, seed)]
+
+
+def stratified_positions(strata: pd.DataFrame, size: int, seed: int) -> np.ndarray:
+    """The positions (sorted, shape (about ``size``,)) of :func:`stratified_sample`'s
+    customers among the rows of ``strata``; all of them when there are ``size`` or fewer."""
+    if len(strata) <= size:
+        return np.arange(len(strata))
+    key = _stratum_codes(strata)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(index))
-    # a random permutation, then the first share of each stratum in that order
-    shuffled = key.iloc[order]
+    order = rng.permutation(len(strata))
+    # a random permutation, then the first share of each stratum in that order (on a
+    # positional index: the customers' labels are not needed, and carrying a million text
+    # ids through the shuffle cost more than the draw)
+    shuffled = pd.Series(key[order])
     rank = shuffled.groupby(shuffled.to_numpy()).cumcount().to_numpy()
     sizes = shuffled.map(shuffled.value_counts()).to_numpy()
-    keep = rank < np.ceil(sizes * size / len(index))
-    return index[np.sort(order[keep])]
+    keep = rank < np.ceil(sizes * size / len(strata))
+    return np.sort(order[keep])
 
 
 def _stratum_codes(strata: pd.DataFrame) -> np.ndarray:
