@@ -83,7 +83,7 @@ def test_purchases_by_period_are_the_increments_by_horizon(fitter, n, whole_days
 def test_distinct_equals_numpy_unique(values):
     """:func:`_distinct` (whole days found in weeks and months without a sort) gives
     ``np.unique``'s values and inverse exactly."""
-    from clvtools.btyd.bgnbd import _distinct
+    from clvtools.btyd._distinct_rows import _distinct
     uniq, inverse = _distinct(values)
     want_uniq, want_inverse = np.unique(values, return_inverse=True)
     np.testing.assert_array_equal(uniq, want_uniq)

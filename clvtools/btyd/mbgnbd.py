@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from ._distinct_rows import _on_distinct_pairs
 from .base import BTYDFitter
-from .bgnbd import BetaGeoFitter, _on_distinct_pairs, _one_minus_scaled, _softplus_sigmoid
+from .bgnbd import BetaGeoFitter, _one_minus_scaled, _softplus_sigmoid
 from .prediction import prediction
 
 __all__ = ["ModifiedBetaGeoFitter"]
