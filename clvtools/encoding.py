@@ -59,13 +59,18 @@ def _level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, names
 
 
+def _level_order(value) -> tuple:
+    """Sort key of a raw level: sorting the raw values keeps 2 before 10; the type name
+    first keeps mixed types apart."""
+    return str(type(value)), value
+
+
 def _sorted_levels(s: pd.Series, observed: set[str]) -> list[str]:
     """Levels in R's order: a Categorical's category order, else sorted raw values."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         raw = list(s.cat.categories)
     else:
-        # sorting the raw values keeps 2 before 10; the type name first keeps mixed types apart
-        raw = sorted(pd.unique(s), key=lambda v: (str(type(v)), v))
+        raw = sorted(pd.unique(s), key=_level_order)
     return list(dict.fromkeys(str(v) for v in raw if str(v) in observed))
 
 
@@ -89,8 +94,7 @@ def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
     for name, column in frame.items():
         if column.dtype == object:
             codes, uniques = pd.factorize(column, use_na_sentinel=True)
-            order = sorted(range(len(uniques)), key=lambda i: (str(type(uniques[i])),
-                                                               uniques[i]))
+            order = sorted(range(len(uniques)), key=lambda i: _level_order(uniques[i]))
             rank = np.empty(len(order) + 1, dtype=np.int64)
             rank[order] = np.arange(len(order))
             rank[-1] = -1                         # a missing value (code -1) stays missing
