@@ -266,4 +266,7 @@ def _stack(occ: SortedOccasions, parts, outcome: bool) -> pd.DataFrame:
              "landmark": (_EPOCH + marks).astype("datetime64[us]")}
     frame.update(stacked)
     frame["_code"] = code
-    return pd.DataFrame(frame)
+    # each column a block of its own (copy=False: not consolidated): every array here is
+    # fresh and held only by the frame, and consolidating copied them all into new memory
+    # (about 0.35 s of a landmark table of 870k rows, mostly the new pages' first touch)
+    return pd.DataFrame(frame, copy=False)

@@ -229,9 +229,11 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
     ConvergenceError, ClvInputError
         When BG/NBD cannot be fitted at some landmark.
     """
-    out = table.copy()
-    out[STRUCTURAL_COLUMN] = np.nan
+    # a shallow copy given a column of its own: the table's columns are shared, never
+    # written into (a deep copy of a landmark table of a million rows cost about 0.3 s)
+    out = table.copy(deep=False)
     if out.empty:
+        out[STRUCTURAL_COLUMN] = np.nan
         return out
     cache = {} if cache is None else cache
     term = dict(horizon=horizon, churn_after=churn_after, time_unit=time_unit, seed=seed)
@@ -244,6 +246,7 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
     keys = _row_keys(out["frequency"].to_numpy(), age - idle.astype(np.int64), age)
     # days as numbers, not a date object per row (a million rows)
     days = pd.to_datetime(out["landmark"]).to_numpy(dtype="datetime64[D]")
+    values = np.full(len(out), np.nan)
     for day in np.unique(days):
         end = min(day.astype(object), log.observation_end)     # a datetime.date
         if _term_key(end, **term) not in cache:
@@ -258,7 +261,8 @@ def add_structural_term(table: pd.DataFrame, log: TransactionLog, *, horizon: fl
             raise ClvInputError(
                 f"{int((~found).sum())} customers of the table at {end} have no "
                 "structural churn probability (not live by the RFM summary).")
-        out.loc[rows, STRUCTURAL_COLUMN] = cloglog(p[at_rows])
+        values[rows] = cloglog(p[at_rows])
+    out[STRUCTURAL_COLUMN] = values
     return out
 
 
@@ -275,8 +279,11 @@ def add_recency_band(table: pd.DataFrame, churn_after: float) -> pd.DataFrame:
     edges = np.linspace(0.0, churn_after, RECENCY_BANDS + 1)
     band = np.searchsorted(edges, table["time_since_last_purchase"].to_numpy(float), "right")
     band = np.clip(band, 1, RECENCY_BANDS)
-    # the labels looked up, not formatted per row (seconds on a landmark table of millions)
-    return table.assign(**{RECENCY_BAND: _BAND_LABELS[band]})
+    # the labels looked up, not formatted per row (seconds on a landmark table of millions);
+    # added to a shallow copy (assign copied every column: about 0.25 s at a million rows)
+    out = table.copy(deep=False)
+    out[RECENCY_BAND] = _BAND_LABELS[band]
+    return out
 
 
 def churn_model_inputs(survival: pd.DataFrame, scoring: pd.DataFrame, log: TransactionLog, *,
