@@ -163,3 +163,50 @@ def test_the_kpis_start_before_the_churn_model_is_fitted(inputs, monkeypatch):
     assert events.index("Building the landmark survival table") < kpis
     assert kpis < events.index("Fitting the churn model (Cox)")
     assert result.risk.model is not None and len(result.kpi.kpis)
+
+
+def test_the_structural_terms_query_on_a_cursor_of_their_own(inputs, monkeypatch):
+    """The structural terms' RFM query runs in their second thread, on a cursor of the run's
+    database (beside the landmark step's own queries on the run's connection); on a caller's
+    own connection (the run's tables TEMP, which a cursor cannot see) it runs at once on the
+    caller's connection. Either way the cache holds the same terms."""
+    import duckdb
+
+    from clvtools.data.transactions import read_transactions
+    from clvtools.pipeline import structural
+
+    transactions, _, _ = inputs
+    queried: list = []
+    real = structural.rfm_counts_at
+
+    def recording(log, ends, **kwargs):
+        queried.append(log.con)
+        return real(log, ends, **kwargs)
+
+    monkeypatch.setattr(structural, "rfm_counts_at", recording)
+    terms = []
+    for con in (connect(), duckdb.connect()):
+        log = read_transactions(transactions, observation_end="2024-06-30", con=con)
+        dates = [pd.Timestamp("2023-06-30").date(), log.observation_end]
+        cache: dict = {}
+        queried.clear()
+        work = structural.structural_work(log, dates, horizon=26, churn_after=20,
+                                          time_unit="week", cache=cache)
+        at_once = list(queried)
+        with _threads.alongside_thread(work) as done:
+            pass
+        done.result()
+        if con is log.con and structural.run_scope(con) == "":
+            assert at_once == [] and len(queried) == 1 and queried[0] is not con
+        else:
+            assert at_once == [con] and queried == [con]
+        terms.append(cache)
+        con.close()
+    # each date's BG/NBD fit and its term (the live customers' keys, their probabilities)
+    assert terms[0].keys() == terms[1].keys() and len(terms[0]) == 4
+    for key in terms[0]:
+        if key[0] == "fit":
+            pd.testing.assert_series_equal(terms[0][key][1].params_, terms[1][key][1].params_)
+        else:
+            for mine, theirs in zip(terms[0][key], terms[1][key], strict=True):
+                np.testing.assert_array_equal(mine, theirs)

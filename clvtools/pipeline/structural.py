@@ -17,6 +17,7 @@ and a plain fit on compressed rows costs well under a second.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ import pandas as pd
 
 from ..btyd.bgnbd import BetaGeoFitter
 from ..btyd.declared_churn import declared_churn_probability
+from ..data.engine import cursor, run_scope
 from ..data.rfm import rfm_summary
 from ..data.rfm_counts import rfm_counts, rfm_counts_at
 from ..data.transactions import TransactionLog
@@ -126,12 +128,15 @@ def _term_key(end, horizon, churn_after, time_unit, seed) -> tuple:
 
 def structural_work(log: TransactionLog, dates, *, horizon: float, churn_after: float,
                     time_unit: str, seed: int = 0, cache: dict) -> Callable[[], None]:
-    """Query the distinct rows of the RFM summary at each of ``dates`` whose term is not in
-    ``cache`` (one query for them all, here, on the calling thread: the log's one DuckDB
-    connection), and return the rest of the structural terms' work at those dates, each
-    BG/NBD fit and term into ``cache``, as a function that runs no SQL: numpy for a second
-    thread (:func:`~clvtools.pipeline._threads.alongside_thread`) while the caller's thread
-    queries the landmark tables. :func:`add_structural_term` then reads the terms off the cache.
+    """The structural terms' work at each of ``dates`` whose term is not in ``cache``, as a
+    function for a second thread (:func:`~clvtools.pipeline._threads.alongside_thread`) while
+    the caller's thread builds the landmark tables: the distinct rows of the RFM summary at
+    every date (one query for them all, on a cursor of its own: :func:`~clvtools.data.engine
+    .cursor`), then each date's BG/NBD fit and term into ``cache``.
+    :func:`add_structural_term` then reads the terms off the cache.
+
+    On a caller's own connection the run's tables are TEMP ones, which a cursor does not
+    see: the query runs here then, on the calling thread, and the function runs no SQL.
 
     Parameters
     ----------
@@ -154,10 +159,27 @@ def structural_work(log: TransactionLog, dates, *, horizon: float, churn_after: 
     ends = {min(date, log.observation_end) for date in dates}
     # every date's distinct rows from one aggregation of the occasions
     missing = [end for end in ends if _term_key(end, **term) not in cache]
-    jobs = sorted(rfm_counts_at(log, missing, time_unit=time_unit).items()) if missing else []
+
+    def query(on: TransactionLog) -> list:
+        return sorted(rfm_counts_at(on, missing, time_unit=time_unit).items()) if missing else []
+
+    if run_scope(log.con):      # "TEMP ": a caller's connection
+        jobs = query(log)
+
+        def queried() -> list:
+            return jobs
+    else:
+        def queried() -> list:
+            # beside the caller's fetch of the sorted occasions (at a million customers the
+            # query took about a second of the landmark step on the caller's thread)
+            own = cursor(log.con)
+            try:
+                return query(dataclasses.replace(log, con=own))
+            finally:
+                own.close()
 
     def fit_and_score() -> None:
-        for end, rows in jobs:
+        for end, rows in queried():
             try:
                 cache[_term_key(end, **term)] = _distinct_term(rows, end, cache=cache, **term)
             except (ConvergenceError, ClvInputError):
