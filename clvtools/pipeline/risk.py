@@ -127,9 +127,8 @@ def risk_step(inputs: Inputs, timeline: Timeline, value: ValueResult, settings: 
 
     step("Building the landmark survival table")
     cache = seed_structural_cache(log, value.rfm, value.models.purchases, s.time_unit)
-    # every date's structural BG/NBD fit and term (numpy, a second thread) beside the
-    # landmark queries (DuckDB): the main fit's and the out-of-time validation's dates;
-    # the RFM summaries they need are queried first, on this thread
+    # every date's RFM summary, structural BG/NBD fit and term (a second thread, on a cursor
+    # of its own) beside the landmark tables: the main fit's and the validation's dates
     validation_marks = validation_landmarks(timeline, timeline.holdout_start)
     work = structural_work(log, [*timeline.landmarks, log.observation_end,
                                  *validation_marks[:2]], horizon=s.horizon, seed=s.seed,
