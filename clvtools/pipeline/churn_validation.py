@@ -40,10 +40,16 @@ def validation_landmarks(timeline: Timeline, score_at=None) -> list:
 
 
 def _at_landmarks(table: pd.DataFrame, marks) -> pd.DataFrame:
-    """The rows of a stacked landmark table at the landmarks ``marks``, renumbered."""
+    """The rows of a stacked landmark table at the landmarks ``marks``, renumbered: new
+    arrays when some rows are left out, else the table's own (a shallow copy: its columns
+    are never written into). Boolean selection and ``reset_index`` each copied and
+    consolidated every column (0.5 s of a run at a million customers)."""
     dates = pd.to_datetime(pd.Series(list(marks), dtype=object)).to_numpy(dtype=table[
         "landmark"].dtype)
-    return table[table["landmark"].isin(dates).to_numpy()].reset_index(drop=True)
+    kept = table["landmark"].isin(dates).to_numpy()
+    out = table.copy(deep=False) if kept.all() else table.take(np.flatnonzero(kept))
+    out.index = pd.RangeIndex(len(out))
+    return out
 
 
 def censored_at(table: pd.DataFrame, end, time_unit: str) -> pd.DataFrame:
