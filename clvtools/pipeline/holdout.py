@@ -76,16 +76,18 @@ def calibration_window(log: TransactionLog, timeline: Timeline,
     """
     cal, revenue = calibration_holdout_revenue(log, timeline.holdout_start,
                                                time_unit=timeline.time_unit)
-    rfm = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency",
-                              "T_cal": "T", "monetary_value_cal": "monetary_value"})
+    # the calibration columns under the RFM summary's names, sharing cal's arrays (neither
+    # is written into): rename, then a selection, copied them twice (0.3 s at 1M)
+    names = {"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
+             "monetary_value_cal": "monetary_value"}
+    rfm = pd.DataFrame({new: cal[old].to_numpy() for old, new in names.items() if old in cal},
+                       index=cal.index, copy=False)
     if segments is not None:
         # as categories: each candidate's holdout error and the segment table group by them,
         # and grouping codes beats hashing a million strings again each time
         segments = (rows_of(segments, cal.index).astype("category") if segments.shape[1]
                     else None)
-    return CalibrationWindow(cal, rfm[["frequency", "recency", "T"]
-                                      + (["monetary_value"] if "monetary_value" in rfm else [])],
-                             revenue, segments)
+    return CalibrationWindow(cal, rfm, revenue, segments)
 
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float:
