@@ -294,7 +294,9 @@ def score_customers_by_month(models: ValueModels, rfm: pd.DataFrame, *, horizon:
             "revenue_if_retained": months.revenue_if_retained_total,
             "expected_revenue": months.expected_revenue_total,
         },
-        index=rfm.index,
+        # the arrays as they are (two are the months' totals too): none is written into,
+        # and consolidating copied them into new memory (about 0.2 s a million customers)
+        index=rfm.index, copy=False,
     )
     return scores, months
 
