@@ -60,6 +60,13 @@ def connect(
     con = duckdb.connect(":memory:")
     _RUN_CONNECTIONS.add(con)
     _session(con)
+    # DuckDB's allocator keeps the memory its queries freed until it is asked for again
+    # (about 0.45 GB after reading a log of a million customers, while its tables hold
+    # 0.27 GB); with its background threads it returns it to the system within seconds,
+    # for the run's arrays to use: the main job's peak at a million customers fell from
+    # 3.43 to 3.20 GB (four runs each), its time unchanged. The setting is DuckDB's, for
+    # the whole process (one allocator).
+    con.execute("SET allocator_background_threads = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
