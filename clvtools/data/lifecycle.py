@@ -276,7 +276,6 @@ def _from_sorted(occ: SortedOccasions, params: dict) -> pd.DataFrame:
         "lifecycle": lifecycle}, copy=False)
 
 
-
 def lifecycle_query(log: TransactionLog, *, churn_after: float, at_risk_after: float,
                     time_unit: str = "week", new_within: float | None = None
                     ) -> tuple[str, dict]:
