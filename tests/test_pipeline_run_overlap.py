@@ -189,7 +189,8 @@ def test_the_structural_terms_query_on_a_cursor_of_their_own(inputs, monkeypatch
 
     monkeypatch.setattr(structural, "rfm_counts_at", recording)
     terms = []
-    for con in (connect(), duckdb.connect()):
+    for con, ours in ((connect(), True), (duckdb.connect(), False)):
+        assert structural.run_scope(con) == ("" if ours else "TEMP ")
         log = read_transactions(transactions, observation_end="2024-06-30", con=con)
         dates = [pd.Timestamp("2023-06-30").date(), log.observation_end]
         cache: dict = {}
@@ -200,7 +201,7 @@ def test_the_structural_terms_query_on_a_cursor_of_their_own(inputs, monkeypatch
         with _threads.alongside_thread(work) as done:
             pass
         done.result()
-        if con is log.con and structural.run_scope(con) == "":
+        if ours:
             assert at_once == [] and len(queried) == 1 and queried[0] is not con
         else:
             assert at_once == [con] and queried == [con]
