@@ -383,14 +383,15 @@ def test_heavy_buyers_give_finite_numbers(fitted):
 def test_subset_start_reaches_the_same_optimum(model, monkeypatch):
     """Above 2 x SUBSET_ROWS distinct rows the fit starts from a subset fit and whitens the
     full fit with its Hessian; the optimum is the direct fit's (here with the threshold
-    lowered to 600 rows so that 1,500 rows take that path)."""
+    lowered to a subset of 600 rows, whatever the model's share of it, so that 1,500 rows
+    take that path)."""
     from clvtools.btyd import _optimise
 
     rfm, cov = make_data(model, n=1500, seed=4)
     cls = MODELS[model][0]
     args = (rfm["frequency"], rfm["recency"], rfm["T"], cov, ["plan", "age"], ["channel"])
     direct = cls().fit(*args)
-    monkeypatch.setattr(_optimise, "SUBSET_ROWS", 600)
+    monkeypatch.setattr(_optimise, "SUBSET_ROWS", round(600 / cls._subset_share))
     via_subset = cls().fit(*args)
     assert via_subset.optimizer_message_ == "Newton" != direct.optimizer_message_
     np.testing.assert_allclose(via_subset.params_, direct.params_, rtol=1e-5, atol=1e-6)
@@ -537,10 +538,10 @@ def test_shared_evaluations_leave_the_fit_unchanged(model, monkeypatch):
     fit that shares nothing (here on the subset-start path, with its Newton iterations)."""
     from clvtools.btyd import _optimise
 
-    monkeypatch.setattr(_optimise, "SUBSET_ROWS", 600)
     rfm, cov = make_data(model, n=1500, seed=4)
     args = (rfm["frequency"], rfm["recency"], rfm["T"], cov, COLS, COLS)
     cls = MODELS[model][0]
+    monkeypatch.setattr(_optimise, "SUBSET_ROWS", round(600 / cls._subset_share))
 
     class Counted(cls):
         row_passes = 0

@@ -114,9 +114,9 @@ def fit_covariate_model(fitter, cols: dict, index, w: np.ndarray, Zp: np.ndarray
     # large data: start from a fit on a subset of the distinct rows and whiten the full
     # fit with that fit's Hessian (as BTYDFitter._precondition): a few iterations on all
     # rows instead of forty
-    sub = None
-    if len(counts) > 2 * _optimise.SUBSET_ROWS:
-        rows, w_sub = subset_rows(counts)
+    sub, size = None, max(1, int(_optimise.SUBSET_ROWS * fitter._subset_share))
+    if len(counts) > 2 * size:
+        rows, w_sub = subset_rows(counts, size)
         sub = ({key: v[rows] for key, v in data.items()}, zps[rows], zds[rows], w_sub)
     if initial_params is None:
         src = (data, counts) if sub is None else (

@@ -35,28 +35,30 @@ def single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def subset_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def subset_rows(counts: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows and weights of a seeded subset of the distinct rows.
 
-    The subset holds the ``SUBSET_ROWS // 10`` most populous distinct rows and a random
-    sample of ``SUBSET_ROWS`` others (fixed seed: fits are reproducible), whose weights are
-    scaled up to the others' total weight, so that the subset's mean log-likelihood
-    estimates the full one.
+    The subset holds the ``size // 10`` most populous distinct rows and a random sample of
+    ``size`` others (fixed seed: fits are reproducible), whose weights are scaled up to the
+    others' total weight, so that the subset's mean log-likelihood estimates the full one.
 
     Parameters
     ----------
     counts : numpy.ndarray, shape (n,)
-        Weight of each distinct row; n > ``SUBSET_ROWS + SUBSET_ROWS // 10``.
+        Weight of each distinct row; n > ``size + size // 10``.
+    size : int, optional
+        Rows of the random sample; ``SUBSET_ROWS`` (read at call time) without.
 
     Returns
     -------
     rows : numpy.ndarray of int, shape (m,)
     weights : numpy.ndarray of float, shape (m,)
     """
-    n_top = SUBSET_ROWS // 10  # read at call time: tests lower it to exercise this path
+    size = SUBSET_ROWS if size is None else size  # read at call time: tests lower it
+    n_top = size // 10
     order = np.argpartition(counts, len(counts) - n_top)  # the n_top largest come last
     top, rest = order[len(counts) - n_top:], order[: len(counts) - n_top]
-    pick = np.random.default_rng(0).choice(rest, SUBSET_ROWS, replace=False)
+    pick = np.random.default_rng(0).choice(rest, size, replace=False)
     rows = np.concatenate([top, pick])
     weights = counts[rows].astype(float)
     weights[len(top):] *= counts[rest].sum() / counts[pick].sum()

@@ -68,6 +68,9 @@ class CovariateBTYDFitter(BTYDFitter):
 
     _base_fitter: ClassVar[type] = BTYDFitter
     _purchase_param: ClassVar[str] = "alpha"
+    #: the large fit's subset start holds this share of ``_optimise.SUBSET_ROWS`` rows
+    #: (:func:`~clvtools.btyd._covariate_fit.fit_covariate_model`)
+    _subset_share: ClassVar[float] = 1.0
 
     # ---- the model's part ------------------------------------------------------------------
     def _rows(self, params, eta_p, eta_d, data, grad):  # pragma: no cover - abstract
