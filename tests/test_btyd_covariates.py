@@ -496,6 +496,40 @@ def test_rowwise_hessian_equals_forward_differences_of_the_gradient(model, monke
                                atol=1e-8 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("model", ["pnbd", "bgnbd"])
+def test_hessian_summed_by_pattern_equals_the_rowwise_sum(model, monkeypatch):
+    """With categorical attributes only, the Hessian sums the rows' curvature by covariate
+    pattern (6 patterns here) before the products with the designs: the row-by-row sum's
+    figures to rounding (1e-12 of its scale), on all rows and on a subset of the rows that
+    lacks some patterns (the subset start's Hessian)."""
+    from clvtools.btyd.covariates import CovariateBTYDFitter, _pattern_sums
+
+    rfm, cov = make_data(model, n=900, seed=5)
+    cls = MODELS[model][0]
+    calls = []
+
+    def capture(self, theta, zps, zds, data, counts, h=1e-6):
+        calls.append((self, theta, zps, zds, data, counts))
+        return CovariateBTYDFitter._loglik_hessian(self, theta, zps, zds, data, counts)
+
+    monkeypatch.setattr(cls, "_loglik_hessian", capture)
+    cls().fit(rfm["frequency"], rfm["recency"], rfm["T"], cov, ["channel", "plan"],
+              ["channel", "plan"])
+    fitter, theta, zps, zds, data, counts = calls[-1]
+    fitter._fit_memo = None
+    assert data["design_pattern"].max() + 1 == 6 and _pattern_sums(
+        data["design_pattern"], counts) is not None
+    keep = np.flatnonzero(data["design_pattern"] != 0)     # a subset without pattern 0
+    cases = [(data, zps, zds, counts),
+             ({k: v[keep] for k, v in data.items()}, zps[keep], zds[keep], counts[keep])]
+    for dat, zp, zd, cnt in cases:
+        summed = CovariateBTYDFitter._loglik_hessian(fitter, theta, zp, zd, dat, cnt)
+        rowwise = CovariateBTYDFitter._loglik_hessian(
+            fitter, theta, zp, zd, {k: v for k, v in dat.items() if k != "design_pattern"},
+            cnt)
+        assert np.max(np.abs(summed - rowwise)) < 1e-12 * np.max(np.abs(rowwise))
+
+
 def test_encoded_covariates_predict_as_the_dataframe(fitted):
     """Covariates encoded once (EncodedCovariates) give the DataFrame's predictions exactly,
     a row subset's encoding is the subset's, and a bound model copied with other parameter

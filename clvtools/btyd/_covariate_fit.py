@@ -72,6 +72,10 @@ def fit_covariate_model(fitter, cols: dict, index, w: np.ndarray, Zp: np.ndarray
     # per-pattern terms of a likelihood (BG/NBD's beta functions)
     data["dropout_pattern"] = (distinct_rows(list(zd.T))[1] if kd
                                else np.zeros(len(counts), dtype=np.int64))
+    # and its pattern of both designs: the Hessian sums its rows' curvature by pattern
+    # (CovariateBTYDFitter._loglik_hessian)
+    data["design_pattern"] = (data["dropout_pattern"] if shared or not kp else
+                              distinct_rows(list(zp.T) + list(zd.T))[1])
     names = (list(fitter._param_names)
              + [f"purchase:{c}" for c in fitter.purchase_encoder_.feature_names_]
              + [f"dropout:{c}" for c in fitter.dropout_encoder_.feature_names_])

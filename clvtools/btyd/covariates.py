@@ -41,6 +41,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..encoding import CovariateEncoder, EncodedCovariates
 from ..errors import ClvInputError, ConvergenceError
@@ -205,6 +206,12 @@ class CovariateBTYDFitter(BTYDFitter):
         gradients: 6 gradient evaluations whatever the number of coefficients (instead of one
         per parameter), with the same relative error (about 1e-6).
 
+        Rows that share a covariate pattern share J_i's coefficient part: where the fit's
+        rows have few patterns (``data["design_pattern"]``, categorical attributes), the
+        w_i W_i are summed by pattern first, and the products with the designs run over the
+        patterns, not the rows (at a million customers with three attributes, 24 patterns:
+        no 6 x 6 x n array of a quarter of a gigabyte, nor products over every row).
+
         Returns
         -------
         numpy.ndarray, shape (k, k)
@@ -225,24 +232,32 @@ class CovariateBTYDFitter(BTYDFitter):
             q0 = np.vstack(last[4])
         else:
             q0 = row_gradients(log_params, eta_p, eta_d)
-        W = np.empty((6, 6, q0.shape[1]))
+        summed = _pattern_sums(data.get("design_pattern"), counts)
+        if summed is None:
+            patterns, zp, zd = counts.astype(float), zps, zds
+            W = np.empty((6, 6, q0.shape[1]))
+        else:
+            patterns, first = summed   # (P, n) sparse: the rows' weights by pattern
+            zp, zd = zps[first], zds[first]
+            W = np.empty((6, 6, len(first)))
         for j in range(6):
             lp = log_params + h * (np.arange(4) == j)
-            W[:, j] = (row_gradients(lp, eta_p + h * (j == 4), eta_d + h * (j == 5)) - q0) / h
-        half = counts / 2
+            d_j = (row_gradients(lp, eta_p + h * (j == 4), eta_d + h * (j == 5)) - q0) / h
+            # column j of every row's W_i, weighted (by pattern: summed over its rows)
+            W[:, j] = d_j * patterns if summed is None else (patterns @ d_j.T).T
 
-        def s(a, b):  # weighted, symmetrised second derivative of the rows in inputs a and b
-            return (W[a, b] + W[b, a]) * half
+        def s(a, b):  # weighted, symmetrised second derivative in inputs a and b
+            return (W[a, b] + W[b, a]) / 2
 
         k = len(theta)
         P, D = slice(4, 4 + kp), slice(4 + kp, k)
         H = np.empty((k, k))
         H[:4, :4] = [[s(a, b).sum() for b in range(4)] for a in range(4)]
-        H[:4, P] = np.vstack([s(a, 4) for a in range(4)]) @ zps
-        H[:4, D] = np.vstack([s(a, 5) for a in range(4)]) @ zds
-        H[P, P] = zps.T @ (zps * s(4, 4)[:, None])
-        H[P, D] = zps.T @ (zds * s(4, 5)[:, None])
-        H[D, D] = zds.T @ (zds * s(5, 5)[:, None])
+        H[:4, P] = np.vstack([s(a, 4) for a in range(4)]) @ zp
+        H[:4, D] = np.vstack([s(a, 5) for a in range(4)]) @ zd
+        H[P, P] = zp.T @ (zp * s(4, 4)[:, None])
+        H[P, D] = zp.T @ (zd * s(4, 5)[:, None])
+        H[D, D] = zd.T @ (zd * s(5, 5)[:, None])
         H[P, :4], H[D, :4], H[D, P] = H[:4, P].T, H[:4, D].T, H[P, D].T
         return H
 
@@ -381,3 +396,25 @@ class CovariateBTYDFitter(BTYDFitter):
         self.purchase_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["purchase"])
         self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
 
+
+def _pattern_sums(pattern: np.ndarray | None, counts: np.ndarray):
+    """The rows' weights summed by covariate pattern, as a sparse (P, n) matrix, and the
+    first row of each pattern, shape (P,); None without patterns, or with more than an
+    eighth as many patterns as rows (numeric attributes), where summing saves nothing.
+    Patterns absent from ``pattern`` (a subset's rows) are dropped."""
+    n = len(counts)
+    if pattern is None or not n:
+        return None
+    codes = pattern
+    size = int(codes.max()) + 1
+    if size > n // 8:
+        return None
+    first = np.full(size, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(n - 1, -1, -1)
+    seen = first >= 0
+    if not seen.all():      # a subset's rows: number the patterns it holds
+        renumber = np.cumsum(seen) - 1
+        codes, first, size = renumber[codes], first[seen], int(seen.sum())
+    matrix = sparse.csr_matrix((np.asarray(counts, dtype=float), (codes, np.arange(n))),
+                               shape=(size, n))
+    return matrix, first
