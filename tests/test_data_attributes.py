@@ -3,13 +3,14 @@ import datetime as dt
 import json
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import occasions_log, write_csv
 
 from clvtools.api import analyze
 from clvtools.config import Settings
-from clvtools.data.attributes import CustomerAttributes, read_customers
+from clvtools.data.attributes import CustomerAttributes, read_customers, shared_text
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
@@ -153,6 +154,33 @@ def test_durations_are_taken_at_each_landmark_and_rows_not_yet_valid_are_filled(
     scoring = scoring_table(log, churn_after=9, attributes=attributes).set_index("customer_id")
     assert scoring.loc["a", "signup"] == 122.0 and scoring.loc["c", "score"] == 3.0
     assert attributes.frame().loc["b", ["signup", "score"]].tolist() == [152.0, 5.0]
+
+
+def test_text_attributes_hold_one_string_per_distinct_value(tmp_path):
+    """DuckDB makes a Python string for every row of a text column; the attribute frame and
+    the landmark and scoring tables hold one per distinct value (memory: about 0.17 GB a
+    table at a million customers with three attributes), with the same values."""
+    values = np.array(["web", None, "store", "web", None], dtype=object)
+    shared = shared_text(values)
+    assert shared.dtype == object and shared.tolist() == values.tolist()
+    assert shared[0] is shared[3]
+    ids = [f"c{i:02d}" for i in range(60)]
+    rows = [(c, dt.date(2024, 1, 1 + i % 20), 2.0) for i, c in enumerate(ids)]
+    log = occasions_log(rows, dt.date(2024, 4, 1))
+    path = write_csv(tmp_path, "customer_id,channel\n" + "".join(
+        f"{c},{'web' if i % 2 else 'store'}\n" for i, c in enumerate(ids)), "customers.csv")
+    attributes = read_customers(log, path)
+    tables = {"frame": attributes.frame(),
+              "landmark": landmark_table(log, landmarks=[dt.date(2024, 2, 1)], churn_after=90,
+                                         attributes=attributes),
+              "scoring": scoring_table(log, churn_after=90, attributes=attributes)}
+    for name, table in tables.items():
+        column = table["channel"]
+        assert column.dtype == object and set(column) == {"web", "store"}, name
+        assert len({id(v) for v in column}) == 2, name
+    frame = tables["frame"]
+    assert (frame["channel"] == ["store" if int(c[1:]) % 2 == 0 else "web"
+                                 for c in frame.index]).all()
 
 
 def test_bad_validity_dates_are_a_clear_error(tmp_path, log):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 from ..units import to_days, unit_days
-from .attributes import CustomerAttributes
+from .attributes import CustomerAttributes, shared_text
 from .engine import quote_ident
 from .landmark_arrays import SortedOccasions, landmark_covariates, sorted_occasions
 from .lifecycle import churn_days, spell_bounds
@@ -386,5 +386,6 @@ def _with_attributes(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, attr_se
         con.unregister(name)
     out = rows.drop(columns="_code")
     for column in attrs.columns[1:]:
-        out[column] = attrs[column].to_numpy()
+        values = attrs[column].to_numpy()
+        out[column] = shared_text(values) if values.dtype == object else values
     return out
