@@ -229,3 +229,29 @@ def test_covariate_fit_not_converged_is_retried_then_raises(monkeypatch):
         BetaGeoCovariatesFitter().fit(df["frequency"], df["recency"], df["T"], cov, ["z"],
                                       ["z"], initial_params=np.zeros(6), maxiter=1)
     assert len(count) == 1
+
+
+@pytest.mark.parametrize("n_above", [0, 30, 500])
+def test_subset_holds_the_most_populous_rows_and_a_seeded_sample(n_above):
+    """The subset that starts a large fit: the size // 10 rows of largest weight (the earlier
+    row first among equal weights, also when fewer rows than that are above the smallest
+    weight), then a seeded sample of the others scaled to their total weight; the same rows
+    at every call."""
+    rng = np.random.default_rng(1)
+    counts = np.ones(5000)
+    counts[rng.choice(5000, n_above, replace=False)] = rng.integers(2, 9, n_above)
+    rows, weights = _optimise.subset_rows(counts, 400)
+    top, pick = rows[:40], rows[40:]
+    assert len(set(rows)) == len(rows) == 440
+    rest = np.setdiff1d(np.arange(5000), top)
+    assert counts[top].min() >= counts[rest].max()
+    # among the rows of the boundary weight, the earliest are taken
+    boundary = counts[top].min()
+    assert np.array_equal(np.sort(top[counts[top] == boundary]),
+                          np.flatnonzero(counts == boundary)[:np.sum(counts[top] == boundary)])
+    np.testing.assert_array_equal(weights[:40], counts[top])
+    assert weights.sum() == pytest.approx(counts.sum(), rel=1e-12)
+    assert np.isin(pick, rest).all()
+    again_rows, again_weights = _optimise.subset_rows(counts, 400)
+    np.testing.assert_array_equal(again_rows, rows)
+    np.testing.assert_array_equal(again_weights, weights)

@@ -55,14 +55,30 @@ def subset_rows(counts: np.ndarray, size: int | None = None) -> tuple[np.ndarray
     weights : numpy.ndarray of float, shape (m,)
     """
     size = SUBSET_ROWS if size is None else size  # read at call time: tests lower it
-    n_top = size // 10
-    order = np.argpartition(counts, len(counts) - n_top)  # the n_top largest come last
-    top, rest = order[len(counts) - n_top:], order[: len(counts) - n_top]
+    top = _most_populous(counts, size // 10)
+    others = np.ones(len(counts), dtype=bool)
+    others[top] = False
+    rest = np.flatnonzero(others)
     pick = np.random.default_rng(0).choice(rest, size, replace=False)
     rows = np.concatenate([top, pick])
     weights = counts[rows].astype(float)
     weights[len(top):] *= counts[rest].sum() / counts[pick].sum()
     return rows, weights
+
+
+def _most_populous(counts: np.ndarray, n_top: int) -> np.ndarray:
+    """The ``n_top`` rows of largest weight, the earlier row first among equal weights.
+
+    Most distinct rows of a large fit hold one customer: a selection over all of them
+    (``np.argpartition``, slow on ties: 0.19 s at 764,000 rows) is made among the rows above
+    the smallest weight only, topped up with the first rows at it."""
+    if n_top <= 0:
+        return np.zeros(0, dtype=np.int64)
+    above = np.flatnonzero(counts > counts.min())
+    if len(above) >= n_top:
+        return above[np.argsort(-counts[above], kind="stable")[:n_top]]
+    at_least = np.flatnonzero(counts == counts.min())[: n_top - len(above)]
+    return np.concatenate([above[np.argsort(-counts[above], kind="stable")], at_least])
 
 
 def forward_hessian(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
