@@ -59,7 +59,7 @@ import clvtools
 steps = []
 def on_step(message):
     steps.append((message, time.perf_counter()))
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 results = clvtools.analyze("{tx}", customers={customers}, on_step=on_step)
 steps.append(("Writing every output (CSV, JSON, report.html, forecast.xlsx)",
               time.perf_counter()))
@@ -68,7 +68,7 @@ results.write("{out}")
 end = time.perf_counter()
 marks = [t for _, t in steps] + [end]
 result["steps"] = [[m, marks[i + 1] - t] for i, (m, t) in enumerate(steps)]
-result["seconds"] = end - start
+result["seconds"], result["cpu"] = end - start, time.process_time() - cpu_start
 result["value_model"] = results.analysis.value.choice.chosen
 """
 
@@ -82,7 +82,7 @@ from lifelines import CoxPHFitter
 steps = []
 def step(name):
     steps.append((name, time.perf_counter()))
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 step("read")
 tx = pd.read_parquet("{tx}")
 tx["date"] = tx["date"].dt.normalize()
@@ -122,12 +122,15 @@ risk = cph.predict_partial_hazard(live[["frequency", "recency", "T", "monetary_v
 end = time.perf_counter()
 marks = [t for _, t in steps] + [end]
 result["steps"] = [[m, marks[i + 1] - t] for i, (m, t) in enumerate(steps)]
-result["seconds"] = end - start
+result["seconds"], result["cpu"] = end - start, time.process_time() - cpu_start
 """
 
 
 def print_run(title: str, run: dict) -> None:
-    print(f"\n{title}: {run['seconds']:.1f} s, peak RSS {run['peak_rss_mb'] / 1024:.2f} GB"
+    # CPU time (every thread of the process) beside the wall time: on a shared machine the
+    # same code's wall time moved by 10 % from one hour to the next, its CPU time less
+    print(f"\n{title}: {run['seconds']:.1f} s ({run['cpu']:.1f} CPU-s), "
+          f"peak RSS {run['peak_rss_mb'] / 1024:.2f} GB"
           + (f", value model {run['value_model']}" if "value_model" in run else ""))
     for message, seconds in run["steps"]:
         print(f"  {seconds:7.2f} s  {message}")
@@ -157,6 +160,7 @@ def main() -> None:
     print(f"{args.customers:,} customers, {n_rows:,} transactions ({args.ids} ids, timestamps "
           f"with time of day, time order), Parquet; BLAS: {blas_kernel()}; "
           f"{os.cpu_count()} cores")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     kinds = {"both": ["without", "with"]}.get(args.attributes, [args.attributes])
     runs = {}
     for kind in kinds:
@@ -170,7 +174,8 @@ def main() -> None:
         for kind, run in runs.items():
             print(f"\nspeed-up {kind} attributes: {peer['seconds'] / run['seconds']:.2f}x "
                   f"(clvtools {run['seconds']:.1f} s doing more, peer {peer['seconds']:.1f} s)")
-    print("\n" + json.dumps({k: {"seconds": round(v["seconds"], 1),
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print("\n" + json.dumps({k: {"seconds": round(v["seconds"], 1), "cpu": round(v["cpu"], 1),
                                  "peak_gb": round(v["peak_rss_mb"] / 1024, 2)}
                              for k, v in runs.items()}))
 
