@@ -10,7 +10,12 @@ from conftest import occasions_log, write_csv
 
 from clvtools.api import analyze
 from clvtools.config import Settings
-from clvtools.data.attributes import CustomerAttributes, read_customers, shared_text
+from clvtools.data.attributes import (
+    MISSING_LEVEL,
+    CustomerAttributes,
+    decoded_text,
+    read_customers,
+)
 from clvtools.data.survival_tables import landmark_table, scoring_table
 from clvtools.data.transactions import read_transactions
 from clvtools.datasets import generate_customer_base
@@ -158,12 +163,14 @@ def test_durations_are_taken_at_each_landmark_and_rows_not_yet_valid_are_filled(
 
 def test_text_attributes_hold_one_string_per_distinct_value(tmp_path):
     """DuckDB makes a Python string for every row of a text column; the attribute frame and
-    the landmark and scoring tables hold one per distinct value (memory: about 0.17 GB a
-    table at a million customers with three attributes), with the same values."""
+    the landmark and scoring tables fetch text attributes as ENUMs and hold one string per
+    distinct value (memory: about 0.17 GB a table at a million customers with three
+    attributes), with the same values, a missing value None as DuckDB gives text."""
     values = np.array(["web", None, "store", "web", None], dtype=object)
-    shared = shared_text(values)
-    assert shared.dtype == object and shared.tolist() == values.tolist()
-    assert shared[0] is shared[3]
+    for column in (pd.Series(values), pd.Series(values, dtype="category")):
+        shared = decoded_text(column)
+        assert shared.dtype == object and shared.tolist() == values.tolist()
+        assert shared[0] is shared[3]
     ids = [f"c{i:02d}" for i in range(60)]
     rows = [(c, dt.date(2024, 1, 1 + i % 20), 2.0) for i, c in enumerate(ids)]
     log = occasions_log(rows, dt.date(2024, 4, 1))
@@ -181,6 +188,27 @@ def test_text_attributes_hold_one_string_per_distinct_value(tmp_path):
     frame = tables["frame"]
     assert (frame["channel"] == ["store" if int(c[1:]) % 2 == 0 else "web"
                                  for c in frame.index]).all()
+    assert attributes.text_levels == {"channel": (MISSING_LEVEL, "store", "web")}
+    assert "ENUM" in attributes.column_sql("channel", "a", "c.landmark", coded=True)
+
+
+def test_coded_text_attributes_keep_quotes_and_fills(tmp_path):
+    """A level with a quote, and rows not yet valid at a landmark (the fill, which the
+    file's values do not hold), read through the ENUM form as text."""
+    ids = [f"c{i:02d}" for i in range(60)]
+    rows = [(c, dt.date(2024, 1, 1 + i % 20), 2.0) for i, c in enumerate(ids)]
+    log = occasions_log(rows, dt.date(2024, 4, 1))
+    quoted = "O'Brien"
+    path = write_csv(tmp_path, "customer_id,channel,valid\n" + "".join(
+        f"{c},{'web' if i % 2 else quoted},{'2024-03-01' if i < 10 else '2023-01-01'}\n"
+        for i, c in enumerate(ids)), "customers.csv")
+    attributes = read_customers(log, path, valid_from_col="valid")
+    assert attributes.text_levels["channel"] == (MISSING_LEVEL, "O'Brien", "web")
+    table = landmark_table(log, landmarks=[dt.date(2024, 2, 1)], churn_after=90,
+                           attributes=attributes).set_index("customer_id")
+    expected = [MISSING_LEVEL if int(c[1:]) < 10 else "web" if int(c[1:]) % 2 else "O'Brien"
+                for c in table.index]
+    assert table["channel"].dtype == object and table["channel"].tolist() == expected
 
 
 def test_bad_validity_dates_are_a_clear_error(tmp_path, log):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import ClvInputError
 from ..units import to_days, unit_days
-from .attributes import CustomerAttributes, shared_text
+from .attributes import CustomerAttributes, decoded_text
 from .engine import quote_ident
 from .landmark_arrays import SortedOccasions, landmark_covariates, sorted_occasions
 from .lifecycle import churn_days, spell_bounds
@@ -122,10 +122,11 @@ def _covariate_select(windows: Sequence[float]) -> str:
 
 
 def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes | None,
-                taken: Sequence[str], *, as_of: bool) -> tuple[str, str]:
+                taken: Sequence[str], *, as_of: bool, coded: bool) -> tuple[str, str]:
     """The SELECT list and JOIN clause that add the customer attributes (or two empty strings):
     durations in days at each row's landmark; with ``as_of``, rows not yet valid at the
-    landmark replaced by their fill."""
+    landmark replaced by their fill; with ``coded``, text attributes as ENUMs, for a result
+    fetched into pandas (:func:`_fetched`)."""
     if attributes is None:
         return "", ""
     customers = attributes.table
@@ -143,7 +144,8 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: CustomerAttributes |
                             source=customers, column="customer_id", rows=dup.head(5),
                             n_rows=int(dup["n"].sum()),
                             advice="Keep one row per customer.")
-    select = "".join(", " + attributes.column_sql(c, "a", "c.landmark", as_of=as_of)
+    select = "".join(", " + attributes.column_sql(c, "a", "c.landmark", as_of=as_of,
+                                                  coded=coded)
                      for c in cols)
     return select, f"LEFT JOIN {q} AS a ON a.customer_id = c.customer_id"
 
@@ -265,7 +267,8 @@ def landmark_table(
     has_amounts = check_occasions(con, occasions, observation_end)
     covs = _covariate_select(windows)
     taken = ["landmark", "duration", "event"] + _covariate_columns(windows)
-    attr_select, attr_join = _attributes(con, attributes, taken, as_of=True)
+    attr_select, attr_join = _attributes(con, attributes, taken, as_of=True,
+                                          coded=into is None)
     if into is None:
         fetched = _sorted(log, cd, sorted_rows)
         if fetched is not None:
@@ -300,7 +303,7 @@ def landmark_table(
         # it asks for one set of landmarks and no KPIs: its spell ends are not held
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
         return None
-    return con.execute(sql, params).df()
+    return _fetched(con.execute(sql, params).df())
 
 
 def scoring_table(
@@ -333,7 +336,8 @@ def scoring_table(
     has_amounts = check_occasions(con, occasions, observation_end)
     covs = _covariate_select(windows)
     taken = ["landmark"] + _covariate_columns(windows)
-    attr_select, attr_join = _attributes(con, attributes, taken, as_of=False)
+    attr_select, attr_join = _attributes(con, attributes, taken, as_of=False,
+                                          coded=into is None)
     if into is None:
         fetched = _sorted(log, cd, sorted_rows)
         if fetched is not None:
@@ -353,7 +357,7 @@ def scoring_table(
     if into is not None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(into)} AS {sql}", params)
         return None
-    return con.execute(sql, params).df()
+    return _fetched(con.execute(sql, params).df())
 
 
 def _sorted(log: TransactionLog, cd: int, sorted_rows: SortedOccasions | None
@@ -386,6 +390,14 @@ def _with_attributes(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, attr_se
         con.unregister(name)
     out = rows.drop(columns="_code")
     for column in attrs.columns[1:]:
-        values = attrs[column].to_numpy()
-        out[column] = shared_text(values) if values.dtype == object else values
+        out[column] = decoded_text(attrs[column])
     return out
+
+
+def _fetched(table: pd.DataFrame) -> pd.DataFrame:
+    """A table fetched with the ``coded`` attributes (:func:`_attributes`), its text
+    attributes as DuckDB gives text (:func:`~clvtools.data.attributes.decoded_text`)."""
+    for column in table.columns:
+        if isinstance(table[column].dtype, pd.CategoricalDtype):
+            table[column] = decoded_text(table[column])
+    return table
