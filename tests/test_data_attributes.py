@@ -80,9 +80,16 @@ def test_frame_is_in_the_rfm_summary_order_of_text_ids(tmp_path):
         f"{c},{20 + k}\n" for k, c in enumerate(reversed(ids))), "customers.csv")
     attributes = read_customers(log, path)
     ordered = attributes.frame()
-    assert ordered.index.equals(rfm_summary(log).index)
+    rfm_index = rfm_summary(log).index
+    assert ordered.index.equals(rfm_index)
     ages = {c: 20.0 + k for k, c in enumerate(reversed(ids))}
     assert ordered["age"].tolist() == [ages[c] for c in ordered.index]
+    # given the RFM's labels, the frame takes them (its ids' text is not held twice); labels
+    # that differ are not taken
+    labelled = attributes.frame(rfm_index)
+    assert labelled.index is rfm_index and labelled.equals(ordered)
+    other = attributes.frame(rfm_index[::-1])
+    assert other.index is not rfm_index and other.index.equals(rfm_index)
 
 
 def test_columns_selects_attributes(tmp_path, log):

@@ -129,7 +129,7 @@ class CustomerAttributes:
             value = f"CAST({value} AS ENUM({levels}))"
         return f"{value} AS {q}"
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, labels: pd.Index | None = None) -> pd.DataFrame:
         """The attributes as a DataFrame indexed by ``customer_id``: one row per customer
         with purchases, one column per attribute, durations in days at the observation end.
 
@@ -137,6 +137,13 @@ class CustomerAttributes:
         its users align it with the RFM's customers by id, and in the same order that is a
         comparison, not a look-up of a million text ids (measured at 300,000 customers: the
         sort costs 0.05 CPU-s, a look-up 0.2).
+
+        Parameters
+        ----------
+        labels : pandas.Index, optional
+            The ids the caller holds for these customers (the RFM summary's index): when the
+            frame's ids are the same in the same order, the frame is indexed by ``labels``
+            itself, so that a million ids' text is not held twice (about 55 MB).
         """
         at = f"DATE '{self.observation_end.isoformat()}'" if self.observation_end else "NULL"
         select = "".join(", " + self.column_sql(c, "a", at, coded=True) for c in self.columns())
@@ -146,6 +153,8 @@ class CustomerAttributes:
         ).df().set_index("customer_id")
         for column in frame.columns:
             frame[column] = decoded_text(frame[column])
+        if labels is not None and frame.index.equals(labels):
+            frame.index = labels
         return frame
 
 

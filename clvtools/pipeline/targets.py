@@ -114,8 +114,8 @@ def targets_step(value: ValueResult, risk: RiskResult, inputs: Inputs | None = N
     # the attributes' query before the early warning's thread takes the DuckDB connection:
     # a connection serves one thread at a time (it refuses a second caller), so this thread
     # runs no SQL inside the block below
-    attribute_frame = attributes.frame() if attributes is not None else None
     ids = value.rfm.index
+    attribute_frame = attributes.frame(ids) if attributes is not None else None
     now, at_stake = (risk.scores["churn_probability"].reindex(ids),
                      value.scores[s.value_axis].reindex(ids))
     # the early warning (the churn model scored one KPI period back: SQL over the log, the

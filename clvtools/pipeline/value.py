@@ -104,7 +104,7 @@ def value_step(inputs: Inputs, timeline: Timeline, settings: Settings,
     rfm = rfm_summary(inputs.log, time_unit=s.time_unit)
     # in the RFM's order, as the query returns them (a look-up if it differs), once: every
     # fit below then takes its rows without a look-up
-    frame = inputs.attributes.frame() if inputs.attributes is not None else None
+    frame = inputs.attributes.frame(rfm.index) if inputs.attributes is not None else None
     if frame is not None and frame.shape[1]:
         frame = rows_of(frame, rfm.index)
     # the text attributes as categories, once: every fit and scoring below encodes them from
