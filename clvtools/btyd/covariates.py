@@ -397,15 +397,14 @@ class CovariateBTYDFitter(BTYDFitter):
         self.dropout_encoder_ = CovariateEncoder.from_dict(doc["covariates"]["dropout"])
 
 
-def _pattern_sums(pattern: np.ndarray | None, counts: np.ndarray):
-    """The rows' weights summed by covariate pattern, as a sparse (P, n) matrix, and the
-    first row of each pattern, shape (P,); None without patterns, or with more than an
-    eighth as many patterns as rows (numeric attributes), where summing saves nothing.
-    Patterns absent from ``pattern`` (a subset's rows) are dropped."""
+def _pattern_sums(codes: np.ndarray | None, counts: np.ndarray):
+    """The rows' weights summed by covariate pattern (``codes``, shape (n,)), as a sparse
+    (P, n) matrix, and the first row of each pattern, shape (P,); None without patterns, or
+    with more than an eighth as many patterns as rows (numeric attributes), where summing
+    saves nothing. Patterns that no row holds (a subset's rows) are dropped."""
     n = len(counts)
-    if pattern is None or not n:
+    if codes is None or not n:
         return None
-    codes = pattern
     size = int(codes.max()) + 1
     if size > n // 8:
         return None

@@ -125,7 +125,7 @@ class CustomerAttributes:
         if self.kinds.get(column) == "duration":
             value = f"CAST(date_diff('day', {value}, {at}) AS DOUBLE)"
         if coded and self.text_levels.get(column):
-            levels = ", ".join(sql_text(level) for level in self.text_levels[column])
+            levels = ", ".join(_sql_text(level) for level in self.text_levels[column])
             value = f"CAST({value} AS ENUM({levels}))"
         return f"{value} AS {q}"
 
@@ -188,7 +188,7 @@ def decoded_text(column: pd.Series) -> np.ndarray:
     return np.append(np.asarray(levels, dtype=object), None)[codes]
 
 
-def sql_text(value: str) -> str:
+def _sql_text(value: str) -> str:
     """``value`` as an SQL string literal."""
     return "'" + str(value).replace("'", "''") + "'"
 
