@@ -233,18 +233,22 @@ class CovariateBTYDFitter(BTYDFitter):
         else:
             q0 = row_gradients(log_params, eta_p, eta_d)
         summed = _pattern_sums(data.get("design_pattern"), counts)
-        if summed is None:
-            patterns, zp, zd = counts.astype(float), zps, zds
-            W = np.empty((6, 6, q0.shape[1]))
-        else:
-            patterns, first = summed   # (P, n) sparse: the rows' weights by pattern
+        if summed is None:      # row by row: each row's W_i times its weight
+            zp, zd = zps, zds
+
+            def weighted(d):
+                return d * counts
+        else:                   # by pattern: the weighted W_i summed over its rows
+            by_pattern, first = summed   # (P, n) sparse: the rows' weights by pattern
             zp, zd = zps[first], zds[first]
-            W = np.empty((6, 6, len(first)))
+
+            def weighted(d):
+                return (by_pattern @ d.T).T
+        W = np.empty((6, 6, len(zp)))
         for j in range(6):
             lp = log_params + h * (np.arange(4) == j)
             d_j = (row_gradients(lp, eta_p + h * (j == 4), eta_d + h * (j == 5)) - q0) / h
-            # column j of every row's W_i, weighted (by pattern: summed over its rows)
-            W[:, j] = d_j * patterns if summed is None else (patterns @ d_j.T).T
+            W[:, j] = weighted(d_j)     # column j of the 6 x 6 second derivatives
 
         def s(a, b):  # weighted, symmetrised second derivative in inputs a and b
             return (W[a, b] + W[b, a]) / 2
