@@ -10,12 +10,22 @@ import sys
 import textwrap
 import time
 
+#: Bytes in a megabyte, as the targets count them (10^6). The kernel counts in KiB (its "kB")
+#: and tracemalloc in bytes; every figure these scripts print as MB or GB is converted here.
+MEGABYTE = 1e6
+
+
+def megabytes(kib: float) -> float:
+    """The kernel's kB (KiB, 1,024 bytes: ``VmHWM``, ``VmRSS``, ``ru_maxrss``) in MB."""
+    return kib * 1024 / MEGABYTE
+
 
 def run_isolated(code: str) -> dict:
     """Run ``code`` in a fresh Python process and return what it prints as JSON on its last line.
 
-    The child measures its own wall time and its peak resident memory, which includes
-    DuckDB's and numpy's native allocations (unlike tracemalloc). The peak is the kernel's
+    The child measures its own wall time and its peak resident memory (``peak_rss_mb``, in MB
+    of 10^6 bytes), which includes DuckDB's and numpy's native allocations (unlike
+    tracemalloc). The peak is the kernel's
     ``VmHWM`` of the child's own address space: ``ru_maxrss`` would not do, because Linux
     carries it over from the forking parent through ``exec``, so a child of a benchmark that
     holds a large generated data set in memory would report the parent's size.
@@ -30,9 +40,10 @@ def run_isolated(code: str) -> dict:
         try:
             with open("/proc/self/status") as _status:
                 _hwm = next(line for line in _status if line.startswith("VmHWM:"))
-            result["peak_rss_mb"] = int(_hwm.split()[1]) / 1024
+            _kib = int(_hwm.split()[1])
         except (OSError, StopIteration):  # not Linux: the best there is
-            result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            _kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["peak_rss_mb"] = _kib * 1024 / 1e6   # the kernel's kB are KiB
         print(json.dumps(result))
         """
     ).replace("{body}", textwrap.indent(textwrap.dedent(code), "").replace("\n", "\n"))
@@ -82,7 +93,7 @@ def time_phase(run, repeat: int) -> tuple[float, float, object]:
         times.append(time.perf_counter() - start)
     tracemalloc.start()
     run()
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    peak = tracemalloc.get_traced_memory()[1] / MEGABYTE
     tracemalloc.stop()
     return min(times), peak, out
 

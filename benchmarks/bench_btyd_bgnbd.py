@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import machine_line  # the script's folder is on sys.path
+from _common import MEGABYTE, machine_line  # the script's folder is on sys.path
 
 from clvtools.btyd import BetaGeoFitter
 
@@ -66,7 +66,7 @@ def peak_mb(fn) -> float:
     fn()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak / 2**20
+    return peak / MEGABYTE
 
 
 def main() -> None:

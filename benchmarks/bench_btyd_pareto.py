@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_kernel  # noqa: E402
+from _common import MEGABYTE, blas_kernel  # noqa: E402
 
 from clvtools.btyd import _pareto_nbd_math as pm
 from clvtools.btyd.pareto_nbd import ParetoNBDFitter
@@ -54,10 +54,10 @@ def timed_cpu(fn):
 
 
 def peak_mib(fn) -> float:
-    """Peak traced memory (MiB) while ``fn()`` runs."""
+    """Peak traced memory (MB) while ``fn()`` runs."""
     tracemalloc.start()
     fn()
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    peak = tracemalloc.get_traced_memory()[1] / MEGABYTE
     tracemalloc.stop()
     return peak
 
@@ -96,9 +96,9 @@ def main() -> None:
     ll_theirs = pm.loglik(p_theirs, x, tx, T).sum()
     print(f"1. fit, {args.n_fit:,} simulated customers ({ours.n_distinct_:,} distinct rows, "
           f"purchase rate x{args.rate_multiplier:g}); seconds wall / CPU")
-    print(f"   clvtools  {t_ours:8.2f} / {c_ours:6.2f} s   peak {m_ours:8.1f} MiB   "
+    print(f"   clvtools  {t_ours:8.2f} / {c_ours:6.2f} s   peak {m_ours:8.1f} MB   "
           f"LL {ours.log_likelihood_:.4f}")
-    print(f"   lifetimes {t_theirs:8.2f} / {c_theirs:6.2f} s   peak {m_theirs:8.1f} MiB   "
+    print(f"   lifetimes {t_theirs:8.2f} / {c_theirs:6.2f} s   peak {m_theirs:8.1f} MB   "
           f"LL {ll_theirs:.4f}")
     print(f"   speed-up  {t_theirs / t_ours:8.1f} x wall, {c_theirs / c_ours:.1f} x CPU")
     print("   params clvtools :", np.array2string(p_ours, precision=6))
@@ -124,8 +124,8 @@ def main() -> None:
     mem_o, mem_t = peak_mib(lambda: score(ours)), peak_mib(lambda: score(lt))
     ok = np.isfinite(pa_t) & np.isfinite(ce_t)
     print(f"2. scoring {args.n_score:,} customers: P(alive) + conditional expected purchases")
-    print(f"   clvtools  {t_o:8.3f} s   peak {mem_o:8.1f} MiB")
-    print(f"   lifetimes {t_t:8.3f} s   peak {mem_t:8.1f} MiB   ({(~ok).sum()} non-finite)")
+    print(f"   clvtools  {t_o:8.3f} s   peak {mem_o:8.1f} MB")
+    print(f"   lifetimes {t_t:8.3f} s   peak {mem_t:8.1f} MB   ({(~ok).sum()} non-finite)")
     print(f"   speed-up  {t_t / t_o:8.1f} x")
     print("   max relative difference: P(alive)",
           f"{np.max(np.abs(pa_o[ok] / pa_t[ok] - 1)):.1e},",

@@ -18,6 +18,8 @@ import os
 import threading
 import time
 
+from _common import megabytes  # the script's folder is on sys.path
+
 from clvtools.data.chunked_tables import chunk_bounds, store_rfm
 from clvtools.data.transactions import read_transactions
 from clvtools.pipeline.memory_budget import release_unused_memory
@@ -30,7 +32,7 @@ def _rss_mb() -> float:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return megabytes(int(line.split()[1]))
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 

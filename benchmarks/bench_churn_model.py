@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import machine_line  # the script's folder is on sys.path
+from _common import MEGABYTE, machine_line  # the script's folder is on sys.path
 from lifelines import CoxPHFitter
 
 from clvtools.survival import ChurnModel, simulate_landmark_table
@@ -65,7 +65,7 @@ class Peak:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _rss())
-        self.mb = (self.peak - self.start_rss) / 2**20
+        self.mb = (self.peak - self.start_rss) / MEGABYTE
 
 
 def _design(table: pd.DataFrame) -> pd.DataFrame:

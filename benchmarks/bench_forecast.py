@@ -111,7 +111,7 @@ thread.join()
 result["money_seconds"] = t1 - t0
 result["churners_seconds"] = t2 - t1
 result["seconds"] = t2 - t0
-result["growth_mb"] = (peak - start_rss) / 2**20
+result["growth_mb"] = (peak - start_rss) / 1e6
 result["rows"] = len(table)
 """
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from _common import machine_line  # the script's folder is on sys.path
+from _common import machine_line, megabytes  # the script's folder is on sys.path
 
 from clvtools.data.survival_tables import landmark_table
 from clvtools.data.transactions import TransactionLog
@@ -56,9 +56,9 @@ def peak_mb() -> float:
     """Peak resident memory of this process in MB since start or the last reset_peak()."""
     try:
         with open("/proc/self/status") as f:
-            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM")) / 1024
+            return megabytes(next(int(x.split()[1]) for x in f if x.startswith("VmHWM")))
     except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+        return megabytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # Linux: KiB
 
 
 def reset_peak() -> bool:

@@ -71,7 +71,7 @@ WATCH = """
 import os, threading, time
 def _rss_mb():
     with open("/proc/self/status") as status:
-        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) / 1024
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) * 1024 / 1e6
 def _folder_mb(path):
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -80,7 +80,7 @@ def _folder_mb(path):
                 total += os.path.getsize(os.path.join(root, name))
             except OSError:
                 pass
-    return total / 2**20
+    return total / 1e6
 _state = {{"peak": 0.0, "spill": 0.0, "step": "start", "t": time.perf_counter(),
           "cpu": time.process_time(), "start": 0.0}}
 result["steps"] = []
@@ -91,7 +91,7 @@ def _watch():
         _state["peak"] = max(_state["peak"], rss)
         if n % 25 == 0:
             _state["spill"] = max(_state["spill"], _folder_mb("{spill}"))
-        if rss > {guard_gb} * 1024:
+        if rss > {guard_gb} * 1000:
             step("stopped by the watchdog")
             result["stopped"] = f"resident memory {{rss:.0f}} MB above {guard_gb} GB"
             result["seconds"] = time.perf_counter() - _t0
@@ -168,8 +168,8 @@ step("end")
 result["customers"] = len(rfm)
 result["landmark_rows"] = len(table)
 # the summaries' results live in pandas, outside memory_limit
-result["rfm_mb"] = rfm.memory_usage(deep=True).sum() / 2**20
-result["landmark_mb"] = table.memory_usage(deep=True).sum() / 2**20
+result["rfm_mb"] = rfm.memory_usage(deep=True).sum() / 1e6
+result["landmark_mb"] = table.memory_usage(deep=True).sum() / 1e6
 result["kpi_rows"] = len(kpis)
 result["transactions"] = log.quality.get("rows_read")
 """
