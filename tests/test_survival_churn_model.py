@@ -359,6 +359,10 @@ def test_stratified_fit_equals_lifelines_own():
     assert ours.log_likelihood_ == pytest.approx(lifelines_own.log_likelihood_, rel=1e-13)
     pd.testing.assert_frame_equal(ours.baseline_cumulative_hazard_,
                                   lifelines_own.baseline_cumulative_hazard_, rtol=1e-10)
+    # its linear predictor on a frame, without lifelines' copies: lifelines' own arithmetic
+    ours.params_, ours._norm_mean = lifelines_own.params_, lifelines_own._norm_mean
+    assert ours.predict_log_partial_hazard(frame).equals(
+        lifelines_own.predict_log_partial_hazard(frame))
     assert abs(ours.params_["a"] - 0.5) < 0.1          # the fit found the effect it should
 
 

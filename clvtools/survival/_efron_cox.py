@@ -131,6 +131,16 @@ class EfronCox(SemiParametricPHFitter):
                                      E.to_numpy(float), weights.to_numpy(float), beta)
         return derivatives
 
+    def predict_log_partial_hazard(self, X):
+        """lifelines' own, without the copies its covariate mapping makes of a frame (the fit
+        calls it on the whole training table: a sixth of a fit of 582k rows); the same
+        arithmetic, bit for bit."""
+        if not isinstance(X, pd.DataFrame) or self.formula is not None:
+            return super().predict_log_partial_hazard(X)
+        values = X[self.params_.index].to_numpy(float)
+        return pd.Series(np.dot(values - self._norm_mean.to_numpy(), self.params_),
+                         index=X.index)
+
     def fit(self, *args, **kwargs):
         try:
             return super().fit(*args, **kwargs)
