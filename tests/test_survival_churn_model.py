@@ -366,6 +366,36 @@ def test_stratified_fit_equals_lifelines_own():
     assert abs(ours.params_["a"] - 0.5) < 0.1          # the fit found the effect it should
 
 
+def test_the_strata_cut_as_slices_are_lifelines_own_partition():
+    """EfronCox cuts lifelines' stratum-sorted table into slices: lifelines' own partition
+    (the same frames and series, in the same order), in a fit with weights and 5 strata."""
+    from clvtools.survival._efron_cox import EfronCox, _blocks
+    rng = np.random.default_rng(8)
+    n = 2000
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "band": rng.choice(["x", "y", "z", "10", "9"], n),
+                          "w": rng.integers(1, 4, n).astype(float),
+                          "duration": rng.integers(1, 30, n).astype(float),
+                          "event": rng.integers(0, 2, n)})
+    compared = []
+
+    class Compared(EfronCox):
+        def _partition_by_strata(self, X, T, E, entries, weights):
+            compared.append((_blocks(X, T, E, entries, weights), list(
+                SemiParametricPHFitter._partition_by_strata(self, X, T, E, entries, weights))))
+            yield from super()._partition_by_strata(X, T, E, entries, weights)
+
+    Compared().fit(frame, "duration", "event", weights_col="w", strata="band")
+    assert compared
+    for ours, theirs in compared:
+        assert [name for _, name in ours] == [name for _, name in theirs]
+        for (mine, _), (lifelines_own, _) in zip(ours, theirs, strict=True):
+            pd.testing.assert_frame_equal(mine[0], lifelines_own[0], check_exact=True)
+            for got, expected in zip(mine[1:4], lifelines_own[1:4], strict=True):
+                pd.testing.assert_series_equal(got, expected, check_exact=True)
+            assert mine[4] is None and lifelines_own[4] is None
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_efron_derivatives_equal_lifelines_loop_over_the_durations(weighted):
     """The log-likelihood, gradient and Hessian of one stratum at a given beta: lifelines'

@@ -158,6 +158,27 @@ class EfronCox(SemiParametricPHFitter):
         tables = (X, T, E, entries, weights)
         cached = getattr(self, "_strata_parts", None)
         if cached is None or any(a is not b for a, b in zip(cached[0], tables, strict=True)):
-            parts = list(super()._partition_by_strata(X, T, E, entries, weights))
+            parts = _blocks(*tables)
+            if parts is None:
+                parts = list(super()._partition_by_strata(X, T, E, entries, weights))
             self._strata_parts = cached = (tables, parts)
         yield from cached[1]
+
+
+def _blocks(X, T, E, entries, weights) -> list | None:
+    """lifelines' partition by stratum (its ``_partition_by_strata``'s items) cut as slices:
+    its preprocessing sorts the rows by stratum first and makes the strata the index, so
+    each stratum is one run of rows, in the order of its ``groupby`` (0.39 of 3.1 s of the
+    two fits of a 1M run, made by ``.loc[[stratum]]`` on a non-unique index). The same rows
+    in the same order, so the same frames; None (lifelines' own way) if the runs are not
+    one per stratum."""
+    codes = pd.factorize(X.index)[0]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if starts.size != codes.max(initial=-1) + 1 or np.any(codes < 0):
+        return None
+    parts = []
+    for start, end in zip(starts, np.r_[starts[1:], len(codes)], strict=True):
+        rows = slice(start, end)
+        parts.append(((X.iloc[rows], T.iloc[rows], E.iloc[rows], weights.iloc[rows],
+                       None if entries is None else entries.iloc[rows]), X.index[start]))
+    return parts
