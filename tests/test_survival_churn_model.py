@@ -331,7 +331,8 @@ def test_clip_to_training_scores_within_the_training_range(tmp_path):
                                clipped.churn_probability(far, 4.0), rtol=1e-12)
 
 
-def test_stratified_fit_equals_lifelines_own():
+@pytest.mark.parametrize("strata", ["band", ["band", "half"]])
+def test_stratified_fit_equals_lifelines_own(strata):
     # EfronCox keeps lifelines' per-stratum partition for the whole Newton loop instead of
     # remaking it at every step, and sums each step's Efron derivatives by whole-array
     # operations (efron_derivatives): the same sums in another order, so the same fit to
@@ -341,7 +342,7 @@ def test_stratified_fit_equals_lifelines_own():
     n = 3000
     x = rng.normal(size=(n, 3))
     frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(
-        band=rng.integers(0, 4, n), w=rng.uniform(0.5, 3.0, n),
+        band=rng.integers(0, 4, n), half=rng.choice(["u", "v"], n), w=rng.uniform(0.5, 3.0, n),
         duration=np.ceil(rng.exponential(np.exp(-0.5 * x[:, 0]) * 20)).clip(max=30),
         event=lambda d: (d["duration"] < 30).astype(int))
     fits = []
@@ -349,7 +350,8 @@ def test_stratified_fit_equals_lifelines_own():
         cph = cls(penalizer=1e-3)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # non-integer weights: lifelines' variance note
-            cph.fit(frame, "duration", "event", weights_col="w", strata="band")
+            cph.fit(frame if strata != "band" else frame.drop(columns="half"), "duration",
+                    "event", weights_col="w", strata=strata)
         fits.append(cph)
     lifelines_own, ours = fits
     assert getattr(ours, "_strata_parts", None) is None    # not held past the fit
@@ -357,6 +359,7 @@ def test_stratified_fit_equals_lifelines_own():
     np.testing.assert_allclose(ours.standard_errors_, lifelines_own.standard_errors_,
                                rtol=1e-10)
     assert ours.log_likelihood_ == pytest.approx(lifelines_own.log_likelihood_, rel=1e-13)
+    # the baseline per stratum (named as lifelines names them: a tuple for two columns)
     pd.testing.assert_frame_equal(ours.baseline_cumulative_hazard_,
                                   lifelines_own.baseline_cumulative_hazard_, rtol=1e-10)
     # its linear predictor on a frame, without lifelines' copies: lifelines' own arithmetic

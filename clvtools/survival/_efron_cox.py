@@ -131,6 +131,33 @@ class EfronCox(SemiParametricPHFitter):
                                      E.to_numpy(float), weights.to_numpy(float), beta)
         return derivatives
 
+    def _compute_baseline_hazards(self, predicted_partial_hazards_):
+        """lifelines' Breslow baseline hazard of each stratum (its ``_compute_baseline_hazard``:
+        the events' weight over the risk set's weighted partial hazards at each duration, 0
+        at the durations of other strata), summed per run of rows instead of a pandas
+        group-by and merge per stratum (0.56 CPU-s of the two fits of a 1M run); the same
+        sums in another order."""
+        frame = predicted_partial_hazards_
+        runs = _blocks(frame, frame["T"], frame["E"], None, frame["W"]) if self.strata else None
+        if runs is None:
+            return super()._compute_baseline_hazards(frame)
+        index = np.sort(self.durations.unique())
+        columns = {}
+        for (part, *_), name in runs:
+            t = part["T"].to_numpy(float)
+            w = part["W"].to_numpy(float)
+            # lifelines sorts each stratum by duration: one run of rows per duration
+            starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+            scores = np.add.reduceat(part["P"].to_numpy(float) * w, starts)
+            deaths = np.add.reduceat(part["E"].to_numpy(float) * w, starts)
+            hazard = np.zeros(index.size)
+            hazard[np.searchsorted(index, t[starts])] = deaths / np.cumsum(scores[::-1])[::-1]
+            columns[name] = hazard
+        # a stratum of several columns is named by a tuple: columns of tuples, as
+        # lifelines' merges make them, not a MultiIndex
+        return pd.DataFrame(np.column_stack(list(columns.values())), index=pd.Index(index),
+                            columns=pd.Index(list(columns), tupleize_cols=False))
+
     def predict_log_partial_hazard(self, X):
         """lifelines' own, without the copies its covariate mapping makes of a frame (the fit
         calls it on the whole training table: a sixth of a fit of 582k rows); the same
