@@ -199,12 +199,17 @@ def _blocks(X, T, E, entries, weights) -> list | None:
     two fits of a 1M run, made by ``.loc[[stratum]]`` on a non-unique index). The same rows
     in the same order, so the same frames; None (lifelines' own way) if the runs are not
     one per stratum."""
-    codes = pd.factorize(X.index)[0]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    if starts.size != codes.max(initial=-1) + 1 or np.any(codes < 0):
+    index = X.index
+    missing = (any((c < 0).any() for c in index.codes) if isinstance(index, pd.MultiIndex)
+               else index.hasnans)
+    keys = index.to_numpy()
+    if missing or not len(keys):   # lifelines' group-by leaves such rows out: its own way
+        return None
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    if len(set(keys[starts])) != starts.size:   # a stratum in two runs: not sorted by stratum
         return None
     parts = []
-    for start, end in zip(starts, np.r_[starts[1:], len(codes)], strict=True):
+    for start, end in zip(starts, np.r_[starts[1:], len(keys)], strict=True):
         rows = slice(start, end)
         parts.append(((X.iloc[rows], T.iloc[rows], E.iloc[rows], weights.iloc[rows],
                        None if entries is None else entries.iloc[rows]), X.index[start]))
