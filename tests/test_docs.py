@@ -13,6 +13,10 @@ import pytest
 from clvtools.config import Settings
 from clvtools.report.outputs import OUTPUTS
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("docs")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,6 +12,10 @@ from clvtools.api import analyze
 from clvtools.datasets import generate_customer_base
 from clvtools.report.safe_text import FORMULA_PREFIXES, KEPT_AS_IS
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("output_safe_text")
+
 SCRIPT_ID = "<script>alert('id')</script>"
 SCRIPT_LEVEL = "<script>alert('level')</script>"
 FORMULA_LEVEL = "@SUM(1+1)*cmd|' /C calc'!A0"

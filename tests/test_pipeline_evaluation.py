@@ -18,6 +18,10 @@ from clvtools.config import Settings
 from clvtools.datasets import generate_customer_base
 from clvtools.pipeline.evaluation import RANKINGS
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("pipeline_evaluation")
+
 HORIZON_WEEKS = 26
 MEASURES = {"mp", "mp_share_targeted", "empc", "empc_share_targeted", "top_decile_lift", "gini",
             "realised_net_benefit", "expected_net_benefit", "customers_pushed",

@@ -15,6 +15,10 @@ from clvtools.pipeline.forecasting import SCOPE, SEGMENTS, seasonal_index
 from clvtools.pipeline.inputs import read_inputs
 from clvtools.pipeline.timeline import build_timeline
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("pipeline_forecast")
+
 
 @pytest.fixture(scope="module")
 def base():

@@ -17,6 +17,10 @@ from clvtools.pipeline.value import fit_value_models, score_customers
 from clvtools.report.outputs import write_outputs
 from clvtools.targeting.revenue_at_risk import revenue_at_risk
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("pipeline_steps")
+
 
 @pytest.fixture(scope="module")
 def base():

@@ -25,6 +25,10 @@ from clvtools.report.html import render_report
 from clvtools.report.sections import campaign
 from clvtools.report.sections.summary import churn_trend
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("report_html")
+
 CHROMIUM = Path("/usr/bin/chromium")
 #: The closed network refuses Chromium's own background connections: switch them off.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -13,6 +13,10 @@ from clvtools.datasets import generate_customer_base
 from clvtools.errors import ClvInputError
 from clvtools.report.outputs import OUTPUTS, to_cents, write_outputs
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("report_outputs")
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

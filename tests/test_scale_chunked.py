@@ -42,6 +42,10 @@ from clvtools.scale.chunked_run import CHUNKED_OUTPUTS, memory_plan
 from clvtools.scale.chunked_spread import alive_grid_of, linear_quantile, lorenz_curve_of
 from clvtools.scale.holdout_sums import HOLDOUT_FILES
 
+#: The module's fixtures are built once: its tests on one worker (a module-scoped fixture is
+#: otherwise built again on each worker that runs one of them)
+pytestmark = pytest.mark.xdist_group("scale_chunked")
+
 #: Both engines: BG/NBD named (the standard engine would choose on a holdout), a capacity
 #: (ranked over the whole base), the default control group (drawn over the whole plan).
 SETTINGS = {"value_model": "bgnbd", "push_capacity": 25}
