@@ -426,3 +426,33 @@ def test_efron_derivatives_equal_lifelines_loop_over_the_durations(weighted):
         for got, expected in zip(ours, theirs, strict=True):
             scale = np.max(np.abs(expected))
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("strata", [["number"], ["share"], ["text"], ["level"], ["flag"],
+                                    ["day"], ["mixed"], ["number", "text"],
+                                    ["text", "share", "level"]])
+def test_strata_keys_are_each_rows_values_as_text(strata):
+    """A stratum's key is the text of the row's strata values (``<NA>`` for a missing one)
+    joined by ``|``, made once per distinct value: each row's own text, whatever the column's
+    type, and the keys sorted as numpy sorts them."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    table = pd.DataFrame({
+        "number": rng.integers(0, 5, n),
+        "share": np.where(rng.uniform(size=n) < .1, np.nan, rng.integers(0, 3, n) + 0.5),
+        "text": np.array(["a", "b", "10", "9", None], dtype=object)[rng.integers(0, 5, n)],
+        "level": pd.Categorical(rng.choice(["x", "y"], n)),
+        "flag": rng.uniform(size=n) < .5,
+        "day": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 3, n), "D"),
+        "mixed": np.array([1, "1", 2.0, "x"], dtype=object)[rng.integers(0, 4, n)]})
+    model = ChurnModel(strata=strata)
+    parts = [table[c].astype("string").fillna("<NA>") for c in strata]
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + "|" + part
+    expected = text.to_numpy(dtype=object).astype(str)
+    keys = model._stratum_keys(table)
+    assert keys.dtype == expected.dtype and np.array_equal(keys, expected)
+    sorted_keys, position = model._strata_of(table)
+    assert np.array_equal(sorted_keys, np.unique(expected))
+    assert np.array_equal(sorted_keys[position], expected)

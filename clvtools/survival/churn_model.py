@@ -229,7 +229,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
         ).fit(data, source)
         x = self.encoder_.transform(data, source)
         names = self.encoder_.feature_names_
-        keys = self._stratum_keys(table)
+        strata_of = self._strata_of(table)
+        keys = None if strata_of is None else strata_of[0][strata_of[1]]
 
         frame = pd.DataFrame(x, columns=names, copy=False)
         frame[self.duration_col] = t
@@ -240,9 +241,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
             frame[wcol] = w
         if keys is not None:
             frame[_STRATUM] = keys
-        # the strata's codes in sorted order, as np.unique's, by hashing (a sort of 582k
-        # strings took 0.28 s)
-        codes = None if keys is None else pd.factorize(keys, sort=True)[0]
+        codes = None if strata_of is None else strata_of[1]   # positions in the sorted keys
         strata = _STRATUM if keys is not None else None
         cph, caught = self._lifelines_fit(frame, wcol, strata)
         if self.l1_ratio == 0 and any(_failed_to_converge(c) for c in caught):
@@ -283,7 +282,7 @@ class ChurnModel(ChurnPrediction, ModelFile):
         self.n_customers_ = (int(pd.notna(distinct).sum()) if distinct is not None
                              else self.n_rows_)
         self.n_events_ = int(e.sum())
-        self._store_baselines(cph, t, e, w, keys)
+        self._store_baselines(cph, t, e, w, strata_of)
 
         rng = np.random.default_rng(self.seed)
         sub = (np.arange(len(t)) if len(t) <= self.diagnostic_rows
@@ -332,7 +331,8 @@ class ChurnModel(ChurnPrediction, ModelFile):
             success=not failed, message=" ".join(str(c.message) for c in failed))
 
     def _store_baselines(self, cph: EfronCox, t: np.ndarray, e: np.ndarray,
-                         w: np.ndarray | None, keys: np.ndarray | None) -> None:
+                         w: np.ndarray | None,
+                         strata: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Each stratum's Breslow baseline at its jump times, and its variance: with d_j
         events at a jump of size dH_j = d_j / sum_R exp(eta), Var(H_0(t)) = sum over the jumps
         up to t of dH_j^2 / d_j (the coefficients taken as known), for intervals that carry
@@ -341,12 +341,14 @@ class ChurnModel(ChurnPrediction, ModelFile):
         events = e.astype(bool)
         weight = np.ones(len(t)) if w is None else w
         self.baselines_ = {}
+        position = None if strata is None else {k: i for i, k in enumerate(strata[0])}
         for col in bch.columns:
-            key = ALL_STRATA if keys is None else str(col)
+            key = ALL_STRATA if strata is None else str(col)
             h = bch[col].to_numpy(dtype=float)
             times = bch.index.to_numpy(dtype=float)
             jump = np.diff(np.r_[0.0, h]) > 0
-            mine = np.ones(len(t), dtype=bool) if keys is None else keys == key
+            mine = (np.ones(len(t), dtype=bool) if strata is None
+                    else strata[1] == position[key])
             follow_up = float(t[mine].max())
             times, h = times[jump], h[jump]
             slope = tail_slope(times, h, self.tail_window * follow_up) if len(times) else 0.0

@@ -41,14 +41,35 @@ class ChurnPrediction:
             raise ClvInputError("This ChurnModel is not fitted yet.",
                                 advice="Call fit(landmark_table) or clvtools.survival.load_model.")
 
-    def _stratum_keys(self, table) -> np.ndarray | None:
+    def _strata_of(self, table) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each row's stratum: the strata's keys (each strata column's value as text,
+        ``<NA>`` for a missing one, joined by ``|``), sorted as :func:`numpy.unique` sorts
+        them, and each row's position in them, shape (n_rows,); None without strata.
+
+        The text is made once per distinct value, not per row (a million rows' keys as text,
+        then sorted, took about a third of a second each time)."""
         if not self.strata:
             return None
-        parts = [table[c].astype("string").fillna("<NA>") for c in self.strata]
-        key = parts[0]
-        for p in parts[1:]:
-            key = key + "|" + p
-        return key.to_numpy(dtype=object).astype(str)
+        codes, labels = None, None
+        for column in self.strata:
+            mine, values = pd.factorize(table[column], use_na_sentinel=False)
+            text = pd.Series(values).astype("string").fillna("<NA>").to_numpy(dtype=object)
+            if codes is None:
+                codes, labels = mine, text
+                continue
+            pairs, seen = pd.factorize(codes.astype(np.int64) * len(text) + mine)
+            labels = np.array([f"{labels[v // len(text)]}|{text[v % len(text)]}"
+                               for v in seen], dtype=object)
+            codes = pairs
+        # values of different types may read alike (1 and "1"): one key, as the text is
+        keys, position = np.unique(labels.astype(str), return_inverse=True)
+        return keys, position.reshape(-1)[codes]
+
+    def _stratum_keys(self, table) -> np.ndarray | None:
+        """Each row's stratum key, shape (n_rows,) (:meth:`_strata_of`); None without
+        strata."""
+        strata = self._strata_of(table)
+        return None if strata is None else strata[0][strata[1]]
 
     def _design(self, table: pd.DataFrame, source: str) -> np.ndarray:
         """Design matrix of ``table``: its derived features first when the model has a recipe."""
@@ -175,9 +196,8 @@ class ChurnPrediction:
             base = self._baseline_at(ALL_STRATA, times)
             return rel[:, None] * base[None, :]
         check_columns(covariates, self.strata, source, "strata column")
-        keys = self._stratum_keys(covariates)
+        uniq, inv = self._strata_of(covariates)
         out = np.empty((len(rel), len(times)))
-        uniq, inv = np.unique(keys, return_inverse=True)
         unknown = [k for k in uniq if k not in self.baselines_]
         if unknown:
             raise ClvInputError(
@@ -217,11 +237,11 @@ class ChurnPrediction:
         """
         self._check_fitted()
         times = np.atleast_1d(np.asarray(times, dtype=float))
-        keys = self._stratum_keys(covariates)
-        if keys is None:
+        strata = self._strata_of(covariates)
+        if strata is None:
             uniq, inv = np.array([ALL_STRATA]), np.zeros(len(covariates), dtype=np.intp)
         else:
-            uniq, inv = np.unique(keys, return_inverse=True)
+            uniq, inv = strata
         hazard = np.vstack([self._baseline_at(k, times) for k in uniq])
         variance = np.zeros_like(hazard)
         for j, k in enumerate(uniq):
