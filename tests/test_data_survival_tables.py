@@ -425,3 +425,21 @@ def test_a_table_kept_in_duckdb_does_not_hold_its_spell_ends():
                            "WHERE table_name LIKE '_spell_%'").fetchone()[0] == 0
     kept = log.con.execute("SELECT * FROM kept").df()
     pd.testing.assert_frame_equal(kept, table([D(2024, 1, 10)]), check_exact=True)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_searching_in_slices_finds_numpys_positions(ordered):
+    """The landmark tables' searches, a chunk of targets at a time in the slice of keys they
+    span: numpy's positions for targets in order (as the callers have them) or not, repeated
+    keys, and targets below, between and above the keys."""
+    from clvtools.data.landmark_arrays import SEARCH_CHUNK, search_in_slices
+    rng = np.random.default_rng(5)
+    keys = np.sort(rng.integers(0, 10**7, 20 * SEARCH_CHUNK)) * 2   # even: odd targets miss
+    keys[100:200] = keys[100]                                         # a run of one key
+    targets = np.r_[-5, rng.integers(-10, 2 * 10**7 + 10, 5 * SEARCH_CHUNK + 17), keys[150],
+                    keys[-1] + 1]
+    if ordered:
+        targets = np.sort(targets)
+    found = search_in_slices(keys, targets)
+    assert found.dtype == np.int64
+    np.testing.assert_array_equal(found, np.searchsorted(keys, targets, "left"))
