@@ -146,8 +146,9 @@ class EfronCox(SemiParametricPHFitter):
         for (part, *_), name in runs:
             t = part["T"].to_numpy(float)
             w = part["W"].to_numpy(float)
-            # lifelines sorts each stratum by duration: one run of rows per duration
-            starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+            if np.any(t[1:] < t[:-1]):   # lifelines' fit sorts by duration: else its own way
+                return super()._compute_baseline_hazards(frame)
+            starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])   # a run per duration
             scores = np.add.reduceat(part["P"].to_numpy(float) * w, starts)
             deaths = np.add.reduceat(part["E"].to_numpy(float) * w, starts)
             hazard = np.zeros(index.size)

@@ -65,12 +65,6 @@ class ChurnPrediction:
         keys, position = np.unique(labels.astype(str), return_inverse=True)
         return keys, position.reshape(-1)[codes]
 
-    def _stratum_keys(self, table) -> np.ndarray | None:
-        """Each row's stratum key, shape (n_rows,) (:meth:`_strata_of`); None without
-        strata."""
-        strata = self._strata_of(table)
-        return None if strata is None else strata[0][strata[1]]
-
     def _design(self, table: pd.DataFrame, source: str) -> np.ndarray:
         """Design matrix of ``table``: its derived features first when the model has a recipe."""
         recipe = getattr(self, "features_", None)
